@@ -1,0 +1,34 @@
+# The two commands a newcomer types: `make run` and `make test`.
+# Everything else is a convenience for developers.
+BUILD ?= build
+CONF ?= etc/danerelay.conf
+
+.PHONY: all deps build run test test-unit fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	mkdir -p var/spool
+	./$(BUILD)/danerelay serve -c $(CONF)
+
+test:
+	@scripts/test.sh
+
+# Unit suites only, gcc build: the quick loop while editing.
+test-unit: build
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+fuzz:
+	scripts/fuzz-smoke.sh $${FUZZ_SECONDS:-600}
+
+clean:
+	rm -rf build build-asan build-fuzz build-results var

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make test: lint, gcc build + every suite, ASan+UBSan build + every suite,
+# fuzz smoke run (when clang is present), then one closing line
+# "N passed, N failed" summed over all of them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh || exit 1
+
+results=build-results
+rm -rf "$results"; mkdir -p "$results"
+steps="$results/steps.tap"
+: > "$steps"
+step() {  # step NAME CMD...: run a step, record it as one TAP case
+  local name=$1; shift
+  echo "=== $name" >&2
+  if "$@"; then echo "ok - $name" >> "$steps"; return 0; fi
+  echo "not ok - $name" >> "$steps"; return 1
+}
+
+logs=()
+step "banned functions" scripts/check-banned.sh
+
+build_and_test() {  # DIR MESON_ARGS...
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    step "configure $dir" meson setup "$dir" "$@" >/dev/null || return 1
+  fi
+  step "build $dir" ninja -C "$dir" >/dev/null || { ninja -C "$dir" 2>&1 | tail -40 >&2; return 1; }
+  meson test -C "$dir" --print-errorlogs --num-processes "${TEST_JOBS:-2}" ${SUITES:-} >&2
+  logs+=("$dir/meson-logs/testlog.json")
+}
+
+build_and_test build
+build_and_test build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+  --buildtype=debug
+
+if [ "${FUZZ_SMOKE:-1}" = 1 ] && command -v clang >/dev/null; then
+  scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}" > "$results/fuzz-smoke.tap" || true
+  logs+=("$results/fuzz-smoke.tap")
+fi
+
+echo >&2
+python3 scripts/summarize.py "$steps" "${logs[@]}"
