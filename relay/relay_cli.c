@@ -1,0 +1,170 @@
+/*
+ * relay_cli: shared helpers of the subcommands, and the `version` and
+ * `config` subcommands themselves. The dispatch table is in main.c.
+ */
+#include "relay_cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "danerelay_version.h"
+
+static const char *global_config;
+
+void
+relay_cli_set_global_config(const char *path)
+{
+	global_config = path;
+}
+
+const char *
+relay_cli_config_path(const char *sub_path)
+{
+	const char *env;
+
+	if (sub_path != NULL)
+		return sub_path;
+	if (global_config != NULL)
+		return global_config;
+	env = getenv("DANERELAY_CONF");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	return RELAY_CLI_DEFAULT_CONF;
+}
+
+int
+relay_cli_load_config(const char *cmd, const char *sub_path,
+    struct relay_config *cfg)
+{
+	char err[RELAY_CONFIG_ERRMAX];
+
+	if (relay_config_load(cfg, relay_cli_config_path(sub_path), err) != 0) {
+		fprintf(stderr, "danerelay %s: %s\n", cmd, err);
+		return RELAY_CLI_EXIT_ERROR;
+	}
+	return 0;
+}
+
+int
+relay_cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "danerelay %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return RELAY_CLI_EXIT_USAGE;
+}
+
+int
+relay_cli_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1)
+		return relay_cli_usage("version", "takes no arguments");
+	printf("danerelay %s\n", DANERELAY_VERSION);
+	return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
+}
+
+/*
+ * danerelay config [-c FILE] [-n | -d | --doc] [NAME...]
+ * Like postconf: every parameter's effective value; -n only those set in
+ * the file; -d the defaults (the file is not read); --doc the Markdown
+ * reference table; NAMEs restrict the output to those parameters.
+ */
+int
+relay_cli_config(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "doc", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf = NULL;
+	enum relay_config_print_mode mode = RELAY_CONFIG_PRINT_ALL;
+	bool doc = false, nflag = false, dflag = false;
+	struct relay_config cfg;
+	char buf[8192];
+	int c, rc = RELAY_CLI_EXIT_OK;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:ndh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'n':
+			nflag = true;
+			break;
+		case 'd':
+			dflag = true;
+			break;
+		case 'D':
+			doc = true;
+			break;
+		case 'h':
+			printf("usage: danerelay config [-c FILE] [-n | -d | "
+			    "--doc] [NAME...]\n");
+			return RELAY_CLI_EXIT_OK;
+		default:
+			if (optopt == 'c')
+				return relay_cli_usage("config",
+				    "option -c needs a file name");
+			return relay_cli_usage("config", "unknown option %s",
+			    argv[optind - 1]);
+		}
+	}
+	if ((int)nflag + (int)dflag + (int)doc > 1)
+		return relay_cli_usage("config", "-n, -d and --doc exclude "
+		    "each other");
+	if (doc) {
+		if (optind < argc)
+			return relay_cli_usage("config", "--doc takes no names");
+		return relay_config_print_doc(stdout) == 0 ?
+		    RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (relay_config_param_find(argv[i], strlen(argv[i])) == NULL) {
+			fprintf(stderr, "danerelay config: unknown parameter "
+			    "\"%s\"\n", argv[i]);
+			return RELAY_CLI_EXIT_ERROR;
+		}
+	}
+	if (dflag) {
+		mode = RELAY_CONFIG_PRINT_DEFAULTS;
+		if (relay_config_init(&cfg) != 0) {
+			fprintf(stderr, "danerelay config: out of memory\n");
+			return RELAY_CLI_EXIT_ERROR;
+		}
+	} else {
+		if (nflag)
+			mode = RELAY_CONFIG_PRINT_EXPLICIT;
+		if (relay_cli_load_config("config", conf, &cfg) != 0)
+			return RELAY_CLI_EXIT_ERROR;
+	}
+	if (optind == argc) {
+		if (relay_config_print(stdout, &cfg, mode) != 0)
+			rc = RELAY_CLI_EXIT_ERROR;
+	} else {
+		for (int i = optind; i < argc; i++) {
+			const struct relay_config_param *p =
+			    relay_config_param_find(argv[i], strlen(argv[i]));
+			if (mode == RELAY_CONFIG_PRINT_EXPLICIT &&
+			    !relay_config_is_explicit(&cfg, p))
+				continue;
+			if (relay_config_format(&cfg, p, buf, sizeof(buf)) < 0)
+				rc = RELAY_CLI_EXIT_ERROR;
+			printf("%s =%s%s\n", p->name, buf[0] ? " " : "", buf);
+		}
+		if (fflush(stdout) != 0)
+			rc = RELAY_CLI_EXIT_ERROR;
+	}
+	relay_config_free(&cfg);
+	return rc;
+}

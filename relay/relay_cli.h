@@ -1,0 +1,66 @@
+#ifndef RELAY_CLI_H
+#define RELAY_CLI_H
+/*
+ * relay_cli: the `danerelay` subcommands.
+ *
+ * main.c holds one dispatch table { name, function, usage }. A subcommand
+ * function receives argc/argv starting at its own name (argv[0] = "serve")
+ * and returns the process exit status:
+ *     0  success
+ *     1  runtime or configuration error (one line on stderr)
+ *     2  usage error (one line on stderr: "danerelay CMD: message")
+ *
+ * The configuration file: `-c FILE` given after the subcommand wins, then
+ * `-c FILE` given before it (global option), then $DANERELAY_CONF, then
+ * RELAY_CLI_DEFAULT_CONF.
+ *
+ * Adding a subcommand implemented in its own file relay_<x>.c: declare its
+ * function here and add a row to the table in main.c.
+ */
+#include "relay_config.h"
+
+#define RELAY_CLI_DEFAULT_CONF "/etc/danerelay/danerelay.conf"
+
+enum relay_cli_exit {
+	RELAY_CLI_EXIT_OK = 0,
+	RELAY_CLI_EXIT_ERROR = 1,
+	RELAY_CLI_EXIT_USAGE = 2,
+};
+
+/* Subcommands. */
+int relay_cli_version(int argc, char **argv);
+int relay_cli_config(int argc, char **argv);
+/* `serve`: relay_serve.c (the lead). Linked when that file exists. */
+int relay_cli_serve(int argc, char **argv);
+
+/*
+ * Called by main for a global `-c FILE` before the subcommand. path is
+ * borrowed and must outlive the process's use of it (argv does).
+ */
+void relay_cli_set_global_config(const char *path);
+
+/*
+ * The configuration path a subcommand should read: sub_path (its own -c,
+ * may be NULL), else the global -c, else $DANERELAY_CONF, else
+ * RELAY_CLI_DEFAULT_CONF. Static or borrowed storage.
+ */
+const char *relay_cli_config_path(const char *sub_path);
+
+/*
+ * Loads the configuration for subcommand cmd (for messages) from
+ * relay_cli_config_path(sub_path) into *cfg. On error prints
+ * "danerelay CMD: FILE:LINE: message" to stderr and returns
+ * RELAY_CLI_EXIT_ERROR; *cfg then holds nothing. On success returns 0
+ * and the caller frees *cfg with relay_config_free().
+ */
+int relay_cli_load_config(const char *cmd, const char *sub_path,
+    struct relay_config *cfg) __attribute__((warn_unused_result));
+
+/*
+ * Prints "danerelay CMD: <message>" and a newline to stderr and returns
+ * RELAY_CLI_EXIT_USAGE, for `return relay_cli_usage(...)`.
+ */
+int relay_cli_usage(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,298 @@
+#ifndef RELAY_CONFIG_H
+#define RELAY_CONFIG_H
+/*
+ * relay_config: danerelay's configuration, declared once.
+ *
+ * Every parameter lives in ONE table (relay_config.c: relay_config_table[])
+ * with its name, type, default (as text), range and documentation. That
+ * table drives parsing, validation, `danerelay config` output and the
+ * Markdown reference in the README, the way Postfix's mail_params.h and
+ * postconf do (STYLE.md section 8).
+ *
+ * File format (main.cf-like):
+ *     # comment
+ *     key = value
+ *     key = value, value,
+ *         continued value        (a line starting with white space
+ *                                 continues the previous one)
+ * Blank lines and lines whose first non-blank byte is '#' are ignored.
+ * An unknown key, a bad value, a duplicate key or an unreadable file is an
+ * error reported as one line "FILE:LINE: message".
+ *
+ * Relative paths (type path) are resolved against the working directory at
+ * load time, so `spool_dir = ./var/spool` with `make run` means
+ * $PWD/var/spool. Every path field of struct relay_config is absolute
+ * (or empty when the parameter is unset and has no default).
+ *
+ * Durations are stored in milliseconds and accept the suffixes ms, s, m,
+ * h, d (a bare number means seconds, as in Postfix). Sizes are bytes and
+ * accept k (1024) and m (1048576).
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define RELAY_CONFIG_WUR __attribute__((warn_unused_result))
+
+enum relay_config_err {
+	RELAY_CONFIG_OK = 0,
+	RELAY_CONFIG_ENOMEM = -1,
+	RELAY_CONFIG_EIO = -2,       /* file missing or unreadable */
+	RELAY_CONFIG_ESYNTAX = -3,   /* a line that is not "key = value" */
+	RELAY_CONFIG_EUNKNOWN = -4,  /* unknown parameter name */
+	RELAY_CONFIG_EVALUE = -5,    /* value of the wrong type or out of range */
+	RELAY_CONFIG_EDUP = -6,      /* parameter set twice */
+	RELAY_CONFIG_EPOLICY = -7,   /* error in tls_policy_file */
+};
+
+/* Returns a static string for an enum relay_config_err value. */
+const char *relay_config_strerror(int err);
+
+/* Parameter types (column "type" of the table). */
+enum relay_config_type {
+	RELAY_CONFIG_STRING,    /* free text on one line */
+	RELAY_CONFIG_PATH,      /* file or directory; made absolute */
+	RELAY_CONFIG_BOOL,      /* yes | no */
+	RELAY_CONFIG_INT,       /* decimal integer within [min, max] */
+	RELAY_CONFIG_DURATION,  /* 300s 5m 1h 5d 250ms; stored in ms */
+	RELAY_CONFIG_SIZE,      /* bytes, k or m suffix */
+	RELAY_CONFIG_ADDRLIST,  /* 127.0.0.1:10025, [::1]:10025 */
+	RELAY_CONFIG_CIDRLIST,  /* 127.0.0.0/8, [::1]/128 */
+	RELAY_CONFIG_FWDLIST,   /* 127.0.0.1@5353, ::1 (unbound forward-addr) */
+	RELAY_CONFIG_ENUM,      /* one word of a fixed list */
+};
+
+/*
+ * TLS security levels (Postfix smtp_tls_security_level names). The global
+ * tls_security_level accepts dane, dane-only, may, encrypt, verify;
+ * the per-destination tls_policy_file also accepts none.
+ */
+enum relay_tls_level {
+	RELAY_TLS_DANE,       /* RFC 7672: DANE when TLSA usable, else may */
+	RELAY_TLS_DANE_ONLY,  /* DANE required: defer when no usable TLSA */
+	RELAY_TLS_MAY,        /* opportunistic TLS, no authentication */
+	RELAY_TLS_ENCRYPT,    /* TLS required, no authentication */
+	RELAY_TLS_VERIFY,     /* TLS required, WebPKI chain + name check */
+	RELAY_TLS_NONE,       /* cleartext (policy file only) */
+};
+/* "dane", "dane-only", ... for a level (static string). */
+const char *relay_tls_level_name(enum relay_tls_level level);
+
+enum relay_config_log_level {
+	RELAY_CONFIG_LOG_INFO,
+	RELAY_CONFIG_LOG_DEBUG,
+};
+
+/* One element of an address list (listen). */
+struct relay_config_addr {
+	struct sockaddr_storage sa;  /* AF_INET or AF_INET6, port set */
+	socklen_t salen;
+	char text[64];               /* canonical "1.2.3.4:25" / "[::1]:25" */
+};
+
+/* One element of a CIDR list (mynetworks). */
+struct relay_config_cidr {
+	int family;                  /* AF_INET or AF_INET6 */
+	uint8_t addr[16];            /* network, host bits cleared */
+	unsigned prefix;             /* 0..32 or 0..128 */
+};
+
+/* One DNS forwarder, kept in unbound's "addr[@port]" syntax. */
+struct relay_config_fwd {
+	char text[64];
+};
+
+/* One line of tls_policy_file: "example.com dane-only". */
+struct relay_tls_policy_entry {
+	char *domain;         /* lower case, no trailing dot; a leading '.'
+	                         means "every subdomain of" (Postfix style) */
+	enum relay_tls_level level;
+};
+
+/*
+ * The effective configuration. Public, read-only after relay_config_load();
+ * every char * and array is owned by the struct and released by
+ * relay_config_free(). Strings are never NULL (empty string when unset).
+ * Field names equal parameter names; durations carry an _ms suffix.
+ */
+struct relay_config {
+	/* public, read-only */
+	struct relay_config_addr *listen;
+	size_t listen_count;
+	struct relay_config_cidr *mynetworks;
+	size_t mynetworks_count;
+	char *myhostname;
+	char *spool_dir;
+	char *run_user;
+	char *log_file;
+	enum relay_config_log_level log_level;
+
+	char *dns_resolver_config;
+	struct relay_config_fwd *dns_forwarders;
+	size_t dns_forwarders_count;
+	char *dns_trust_anchor_file;
+	char *dns_selftest_name;
+	uint64_t dns_selftest_interval_ms;
+
+	enum relay_tls_level tls_security_level;
+	char *tls_policy_file;
+	char *tls_cert_file;
+	char *tls_key_file;
+	char *tls_ca_file;
+
+	uint64_t retry_min_ms;
+	uint64_t retry_max_ms;
+	uint64_t max_queue_lifetime_ms;
+	uint64_t delay_warning_time_ms;
+	uint64_t message_size_limit;
+	int64_t max_recipients;
+	int64_t max_connections;
+	int64_t max_connections_per_client;
+	int64_t destination_concurrency_limit;
+	uint64_t connection_cache_time_ms;
+	uint64_t shutdown_timeout_ms;
+	bool smtputf8_enable;
+
+	/* Outbound SMTP client, per state (Postfix smtp_*_timeout). */
+	uint64_t smtp_connect_timeout_ms;
+	uint64_t smtp_helo_timeout_ms;
+	uint64_t smtp_starttls_timeout_ms;
+	uint64_t smtp_mail_timeout_ms;
+	uint64_t smtp_rcpt_timeout_ms;
+	uint64_t smtp_data_init_timeout_ms;
+	uint64_t smtp_data_xfer_timeout_ms;
+	uint64_t smtp_data_done_timeout_ms;
+	uint64_t smtp_quit_timeout_ms;
+	/* Inbound SMTP server. */
+	uint64_t smtpd_timeout_ms;
+	uint64_t smtpd_starttls_timeout_ms;
+
+	char *report_recipient;
+	uint64_t report_interval_ms;
+
+	/* Parsed tls_policy_file, sorted; see relay_config_tls_policy(). */
+	struct relay_tls_policy_entry *tls_policy;
+	size_t tls_policy_count;
+
+	/* private */
+	char *source_;           /* file name of the last load (owned) */
+	bool *explicit_;         /* per table row: set in the file */
+	unsigned *line_;         /* per table row: line where set */
+};
+
+/* One row of the parameter table. */
+struct relay_config_param {
+	const char *name;
+	enum relay_config_type type;
+	const char *def;            /* default as text; NULL: computed
+	                               (see def_doc) */
+	const char *def_doc;        /* how a computed default is obtained */
+	int64_t min, max;           /* INT, DURATION (ms), SIZE: the range */
+	const char *const *values;  /* ENUM: NULL-terminated word list */
+	size_t offset;              /* offsetof(struct relay_config, field) */
+	size_t count_offset;        /* lists: offset of the _count field */
+	const char *doc;            /* one or two sentences, Markdown */
+};
+
+/*
+ * The parameter table, sorted by name. *count receives the number of rows.
+ * Static storage; never NULL.
+ */
+const struct relay_config_param *relay_config_params(size_t *count);
+
+/* The row for a parameter name (len bytes, no NUL needed), or NULL. */
+const struct relay_config_param *relay_config_param_find(const char *name,
+    size_t len);
+
+/* Room for "FILE:LINE: message". */
+#define RELAY_CONFIG_ERRMAX 512
+
+/*
+ * Fills *cfg with every default (myhostname from gethostname(), relative
+ * default paths resolved against the working directory). On error *cfg
+ * holds nothing to free. Returns 0 or RELAY_CONFIG_ENOMEM.
+ */
+int relay_config_init(struct relay_config *cfg) RELAY_CONFIG_WUR;
+
+/*
+ * Initialises *cfg with defaults, then applies the file at path, then
+ * cross-checks (retry_min <= retry_max, tls_cert_file and tls_key_file
+ * together) and loads tls_policy_file. path is borrowed.
+ * On error returns a negative enum relay_config_err, writes one line
+ * "FILE:LINE: message" (no newline) into err[RELAY_CONFIG_ERRMAX] and
+ * leaves *cfg with nothing to free. On success the caller owns *cfg and
+ * must call relay_config_free().
+ */
+int relay_config_load(struct relay_config *cfg, const char *path,
+    char *err) RELAY_CONFIG_WUR;
+
+/*
+ * As relay_config_load() but from memory: name is used in messages, p/len
+ * is the file content (need not be NUL terminated). The tls_policy_file,
+ * when set, is still read from disk.
+ */
+int relay_config_load_buf(struct relay_config *cfg, const char *name,
+    const uint8_t *p, size_t len, char *err) RELAY_CONFIG_WUR;
+
+/* Releases everything owned by *cfg. NULL and a zeroed struct are fine. */
+void relay_config_free(struct relay_config *cfg);
+
+/*
+ * The tls_policy_file parser alone: lines "domain level", '#' comments.
+ * On success replaces the array in *entries (count in *count), freeing
+ * the previous one; the caller frees the result with
+ * relay_tls_policy_free() (or relay_config_free() when it belongs to a
+ * config). On error nothing changes and err holds "NAME:LINE: message".
+ */
+int relay_tls_policy_parse(const char *name, const uint8_t *p, size_t len,
+    struct relay_tls_policy_entry **entries, size_t *count,
+    char *err) RELAY_CONFIG_WUR;
+void relay_tls_policy_free(struct relay_tls_policy_entry *entries,
+    size_t count);
+
+/*
+ * Security level for a destination domain (len bytes, case-insensitive,
+ * a trailing dot ignored): an exact entry wins, then the nearest ".parent"
+ * entry, then cfg->tls_security_level.
+ */
+enum relay_tls_level relay_config_tls_policy(const struct relay_config *cfg,
+    const char *domain, size_t len);
+
+/*
+ * True when the address is inside one of cfg->mynetworks. IPv4-mapped IPv6
+ * addresses (::ffff:a.b.c.d) are matched as IPv4.
+ */
+bool relay_config_mynetworks_match(const struct relay_config *cfg,
+    const struct sockaddr *sa);
+
+/* Whether the parameter was set in the loaded file (postconf -n). */
+bool relay_config_is_explicit(const struct relay_config *cfg,
+    const struct relay_config_param *param);
+
+/*
+ * Formats the effective value of param in cfg into buf (canonical form:
+ * durations in the largest exact unit, lists joined by ", ").
+ * Returns the length, or -1 if it did not fit (buf then holds a
+ * truncated NUL-terminated string).
+ */
+int relay_config_format(const struct relay_config *cfg,
+    const struct relay_config_param *param, char *buf, size_t size);
+
+enum relay_config_print_mode {
+	RELAY_CONFIG_PRINT_ALL,       /* every parameter */
+	RELAY_CONFIG_PRINT_EXPLICIT,  /* postconf -n: only those in the file */
+	RELAY_CONFIG_PRINT_DEFAULTS,  /* postconf -d: the defaults */
+};
+/* Prints "key = value" lines. Returns 0 or -1 on a write error. */
+int relay_config_print(FILE *out, const struct relay_config *cfg,
+    enum relay_config_print_mode mode) RELAY_CONFIG_WUR;
+
+/*
+ * Prints the Markdown reference table (| Parameter | Type | Default |
+ * Description |) generated from the table. Returns 0 or -1.
+ */
+int relay_config_print_doc(FILE *out) RELAY_CONFIG_WUR;
+
+#endif

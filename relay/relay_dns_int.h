@@ -1,0 +1,48 @@
+#ifndef RELAY_DNS_INT_H
+#define RELAY_DNS_INT_H
+/* Private to relay_dns*.c: the context layout shared by the lookup layer
+ * (relay_dns.c) and the destination driver (relay_dns_dest.c). */
+#include "relay_dns.h"
+#include "relay_log.h"
+
+struct ub_ctx;
+
+struct relay_dns {
+	/* private */
+	uv_loop_t *loop;
+	struct ub_ctx *ub;
+	uv_poll_t poll;           /* ub_fd(): results ready */
+	uv_timer_t deadline;      /* earliest query deadline */
+	uv_timer_t selftest_timer;
+	int open_handles;
+	bool started;
+	bool closing;
+	void (*close_cb)(void *arg);
+	void *close_arg;
+
+	/* Outstanding lookups, sorted by deadline (head first). */
+	struct relay_dns_query *qhead, *qtail;
+	/* Outstanding destination requests (cancelled by relay_dns_close). */
+	struct relay_dns_req *reqs;
+
+	uint64_t query_timeout_ms;
+	relay_dns_rng_fn *rng;
+	void *rng_arg;
+
+	char *selftest_name;
+	uint64_t selftest_interval_ms;
+	uint64_t selftest_retry_ms;
+	void (*on_selftest)(void *arg, bool ok, const char *why);
+	void *selftest_arg;
+	struct relay_dns_query *selftest_q;
+	enum relay_dns_validation validation;
+};
+
+/* One relay_log line: event=dns why="<formatted text>". */
+void relay__dns_log(struct relay_dns *dns, enum relay_log_level level,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Destination driver hook for relay_dns_close(): cancel every request. */
+void relay__dns_cancel_all_reqs(struct relay_dns *dns);
+
+#endif

@@ -1,0 +1,102 @@
+#ifndef RELAY_INT_H
+#define RELAY_INT_H
+/*
+ * relay_int.h: what the parts of the daemon share (serve loop, inbound SMTP
+ * sessions, delivery). Private to relay/.
+ *
+ * One struct relay_daemon per `serve` process, owned by relay_serve.c. It
+ * outlives every session and delivery job: shutdown waits for them (or
+ * aborts them) before the daemon is torn down.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "relay_config.h"
+#include "relay_dns.h"
+#include "relay_queue.h"
+#include "tlsa.h"
+
+struct relay_smtpd;
+struct relay_sched;
+
+struct relay_listener {
+	uv_tcp_t tcp;
+	struct relay_daemon *d;
+	char text[64];
+};
+
+struct relay_daemon {
+	uv_loop_t *loop;
+	struct relay_config cfg;
+	char *config_path;          /* for SIGHUP */
+	struct relay_queue *queue;
+	struct relay_dns *dns;
+	struct tlsa_ctx *tlsa;      /* outbound client contexts */
+	struct tlsa_digests digests;
+	SSL_CTX *server_tls;        /* inbound STARTTLS, NULL when no cert */
+
+	struct relay_listener *listeners;
+	size_t nlisteners;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t stop_timer;
+
+	/* Inbound sessions (for limits and shutdown). */
+	struct relay_smtpd *sessions;
+	size_t nsessions;
+
+	struct relay_sched *sched;
+
+	bool stopping;
+	int exit_code;
+};
+
+/* Microseconds since the epoch, from the loop's wall clock. */
+uint64_t relay_now_us(void);
+
+/* ---- inbound (relay_smtpd.c) ---- */
+
+/* Accept one connection from a listener. */
+void relay_smtpd_accept(struct relay_daemon *d, uv_stream_t *server);
+
+/* Ask every session to finish: 421 to idle ones, let transactions whose
+ * commit is in flight complete. */
+void relay_smtpd_shutdown(struct relay_daemon *d);
+
+/* Drop every inbound session at once (end of shutdown). */
+void relay_smtpd_abort_all(struct relay_daemon *d);
+
+/* ---- delivery (relay_deliver.c) ---- */
+
+/*
+ * The scheduler: finds due recipients in the queue, resolves their
+ * destinations, applies the RFC 7672 policy (tlsa/), delivers, and records
+ * the outcome per recipient; sends DSNs.
+ */
+int relay_sched_new(struct relay_daemon *d, struct relay_sched **out)
+    __attribute__((warn_unused_result));
+
+/* A message was just queued: try it now rather than at the next tick. */
+void relay_sched_kick(struct relay_sched *s);
+
+/* Stop starting work; abort work in flight after grace_ms (0: at once).
+ * done(d) runs once nothing is in flight any more and every handle of the
+ * scheduler is closed; the scheduler is freed then. */
+void relay_sched_stop(struct relay_sched *s, uint64_t grace_ms,
+    void (*done)(struct relay_daemon *d));
+
+/* Number of delivery jobs in flight. */
+size_t relay_sched_active(const struct relay_sched *s);
+
+/*
+ * Queue a locally generated message (DSN, report) with the null sender or
+ * the given sender, for one recipient. content is copied. cb may be NULL.
+ * Returns 0 or a relay_queue_err.
+ */
+int relay_submit_local(struct relay_daemon *d, const char *sender,
+    const char *rcpt, unsigned notify, const uint8_t *content, size_t len)
+    __attribute__((warn_unused_result));
+
+#endif

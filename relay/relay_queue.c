@@ -1,0 +1,1967 @@
+/*
+ * relay_queue: the durable spool.
+ *
+ * Layout of spool_dir (relay/QUEUE.md says the same for operators):
+ *
+ *     lock             flock(LOCK_EX) by the serving process; holds its pid
+ *     tmp/             files being written; never meaningful after a crash
+ *         ID.msg         content of a message being received
+ *         ID.env         its first envelope, written at commit
+ *         ID.upd         a new envelope version being written (update)
+ *     queue/           committed messages
+ *         ID.msg         content, immutable
+ *         ID.env         envelope (relay_queue_env.c): sender, recipients
+ *                        and their per-recipient state
+ *     corrupt/         envelopes that did not parse at startup, kept for
+ *                      a human
+ *
+ * A message EXISTS exactly when queue/ID.env exists. Every file enters
+ * queue/ by rename(2) after its data was fsync'd, so readers never see a
+ * partial file, and the directory is fsync'd before anyone is told.
+ *
+ * Commit protocol (relay_queue_writer_commit):
+ *   1. content written to tmp/ID.msg as it arrives (thread pool), fsync
+ *   2. envelope written to tmp/ID.env, fsync
+ *   3. rename tmp/ID.msg -> queue/ID.msg
+ *   4. rename tmp/ID.env -> queue/ID.env         <- commit point
+ *   5. fsync(queue/)   (shared by all commits and updates ready at the
+ *      time: group commit)
+ *   6. callback: the SMTP server may now answer 250
+ * Update protocol: tmp/ID.upd written + fsync, rename over queue/ID.env,
+ * fsync(queue/), callback. Remove: unlink queue/ID.env (the message is
+ * gone), unlink queue/ID.msg, fsync(queue/).
+ *
+ * Recovery at open (the spool lock proves no one else is writing):
+ *   - queue/ID.env without queue/ID.msg but with tmp/ID.msg: step 4
+ *     reached the disk before step 3 (allowed by POSIX); finish step 3.
+ *   - queue/ID.env with no content anywhere: moved to corrupt/.
+ *   - queue/ID.msg without queue/ID.env: a commit that never completed
+ *     (no 250 was sent) or a remove cut short: unlinked.
+ *   - everything in tmp/ is unlinked (torn content, torn envelopes and
+ *     torn updates; the previous queue/ID.env survives an update).
+ *
+ * Memory: the index keeps one small struct entry per message (about 80
+ * bytes), in id order; envelopes are read from disk when needed.
+ * Removed entries are tombstones until more than half the array is dead.
+ *
+ * Threads: struct relay_queue and everything it points to are touched on
+ * the loop thread only. A job (uv_work_t) carries copies of what its
+ * thread-pool half needs (paths, buffers, an fd owned by one writer at a
+ * time) and its result back.
+ */
+#include "relay_queue.h"
+#include "relay_queue_int.h"
+#include "relay_log.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int (*relay__queue_fault)(enum relay__queue_op op, const char *path);
+uint64_t (*relay__queue_clock)(void);
+
+/* Content is written in pieces of this size (one write(2) each). */
+#define CHUNK_SIZE (64 * 1024)
+/* An envelope file larger than this is corrupt (10 attempts x rcpts). */
+#define ENV_FILE_MAX (64 * 1024 * 1024)
+
+/* ---------------------------------------------------------------- */
+/* errors and blocking helpers (thread-pool side)                     */
+
+const char *
+relay_queue_strerror(int err)
+{
+	switch (err) {
+	case RELAY_QUEUE_OK:
+		return "success";
+	case RELAY_QUEUE_ENOMEM:
+		return "out of memory";
+	case RELAY_QUEUE_ENOSPC:
+		return "no space left in the spool";
+	case RELAY_QUEUE_EIO:
+		return "spool I/O error";
+	case RELAY_QUEUE_ELOCKED:
+		return "spool locked by another process";
+	case RELAY_QUEUE_ENOENT:
+		return "no such message";
+	case RELAY_QUEUE_ECORRUPT:
+		return "corrupt envelope file";
+	case RELAY_QUEUE_EINVAL:
+		return "invalid argument";
+	case RELAY_QUEUE_ECANCELED:
+		return "queue closing";
+	case RELAY_QUEUE_EBUSY:
+		return "writer busy";
+	default:
+		return "unknown error";
+	}
+}
+
+static int
+map_errno(int e)
+{
+	switch (e) {
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+		return RELAY_QUEUE_ENOSPC;
+	case ENOMEM:
+		return RELAY_QUEUE_ENOMEM;
+	case ENOENT:
+		return RELAY_QUEUE_ENOENT;
+	default:
+		return RELAY_QUEUE_EIO;
+	}
+}
+
+/* Injected fault for op on path, as a negative errno, or 0. */
+static int
+fault(enum relay__queue_op op, const char *path)
+{
+	int (*hook)(enum relay__queue_op, const char *) = relay__queue_fault;
+	int e = hook != NULL ? hook(op, path) : 0;
+
+	if (e != 0)
+		errno = e;
+	return e;
+}
+
+static int
+write_full(int fd, const char *path, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w;
+
+		if (fault(RELAY__QOP_WRITE, path))
+			return -1;
+		w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+fsync_fd(int fd, const char *path, enum relay__queue_op op)
+{
+	if (fault(op, path))
+		return -1;
+	return fsync(fd);
+}
+
+static int
+create_file(const char *path)
+{
+	if (fault(RELAY__QOP_OPEN, path))
+		return -1;
+	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+static int
+rename_file(const char *from, const char *to)
+{
+	if (fault(RELAY__QOP_RENAME, to))
+		return -1;
+	return rename(from, to);
+}
+
+/* Writes buf to a new file at path and fsyncs it; errno on failure. */
+static int
+write_new_file(const char *path, const void *buf, size_t len)
+{
+	int fd = create_file(path), e;
+
+	if (fd < 0 && errno == EEXIST) {
+		(void)unlink(path);
+		fd = create_file(path);
+	}
+	if (fd < 0)
+		return -1;
+	if (write_full(fd, path, buf, len) != 0 ||
+	    fsync_fd(fd, path, RELAY__QOP_FSYNC) != 0) {
+		e = errno;
+		(void)close(fd);
+		(void)unlink(path);
+		errno = e;
+		return -1;
+	}
+	if (close(fd) != 0) {
+		e = errno;
+		(void)unlink(path);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+read_whole(const char *path, uint8_t **out, size_t *outlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	uint8_t *buf;
+	size_t n = 0;
+	int e;
+
+	if (fd < 0)
+		return map_errno(errno);
+	if (fstat(fd, &st) != 0) {
+		e = errno;
+		(void)close(fd);
+		return map_errno(e);
+	}
+	if (st.st_size > ENV_FILE_MAX) {
+		(void)close(fd);
+		return RELAY_QUEUE_ECORRUPT;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		(void)close(fd);
+		return RELAY_QUEUE_ENOMEM;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + n, (size_t)st.st_size + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			e = errno;
+			free(buf);
+			(void)close(fd);
+			return map_errno(e);
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > (size_t)st.st_size)
+			break;  /* cannot grow: files are replaced by rename */
+	}
+	(void)close(fd);
+	*out = buf;
+	*outlen = n;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* ids and paths                                                      */
+
+bool
+relay_queue_id_valid(const char *p, size_t len)
+{
+	if (len != RELAY_QUEUE_ID_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' &&
+		    p[i] <= 'F')))
+			return false;
+	return true;
+}
+
+static uint64_t
+id_value(const char *id)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < RELAY_QUEUE_ID_LEN; i++)
+		v = v * 16 + (uint64_t)(id[i] <= '9' ? id[i] - '0' :
+		    id[i] - 'A' + 10);
+	return v;
+}
+
+static uint64_t
+wall_us(void)
+{
+	struct timespec ts;
+
+	if (relay__queue_clock != NULL)
+		return relay__queue_clock();
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* PATH_MAX is generous; a spool path that does not fit is refused. */
+struct path {
+	char s[PATH_MAX];
+};
+
+static bool
+path_add(struct path *p, size_t *len, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= sizeof(p->s) - *len)
+		return false;
+	memcpy(p->s + *len, s, n + 1);
+	*len += n;
+	return true;
+}
+
+/* p = dir "/" sub [ "/" id suffix ]; false if it does not fit. */
+static bool
+mkpath(struct path *p, const char *dir, const char *sub, const char *id,
+    const char *suffix)
+{
+	size_t len = 0;
+
+	p->s[0] = '\0';
+	return path_add(p, &len, dir) && path_add(p, &len, "/") &&
+	    path_add(p, &len, sub) &&
+	    (id == NULL || (path_add(p, &len, "/") && path_add(p, &len, id))) &&
+	    (suffix == NULL || path_add(p, &len, suffix));
+}
+
+/* 14 upper-case hex digits; v < 16^14 (the year 4254). */
+static void
+format_id(char id[RELAY_QUEUE_ID_SIZE], uint64_t v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	assert(v < (UINT64_C(1) << (4 * RELAY_QUEUE_ID_LEN)));
+	for (int i = RELAY_QUEUE_ID_LEN - 1; i >= 0; i--) {
+		id[i] = hex[v & 15];
+		v >>= 4;
+	}
+	id[RELAY_QUEUE_ID_LEN] = '\0';
+}
+
+/* ---------------------------------------------------------------- */
+/* structures                                                         */
+
+struct op;
+
+struct entry {
+	struct relay_queue_info info;
+	bool dead;          /* tombstone: skipped, compacted later */
+	bool removing;      /* remove requested: invisible, ops draining */
+	struct op *ops;     /* FIFO of updates/removes, head running */
+	struct op *ops_tail;
+};
+
+/* Something waiting for the next fsync of queue/. */
+struct sync_wait {
+	struct sync_wait *next;
+	struct relay_queue *q;
+	void (*done)(struct sync_wait *sw, int status);
+};
+
+struct chunk {
+	struct chunk *next;
+	size_t len;
+	char data[CHUNK_SIZE];
+};
+
+struct wcb {
+	struct wcb *next;
+	uint64_t upto;             /* fire when written >= upto */
+	relay_queue_write_cb cb;
+	void *arg;
+};
+
+enum writer_stage {
+	WRITER_RECEIVING,   /* accepting content */
+	WRITER_COMMITTING,  /* commit job or directory sync in flight */
+	WRITER_CLEANING,    /* removing files after an error or abort */
+};
+
+struct relay_queue_writer {
+	struct relay_queue *q;
+	struct relay_queue_envelope *env;   /* owned copy */
+	enum writer_stage stage;
+	bool job_running;     /* a job of this writer is in flight */
+	bool aborted;         /* owner gone: no more callbacks */
+	bool commit_wanted;
+	int fd;               /* tmp/ID.msg once created (worker side) */
+	int error;            /* sticky */
+	struct chunk *head, *tail;
+	size_t buffered;
+	uint64_t appended, written;
+	struct wcb *cbs, *cbs_tail;
+	relay_queue_commit_cb commit_cb;
+	void *commit_arg;
+	struct sync_wait sw;
+};
+
+struct relay_queue {
+	uv_loop_t *loop;
+	char *dir;
+	struct path tmpdir, qdir;
+	int lockfd;
+	int qdirfd;
+	struct entry *ent;
+	size_t n, cap, dead;
+	uint64_t last_id;
+	unsigned jobs;          /* uv_work_t in flight */
+	unsigned writers;       /* writers not yet freed */
+	bool closing;
+	relay_queue_close_cb close_cb;
+	void *close_arg;
+	struct sync_wait *sync_next, *sync_next_tail;  /* wait for next sync */
+	bool sync_running;
+};
+
+/* ---------------------------------------------------------------- */
+/* jobs                                                               */
+
+enum job_kind {
+	JOB_FLUSH,      /* writer: append chunks to tmp/ID.msg */
+	JOB_COMMIT,     /* writer: fsync, envelope, renames */
+	JOB_CLEAN,      /* writer: close fd, unlink its files */
+	JOB_DIRSYNC,    /* fsync(queue/) */
+	JOB_UPDATE,     /* write tmp/ID.upd, rename over queue/ID.env */
+	JOB_REMOVE,     /* unlink queue/ID.env, queue/ID.msg */
+	JOB_LOAD,       /* read and parse queue/ID.env */
+	JOB_NOOP,       /* lets close() finish asynchronously */
+};
+
+struct job {
+	uv_work_t req;
+	struct relay_queue *q;
+	enum job_kind kind;
+	int status;             /* result: 0 or enum relay_queue_err */
+	struct relay_queue_writer *w;
+	struct chunk *chunks;   /* JOB_FLUSH: owned by the job */
+	size_t bytes;
+	char *buf;              /* envelope text (COMMIT, UPDATE) */
+	size_t buflen;
+	struct op *op;          /* UPDATE, REMOVE */
+	char id[RELAY_QUEUE_ID_SIZE];
+	struct sync_wait *waiters;   /* JOB_DIRSYNC */
+	struct relay_queue_envelope *env;   /* JOB_LOAD result */
+	relay_queue_load_cb load_cb;
+	void *arg;
+};
+
+enum op_kind { OP_UPDATE, OP_REMOVE };
+
+struct op {
+	struct op *next;
+	enum op_kind kind;
+	char id[RELAY_QUEUE_ID_SIZE];
+	char *buf;                 /* OP_UPDATE: serialised envelope */
+	size_t buflen;
+	struct relay_queue_info info;  /* OP_UPDATE: summary to install */
+	relay_queue_done_cb cb;
+	void *arg;
+	int status;
+	struct sync_wait sw;
+};
+
+static void work_cb(uv_work_t *req);
+static void after_work_cb(uv_work_t *req, int status);
+static void job_finished(struct relay_queue *q);
+static void sync_request(struct relay_queue *q, struct sync_wait *sw);
+static void writer_kick(struct relay_queue_writer *w);
+static void op_start(struct relay_queue *q, struct entry *e);
+
+static struct job *
+job_new(struct relay_queue *q, enum job_kind kind)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j != NULL) {
+		j->q = q;
+		j->kind = kind;
+		j->req.data = j;
+	}
+	return j;
+}
+
+/* Submits j; on failure returns an error and j stays the caller's. */
+static int
+job_submit(struct job *j)
+{
+	struct relay_queue *q = j->q;
+
+	if (uv_queue_work(q->loop, &j->req, work_cb, after_work_cb) != 0)
+		return RELAY_QUEUE_EIO;
+	q->jobs++;
+	return 0;
+}
+
+/* ---- thread-pool halves ---- */
+
+static void
+work_flush(struct job *j)
+{
+	struct relay_queue_writer *w = j->w;
+	struct path p;
+
+	(void)mkpath(&p, j->q->dir, "tmp", w->env->id, ".msg");
+	if (w->fd < 0) {
+		w->fd = create_file(p.s);
+		if (w->fd < 0) {
+			j->status = map_errno(errno);
+			return;
+		}
+	}
+	for (struct chunk *c = j->chunks; c != NULL; c = c->next) {
+		if (write_full(w->fd, p.s, c->data, c->len) != 0) {
+			j->status = map_errno(errno);
+			return;
+		}
+		j->bytes += c->len;
+	}
+}
+
+static void
+work_commit(struct job *j)
+{
+	struct relay_queue_writer *w = j->w;
+	const char *id = w->env->id;
+	struct path tmsg, tenv, qmsg, qenv;
+	int e;
+
+	(void)mkpath(&tmsg, j->q->dir, "tmp", id, ".msg");
+	(void)mkpath(&tenv, j->q->dir, "tmp", id, ".env");
+	(void)mkpath(&qmsg, j->q->dir, "queue", id, ".msg");
+	(void)mkpath(&qenv, j->q->dir, "queue", id, ".env");
+	if (w->fd < 0 && (w->fd = create_file(tmsg.s)) < 0)
+		goto fail;
+	if (fsync_fd(w->fd, tmsg.s, RELAY__QOP_FSYNC) != 0)
+		goto fail;
+	e = close(w->fd);
+	w->fd = -1;
+	if (e != 0)
+		goto fail;
+	if (write_new_file(tenv.s, j->buf, j->buflen) != 0)
+		goto fail;
+	if (rename_file(tmsg.s, qmsg.s) != 0)
+		goto fail;
+	if (rename_file(tenv.s, qenv.s) != 0) {
+		e = errno;
+		(void)unlink(qmsg.s);
+		errno = e;
+		goto fail;
+	}
+	return;
+fail:
+	j->status = map_errno(errno);
+	if (j->status == RELAY_QUEUE_ENOENT)
+		j->status = RELAY_QUEUE_EIO;
+	if (w->fd >= 0) {
+		(void)close(w->fd);
+		w->fd = -1;
+	}
+	(void)unlink(tmsg.s);
+	(void)unlink(tenv.s);
+}
+
+static void
+work_clean(struct job *j)
+{
+	struct relay_queue_writer *w = j->w;
+	const char *id = w->env->id;
+	struct path p;
+
+	if (w->fd >= 0) {
+		(void)close(w->fd);
+		w->fd = -1;
+	}
+	/* After a failed directory sync the files may be in queue/ too. */
+	if (mkpath(&p, j->q->dir, "queue", id, ".env"))
+		(void)unlink(p.s);
+	if (mkpath(&p, j->q->dir, "queue", id, ".msg"))
+		(void)unlink(p.s);
+	if (mkpath(&p, j->q->dir, "tmp", id, ".msg"))
+		(void)unlink(p.s);
+	if (mkpath(&p, j->q->dir, "tmp", id, ".env"))
+		(void)unlink(p.s);
+}
+
+static void
+work_dirsync(struct job *j)
+{
+	if (fsync_fd(j->q->qdirfd, j->q->qdir.s, RELAY__QOP_DIRSYNC) != 0)
+		j->status = map_errno(errno) == RELAY_QUEUE_ENOSPC ?
+		    RELAY_QUEUE_ENOSPC : RELAY_QUEUE_EIO;
+}
+
+static void
+work_update(struct job *j)
+{
+	struct path tmp, dst;
+
+	(void)mkpath(&tmp, j->q->dir, "tmp", j->id, ".upd");
+	(void)mkpath(&dst, j->q->dir, "queue", j->id, ".env");
+	if (access(dst.s, F_OK) != 0) {
+		j->status = RELAY_QUEUE_ENOENT;
+		return;
+	}
+	if (write_new_file(tmp.s, j->buf, j->buflen) != 0 ||
+	    rename_file(tmp.s, dst.s) != 0) {
+		j->status = map_errno(errno);
+		if (j->status == RELAY_QUEUE_ENOENT)
+			j->status = RELAY_QUEUE_EIO;
+		(void)unlink(tmp.s);
+	}
+}
+
+static void
+work_remove(struct job *j)
+{
+	struct path p;
+
+	/* Envelope first: from that moment the message does not exist. */
+	(void)mkpath(&p, j->q->dir, "queue", j->id, ".env");
+	if (unlink(p.s) != 0 && errno != ENOENT) {
+		j->status = map_errno(errno);
+		return;
+	}
+	(void)mkpath(&p, j->q->dir, "queue", j->id, ".msg");
+	(void)unlink(p.s);
+}
+
+static void
+work_load(struct job *j)
+{
+	struct path p;
+	uint8_t *buf;
+	size_t len;
+
+	(void)mkpath(&p, j->q->dir, "queue", j->id, ".env");
+	j->status = read_whole(p.s, &buf, &len);
+	if (j->status != 0)
+		return;
+	j->status = relay_queue_envelope_parse(buf, len, &j->env);
+	free(buf);
+}
+
+static void
+work_cb(uv_work_t *req)
+{
+	struct job *j = req->data;
+
+	switch (j->kind) {
+	case JOB_FLUSH:
+		work_flush(j);
+		break;
+	case JOB_COMMIT:
+		work_commit(j);
+		break;
+	case JOB_CLEAN:
+		work_clean(j);
+		break;
+	case JOB_DIRSYNC:
+		work_dirsync(j);
+		break;
+	case JOB_UPDATE:
+		work_update(j);
+		break;
+	case JOB_REMOVE:
+		work_remove(j);
+		break;
+	case JOB_LOAD:
+		work_load(j);
+		break;
+	case JOB_NOOP:
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* the index                                                          */
+
+static int
+entry_cmp_id(const void *key, const void *elem)
+{
+	const struct entry *e = elem;
+	return strcmp(key, e->info.id);
+}
+
+static struct entry *
+entry_find(const struct relay_queue *q, const char *id)
+{
+	struct entry *e;
+
+	if (q->n == 0)
+		return NULL;
+	e = bsearch(id, q->ent, q->n, sizeof(*q->ent), entry_cmp_id);
+	return e != NULL && !e->dead ? e : NULL;
+}
+
+static bool
+entry_visible(const struct entry *e)
+{
+	return e != NULL && !e->dead && !e->removing;
+}
+
+/*
+ * Inserts an entry in id order. Ids are handed out in increasing order,
+ * and commits usually finish in that order too, so this is an append or
+ * a short move at the end.
+ */
+static struct entry *
+entry_append(struct relay_queue *q, const struct relay_queue_info *info)
+{
+	struct entry *e;
+	size_t pos;
+
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct entry *n = realloc(q->ent, cap * sizeof(*n));
+		if (n == NULL)
+			return NULL;
+		q->ent = n;
+		q->cap = cap;
+	}
+	pos = q->n;
+	while (pos > 0 && strcmp(q->ent[pos - 1].info.id, info->id) > 0)
+		pos--;
+	assert(pos == 0 || strcmp(q->ent[pos - 1].info.id, info->id) < 0);
+	memmove(&q->ent[pos + 1], &q->ent[pos], (q->n - pos) * sizeof(*e));
+	q->n++;
+	e = &q->ent[pos];
+	memset(e, 0, sizeof(*e));
+	e->info = *info;
+	return e;
+}
+
+/* Drops tombstones when they are the majority. */
+static void
+entry_compact(struct relay_queue *q)
+{
+	size_t o = 0;
+
+	if (q->dead * 2 <= q->n)
+		return;
+	for (size_t i = 0; i < q->n; i++)
+		if (!q->ent[i].dead)
+			q->ent[o++] = q->ent[i];
+	q->n = o;
+	q->dead = 0;
+}
+
+static void
+entry_kill(struct relay_queue *q, struct entry *e)
+{
+	assert(e->ops == NULL);
+	e->dead = true;
+	q->dead++;
+	entry_compact(q);
+}
+
+static void
+info_from_env(struct relay_queue_info *info,
+    const struct relay_queue_envelope *env)
+{
+	memset(info, 0, sizeof(*info));
+	memcpy(info->id, env->id, sizeof(info->id));
+	info->arrival_us = env->arrival_us;
+	info->size = env->size;
+	info->hold = env->hold;
+	info->next_attempt_us = UINT64_MAX;
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		const struct relay_queue_rcpt *r = &env->rcpt[i];
+
+		switch (r->status) {
+		case RELAY_QUEUE_RCPT_DEFERRED:
+			info->deferred = true;
+			/* FALLTHROUGH */
+		case RELAY_QUEUE_RCPT_PENDING:
+			info->rcpt_open++;
+			if (r->next_attempt_us < info->next_attempt_us)
+				info->next_attempt_us = r->next_attempt_us;
+			break;
+		case RELAY_QUEUE_RCPT_SENT:
+		case RELAY_QUEUE_RCPT_BOUNCED:
+			break;
+		}
+	}
+}
+
+size_t
+relay_queue_count(const struct relay_queue *q)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < q->n; i++)
+		n += entry_visible(&q->ent[i]);
+	return n;
+}
+
+int
+relay_queue_foreach(const struct relay_queue *q, relay_queue_foreach_fn fn,
+    void *arg)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		struct relay_queue_info info;
+		int rc;
+
+		if (!entry_visible(&q->ent[i]))
+			continue;
+		info = q->ent[i].info;
+		rc = fn(&info, arg);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+relay_queue_lookup(const struct relay_queue *q, const char *id,
+    struct relay_queue_info *info)
+{
+	const struct entry *e;
+
+	if (id == NULL || !relay_queue_id_valid(id, strlen(id)))
+		return RELAY_QUEUE_ENOENT;
+	e = entry_find(q, id);
+	if (!entry_visible(e))
+		return RELAY_QUEUE_ENOENT;
+	*info = e->info;
+	return 0;
+}
+
+const char *
+relay_queue_dir(const struct relay_queue *q)
+{
+	return q->dir;
+}
+
+int
+relay_queue_content_path(const struct relay_queue *q, const char *id,
+    char *buf, size_t size)
+{
+	int n;
+
+	if (id == NULL || !relay_queue_id_valid(id, strlen(id)))
+		return RELAY_QUEUE_EINVAL;
+	n = snprintf(buf, size, "%s/queue/%s.msg", q->dir, id);
+	return n > 0 && (size_t)n < size ? 0 : RELAY_QUEUE_EINVAL;
+}
+
+/* ---------------------------------------------------------------- */
+/* directory fsync, shared (group commit)                             */
+
+static int
+sync_start(struct relay_queue *q)
+{
+	struct job *j;
+	int rc;
+
+	if (q->sync_running || q->sync_next == NULL)
+		return 0;
+	j = job_new(q, JOB_DIRSYNC);
+	if (j == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	j->waiters = q->sync_next;
+	rc = job_submit(j);
+	if (rc != 0) {
+		free(j);
+		return rc;
+	}
+	q->sync_next = q->sync_next_tail = NULL;
+	q->sync_running = true;
+	return 0;
+}
+
+static void
+sync_fail_all(struct sync_wait *list, int status)
+{
+	while (list != NULL) {
+		struct sync_wait *next = list->next;
+		list->done(list, status);
+		list = next;
+	}
+}
+
+static void
+sync_request(struct relay_queue *q, struct sync_wait *sw)
+{
+	int rc;
+
+	sw->next = NULL;
+	sw->q = q;
+	if (q->sync_next_tail != NULL)
+		q->sync_next_tail->next = sw;
+	else
+		q->sync_next = sw;
+	q->sync_next_tail = sw;
+	rc = sync_start(q);
+	if (rc != 0) {
+		struct sync_wait *list = q->sync_next;
+		q->sync_next = q->sync_next_tail = NULL;
+		sync_fail_all(list, rc);
+	}
+}
+
+static void
+after_dirsync(struct job *j)
+{
+	struct relay_queue *q = j->q;
+
+	int rc;
+
+	q->sync_running = false;
+	/* Those who arrived while this fsync ran may have renamed after it
+	 * started: they need a fresh one. Start it before reporting. */
+	rc = sync_start(q);
+	if (rc != 0) {
+		struct sync_wait *list = q->sync_next;
+		q->sync_next = q->sync_next_tail = NULL;
+		sync_fail_all(list, rc);
+	}
+	sync_fail_all(j->waiters, j->status);
+}
+
+/* ---------------------------------------------------------------- */
+/* writers                                                            */
+
+static void
+writer_free(struct relay_queue_writer *w)
+{
+	struct relay_queue *q = w->q;
+
+	while (w->head != NULL) {
+		struct chunk *c = w->head;
+		w->head = c->next;
+		free(c);
+	}
+	while (w->cbs != NULL) {
+		struct wcb *c = w->cbs;
+		w->cbs = c->next;
+		free(c);
+	}
+	relay_queue_envelope_free(w->env);
+	free(w);
+	q->writers--;
+}
+
+/* Runs the write callbacks that are due (or all, with an error). */
+static void
+writer_fire(struct relay_queue_writer *w)
+{
+	while (w->cbs != NULL && !w->aborted &&
+	    (w->error != 0 || w->cbs->upto <= w->written)) {
+		struct wcb *c = w->cbs;
+
+		w->cbs = c->next;
+		if (w->cbs == NULL)
+			w->cbs_tail = NULL;
+		c->cb(w, w->error, c->arg);
+		free(c);
+	}
+}
+
+static int
+writer_job(struct relay_queue_writer *w, enum job_kind kind,
+    struct job **out)
+{
+	struct job *j = job_new(w->q, kind);
+
+	if (j == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	j->w = w;
+	*out = j;
+	return 0;
+}
+
+static void
+writer_clean(struct relay_queue_writer *w)
+{
+	struct job *j;
+
+	w->stage = WRITER_CLEANING;
+	j = NULL;
+	if (writer_job(w, JOB_CLEAN, &j) != 0 || job_submit(j) != 0) {
+		free(j);
+		/* Cannot even clean: leave the files to startup recovery. */
+		if (w->fd >= 0) {
+			(void)close(w->fd);
+			w->fd = -1;
+		}
+		w->job_running = false;
+		if (!w->aborted && w->commit_wanted && w->commit_cb != NULL)
+			w->commit_cb(w, w->error, w->env->id, w->commit_arg);
+		writer_free(w);
+		return;
+	}
+	w->job_running = true;
+}
+
+static void
+commit_synced(struct sync_wait *sw, int status)
+{
+	struct relay_queue_writer *w = (struct relay_queue_writer *)
+	    (void *)((char *)sw - offsetof(struct relay_queue_writer, sw));
+	struct relay_queue *q = w->q;
+	struct relay_queue_info info;
+
+	if (status != 0) {
+		/* Durability unknown: take the message back out. */
+		w->error = status;
+		writer_clean(w);
+		return;
+	}
+	info_from_env(&info, w->env);
+	if (entry_append(q, &info) == NULL) {
+		w->error = RELAY_QUEUE_ENOMEM;
+		writer_clean(w);
+		return;
+	}
+	if (!w->aborted && w->commit_cb != NULL)
+		w->commit_cb(w, 0, w->env->id, w->commit_arg);
+	writer_free(w);
+}
+
+/* Starts the next job the writer needs, if none is running. */
+static void
+writer_kick(struct relay_queue_writer *w)
+{
+	struct job *j;
+	int rc;
+
+	if (w->job_running || w->stage != WRITER_RECEIVING)
+		return;
+	if (w->aborted || w->error != 0) {
+		if (w->aborted || w->commit_wanted)
+			writer_clean(w);
+		return;
+	}
+	if (w->head != NULL && (w->buffered >= CHUNK_SIZE || w->cbs != NULL ||
+	    w->commit_wanted)) {
+		rc = writer_job(w, JOB_FLUSH, &j);
+		if (rc == 0) {
+			rc = job_submit(j);
+			if (rc == 0) {
+				j->chunks = w->head;
+				w->head = w->tail = NULL;
+				w->buffered = 0;
+			} else {
+				free(j);
+			}
+		}
+		if (rc != 0)
+			w->error = rc;
+		if (rc == 0) {
+			w->job_running = true;
+			return;
+		}
+		/* Error: report through the queue's async path (clean). */
+		if (w->commit_wanted)
+			writer_clean(w);
+		return;
+	}
+	if (w->head == NULL && w->commit_wanted) {
+		w->env->size = w->appended;
+		rc = writer_job(w, JOB_COMMIT, &j);
+		if (rc == 0) {
+			j->buf = relay_queue_envelope_format(w->env, &j->buflen);
+			if (j->buf == NULL) {
+				rc = RELAY_QUEUE_ENOMEM;
+			} else {
+				rc = job_submit(j);
+				if (rc != 0)
+					free(j->buf);
+			}
+			if (rc != 0)
+				free(j);
+		}
+		if (rc != 0) {
+			w->error = rc;
+			writer_clean(w);
+			return;
+		}
+		w->stage = WRITER_COMMITTING;
+		w->job_running = true;
+	}
+}
+
+static void
+after_writer_job(struct job *j)
+{
+	struct relay_queue_writer *w = j->w;
+
+	w->job_running = false;
+	switch (j->kind) {
+	case JOB_FLUSH:
+		while (j->chunks != NULL) {
+			struct chunk *c = j->chunks;
+			j->chunks = c->next;
+			free(c);
+		}
+		w->written += j->bytes;
+		if (j->status != 0 && w->error == 0)
+			w->error = j->status;
+		writer_fire(w);
+		/* On error without commit or abort: wait for one of them to
+		 * clean up (writer_kick does nothing then). */
+		writer_kick(w);
+		break;
+	case JOB_COMMIT:
+		if (j->status != 0) {
+			w->error = j->status;
+			/* work_commit removed its own files; report. */
+			if (!w->aborted && w->commit_cb != NULL)
+				w->commit_cb(w, w->error, w->env->id,
+				    w->commit_arg);
+			writer_free(w);
+			break;
+		}
+		w->sw.done = commit_synced;
+		sync_request(w->q, &w->sw);
+		break;
+	case JOB_CLEAN:
+		if (!w->aborted && w->commit_wanted && w->commit_cb != NULL)
+			w->commit_cb(w, w->error != 0 ? w->error :
+			    RELAY_QUEUE_EIO, w->env->id, w->commit_arg);
+		writer_free(w);
+		break;
+	case JOB_DIRSYNC:
+	case JOB_UPDATE:
+	case JOB_REMOVE:
+	case JOB_LOAD:
+	case JOB_NOOP:
+		abort();
+	}
+}
+
+int
+relay_queue_msg_begin(struct relay_queue *q,
+    struct relay_queue_envelope *env, struct relay_queue_writer **out)
+{
+	struct relay_queue_writer *w;
+	uint64_t now, idv;
+
+	if (q->closing)
+		return RELAY_QUEUE_ECANCELED;
+	if (env->rcpt_count == 0)
+		return RELAY_QUEUE_EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	/* Strictly increasing even if the clock steps back (ids sort by
+	 * arrival and never repeat within a spool). */
+	now = wall_us();
+	idv = now > q->last_id ? now : q->last_id + 1;
+	env->arrival_us = now;
+	format_id(env->id, idv);
+	w->env = relay_queue_envelope_dup(env);
+	if (w->env == NULL) {
+		free(w);
+		return RELAY_QUEUE_ENOMEM;
+	}
+	q->last_id = idv;
+	w->q = q;
+	w->fd = -1;
+	w->stage = WRITER_RECEIVING;
+	q->writers++;
+	*out = w;
+	return 0;
+}
+
+const char *
+relay_queue_writer_id(const struct relay_queue_writer *w)
+{
+	return w->env->id;
+}
+
+size_t
+relay_queue_writer_buffered(const struct relay_queue_writer *w)
+{
+	return (size_t)(w->appended - w->written);
+}
+
+int
+relay_queue_writer_write(struct relay_queue_writer *w, const void *buf,
+    size_t len, relay_queue_write_cb cb, void *arg)
+{
+	const char *p = buf;
+	struct wcb *c = NULL;
+
+	if (w->commit_wanted || w->aborted)
+		return RELAY_QUEUE_EBUSY;
+	if (w->error != 0)
+		return w->error;
+	if (cb != NULL && (c = calloc(1, sizeof(*c))) == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	while (len > 0) {
+		size_t n;
+
+		if (w->tail == NULL || w->tail->len == CHUNK_SIZE) {
+			struct chunk *k = malloc(sizeof(*k));
+			if (k == NULL) {
+				/* Bytes already copied stay; the message is
+				 * incomplete, so fail it as a whole. */
+				w->error = RELAY_QUEUE_ENOMEM;
+				free(c);
+				return w->error;
+			}
+			k->next = NULL;
+			k->len = 0;
+			if (w->tail != NULL)
+				w->tail->next = k;
+			else
+				w->head = k;
+			w->tail = k;
+		}
+		n = CHUNK_SIZE - w->tail->len;
+		if (n > len)
+			n = len;
+		memcpy(w->tail->data + w->tail->len, p, n);
+		w->tail->len += n;
+		w->buffered += n;
+		w->appended += n;
+		p += n;
+		len -= n;
+	}
+	if (c != NULL) {
+		c->upto = w->appended;
+		c->cb = cb;
+		c->arg = arg;
+		if (w->cbs_tail != NULL)
+			w->cbs_tail->next = c;
+		else
+			w->cbs = c;
+		w->cbs_tail = c;
+	}
+	writer_kick(w);
+	return 0;
+}
+
+int
+relay_queue_writer_commit(struct relay_queue_writer *w,
+    relay_queue_commit_cb cb, void *arg)
+{
+	if (w->commit_wanted || w->aborted)
+		return RELAY_QUEUE_EBUSY;
+	w->commit_wanted = true;
+	w->commit_cb = cb;
+	w->commit_arg = arg;
+	if (w->q->closing && w->error == 0)
+		w->error = RELAY_QUEUE_ECANCELED;
+	if (w->error != 0 && !w->job_running) {
+		writer_clean(w);   /* reports the error when done */
+		return 0;
+	}
+	writer_kick(w);
+	return 0;
+}
+
+void
+relay_queue_writer_abort(struct relay_queue_writer *w)
+{
+	if (w->aborted)
+		return;
+	w->aborted = true;
+	if (w->stage != WRITER_RECEIVING)
+		return;   /* commit or cleaning runs to its end, silently */
+	while (w->head != NULL) {
+		struct chunk *c = w->head;
+		w->head = c->next;
+		free(c);
+	}
+	w->tail = NULL;
+	w->buffered = 0;
+	if (w->job_running)
+		return;   /* after_writer_job -> writer_kick -> clean */
+	if (w->fd < 0 && w->written == 0) {
+		/* No file was ever created (files are made by jobs). */
+		struct relay_queue *q = w->q;
+		writer_free(w);
+		if (q->closing)
+			job_finished(q);
+		return;
+	}
+	writer_clean(w);
+}
+
+/* ---------------------------------------------------------------- */
+/* updates and removals (serialised per message)                      */
+
+static void
+op_free(struct op *op)
+{
+	free(op->buf);
+	free(op);
+}
+
+/* Finishes the head op of entry e and starts the next. */
+static void
+op_done(struct relay_queue *q, struct entry *e, int status)
+{
+	struct op *op = e->ops;
+	char id[RELAY_QUEUE_ID_SIZE];
+
+	memcpy(id, op->id, sizeof(id));
+	e->ops = op->next;
+	if (e->ops == NULL)
+		e->ops_tail = NULL;
+	if (op->kind == OP_UPDATE && status == 0)
+		e->info = op->info;
+	if (op->kind == OP_REMOVE && status != 0)
+		e->removing = false;   /* still queued: visible again */
+	if (op->kind == OP_REMOVE && status == 0 && e->ops == NULL)
+		entry_kill(q, e);     /* e is invalid from here */
+	else if (e->ops != NULL)
+		op_start(q, e);
+	if (op->cb != NULL)
+		op->cb(status, op->arg);
+	op_free(op);
+}
+
+static void op_sync_done(struct sync_wait *sw, int status);
+
+static void
+op_start(struct relay_queue *q, struct entry *e)
+{
+	struct op *op = e->ops;
+	struct job *j = job_new(q, op->kind == OP_UPDATE ? JOB_UPDATE :
+	    JOB_REMOVE);
+	int rc;
+
+	if (j == NULL) {
+		op_done(q, e, RELAY_QUEUE_ENOMEM);
+		return;
+	}
+	memcpy(j->id, op->id, sizeof(j->id));
+	j->op = op;
+	j->buf = op->buf;
+	j->buflen = op->buflen;
+	rc = job_submit(j);
+	if (rc != 0) {
+		free(j);
+		op_done(q, e, rc);
+	}
+}
+
+static void
+after_op_job(struct job *j)
+{
+	struct relay_queue *q = j->q;
+	struct op *op = j->op;
+	struct entry *e = entry_find(q, op->id);
+
+	j->buf = NULL;   /* owned by op */
+	assert(e != NULL && e->ops == op);
+	if (j->status != 0) {
+		op_done(q, e, j->status);
+		return;
+	}
+	op->sw.done = op_sync_done;
+	sync_request(q, &op->sw);
+}
+
+static void
+op_sync_done(struct sync_wait *sw, int status)
+{
+	struct op *op = (struct op *)(void *)((char *)sw -
+	    offsetof(struct op, sw));
+	struct relay_queue *q = sw->q;
+	struct entry *e = entry_find(q, op->id);
+
+	assert(e != NULL && e->ops == op);
+	op_done(q, e, status);
+}
+
+static int
+op_enqueue(struct relay_queue *q, struct entry *e, struct op *op)
+{
+	op->next = NULL;
+	if (e->ops_tail != NULL) {
+		e->ops_tail->next = op;
+		e->ops_tail = op;
+		return 0;
+	}
+	e->ops = e->ops_tail = op;
+	op_start(q, e);
+	return 0;
+}
+
+int
+relay_queue_update(struct relay_queue *q,
+    const struct relay_queue_envelope *env, relay_queue_done_cb cb,
+    void *arg)
+{
+	struct entry *e;
+	struct op *op;
+
+	if (q->closing)
+		return RELAY_QUEUE_ECANCELED;
+	if (!relay_queue_id_valid(env->id, strlen(env->id)) ||
+	    env->rcpt_count == 0)
+		return RELAY_QUEUE_EINVAL;
+	e = entry_find(q, env->id);
+	if (!entry_visible(e))
+		return RELAY_QUEUE_ENOENT;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	op->kind = OP_UPDATE;
+	memcpy(op->id, env->id, sizeof(op->id));
+	op->buf = relay_queue_envelope_format(env, &op->buflen);
+	if (op->buf == NULL) {
+		free(op);
+		return RELAY_QUEUE_ENOMEM;
+	}
+	info_from_env(&op->info, env);
+	op->cb = cb;
+	op->arg = arg;
+	return op_enqueue(q, e, op);
+}
+
+int
+relay_queue_remove(struct relay_queue *q, const char *id,
+    relay_queue_done_cb cb, void *arg)
+{
+	struct entry *e;
+	struct op *op;
+
+	if (q->closing)
+		return RELAY_QUEUE_ECANCELED;
+	if (id == NULL || !relay_queue_id_valid(id, strlen(id)))
+		return RELAY_QUEUE_ENOENT;
+	e = entry_find(q, id);
+	if (!entry_visible(e))
+		return RELAY_QUEUE_ENOENT;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	op->kind = OP_REMOVE;
+	memcpy(op->id, id, sizeof(op->id));
+	op->cb = cb;
+	op->arg = arg;
+	e->removing = true;
+	return op_enqueue(q, e, op);
+}
+
+int
+relay_queue_load(struct relay_queue *q, const char *id,
+    relay_queue_load_cb cb, void *arg)
+{
+	struct job *j;
+
+	if (q->closing)
+		return RELAY_QUEUE_ECANCELED;
+	if (id == NULL || !relay_queue_id_valid(id, strlen(id)))
+		return RELAY_QUEUE_ENOENT;
+	if (!entry_visible(entry_find(q, id)))
+		return RELAY_QUEUE_ENOENT;
+	j = job_new(q, JOB_LOAD);
+	if (j == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	memcpy(j->id, id, sizeof(j->id));
+	j->load_cb = cb;
+	j->arg = arg;
+	if (job_submit(j) != 0) {
+		free(j);
+		return RELAY_QUEUE_EIO;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* completion dispatch and close                                      */
+
+static void
+queue_free(struct relay_queue *q)
+{
+	relay_queue_close_cb cb = q->close_cb;
+	void *arg = q->close_arg;
+
+	if (q->qdirfd >= 0)
+		(void)close(q->qdirfd);
+	if (q->lockfd >= 0)
+		(void)close(q->lockfd);   /* releases the flock */
+	free(q->ent);
+	free(q->dir);
+	free(q);
+	if (cb != NULL)
+		cb(arg);
+}
+
+static void
+job_finished(struct relay_queue *q)
+{
+	if (q->closing && q->jobs == 0 && q->writers == 0 &&
+	    !q->sync_running && q->sync_next == NULL)
+		queue_free(q);
+}
+
+static void
+after_work_cb(uv_work_t *req, int status)
+{
+	struct job *j = req->data;
+	struct relay_queue *q = j->q;
+
+	(void)status;   /* uv_cancel is never used: work always ran */
+	/* q->jobs stays counted until the end, so that nothing a callback
+	 * does can free q under us (job_finished below). */
+	switch (j->kind) {
+	case JOB_FLUSH:
+	case JOB_COMMIT:
+	case JOB_CLEAN:
+		after_writer_job(j);
+		break;
+	case JOB_DIRSYNC:
+		after_dirsync(j);
+		break;
+	case JOB_UPDATE:
+	case JOB_REMOVE:
+		after_op_job(j);
+		break;
+	case JOB_LOAD:
+		j->load_cb(j->status, j->status == 0 ? j->env : NULL, j->arg);
+		break;
+	case JOB_NOOP:
+		break;
+	}
+	free(j->buf);
+	free(j);
+	q->jobs--;
+	job_finished(q);
+}
+
+void
+relay_queue_close(struct relay_queue *q, relay_queue_close_cb cb, void *arg)
+{
+	struct job *j;
+
+	assert(!q->closing);
+	q->closing = true;
+	q->close_cb = cb;
+	q->close_arg = arg;
+	/* Finish from the loop even when idle, so cb never runs inside
+	 * this call. */
+	j = job_new(q, JOB_NOOP);
+	if (j == NULL || job_submit(j) != 0) {
+		free(j);
+		job_finished(q);   /* best effort: may run cb now */
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* open and recovery (blocking; startup only)                         */
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+mkdir_p(const char *dir)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(buf))
+		return ENAMETOOLONG;
+	memcpy(buf, dir, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] == '/' || buf[i] == '\0') {
+			char c = buf[i];
+			buf[i] = '\0';
+			if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+				return errno;
+			buf[i] = c;
+		}
+	}
+	return 0;
+}
+
+/* Lists the ids with the given suffix in dir (sorted). */
+struct idlist {
+	char (*id)[RELAY_QUEUE_ID_SIZE];
+	size_t n, cap;
+};
+
+static int
+idlist_add(struct idlist *l, const char *id)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		char (*n)[RELAY_QUEUE_ID_SIZE] = realloc(l->id,
+		    cap * sizeof(*n));
+		if (n == NULL)
+			return RELAY_QUEUE_ENOMEM;
+		l->id = n;
+		l->cap = cap;
+	}
+	memcpy(l->id[l->n], id, RELAY_QUEUE_ID_LEN);
+	l->id[l->n][RELAY_QUEUE_ID_LEN] = '\0';
+	l->n++;
+	return 0;
+}
+
+static int
+idcmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static bool
+idlist_has(const struct idlist *l, const char *id)
+{
+	return l->n > 0 && bsearch(id, l->id, l->n, sizeof(*l->id), idcmp) !=
+	    NULL;
+}
+
+/* Reads dir: ids of NAME.env into envs and of NAME.msg into msgs. */
+static int
+list_dir(const char *dir, struct idlist *envs, struct idlist *msgs)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL)
+		return map_errno(errno);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len != RELAY_QUEUE_ID_LEN + 4 ||
+		    !relay_queue_id_valid(de->d_name, RELAY_QUEUE_ID_LEN))
+			continue;
+		if (envs != NULL && strcmp(de->d_name + RELAY_QUEUE_ID_LEN,
+		    ".env") == 0)
+			rc = idlist_add(envs, de->d_name);
+		else if (msgs != NULL && strcmp(de->d_name +
+		    RELAY_QUEUE_ID_LEN, ".msg") == 0)
+			rc = idlist_add(msgs, de->d_name);
+	}
+	(void)closedir(d);
+	if (envs != NULL && envs->n > 1)
+		qsort(envs->id, envs->n, sizeof(*envs->id), idcmp);
+	if (msgs != NULL && msgs->n > 1)
+		qsort(msgs->id, msgs->n, sizeof(*msgs->id), idcmp);
+	return rc;
+}
+
+static void
+log_recovery(const char *what, const char *id, const char *why)
+{
+	struct relay_log_line l;
+
+	if (relay_log_begin(&l, RELAY_LOG_WARNING, "queue-recovery")) {
+		relay_log_str(&l, "id", id);
+		relay_log_str(&l, "action", what);
+		relay_log_str(&l, "why", why);
+		relay_log_end(&l);
+	}
+}
+
+static void
+move_corrupt(struct relay_queue *q, const char *id, const char *why)
+{
+	struct path from, to, dir;
+
+	(void)mkpath(&dir, q->dir, "corrupt", NULL, NULL);
+	(void)mkdir(dir.s, 0700);
+	(void)mkpath(&from, q->dir, "queue", id, ".env");
+	(void)mkpath(&to, q->dir, "corrupt", id, ".env");
+	(void)rename(from.s, to.s);
+	(void)mkpath(&from, q->dir, "queue", id, ".msg");
+	(void)mkpath(&to, q->dir, "corrupt", id, ".msg");
+	(void)rename(from.s, to.s);
+	log_recovery("moved-to-corrupt", id, why);
+}
+
+static int
+recover(struct relay_queue *q, char *err, size_t errlen)
+{
+	struct idlist envs = { 0 }, msgs = { 0 }, tmsgs = { 0 };
+	bool changed = false;
+	int rc;
+	DIR *d;
+	struct dirent *de;
+
+	rc = list_dir(q->qdir.s, &envs, &msgs);
+	if (rc == 0)
+		rc = list_dir(q->tmpdir.s, NULL, &tmsgs);
+	if (rc != 0) {
+		seterr(err, errlen, "%s: cannot list the spool: %s", q->dir,
+		    relay_queue_strerror(rc));
+		goto out;
+	}
+	/* Envelope without content. */
+	for (size_t i = 0; i < envs.n; i++) {
+		const char *id = envs.id[i];
+		struct path from, to;
+
+		if (idlist_has(&msgs, id))
+			continue;
+		if (idlist_has(&tmsgs, id)) {
+			(void)mkpath(&from, q->dir, "tmp", id, ".msg");
+			(void)mkpath(&to, q->dir, "queue", id, ".msg");
+			if (rename(from.s, to.s) == 0) {
+				changed = true;
+				log_recovery("content-rename-completed", id,
+				    "envelope committed before content rename");
+				continue;
+			}
+		}
+		move_corrupt(q, id, "envelope without content");
+		changed = true;
+	}
+	/* Content without envelope: never committed (or a remove cut
+	 * short); no 250 was given for it. */
+	for (size_t i = 0; i < msgs.n; i++) {
+		struct path p;
+
+		if (idlist_has(&envs, msgs.id[i]))
+			continue;
+		(void)mkpath(&p, q->dir, "queue", msgs.id[i], ".msg");
+		if (unlink(p.s) == 0) {
+			changed = true;
+			log_recovery("removed-uncommitted", msgs.id[i],
+			    "content without envelope");
+		}
+	}
+	if (changed && fsync(q->qdirfd) != 0) {
+		seterr(err, errlen, "%s: fsync: %s", q->qdir.s,
+		    strerror(errno));
+		rc = RELAY_QUEUE_EIO;
+		goto out;
+	}
+	/* tmp/ holds nothing that matters any more. */
+	d = opendir(q->tmpdir.s);
+	if (d == NULL) {
+		rc = RELAY_QUEUE_EIO;
+		seterr(err, errlen, "%s: %s", q->tmpdir.s, strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct path p;
+		if (de->d_name[0] == '.')
+			continue;
+		if (mkpath(&p, q->tmpdir.s, de->d_name, NULL, NULL))
+			(void)unlink(p.s);
+	}
+	(void)closedir(d);
+out:
+	free(envs.id);
+	free(msgs.id);
+	free(tmsgs.id);
+	return rc;
+}
+
+static int
+load_index(struct relay_queue *q, char *err, size_t errlen)
+{
+	struct idlist envs = { 0 };
+	int rc = list_dir(q->qdir.s, &envs, NULL);
+
+	if (rc != 0) {
+		seterr(err, errlen, "%s: cannot list: %s", q->qdir.s,
+		    relay_queue_strerror(rc));
+		return rc;
+	}
+	for (size_t i = 0; i < envs.n && rc == 0; i++) {
+		struct relay_queue_envelope *env = NULL;
+		struct relay_queue_info info;
+		struct path p;
+		uint8_t *buf;
+		size_t len;
+		int r;
+
+		(void)mkpath(&p, q->dir, "queue", envs.id[i], ".env");
+		r = read_whole(p.s, &buf, &len);
+		if (r == RELAY_QUEUE_ENOMEM) {
+			rc = r;
+			break;
+		}
+		if (r == 0) {
+			r = relay_queue_envelope_parse(buf, len, &env);
+			free(buf);
+		}
+		if (r == RELAY_QUEUE_ENOMEM) {
+			rc = r;
+			break;
+		}
+		if (r == 0 && strcmp(env->id, envs.id[i]) != 0)
+			r = RELAY_QUEUE_ECORRUPT;
+		if (r != 0) {
+			relay_queue_envelope_free(env);
+			move_corrupt(q, envs.id[i], relay_queue_strerror(r));
+			continue;
+		}
+		info_from_env(&info, env);
+		relay_queue_envelope_free(env);
+		if (entry_append(q, &info) == NULL)
+			rc = RELAY_QUEUE_ENOMEM;
+		if (id_value(info.id) > q->last_id)
+			q->last_id = id_value(info.id);
+	}
+	free(envs.id);
+	if (rc != 0)
+		seterr(err, errlen, "%s: %s", q->dir, relay_queue_strerror(rc));
+	return rc;
+}
+
+static int
+take_lock(struct relay_queue *q, char *err, size_t errlen)
+{
+	struct path p;
+	char pid[32];
+	int n;
+
+	if (!mkpath(&p, q->dir, "lock", NULL, NULL))
+		return RELAY_QUEUE_EINVAL;
+	q->lockfd = open(p.s, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (q->lockfd < 0) {
+		seterr(err, errlen, "%s: cannot open: %s", p.s,
+		    strerror(errno));
+		return RELAY_QUEUE_EIO;
+	}
+	if (flock(q->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t r = pread(q->lockfd, pid, sizeof(pid) - 1, 0);
+
+		pid[r > 0 ? r : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK) {
+			seterr(err, errlen, "spool %s is in use by another "
+			    "danerelay serve (pid %s); only one may run per "
+			    "spool_dir", q->dir, pid[0] ? pid : "unknown");
+			return RELAY_QUEUE_ELOCKED;
+		}
+		seterr(err, errlen, "%s: flock: %s", p.s, strerror(e));
+		return RELAY_QUEUE_EIO;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(q->lockfd, 0) != 0 ||
+	    pwrite(q->lockfd, pid, (size_t)n, 0) != n) {
+		seterr(err, errlen, "%s: cannot write pid: %s", p.s,
+		    strerror(errno));
+		return RELAY_QUEUE_EIO;
+	}
+	return 0;
+}
+
+int
+relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
+    char *err, size_t errlen)
+{
+	struct relay_queue *q;
+	int rc, e;
+
+	if (dir == NULL || dir[0] == '\0' || strlen(dir) > PATH_MAX - 64) {
+		seterr(err, errlen, "spool directory name missing or too long");
+		return RELAY_QUEUE_EINVAL;
+	}
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	q->loop = loop;
+	q->lockfd = -1;
+	q->qdirfd = -1;
+	q->dir = strdup(dir);
+	if (q->dir == NULL) {
+		free(q);
+		return RELAY_QUEUE_ENOMEM;
+	}
+	(void)mkpath(&q->tmpdir, dir, "tmp", NULL, NULL);
+	(void)mkpath(&q->qdir, dir, "queue", NULL, NULL);
+	if ((e = mkdir_p(dir)) != 0) {
+		seterr(err, errlen, "%s: cannot create: %s", dir, strerror(e));
+		rc = RELAY_QUEUE_EIO;
+		goto fail;
+	}
+	rc = take_lock(q, err, errlen);
+	if (rc != 0)
+		goto fail;
+	if (((e = mkdir_p(q->tmpdir.s)) != 0) ||
+	    ((e = mkdir_p(q->qdir.s)) != 0)) {
+		seterr(err, errlen, "%s: cannot create spool directories: %s",
+		    dir, strerror(e));
+		rc = RELAY_QUEUE_EIO;
+		goto fail;
+	}
+	q->qdirfd = open(q->qdir.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (q->qdirfd < 0) {
+		seterr(err, errlen, "%s: %s", q->qdir.s, strerror(errno));
+		rc = RELAY_QUEUE_EIO;
+		goto fail;
+	}
+	rc = recover(q, err, errlen);
+	if (rc == 0)
+		rc = load_index(q, err, errlen);
+	if (rc != 0)
+		goto fail;
+	*out = q;
+	return 0;
+fail:
+	q->close_cb = NULL;
+	queue_free(q);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* lock-free readers                                                  */
+
+int
+relay_queue_read(const char *dir, const char *id,
+    struct relay_queue_envelope **out)
+{
+	struct path p;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if (id == NULL || !relay_queue_id_valid(id, strlen(id)))
+		return RELAY_QUEUE_ENOENT;
+	if (!mkpath(&p, dir, "queue", id, ".env"))
+		return RELAY_QUEUE_EINVAL;
+	rc = read_whole(p.s, &buf, &len);
+	if (rc != 0)
+		return rc;
+	rc = relay_queue_envelope_parse(buf, len, out);
+	free(buf);
+	return rc;
+}
+
+int
+relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg)
+{
+	struct idlist envs = { 0 };
+	struct path qdir;
+	int rc;
+
+	if (!mkpath(&qdir, dir, "queue", NULL, NULL))
+		return RELAY_QUEUE_EINVAL;
+	rc = list_dir(qdir.s, &envs, NULL);
+	for (size_t i = 0; i < envs.n && rc == 0; i++) {
+		struct relay_queue_envelope *env;
+		int r = relay_queue_read(dir, envs.id[i], &env);
+
+		if (r == RELAY_QUEUE_ENOMEM)
+			rc = r;
+		if (r != 0)
+			continue;   /* removed meanwhile, or corrupt */
+		rc = fn(env, arg);
+		relay_queue_envelope_free(env);
+	}
+	free(envs.id);
+	return rc;
+}

@@ -1,0 +1,351 @@
+/*
+ * relay_serve: `danerelay serve`, the daemon.
+ *
+ * One libuv loop runs everything: listeners and inbound sessions
+ * (relay_smtpd.c), the scheduler and outbound sessions (relay_deliver.c),
+ * libunbound's result pipe (relay_dns.c) and the queue's thread-pool
+ * requests (relay_queue.c).
+ *
+ * Start: configuration, spool lock (a second `serve` on the same spool
+ * refuses to start), resolver with its DNSSEC self-test, TLS contexts,
+ * listeners, signals.
+ * SIGTERM/SIGINT: stop accepting, 421 to idle clients, let deliveries in
+ * flight finish for shutdown_timeout, then abort them (their recipients stay
+ * queued: at-least-once), close the resolver and the queue, exit 0.
+ * SIGHUP: reload the configuration (listen and spool_dir need a restart).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+
+#include "danerelay_version.h"
+#include "relay_cli.h"
+#include "relay_int.h"
+#include "relay_log.h"
+
+/* Pending connections the kernel keeps for us (listen(2) backlog). */
+#define SERVE_BACKLOG 128
+
+uint64_t
+relay_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void
+dns_selftest(void *arg, bool ok, const char *why)
+{
+	struct relay_daemon *d = arg;
+	struct relay_log_line l;
+	if (relay_log_begin(&l, ok ? RELAY_LOG_INFO : RELAY_LOG_ERROR, "dns-selftest")) {
+		relay_log_str(&l, "status", ok ? "ok" : "FAILED");
+		relay_log_str(&l, "name", d->cfg.dns_selftest_name);
+		if (!ok) {
+			relay_log_str(&l, "effect", "deliveries that depend on DNSSEC are deferred");
+			relay_log_str(&l, "why", why);
+		}
+		relay_log_end(&l);
+	}
+	if (ok && d->sched != NULL)
+		relay_sched_kick(d->sched);
+}
+
+static int
+start_dns(struct relay_daemon *d)
+{
+	struct relay_dns_opts o;
+	relay_dns_opts_from_config(&o, &d->cfg);
+	o.on_selftest = dns_selftest;
+	o.selftest_arg = d;
+	int r = relay_dns_new(d->loop, &o, &d->dns);
+	if (r != 0)
+		return r;
+	r = relay_dns_start(d->dns);
+	if (r != 0) {
+		relay_dns_close(d->dns, NULL, NULL);
+		d->dns = NULL;
+	}
+	return r;
+}
+
+static int
+start_server_tls(struct relay_daemon *d, char *err, size_t errlen)
+{
+	if (d->cfg.tls_cert_file[0] == '\0' || d->cfg.tls_key_file[0] == '\0')
+		return 0;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(ctx, d->cfg.tls_cert_file) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, d->cfg.tls_key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		char e[256];
+		ERR_error_string_n(ERR_get_error(), e, sizeof(e));
+		snprintf(err, errlen, "tls_cert_file/tls_key_file: %s", e);
+		SSL_CTX_free(ctx);
+		return -1;
+	}
+	d->server_tls = ctx;
+	return 0;
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct relay_listener *li = server->data;
+	if (status < 0) {
+		relay_log_msg(RELAY_LOG_WARNING, "accept", uv_strerror(status));
+		return;
+	}
+	relay_smtpd_accept(li->d, server);
+}
+
+static int
+start_listeners(struct relay_daemon *d, char *err, size_t errlen)
+{
+	d->listeners = calloc(d->cfg.listen_count, sizeof(*d->listeners));
+	if (d->listeners == NULL && d->cfg.listen_count > 0)
+		return -1;
+	for (size_t i = 0; i < d->cfg.listen_count; i++) {
+		struct relay_listener *li = &d->listeners[i];
+		const struct relay_config_addr *a = &d->cfg.listen[i];
+		li->d = d;
+		snprintf(li->text, sizeof(li->text), "%s", a->text);
+		if (uv_tcp_init(d->loop, &li->tcp) != 0)
+			return -1;
+		d->nlisteners++;
+		li->tcp.data = li;
+		unsigned flags = a->sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+		int r = uv_tcp_bind(&li->tcp, (const struct sockaddr *)&a->sa, flags);
+		if (r == 0)
+			r = uv_listen((uv_stream_t *)&li->tcp, SERVE_BACKLOG, on_connection);
+		if (r != 0) {
+			snprintf(err, errlen, "listen %s: %s", a->text, uv_strerror(r));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+close_listeners(struct relay_daemon *d)
+{
+	for (size_t i = 0; i < d->nlisteners; i++)
+		if (!uv_is_closing((uv_handle_t *)&d->listeners[i].tcp))
+			uv_close((uv_handle_t *)&d->listeners[i].tcp, NULL);
+}
+
+static void
+queue_closed(void *arg)
+{
+	struct relay_daemon *d = arg;
+	d->queue = NULL;
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	uv_close((uv_handle_t *)&d->stop_timer, NULL);
+	relay_log_msg(RELAY_LOG_INFO, "stopped", "shutdown complete");
+}
+
+static void
+dns_closed(void *arg)
+{
+	struct relay_daemon *d = arg;
+	d->dns = NULL;
+	if (d->queue != NULL)
+		relay_queue_close(d->queue, queue_closed, d);
+	else
+		queue_closed(d);
+}
+
+static void
+sched_done(struct relay_daemon *d)
+{
+	/* Inbound sessions still open now are dropped; a commit in flight
+	 * completes inside the queue (the client retries: at-least-once). */
+	relay_smtpd_abort_all(d);
+	if (d->dns != NULL)
+		relay_dns_close(d->dns, dns_closed, d);
+	else
+		dns_closed(d);
+}
+
+static void
+stop_daemon(struct relay_daemon *d, const char *why)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	relay_log_msg(RELAY_LOG_INFO, "stopping", why);
+	close_listeners(d);
+	relay_smtpd_shutdown(d);
+	if (d->sched != NULL)
+		relay_sched_stop(d->sched, d->cfg.shutdown_timeout_ms, sched_done);
+	else
+		sched_done(d);
+}
+
+static void
+reload_config(struct relay_daemon *d)
+{
+	struct relay_config n;
+	char err[RELAY_CONFIG_ERRMAX];
+	int r = relay_config_load(&n, d->config_path, err);
+	if (r != 0) {
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_ERROR, "reload")) {
+			relay_log_str(&l, "status", "failed");
+			relay_log_str(&l, "why", err);
+			relay_log_end(&l);
+		}
+		return;
+	}
+	if (strcmp(n.spool_dir, d->cfg.spool_dir) != 0 ||
+	    n.listen_count != d->cfg.listen_count)
+		relay_log_msg(RELAY_LOG_WARNING, "reload",
+		    "listen and spool_dir changes take effect after a restart");
+	/* The new table keeps the running listeners and spool. */
+	relay_config_free(&d->cfg);
+	d->cfg = n;
+	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
+	    RELAY_LOG_DEBUG : RELAY_LOG_INFO);
+	if (d->dns != NULL)
+		relay_dns_selftest_run(d->dns);
+	relay_log_msg(RELAY_LOG_INFO, "reload", "configuration reloaded");
+	if (d->sched != NULL)
+		relay_sched_kick(d->sched);
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct relay_daemon *d = h->data;
+	if (signum == SIGHUP)
+		reload_config(d);
+	else
+		stop_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int
+serve_usage(void)
+{
+	return relay_cli_usage("serve", "usage: danerelay serve [-c FILE]");
+}
+
+int
+relay_cli_serve(int argc, char **argv)
+{
+	const char *sub_conf = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			sub_conf = argv[++i];
+		else
+			return serve_usage();
+	}
+	static struct relay_daemon daemon;
+	struct relay_daemon *d = &daemon;
+	memset(d, 0, sizeof(*d));
+	if (relay_cli_load_config("serve", sub_conf, &d->cfg) != 0)
+		return RELAY_CLI_EXIT_ERROR;
+	d->config_path = strdup(relay_cli_config_path(sub_conf));
+	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
+	    RELAY_LOG_DEBUG : RELAY_LOG_INFO);
+	if (d->cfg.log_file[0] != '\0' && relay_log_open_file(d->cfg.log_file) != 0)
+		fprintf(stderr, "danerelay serve: cannot open log_file %s\n", d->cfg.log_file);
+
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_t loop;
+	if (uv_loop_init(&loop) != 0) {
+		fprintf(stderr, "danerelay serve: cannot create the event loop\n");
+		return RELAY_CLI_EXIT_ERROR;
+	}
+	d->loop = &loop;
+	tlsa_digests_default(&d->digests);
+
+	char err[512] = "";
+	int rc = RELAY_CLI_EXIT_ERROR;
+	int r = relay_queue_open(&loop, d->cfg.spool_dir, &d->queue, err, sizeof(err));
+	if (r != 0) {
+		fprintf(stderr, "danerelay serve: %s\n", err[0] ? err : relay_queue_strerror(r));
+		goto out_loop;
+	}
+	struct tlsa_ctx_config tc = {
+		.digests = &d->digests,
+		.ca_file = d->cfg.tls_ca_file[0] ? d->cfg.tls_ca_file : NULL,
+	};
+	r = tlsa_ctx_new(&tc, &d->tlsa);
+	if (r != 0) {
+		fprintf(stderr, "danerelay serve: TLS client setup: %s\n", tlsa_strerror(r));
+		goto out_queue;
+	}
+	if (start_server_tls(d, err, sizeof(err)) != 0) {
+		fprintf(stderr, "danerelay serve: %s\n", err);
+		goto out_queue;
+	}
+	r = start_dns(d);
+	if (r != 0) {
+		fprintf(stderr, "danerelay serve: DNS resolver: %s\n", relay_dns_strerror(r));
+		goto out_queue;
+	}
+	if (start_listeners(d, err, sizeof(err)) != 0) {
+		fprintf(stderr, "danerelay serve: %s\n", err[0] ? err : "cannot listen");
+		close_listeners(d);
+		relay_dns_close(d->dns, NULL, NULL);
+		d->dns = NULL;
+		goto out_queue;
+	}
+	uv_signal_init(&loop, &d->sig_term);
+	uv_signal_init(&loop, &d->sig_int);
+	uv_signal_init(&loop, &d->sig_hup);
+	uv_timer_init(&loop, &d->stop_timer);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+	if (relay_sched_new(d, &d->sched) != 0) {
+		fprintf(stderr, "danerelay serve: cannot start the scheduler\n");
+		stop_daemon(d, "startup failure");
+	} else {
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_INFO, "started")) {
+			relay_log_str(&l, "version", DANERELAY_VERSION);
+			for (size_t i = 0; i < d->nlisteners; i++)
+				relay_log_str(&l, "listen", d->listeners[i].text);
+			relay_log_str(&l, "spool", relay_queue_dir(d->queue));
+			relay_log_u64(&l, "queued", relay_queue_count(d->queue));
+			relay_log_str(&l, "tls_security_level",
+			    relay_tls_level_name(d->cfg.tls_security_level));
+			relay_log_end(&l);
+		}
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	rc = d->exit_code;
+	goto out_tls;
+
+out_queue:
+	if (d->queue != NULL) {
+		relay_queue_close(d->queue, NULL, NULL);
+		d->queue = NULL;
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+out_tls:
+	tlsa_ctx_free(d->tlsa);
+	SSL_CTX_free(d->server_tls);
+	free(d->listeners);
+out_loop:
+	if (uv_loop_close(&loop) != 0) {
+		relay_log_msg(RELAY_LOG_ERROR, "stopped", "event loop still had open handles");
+		if (rc == 0)
+			rc = RELAY_CLI_EXIT_ERROR;
+	}
+	relay_config_free(&d->cfg);
+	free(d->config_path);
+	return rc;
+}

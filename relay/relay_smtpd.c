@@ -1,0 +1,599 @@
+/*
+ * relay_smtpd: inbound SMTP sessions from the local MTA.
+ *
+ * The protocol is smtp/'s server machine; this file only moves bytes between
+ * it and a relay_conn, and turns its events into queue operations:
+ *
+ *   MAIL     -> a new envelope (sender, RET, ENVID, BODY, SMTPUTF8)
+ *   RCPT     -> a recipient (address, NOTIFY, ORCPT)
+ *   DATA     -> relay_queue_msg_begin(): the spool file
+ *   BODY     -> relay_queue_writer_write() (thread pool; back-pressure)
+ *   MESSAGE  -> relay_queue_writer_commit(): fsync file + directory, and
+ *               only then "250 2.0.0 Ok: queued as ID" (or 452 4.3.1 when
+ *               the disk is full, 451 4.3.0 on other I/O errors)
+ *   STARTTLS -> TLS through the connection's memory BIOs
+ *
+ * Clients outside mynetworks get the machine's reject mode (554 5.7.1
+ * banner, 503 to everything but QUIT): nothing they send is queued.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relay_conn.h"
+#include "relay_int.h"
+#include "relay_log.h"
+#include "smtp.h"
+
+/* Stop reading from the client while this much content waits for the
+ * thread pool: a fast client cannot make us buffer a whole message. */
+#define SMTPD_WRITE_HIGH_WATER (1024u * 1024)
+
+struct relay_smtpd {
+	struct relay_daemon *d;
+	struct relay_smtpd *next, **pprev;
+	struct relay_conn *conn;
+	struct smtp_server *smtp;
+	struct relay_queue_envelope *env;   /* transaction being received */
+	struct relay_queue_writer *writer;  /* its spool file, after DATA */
+	int write_err;                      /* sticky begin/write failure */
+	char client[INET6_ADDRSTRLEN];
+	char helo[256];
+	uint64_t msgs;
+	bool rejected;
+	bool closing;
+	bool paused_for_disk;
+};
+
+static void smtpd_pump(struct relay_smtpd *s);
+
+static void
+smtpd_drop_txn(struct relay_smtpd *s)
+{
+	if (s->writer != NULL) {
+		relay_queue_writer_abort(s->writer);
+		s->writer = NULL;
+	}
+	relay_queue_envelope_free(s->env);
+	s->env = NULL;
+	s->write_err = 0;
+	if (s->paused_for_disk) {
+		s->paused_for_disk = false;
+		if (s->conn != NULL)
+			relay_conn_pause(s->conn, false);
+	}
+}
+
+static void
+smtpd_close(struct relay_smtpd *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	smtpd_drop_txn(s);
+	relay_conn_close(s->conn);
+}
+
+/* Send whatever the machine has produced. */
+static bool
+smtpd_flush(struct relay_smtpd *s)
+{
+	size_t len;
+	const uint8_t *p = smtp_server_output(s->smtp, &len);
+
+	if (p == NULL || len == 0)
+		return true;
+	int r = relay_conn_write(s->conn, p, len);
+	smtp_server_output_consume(s->smtp, len);
+	if (r != RELAY_CONN_OK) {
+		smtpd_close(s);
+		return false;
+	}
+	return true;
+}
+
+static void
+smtpd_log_simple(const struct relay_smtpd *s, enum relay_log_level lvl,
+    const char *event, const char *why)
+{
+	struct relay_log_line l;
+	if (relay_log_begin(&l, lvl, event)) {
+		relay_log_str(&l, "client", s->client);
+		if (why != NULL)
+			relay_log_str(&l, "why", why);
+		relay_log_end(&l);
+	}
+}
+
+/* Copies a slice into a NUL-terminated heap string for the envelope. */
+static int
+slice_set(char **field, struct smtp_slice sl)
+{
+	char *tmp = malloc(sl.len + 1);
+	if (tmp == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	if (sl.len > 0)
+		memcpy(tmp, sl.p, sl.len);
+	tmp[sl.len] = '\0';
+	int r = relay_queue_set_str(field, tmp);
+	free(tmp);
+	return r;
+}
+
+static int
+smtpd_on_mail(struct relay_smtpd *s, const struct smtp_server_event *ev)
+{
+	smtpd_drop_txn(s);
+	if (s->d->stopping)
+		return smtp_server_reply(s->smtp, 421, "4.3.2",
+		    "Service shutting down, try again later");
+	struct relay_queue_envelope *env = relay_queue_envelope_new();
+	if (env == NULL)
+		return smtp_server_reply(s->smtp, 451, "4.3.0", "Out of memory");
+	if (slice_set(&env->sender, ev->addr.null ? (struct smtp_slice){0} :
+	    ev->addr.mailbox) != 0 ||
+	    slice_set(&env->envid, ev->mail.envid) != 0 ||
+	    relay_queue_set_str(&env->client_addr, s->client) != 0 ||
+	    relay_queue_set_str(&env->client_name, "unknown") != 0 ||
+	    relay_queue_set_str(&env->helo, s->helo) != 0) {
+		relay_queue_envelope_free(env);
+		return smtp_server_reply(s->smtp, 451, "4.3.0", "Out of memory");
+	}
+	switch (ev->mail.ret) {
+	case SMTP_RET_NONE:
+		env->ret = RELAY_QUEUE_RET_NONE;
+		break;
+	case SMTP_RET_FULL:
+		env->ret = RELAY_QUEUE_RET_FULL;
+		break;
+	case SMTP_RET_HDRS:
+		env->ret = RELAY_QUEUE_RET_HDRS;
+		break;
+	}
+	switch (ev->mail.body) {
+	case SMTP_BODY_NONE:
+	case SMTP_BODY_7BIT:
+		env->body = RELAY_QUEUE_BODY_7BIT;
+		break;
+	case SMTP_BODY_8BITMIME:
+		env->body = RELAY_QUEUE_BODY_8BITMIME;
+		break;
+	case SMTP_BODY_BINARYMIME:
+		env->body = RELAY_QUEUE_BODY_BINARYMIME;
+		break;
+	}
+	env->smtputf8 = ev->mail.smtputf8;
+	s->env = env;
+	return smtp_server_accept(s->smtp);
+}
+
+static int
+smtpd_on_rcpt(struct relay_smtpd *s, const struct smtp_server_event *ev)
+{
+	if (s->env == NULL)
+		return smtp_server_reply(s->smtp, 451, "4.3.0", "Transaction lost");
+	/* The relay routes by domain; a bare "Postmaster" has none here. */
+	if (ev->addr.postmaster || ev->addr.domain.len == 0)
+		return smtp_server_reply(s->smtp, 550, "5.1.3",
+		    "Recipient address has no domain");
+	char *addr = NULL, *orcpt = NULL;
+	int r = 0;
+	if (slice_set(&addr, ev->addr.mailbox) != 0 ||
+	    slice_set(&orcpt, ev->rcpt.orcpt) != 0)
+		r = RELAY_QUEUE_ENOMEM;
+	if (r == 0)
+		r = relay_queue_rcpt_add(s->env, addr, orcpt, ev->rcpt.notify, NULL);
+	free(addr);
+	free(orcpt);
+	if (r != 0)
+		return smtp_server_reply(s->smtp, 451, "4.3.0", "Out of memory");
+	return smtp_server_accept(s->smtp);
+}
+
+static void
+smtpd_on_data(struct relay_smtpd *s)
+{
+	s->write_err = 0;
+	if (s->env == NULL) {
+		s->write_err = RELAY_QUEUE_EINVAL;
+		return;
+	}
+	int r = relay_queue_msg_begin(s->d->queue, s->env, &s->writer);
+	if (r != 0) {
+		s->writer = NULL;
+		s->write_err = r;
+	}
+}
+
+static void
+smtpd_write_done(struct relay_queue_writer *w, int status, void *arg)
+{
+	struct relay_smtpd *s = arg;
+	(void)w;
+	if (status != 0 && s->write_err == 0)
+		s->write_err = status;
+	if (s->paused_for_disk) {
+		s->paused_for_disk = false;
+		relay_conn_pause(s->conn, false);
+	}
+}
+
+static void
+smtpd_on_body(struct relay_smtpd *s, struct smtp_slice data)
+{
+	if (s->writer == NULL || s->write_err != 0 || data.len == 0)
+		return;
+	bool high = relay_queue_writer_buffered(s->writer) + data.len >
+	    SMTPD_WRITE_HIGH_WATER && !s->paused_for_disk;
+	int r = relay_queue_writer_write(s->writer, data.p, data.len,
+	    high ? smtpd_write_done : NULL, s);
+	if (r != 0) {
+		s->write_err = r;
+		return;
+	}
+	if (high) {
+		s->paused_for_disk = true;
+		relay_conn_pause(s->conn, true);
+	}
+}
+
+static int
+smtpd_reply_for_queue_error(struct relay_smtpd *s, int err)
+{
+	if (err == RELAY_QUEUE_ENOSPC)
+		return smtp_server_reply(s->smtp, 452, "4.3.1",
+		    "Insufficient system storage");
+	if (err == RELAY_QUEUE_ECANCELED)
+		return smtp_server_reply(s->smtp, 421, "4.3.2",
+		    "Service shutting down, try again later");
+	return smtp_server_reply(s->smtp, 451, "4.3.0",
+	    "Local error in processing, try again later");
+}
+
+static void
+smtpd_committed(struct relay_queue_writer *w, int status, const char *queue_id,
+    void *arg)
+{
+	struct relay_smtpd *s = arg;
+	(void)w;
+	s->writer = NULL; /* freed by the queue after this callback */
+	int r;
+	if (status == 0) {
+		char text[128];
+		snprintf(text, sizeof(text), "Ok: queued as %s", queue_id);
+		r = smtp_server_reply(s->smtp, 250, "2.0.0", text);
+		s->msgs++;
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_INFO, "queued")) {
+			relay_log_str(&l, "id", queue_id);
+			relay_log_addr(&l, "from", s->env != NULL ? s->env->sender : "");
+			relay_log_u64(&l, "nrcpt", s->env != NULL ? s->env->rcpt_count : 0);
+			relay_log_str(&l, "client", s->client);
+			relay_log_end(&l);
+		}
+		if (s->d->sched != NULL)
+			relay_sched_kick(s->d->sched);
+	} else {
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_WARNING, "queue-write-failed")) {
+			relay_log_str(&l, "client", s->client);
+			relay_log_str(&l, "why", relay_queue_strerror(status));
+			relay_log_end(&l);
+		}
+		r = smtpd_reply_for_queue_error(s, status);
+	}
+	relay_queue_envelope_free(s->env);
+	s->env = NULL;
+	if (r != 0) {
+		smtpd_close(s);
+		return;
+	}
+	smtpd_pump(s);
+}
+
+static void
+smtpd_on_message(struct relay_smtpd *s)
+{
+	int r;
+	if (s->writer == NULL || s->write_err != 0) {
+		int err = s->write_err != 0 ? s->write_err : RELAY_QUEUE_EIO;
+		if (s->writer != NULL) {
+			relay_queue_writer_abort(s->writer);
+			s->writer = NULL;
+		}
+		r = smtpd_reply_for_queue_error(s, err);
+		relay_queue_envelope_free(s->env);
+		s->env = NULL;
+		s->write_err = 0;
+		if (r != 0)
+			smtpd_close(s);
+		return;
+	}
+	r = relay_queue_writer_commit(s->writer, smtpd_committed, s);
+	if (r != 0) {
+		relay_queue_writer_abort(s->writer);
+		s->writer = NULL;
+		if (smtpd_reply_for_queue_error(s, r) != 0)
+			smtpd_close(s);
+	}
+}
+
+static void
+smtpd_start_tls(struct relay_smtpd *s)
+{
+	SSL *ssl = s->d->server_tls != NULL ? SSL_new(s->d->server_tls) : NULL;
+	if (ssl == NULL) {
+		smtpd_close(s);
+		return;
+	}
+	SSL_set_accept_state(ssl);
+	/* relay_conn_start_tls owns ssl from here, also on failure. */
+	if (relay_conn_start_tls(s->conn, ssl) != RELAY_CONN_OK)
+		smtpd_close(s);
+}
+
+static void
+smtpd_pump(struct relay_smtpd *s)
+{
+	while (!s->closing) {
+		struct smtp_server_event ev;
+		int r = smtp_server_next(s->smtp, &ev);
+		if (r != 0) {
+			smtpd_close(s);
+			return;
+		}
+		switch (ev.type) {
+		case SMTP_SERVER_EV_NONE:
+			smtpd_flush(s);
+			return;
+		case SMTP_SERVER_EV_HELO: {
+			size_t n = ev.helo.len < sizeof(s->helo) - 1 ?
+			    ev.helo.len : sizeof(s->helo) - 1;
+			memcpy(s->helo, ev.helo.p, n);
+			s->helo[n] = '\0';
+			break;
+		}
+		case SMTP_SERVER_EV_MAIL:
+			r = smtpd_on_mail(s, &ev);
+			break;
+		case SMTP_SERVER_EV_RCPT:
+			r = smtpd_on_rcpt(s, &ev);
+			break;
+		case SMTP_SERVER_EV_DATA:
+			smtpd_on_data(s);
+			break;
+		case SMTP_SERVER_EV_BODY:
+			smtpd_on_body(s, ev.data);
+			break;
+		case SMTP_SERVER_EV_MESSAGE:
+			/* The verdict comes from the commit callback. */
+			smtpd_flush(s);
+			smtpd_on_message(s);
+			return;
+		case SMTP_SERVER_EV_RESET:
+			smtpd_drop_txn(s);
+			break;
+		case SMTP_SERVER_EV_STARTTLS:
+			if (smtpd_flush(s))
+				smtpd_start_tls(s);
+			return;
+		case SMTP_SERVER_EV_CLOSE:
+			smtpd_flush(s);
+			smtpd_close(s);
+			return;
+		}
+		if (r != 0) {
+			smtpd_close(s);
+			return;
+		}
+	}
+}
+
+static void
+smtpd_on_data_in(struct relay_conn *c, const uint8_t *p, size_t len, void *arg)
+{
+	struct relay_smtpd *s = arg;
+	(void)c;
+	if (s->closing)
+		return;
+	if (smtp_server_feed(s->smtp, p, len) != 0) {
+		/* Over the input ceiling: the machine queued 421 and CLOSE. */
+	}
+	smtpd_pump(s);
+}
+
+static void
+smtpd_on_tls(struct relay_conn *c, int status, void *arg)
+{
+	struct relay_smtpd *s = arg;
+	(void)c;
+	if (status != RELAY_CONN_OK || smtp_server_tls_started(s->smtp) != 0) {
+		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-tls-failed", NULL);
+		smtpd_close(s);
+		return;
+	}
+	smtpd_pump(s);
+}
+
+static void
+smtpd_on_error(struct relay_conn *c, int err, void *arg)
+{
+	struct relay_smtpd *s = arg;
+	(void)c;
+	if (s->closing)
+		return;
+	switch (err) {
+	case RELAY_CONN_EOF:
+		(void)smtp_server_eof(s->smtp);
+		smtpd_pump(s);
+		if (!s->closing)
+			smtpd_close(s);
+		return;
+	case RELAY_CONN_TIMEOUT:
+		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-timeout",
+		    smtp_server_state_name(smtp_server_state(s->smtp)));
+		/* A commit in flight finishes first: never time out a client
+		 * that is waiting for our fsync. */
+		if (smtp_server_state(s->smtp) == SMTP_SERVER_VERDICT)
+			return;
+		if (smtp_server_abort(s->smtp, "4.4.2", "Error: timeout exceeded") == 0) {
+			smtpd_pump(s);
+			if (!s->closing)
+				smtpd_close(s);
+			return;
+		}
+		break;
+	default:
+		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-error", relay_conn_strerror(err));
+		break;
+	}
+	smtpd_close(s);
+}
+
+static void
+smtpd_on_closed(struct relay_conn *c, void *arg)
+{
+	struct relay_smtpd *s = arg;
+	(void)c;
+	struct relay_log_line l;
+	if (relay_log_begin(&l, RELAY_LOG_INFO, "disconnect")) {
+		relay_log_str(&l, "client", s->client);
+		relay_log_u64(&l, "msgs", s->msgs);
+		relay_log_end(&l);
+	}
+	smtpd_drop_txn(s);
+	smtp_server_free(s->smtp);
+	*s->pprev = s->next;
+	if (s->next != NULL)
+		s->next->pprev = s->pprev;
+	s->d->nsessions--;
+	free(s);
+}
+
+static const struct relay_conn_cbs smtpd_cbs = {
+	.on_data = smtpd_on_data_in,
+	.on_tls = smtpd_on_tls,
+	.on_error = smtpd_on_error,
+	.on_closed = smtpd_on_closed,
+};
+
+static size_t
+smtpd_count_client(const struct relay_daemon *d, const char *client)
+{
+	size_t n = 0;
+	for (const struct relay_smtpd *s = d->sessions; s != NULL; s = s->next)
+		if (strcmp(s->client, client) == 0)
+			n++;
+	return n;
+}
+
+void
+relay_smtpd_accept(struct relay_daemon *d, uv_stream_t *server)
+{
+	struct relay_smtpd *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		relay_log_msg(RELAY_LOG_ERROR, "accept", "out of memory");
+		return;
+	}
+	s->d = d;
+	if (relay_conn_accept(server, &smtpd_cbs, s, &s->conn) != RELAY_CONN_OK) {
+		free(s);
+		return;
+	}
+	s->next = d->sessions;
+	s->pprev = &d->sessions;
+	if (d->sessions != NULL)
+		d->sessions->pprev = &s->next;
+	d->sessions = s;
+	d->nsessions++;
+
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (relay_conn_peer(s->conn, &ss) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			    s->client, sizeof(s->client));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			    s->client, sizeof(s->client));
+	}
+	if (s->client[0] == '\0')
+		snprintf(s->client, sizeof(s->client), "unknown");
+
+	const struct relay_config *cfg = &d->cfg;
+	struct smtp_server_config sc = {
+		.hostname = cfg->myhostname,
+		.banner_text = "ESMTP danerelay",
+		.max_message_size = cfg->message_size_limit,
+		.max_recipients = (size_t)cfg->max_recipients,
+		.starttls = d->server_tls != NULL,
+		.decide_mail = true,
+		.decide_rcpt = true,
+	};
+	/* No open relay: only mynetworks may hand us mail (issue 5 item 1). */
+	bool allowed = ss.ss_family != 0 &&
+	    relay_config_mynetworks_match(cfg, (const struct sockaddr *)&ss);
+	if (!allowed) {
+		sc.reject = true;
+		sc.reject_text = "Relay access denied";
+		s->rejected = true;
+	}
+	s->smtp = smtp_server_new(&sc);
+	if (s->smtp == NULL) {
+		relay_log_msg(RELAY_LOG_ERROR, "accept", "out of memory");
+		s->closing = true;
+		relay_conn_abort(s->conn);
+		return;
+	}
+	relay_conn_set_timeout(s->conn, cfg->smtpd_timeout_ms);
+
+	bool over_total = cfg->max_connections > 0 &&
+	    d->nsessions > (size_t)cfg->max_connections;
+	bool over_client = cfg->max_connections_per_client > 0 &&
+	    smtpd_count_client(d, s->client) > (size_t)cfg->max_connections_per_client;
+	if (d->stopping || over_total || over_client) {
+		static const char busy[] = "421 4.7.0 Error: too many connections, try again later\r\n";
+		static const char down[] = "421 4.3.2 Service shutting down, try again later\r\n";
+		const char *msg = d->stopping ? down : busy;
+		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-refused",
+		    d->stopping ? "shutting down" :
+		    over_total ? "max_connections" : "max_connections_per_client");
+		(void)relay_conn_write(s->conn, (const uint8_t *)msg, strlen(msg));
+		s->closing = true;
+		relay_conn_close(s->conn);
+		return;
+	}
+	smtpd_log_simple(s, RELAY_LOG_INFO, s->rejected ? "reject" : "connect",
+	    s->rejected ? "client not in mynetworks" : NULL);
+	smtpd_pump(s);
+}
+
+void
+relay_smtpd_shutdown(struct relay_daemon *d)
+{
+	for (struct relay_smtpd *s = d->sessions; s != NULL; s = s->next) {
+		if (s->closing)
+			continue;
+		/* A client waiting for the 250 of a commit keeps its session
+		 * until the commit ends; everything else gets 421 now. */
+		if (smtp_server_state(s->smtp) == SMTP_SERVER_VERDICT)
+			continue;
+		if (smtp_server_abort(s->smtp, "4.3.2", "Service shutting down") == 0)
+			smtpd_pump(s);
+		if (!s->closing)
+			smtpd_close(s);
+	}
+}
+
+void
+relay_smtpd_abort_all(struct relay_daemon *d)
+{
+	for (struct relay_smtpd *s = d->sessions; s != NULL; s = s->next) {
+		if (!s->closing) {
+			s->closing = true;
+			smtpd_drop_txn(s);
+		}
+		relay_conn_abort(s->conn);
+	}
+}

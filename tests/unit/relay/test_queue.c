@@ -1,0 +1,947 @@
+/*
+ * Unit tests for relay_queue (relay_queue.c, relay_queue_env.c): a real
+ * temporary spool directory and a real libuv loop. Every test ends with
+ * uv_loop_close() == 0, so a leaked request or handle fails it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "relay_log.h"
+#include "relay_queue.h"
+#include "relay_queue_int.h"
+
+struct fx {
+	char dir[256];
+	uv_loop_t loop;
+	struct relay_queue *q;
+};
+
+/* ---- helpers ---- */
+
+static void
+rm_rf(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char p[1024];
+
+	if (d == NULL) {
+		(void)unlink(path);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		(void)snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		rm_rf(p);
+	}
+	(void)closedir(d);
+	(void)rmdir(path);
+}
+
+static size_t
+count_files(const char *dir, const char *sub)
+{
+	char p[1024];
+	DIR *d;
+	struct dirent *de;
+	size_t n = 0;
+
+	(void)snprintf(p, sizeof(p), "%s/%s", dir, sub);
+	d = opendir(p);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	(void)closedir(d);
+	return n;
+}
+
+static void
+write_file(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+static char *
+read_path(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	(void)fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	assert_non_null(f);
+	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/danerelay-queue-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	assert_int_equal(relay_queue_open(&f->loop, f->dir, &f->q, err,
+	    sizeof(err)), 0);
+	relay_log_set_stderr(false);
+	*state = f;
+	return 0;
+}
+
+static void
+closed_cb(void *arg)
+{
+	*(int *)arg += 1;
+}
+
+static void
+queue_close(struct fx *f)
+{
+	int closed = 0;
+
+	if (f->q == NULL)
+		return;
+	relay_queue_close(f->q, closed_cb, &closed);
+	assert_int_equal(closed, 0);    /* never from inside the call */
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(closed, 1);
+	f->q = NULL;
+}
+
+static void
+queue_reopen(struct fx *f)
+{
+	char err[256];
+
+	queue_close(f);
+	assert_int_equal(relay_queue_open(&f->loop, f->dir, &f->q, err,
+	    sizeof(err)), 0);
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	relay__queue_fault = NULL;
+	relay__queue_clock = NULL;
+	queue_close(f);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	rm_rf(f->dir);
+	relay_log_reset();
+	free(f);
+	return 0;
+}
+
+static struct relay_queue_envelope *
+make_env(const char *sender, size_t nrcpt)
+{
+	struct relay_queue_envelope *env = relay_queue_envelope_new();
+	char addr[64];
+
+	assert_non_null(env);
+	assert_int_equal(relay_queue_set_str(&env->sender, sender), 0);
+	assert_int_equal(relay_queue_set_str(&env->client_addr, "127.0.0.1"),
+	    0);
+	assert_int_equal(relay_queue_set_str(&env->helo, "localhost"), 0);
+	env->ret = RELAY_QUEUE_RET_HDRS;
+	env->body = RELAY_QUEUE_BODY_8BITMIME;
+	for (size_t i = 0; i < nrcpt; i++) {
+		(void)snprintf(addr, sizeof(addr), "rcpt%zu@example.net", i);
+		assert_int_equal(relay_queue_rcpt_add(env, addr,
+		    i == 0 ? "rfc822;orig@example.net" : NULL,
+		    RELAY_QUEUE_NOTIFY_FAILURE | RELAY_QUEUE_NOTIFY_DELAY,
+		    NULL), 0);
+	}
+	return env;
+}
+
+struct commit_res {
+	int calls;
+	int status;
+	char id[RELAY_QUEUE_ID_SIZE];
+};
+
+static void
+commit_cb(struct relay_queue_writer *w, int status, const char *id,
+    void *arg)
+{
+	struct commit_res *r = arg;
+
+	(void)w;
+	r->calls++;
+	r->status = status;
+	(void)snprintf(r->id, sizeof(r->id), "%s", id);
+}
+
+/* Receives one message with content data/len; returns the commit result. */
+static struct commit_res
+put_message(struct fx *f, struct relay_queue_envelope *env, const char *data,
+    size_t len, size_t piece)
+{
+	struct relay_queue_writer *w;
+	struct commit_res r = { 0 };
+
+	assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
+	assert_string_equal(relay_queue_writer_id(w), env->id);
+	for (size_t o = 0; o < len; o += piece) {
+		size_t n = len - o < piece ? len - o : piece;
+		int rc = relay_queue_writer_write(w, data + o, n, NULL, NULL);
+		if (rc != 0)
+			break;
+	}
+	assert_int_equal(relay_queue_writer_commit(w, commit_cb, &r), 0);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(r.calls, 1);
+	return r;
+}
+
+static int
+collect_ids(const struct relay_queue_info *info, void *arg)
+{
+	char (*ids)[RELAY_QUEUE_ID_SIZE] = arg;
+	size_t i = 0;
+
+	while (ids[i][0] != '\0')
+		i++;
+	memcpy(ids[i], info->id, RELAY_QUEUE_ID_SIZE);
+	return 0;
+}
+
+/* ---- envelope file format ---- */
+
+static struct relay_queue_envelope *
+rich_env(void)
+{
+	struct relay_queue_envelope *env = make_env("a b%c\"\xc3\xa9@x", 2);
+	struct relay_queue_attempt *a;
+
+	memcpy(env->id, "00064A1B2C3D4E", RELAY_QUEUE_ID_SIZE);
+	env->arrival_us = 1732288081123456u;
+	env->size = 4242;
+	env->smtputf8 = true;
+	env->hold = true;
+	assert_int_equal(relay_queue_set_str(&env->envid, "env+2Did"), 0);
+	env->rcpt[1].status = RELAY_QUEUE_RCPT_DEFERRED;
+	env->rcpt[1].next_attempt_us = 1732288999000000u;
+	env->rcpt[1].delay_warned = true;
+	assert_int_equal(relay_queue_set_str(&env->rcpt[1].dsn, "4.7.5"), 0);
+	assert_int_equal(relay_queue_set_str(&env->rcpt[1].failure_class,
+	    "tlsa-mismatch"), 0);
+	assert_int_equal(relay_queue_set_str(&env->rcpt[1].reason,
+	    "no TLSA record matched\r\nthe certificate"), 0);
+	assert_int_equal(relay_queue_attempt_add(&env->rcpt[1], &a), 0);
+	a->time_us = 1732288090000000u;
+	assert_int_equal(relay_queue_set_str(&a->mx_host, "mx.example.net"),
+	    0);
+	assert_int_equal(relay_queue_set_str(&a->tlsa, "3 1 1 ab12; 2 1 1 cd"),
+	    0);
+	assert_int_equal(relay_queue_set_str(&a->reply, "250 2.0.0 Ok %41"),
+	    0);
+	return env;
+}
+
+static void
+assert_env_equal(const struct relay_queue_envelope *a,
+    const struct relay_queue_envelope *b)
+{
+	size_t la, lb;
+	char *fa = relay_queue_envelope_format(a, &la);
+	char *fb = relay_queue_envelope_format(b, &lb);
+
+	assert_non_null(fa);
+	assert_non_null(fb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(fa, fb, la);
+	free(fa);
+	free(fb);
+}
+
+static void
+test_env_roundtrip(void **state)
+{
+	struct relay_queue_envelope *env = rich_env(), *back = NULL, *dup;
+	size_t len;
+	char *text = relay_queue_envelope_format(env, &len);
+
+	(void)state;
+	assert_non_null(text);
+	/* Percent-encoding keeps every value one token on one line. */
+	assert_non_null(strstr(text, "sender a%20b%25c\"%C3%A9@x\n"));
+	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)text, len,
+	    &back), 0);
+	assert_string_equal(back->sender, env->sender);
+	assert_string_equal(back->id, "00064A1B2C3D4E");
+	assert_int_equal(back->arrival_us, env->arrival_us);
+	assert_true(back->hold);
+	assert_true(back->smtputf8);
+	assert_int_equal(back->ret, RELAY_QUEUE_RET_HDRS);
+	assert_int_equal(back->body, RELAY_QUEUE_BODY_8BITMIME);
+	assert_int_equal(back->rcpt_count, 2);
+	assert_string_equal(back->rcpt[0].orcpt, "rfc822;orig@example.net");
+	assert_int_equal(back->rcpt[0].notify,
+	    RELAY_QUEUE_NOTIFY_FAILURE | RELAY_QUEUE_NOTIFY_DELAY);
+	assert_int_equal(back->rcpt[1].status, RELAY_QUEUE_RCPT_DEFERRED);
+	assert_string_equal(back->rcpt[1].reason,
+	    "no TLSA record matched\r\nthe certificate");
+	assert_int_equal(back->rcpt[1].attempts, 1);
+	assert_int_equal(back->rcpt[1].attempt_count, 1);
+	assert_string_equal(back->rcpt[1].attempt[0].tlsa,
+	    "3 1 1 ab12; 2 1 1 cd");
+	assert_string_equal(back->rcpt[1].attempt[0].reply, "250 2.0.0 Ok %41");
+	assert_env_equal(env, back);
+	dup = relay_queue_envelope_dup(env);
+	assert_non_null(dup);
+	assert_env_equal(env, dup);
+	relay_queue_envelope_free(dup);
+	relay_queue_envelope_free(back);
+	relay_queue_envelope_free(env);
+	free(text);
+}
+
+/* A torn envelope (any strict prefix of a valid file) never parses. */
+static void
+test_env_every_prefix_is_corrupt(void **state)
+{
+	struct relay_queue_envelope *env = rich_env(), *back;
+	size_t len;
+	char *text = relay_queue_envelope_format(env, &len);
+
+	(void)state;
+	for (size_t i = 0; i < len; i++) {
+		back = NULL;
+		assert_int_equal(relay_queue_envelope_parse(
+		    (const uint8_t *)text, i, &back), RELAY_QUEUE_ECORRUPT);
+		assert_null(back);
+	}
+	free(text);
+	relay_queue_envelope_free(env);
+}
+
+static void
+test_env_bad_values(void **state)
+{
+	static const char *const bad[] = {
+		"danerelay-queue 1\nid 064A\narrival 1\nrcpt a\nend\n",
+		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival x\nrcpt a\nend\n",
+		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nend\n",
+		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nrcpt a\n"
+		    "r.status lost\nend\n",
+		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nrcpt a%0\nend\n",
+		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nrcpt a%00\n"
+		    "end\n",
+		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nrcpt a\nend\n"
+		    "x y\n",
+		"danerelay-queue 2\nid 00064A1B2C3D4E\narrival 1\nrcpt a\nend\n",
+		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\na.reply x\n"
+		    "rcpt a\nend\n",
+	};
+	struct relay_queue_envelope *env = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(relay_queue_envelope_parse(
+		    (const uint8_t *)bad[i], strlen(bad[i]), &env),
+		    RELAY_QUEUE_ECORRUPT);
+	}
+	/* Unknown keys (a newer version) are ignored. */
+	{
+		const char *ok = "danerelay-queue 1\nid 00064A1B2C3D4E\n"
+		    "arrival 1\nfuture yes\nrcpt a\nr.future 1\nend\n";
+		assert_int_equal(relay_queue_envelope_parse(
+		    (const uint8_t *)ok, strlen(ok), &env), 0);
+		assert_string_equal(env->rcpt[0].address, "a");
+		relay_queue_envelope_free(env);
+	}
+}
+
+static void
+test_attempts_capped(void **state)
+{
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	struct relay_queue_attempt *a;
+
+	(void)state;
+	for (unsigned i = 0; i < RELAY_QUEUE_ATTEMPTS_KEPT + 5; i++) {
+		assert_int_equal(relay_queue_attempt_add(&env->rcpt[0], &a), 0);
+		a->time_us = i;
+	}
+	assert_int_equal(env->rcpt[0].attempts, RELAY_QUEUE_ATTEMPTS_KEPT + 5);
+	assert_int_equal(env->rcpt[0].attempt_count, RELAY_QUEUE_ATTEMPTS_KEPT);
+	assert_int_equal(env->rcpt[0].attempt[0].time_us, 5);
+	relay_queue_envelope_free(env);
+}
+
+/* ---- the spool ---- */
+
+static void
+test_commit_and_reload(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("alice@example.org", 2);
+	struct relay_queue_envelope *back = NULL;
+	const char body[] = "Subject: hi\r\n\r\nhello\r\n";
+	struct relay_queue_info info;
+	struct commit_res r;
+	char path[1024], *content;
+	size_t len;
+
+	r = put_message(f, env, body, sizeof(body) - 1, 5);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.id, env->id);
+	assert_true(relay_queue_id_valid(r.id, strlen(r.id)));
+	assert_int_equal(relay_queue_count(f->q), 1);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+	assert_int_equal(count_files(f->dir, "queue"), 2);
+
+	queue_reopen(f);
+	assert_int_equal(relay_queue_count(f->q), 1);
+	assert_int_equal(relay_queue_lookup(f->q, r.id, &info), 0);
+	assert_int_equal(info.size, sizeof(body) - 1);
+	assert_int_equal(info.rcpt_open, 2);
+	assert_int_equal(info.next_attempt_us, 0);
+	assert_false(info.hold);
+	assert_int_equal(info.arrival_us, env->arrival_us);
+
+	assert_int_equal(relay_queue_read(f->dir, r.id, &back), 0);
+	assert_string_equal(back->sender, "alice@example.org");
+	assert_int_equal(back->rcpt_count, 2);
+	assert_int_equal(back->size, sizeof(body) - 1);
+	relay_queue_envelope_free(back);
+
+	assert_int_equal(relay_queue_content_path(f->q, r.id, path,
+	    sizeof(path)), 0);
+	content = read_path(path, &len);
+	assert_non_null(content);
+	assert_int_equal(len, sizeof(body) - 1);
+	assert_memory_equal(content, body, len);
+	free(content);
+	relay_queue_envelope_free(env);
+}
+
+static int
+stop_at_second(const struct relay_queue_info *info, void *arg)
+{
+	int *n = arg;
+	(void)info;
+	return ++*n == 2 ? 7 : 0;
+}
+
+static uint64_t fixed_clock_value;
+static uint64_t
+fixed_clock(void)
+{
+	return fixed_clock_value;
+}
+
+/* Ids are unique and sort by arrival, even with a clock that stands
+ * still or steps back, and across a restart. */
+static void
+test_ids_unique_and_ordered(void **state)
+{
+	struct fx *f = *state;
+	char ids[12][RELAY_QUEUE_ID_SIZE];
+	char seen[12][RELAY_QUEUE_ID_SIZE];
+	int n = 0;
+
+	memset(ids, 0, sizeof(ids));
+	memset(seen, 0, sizeof(seen));
+	relay__queue_clock = fixed_clock;
+	fixed_clock_value = 1732288081000000u;
+	for (int i = 0; i < 10; i++) {
+		struct relay_queue_envelope *env = make_env("s@x", 1);
+		struct commit_res r;
+
+		if (i == 4)
+			fixed_clock_value -= 3600000000u;  /* clock steps back */
+		if (i == 7)
+			queue_reopen(f);                  /* and a restart */
+		r = put_message(f, env, "x\r\n", 3, 3);
+		assert_int_equal(r.status, 0);
+		memcpy(ids[i], r.id, sizeof(ids[i]));
+		if (i > 0)
+			assert_true(strcmp(ids[i - 1], ids[i]) < 0);
+		relay_queue_envelope_free(env);
+	}
+	assert_int_equal(relay_queue_foreach(f->q, collect_ids, seen), 0);
+	for (int i = 0; i < 10; i++)
+		assert_string_equal(seen[i], ids[i]);
+	assert_int_equal(relay_queue_foreach(f->q, stop_at_second, &n), 7);
+	assert_int_equal(n, 2);
+}
+
+struct wstate {
+	int calls;
+	int last_status;
+	size_t buffered_at_cb;
+};
+
+static void
+write_cb(struct relay_queue_writer *w, int status, void *arg)
+{
+	struct wstate *s = arg;
+
+	s->calls++;
+	s->last_status = status;
+	s->buffered_at_cb = relay_queue_writer_buffered(w);
+}
+
+/* A message of several chunks, written with back-pressure callbacks. */
+static void
+test_large_message(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("big@example.org", 1);
+	struct relay_queue_writer *w;
+	struct commit_res r = { 0 };
+	struct wstate ws = { 0 };
+	size_t total = 1000003, len;
+	char *data = malloc(total), *content, path[1024];
+
+	assert_non_null(data);
+	for (size_t i = 0; i < total; i++)
+		data[i] = (char)('a' + i % 26);
+	assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
+	for (size_t o = 0; o < total; o += 100000) {
+		size_t n = total - o < 100000 ? total - o : 100000;
+		int before = ws.calls;
+		assert_int_equal(relay_queue_writer_write(w, data + o, n,
+		    write_cb, &ws), 0);
+		assert_int_equal(ws.calls, before);   /* never synchronous */
+		while (ws.calls == before)
+			(void)uv_run(&f->loop, UV_RUN_ONCE);
+		assert_int_equal(ws.last_status, 0);
+		assert_int_equal(ws.buffered_at_cb, 0);
+	}
+	assert_int_equal(relay_queue_writer_commit(w, commit_cb, &r), 0);
+	assert_int_equal(relay_queue_writer_write(w, "x", 1, NULL, NULL),
+	    RELAY_QUEUE_EBUSY);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(relay_queue_content_path(f->q, r.id, path,
+	    sizeof(path)), 0);
+	content = read_path(path, &len);
+	assert_int_equal(len, total);
+	assert_memory_equal(content, data, total);
+	free(content);
+	free(data);
+	relay_queue_envelope_free(env);
+}
+
+struct load_res {
+	int calls, status;
+	struct relay_queue_envelope *env;
+};
+
+static void
+load_cb(int status, struct relay_queue_envelope *env, void *arg)
+{
+	struct load_res *r = arg;
+
+	r->calls++;
+	r->status = status;
+	r->env = env;
+}
+
+struct done_res {
+	int calls, status;
+};
+
+static void
+done_cb(int status, void *arg)
+{
+	struct done_res *r = arg;
+
+	r->calls++;
+	r->status = status;
+}
+
+/* Recipient state persists across a restart; the index follows. */
+static void
+test_update_and_remove(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("s@example.org", 2);
+	struct relay_queue_attempt *a;
+	struct relay_queue_info info;
+	struct load_res lr = { 0 };
+	struct done_res d1 = { 0 }, d2 = { 0 }, d3 = { 0 };
+	struct commit_res r = put_message(f, env, "body\r\n", 6, 6);
+
+	assert_int_equal(r.status, 0);
+	assert_int_equal(relay_queue_load(f->q, r.id, load_cb, &lr), 0);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(lr.status, 0);
+	assert_non_null(lr.env);
+	assert_string_equal(lr.env->id, r.id);
+
+	lr.env->rcpt[0].status = RELAY_QUEUE_RCPT_SENT;
+	assert_int_equal(relay_queue_set_str(&lr.env->rcpt[0].dsn, "2.0.0"),
+	    0);
+	lr.env->rcpt[1].status = RELAY_QUEUE_RCPT_DEFERRED;
+	lr.env->rcpt[1].next_attempt_us = 1900000000000000u;
+	assert_int_equal(relay_queue_attempt_add(&lr.env->rcpt[1], &a), 0);
+	assert_int_equal(relay_queue_set_str(&a->failure_class,
+	    "tlsa-mismatch"), 0);
+	/* Two updates in a row run in order; the second wins. */
+	assert_int_equal(relay_queue_update(f->q, lr.env, done_cb, &d1), 0);
+	lr.env->hold = true;
+	assert_int_equal(relay_queue_update(f->q, lr.env, done_cb, &d2), 0);
+	assert_int_equal(d1.calls + d2.calls, 0);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(d1.calls, 1);
+	assert_int_equal(d2.calls, 1);
+	assert_int_equal(d1.status | d2.status, 0);
+	assert_int_equal(relay_queue_lookup(f->q, r.id, &info), 0);
+	assert_int_equal(info.rcpt_open, 1);
+	assert_true(info.deferred);
+	assert_true(info.hold);
+	assert_int_equal(info.next_attempt_us, 1900000000000000u);
+
+	queue_reopen(f);
+	assert_int_equal(relay_queue_lookup(f->q, r.id, &info), 0);
+	assert_int_equal(info.rcpt_open, 1);
+	assert_true(info.hold);
+	relay_queue_envelope_free(lr.env);
+	lr.env = NULL;
+	assert_int_equal(relay_queue_read(f->dir, r.id, &lr.env), 0);
+	assert_int_equal(lr.env->rcpt[0].status, RELAY_QUEUE_RCPT_SENT);
+	assert_string_equal(lr.env->rcpt[1].attempt[0].failure_class,
+	    "tlsa-mismatch");
+	assert_int_equal(lr.env->rcpt[1].attempts, 1);
+
+	assert_int_equal(relay_queue_remove(f->q, r.id, done_cb, &d3), 0);
+	/* Gone from the index at once. */
+	assert_int_equal(relay_queue_lookup(f->q, r.id, &info),
+	    RELAY_QUEUE_ENOENT);
+	assert_int_equal(relay_queue_remove(f->q, r.id, NULL, NULL),
+	    RELAY_QUEUE_ENOENT);
+	assert_int_equal(relay_queue_update(f->q, lr.env, NULL, NULL),
+	    RELAY_QUEUE_ENOENT);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(d3.calls, 1);
+	assert_int_equal(d3.status, 0);
+	assert_int_equal(count_files(f->dir, "queue"), 0);
+	queue_reopen(f);
+	assert_int_equal(relay_queue_count(f->q), 0);
+	relay_queue_envelope_free(lr.env);
+	relay_queue_envelope_free(env);
+}
+
+/* What a crash leaves behind is cleaned up or completed at open. */
+static void
+test_crash_recovery(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("s@x", 1), *back;
+	struct commit_res r1 = put_message(f, env, "one\r\n", 5, 5);
+	struct commit_res r2 = put_message(f, env, "two\r\n", 5, 5);
+	struct relay_queue_info info;
+	char p[1024], p2[1024];
+
+	assert_int_equal(r1.status | r2.status, 0);
+	queue_close(f);
+
+	/* 1. Half-received message: content in tmp/, no envelope. */
+	(void)snprintf(p, sizeof(p), "%s/tmp/00070000000001.msg", f->dir);
+	write_file(p, "partial", 7);
+	/* 2. Torn update of message 1: old envelope must survive. */
+	(void)snprintf(p, sizeof(p), "%s/tmp/%s.upd", f->dir, r1.id);
+	write_file(p, "danerelay-queue 1\nid ", 21);
+	/* 3. A commit whose content rename did not reach the disk while
+	 *    the envelope rename did: message 2's content back in tmp/. */
+	(void)snprintf(p, sizeof(p), "%s/queue/%s.msg", f->dir, r2.id);
+	(void)snprintf(p2, sizeof(p2), "%s/tmp/%s.msg", f->dir, r2.id);
+	assert_int_equal(rename(p, p2), 0);
+	/* 4. Content without envelope in queue/ (remove cut short). */
+	(void)snprintf(p, sizeof(p), "%s/queue/00070000000002.msg", f->dir);
+	write_file(p, "orphan", 6);
+	/* 5. An envelope that does not parse. */
+	(void)snprintf(p, sizeof(p), "%s/queue/00070000000003.env", f->dir);
+	write_file(p, "garbage\n", 8);
+	(void)snprintf(p, sizeof(p), "%s/queue/00070000000003.msg", f->dir);
+	write_file(p, "x", 1);
+
+	queue_reopen(f);
+	assert_int_equal(relay_queue_count(f->q), 2);
+	assert_int_equal(relay_queue_lookup(f->q, r1.id, &info), 0);
+	assert_int_equal(relay_queue_lookup(f->q, r2.id, &info), 0);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+	assert_int_equal(count_files(f->dir, "queue"), 4);
+	assert_int_equal(count_files(f->dir, "corrupt"), 2);
+	assert_int_equal(relay_queue_read(f->dir, r1.id, &back), 0);
+	assert_string_equal(back->rcpt[0].address, "rcpt0@example.net");
+	relay_queue_envelope_free(back);
+	(void)snprintf(p, sizeof(p), "%s/queue/%s.msg", f->dir, r2.id);
+	assert_int_equal(access(p, F_OK), 0);
+	relay_queue_envelope_free(env);
+}
+
+/* ---- disk full at every step of the commit ---- */
+
+static enum relay__queue_op fault_op;
+static int fault_errno;
+static int fault_hits;
+
+static int
+fault_hook(enum relay__queue_op op, const char *path)
+{
+	(void)path;
+	if (op != fault_op)
+		return 0;
+	fault_hits++;
+	return fault_errno;
+}
+
+static void
+enospc_case(struct fx *f, enum relay__queue_op op, int e, int expect)
+{
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	struct commit_res r;
+	char big[200000];
+
+	memset(big, 'y', sizeof(big));
+	fault_op = op;
+	fault_errno = e;
+	fault_hits = 0;
+	relay__queue_fault = fault_hook;
+	r = put_message(f, env, big, sizeof(big), 70000);
+	relay__queue_fault = NULL;
+	assert_true(fault_hits > 0);
+	assert_int_equal(r.status, expect);
+	/* Never a half-written message: nothing left anywhere. */
+	assert_int_equal(relay_queue_count(f->q), 0);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+	assert_int_equal(count_files(f->dir, "queue"), 0);
+	relay_queue_envelope_free(env);
+}
+
+static void
+test_enospc_open(void **state)
+{
+	enospc_case(*state, RELAY__QOP_OPEN, ENOSPC, RELAY_QUEUE_ENOSPC);
+}
+
+static void
+test_enospc_write(void **state)
+{
+	enospc_case(*state, RELAY__QOP_WRITE, ENOSPC, RELAY_QUEUE_ENOSPC);
+}
+
+static void
+test_edquot_fsync(void **state)
+{
+	enospc_case(*state, RELAY__QOP_FSYNC, EDQUOT, RELAY_QUEUE_ENOSPC);
+}
+
+static void
+test_eio_rename(void **state)
+{
+	enospc_case(*state, RELAY__QOP_RENAME, EIO, RELAY_QUEUE_EIO);
+}
+
+static void
+test_eio_dirsync(void **state)
+{
+	enospc_case(*state, RELAY__QOP_DIRSYNC, EIO, RELAY_QUEUE_EIO);
+}
+
+/* A write error is reported to the write callback and is sticky. */
+static void
+test_write_error_sticky(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	struct relay_queue_writer *w;
+	struct wstate ws = { 0 };
+
+	fault_op = RELAY__QOP_WRITE;
+	fault_errno = ENOSPC;
+	relay__queue_fault = fault_hook;
+	assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
+	assert_int_equal(relay_queue_writer_write(w, "abc", 3, write_cb, &ws),
+	    0);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(ws.calls, 1);
+	assert_int_equal(ws.last_status, RELAY_QUEUE_ENOSPC);
+	assert_int_equal(relay_queue_writer_write(w, "d", 1, NULL, NULL),
+	    RELAY_QUEUE_ENOSPC);
+	relay_queue_writer_abort(w);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+	relay_queue_envelope_free(env);
+}
+
+/* Abort before commit removes the file; no callback runs afterwards. */
+static void
+test_abort(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	struct relay_queue_writer *w;
+	struct wstate ws = { 0 };
+
+	assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
+	assert_int_equal(relay_queue_writer_write(w, "abc", 3, write_cb, &ws),
+	    0);
+	relay_queue_writer_abort(w);        /* flush job in flight */
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(ws.calls, 0);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+	assert_int_equal(count_files(f->dir, "queue"), 0);
+
+	/* Abort with nothing written yet: freed at once. */
+	assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
+	relay_queue_writer_abort(w);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+
+	/* Abort during commit: the commit completes silently. */
+	{
+		struct commit_res r = { 0 };
+		assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
+		assert_int_equal(relay_queue_writer_write(w, "abc", 3, NULL,
+		    NULL), 0);
+		assert_int_equal(relay_queue_writer_commit(w, commit_cb, &r),
+		    0);
+		relay_queue_writer_abort(w);
+		assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+		assert_int_equal(r.calls, 0);
+		assert_int_equal(relay_queue_count(f->q), 1);
+	}
+	/* Envelope without recipients is refused. */
+	{
+		struct relay_queue_envelope *none = relay_queue_envelope_new();
+		assert_int_equal(relay_queue_msg_begin(f->q, none, &w),
+		    RELAY_QUEUE_EINVAL);
+		relay_queue_envelope_free(none);
+	}
+	relay_queue_envelope_free(env);
+}
+
+/* A second queue on the same spool refuses to open, naming the pid. */
+static void
+test_lock_refusal(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue *q2 = NULL;
+	char err[256] = "", pid[32];
+
+	assert_int_equal(relay_queue_open(&f->loop, f->dir, &q2, err,
+	    sizeof(err)), RELAY_QUEUE_ELOCKED);
+	assert_null(q2);
+	(void)snprintf(pid, sizeof(pid), "(pid %ld)", (long)getpid());
+	assert_non_null(strstr(err, "in use by another danerelay serve"));
+	assert_non_null(strstr(err, pid));
+	/* After close the lock is free again. */
+	queue_reopen(f);
+}
+
+struct scan_res {
+	int n;
+	char first[RELAY_QUEUE_ID_SIZE];
+};
+
+static int
+scan_fn(const struct relay_queue_envelope *env, void *arg)
+{
+	struct scan_res *s = arg;
+
+	if (s->n++ == 0)
+		memcpy(s->first, env->id, sizeof(s->first));
+	return 0;
+}
+
+/* The CLI reads the spool without the lock while serve holds it. */
+static void
+test_scan_while_open(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	struct commit_res r1 = put_message(f, env, "a", 1, 1);
+	struct commit_res r2 = put_message(f, env, "b", 1, 1);
+	struct scan_res s = { 0 };
+	char p[1024];
+
+	/* A torn update file in tmp/ must not be seen. */
+	(void)snprintf(p, sizeof(p), "%s/tmp/%s.upd", f->dir, r2.id);
+	write_file(p, "danerelay", 9);
+	assert_int_equal(relay_queue_scan(f->dir, scan_fn, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.first, r1.id);
+	(void)unlink(p);
+	relay_queue_envelope_free(env);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest pure[] = {
+		cmocka_unit_test(test_env_roundtrip),
+		cmocka_unit_test(test_env_every_prefix_is_corrupt),
+		cmocka_unit_test(test_env_bad_values),
+		cmocka_unit_test(test_attempts_capped),
+	};
+	const struct CMUnitTest spool[] = {
+		cmocka_unit_test_setup_teardown(test_commit_and_reload, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ids_unique_and_ordered,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_message, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_update_and_remove, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_crash_recovery, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_enospc_open, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_enospc_write, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_edquot_fsync, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_eio_rename, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_eio_dirsync, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_write_error_sticky, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_refusal, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_scan_while_open, setup,
+		    teardown),
+	};
+	int rc = cmocka_run_group_tests_name("queue_envelope", pure, NULL,
+	    NULL);
+
+	return rc | cmocka_run_group_tests_name("queue_spool", spool, NULL,
+	    NULL);
+}
