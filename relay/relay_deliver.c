@@ -28,6 +28,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,14 @@
 #include "relay_int.h"
 #include "relay_log.h"
 #include "smtp.h"
+
+/* For results that carry no decision here (the machine records the failure
+ * itself); gcc does not accept a (void) cast for warn_unused_result. */
+static inline void
+rc_ignore(int rc)
+{
+	(void)rc;
+}
 
 /* Messages processed at once (each holds its content in memory). */
 #define SCHED_MAX_JOBS 256
@@ -187,6 +196,20 @@ static uint64_t
 now_us(void)
 {
 	return relay_now_us();
+}
+
+/* snprintf for texts that are cut on purpose (reasons, log values built
+ * from server replies): the truncation is the intent, so it goes through
+ * one named function rather than silencing -Wformat-truncation per call. */
+__attribute__((format(printf, 3, 4))) static void
+fmt_trunc(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 && size > 0)
+		buf[0] = '\0';
 }
 
 static void
@@ -514,7 +537,7 @@ sess_end(struct out_sess *ss)
 
 	if (ss->connect_failed) {
 		char why[REASON_MAX];
-		snprintf(why, sizeof(why), "connect to %s[%s]:25: %s", j->info.mx,
+		fmt_trunc(why, sizeof(why), "connect to %s[%s]:25: %s", j->info.mx,
 		    j->info.addr, ss->connect_err);
 		fail_set(&j->fail, false, "4.4.1", "connect", why);
 	} else if (!ss->any_txn_reply) {
@@ -525,12 +548,12 @@ sess_end(struct out_sess *ss)
 		const struct smtp_result *r = ss->mseen ? &ss->mres : NULL;
 		char why[REASON_MAX];
 		if (ss->tls_failed) {
-			snprintf(why, sizeof(why), "TLS with %s[%s]: %s", j->info.mx,
+			fmt_trunc(why, sizeof(why), "TLS with %s[%s]: %s", j->info.mx,
 			    j->info.addr, ss->tres.why);
 			fail_set(&j->fail, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
 			    class_for_tls(&j->verdict, &ss->tres), why);
 		} else if (r != NULL) {
-			snprintf(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
+			fmt_trunc(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
 			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
 			char st[16];
 			fail_set(&j->fail, false, smtp_status_format(&r->status, st, sizeof(st)),
@@ -550,7 +573,7 @@ sess_end(struct out_sess *ss)
 				continue;
 			}
 			char why[REASON_MAX];
-			snprintf(why, sizeof(why), "%s[%s] said: %s (in reply to %s)",
+			fmt_trunc(why, sizeof(why), "%s[%s] said: %s (in reply to %s)",
 			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
 			enum relay_queue_rcpt_status st = r->klass == 2 ? RELAY_QUEUE_RCPT_SENT :
 			    r->klass == 5 ? RELAY_QUEUE_RCPT_BOUNCED : RELAY_QUEUE_RCPT_DEFERRED;
@@ -613,7 +636,7 @@ static void
 sess_abort(struct out_sess *ss, const char *dsn, const char *class, const char *why)
 {
 	copy_str(ss->abort_class, sizeof(ss->abort_class), class);
-	(void)smtp_client_abort(ss->smtp, dsn, why);
+	rc_ignore(smtp_client_abort(ss->smtp, dsn, why));
 	sess_pump(ss);
 }
 
@@ -677,13 +700,13 @@ sess_pump(struct out_sess *ss)
 	while (!ss->done) {
 		struct smtp_client_event ev;
 		if (smtp_client_next(ss->smtp, &ev) != 0) {
-			(void)smtp_client_abort(ss->smtp, "4.3.0", "local error");
+			rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "local error"));
 			continue;
 		}
 		switch (ev.type) {
 		case SMTP_CLIENT_EV_NONE:
 			if (!sess_flush(ss)) {
-				(void)smtp_client_abort(ss->smtp, "4.4.2", "write error");
+				rc_ignore(smtp_client_abort(ss->smtp, "4.4.2", "write error"));
 				continue;
 			}
 			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
@@ -696,7 +719,7 @@ sess_pump(struct out_sess *ss)
 		case SMTP_CLIENT_EV_READY:
 			/* One message per connection for now; QUIT. */
 			if (smtp_client_quit(ss->smtp) != 0)
-				(void)smtp_client_abort(ss->smtp, "4.3.0", "cannot quit");
+				rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "cannot quit"));
 			break;
 		case SMTP_CLIENT_EV_RCPT:
 			if (ev.rcpt_index < ss->j->nr) {
@@ -767,7 +790,7 @@ sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
 			snprintf(in->spki + 2 * i, 3, "%02x", r->spki_sha256[i]);
 	}
 	char names[256];
-	snprintf(names, sizeof(names), "%s%s%s", r->subject,
+	fmt_trunc(names, sizeof(names), "%s%s%s", r->subject,
 	    r->dns_names[0] ? " san=" : "", r->dns_names);
 	copy_str(in->names, sizeof(in->names), names);
 }
@@ -823,11 +846,11 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 	if (ss->done)
 		return;
 	if (err == RELAY_CONN_EOF) {
-		(void)smtp_client_eof(ss->smtp);
+		rc_ignore(smtp_client_eof(ss->smtp));
 		sess_pump(ss);
 	} else if (err == RELAY_CONN_TIMEOUT) {
 		char why[96];
-		snprintf(why, sizeof(why), "timeout in state %s",
+		fmt_trunc(why, sizeof(why), "timeout in state %s",
 		    smtp_client_state_name(smtp_client_state(ss->smtp)));
 		sess_abort(ss, "4.4.2", "connect", why);
 	} else {
@@ -858,7 +881,7 @@ sess_on_closed(struct relay_conn *c, void *arg)
 	if (!ss->connect_failed && !ss->mseen) {
 		/* Closed under the machine's feet (abort at shutdown): make
 		 * sure every recipient has an outcome. */
-		(void)smtp_client_eof(ss->smtp);
+		rc_ignore(smtp_client_eof(ss->smtp));
 		struct smtp_client_event ev;
 		for (int guard = 0; guard < 10000; guard++) {
 			if (smtp_client_next(ss->smtp, &ev) != 0 ||
@@ -929,7 +952,7 @@ sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mod
 		/* An address the engine refuses to send: permanent for the
 		 * recipients concerned. */
 		char why[REASON_MAX];
-		snprintf(why, sizeof(why), "cannot send envelope: %s", smtp_strerror(r));
+		fmt_trunc(why, sizeof(why), "cannot send envelope: %s", smtp_strerror(r));
 		dest_decide_all(j, true, "5.1.3", "address", why);
 		goto fail;
 	}
@@ -1068,7 +1091,7 @@ dest_next(struct dest_job *j)
 			if (r != 0) {
 				/* Facts the policy cannot judge: never guess. */
 				char why[128];
-				snprintf(why, sizeof(why), "DANE policy error for %s: %s",
+				fmt_trunc(why, sizeof(why), "DANE policy error for %s: %s",
 				    h->name, tlsa_strerror(r));
 				fail_set(&j->fail, false, "4.7.5", "dnssec-bogus", why);
 				j->host_i++;
@@ -1078,7 +1101,7 @@ dest_next(struct dest_job *j)
 			if (j->verdict.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
 				const char *cls = class_for_dns(j->verdict.fclass, j->dns, h);
 				char why[REASON_MAX];
-				snprintf(why, sizeof(why), "%s: %s", h->name, j->verdict.reason);
+				fmt_trunc(why, sizeof(why), "%s: %s", h->name, j->verdict.reason);
 				fail_set(&j->fail, j->verdict.permanent, j->verdict.status, cls, why);
 				if (j->verdict.scope == TLSA_SCOPE_DESTINATION) {
 					dest_decide_all(j, j->verdict.permanent, j->verdict.status,
@@ -1128,7 +1151,7 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 		const char *cls = res->kind == RELAY_DNS_DEST_NULL_MX ? "null-mx" :
 		    class_for_dns(dv.fclass, res, NULL);
 		char why[REASON_MAX];
-		snprintf(why, sizeof(why), "%s: %s", j->domain, dv.reason);
+		fmt_trunc(why, sizeof(why), "%s: %s", j->domain, dv.reason);
 		copy_str(j->info.dnssec_mx, sizeof(j->info.dnssec_mx), dnssec_word(res->dest.mx));
 		dest_decide_all(j, dv.action == TLSA_DEST_BOUNCE, dv.status, cls, why);
 		dest_finish(j);
@@ -1446,13 +1469,13 @@ msg_dest_done(struct msg_job *m)
 			    t >= env->arrival_us + lifetime_us) {
 				o->status = RELAY_QUEUE_RCPT_BOUNCED;
 				char why[REASON_MAX];
-				snprintf(why, sizeof(why), "message expired in queue: %s", o->reason);
+				fmt_trunc(why, sizeof(why), "message expired in queue: %s", o->reason);
 				copy_str(o->reason, sizeof(o->reason), why);
 			}
 			r->status = o->status;
-			(void)relay_queue_set_str(&r->dsn, o->dsn);
-			(void)relay_queue_set_str(&r->reason, o->reason);
-			(void)relay_queue_set_str(&r->failure_class, o->class);
+			rc_ignore(relay_queue_set_str(&r->dsn, o->dsn));
+			rc_ignore(relay_queue_set_str(&r->reason, o->reason));
+			rc_ignore(relay_queue_set_str(&r->failure_class, o->class));
 			(void)set_attempt(r, j, o, t);
 			r->next_attempt_us = o->status == RELAY_QUEUE_RCPT_DEFERRED ?
 			    t + backoff_us(&d->cfg, r->attempts) : 0;
@@ -1689,6 +1712,12 @@ sched_scan(struct relay_sched *s)
 {
 	if (s->stopping)
 		return;
+	if (relay_dns_validation_state(s->d->dns) == RELAY_DNS_VALIDATION_UNKNOWN) {
+		/* The first DNSSEC self-test is still running: wait for its
+		 * verdict (it kicks us) instead of deferring everything once. */
+		uv_timer_start(&s->timer, sched_timer_cb, 1000, 0);
+		return;
+	}
 	size_t room = s->njobs < SCHED_MAX_JOBS ? SCHED_MAX_JOBS - s->njobs : 0;
 	struct scan_ctx c = {
 		.s = s,
