@@ -330,7 +330,10 @@ struct relay_dns_lookup {
 	char *why;                  /* why_bogus or error text, or NULL */
 };
 
-/* relay_dns_status -> tlsa/'s input form (FAILED -> TLSA_ANSWER_ERROR). */
+/* relay_dns_status -> tlsa/'s input form: secure/insecure keep their
+ * answer; bogus -> {DATA, BOGUS} (tlsa/ checks dnssec first: 4.7.5);
+ * indeterminate -> {ERROR, INDETERMINATE} (a DNS failure: 4.4.3 for the MX,
+ * 4.7.5 for TLSA, as tlsa/ decides). */
 struct tlsa_lookup relay_dns_to_tlsa(const struct relay_dns_status *st);
 
 struct relay_dns_addr {

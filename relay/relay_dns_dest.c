@@ -65,6 +65,7 @@ struct relay_dns_req {
 	struct relay_dns_result *res;
 	struct slot mx;
 	struct host_state *hs;  /* one per res->hosts entry */
+	size_t nhs;
 	size_t pending;         /* lookups in flight */
 };
 
@@ -145,13 +146,11 @@ req_unlink(struct relay_dns_req *req)
 static void
 req_free(struct relay_dns_req *req)
 {
-	if (req->hs != NULL) {
-		for (size_t i = 0; i < req->res->nhosts; i++) {
-			free(req->hs[i].addr6);
-			free(req->hs[i].addr4);
-		}
-		free(req->hs);
+	for (size_t i = 0; i < req->nhs; i++) {
+		free(req->hs[i].addr6);
+		free(req->hs[i].addr4);
 	}
+	free(req->hs);
 	relay_dns_result_free(req->res);
 	free(req);
 }
@@ -497,6 +496,7 @@ hosts_start(struct relay_dns_req *req, const struct relay_dns_mx *mx, size_t n)
 		return;
 	}
 	res->nhosts = n;
+	req->nhs = n;
 	res->kind = RELAY_DNS_DEST_HOSTS;
 	for (size_t i = 0; i < n; i++) {
 		struct relay_dns_host *h = &res->hosts[i];
@@ -676,11 +676,9 @@ relay_dns_cancel(struct relay_dns_req *req)
 	if (req == NULL)
 		return;
 	relay_dns_lookup_cancel(req->mx.q);
-	if (req->hs != NULL) {
-		for (size_t i = 0; i < req->res->nhosts; i++)
-			for (int k = 0; k < SLOT_COUNT; k++)
-				relay_dns_lookup_cancel(req->hs[i].slots[k].q);
-	}
+	for (size_t i = 0; i < req->nhs; i++)
+		for (int k = 0; k < SLOT_COUNT; k++)
+			relay_dns_lookup_cancel(req->hs[i].slots[k].q);
 	req_unlink(req);
 	req_free(req);
 }

@@ -373,10 +373,22 @@ relay_dns_to_tlsa(const struct relay_dns_status *st)
 	};
 
 	switch (st->sec) {
-	case RELAY_DNS_SECURE: l.dnssec = TLSA_DNSSEC_SECURE; break;
-	case RELAY_DNS_INSECURE: l.dnssec = TLSA_DNSSEC_INSECURE; break;
-	case RELAY_DNS_BOGUS: l.dnssec = TLSA_DNSSEC_BOGUS; break;
-	case RELAY_DNS_INDETERMINATE: l.dnssec = TLSA_DNSSEC_INDETERMINATE; break;
+	case RELAY_DNS_SECURE:
+		l.dnssec = TLSA_DNSSEC_SECURE;
+		break;
+	case RELAY_DNS_INSECURE:
+		l.dnssec = TLSA_DNSSEC_INSECURE;
+		break;
+	case RELAY_DNS_BOGUS:
+		/* tlsa/ keeps ERROR for DNS failures (SERVFAIL, timeouts: 4.4.3)
+		 * and reads dnssec for validation failures (4.7.5). The content
+		 * of a bogus answer is never used; DATA is the fail-safe filler
+		 * (were it ever read, "records present" cannot downgrade). */
+		l.dnssec = TLSA_DNSSEC_BOGUS;
+		l.answer = TLSA_ANSWER_DATA;
+		return l;
+	case RELAY_DNS_INDETERMINATE:
+		return l; /* ERROR / INDETERMINATE */
 	}
 	switch (st->kind) {
 	case RELAY_DNS_DATA: l.answer = TLSA_ANSWER_DATA; break;

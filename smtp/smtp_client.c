@@ -487,6 +487,13 @@ envelope_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_cl
 		}
 		break;
 	case EXP_DATA:
+		if (e.idx == SIZE_MAX) {
+			/* The reply to the empty message below. */
+			c->accepted = 0;
+			c->need_rset = true;
+			finish_message(c, &c->last_rcpt_fail);
+			return 0;
+		}
 		if (r->code == 354 && c->accepted > 0) {
 			start_body(c);
 			return 0;
@@ -499,14 +506,6 @@ envelope_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_cl
 				return rc;
 			c->fifo[--c->recv_pos].kind = EXP_DATA; /* re-expect one reply */
 			c->fifo[c->recv_pos].idx = SIZE_MAX;
-			c->accepted = SIZE_MAX; /* marks "swallow" below */
-			return 0;
-		}
-		if (e.idx == SIZE_MAX) {
-			/* The reply to the empty message above. */
-			c->accepted = 0;
-			c->need_rset = true;
-			finish_message(c, &c->last_rcpt_fail);
 			return 0;
 		}
 		if (!c->mail_ok) {
@@ -630,12 +629,12 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_clie
 		if (c->chunked && c->bdat_outstanding > 0) {
 			c->bdat_outstanding--;
 			if (r->code / 100 != 2 && !c->bdat_failed) {
+				/* A chunk failed while more are in flight: the
+				 * pipeline is out of step, so end the session
+				 * (RFC 3030 4.2: no more BDAT after a failure). */
 				c->bdat_failed = true;
-				c->need_rset = true;
 				smtp_result_from_reply(&res, r, SMTP_STAGE_BDAT);
-				finish_message(c, &res);
-				if (r->code == 421)
-					return session_fail(c, &res, false);
+				return session_fail(c, &res, r->code != 421);
 			}
 			return 0;
 		}

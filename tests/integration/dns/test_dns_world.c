@@ -218,8 +218,8 @@ check_secure_dane(const char *domain, const char *mx, const char *addr,
     uint8_t usage, uint8_t selector, uint8_t mtype)
 {
 	struct relay_dns_result *res = resolve(G, nm(domain), TLSA_LEVEL_DANE);
-	assert_int_equal(res->kind, RELAY_DNS_DEST_HOSTS);
 	assert_st(&res->mx.st, RELAY_DNS_SECURE, RELAY_DNS_DATA);
+	assert_int_equal(res->kind, RELAY_DNS_DEST_HOSTS);
 	assert_null(res->mx.canon);
 	assert_int_equal(res->nhosts, 1);
 	const struct relay_dns_host *h = &res->hosts[0];
@@ -434,7 +434,7 @@ t_tlsa_bogus(void **state)
 	assert_int_equal(h->in.n_tlsa, 1);
 	assert_st(&h->tlsa[0].st, RELAY_DNS_BOGUS, RELAY_DNS_FAILED);
 	assert_non_null(h->tlsa[0].why);
-	assert_int_equal(h->in.tlsa[0].res.answer, TLSA_ANSWER_ERROR);
+	assert_int_equal(h->in.tlsa[0].res.dnssec, TLSA_DNSSEC_BOGUS);
 	struct tlsa_verdict v;
 	decide(res, 0, &v);
 	assert_int_equal(v.kind, TLSA_VERDICT_DO_NOT_CONNECT);

@@ -317,6 +317,20 @@ test_classify(void **state)
 
 	/* The tlsa/ mapping keeps the same facts. */
 	struct tlsa_lookup l = relay_dns_to_tlsa(&st);
+	switch (st.sec) {
+	case RELAY_DNS_SECURE:
+	case RELAY_DNS_INSECURE:
+		break;
+	case RELAY_DNS_BOGUS:
+		/* Validation failure: dnssec carries it, never ERROR. */
+		assert_int_equal(l.answer, TLSA_ANSWER_DATA);
+		assert_int_equal(l.dnssec, TLSA_DNSSEC_BOGUS);
+		return;
+	case RELAY_DNS_INDETERMINATE:
+		assert_int_equal(l.answer, TLSA_ANSWER_ERROR);
+		assert_int_equal(l.dnssec, TLSA_DNSSEC_INDETERMINATE);
+		return;
+	}
 	switch (st.kind) {
 	case RELAY_DNS_DATA:
 		assert_int_equal(l.answer, TLSA_ANSWER_DATA);

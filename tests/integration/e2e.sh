@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# End-to-end tests of `danerelay serve` in the test world (issue 5 item 9):
+#
+#   real upstream Postfix (relayhost = the relay under test)
+#     -> danerelay (libunbound with the world's trust anchor)
+#     -> real MX Postfix instances (DANE-EE, DANE-TA, mismatch, no STARTTLS,
+#        insecure, bogus, null MX, two MX hosts, expired leaf)
+#
+# Every check reads an outcome a person would look at: the Maildir of the MX
+# (delivered or not), the relay's log line for the recipient (status, dsn,
+# class, tls) and the relay's spool (deferred recipients keep 4.7.5 and their
+# class). Output is TAP on stdout; chatter goes to stderr.
+#
+# usage: e2e.sh PATH/TO/danerelay
+set -uo pipefail
+
+RELAY_BIN=${1:?usage: e2e.sh DANERELAY}
+RELAY_BIN=$(cd "$(dirname "$RELAY_BIN")" && pwd)/$(basename "$RELAY_BIN")
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORLD=$HERE/../world/world.sh
+
+if [ "$(id -u)" != 0 ]; then
+  echo "1..0 # SKIP end-to-end tests need root (loopback aliases, port 25)"
+  exit 77
+fi
+
+T=$(mktemp -d /tmp/danerelay-e2e.XXXXXX)
+chmod 755 "$T"
+RELAY_PORT=${E2E_RELAY_PORT:-10026}
+RELAY_ADDR=127.0.0.1:$RELAY_PORT
+RLOG=$T/relay.log
+SPOOL=$T/spool
+RELAY_PID=
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+check() {  # DESCRIPTION CMD...
+  local d=$1; shift
+  if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+note() { echo "# $*"; }
+
+stop_relay() {  # SIGNAL
+  [ -n "$RELAY_PID" ] || return 0
+  kill "-${1:-TERM}" "$RELAY_PID" 2>/dev/null
+  for _ in $(seq 100); do
+    kill -0 "$RELAY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  wait "$RELAY_PID" 2>/dev/null
+  RELAY_STATUS=$?
+  RELAY_PID=
+}
+
+cleanup() {
+  stop_relay KILL
+  "$WORLD" down "$T/world" >&2 || true
+  if [ "$failed" -gt 0 ] || [ -n "${E2E_KEEP:-}" ]; then
+    echo "# state kept in $T (relay log: $RLOG)" >&2
+    tail -n 60 "$RLOG" >&2 2>/dev/null
+  else
+    rm -rf "$T"
+  fi
+}
+trap cleanup EXIT
+
+echo "e2e: bringing up the world in $T/world" >&2
+if ! RELAY_ADDR=$RELAY_ADDR "$WORLD" up "$T/world" >&2; then
+  echo "1..1"
+  echo "not ok 1 - test world comes up"
+  exit 1
+fi
+# shellcheck disable=SC1091
+source "$T/world/world.env"
+
+cat > "$T/danerelay.conf" <<EOF
+# Written by tests/integration/e2e.sh
+listen = $RELAY_ADDR
+mynetworks = 127.0.0.1/32, $WORLD_UPSTREAM_ADDR/32
+spool_dir = $SPOOL
+myhostname = relay.e2e.$WORLD_TLD
+dns_resolver_config = $WORLD_UNBOUND_CONF
+dns_trust_anchor_file =
+dns_selftest_name = $WORLD_SELFTEST_NAME
+tls_security_level = dane
+# The test CA is trusted for PKIX (level verify) only: DANE must refuse a
+# CA-signed certificate that matches no TLSA record all the same.
+tls_ca_file = $WORLD_CA_CERT
+retry_min = 1h
+retry_max = 2h
+delay_warning_time = 4h
+log_level = debug
+EOF
+
+start_relay() {
+  "$RELAY_BIN" -c "$T/danerelay.conf" serve >> "$RLOG" 2>&1 &
+  RELAY_PID=$!
+  for _ in $(seq 100); do
+    grep -q "event=started" "$RLOG" 2>/dev/null && return 0
+    kill -0 "$RELAY_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+  local secs=$1; shift
+  local i
+  for i in $(seq $((secs * 10))); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# A message through the upstream Postfix. submit ID FROM RCPT...
+submit() {
+  local id=$1 from=$2; shift 2
+  {
+    printf 'From: <%s>\n' "$from"
+    printf 'To: %s\n' "$(printf '<%s> ' "$@")"
+    printf 'Subject: e2e %s\n' "$id"
+    printf 'Message-ID: <%s@e2e.%s>\n' "$id" "$WORLD_TLD"
+    printf '\n'
+    printf 'Test message %s.\n' "$id"
+    printf '.leading dot stays\n'
+  } | $WORLD_UPSTREAM_SENDMAIL -i -f "$from" -- "$@"
+}
+
+# maildir_has DIR MSGID: a message with this Message-ID was delivered there.
+maildir_has() {
+  local dir=$1 id=$2
+  [ -d "$dir" ] || return 1
+  grep -rlsF -- "Message-ID: <$id@e2e.$WORLD_TLD>" "$dir" >/dev/null 2>&1
+}
+
+# log_has RCPT PATTERN: the relay logged a delivery line for RCPT matching
+# the extended regex PATTERN.
+log_has() {
+  grep -E "event=delivery .*to=<$1>" "$RLOG" 2>/dev/null | grep -qE -- "$2"
+}
+
+# spool_has RCPT TEXT...: the envelope of a queued message naming RCPT holds
+# every TEXT (fixed strings).
+spool_has() {
+  local rcpt=$1; shift
+  local f
+  for f in "$SPOOL"/queue/*.env; do
+    [ -f "$f" ] || continue
+    grep -qF -- "$rcpt" "$f" || continue
+    local t all=1
+    for t in "$@"; do grep -qF -- "$t" "$f" || { all=0; break; }; done
+    [ "$all" = 1 ] && return 0
+  done
+  return 1
+}
+
+if ! start_relay; then
+  echo "1..1"
+  echo "not ok 1 - danerelay serve starts"
+  exit 1
+fi
+ok "danerelay serve starts and listens on $RELAY_ADDR"
+check "DNSSEC self-test passes under the world's trust anchor" \
+  wait_for 20 grep -q "event=dns-selftest status=ok" "$RLOG"
+
+S=$WORLD_SENDER
+D_EE=$WORLD_D_DANE_EE D_TA=$WORLD_D_DANE_TA D_MM=$WORLD_D_MISMATCH
+D_NT=$WORLD_D_NOTLS D_IN=$WORLD_D_INSECURE D_BS=$WORLD_D_BOGUS_SIG
+D_BD=$WORLD_D_BOGUS_DS D_NM=$WORLD_D_NULLMX D_2M=$WORLD_D_TWOMX
+D_EX=$WORLD_D_EXPIRED
+
+submit ee1 "$S" "u1@$D_EE"
+submit ta1 "$S" "u1@$D_TA"
+submit mm1 "$S" "u1@$D_MM"
+submit nt1 "$S" "u1@$D_NT"
+submit in1 "$S" "u1@$D_IN"
+submit bs1 "$S" "u1@$D_BS"
+submit bd1 "$S" "u1@$D_BD"
+submit nm1 "$S" "u1@$D_NM"
+submit two1 "$S" "u1@$D_2M"
+submit ex1 "$S" "u1@$D_EX"
+submit split1 "$S" "u2@$D_EE" "u2@$D_MM"
+
+# --- DANE-EE 3 1 1 match: delivered over DANE-authenticated TLS ----------
+check "DANE-EE: message delivered to the MX's Maildir" \
+  wait_for 30 maildir_has "$WORLD_D_DANE_EE_MAILDIR" ee1
+check "DANE-EE: logged status=sent tls=dane-ee trust=Verified with the matched record" \
+  wait_for 10 log_has "u1@$D_EE" "tls=dane-ee .*trust=Verified .*depth=0 .*tlsa=\"?3 1 1 .*status=sent"
+
+# --- DANE-TA 2 0 1: delivered, chain and name checked --------------------
+check "DANE-TA: message delivered" \
+  wait_for 30 maildir_has "$WORLD_D_DANE_TA_MAILDIR" ta1
+check "DANE-TA: logged tls=dane-ta status=sent" \
+  wait_for 10 log_has "u1@$D_TA" "tls=dane-ta .*status=sent"
+
+# --- CA-signed certificate, TLSA mismatch: refused ------------------------
+check "TLSA mismatch: deferred with dsn=4.7.5 class=tlsa-mismatch in the log" \
+  wait_for 30 log_has "u1@$D_MM" "dsn=4.7.5 status=deferred class=tlsa-mismatch"
+check "TLSA mismatch: nothing delivered although a trusted CA signed the certificate" \
+  bash -c "! grep -rlsF 'Message-ID: <mm1@' '$WORLD_D_MISMATCH_MAILDIR' >/dev/null"
+check "TLSA mismatch: the queue keeps the recipient deferred with 4.7.5 and the class" \
+  spool_has "u1@$D_MM" "4.7.5" "tlsa-mismatch" "deferred"
+
+# --- TLSA published, no STARTTLS: deferred, never cleartext ---------------
+check "no STARTTLS under DANE: deferred with 4.7.5 class=starttls-missing" \
+  wait_for 30 log_has "u1@$D_NT" "dsn=4.7.5 status=deferred class=starttls-missing"
+check "no STARTTLS under DANE: no cleartext delivery" \
+  bash -c "! grep -rlsF 'Message-ID: <nt1@' '$WORLD_D_NOTLS_MAILDIR' >/dev/null"
+
+# --- unsigned zone: opportunistic TLS -------------------------------------
+check "insecure domain: delivered" \
+  wait_for 30 maildir_has "$WORLD_D_INSECURE_MAILDIR" in1
+check "insecure domain: opportunistic TLS (tls=may), its insecure TLSA ignored" \
+  wait_for 10 log_has "u1@$D_IN" "tls=may .*status=sent"
+
+# --- bogus zones: deferred ------------------------------------------------
+check "bogus (expired signatures): deferred with 4.7.5 class=dnssec-bogus" \
+  wait_for 30 log_has "u1@$D_BS" "dsn=4.7.5 status=deferred class=dnssec-bogus"
+check "bogus (DS matches no key): deferred with 4.7.5 class=dnssec-bogus" \
+  wait_for 30 log_has "u1@$D_BD" "dsn=4.7.5 status=deferred class=dnssec-bogus"
+check "bogus zones: nothing delivered" \
+  bash -c "! grep -rlsF -e 'Message-ID: <bs1@' -e 'Message-ID: <bd1@' '$WORLD_MXCA_MAILDIR' >/dev/null"
+
+# --- null MX: bounced, DSN reaches the sender -----------------------------
+check "null MX: bounced with dsn=5.1.10" \
+  wait_for 30 log_has "u1@$D_NM" "dsn=5.1.10 status=bounced"
+dsn_for_nm1() {
+  grep -rlsF "Message-ID: <nm1@e2e.$WORLD_TLD>" "$WORLD_SENDER_MAILDIR" 2>/dev/null |
+    xargs -r grep -lsE "^Action: failed" 2>/dev/null | grep -q .
+}
+check "null MX: a failed DSN with the original headers reaches the sender's Maildir" \
+  wait_for 30 dsn_for_nm1
+dsn_headers_ok() {
+  local f
+  f=$(grep -rlsF "Message-ID: <nm1@e2e.$WORLD_TLD>" "$WORLD_SENDER_MAILDIR" | head -1)
+  [ -n "$f" ] && grep -qE "^Status: 5\.1\.10" "$f" &&
+    grep -qE "^Final-Recipient: rfc822; ?u1@$D_NM" "$f" &&
+    grep -qiE "^Content-Type: multipart/report; report-type=delivery-status" "$f" &&
+    grep -qE "^Return-Path: <>" "$f"
+}
+check "null MX DSN: multipart/report, Status 5.1.10, Final-Recipient, null return path" \
+  dsn_headers_ok
+
+# --- two MX hosts: the first fails DANE, the second delivers --------------
+check "two MX: delivered by the second MX" \
+  wait_for 30 maildir_has "$WORLD_D_TWOMX_MAILDIR" two1
+check "two MX: the first MX (DANE failure) got nothing" \
+  bash -c "! grep -rlsF 'Message-ID: <two1@' '$WORLD_D_TWOMX_MX1_MAILDIR' >/dev/null"
+check "two MX: logged sent via $WORLD_D_TWOMX_MX with tls=dane-ee" \
+  wait_for 10 log_has "u1@$D_2M" "relay=$WORLD_D_TWOMX_MX\\[.*tls=dane-ee .*status=sent"
+
+# --- DANE-EE with an expired leaf: delivered (RFC 7672 3.1.1) -------------
+check "expired leaf under DANE-EE: delivered" \
+  wait_for 30 maildir_has "$WORLD_D_EXPIRED_MAILDIR" ex1
+check "expired leaf under DANE-EE: logged tls=dane-ee status=sent" \
+  wait_for 10 log_has "u1@$D_EX" "tls=dane-ee .*status=sent"
+
+# --- one message, two domains: partial delivery ---------------------------
+check "two domains: delivered to the good one" \
+  wait_for 30 maildir_has "$WORLD_D_DANE_EE_MAILDIR" split1
+check "two domains: deferred for the mismatching one (4.7.5)" \
+  wait_for 30 log_has "u2@$D_MM" "dsn=4.7.5 status=deferred class=tlsa-mismatch"
+check "two domains: the spool keeps only the deferred recipient open" \
+  spool_has "u2@$D_MM" "deferred"
+
+# --- no open relay --------------------------------------------------------
+outside_refused() {
+  python3 - "$RELAY_PORT" <<'PY'
+import smtplib, sys
+try:
+    s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), source_address=('127.0.0.99', 0), timeout=10)
+except smtplib.SMTPConnectError as e:
+    sys.exit(0 if e.smtp_code == 554 else 1)
+code, _ = s.ehlo()
+code, _ = s.mail('x@outside.example')
+s.close()
+sys.exit(0 if code == 503 else 1)
+PY
+}
+ip addr add 127.0.0.99/8 dev lo 2>/dev/null || true
+check "client outside mynetworks gets 554 5.7.1 and cannot start a transaction" outside_refused
+check "client outside mynetworks: logged event=reject" \
+  grep -q "event=reject client=127.0.0.99" "$RLOG"
+
+# --- kill -9 during a batch, restart: every accepted message delivered ----
+batch() {
+  python3 - "$RELAY_PORT" "$S" "$D_EE" "$WORLD_TLD" "$1" <<'PY'
+import smtplib, sys
+port, sender, dom, tld, count = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+s = smtplib.SMTP('127.0.0.1', int(port), timeout=30)
+accepted = 0
+for i in range(count):
+    msg = (f"From: <{sender}>\r\nTo: <k{i}@{dom}>\r\nSubject: kill {i}\r\n"
+           f"Message-ID: <kill{i}@e2e.{tld}>\r\n\r\nbatch message {i}\r\n")
+    s.sendmail(sender, [f"k{i}@{dom}"], msg)
+    accepted += 1
+print(accepted)
+PY
+}
+accepted=$(batch 30)
+stop_relay KILL
+check "kill -9: the relay had answered 250 for all 30 messages" [ "${accepted:-0}" = 30 ]
+start_relay
+check "kill -9: restart on the same spool" [ -n "$RELAY_PID" ]
+all_delivered() {
+  local i
+  for i in $(seq 0 29); do
+    maildir_has "$WORLD_D_DANE_EE_MAILDIR" "kill$i" || return 1
+  done
+}
+check "kill -9: every message answered 250 is delivered after the restart" \
+  wait_for 60 all_delivered
+
+# --- a second serve on the same spool refuses -----------------------------
+second_refused() {
+  local out
+  out=$("$RELAY_BIN" -c "$T/danerelay.conf" serve 2>&1)
+  [ $? -ne 0 ] && grep -qi "lock\|running\|another" <<< "$out"
+}
+check "a second serve on the same spool refuses to start" second_refused
+
+# --- SIGTERM: clean exit --------------------------------------------------
+stop_relay TERM
+check "SIGTERM: the relay exits 0 after a clean shutdown" [ "${RELAY_STATUS:-1}" = 0 ]
+check "SIGTERM: no leaked loop handles reported" \
+  bash -c "! grep -q 'event loop still had open handles' '$RLOG'"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
