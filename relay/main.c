@@ -20,10 +20,7 @@ static const struct command commands[] = {
 	{ "version", relay_cli_version, "version" },
 	{ "config", relay_cli_config,
 	  "config [-c FILE] [-n | -d | --doc] [NAME...]" },
-#ifdef RELAY_HAVE_SERVE
-	/* Defined by relay/meson.build when relay/relay_serve.c exists. */
 	{ "serve", relay_cli_serve, "serve [-c FILE]" },
-#endif
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

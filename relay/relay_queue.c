@@ -388,7 +388,8 @@ struct relay_queue_writer {
 	struct relay_queue_envelope *env;   /* owned copy */
 	enum writer_stage stage;
 	bool job_running;     /* a job of this writer is in flight */
-	bool aborted;         /* owner gone: no more callbacks */
+	bool aborted;         /* abandoned before commit: files go */
+	bool silent;          /* owner gone: no more callbacks */
 	bool commit_wanted;
 	int fd;               /* tmp/ID.msg once created (worker side) */
 	int error;            /* sticky */
@@ -951,7 +952,7 @@ writer_free(struct relay_queue_writer *w)
 static void
 writer_fire(struct relay_queue_writer *w)
 {
-	while (w->cbs != NULL && !w->aborted &&
+	while (w->cbs != NULL && !w->silent &&
 	    (w->error != 0 || w->cbs->upto <= w->written)) {
 		struct wcb *c = w->cbs;
 
@@ -991,7 +992,7 @@ writer_clean(struct relay_queue_writer *w)
 			w->fd = -1;
 		}
 		w->job_running = false;
-		if (!w->aborted && w->commit_wanted && w->commit_cb != NULL)
+		if (!w->silent && w->commit_wanted && w->commit_cb != NULL)
 			w->commit_cb(w, w->error, w->env->id, w->commit_arg);
 		writer_free(w);
 		return;
@@ -1019,7 +1020,7 @@ commit_synced(struct sync_wait *sw, int status)
 		writer_clean(w);
 		return;
 	}
-	if (!w->aborted && w->commit_cb != NULL)
+	if (!w->silent && w->commit_cb != NULL)
 		w->commit_cb(w, 0, w->env->id, w->commit_arg);
 	writer_free(w);
 }
@@ -1042,9 +1043,11 @@ writer_kick(struct relay_queue_writer *w)
 	    w->commit_wanted)) {
 		rc = writer_job(w, JOB_FLUSH, &j);
 		if (rc == 0) {
+			/* The job owns the chunks from before it is queued:
+			 * a pool thread may run it at once. */
+			j->chunks = w->head;
 			rc = job_submit(j);
 			if (rc == 0) {
-				j->chunks = w->head;
 				w->head = w->tail = NULL;
 				w->buffered = 0;
 			} else {
@@ -1112,7 +1115,7 @@ after_writer_job(struct job *j)
 		if (j->status != 0) {
 			w->error = j->status;
 			/* work_commit removed its own files; report. */
-			if (!w->aborted && w->commit_cb != NULL)
+			if (!w->silent && w->commit_cb != NULL)
 				w->commit_cb(w, w->error, w->env->id,
 				    w->commit_arg);
 			writer_free(w);
@@ -1122,7 +1125,7 @@ after_writer_job(struct job *j)
 		sync_request(w->q, &w->sw);
 		break;
 	case JOB_CLEAN:
-		if (!w->aborted && w->commit_wanted && w->commit_cb != NULL)
+		if (!w->silent && w->commit_wanted && w->commit_cb != NULL)
 			w->commit_cb(w, w->error != 0 ? w->error :
 			    RELAY_QUEUE_EIO, w->env->id, w->commit_arg);
 		writer_free(w);
@@ -1189,7 +1192,7 @@ relay_queue_writer_write(struct relay_queue_writer *w, const void *buf,
 	const char *p = buf;
 	struct wcb *c = NULL;
 
-	if (w->commit_wanted || w->aborted)
+	if (w->commit_wanted || w->silent)
 		return RELAY_QUEUE_EBUSY;
 	if (w->error != 0)
 		return w->error;
@@ -1243,7 +1246,7 @@ int
 relay_queue_writer_commit(struct relay_queue_writer *w,
     relay_queue_commit_cb cb, void *arg)
 {
-	if (w->commit_wanted || w->aborted)
+	if (w->commit_wanted || w->silent)
 		return RELAY_QUEUE_EBUSY;
 	w->commit_wanted = true;
 	w->commit_cb = cb;
@@ -1261,11 +1264,12 @@ relay_queue_writer_commit(struct relay_queue_writer *w,
 void
 relay_queue_writer_abort(struct relay_queue_writer *w)
 {
-	if (w->aborted)
+	if (w->silent)
 		return;
-	w->aborted = true;
-	if (w->stage != WRITER_RECEIVING)
+	w->silent = true;
+	if (w->commit_wanted || w->stage != WRITER_RECEIVING)
 		return;   /* commit or cleaning runs to its end, silently */
+	w->aborted = true;
 	while (w->head != NULL) {
 		struct chunk *c = w->head;
 		w->head = c->next;

@@ -183,8 +183,9 @@ bool relay_queue_envelope_final(const struct relay_queue_envelope *env);
 
 /*
  * Envelope file format (serialise / parse), exposed for the CLI and tests.
- * relay_queue_envelope_format() returns a malloc'd buffer (caller frees)
- * and its length in *len, or NULL when out of memory.
+ * relay_queue_envelope_format() returns a malloc'd NUL-terminated text
+ * (caller frees) and its length without the NUL in *len, or NULL when out
+ * of memory.
  * relay_queue_envelope_parse() reads p/len (no NUL needed) into a new
  * envelope in *out (caller frees); returns 0, RELAY_QUEUE_ECORRUPT or
  * RELAY_QUEUE_ENOMEM.

@@ -468,11 +468,12 @@ relay_queue_envelope_format(const struct relay_queue_envelope *env,
 		}
 	}
 	sb_str(&b, "end\n");
+	sb_add(&b, "", 1);   /* NUL terminator, not counted in *len */
 	if (b.oom) {
 		free(b.p);
 		return NULL;
 	}
-	*len = b.len;
+	*len = b.len - 1;
 	return b.p;
 }
 

@@ -11,6 +11,7 @@
 #   make_message FROM TO SUBJECT [BODY] > FILE
 #   ehlo_lines HOST PORT               # the server's EHLO reply lines
 #   wait_maildir MAILDIR PATTERN [SECS]  # print the file in MAILDIR/new with PATTERN
+#   wait_dir_grep DIR PATTERN [SECS]     # the same for any directory
 #   wait_file_grep FILE PATTERN [SECS]   # wait until FILE contains PATTERN (ERE)
 #   dns NAME TYPE                      # dnscheck output (needs $DNSCHECK)
 #   dns_field NAME TYPE KEY            # one field of it (first line with KEY)
@@ -72,6 +73,8 @@ world_up() {
   : "${WORLD_SH:?WORLD_SH must name tests/world/world.sh}"
   WORLD_STATE=$(mktemp -d "${TMPDIR:-/tmp}/danerelay-world.XXXXXX")
   trap _lib_cleanup EXIT
+  # A signal (meson's timeout sends SIGTERM) must still tear the world down.
+  trap 'exit 143' INT TERM HUP
   if ! "$WORLD_SH" up "$WORLD_STATE" "$@" >&2; then
     not_ok "world up"
     tap_done
@@ -192,15 +195,19 @@ submit() {  # FROM TO SUBJECT [BODY]: to the upstream MTA over SMTP
 
 # --- waiting ---------------------------------------------------------------------
 
-wait_maildir() {  # MAILDIR PATTERN [SECS]: print the first new message with PATTERN
-  local md=$1 pat=$2 secs=${3:-30} end f
+wait_dir_grep() {  # DIR PATTERN [SECS]: print the first file in DIR with PATTERN (ERE)
+  local d=$1 pat=$2 secs=${3:-30} end f
   end=$((SECONDS + secs))
   while :; do
-    f=$(grep -lE -- "$pat" "$md"/new/* 2>/dev/null | head -1) || true
-    [ -n "$f" ] && { echo "$f"; return 0; }
+    f=$(grep -lE -- "$pat" "$d"/* 2>/dev/null) || true
+    [ -n "$f" ] && { echo "${f%%$'\n'*}"; return 0; }
     [ $SECONDS -ge $end ] && return 1
     sleep 0.2
   done
+}
+
+wait_maildir() {  # MAILDIR PATTERN [SECS]: print the first new message with PATTERN
+  wait_dir_grep "$1/new" "$2" "${3:-30}"
 }
 
 wait_file_grep() {  # FILE PATTERN [SECS]

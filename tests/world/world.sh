@@ -303,8 +303,10 @@ selftest.$TLD. IN TXT "danerelay world DNSSEC self-test"
 nomx.$TLD. IN A $mxca
 _25._tcp.nomx.$TLD. IN TLSA 3 1 1 $H_MX
 tlsa-servfail.$TLD. IN MX 10 mx.tlsa-servfail.$TLD.
+; tlsa-servfail: MX and A secure, but the TLSA lookup SERVFAILs at once: its
+; name sits below a delegation whose only NS has no address.
 mx.tlsa-servfail.$TLD. IN A $mxca
-_tcp.mx.tlsa-servfail.$TLD. IN NS ns.$TLD.
+_tcp.mx.tlsa-servfail.$TLD. IN NS ns.unresolvable.$TLD.
 EOF
   if [ "$bench" = 1 ]; then
     local i
@@ -404,10 +406,15 @@ server:
     do-not-query-localhost: no
     do-ip6: no
     trust-anchor-file: "$dir/trust-anchor.ds"
-stub-zone:
-    name: "."
-    stub-addr: $DNS_ADDR@$DNS_PORT
 EOF
+  # Every served zone is a stub: the zones' NS records say ns.$TLD at
+  # $DNS_ADDR, which an iterator would query on port 53, while NSD listens
+  # on $DNS_PORT. DS lookups still go to the parent zone, so the chain of
+  # trust is validated link by link exactly as with referrals.
+  local zn
+  for zn in . "$TLD." $(for c in "${children[@]}"; do echo "${c%% *}.$TLD."; done); do
+    printf 'stub-zone:\n    name: "%s"\n    stub-addr: %s@%s\n' "$zn" "$DNS_ADDR" "$DNS_PORT"
+  done >> "$dir/unbound.conf"
 }
 
 start_nsd() {  # DIR
@@ -724,6 +731,7 @@ do_up() {
 
   # From here on, a failure stops whatever was started.
   trap 'rc=$?; if [ $rc != 0 ]; then log "up failed; stopping what was started"; do_down "'"$dir"'" || true; fi' EXIT
+  trap 'exit 130' INT TERM HUP
 
   dbg pki; gen_pki "$dir"
   dbg dns
@@ -750,7 +758,7 @@ do_up() {
   done
 
   dbg env; write_env "$dir" "$bench"
-  trap - EXIT
+  trap - EXIT INT TERM HUP
   log "up in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s: source $dir/world.env"
 }
 

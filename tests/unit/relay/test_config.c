@@ -1,0 +1,536 @@
+/*
+ * Unit tests for relay_config: the parameter table, every value type, file
+ * errors (one line FILE:LINE: message), the TLS policy file and
+ * mynetworks matching. Table-driven: one cmocka case per row.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "relay_config.h"
+
+static int
+load(struct relay_config *cfg, const char *text, char *err)
+{
+	return relay_config_load_buf(cfg, "t.conf", (const uint8_t *)text,
+	    strlen(text), err);
+}
+
+static void
+fmt(const struct relay_config *cfg, const char *name, char *buf, size_t n)
+{
+	const struct relay_config_param *p = relay_config_param_find(name,
+	    strlen(name));
+
+	assert_non_null(p);
+	assert_true(relay_config_format(cfg, p, buf, n) >= 0);
+}
+
+/* ---- the table ---- */
+
+static void
+test_table_sorted_and_documented(void **state)
+{
+	size_t n;
+	const struct relay_config_param *t = relay_config_params(&n);
+
+	(void)state;
+	assert_true(n >= 40);
+	for (size_t i = 0; i < n; i++) {
+		assert_non_null(t[i].doc);
+		assert_true(strlen(t[i].doc) > 10);
+		assert_true(t[i].def != NULL || t[i].def_doc != NULL);
+		if (i > 0)
+			assert_true(strcmp(t[i - 1].name, t[i].name) < 0);
+		assert_ptr_equal(relay_config_param_find(t[i].name,
+		    strlen(t[i].name)), &t[i]);
+		/* The doc is one Markdown table cell. */
+		assert_null(strchr(t[i].doc, '|'));
+	}
+	assert_null(relay_config_param_find("listenx", 7));
+	assert_null(relay_config_param_find("liste", 5));
+	/* Length-delimited lookup, no NUL needed. */
+	assert_non_null(relay_config_param_find("listen = 1", 6));
+}
+
+/* Every default goes through the parser (init asserts that) and comes
+ * back out as the same text, except canonical rewrites listed here. */
+static void
+test_defaults(void **state)
+{
+	struct relay_config cfg;
+	char buf[512];
+
+	(void)state;
+	assert_int_equal(relay_config_init(&cfg), 0);
+	assert_int_equal(cfg.listen_count, 1);
+	assert_string_equal(cfg.listen[0].text, "127.0.0.1:10025");
+	assert_int_equal(cfg.mynetworks_count, 2);
+	assert_string_equal(cfg.spool_dir, "/var/spool/danerelay");
+	assert_string_equal(cfg.run_user, "danerelay");
+	assert_string_equal(cfg.dns_trust_anchor_file, "/usr/share/dns/root.key");
+	assert_int_equal(cfg.tls_security_level, RELAY_TLS_DANE);
+	assert_int_equal(cfg.retry_min_ms, 300000);
+	assert_int_equal(cfg.retry_max_ms, 4000000);
+	assert_int_equal(cfg.max_queue_lifetime_ms, 5ull * 86400 * 1000);
+	assert_int_equal(cfg.delay_warning_time_ms, 4ull * 3600 * 1000);
+	assert_int_equal(cfg.message_size_limit, 10240000);
+	assert_int_equal(cfg.log_level, RELAY_CONFIG_LOG_INFO);
+	assert_true(cfg.smtputf8_enable);
+	assert_true(cfg.myhostname[0] != '\0');
+	fmt(&cfg, "mynetworks", buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.0/8, [::1]/128");
+	fmt(&cfg, "retry_min", buf, sizeof(buf));
+	assert_string_equal(buf, "5m");
+	fmt(&cfg, "dns_forwarders", buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	assert_false(relay_config_is_explicit(&cfg,
+	    relay_config_param_find("listen", 6)));
+	relay_config_free(&cfg);
+	relay_config_free(&cfg);   /* freeing twice is harmless */
+	relay_config_free(NULL);
+}
+
+/* ---- values: one row per case ---- */
+
+struct value_case {
+	const char *name;
+	const char *value;
+	int rc;
+	const char *formatted;  /* canonical output when rc == 0 */
+};
+
+static const struct value_case value_cases[] = {
+	/* durations */
+	{ "retry_min", "300", 0, "5m" },
+	{ "retry_min", "300s", 0, "5m" },
+	{ "retry_min", "90s", 0, "90s" },
+	{ "retry_max", "2h", 0, "2h" },
+	{ "retry_max", "1d", 0, "1d" },
+	{ "retry_min", "1500ms", 0, "1500ms" },
+	{ "retry_min", "0s", RELAY_CONFIG_EVALUE, NULL },     /* below min */
+	{ "retry_min", "8d", RELAY_CONFIG_EVALUE, NULL },     /* above max */
+	{ "retry_min", "5x", RELAY_CONFIG_EVALUE, NULL },
+	{ "retry_min", "-5s", RELAY_CONFIG_EVALUE, NULL },
+	{ "retry_min", "", RELAY_CONFIG_EVALUE, NULL },
+	{ "retry_min", "5 m", RELAY_CONFIG_EVALUE, NULL },
+	{ "retry_min", "99999999999999999999s", RELAY_CONFIG_EVALUE, NULL },
+	{ "max_queue_lifetime", "1w", 0, "7d" },
+	{ "max_queue_lifetime", "0", 0, "0s" },
+	/* sizes */
+	{ "message_size_limit", "10240000", 0, "10240000" },
+	{ "message_size_limit", "50m", 0, "52428800" },
+	{ "message_size_limit", "64K", 0, "65536" },
+	{ "message_size_limit", "1023", RELAY_CONFIG_EVALUE, NULL },
+	{ "message_size_limit", "2g", RELAY_CONFIG_EVALUE, NULL },
+	{ "message_size_limit", "1.5m", RELAY_CONFIG_EVALUE, NULL },
+	/* ints */
+	{ "max_recipients", "100", 0, "100" },
+	{ "max_recipients", "0", RELAY_CONFIG_EVALUE, NULL },
+	{ "max_recipients", "100001", RELAY_CONFIG_EVALUE, NULL },
+	{ "max_recipients", "12a", RELAY_CONFIG_EVALUE, NULL },
+	{ "max_recipients", "+5", RELAY_CONFIG_EVALUE, NULL },
+	/* bool */
+	{ "smtputf8_enable", "no", 0, "no" },
+	{ "smtputf8_enable", "YES", 0, "yes" },
+	{ "smtputf8_enable", "1", RELAY_CONFIG_EVALUE, NULL },
+	/* enums */
+	{ "tls_security_level", "dane-only", 0, "dane-only" },
+	{ "tls_security_level", "may", 0, "may" },
+	{ "tls_security_level", "verify", 0, "verify" },
+	{ "tls_security_level", "none", RELAY_CONFIG_EVALUE, NULL },
+	{ "tls_security_level", "dane only", RELAY_CONFIG_EVALUE, NULL },
+	{ "log_level", "debug", 0, "debug" },
+	{ "log_level", "trace", RELAY_CONFIG_EVALUE, NULL },
+	/* address lists */
+	{ "listen", "127.0.0.1:10025, [::1]:10025", 0,
+	  "127.0.0.1:10025, [::1]:10025" },
+	{ "listen", "127.0.0.2:25 [0:0::1]:26", 0, "127.0.0.2:25, [::1]:26" },
+	{ "listen", "127.0.0.1", RELAY_CONFIG_EVALUE, NULL },
+	{ "listen", "127.0.0.1:0", RELAY_CONFIG_EVALUE, NULL },
+	{ "listen", "127.0.0.1:65536", RELAY_CONFIG_EVALUE, NULL },
+	{ "listen", "::1:25", RELAY_CONFIG_EVALUE, NULL },
+	{ "listen", "[127.0.0.1]:25", RELAY_CONFIG_EVALUE, NULL },
+	{ "listen", "localhost:25", RELAY_CONFIG_EVALUE, NULL },
+	{ "listen", "", RELAY_CONFIG_EVALUE, NULL },        /* min 1 */
+	/* CIDR lists */
+	{ "mynetworks", "10.1.2.3/8, 192.168.0.1", 0,
+	  "10.0.0.0/8, 192.168.0.1/32" },
+	{ "mynetworks", "[2001:db8::1]/32, ::1/128", 0,
+	  "[2001:db8::]/32, [::1]/128" },
+	{ "mynetworks", "0.0.0.0/0", 0, "0.0.0.0/0" },
+	{ "mynetworks", "10.0.0.0/33", RELAY_CONFIG_EVALUE, NULL },
+	{ "mynetworks", "[::1]/129", RELAY_CONFIG_EVALUE, NULL },
+	{ "mynetworks", "10.0.0.0/", RELAY_CONFIG_EVALUE, NULL },
+	{ "mynetworks", "[10.0.0.0]/8", RELAY_CONFIG_EVALUE, NULL },
+	/* forwarders */
+	{ "dns_forwarders", "127.0.0.1@5353, ::1", 0, "127.0.0.1@5353, ::1" },
+	{ "dns_forwarders", "127.0.0.1@0", RELAY_CONFIG_EVALUE, NULL },
+	{ "dns_forwarders", "dns.example@53", RELAY_CONFIG_EVALUE, NULL },
+	/* strings and paths */
+	{ "myhostname", "relay.example.org", 0, "relay.example.org" },
+	{ "spool_dir", "/var/spool/x", 0, "/var/spool/x" },
+	{ "report_recipient", "", 0, "" },
+};
+
+static void
+test_value(void **state)
+{
+	const struct value_case *c = *state;
+	struct relay_config cfg;
+	char text[512], err[RELAY_CONFIG_ERRMAX] = "", buf[512];
+	int rc;
+
+	(void)snprintf(text, sizeof(text), "# case\n%s = %s\n", c->name,
+	    c->value);
+	rc = load(&cfg, text, err);
+	assert_int_equal(rc, c->rc);
+	if (rc != 0) {
+		/* One line naming file, line and parameter. */
+		assert_non_null(strstr(err, "t.conf:2: bad value for "));
+		assert_non_null(strstr(err, c->name));
+		assert_null(strchr(err, '\n'));
+		return;
+	}
+	fmt(&cfg, c->name, buf, sizeof(buf));
+	assert_string_equal(buf, c->formatted);
+	assert_true(relay_config_is_explicit(&cfg,
+	    relay_config_param_find(c->name, strlen(c->name))));
+	relay_config_free(&cfg);
+}
+
+/* ---- file-level errors: one row per case ---- */
+
+struct file_case {
+	const char *text;
+	int rc;
+	const char *err;   /* exact message */
+};
+
+static const struct file_case file_cases[] = {
+	{ "foo = 1\n", RELAY_CONFIG_EUNKNOWN,
+	  "t.conf:1: unknown parameter \"foo\"" },
+	{ "\n\n# x\nlisten = 127.0.0.1:25\nretry_min = 5m\nlisten = "
+	  "127.0.0.1:26\n", RELAY_CONFIG_EDUP,
+	  "t.conf:6: duplicate parameter listen (first set at line 4)" },
+	{ "retry_min\n", RELAY_CONFIG_ESYNTAX,
+	  "t.conf:1: expected \"name = value\"" },
+	{ "  retry_min = 5m\n", RELAY_CONFIG_ESYNTAX,
+	  "t.conf:1: continuation line without a parameter" },
+	{ "= 5m\n", RELAY_CONFIG_ESYNTAX,
+	  "t.conf:1: missing parameter name before \"=\"" },
+	{ "Retry_Min = 5m\n", RELAY_CONFIG_ESYNTAX,
+	  "t.conf:1: bad parameter name \"Retry_Min\"" },
+	{ "retry_min = 2h\nretry_max = 1h\n", RELAY_CONFIG_EVALUE,
+	  "t.conf:2: retry_min must not exceed retry_max" },
+	{ "tls_cert_file = /x.pem\n", RELAY_CONFIG_EVALUE,
+	  "t.conf:1: tls_cert_file and tls_key_file must be set together" },
+	{ "myhostname = a\x01" "b\n", RELAY_CONFIG_EVALUE,
+	  "t.conf:1: bad value for myhostname: \"a\x01" "b\" (expected one "
+	  "line of text)" },
+	{ "log_level = loud\n", RELAY_CONFIG_EVALUE,
+	  "t.conf:1: bad value for log_level: \"loud\" (expected one of info, "
+	  "debug)" },
+	{ "max_recipients = 0\n", RELAY_CONFIG_EVALUE,
+	  "t.conf:1: bad value for max_recipients: \"0\" (expected an integer "
+	  "from 1 to 100000)" },
+	{ "tls_policy_file = /nonexistent/policy\n", RELAY_CONFIG_EIO,
+	  "/nonexistent/policy: cannot open tls_policy_file: No such file or "
+	  "directory" },
+};
+
+static void
+test_file_error(void **state)
+{
+	const struct file_case *c = *state;
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX] = "";
+
+	assert_int_equal(load(&cfg, c->text, err), c->rc);
+	assert_string_equal(err, c->err);
+	/* On error nothing is left to free (a zeroed struct). */
+	assert_null(cfg.listen);
+	assert_null(cfg.spool_dir);
+}
+
+static void
+test_file_syntax(void **state)
+{
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX] = "", buf[512];
+	const char *text =
+	    "# comment\r\n"
+	    "\r\n"
+	    "mynetworks = 10.0.0.0/8,\r\n"
+	    "    # a comment inside a continuation is skipped\n"
+	    "\t192.168.0.0/16\n"
+	    "   [::1]/128\n"
+	    "listen=127.0.0.1:2525\n"
+	    "myhostname =   relay.example   \n"
+	    "report_recipient = postmaster@example.org";   /* no final LF */
+
+	(void)state;
+	assert_int_equal(load(&cfg, text, err), 0);
+	fmt(&cfg, "mynetworks", buf, sizeof(buf));
+	assert_string_equal(buf, "10.0.0.0/8, 192.168.0.0/16, [::1]/128");
+	fmt(&cfg, "listen", buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1:2525");
+	assert_string_equal(cfg.myhostname, "relay.example");
+	assert_string_equal(cfg.report_recipient, "postmaster@example.org");
+	relay_config_free(&cfg);
+}
+
+static void
+test_relative_paths(void **state)
+{
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX], cwd[1024], want[1100];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(load(&cfg, "spool_dir = ./var/spool\nlog_file = "
+	    "x.log\n", err), 0);
+	(void)snprintf(want, sizeof(want), "%s/var/spool", cwd);
+	assert_string_equal(cfg.spool_dir, want);
+	(void)snprintf(want, sizeof(want), "%s/x.log", cwd);
+	assert_string_equal(cfg.log_file, want);
+	relay_config_free(&cfg);
+}
+
+static void
+test_load_file(void **state)
+{
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX], path[] = "/tmp/danerelay-cfg-XXXXXX";
+	int fd = mkstemp(path);
+	const char text[] = "retry_min = 10m\n";
+	FILE *out;
+	char *printed = NULL;
+	size_t plen = 0;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof(text) - 1),
+	    (ssize_t)sizeof(text) - 1);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(relay_config_load(&cfg, path, err), 0);
+	assert_int_equal(cfg.retry_min_ms, 600000);
+	/* postconf -n: only what the file sets. */
+	out = open_memstream(&printed, &plen);
+	assert_non_null(out);
+	assert_int_equal(relay_config_print(out, &cfg,
+	    RELAY_CONFIG_PRINT_EXPLICIT), 0);
+	assert_int_equal(fclose(out), 0);
+	assert_string_equal(printed, "retry_min = 10m\n");
+	free(printed);
+	relay_config_free(&cfg);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(relay_config_load(&cfg, path, err), RELAY_CONFIG_EIO);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "No such file or directory"));
+}
+
+static void
+test_print_all_and_doc(void **state)
+{
+	struct relay_config cfg;
+	size_t n, lines = 0, plen = 0;
+	char *printed = NULL;
+	FILE *out;
+
+	(void)state;
+	relay_config_params(&n);
+	assert_int_equal(relay_config_init(&cfg), 0);
+	out = open_memstream(&printed, &plen);
+	assert_int_equal(relay_config_print(out, &cfg, RELAY_CONFIG_PRINT_ALL),
+	    0);
+	assert_int_equal(fclose(out), 0);
+	for (char *p = printed; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, n);
+	assert_non_null(strstr(printed, "\ntls_security_level = dane\n"));
+	assert_non_null(strstr(printed, "\nreport_recipient =\n"));
+	free(printed);
+
+	printed = NULL;
+	out = open_memstream(&printed, &plen);
+	assert_int_equal(relay_config_print_doc(out), 0);
+	assert_int_equal(fclose(out), 0);
+	lines = 0;
+	for (char *p = printed; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, n + 2);
+	assert_non_null(strstr(printed, "| `retry_max` | duration (1s..7d) | "
+	    "`4000s` |"));
+	free(printed);
+	relay_config_free(&cfg);
+}
+
+/* ---- TLS policy file ---- */
+
+static void
+test_tls_policy(void **state)
+{
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX], path[] = "/tmp/danerelay-pol-XXXXXX";
+	char text[256];
+	int fd = mkstemp(path);
+	const char pol[] =
+	    "# per-destination levels\n"
+	    "example.com dane-only\n"
+	    ".example.com may\n"
+	    "Sub.Example.COM. encrypt\n"
+	    "legacy.example   none   \n";
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pol, sizeof(pol) - 1),
+	    (ssize_t)sizeof(pol) - 1);
+	assert_int_equal(close(fd), 0);
+	(void)snprintf(text, sizeof(text), "tls_policy_file = %s\n", path);
+	assert_int_equal(load(&cfg, text, err), 0);
+	assert_int_equal(cfg.tls_policy_count, 4);
+#define POL(d) relay_config_tls_policy(&cfg, d, strlen(d))
+	assert_int_equal(POL("example.com"), RELAY_TLS_DANE_ONLY);
+	assert_int_equal(POL("EXAMPLE.com."), RELAY_TLS_DANE_ONLY);
+	assert_int_equal(POL("a.example.com"), RELAY_TLS_MAY);
+	assert_int_equal(POL("sub.example.com"), RELAY_TLS_ENCRYPT);
+	assert_int_equal(POL("x.sub.example.com"), RELAY_TLS_MAY);
+	assert_int_equal(POL("legacy.example"), RELAY_TLS_NONE);
+	assert_int_equal(POL("other.org"), RELAY_TLS_DANE);
+	assert_int_equal(POL("notexample.com"), RELAY_TLS_DANE);
+	assert_int_equal(POL(""), RELAY_TLS_DANE);
+#undef POL
+	relay_config_free(&cfg);
+	assert_int_equal(unlink(path), 0);
+}
+
+struct policy_case {
+	const char *text;
+	const char *err;
+};
+
+static const struct policy_case policy_cases[] = {
+	{ "example.com\n", "p:1: expected \"domain level\"" },
+	{ "example.com dane extra\n", "p:1: expected \"domain level\"" },
+	{ "\nexa mple.com dane\n", "p:2: expected \"domain level\"" },
+	{ "ex!ample.com dane\n", "p:1: bad domain \"ex!ample.com\"" },
+	{ "a..b dane\n", "p:1: bad domain \"a..b\"" },
+	{ "example.com strict\n", "p:1: bad level \"strict\" (expected dane, "
+	  "dane-only, may, encrypt, verify or none)" },
+	{ "a.com may\nA.COM dane\n", "p:2: duplicate domain a.com" },
+};
+
+static void
+test_policy_error(void **state)
+{
+	const struct policy_case *c = *state;
+	struct relay_tls_policy_entry *e = NULL;
+	size_t n = 0;
+	char err[RELAY_CONFIG_ERRMAX] = "";
+
+	assert_int_equal(relay_tls_policy_parse("p", (const uint8_t *)c->text,
+	    strlen(c->text), &e, &n, err), RELAY_CONFIG_EPOLICY);
+	assert_string_equal(err, c->err);
+	assert_null(e);
+	assert_int_equal(n, 0);
+}
+
+/* ---- mynetworks ---- */
+
+static void
+test_mynetworks(void **state)
+{
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX];
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
+
+	(void)state;
+	assert_int_equal(load(&cfg, "mynetworks = 127.0.0.0/8, "
+	    "192.168.1.128/25, [2001:db8::]/33\n", err), 0);
+#define V4(s, want) do { \
+	assert_int_equal(inet_pton(AF_INET, s, &in.sin_addr), 1); \
+	assert_int_equal(relay_config_mynetworks_match(&cfg, \
+	    (struct sockaddr *)&in), want); } while (0)
+#define V6(s, want) do { \
+	assert_int_equal(inet_pton(AF_INET6, s, &in6.sin6_addr), 1); \
+	assert_int_equal(relay_config_mynetworks_match(&cfg, \
+	    (struct sockaddr *)&in6), want); } while (0)
+	V4("127.0.0.1", true);
+	V4("127.255.255.255", true);
+	V4("128.0.0.1", false);
+	V4("192.168.1.128", true);
+	V4("192.168.1.255", true);
+	V4("192.168.1.127", false);
+	V6("::ffff:127.0.0.9", true);      /* IPv4-mapped */
+	V6("::ffff:10.0.0.1", false);
+	V6("2001:db8:7fff::1", true);
+	V6("2001:db8:8000::1", false);
+	V6("::1", false);
+#undef V4
+#undef V6
+	relay_config_free(&cfg);
+}
+
+int
+main(void)
+{
+	const size_t nv = sizeof(value_cases) / sizeof(value_cases[0]);
+	const size_t nf = sizeof(file_cases) / sizeof(file_cases[0]);
+	const size_t np = sizeof(policy_cases) / sizeof(policy_cases[0]);
+	const struct CMUnitTest fixed[] = {
+		cmocka_unit_test(test_table_sorted_and_documented),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_file_syntax),
+		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_print_all_and_doc),
+		cmocka_unit_test(test_tls_policy),
+		cmocka_unit_test(test_mynetworks),
+	};
+	const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
+	struct CMUnitTest *t = calloc(nfixed + nv + nf + np, sizeof(*t));
+	char (*names)[96] = calloc(nv + nf + np, sizeof(*names));
+	size_t k = 0;
+	int rc;
+
+	if (t == NULL || names == NULL)
+		return 1;
+	for (size_t i = 0; i < nfixed; i++)
+		t[k++] = fixed[i];
+	for (size_t i = 0; i < nv; i++, k++) {
+		(void)snprintf(names[k - nfixed], sizeof(names[0]),
+		    "value %s = %s", value_cases[i].name, value_cases[i].value);
+		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(test_value,
+		    (void *)(uintptr_t)&value_cases[i]);
+		t[k].name = names[k - nfixed];
+	}
+	for (size_t i = 0; i < nf; i++, k++) {
+		(void)snprintf(names[k - nfixed], sizeof(names[0]),
+		    "file error %zu", i + 1);
+		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(
+		    test_file_error, (void *)(uintptr_t)&file_cases[i]);
+		t[k].name = names[k - nfixed];
+	}
+	for (size_t i = 0; i < np; i++, k++) {
+		(void)snprintf(names[k - nfixed], sizeof(names[0]),
+		    "policy error %zu", i + 1);
+		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(
+		    test_policy_error, (void *)(uintptr_t)&policy_cases[i]);
+		t[k].name = names[k - nfixed];
+	}
+	rc = _cmocka_run_group_tests("config", t, k, NULL, NULL);
+	free(t);
+	free(names);
+	return rc;
+}
