@@ -1465,7 +1465,7 @@ msg_dest_done(struct msg_job *m)
 			/* RFC 3464 2.3.4 / checklist I37: a recipient still failing
 			 * temporarily at the end of its queue lifetime bounces with
 			 * its 4.x.x status. */
-			if (o->status == RELAY_QUEUE_RCPT_DEFERRED && lifetime_us > 0 &&
+			if (o->status == RELAY_QUEUE_RCPT_DEFERRED &&
 			    t >= env->arrival_us + lifetime_us) {
 				o->status = RELAY_QUEUE_RCPT_BOUNCED;
 				char why[REASON_MAX];

@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "relay_conn.h"
 #include "relay_int.h"
@@ -219,6 +220,30 @@ smtpd_on_data(struct relay_smtpd *s)
 	if (r != 0) {
 		s->writer = NULL;
 		s->write_err = r;
+		return;
+	}
+	/* RFC 5321 4.4: every relay prepends its Received: line (trace). The
+	 * client's HELO and address are ours to report, escaped to printable
+	 * ASCII without parentheses so the header cannot be broken. */
+	char helo[64], date[64], line[512];
+	size_t k = 0;
+	for (const char *p = s->helo; *p != '\0' && k < sizeof(helo) - 1; p++)
+		helo[k++] = (*p > 0x20 && *p < 0x7f && *p != '(' && *p != ')') ? *p : '?';
+	helo[k] = '\0';
+	time_t now = (time_t)(relay_now_us() / 1000000);
+	struct tm tm;
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
+		date[0] = '\0';
+	int w = snprintf(line, sizeof(line),
+	    "Received: from %s (%s)\r\n\tby %s (danerelay) with %s id %s;\r\n\t%s\r\n",
+	    helo[0] ? helo : "unknown", s->client, s->d->cfg.myhostname,
+	    smtp_server_is_tls(s->smtp) ? "ESMTPS" : "ESMTP",
+	    relay_queue_writer_id(s->writer), date);
+	if (w > 0 && (size_t)w < sizeof(line)) {
+		r = relay_queue_writer_write(s->writer, line, (size_t)w, NULL, NULL);
+		if (r != 0)
+			s->write_err = r;
 	}
 }
 

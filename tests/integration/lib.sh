@@ -16,6 +16,8 @@
 #   dns NAME TYPE                      # dnscheck output (needs $DNSCHECK)
 #   dns_field NAME TYPE KEY            # one field of it (first line with KEY)
 #   start_bg NAME CMD...               # start a helper process, stopped at exit
+#   relay_write_conf FILE [LINE...]    # danerelay.conf for this world
+#   relay_start DANERELAY CONF / relay_stop [SIG]   # danerelay serve in the background
 #
 # Conventions: TAP on stdout ("ok N - ..."), chatter on stderr or as "# ...".
 # Set KEEP_WORLD=1 to keep the state directory (it is kept anyway on failure).
@@ -233,4 +235,67 @@ dns_field() {  # NAME TYPE KEY: value of the first KEY= line, unquoted
   out=$(dns "$1" "$2") || return 1
   out=$(grep -m1 "^$3=" <<< "$out") || return 1
   out=${out#*=}; out=${out#\"}; echo "${out%\"}"
+}
+
+# --- danerelay under test (issue 5 end-to-end tests) ------------------------------
+
+RELAY_PID=
+
+# relay_write_conf FILE [LINE...]: a danerelay.conf for this world: listens
+# where the upstream relays to, spool and log under the state dir, resolver
+# = the world's unbound.conf with its one trust anchor, fast retries. Extra
+# "key = value" LINEs are appended (later keys must not repeat earlier ones,
+# so pass only keys not set here, or edit the file).
+relay_write_conf() {
+  local f=$1; shift
+  mkdir -p "$WORLD_STATE/relay/spool"
+  {
+    echo "# danerelay.conf for the test world (lib.sh relay_write_conf)"
+    echo "listen = $WORLD_RELAY_ADDR"
+    echo "mynetworks = 127.0.0.0/8"
+    echo "myhostname = relay.$WORLD_TLD"
+    echo "spool_dir = $WORLD_STATE/relay/spool"
+    echo "log_file = $WORLD_STATE/relay/relay.log"
+    echo "dns_resolver_config = $WORLD_UNBOUND_CONF"
+    echo "dns_trust_anchor_file = $WORLD_TRUST_ANCHOR"
+    echo "dns_selftest_name = $WORLD_SELFTEST_NAME"
+    echo "retry_min = ${RELAY_RETRY_MIN:-2s}"
+    echo "retry_max = ${RELAY_RETRY_MAX:-10s}"
+    local l
+    for l in "$@"; do echo "$l"; done
+  } > "$f"
+}
+
+# relay_start DANERELAY CONF: `danerelay serve -c CONF` in the background
+# (stdout/stderr to $WORLD_STATE/relay/serve.out), waits until it accepts
+# connections on WORLD_RELAY_ADDR. Stopped at exit if still running.
+relay_start() {
+  local bin=$1 conf=$2 end fd
+  mkdir -p "$WORLD_STATE/relay"
+  "$bin" serve -c "$conf" >> "$WORLD_STATE/relay/serve.out" 2>&1 &
+  RELAY_PID=$!
+  BG_PIDS+=("$RELAY_PID")
+  end=$((SECONDS + ${RELAY_START_TIMEOUT:-10}))
+  until exec {fd}<>"/dev/tcp/$WORLD_RELAY_HOST/$WORLD_RELAY_PORT"; do
+    if ! kill -0 "$RELAY_PID" 2>/dev/null || [ $SECONDS -ge $end ]; then
+      echo "danerelay did not start; serve.out:" >&2
+      tail -20 "$WORLD_STATE/relay/serve.out" >&2
+      return 1
+    fi
+    sleep 0.1
+  done 2>/dev/null
+  exec {fd}>&-
+}
+
+# relay_stop [SIGNAL]: signal the relay (default TERM) and wait for it; its
+# exit status is returned (128+n when killed by signal n).
+relay_stop() {
+  local sig=${1:-TERM} rc=0 p keep=()
+  [ -n "$RELAY_PID" ] || return 0
+  kill -"$sig" "$RELAY_PID" 2>/dev/null || true
+  wait "$RELAY_PID" || rc=$?
+  for p in "${BG_PIDS[@]}"; do [ "$p" = "$RELAY_PID" ] || keep+=("$p"); done
+  BG_PIDS=("${keep[@]}")
+  RELAY_PID=
+  return $rc
 }
