@@ -8,6 +8,7 @@
  */
 #include "relay_conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,8 @@ struct relay_conn {
 	size_t pending;
 	uint64_t idle_ms;
 	int last_uv_error;
+	unsigned long tls_error;  /* first OpenSSL error of a TLS failure */
+	int tls_ssl_error;        /* its SSL_get_error() value */
 	int open_handles;
 	bool connecting;
 	bool handshaking;
@@ -180,6 +183,7 @@ conn_tls_drain(struct relay_conn *c)
 	uint8_t buf[RELAY_CONN_TLS_CHUNK];
 
 	while (!c->closing && !c->failed && !c->paused && !c->handshaking) {
+		ERR_clear_error();
 		int n = SSL_read(c->ssl, buf, sizeof(buf));
 		int fl = conn_flush_wbio(c);
 		if (fl != RELAY_CONN_OK) {
@@ -193,6 +197,8 @@ conn_tls_drain(struct relay_conn *c)
 		int e = SSL_get_error(c->ssl, n);
 		if (e == SSL_ERROR_WANT_READ)
 			return;
+		c->tls_ssl_error = e;
+		c->tls_error = ERR_peek_error();
 		conn_fail(c, e == SSL_ERROR_ZERO_RETURN ? RELAY_CONN_EOF : RELAY_CONN_TLS);
 		return;
 	}
@@ -218,6 +224,8 @@ conn_tls_handshake(struct relay_conn *c)
 	int e = SSL_get_error(c->ssl, r);
 	if (e == SSL_ERROR_WANT_READ)
 		return;
+	c->tls_ssl_error = e;
+	c->tls_error = ERR_peek_error();
 	/* The handshake failed: the verify result and error queue stay on the
 	 * SSL for the owner to inspect in on_tls. Stop reading; the owner
 	 * closes. */
@@ -416,9 +424,13 @@ relay_conn_write(struct relay_conn *c, const uint8_t *p, size_t len)
 	size_t off = 0;
 	while (off < len) {
 		size_t n = len - off > 65536 ? 65536 : len - off;
+		ERR_clear_error();
 		int w = SSL_write(c->ssl, p + off, (int)n);
-		if (w <= 0)
+		if (w <= 0) {
+			c->tls_ssl_error = SSL_get_error(c->ssl, w);
+			c->tls_error = ERR_peek_error();
 			return RELAY_CONN_TLS;
+		}
 		off += (size_t)w;
 		int fl = conn_flush_wbio(c);
 		if (fl != RELAY_CONN_OK)
@@ -553,4 +565,16 @@ relay_conn_abort(struct relay_conn *c)
 		return;
 	c->closing = true;
 	conn_close_handles(c);
+}
+
+const char *
+relay_conn_tls_errstr(const struct relay_conn *c, char *buf, size_t size)
+{
+	if (c->tls_error != 0)
+		ERR_error_string_n(c->tls_error, buf, size);
+	else if (c->tls_ssl_error != 0)
+		snprintf(buf, size, "SSL_get_error %d", c->tls_ssl_error);
+	else
+		snprintf(buf, size, "no TLS error recorded");
+	return buf;
 }

@@ -853,6 +853,11 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		fmt_trunc(why, sizeof(why), "timeout in state %s",
 		    smtp_client_state_name(smtp_client_state(ss->smtp)));
 		sess_abort(ss, "4.4.2", "connect", why);
+	} else if (err == RELAY_CONN_TLS) {
+		char e[256], why[320];
+		fmt_trunc(why, sizeof(why), "TLS failure after the handshake: %s",
+		    relay_conn_tls_errstr(c, e, sizeof(e)));
+		sess_abort(ss, "4.4.2", "tls-handshake", why);
 	} else {
 		sess_abort(ss, "4.4.2", "connect", relay_conn_strerror(err));
 	}
@@ -1766,6 +1771,14 @@ size_t
 relay_sched_active(const struct relay_sched *s)
 {
 	return s->njobs;
+}
+
+/* issue 6 (control socket): whether message id has a delivery job in
+ * flight, so `queue delete/hold` can refuse to touch it meanwhile. */
+bool
+relay_sched_is_active(const struct relay_sched *s, const char *id)
+{
+	return job_running(s, id);
 }
 
 int

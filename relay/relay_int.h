@@ -21,6 +21,7 @@
 
 struct relay_smtpd;
 struct relay_sched;
+struct relay_control;   /* issue 6: relay_control.h */
 
 struct relay_listener {
 	uv_tcp_t tcp;
@@ -48,6 +49,7 @@ struct relay_daemon {
 	size_t nsessions;
 
 	struct relay_sched *sched;
+	struct relay_control *control;  /* issue 6: control socket, report */
 
 	bool stopping;
 	int exit_code;
@@ -89,6 +91,10 @@ void relay_sched_stop(struct relay_sched *s, uint64_t grace_ms,
 
 /* Number of delivery jobs in flight. */
 size_t relay_sched_active(const struct relay_sched *s);
+
+/* issue 6: whether message id (a queue id) is being delivered now: loaded
+ * by a job whose outcome will be written back over the envelope. */
+bool relay_sched_is_active(const struct relay_sched *s, const char *id);
 
 /*
  * Queue a locally generated message (DSN, report) with the null sender or

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for integration tests in the danerelay test world (bash; source me).
 #
 #   source "$INTEGRATION_LIB"
@@ -108,7 +109,7 @@ make_message() {  # FROM TO SUBJECT [BODY]
 
 # --- a small SMTP client over bash file descriptors ------------------------------
 
-SMTP_IN= SMTP_OUT= SMTP_REPLY= SMTP_CODE=
+SMTP_IN='' SMTP_OUT='' SMTP_REPLY='' SMTP_CODE=''
 
 # Read one (possibly multiline) reply into SMTP_REPLY / SMTP_CODE.
 _smtp_reply() {
@@ -161,15 +162,20 @@ smtp_send() {  # HOST PORT FROM TO FILE: prints the final 250 reply
 }
 
 smtps_send() {  # HOST PORT FROM TO FILE: the same, after STARTTLS
-  local rc=0
-  coproc SMTPS { exec openssl s_client -quiet -starttls smtp -connect "$1:$2" \
-    -name client.danerelay.test 2>/dev/null; }
-  SMTP_IN=${SMTPS[0]} SMTP_OUT=${SMTPS[1]}
-  # s_client consumed the greeting and did EHLO/STARTTLS; the session is
-  # fresh TLS, so EHLO again (RFC 3207 4.2).
+  local rc=0 d pid in out
+  d=$(mktemp -d)
+  mkfifo "$d/in" "$d/out"
+  # s_client reads the greeting and does EHLO + STARTTLS itself.
+  timeout "${SMTP_TLS_TIMEOUT:-60}" openssl s_client -quiet -starttls smtp \
+    -connect "$1:$2" -name client.danerelay.test < "$d/in" > "$d/out" 2>/dev/null &
+  pid=$!
+  exec {out}>"$d/in" {in}<"$d/out"
+  SMTP_IN=$in SMTP_OUT=$out
+  # A fresh TLS session: EHLO again (RFC 3207 4.2).
   _smtp_txn "$3" "$4" "$5" || rc=1
-  exec {SMTPS[1]}>&- 2>/dev/null || true
-  wait "$SMTPS_PID" 2>/dev/null || true
+  exec {out}>&- {in}<&-
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$d"
   return $rc
 }
 

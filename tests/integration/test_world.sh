@@ -7,7 +7,7 @@
 #
 #   test_world.sh DNSCHECK         (env: WORLD_SH, INTEGRATION_LIB)
 set -uo pipefail
-DNSCHECK=${1:?usage: test_world.sh DNSCHECK}
+export DNSCHECK=${1:?usage: test_world.sh DNSCHECK}
 : "${INTEGRATION_LIB:=$(dirname "$0")/lib.sh}"
 : "${WORLD_SH:=$(dirname "$0")/../world/world.sh}"
 # shellcheck source=lib.sh

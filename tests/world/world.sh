@@ -205,7 +205,6 @@ EOF
   chmod 600 "$p"/*.key
   H_MX=$(spki_sha256 "$p/mx.key")
   H_EXP=$(spki_sha256 "$p/expired.key")
-  H_SELF=$(spki_sha256 "$p/self.key")
   H_OTHER=$(spki_sha256 "$p/other.key")
   H_CA=$(cert_sha256 "$p/ca.pem")
 }
@@ -730,6 +729,7 @@ do_up() {
   : > "$dir/run/procs"
 
   # From here on, a failure stops whatever was started.
+  # shellcheck disable=SC2154  # rc is assigned inside the trap
   trap 'rc=$?; if [ $rc != 0 ]; then log "up failed; stopping what was started"; do_down "'"$dir"'" || true; fi' EXIT
   trap 'exit 130' INT TERM HUP
 
@@ -745,6 +745,7 @@ do_up() {
   write_mx_instance "$dir" mxnotls none "notls.$T"
   write_mx_instance "$dir" mxexpired expired "expired.$T"
   if [ "$bench" = 1 ]; then
+    # shellcheck disable=SC2046  # ten separate domain arguments
     write_mx_instance "$dir" mxsink ca $(printf "bench%d.$T " 0 1 2 3 4 5 6 7 8 9)
   fi
   write_upstream "$dir"

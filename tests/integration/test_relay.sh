@@ -11,10 +11,10 @@
 # class, tls) and the relay's spool (deferred recipients keep 4.7.5 and their
 # class). Output is TAP on stdout; chatter goes to stderr.
 #
-# usage: e2e.sh PATH/TO/danerelay
+# usage: test_relay.sh PATH/TO/danerelay
 set -uo pipefail
 
-RELAY_BIN=${1:?usage: e2e.sh DANERELAY}
+RELAY_BIN=${1:?usage: test_relay.sh DANERELAY}
 RELAY_BIN=$(cd "$(dirname "$RELAY_BIN")" && pwd)/$(basename "$RELAY_BIN")
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORLD=$HERE/../world/world.sh
@@ -184,6 +184,9 @@ submit nm1 "$S" "u1@$D_NM"
 submit two1 "$S" "u1@$D_2M"
 submit ex1 "$S" "u1@$D_EX"
 submit split1 "$S" "u2@$D_EE" "u2@$D_MM"
+submit tb1 "$S" "u1@$WORLD_D_TLSA_BOGUS"
+submit tsf1 "$S" "u1@$WORLD_D_TLSA_SERVFAIL"
+submit nomx1 "$S" "u1@$WORLD_D_NOMX"
 
 # --- DANE-EE 3 1 1 match: delivered over DANE-authenticated TLS ----------
 check "DANE-EE: message delivered to the MX's Maildir" \
@@ -266,6 +269,20 @@ check "two domains: deferred for the mismatching one (4.7.5)" \
   wait_for 30 log_has "u2@$D_MM" "dsn=4.7.5 status=deferred class=tlsa-mismatch"
 check "two domains: the spool keeps only the deferred recipient open" \
   spool_has "u2@$D_MM" "deferred"
+
+# --- TLSA lookup failures: the host is unreachable (RFC 7672 2.1.2) --------
+check "TLSA RRset bogus: deferred with 4.7.5 class=dnssec-bogus, nothing delivered" \
+  wait_for 30 log_has "u1@$WORLD_D_TLSA_BOGUS" "dsn=4.7.5 status=deferred class=dnssec-bogus"
+check "TLSA lookup SERVFAIL: deferred with 4.7.5 class=tlsa-lookup (never treated as no TLSA)" \
+  wait_for 30 log_has "u1@$WORLD_D_TLSA_SERVFAIL" "dsn=4.7.5 status=deferred class=tlsa-lookup"
+check "TLSA failures: no delivery to either MX" \
+  bash -c "! grep -rlsF -e 'Message-ID: <tb1@' -e 'Message-ID: <tsf1@' '$WORLD_MXCA_MAILDIR' >/dev/null"
+
+# --- no MX record: the implicit MX is the domain itself (RFC 5321 5.1) ----
+check "no MX: delivered to the domain's own address with DANE (implicit MX)" \
+  wait_for 30 maildir_has "$WORLD_D_NOMX_MAILDIR" nomx1
+check "no MX: logged relay=$WORLD_D_NOMX status=sent over authenticated TLS" \
+  wait_for 10 log_has "u1@$WORLD_D_NOMX" "relay=$WORLD_D_NOMX\\[.*tls=dane-(ee|ta) .*status=sent"
 
 # --- no open relay --------------------------------------------------------
 outside_refused() {
