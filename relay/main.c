@@ -21,6 +21,13 @@ static const struct command commands[] = {
 	{ "config", relay_cli_config,
 	  "config [-c FILE] [-n | -d | --doc] [NAME...]" },
 	{ "serve", relay_cli_serve, "serve [-c FILE]" },
+	/* issue 6: relay_cli_queue.c. */
+	{ "queue", relay_cli_queue,
+	  "queue list [-c FILE] [--json] [--domain D] [--class C] "
+	  "[--older-than DURATION]\n"
+	  "  danerelay queue show [-c FILE] [--json] ID\n"
+	  "  danerelay queue hold|release|delete|retry [-c FILE] ID... | --all" },
+	{ "report", relay_cli_report, "report [-c FILE] [--json] [--mail]" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -32,6 +32,10 @@ int relay_cli_version(int argc, char **argv);
 int relay_cli_config(int argc, char **argv);
 /* `serve`: relay_serve.c. */
 int relay_cli_serve(int argc, char **argv);
+/* `queue` (list, show, hold, release, delete, retry) and `report`:
+ * relay_cli_queue.c (issue 6). */
+int relay_cli_queue(int argc, char **argv);
+int relay_cli_report(int argc, char **argv);
 
 /*
  * Called by main for a global `-c FILE` before the subcommand. path is

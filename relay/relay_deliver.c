@@ -1380,6 +1380,8 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 				else
 					want = o->decided && r->status == RELAY_QUEUE_RCPT_DEFERRED &&
 					    !r->delay_warned && d->cfg.delay_warning_time_ms > 0 &&
+					    /* issue 6 item 5: one delay DSN per message. */
+					    !env->delay_warned &&
 					    t >= env->arrival_us + d->cfg.delay_warning_time_ms * 1000;
 				if (!want || !relay_dsn_wanted(act, r->notify, env->sender))
 					continue;

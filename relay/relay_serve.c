@@ -25,6 +25,7 @@
 
 #include "danerelay_version.h"
 #include "relay_cli.h"
+#include "relay_control.h"
 #include "relay_int.h"
 #include "relay_log.h"
 
@@ -186,6 +187,8 @@ stop_daemon(struct relay_daemon *d, const char *why)
 	relay_log_msg(RELAY_LOG_INFO, "stopping", why);
 	close_listeners(d);
 	relay_smtpd_shutdown(d);
+	/* issue 6: no more control requests or report mails. */
+	relay_control_stop(d);
 	if (d->sched != NULL)
 		relay_sched_stop(d->sched, d->cfg.shutdown_timeout_ms, sched_done);
 	else
@@ -313,6 +316,10 @@ relay_cli_serve(int argc, char **argv)
 		fprintf(stderr, "danerelay serve: cannot start the scheduler\n");
 		stop_daemon(d, "startup failure");
 	} else {
+		/* issue 6: control socket (queue hold/release/delete/retry)
+		 * and the periodic report mail. */
+		if (relay_control_start(d) != 0)
+			relay_log_msg(RELAY_LOG_ERROR, "control", "cannot start");
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_INFO, "started")) {
 			relay_log_str(&l, "version", DANERELAY_VERSION);

@@ -14,7 +14,8 @@ shopt -s nullglob
 n=0
 results_log=$(mktemp)
 for bin in "$dir"/tests/fuzz/fuzz_*; do
-  [ -x "$bin" ] || continue
+  # Only the executables: meson keeps object directories named fuzz_X.p.
+  [ -f "$bin" ] && [ -x "$bin" ] || continue
   name=${bin##*/fuzz_}
   corpus=$(find tests/fuzz -type d -path "*/corpus/$name" | head -1)
   work=$(mktemp -d)

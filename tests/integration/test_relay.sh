@@ -27,7 +27,10 @@ fi
 T=$(mktemp -d /tmp/danerelay-e2e.XXXXXX)
 chmod 755 "$T"
 RELAY_PORT=${E2E_RELAY_PORT:-10026}
-RELAY_ADDR=127.0.0.1:$RELAY_PORT
+NET=${WORLD_NET:-0}
+RELAY_HOST=127.$NET.0.1
+RELAY_ADDR=$RELAY_HOST:$RELAY_PORT
+OUTSIDER=127.$NET.0.99
 RLOG=$T/relay.log
 SPOOL=$T/spool
 RELAY_PID=
@@ -78,7 +81,7 @@ source "$T/world/world.env"
 cat > "$T/danerelay.conf" <<EOF
 # Written by tests/integration/e2e.sh
 listen = $RELAY_ADDR
-mynetworks = 127.0.0.1/32, $WORLD_UPSTREAM_ADDR/32
+mynetworks = $RELAY_HOST/32, $WORLD_UPSTREAM_ADDR/32
 spool_dir = $SPOOL
 myhostname = relay.e2e.$WORLD_TLD
 dns_resolver_config = $WORLD_UNBOUND_CONF
@@ -286,10 +289,10 @@ check "no MX: logged relay=$WORLD_D_NOMX status=sent over authenticated TLS" \
 
 # --- no open relay --------------------------------------------------------
 outside_refused() {
-  python3 - "$RELAY_PORT" <<'PY'
+  python3 - "$RELAY_HOST" "$RELAY_PORT" "$OUTSIDER" <<'PY'
 import smtplib, sys
 try:
-    s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), source_address=('127.0.0.99', 0), timeout=10)
+    s = smtplib.SMTP(sys.argv[1], int(sys.argv[2]), source_address=(sys.argv[3], 0), timeout=10)
 except smtplib.SMTPConnectError as e:
     sys.exit(0 if e.smtp_code == 554 else 1)
 code, _ = s.ehlo()
@@ -298,17 +301,17 @@ s.close()
 sys.exit(0 if code == 503 else 1)
 PY
 }
-ip addr add 127.0.0.99/8 dev lo 2>/dev/null || true
+ip addr add "$OUTSIDER/8" dev lo 2>/dev/null || true
 check "client outside mynetworks gets 554 5.7.1 and cannot start a transaction" outside_refused
 check "client outside mynetworks: logged event=reject" \
-  grep -q "event=reject client=127.0.0.99" "$RLOG"
+  grep -q "event=reject client=$OUTSIDER" "$RLOG"
 
 # --- kill -9 during a batch, restart: every accepted message delivered ----
 batch() {
-  python3 - "$RELAY_PORT" "$S" "$D_EE" "$WORLD_TLD" "$1" <<'PY'
+  python3 - "$RELAY_HOST" "$RELAY_PORT" "$S" "$D_EE" "$WORLD_TLD" "$1" <<'PY'
 import smtplib, sys
-port, sender, dom, tld, count = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-s = smtplib.SMTP('127.0.0.1', int(port), timeout=30)
+host, port, sender, dom, tld, count = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
+s = smtplib.SMTP(host, int(port), timeout=30)
 accepted = 0
 for i in range(count):
     msg = (f"From: <{sender}>\r\nTo: <k{i}@{dom}>\r\nSubject: kill {i}\r\n"

@@ -1,0 +1,190 @@
+#ifndef RELAY_CONTROL_H
+#define RELAY_CONTROL_H
+/*
+ * relay_control: changing queued messages (hold, release, delete, retry)
+ * without corrupting the queue, whether or not `serve` runs.
+ *
+ * Only the holder of the spool lock writes queue files (relay_queue.h).
+ * So:
+ *   - while `serve` runs, the CLI asks the daemon through a unix stream
+ *     socket, spool_dir/control (mode 0600 inside the 0700 spool; the
+ *     daemon also checks the peer's uid: its own or root). The daemon
+ *     applies the change on its loop with relay_queue_load/update/remove,
+ *     serialised with its own updates of the same message;
+ *   - when no `serve` runs, the CLI takes the spool lock itself
+ *     (relay_queue_open) and runs the very same code (the "engine" below)
+ *     on a private loop, then closes the queue.
+ *
+ * A message that is being delivered (a scheduler job holds a copy of its
+ * envelope and will write its outcome back) is not changed under the job:
+ * the engine waits up to RELAY_CONTROL_BUSY_WAIT_MS for the job to end and
+ * otherwise answers "busy" (retry answers "being delivered now", which is
+ * what was asked). After a hold/release the engine checks that no job
+ * started in the moment between its read and its write; if one did, it
+ * waits for that job and applies the change again.
+ *
+ * Wire protocol (text lines ending in LF, at most RELAY_CONTROL_LINE_MAX
+ * bytes):
+ *   daemon:  "danerelay-control 1 pid=PID"            on connect
+ *   client:  "hold|release|delete|retry ID [ID...]"  or "CMD --all"
+ *            "report"                                 mail the report now
+ *   daemon:  "ok ID TEXT" / "error ID TEXT" per message (ID "-" for an
+ *            error of the whole request), then "end NOK NERR".
+ * Several requests may follow on one connection; each is answered in
+ * full before the next one is read.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "relay_queue.h"
+
+#define RELAY_CONTROL_WUR __attribute__((warn_unused_result))
+
+/* File name of the socket inside spool_dir. */
+#define RELAY_CONTROL_SOCKET "control"
+/* Longest request or reply line, LF included. */
+#define RELAY_CONTROL_LINE_MAX (256u * 1024)
+/* How long a change waits for a delivery in flight to end. */
+#define RELAY_CONTROL_BUSY_WAIT_MS 5000u
+/* Changes applied at once (their fsyncs share group commits). */
+#define RELAY_CONTROL_PARALLEL 32u
+
+enum relay_control_cmd {
+	RELAY_CONTROL_HOLD,     /* env->hold = true: not scheduled */
+	RELAY_CONTROL_RELEASE,  /* env->hold = false */
+	RELAY_CONTROL_DELETE,   /* relay_queue_remove(), no DSN */
+	RELAY_CONTROL_RETRY,    /* next attempt of open recipients: now */
+};
+/* "hold" ... (static string). */
+const char *relay_control_cmd_name(enum relay_control_cmd cmd);
+/* The command named word (NUL-terminated). Returns 0 or -1. */
+int relay_control_cmd_parse(const char *word, enum relay_control_cmd *out)
+    RELAY_CONTROL_WUR;
+
+/* Result of one message. */
+enum relay_control_status {
+	RELAY_CONTROL_OK = 0,
+	RELAY_CONTROL_ENOENT = -1,   /* no such message */
+	RELAY_CONTROL_EBUSY = -2,    /* being delivered: try again */
+	RELAY_CONTROL_EIO = -3,      /* queue error (text says which) */
+	RELAY_CONTROL_EINVAL = -4,   /* not a queue id / bad request */
+	RELAY_CONTROL_ENOMEM = -5,
+};
+
+/*
+ * spool_dir/control into buf (size bytes). Returns 0, or -1 when it does
+ * not fit or is longer than a unix socket path may be (108 bytes).
+ */
+int relay_control_path(const char *spool_dir, char *buf, size_t size)
+    RELAY_CONTROL_WUR;
+
+/* ---- The engine: applies one command to a queue the caller has open ---- */
+
+struct relay_control_hooks {
+	/* Whether a delivery of id is in flight (NULL: never). */
+	bool (*is_active)(void *arg, const char *id);
+	/* Called after a release or retry took effect (NULL: nothing). */
+	void (*kick)(void *arg);
+	void *arg;
+	/* How long to wait for a delivery in flight (0: the default
+	 * RELAY_CONTROL_BUSY_WAIT_MS; tests use less). */
+	uint64_t busy_wait_ms;
+};
+
+/* One message done: status 0 or a negative relay_control_status; text
+ * (borrowed for the call) says what happened ("held", "no such message",
+ * ...). */
+typedef void (*relay_control_result_fn)(void *arg, const char *id,
+    int status, const char *text);
+/* Every message done (nok + nerr results were reported). */
+typedef void (*relay_control_done_fn)(void *arg, size_t nok, size_t nerr);
+
+struct relay_control_exec;
+
+/*
+ * Applies cmd to the messages ids[0..nids) (borrowed for the call; each a
+ * syntactically valid queue id), or with all to every message it concerns
+ * (hold: those not held; release: held ones; retry: those with open
+ * recipients; delete: all), on queue q (borrowed; must stay open until
+ * done ran or the exec was cancelled and its in-flight operations ended).
+ * result runs once per message, done once at the end, both on the loop and
+ * never inside this call. hooks is copied.
+ * Returns 0 and *out (optional; valid until done returns), or
+ * RELAY_CONTROL_ENOMEM (no callback runs).
+ */
+int relay_control_exec(uv_loop_t *loop, struct relay_queue *q,
+    const struct relay_control_hooks *hooks, enum relay_control_cmd cmd,
+    const char *const *ids, size_t nids, bool all,
+    relay_control_result_fn result, relay_control_done_fn done, void *arg,
+    struct relay_control_exec **out) RELAY_CONTROL_WUR;
+
+/*
+ * No further callback of x runs. Changes already handed to the queue
+ * complete; x frees itself when they have.
+ */
+void relay_control_exec_cancel(struct relay_control_exec *x);
+
+/* Text for a relay_control_status. */
+const char *relay_control_strerror(int status);
+
+/* ---- The daemon side (relay_serve.c) ---- */
+
+struct relay_daemon;
+
+/*
+ * Listens on spool_dir/control (removing a stale socket: we hold the spool
+ * lock, so no other daemon uses it) and starts the report timer
+ * (report_recipient, report_interval: the text report is mailed through
+ * the queue when something is deferred). Sets d->control. A socket that
+ * cannot be created is logged and leaves only the report timer (the CLI
+ * then says so). Returns 0 or a negative relay_control_status (nothing
+ * started).
+ */
+int relay_control_start(struct relay_daemon *d) RELAY_CONTROL_WUR;
+
+/*
+ * Stops accepting, drops clients, cancels changes not yet handed to the
+ * queue, removes the socket file. The object frees itself once its handles
+ * are closed and queue operations in flight have ended (before the queue's
+ * close callback runs). d->control becomes NULL. NULL-safe, idempotent.
+ */
+void relay_control_stop(struct relay_daemon *d);
+
+/* ---- The client side (CLI; blocking I/O, not for the serve loop) ---- */
+
+struct relay_control_client {
+	/* read-only */
+	int fd;
+	char daemon[128];     /* greeting after "danerelay-control 1 " */
+	/* private */
+	char *buf;
+	size_t len;
+};
+
+/*
+ * Connects to spool_dir/control and reads the greeting.
+ * Returns 0, RELAY_CONTROL_ENOENT when no daemon listens there (no
+ * socket, or connection refused: a stale socket), or RELAY_CONTROL_EIO
+ * with one line in err.
+ */
+int relay_control_client_connect(struct relay_control_client *c,
+    const char *spool_dir, char *err, size_t errlen) RELAY_CONTROL_WUR;
+
+/*
+ * Sends one command for ids (or all) and calls result per reply line
+ * (id, status 0 / RELAY_CONTROL_EIO for "error", text), splitting long id
+ * lists over several requests. cmd_word is "hold", ..., or "report".
+ * Returns 0 when the daemon answered every request, else
+ * RELAY_CONTROL_EIO with err set (connection lost, timeout, bad reply).
+ */
+int relay_control_client_run(struct relay_control_client *c,
+    const char *cmd_word, const char *const *ids, size_t nids, bool all,
+    relay_control_result_fn result, void *arg, char *err, size_t errlen)
+    RELAY_CONTROL_WUR;
+
+void relay_control_client_close(struct relay_control_client *c);
+
+#endif
