@@ -81,7 +81,7 @@ source "$T/world/world.env"
 cat > "$T/danerelay.conf" <<EOF
 # Written by tests/integration/e2e.sh
 listen = $RELAY_ADDR
-mynetworks = $RELAY_HOST/32, $WORLD_UPSTREAM_ADDR/32
+mynetworks = 127.0.0.1/32, $RELAY_HOST/32, $WORLD_UPSTREAM_ADDR/32
 spool_dir = $SPOOL
 myhostname = relay.e2e.$WORLD_TLD
 dns_resolver_config = $WORLD_UNBOUND_CONF
