@@ -99,10 +99,30 @@ struct attempt_info {
 	char names[256];
 	char matched[64];
 	char reply[REASON_MAX];
+	unsigned conn_use;   /* 1 for a new connection, n for its n-th message */
 };
 
+/*
+ * One outbound SMTP connection. While a destination job drives it, j is
+ * set. After a message, a connection whose server is ready for more may be
+ * parked in the scheduler's connection cache (RFC 5321 4.1.4 allows any
+ * number of transactions per session) and later attached to another job
+ * whose delivery needs exactly the same thing: same MX host, same address
+ * and the same TLS verdict, including its TLSA RRset digest
+ * (tlsa_verdict_cache_key), so a reused connection never satisfies a
+ * policy it was not authenticated under.
+ */
 struct out_sess {
+	struct relay_daemon *d;
+	struct relay_sched *s;
 	struct dest_job *j;
+	struct out_sess *cnext, **cpprev;   /* in s->cache while parked */
+	bool parked;
+	bool reported;              /* outcome handed to the job */
+	uint8_t key[32];            /* verdict cache key */
+	char host[RELAY_DNS_HOST_MAX];
+	char addr[INET6_ADDRSTRLEN];
+	unsigned uses;              /* messages sent on this connection */
 	struct relay_conn *conn;
 	struct smtp_client *smtp;
 	struct smtp_client_rcpt *rcpts;
@@ -169,8 +189,13 @@ struct msg_job {
 	uint64_t started_us;
 };
 
+/* Idle connections kept at most (the oldest is closed first). */
+#define SCHED_CACHE_MAX 64
+
 struct relay_sched {
 	struct relay_daemon *d;
+	struct out_sess *cache;     /* parked connections, newest first */
+	size_t ncache;
 	uv_timer_t timer;
 	uv_timer_t grace;
 	struct msg_job *jobs;
@@ -506,6 +531,8 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 	if (o->class[0])
 		relay_log_str(&l, "class", o->class);
 	relay_log_u64(&l, "attempts", r->attempts);
+	if (in->conn_use > 1)
+		relay_log_u64(&l, "conn_use", in->conn_use);
 	relay_log_str(&l, "why", o->reason);
 	relay_log_end(&l);
 }
@@ -513,6 +540,8 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 /* ------------------------------------------------------------ sessions */
 
 static void sess_pump(struct out_sess *ss);
+static bool sess_cacheable(struct out_sess *ss);
+static bool sess_park(struct out_sess *ss);
 
 static const struct smtp_result *
 sess_rcpt_result(const struct out_sess *ss, size_t k)
@@ -524,15 +553,16 @@ sess_rcpt_result(const struct out_sess *ss, size_t k)
 	return ss->rseen[k] ? &ss->rres[k] : NULL;
 }
 
-/* The session is over (DONE, or the connection failed): decide what the
- * attempt means for the destination job. */
-static void
-sess_end(struct out_sess *ss)
+/* Decide what this session's attempt means for its destination job and
+ * detach the job (the caller continues it with dest_next). */
+static struct dest_job *
+sess_report(struct out_sess *ss)
 {
 	struct dest_job *j = ss->j;
-	if (ss->done)
-		return;
-	ss->done = true;
+	if (j == NULL || ss->reported)
+		return NULL;
+	ss->reported = true;
+	ss->j = NULL;
 	j->sess = NULL;
 
 	if (ss->connect_failed) {
@@ -584,12 +614,38 @@ sess_end(struct out_sess *ss)
 		if (ss->mseen)
 			copy_str(j->info.reply, sizeof(j->info.reply), ss->mres.text);
 	}
+	return j;
+}
+
+static void
+cache_unlink(struct out_sess *ss)
+{
+	if (!ss->parked)
+		return;
+	ss->parked = false;
+	*ss->cpprev = ss->cnext;
+	if (ss->cnext != NULL)
+		ss->cnext->cpprev = ss->cpprev;
+	ss->s->ncache--;
+}
+
+/* The connection is gone (on_closed): report to a job still attached,
+ * free the session, and let the job go on. */
+static void
+sess_end(struct out_sess *ss)
+{
+	if (ss->done)
+		return;
+	ss->done = true;
+	cache_unlink(ss);
+	struct dest_job *j = sess_report(ss);
 	smtp_client_free(ss->smtp);
 	free(ss->rcpts);
 	free(ss->rres);
 	free(ss->rseen);
 	free(ss);
-	dest_next(j);
+	if (j != NULL)
+		dest_next(j);
 }
 
 static bool
@@ -607,7 +663,7 @@ sess_flush(struct out_sess *ss)
 static uint64_t
 sess_timeout_ms(const struct out_sess *ss)
 {
-	const struct relay_config *cfg = &ss->j->m->s->d->cfg;
+	const struct relay_config *cfg = &ss->d->cfg;
 	switch (smtp_client_state(ss->smtp)) {
 	case SMTP_CLIENT_BANNER:
 	case SMTP_CLIENT_EHLO:
@@ -717,22 +773,42 @@ sess_pump(struct out_sess *ss)
 			sess_start_tls(ss);
 			return;
 		case SMTP_CLIENT_EV_READY:
-			/* One message per connection for now; QUIT. */
+			if (ss->parked)
+				return; /* idle in the cache */
+			if (ss->j != NULL) {
+				/* The message is done and the server is ready for
+				 * more: report, then keep the connection for the next
+				 * message with the same key, or say QUIT. */
+				bool keep = sess_cacheable(ss);
+				struct dest_job *j = sess_report(ss);
+				bool parked = keep && sess_park(ss);
+				dest_next(j);
+				if (parked)
+					return;
+			}
 			if (smtp_client_quit(ss->smtp) != 0)
 				rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "cannot quit"));
 			break;
 		case SMTP_CLIENT_EV_RCPT:
-			if (ev.rcpt_index < ss->j->nr) {
+			if (ss->j != NULL && ev.rcpt_index < ss->j->nr) {
 				ss->rres[ev.rcpt_index] = *ev.result;
 				ss->rseen[ev.rcpt_index] = true;
-				if (ev.result->reason == SMTP_REASON_REPLY &&
+				/* The server (or its advertised capabilities) decided
+				 * this recipient: the attempt reached the transaction. */
+				if ((ev.result->reason == SMTP_REASON_REPLY &&
 				    (ev.result->stage == SMTP_STAGE_MAIL ||
-				    ev.result->stage == SMTP_STAGE_RCPT))
+				    ev.result->stage == SMTP_STAGE_RCPT)) ||
+				    ev.result->reason == SMTP_REASON_SMTPUTF8_NOT_OFFERED ||
+				    ev.result->reason == SMTP_REASON_SIZE_EXCEEDED)
 					ss->any_txn_reply = true;
 			}
 			break;
 		case SMTP_CLIENT_EV_SEND_BODY:
 			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
+			if (ss->j == NULL) {
+				rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "no message"));
+				break;
+			}
 			sess_send_body(ss);
 			if (ss->body_wait_drain)
 				return;
@@ -845,6 +921,16 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 	(void)c;
 	if (ss->done)
 		return;
+	if (ss->parked && err == RELAY_CONN_TIMEOUT) {
+		/* Idle for connection_cache_time: leave politely. */
+		cache_unlink(ss);
+		relay_conn_set_timeout(ss->conn, ss->d->cfg.smtp_quit_timeout_ms);
+		if (smtp_client_quit(ss->smtp) == 0) {
+			sess_pump(ss);
+			return;
+		}
+	}
+	cache_unlink(ss);
 	if (err == RELAY_CONN_EOF) {
 		rc_ignore(smtp_client_eof(ss->smtp));
 		sess_pump(ss);
@@ -883,7 +969,7 @@ sess_on_closed(struct relay_conn *c, void *arg)
 {
 	struct out_sess *ss = arg;
 	(void)c;
-	if (!ss->connect_failed && !ss->mseen) {
+	if (!ss->connect_failed && !ss->mseen && ss->j != NULL) {
 		/* Closed under the machine's feet (abort at shutdown): make
 		 * sure every recipient has an outcome. */
 		rc_ignore(smtp_client_eof(ss->smtp));
@@ -913,26 +999,126 @@ static const struct relay_conn_cbs sess_cbs = {
 	.on_closed = sess_on_closed,
 };
 
+/* May this session serve a later message? Only an authenticated or
+ * policy-satisfying TLS state is worth keeping, and only while its key can
+ * be computed. Sets ss->key. */
 static bool
-sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode)
+sess_cacheable(struct out_sess *ss)
 {
-	struct msg_job *m = j->m;
-	struct relay_daemon *d = m->s->d;
-	struct out_sess *ss = calloc(1, sizeof(*ss));
-	if (ss == NULL)
+	const struct dest_job *j = ss->j;
+	if (j == NULL || ss->d->cfg.connection_cache_time_ms == 0 || ss->s->stopping)
 		return false;
+	if (smtp_client_state(ss->smtp) != SMTP_CLIENT_READY)
+		return false;
+	return tlsa_verdict_cache_key(&j->verdict, ss->key) == 0;
+}
+
+static bool
+sess_park(struct out_sess *ss)
+{
+	struct relay_sched *s = ss->s;
+	if (s->ncache >= SCHED_CACHE_MAX) {
+		/* Make room: the oldest idle connection says QUIT. */
+		struct out_sess *old = s->cache;
+		while (old != NULL && old->cnext != NULL)
+			old = old->cnext;
+		if (old == NULL)
+			return false;
+		cache_unlink(old);
+		if (smtp_client_quit(old->smtp) == 0)
+			sess_pump(old);
+		else
+			relay_conn_close(old->conn);
+	}
+	ss->parked = true;
+	ss->cnext = s->cache;
+	ss->cpprev = &s->cache;
+	if (s->cache != NULL)
+		s->cache->cpprev = &ss->cnext;
+	s->cache = ss;
+	s->ncache++;
+	relay_conn_set_timeout(ss->conn, ss->d->cfg.connection_cache_time_ms);
+	return true;
+}
+
+static struct out_sess *
+cache_take(struct relay_sched *s, const char *host, const char *addr,
+    const uint8_t key[32])
+{
+	for (struct out_sess *ss = s->cache; ss != NULL; ss = ss->cnext) {
+		if (strcmp(ss->host, host) == 0 && strcmp(ss->addr, addr) == 0 &&
+		    memcmp(ss->key, key, 32) == 0) {
+			cache_unlink(ss);
+			return ss;
+		}
+	}
+	return NULL;
+}
+
+/* Close every idle connection (shutdown). */
+static void
+cache_flush(struct relay_sched *s)
+{
+	while (s->cache != NULL) {
+		struct out_sess *ss = s->cache;
+		cache_unlink(ss);
+		relay_conn_set_timeout(ss->conn, ss->d->cfg.smtp_quit_timeout_ms);
+		if (smtp_client_quit(ss->smtp) == 0)
+			sess_pump(ss);
+		else
+			relay_conn_close(ss->conn);
+	}
+}
+
+static bool sess_attach_envelope(struct out_sess *ss, struct dest_job *j);
+
+/* Put a parked connection to work for job j. Returns true when the job now
+ * waits for this session; false when the envelope could not be started
+ * (its recipients are then decided and the connection parked again). */
+static bool
+sess_reuse(struct out_sess *ss, struct dest_job *j)
+{
 	ss->j = j;
+	ss->reported = false;
+	ss->mseen = false;
+	ss->any_txn_reply = false;
+	ss->body_off = 0;
+	ss->body_wait_drain = false;
+	ss->abort_class[0] = '\0';
+	ss->uses++;
+	copy_str(j->info.addr, sizeof(j->info.addr), ss->addr);
+	j->info.reply[0] = '\0';
+	j->info.conn_use = ss->uses;
+	if (ss->tls_ok)
+		sess_fill_tls_info(j, &ss->tres);
+	if (!sess_attach_envelope(ss, j)) {
+		ss->j = NULL;
+		ss->reported = true;
+		(void)sess_park(ss);
+		return false;
+	}
+	j->sess = ss;
+	relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
+	sess_pump(ss);
+	return true;
+}
+
+/* Size the per-recipient arrays for job j and queue its envelope on the
+ * session's machine. On failure the job's recipients are decided. */
+static bool
+sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
+{
+	const struct msg_job *m = j->m;
+	free(ss->rcpts);
+	free(ss->rres);
+	free(ss->rseen);
 	ss->rcpts = calloc(j->nr, sizeof(*ss->rcpts));
 	ss->rres = calloc(j->nr, sizeof(*ss->rres));
 	ss->rseen = calloc(j->nr, sizeof(*ss->rseen));
-	struct smtp_client_config cc = {
-		.helo_name = d->cfg.myhostname,
-		.tls = mode,
-		.allow_helo = mode != SMTP_TLS_REQUIRED,
-	};
-	ss->smtp = smtp_client_new(&cc);
-	if (ss->rcpts == NULL || ss->rres == NULL || ss->rseen == NULL || ss->smtp == NULL)
-		goto fail;
+	if (ss->rcpts == NULL || ss->rres == NULL || ss->rseen == NULL) {
+		dest_decide_all(j, false, "4.3.0", "local", "out of memory");
+		return false;
+	}
 	for (size_t k = 0; k < j->nr; k++) {
 		const struct relay_queue_rcpt *r = &m->env->rcpt[j->ri[k]];
 		ss->rcpts[k].addr = r->address;
@@ -959,8 +1145,32 @@ sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mod
 		char why[REASON_MAX];
 		fmt_trunc(why, sizeof(why), "cannot send envelope: %s", smtp_strerror(r));
 		dest_decide_all(j, true, "5.1.3", "address", why);
-		goto fail;
+		return false;
 	}
+	return true;
+}
+
+static bool
+sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode)
+{
+	struct msg_job *m = j->m;
+	struct relay_daemon *d = m->s->d;
+	struct out_sess *ss = calloc(1, sizeof(*ss));
+	if (ss == NULL)
+		return false;
+	ss->d = d;
+	ss->s = m->s;
+	ss->j = j;
+	ss->uses = 1;
+	j->info.conn_use = 1;
+	struct smtp_client_config cc = {
+		.helo_name = d->cfg.myhostname,
+		.tls = mode,
+		.allow_helo = mode != SMTP_TLS_REQUIRED,
+	};
+	ss->smtp = smtp_client_new(&cc);
+	if (ss->smtp == NULL || !sess_attach_envelope(ss, j))
+		goto fail;
 
 	struct sockaddr_storage ss_addr;
 	memset(&ss_addr, 0, sizeof(ss_addr));
@@ -976,6 +1186,8 @@ sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mod
 		memcpy(&s4->sin_addr, a->bytes, 4);
 	}
 	inet_ntop(a->family, a->bytes, j->info.addr, sizeof(j->info.addr));
+	copy_str(ss->addr, sizeof(ss->addr), j->info.addr);
+	copy_str(ss->host, sizeof(ss->host), j->info.mx);
 	j->info.reply[0] = '\0';
 	j->sess = ss;
 	if (relay_conn_connect(d->loop, (struct sockaddr *)&ss_addr,
@@ -1125,6 +1337,19 @@ dest_next(struct dest_job *j)
 		}
 		const struct relay_dns_addr *a = &h->addrs[j->addr_i++];
 		j->addrs_tried++;
+		/* A parked connection to this very host and address, verified
+		 * under an identical verdict, serves this message too. */
+		char atext[INET6_ADDRSTRLEN];
+		uint8_t key[32];
+		if (s->ncache > 0 && inet_ntop(a->family, a->bytes, atext, sizeof(atext)) != NULL &&
+		    tlsa_verdict_cache_key(&j->verdict, key) == 0) {
+			struct out_sess *c = cache_take(s, h->name, atext, key);
+			if (c != NULL) {
+				if (sess_reuse(c, j))
+					return;
+				continue;
+			}
+		}
 		bool cleartext = false;
 		(void)tls_level_for(cfg, j->domain, &cleartext);
 		enum smtp_tls_mode mode = j->verdict.kind == TLSA_VERDICT_MAY ?
@@ -1878,6 +2103,7 @@ relay_sched_stop(struct relay_sched *s, uint64_t grace_ms,
 	s->stopping = true;
 	s->done = done;
 	uv_timer_stop(&s->timer);
+	cache_flush(s);
 	if (s->njobs == 0) {
 		sched_maybe_done(s);
 		return;

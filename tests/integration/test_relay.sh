@@ -335,6 +335,14 @@ all_delivered() {
 check "kill -9: every message answered 250 is delivered after the restart" \
   wait_for 60 all_delivered
 
+# --- connection reuse: later messages ride a verified connection ---------
+reused_verified() {
+  grep -E "event=delivery .*to=<k[0-9]+@$D_EE>" "$RLOG" |
+    grep -E "tls=dane-ee trust=Verified .*status=sent .*conn_use=[2-9]" | grep -q .
+}
+check "connection reuse: a batch to one MX shares a DANE-verified connection (conn_use>1)" \
+  reused_verified
+
 # --- a second serve on the same spool refuses -----------------------------
 second_refused() {
   local out

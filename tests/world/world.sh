@@ -24,6 +24,10 @@ DNS_PORT=${WORLD_DNS_PORT:-10053}
 UPSTREAM_ADDR=127.$NET.20.1
 RELAY_ADDR=${RELAY_ADDR:-127.$NET.0.1:10026}
 
+# Fault fixtures (tests/reliability): faultN.$TLD and faultdaneN.$TLD.
+FAULT_COUNT=40
+FAULT_DANE_COUNT=8
+
 # MX instances: name, address, TLS behaviour.
 #   mxca      certificate from the test CA (leaf + CA in the chain)
 #   mxself    self-signed certificate
@@ -320,6 +324,21 @@ EOF
     printf '%s\n' "mx.bench.$TLD. IN A ${MX_ADDR[mxsink]}" \
       "_25._tcp.mx.bench.$TLD. IN TLSA 3 1 1 $H_MX" >> "$tldf"
   fi
+
+  # Fault fixtures for tests/reliability (faultymx.py listens on these
+  # addresses): faultN MX -> 127.NET.11.N, no TLSA (secure denial, so
+  # opportunistic TLS); faultdaneN MX -> 127.NET.12.N with TLSA 3 1 1 of the
+  # mxca key (a fault peer presenting that key passes DANE).
+  local fi
+  for fi in $(seq 1 $FAULT_COUNT); do
+    printf '%s\n' "fault$fi.$TLD. IN MX 10 mx.fault$fi.$TLD." \
+      "mx.fault$fi.$TLD. IN A 127.$NET.11.$fi" >> "$tldf"
+  done
+  for fi in $(seq 1 $FAULT_DANE_COUNT); do
+    printf '%s\n' "faultdane$fi.$TLD. IN MX 10 mx.faultdane$fi.$TLD." \
+      "mx.faultdane$fi.$TLD. IN A 127.$NET.12.$fi" \
+      "_25._tcp.mx.faultdane$fi.$TLD. IN TLSA 3 1 1 $H_MX" >> "$tldf"
+  done
 
   local past_inc past_exp
   past_inc=$(date -u -d '-60 days' +%Y%m%d%H%M%S)
@@ -691,6 +710,10 @@ write_env() {  # DIR BENCH
       env_line WORLD_BENCH_DOMAINS "$(printf "bench%d.$TLD " 0 1 2 3 4 5 6 7 8 9 | sed 's/ $//')"
       env_line WORLD_BENCH_MX "mx.bench.$TLD"
     fi
+    env_line WORLD_FAULT_COUNT "$FAULT_COUNT"
+    env_line WORLD_FAULT_NET "127.$NET.11"
+    env_line WORLD_FAULT_DANE_COUNT "$FAULT_DANE_COUNT"
+    env_line WORLD_FAULT_DANE_NET "127.$NET.12"
     env_line WORLD_SENDER_DOMAIN "sender.$TLD"
     env_line WORLD_SENDER "alice@sender.$TLD"
     env_line WORLD_SENDER_MAILDIR "$md/mxca/sender.$TLD"
