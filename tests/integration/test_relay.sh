@@ -335,13 +335,24 @@ all_delivered() {
 check "kill -9: every message answered 250 is delivered after the restart" \
   wait_for 60 all_delivered
 
-# --- connection reuse: later messages ride a verified connection ---------
-reused_verified() {
-  grep -E "event=delivery .*to=<k[0-9]+@$D_EE>" "$RLOG" |
-    grep -E "tls=dane-ee trust=Verified .*status=sent .*conn_use=[2-9]" | grep -q .
+# --- connection reuse: a later message rides the verified connection -----
+send_one() {  # LOCALPART
+  python3 - "$RELAY_HOST" "$RELAY_PORT" "$S" "$1@$D_EE" "$WORLD_TLD" <<'PY'
+import smtplib, sys
+host, port, sender, rcpt, tld = sys.argv[1:6]
+s = smtplib.SMTP(host, int(port), timeout=30)
+lp = rcpt.split('@')[0]
+s.sendmail(sender, [rcpt], f"Subject: {lp}\r\nMessage-ID: <{lp}@e2e.{tld}>\r\n\r\nreuse\r\n")
+s.quit()
+PY
 }
-check "connection reuse: a batch to one MX shares a DANE-verified connection (conn_use>1)" \
-  reused_verified
+send_one reuse1
+wait_for 20 log_has "reuse1@$D_EE" "status=sent" || true
+send_one reuse2
+check "connection reuse: the next message to the same MX reuses the DANE-verified connection" \
+  wait_for 20 log_has "reuse2@$D_EE" "tls=dane-ee trust=Verified .*status=sent .*conn_use=[0-9]+"
+check "connection reuse: the reused delivery arrived" \
+  wait_for 20 maildir_has "$WORLD_D_DANE_EE_MAILDIR" reuse2
 
 # --- a second serve on the same spool refuses -----------------------------
 second_refused() {
