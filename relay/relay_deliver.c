@@ -223,20 +223,6 @@ now_us(void)
 	return relay_now_us();
 }
 
-/* snprintf for texts that are cut on purpose (reasons, log values built
- * from server replies): the truncation is the intent, so it goes through
- * one named function rather than silencing -Wformat-truncation per call. */
-__attribute__((format(printf, 3, 4))) static void
-fmt_trunc(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	if (n < 0 && size > 0)
-		buf[0] = '\0';
-}
-
 static void
 copy_str(char *dst, size_t size, const char *src)
 {
@@ -567,7 +553,7 @@ sess_report(struct out_sess *ss)
 
 	if (ss->connect_failed) {
 		char why[REASON_MAX];
-		fmt_trunc(why, sizeof(why), "connect to %s[%s]:25: %s", j->info.mx,
+		relay_fmt(why, sizeof(why), "connect to %s[%s]:25: %s", j->info.mx,
 		    j->info.addr, ss->connect_err);
 		fail_set(&j->fail, false, "4.4.1", "connect", why);
 	} else if (!ss->any_txn_reply) {
@@ -578,12 +564,12 @@ sess_report(struct out_sess *ss)
 		const struct smtp_result *r = ss->mseen ? &ss->mres : NULL;
 		char why[REASON_MAX];
 		if (ss->tls_failed) {
-			fmt_trunc(why, sizeof(why), "TLS with %s[%s]: %s", j->info.mx,
+			relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s", j->info.mx,
 			    j->info.addr, ss->tres.why);
 			fail_set(&j->fail, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
 			    class_for_tls(&j->verdict, &ss->tres), why);
 		} else if (r != NULL) {
-			fmt_trunc(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
+			relay_fmt(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
 			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
 			char st[16];
 			fail_set(&j->fail, false, smtp_status_format(&r->status, st, sizeof(st)),
@@ -603,7 +589,7 @@ sess_report(struct out_sess *ss)
 				continue;
 			}
 			char why[REASON_MAX];
-			fmt_trunc(why, sizeof(why), "%s[%s] said: %s (in reply to %s)",
+			relay_fmt(why, sizeof(why), "%s[%s] said: %s (in reply to %s)",
 			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
 			enum relay_queue_rcpt_status st = r->klass == 2 ? RELAY_QUEUE_RCPT_SENT :
 			    r->klass == 5 ? RELAY_QUEUE_RCPT_BOUNCED : RELAY_QUEUE_RCPT_DEFERRED;
@@ -866,7 +852,7 @@ sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
 			snprintf(in->spki + 2 * i, 3, "%02x", r->spki_sha256[i]);
 	}
 	char names[256];
-	fmt_trunc(names, sizeof(names), "%s%s%s", r->subject,
+	relay_fmt(names, sizeof(names), "%s%s%s", r->subject,
 	    r->dns_names[0] ? " san=" : "", r->dns_names);
 	copy_str(in->names, sizeof(in->names), names);
 }
@@ -936,12 +922,12 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		sess_pump(ss);
 	} else if (err == RELAY_CONN_TIMEOUT) {
 		char why[96];
-		fmt_trunc(why, sizeof(why), "timeout in state %s",
+		relay_fmt(why, sizeof(why), "timeout in state %s",
 		    smtp_client_state_name(smtp_client_state(ss->smtp)));
 		sess_abort(ss, "4.4.2", "connect", why);
 	} else if (err == RELAY_CONN_TLS) {
 		char e[256], why[320];
-		fmt_trunc(why, sizeof(why), "TLS failure after the handshake: %s",
+		relay_fmt(why, sizeof(why), "TLS failure after the handshake: %s",
 		    relay_conn_tls_errstr(c, e, sizeof(e)));
 		sess_abort(ss, "4.4.2", "tls-handshake", why);
 	} else {
@@ -1143,7 +1129,7 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 		/* An address the engine refuses to send: permanent for the
 		 * recipients concerned. */
 		char why[REASON_MAX];
-		fmt_trunc(why, sizeof(why), "cannot send envelope: %s", smtp_strerror(r));
+		relay_fmt(why, sizeof(why), "cannot send envelope: %s", smtp_strerror(r));
 		dest_decide_all(j, true, "5.1.3", "address", why);
 		return false;
 	}
@@ -1308,7 +1294,7 @@ dest_next(struct dest_job *j)
 			if (r != 0) {
 				/* Facts the policy cannot judge: never guess. */
 				char why[128];
-				fmt_trunc(why, sizeof(why), "DANE policy error for %s: %s",
+				relay_fmt(why, sizeof(why), "DANE policy error for %s: %s",
 				    h->name, tlsa_strerror(r));
 				fail_set(&j->fail, false, "4.7.5", "dnssec-bogus", why);
 				j->host_i++;
@@ -1318,7 +1304,7 @@ dest_next(struct dest_job *j)
 			if (j->verdict.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
 				const char *cls = class_for_dns(j->verdict.fclass, j->dns, h);
 				char why[REASON_MAX];
-				fmt_trunc(why, sizeof(why), "%s: %s", h->name, j->verdict.reason);
+				relay_fmt(why, sizeof(why), "%s: %s", h->name, j->verdict.reason);
 				fail_set(&j->fail, j->verdict.permanent, j->verdict.status, cls, why);
 				if (j->verdict.scope == TLSA_SCOPE_DESTINATION) {
 					dest_decide_all(j, j->verdict.permanent, j->verdict.status,
@@ -1381,7 +1367,7 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 		const char *cls = res->kind == RELAY_DNS_DEST_NULL_MX ? "null-mx" :
 		    class_for_dns(dv.fclass, res, NULL);
 		char why[REASON_MAX];
-		fmt_trunc(why, sizeof(why), "%s: %s", j->domain, dv.reason);
+		relay_fmt(why, sizeof(why), "%s: %s", j->domain, dv.reason);
 		copy_str(j->info.dnssec_mx, sizeof(j->info.dnssec_mx), dnssec_word(res->dest.mx));
 		dest_decide_all(j, dv.action == TLSA_DEST_BOUNCE, dv.status, cls, why);
 		dest_finish(j);
@@ -1701,7 +1687,7 @@ msg_dest_done(struct msg_job *m)
 			    t >= env->arrival_us + lifetime_us) {
 				o->status = RELAY_QUEUE_RCPT_BOUNCED;
 				char why[REASON_MAX];
-				fmt_trunc(why, sizeof(why), "message expired in queue: %s", o->reason);
+				relay_fmt(why, sizeof(why), "message expired in queue: %s", o->reason);
 				copy_str(o->reason, sizeof(o->reason), why);
 			}
 			r->status = o->status;

@@ -9,6 +9,7 @@
  * aborts them) before the daemon is torn down.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <openssl/ssl.h>
@@ -55,8 +56,14 @@ struct relay_daemon {
 	int exit_code;
 };
 
-/* Microseconds since the epoch, from the loop's wall clock. */
+/* Microseconds since the epoch (the wall clock). */
 uint64_t relay_now_us(void);
+
+/* snprintf for texts that are cut on purpose (reasons and messages built
+ * from server replies, paths): truncation is the intent, so it goes through
+ * this one function instead of silencing -Wformat-truncation per call. */
+void relay_fmt(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- inbound (relay_smtpd.c) ---- */
 

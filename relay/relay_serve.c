@@ -14,12 +14,20 @@
  * queued: at-least-once), close the resolver and the queue, exit 0.
  * SIGHUP: reload the configuration (listen and spool_dir need a restart).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 
@@ -31,6 +39,17 @@
 
 /* Pending connections the kernel keeps for us (listen(2) backlog). */
 #define SERVE_BACKLOG 128
+
+void
+relay_fmt(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 && size > 0)
+		buf[0] = '\0';
+}
 
 uint64_t
 relay_now_us(void)
@@ -94,6 +113,99 @@ start_server_tls(struct relay_daemon *d, char *err, size_t errlen)
 		return -1;
 	}
 	d->server_tls = ctx;
+	return 0;
+}
+
+/* Give the spool tree to uid/gid: the directories and every file directly
+ * in them (the spool is flat: lock, tmp/, queue/, corrupt/). */
+static int
+chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	static const char *const sub[] = { "", "/tmp", "/queue", "/corrupt" };
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		char path[PATH_MAX];
+		int w = snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
+		if (w < 0 || (size_t)w >= sizeof(path))
+			return -1;
+		DIR *dp = opendir(path);
+		if (dp == NULL) {
+			if (errno == ENOENT && i > 0)
+				continue;
+			relay_fmt(err, errlen, "spool %s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (fchown(dirfd(dp), uid, gid) != 0) {
+			relay_fmt(err, errlen, "chown %s: %s", path, strerror(errno));
+			closedir(dp);
+			return -1;
+		}
+		struct dirent *de;
+		while ((de = readdir(dp)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			struct stat st;
+			if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			if (fchownat(dirfd(dp), de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+				relay_fmt(err, errlen, "chown %s/%s: %s", path, de->d_name,
+				    strerror(errno));
+				closedir(dp);
+				return -1;
+			}
+		}
+		closedir(dp);
+	}
+	return 0;
+}
+
+/*
+ * Started as root: hand the spool to run_user and become run_user for good.
+ * An empty run_user keeps root (development only; logged as a warning). A
+ * run_user that does not exist is an error, never a silent "stay root".
+ */
+static int
+drop_privileges(struct relay_daemon *d, char *err, size_t errlen)
+{
+	if (geteuid() != 0)
+		return 0;
+	const char *user = d->cfg.run_user;
+	if (user[0] == '\0') {
+		relay_log_msg(RELAY_LOG_WARNING, "privileges",
+		    "running as root because run_user is empty");
+		return 0;
+	}
+	errno = 0;
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL) {
+		snprintf(err, errlen, "run_user %s does not exist (create it with: "
+		    "adduser --system --group %s)", user, user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "run_user %s is root; choose an unprivileged user", user);
+		return -1;
+	}
+	uid_t uid = pw->pw_uid;
+	gid_t gid = pw->pw_gid;
+	if (chown_spool(relay_queue_dir(d->queue), uid, gid, err, errlen) != 0)
+		return -1;
+	if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+		snprintf(err, errlen, "cannot become %s: %s", user, strerror(errno));
+		return -1;
+	}
+	/* Paranoia, as Postfix does: root must be gone for good. */
+	if (setuid(0) == 0 || geteuid() == 0) {
+		snprintf(err, errlen, "privileges could be regained after dropping to %s", user);
+		return -1;
+	}
+	struct relay_log_line l;
+	if (relay_log_begin(&l, RELAY_LOG_INFO, "privileges")) {
+		relay_log_str(&l, "user", user);
+		relay_log_u64(&l, "uid", uid);
+		relay_log_u64(&l, "gid", gid);
+		relay_log_end(&l);
+	}
 	return 0;
 }
 
@@ -292,16 +404,23 @@ relay_cli_serve(int argc, char **argv)
 		fprintf(stderr, "danerelay serve: %s\n", err);
 		goto out_queue;
 	}
-	r = start_dns(d);
-	if (r != 0) {
-		fprintf(stderr, "danerelay serve: DNS resolver: %s\n", relay_dns_strerror(r));
-		goto out_queue;
-	}
 	if (start_listeners(d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "danerelay serve: %s\n", err[0] ? err : "cannot listen");
 		close_listeners(d);
-		relay_dns_close(d->dns, NULL, NULL);
-		d->dns = NULL;
+		goto out_queue;
+	}
+	/* Ports are bound and the TLS key is read: no more root from here on
+	 * (issue 8 item 6). Before any thread exists (libunbound's worker,
+	 * libuv's pool), so every thread runs unprivileged. */
+	if (drop_privileges(d, err, sizeof(err)) != 0) {
+		fprintf(stderr, "danerelay serve: %s\n", err);
+		close_listeners(d);
+		goto out_queue;
+	}
+	r = start_dns(d);
+	if (r != 0) {
+		fprintf(stderr, "danerelay serve: DNS resolver: %s\n", relay_dns_strerror(r));
+		close_listeners(d);
 		goto out_queue;
 	}
 	uv_signal_init(&loop, &d->sig_term);

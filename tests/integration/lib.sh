@@ -275,8 +275,16 @@ relay_write_conf() {
 # relay_start DANERELAY CONF: `danerelay serve -c CONF` in the background
 # (stdout/stderr to $WORLD_STATE/relay/serve.out), waits until it accepts
 # connections on WORLD_RELAY_ADDR. Stopped at exit if still running.
+# serve started as root drops to run_user (default danerelay): make sure the
+# system user exists, as a package would.
+ensure_run_user() {
+  id danerelay >/dev/null 2>&1 ||
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin danerelay
+}
+
 relay_start() {
   local bin=$1 conf=$2 end fd
+  [ "$(id -u)" = 0 ] && ensure_run_user
   mkdir -p "$WORLD_STATE/relay"
   "$bin" serve -c "$conf" >> "$WORLD_STATE/relay/serve.out" 2>&1 &
   RELAY_PID=$!

@@ -161,6 +161,11 @@ spool_has() {
   return 1
 }
 
+# serve starts as root and drops to run_user (default danerelay), which a
+# package would create; so does the test.
+id danerelay >/dev/null 2>&1 ||
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin danerelay
+
 if ! start_relay; then
   echo "1..1"
   echo "not ok 1 - danerelay serve starts"
@@ -169,6 +174,18 @@ fi
 ok "danerelay serve starts and listens on $RELAY_ADDR"
 check "DNSSEC self-test passes under the world's trust anchor" \
   wait_for 20 grep -q "event=dns-selftest status=ok" "$RLOG"
+runs_as_run_user() {
+  local uid
+  uid=$(id -u danerelay) || return 1
+  awk -v u="$uid" '/^Uid:/ { exit !($2 == u && $3 == u && $4 == u && $5 == u) }' \
+    "/proc/$RELAY_PID/status"
+}
+check "privileges: serve started as root runs as run_user danerelay (real, effective, saved)" \
+  runs_as_run_user
+check "privileges: the spool is owned by danerelay and closed to others (0700)" \
+  bash -c "[ \"\$(stat -c '%U %a' '$SPOOL')\" = 'danerelay 700' ]"
+check "privileges: logged event=privileges user=danerelay" \
+  grep -q "event=privileges user=danerelay" "$RLOG"
 
 S=$WORLD_SENDER
 D_EE=$WORLD_D_DANE_EE D_TA=$WORLD_D_DANE_TA D_MM=$WORLD_D_MISMATCH

@@ -29,12 +29,16 @@ After every (re)load DIR/generation holds the number of loads done.
 Results, one line each, flushed at once, in DIR/events.log:
   conn ADDR N STEP                     a connection was accepted
   fault ADDR N STAGE ACTION            the fault was played
-  accepted ADDR MSGID RCPT[,RCPT...]   250 was sent for the final "."
+  accepted ADDR MSGID RCPT[,RCPT...] TIME BODYSHA
+                                       250 was sent for the final "."
+                                       (TIME: epoch seconds; BODYSHA: first
+                                       16 hex of SHA-256 of the body)
   partial ADDR N                       a transaction ended without 250
 Accepted messages are also stored as DIR/mail/ADDR/N-K.eml.
 """
 
 import argparse
+import hashlib
 import asyncio
 import os
 import re
@@ -43,6 +47,7 @@ import socket
 import ssl
 import struct
 import sys
+import time
 
 STAGES = ("connect", "banner", "ehlo", "starttls", "tls", "mail", "rcpt",
           "data", "body", "dot", "quit")
@@ -347,7 +352,11 @@ class Session:
             os.makedirs(d, exist_ok=True)
             with open(os.path.join(d, f"{self.n}-{self.nmsg}.eml"), "wb") as f:
                 f.write(body)
-        self.srv.event("accepted", self.addr, msgid, ",".join(rcpts))
+        sep = body.find(b"\r\n\r\n")
+        text = body[sep + 4:] if sep >= 0 else b""
+        self.srv.event("accepted", self.addr, msgid, ",".join(rcpts),
+                       f"{time.time():.6f}",
+                       hashlib.sha256(text).hexdigest()[:16])
 
 
 async def main():
