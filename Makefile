@@ -17,7 +17,7 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	mkdir -p var/spool
+	mkdir -p var
 	@# As root, serve drops to run_user (danerelay); create it like a package would.
 	@if [ "$$(id -u)" = 0 ] && ! id danerelay >/dev/null 2>&1; then \
 	  useradd --system --no-create-home --home-dir /nonexistent \

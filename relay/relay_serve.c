@@ -134,7 +134,9 @@ chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 			relay_fmt(err, errlen, "spool %s: %s", path, strerror(errno));
 			return -1;
 		}
-		if (fchown(dirfd(dp), uid, gid) != 0) {
+		/* The spool is the daemon's alone (issue 8 item 6): mail and
+		 * envelopes are not for other local users to read. */
+		if (fchown(dirfd(dp), uid, gid) != 0 || fchmod(dirfd(dp), 0700) != 0) {
 			relay_fmt(err, errlen, "chown %s: %s", path, strerror(errno));
 			closedir(dp);
 			return -1;
@@ -391,6 +393,8 @@ relay_cli_serve(int argc, char **argv)
 		fprintf(stderr, "danerelay serve: %s\n", err[0] ? err : relay_queue_strerror(r));
 		goto out_loop;
 	}
+	if (chmod(relay_queue_dir(d->queue), 0700) != 0)
+		relay_log_msg(RELAY_LOG_WARNING, "spool", "cannot set mode 0700 on spool_dir");
 	struct tlsa_ctx_config tc = {
 		.digests = &d->digests,
 		.ca_file = d->cfg.tls_ca_file[0] ? d->cfg.tls_ca_file : NULL,
