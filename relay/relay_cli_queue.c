@@ -19,11 +19,13 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -283,6 +285,36 @@ change_done(void *arg, size_t nok, size_t nerr)
 	c->finished = true;
 }
 
+/*
+ * Run as root on a spool that `serve` handed to run_user: become that user
+ * first (for good; the process ends after the change), as Postfix's
+ * postsuper works as the mail owner. Files written as root would be
+ * unreadable to the daemon (the queue creates them 0600). Returns 0 or -1
+ * with a message printed.
+ */
+static int
+become_spool_owner(const char *cmd, const char *spool)
+{
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(spool, &st) != 0) {
+		fprintf(stderr, "danerelay %s: %s: %s\n", cmd, spool, strerror(errno));
+		return -1;
+	}
+	if (st.st_uid == 0)
+		return 0;
+	if (setgroups(0, NULL) != 0 || setgid(st.st_gid) != 0 ||
+	    setuid(st.st_uid) != 0 || geteuid() == 0) {
+		fprintf(stderr, "danerelay %s: cannot become the owner of %s "
+		    "(uid %lu): %s\n", cmd, spool, (unsigned long)st.st_uid,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* No `serve` answers: take the spool lock and apply the change here. */
 static int
 change_direct(const char *cmd, const char *spool, enum relay_control_cmd op,
@@ -293,6 +325,8 @@ change_direct(const char *cmd, const char *spool, enum relay_control_cmd op,
 	char err[512] = "";
 	int rc = RELAY_CLI_EXIT_OK;
 
+	if (become_spool_owner(cmd, spool) != 0)
+		return RELAY_CLI_EXIT_ERROR;
 	if (uv_loop_init(&loop) != 0) {
 		fprintf(stderr, "danerelay %s: cannot create an event loop\n", cmd);
 		return RELAY_CLI_EXIT_ERROR;

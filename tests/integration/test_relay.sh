@@ -97,8 +97,9 @@ delay_warning_time = 4h
 log_level = debug
 EOF
 
+CONF=$T/danerelay.conf
 start_relay() {
-  "$RELAY_BIN" -c "$T/danerelay.conf" serve >> "$RLOG" 2>&1 &
+  "$RELAY_BIN" -c "$CONF" serve >> "$RLOG" 2>&1 &
   RELAY_PID=$!
   for _ in $(seq 100); do
     grep -q "event=started" "$RLOG" 2>/dev/null && return 0
@@ -384,6 +385,55 @@ stop_relay TERM
 check "SIGTERM: the relay exits 0 after a clean shutdown" [ "${RELAY_STATUS:-1}" = 0 ]
 check "SIGTERM: no leaked loop handles reported" \
   bash -c "! grep -q 'event loop still had open handles' '$RLOG'"
+
+# --- phase 2: delay warning, queue lifetime, reload, IPv6 -----------------
+# A second relay life on the same spool with short timers: one "delayed"
+# DSN per message (RFC 3464 2.3.3, RFC 3461 5.2.5), then, at the end of the
+# queue lifetime, a bounce whose DSN keeps the 4.x.x status (I37).
+CONF=$T/danerelay2.conf
+RLOG=$T/relay2.log
+sed -e "s|^listen = .*|listen = $RELAY_ADDR, [::1]:$RELAY_PORT|" \
+    -e "s|^mynetworks = .*|&, [::1]/128|" \
+    -e "s|^retry_min = .*|retry_min = 1s|" -e "s|^retry_max = .*|retry_max = 2s|" \
+    -e "s|^delay_warning_time = .*|delay_warning_time = 1s\nmax_queue_lifetime = 5s|" \
+    "$T/danerelay.conf" > "$CONF"
+start_relay
+check "phase 2: serve restarts with IPv4 and IPv6 listeners" [ -n "$RELAY_PID" ]
+send_v6() {
+  python3 - "$RELAY_PORT" "$S" "late1@$D_MM" "$WORLD_TLD" <<'PY'
+import smtplib, sys
+port, sender, rcpt, tld = sys.argv[1:5]
+s = smtplib.SMTP('::1', int(port), timeout=30)
+s.sendmail(sender, [rcpt], f"Subject: late1\r\nMessage-ID: <late1@e2e.{tld}>\r\n\r\nlate\r\n")
+s.quit()
+PY
+}
+check "IPv6: a message is accepted over [::1]" send_v6
+check "IPv6: logged event=queued client=::1" \
+  wait_for 10 grep -qE "event=queued .*client=::1" "$RLOG"
+dsn_count() {  # MSGID ACTION -> number of DSNs of that action for the message
+  grep -rlsF "Message-ID: <$1@e2e.$WORLD_TLD>" "$WORLD_SENDER_MAILDIR" 2>/dev/null |
+    xargs -r grep -lsE "^Action: $2" 2>/dev/null | wc -l
+}
+got_delayed() { [ "$(dsn_count late1 delayed)" -ge 1 ]; }
+one_delayed() { [ "$(dsn_count late1 delayed)" -eq 1 ]; }
+failed_475() {
+  local f
+  f=$(grep -rlsF "Message-ID: <late1@e2e.$WORLD_TLD>" "$WORLD_SENDER_MAILDIR" |
+    xargs -r grep -lsE '^Action: failed')
+  [ -n "$f" ] && grep -qE '^Status: 4\.7\.5' $f
+}
+check "delay warning: the sender gets an Action: delayed DSN" wait_for 30 got_delayed
+check "queue lifetime: the recipient bounces (status=bounced, dsn 4.7.5 kept)" \
+  wait_for 30 log_has "late1@$D_MM" "dsn=4.7.5 status=bounced"
+check "queue lifetime: the sender gets an Action: failed DSN with Status 4.7.5" \
+  wait_for 30 failed_475
+check "delay warning: exactly one delayed DSN although the message was retried" one_delayed
+kill -HUP "$RELAY_PID" 2>/dev/null
+check "SIGHUP: the configuration is reloaded" \
+  wait_for 10 grep -q "event=reload why=\"configuration reloaded\"" "$RLOG"
+stop_relay TERM
+check "phase 2: SIGTERM exits 0" [ "${RELAY_STATUS:-1}" = 0 ]
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
