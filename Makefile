@@ -3,7 +3,7 @@
 BUILD ?= build
 CONF ?= etc/danerelay.conf
 
-.PHONY: all deps build run test test-unit fuzz clean
+.PHONY: all deps build run test test-unit fuzz bench clean
 
 all: build
 
@@ -33,6 +33,12 @@ test-unit: build
 
 fuzz:
 	scripts/fuzz-smoke.sh $${FUZZ_SECONDS:-600}
+
+# Benchmarks against Postfix in the test world (root; see BENCHMARKS.md).
+# make bench [N=10000] [QUICK=1] [BACKLOG_N=100000]
+bench: build
+	$(if $(N),N=$(N)) $(if $(QUICK),QUICK=$(QUICK)) $(if $(BACKLOG_N),BACKLOG_N=$(BACKLOG_N)) \
+	  bench/run.sh $(BUILD)/danerelay
 
 clean:
 	rm -rf build build-asan build-fuzz build-results var

@@ -103,6 +103,8 @@ def cmd_watch(a):
     t_progress = t_start
     next_mem = 0.0
     partial = b""
+    conns = msgs = 0
+    disc = re.compile(r"/smtpd\[\d+\]: disconnect from .* data=(\d+)")
     while True:
         now = time.time()
         if now >= next_mem and a.pid:
@@ -124,7 +126,16 @@ def cmd_watch(a):
             data = partial + data
             lines = data.split(b"\n")
             partial = lines.pop()
-            got = sum(1 for ln in lines if pat.search(ln.decode("utf-8", "replace")))
+            got = 0
+            for ln in lines:
+                t = ln.decode("utf-8", "replace")
+                if pat.search(t):
+                    got += 1
+                else:
+                    m = disc.search(t)
+                    if m:
+                        conns += 1
+                        msgs += int(m.group(1))
             if got:
                 count += got
                 t_last = time.time()
@@ -135,7 +146,8 @@ def cmd_watch(a):
             break
         time.sleep(0.05)
     res = {"delivered": count, "t_last": t_last, "peak_rss_sum_kib": peak_rss,
-           "peak_pss_sum_kib": peak_pss, "peak_hwm_max_kib": peak_hwm}
+           "peak_pss_sum_kib": peak_pss, "peak_hwm_max_kib": peak_hwm,
+           "sink_conns": conns, "sink_msgs": msgs}
     with open(a.out, "w") as f:
         json.dump(res, f)
     print(json.dumps(res))
@@ -223,6 +235,7 @@ def cmd_table(a):
         ("delivered at the sink / sent", "delivered_str", "s", None),
         ("peak RSS MiB (danerelay VmHWM; Postfix peak sum RSS)", "peak_rss_mib", ".1f", "low"),
         ("peak PSS MiB (sum over processes, sampled 0.5 s)", "peak_pss_mib", ".1f", "low"),
+        ("messages per sink connection (closed in the run)", "msgs_per_conn", ".1f", "high"),
         ("latency p50 ms (250 -> sink 250)", "lat_p50_ms", ".0f", "low"),
         ("latency p99 ms", "lat_p99_ms", ".0f", "low"),
         ("latency max ms", "lat_max_ms", ".0f", "low"),
@@ -239,6 +252,9 @@ def cmd_table(a):
         if "danerelay" in runs:
             for r in runs:
                 if r == "danerelay":
+                    continue
+                if spec == "s":
+                    line.append("")
                     continue
                 rv = ratio(R["runs"]["danerelay"].get(key), R["runs"][r].get(key))
                 line.append("" if spec == "s" else fmt(rv, ".2f"))

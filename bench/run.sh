@@ -266,6 +266,8 @@ start_postfix_relay() {  # NAME REUSE(yes|no)
   mkdir -p "$pd/conf" "$pd/data"
   make_pf_queue "$pd/queue"
   cp "$WORLD_UPSTREAM_CONF/master.cf" "$pd/conf/master.cf"
+  # smtp_tls_connection_reuse hands TLS sessions to tlsproxy(8).
+  echo "tlsproxy  unix  -       -       n       -       0       tlsproxy" >> "$pd/conf/master.cf"
   cat > "$pd/conf/main.cf" <<EOF2
 # Postfix as the DANE relay under test (bench/run.sh). Postfix defaults
 # except what the test world and DANE need.
@@ -300,7 +302,9 @@ delay_logging_resolution_limit = 6
 EOF2
   chown postfix "$pd/data"
   touch -d '-1 minute' "$pd/conf"/*
-  ip -4 -o addr show dev lo | grep -qF " $PF_ADDR/" || ip addr add "$PF_ADDR/8" dev lo
+  local have
+  have=$(ip -4 -o addr show dev lo)
+  grep -qF " $PF_ADDR/" <<< "$have" || ip addr add "$PF_ADDR/8" dev lo || die "cannot add $PF_ADDR to lo"
   unshare -m --propagation private sh -c \
     "mount --bind '$D/resolv.conf' /etc/resolv.conf && exec postfix -c '$pd/conf' start" >&2 ||
     die "Postfix $name failed to start"
@@ -362,7 +366,8 @@ r = {"delivered": d, "delivered_str": f"{d}/{n}",
      "e2e_rate": d / (w["t_last"] - float(t0)) if w["t_last"] else None,
      "accept_rate": n / float(acc), "accept_s": float(acc),
      "peak_pss_mib": w["peak_pss_sum_kib"] / 1024.0,
-     "lat_n": lat["n"]}
+     "lat_n": lat["n"], "sink_conns": w["sink_conns"],
+     "msgs_per_conn": w["sink_msgs"] / w["sink_conns"] if w["sink_conns"] else None}
 r["peak_rss_mib"] = (w["peak_hwm_max_kib"] if name == "danerelay" else w["peak_rss_sum_kib"]) / 1024.0
 for k in ("p50", "p99", "max"):
     r[f"lat_{k}_ms"] = lat[k] * 1000 if lat[k] is not None else None
@@ -409,7 +414,7 @@ if [ "$BACKLOG_N" -gt 0 ]; then
   "$DR" -c "$BL/danerelay.conf" queue list --json > "$BL/list.json" 2> "$BL/list.err"
   rc=$?
   t1=$EPOCHREALTIME
-  json_set backlog.queue_list_json "\"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f s", b - a }') (exit $rc, $(stat -c %s "$BL/list.json") bytes, $(grep -o '"id"' "$BL/list.json" | wc -l) ids)\""
+  json_set backlog.queue_list_json "\"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f s", b - a }') (exit $rc, $(stat -c %s "$BL/list.json") bytes, $(grep -c '"queue_id"' "$BL/list.json") messages)\""
   t0=$EPOCHREALTIME; stop_danerelay
   json_set backlog.stop_s "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')"
   start_danerelay "$BL/danerelay.conf" "$BL/relay.log"

@@ -37,6 +37,7 @@
 #include "relay_dsn.h"
 #include "relay_int.h"
 #include "relay_log.h"
+#include "relay_report.h"
 #include "smtp.h"
 
 /* For results that carry no decision here (the machine records the failure
@@ -1576,9 +1577,12 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 		enum relay_dsn_action act = pass == 0 ? RELAY_DSN_FAILED : RELAY_DSN_DELAYED;
 		struct relay_dsn_rcpt *rs = calloc(env->rcpt_count, sizeof(*rs));
 		char (*domains)[RELAY_DNS_HOST_MAX] = calloc(env->rcpt_count, sizeof(*domains));
+		/* Plain language first (the class hint), then the technical
+		 * reason; the SMTP detail goes to Diagnostic-Code. */
+		char (*prose)[REASON_MAX + 256] = calloc(env->rcpt_count, sizeof(*prose));
 		bool *mark = calloc(env->rcpt_count, sizeof(*mark));
 		size_t n = 0;
-		if (rs == NULL || domains == NULL || mark == NULL)
+		if (rs == NULL || domains == NULL || mark == NULL || prose == NULL)
 			goto next;
 		for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
 			for (size_t k = 0; k < j->nr; k++) {
@@ -1601,6 +1605,11 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					mark[i] = true;
 				}
 				copy_str(domains[n], sizeof(domains[n]), j->domain);
+				if (o->class[0] != '\0')
+					relay_fmt(prose[n], sizeof(prose[n]), "%s (%s)",
+					    relay_report_class_hint(o->class), o->reason);
+				else
+					copy_str(prose[n], sizeof(prose[n]), o->reason);
 				rs[n] = (struct relay_dsn_rcpt){
 					.address = r->address,
 					.orcpt = r->orcpt,
@@ -1609,7 +1618,7 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					.remote_mta = j->info.mx[0] ? j->info.mx : NULL,
 					.diagnostic = j->info.reply[0] ? j->info.reply : o->reason,
 					.domain = domains[n],
-					.reason = o->reason,
+					.reason = prose[n],
 					.last_attempt = (int64_t)(t / 1000000),
 					.will_retry_until = act == RELAY_DSN_DELAYED ?
 					    (int64_t)((env->arrival_us + d->cfg.max_queue_lifetime_ms * 1000) / 1000000) : 0,
@@ -1658,6 +1667,7 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 next:
 		free(rs);
 		free(domains);
+		free(prose);
 		free(mark);
 	}
 }
