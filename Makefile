@@ -31,6 +31,16 @@ test:
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
+# Reliability and hostile-input suite, full run (tests/reliability/, issue 8):
+# 10,000 messages with kill -9, faulty MX/DNS, disk full, hostile clients, run
+# on the gcc build and the ASan+UBSan build. Needs root. WORLD_NET picks the
+# world's 127.NET.x.y addresses (default 0).
+test-reliability: build
+	tests/reliability/test_reliability.sh --full $(BUILD)/danerelay
+	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+	ninja -C build-asan danerelay
+	tests/reliability/test_reliability.sh --full build-asan/danerelay
+
 fuzz:
 	scripts/fuzz-smoke.sh $${FUZZ_SECONDS:-600}
 

@@ -777,7 +777,7 @@ info_from_env(struct relay_queue_info *info,
 		switch (r->status) {
 		case RELAY_QUEUE_RCPT_DEFERRED:
 			info->deferred = true;
-			/* FALLTHROUGH */
+			__attribute__((fallthrough));
 		case RELAY_QUEUE_RCPT_PENDING:
 			info->rcpt_open++;
 			if (r->next_attempt_us < info->next_attempt_us)

@@ -173,6 +173,7 @@ class Load:
         self.partial = set()   # killed mid-DATA on purpose
         self.expected = {}     # mid -> sha for every message tried
         self.stop = False
+        self.half_ok = False
 
     def take(self):
         with self.lock:
@@ -235,6 +236,7 @@ class Load:
             c.cmd("DATA", "354")
             c.sock.sendall((head + "\r\n" + body[: len(body) // 2]).encode())
             self.partial.add(mid)
+            self.half_ok = True
             ready.set()
             try:
                 c.sock.recv(100)   # returns when the relay dies
@@ -287,7 +289,8 @@ def killer(args, relay, load, kills):
             ready = threading.Event()
             th = threading.Thread(target=load.half_data, args=(ready,), daemon=True)
             th.start()
-            info["caught"] = ready.wait(10)
+            load.half_ok = False
+            info["caught"] = ready.wait(10) and load.half_ok
         elif what == "delivery":
             n0 = sum(1 for ln in sink_lines(args.sink_events) if ln.startswith("accepted "))
             caught = False
@@ -320,7 +323,7 @@ def main():
     ap.add_argument("--domains", required=True, type=lambda s: s.split(","))
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--kills", type=int, default=8)
-    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--clients", type=int, default=6)
     ap.add_argument("--drain", type=float, default=300)
     ap.add_argument("--seed", type=int, default=8)
     ap.add_argument("--tag", default=str(os.getpid()))
