@@ -670,25 +670,29 @@ show_field(FILE *out, int indent, const char *label, const char *value)
 	fputc('\n', out);
 }
 
+/*
+ * The DANE details of one attempt, one "label value" line each, shared by
+ * `queue show` and the report: MX host and address, DNSSEC status of the
+ * MX / address / TLSA lookups, the TLSA records seen, how TLS went, the
+ * matched record, the peer's key and names, the server's reply. indent and
+ * width lay the lines out for their caller; ascii (mail) replaces non-ASCII.
+ */
 static void
-show_attempt(FILE *out, size_t n, const struct relay_queue_attempt *a)
+put_attempt_details(FILE *out, const struct relay_queue_attempt *a, int indent,
+    int width, size_t max, bool ascii)
 {
-	char when[40];
-
-	fmt_utc(when, sizeof(when), a->time_us);
-	pf(out, "    attempt %zu at %s:\n", n, when);
 	if (a->mx_host[0] != '\0' || a->addr[0] != '\0') {
-		pf(out, "      %-13s ", "mx:");
-		put_safe(out, a->mx_host[0] ? a->mx_host : "(none)", 256, false);
+		pf(out, "%*s%-*s ", indent, "", width, "mx:");
+		put_safe(out, a->mx_host[0] ? a->mx_host : "(none)", 256, ascii);
 		if (a->addr[0] != '\0') {
 			fputs(" [", out);
-			put_safe(out, a->addr, 64, false);
-			fputs("]", out);
+			put_safe(out, a->addr, 64, ascii);
+			fputc(']', out);
 		}
 		fputc('\n', out);
 	}
 	if (a->dnssec_mx[0] || a->dnssec_addr[0] || a->dnssec_tlsa[0]) {
-		pf(out, "      %-13s mx=", "dnssec:");
+		pf(out, "%*s%-*s mx=", indent, "", width, "dnssec:");
 		put_safe(out, a->dnssec_mx[0] ? a->dnssec_mx : "-", 32, true);
 		fputs(" addr=", out);
 		put_safe(out, a->dnssec_addr[0] ? a->dnssec_addr : "-", 32, true);
@@ -696,12 +700,34 @@ show_attempt(FILE *out, size_t n, const struct relay_queue_attempt *a)
 		put_safe(out, a->dnssec_tlsa[0] ? a->dnssec_tlsa : "-", 32, true);
 		fputc('\n', out);
 	}
-	show_field(out, 6, "tlsa seen:", a->tlsa);
-	show_field(out, 6, "tls:", a->tls);
-	show_field(out, 6, "peer spki:", a->peer_spki);
-	show_field(out, 6, "peer names:", a->peer_names);
-	show_field(out, 6, "match:", a->matched);
-	show_field(out, 6, "reply:", a->reply);
+	const struct {
+		const char *label;
+		const char *value;
+	} lines[] = {
+		{ "tlsa seen:", a->tlsa },
+		{ "tls:", a->tls },
+		{ "match:", a->matched },
+		{ "peer spki:", a->peer_spki },
+		{ "peer names:", a->peer_names },
+		{ "reply:", a->reply },
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		if (lines[i].value == NULL || lines[i].value[0] == '\0')
+			continue;
+		pf(out, "%*s%-*s ", indent, "", width, lines[i].label);
+		put_safe(out, lines[i].value, max, ascii);
+		fputc('\n', out);
+	}
+}
+
+static void
+show_attempt(FILE *out, size_t n, const struct relay_queue_attempt *a)
+{
+	char when[40];
+
+	fmt_utc(when, sizeof(when), a->time_us);
+	pf(out, "    attempt %zu at %s:\n", n, when);
+	put_attempt_details(out, a, 6, 13, 4096, false);
 	pf(out, "      %-13s ", "result:");
 	put_safe(out, a->status[0] ? a->status : "-", 32, true);
 	if (a->dsn[0] != '\0') {
@@ -1152,17 +1178,6 @@ table_row(FILE *out, int width, int indent, const char *label,
 	fputc('\n', out);
 }
 
-/* "label value" for a detail line, when value is set. */
-static void
-detail(FILE *out, const char *label, const char *value, bool ascii)
-{
-	if (value == NULL || value[0] == '\0')
-		return;
-	pf(out, "    %-11s ", label);
-	put_safe(out, value, MAIL_LINE_MAX - 20, ascii);
-	fputc('\n', out);
-}
-
 int
 relay_report_print_text(FILE *out, const struct relay_report *r,
     const char *hostname, bool ascii)
@@ -1241,31 +1256,7 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 			put_safe(out, a->reason, MAIL_LINE_MAX - 60, ascii);
 		}
 		fputc('\n', out);
-		if (a->mx_host[0] != '\0') {
-			pf(out, "    %-11s ", "mx:");
-			put_safe(out, a->mx_host, 255, ascii);
-			if (a->addr[0] != '\0') {
-				fputs(" [", out);
-				put_safe(out, a->addr, 64, ascii);
-				fputc(']', out);
-			}
-			fputc('\n', out);
-		}
-		if (a->dnssec_mx[0] || a->dnssec_addr[0] || a->dnssec_tlsa[0]) {
-			pf(out, "    %-11s mx=", "dnssec:");
-			put_safe(out, a->dnssec_mx[0] ? a->dnssec_mx : "-", 32, ascii);
-			fputs(" addr=", out);
-			put_safe(out, a->dnssec_addr[0] ? a->dnssec_addr : "-", 32, ascii);
-			fputs(" tlsa=", out);
-			put_safe(out, a->dnssec_tlsa[0] ? a->dnssec_tlsa : "-", 32, ascii);
-			fputc('\n', out);
-		}
-		detail(out, "tlsa seen:", a->tlsa, ascii);
-		detail(out, "tls:", a->tls, ascii);
-		detail(out, "match:", a->matched, ascii);
-		detail(out, "peer spki:", a->peer_spki, ascii);
-		detail(out, "peer names:", a->peer_names, ascii);
-		detail(out, "reply:", a->reply, ascii);
+		put_attempt_details(out, a, 4, 11, MAIL_LINE_MAX - 20, ascii);
 	}
 
 	fputs("\nHints:\n", out);
