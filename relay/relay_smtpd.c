@@ -369,6 +369,7 @@ smtpd_start_tls(struct relay_smtpd *s)
 		return;
 	}
 	SSL_set_accept_state(ssl);
+	relay_conn_set_timeout(s->conn, s->d->cfg.smtpd_starttls_timeout_ms);
 	/* relay_conn_start_tls owns ssl from here, also on failure. */
 	if (relay_conn_start_tls(s->conn, ssl) != RELAY_CONN_OK)
 		smtpd_close(s);
@@ -454,6 +455,7 @@ smtpd_on_tls(struct relay_conn *c, int status, void *arg)
 		smtpd_close(s);
 		return;
 	}
+	relay_conn_set_timeout(s->conn, s->d->cfg.smtpd_timeout_ms);
 	smtpd_pump(s);
 }
 

@@ -208,6 +208,7 @@ submit split1 "$S" "u2@$D_EE" "u2@$D_MM"
 submit tb1 "$S" "u1@$WORLD_D_TLSA_BOGUS"
 submit tsf1 "$S" "u1@$WORLD_D_TLSA_SERVFAIL"
 submit nomx1 "$S" "u1@$WORLD_D_NOMX"
+submit nx1 "$S" "u1@$WORLD_NXDOMAIN"
 
 # --- DANE-EE 3 1 1 match: delivered over DANE-authenticated TLS ----------
 check "DANE-EE: message delivered to the MX's Maildir" \
@@ -305,6 +306,12 @@ check "no MX: delivered to the domain's own address with DANE (implicit MX)" \
 check "no MX: logged relay=$WORLD_D_NOMX status=sent over authenticated TLS" \
   wait_for 10 log_has "u1@$WORLD_D_NOMX" "relay=$WORLD_D_NOMX\\[.*tls=dane-(ee|ta) .*status=sent"
 
+# --- NXDOMAIN next-hop: bounced (RFC 5321 5.1, checklist I25) -------------
+check "NXDOMAIN: bounced with dsn=5.1.2 (secure denial), DSN to the sender" \
+  wait_for 30 log_has "u1@$WORLD_NXDOMAIN" "dsn=5.1.2 status=bounced"
+check "NXDOMAIN: a failed DSN reaches the sender" \
+  wait_for 30 bash -c "grep -rlsF 'Message-ID: <nx1@e2e.$WORLD_TLD>' '$WORLD_SENDER_MAILDIR' | xargs -r grep -lsE '^Action: failed' | grep -q ."
+
 # --- no open relay --------------------------------------------------------
 outside_refused() {
   python3 - "$RELAY_HOST" "$RELAY_PORT" "$OUTSIDER" <<'PY'
@@ -397,6 +404,9 @@ sed -e "s|^listen = .*|listen = $RELAY_ADDR, [::1]:$RELAY_PORT|" \
     -e "s|^retry_min = .*|retry_min = 1s|" -e "s|^retry_max = .*|retry_max = 2s|" \
     -e "s|^delay_warning_time = .*|delay_warning_time = 1s\nmax_queue_lifetime = 5s|" \
     "$T/danerelay.conf" > "$CONF"
+# Inbound STARTTLS with a certificate: the key is read as root, before the
+# privilege drop.
+printf 'tls_cert_file = %s\ntls_key_file = %s\n' "$WORLD_PKI/mx-chain.pem" "$WORLD_PKI/mx.key" >> "$CONF"
 start_relay
 check "phase 2: serve restarts with IPv4 and IPv6 listeners" [ -n "$RELAY_PID" ]
 send_v6() {
@@ -409,6 +419,32 @@ s.quit()
 PY
 }
 check "IPv6: a message is accepted over [::1]" send_v6
+send_tls() {
+  python3 - "$RELAY_HOST" "$RELAY_PORT" "$S" "tls1@$D_EE" "$WORLD_TLD" <<'PY'
+import smtplib, ssl, sys
+host, port, sender, rcpt, tld = sys.argv[1:6]
+s = smtplib.SMTP(host, int(port), timeout=30)
+s.ehlo('client.e2e')
+if not s.has_extn('starttls'):
+    sys.exit(1)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s.starttls(context=ctx)
+s.ehlo('client.e2e')
+if s.has_extn('starttls'):
+    sys.exit(1)   # RFC 3207 4.2: not offered again after TLS
+s.sendmail(sender, [rcpt], f"Subject: tls1\r\nMessage-ID: <tls1@e2e.{tld}>\r\n\r\nover TLS\r\n")
+s.quit()
+PY
+}
+check "inbound STARTTLS: offered with tls_cert_file, a message is accepted over TLS" send_tls
+received_esmtps() {
+  grep -rlsF "Message-ID: <tls1@e2e.$WORLD_TLD>" "$WORLD_D_DANE_EE_MAILDIR" |
+    xargs -r grep -lsE "by relay\.e2e\.$WORLD_TLD \(danerelay\) with ESMTPS id [0-9A-F]{14}" | grep -q .
+}
+check "inbound STARTTLS: delivered with a Received: ... with ESMTPS id trace line" \
+  wait_for 30 received_esmtps
 check "IPv6: logged event=queued client=::1" \
   wait_for 10 grep -qE "event=queued .*client=::1" "$RLOG"
 dsn_count() {  # MSGID ACTION -> number of DSNs of that action for the message
