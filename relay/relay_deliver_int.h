@@ -1,0 +1,236 @@
+#ifndef RELAY_DELIVER_INT_H
+#define RELAY_DELIVER_INT_H
+/*
+ * relay_deliver_int.h: what the three parts of delivery share. Private to
+ * relay_sched.c, relay_dest.c and relay_outbound.c.
+ *
+ *   relay_sched.c     the scheduler, message jobs, per-recipient outcomes
+ *                     (queue update, log line), DSNs, local submission
+ *   relay_dest.c      destination jobs: one message x one domain; DNS ->
+ *                     RFC 7672 verdict per MX host -> addresses in order;
+ *                     per-domain concurrency slots
+ *   relay_outbound.c  one SMTP session over TCP/TLS to one MX address, and
+ *                     the cache of verified idle connections
+ *
+ * Ownership: a msg_job owns its dest_jobs; a dest_job points at the
+ * out_sess that works for it (at most one); an out_sess is owned by its
+ * relay_conn's lifetime (freed in on_closed), and while parked it belongs
+ * to the scheduler's cache.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "relay_conn.h"
+#include "relay_int.h"
+#include "smtp.h"
+
+/* For results that carry no decision here (the machine records the failure
+ * itself); gcc does not accept a (void) cast for warn_unused_result. */
+static inline void
+rc_ignore(int rc)
+{
+	(void)rc;
+}
+
+/* Copy a C string into a fixed buffer, cut to fit, always NUL-terminated. */
+static inline void
+relay__copy(char *dst, size_t size, const char *src)
+{
+	if (size == 0)
+		return;
+	if (src == NULL)
+		src = "";
+	size_t n = strlen(src);
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Messages processed at once (each holds its content in memory). */
+#define SCHED_MAX_JOBS 256
+/* Longest sleep between scans when nothing is due earlier. */
+#define SCHED_MAX_SLEEP_MS 60000
+/* Addresses tried per MX host, and in total per destination (Postfix's
+ * smtp_mx_address_limit is 5). */
+#define DEST_ADDRS_PER_HOST 2
+#define DEST_ADDRS_TOTAL 5
+/* Content is sent in chunks below half the client machine's output
+ * ceiling (smtp_client_body contract). */
+#define BODY_CHUNK (64u * 1024)
+#define SCHED_HASH_BUCKETS 1024
+
+#define CLASS_MAX 32
+#define REASON_MAX 512
+
+struct msg_job;
+struct dest_job;
+
+/* Result of one recipient in one attempt. */
+struct rcpt_out {
+	enum relay_queue_rcpt_status status;  /* SENT, DEFERRED or BOUNCED */
+	char dsn[16];
+	char class[CLASS_MAX];
+	char reason[REASON_MAX];
+	bool decided;
+};
+
+/* What the last failure of a destination job was (for the recipients
+ * when no MX is left). */
+struct failure {
+	bool set;
+	bool permanent;
+	char dsn[16];
+	char class[CLASS_MAX];
+	char reason[REASON_MAX];
+};
+
+/* Details of the connection attempt that decided, for the log and
+ * `queue show`. */
+struct attempt_info {
+	char mx[RELAY_DNS_HOST_MAX];
+	char addr[INET6_ADDRSTRLEN];
+	char dnssec_mx[16], dnssec_addr[16], dnssec_tlsa[16];
+	char tlsa[160];
+	char tls[16];
+	char trust[16];
+	int depth;
+	char spki[65];
+	char names[256];
+	char matched[64];
+	char reply[REASON_MAX];
+	unsigned conn_use;   /* 1 for a new connection, n for its n-th message */
+};
+
+/*
+ * One outbound SMTP connection. While a destination job drives it, j is
+ * set. After a message, a connection whose server is ready for more may be
+ * parked in the scheduler's connection cache (RFC 5321 4.1.4 allows any
+ * number of transactions per session) and later attached to another job
+ * whose delivery needs exactly the same thing: same MX host, same address
+ * and the same TLS verdict, including its TLSA RRset digest
+ * (tlsa_verdict_cache_key), so a reused connection never satisfies a
+ * policy it was not authenticated under.
+ */
+struct out_sess {
+	struct relay_daemon *d;
+	struct relay_sched *s;
+	struct dest_job *j;
+	struct out_sess *cnext, **cpprev;   /* in s->cache while parked */
+	bool parked;
+	bool reported;              /* outcome handed to the job */
+	uint8_t key[32];            /* verdict cache key */
+	char host[RELAY_DNS_HOST_MAX];
+	char addr[INET6_ADDRSTRLEN];
+	unsigned uses;              /* messages sent on this connection */
+	struct relay_conn *conn;
+	struct smtp_client *smtp;
+	struct smtp_client_rcpt *rcpts;
+	struct smtp_result *rres;   /* per recipient RCPT results */
+	bool *rseen;
+	struct smtp_result mres;    /* MESSAGE result */
+	bool mseen;
+	bool any_txn_reply;         /* the server answered MAIL/RCPT/DATA */
+	bool tls_ok;
+	struct tlsa_result tres;
+	bool tls_failed;
+	size_t body_off;
+	bool body_wait_drain;
+	char abort_class[CLASS_MAX];
+	bool connect_failed;
+	char connect_err[128];
+	bool done;
+};
+
+struct dest_job {
+	struct msg_job *m;
+	struct dest_job *next;        /* in m->dests */
+	struct dest_job *wait_next;   /* in the domain's wait queue */
+	struct dest_slot *slot;
+	char domain[RELAY_DNS_HOST_MAX];
+	size_t *ri;                   /* recipient indexes into m->env */
+	size_t nr;
+	struct rcpt_out *out;
+	struct relay_dns_req *dns_req;
+	struct relay_dns_result *dns;
+	enum tlsa_level level;
+	struct tlsa_verdict verdict;
+	size_t host_i;                /* current host */
+	size_t addr_i;                /* next address of the current host */
+	size_t addrs_tried;
+	struct out_sess *sess;
+	struct failure fail;
+	struct attempt_info info;
+	bool started;
+	bool finished;
+};
+
+/* Concurrency bookkeeping per destination domain. */
+struct dest_slot {
+	struct dest_slot *next;
+	char domain[RELAY_DNS_HOST_MAX];
+	size_t active;
+	struct dest_job *wait_head, *wait_tail;
+};
+
+struct msg_job {
+	struct relay_sched *s;
+	struct msg_job *next, **pprev;   /* in s->jobs */
+	struct msg_job *hnext;           /* in the id hash */
+	char id[RELAY_QUEUE_ID_SIZE];
+	struct relay_queue_envelope *env;
+	uint8_t *content;
+	size_t content_len;
+	struct dest_job *dests;
+	size_t dests_open;
+	uv_work_t work;                  /* content read in the thread pool */
+	char path[4096];
+	int read_err;
+	uint64_t started_us;
+};
+
+/* Idle connections kept at most (the oldest is closed first). */
+#define SCHED_CACHE_MAX 64
+
+struct relay_sched {
+	struct relay_daemon *d;
+	struct out_sess *cache;     /* parked connections, newest first */
+	size_t ncache;
+	uv_timer_t timer;
+	uv_timer_t grace;
+	struct msg_job *jobs;
+	size_t njobs;
+	struct msg_job *hash[SCHED_HASH_BUCKETS];
+	struct dest_slot *slots;
+	bool stopping;
+	bool aborting;
+	int open_handles;
+	void (*done)(struct relay_daemon *d);
+	bool done_called;
+};
+
+/* relay_sched.c */
+void relay__msg_dest_done(struct msg_job *m);
+
+/* relay_dest.c */
+void relay__fail_set(struct failure *f, bool permanent, const char *dsn, const char *class,
+    const char *reason);
+void relay__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
+    const char *dsn, const char *class, const char *reason);
+void relay__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
+    const char *class, const char *reason);
+void relay__dest_next(struct dest_job *j);
+void relay__dest_finish(struct dest_job *j);
+void relay__dest_start(struct dest_job *j);
+
+/* relay_outbound.c */
+struct out_sess * relay__cache_take(struct relay_sched *s, const char *host, const char *addr,
+    const uint8_t key[32]);
+void relay__cache_flush(struct relay_sched *s);
+bool relay__sess_reuse(struct out_sess *ss, struct dest_job *j);
+bool relay__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode);
+
+#endif

@@ -1,0 +1,473 @@
+/*
+ * relay_dest: one destination job = one message x one recipient domain.
+ *
+ *   DNS         relay_dns_resolve(): MX, A/AAAA, TLSA with DNSSEC status.
+ *   policy      tlsa_policy_destination() and tlsa_policy_decide() for each
+ *               MX host in preference order (RFC 7672 2.2.1: preference
+ *               before channel security, C27-C29).
+ *   addresses   each host's addresses in order, through relay_outbound.c:
+ *               a parked verified connection with the same key, or a new
+ *               session.
+ *
+ * A DANE, TLS or DNSSEC failure at one MX host moves on to the next host
+ * (C19, C21, C24); when none is left the recipients are deferred with the
+ * failure's enhanced status (4.7.5 for DANE/TLSA/DNSSEC) and class. At most
+ * destination_concurrency_limit jobs per domain run at once (slots).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relay_deliver_int.h"
+#include "relay_log.h"
+
+
+static const char *
+dnssec_word(struct tlsa_lookup l)
+{
+	if (l.answer == TLSA_ANSWER_ERROR)
+		return "error";
+	switch (l.dnssec) {
+	case TLSA_DNSSEC_SECURE:
+		return "secure";
+	case TLSA_DNSSEC_INSECURE:
+		return "insecure";
+	case TLSA_DNSSEC_BOGUS:
+		return "bogus";
+	case TLSA_DNSSEC_INDETERMINATE:
+		return "indeterminate";
+	}
+	return "?";
+}
+
+static enum tlsa_level
+tls_level_for(const struct relay_config *cfg, const char *domain, bool *cleartext)
+{
+	*cleartext = false;
+	switch (relay_config_tls_policy(cfg, domain, strlen(domain))) {
+	case RELAY_TLS_DANE:
+		return TLSA_LEVEL_DANE;
+	case RELAY_TLS_DANE_ONLY:
+		return TLSA_LEVEL_DANE_ONLY;
+	case RELAY_TLS_MAY:
+		return TLSA_LEVEL_MAY;
+	case RELAY_TLS_ENCRYPT:
+		return TLSA_LEVEL_ENCRYPT;
+	case RELAY_TLS_VERIFY:
+		return TLSA_LEVEL_VERIFY;
+	case RELAY_TLS_NONE:
+		/* Only an explicit per-destination "none" in tls_policy_file
+		 * sends in cleartext; DANE lookups are then skipped. */
+		*cleartext = true;
+		return TLSA_LEVEL_MAY;
+	}
+	return TLSA_LEVEL_DANE;
+}
+
+void
+relay__fail_set(struct failure *f, bool permanent, const char *dsn, const char *class,
+    const char *reason)
+{
+	f->set = true;
+	f->permanent = permanent;
+	relay__copy(f->dsn, sizeof(f->dsn), dsn);
+	relay__copy(f->class, sizeof(f->class), class);
+	relay__copy(f->reason, sizeof(f->reason), reason);
+}
+
+static bool
+lookup_failed(struct tlsa_lookup l)
+{
+	return l.answer == TLSA_ANSWER_ERROR || l.dnssec == TLSA_DNSSEC_BOGUS ||
+	    l.dnssec == TLSA_DNSSEC_INDETERMINATE;
+}
+
+static const char *
+failed_class(struct tlsa_lookup l, const char *otherwise)
+{
+	return l.dnssec == TLSA_DNSSEC_BOGUS ? "dnssec-bogus" : otherwise;
+}
+
+/* Failure class (issue 6 names) for a DNS-side DO_NOT_CONNECT: which lookup
+ * of the chain failed, and whether DNSSEC said bogus. */
+static const char *
+class_for_dns(enum tlsa_failure f, const struct relay_dns_result *res,
+    const struct relay_dns_host *h)
+{
+	switch (f) {
+	case TLSA_FAIL_DNSSEC_INVALID:
+	case TLSA_FAIL_DNS_ERROR:
+		if (h != NULL) {
+			for (size_t i = 0; i < h->in.n_tlsa; i++)
+				if (lookup_failed(h->in.tlsa[i].res) || h->in.tlsa[i].malformed)
+					return failed_class(h->in.tlsa[i].res, "tlsa-lookup");
+			if (lookup_failed(h->in.addr))
+				return failed_class(h->in.addr, "dns-lookup");
+		}
+		if (res != NULL && lookup_failed(res->dest.mx))
+			return failed_class(res->dest.mx, "dns-lookup");
+		return f == TLSA_FAIL_DNS_ERROR ? "dns-lookup" : "dnssec-bogus";
+	case TLSA_FAIL_HOST_NOT_FOUND:
+		return "dns-lookup";
+	case TLSA_FAIL_NULL_MX:
+		return "null-mx";
+	case TLSA_FAIL_TLSA_INVALID:
+		return "tlsa-invalid";
+	case TLSA_FAIL_DANE_REQUIRED:
+		return "dane-required";
+	case TLSA_FAIL_STARTTLS_NOT_SUPPORTED:
+		return "starttls-missing";
+	case TLSA_FAIL_CERT_HOST_MISMATCH:
+	case TLSA_FAIL_CERT_EXPIRED:
+	case TLSA_FAIL_CERT_NOT_TRUSTED:
+	case TLSA_FAIL_VALIDATION:
+		return "tls-handshake";
+	case TLSA_FAIL_NONE:
+		break;
+	}
+	return "dns-lookup";
+}
+
+void
+relay__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
+    const char *dsn, const char *class, const char *reason)
+{
+	struct rcpt_out *o = &j->out[k];
+	if (o->decided)
+		return;
+	o->decided = true;
+	o->status = st;
+	relay__copy(o->dsn, sizeof(o->dsn), dsn);
+	relay__copy(o->class, sizeof(o->class), class);
+	relay__copy(o->reason, sizeof(o->reason), reason);
+}
+
+void
+relay__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
+    const char *class, const char *reason)
+{
+	for (size_t k = 0; k < j->nr; k++)
+		relay__rcpt_decide(j, k, permanent ? RELAY_QUEUE_RCPT_BOUNCED :
+		    RELAY_QUEUE_RCPT_DEFERRED, dsn, class, reason);
+}
+
+/* ------------------------------------------------------ destination jobs */
+
+static bool
+dest_all_decided(const struct dest_job *j)
+{
+	for (size_t k = 0; k < j->nr; k++)
+		if (!j->out[k].decided)
+			return false;
+	return true;
+}
+
+static void
+info_from_host(struct dest_job *j, const struct relay_dns_host *h)
+{
+	struct attempt_info *in = &j->info;
+	relay__copy(in->mx, sizeof(in->mx), h->name);
+	in->addr[0] = '\0';
+	relay__copy(in->dnssec_mx, sizeof(in->dnssec_mx),
+	    j->dns->implicit_mx ? "none" : dnssec_word(j->dns->dest.mx));
+	relay__copy(in->dnssec_addr, sizeof(in->dnssec_addr), dnssec_word(h->in.addr));
+	in->tlsa[0] = '\0';
+	if (h->in.n_tlsa == 0) {
+		relay__copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa), "not-looked-up");
+	} else {
+		const struct tlsa_tlsa_in *t = &h->in.tlsa[h->in.n_tlsa - 1];
+		relay__copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa),
+		    t->res.answer == TLSA_ANSWER_NODATA || t->res.answer == TLSA_ANSWER_NXDOMAIN ?
+		    (t->res.dnssec == TLSA_DNSSEC_SECURE ? "secure-nodata" : "insecure-nodata") :
+		    dnssec_word(t->res));
+		size_t off = 0;
+		for (size_t i = 0; i < t->n_recs && off + 24 < sizeof(in->tlsa); i++) {
+			const struct tlsa_record *rec = &t->recs[i];
+			int w = snprintf(in->tlsa + off, sizeof(in->tlsa) - off, "%s%u %u %u ",
+			    i ? "; " : "", rec->usage, rec->selector, rec->mtype);
+			if (w < 0 || (size_t)w >= sizeof(in->tlsa) - off)
+				break;
+			off += (size_t)w;
+			for (size_t b = 0; b < rec->data_len && b < 6 && off + 3 < sizeof(in->tlsa);
+			    b++, off += 2)
+				snprintf(in->tlsa + off, 3, "%02x", rec->data[b]);
+			if (rec->data_len > 6 && off + 3 < sizeof(in->tlsa)) {
+				memcpy(in->tlsa + off, "..", 3);
+				off += 2;
+			}
+		}
+	}
+	in->tls[0] = '\0';
+	in->trust[0] = '\0';
+	in->depth = -1;
+	in->spki[0] = '\0';
+	in->names[0] = '\0';
+	in->matched[0] = '\0';
+}
+
+static void
+log_decision(const struct dest_job *j, const struct tlsa_verdict *v)
+{
+	struct relay_log_line l;
+	char buf[1024];
+	if (!relay_log_begin(&l, v->kind == TLSA_VERDICT_DO_NOT_CONNECT ?
+	    RELAY_LOG_INFO : RELAY_LOG_DEBUG, "dane-decision"))
+		return;
+	relay_log_str(&l, "id", j->m->id);
+	relay_log_str(&l, "domain", j->domain);
+	relay_log_str(&l, "mx", j->info.mx);
+	if (tlsa_verdict_format(v, buf, sizeof(buf)) == 0 || buf[0])
+		relay_log_str(&l, "decision", buf);
+	relay_log_end(&l);
+}
+
+/* Try the next address of the current host, or the next host, or finish. */
+void
+relay__dest_next(struct dest_job *j)
+{
+	struct relay_sched *s = j->m->s;
+	const struct relay_config *cfg = &s->d->cfg;
+
+	for (;;) {
+		if (dest_all_decided(j) || s->aborting) {
+			relay__dest_finish(j);
+			return;
+		}
+		if (j->host_i >= j->dns->nhosts || j->addrs_tried >= DEST_ADDRS_TOTAL) {
+			/* No MX host left: the last failure decides (4.7.5 for
+			 * DANE, TLSA and DNSSEC failures). */
+			if (!j->fail.set)
+				relay__fail_set(&j->fail, false, "4.4.3", "dns-lookup",
+				    "no usable MX host");
+			relay__dest_decide_all(j, false, j->fail.dsn, j->fail.class, j->fail.reason);
+			relay__dest_finish(j);
+			return;
+		}
+		const struct relay_dns_host *h = &j->dns->hosts[j->host_i];
+		if (j->addr_i == 0) {
+			/* First visit of this host: the RFC 7672 decision. */
+			info_from_host(j, h);
+			tlsa_verdict_release(&j->verdict);
+			int r = tlsa_policy_decide(&j->dns->dest, &h->in, &s->d->digests,
+			    &j->verdict);
+			if (r != 0) {
+				/* Facts the policy cannot judge: never guess. */
+				char why[128];
+				relay_fmt(why, sizeof(why), "DANE policy error for %s: %s",
+				    h->name, tlsa_strerror(r));
+				relay__fail_set(&j->fail, false, "4.7.5", "dnssec-bogus", why);
+				j->host_i++;
+				continue;
+			}
+			log_decision(j, &j->verdict);
+			if (j->verdict.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
+				const char *cls = class_for_dns(j->verdict.fclass, j->dns, h);
+				char why[REASON_MAX];
+				relay_fmt(why, sizeof(why), "%s: %s", h->name, j->verdict.reason);
+				relay__fail_set(&j->fail, j->verdict.permanent, j->verdict.status, cls, why);
+				if (j->verdict.scope == TLSA_SCOPE_DESTINATION) {
+					relay__dest_decide_all(j, j->verdict.permanent, j->verdict.status,
+					    cls, why);
+					relay__dest_finish(j);
+					return;
+				}
+				j->host_i++; /* C10, C14: skip this host */
+				continue;
+			}
+		}
+		if (j->addr_i >= h->naddrs || j->addr_i >= DEST_ADDRS_PER_HOST) {
+			j->host_i++;
+			j->addr_i = 0;
+			continue;
+		}
+		const struct relay_dns_addr *a = &h->addrs[j->addr_i++];
+		j->addrs_tried++;
+		/* A parked connection to this very host and address, verified
+		 * under an identical verdict, serves this message too. */
+		char atext[INET6_ADDRSTRLEN];
+		uint8_t key[32];
+		if (s->ncache > 0 && inet_ntop(a->family, a->bytes, atext, sizeof(atext)) != NULL &&
+		    tlsa_verdict_cache_key(&j->verdict, key) == 0) {
+			struct out_sess *c = relay__cache_take(s, h->name, atext, key);
+			if (c != NULL) {
+				if (relay__sess_reuse(c, j))
+					return;
+				continue;
+			}
+		}
+		bool cleartext = false;
+		(void)tls_level_for(cfg, j->domain, &cleartext);
+		enum smtp_tls_mode mode = j->verdict.kind == TLSA_VERDICT_MAY ?
+		    (cleartext ? SMTP_TLS_NONE : SMTP_TLS_MAY) : SMTP_TLS_REQUIRED;
+		if (relay__sess_start(j, a, mode))
+			return; /* sess_end() calls relay__dest_next() again */
+	}
+}
+
+static void
+dest_dns_done(void *arg, struct relay_dns_result *res)
+{
+	struct dest_job *j = arg;
+	j->dns_req = NULL;
+	j->dns = res;
+	memset(&j->info, 0, sizeof(j->info));
+	j->info.depth = -1;
+
+	struct tlsa_dest_verdict dv;
+	int r = tlsa_policy_destination(&res->dest, &dv);
+	if (r != 0) {
+		relay__dest_decide_all(j, false, "4.7.5", "dns-lookup", "DANE policy error");
+		relay__dest_finish(j);
+		return;
+	}
+	switch (dv.action) {
+	case TLSA_DEST_DEFER:
+	case TLSA_DEST_BOUNCE: {
+		const char *cls = res->kind == RELAY_DNS_DEST_NULL_MX ? "null-mx" :
+		    class_for_dns(dv.fclass, res, NULL);
+		char why[REASON_MAX];
+		relay_fmt(why, sizeof(why), "%s: %s", j->domain, dv.reason);
+		relay__copy(j->info.dnssec_mx, sizeof(j->info.dnssec_mx), dnssec_word(res->dest.mx));
+		relay__dest_decide_all(j, dv.action == TLSA_DEST_BOUNCE, dv.status, cls, why);
+		relay__dest_finish(j);
+		return;
+	}
+	case TLSA_DEST_LITERAL:
+		relay__dest_decide_all(j, true, "5.1.2", "address",
+		    "address literal destinations are not supported");
+		relay__dest_finish(j);
+		return;
+	case TLSA_DEST_USE_MX:
+	case TLSA_DEST_IMPLICIT:
+		break;
+	}
+	j->host_i = 0;
+	j->addr_i = 0;
+	relay__dest_next(j);
+}
+
+
+static bool
+slot_has_room(const struct relay_sched *s, const struct dest_slot *slot)
+{
+	int64_t lim = s->d->cfg.destination_concurrency_limit;
+	return lim <= 0 || slot->active < (size_t)lim;
+}
+
+/*
+ * Start waiting jobs of slot while its concurrency limit allows. Jobs whose
+ * start fails are finished only after the loop, because finishing releases
+ * the slot (and may free it).
+ */
+static void
+slot_fill(struct relay_sched *s, struct dest_slot *slot)
+{
+	struct dest_job *failed = NULL;
+	while (slot->wait_head != NULL && slot_has_room(s, slot)) {
+		struct dest_job *w = slot->wait_head;
+		slot->wait_head = w->wait_next;
+		if (slot->wait_head == NULL)
+			slot->wait_tail = NULL;
+		w->wait_next = NULL;
+		slot->active++;
+		w->started = true;
+		int r = s->aborting ? RELAY_DNS_ERR_CLOSING :
+		    relay_dns_resolve(s->d->dns, w->domain, 25, w->level, dest_dns_done, w,
+		    &w->dns_req);
+		if (r != 0) {
+			w->dns_req = NULL;
+			if (s->aborting)
+				relay__dest_decide_all(w, false, "4.3.2", "shutdown",
+				    "delivery interrupted by shutdown");
+			else
+				relay__dest_decide_all(w, false, "4.4.3", "dns-lookup",
+				    relay_dns_strerror(r));
+			w->wait_next = failed;
+			failed = w;
+		}
+	}
+	while (failed != NULL) {
+		struct dest_job *w = failed;
+		failed = w->wait_next;
+		w->wait_next = NULL;
+		relay__dest_finish(w);
+	}
+}
+
+static void
+slot_release(struct relay_sched *s, struct dest_slot *slot)
+{
+	slot->active--;
+	if (slot->active == 0 && slot->wait_head == NULL) {
+		struct dest_slot **pp = &s->slots;
+		while (*pp != slot)
+			pp = &(*pp)->next;
+		*pp = slot->next;
+		free(slot);
+		return;
+	}
+	slot_fill(s, slot);
+}
+
+void
+relay__dest_finish(struct dest_job *j)
+{
+	if (j->finished)
+		return;
+	j->finished = true;
+	tlsa_verdict_release(&j->verdict);
+	relay_dns_result_free(j->dns);
+	j->dns = NULL;
+	struct relay_sched *s = j->m->s;
+	if (j->started && j->slot != NULL) {
+		struct dest_slot *slot = j->slot;
+		j->slot = NULL;
+		slot_release(s, slot);
+	}
+	relay__msg_dest_done(j->m);
+}
+
+void
+relay__dest_start(struct dest_job *j)
+{
+	struct relay_sched *s = j->m->s;
+	struct relay_daemon *d = s->d;
+
+	bool cleartext;
+	enum tlsa_level level = tls_level_for(&d->cfg, j->domain, &cleartext);
+	j->level = level;
+	if (!relay_dns_validation_ok(d->dns) &&
+	    (level == TLSA_LEVEL_DANE || level == TLSA_LEVEL_DANE_ONLY)) {
+		/* The known-answer self-test fails: DNSSEC cannot be trusted
+		 * to tell DANE domains apart, so nothing DANE-dependent goes
+		 * out (issue 5 item 3; RFC 7672 2.1.1 C02). */
+		relay__dest_decide_all(j, false, "4.7.5", "dnssec-selftest",
+		    "DNSSEC validation self-test is failing; delivery deferred");
+		j->slot = NULL;
+		relay__dest_finish(j);
+		return;
+	}
+	struct dest_slot *slot;
+	for (slot = s->slots; slot != NULL; slot = slot->next)
+		if (strcmp(slot->domain, j->domain) == 0)
+			break;
+	if (slot == NULL) {
+		slot = calloc(1, sizeof(*slot));
+		if (slot == NULL) {
+			relay__dest_decide_all(j, false, "4.3.0", "local", "out of memory");
+			relay__dest_finish(j);
+			return;
+		}
+		relay__copy(slot->domain, sizeof(slot->domain), j->domain);
+		slot->next = s->slots;
+		s->slots = slot;
+	}
+	j->slot = slot;
+	j->started = false;
+	if (slot->wait_tail != NULL)
+		slot->wait_tail->wait_next = j;
+	else
+		slot->wait_head = j;
+	slot->wait_tail = j;
+	slot_fill(s, slot);
+}

@@ -1,0 +1,744 @@
+/*
+ * relay_outbound: one SMTP session to one MX address, and the cache of
+ * verified idle connections.
+ *
+ * TCP and TLS come from relay_conn (memory BIOs), the protocol from smtp/'s
+ * client machine, the TLS policy from tlsa/: the machine runs in TLS
+ * REQUIRED mode for every verdict but MAY, the SSL is prepared by
+ * tlsa_ssl_new() for the verdict, and the transaction goes on only after
+ * tlsa_ssl_result() says the verdict is satisfied (C18-C21, C50, C51, C67).
+ * There is no path from a verdict that requires TLS to a cleartext
+ * transaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relay_deliver_int.h"
+#include "relay_log.h"
+
+static void sess_pump(struct out_sess *ss);
+static bool sess_cacheable(struct out_sess *ss);
+static bool sess_park(struct out_sess *ss);
+static bool sess_attach_envelope(struct out_sess *ss, struct dest_job *j);
+
+
+/* Failure class after the handshake (tlsa_result not ok). */
+static const char *
+class_for_tls(const struct tlsa_verdict *v, const struct tlsa_result *r)
+{
+	switch (r->fclass) {
+	case TLSA_FAIL_CERT_HOST_MISMATCH:
+	case TLSA_FAIL_CERT_NOT_TRUSTED:
+	case TLSA_FAIL_CERT_EXPIRED:
+		/* Under DANE the certificate failed the TLSA match (for
+		 * DANE-TA possibly the name check): RFC 7672 3.2, C51. */
+		if (v->kind == TLSA_VERDICT_DANE)
+			return "tlsa-mismatch";
+		return tlsa_failure_name(r->fclass);
+	case TLSA_FAIL_VALIDATION:
+		if (v->kind == TLSA_VERDICT_DANE && r->x509_err != X509_V_OK)
+			return "tlsa-mismatch";
+		return "tls-handshake";
+	case TLSA_FAIL_NONE:
+	case TLSA_FAIL_STARTTLS_NOT_SUPPORTED:
+	case TLSA_FAIL_TLSA_INVALID:
+	case TLSA_FAIL_DNSSEC_INVALID:
+	case TLSA_FAIL_DANE_REQUIRED:
+	case TLSA_FAIL_DNS_ERROR:
+	case TLSA_FAIL_HOST_NOT_FOUND:
+	case TLSA_FAIL_NULL_MX:
+		break;
+	}
+	return "tls-handshake";
+}
+
+static const char *
+class_for_smtp(const struct smtp_result *r, const struct out_sess *ss)
+{
+	switch (r->reason) {
+	case SMTP_REASON_REPLY:
+		return r->klass == 5 ? "smtp-5xx" : "smtp-4xx";
+	case SMTP_REASON_STARTTLS_NOT_OFFERED:
+	case SMTP_REASON_STARTTLS_REFUSED:
+		return "starttls-missing";
+	case SMTP_REASON_EHLO_REFUSED:
+		return r->klass == 5 ? "smtp-5xx" : "smtp-4xx";
+	case SMTP_REASON_SMTPUTF8_NOT_OFFERED:
+		return "smtputf8-missing";
+	case SMTP_REASON_SIZE_EXCEEDED:
+		return "message-size";
+	case SMTP_REASON_PROTOCOL:
+		return "smtp-protocol";
+	case SMTP_REASON_CONNECTION_LOST:
+		return "connect";
+	case SMTP_REASON_ABORTED:
+		return ss->abort_class[0] ? ss->abort_class : "connect";
+	}
+	return "smtp-4xx";
+}
+
+/* ------------------------------------------------------------ sessions */
+
+
+static const struct smtp_result *
+sess_rcpt_result(const struct out_sess *ss, size_t k)
+{
+	if (ss->rseen[k] && ss->rres[k].klass != 2)
+		return &ss->rres[k];
+	if (ss->mseen)
+		return &ss->mres;
+	return ss->rseen[k] ? &ss->rres[k] : NULL;
+}
+
+/* Decide what this session's attempt means for its destination job and
+ * detach the job (the caller continues it with dest_next). */
+static struct dest_job *
+sess_report(struct out_sess *ss)
+{
+	struct dest_job *j = ss->j;
+	if (j == NULL || ss->reported)
+		return NULL;
+	ss->reported = true;
+	ss->j = NULL;
+	j->sess = NULL;
+
+	if (ss->connect_failed) {
+		char why[REASON_MAX];
+		relay_fmt(why, sizeof(why), "connect to %s[%s]:25: %s", j->info.mx,
+		    j->info.addr, ss->connect_err);
+		relay__fail_set(&j->fail, false, "4.4.1", "connect", why);
+	} else if (!ss->any_txn_reply) {
+		/* The session failed before the server said anything about the
+		 * transaction (banner, EHLO, STARTTLS, TLS/DANE, connection
+		 * lost): another address or MX host may do better (RFC 5321
+		 * 5.1, RFC 7672 2.2 C19/C21). */
+		const struct smtp_result *r = ss->mseen ? &ss->mres : NULL;
+		char why[REASON_MAX];
+		if (ss->tls_failed) {
+			relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s", j->info.mx,
+			    j->info.addr, ss->tres.why);
+			relay__fail_set(&j->fail, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
+			    class_for_tls(&j->verdict, &ss->tres), why);
+		} else if (r != NULL) {
+			relay_fmt(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
+			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
+			char st[16];
+			relay__fail_set(&j->fail, false, smtp_status_format(&r->status, st, sizeof(st)),
+			    class_for_smtp(r, ss), why);
+			relay__copy(j->info.reply, sizeof(j->info.reply), r->text);
+		} else {
+			relay__fail_set(&j->fail, false, "4.4.2", "connect", "lost connection");
+		}
+	} else {
+		/* The transaction reached the server: its replies decide each
+		 * recipient of this attempt. */
+		for (size_t k = 0; k < j->nr; k++) {
+			const struct smtp_result *r = sess_rcpt_result(ss, k);
+			if (r == NULL) {
+				relay__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.4.2",
+				    "connect", "lost connection before the recipient was answered");
+				continue;
+			}
+			char why[REASON_MAX];
+			relay_fmt(why, sizeof(why), "%s[%s] said: %s (in reply to %s)",
+			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
+			enum relay_queue_rcpt_status st = r->klass == 2 ? RELAY_QUEUE_RCPT_SENT :
+			    r->klass == 5 ? RELAY_QUEUE_RCPT_BOUNCED : RELAY_QUEUE_RCPT_DEFERRED;
+			char stx[16];
+			relay__rcpt_decide(j, k, st, smtp_status_format(&r->status, stx, sizeof(stx)),
+			    r->klass == 2 ? "" : class_for_smtp(r, ss), why);
+		}
+		if (ss->mseen)
+			relay__copy(j->info.reply, sizeof(j->info.reply), ss->mres.text);
+	}
+	return j;
+}
+
+static void
+cache_unlink(struct out_sess *ss)
+{
+	if (!ss->parked)
+		return;
+	ss->parked = false;
+	*ss->cpprev = ss->cnext;
+	if (ss->cnext != NULL)
+		ss->cnext->cpprev = ss->cpprev;
+	ss->s->ncache--;
+}
+
+/* The connection is gone (on_closed): report to a job still attached,
+ * free the session, and let the job go on. */
+static void
+sess_end(struct out_sess *ss)
+{
+	if (ss->done)
+		return;
+	ss->done = true;
+	cache_unlink(ss);
+	struct dest_job *j = sess_report(ss);
+	smtp_client_free(ss->smtp);
+	free(ss->rcpts);
+	free(ss->rres);
+	free(ss->rseen);
+	free(ss);
+	if (j != NULL)
+		relay__dest_next(j);
+}
+
+static bool
+sess_flush(struct out_sess *ss)
+{
+	size_t len;
+	const uint8_t *p = smtp_client_output(ss->smtp, &len);
+	if (p == NULL || len == 0)
+		return true;
+	int r = relay_conn_write(ss->conn, p, len);
+	smtp_client_output_consume(ss->smtp, len);
+	return r == RELAY_CONN_OK;
+}
+
+static uint64_t
+sess_timeout_ms(const struct out_sess *ss)
+{
+	const struct relay_config *cfg = &ss->d->cfg;
+	switch (smtp_client_state(ss->smtp)) {
+	case SMTP_CLIENT_BANNER:
+	case SMTP_CLIENT_EHLO:
+	case SMTP_CLIENT_HELO:
+		return cfg->smtp_helo_timeout_ms;
+	case SMTP_CLIENT_STARTTLS:
+	case SMTP_CLIENT_TLS:
+		return cfg->smtp_starttls_timeout_ms;
+	case SMTP_CLIENT_READY:
+	case SMTP_CLIENT_RSET:
+		return cfg->smtp_mail_timeout_ms;
+	case SMTP_CLIENT_ENVELOPE:
+		return cfg->smtp_rcpt_timeout_ms;
+	case SMTP_CLIENT_BODY:
+		return cfg->smtp_data_xfer_timeout_ms;
+	case SMTP_CLIENT_DOT:
+		return cfg->smtp_data_done_timeout_ms;
+	case SMTP_CLIENT_QUIT:
+	case SMTP_CLIENT_DONE:
+		return cfg->smtp_quit_timeout_ms;
+	}
+	return cfg->smtp_helo_timeout_ms;
+}
+
+static void
+sess_abort(struct out_sess *ss, const char *dsn, const char *class, const char *why)
+{
+	relay__copy(ss->abort_class, sizeof(ss->abort_class), class);
+	rc_ignore(smtp_client_abort(ss->smtp, dsn, why));
+	sess_pump(ss);
+}
+
+/* Stream content until the connection's queue is full or the body ends. */
+static void
+sess_send_body(struct out_sess *ss)
+{
+	const struct msg_job *m = ss->j->m;
+	while (ss->body_off < m->content_len) {
+		if (relay_conn_pending(ss->conn) >= RELAY_CONN_LOW_WATER) {
+			ss->body_wait_drain = true;
+			return;
+		}
+		size_t n = m->content_len - ss->body_off;
+		if (n > BODY_CHUNK)
+			n = BODY_CHUNK;
+		int r = smtp_client_body(ss->smtp, m->content + ss->body_off, n);
+		if (r == SMTP_ERR_FULL) {
+			if (!sess_flush(ss))
+				goto io_error;
+			r = smtp_client_body(ss->smtp, m->content + ss->body_off, n);
+		}
+		if (r == SMTP_ERR_STATE)
+			return; /* the message failed meanwhile; events follow */
+		if (r != 0)
+			goto io_error;
+		ss->body_off += n;
+		if (!sess_flush(ss))
+			goto io_error;
+	}
+	ss->body_wait_drain = false;
+	if (smtp_client_body_end(ss->smtp) == SMTP_ERR_FULL) {
+		if (!sess_flush(ss) || smtp_client_body_end(ss->smtp) != 0)
+			goto io_error;
+	}
+	if (!sess_flush(ss))
+		goto io_error;
+	return;
+io_error:
+	ss->body_wait_drain = false;
+	sess_abort(ss, "4.4.2", "connect", "write error while sending the message");
+}
+
+static void
+sess_start_tls(struct out_sess *ss)
+{
+	struct dest_job *j = ss->j;
+	SSL *ssl = NULL;
+	int r = tlsa_ssl_new(j->m->s->d->tlsa, &j->verdict, &ssl);
+	if (r != 0) {
+		sess_abort(ss, "4.7.5", "tls-handshake", "cannot prepare TLS");
+		return;
+	}
+	if (relay_conn_start_tls(ss->conn, ssl) != RELAY_CONN_OK)
+		sess_abort(ss, "4.7.5", "tls-handshake", "cannot start TLS");
+}
+
+static void
+sess_pump(struct out_sess *ss)
+{
+	while (!ss->done) {
+		struct smtp_client_event ev;
+		if (smtp_client_next(ss->smtp, &ev) != 0) {
+			rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "local error"));
+			continue;
+		}
+		switch (ev.type) {
+		case SMTP_CLIENT_EV_NONE:
+			if (!sess_flush(ss)) {
+				rc_ignore(smtp_client_abort(ss->smtp, "4.4.2", "write error"));
+				continue;
+			}
+			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
+			return;
+		case SMTP_CLIENT_EV_STARTTLS:
+			(void)sess_flush(ss);
+			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
+			sess_start_tls(ss);
+			return;
+		case SMTP_CLIENT_EV_READY:
+			if (ss->parked)
+				return; /* idle in the cache */
+			if (ss->j != NULL) {
+				/* The message is done and the server is ready for
+				 * more: report, then keep the connection for the next
+				 * message with the same key, or say QUIT. */
+				bool keep = sess_cacheable(ss);
+				struct dest_job *j = sess_report(ss);
+				bool parked = keep && sess_park(ss);
+				relay__dest_next(j);
+				if (parked)
+					return;
+			}
+			if (smtp_client_quit(ss->smtp) != 0)
+				rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "cannot quit"));
+			break;
+		case SMTP_CLIENT_EV_RCPT:
+			if (ss->j != NULL && ev.rcpt_index < ss->j->nr) {
+				ss->rres[ev.rcpt_index] = *ev.result;
+				ss->rseen[ev.rcpt_index] = true;
+				/* The server (or its advertised capabilities) decided
+				 * this recipient: the attempt reached the transaction. */
+				if ((ev.result->reason == SMTP_REASON_REPLY &&
+				    (ev.result->stage == SMTP_STAGE_MAIL ||
+				    ev.result->stage == SMTP_STAGE_RCPT)) ||
+				    ev.result->reason == SMTP_REASON_SMTPUTF8_NOT_OFFERED ||
+				    ev.result->reason == SMTP_REASON_SIZE_EXCEEDED)
+					ss->any_txn_reply = true;
+			}
+			break;
+		case SMTP_CLIENT_EV_SEND_BODY:
+			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
+			if (ss->j == NULL) {
+				rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "no message"));
+				break;
+			}
+			sess_send_body(ss);
+			if (ss->body_wait_drain)
+				return;
+			break;
+		case SMTP_CLIENT_EV_MESSAGE:
+			ss->mres = *ev.result;
+			ss->mseen = true;
+			if (ev.result->reason == SMTP_REASON_REPLY &&
+			    ev.result->stage >= SMTP_STAGE_MAIL)
+				ss->any_txn_reply = true;
+			break;
+		case SMTP_CLIENT_EV_DONE:
+			(void)sess_flush(ss);
+			relay_conn_close(ss->conn);
+			/* sess_end runs from on_closed. */
+			return;
+		}
+	}
+}
+
+static void
+sess_on_connected(struct relay_conn *c, int status, void *arg)
+{
+	struct out_sess *ss = arg;
+	if (status < 0) {
+		ss->connect_failed = true;
+		relay__copy(ss->connect_err, sizeof(ss->connect_err), uv_strerror(status));
+		relay_conn_close(c);
+		return;
+	}
+	sess_pump(ss);
+}
+
+static void
+sess_on_data(struct relay_conn *c, const uint8_t *p, size_t len, void *arg)
+{
+	struct out_sess *ss = arg;
+	(void)c;
+	if (smtp_client_feed(ss->smtp, p, len) != 0) {
+		/* Over the input ceiling: the machine failed the session. */
+	}
+	sess_pump(ss);
+}
+
+static void
+sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
+{
+	struct attempt_info *in = &j->info;
+	relay__copy(in->tls, sizeof(in->tls), tlsa_auth_name(r->auth));
+	relay__copy(in->trust, sizeof(in->trust), tlsa_trust_name(r->trust));
+	in->depth = r->depth;
+	relay__copy(in->matched, sizeof(in->matched), r->matched);
+	if (r->have_spki) {
+		for (size_t i = 0; i < 32; i++)
+			snprintf(in->spki + 2 * i, 3, "%02x", r->spki_sha256[i]);
+	}
+	char names[256];
+	relay_fmt(names, sizeof(names), "%s%s%s", r->subject,
+	    r->dns_names[0] ? " san=" : "", r->dns_names);
+	relay__copy(in->names, sizeof(in->names), names);
+}
+
+static void
+sess_on_tls(struct relay_conn *c, int status, void *arg)
+{
+	struct out_sess *ss = arg;
+	struct dest_job *j = ss->j;
+	if (tlsa_ssl_result(relay_conn_ssl(c), &j->verdict, status == RELAY_CONN_OK,
+	    &ss->tres) != 0) {
+		memset(&ss->tres, 0, sizeof(ss->tres));
+		ss->tres.ok = false;
+		relay__copy(ss->tres.why, sizeof(ss->tres.why), "TLS result unavailable");
+		relay__copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
+	}
+	sess_fill_tls_info(j, &ss->tres);
+	struct relay_log_line l;
+	if (relay_log_begin(&l, ss->tres.ok ? RELAY_LOG_DEBUG : RELAY_LOG_INFO, "tls")) {
+		char buf[1024];
+		relay_log_str(&l, "id", j->m->id);
+		relay_log_strf(&l, "relay", "%s[%s]:25", j->info.mx, j->info.addr);
+		if (tlsa_result_format(&ss->tres, buf, sizeof(buf)) == 0 || buf[0])
+			relay_log_str(&l, "result", buf);
+		relay_log_end(&l);
+	}
+	if (!ss->tres.ok || status != RELAY_CONN_OK) {
+		/* RFC 7672 2.2 (C19, C21) and 3.2 (C51): never continue on a
+		 * session whose authentication or encryption failed. */
+		ss->tls_failed = true;
+		if (ss->tres.ok) {
+			ss->tres.ok = false;
+			relay__copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
+			relay__copy(ss->tres.why, sizeof(ss->tres.why), "TLS handshake failed");
+		}
+		sess_abort(ss, ss->tres.status[0] ? ss->tres.status : "4.7.5",
+		    class_for_tls(&j->verdict, &ss->tres), ss->tres.why);
+		return;
+	}
+	ss->tls_ok = true;
+	if (smtp_client_tls_started(ss->smtp) != 0) {
+		sess_abort(ss, "4.7.5", "tls-handshake", "TLS state error");
+		return;
+	}
+	sess_pump(ss);
+}
+
+static void
+sess_on_error(struct relay_conn *c, int err, void *arg)
+{
+	struct out_sess *ss = arg;
+	(void)c;
+	if (ss->done)
+		return;
+	if (ss->parked && err == RELAY_CONN_TIMEOUT) {
+		/* Idle for connection_cache_time: leave politely. */
+		cache_unlink(ss);
+		relay_conn_set_timeout(ss->conn, ss->d->cfg.smtp_quit_timeout_ms);
+		if (smtp_client_quit(ss->smtp) == 0) {
+			sess_pump(ss);
+			return;
+		}
+	}
+	cache_unlink(ss);
+	if (err == RELAY_CONN_EOF) {
+		rc_ignore(smtp_client_eof(ss->smtp));
+		sess_pump(ss);
+	} else if (err == RELAY_CONN_TIMEOUT) {
+		char why[96];
+		relay_fmt(why, sizeof(why), "timeout in state %s",
+		    smtp_client_state_name(smtp_client_state(ss->smtp)));
+		sess_abort(ss, "4.4.2", "connect", why);
+	} else if (err == RELAY_CONN_TLS) {
+		char e[256], why[320];
+		relay_fmt(why, sizeof(why), "TLS failure after the handshake: %s",
+		    relay_conn_tls_errstr(c, e, sizeof(e)));
+		sess_abort(ss, "4.4.2", "tls-handshake", why);
+	} else {
+		sess_abort(ss, "4.4.2", "connect", relay_conn_strerror(err));
+	}
+	/* The machine is DONE now or soon; make sure the socket goes. */
+	if (smtp_client_state(ss->smtp) == SMTP_CLIENT_DONE)
+		relay_conn_close(c);
+}
+
+static void
+sess_on_drain(struct relay_conn *c, void *arg)
+{
+	struct out_sess *ss = arg;
+	(void)c;
+	if (!ss->body_wait_drain || ss->done)
+		return;
+	sess_send_body(ss);
+	if (!ss->body_wait_drain)
+		sess_pump(ss);
+}
+
+static void
+sess_on_closed(struct relay_conn *c, void *arg)
+{
+	struct out_sess *ss = arg;
+	(void)c;
+	if (!ss->connect_failed && !ss->mseen && ss->j != NULL) {
+		/* Closed under the machine's feet (abort at shutdown): make
+		 * sure every recipient has an outcome. */
+		rc_ignore(smtp_client_eof(ss->smtp));
+		struct smtp_client_event ev;
+		for (int guard = 0; guard < 10000; guard++) {
+			if (smtp_client_next(ss->smtp, &ev) != 0 ||
+			    ev.type == SMTP_CLIENT_EV_DONE || ev.type == SMTP_CLIENT_EV_NONE)
+				break;
+			if (ev.type == SMTP_CLIENT_EV_RCPT && ev.rcpt_index < ss->j->nr) {
+				ss->rres[ev.rcpt_index] = *ev.result;
+				ss->rseen[ev.rcpt_index] = true;
+			} else if (ev.type == SMTP_CLIENT_EV_MESSAGE) {
+				ss->mres = *ev.result;
+				ss->mseen = true;
+			}
+		}
+	}
+	sess_end(ss);
+}
+
+static const struct relay_conn_cbs sess_cbs = {
+	.on_connected = sess_on_connected,
+	.on_data = sess_on_data,
+	.on_tls = sess_on_tls,
+	.on_error = sess_on_error,
+	.on_drain = sess_on_drain,
+	.on_closed = sess_on_closed,
+};
+
+/* May this session serve a later message? Only an authenticated or
+ * policy-satisfying TLS state is worth keeping, and only while its key can
+ * be computed. Sets ss->key. */
+static bool
+sess_cacheable(struct out_sess *ss)
+{
+	const struct dest_job *j = ss->j;
+	if (j == NULL || ss->d->cfg.connection_cache_time_ms == 0 || ss->s->stopping)
+		return false;
+	if (smtp_client_state(ss->smtp) != SMTP_CLIENT_READY)
+		return false;
+	return tlsa_verdict_cache_key(&j->verdict, ss->key) == 0;
+}
+
+static bool
+sess_park(struct out_sess *ss)
+{
+	struct relay_sched *s = ss->s;
+	if (s->ncache >= SCHED_CACHE_MAX) {
+		/* Make room: the oldest idle connection says QUIT. */
+		struct out_sess *old = s->cache;
+		while (old != NULL && old->cnext != NULL)
+			old = old->cnext;
+		if (old == NULL)
+			return false;
+		cache_unlink(old);
+		if (smtp_client_quit(old->smtp) == 0)
+			sess_pump(old);
+		else
+			relay_conn_close(old->conn);
+	}
+	ss->parked = true;
+	ss->cnext = s->cache;
+	ss->cpprev = &s->cache;
+	if (s->cache != NULL)
+		s->cache->cpprev = &ss->cnext;
+	s->cache = ss;
+	s->ncache++;
+	relay_conn_set_timeout(ss->conn, ss->d->cfg.connection_cache_time_ms);
+	return true;
+}
+
+struct out_sess *
+relay__cache_take(struct relay_sched *s, const char *host, const char *addr,
+    const uint8_t key[32])
+{
+	for (struct out_sess *ss = s->cache; ss != NULL; ss = ss->cnext) {
+		if (strcmp(ss->host, host) == 0 && strcmp(ss->addr, addr) == 0 &&
+		    memcmp(ss->key, key, 32) == 0) {
+			cache_unlink(ss);
+			return ss;
+		}
+	}
+	return NULL;
+}
+
+/* Close every idle connection (shutdown). */
+void
+relay__cache_flush(struct relay_sched *s)
+{
+	while (s->cache != NULL) {
+		struct out_sess *ss = s->cache;
+		cache_unlink(ss);
+		relay_conn_set_timeout(ss->conn, ss->d->cfg.smtp_quit_timeout_ms);
+		if (smtp_client_quit(ss->smtp) == 0)
+			sess_pump(ss);
+		else
+			relay_conn_close(ss->conn);
+	}
+}
+
+
+/* Put a parked connection to work for job j. Returns true when the job now
+ * waits for this session; false when the envelope could not be started
+ * (its recipients are then decided and the connection parked again). */
+bool
+relay__sess_reuse(struct out_sess *ss, struct dest_job *j)
+{
+	ss->j = j;
+	ss->reported = false;
+	ss->mseen = false;
+	ss->any_txn_reply = false;
+	ss->body_off = 0;
+	ss->body_wait_drain = false;
+	ss->abort_class[0] = '\0';
+	ss->uses++;
+	relay__copy(j->info.addr, sizeof(j->info.addr), ss->addr);
+	j->info.reply[0] = '\0';
+	j->info.conn_use = ss->uses;
+	if (ss->tls_ok)
+		sess_fill_tls_info(j, &ss->tres);
+	if (!sess_attach_envelope(ss, j)) {
+		ss->j = NULL;
+		ss->reported = true;
+		(void)sess_park(ss);
+		return false;
+	}
+	j->sess = ss;
+	relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
+	sess_pump(ss);
+	return true;
+}
+
+/* Size the per-recipient arrays for job j and queue its envelope on the
+ * session's machine. On failure the job's recipients are decided. */
+static bool
+sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
+{
+	const struct msg_job *m = j->m;
+	free(ss->rcpts);
+	free(ss->rres);
+	free(ss->rseen);
+	ss->rcpts = calloc(j->nr, sizeof(*ss->rcpts));
+	ss->rres = calloc(j->nr, sizeof(*ss->rres));
+	ss->rseen = calloc(j->nr, sizeof(*ss->rseen));
+	if (ss->rcpts == NULL || ss->rres == NULL || ss->rseen == NULL) {
+		relay__dest_decide_all(j, false, "4.3.0", "local", "out of memory");
+		return false;
+	}
+	for (size_t k = 0; k < j->nr; k++) {
+		const struct relay_queue_rcpt *r = &m->env->rcpt[j->ri[k]];
+		ss->rcpts[k].addr = r->address;
+		ss->rcpts[k].notify = r->notify;
+		ss->rcpts[k].orcpt = r->orcpt[0] ? r->orcpt : NULL;
+	}
+	struct smtp_envelope env = {
+		.sender = m->env->sender,
+		.rcpts = ss->rcpts,
+		.nrcpts = j->nr,
+		.size = m->content_len,
+		.body = m->env->body == RELAY_QUEUE_BODY_8BITMIME ? SMTP_BODY_8BITMIME :
+		    m->env->body == RELAY_QUEUE_BODY_BINARYMIME ? SMTP_BODY_BINARYMIME :
+		    SMTP_BODY_NONE,
+		.ret = m->env->ret == RELAY_QUEUE_RET_FULL ? SMTP_RET_FULL :
+		    m->env->ret == RELAY_QUEUE_RET_HDRS ? SMTP_RET_HDRS : SMTP_RET_NONE,
+		.envid = m->env->envid[0] ? m->env->envid : NULL,
+		.smtputf8 = m->env->smtputf8,
+	};
+	int r = smtp_client_start_message(ss->smtp, &env);
+	if (r != 0) {
+		/* An address the engine refuses to send: permanent for the
+		 * recipients concerned. */
+		char why[REASON_MAX];
+		relay_fmt(why, sizeof(why), "cannot send envelope: %s", smtp_strerror(r));
+		relay__dest_decide_all(j, true, "5.1.3", "address", why);
+		return false;
+	}
+	return true;
+}
+
+bool
+relay__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode)
+{
+	struct msg_job *m = j->m;
+	struct relay_daemon *d = m->s->d;
+	struct out_sess *ss = calloc(1, sizeof(*ss));
+	if (ss == NULL)
+		return false;
+	ss->d = d;
+	ss->s = m->s;
+	ss->j = j;
+	ss->uses = 1;
+	j->info.conn_use = 1;
+	struct smtp_client_config cc = {
+		.helo_name = d->cfg.myhostname,
+		.tls = mode,
+		.allow_helo = mode != SMTP_TLS_REQUIRED,
+	};
+	ss->smtp = smtp_client_new(&cc);
+	if (ss->smtp == NULL || !sess_attach_envelope(ss, j))
+		goto fail;
+
+	struct sockaddr_storage ss_addr;
+	memset(&ss_addr, 0, sizeof(ss_addr));
+	if (a->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss_addr;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(j->dns->dest.port);
+		memcpy(&s6->sin6_addr, a->bytes, 16);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss_addr;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(j->dns->dest.port);
+		memcpy(&s4->sin_addr, a->bytes, 4);
+	}
+	inet_ntop(a->family, a->bytes, j->info.addr, sizeof(j->info.addr));
+	relay__copy(ss->addr, sizeof(ss->addr), j->info.addr);
+	relay__copy(ss->host, sizeof(ss->host), j->info.mx);
+	j->info.reply[0] = '\0';
+	j->sess = ss;
+	if (relay_conn_connect(d->loop, (struct sockaddr *)&ss_addr,
+	    d->cfg.smtp_connect_timeout_ms, &sess_cbs, ss, &ss->conn) != RELAY_CONN_OK) {
+		j->sess = NULL;
+		relay__fail_set(&j->fail, false, "4.4.1", "connect", "cannot create socket");
+		goto fail;
+	}
+	return true;
+fail:
+	smtp_client_free(ss->smtp);
+	free(ss->rcpts);
+	free(ss->rres);
+	free(ss->rseen);
+	free(ss);
+	return false;
+}

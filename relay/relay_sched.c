@@ -1,0 +1,788 @@
+/*
+ * relay_sched: the scheduler of deliveries (see relay_deliver_int.h for the
+ * whole pipeline).
+ *
+ * It scans the queue's index for messages with due recipients, loads each
+ * message (envelope, and content in the thread pool), groups its due
+ * recipients by domain into destination jobs (relay_dest.c), and when all
+ * of them are done records every recipient's outcome: sent, deferred with
+ * backoff (retry_min doubling up to retry_max), or bounced (5xx, null MX,
+ * NXDOMAIN, or max_queue_lifetime reached; RFC 3464 2.3.4 lets such a
+ * bounce keep its 4.x.x status). One log line per recipient and attempt,
+ * the envelope persisted crash-safely, then RFC 3461/3464 DSNs: "failed"
+ * for bounces, one "delayed" warning per message after delay_warning_time,
+ * each only when NOTIFY allows and never to the null sender.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relay_deliver_int.h"
+#include "relay_dsn.h"
+#include "relay_log.h"
+#include "relay_report.h"
+
+static void sched_timer_cb(uv_timer_t *t);
+static void sched_maybe_done(struct relay_sched *s);
+
+
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t
+now_us(void)
+{
+	return relay_now_us();
+}
+
+static unsigned
+hash_id(const char *id)
+{
+	unsigned h = 2166136261u;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % SCHED_HASH_BUCKETS;
+}
+
+static bool
+job_running(const struct relay_sched *s, const char *id)
+{
+	for (const struct msg_job *m = s->hash[hash_id(id)]; m != NULL; m = m->hnext)
+		if (strcmp(m->id, id) == 0)
+			return true;
+	return false;
+}
+
+/* ----------------------------------------------------- outcome recording */
+
+static uint64_t
+backoff_us(const struct relay_config *cfg, uint32_t attempts)
+{
+	uint64_t ms = cfg->retry_min_ms;
+	for (uint32_t i = 1; i < attempts && ms < cfg->retry_max_ms; i++)
+		ms *= 2;
+	if (ms > cfg->retry_max_ms)
+		ms = cfg->retry_max_ms;
+	if (ms == 0)
+		ms = 1000;
+	return ms * 1000;
+}
+
+static int
+set_attempt(struct relay_queue_rcpt *r, const struct dest_job *j,
+    const struct rcpt_out *o, uint64_t t)
+{
+	struct relay_queue_attempt *a;
+	int e = relay_queue_attempt_add(r, &a);
+	if (e != 0)
+		return e;
+	const struct attempt_info *in = &j->info;
+	a->time_us = t;
+	e |= relay_queue_set_str(&a->mx_host, in->mx);
+	e |= relay_queue_set_str(&a->addr, in->addr);
+	e |= relay_queue_set_str(&a->dnssec_mx, in->dnssec_mx);
+	e |= relay_queue_set_str(&a->dnssec_addr, in->dnssec_addr);
+	e |= relay_queue_set_str(&a->dnssec_tlsa, in->dnssec_tlsa);
+	e |= relay_queue_set_str(&a->tlsa, in->tlsa);
+	e |= relay_queue_set_str(&a->tls, in->tls);
+	e |= relay_queue_set_str(&a->peer_spki, in->spki);
+	e |= relay_queue_set_str(&a->peer_names, in->names);
+	e |= relay_queue_set_str(&a->matched, in->matched);
+	e |= relay_queue_set_str(&a->reply, in->reply);
+	e |= relay_queue_set_str(&a->dsn, o->dsn);
+	e |= relay_queue_set_str(&a->status, relay_queue_rcpt_status_name(o->status));
+	e |= relay_queue_set_str(&a->failure_class, o->class);
+	e |= relay_queue_set_str(&a->reason, o->reason);
+	return e != 0 ? RELAY_QUEUE_ENOMEM : 0;
+}
+
+static void
+log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
+    const struct rcpt_out *o, uint64_t t)
+{
+	const struct msg_job *m = j->m;
+	const struct attempt_info *in = &j->info;
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_INFO, "delivery"))
+		return;
+	relay_log_str(&l, "id", m->id);
+	relay_log_addr(&l, "to", r->address);
+	if (in->mx[0] != '\0') {
+		if (in->addr[0] != '\0')
+			relay_log_strf(&l, "relay", "%s[%s]:25", in->mx, in->addr);
+		else
+			relay_log_str(&l, "relay", in->mx);
+	} else {
+		relay_log_str(&l, "relay", "none");
+	}
+	uint64_t arr = m->env->arrival_us;
+	relay_log_ms(&l, "delay", t > arr ? (t - arr) / 1000 : 0);
+	relay_log_str(&l, "tls", in->tls[0] ? in->tls : "none");
+	if (in->trust[0])
+		relay_log_str(&l, "trust", in->trust);
+	if (in->depth >= 0)
+		relay_log_i64(&l, "depth", in->depth);
+	if (in->matched[0])
+		relay_log_str(&l, "tlsa", in->matched);
+	else if (in->tlsa[0])
+		relay_log_str(&l, "tlsa_seen", in->tlsa);
+	relay_log_str(&l, "dsn", o->dsn);
+	relay_log_str(&l, "status", relay_queue_rcpt_status_name(o->status));
+	if (o->class[0])
+		relay_log_str(&l, "class", o->class);
+	relay_log_u64(&l, "attempts", r->attempts);
+	if (in->conn_use > 1)
+		relay_log_u64(&l, "conn_use", in->conn_use);
+	relay_log_str(&l, "why", o->reason);
+	relay_log_end(&l);
+}
+
+/* ------------------------------------------------------------ messages */
+
+static void
+msg_unlink(struct msg_job *m)
+{
+	struct relay_sched *s = m->s;
+	*m->pprev = m->next;
+	if (m->next != NULL)
+		m->next->pprev = m->pprev;
+	struct msg_job **hp = &s->hash[hash_id(m->id)];
+	while (*hp != m)
+		hp = &(*hp)->hnext;
+	*hp = m->hnext;
+	s->njobs--;
+}
+
+static void
+msg_free(struct msg_job *m)
+{
+	struct dest_job *j = m->dests;
+	while (j != NULL) {
+		struct dest_job *n = j->next;
+		free(j->ri);
+		free(j->out);
+		free(j);
+		j = n;
+	}
+	relay_queue_envelope_free(m->env);
+	free(m->content);
+	free(m);
+}
+
+static void
+msg_persisted(int status, void *arg)
+{
+	struct msg_job *m = arg;
+	struct relay_sched *s = m->s;
+	if (status != 0) {
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_ERROR, "queue-update-failed")) {
+			relay_log_str(&l, "id", m->id);
+			relay_log_str(&l, "why", relay_queue_strerror(status));
+			relay_log_end(&l);
+		}
+	}
+	msg_unlink(m);
+	msg_free(m);
+	if (!s->stopping)
+		relay_sched_kick(s);
+	sched_maybe_done(s);
+}
+
+/* RFC 3461/3464 notifications for this round's bounces and delays. */
+static void
+msg_send_dsns(struct msg_job *m, uint64_t t)
+{
+	struct relay_daemon *d = m->s->d;
+	struct relay_queue_envelope *env = m->env;
+	for (int pass = 0; pass < 2; pass++) {
+		enum relay_dsn_action act = pass == 0 ? RELAY_DSN_FAILED : RELAY_DSN_DELAYED;
+		struct relay_dsn_rcpt *rs = calloc(env->rcpt_count, sizeof(*rs));
+		char (*domains)[RELAY_DNS_HOST_MAX] = calloc(env->rcpt_count, sizeof(*domains));
+		/* Plain language first (the class hint), then the technical
+		 * reason; the SMTP detail goes to Diagnostic-Code. */
+		char (*prose)[REASON_MAX + 256] = calloc(env->rcpt_count, sizeof(*prose));
+		bool *mark = calloc(env->rcpt_count, sizeof(*mark));
+		size_t n = 0;
+		if (rs == NULL || domains == NULL || mark == NULL || prose == NULL)
+			goto next;
+		for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
+			for (size_t k = 0; k < j->nr; k++) {
+				size_t i = j->ri[k];
+				struct relay_queue_rcpt *r = &env->rcpt[i];
+				const struct rcpt_out *o = &j->out[k];
+				bool want;
+				if (act == RELAY_DSN_FAILED)
+					want = o->decided && r->status == RELAY_QUEUE_RCPT_BOUNCED;
+				else
+					want = o->decided && r->status == RELAY_QUEUE_RCPT_DEFERRED &&
+					    !r->delay_warned && d->cfg.delay_warning_time_ms > 0 &&
+					    /* issue 6 item 5: one delay DSN per message. */
+					    !env->delay_warned &&
+					    t >= env->arrival_us + d->cfg.delay_warning_time_ms * 1000;
+				if (!want || !relay_dsn_wanted(act, r->notify, env->sender))
+					continue;
+				if (act == RELAY_DSN_DELAYED) {
+					r->delay_warned = true;
+					mark[i] = true;
+				}
+				relay__copy(domains[n], sizeof(domains[n]), j->domain);
+				if (o->class[0] != '\0')
+					relay_fmt(prose[n], sizeof(prose[n]), "%s (%s)",
+					    relay_report_class_hint(o->class), o->reason);
+				else
+					relay__copy(prose[n], sizeof(prose[n]), o->reason);
+				rs[n] = (struct relay_dsn_rcpt){
+					.address = r->address,
+					.orcpt = r->orcpt,
+					.action = act,
+					.status = o->dsn,
+					.remote_mta = j->info.mx[0] ? j->info.mx : NULL,
+					.diagnostic = j->info.reply[0] ? j->info.reply : o->reason,
+					.domain = domains[n],
+					.reason = prose[n],
+					.last_attempt = (int64_t)(t / 1000000),
+					.will_retry_until = act == RELAY_DSN_DELAYED ?
+					    (int64_t)((env->arrival_us + d->cfg.max_queue_lifetime_ms * 1000) / 1000000) : 0,
+				};
+				n++;
+			}
+		}
+		if (n > 0) {
+			struct relay_dsn_msg dm = {
+				.reporting_mta = d->cfg.myhostname,
+				.queue_id = m->id,
+				.envid = env->envid,
+				.sender = env->sender,
+				.arrival = (int64_t)(env->arrival_us / 1000000),
+				.now = (int64_t)(t / 1000000),
+				.ret_full = env->ret == RELAY_QUEUE_RET_FULL,
+				.original = m->content,
+				.original_len = m->content_len,
+			};
+			uint8_t *out = NULL;
+			size_t outlen = 0;
+			int r = relay_dsn_compose(&dm, rs, n, &out, &outlen);
+			if (r == 0)
+				r = relay_submit_local(d, "", env->sender, RELAY_QUEUE_NOTIFY_NEVER,
+				    out, outlen);
+			free(out);
+			struct relay_log_line l;
+			if (relay_log_begin(&l, r == 0 ? RELAY_LOG_INFO : RELAY_LOG_ERROR, "dsn")) {
+				relay_log_str(&l, "id", m->id);
+				relay_log_str(&l, "action", act == RELAY_DSN_FAILED ? "failed" : "delayed");
+				relay_log_addr(&l, "to", env->sender);
+				relay_log_u64(&l, "nrcpt", n);
+				if (r != 0)
+					relay_log_str(&l, "why", relay_queue_strerror(r));
+				relay_log_end(&l);
+			}
+			if (r == 0 && act == RELAY_DSN_DELAYED)
+				env->delay_warned = true;
+			if (r != 0 && act == RELAY_DSN_DELAYED) {
+				/* Try the warning again next round. */
+				for (size_t i = 0; i < env->rcpt_count; i++)
+					if (mark[i])
+						env->rcpt[i].delay_warned = false;
+			}
+		}
+next:
+		free(rs);
+		free(domains);
+		free(prose);
+		free(mark);
+	}
+}
+
+/* All destination jobs of m are done: record, notify, persist. */
+void
+relay__msg_dest_done(struct msg_job *m)
+{
+	if (--m->dests_open > 0)
+		return;
+	struct relay_daemon *d = m->s->d;
+	struct relay_queue_envelope *env = m->env;
+	uint64_t t = now_us();
+	uint64_t lifetime_us = d->cfg.max_queue_lifetime_ms * 1000;
+
+	for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
+		for (size_t k = 0; k < j->nr; k++) {
+			struct rcpt_out *o = &j->out[k];
+			if (!o->decided)
+				relay__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.3.0", "local",
+				    "delivery not completed");
+			struct relay_queue_rcpt *r = &env->rcpt[j->ri[k]];
+			/* RFC 3464 2.3.4 / checklist I37: a recipient still failing
+			 * temporarily at the end of its queue lifetime bounces with
+			 * its 4.x.x status. */
+			if (o->status == RELAY_QUEUE_RCPT_DEFERRED &&
+			    t >= env->arrival_us + lifetime_us) {
+				o->status = RELAY_QUEUE_RCPT_BOUNCED;
+				char why[REASON_MAX];
+				relay_fmt(why, sizeof(why), "message expired in queue: %s", o->reason);
+				relay__copy(o->reason, sizeof(o->reason), why);
+			}
+			r->status = o->status;
+			rc_ignore(relay_queue_set_str(&r->dsn, o->dsn));
+			rc_ignore(relay_queue_set_str(&r->reason, o->reason));
+			rc_ignore(relay_queue_set_str(&r->failure_class, o->class));
+			(void)set_attempt(r, j, o, t);
+			r->next_attempt_us = o->status == RELAY_QUEUE_RCPT_DEFERRED ?
+			    t + backoff_us(&d->cfg, r->attempts) : 0;
+			log_delivery(j, r, o, t);
+		}
+	}
+	msg_send_dsns(m, t);
+
+	int r;
+	if (relay_queue_envelope_final(env)) {
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_INFO, "removed")) {
+			relay_log_str(&l, "id", m->id);
+			relay_log_end(&l);
+		}
+		r = relay_queue_remove(d->queue, m->id, msg_persisted, m);
+	} else {
+		r = relay_queue_update(d->queue, env, msg_persisted, m);
+	}
+	if (r != 0)
+		msg_persisted(r, m);
+}
+
+static void
+msg_start_dests(struct msg_job *m)
+{
+	struct relay_sched *s = m->s;
+	struct relay_queue_envelope *env = m->env;
+	uint64_t t = now_us();
+
+	/* Group the due recipients by normalised domain. */
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		struct relay_queue_rcpt *r = &env->rcpt[i];
+		if (r->status == RELAY_QUEUE_RCPT_SENT || r->status == RELAY_QUEUE_RCPT_BOUNCED)
+			continue;
+		if (r->next_attempt_us > t)
+			continue;
+		struct smtp_addr a;
+		char domain[RELAY_DNS_HOST_MAX];
+		const char *addr = r->address;
+		int pr = smtp_addr_parse_mailbox((const uint8_t *)addr, strlen(addr),
+		    SMTP_ADDR_UTF8, &a);
+		int dl = pr == 0 ? smtp_addr_domain(&a, domain, sizeof(domain)) : -1;
+		if (dl <= 0) {
+			relay__copy(domain, sizeof(domain), "");
+		}
+		struct dest_job *j;
+		for (j = m->dests; j != NULL; j = j->next)
+			if (strcmp(j->domain, domain) == 0)
+				break;
+		if (j == NULL) {
+			j = calloc(1, sizeof(*j));
+			if (j == NULL)
+				continue;
+			relay__copy(j->domain, sizeof(j->domain), domain);
+			j->m = m;
+			j->info.depth = -1;
+			j->next = m->dests;
+			m->dests = j;
+		}
+		size_t *nri = realloc(j->ri, (j->nr + 1) * sizeof(*nri));
+		struct rcpt_out *nout = realloc(j->out, (j->nr + 1) * sizeof(*nout));
+		if (nri != NULL)
+			j->ri = nri;
+		if (nout != NULL)
+			j->out = nout;
+		if (nri == NULL || nout == NULL)
+			continue;
+		j->ri[j->nr] = i;
+		memset(&j->out[j->nr], 0, sizeof(j->out[j->nr]));
+		j->nr++;
+	}
+	m->dests_open = 1; /* held until every job is started */
+	for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
+		if (j->nr == 0)
+			continue;
+		m->dests_open++;
+		if (j->domain[0] == '\0') {
+			relay__dest_decide_all(j, true, "5.1.3", "address", "bad recipient address syntax");
+			relay__dest_finish(j);
+			continue;
+		}
+		if (s->aborting) {
+			relay__dest_decide_all(j, false, "4.3.2", "shutdown", "delivery interrupted by shutdown");
+			relay__dest_finish(j);
+			continue;
+		}
+		relay__dest_start(j);
+	}
+	relay__msg_dest_done(m);
+}
+
+static void
+msg_read_work(uv_work_t *req)
+{
+	struct msg_job *m = req->data;
+	FILE *f = fopen(m->path, "rb");
+	if (f == NULL) {
+		m->read_err = RELAY_QUEUE_EIO;
+		return;
+	}
+	size_t cap = 65536, len = 0;
+	uint8_t *buf = malloc(cap);
+	while (buf != NULL) {
+		if (len == cap) {
+			uint8_t *nb = realloc(buf, cap * 2);
+			if (nb == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		size_t n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (buf == NULL || bad) {
+		free(buf);
+		m->read_err = buf == NULL ? RELAY_QUEUE_ENOMEM : RELAY_QUEUE_EIO;
+		return;
+	}
+	m->content = buf;
+	m->content_len = len;
+}
+
+static void
+msg_read_done(uv_work_t *req, int status)
+{
+	struct msg_job *m = req->data;
+	struct relay_sched *s = m->s;
+	if (status != 0 || m->read_err != 0) {
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_ERROR, "content-read-failed")) {
+			relay_log_str(&l, "id", m->id);
+			relay_log_str(&l, "why", relay_queue_strerror(m->read_err));
+			relay_log_end(&l);
+		}
+		msg_unlink(m);
+		msg_free(m);
+		sched_maybe_done(s);
+		return;
+	}
+	msg_start_dests(m);
+}
+
+static void
+msg_loaded(int status, struct relay_queue_envelope *env, void *arg)
+{
+	struct msg_job *m = arg;
+	struct relay_sched *s = m->s;
+	if (status != 0 || env == NULL) {
+		relay_queue_envelope_free(env);
+		msg_unlink(m);
+		msg_free(m);
+		sched_maybe_done(s);
+		return;
+	}
+	m->env = env;
+	m->work.data = m;
+	if (relay_queue_content_path(s->d->queue, m->id, m->path, sizeof(m->path)) != 0 ||
+	    uv_queue_work(s->d->loop, &m->work, msg_read_work, msg_read_done) != 0) {
+		msg_unlink(m);
+		msg_free(m);
+		sched_maybe_done(s);
+	}
+}
+
+static bool
+msg_start(struct relay_sched *s, const char *id)
+{
+	struct msg_job *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return false;
+	m->s = s;
+	relay__copy(m->id, sizeof(m->id), id);
+	m->started_us = now_us();
+	m->next = s->jobs;
+	m->pprev = &s->jobs;
+	if (s->jobs != NULL)
+		s->jobs->pprev = &m->next;
+	s->jobs = m;
+	unsigned h = hash_id(m->id);
+	m->hnext = s->hash[h];
+	s->hash[h] = m;
+	s->njobs++;
+	if (relay_queue_load(s->d->queue, id, msg_loaded, m) != 0) {
+		msg_unlink(m);
+		free(m);
+		return false;
+	}
+	return true;
+}
+
+/* ----------------------------------------------------------- scheduler */
+
+struct scan_ctx {
+	struct relay_sched *s;
+	uint64_t now;
+	uint64_t next_due;
+	char (*due)[RELAY_QUEUE_ID_SIZE];
+	size_t ndue, cap;
+};
+
+static int
+scan_one(const struct relay_queue_info *info, void *arg)
+{
+	struct scan_ctx *c = arg;
+	if (info->hold || info->rcpt_open == 0)
+		return 0;
+	if (job_running(c->s, info->id))
+		return 0;
+	if (info->next_attempt_us > c->now) {
+		if (info->next_attempt_us < c->next_due)
+			c->next_due = info->next_attempt_us;
+		return 0;
+	}
+	if (c->ndue >= c->cap) {
+		/* More are due than we may run now: rescan when jobs finish. */
+		c->next_due = c->now;
+		return 1;
+	}
+	relay__copy(c->due[c->ndue], sizeof(c->due[0]), info->id);
+	c->ndue++;
+	return 0;
+}
+
+static void
+sched_scan(struct relay_sched *s)
+{
+	if (s->stopping)
+		return;
+	if (relay_dns_validation_state(s->d->dns) == RELAY_DNS_VALIDATION_UNKNOWN) {
+		/* The first DNSSEC self-test is still running: wait for its
+		 * verdict (it kicks us) instead of deferring everything once. */
+		uv_timer_start(&s->timer, sched_timer_cb, 1000, 0);
+		return;
+	}
+	size_t room = s->njobs < SCHED_MAX_JOBS ? SCHED_MAX_JOBS - s->njobs : 0;
+	struct scan_ctx c = {
+		.s = s,
+		.now = now_us(),
+		.next_due = UINT64_MAX,
+		.cap = room,
+	};
+	if (room > 0) {
+		c.due = calloc(room, sizeof(*c.due));
+		if (c.due == NULL)
+			c.cap = 0;
+	}
+	(void)relay_queue_foreach(s->d->queue, scan_one, &c);
+	/* Start after the walk: foreach forbids changes to the queue. */
+	for (size_t i = 0; i < c.ndue; i++)
+		if (!msg_start(s, c.due[i]))
+			break;
+	free(c.due);
+	uint64_t sleep_ms = SCHED_MAX_SLEEP_MS;
+	if (c.next_due != UINT64_MAX) {
+		uint64_t t = now_us();
+		uint64_t delta = c.next_due > t ? (c.next_due - t) / 1000 + 1 : 1000;
+		if (delta < sleep_ms)
+			sleep_ms = delta;
+	}
+	uv_timer_start(&s->timer, sched_timer_cb, sleep_ms, 0);
+}
+
+static void
+sched_timer_cb(uv_timer_t *t)
+{
+	sched_scan(t->data);
+}
+
+void
+relay_sched_kick(struct relay_sched *s)
+{
+	if (s->stopping)
+		return;
+	/* Kicks coalesce: however many arrive in one loop iteration, the
+	 * scan runs once, on the next. */
+	uv_timer_start(&s->timer, sched_timer_cb, 0, 0);
+}
+
+size_t
+relay_sched_active(const struct relay_sched *s)
+{
+	return s->njobs;
+}
+
+/* issue 6 (control socket): whether message id has a delivery job in
+ * flight, so `queue delete/hold` can refuse to touch it meanwhile. */
+bool
+relay_sched_is_active(const struct relay_sched *s, const char *id)
+{
+	return job_running(s, id);
+}
+
+int
+relay_sched_new(struct relay_daemon *d, struct relay_sched **out)
+{
+	struct relay_sched *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	s->d = d;
+	if (uv_timer_init(d->loop, &s->timer) != 0) {
+		free(s);
+		return RELAY_QUEUE_EIO;
+	}
+	if (uv_timer_init(d->loop, &s->grace) != 0) {
+		uv_close((uv_handle_t *)&s->timer, NULL);
+		/* The timer's memory is s: freed after a loop turn is not
+		 * possible here; keep s alive (startup failure exits). */
+		return RELAY_QUEUE_EIO;
+	}
+	s->timer.data = s;
+	s->grace.data = s;
+	s->open_handles = 2;
+	uv_timer_start(&s->timer, sched_timer_cb, 0, 0);
+	*out = s;
+	return 0;
+}
+
+static void
+sched_handle_closed(uv_handle_t *h)
+{
+	struct relay_sched *s = h->data;
+	if (--s->open_handles > 0)
+		return;
+	struct relay_daemon *d = s->d;
+	void (*done)(struct relay_daemon *) = s->done;
+	while (s->slots != NULL) {
+		struct dest_slot *n = s->slots->next;
+		free(s->slots);
+		s->slots = n;
+	}
+	free(s);
+	d->sched = NULL;
+	if (done != NULL)
+		done(d);
+}
+
+static void
+sched_maybe_done(struct relay_sched *s)
+{
+	if (!s->stopping || s->njobs > 0 || s->done_called)
+		return;
+	s->done_called = true;
+	uv_close((uv_handle_t *)&s->timer, sched_handle_closed);
+	uv_close((uv_handle_t *)&s->grace, sched_handle_closed);
+}
+
+static void
+sched_abort_all(struct relay_sched *s)
+{
+	s->aborting = true;
+	/* Finishing a job can free its message, so rescan from the start
+	 * after each cancelled DNS request. Sessions are aborted in place:
+	 * their close callbacks finish their jobs later. */
+again:
+	for (struct msg_job *m = s->jobs; m != NULL; m = m->next) {
+		for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
+			if (j->finished)
+				continue;
+			if (j->dns_req != NULL) {
+				relay_dns_cancel(j->dns_req);
+				j->dns_req = NULL;
+				relay__dest_decide_all(j, false, "4.3.2", "shutdown",
+				    "delivery interrupted by shutdown");
+				relay__dest_finish(j);
+				goto again;
+			}
+			if (j->sess != NULL && j->sess->conn != NULL)
+				relay_conn_abort(j->sess->conn);
+		}
+	}
+}
+
+static void
+sched_grace_cb(uv_timer_t *t)
+{
+	struct relay_sched *s = t->data;
+	relay_log_msg(RELAY_LOG_WARNING, "shutdown", "aborting deliveries in flight");
+	sched_abort_all(s);
+}
+
+void
+relay_sched_stop(struct relay_sched *s, uint64_t grace_ms,
+    void (*done)(struct relay_daemon *d))
+{
+	s->stopping = true;
+	s->done = done;
+	uv_timer_stop(&s->timer);
+	relay__cache_flush(s);
+	if (s->njobs == 0) {
+		sched_maybe_done(s);
+		return;
+	}
+	uv_timer_start(&s->grace, sched_grace_cb, grace_ms, 0);
+}
+
+/* ------------------------------------------------------ local submission */
+
+struct local_submit {
+	struct relay_daemon *d;
+};
+
+static void
+local_committed(struct relay_queue_writer *w, int status, const char *queue_id, void *arg)
+{
+	struct local_submit *ls = arg;
+	(void)w;
+	struct relay_log_line l;
+	if (relay_log_begin(&l, status == 0 ? RELAY_LOG_INFO : RELAY_LOG_ERROR, "queued-local")) {
+		relay_log_str(&l, "id", status == 0 ? queue_id : "");
+		if (status != 0)
+			relay_log_str(&l, "why", relay_queue_strerror(status));
+		relay_log_end(&l);
+	}
+	if (status == 0 && ls->d->sched != NULL)
+		relay_sched_kick(ls->d->sched);
+	free(ls);
+}
+
+int
+relay_submit_local(struct relay_daemon *d, const char *sender, const char *rcpt,
+    unsigned notify, const uint8_t *content, size_t len)
+{
+	struct relay_queue_envelope *env = relay_queue_envelope_new();
+	if (env == NULL)
+		return RELAY_QUEUE_ENOMEM;
+	int r = relay_queue_set_str(&env->sender, sender);
+	if (r == 0)
+		r = relay_queue_set_str(&env->client_addr, "local");
+	if (r == 0)
+		r = relay_queue_rcpt_add(env, rcpt, "", notify, NULL);
+	struct relay_queue_writer *w = NULL;
+	if (r == 0)
+		r = relay_queue_msg_begin(d->queue, env, &w);
+	relay_queue_envelope_free(env);
+	if (r != 0)
+		return r;
+	struct local_submit *ls = malloc(sizeof(*ls));
+	if (ls == NULL) {
+		relay_queue_writer_abort(w);
+		return RELAY_QUEUE_ENOMEM;
+	}
+	ls->d = d;
+	r = relay_queue_writer_write(w, content, len, NULL, NULL);
+	if (r == 0)
+		r = relay_queue_writer_commit(w, local_committed, ls);
+	if (r != 0) {
+		relay_queue_writer_abort(w);
+		free(ls);
+	}
+	return r;
+}
