@@ -469,6 +469,25 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		}
 	}
 	cache_unlink(ss);
+	if (ss->j != NULL && smtp_client_state(ss->smtp) == SMTP_CLIENT_TLS) {
+		/* The server said 220 to STARTTLS, then reset, closed or
+		 * stalled during the handshake: that is a TLS failure (class
+		 * tls-handshake, 4.7.5), whatever the socket says (RFC 7672 2.2:
+		 * next MX or defer, never cleartext). */
+		char e[256];
+		memset(&ss->tres, 0, sizeof(ss->tres));
+		ss->tres.depth = -1;
+		ss->tls_failed = true;
+		relay__copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
+		relay_fmt(ss->tres.why, sizeof(ss->tres.why), "TLS handshake %s",
+		    err == RELAY_CONN_TIMEOUT ? "timed out" :
+		    err == RELAY_CONN_EOF ? "ended by the server" :
+		    relay_conn_tls_errstr(c, e, sizeof(e)));
+		sess_abort(ss, "4.7.5", "tls-handshake", ss->tres.why);
+		if (smtp_client_state(ss->smtp) == SMTP_CLIENT_DONE)
+			relay_conn_close(c);
+		return;
+	}
 	if (err == RELAY_CONN_EOF) {
 		rc_ignore(smtp_client_eof(ss->smtp));
 		sess_pump(ss);
