@@ -42,7 +42,7 @@ expect_dns "$WORLD_NXDOMAIN" A secure NXDOMAIN
 for f in DANE_EE DANE_TA MISMATCH NOTLS EXPIRED SENDER TLSA_BOGUS TLSA_SERVFAIL; do
   d=WORLD_D_$f; mx=WORLD_D_${f}_MX
   expect_dns "${!d}" MX secure NOERROR "10 ${!mx//./\\.}\\."
-  expect_dns "${!mx}" A secure NOERROR '127\.0\.[0-9]+\.[0-9]+'
+  expect_dns "${!mx}" A secure NOERROR "127\\.${WORLD_NET:-0}\\.[0-9]+\\.[0-9]+"
 done
 for f in DANE_EE MISMATCH NOTLS EXPIRED SENDER; do
   mx=WORLD_D_${f}_MX
@@ -55,7 +55,7 @@ expect_dns "_25._tcp.mx1.twomx.$T" TLSA secure NOERROR '3 1 1 [0-9a-f]{64}'
 expect_dns "_25._tcp.mx2.twomx.$T" TLSA secure NOERROR '3 1 1 [0-9a-f]{64}'
 expect_dns "$WORLD_D_NULLMX" MX secure NOERROR '0 \.'
 expect_dns "$WORLD_D_NOMX" MX secure NOERROR
-expect_dns "$WORLD_D_NOMX" A secure NOERROR '127\.0\.10\.1'
+expect_dns "$WORLD_D_NOMX" A secure NOERROR "127\\.${WORLD_NET:-0}\\.10\\.1"
 expect_dns "_25._tcp.$WORLD_D_NOMX" TLSA secure NOERROR '3 1 1 [0-9a-f]{64}'
 # Unsigned child of a signed parent (NSEC proves no DS).
 expect_dns "$WORLD_D_INSECURE" MX insecure NOERROR "10 mx\\.insecure\\.$T\\."
@@ -212,7 +212,7 @@ while read -r name pid _; do
 done <<< "$procs"
 if [ -z "$left" ]; then ok "no world process left after down"
 else not_ok "no world process left after down:$left"; fi
-busy=$(ss -H -ltn | awk '{ print $4 }' | grep -E '^127\.0\.(10|20)\.[0-9]+:25$' || true)
+busy=$(ss -H -ltn | awk '{ print $4 }' | grep -E "^127\\.${WORLD_NET:-0}\\.(10|20)\\.[0-9]+:25\$" || true)
 busy+=$(ss -H -lun | awk '{ print $4 }' | grep -F "$WORLD_DNS_ADDR:$WORLD_DNS_PORT" || true)
 if [ -z "$busy" ]; then ok "no world listener left after down"
 else not_ok "no world listener left after down"; diag "$busy"; fi
