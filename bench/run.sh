@@ -427,6 +427,6 @@ if [ "$BACKLOG_N" -gt 0 ]; then
   stop_danerelay
 fi
 
-cp "$RESULTS" "$TOP/bench/last-results.json" 2>/dev/null || true
+log "results: $RESULTS (kept with KEEP=1 or BENCH_DIR=...)"
 echo
 $PY table "$RESULTS"

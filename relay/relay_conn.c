@@ -304,7 +304,12 @@ on_timer(uv_timer_t *t)
 		conn_close_handles(c);
 		return;
 	}
-	conn_fail(c, RELAY_CONN_TIMEOUT);
+	/* An idle peer is not a broken socket: the owner may still write a
+	 * last reply (421 4.4.2, RFC 5321 4.5.3.2.7) before closing. */
+	if (c->failed)
+		return;
+	uv_timer_stop(&c->timer);
+	c->cbs->on_error(c, RELAY_CONN_TIMEOUT, c->arg);
 }
 
 static struct relay_conn *
