@@ -190,10 +190,11 @@ struct msg_job {
 	char path[4096];
 	int read_err;
 	uint64_t started_us;
+	uint64_t next_due_us;            /* earliest retry after this job, 0 none */
 };
 
 /* Idle connections kept at most (the oldest is closed first). */
-#define SCHED_CACHE_MAX 64
+#define SCHED_CACHE_MAX 512
 
 struct relay_sched {
 	struct relay_daemon *d;
@@ -207,6 +208,7 @@ struct relay_sched {
 	struct dest_slot *slots;
 	bool stopping;
 	bool aborting;
+	bool more_due;              /* the last scan left due messages behind */
 	int open_handles;
 	void (*done)(struct relay_daemon *d);
 	bool done_called;

@@ -87,8 +87,13 @@ void relay_smtpd_abort_all(struct relay_daemon *d);
 int relay_sched_new(struct relay_daemon *d, struct relay_sched **out)
     __attribute__((warn_unused_result));
 
-/* A message was just queued: try it now rather than at the next tick. */
+/* Rescan the queue for due work on the next loop iteration (after a
+ * retry command, a passing self-test, a reload, a local submission). */
 void relay_sched_kick(struct relay_sched *s);
+
+/* Message id was just committed by an inbound session: start delivering it
+ * now (no index scan) when a place is free. */
+void relay_sched_new_message(struct relay_sched *s, const char *id);
 
 /* Stop starting work; abort work in flight after grace_ms (0: at once).
  * done(d) runs once nothing is in flight any more and every handle of the

@@ -24,6 +24,7 @@
 #include "relay_report.h"
 
 static void sched_timer_cb(uv_timer_t *t);
+static void sched_arm(struct relay_sched *s, uint64_t when_us);
 static void sched_maybe_done(struct relay_sched *s);
 
 
@@ -183,9 +184,15 @@ msg_persisted(int status, void *arg)
 			relay_log_end(&l);
 		}
 	}
+	uint64_t next_us = m->next_due_us;
 	msg_unlink(m);
 	msg_free(m);
-	if (!s->stopping)
+	if (!s->stopping && next_us != 0)
+		sched_arm(s, next_us);
+	/* A finished job frees a place: rescan only when the last scan left
+	 * due messages behind for lack of places (a scan walks the whole
+	 * index; one per finished job would be quadratic under load). */
+	if (!s->stopping && s->more_due)
 		relay_sched_kick(s);
 	sched_maybe_done(s);
 }
@@ -330,6 +337,9 @@ relay__msg_dest_done(struct msg_job *m)
 			(void)set_attempt(r, j, o, t);
 			r->next_attempt_us = o->status == RELAY_QUEUE_RCPT_DEFERRED ?
 			    t + backoff_us(&d->cfg, r->attempts) : 0;
+			if (r->next_attempt_us != 0 &&
+			    (m->next_due_us == 0 || r->next_attempt_us < m->next_due_us))
+				m->next_due_us = r->next_attempt_us;
 			log_delivery(j, r, o, t);
 		}
 	}
@@ -551,6 +561,7 @@ scan_one(const struct relay_queue_info *info, void *arg)
 	if (c->ndue >= c->cap) {
 		/* More are due than we may run now: rescan when jobs finish. */
 		c->next_due = c->now;
+		c->s->more_due = true;
 		return 1;
 	}
 	relay__copy(c->due[c->ndue], sizeof(c->due[0]), info->id);
@@ -570,6 +581,7 @@ sched_scan(struct relay_sched *s)
 		return;
 	}
 	size_t room = s->njobs < SCHED_MAX_JOBS ? SCHED_MAX_JOBS - s->njobs : 0;
+	s->more_due = false;
 	struct scan_ctx c = {
 		.s = s,
 		.now = now_us(),
@@ -597,6 +609,19 @@ sched_scan(struct relay_sched *s)
 	uv_timer_start(&s->timer, sched_timer_cb, sleep_ms, 0);
 }
 
+/* Make sure a scan runs by when_us (epoch microseconds): restart the timer
+ * only when it would fire later than that. */
+static void
+sched_arm(struct relay_sched *s, uint64_t when_us)
+{
+	uint64_t t = now_us();
+	uint64_t delay_ms = when_us > t ? (when_us - t) / 1000 + 1 : 0;
+	if (uv_is_active((uv_handle_t *)&s->timer) &&
+	    uv_timer_get_due_in(&s->timer) <= delay_ms)
+		return;
+	uv_timer_start(&s->timer, sched_timer_cb, delay_ms, 0);
+}
+
 static void
 sched_timer_cb(uv_timer_t *t)
 {
@@ -611,6 +636,30 @@ relay_sched_kick(struct relay_sched *s)
 	/* Kicks coalesce: however many arrive in one loop iteration, the
 	 * scan runs once, on the next. */
 	uv_timer_start(&s->timer, sched_timer_cb, 0, 0);
+}
+
+void
+relay_sched_new_message(struct relay_sched *s, const char *id)
+{
+	/* A message just committed is due now: start it directly instead of
+	 * rescanning the index, when a place is free and the DNSSEC self-test
+	 * has spoken; otherwise the next scan finds it. */
+	if (s->stopping)
+		return;
+	if (s->njobs >= SCHED_MAX_JOBS ||
+	    relay_dns_validation_state(s->d->dns) == RELAY_DNS_VALIDATION_UNKNOWN) {
+		s->more_due = true;
+		relay_sched_kick(s);
+		return;
+	}
+	if (job_running(s, id))
+		return;
+	struct relay_queue_info info;
+	if (relay_queue_lookup(s->d->queue, id, &info) != 0 || info.hold ||
+	    info.rcpt_open == 0)
+		return;
+	if (!msg_start(s, id))
+		relay_sched_kick(s);
 }
 
 size_t

@@ -314,7 +314,7 @@ smtpd_committed(struct relay_queue_writer *w, int status, const char *queue_id,
 			relay_log_end(&l);
 		}
 		if (s->d->sched != NULL)
-			relay_sched_kick(s->d->sched);
+			relay_sched_new_message(s->d->sched, queue_id);
 	} else {
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_WARNING, "queue-write-failed")) {
