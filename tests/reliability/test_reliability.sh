@@ -13,12 +13,14 @@
 #   5 hostile     smuggling probes, long lines, size, recipients, mynetworks,
 #                 connection flood, slow clients
 #   7 leaks       descriptor count before/after load; sanitizer reports
+#   4b dnschange  TLSA TTL expiry and answers turning bogus mid-queue
+#                 (zones re-signed by `world.sh tlsa`); its own relay run
 # Privilege dropping (item 6) is a TODO in RELIABILITY.md until `serve`
 # handles run_user.
 #
 # Runs in the world's WORLD_NET (export WORLD_NET=8 to live beside other
 # worlds). Needs root; exit 77 otherwise. SECTIONS="crash mx dns disk
-# hostile leaks" (default: all) selects parts.
+# hostile leaks dnschange" (default: all) selects parts.
 set -uo pipefail
 
 FULL=0
@@ -30,7 +32,7 @@ export WORLD_SH=${WORLD_SH:-$HERE/../world/world.sh}
 # shellcheck disable=SC1091
 source "${INTEGRATION_LIB:-$HERE/../integration/lib.sh}"
 require_root
-SECTIONS=${SECTIONS:-crash mx dns disk hostile leaks}
+SECTIONS=${SECTIONS:-crash mx dns disk hostile leaks dnschange}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 CRASH_COUNT=${CRASH_COUNT:-$([ $FULL = 1 ] && echo 10000 || echo 400)}
@@ -457,6 +459,115 @@ PY
   check "leaks: no sanitizer report (ASan/LSan/UBSan) in the relay's output" sanitizer_clean "$SERVE_OUT"
   check "leaks: no open loop handles reported at exit" \
     bash -c "! grep -q 'event loop still had open handles' '$RLOG' '$SERVE_OUT'"
+fi
+
+# ============================================================================
+# 4b. DNS changes mid-queue (issue 8 item 4): TLSA TTL expiry, answers that
+# turn bogus between attempts. The zone edits are `world.sh tlsa` (re-sign
+# with the zone's own key, NSD SIGHUP, wait for the new serial). Fixtures:
+# fault37..39 (no TLSA at `up`, never looked up before this section; the
+# section gives each a TLSA RRset with TTL 2, RRSIG TTL 2 too). retry_min 1s,
+# retry_max 2s, so every retry after the TTL has passed must query again.
+# ============================================================================
+if want dnschange; then
+  DC_T0=$SECONDS
+  H_MX=$(openssl pkey -in "$WORLD_PKI/mx.key" -pubout -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)
+  H_OTHER=$(openssl pkey -in "$WORLD_PKI/other.key" -pubout -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)
+  T=$WORLD_TLD
+  dc_tlsa() {  # HOST HASH [ok|expired|badsig]: TLSA 3 1 1 HASH, TTL 2
+    "$WORLD_SH" tlsa "$WORLD_DIR" "$1" 2 "3 1 1 $2" "${3:-ok}" 2>> "$R/dnschange.err"
+  }
+  # The world's own resolver config, unchanged (a bogus TLSA answer is not
+  # held past the RRset's TTL here: the restore case measures that too).
+  # The leaks section may have stopped the relay: (re)start it.
+  relay_stop TERM 2>/dev/null
+  dc_ok=1
+  check "dnschange: TLSA RRsets set with TTL 2 (fault37 mismatching, fault38 matching, fault39 matching)" \
+    eval "dc_tlsa mx.fault37.$T $H_OTHER && dc_tlsa mx.fault38.$T $H_MX && dc_tlsa mx.fault39.$T $H_MX" || dc_ok=0
+  fm_conf "${FAULT_SINKS[@]}" "$FNET.37 ok" "$FNET.38 ok" "$FNET.39 rcpt:451"
+  relay_start "$RELAY_BIN" "$CONF" || dc_ok=0
+  wait_file_grep "$RLOG" "event=dns-selftest status=ok" 20 >/dev/null
+  check "dnschange: relay (re)started" [ $dc_ok = 1 ]
+  # Three queues at once: 37 (stale mismatch), 38 (then a new mismatch),
+  # 39 (MX 451 first: the message sits in the queue when the zone turns bogus).
+  submit_direct "$S" "u1@fault37.$T" "dnsc-1@reliability.test" || not_ok "dnschange: fault37 message accepted"
+  submit_direct "$S" "u1@fault38.$T" "dnsc-2@reliability.test" || not_ok "dnschange: fault38 message accepted"
+  submit_direct "$S" "u1@fault39.$T" "dnsc-4@reliability.test" || not_ok "dnschange: fault39 message accepted"
+
+  # --- 1. TTL expiry: mismatching TLSA replaced by a matching one ----------
+  check "TTL: mismatching TLSA: deferred 4.7.5 class=tlsa-mismatch" \
+    wait_file_grep "$RLOG" "to=<u1@fault37\\.$T>.*dsn=4\\.7\\.5 status=deferred class=tlsa-mismatch" 20
+  sleep 3   # a few retries against the mismatching RRset
+  check "TTL: nothing delivered while the TLSA RRset mismatches" [ "$(sink_count dnsc-1@reliability.test)" = 0 ]
+  nmis=$(grep -cE "to=<u1@fault37\\.$T>.*class=tlsa-mismatch" "$RLOG")
+  check "TTL: the relay kept retrying ($nmis tlsa-mismatch deferrals so far)" [ "$nmis" -ge 2 ]
+  dc_tlsa "mx.fault37.$T" "$H_MX"
+  t_change=$SECONDS
+  # TTL 2 + retry_max 2 + one attempt: a relay that kept the old RRset past
+  # its TTL would still be deferring here.
+  check "TTL: after the TTL, the next retry uses the new RRset: sent over DANE-EE" \
+    wait_file_grep "$RLOG" "to=<u1@fault37\\.$T>.*tls=dane-ee .*status=sent" 12
+  diag "fault37 delivered $((SECONDS - t_change)) s after the zone change"
+  n=$(sink_count dnsc-1@reliability.test)
+  check "TTL: delivered exactly once (sink has $n)" [ "$n" = 1 ]
+  row "TLSA RRset (TTL 2) changed from mismatching to matching mid-queue" 1 "$n" \
+    "$((n > 1 ? n - 1 : 0))" "$((n == 0 ? 1 : 0))"
+
+  # --- 1b. reverse: a matching TLSA replaced by a mismatching one ----------
+  check "TTL reverse: matching TLSA: first message sent over DANE-EE" \
+    wait_file_grep "$RLOG" "to=<u1@fault38\\.$T>.*tls=dane-ee .*status=sent" 20
+  dc_tlsa "mx.fault38.$T" "$H_OTHER"
+  sleep 3   # past the TTL of the cached matching RRset
+  submit_direct "$S" "u2@fault38.$T" "dnsc-3@reliability.test" || not_ok "dnschange: second fault38 message accepted"
+  check "TTL reverse: next message refused by DANE: deferred 4.7.5 class=tlsa-mismatch" \
+    wait_file_grep "$RLOG" "to=<u2@fault38\\.$T>.*dsn=4\\.7\\.5 status=deferred class=tlsa-mismatch" 15
+  check "TTL reverse: no attempt used the stale matching RRset (nothing at the MX)" \
+    eval "[ $(sink_count dnsc-3@reliability.test) = 0 ] && ! line_has 'u2@fault38\\.$T' 'status=sent'"
+  dc_tlsa "mx.fault38.$T" "$H_MX"
+  check "TTL reverse: matching TLSA back: the deferred message sent over DANE-EE" \
+    wait_file_grep "$RLOG" "to=<u2@fault38\\.$T>.*tls=dane-ee .*status=sent" 12
+  n2=$(sink_count dnsc-2@reliability.test) n3=$(sink_count dnsc-3@reliability.test)
+  check "TTL reverse: each message delivered exactly once ($n2, $n3)" eval "[ $n2 = 1 ] && [ $n3 = 1 ]"
+  row "TLSA RRset (TTL 2) changed from matching to mismatching, then back" 2 "$((n2 + n3))" \
+    "$(( (n2 > 1 ? n2 - 1 : 0) + (n3 > 1 ? n3 - 1 : 0) ))" "$(( (n2 == 0) + (n3 == 0) ))"
+
+  # --- 2. answers that turn bogus between attempts -------------------------
+  check "bogus: secure TLSA, MX answers 451: deferred smtp-4xx after a DANE-EE handshake" \
+    wait_file_grep "$RLOG" "to=<u1@fault39\\.$T>.*tls=dane-ee .*status=deferred class=smtp-4xx" 20
+  # The TLSA RRSIG expires; MX and A stay secure (and cached).
+  dc_tlsa "mx.fault39.$T" "$H_MX" expired
+  t_bogus=$(wc -l < "$RLOG")
+  sleep 3   # the cached secure TLSA RRset's TTL runs out (retries hit the 451)
+  fm_conf "${FAULT_SINKS[@]}" "$FNET.37 ok" "$FNET.38 ok" "$FNET.39 ok"
+  submit_direct "$S" "u2@fault39.$T" "dnsc-5@reliability.test" || not_ok "dnschange: second fault39 message accepted"
+  check "bogus: the queued message defers 4.7.5 class=dnssec-bogus" \
+    wait_file_grep "$RLOG" "to=<u1@fault39\\.$T>.*dsn=4\\.7\\.5 status=deferred class=dnssec-bogus" 15
+  check "bogus: a new message defers 4.7.5 class=dnssec-bogus" \
+    wait_file_grep "$RLOG" "to=<u2@fault39\\.$T>.*dsn=4\\.7\\.5 status=deferred class=dnssec-bogus" 15
+  sleep 2.5   # more retries while bogus (the MX would now accept)
+  check "bogus: nothing delivered while the TLSA answer is bogus" \
+    eval "[ $(sink_count dnsc-4@reliability.test) = 0 ] && [ $(sink_count dnsc-5@reliability.test) = 0 ]"
+  nbog=$(tail -n +"$((t_bogus + 1))" "$RLOG" | grep -cE "to=<u[12]@fault39\\.$T>.*class=dnssec-bogus")
+  check "bogus: the relay kept retrying ($nbog dnssec-bogus deferrals)" [ "$nbog" -ge 3 ]
+  # Second flavour: a corrupted signature instead of an expired one.
+  dc_tlsa "mx.fault39.$T" "$H_MX" badsig
+  sleep 2.5
+  check "bogus (corrupted RRSIG): still nothing delivered" \
+    eval "[ $(sink_count dnsc-4@reliability.test) = 0 ] && [ $(sink_count dnsc-5@reliability.test) = 0 ] && ! line_has 'u[12]@fault39\\.$T' 'status=sent'"
+  dc_tlsa "mx.fault39.$T" "$H_MX"
+  check "bogus: signatures restored: the queued message sent over DANE-EE" \
+    wait_file_grep "$RLOG" "to=<u1@fault39\\.$T>.*tls=dane-ee .*status=sent" 15
+  check "bogus: signatures restored: the new message sent over DANE-EE" \
+    wait_file_grep "$RLOG" "to=<u2@fault39\\.$T>.*tls=dane-ee .*status=sent" 15
+  n4=$(sink_count dnsc-4@reliability.test) n5=$(sink_count dnsc-5@reliability.test)
+  check "bogus: each message delivered exactly once ($n4, $n5)" eval "[ $n4 = 1 ] && [ $n5 = 1 ]"
+  row "TLSA RRSIG expired, then corrupted, mid-queue; then re-signed" 2 "$((n4 + n5))" \
+    "$(( (n4 > 1 ? n4 - 1 : 0) + (n5 > 1 ? n5 - 1 : 0) ))" "$(( (n4 == 0) + (n5 == 0) ))"
+  relay_stop TERM
+  check "dnschange: no sanitizer report in the relay's output" sanitizer_clean "$SERVE_OUT"
+  diag "dnschange section took $((SECONDS - DC_T0)) s"
+  [ -s "$R/dnschange.err" ] && diag "$(cat "$R/dnschange.err")"
+  fm_conf "${FAULT_SINKS[@]}"
 fi
 
 relay_stop TERM 2>/dev/null

@@ -6,6 +6,13 @@
 #                               then write DIR/world.env and DIR/unbound.conf
 #   world.sh down DIR           stop every process `up` started for DIR
 #   world.sh status DIR         list the world's processes; exit 1 if none runs
+#   world.sh tlsa DIR HOST TTL RDATA [ok|expired|badsig]
+#                               set the TLSA RRset at _25._tcp.HOST (RDATA
+#                               "U S M HEX", or "none" to remove it) with TTL,
+#                               re-sign its zone with the zone's key, reload
+#                               NSD and wait until it serves the new serial.
+#                               expired/badsig: that TLSA RRSIG only is expired
+#                               or corrupted (everything else stays secure)
 #
 # Environment at `up`: RELAY_ADDR=host:port (IPv4; where the upstream Postfix
 # relays to, default 127.0.0.1:10026), WORLD_DNS_PORT (default 10053).
@@ -45,6 +52,7 @@ die() { echo "world: error: $*" >&2; exit 1; }
 
 usage() {
   echo "usage: world.sh up DIR [--bench] | down DIR | status DIR" >&2
+  echo "       world.sh tlsa DIR HOST TTL RDATA|none [ok|expired|badsig]" >&2
   exit 2
 }
 
@@ -792,10 +800,114 @@ do_up() {
   log "up in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s: source $dir/world.env"
 }
 
+# --- tlsa: change a TLSA RRset in a running world ----------------------------------
+# Additive (tests/reliability dnschange): the unsigned source DIR/dns/zones/
+# Z.zone is edited, its SOA serial bumped, the zone re-signed with the key
+# whose DNSKEY it already publishes (so the chain of trust is unchanged) and
+# NSD sent SIGHUP (NSD re-reads zone files whose mtime changed).
+
+zone_of() {  # DIR NAME: the most specific zone served by NSD holding NAME
+  local dir=$1 name=${2%.}. best='' z
+  while read -r z; do
+    if [ "$z" = . ] || [ "$name" = "$z" ] || [[ $name == *".$z" ]]; then
+      [ ${#z} -gt ${#best} ] && best=$z
+    fi
+  done < <(sed -n 's/^ *name: "\(.*\)"$/\1/p' "$dir/dns/nsd.conf")
+  [ -n "$best" ] || die "no zone holds $name"
+  echo "$best"
+}
+
+zone_key() {  # DIR ZONE SIGNEDFILE: base path of the key the zone publishes
+  local k pub
+  for k in "$1/dns/keys/K$2+"*.key; do
+    [ -f "$k" ] || continue
+    pub=$(awk '{ sub(/;.*/, ""); for (i = 7; i <= NF; i++) printf "%s", $i }' "$k")
+    if awk '{ sub(/;.*/, "") } $4 == "DNSKEY" { s = ""; for (i = 8; i <= NF; i++) s = s $i; print s }' "$3" |
+        grep -qxF -- "$pub"; then
+      echo "${k%.key}"; return 0
+    fi
+  done
+  return 1
+}
+
+do_tlsa() {  # DIR HOST TTL RDATA [ok|expired|badsig]
+  local dir=$1 host=${2%.}. ttl=$3 rdata=$4 how=${5:-ok}
+  [ "$(id -u)" = 0 ] || die "must run as root"
+  case $ttl in ''|*[!0-9]*) die "TTL must be a number of seconds" ;; esac
+  case $how in ok|expired|badsig) ;; *) usage ;; esac
+  [ "$rdata" = none ] || [[ $rdata =~ ^[0-3]\ [01]\ [0-2]\ [0-9A-Fa-f]+$ ]] ||
+    die "RDATA must be \"U S M HEX\" or none"
+  [ "$rdata" != none ] || [ "$how" = ok ] || die "$how needs a TLSA record"
+  local owner=_25._tcp.$host zone f signed key serial pid i
+  zone=$(zone_of "$dir" "$host")
+  if [ "$zone" = . ]; then f=$dir/dns/zones/root.zone; else f=$dir/dns/zones/${zone%.}.zone; fi
+  signed=$f.signed
+  if ! [ -f "$f" ] || ! [ -f "$signed" ]; then die "zone files for $zone missing under $dir/dns/zones"; fi
+  serial=$(awk '$3 == "SOA" { print $6 + 1; exit }' "$f")
+  awk -v o="$owner" -v s="$serial" '
+    $3 == "SOA" { $6 = s }
+    $1 == o && ($3 == "TLSA" || $4 == "TLSA") { next }
+    { print }' "$f" > "$f.tmp"
+  [ "$rdata" = none ] || echo "$owner $ttl IN TLSA $rdata" >> "$f.tmp"
+  mv "$f.tmp" "$f"
+  if key=$(zone_key "$dir" "$zone" "$signed"); then
+    sign "$f" "$zone" "$key" > /dev/null
+    if [ "$how" != ok ]; then
+      # Swap in an RRSIG over this TLSA RRset that no validator accepts:
+      # one from a signing 60..30 days ago, or a corrupted signature.
+      local bad=$f.bad
+      if [ "$how" = expired ]; then
+        ldns-signzone -i "$(date -u -d '-60 days' +%Y%m%d%H%M%S)" \
+          -e "$(date -u -d '-30 days' +%Y%m%d%H%M%S)" -o "$zone" -f "$bad" "$f" "$key"
+      else
+        cp "$signed" "$bad"
+      fi
+      awk -v o="$owner" -v how="$how" -v badf="$bad" '
+        BEGIN { while ((getline l < badf) > 0) { split(l, a)
+                  if (a[1] == o && a[4] == "RRSIG" && a[5] == "TLSA") sig = l } }
+        $1 == o && $4 == "RRSIG" && $5 == "TLSA" {
+          if (how == "expired") { print sig; n++; next }
+          # badsig: flip one base64 character of the signature
+          c = substr($NF, 1, 1); $NF = (c == "A" ? "B" : "A") substr($NF, 2); n++ }
+        { print }
+        END { if (n != 1) exit 1 }' "$signed" > "$signed.tmp" ||
+        die "could not replace the RRSIG over $owner TLSA"
+      mv "$signed.tmp" "$signed"; rm -f "$bad"
+    fi
+  else
+    cp "$f" "$signed"   # an unsigned zone
+  fi
+  pid=$(cat "$dir/run/nsd.pid" 2>/dev/null) || die "no NSD pid file in $dir/run"
+  for i in $(seq 60); do
+    if [ $((i % 10)) = 1 ]; then
+      # mtime is what NSD compares; a re-sign within the same second as
+      # the last load could look unchanged, so touch again each round.
+      [ "$i" = 1 ] || touch "$signed"
+      kill -HUP "$pid" || die "cannot signal NSD (pid $pid)"
+    fi
+    [ "$(dig +short +time=1 +tries=1 -p "$DNS_PORT" "@$DNS_ADDR" "$zone" SOA 2>/dev/null |
+      awk '{ print $3 }')" = "$serial" ] && { log "tlsa: $owner $ttl $rdata ($how), $zone serial $serial"; return 0; }
+    sleep 0.1
+  done
+  die "NSD did not load $zone serial $serial"
+}
+
 # --- main --------------------------------------------------------------------------
 
 [ $# -ge 2 ] || usage
 cmd=$1; dir=$2; shift 2
+if [ "$cmd" = tlsa ]; then
+  if [ $# -lt 3 ] || [ $# -gt 4 ]; then usage; fi
+  [ -f "$dir/world.env" ] || die "no world in $dir"
+  dir=$(cd "$dir" && pwd -P)
+  # The running world's NSD address, whatever WORLD_NET says now.
+  # shellcheck disable=SC1091  # generated at `up`
+  DNS_ADDR=$(. "$dir/world.env" && echo "$WORLD_DNS_ADDR")
+  # shellcheck disable=SC1091
+  DNS_PORT=$(. "$dir/world.env" && echo "$WORLD_DNS_PORT")
+  do_tlsa "$dir" "$@"
+  exit
+fi
 bench=0
 for a in "$@"; do
   case $a in
