@@ -36,6 +36,15 @@ int relay_cli_serve(int argc, char **argv);
  * relay_cli_queue.c (issue 6). */
 int relay_cli_queue(int argc, char **argv);
 int relay_cli_report(int argc, char **argv);
+/* issue 6 item 7: `dns flush` (relay_cli_dns.c: asks the running daemon
+ * over the control socket) and `tlsa` (relay_cli_tlsa.c: TLSA records for
+ * a PEM certificate file). */
+int relay_cli_dns(int argc, char **argv);
+int relay_cli_tlsa(int argc, char **argv);
+/* issue 6 item 6: `probe` (relay_probe.c): serve's delivery decision for
+ * one domain, up to the DANE check and QUIT before MAIL. Exit 0 when
+ * delivery would be allowed, 1 when not (or on error), 2 usage. */
+int relay_cli_probe(int argc, char **argv);
 
 /*
  * Called by main for a global `-c FILE` before the subcommand. path is

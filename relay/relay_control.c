@@ -812,6 +812,24 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 		}
 		return;
 	}
+	/* issue 6: "dns-flush [NAME]": a fresh resolver context (the name
+	 * is only logged: libunbound cannot drop one name, so the whole cache
+	 * goes). Answered at once: "ok NAME|- text" or "error - text". */
+	if (strcmp(words[0], "dns-flush") == 0 && nw <= 2) {
+		char norm[RELAY_DNS_HOST_MAX], text[384];
+		if (nw == 2 && relay_dns_host_normalize(words[1], strlen(words[1]),
+		    norm) != 0) {
+			conn_sendf(k, "error", "-", "not a domain name");
+			request_done(k, 0, 1);
+			return;
+		}
+		int fr = relay_serve_dns_flush(d, nw == 2 ? norm : NULL, text,
+		    sizeof(text));
+		conn_sendf(k, fr == 0 ? "ok" : "error", nw == 2 && fr == 0 ?
+		    norm : "-", text);
+		request_done(k, fr == 0 ? 1 : 0, fr == 0 ? 0 : 1);
+		return;
+	}
 	if (relay_control_cmd_parse(words[0], &cmd) != 0) {
 		conn_send(k, "error - unknown command\n");
 		request_done(k, 0, 1);

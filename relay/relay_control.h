@@ -28,6 +28,9 @@
  *   daemon:  "danerelay-control 1 pid=PID"            on connect
  *   client:  "hold|release|delete|retry ID [ID...]"  or "CMD --all"
  *            "report"                                 mail the report now
+ *            "dns-flush [NAME]"                       fresh resolver context
+ *                                                      (empty DNS cache; NAME
+ *                                                      is only logged)
  *   daemon:  "ok ID TEXT" / "error ID TEXT" per message (ID "-" for an
  *            error of the whole request), then "end NOK NERR".
  * Several requests may follow on one connection; each is answered in

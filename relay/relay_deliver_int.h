@@ -27,29 +27,6 @@
 #include "relay_int.h"
 #include "smtp.h"
 
-/* For results that carry no decision here (the machine records the failure
- * itself); gcc does not accept a (void) cast for warn_unused_result. */
-static inline void
-rc_ignore(int rc)
-{
-	(void)rc;
-}
-
-/* Copy a C string into a fixed buffer, cut to fit, always NUL-terminated. */
-static inline void
-relay__copy(char *dst, size_t size, const char *src)
-{
-	if (size == 0)
-		return;
-	if (src == NULL)
-		src = "";
-	size_t n = strlen(src);
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* Messages processed at once (each holds its content in memory). */
 #define SCHED_MAX_JOBS 256
 /* Longest sleep between scans when nothing is due earlier. */

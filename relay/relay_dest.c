@@ -19,50 +19,11 @@
 #include <string.h>
 
 #include "relay_deliver_int.h"
+#include "relay_class.h"
 #include "relay_log.h"
 
 
-static const char *
-dnssec_word(struct tlsa_lookup l)
-{
-	if (l.answer == TLSA_ANSWER_ERROR)
-		return "error";
-	switch (l.dnssec) {
-	case TLSA_DNSSEC_SECURE:
-		return "secure";
-	case TLSA_DNSSEC_INSECURE:
-		return "insecure";
-	case TLSA_DNSSEC_BOGUS:
-		return "bogus";
-	case TLSA_DNSSEC_INDETERMINATE:
-		return "indeterminate";
-	}
-	return "?";
-}
 
-static enum tlsa_level
-tls_level_for(const struct relay_config *cfg, const char *domain, bool *cleartext)
-{
-	*cleartext = false;
-	switch (relay_config_tls_policy(cfg, domain, strlen(domain))) {
-	case RELAY_TLS_DANE:
-		return TLSA_LEVEL_DANE;
-	case RELAY_TLS_DANE_ONLY:
-		return TLSA_LEVEL_DANE_ONLY;
-	case RELAY_TLS_MAY:
-		return TLSA_LEVEL_MAY;
-	case RELAY_TLS_ENCRYPT:
-		return TLSA_LEVEL_ENCRYPT;
-	case RELAY_TLS_VERIFY:
-		return TLSA_LEVEL_VERIFY;
-	case RELAY_TLS_NONE:
-		/* Only an explicit per-destination "none" in tls_policy_file
-		 * sends in cleartext; DANE lookups are then skipped. */
-		*cleartext = true;
-		return TLSA_LEVEL_MAY;
-	}
-	return TLSA_LEVEL_DANE;
-}
 
 void
 relay__fail_set(struct failure *f, bool permanent, const char *dsn, const char *class,
@@ -75,58 +36,8 @@ relay__fail_set(struct failure *f, bool permanent, const char *dsn, const char *
 	relay__copy(f->reason, sizeof(f->reason), reason);
 }
 
-static bool
-lookup_failed(struct tlsa_lookup l)
-{
-	return l.answer == TLSA_ANSWER_ERROR || l.dnssec == TLSA_DNSSEC_BOGUS ||
-	    l.dnssec == TLSA_DNSSEC_INDETERMINATE;
-}
 
-static const char *
-failed_class(struct tlsa_lookup l, const char *otherwise)
-{
-	return l.dnssec == TLSA_DNSSEC_BOGUS ? "dnssec-bogus" : otherwise;
-}
 
-/* Failure class (issue 6 names) for a DNS-side DO_NOT_CONNECT: which lookup
- * of the chain failed, and whether DNSSEC said bogus. */
-static const char *
-class_for_dns(enum tlsa_failure f, const struct relay_dns_result *res,
-    const struct relay_dns_host *h)
-{
-	switch (f) {
-	case TLSA_FAIL_DNSSEC_INVALID:
-	case TLSA_FAIL_DNS_ERROR:
-		if (h != NULL) {
-			for (size_t i = 0; i < h->in.n_tlsa; i++)
-				if (lookup_failed(h->in.tlsa[i].res) || h->in.tlsa[i].malformed)
-					return failed_class(h->in.tlsa[i].res, "tlsa-lookup");
-			if (lookup_failed(h->in.addr))
-				return failed_class(h->in.addr, "dns-lookup");
-		}
-		if (res != NULL && lookup_failed(res->dest.mx))
-			return failed_class(res->dest.mx, "dns-lookup");
-		return f == TLSA_FAIL_DNS_ERROR ? "dns-lookup" : "dnssec-bogus";
-	case TLSA_FAIL_HOST_NOT_FOUND:
-		return "dns-lookup";
-	case TLSA_FAIL_NULL_MX:
-		return "null-mx";
-	case TLSA_FAIL_TLSA_INVALID:
-		return "tlsa-invalid";
-	case TLSA_FAIL_DANE_REQUIRED:
-		return "dane-required";
-	case TLSA_FAIL_STARTTLS_NOT_SUPPORTED:
-		return "starttls-missing";
-	case TLSA_FAIL_CERT_HOST_MISMATCH:
-	case TLSA_FAIL_CERT_EXPIRED:
-	case TLSA_FAIL_CERT_NOT_TRUSTED:
-	case TLSA_FAIL_VALIDATION:
-		return "tls-handshake";
-	case TLSA_FAIL_NONE:
-		break;
-	}
-	return "dns-lookup";
-}
 
 void
 relay__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
@@ -169,8 +80,8 @@ info_from_host(struct dest_job *j, const struct relay_dns_host *h)
 	relay__copy(in->mx, sizeof(in->mx), h->name);
 	in->addr[0] = '\0';
 	relay__copy(in->dnssec_mx, sizeof(in->dnssec_mx),
-	    j->dns->implicit_mx ? "none" : dnssec_word(j->dns->dest.mx));
-	relay__copy(in->dnssec_addr, sizeof(in->dnssec_addr), dnssec_word(h->in.addr));
+	    j->dns->implicit_mx ? "none" : relay_class_dnssec_word(j->dns->dest.mx));
+	relay__copy(in->dnssec_addr, sizeof(in->dnssec_addr), relay_class_dnssec_word(h->in.addr));
 	in->tlsa[0] = '\0';
 	if (h->in.n_tlsa == 0) {
 		relay__copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa), "not-looked-up");
@@ -179,7 +90,7 @@ info_from_host(struct dest_job *j, const struct relay_dns_host *h)
 		relay__copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa),
 		    t->res.answer == TLSA_ANSWER_NODATA || t->res.answer == TLSA_ANSWER_NXDOMAIN ?
 		    (t->res.dnssec == TLSA_DNSSEC_SECURE ? "secure-nodata" : "insecure-nodata") :
-		    dnssec_word(t->res));
+		    relay_class_dnssec_word(t->res));
 		size_t off = 0;
 		for (size_t i = 0; i < t->n_recs && off + 24 < sizeof(in->tlsa); i++) {
 			const struct tlsa_record *rec = &t->recs[i];
@@ -261,7 +172,7 @@ relay__dest_next(struct dest_job *j)
 			}
 			log_decision(j, &j->verdict);
 			if (j->verdict.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
-				const char *cls = class_for_dns(j->verdict.fclass, j->dns, h);
+				const char *cls = relay_class_dns(j->verdict.fclass, j->dns, h);
 				char why[REASON_MAX];
 				relay_fmt(why, sizeof(why), "%s: %s", h->name, j->verdict.reason);
 				relay__fail_set(&j->fail, j->verdict.permanent, j->verdict.status, cls, why);
@@ -296,7 +207,7 @@ relay__dest_next(struct dest_job *j)
 			}
 		}
 		bool cleartext = false;
-		(void)tls_level_for(cfg, j->domain, &cleartext);
+		(void)relay_class_tls_level(cfg, j->domain, &cleartext);
 		enum smtp_tls_mode mode = j->verdict.kind == TLSA_VERDICT_MAY ?
 		    (cleartext ? SMTP_TLS_NONE : SMTP_TLS_MAY) : SMTP_TLS_REQUIRED;
 		if (relay__sess_start(j, a, mode))
@@ -324,10 +235,10 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 	case TLSA_DEST_DEFER:
 	case TLSA_DEST_BOUNCE: {
 		const char *cls = res->kind == RELAY_DNS_DEST_NULL_MX ? "null-mx" :
-		    class_for_dns(dv.fclass, res, NULL);
+		    relay_class_dns(dv.fclass, res, NULL);
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why), "%s: %s", j->domain, dv.reason);
-		relay__copy(j->info.dnssec_mx, sizeof(j->info.dnssec_mx), dnssec_word(res->dest.mx));
+		relay__copy(j->info.dnssec_mx, sizeof(j->info.dnssec_mx), relay_class_dnssec_word(res->dest.mx));
 		relay__dest_decide_all(j, dv.action == TLSA_DEST_BOUNCE, dv.status, cls, why);
 		relay__dest_finish(j);
 		return;
@@ -434,7 +345,7 @@ relay__dest_start(struct dest_job *j)
 	struct relay_daemon *d = s->d;
 
 	bool cleartext;
-	enum tlsa_level level = tls_level_for(&d->cfg, j->domain, &cleartext);
+	enum tlsa_level level = relay_class_tls_level(&d->cfg, j->domain, &cleartext);
 	j->level = level;
 	if (!relay_dns_validation_ok(d->dns) &&
 	    (level == TLSA_LEVEL_DANE || level == TLSA_LEVEL_DANE_ONLY)) {

@@ -349,7 +349,7 @@ selftest_timer_cb(uv_timer_t *t)
 {
 	struct relay_dns *dns = t->data;
 
-	if (dns->closing || dns->selftest_name == NULL ||
+	if (dns->closing || dns->draining || dns->selftest_name == NULL ||
 	    dns->selftest_q != NULL)
 		return;
 	int r = relay_dns_lookup(dns, dns->selftest_name, RELAY_DNS_TYPE_SOA,
@@ -390,7 +390,7 @@ void
 relay_dns_selftest_run(struct relay_dns *dns)
 {
 	/* Through the timer, so the callback never runs inside this call. */
-	if (!dns->closing && dns->selftest_name != NULL &&
+	if (!dns->closing && !dns->draining && dns->selftest_name != NULL &&
 	    dns->selftest_q == NULL)
 		(void)uv_timer_start(&dns->selftest_timer, selftest_timer_cb,
 		    0, 0);
@@ -528,6 +528,7 @@ deadline_cb(uv_timer_t *t)
 	}
 	if (!dns->closing)
 		arm_deadline(dns);
+	relay__dns_drain_check(dns);
 }
 
 int
@@ -575,11 +576,13 @@ relay_dns_lookup_cancel(struct relay_dns_query *q)
 {
 	if (q == NULL)
 		return;
+	struct relay_dns *dns = q->dns;
 	q_unlink(q);
 	/* In threaded mode this only marks the query; its answer is dropped
 	 * inside ub_process() and our callback (which would use q) never runs. */
-	(void)ub_cancel(q->dns->ub, q->id);
+	(void)ub_cancel(dns->ub, q->id);
 	free(q);
+	relay__dns_drain_check(dns);
 }
 
 static void
@@ -599,9 +602,61 @@ poll_cb(uv_poll_t *h, int status, int events)
 	if (r != 0)
 		relay__dns_log(dns, RELAY_LOG_ERROR, "ub_process: %s",
 		    ub_strerror(r));
+	relay__dns_drain_check(dns);
 }
 
 /* ---- teardown ---- */
+
+size_t
+relay_dns_pending(const struct relay_dns *dns)
+{
+	size_t n = 0;
+
+	for (const struct relay_dns_query *q = dns->qhead; q != NULL; q = q->next)
+		if (q != dns->selftest_q)
+			n++;
+	for (const struct relay_dns_req *r = dns->reqs; r != NULL;
+	    r = relay__dns_req_next(r))
+		n++;
+	return n;
+}
+
+void
+relay__dns_drain_check(struct relay_dns *dns)
+{
+	/* A destination request cancelling its own lookups is still linked
+	 * in dns->reqs, so this never closes under a request being torn
+	 * down. */
+	if (dns->draining && !dns->closing && relay_dns_pending(dns) == 0)
+		relay_dns_close(dns, dns->close_cb, dns->close_arg);
+}
+
+void
+relay_dns_close_when_idle(struct relay_dns *dns, void (*cb)(void *arg),
+    void *arg)
+{
+	if (dns->closing || dns->draining)
+		return;
+	dns->draining = true;
+	dns->close_cb = cb;
+	dns->close_arg = arg;
+	/* The retired context no longer vouches for DNSSEC: no self-test, and
+	 * on_selftest (which would kick the scheduler) never runs again. */
+	(void)uv_timer_stop(&dns->selftest_timer);
+	dns->on_selftest = NULL;
+	if (dns->selftest_q != NULL) {
+		struct relay_dns_query *q = dns->selftest_q;
+		dns->selftest_q = NULL;
+		q_unlink(q);
+		(void)ub_cancel(dns->ub, q->id);
+		free(q);
+		if (dns->started)
+			arm_deadline(dns);
+	}
+	/* Idle already: close now (cb runs from the last uv_close callback,
+	 * on a later loop turn, never inside this call). */
+	relay__dns_drain_check(dns);
+}
 
 static void
 handle_closed(uv_handle_t *h)

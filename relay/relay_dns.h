@@ -271,6 +271,28 @@ int relay_dns_start(struct relay_dns *dns) __attribute__((warn_unused_result));
  */
 void relay_dns_close(struct relay_dns *dns, void (*cb)(void *arg), void *arg);
 
+/*
+ * Lookups and destination requests outstanding on dns (the self-test's own
+ * lookup not counted): what closing it now would cancel.
+ */
+size_t relay_dns_pending(const struct relay_dns *dns);
+
+/*
+ * Retire dns without stranding its callers (issue 6, `danerelay dns flush`:
+ * libunbound has no cache flush, so the daemon switches to a fresh context
+ * and retires the old one). The self-test stops at once (its timer, its
+ * lookup; on_selftest never runs again). Lookups and destination requests
+ * already outstanding go on and their callbacks run as usual (they may
+ * start further lookups of their own request). When relay_dns_pending()
+ * reaches 0 the context is closed as by relay_dns_close(dns, cb, arg); that
+ * may happen inside this call's loop iteration but never inside this call:
+ * cb runs from a handle close callback. The caller must not start new
+ * requests on dns. A later relay_dns_close() still cancels what is left
+ * (and its cb replaces this one). Idempotent.
+ */
+void relay_dns_close_when_idle(struct relay_dns *dns, void (*cb)(void *arg),
+    void *arg);
+
 /* ---- Self-test (known answer, issue 5 item 3) ---- */
 
 enum relay_dns_validation {

@@ -679,8 +679,16 @@ relay_dns_cancel(struct relay_dns_req *req)
 	for (size_t i = 0; i < req->nhs; i++)
 		for (int k = 0; k < SLOT_COUNT; k++)
 			relay_dns_lookup_cancel(req->hs[i].slots[k].q);
+	struct relay_dns *dns = req->dns;
 	req_unlink(req);
 	req_free(req);
+	relay__dns_drain_check(dns);   /* issue 6: a retired context */
+}
+
+const struct relay_dns_req *
+relay__dns_req_next(const struct relay_dns_req *req)
+{
+	return req->next;
 }
 
 void

@@ -17,6 +17,9 @@ struct relay_dns {
 	int open_handles;
 	bool started;
 	bool closing;
+	/* issue 6 (dns flush): relay_dns_close_when_idle() was called; the
+	 * context closes itself once relay_dns_pending() reaches 0. */
+	bool draining;
 	void (*close_cb)(void *arg);
 	void *close_arg;
 
@@ -41,6 +44,14 @@ struct relay_dns {
 /* One relay_log line: event=dns why="<formatted text>". */
 void relay__dns_log(struct relay_dns *dns, enum relay_log_level level,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* For relay_dns_close_when_idle(): closes a draining context that has
+ * nothing outstanding any more (no-op otherwise). Called after anything
+ * that may end a lookup or a destination request. */
+void relay__dns_drain_check(struct relay_dns *dns);
+
+/* The next request in dns->reqs (relay_dns_dest.c owns the layout). */
+const struct relay_dns_req *relay__dns_req_next(const struct relay_dns_req *req);
 
 /* Destination driver hook for relay_dns_close(): cancel every request. */
 void relay__dns_cancel_all_reqs(struct relay_dns *dns);

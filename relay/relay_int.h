@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <openssl/ssl.h>
 #include <uv.h>
@@ -55,6 +56,43 @@ struct relay_daemon {
 	bool stopping;
 	int exit_code;
 };
+
+/*
+ * issue 6, `danerelay dns flush` (relay_serve.c): replace d->dns by a fresh
+ * resolver context built from the same configuration (an empty cache:
+ * libunbound has no flush call) and retire the old one with
+ * relay_dns_close_when_idle(), so lookups of delivery jobs in flight finish
+ * on it. name (may be NULL) is only logged: the whole cache goes either
+ * way. Logs event=dns-flush. Writes one line for the operator into msg.
+ * Returns 0, or -1 (d->dns unchanged) when stopping or the new context
+ * cannot be made.
+ */
+int relay_serve_dns_flush(struct relay_daemon *d, const char *name,
+    char *msg, size_t msglen) __attribute__((warn_unused_result));
+
+/* For results that carry no decision at the call site (a state machine
+ * records the failure itself); gcc does not accept a (void) cast for
+ * warn_unused_result. */
+static inline void
+rc_ignore(int rc)
+{
+	(void)rc;
+}
+
+/* Copy a C string into a fixed buffer, cut to fit, always NUL-terminated. */
+static inline void
+relay__copy(char *dst, size_t size, const char *src)
+{
+	if (size == 0)
+		return;
+	if (src == NULL)
+		src = "";
+	size_t n = strlen(src);
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
 
 /* Microseconds since the epoch (the wall clock). */
 uint64_t relay_now_us(void);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "relay_deliver_int.h"
+#include "relay_class.h"
 #include "relay_log.h"
 
 static void sess_pump(struct out_sess *ss);
@@ -23,60 +24,7 @@ static bool sess_park(struct out_sess *ss);
 static bool sess_attach_envelope(struct out_sess *ss, struct dest_job *j);
 
 
-/* Failure class after the handshake (tlsa_result not ok). */
-static const char *
-class_for_tls(const struct tlsa_verdict *v, const struct tlsa_result *r)
-{
-	switch (r->fclass) {
-	case TLSA_FAIL_CERT_HOST_MISMATCH:
-	case TLSA_FAIL_CERT_NOT_TRUSTED:
-	case TLSA_FAIL_CERT_EXPIRED:
-		/* Under DANE the certificate failed the TLSA match (for
-		 * DANE-TA possibly the name check): RFC 7672 3.2, C51. */
-		if (v->kind == TLSA_VERDICT_DANE)
-			return "tlsa-mismatch";
-		return tlsa_failure_name(r->fclass);
-	case TLSA_FAIL_VALIDATION:
-		if (v->kind == TLSA_VERDICT_DANE && r->x509_err != X509_V_OK)
-			return "tlsa-mismatch";
-		return "tls-handshake";
-	case TLSA_FAIL_NONE:
-	case TLSA_FAIL_STARTTLS_NOT_SUPPORTED:
-	case TLSA_FAIL_TLSA_INVALID:
-	case TLSA_FAIL_DNSSEC_INVALID:
-	case TLSA_FAIL_DANE_REQUIRED:
-	case TLSA_FAIL_DNS_ERROR:
-	case TLSA_FAIL_HOST_NOT_FOUND:
-	case TLSA_FAIL_NULL_MX:
-		break;
-	}
-	return "tls-handshake";
-}
 
-static const char *
-class_for_smtp(const struct smtp_result *r, const struct out_sess *ss)
-{
-	switch (r->reason) {
-	case SMTP_REASON_REPLY:
-		return r->klass == 5 ? "smtp-5xx" : "smtp-4xx";
-	case SMTP_REASON_STARTTLS_NOT_OFFERED:
-	case SMTP_REASON_STARTTLS_REFUSED:
-		return "starttls-missing";
-	case SMTP_REASON_EHLO_REFUSED:
-		return r->klass == 5 ? "smtp-5xx" : "smtp-4xx";
-	case SMTP_REASON_SMTPUTF8_NOT_OFFERED:
-		return "smtputf8-missing";
-	case SMTP_REASON_SIZE_EXCEEDED:
-		return "message-size";
-	case SMTP_REASON_PROTOCOL:
-		return "smtp-protocol";
-	case SMTP_REASON_CONNECTION_LOST:
-		return "connect";
-	case SMTP_REASON_ABORTED:
-		return ss->abort_class[0] ? ss->abort_class : "connect";
-	}
-	return "smtp-4xx";
-}
 
 /* ------------------------------------------------------------ sessions */
 
@@ -119,13 +67,13 @@ sess_report(struct out_sess *ss)
 			relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s", j->info.mx,
 			    j->info.addr, ss->tres.why);
 			relay__fail_set(&j->fail, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
-			    class_for_tls(&j->verdict, &ss->tres), why);
+			    relay_class_tls(&j->verdict, &ss->tres), why);
 		} else if (r != NULL) {
 			relay_fmt(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
 			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
 			char st[16];
 			relay__fail_set(&j->fail, false, smtp_status_format(&r->status, st, sizeof(st)),
-			    class_for_smtp(r, ss), why);
+			    relay_class_smtp(r, ss->abort_class), why);
 			relay__copy(j->info.reply, sizeof(j->info.reply), r->text);
 		} else {
 			relay__fail_set(&j->fail, false, "4.4.2", "connect", "lost connection");
@@ -147,7 +95,7 @@ sess_report(struct out_sess *ss)
 			    r->klass == 5 ? RELAY_QUEUE_RCPT_BOUNCED : RELAY_QUEUE_RCPT_DEFERRED;
 			char stx[16];
 			relay__rcpt_decide(j, k, st, smtp_status_format(&r->status, stx, sizeof(stx)),
-			    r->klass == 2 ? "" : class_for_smtp(r, ss), why);
+			    r->klass == 2 ? "" : relay_class_smtp(r, ss->abort_class), why);
 		}
 		if (ss->mseen)
 			relay__copy(j->info.reply, sizeof(j->info.reply), ss->mres.text);
@@ -441,7 +389,7 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 			relay__copy(ss->tres.why, sizeof(ss->tres.why), "TLS handshake failed");
 		}
 		sess_abort(ss, ss->tres.status[0] ? ss->tres.status : "4.7.5",
-		    class_for_tls(&j->verdict, &ss->tres), ss->tres.why);
+		    relay_class_tls(&j->verdict, &ss->tres), ss->tres.why);
 		return;
 	}
 	ss->tls_ok = true;

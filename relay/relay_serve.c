@@ -95,6 +95,84 @@ start_dns(struct relay_daemon *d)
 	return r;
 }
 
+/* ---- issue 6: `danerelay dns flush` ---- */
+
+/* A retired resolver context, until its last lookup in flight is done. */
+struct dns_retired {
+	uint64_t since_us;
+	size_t pending;   /* outstanding when it was retired */
+};
+
+static void
+dns_retired_closed(void *arg)
+{
+	struct dns_retired *rt = arg;
+	struct relay_log_line l;
+
+	if (relay_log_begin(&l, RELAY_LOG_INFO, "dns-flush")) {
+		relay_log_str(&l, "status", "old-context-closed");
+		relay_log_u64(&l, "in_flight_at_flush", rt->pending);
+		relay_log_u64(&l, "drain_ms", (relay_now_us() - rt->since_us) / 1000u);
+		relay_log_end(&l);
+	}
+	free(rt);
+}
+
+int
+relay_serve_dns_flush(struct relay_daemon *d, const char *name, char *msg,
+    size_t msglen)
+{
+	struct relay_log_line l;
+
+	if (d->stopping || d->dns == NULL) {
+		relay_fmt(msg, msglen, "the daemon is stopping");
+		return -1;
+	}
+	struct dns_retired *rt = malloc(sizeof(*rt));
+	if (rt == NULL) {
+		relay_fmt(msg, msglen, "out of memory");
+		return -1;
+	}
+	/* Same options as at start (the configuration as last loaded, so a
+	 * SIGHUP's resolver changes apply too); start_dns() runs the
+	 * self-test on the new context and kicks the scheduler when it
+	 * passes. Until then the new context's validation state is
+	 * "unknown" and the scheduler waits, as at start. */
+	struct relay_dns *old = d->dns;
+	d->dns = NULL;
+	int r = start_dns(d);
+	if (r != 0) {
+		d->dns = old;
+		free(rt);
+		if (relay_log_begin(&l, RELAY_LOG_ERROR, "dns-flush")) {
+			relay_log_str(&l, "status", "failed");
+			relay_log_str(&l, "why", relay_dns_strerror(r));
+			relay_log_end(&l);
+		}
+		relay_fmt(msg, msglen, "cannot create a new resolver context "
+		    "(%s); the old cache stays", relay_dns_strerror(r));
+		return -1;
+	}
+	rt->since_us = relay_now_us();
+	rt->pending = relay_dns_pending(old);
+	/* Destination jobs hold relay_dns_req handles on the old context:
+	 * closing it now would cancel them without their callbacks and
+	 * strand the jobs. It closes itself once they are answered. */
+	relay_dns_close_when_idle(old, dns_retired_closed, rt);
+	if (relay_log_begin(&l, RELAY_LOG_INFO, "dns-flush")) {
+		relay_log_str(&l, "status", "ok");
+		relay_log_str(&l, "name", name != NULL ? name : "(all)");
+		relay_log_str(&l, "scope", "full");
+		relay_log_u64(&l, "in_flight", rt->pending);
+		relay_log_end(&l);
+	}
+	relay_fmt(msg, msglen, "DNS cache flushed%s%s%s: new resolver context, "
+	    "%zu DNS request(s) in flight finish on the old one",
+	    name != NULL ? " (whole cache, asked for " : "",
+	    name != NULL ? name : "", name != NULL ? ")" : "", rt->pending);
+	return 0;
+}
+
 static int
 start_server_tls(struct relay_daemon *d, char *err, size_t errlen)
 {

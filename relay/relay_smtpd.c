@@ -27,13 +27,6 @@
 #include "relay_log.h"
 #include "smtp.h"
 
-/* For results that carry no decision here (the machine records the failure
- * itself); gcc does not accept a (void) cast for warn_unused_result. */
-static inline void
-rc_ignore(int rc)
-{
-	(void)rc;
-}
 
 /* Stop reading from the client while this much content waits for the
  * thread pool: a fast client cannot make us buffer a whole message. */

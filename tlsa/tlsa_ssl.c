@@ -349,7 +349,16 @@ tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v, bool handshake_ok, struc
 	if (ssl == NULL || v == NULL || v->kind == TLSA_VERDICT_DO_NOT_CONNECT)
 		return TLSA_ERR_INVAL;
 
+	/* After a failed verification OpenSSL 3 does not set the session's
+	 * peer certificate, but the chain the server sent is kept, leaf first
+	 * on the client side. The operator needs exactly that key when DANE
+	 * refused it (which key, which names), so fall back to it. */
 	X509 *peer = SSL_get0_peer_certificate(ssl);
+	if (peer == NULL) {
+		STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+		if (chain != NULL && sk_X509_num(chain) > 0)
+			peer = sk_X509_value(chain, 0);
+	}
 	if (peer != NULL)
 		peer_details(peer, out);
 	out->x509_err = SSL_get_verify_result(ssl);

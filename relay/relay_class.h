@@ -1,0 +1,52 @@
+#ifndef RELAY_CLASS_H
+#define RELAY_CLASS_H
+/*
+ * relay_class: the names of delivery outcomes. Every failure a delivery
+ * attempt can meet (a DNS lookup, the RFC 7672 verdict, the TLS handshake,
+ * the SMTP dialogue) maps to one failure class; the queue stores it, the log
+ * prints it as class=, `queue list --class` and `report` group by it, and
+ * `probe` reports it. One mapping, used by serve and probe alike:
+ *
+ *   tlsa-mismatch    the certificate matches no usable TLSA record (DANE)
+ *   dnssec-bogus     a lookup in the chain (MX, address, TLSA) was bogus
+ *   tlsa-lookup      the TLSA lookup failed otherwise (SERVFAIL, timeout, malformed)
+ *   dns-lookup       an MX or address lookup failed, or the host has no address
+ *   starttls-missing STARTTLS not offered or refused where TLS is required
+ *   tls-handshake    the handshake failed for another reason
+ *   connect          TCP connect, reset, timeout, lost connection
+ *   smtp-4xx / smtp-5xx  the server's reply decided
+ *   null-mx, tlsa-invalid, dane-required, smtputf8-missing, message-size,
+ *   smtp-protocol, and the TLSRPT names for PKIX (verify) failures.
+ */
+#include <stdbool.h>
+
+#include "relay_config.h"
+#include "relay_dns.h"
+#include "smtp.h"
+#include "tlsa.h"
+
+/* "secure", "insecure", "bogus", "indeterminate", or "error" for a lookup
+ * that failed. Static string. */
+const char *relay_class_dnssec_word(struct tlsa_lookup l);
+
+/* Class of a DO_NOT_CONNECT verdict or destination failure f: which lookup
+ * failed (h's TLSA and address, then res's MX; either may be NULL) and
+ * whether DNSSEC said bogus. */
+const char *relay_class_dns(enum tlsa_failure f, const struct relay_dns_result *res,
+    const struct relay_dns_host *h);
+
+/* Class of a handshake that did not satisfy verdict v (tlsa_ssl_result()
+ * said !ok): under DANE a certificate failure is tlsa-mismatch. */
+const char *relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_result *r);
+
+/* Class of an SMTP client result; abort_class names the cause the driver
+ * gave when it aborted the session ("" for none). */
+const char *relay_class_smtp(const struct smtp_result *r, const char *abort_class);
+
+/* The tlsa/ level for domain (tls_policy_file, else tls_security_level).
+ * *cleartext is set for an explicit per-destination "none" (then MAY with
+ * no STARTTLS at all). */
+enum tlsa_level relay_class_tls_level(const struct relay_config *cfg, const char *domain,
+    bool *cleartext);
+
+#endif

@@ -1,0 +1,946 @@
+/*
+ * relay_probe: `danerelay probe [-c FILE] [--json] DOMAIN` (issue 6 item 6).
+ *
+ * Runs the delivery decision `serve` makes for one next-hop domain, with the
+ * same configuration, tls_policy_file overrides and resolver, and shows its
+ * inputs and outcome:
+ *
+ *   DNS       relay_dns_resolve(): MX, A/AAAA, TLSA with DNSSEC status, after
+ *             the resolver's known-answer self-test has given its verdict.
+ *   policy    tlsa_policy_destination(), then tlsa_policy_decide() for every
+ *             MX host in preference order (RFC 7672 2.2.1, C27-C29).
+ *   session   for the first host whose verdict allows connecting: TCP to its
+ *             first address, smtp/'s client machine (TLS REQUIRED for every
+ *             verdict but MAY, as relay_outbound.c does), STARTTLS with an
+ *             SSL from tlsa_ssl_new() and the DANE check by tlsa_ssl_result()
+ *             (RFC 7672 2.2 C18-C21, 3.1 C50-C52). The session stops before
+ *             MAIL: QUIT as soon as the machine is ready for a transaction.
+ *             A failing host moves on to the next (C10, C14, C19, C21).
+ *
+ * Exit status: 0 when delivery would be allowed (one host passed), 1 when it
+ * would not (the reason is printed: failure class, enhanced status, why) or
+ * on a runtime error, 2 on a usage error.
+ *
+ * The probe needs no privileges and never opens the spool. It duplicates
+ * three small classification helpers of relay_dest.c / relay_outbound.c
+ * (failure class names of issue 6) because those are private to the
+ * delivery code; keep them in sync.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "relay_cli.h"
+#include "relay_conn.h"
+#include "relay_dns.h"
+#include "relay_int.h"
+#include "relay_json.h"
+#include "relay_class.h"
+#include "relay_log.h"
+#include "smtp.h"
+#include "tlsa.h"
+
+/* The whole probe (self-test, DNS, every session) ends within this. */
+#define PROBE_DEADLINE_MS 120000u
+#define PROBE_CLASS_MAX 32
+#define PROBE_WHY_MAX 512
+
+
+
+struct probe_host {
+	int decide_rc;              /* tlsa_policy_decide() */
+	struct tlsa_verdict v;
+	bool considered;            /* reached in the walk (serve would too) */
+	bool attempted;             /* a connection was started */
+	bool connected;             /* TCP came up */
+	char addr[INET6_ADDRSTRLEN];
+	bool tls_tried;             /* on_tls ran */
+	struct tlsa_result tres;
+	bool ok;                    /* ready for MAIL under the verdict */
+	bool tls_active;            /* the session was encrypted when ready */
+	char fclass[PROBE_CLASS_MAX];
+	char dsn[TLSA_STATUS_MAX + 1];
+	char why[PROBE_WHY_MAX];
+};
+
+struct probe {
+	uv_loop_t loop;
+	uv_timer_t wait_timer;      /* self-test poll, then idle */
+	uv_timer_t deadline;
+	struct relay_config cfg;
+	struct relay_dns *dns;
+	struct tlsa_ctx *tlsa;
+	struct tlsa_digests digests;
+	char domain[RELAY_DNS_HOST_MAX];
+	enum tlsa_level level;
+	bool cleartext;             /* explicit "none" policy */
+	enum relay_dns_validation validation;
+
+	struct relay_dns_result *res;
+	bool resolved;
+	int dest_rc;
+	struct tlsa_dest_verdict dv;
+	struct probe_host *hosts;
+	size_t host_i;
+
+	/* The session in progress. */
+	struct relay_conn *conn;
+	struct smtp_client *smtp;
+	bool sess_done;
+	char abort_class[PROBE_CLASS_MAX];
+
+	/* Outcome. */
+	bool finished;
+	bool allowed;
+	size_t allowed_host;
+	char fclass[PROBE_CLASS_MAX];
+	char dsn[TLSA_STATUS_MAX + 1];
+	char why[PROBE_WHY_MAX];
+};
+
+static void probe_next_host(struct probe *p);
+static void probe_pump(struct probe *p);
+
+static void
+probe_fail(struct probe *p, const char *fclass, const char *dsn, const char *why)
+{
+	relay__copy(p->fclass, sizeof(p->fclass), fclass);
+	relay__copy(p->dsn, sizeof(p->dsn), dsn);
+	relay__copy(p->why, sizeof(p->why), why);
+}
+
+static void
+host_fail(struct probe *p, struct probe_host *h, const char *fclass, const char *dsn,
+    const char *why)
+{
+	relay__copy(h->fclass, sizeof(h->fclass), fclass);
+	relay__copy(h->dsn, sizeof(h->dsn), dsn);
+	relay__copy(h->why, sizeof(h->why), why);
+	/* As in serve: the last failure decides when no host is left. */
+	probe_fail(p, fclass, dsn, why);
+}
+
+/* ------------------------------------------- classification (as serve) */
+
+
+static const char *
+answer_word(enum tlsa_answer a)
+{
+	switch (a) {
+	case TLSA_ANSWER_DATA:
+		return "data";
+	case TLSA_ANSWER_NODATA:
+		return "nodata";
+	case TLSA_ANSWER_NXDOMAIN:
+		return "nxdomain";
+	case TLSA_ANSWER_ERROR:
+		return "error";
+	}
+	return "?";
+}
+
+
+
+
+
+
+
+/* ------------------------------------------------------------- teardown */
+
+static void
+probe_finish(struct probe *p)
+{
+	if (p->finished)
+		return;
+	p->finished = true;
+	if (p->dns != NULL) {
+		relay_dns_close(p->dns, NULL, NULL);
+		p->dns = NULL;
+	}
+	uv_timer_stop(&p->wait_timer);
+	uv_timer_stop(&p->deadline);
+	if (!uv_is_closing((uv_handle_t *)&p->wait_timer))
+		uv_close((uv_handle_t *)&p->wait_timer, NULL);
+	if (!uv_is_closing((uv_handle_t *)&p->deadline))
+		uv_close((uv_handle_t *)&p->deadline, NULL);
+}
+
+static void
+deadline_cb(uv_timer_t *t)
+{
+	struct probe *p = t->data;
+	probe_fail(p, "timeout", "4.4.7", "probe did not finish in time");
+	if (p->conn != NULL)
+		relay_conn_abort(p->conn); /* on_closed finishes */
+	else
+		probe_finish(p);
+}
+
+/* ------------------------------------------------------------- sessions */
+
+static bool
+sess_flush(struct probe *p)
+{
+	size_t n;
+	const uint8_t *out = smtp_client_output(p->smtp, &n);
+	if (n == 0)
+		return true;
+	if (relay_conn_write(p->conn, out, n) != RELAY_CONN_OK)
+		return false;
+	smtp_client_output_consume(p->smtp, n);
+	return true;
+}
+
+static void
+sess_abort(struct probe *p, const char *dsn, const char *fclass, const char *why)
+{
+	relay__copy(p->abort_class, sizeof(p->abort_class), fclass);
+	rc_ignore(smtp_client_abort(p->smtp, dsn, why));
+	probe_pump(p);
+}
+
+static uint64_t
+state_timeout(const struct probe *p)
+{
+	switch (smtp_client_state(p->smtp)) {
+	case SMTP_CLIENT_STARTTLS:
+	case SMTP_CLIENT_TLS:
+		return p->cfg.smtp_starttls_timeout_ms;
+	case SMTP_CLIENT_QUIT:
+	case SMTP_CLIENT_DONE:
+		return p->cfg.smtp_quit_timeout_ms;
+	case SMTP_CLIENT_BANNER:
+	case SMTP_CLIENT_EHLO:
+	case SMTP_CLIENT_HELO:
+	case SMTP_CLIENT_READY:
+	case SMTP_CLIENT_RSET:
+	case SMTP_CLIENT_ENVELOPE:
+	case SMTP_CLIENT_BODY:
+	case SMTP_CLIENT_DOT:
+		break;
+	}
+	return p->cfg.smtp_helo_timeout_ms;
+}
+
+static void
+probe_pump(struct probe *p)
+{
+	struct probe_host *h = &p->hosts[p->host_i];
+	while (!p->sess_done) {
+		struct smtp_client_event ev;
+		if (smtp_client_next(p->smtp, &ev) != 0) {
+			rc_ignore(smtp_client_abort(p->smtp, "4.3.0", "local error"));
+			continue;
+		}
+		switch (ev.type) {
+		case SMTP_CLIENT_EV_NONE:
+			if (!sess_flush(p)) {
+				rc_ignore(smtp_client_abort(p->smtp, "4.4.2", "write error"));
+				continue;
+			}
+			relay_conn_set_timeout(p->conn, state_timeout(p));
+			return;
+		case SMTP_CLIENT_EV_STARTTLS: {
+			(void)sess_flush(p);
+			relay_conn_set_timeout(p->conn, p->cfg.smtp_starttls_timeout_ms);
+			SSL *ssl = NULL;
+			if (tlsa_ssl_new(p->tlsa, &h->v, &ssl) != 0) {
+				relay__copy(p->abort_class, sizeof(p->abort_class), "tls-handshake");
+				rc_ignore(smtp_client_abort(p->smtp, "4.7.5", "cannot prepare TLS"));
+				continue;
+			}
+			if (relay_conn_start_tls(p->conn, ssl) != RELAY_CONN_OK) {
+				relay__copy(p->abort_class, sizeof(p->abort_class), "tls-handshake");
+				rc_ignore(smtp_client_abort(p->smtp, "4.7.5", "cannot start TLS"));
+				continue;
+			}
+			return; /* on_tls continues */
+		}
+		case SMTP_CLIENT_EV_READY:
+			/* Ready for MAIL under the verdict: that is the answer.
+			 * Stop here (issue 6 item 6: never MAIL). */
+			h->ok = true;
+			h->tls_active = smtp_client_is_tls(p->smtp);
+			if (smtp_client_quit(p->smtp) != 0)
+				rc_ignore(smtp_client_abort(p->smtp, "4.3.0", "cannot quit"));
+			relay_conn_set_timeout(p->conn, p->cfg.smtp_quit_timeout_ms);
+			break;
+		case SMTP_CLIENT_EV_RCPT:
+		case SMTP_CLIENT_EV_SEND_BODY:
+		case SMTP_CLIENT_EV_MESSAGE:
+			/* No message is ever started. */
+			rc_ignore(smtp_client_abort(p->smtp, "4.3.0", "unexpected event"));
+			break;
+		case SMTP_CLIENT_EV_DONE:
+			p->sess_done = true;
+			if (!h->ok && ev.result != NULL) {
+				char st[16] = "";
+				if (smtp_status_format(&ev.result->status, st, sizeof(st)) == NULL)
+					st[0] = '\0';
+				char why[PROBE_WHY_MAX];
+				if (h->tls_tried && !h->tres.ok)
+					relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s",
+					    p->res->hosts[p->host_i].name, h->addr, h->tres.why);
+				else
+					relay_fmt(why, sizeof(why), "%s[%s]: %s%s%s",
+					    p->res->hosts[p->host_i].name, h->addr,
+					    ev.result->code ? "" : smtp_reason_name(ev.result->reason),
+					    ev.result->code ? "" : ": ", ev.result->text);
+				host_fail(p, h, relay_class_smtp(ev.result, p->abort_class), st[0] ? st : "4.4.2",
+				    why);
+			}
+			(void)sess_flush(p);
+			relay_conn_close(p->conn);
+			return; /* on_closed moves on */
+		}
+	}
+}
+
+static void
+sess_on_connected(struct relay_conn *c, int status, void *arg)
+{
+	struct probe *p = arg;
+	struct probe_host *h = &p->hosts[p->host_i];
+	if (status < 0) {
+		char why[PROBE_WHY_MAX];
+		relay_fmt(why, sizeof(why), "connect to %s[%s]:%u: %s",
+		    p->res->hosts[p->host_i].name, h->addr, (unsigned)p->res->dest.port,
+		    uv_strerror(status));
+		host_fail(p, h, "connect", "4.4.1", why);
+		p->sess_done = true;
+		relay_conn_close(c);
+		return;
+	}
+	h->connected = true;
+	probe_pump(p);
+}
+
+static void
+sess_on_data(struct relay_conn *c, const uint8_t *buf, size_t len, void *arg)
+{
+	struct probe *p = arg;
+	(void)c;
+	if (p->sess_done)
+		return;
+	/* Over the input ceiling the machine fails the session itself. */
+	rc_ignore(smtp_client_feed(p->smtp, buf, len));
+	probe_pump(p);
+}
+
+static void
+sess_on_tls(struct relay_conn *c, int status, void *arg)
+{
+	struct probe *p = arg;
+	struct probe_host *h = &p->hosts[p->host_i];
+	if (p->sess_done)
+		return;
+	h->tls_tried = true;
+	if (tlsa_ssl_result(relay_conn_ssl(c), &h->v, status == RELAY_CONN_OK, &h->tres) != 0) {
+		memset(&h->tres, 0, sizeof(h->tres));
+		h->tres.depth = -1;
+		relay__copy(h->tres.why, sizeof(h->tres.why), "TLS result unavailable");
+		relay__copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
+	}
+	if (!h->tres.ok || status != RELAY_CONN_OK) {
+		/* RFC 7672 2.2 (C19, C21), 3.2 (C51): never go on over a
+		 * session whose authentication or encryption failed. */
+		if (h->tres.ok) {
+			h->tres.ok = false;
+			relay__copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
+			relay__copy(h->tres.why, sizeof(h->tres.why), "TLS handshake failed");
+		}
+		sess_abort(p, h->tres.status[0] ? h->tres.status : "4.7.5",
+		    relay_class_tls(&h->v, &h->tres), h->tres.why);
+		return;
+	}
+	if (smtp_client_tls_started(p->smtp) != 0) {
+		sess_abort(p, "4.7.5", "tls-handshake", "TLS state error");
+		return;
+	}
+	probe_pump(p);
+}
+
+static void
+sess_on_error(struct relay_conn *c, int err, void *arg)
+{
+	struct probe *p = arg;
+	struct probe_host *h = &p->hosts[p->host_i];
+	(void)c;
+	if (p->sess_done)
+		return;
+	if (smtp_client_state(p->smtp) == SMTP_CLIENT_TLS) {
+		/* 220 to STARTTLS, then the handshake broke: a TLS failure
+		 * (4.7.5, next MX), as serve counts it. */
+		h->tls_tried = true;
+		memset(&h->tres, 0, sizeof(h->tres));
+		h->tres.depth = -1;
+		relay__copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
+		relay_fmt(h->tres.why, sizeof(h->tres.why), "TLS handshake failed: %s",
+		    relay_conn_strerror(err));
+		sess_abort(p, "4.7.5", "tls-handshake", h->tres.why);
+		return;
+	}
+	if (err == RELAY_CONN_EOF) {
+		rc_ignore(smtp_client_eof(p->smtp));
+		probe_pump(p);
+		return;
+	}
+	sess_abort(p, "4.4.2", "connect",
+	    relay_conn_strerror(err));
+}
+
+static void
+sess_on_closed(struct relay_conn *c, void *arg)
+{
+	struct probe *p = arg;
+	(void)c;
+	p->conn = NULL;
+	smtp_client_free(p->smtp);
+	p->smtp = NULL;
+	if (p->finished)
+		return;
+	if (p->hosts[p->host_i].ok) {
+		p->allowed = true;
+		p->allowed_host = p->host_i;
+		probe_finish(p);
+		return;
+	}
+	if (uv_is_closing((uv_handle_t *)&p->deadline) || !uv_is_active((uv_handle_t *)&p->deadline)) {
+		probe_finish(p); /* the deadline passed */
+		return;
+	}
+	p->host_i++;
+	probe_next_host(p);
+}
+
+static const struct relay_conn_cbs sess_cbs = {
+	.on_connected = sess_on_connected,
+	.on_data = sess_on_data,
+	.on_tls = sess_on_tls,
+	.on_error = sess_on_error,
+	.on_closed = sess_on_closed,
+};
+
+/* Start a session to the first address of the current host. Returns true
+ * when a connection is under way (its on_closed continues the walk). */
+static bool
+sess_start(struct probe *p)
+{
+	const struct relay_dns_host *dh = &p->res->hosts[p->host_i];
+	struct probe_host *h = &p->hosts[p->host_i];
+	const struct relay_dns_addr *a = &dh->addrs[0];
+	enum smtp_tls_mode mode = h->v.kind == TLSA_VERDICT_MAY ?
+	    (p->cleartext ? SMTP_TLS_NONE : SMTP_TLS_MAY) : SMTP_TLS_REQUIRED;
+	struct smtp_client_config cc = {
+		.helo_name = p->cfg.myhostname,
+		.tls = mode,
+		.allow_helo = mode != SMTP_TLS_REQUIRED,
+	};
+	if (inet_ntop(a->family, a->bytes, h->addr, sizeof(h->addr)) == NULL)
+		relay__copy(h->addr, sizeof(h->addr), "?");
+	h->attempted = true;
+	p->smtp = smtp_client_new(&cc);
+	if (p->smtp == NULL) {
+		host_fail(p, h, "local", "4.3.0", "cannot create the SMTP client");
+		return false;
+	}
+	struct sockaddr_storage sa;
+	memset(&sa, 0, sizeof(sa));
+	if (a->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(p->res->dest.port);
+		memcpy(&s6->sin6_addr, a->bytes, 16);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(p->res->dest.port);
+		memcpy(&s4->sin_addr, a->bytes, 4);
+	}
+	p->sess_done = false;
+	p->abort_class[0] = '\0';
+	if (relay_conn_connect(&p->loop, (struct sockaddr *)&sa, p->cfg.smtp_connect_timeout_ms,
+	    &sess_cbs, p, &p->conn) != RELAY_CONN_OK) {
+		smtp_client_free(p->smtp);
+		p->smtp = NULL;
+		p->conn = NULL;
+		host_fail(p, h, "connect", "4.4.1", "cannot create socket");
+		return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------- the decision */
+
+/* Walk the hosts from host_i as relay__dest_next() does. */
+static void
+probe_next_host(struct probe *p)
+{
+	for (; p->host_i < p->res->nhosts; p->host_i++) {
+		const struct relay_dns_host *dh = &p->res->hosts[p->host_i];
+		struct probe_host *h = &p->hosts[p->host_i];
+		h->considered = true;
+		if (h->decide_rc != 0) {
+			/* Facts the policy cannot judge: never guess. */
+			char why[PROBE_WHY_MAX];
+			relay_fmt(why, sizeof(why), "DANE policy error for %s: %s", dh->name,
+			    tlsa_strerror(h->decide_rc));
+			host_fail(p, h, "dnssec-bogus", "4.7.5", why);
+			continue;
+		}
+		if (h->v.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
+			char why[PROBE_WHY_MAX];
+			relay_fmt(why, sizeof(why), "%s: %s", dh->name, h->v.reason);
+			host_fail(p, h, relay_class_dns(h->v.fclass, p->res, dh), h->v.status, why);
+			if (h->v.scope == TLSA_SCOPE_DESTINATION)
+				break;
+			continue; /* C10, C14: skip this host */
+		}
+		if (dh->naddrs == 0) {
+			char why[PROBE_WHY_MAX];
+			relay_fmt(why, sizeof(why), "%s: no address", dh->name);
+			host_fail(p, h, "dns-lookup", "4.4.3", why);
+			continue;
+		}
+		if (sess_start(p))
+			return;
+	}
+	if (p->fclass[0] == '\0')
+		probe_fail(p, "dns-lookup", "4.4.3", "no usable MX host");
+	probe_finish(p);
+}
+
+static void
+dns_done(void *arg, struct relay_dns_result *res)
+{
+	struct probe *p = arg;
+	p->res = res;
+	p->resolved = true;
+	p->dest_rc = tlsa_policy_destination(&res->dest, &p->dv);
+	if (p->dest_rc != 0) {
+		probe_fail(p, "dns-lookup", "4.7.5", "DANE policy error");
+		probe_finish(p);
+		return;
+	}
+	if (res->nhosts > 0) {
+		p->hosts = calloc(res->nhosts, sizeof(*p->hosts));
+		if (p->hosts == NULL) {
+			probe_fail(p, "local", "4.3.0", "out of memory");
+			probe_finish(p);
+			return;
+		}
+	}
+	switch (p->dv.action) {
+	case TLSA_DEST_DEFER:
+	case TLSA_DEST_BOUNCE: {
+		char why[PROBE_WHY_MAX];
+		relay_fmt(why, sizeof(why), "%s: %s", p->domain, p->dv.reason);
+		probe_fail(p, res->kind == RELAY_DNS_DEST_NULL_MX ? "null-mx" :
+		    relay_class_dns(p->dv.fclass, res, NULL), p->dv.status, why);
+		probe_finish(p);
+		return;
+	}
+	case TLSA_DEST_LITERAL:
+		probe_fail(p, "address", "5.1.2", "address literal destinations are not supported");
+		probe_finish(p);
+		return;
+	case TLSA_DEST_USE_MX:
+	case TLSA_DEST_IMPLICIT:
+		break;
+	}
+	/* The RFC 7672 decision of every host, in preference order. It is
+	 * pure, so deciding all at once equals serve's one at a time. */
+	for (size_t i = 0; i < res->nhosts; i++)
+		p->hosts[i].decide_rc = tlsa_policy_decide(&res->dest, &res->hosts[i].in,
+		    &p->digests, &p->hosts[i].v);
+	p->host_i = 0;
+	probe_next_host(p);
+}
+
+static void
+probe_resolve(struct probe *p)
+{
+	p->validation = relay_dns_validation_state(p->dns);
+	if (!relay_dns_validation_ok(p->dns) &&
+	    (p->level == TLSA_LEVEL_DANE || p->level == TLSA_LEVEL_DANE_ONLY)) {
+		/* As serve: nothing DANE-dependent goes out while the DNSSEC
+		 * self-test fails (RFC 7672 2.1.1 C02). */
+		probe_fail(p, "dnssec-selftest", "4.7.5",
+		    "DNSSEC validation self-test is failing; delivery deferred");
+		probe_finish(p);
+		return;
+	}
+	int r = relay_dns_resolve(p->dns, p->domain, 25, p->level, dns_done, p, NULL);
+	if (r != 0) {
+		probe_fail(p, "dns-lookup", "4.4.3", relay_dns_strerror(r));
+		probe_finish(p);
+	}
+}
+
+static void
+wait_cb(uv_timer_t *t)
+{
+	struct probe *p = t->data;
+	if (relay_dns_validation_state(p->dns) == RELAY_DNS_VALIDATION_UNKNOWN)
+		return; /* the first self-test is still running */
+	uv_timer_stop(t);
+	probe_resolve(p);
+}
+
+/* -------------------------------------------------------------- output */
+
+static void
+hex_str(const uint8_t *b, size_t n, char *out, size_t size)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 3 <= size; i++, o += 2)
+		snprintf(out + o, 3, "%02x", b[i]);
+	out[o < size ? o : size - 1] = '\0';
+}
+
+static void
+record_text(const struct tlsa_record *rec, char *out, size_t size)
+{
+	int w = snprintf(out, size, "%u %u %u ", rec->usage, rec->selector, rec->mtype);
+	if (w < 0 || (size_t)w >= size)
+		return;
+	hex_str(rec->data, rec->data_len, out + w, size - (size_t)w);
+}
+
+static const char *
+mx_dnssec(const struct probe *p)
+{
+	if (!p->resolved)
+		return "not-looked-up";
+	return p->res->implicit_mx ? "none" : relay_class_dnssec_word(p->res->dest.mx);
+}
+
+static const char *
+host_verdict_name(const struct probe_host *h)
+{
+	return h->decide_rc != 0 ? "policy-error" : tlsa_verdict_kind_name(h->v.kind);
+}
+
+static void
+print_text(const struct probe *p)
+{
+	char buf[2048];
+	printf("domain %s policy=%s%s validation=%s\n", p->domain, tlsa_level_name(p->level),
+	    p->cleartext ? " (cleartext allowed)" : "",
+	    relay_dns_validation_name(p->validation));
+	if (p->resolved) {
+		printf("mx dnssec=%s kind=%s%s hosts=%zu\n", mx_dnssec(p),
+		    relay_dns_dest_kind_name(p->res->kind),
+		    p->res->implicit_mx ? " implicit" : "", p->res->nhosts);
+		if (p->res->mx.why)
+			printf("  why: %s\n", p->res->mx.why);
+		printf("destination action=%s%s%s\n", tlsa_dest_action_name(p->dv.action),
+		    p->dv.reason[0] ? " reason=" : "", p->dv.reason);
+	}
+	for (size_t i = 0; p->hosts != NULL && i < p->res->nhosts; i++) {
+		const struct relay_dns_host *dh = &p->res->hosts[i];
+		const struct probe_host *h = &p->hosts[i];
+		printf("host %u %s addr_dnssec=%s addresses=", (unsigned)dh->pref, dh->name,
+		    relay_class_dnssec_word(dh->in.addr));
+		for (size_t k = 0; k < dh->naddrs; k++) {
+			char a[INET6_ADDRSTRLEN];
+			if (inet_ntop(dh->addrs[k].family, dh->addrs[k].bytes, a, sizeof(a)) == NULL)
+				relay__copy(a, sizeof(a), "?");
+			printf("%s%s", k ? "," : "", a);
+		}
+		printf("%s\n", dh->naddrs ? "" : "(none)");
+		for (size_t t = 0; t < dh->in.n_tlsa; t++) {
+			const struct tlsa_tlsa_in *ti = &dh->in.tlsa[t];
+			printf("  tlsa _%u._tcp.%s dnssec=%s answer=%s%s\n",
+			    (unsigned)p->res->dest.port, ti->base, relay_class_dnssec_word(ti->res),
+			    answer_word(ti->res.answer), ti->malformed ? " malformed" : "");
+			for (size_t k = 0; k < ti->n_recs; k++) {
+				record_text(&ti->recs[k], buf, sizeof(buf));
+				printf("    %s\n", buf);
+			}
+		}
+		if (dh->in.n_tlsa == 0)
+			printf("  tlsa not looked up\n");
+		if (h->decide_rc != 0)
+			printf("  verdict: policy error: %s\n", tlsa_strerror(h->decide_rc));
+		else if (tlsa_verdict_format(&h->v, buf, sizeof(buf)) == 0 || buf[0])
+			printf("  verdict: %s\n", buf);
+		if (!h->considered) {
+			printf("  not tried\n");
+			continue;
+		}
+		if (h->attempted)
+			printf("  connect %s:%u: %s\n", h->addr, (unsigned)p->res->dest.port,
+			    h->connected ? "connected" : "failed");
+		if (h->tls_tried && (tlsa_result_format(&h->tres, buf, sizeof(buf)) == 0 || buf[0]))
+			printf("  tls: %s\n", buf);
+		if (h->ok)
+			printf("  result: ok, ready for MAIL (%s); QUIT sent\n",
+			    h->tls_active ? "TLS" : "cleartext");
+		else
+			printf("  result: failed class=%s dsn=%s why=%s\n", h->fclass, h->dsn, h->why);
+	}
+	if (p->allowed)
+		printf("delivery allowed via %s[%s]\n", p->res->hosts[p->allowed_host].name,
+		    p->hosts[p->allowed_host].addr);
+	else
+		printf("delivery NOT allowed: class=%s dsn=%s why=%s\n", p->fclass, p->dsn, p->why);
+}
+
+static void
+json_tls(struct relay_json *j, const struct tlsa_result *r)
+{
+	char hex[65];
+	relay_json_obj_begin(j);
+	relay_json_kv_bool(j, "ok", r->ok);
+	relay_json_kv_str(j, "auth", tlsa_auth_name(r->auth));
+	relay_json_kv_str(j, "trust", tlsa_trust_name(r->trust));
+	relay_json_kv_i64(j, "depth", r->depth);
+	relay_json_kv_str(j, "matched", r->matched);
+	relay_json_kv_str(j, "peername", r->peername);
+	if (r->have_spki) {
+		hex_str(r->spki_sha256, sizeof(r->spki_sha256), hex, sizeof(hex));
+		relay_json_kv_str(j, "spki_sha256", hex);
+	} else {
+		relay_json_key(j, "spki_sha256");
+		relay_json_null(j);
+	}
+	relay_json_kv_str(j, "subject", r->subject);
+	relay_json_kv_str(j, "dns_names", r->dns_names);
+	relay_json_kv_str(j, "protocol", r->protocol);
+	relay_json_kv_str(j, "cipher", r->cipher);
+	if (!r->ok) {
+		relay_json_kv_str(j, "failure", tlsa_failure_name(r->fclass));
+		relay_json_kv_i64(j, "x509_err", r->x509_err);
+		relay_json_kv_str(j, "dsn", r->status);
+		relay_json_kv_str(j, "why", r->why);
+	}
+	relay_json_obj_end(j);
+}
+
+static void
+json_host(struct relay_json *j, const struct probe *p, size_t i)
+{
+	const struct relay_dns_host *dh = &p->res->hosts[i];
+	const struct probe_host *h = &p->hosts[i];
+	char buf[2048];
+	relay_json_obj_begin(j);
+	relay_json_kv_str(j, "name", dh->name);
+	relay_json_kv_u64(j, "pref", dh->pref);
+	relay_json_kv_str(j, "dnssec_addr", relay_class_dnssec_word(dh->in.addr));
+	relay_json_key(j, "addresses");
+	relay_json_arr_begin(j);
+	for (size_t k = 0; k < dh->naddrs; k++) {
+		char a[INET6_ADDRSTRLEN];
+		if (inet_ntop(dh->addrs[k].family, dh->addrs[k].bytes, a, sizeof(a)) != NULL)
+			relay_json_str(j, a);
+	}
+	relay_json_arr_end(j);
+	relay_json_key(j, "tlsa");
+	relay_json_arr_begin(j);
+	for (size_t t = 0; t < dh->in.n_tlsa; t++) {
+		const struct tlsa_tlsa_in *ti = &dh->in.tlsa[t];
+		relay_json_obj_begin(j);
+		relay_json_kv_str(j, "base", ti->base);
+		relay_json_kv_str(j, "dnssec", relay_class_dnssec_word(ti->res));
+		relay_json_kv_str(j, "answer", answer_word(ti->res.answer));
+		relay_json_kv_bool(j, "malformed", ti->malformed);
+		relay_json_key(j, "records");
+		relay_json_arr_begin(j);
+		for (size_t k = 0; k < ti->n_recs; k++) {
+			record_text(&ti->recs[k], buf, sizeof(buf));
+			relay_json_str(j, buf);
+		}
+		relay_json_arr_end(j);
+		relay_json_obj_end(j);
+	}
+	relay_json_arr_end(j);
+	relay_json_kv_str(j, "verdict", host_verdict_name(h));
+	if (h->decide_rc == 0 && (tlsa_verdict_format(&h->v, buf, sizeof(buf)) == 0 || buf[0]))
+		relay_json_kv_str(j, "decision", buf);
+	relay_json_kv_bool(j, "considered", h->considered);
+	relay_json_kv_bool(j, "connected", h->connected);
+	if (h->attempted)
+		relay_json_kv_str(j, "address", h->addr);
+	relay_json_key(j, "tls");
+	if (h->tls_tried)
+		json_tls(j, &h->tres);
+	else
+		relay_json_null(j);
+	relay_json_kv_bool(j, "ok", h->ok);
+	if (h->considered && !h->ok) {
+		relay_json_kv_str(j, "failure_class", h->fclass);
+		relay_json_kv_str(j, "dsn", h->dsn);
+		relay_json_kv_str(j, "why", h->why);
+	}
+	relay_json_obj_end(j);
+}
+
+static int
+print_json(const struct probe *p)
+{
+	struct relay_json j;
+	relay_json_init(&j, stdout);
+	relay_json_obj_begin(&j);
+	relay_json_kv_str(&j, "domain", p->domain);
+	relay_json_kv_str(&j, "policy", tlsa_level_name(p->level));
+	relay_json_kv_bool(&j, "cleartext_allowed", p->cleartext);
+	relay_json_kv_str(&j, "validation", relay_dns_validation_name(p->validation));
+	relay_json_kv_str(&j, "mx_dnssec", mx_dnssec(p));
+	if (p->resolved) {
+		relay_json_kv_str(&j, "mx_kind", relay_dns_dest_kind_name(p->res->kind));
+		relay_json_kv_bool(&j, "implicit_mx", p->res->implicit_mx);
+		relay_json_kv_str(&j, "mx_why", p->res->mx.why);
+		relay_json_kv_str(&j, "destination_action", tlsa_dest_action_name(p->dv.action));
+	}
+	relay_json_key(&j, "hosts");
+	relay_json_arr_begin(&j);
+	for (size_t i = 0; p->hosts != NULL && i < p->res->nhosts; i++)
+		json_host(&j, p, i);
+	relay_json_arr_end(&j);
+	relay_json_kv_bool(&j, "allowed", p->allowed);
+	if (p->allowed) {
+		relay_json_kv_str(&j, "via", p->res->hosts[p->allowed_host].name);
+		relay_json_kv_str(&j, "via_address", p->hosts[p->allowed_host].addr);
+	} else {
+		relay_json_kv_str(&j, "failure_class", p->fclass);
+		relay_json_kv_str(&j, "dsn", p->dsn);
+		relay_json_kv_str(&j, "why", p->why);
+	}
+	relay_json_obj_end(&j);
+	int r = relay_json_finish(&j);
+	if (putchar('\n') == EOF)
+		r = -1;
+	return r;
+}
+
+/* ------------------------------------------------------------ command */
+
+static void
+walk_close(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int
+relay_cli_probe(int argc, char **argv)
+{
+	const char *sub_conf = NULL;
+	const char *domain_arg = NULL;
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0) {
+			if (i + 1 >= argc)
+				return relay_cli_usage("probe", "option -c needs a file name");
+			sub_conf = argv[++i];
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			return relay_cli_usage("probe", "unknown option %s", argv[i]);
+		} else if (domain_arg == NULL) {
+			domain_arg = argv[i];
+		} else {
+			return relay_cli_usage("probe", "only one DOMAIN");
+		}
+	}
+	if (domain_arg == NULL)
+		return relay_cli_usage("probe", "missing DOMAIN (usage: danerelay probe "
+		    "[-c FILE] [--json] DOMAIN)");
+
+	struct probe *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		fprintf(stderr, "danerelay probe: out of memory\n");
+		return RELAY_CLI_EXIT_ERROR;
+	}
+	if (relay_dns_host_normalize(domain_arg, strlen(domain_arg), p->domain) != 0) {
+		free(p);
+		return relay_cli_usage("probe", "not a domain name: %s", domain_arg);
+	}
+	if (relay_cli_load_config("probe", sub_conf, &p->cfg) != 0) {
+		free(p);
+		return RELAY_CLI_EXIT_ERROR;
+	}
+	/* The log goes to stderr; only problems unless debugging. */
+	relay_log_set_level(p->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
+	    RELAY_LOG_DEBUG : RELAY_LOG_WARNING);
+	signal(SIGPIPE, SIG_IGN);
+
+	int rc = RELAY_CLI_EXIT_ERROR;
+	p->level = relay_class_tls_level(&p->cfg, p->domain, &p->cleartext);
+	tlsa_digests_default(&p->digests); /* as serve */
+	if (uv_loop_init(&p->loop) != 0) {
+		fprintf(stderr, "danerelay probe: cannot create the event loop\n");
+		relay_config_free(&p->cfg);
+		free(p);
+		return RELAY_CLI_EXIT_ERROR;
+	}
+	struct tlsa_ctx_config tc = {
+		.digests = &p->digests,
+		.ca_file = p->cfg.tls_ca_file[0] ? p->cfg.tls_ca_file : NULL,
+	};
+	int r = tlsa_ctx_new(&tc, &p->tlsa);
+	if (r != 0) {
+		fprintf(stderr, "danerelay probe: TLS client setup: %s\n", tlsa_strerror(r));
+		goto out_loop;
+	}
+	struct relay_dns_opts o;
+	relay_dns_opts_from_config(&o, &p->cfg);
+	r = relay_dns_new(&p->loop, &o, &p->dns);
+	if (r == 0) {
+		r = relay_dns_start(p->dns);
+		if (r != 0) {
+			relay_dns_close(p->dns, NULL, NULL);
+			p->dns = NULL;
+		}
+	} else {
+		p->dns = NULL;
+	}
+	if (r != 0) {
+		fprintf(stderr, "danerelay probe: resolver: %s\n", relay_dns_strerror(r));
+		goto out_loop;
+	}
+	uv_timer_init(&p->loop, &p->wait_timer);
+	uv_timer_init(&p->loop, &p->deadline);
+	p->wait_timer.data = p;
+	p->deadline.data = p;
+	uv_timer_start(&p->deadline, deadline_cb, PROBE_DEADLINE_MS, 0);
+	/* Wait for the first self-test verdict (as serve's scheduler does). */
+	uv_timer_start(&p->wait_timer, wait_cb, 0, 50);
+	uv_run(&p->loop, UV_RUN_DEFAULT);
+
+	if (json) {
+		if (print_json(p) != 0)
+			fprintf(stderr, "danerelay probe: write error\n");
+	} else {
+		print_text(p);
+	}
+	if (fflush(stdout) != 0)
+		fprintf(stderr, "danerelay probe: write error\n");
+	rc = p->allowed ? RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
+
+out_loop:
+	if (p->dns != NULL) {
+		relay_dns_close(p->dns, NULL, NULL);
+		p->dns = NULL;
+	}
+	uv_walk(&p->loop, walk_close, NULL);
+	uv_run(&p->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&p->loop) != 0)
+		fprintf(stderr, "danerelay probe: event loop not empty at exit\n");
+	if (p->hosts != NULL)
+		for (size_t i = 0; i < p->res->nhosts; i++)
+			tlsa_verdict_release(&p->hosts[i].v);
+	free(p->hosts);
+	relay_dns_result_free(p->res);
+	tlsa_ctx_free(p->tlsa);
+	relay_config_free(&p->cfg);
+	free(p);
+	return rc;
+}
