@@ -71,7 +71,7 @@ struct attempt_info {
 	char mx[RELAY_DNS_HOST_MAX];
 	char addr[INET6_ADDRSTRLEN];
 	char dnssec_mx[16], dnssec_addr[16], dnssec_tlsa[16];
-	char tlsa[160];
+	char tlsa[1400];  /* records seen, digests in full (queue show) */
 	char tls[16];
 	char trust[16];
 	int depth;

@@ -22,6 +22,11 @@
 #include "relay_class.h"
 #include "relay_log.h"
 
+/* TLSA data kept per record in the attempt details: a SHA2-512 digest in
+ * full; Full(0) certificates and keys are cut (".."), their digest is what
+ * an operator compares. */
+#define TLSA_SHOWN_MAX 64
+
 
 
 
@@ -99,10 +104,10 @@ info_from_host(struct dest_job *j, const struct relay_dns_host *h)
 			if (w < 0 || (size_t)w >= sizeof(in->tlsa) - off)
 				break;
 			off += (size_t)w;
-			for (size_t b = 0; b < rec->data_len && b < 6 && off + 3 < sizeof(in->tlsa);
+			for (size_t b = 0; b < rec->data_len && b < TLSA_SHOWN_MAX && off + 3 < sizeof(in->tlsa);
 			    b++, off += 2)
 				snprintf(in->tlsa + off, 3, "%02x", rec->data[b]);
-			if (rec->data_len > 6 && off + 3 < sizeof(in->tlsa)) {
+			if (rec->data_len > TLSA_SHOWN_MAX && off + 3 < sizeof(in->tlsa)) {
 				memcpy(in->tlsa + off, "..", 3);
 				off += 2;
 			}
