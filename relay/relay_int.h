@@ -115,7 +115,7 @@ void relay_smtpd_shutdown(struct relay_daemon *d);
 /* Drop every inbound session at once (end of shutdown). */
 void relay_smtpd_abort_all(struct relay_daemon *d);
 
-/* ---- delivery (relay_deliver.c) ---- */
+/* ---- delivery (relay_sched.c, relay_dest.c, relay_outbound.c) ---- */
 
 /*
  * The scheduler: finds due recipients in the queue, resolves their

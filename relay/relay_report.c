@@ -247,7 +247,7 @@ struct class_hint {
 	const char *hint;
 };
 
-/* One line per failure class the daemon writes (relay_deliver.c). */
+/* One line per failure class the daemon writes (relay_class.h). */
 static const struct class_hint class_hints[] = {
 	{ "tlsa-mismatch", "the server's key does not match its TLSA records; "
 	  "if the key was rotated, the domain must publish a TLSA record for "

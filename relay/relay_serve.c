@@ -2,7 +2,8 @@
  * relay_serve: `danerelay serve`, the daemon.
  *
  * One libuv loop runs everything: listeners and inbound sessions
- * (relay_smtpd.c), the scheduler and outbound sessions (relay_deliver.c),
+ * (relay_smtpd.c), the scheduler and outbound sessions (relay_sched.c,
+ * relay_dest.c, relay_outbound.c),
  * libunbound's result pipe (relay_dns.c) and the queue's thread-pool
  * requests (relay_queue.c).
  *

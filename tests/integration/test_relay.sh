@@ -79,7 +79,7 @@ fi
 source "$T/world/world.env"
 
 cat > "$T/danerelay.conf" <<EOF
-# Written by tests/integration/e2e.sh
+# Written by tests/integration/test_relay.sh
 listen = $RELAY_ADDR
 mynetworks = 127.0.0.1/32, $RELAY_HOST/32, $WORLD_UPSTREAM_ADDR/32
 spool_dir = $SPOOL
