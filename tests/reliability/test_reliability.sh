@@ -152,6 +152,7 @@ if want crash; then
       [ "$(j 'len(d["partial_delivered"])')" = 0 ]
     check "crash: every duplicate was a delivery in flight at a kill" \
       [ "$(j 'd["duplicated"] == d["duplicates_explained"]')" = True ]
+    echo "# crash: duplicates $(j 'json.dumps(d.get("duplicates", []))' 2>/dev/null)"
     check "crash: the queue is empty at the end" [ "$(j 'd["queue_left"]')" = 0 ]
     check "crash: SIGTERM after the run exits 0" [ "$(j 'd["relay_exit"]')" = 0 ]
     row "kill -9 x$CRASH_KILLS under load (fsync, mid-DATA, delivery, random)" \
