@@ -15,69 +15,13 @@
 set -uo pipefail
 
 RELAY_BIN=${1:?usage: test_cli_world.sh DANERELAY}
-RELAY_BIN=$(cd "$(dirname "$RELAY_BIN")" && pwd)/$(basename "$RELAY_BIN")
-HERE=$(cd "$(dirname "$0")" && pwd)
-WORLD=$HERE/../world/world.sh
-
-if [ "$(id -u)" != 0 ]; then
-  echo "1..0 # SKIP end-to-end tests need root (loopback aliases, port 25)"
-  exit 77
-fi
-
+HARNESS_NAME=cli
 # Own loopback network and relay port: never clashes with test_relay.sh.
 export WORLD_NET=${WORLD_NET:-12}
-T=$(mktemp -d /tmp/danerelay-cli.XXXXXX)
-chmod 755 "$T"
 RELAY_PORT=${CLI_RELAY_PORT:-10033}
-NET=$WORLD_NET
-RELAY_HOST=127.$NET.0.1
-RELAY_ADDR=$RELAY_HOST:$RELAY_PORT
-RLOG=$T/relay.log
-SPOOL=$T/spool
-RELAY_PID=
+# shellcheck source=relay_harness.sh
+source "$(dirname "$0")/relay_harness.sh"
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() {  # DESCRIPTION CMD...
-  local d=$1; shift
-  if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-
-stop_relay() {
-  [ -n "$RELAY_PID" ] || return 0
-  kill "-${1:-TERM}" "$RELAY_PID" 2>/dev/null
-  for _ in $(seq 100); do
-    kill -0 "$RELAY_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  wait "$RELAY_PID" 2>/dev/null
-  RELAY_PID=
-}
-
-cleanup() {
-  stop_relay KILL
-  "$WORLD" down "$T/world" >&2 || true
-  if [ "$failed" -gt 0 ] || [ -n "${E2E_KEEP:-}" ]; then
-    echo "# state kept in $T (relay log: $RLOG)" >&2
-    tail -n 40 "$RLOG" >&2 2>/dev/null
-  else
-    rm -rf "$T"
-  fi
-}
-trap cleanup EXIT
-
-echo "cli: bringing up the world in $T/world" >&2
-if ! RELAY_ADDR=$RELAY_ADDR "$WORLD" up "$T/world" >&2; then
-  echo "1..1"
-  echo "not ok 1 - test world comes up"
-  exit 1
-fi
-# shellcheck disable=SC1091
-source "$T/world/world.env"
-
-CONF=$T/danerelay.conf
 cat > "$CONF" <<EOF
 # Written by tests/integration/test_cli_world.sh
 listen = $RELAY_ADDR
@@ -97,37 +41,8 @@ EOF
 
 DR() { "$RELAY_BIN" -c "$CONF" "$@"; }
 
-start_relay() {
-  "$RELAY_BIN" -c "$CONF" serve >> "$RLOG" 2>&1 &
-  RELAY_PID=$!
-  for _ in $(seq 100); do
-    grep -q "event=started" "$RLOG" 2>/dev/null && return 0
-    kill -0 "$RELAY_PID" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
-wait_for() {  # SECONDS CMD...
-  local secs=$1; shift
-  local _i
-  for _i in $(seq $((secs * 10))); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-log_has() {  # RCPT PATTERN
-  grep -E "event=delivery .*to=<$1>" "$RLOG" 2>/dev/null | grep -qE -- "$2"
-}
 log_count() {  # RCPT PATTERN -> number of delivery lines
   grep -E "event=delivery .*to=<$1>" "$RLOG" 2>/dev/null | grep -cE -- "$2"
-}
-
-maildir_has() {  # DIR MSGID
-  [ -d "$1" ] || return 1
-  grep -rlsF -- "Message-ID: <$2@cli.$WORLD_TLD>" "$1" >/dev/null 2>&1
 }
 
 # send MSGID FROM RCPT: one message straight to the relay over SMTP.

@@ -15,68 +15,11 @@
 set -uo pipefail
 
 RELAY_BIN=${1:?usage: test_relay.sh DANERELAY}
-RELAY_BIN=$(cd "$(dirname "$RELAY_BIN")" && pwd)/$(basename "$RELAY_BIN")
-HERE=$(cd "$(dirname "$0")" && pwd)
-WORLD=$HERE/../world/world.sh
-
-if [ "$(id -u)" != 0 ]; then
-  echo "1..0 # SKIP end-to-end tests need root (loopback aliases, port 25)"
-  exit 77
-fi
-
-T=$(mktemp -d /tmp/danerelay-e2e.XXXXXX)
-chmod 755 "$T"
+HARNESS_NAME=e2e
 RELAY_PORT=${E2E_RELAY_PORT:-10026}
-NET=${WORLD_NET:-0}
-RELAY_HOST=127.$NET.0.1
-RELAY_ADDR=$RELAY_HOST:$RELAY_PORT
+# shellcheck source=relay_harness.sh
+source "$(dirname "$0")/relay_harness.sh"
 OUTSIDER=127.$NET.0.99
-RLOG=$T/relay.log
-SPOOL=$T/spool
-RELAY_PID=
-
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() {  # DESCRIPTION CMD...
-  local d=$1; shift
-  if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-note() { echo "# $*"; }
-
-stop_relay() {  # SIGNAL
-  [ -n "$RELAY_PID" ] || return 0
-  kill "-${1:-TERM}" "$RELAY_PID" 2>/dev/null
-  for _ in $(seq 100); do
-    kill -0 "$RELAY_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  wait "$RELAY_PID" 2>/dev/null
-  RELAY_STATUS=$?
-  RELAY_PID=
-}
-
-cleanup() {
-  stop_relay KILL
-  "$WORLD" down "$T/world" >&2 || true
-  if [ "$failed" -gt 0 ] || [ -n "${E2E_KEEP:-}" ]; then
-    echo "# state kept in $T (relay log: $RLOG)" >&2
-    tail -n 60 "$RLOG" >&2 2>/dev/null
-  else
-    rm -rf "$T"
-  fi
-}
-trap cleanup EXIT
-
-echo "e2e: bringing up the world in $T/world" >&2
-if ! RELAY_ADDR=$RELAY_ADDR "$WORLD" up "$T/world" >&2; then
-  echo "1..1"
-  echo "not ok 1 - test world comes up"
-  exit 1
-fi
-# shellcheck disable=SC1091
-source "$T/world/world.env"
 
 cat > "$T/danerelay.conf" <<EOF
 # Written by tests/integration/test_relay.sh
@@ -97,29 +40,6 @@ delay_warning_time = 4h
 log_level = debug
 EOF
 
-CONF=$T/danerelay.conf
-start_relay() {
-  "$RELAY_BIN" -c "$CONF" serve >> "$RLOG" 2>&1 &
-  RELAY_PID=$!
-  for _ in $(seq 100); do
-    grep -q "event=started" "$RLOG" 2>/dev/null && return 0
-    kill -0 "$RELAY_PID" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
-# wait_for SECONDS CMD...: poll until CMD succeeds.
-wait_for() {
-  local secs=$1; shift
-  local i
-  for i in $(seq $((secs * 10))); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
 # A message through the upstream Postfix. submit ID FROM RCPT...
 submit() {
   local id=$1 from=$2; shift 2
@@ -132,19 +52,6 @@ submit() {
     printf 'Test message %s.\n' "$id"
     printf '.leading dot stays\n'
   } | $WORLD_UPSTREAM_SENDMAIL -i -f "$from" -- "$@"
-}
-
-# maildir_has DIR MSGID: a message with this Message-ID was delivered there.
-maildir_has() {
-  local dir=$1 id=$2
-  [ -d "$dir" ] || return 1
-  grep -rlsF -- "Message-ID: <$id@e2e.$WORLD_TLD>" "$dir" >/dev/null 2>&1
-}
-
-# log_has RCPT PATTERN: the relay logged a delivery line for RCPT matching
-# the extended regex PATTERN.
-log_has() {
-  grep -E "event=delivery .*to=<$1>" "$RLOG" 2>/dev/null | grep -qE -- "$2"
 }
 
 # spool_has RCPT TEXT...: the envelope of a queued message naming RCPT holds
