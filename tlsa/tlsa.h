@@ -251,7 +251,9 @@ struct tlsa_host_in {
 	bool name_numeric;        /* numeric MX data (C26): no DANE */
 	struct tlsa_lookup addr;  /* tlsa_lookup_combine(A, AAAA): the first address response (C36, C37) */
 	const char *expanded;     /* CNAME-expanded name of the address lookup, NULL if no CNAME */
-	enum tlsa_dnssec first_cname; /* security of the first CNAME (only read when expanded != NULL) */
+	/* Security of the first CNAME (only read when expanded != NULL). Bogus or
+	 * indeterminate refuses the host like a failed address lookup (C16, C40). */
+	enum tlsa_dnssec first_cname;
 	size_t n_tlsa;            /* answers appended in the order tlsa_policy_tlsa_next() asked */
 	struct tlsa_tlsa_in tlsa[TLSA_BASES_MAX];
 };

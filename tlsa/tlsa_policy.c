@@ -223,7 +223,9 @@ candidates(const struct tlsa_dest_in *dest, const struct tlsa_dest_verdict *dv,
 		return 2;
 	}
 	/* Insecure expansion: the original name if the first CNAME is secure,
-	 * else no DANE (C39; C17 for the rest of the chain). */
+	 * else no DANE (C39; C17 for the rest of the chain). A bogus or
+	 * indeterminate first CNAME asks for nothing either: decide() refuses
+	 * the host (C16, C40). */
 	if (host->first_cname == TLSA_DNSSEC_SECURE) {
 		c[0] = host->name;
 		return 1;
@@ -492,6 +494,17 @@ decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
 		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_DNSSEC_INVALID,
 		    "address lookup for %s is DNSSEC-%s (RFC 7672 2.1.2)", host->name,
 		    host->addr.dnssec == TLSA_DNSSEC_BOGUS ? "bogus" : "indeterminate");
+		return 0;
+	}
+	/* RFC 7672 2.1.3 (C16) and 2.2.2 (C40): the first CNAME of the
+	 * expansion is part of the address lookup. A bogus or indeterminate
+	 * answer for it is a failed lookup, which skips the host; read as
+	 * "no DANE" it would let an attacker who can break that one signature
+	 * turn DANE into opportunistic TLS. */
+	if (host->expanded != NULL && is_bogus(host->first_cname)) {
+		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_DNSSEC_INVALID,
+		    "CNAME lookup for %s is DNSSEC-%s (RFC 7672 2.1.3, 2.2.2)", host->name,
+		    host->first_cname == TLSA_DNSSEC_BOGUS ? "bogus" : "indeterminate");
 		return 0;
 	}
 	if (host->addr.answer != TLSA_ANSWER_DATA) {
