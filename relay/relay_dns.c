@@ -222,6 +222,11 @@ free_dns(struct relay_dns *dns)
 static void poll_cb(uv_poll_t *h, int status, int events);
 static void selftest_timer_cb(uv_timer_t *t);
 
+static const struct relay__dns_lookup_ops ub_lookup_ops = {
+	.lookup = relay_dns_lookup,
+	.cancel = relay_dns_lookup_cancel,
+};
+
 int
 relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts,
     struct relay_dns **out)
@@ -233,6 +238,7 @@ relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts,
 	if (dns == NULL)
 		return RELAY_DNS_ERR_NOMEM;
 	dns->loop = loop;
+	dns->ops = &ub_lookup_ops;
 	dns->rng = opts->rng != NULL ? opts->rng : default_rng;
 	dns->rng_arg = opts->rng_arg;
 	dns->query_timeout_ms = opts->query_timeout_ms != 0 ?
@@ -463,34 +469,45 @@ q_insert(struct relay_dns_query *q)
 		dns->qhead = q;
 }
 
+void
+relay__dns_answer_from_ub(const char *qname, uint16_t qtype, int err,
+    const struct ub_result *r, char canon[RELAY_DNS_HOST_MAX],
+    struct relay_dns_answer *ans)
+{
+	char qnorm[RELAY_DNS_HOST_MAX];
+
+	*ans = (struct relay_dns_answer){
+		.qname = qname,
+		.qtype = qtype,
+		.st = relay_dns_classify(err, r),
+		.ub = r,
+	};
+	if (r != NULL && r->bogus)
+		ans->why_bogus = r->why_bogus;
+	/* libunbound sets canonname to the last CNAME target (with a trailing
+	 * dot); report it only when it differs from the question. */
+	if (relay_dns_status_usable(&ans->st) && r->canonname != NULL) {
+		if (relay_dns_host_normalize(r->canonname, strlen(r->canonname),
+		    canon) != 0) {
+			ans->st.sec = RELAY_DNS_INDETERMINATE;
+			ans->st.kind = RELAY_DNS_FAILED;
+			ans->st.why = RELAY_DNS_WHY_MALFORMED;
+		} else if (relay_dns_host_normalize(qname, strlen(qname),
+		    qnorm) != 0 || strcmp(qnorm, canon) != 0) {
+			ans->canon = canon;
+		}
+	}
+}
+
 static void
 ub_cb(void *arg, int err, struct ub_result *r)
 {
 	struct relay_dns_query *q = arg;
-	char qnorm[RELAY_DNS_HOST_MAX], canon[RELAY_DNS_HOST_MAX];
-	struct relay_dns_answer ans = {
-		.qname = q->qname,
-		.qtype = q->qtype,
-		.st = relay_dns_classify(err, r),
-		.ub = r,
-	};
+	char canon[RELAY_DNS_HOST_MAX];
+	struct relay_dns_answer ans;
 
 	q_unlink(q);
-	if (r != NULL && r->bogus)
-		ans.why_bogus = r->why_bogus;
-	/* libunbound sets canonname to the last CNAME target (with a trailing
-	 * dot); report it only when it differs from the question. */
-	if (relay_dns_status_usable(&ans.st) && r->canonname != NULL) {
-		if (relay_dns_host_normalize(r->canonname, strlen(r->canonname),
-		    canon) != 0) {
-			ans.st.sec = RELAY_DNS_INDETERMINATE;
-			ans.st.kind = RELAY_DNS_FAILED;
-			ans.st.why = RELAY_DNS_WHY_MALFORMED;
-		} else if (relay_dns_host_normalize(q->qname, strlen(q->qname),
-		    qnorm) != 0 || strcmp(qnorm, canon) != 0) {
-			ans.canon = canon;
-		}
-	}
+	relay__dns_answer_from_ub(q->qname, q->qtype, err, r, canon, &ans);
 	if (err != 0)
 		relay__dns_log(q->dns, RELAY_LOG_WARNING,
 		    "dns lookup %s/%u: %s", q->qname, q->qtype,

@@ -186,7 +186,8 @@ static bool
 slot_start(struct slot *s, const char *name, uint16_t type,
     struct relay_dns_lookup *l)
 {
-	int r = relay_dns_lookup(s->req->dns, name, type, slot_cb, s, &s->q);
+	struct relay_dns *dns = s->req->dns;
+	int r = dns->ops->lookup(dns, name, type, slot_cb, s, &s->q);
 	if (r != 0) {
 		lookup_fail(l, r == RELAY_DNS_ERR_NAME ? RELAY_DNS_WHY_MALFORMED :
 		    RELAY_DNS_WHY_LIBERR, r, relay_dns_strerror(r));
@@ -654,7 +655,7 @@ relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
 	res->dest.port = port;
 	res->dest.mx.answer = TLSA_ANSWER_ERROR;
 	res->dest.mx.dnssec = TLSA_DNSSEC_INDETERMINATE;
-	r = relay_dns_lookup(dns, res->domain, RELAY_DNS_TYPE_MX, mx_cb, req,
+	r = dns->ops->lookup(dns, res->domain, RELAY_DNS_TYPE_MX, mx_cb, req,
 	    &req->mx.q);
 	if (r != 0) {
 		req_free(req);
@@ -675,11 +676,13 @@ relay_dns_cancel(struct relay_dns_req *req)
 {
 	if (req == NULL)
 		return;
-	relay_dns_lookup_cancel(req->mx.q);
+	struct relay_dns *dns = req->dns;
+	if (req->mx.q != NULL)
+		dns->ops->cancel(req->mx.q);
 	for (size_t i = 0; i < req->nhs; i++)
 		for (int k = 0; k < SLOT_COUNT; k++)
-			relay_dns_lookup_cancel(req->hs[i].slots[k].q);
-	struct relay_dns *dns = req->dns;
+			if (req->hs[i].slots[k].q != NULL)
+				dns->ops->cancel(req->hs[i].slots[k].q);
 	req_unlink(req);
 	req_free(req);
 	relay__dns_drain_check(dns);   /* issue 6: a retired context */

@@ -6,6 +6,21 @@
 #include "relay_log.h"
 
 struct ub_ctx;
+struct ub_result;
+
+/*
+ * How the destination driver (relay_dns_dest.c) starts and cancels its
+ * single lookups, with relay_dns_lookup()'s and relay_dns_lookup_cancel()'s
+ * contracts. relay_dns_new() installs those two; a unit test of the driver
+ * installs a scripted resolver that hands back ub_results it built, through
+ * relay__dns_answer_from_ub() like the real one (the real pair is covered
+ * by tests/integration/dns against signed zones).
+ */
+struct relay__dns_lookup_ops {
+	int (*lookup)(struct relay_dns *dns, const char *name, uint16_t rrtype,
+	    relay_dns_lookup_cb *cb, void *arg, struct relay_dns_query **out);
+	void (*cancel)(struct relay_dns_query *q);
+};
 
 struct relay_dns {
 	/* private */
@@ -29,6 +44,7 @@ struct relay_dns {
 	struct relay_dns_req *reqs;
 
 	uint64_t query_timeout_ms;
+	const struct relay__dns_lookup_ops *ops;
 	relay_dns_rng_fn *rng;
 	void *rng_arg;
 
@@ -40,6 +56,17 @@ struct relay_dns {
 	struct relay_dns_query *selftest_q;
 	enum relay_dns_validation validation;
 };
+
+/*
+ * The answer a lookup of qname/qtype hands its callback, from libunbound's
+ * callback arguments err and r (r may be NULL; borrowed, and ans->ub points
+ * to it). canon is storage for ans->canon, the normalised CNAME target when
+ * it differs from qname; a target that is not a host name fails the answer
+ * (indeterminate, malformed). qname is borrowed by ans->qname.
+ */
+void relay__dns_answer_from_ub(const char *qname, uint16_t qtype, int err,
+    const struct ub_result *r, char canon[RELAY_DNS_HOST_MAX],
+    struct relay_dns_answer *ans);
 
 /* One relay_log line: event=dns why="<formatted text>". */
 void relay__dns_log(struct relay_dns *dns, enum relay_log_level level,
