@@ -49,6 +49,12 @@ relay_class_dns(enum tlsa_failure f, const struct relay_dns_result *res,
 					return class_failed(h->in.tlsa[i].res, "tlsa-lookup");
 			if (class_lookup_failed(h->in.addr))
 				return class_failed(h->in.addr, "dns-lookup");
+			/* The first CNAME of the address expansion (C16). */
+			if (h->in.expanded != NULL &&
+			    (h->in.first_cname == TLSA_DNSSEC_BOGUS ||
+			    h->in.first_cname == TLSA_DNSSEC_INDETERMINATE))
+				return h->in.first_cname == TLSA_DNSSEC_BOGUS ?
+				    "dnssec-bogus" : "dns-lookup";
 		}
 		if (res != NULL && class_lookup_failed(res->dest.mx))
 			return class_failed(res->dest.mx, "dns-lookup");

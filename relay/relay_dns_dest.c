@@ -383,19 +383,26 @@ cname_answer(struct relay_dns_req *req, size_t i,
 	struct relay_dns_host *h = &req->res->hosts[i];
 
 	lookup_set(&h->cname, ans);
-	struct tlsa_lookup c = relay_dns_to_tlsa(&h->cname.st);
-	if (c.answer == TLSA_ANSWER_ERROR) {
+	switch (h->cname.st.sec) {
+	case RELAY_DNS_BOGUS:
 		/* C16, C40: an error at any stage of CNAME expansion fails the
-		 * whole address lookup. tlsa/ reads a non-secure first_cname
-		 * as "no DANE", so the failure is carried by in.addr. */
-		h->in.first_cname = c.dnssec;
-		h->in.addr = c;
-	} else if (c.answer == TLSA_ANSWER_DATA) {
-		h->in.first_cname = c.dnssec;
-	} else {
-		/* The name has no CNAME of its own yet its address answer
-		 * came through one: nothing secure to stand on. */
-		h->in.first_cname = TLSA_DNSSEC_INSECURE;
+		 * whole address lookup. tlsa/ refuses a host whose first CNAME
+		 * is bogus or indeterminate (4.7.5, next MX); it must never be
+		 * mistaken for an insecure one, which only means "no DANE". */
+		h->in.first_cname = TLSA_DNSSEC_BOGUS;
+		break;
+	case RELAY_DNS_INDETERMINATE:
+		/* SERVFAIL, timeout, malformed answer: the same (C05). */
+		h->in.first_cname = TLSA_DNSSEC_INDETERMINATE;
+		break;
+	case RELAY_DNS_SECURE:
+	case RELAY_DNS_INSECURE:
+		/* Without a CNAME of its own the name's address answer came
+		 * through one all the same: nothing secure to stand on. */
+		h->in.first_cname = h->cname.st.kind == RELAY_DNS_DATA &&
+		    h->cname.st.sec == RELAY_DNS_SECURE ? TLSA_DNSSEC_SECURE :
+		    TLSA_DNSSEC_INSECURE;
+		break;
 	}
 	tlsa_step(req, i);
 }
