@@ -418,6 +418,10 @@ struct relay_dns_result {
 	 * unless kind == RELAY_DNS_DEST_HOSTS. */
 	struct relay_dns_host *hosts;
 	size_t nhosts;
+	/* private: storage dest.mx_expanded points into. A copy, not mx.canon:
+	 * an MX answer that fails after it was recorded (malformed rdata,
+	 * no memory) clears mx.canon, and dest must stay readable. */
+	char mx_expanded_[RELAY_DNS_HOST_MAX];
 };
 
 /* Free a result (NULL is a no-op). */

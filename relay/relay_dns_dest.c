@@ -547,7 +547,12 @@ mx_answer(struct relay_dns_req *req, const struct relay_dns_answer *ans)
 	struct relay_dns_result *res = req->res;
 
 	lookup_set(&res->mx, ans);
-	res->dest.mx_expanded = res->mx.canon;
+	if (res->mx.canon != NULL) {
+		/* Owned by the result: the error paths below free mx.canon. */
+		snprintf(res->mx_expanded_, sizeof res->mx_expanded_, "%s",
+		    res->mx.canon);
+		res->dest.mx_expanded = res->mx_expanded_;
+	}
 	res->dest.mx = relay_dns_to_tlsa(&res->mx.st);
 	switch (ans->st.sec) {
 	case RELAY_DNS_BOGUS:

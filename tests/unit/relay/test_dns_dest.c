@@ -469,6 +469,75 @@ cname_bogus_next_mx(void **state)
 	tlsa_verdict_release(&v);
 }
 
+/* ------------------------------------ answers freed on error paths */
+
+/*
+ * An MX RRset reached through a CNAME (so the result holds the expanded
+ * next-hop, RFC 7672 3.2.2 C54) whose rdata is malformed. The MX lookup
+ * fails (C12), and the expanded name the policy reads must still be valid
+ * memory: run under ASan, this used to read freed memory.
+ */
+struct bad_mx {
+	const char *id;
+	uint8_t rdata[40];
+	size_t len;
+};
+
+static const struct bad_mx bad_mx[] = {
+	{ "rdlength_0", { 0 }, 0 },
+	{ "rdlength_2", { 0, 10 }, 2 },
+	{ "trailing_bytes", { 0, 10, 2, 'm', 'x', 0, 0xff }, 7 },
+};
+
+static void
+mx_malformed_via_cname(void **state)
+{
+	const struct bad_mx *c = *state;
+	resolve(D, TLSA_LEVEL_DANE);
+	struct fake_result *f = result(D, RELAY_DNS_TYPE_MX, SECURE,
+	    "mail.example.com");
+	add_mx(f, 10, MXH);
+	add_rr(f, c->rdata, c->len);
+	give(D, RELAY_DNS_TYPE_MX, f);
+
+	assert_non_null(got);
+	assert_int_equal(live_count(), 0);
+	assert_int_equal(got->kind, RELAY_DNS_DEST_DEFER);
+	assert_int_equal(got->mx.st.why, RELAY_DNS_WHY_MALFORMED);
+	/* What relay_dest.c and relay_probe.c do first with a result. */
+	struct tlsa_dest_verdict dv;
+	assert_int_equal(tlsa_policy_destination(&got->dest, &dv), 0);
+	assert_int_equal(dv.action, TLSA_DEST_DEFER);
+	assert_non_null(got->dest.mx_expanded);
+	assert_string_equal(got->dest.mx_expanded, "mail.example.com");
+}
+
+/* A and AAAA through a CNAME, A malformed: the host fails, and its
+ * expanded name (if any is kept) is valid memory. */
+static void
+addr_malformed_via_cname(void **state)
+{
+	(void)state;
+	resolve(D, TLSA_LEVEL_DANE);
+	struct fake_result *f = result(D, RELAY_DNS_TYPE_MX, SECURE, NULL);
+	add_mx(f, 10, MXH);
+	give(D, RELAY_DNS_TYPE_MX, f);
+	f = result(MXH, RELAY_DNS_TYPE_A, SECURE, HOSTER);
+	add_rr(f, A_192_0_2_1, 3);
+	give(MXH, RELAY_DNS_TYPE_A, f);
+	give(MXH, RELAY_DNS_TYPE_AAAA,
+	    result(MXH, RELAY_DNS_TYPE_AAAA, SECURE, HOSTER));
+
+	struct tlsa_verdict v;
+	decide(0, &v);
+	const struct relay_dns_host *h = &got->hosts[0];
+	if (h->in.expanded != NULL)
+		assert_string_equal(h->in.expanded, HOSTER);
+	assert_int_equal(v.kind, TLSA_VERDICT_DO_NOT_CONNECT);
+	assert_int_equal(v.scope, TLSA_SCOPE_HOST);
+	tlsa_verdict_release(&v);
+}
+
 int
 main(void)
 {
@@ -482,6 +551,13 @@ main(void)
 	T(cname_secure_looks_up_original_tlsa);
 	T(cname_insecure_is_may);
 	T(cname_bogus_next_mx);
+	T(addr_malformed_via_cname);
 #undef T
+	for (size_t i = 0; i < sizeof bad_mx / sizeof bad_mx[0]; i++) {
+		tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate_setup_teardown(
+		    mx_malformed_via_cname, setup, teardown, (void *)&bad_mx[i]);
+		tests[n].name = bad_mx[i].id;
+		n++;
+	}
 	return _cmocka_run_group_tests("relay_dns_dest", tests, n, NULL, NULL);
 }
