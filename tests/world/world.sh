@@ -264,7 +264,7 @@ gen_dns() {  # DIR BENCH
   local children=(
     "dane-ee ok" "dane-ta ok" "mismatch ok" "notls ok" "insecure unsigned"
     "bogus-sig expired" "bogus-ds badds" "nullmx ok" "twomx ok" "expired ok"
-    "sender ok" "tlsa-bogus ok"
+    "sender ok" "tlsa-bogus ok" "cname-bogus ok"
   )
   local c name how f
   for c in "${children[@]}"; do
@@ -298,6 +298,17 @@ gen_dns() {  # DIR BENCH
           "_25._tcp.mx.$name.$TLD. IN TLSA 3 1 1 $H_EXP" >> "$f" ;;
       nullmx)
         echo "$name.$TLD. IN MX 0 ." >> "$f" ;;  # RFC 7505
+      cname-bogus)
+        # MX hosts whose addresses come through a secure CNAME into the
+        # unsigned zone (RFC 7672 2.2.2 C39: the relay then asks the first
+        # CNAME alone). A wildcard, because libunbound answers a CNAME
+        # query from its cache when an address lookup already brought the
+        # CNAME, except a wildcard expansion: so the first-CNAME lookup
+        # reaches the server, where tests put a proxy that breaks its
+        # RRSIG (tests/integration/test_cname_bogus.sh).
+        printf '%s\n' "$name.$TLD. IN MX 10 mx.$name.$TLD." \
+          "ok.$name.$TLD. IN MX 10 mxok.$name.$TLD." \
+          "*.$name.$TLD. IN CNAME mx.insecure.$TLD." >> "$f" ;;
       twomx)
         printf '%s\n' "$name.$TLD. IN MX 10 mx1.$name.$TLD." \
           "$name.$TLD. IN MX 20 mx2.$name.$TLD." \
@@ -714,6 +725,8 @@ write_env() {  # DIR BENCH
     dom TLSA_BOGUS "tlsa-bogus.$TLD" "mx.tlsa-bogus.$TLD" "$md/mxca/tlsa-bogus.$TLD"
     dom TLSA_SERVFAIL "tlsa-servfail.$TLD" "mx.tlsa-servfail.$TLD" "$md/mxca/tlsa-servfail.$TLD"
     dom NOMX       "nomx.$TLD"       "nomx.$TLD"          "$md/mxca/nomx.$TLD"
+    dom CNAME_BOGUS "cname-bogus.$TLD" "mx.cname-bogus.$TLD" "$md/mxself/cname-bogus.$TLD"
+    dom CNAME_OK   "ok.cname-bogus.$TLD" "mxok.cname-bogus.$TLD" "$md/mxself/ok.cname-bogus.$TLD"
     if [ "$bench" = 1 ]; then
       env_line WORLD_BENCH_DOMAINS "$(printf "bench%d.$TLD " 0 1 2 3 4 5 6 7 8 9 | sed 's/ $//')"
       env_line WORLD_BENCH_MX "mx.bench.$TLD"
@@ -778,7 +791,8 @@ do_up() {
   write_mx_instance "$dir" mxca ca "dane-ee.$T" "dane-ta.$T" "mismatch.$T" \
     "bogus-sig.$T" "bogus-ds.$T" "twomx.$T" "sender.$T" "tlsa-bogus.$T" \
     "tlsa-servfail.$T" "nomx.$T"
-  write_mx_instance "$dir" mxself self "insecure.$T" "twomx.$T"
+  write_mx_instance "$dir" mxself self "insecure.$T" "twomx.$T" \
+    "cname-bogus.$T" "ok.cname-bogus.$T"
   write_mx_instance "$dir" mxnotls none "notls.$T"
   write_mx_instance "$dir" mxexpired expired "expired.$T"
   if [ "$bench" = 1 ]; then
