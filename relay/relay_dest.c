@@ -198,12 +198,17 @@ relay__dest_next(struct dest_job *j)
 		}
 		const struct relay_dns_addr *a = &h->addrs[j->addr_i++];
 		j->addrs_tried++;
-		/* A parked connection to this very host and address, verified
-		 * under an identical verdict, serves this message too. */
+		bool cleartext = false;
+		(void)relay_class_tls_level(cfg, j->domain, &cleartext);
+		/* A parked connection to this very host and address, made under
+		 * the same level and an identical verdict, with TLS up (or, for
+		 * a `none` entry, made in cleartext by that policy), serves this
+		 * message too. */
 		char atext[INET6_ADDRSTRLEN];
 		uint8_t key[32];
 		if (s->ncache > 0 && inet_ntop(a->family, a->bytes, atext, sizeof(atext)) != NULL &&
-		    tlsa_verdict_cache_key(&j->verdict, key) == 0) {
+		    tlsa_verdict_cache_key(&j->verdict, cleartext ? TLSA_CHANNEL_CLEARTEXT_POLICY :
+		    TLSA_CHANNEL_TLS, key) == 0) {
 			struct out_sess *c = relay__cache_take(s, h->name, atext, key);
 			if (c != NULL) {
 				if (relay__sess_reuse(c, j))
@@ -211,8 +216,6 @@ relay__dest_next(struct dest_job *j)
 				continue;
 			}
 		}
-		bool cleartext = false;
-		(void)relay_class_tls_level(cfg, j->domain, &cleartext);
 		enum smtp_tls_mode mode = j->verdict.kind == TLSA_VERDICT_MAY ?
 		    (cleartext ? SMTP_TLS_NONE : SMTP_TLS_MAY) : SMTP_TLS_REQUIRED;
 		if (relay__sess_start(j, a, mode))
