@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "relay_class.h"
 #include "relay_conn.h"
 #include "relay_int.h"
 #include "smtp.h"
@@ -136,7 +137,8 @@ struct dest_job {
 	struct rcpt_out *out;
 	struct relay_dns_req *dns_req;
 	struct relay_dns_result *dns;
-	enum tlsa_level level;
+	enum tlsa_level level;        /* policy.tlsa_level, for the DNS lookups */
+	struct relay_class_policy policy; /* chosen once, at the start */
 	struct tlsa_verdict verdict;
 	size_t host_i;                /* current host */
 	size_t addr_i;                /* next address of the current host */

@@ -178,9 +178,10 @@ TLSA_MUST_USE int tlsa_qname(const char *base, uint16_t port, char *buf, size_t 
 /* ---------------------------------------------------------------- policy */
 
 /*
- * Configured TLS security level for a destination. There is deliberately no
- * "none": danerelay never sends in cleartext by configuration; the weakest
- * level is `may` (opportunistic TLS). tlsa_level_parse("none") fails.
+ * Configured TLS security level for a destination. There is no "none" here
+ * (tlsa_level_parse("none") fails): a per-destination `none` in the
+ * daemon's tls_policy_file is passed as `may`, and the daemon then never
+ * offers STARTTLS (see README.md, and TLSA_CHANNEL_CLEARTEXT_POLICY).
  */
 enum tlsa_level {
 	TLSA_LEVEL_DANE = 0,  /* default: opportunistic DANE (RFC 7672 2.2) */
