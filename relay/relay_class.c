@@ -1,6 +1,7 @@
 /*
  * relay_class: outcome -> failure class. See relay_class.h for the list.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "relay_class.h"
@@ -134,26 +135,43 @@ relay_class_smtp(const struct smtp_result *r, const char *abort_class)
 	return "smtp-4xx";
 }
 
-enum tlsa_level
-relay_class_tls_level(const struct relay_config *cfg, const char *domain, bool *cleartext)
+void
+relay_class_policy(const struct relay_config *cfg, const char *domain,
+    struct relay_class_policy *out)
 {
-	*cleartext = false;
-	switch (relay_config_tls_policy(cfg, domain, strlen(domain))) {
+	const struct relay_tls_policy_entry *e =
+	    relay_config_tls_policy_entry(cfg, domain, strlen(domain));
+	memset(out, 0, sizeof(*out));
+	out->level = e != NULL ? e->level : cfg->tls_security_level;
+	if (e != NULL) {
+		int w = snprintf(out->entry, sizeof(out->entry), "%s:%u", e->file, e->line);
+		if (w < 0)
+			out->entry[0] = '\0';
+	}
+	switch (out->level) {
 	case RELAY_TLS_DANE:
-		return TLSA_LEVEL_DANE;
+		out->tlsa_level = TLSA_LEVEL_DANE;
+		return;
 	case RELAY_TLS_DANE_ONLY:
-		return TLSA_LEVEL_DANE_ONLY;
+		out->tlsa_level = TLSA_LEVEL_DANE_ONLY;
+		return;
 	case RELAY_TLS_MAY:
-		return TLSA_LEVEL_MAY;
+		out->tlsa_level = TLSA_LEVEL_MAY;
+		break;
 	case RELAY_TLS_ENCRYPT:
-		return TLSA_LEVEL_ENCRYPT;
+		out->tlsa_level = TLSA_LEVEL_ENCRYPT;
+		break;
 	case RELAY_TLS_VERIFY:
-		return TLSA_LEVEL_VERIFY;
+		out->tlsa_level = TLSA_LEVEL_VERIFY;
+		break;
 	case RELAY_TLS_NONE:
 		/* Only an explicit per-destination "none" in tls_policy_file
-		 * sends in cleartext; DANE lookups are then skipped. */
-		*cleartext = true;
-		return TLSA_LEVEL_MAY;
+		 * sends in cleartext; DANE lookups are then skipped. tlsa/ has
+		 * no such level: it is asked for `may`, and the daemon never
+		 * offers STARTTLS. */
+		out->tlsa_level = TLSA_LEVEL_MAY;
+		out->cleartext = true;
+		break;
 	}
-	return TLSA_LEVEL_DANE;
+	out->dane_overridden = e != NULL;
 }

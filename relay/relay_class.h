@@ -43,10 +43,24 @@ const char *relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_resu
  * gave when it aborted the session ("" for none). */
 const char *relay_class_smtp(const struct smtp_result *r, const char *abort_class);
 
-/* The tlsa/ level for domain (tls_policy_file, else tls_security_level).
- * *cleartext is set for an explicit per-destination "none" (then MAY with
- * no STARTTLS at all). */
-enum tlsa_level relay_class_tls_level(const struct relay_config *cfg, const char *domain,
-    bool *cleartext);
+/* Room for "FILE:LINE" of a tls_policy_file entry (a longer path is cut). */
+#define RELAY_CLASS_POLICY_ENTRY_MAX 1024
+
+/* The TLS policy of one destination as serve and probe apply it, with the
+ * tls_policy_file entry that chose it, so every decision can name it. */
+struct relay_class_policy {
+	enum relay_tls_level level;   /* the entry's level, else tls_security_level */
+	enum tlsa_level tlsa_level;   /* asked of tlsa/: `none` asks for may */
+	bool cleartext;               /* `none`: STARTTLS is never tried */
+	/* A tls_policy_file entry sets a level without DANE (none, may,
+	 * encrypt, verify): no TLSA lookups, whatever the destination
+	 * publishes. Operators must see it (logged per delivery). */
+	bool dane_overridden;
+	char entry[RELAY_CLASS_POLICY_ENTRY_MAX]; /* "FILE:LINE", "" for the global level */
+};
+
+/* Fill *out for domain from cfg (tls_policy_file, else tls_security_level). */
+void relay_class_policy(const struct relay_config *cfg, const char *domain,
+    struct relay_class_policy *out);
 
 #endif

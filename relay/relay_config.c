@@ -1226,8 +1226,10 @@ relay_config_load(struct relay_config *cfg, const char *path, char *err)
 void
 relay_tls_policy_free(struct relay_tls_policy_entry *entries, size_t count)
 {
-	for (size_t i = 0; i < count && entries != NULL; i++)
+	for (size_t i = 0; i < count && entries != NULL; i++) {
 		free(entries[i].domain);
+		free(entries[i].file);
+	}
 	free(entries);
 }
 
@@ -1343,9 +1345,13 @@ relay_tls_policy_parse(const char *name, const uint8_t *p, size_t len,
 				goto nomem;
 			arr = na;
 			arr[n].domain = memdup_str(dom, strlen(dom));
-			if (arr[n].domain == NULL)
+			arr[n].file = memdup_str(name, strlen(name));
+			if (arr[n].domain == NULL || arr[n].file == NULL) {
+				n++; /* freed with the rest */
 				goto nomem;
+			}
 			arr[n].level = (enum relay_tls_level)level;
+			arr[n].line = lineno;
 			n++;
 		}
 	}
@@ -1368,7 +1374,7 @@ static const struct relay_tls_policy_entry *
 policy_find(const struct relay_config *cfg, const char *key)
 {
 	struct relay_tls_policy_entry k = { (char *)(uintptr_t)key,
-	    RELAY_TLS_DANE };
+	    RELAY_TLS_DANE, NULL, 0 };
 
 	if (cfg->tls_policy_count == 0)
 		return NULL;
@@ -1376,9 +1382,9 @@ policy_find(const struct relay_config *cfg, const char *key)
 	    sizeof(k), policy_cmp);
 }
 
-enum relay_tls_level
-relay_config_tls_policy(const struct relay_config *cfg, const char *domain,
-    size_t len)
+const struct relay_tls_policy_entry *
+relay_config_tls_policy_entry(const struct relay_config *cfg,
+    const char *domain, size_t len)
 {
 	char d[DOMAIN_TEXT_MAX + 2];
 	const struct relay_tls_policy_entry *e;
@@ -1386,21 +1392,31 @@ relay_config_tls_policy(const struct relay_config *cfg, const char *domain,
 	if (len > 0 && domain[len - 1] == '.')
 		len--;
 	if (len == 0 || len > DOMAIN_TEXT_MAX)
-		return cfg->tls_security_level;
+		return NULL;
 	for (size_t i = 0; i < len; i++)
 		d[i] = (char)tolower((unsigned char)domain[i]);
 	d[len] = '\0';
 	if (memchr(d, '\0', len) != NULL)
-		return cfg->tls_security_level;
+		return NULL;
 	if ((e = policy_find(cfg, d)) != NULL)
-		return e->level;
+		return e;
 	/* ".parent" entries, nearest parent first (Postfix semantics: the
 	 * leading dot matches subdomains, not the domain itself). */
 	for (size_t i = 1; i < len; i++) {
 		if (d[i] == '.' && (e = policy_find(cfg, d + i)) != NULL)
-			return e->level;
+			return e;
 	}
-	return cfg->tls_security_level;
+	return NULL;
+}
+
+enum relay_tls_level
+relay_config_tls_policy(const struct relay_config *cfg, const char *domain,
+    size_t len)
+{
+	const struct relay_tls_policy_entry *e =
+	    relay_config_tls_policy_entry(cfg, domain, len);
+
+	return e != NULL ? e->level : cfg->tls_security_level;
 }
 
 /* ---- mynetworks ---- */

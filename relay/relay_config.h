@@ -109,6 +109,10 @@ struct relay_tls_policy_entry {
 	char *domain;         /* lower case, no trailing dot; a leading '.'
 	                         means "every subdomain of" (Postfix style) */
 	enum relay_tls_level level;
+	/* Where the entry was written, so every decision it makes can name
+	 * it ("FILE:LINE" in logs, queue show and probe). */
+	char *file;           /* the name given to the parser (owned) */
+	unsigned line;        /* 1-based line number in that file */
 };
 
 /*
@@ -259,6 +263,15 @@ void relay_tls_policy_free(struct relay_tls_policy_entry *entries,
  */
 enum relay_tls_level relay_config_tls_policy(const struct relay_config *cfg,
     const char *domain, size_t len);
+
+/*
+ * The tls_policy_file entry that decides the level of domain, with the
+ * same matching as relay_config_tls_policy(), or NULL when
+ * tls_security_level applies. Borrowed from cfg (valid until
+ * relay_config_free()).
+ */
+const struct relay_tls_policy_entry *relay_config_tls_policy_entry(
+    const struct relay_config *cfg, const char *domain, size_t len);
 
 /*
  * True when the address is inside one of cfg->mynetworks. IPv4-mapped IPv6

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "relay_class.h"
 #include "relay_conn.h"
 #include "relay_int.h"
 #include "smtp.h"
@@ -87,10 +88,12 @@ struct attempt_info {
  * set. After a message, a connection whose server is ready for more may be
  * parked in the scheduler's connection cache (RFC 5321 4.1.4 allows any
  * number of transactions per session) and later attached to another job
- * whose delivery needs exactly the same thing: same MX host, same address
- * and the same TLS verdict, including its TLSA RRset digest
+ * whose delivery needs exactly the same thing: same MX host, same address,
+ * the same TLS level and verdict, including its TLSA RRset digest, and the
+ * same channel (TLS, or cleartext by a `none` policy entry)
  * (tlsa_verdict_cache_key), so a reused connection never satisfies a
- * policy it was not authenticated under.
+ * policy it was not authenticated under, and a cleartext connection never
+ * carries mail for a destination that would get TLS.
  */
 struct out_sess {
 	struct relay_daemon *d;
@@ -98,6 +101,7 @@ struct out_sess {
 	struct dest_job *j;
 	struct out_sess *cnext, **cpprev;   /* in s->cache while parked */
 	bool parked;
+	bool cleartext_policy;      /* STARTTLS never tried (policy `none`) */
 	bool reported;              /* outcome handed to the job */
 	uint8_t key[32];            /* verdict cache key */
 	char host[RELAY_DNS_HOST_MAX];
@@ -133,7 +137,8 @@ struct dest_job {
 	struct rcpt_out *out;
 	struct relay_dns_req *dns_req;
 	struct relay_dns_result *dns;
-	enum tlsa_level level;
+	enum tlsa_level level;        /* policy.tlsa_level, for the DNS lookups */
+	struct relay_class_policy policy; /* chosen once, at the start */
 	struct tlsa_verdict verdict;
 	size_t host_i;                /* current host */
 	size_t addr_i;                /* next address of the current host */

@@ -137,12 +137,30 @@ log_decision(const struct dest_job *j, const struct tlsa_verdict *v)
 	relay_log_end(&l);
 }
 
+/* A tls_policy_file entry switches DANE off for this destination: say so,
+ * once per delivery, with the entry, so a forgotten override is visible
+ * (RFC 7672 2.2 C25 lets local policy decide; it must not do so silently). */
+static void
+log_dane_overridden(const struct dest_job *j)
+{
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_INFO, "dane-overridden"))
+		return;
+	relay_log_str(&l, "id", j->m->id);
+	relay_log_str(&l, "domain", j->domain);
+	relay_log_str(&l, "policy", relay_tls_level_name(j->policy.level));
+	relay_log_str(&l, "policy_entry", j->policy.entry);
+	relay_log_str(&l, "why", j->policy.cleartext ?
+	    "tls_policy_file entry: no DANE, no TLSA lookups, cleartext without STARTTLS" :
+	    "tls_policy_file entry: no DANE, no TLSA lookups");
+	relay_log_end(&l);
+}
+
 /* Try the next address of the current host, or the next host, or finish. */
 void
 relay__dest_next(struct dest_job *j)
 {
 	struct relay_sched *s = j->m->s;
-	const struct relay_config *cfg = &s->d->cfg;
 
 	for (;;) {
 		if (dest_all_decided(j) || s->aborting) {
@@ -198,12 +216,18 @@ relay__dest_next(struct dest_job *j)
 		}
 		const struct relay_dns_addr *a = &h->addrs[j->addr_i++];
 		j->addrs_tried++;
-		/* A parked connection to this very host and address, verified
-		 * under an identical verdict, serves this message too. */
+		/* The level chosen at the start, which the DNS lookups and the
+		 * verdict followed (a reload meanwhile does not split them). */
+		bool cleartext = j->policy.cleartext;
+		/* A parked connection to this very host and address, made under
+		 * the same level and an identical verdict, with TLS up (or, for
+		 * a `none` entry, made in cleartext by that policy), serves this
+		 * message too. */
 		char atext[INET6_ADDRSTRLEN];
 		uint8_t key[32];
 		if (s->ncache > 0 && inet_ntop(a->family, a->bytes, atext, sizeof(atext)) != NULL &&
-		    tlsa_verdict_cache_key(&j->verdict, key) == 0) {
+		    tlsa_verdict_cache_key(&j->verdict, cleartext ? TLSA_CHANNEL_CLEARTEXT_POLICY :
+		    TLSA_CHANNEL_TLS, key) == 0) {
 			struct out_sess *c = relay__cache_take(s, h->name, atext, key);
 			if (c != NULL) {
 				if (relay__sess_reuse(c, j))
@@ -211,8 +235,6 @@ relay__dest_next(struct dest_job *j)
 				continue;
 			}
 		}
-		bool cleartext = false;
-		(void)relay_class_tls_level(cfg, j->domain, &cleartext);
 		enum smtp_tls_mode mode = j->verdict.kind == TLSA_VERDICT_MAY ?
 		    (cleartext ? SMTP_TLS_NONE : SMTP_TLS_MAY) : SMTP_TLS_REQUIRED;
 		if (relay__sess_start(j, a, mode))
@@ -349,9 +371,11 @@ relay__dest_start(struct dest_job *j)
 	struct relay_sched *s = j->m->s;
 	struct relay_daemon *d = s->d;
 
-	bool cleartext;
-	enum tlsa_level level = relay_class_tls_level(&d->cfg, j->domain, &cleartext);
+	relay_class_policy(&d->cfg, j->domain, &j->policy);
+	enum tlsa_level level = j->policy.tlsa_level;
 	j->level = level;
+	if (j->policy.dane_overridden)
+		log_dane_overridden(j);
 	if (!relay_dns_validation_ok(d->dns) &&
 	    (level == TLSA_LEVEL_DANE || level == TLSA_LEVEL_DANE_ONLY)) {
 		/* The known-answer self-test fails: DNSSEC cannot be trusted

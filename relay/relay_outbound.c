@@ -504,9 +504,12 @@ static const struct relay_conn_cbs sess_cbs = {
 	.on_closed = sess_on_closed,
 };
 
-/* May this session serve a later message? Only an authenticated or
- * policy-satisfying TLS state is worth keeping, and only while its key can
- * be computed. Sets ss->key. */
+/* May this session serve a later message? Only a TLS session that
+ * satisfied its verdict, or a cleartext one made for a `none` policy
+ * entry, is worth keeping, and only while its key can be computed. The key
+ * holds the level and the channel, so the session only ever serves a
+ * destination that asks for exactly this (a `none` session never carries
+ * mail that would have had TLS). Sets ss->key. */
 static bool
 sess_cacheable(struct out_sess *ss)
 {
@@ -515,7 +518,16 @@ sess_cacheable(struct out_sess *ss)
 		return false;
 	if (smtp_client_state(ss->smtp) != SMTP_CLIENT_READY)
 		return false;
-	return tlsa_verdict_cache_key(&j->verdict, ss->key) == 0;
+	enum tlsa_channel ch;
+	if (ss->cleartext_policy)
+		ch = TLSA_CHANNEL_CLEARTEXT_POLICY;
+	else if (ss->tls_ok)
+		ch = TLSA_CHANNEL_TLS;
+	else
+		return false; /* `may` without STARTTLS: the next message tries TLS anew */
+	if (ch != TLSA_CHANNEL_TLS && j->verdict.kind != TLSA_VERDICT_MAY)
+		return false; /* cannot happen (TLS was required); never cache it */
+	return tlsa_verdict_cache_key(&j->verdict, ch, ss->key) == 0;
 }
 
 static bool
@@ -666,6 +678,7 @@ relay__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_
 	ss->s = m->s;
 	ss->j = j;
 	ss->uses = 1;
+	ss->cleartext_policy = mode == SMTP_TLS_NONE;
 	j->info.conn_use = 1;
 	struct smtp_client_config cc = {
 		.helo_name = d->cfg.myhostname,

@@ -79,6 +79,7 @@ struct probe {
 	char domain[RELAY_DNS_HOST_MAX];
 	enum tlsa_level level;
 	bool cleartext;             /* explicit "none" policy */
+	struct relay_class_policy policy; /* level, tls_policy_file entry */
 	enum relay_dns_validation validation;
 
 	struct relay_dns_result *res;
@@ -630,9 +631,15 @@ static void
 print_text(const struct probe *p)
 {
 	char buf[2048];
-	printf("domain %s policy=%s%s validation=%s\n", p->domain, tlsa_level_name(p->level),
-	    p->cleartext ? " (cleartext allowed)" : "",
+	/* The level serve would apply, and the tls_policy_file entry that
+	 * chose it (none when tls_security_level applies). */
+	printf("domain %s policy=%s%s%s validation=%s\n", p->domain,
+	    relay_tls_level_name(p->policy.level),
+	    p->policy.entry[0] ? " policy_entry=" : "", p->policy.entry,
 	    relay_dns_validation_name(p->validation));
+	if (p->policy.dane_overridden)
+		printf("DANE overridden by tls_policy_file %s: no TLSA lookups%s\n",
+		    p->policy.entry, p->cleartext ? ", cleartext without STARTTLS" : "");
 	if (p->resolved) {
 		printf("mx dnssec=%s kind=%s%s hosts=%zu\n", mx_dnssec(p),
 		    relay_dns_dest_kind_name(p->res->kind),
@@ -788,7 +795,13 @@ print_json(const struct probe *p)
 	relay_json_init(&j, stdout);
 	relay_json_obj_begin(&j);
 	relay_json_kv_str(&j, "domain", p->domain);
-	relay_json_kv_str(&j, "policy", tlsa_level_name(p->level));
+	relay_json_kv_str(&j, "policy", relay_tls_level_name(p->policy.level));
+	relay_json_key(&j, "policy_entry");
+	if (p->policy.entry[0])
+		relay_json_str(&j, p->policy.entry);
+	else
+		relay_json_null(&j);
+	relay_json_kv_bool(&j, "dane_overridden", p->policy.dane_overridden);
 	relay_json_kv_bool(&j, "cleartext_allowed", p->cleartext);
 	relay_json_kv_str(&j, "validation", relay_dns_validation_name(p->validation));
 	relay_json_kv_str(&j, "mx_dnssec", mx_dnssec(p));
@@ -873,7 +886,9 @@ relay_cli_probe(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	int rc = RELAY_CLI_EXIT_ERROR;
-	p->level = relay_class_tls_level(&p->cfg, p->domain, &p->cleartext);
+	relay_class_policy(&p->cfg, p->domain, &p->policy);
+	p->level = p->policy.tlsa_level;
+	p->cleartext = p->policy.cleartext;
 	tlsa_digests_default(&p->digests); /* as serve */
 	if (uv_loop_init(&p->loop) != 0) {
 		fprintf(stderr, "danerelay probe: cannot create the event loop\n");

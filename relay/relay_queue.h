@@ -83,6 +83,8 @@ struct relay_queue_attempt {
 	char *status;         /* sent | deferred | bounced */
 	char *failure_class;  /* tlsa-mismatch, dnssec-bogus, ... */
 	char *reason;         /* one-line human reason */
+	char *policy;         /* TLS level applied: dane | dane-only | may | encrypt | verify | none */
+	char *policy_entry;   /* tls_policy_file "FILE:LINE" that chose it, "" for the global level */
 };
 
 enum relay_queue_rcpt_status {

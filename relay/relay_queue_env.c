@@ -114,7 +114,7 @@ static const struct str_field att_strs[] = {
 	AF(mx_host), AF(addr), AF(dnssec_mx), AF(dnssec_addr),
 	AF(dnssec_tlsa), AF(tlsa), AF(tls), AF(peer_spki), AF(peer_names),
 	AF(matched), AF(reply), AF(dsn), AF(status), AF(failure_class),
-	AF(reason),
+	AF(reason), AF(policy), AF(policy_entry),
 };
 #undef AF
 

@@ -700,6 +700,17 @@ put_attempt_details(FILE *out, const struct relay_queue_attempt *a, int indent,
 		put_safe(out, a->dnssec_tlsa[0] ? a->dnssec_tlsa : "-", 32, true);
 		fputc('\n', out);
 	}
+	if (a->policy_entry[0] != '\0') {
+		/* A tls_policy_file entry chose the level: name it, and say when
+		 * it switched DANE off (RFC 7672 2.2 C25: local policy may, but
+		 * not silently). */
+		bool dane = strcmp(a->policy, "dane") == 0 || strcmp(a->policy, "dane-only") == 0;
+		pf(out, "%*s%-*s ", indent, "", width, "policy:");
+		put_safe(out, a->policy[0] ? a->policy : "-", 32, true);
+		fputs(" (tls_policy_file ", out);
+		put_safe(out, a->policy_entry, 1024, ascii);
+		fputs(dane ? ")\n" : "; DANE overridden)\n", out);
+	}
 	const struct {
 		const char *label;
 		const char *value;
@@ -849,6 +860,16 @@ json_attempt(struct relay_json *j, const struct relay_queue_attempt *a)
 	relay_json_kv_str(j, "status", a->status);
 	relay_json_kv_str(j, "failure_class", a->failure_class);
 	relay_json_kv_str(j, "reason", a->reason);
+	if (a->policy[0] != '\0') {
+		/* Absent for attempts recorded before the envelope kept the
+		 * policy: unknown, rather than a made-up level. */
+		relay_json_kv_str(j, "policy", a->policy);
+		relay_json_key(j, "policy_entry");
+		if (a->policy_entry[0] != '\0')
+			relay_json_str(j, a->policy_entry);
+		else
+			relay_json_null(j);
+	}
 	relay_json_obj_end(j);
 }
 
@@ -951,6 +972,8 @@ static const size_t attempt_str_off[] = {
 	offsetof(struct relay_queue_attempt, status),
 	offsetof(struct relay_queue_attempt, failure_class),
 	offsetof(struct relay_queue_attempt, reason),
+	offsetof(struct relay_queue_attempt, policy),
+	offsetof(struct relay_queue_attempt, policy_entry),
 };
 #define ATTEMPT_NSTR (sizeof(attempt_str_off) / sizeof(attempt_str_off[0]))
 

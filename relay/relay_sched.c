@@ -91,6 +91,8 @@ set_attempt(struct relay_queue_rcpt *r, const struct dest_job *j,
 	e |= relay_queue_set_str(&a->peer_names, in->names);
 	e |= relay_queue_set_str(&a->matched, in->matched);
 	e |= relay_queue_set_str(&a->reply, in->reply);
+	e |= relay_queue_set_str(&a->policy, relay_tls_level_name(j->policy.level));
+	e |= relay_queue_set_str(&a->policy_entry, j->policy.entry);
 	e |= relay_queue_set_str(&a->dsn, o->dsn);
 	e |= relay_queue_set_str(&a->status, relay_queue_rcpt_status_name(o->status));
 	e |= relay_queue_set_str(&a->failure_class, o->class);
@@ -116,6 +118,11 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 			relay_log_str(&l, "relay", in->mx);
 	} else {
 		relay_log_str(&l, "relay", "none");
+	}
+	if (j->policy.entry[0] != '\0') {
+		/* The level came from a tls_policy_file entry: name it. */
+		relay_log_str(&l, "policy", relay_tls_level_name(j->policy.level));
+		relay_log_str(&l, "policy_entry", j->policy.entry);
 	}
 	uint64_t arr = m->env->arrival_us;
 	relay_log_ms(&l, "delay", t > arr ? (t - arr) / 1000 : 0);

@@ -178,9 +178,10 @@ TLSA_MUST_USE int tlsa_qname(const char *base, uint16_t port, char *buf, size_t 
 /* ---------------------------------------------------------------- policy */
 
 /*
- * Configured TLS security level for a destination. There is deliberately no
- * "none": danerelay never sends in cleartext by configuration; the weakest
- * level is `may` (opportunistic TLS). tlsa_level_parse("none") fails.
+ * Configured TLS security level for a destination. There is no "none" here
+ * (tlsa_level_parse("none") fails): a per-destination `none` in the
+ * daemon's tls_policy_file is passed as `may`, and the daemon then never
+ * offers STARTTLS (see README.md, and TLSA_CHANNEL_CLEARTEXT_POLICY).
  */
 enum tlsa_level {
 	TLSA_LEVEL_DANE = 0,  /* default: opportunistic DANE (RFC 7672 2.2) */
@@ -393,12 +394,30 @@ void tlsa_verdict_release(struct tlsa_verdict *v);
 TLSA_MUST_USE int tlsa_verdict_copy(struct tlsa_verdict *dst, const struct tlsa_verdict *src);
 
 /*
- * Key for a connection / session cache: SHA-256 over kind, base domain,
- * reference identifiers and the usable-record digest. Two verdicts with the
- * same key authenticate the same way, so a cached connection or session made
- * under one may serve the other.
+ * How an SMTP connection carries its messages, beyond what the verdict says.
+ * A cached connection is keyed by it as well as by the verdict: a verdict of
+ * kind MAY is satisfied by a TLS session and by a cleartext one alike, so
+ * without it a cleartext session would serve a destination that would have
+ * had TLS on a new connection.
  */
-TLSA_MUST_USE int tlsa_verdict_cache_key(const struct tlsa_verdict *v, uint8_t out[32]);
+enum tlsa_channel {
+	TLSA_CHANNEL_TLS = 0,           /* STARTTLS done, the verdict satisfied */
+	TLSA_CHANNEL_CLEARTEXT,         /* MAY, and the server offered no STARTTLS */
+	TLSA_CHANNEL_CLEARTEXT_POLICY,  /* MAY, STARTTLS never tried: the daemon's
+	                                   per-destination "none" (it passes MAY) */
+};
+
+/*
+ * Key for a connection cache: SHA-256 over the configured level, kind, base
+ * domain, reference identifiers, the usable-record digest, and the channel.
+ * Two (verdict, channel) pairs with the same key were configured, and
+ * authenticate and encrypt, the same way, so a connection made for one may
+ * serve the other. Postfix likewise folds the TLS security level into its
+ * connection-cache key. Returns 0, TLSA_ERR_INVAL (NULL argument or a
+ * channel out of range) or TLSA_ERR_OPENSSL / TLSA_ERR_NOMEM.
+ */
+TLSA_MUST_USE int tlsa_verdict_cache_key(const struct tlsa_verdict *v, enum tlsa_channel channel,
+    uint8_t out[32]);
 
 /*
  * Log fields for the decision: `dane=dane mx_secure=yes addr_secure=yes

@@ -644,18 +644,34 @@ tlsa_verdict_copy(struct tlsa_verdict *dst, const struct tlsa_verdict *src)
 	return rc;
 }
 
-int
-tlsa_verdict_cache_key(const struct tlsa_verdict *v, uint8_t out[32])
+static bool
+channel_ok(enum tlsa_channel c)
 {
-	if (v == NULL || out == NULL)
+	switch (c) {
+	case TLSA_CHANNEL_TLS:
+	case TLSA_CHANNEL_CLEARTEXT:
+	case TLSA_CHANNEL_CLEARTEXT_POLICY:
+		return true;
+	}
+	return false;
+}
+
+int
+tlsa_verdict_cache_key(const struct tlsa_verdict *v, enum tlsa_channel channel,
+    uint8_t out[32])
+{
+	if (v == NULL || out == NULL || !channel_ok(channel))
 		return TLSA_ERR_INVAL;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	if (md == NULL)
 		return TLSA_ERR_NOMEM;
-	uint8_t kind = (uint8_t)v->kind;
+	/* The level and the channel come first: a connection made under one
+	 * TLS level, or without TLS, never serves another (a `may` verdict is
+	 * met by cleartext, so kind alone cannot tell them apart). */
+	uint8_t head[3] = {(uint8_t)v->level, (uint8_t)channel, (uint8_t)v->kind};
 	unsigned int olen = 0;
 	int ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-	    EVP_DigestUpdate(md, &kind, 1) == 1 &&
+	    EVP_DigestUpdate(md, head, sizeof(head)) == 1 &&
 	    EVP_DigestUpdate(md, v->base_domain, strlen(v->base_domain) + 1) == 1;
 	for (size_t i = 0; ok && i < v->n_refs; i++)
 		ok = EVP_DigestUpdate(md, v->refs[i], strlen(v->refs[i]) + 1) == 1;

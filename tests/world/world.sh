@@ -329,6 +329,8 @@ selftest.$TLD. IN A 127.0.0.1
 selftest.$TLD. IN TXT "danerelay world DNSSEC self-test"
 nomx.$TLD. IN A $mxca
 _25._tcp.nomx.$TLD. IN TLSA 3 1 1 $H_MX
+; sharedmx: a second domain on insecure's MX host (connection-cache tests).
+sharedmx.$TLD. IN MX 10 mx.insecure.$TLD.
 tlsa-servfail.$TLD. IN MX 10 mx.tlsa-servfail.$TLD.
 ; tlsa-servfail: MX and A secure, but the TLSA lookup SERVFAILs at once: its
 ; name sits below a delegation whose only NS has no address.
@@ -727,6 +729,7 @@ write_env() {  # DIR BENCH
     dom NOMX       "nomx.$TLD"       "nomx.$TLD"          "$md/mxca/nomx.$TLD"
     dom CNAME_BOGUS "cname-bogus.$TLD" "mx.cname-bogus.$TLD" "$md/mxself/cname-bogus.$TLD"
     dom CNAME_OK   "ok.cname-bogus.$TLD" "mxok.cname-bogus.$TLD" "$md/mxself/ok.cname-bogus.$TLD"
+    dom SHARED_MX  "sharedmx.$TLD"   "mx.insecure.$TLD"   "$md/mxself/sharedmx.$TLD"
     if [ "$bench" = 1 ]; then
       env_line WORLD_BENCH_DOMAINS "$(printf "bench%d.$TLD " 0 1 2 3 4 5 6 7 8 9 | sed 's/ $//')"
       env_line WORLD_BENCH_MX "mx.bench.$TLD"
@@ -792,7 +795,7 @@ do_up() {
     "bogus-sig.$T" "bogus-ds.$T" "twomx.$T" "sender.$T" "tlsa-bogus.$T" \
     "tlsa-servfail.$T" "nomx.$T"
   write_mx_instance "$dir" mxself self "insecure.$T" "twomx.$T" \
-    "cname-bogus.$T" "ok.cname-bogus.$T"
+    "cname-bogus.$T" "ok.cname-bogus.$T" "sharedmx.$T"
   write_mx_instance "$dir" mxnotls none "notls.$T"
   write_mx_instance "$dir" mxexpired expired "expired.$T"
   if [ "$bench" = 1 ]; then

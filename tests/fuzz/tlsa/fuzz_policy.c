@@ -124,7 +124,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (tlsa_verdict_format(&v, line, sizeof(line)) != 0)
 		abort();
 	uint8_t key[32];
-	if (tlsa_verdict_cache_key(&v, key) != 0)
+	if (tlsa_verdict_cache_key(&v, TLSA_CHANNEL_TLS, key) != 0)
 		abort();
 	tlsa_verdict_release(&v);
 	return 0;

@@ -414,6 +414,75 @@ test_tls_policy(void **state)
 	assert_int_equal(unlink(path), 0);
 }
 
+/* Each entry remembers FILE:LINE, so a decision can name its entry. */
+static void
+test_tls_policy_entry_file_line(void **state)
+{
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX], path[] = "/tmp/danerelay-pol-XXXXXX";
+	char text[256];
+	int fd = mkstemp(path);
+	const char pol[] =
+	    "# line 1: comment\n"
+	    "\n"
+	    "legacy.example none\r\n"
+	    "   # line 4: indented comment\n"
+	    ".example.com may\n"
+	    "example.com dane-only\n";
+	const struct relay_tls_policy_entry *e;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pol, sizeof(pol) - 1),
+	    (ssize_t)sizeof(pol) - 1);
+	assert_int_equal(close(fd), 0);
+	(void)snprintf(text, sizeof(text), "tls_policy_file = %s\n", path);
+	assert_int_equal(load(&cfg, text, err), 0);
+#define ENTRY(d) relay_config_tls_policy_entry(&cfg, d, strlen(d))
+	e = ENTRY("Legacy.Example.");
+	assert_non_null(e);
+	assert_int_equal(e->level, RELAY_TLS_NONE);
+	assert_string_equal(e->file, path);
+	assert_int_equal(e->line, 3);
+	e = ENTRY("mx.a.example.com");   /* through the ".parent" entry */
+	assert_non_null(e);
+	assert_int_equal(e->level, RELAY_TLS_MAY);
+	assert_string_equal(e->file, path);
+	assert_int_equal(e->line, 5);
+	e = ENTRY("example.com");
+	assert_non_null(e);
+	assert_int_equal(e->line, 6);
+	/* The global level is no entry. */
+	assert_null(ENTRY("other.org"));
+	assert_null(ENTRY(""));
+#undef ENTRY
+	relay_config_free(&cfg);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* The parser alone keeps the name it was given and the line. */
+static void
+test_tls_policy_parse_file_line(void **state)
+{
+	const char text[] = "\n# c\nb.example verify\na.example none\n";
+	struct relay_tls_policy_entry *e = NULL;
+	size_t n = 0;
+	char err[RELAY_CONFIG_ERRMAX] = "";
+
+	(void)state;
+	assert_int_equal(relay_tls_policy_parse("/etc/danerelay/tls_policy",
+	    (const uint8_t *)text, strlen(text), &e, &n, err), 0);
+	assert_int_equal(n, 2);
+	/* Sorted by domain: a.example first. */
+	assert_string_equal(e[0].domain, "a.example");
+	assert_string_equal(e[0].file, "/etc/danerelay/tls_policy");
+	assert_int_equal(e[0].line, 4);
+	assert_string_equal(e[1].domain, "b.example");
+	assert_string_equal(e[1].file, "/etc/danerelay/tls_policy");
+	assert_int_equal(e[1].line, 3);
+	relay_tls_policy_free(e, n);
+}
+
 struct policy_case {
 	const char *text;
 	const char *err;
@@ -496,6 +565,8 @@ main(void)
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_print_all_and_doc),
 		cmocka_unit_test(test_tls_policy),
+		cmocka_unit_test(test_tls_policy_entry_file_line),
+		cmocka_unit_test(test_tls_policy_parse_file_line),
 		cmocka_unit_test(test_mynetworks),
 	};
 	const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);

@@ -328,6 +328,60 @@ test_env_roundtrip(void **state)
 	free(text);
 }
 
+/* The TLS policy of an attempt survives a restart (it is what `queue
+ * show` prints), and an envelope written before it was kept still parses,
+ * with the policy unknown (empty). */
+static void
+test_env_attempt_policy(void **state)
+{
+	struct relay_queue_envelope *env = rich_env(), *back = NULL;
+	struct relay_queue_attempt *a = &env->rcpt[1].attempt[0];
+	size_t len;
+	char *text;
+
+	(void)state;
+	assert_int_equal(relay_queue_set_str(&a->policy, "none"), 0);
+	assert_int_equal(relay_queue_set_str(&a->policy_entry,
+	    "/etc/danerelay/tls policy:12"), 0);
+	text = relay_queue_envelope_format(env, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\na.policy none\n"));
+	assert_non_null(strstr(text,
+	    "\na.policy_entry /etc/danerelay/tls%20policy:12\n"));
+	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)text, len,
+	    &back), 0);
+	assert_string_equal(back->rcpt[1].attempt[0].policy, "none");
+	assert_string_equal(back->rcpt[1].attempt[0].policy_entry,
+	    "/etc/danerelay/tls policy:12");
+	relay_queue_envelope_free(back);
+	back = NULL;
+
+	/* Version 1 as written before: drop both lines. */
+	char *old = malloc(len + 1);
+	size_t o = 0;
+	assert_non_null(old);
+	for (const char *l = text; *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		size_t ll = nl != NULL ? (size_t)(nl - l) + 1 : strlen(l);
+		if (strncmp(l, "a.policy", 8) != 0) {
+			memcpy(old + o, l, ll);
+			o += ll;
+		}
+		l += ll;
+	}
+	old[o] = '\0';
+	assert_null(strstr(old, "a.policy"));
+	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)old, o,
+	    &back), 0);
+	assert_string_equal(back->rcpt[1].attempt[0].policy, "");
+	assert_string_equal(back->rcpt[1].attempt[0].policy_entry, "");
+	assert_string_equal(back->rcpt[1].attempt[0].reply, "250 2.0.0 Ok %41");
+	relay_queue_envelope_free(back);
+	free(old);
+	free(text);
+	relay_queue_envelope_free(env);
+}
+
 /* A torn envelope (any strict prefix of a valid file) never parses. */
 static void
 test_env_every_prefix_is_corrupt(void **state)
@@ -906,6 +960,7 @@ main(void)
 {
 	const struct CMUnitTest pure[] = {
 		cmocka_unit_test(test_env_roundtrip),
+		cmocka_unit_test(test_env_attempt_policy),
 		cmocka_unit_test(test_env_every_prefix_is_corrupt),
 		cmocka_unit_test(test_env_bad_values),
 		cmocka_unit_test(test_attempts_capped),

@@ -482,6 +482,48 @@ test_show_text(void **state)
 	relay_queue_envelope_free(e);
 }
 
+/* An attempt whose level came from tls_policy_file names the entry, and
+ * says when it switched DANE off; the global level adds no line. */
+static void
+test_show_policy_entry(void **state)
+{
+	struct relay_queue_envelope *e = sample_env();
+	struct relay_queue_attempt *a = &e->rcpt[0].attempt[0];
+	struct cap c;
+	(void)state;
+
+	must(relay_queue_set_str(&a->policy, "dane"));
+	cap_open(&c);
+	must(relay_report_show_text(c.f, e, NULL, NOW));
+	cap_close(&c);
+	assert_null(strstr(c.buf, "policy:"));
+	free(c.buf);
+
+	must(relay_queue_set_str(&a->policy, "none"));
+	must(relay_queue_set_str(&a->policy_entry, "/etc/danerelay/tls_policy:7"));
+	cap_open(&c);
+	must(relay_report_show_text(c.f, e, NULL, NOW));
+	cap_close(&c);
+	assert_contains(c.buf, "      policy:       none (tls_policy_file "
+	    "/etc/danerelay/tls_policy:7; DANE overridden)\n");
+	free(c.buf);
+	cap_open(&c);
+	must(relay_report_show_json(c.f, e, NULL, NOW));
+	cap_close(&c);
+	assert_contains(c.buf, "\"policy\":\"none\","
+	    "\"policy_entry\":\"/etc/danerelay/tls_policy:7\"}");
+	free(c.buf);
+
+	must(relay_queue_set_str(&a->policy, "dane-only"));
+	cap_open(&c);
+	must(relay_report_show_text(c.f, e, NULL, NOW));
+	cap_close(&c);
+	assert_contains(c.buf, "      policy:       dane-only (tls_policy_file "
+	    "/etc/danerelay/tls_policy:7)\n");
+	free(c.buf);
+	relay_queue_envelope_free(e);
+}
+
 static void
 test_show_json(void **state)
 {
@@ -784,6 +826,7 @@ main(void)
 		cmocka_unit_test(test_list_json),
 		cmocka_unit_test(test_show_text),
 		cmocka_unit_test(test_show_json),
+		cmocka_unit_test(test_show_policy_entry),
 		cmocka_unit_test(test_report_aggregate),
 		cmocka_unit_test(test_report_text),
 		cmocka_unit_test(test_report_json),

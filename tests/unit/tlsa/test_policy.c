@@ -459,21 +459,72 @@ verdict_copy_and_cache_key(void **state)
 	assert_ptr_not_equal(a.usable, b.usable);
 	assert_memory_equal(a.usable[0].data, b.usable[0].data, 32);
 	uint8_t ka[32], kb[32], kc[32];
-	assert_int_equal(tlsa_verdict_cache_key(&a, ka), 0);
-	assert_int_equal(tlsa_verdict_cache_key(&b, kb), 0);
+	assert_int_equal(tlsa_verdict_cache_key(&a, TLSA_CHANNEL_TLS, ka), 0);
+	assert_int_equal(tlsa_verdict_cache_key(&b, TLSA_CHANNEL_TLS, kb), 0);
 	assert_memory_equal(ka, kb, 32);
 	/* Another base domain or another RRset gives another key. */
 	struct tlsa_verdict c = dane_verdict("mx2.example.net", rs_usable, 1);
-	assert_int_equal(tlsa_verdict_cache_key(&c, kc), 0);
+	assert_int_equal(tlsa_verdict_cache_key(&c, TLSA_CHANNEL_TLS, kc), 0);
 	assert_memory_not_equal(ka, kc, 32);
 	tlsa_verdict_release(&c);
 	c = dane_verdict(MX, rs_agile, 2);
-	assert_int_equal(tlsa_verdict_cache_key(&c, kc), 0);
+	assert_int_equal(tlsa_verdict_cache_key(&c, TLSA_CHANNEL_TLS, kc), 0);
 	assert_memory_not_equal(ka, kc, 32);
 	tlsa_verdict_release(&c);
 	tlsa_verdict_release(&a);
 	tlsa_verdict_release(&b);
 	tlsa_verdict_release(NULL);
+}
+
+static struct tlsa_verdict
+may_verdict(const struct row *r)
+{
+	struct tlsa_dest_in d;
+	struct tlsa_host_in h;
+	build(r, &d, &h);
+	struct tlsa_verdict v;
+	assert_int_equal(tlsa_policy_decide(&d, &h, NULL, &v), 0);
+	assert_int_equal(v.kind, TLSA_VERDICT_MAY);
+	return v;
+}
+
+/* Two `may` verdicts for the same MX host look alike (no base domain, no
+ * references, no records): only the level and the channel tell a cleartext
+ * connection made for one destination from what another one needs. */
+static void
+cache_key_separates_levels_and_channels(void **state)
+{
+	/* Level may: no TLSA lookups. Level dane, insecure address: no TLSA
+	 * lookups either (C37); both decide MAY. */
+	const struct row may_row = {.name = "may", .level = TLSA_LEVEL_MAY};
+	const struct row dane_row = {.name = "dane", .level = TLSA_LEVEL_DANE, .as = INS};
+	struct tlsa_verdict vm = may_verdict(&may_row);
+	struct tlsa_verdict vd = may_verdict(&dane_row);
+	uint8_t k1[32], k2[32];
+
+	assert_int_equal(tlsa_verdict_cache_key(&vm, TLSA_CHANNEL_TLS, k1), 0);
+	assert_int_equal(tlsa_verdict_cache_key(&vd, TLSA_CHANNEL_TLS, k2), 0);
+	assert_memory_not_equal(k1, k2, 32);
+
+	/* One verdict, three channels: three keys. */
+	const enum tlsa_channel ch[] = {TLSA_CHANNEL_TLS, TLSA_CHANNEL_CLEARTEXT,
+	    TLSA_CHANNEL_CLEARTEXT_POLICY};
+	uint8_t k[3][32];
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(tlsa_verdict_cache_key(&vm, ch[i], k[i]), 0);
+	assert_memory_not_equal(k[0], k[1], 32);
+	assert_memory_not_equal(k[0], k[2], 32);
+	assert_memory_not_equal(k[1], k[2], 32);
+
+	/* The same facts give the same key (a cache hit stays possible). */
+	struct tlsa_verdict vm2 = may_verdict(&may_row);
+	assert_int_equal(tlsa_verdict_cache_key(&vm2, TLSA_CHANNEL_CLEARTEXT_POLICY, k1), 0);
+	assert_memory_equal(k1, k[2], 32);
+
+	assert_int_equal(tlsa_verdict_cache_key(&vm, (enum tlsa_channel)42, k1), TLSA_ERR_INVAL);
+	tlsa_verdict_release(&vm);
+	tlsa_verdict_release(&vm2);
+	tlsa_verdict_release(&vd);
 }
 
 static void
@@ -521,6 +572,7 @@ main(void)
 		cmocka_unit_test(too_many_records_no_connect),
 		cmocka_unit_test(lookup_combine_rules),
 		cmocka_unit_test(verdict_copy_and_cache_key),
+		cmocka_unit_test(cache_key_separates_levels_and_channels),
 		cmocka_unit_test(verdict_format_escapes_and_truncates),
 		cmocka_unit_test(destination_verdict_direct),
 	};
