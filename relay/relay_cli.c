@@ -6,6 +6,7 @@
 
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,18 @@ relay_cli_usage(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return RELAY_CLI_EXIT_USAGE;
+}
+
+int
+relay_cli_parse_duration(const char *text, uint64_t *us)
+{
+	uint64_t ms;
+
+	if (relay_config_parse_duration(text, strlen(text), &ms) != 0 ||
+	    ms > UINT64_MAX / 1000)
+		return -1;
+	*us = ms * 1000;
+	return 0;
 }
 
 int

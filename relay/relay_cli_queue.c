@@ -176,10 +176,10 @@ queue_list(const char *cmd, const struct qopts *o, int nargs)
 
 	if (nargs > 0)
 		return relay_cli_usage(cmd, "takes no arguments, only options");
-	if (o->older_than != NULL && relay_report_parse_duration(o->older_than,
-	    strlen(o->older_than), &c.f.older_than_us) != 0)
+	if (o->older_than != NULL && relay_cli_parse_duration(o->older_than,
+	    &c.f.older_than_us) != 0)
 		return relay_cli_usage(cmd, "bad duration \"%s\" (e.g. 30s, 5m, "
-		    "1h, 2d)", o->older_than);
+		    "1h, 2d, 1w)", o->older_than);
 	c.f.domain = o->domain;
 	c.f.failure_class = o->failure_class;
 	if (relay_cli_load_config(cmd, o->conf, &cfg) != 0)

@@ -202,46 +202,6 @@ relay_report_domain(const char *address, char *buf, size_t size)
 	return buf;
 }
 
-int
-relay_report_parse_duration(const char *p, size_t len, uint64_t *us)
-{
-	uint64_t v = 0, mult = 1;
-	size_t i = 0;
-
-	while (i < len && p[i] >= '0' && p[i] <= '9') {
-		v = v * 10 + (uint64_t)(p[i] - '0');
-		if (v > 10ull * 366 * 86400)
-			return -1;
-		i++;
-	}
-	if (i == 0)
-		return -1;
-	if (i < len) {
-		if (i + 1 != len)
-			return -1;
-		switch (p[i]) {
-		case 's':
-			mult = 1;
-			break;
-		case 'm':
-			mult = 60;
-			break;
-		case 'h':
-			mult = 3600;
-			break;
-		case 'd':
-			mult = 86400;
-			break;
-		default:
-			return -1;
-		}
-	}
-	if (v * mult > 10ull * 366 * 86400)
-		return -1;
-	*us = v * mult * US_PER_S;
-	return 0;
-}
-
 struct class_hint {
 	const char *name;
 	const char *hint;

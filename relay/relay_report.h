@@ -51,14 +51,6 @@ enum relay_report_queue relay_report_queue_of(
 char *relay_report_domain(const char *address, char *buf, size_t size);
 
 /*
- * Parses a duration "90", "90s", "5m", "1h", "2d" (a bare number is
- * seconds; no white space) from p/len into *us (microseconds).
- * Returns 0 or -1 (syntax, or more than 10 years).
- */
-int relay_report_parse_duration(const char *p, size_t len, uint64_t *us)
-    RELAY_REPORT_WUR;
-
-/*
  * The one-line operator hint for a failure class (static string), e.g.
  * tlsa-mismatch: "the server's key does not match its TLSA records; ...".
  * Unknown classes get a generic hint; never NULL.

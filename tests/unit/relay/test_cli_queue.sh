@@ -179,6 +179,9 @@ check_json "list --older-than 30m" "assert [d['queue_id'] for d in docs] == ['$M
 expect "list --older-than 1h text" 0 "-- 1 Kbytes in 1 Request." "" "${D[@]}" queue list --older-than 1h
 expect "list: nothing matches" 0 "Mail queue is empty" "" "${D[@]}" queue list --class connect
 expect "list: bad duration" 2 "" "bad duration \"soon\"" "${D[@]}" queue list --older-than soon
+# The configuration's duration syntax, units w and ms included.
+expect "list --older-than 1w (the configuration's w unit)" 0 "Mail queue is empty" "" "${D[@]}" queue list --older-than 1w
+expect "list --older-than 250ms" 0 "-- 3 Kbytes in 3 Requests." "" "${D[@]}" queue list --older-than 250ms
 expect "list: stray argument" 2 "" "takes no arguments" "${D[@]}" queue list $M1
 expect "queue: unknown action" 2 "" 'unknown action "purge"' "${D[@]}" queue purge
 

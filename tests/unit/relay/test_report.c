@@ -148,41 +148,6 @@ test_bucket(void **state)
 	assert_int_equal(relay_report_bucket_of(tc->age), tc->want);
 }
 
-/* ------------------------------------------------------------ durations */
-
-struct dur_case {
-	const char *in;
-	int rc;
-	uint64_t want;
-};
-
-static const struct dur_case dur_cases[] = {
-	{ "90", 0, 90 * S },
-	{ "30s", 0, 30 * S },
-	{ "5m", 0, 5 * M },
-	{ "1h", 0, 60 * M },
-	{ "2d", 0, 2880 * M },
-	{ "0", 0, 0 },
-	{ "", -1, 0 },
-	{ "m", -1, 0 },
-	{ "5x", -1, 0 },
-	{ "5mm", -1, 0 },
-	{ "-5m", -1, 0 },
-	{ "5 m", -1, 0 },
-	{ "99999999999d", -1, 0 },
-	{ "4000d", -1, 0 },
-};
-
-static void
-test_duration(void **state)
-{
-	const struct dur_case *tc = *state;
-	uint64_t v = 12345;
-	assert_int_equal(relay_report_parse_duration(tc->in, strlen(tc->in), &v),
-	    tc->rc);
-	assert_int_equal(v, tc->rc == 0 ? tc->want : 12345);
-}
-
 /* ------------------------------------------------------------ domains */
 
 static void
@@ -768,12 +733,6 @@ main(void)
 	setenv("TZ", "UTC", 1);
 	tzset();
 	ADD_TABLE(test_bucket, bucket_cases, name);
-	for (size_t i = 0; i < sizeof(dur_cases) / sizeof(dur_cases[0]); i++) {
-		struct CMUnitTest c_ = cmocka_unit_test_prestate(test_duration,
-		    (void *)&dur_cases[i]);
-		c_.name = dur_cases[i].in[0] ? dur_cases[i].in : "(empty)";
-		t[n++] = c_;
-	}
 	ADD_TABLE(test_filter, filter_cases, name);
 	ADD_TABLE(test_headers, hdr_cases, name);
 	const struct CMUnitTest fixed[] = {
