@@ -77,6 +77,25 @@ int relay_cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /*
+ * Options. Every subcommand parses its options with getopt_long(), an
+ * optstring that starts with ':' (so that a missing value is told apart
+ * from an unknown option), opterr = 0, and "help" as a long option; its
+ * synopsis is one string, "danerelay CMD [OPTIONS] ARGS", as in the
+ * man page.
+ *
+ * relay_cli_help() answers --help: "usage: SYNOPSIS" on stdout. Returns
+ * RELAY_CLI_EXIT_OK, or RELAY_CLI_EXIT_ERROR when stdout cannot be written.
+ *
+ * relay_cli_bad_option() is the loop's answer to ':' and '?': one line on
+ * stderr, "danerelay CMD: unknown option X; usage: SYNOPSIS" (or "option X
+ * needs a value; ..."), from getopt's optopt and optind. argv is the
+ * vector given to getopt_long(). Returns RELAY_CLI_EXIT_USAGE.
+ */
+int relay_cli_help(const char *synopsis);
+int relay_cli_bad_option(const char *cmd, const char *synopsis, int c,
+    char **argv);
+
+/*
  * A duration on the command line (`queue list --older-than 1w`) in the
  * configuration's syntax (relay_config_parse_duration(): one parser for
  * both), into *us, microseconds as queue times are kept. text is

@@ -27,6 +27,7 @@
  * delivery code; keep them in sync.
  */
 #include <arpa/inet.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -829,30 +830,41 @@ walk_close(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+static const char probe_synopsis[] = "danerelay probe [-c FILE] [--json] DOMAIN";
+
 int
 relay_cli_probe(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *sub_conf = NULL;
 	const char *domain_arg = NULL;
 	bool json = false;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0) {
-			if (i + 1 >= argc)
-				return relay_cli_usage("probe", "option -c needs a file name");
-			sub_conf = argv[++i];
-		} else if (strcmp(argv[i], "--json") == 0) {
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			sub_conf = optarg;
+			break;
+		case 'j':
 			json = true;
-		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			return relay_cli_usage("probe", "unknown option %s", argv[i]);
-		} else if (domain_arg == NULL) {
-			domain_arg = argv[i];
-		} else {
-			return relay_cli_usage("probe", "only one DOMAIN");
+			break;
+		case 'h':
+			return relay_cli_help(probe_synopsis);
+		default:
+			return relay_cli_bad_option("probe", probe_synopsis, c, argv);
 		}
 	}
-	if (domain_arg == NULL)
-		return relay_cli_usage("probe", "missing DOMAIN (usage: danerelay probe "
-		    "[-c FILE] [--json] DOMAIN)");
+	if (argc - optind != 1)
+		return relay_cli_usage("probe", "%s; usage: %s", optind == argc ?
+		    "missing DOMAIN" : "only one DOMAIN", probe_synopsis);
+	domain_arg = argv[optind];
 
 	struct probe *p = calloc(1, sizeof(*p));
 	if (p == NULL) {
