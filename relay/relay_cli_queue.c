@@ -17,9 +17,11 @@
  * Exit status: 0 success; 1 runtime error (unknown queue id, busy message,
  * unreadable spool: each named on stderr or in the output); 2 usage.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +134,58 @@ parse_opts(const char *cmd, const char *synopsis, int argc, char **argv,
 	return false;
 }
 
+/*
+ * Whether the queue of spool can be read. Otherwise prints one line
+ * naming the directory and the reason (as postqueue does when it cannot
+ * enter the queue directory) and returns false: a queue that could not be
+ * read is never reported empty.
+ */
+static bool
+queue_readable(const char *cmd, const char *spool)
+{
+	char path[4096];
+	struct stat st;
+	DIR *d;
+	int n;
+
+	if (stat(spool, &st) != 0) {
+		int e = errno;
+		fprintf(stderr, "danerelay %s: cannot read spool directory %s: "
+		    "%s%s\n", cmd, spool, strerror(e), e == ENOENT ?
+		    " (has serve ever run with this spool_dir?)" : "");
+		return false;
+	}
+	n = snprintf(path, sizeof(path), "%s/queue", spool);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		fprintf(stderr, "danerelay %s: spool directory name too long: "
+		    "%s\n", cmd, spool);
+		return false;
+	}
+	d = opendir(path);
+	if (d == NULL) {
+		fprintf(stderr, "danerelay %s: cannot read queue directory %s: "
+		    "%s\n", cmd, path, strerror(errno));
+		return false;
+	}
+	(void)closedir(d);
+	return true;
+}
+
+/* One line on stderr for what a scan could not show, where stdout carries
+ * JSON that has no place for it. */
+static void
+warn_unreadable(const char *cmd, const char *spool,
+    const struct relay_queue_scan_counts *u)
+{
+	if (u->unparsable == 0 && u->corrupt == 0)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "danerelay %s: warning: %s: %" PRIu64 " unparsable "
+	    "envelope%s in queue/, %" PRIu64 " file%s in corrupt/ not shown\n",
+	    cmd, spool, u->unparsable, u->unparsable == 1 ? "" : "s",
+	    u->corrupt, u->corrupt == 1 ? "" : "s");
+}
+
 /* Whether spool_dir/queue exists (a spool `serve` has opened). */
 static bool
 have_queue_dir(const char *spool)
@@ -192,14 +246,20 @@ queue_list(const char *cmd, const struct qopts *o, int nargs)
 	c.f.failure_class = o->failure_class;
 	if (relay_cli_load_config(cmd, o->conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
-	if (have_queue_dir(cfg.spool_dir)) {
-		int r = relay_queue_scan(cfg.spool_dir, list_one, &c);
-		if (r != 0) {
-			fprintf(stderr, "danerelay %s: %s/queue: %s\n", cmd,
-			    cfg.spool_dir, relay_queue_strerror(r));
-			rc = RELAY_CLI_EXIT_ERROR;
-		}
+	if (!queue_readable(cmd, cfg.spool_dir)) {
+		relay_config_free(&cfg);
+		return RELAY_CLI_EXIT_ERROR;
 	}
+	int r = relay_queue_scan(cfg.spool_dir, list_one, &c,
+	    &c.totals.unreadable);
+	if (r != 0) {
+		fflush(stdout);
+		fprintf(stderr, "danerelay %s: %s/queue: %s\n", cmd,
+		    cfg.spool_dir, relay_queue_strerror(r));
+		rc = RELAY_CLI_EXIT_ERROR;
+	}
+	if (rc == 0 && o->json)
+		warn_unreadable(cmd, cfg.spool_dir, &c.totals.unreadable);
 	if (rc == 0 && !o->json && relay_report_list_footer(stdout, &c.totals) != 0)
 		rc = RELAY_CLI_EXIT_ERROR;
 	if (fflush(stdout) != 0)
@@ -228,6 +288,10 @@ queue_show(const char *cmd, const struct qopts *o, int nargs, char **args)
 		    "digits, see queue list)", args[0]);
 	if (relay_cli_load_config(cmd, o->conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
+	if (!queue_readable(cmd, cfg.spool_dir)) {
+		relay_config_free(&cfg);
+		return RELAY_CLI_EXIT_ERROR;
+	}
 	int r = relay_queue_read(cfg.spool_dir, args[0], &env);
 	if (r != 0) {
 		if (r == RELAY_QUEUE_ENOENT)
@@ -546,18 +610,20 @@ relay_cli_report(int argc, char **argv)
 		relay_config_free(&cfg);
 		return rc;
 	}
+	if (!queue_readable("report", cfg.spool_dir)) {
+		relay_config_free(&cfg);
+		return RELAY_CLI_EXIT_ERROR;
+	}
 	relay_report_init(&rep, wall_us());
-	if (have_queue_dir(cfg.spool_dir)) {
-		int r = relay_queue_scan(cfg.spool_dir, report_one, &rep);
-		if (r != 0) {
-			fprintf(stderr, "danerelay report: %s/queue: %s\n",
-			    cfg.spool_dir, relay_queue_strerror(r));
-			rc = RELAY_CLI_EXIT_ERROR;
-		}
+	int r = relay_queue_scan(cfg.spool_dir, report_one, &rep, &rep.unreadable);
+	if (r != 0) {
+		fprintf(stderr, "danerelay report: %s/queue: %s\n",
+		    cfg.spool_dir, relay_queue_strerror(r));
+		rc = RELAY_CLI_EXIT_ERROR;
 	}
 	if (rc == 0) {
 		relay_report_sort(&rep);
-		int r = o.json ? relay_report_print_json(stdout, &rep, cfg.myhostname) :
+		r = o.json ? relay_report_print_json(stdout, &rep, cfg.myhostname) :
 		    relay_report_print_text(stdout, &rep, cfg.myhostname, false);
 		if (r != 0 || fflush(stdout) != 0)
 			rc = RELAY_CLI_EXIT_ERROR;

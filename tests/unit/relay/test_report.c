@@ -374,6 +374,60 @@ test_list_text_filter_and_empty(void **state)
 	relay_queue_envelope_free(e);
 }
 
+/* A queue whose envelopes do not parse, or whose corrupt/ holds files, is
+ * not empty: the footer counts what could not be listed. */
+static void
+test_list_footer_unreadable(void **state)
+{
+	struct relay_report_list_totals t = { 0 };
+	struct cap c;
+	(void)state;
+
+	t.unreadable.unparsable = 1;
+	cap_open(&c);
+	must(relay_report_list_footer(c.f, &t));
+	assert_string_equal(cap_close(&c), "-- 0 Kbytes in 0 Requests.\n"
+	    "-- 1 unparsable envelope in queue/, 0 files in corrupt/.\n");
+	free(c.buf);
+	t = (struct relay_report_list_totals){ .bytes = 2048, .messages = 2,
+	    .unreadable = { .unparsable = 3, .corrupt = 1 } };
+	cap_open(&c);
+	must(relay_report_list_footer(c.f, &t));
+	assert_string_equal(cap_close(&c), "-- 2 Kbytes in 2 Requests.\n"
+	    "-- 3 unparsable envelopes in queue/, 1 file in corrupt/.\n");
+	free(c.buf);
+}
+
+/* The report says what it could not count, in text and JSON. */
+static void
+test_report_unreadable(void **state)
+{
+	struct relay_report rep;
+	struct cap c;
+	(void)state;
+
+	relay_report_init(&rep, NOW);
+	cap_open(&c);
+	must(relay_report_print_json(c.f, &rep, NULL));
+	assert_contains(cap_close(&c),
+	    "\"unparsable_envelopes\":0,\"corrupt_files\":0,");
+	free(c.buf);
+	rep.unreadable.unparsable = 2;
+	rep.unreadable.corrupt = 4;
+	cap_open(&c);
+	must(relay_report_print_text(c.f, &rep, "relay.test", false));
+	assert_contains(cap_close(&c), "\nNot counted below: 2 envelopes in "
+	    "queue/ that do not parse, 4 files in corrupt/ (see queue list).\n");
+	assert_contains(c.buf, "\nNo deferred mail.\n");
+	free(c.buf);
+	cap_open(&c);
+	must(relay_report_print_json(c.f, &rep, NULL));
+	assert_contains(cap_close(&c),
+	    "\"unparsable_envelopes\":2,\"corrupt_files\":4,");
+	free(c.buf);
+	relay_report_free(&rep);
+}
+
 static void
 test_list_json(void **state)
 {
@@ -740,6 +794,8 @@ main(void)
 		cmocka_unit_test(test_queue_name),
 		cmocka_unit_test(test_list_text),
 		cmocka_unit_test(test_list_text_filter_and_empty),
+		cmocka_unit_test(test_list_footer_unreadable),
+		cmocka_unit_test(test_report_unreadable),
 		cmocka_unit_test(test_list_json),
 		cmocka_unit_test(test_show_text),
 		cmocka_unit_test(test_show_json),
