@@ -41,9 +41,15 @@ int relay_cli_report(int argc, char **argv);
  * a PEM certificate file). */
 int relay_cli_dns(int argc, char **argv);
 int relay_cli_tlsa(int argc, char **argv);
-/* issue 6 item 6: `probe` (relay_probe.c): serve's delivery decision for
- * one domain, up to the DANE check and QUIT before MAIL. Exit 0 when
- * delivery would be allowed, 1 when not (or on error), 2 usage. */
+/* `probe` (relay_probe.c): serve's delivery decision for one domain, up
+ * to the DANE check and QUIT before MAIL. Its exit statuses tell a script
+ * why delivery would not happen: */
+enum relay_probe_exit {
+	RELAY_PROBE_EXIT_ALLOWED = 0,   /* delivery would be allowed */
+	RELAY_PROBE_EXIT_REFUSED = 1,   /* refused by policy, DNSSEC or server */
+	RELAY_PROBE_EXIT_USAGE = 2,     /* usage or configuration error */
+	RELAY_PROBE_EXIT_TEMPFAIL = 3,  /* temporary: DNS, connection, self-test */
+};
 int relay_cli_probe(int argc, char **argv);
 
 /*

@@ -68,8 +68,21 @@ for row in "${subcommands[@]}"; do
   fi
 done
 
+# probe's exit statuses (danerelay(8)): 2 for usage and configuration
+# errors; 0, 1 and 3 need DNS and MX servers (integration test_probe.sh).
 expect "probe without DOMAIN" 2 "missing DOMAIN" "$bin" -c "$src/etc/danerelay.conf" probe
 expect "probe with two domains" 2 "only one DOMAIN" "$bin" -c "$src/etc/danerelay.conf" probe a.example b.example
+expect "probe: unreadable configuration is exit 2" 2 "danerelay probe: $tmp/none.conf: cannot open" \
+  "$bin" -c "$tmp/none.conf" probe example.org
+printf 'retry_min = soon\n' > "$tmp/probe-bad.conf"
+expect "probe: bad configuration value is exit 2" 2 "$tmp/probe-bad.conf:1: bad value for retry_min" \
+  "$bin" probe -c "$tmp/probe-bad.conf" example.org
+printf 'dns_trust_anchor_file = %s/no-such-anchor\n' "$tmp" > "$tmp/probe-anchor.conf"
+# (The resolver also logs the cause, so stderr has two lines here.)
+"$bin" probe -c "$tmp/probe-anchor.conf" example.org > /dev/null 2> "$tmp/err"; st=$?
+[ "$st" = 2 ] && grep -q "^danerelay probe: resolver:" "$tmp/err" \
+  && ok "probe: resolver set-up from the configuration fails: exit 2" \
+  || notok "probe: resolver set-up from the configuration fails: exit 2" "exit $st" "$(cat "$tmp/err")"
 
 expect "example config loads" 0 "" "$bin" -c "$src/etc/danerelay.conf" config
 expect "subcommand -c" 0 "" "$bin" config -c "$src/etc/danerelay.conf"
