@@ -5,6 +5,8 @@
  *
  * Exit status: 0 success, 1 error, 2 usage error (relay_cli.h).
  */
+#include <ctype.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,42 +53,53 @@ usage(FILE *out)
 int
 main(int argc, char **argv)
 {
-	int i = 1;
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
 
-	/* Global options come before the subcommand. */
-	while (i < argc && argv[i][0] == '-') {
-		if (strcmp(argv[i], "-c") == 0) {
-			if (i + 1 >= argc)
-				return relay_cli_usage("-c",
-				    "option -c needs a file name");
-			relay_cli_set_global_config(argv[i + 1]);
-			i += 2;
-		} else if (strncmp(argv[i], "-c", 2) == 0) {
-			relay_cli_set_global_config(argv[i] + 2);
-			i++;
-		} else if (strcmp(argv[i], "-h") == 0 ||
-		    strcmp(argv[i], "--help") == 0) {
+	/* Global options come before the subcommand: '+' stops at the first
+	 * word that is not an option, which leaves the subcommand's own
+	 * options to it. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:c:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			relay_cli_set_global_config(optarg);
+			break;
+		case 'h':
 			usage(stdout);
-			return RELAY_CLI_EXIT_OK;
-		} else if (strcmp(argv[i], "--version") == 0 ||
-		    strcmp(argv[i], "-V") == 0) {
-			char *v[] = { argv[i], NULL };
+			return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK :
+			    RELAY_CLI_EXIT_ERROR;
+		case 'V': {
+			char *v[] = { argv[0], NULL };
 			return relay_cli_version(1, v);
-		} else {
-			fprintf(stderr, "danerelay: unknown option %s (try "
-			    "danerelay --help)\n", argv[i]);
+		}
+		case ':':
+			fprintf(stderr, "danerelay: option -c needs a file name "
+			    "(try danerelay --help)\n");
+			return RELAY_CLI_EXIT_USAGE;
+		default:
+			if (optopt > 0 && optopt < 128 && isprint(optopt))
+				fprintf(stderr, "danerelay: unknown option -%c (try "
+				    "danerelay --help)\n", optopt);
+			else
+				fprintf(stderr, "danerelay: unknown option %s (try "
+				    "danerelay --help)\n", argv[optind - 1]);
 			return RELAY_CLI_EXIT_USAGE;
 		}
 	}
-	if (i >= argc) {
+	if (optind >= argc) {
 		fprintf(stderr, "danerelay: missing subcommand (try danerelay "
 		    "--help)\n");
 		return RELAY_CLI_EXIT_USAGE;
 	}
 	for (size_t k = 0; k < NCOMMANDS; k++)
-		if (strcmp(argv[i], commands[k].name) == 0)
-			return commands[k].run(argc - i, argv + i);
+		if (strcmp(argv[optind], commands[k].name) == 0)
+			return commands[k].run(argc - optind, argv + optind);
 	fprintf(stderr, "danerelay: unknown subcommand \"%s\" (try danerelay "
-	    "--help)\n", argv[i]);
+	    "--help)\n", argv[optind]);
 	return RELAY_CLI_EXIT_USAGE;
 }

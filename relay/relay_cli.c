@@ -4,8 +4,10 @@
  */
 #include "relay_cli.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +64,66 @@ relay_cli_usage(const char *cmd, const char *fmt, ...)
 }
 
 int
+relay_cli_help(const char *synopsis)
+{
+	printf("usage: %s\n", synopsis);
+	return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
+}
+
+int
+relay_cli_bad_option(const char *cmd, const char *synopsis, int c,
+    char **argv)
+{
+	/* getopt_long() leaves the offending word at argv[optind - 1], except
+	 * for an unknown letter inside a group such as -nx: optopt names it. */
+	const char *word = optind > 0 ? argv[optind - 1] : "?";
+	char letter[3] = { '-', (char)optopt, '\0' };
+
+	if (c == '?' && optopt > 0 && optopt < 128 && isprint(optopt))
+		word = letter;
+	if (c == ':' && optopt == 'c')
+		return relay_cli_usage(cmd, "option -c needs a file name; "
+		    "usage: %s", synopsis);
+	if (c == ':')
+		return relay_cli_usage(cmd, "option %s needs a value; usage: %s",
+		    word, synopsis);
+	return relay_cli_usage(cmd, "unknown option %s; usage: %s", word,
+	    synopsis);
+}
+
+int
+relay_cli_parse_duration(const char *text, uint64_t *us)
+{
+	uint64_t ms;
+
+	if (relay_config_parse_duration(text, strlen(text), &ms) != 0 ||
+	    ms > UINT64_MAX / 1000)
+		return -1;
+	*us = ms * 1000;
+	return 0;
+}
+
+static const char version_synopsis[] = "danerelay version";
+
+int
 relay_cli_version(int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1)
-		return relay_cli_usage("version", "takes no arguments");
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'h')
+			return relay_cli_help(version_synopsis);
+		return relay_cli_bad_option("version", version_synopsis, c, argv);
+	}
+	if (optind < argc)
+		return relay_cli_usage("version", "takes no arguments; usage: %s",
+		    version_synopsis);
 	printf("danerelay %s\n", DANERELAY_VERSION);
 	return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
 }
@@ -77,6 +134,9 @@ relay_cli_version(int argc, char **argv)
  * the file; -d the defaults (the file is not read); --doc the Markdown
  * reference table; NAMEs restrict the output to those parameters.
  */
+static const char config_synopsis[] =
+    "danerelay config [-c FILE] [-n | -d | --doc] [NAME...]";
+
 int
 relay_cli_config(int argc, char **argv)
 {
@@ -94,7 +154,7 @@ relay_cli_config(int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:ndh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:ndh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf = optarg;
@@ -109,15 +169,10 @@ relay_cli_config(int argc, char **argv)
 			doc = true;
 			break;
 		case 'h':
-			printf("usage: danerelay config [-c FILE] [-n | -d | "
-			    "--doc] [NAME...]\n");
-			return RELAY_CLI_EXIT_OK;
+			return relay_cli_help(config_synopsis);
 		default:
-			if (optopt == 'c')
-				return relay_cli_usage("config",
-				    "option -c needs a file name");
-			return relay_cli_usage("config", "unknown option %s",
-			    argv[optind - 1]);
+			return relay_cli_bad_option("config", config_synopsis, c,
+			    argv);
 		}
 	}
 	if ((int)nflag + (int)dflag + (int)doc > 1)

@@ -41,9 +41,15 @@ int relay_cli_report(int argc, char **argv);
  * a PEM certificate file). */
 int relay_cli_dns(int argc, char **argv);
 int relay_cli_tlsa(int argc, char **argv);
-/* issue 6 item 6: `probe` (relay_probe.c): serve's delivery decision for
- * one domain, up to the DANE check and QUIT before MAIL. Exit 0 when
- * delivery would be allowed, 1 when not (or on error), 2 usage. */
+/* `probe` (relay_probe.c): serve's delivery decision for one domain, up
+ * to the DANE check and QUIT before MAIL. Its exit statuses tell a script
+ * why delivery would not happen: */
+enum relay_probe_exit {
+	RELAY_PROBE_EXIT_ALLOWED = 0,   /* delivery would be allowed */
+	RELAY_PROBE_EXIT_REFUSED = 1,   /* refused by policy, DNSSEC or server */
+	RELAY_PROBE_EXIT_USAGE = 2,     /* usage or configuration error */
+	RELAY_PROBE_EXIT_TEMPFAIL = 3,  /* temporary: DNS, connection, self-test */
+};
 int relay_cli_probe(int argc, char **argv);
 
 /*
@@ -75,5 +81,34 @@ int relay_cli_load_config(const char *cmd, const char *sub_path,
  */
 int relay_cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Options. Every subcommand parses its options with getopt_long(), an
+ * optstring that starts with ':' (so that a missing value is told apart
+ * from an unknown option), opterr = 0, and "help" as a long option; its
+ * synopsis is one string, "danerelay CMD [OPTIONS] ARGS", as in the
+ * man page.
+ *
+ * relay_cli_help() answers --help: "usage: SYNOPSIS" on stdout. Returns
+ * RELAY_CLI_EXIT_OK, or RELAY_CLI_EXIT_ERROR when stdout cannot be written.
+ *
+ * relay_cli_bad_option() is the loop's answer to ':' and '?': one line on
+ * stderr, "danerelay CMD: unknown option X; usage: SYNOPSIS" (or "option X
+ * needs a value; ..."), from getopt's optopt and optind. argv is the
+ * vector given to getopt_long(). Returns RELAY_CLI_EXIT_USAGE.
+ */
+int relay_cli_help(const char *synopsis);
+int relay_cli_bad_option(const char *cmd, const char *synopsis, int c,
+    char **argv);
+
+/*
+ * A duration on the command line (`queue list --older-than 1w`) in the
+ * configuration's syntax (relay_config_parse_duration(): one parser for
+ * both), into *us, microseconds as queue times are kept. text is
+ * NUL-terminated and borrowed. Returns 0, or -1 on a syntax error or a
+ * value too large for *us (*us unchanged).
+ */
+int relay_cli_parse_duration(const char *text, uint64_t *us)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -11,18 +11,14 @@
  * There is no cache without a daemon: with no control socket answering,
  * this says so and exits 1.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "relay_cli.h"
 #include "relay_control.h"
 
-static int
-dns_usage(void)
-{
-	return relay_cli_usage("dns", "usage: danerelay dns flush [-c FILE] "
-	    "[NAME]");
-}
+static const char dns_synopsis[] = "danerelay dns flush [-c FILE] [NAME]";
 
 static void
 flush_result(void *arg, const char *id, int status, const char *text)
@@ -41,18 +37,41 @@ flush_result(void *arg, const char *id, int status, const char *text)
 int
 relay_cli_dns(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *sub_conf = NULL, *name = NULL;
+	int c;
 
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0))
+		return relay_cli_help(dns_synopsis);
+	if (argc >= 2 && argv[1][0] == '-')
+		return relay_cli_usage("dns", "unknown option %s before the "
+		    "action; usage: %s", argv[1], dns_synopsis);
 	if (argc < 2 || strcmp(argv[1], "flush") != 0)
-		return dns_usage();
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
-			sub_conf = argv[++i];
-		else if (argv[i][0] == '-' || name != NULL)
-			return dns_usage();
+		return relay_cli_usage("dns", "%s%s%s; usage: %s",
+		    argc < 2 ? "missing action" : "unknown action \"",
+		    argc < 2 ? "" : argv[1], argc < 2 ? "" : "\"", dns_synopsis);
+	/* argv[1] (the action) plays argv[0] for getopt. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, ":c:h", longopts,
+	    NULL)) != -1) {
+		if (c == 'c')
+			sub_conf = optarg;
+		else if (c == 'h')
+			return relay_cli_help(dns_synopsis);
 		else
-			name = argv[i];
+			return relay_cli_bad_option("dns flush", dns_synopsis, c,
+			    argv + 1);
 	}
+	if (argc - 1 - optind > 1)
+		return relay_cli_usage("dns flush", "at most one NAME; usage: %s",
+		    dns_synopsis);
+	if (argc - 1 - optind == 1)
+		name = argv[1 + optind];
 	if (name != NULL && (strlen(name) == 0 || strlen(name) > 254))
 		return relay_cli_usage("dns", "not a domain name: %s", name);
 

@@ -17,9 +17,11 @@
  * Exit status: 0 success; 1 runtime error (unknown queue id, busy message,
  * unreadable spool: each named on stderr or in the output); 2 usage.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +39,15 @@
 /* Bytes of a message read for its header summary. */
 #define SHOW_HEADER_MAX (64u * 1024)
 
-static const char queue_usage[] =
-    "usage: danerelay queue list [-c FILE] [--json] [--domain DOMAIN] "
-    "[--class CLASS] [--older-than DURATION]\n"
-    "       danerelay queue show [-c FILE] [--json] ID\n"
-    "       danerelay queue hold|release|delete|retry [-c FILE] ID... | --all\n";
+static const char list_synopsis[] =
+    "danerelay queue list [-c FILE] [--json] [--domain DOMAIN] "
+    "[--class CLASS] [--older-than DURATION]";
+static const char show_synopsis[] = "danerelay queue show [-c FILE] [--json] ID";
+static const char change_synopsis[] =
+    "danerelay queue hold|release|delete|retry [-c FILE] ID... | --all";
+static const char queue_synopsis[] =
+    "danerelay queue list|show|hold|release|delete|retry [OPTIONS] [ID...]";
+static const char report_synopsis[] = "danerelay report [-c FILE] [--json] [--mail]";
 
 static uint64_t
 wall_us(void)
@@ -70,10 +76,14 @@ enum {
 	OPT_MAIL,
 };
 
-/* Parses options anywhere among the arguments (getopt_long permutes);
- * returns 0, or the usage exit status after printing the message. */
-static int
-parse_opts(const char *cmd, int argc, char **argv, struct qopts *o)
+/*
+ * Parses options anywhere among the arguments (getopt_long permutes).
+ * Returns true when the command is over: --help answered on stdout, or a
+ * usage error printed; *status is then its exit status.
+ */
+static bool
+parse_opts(const char *cmd, const char *synopsis, int argc, char **argv,
+    struct qopts *o, int *status)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -90,7 +100,7 @@ parse_opts(const char *cmd, int argc, char **argv, struct qopts *o)
 	memset(o, 0, sizeof(*o));
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->conf = optarg;
@@ -114,18 +124,66 @@ parse_opts(const char *cmd, int argc, char **argv, struct qopts *o)
 			o->mail = true;
 			break;
 		case 'h':
-			return -1;
+			*status = relay_cli_help(synopsis);
+			return true;
 		default:
-			if (optopt == 'c')
-				return relay_cli_usage(cmd, "option -c needs a file name");
-			if (optopt != 0)
-				return relay_cli_usage(cmd, "option %s needs a value",
-				    argv[optind - 1]);
-			return relay_cli_usage(cmd, "unknown option %s",
-			    argv[optind - 1]);
+			*status = relay_cli_bad_option(cmd, synopsis, c, argv);
+			return true;
 		}
 	}
-	return 0;
+	return false;
+}
+
+/*
+ * Whether the queue of spool can be read. Otherwise prints one line
+ * naming the directory and the reason (as postqueue does when it cannot
+ * enter the queue directory) and returns false: a queue that could not be
+ * read is never reported empty.
+ */
+static bool
+queue_readable(const char *cmd, const char *spool)
+{
+	char path[4096];
+	struct stat st;
+	DIR *d;
+	int n;
+
+	if (stat(spool, &st) != 0) {
+		int e = errno;
+		fprintf(stderr, "danerelay %s: cannot read spool directory %s: "
+		    "%s%s\n", cmd, spool, strerror(e), e == ENOENT ?
+		    " (has serve ever run with this spool_dir?)" : "");
+		return false;
+	}
+	n = snprintf(path, sizeof(path), "%s/queue", spool);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		fprintf(stderr, "danerelay %s: spool directory name too long: "
+		    "%s\n", cmd, spool);
+		return false;
+	}
+	d = opendir(path);
+	if (d == NULL) {
+		fprintf(stderr, "danerelay %s: cannot read queue directory %s: "
+		    "%s\n", cmd, path, strerror(errno));
+		return false;
+	}
+	(void)closedir(d);
+	return true;
+}
+
+/* One line on stderr for what a scan could not show, where stdout carries
+ * JSON that has no place for it. */
+static void
+warn_unreadable(const char *cmd, const char *spool,
+    const struct relay_queue_scan_counts *u)
+{
+	if (u->unparsable == 0 && u->corrupt == 0)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "danerelay %s: warning: %s: %" PRIu64 " unparsable "
+	    "envelope%s in queue/, %" PRIu64 " file%s in corrupt/ not shown\n",
+	    cmd, spool, u->unparsable, u->unparsable == 1 ? "" : "s",
+	    u->corrupt, u->corrupt == 1 ? "" : "s");
 }
 
 /* Whether spool_dir/queue exists (a spool `serve` has opened). */
@@ -175,23 +233,33 @@ queue_list(const char *cmd, const struct qopts *o, int nargs)
 	int rc = RELAY_CLI_EXIT_OK;
 
 	if (nargs > 0)
-		return relay_cli_usage(cmd, "takes no arguments, only options");
-	if (o->older_than != NULL && relay_report_parse_duration(o->older_than,
-	    strlen(o->older_than), &c.f.older_than_us) != 0)
+		return relay_cli_usage(cmd, "takes no arguments, only options; "
+		    "usage: %s", list_synopsis);
+	if (o->all || o->mail)
+		return relay_cli_usage(cmd, "--all and --mail do not apply; "
+		    "usage: %s", list_synopsis);
+	if (o->older_than != NULL && relay_cli_parse_duration(o->older_than,
+	    &c.f.older_than_us) != 0)
 		return relay_cli_usage(cmd, "bad duration \"%s\" (e.g. 30s, 5m, "
-		    "1h, 2d)", o->older_than);
+		    "1h, 2d, 1w)", o->older_than);
 	c.f.domain = o->domain;
 	c.f.failure_class = o->failure_class;
 	if (relay_cli_load_config(cmd, o->conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
-	if (have_queue_dir(cfg.spool_dir)) {
-		int r = relay_queue_scan(cfg.spool_dir, list_one, &c);
-		if (r != 0) {
-			fprintf(stderr, "danerelay %s: %s/queue: %s\n", cmd,
-			    cfg.spool_dir, relay_queue_strerror(r));
-			rc = RELAY_CLI_EXIT_ERROR;
-		}
+	if (!queue_readable(cmd, cfg.spool_dir)) {
+		relay_config_free(&cfg);
+		return RELAY_CLI_EXIT_ERROR;
 	}
+	int r = relay_queue_scan(cfg.spool_dir, list_one, &c,
+	    &c.totals.unreadable);
+	if (r != 0) {
+		fflush(stdout);
+		fprintf(stderr, "danerelay %s: %s/queue: %s\n", cmd,
+		    cfg.spool_dir, relay_queue_strerror(r));
+		rc = RELAY_CLI_EXIT_ERROR;
+	}
+	if (rc == 0 && o->json)
+		warn_unreadable(cmd, cfg.spool_dir, &c.totals.unreadable);
 	if (rc == 0 && !o->json && relay_report_list_footer(stdout, &c.totals) != 0)
 		rc = RELAY_CLI_EXIT_ERROR;
 	if (fflush(stdout) != 0)
@@ -213,12 +281,17 @@ queue_show(const char *cmd, const struct qopts *o, int nargs, char **args)
 	int rc = RELAY_CLI_EXIT_OK;
 
 	if (nargs != 1)
-		return relay_cli_usage(cmd, "needs exactly one queue id");
+		return relay_cli_usage(cmd, "needs exactly one queue id; usage: %s",
+		    show_synopsis);
 	if (!relay_queue_id_valid(args[0], strlen(args[0])))
 		return relay_cli_usage(cmd, "not a queue id: \"%s\" (14 hex "
 		    "digits, see queue list)", args[0]);
 	if (relay_cli_load_config(cmd, o->conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
+	if (!queue_readable(cmd, cfg.spool_dir)) {
+		relay_config_free(&cfg);
+		return RELAY_CLI_EXIT_ERROR;
+	}
 	int r = relay_queue_read(cfg.spool_dir, args[0], &env);
 	if (r != 0) {
 		if (r == RELAY_QUEUE_ENOENT)
@@ -420,25 +493,40 @@ relay_cli_queue(int argc, char **argv)
 {
 	struct qopts o;
 	enum relay_control_cmd op;
-	char cmd[32];
+	const char *synopsis;
+	char cmd[32], change[128];
+	int status;
 
-	if (argc < 2) {
-		fputs(queue_usage, stderr);
-		return RELAY_CLI_EXIT_USAGE;
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0)) {
+		printf("usage: %s\n       %s\n       %s\n", list_synopsis,
+		    show_synopsis, change_synopsis);
+		return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK :
+		    RELAY_CLI_EXIT_ERROR;
 	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		fputs(queue_usage, stdout);
-		return RELAY_CLI_EXIT_OK;
+	if (argc < 2)
+		return relay_cli_usage("queue", "missing action; usage: %s",
+		    queue_synopsis);
+	if (argv[1][0] == '-')
+		return relay_cli_usage("queue", "unknown option %s before the "
+		    "action; usage: %s", argv[1], queue_synopsis);
+	if (strcmp(argv[1], "list") == 0) {
+		synopsis = list_synopsis;
+	} else if (strcmp(argv[1], "show") == 0) {
+		synopsis = show_synopsis;
+	} else if (relay_control_cmd_parse(argv[1], &op) == 0) {
+		(void)snprintf(change, sizeof(change), "danerelay queue %s "
+		    "[-c FILE] ID... | --all", relay_control_cmd_name(op));
+		synopsis = change;
+	} else {
+		return relay_cli_usage("queue", "unknown action \"%s\" (list, "
+		    "show, hold, release, delete, retry); usage: %s", argv[1],
+		    queue_synopsis);
 	}
 	(void)snprintf(cmd, sizeof(cmd), "queue %.20s", argv[1]);
 	/* argv[1] (the action) plays argv[0] for getopt. */
-	int u = parse_opts(cmd, argc - 1, argv + 1, &o);
-	if (u < 0) {
-		fputs(queue_usage, stdout);
-		return RELAY_CLI_EXIT_OK;
-	}
-	if (u != 0)
-		return u;
+	if (parse_opts(cmd, synopsis, argc - 1, argv + 1, &o, &status))
+		return status;
 	int nargs = argc - 1 - optind;
 	char **args = argv + 1 + optind;
 	if (strcmp(argv[1], "list") == 0)
@@ -448,10 +536,7 @@ relay_cli_queue(int argc, char **argv)
 			return relay_cli_usage(cmd, "takes only -c, --json and an id");
 		return queue_show(cmd, &o, nargs, args);
 	}
-	if (relay_control_cmd_parse(argv[1], &op) == 0)
-		return queue_change(cmd, op, &o, nargs, args);
-	return relay_cli_usage("queue", "unknown action \"%s\" (list, show, "
-	    "hold, release, delete, retry)", argv[1]);
+	return queue_change(cmd, op, &o, nargs, args);
 }
 
 /* ------------------------------------------------------------ report */
@@ -508,15 +593,13 @@ relay_cli_report(int argc, char **argv)
 	struct relay_report rep;
 	int rc = RELAY_CLI_EXIT_OK;
 
-	int u = parse_opts("report", argc, argv, &o);
-	if (u < 0) {
-		printf("usage: danerelay report [-c FILE] [--json] [--mail]\n");
-		return RELAY_CLI_EXIT_OK;
-	}
-	if (u != 0)
-		return u;
+	int status;
+
+	if (parse_opts("report", report_synopsis, argc, argv, &o, &status))
+		return status;
 	if (optind < argc)
-		return relay_cli_usage("report", "takes no arguments, only options");
+		return relay_cli_usage("report", "takes no arguments, only options; "
+		    "usage: %s", report_synopsis);
 	if (o.all || o.domain || o.failure_class || o.older_than ||
 	    (o.mail && o.json))
 		return relay_cli_usage("report", "options: -c FILE, --json or --mail");
@@ -527,18 +610,20 @@ relay_cli_report(int argc, char **argv)
 		relay_config_free(&cfg);
 		return rc;
 	}
+	if (!queue_readable("report", cfg.spool_dir)) {
+		relay_config_free(&cfg);
+		return RELAY_CLI_EXIT_ERROR;
+	}
 	relay_report_init(&rep, wall_us());
-	if (have_queue_dir(cfg.spool_dir)) {
-		int r = relay_queue_scan(cfg.spool_dir, report_one, &rep);
-		if (r != 0) {
-			fprintf(stderr, "danerelay report: %s/queue: %s\n",
-			    cfg.spool_dir, relay_queue_strerror(r));
-			rc = RELAY_CLI_EXIT_ERROR;
-		}
+	int r = relay_queue_scan(cfg.spool_dir, report_one, &rep, &rep.unreadable);
+	if (r != 0) {
+		fprintf(stderr, "danerelay report: %s/queue: %s\n",
+		    cfg.spool_dir, relay_queue_strerror(r));
+		rc = RELAY_CLI_EXIT_ERROR;
 	}
 	if (rc == 0) {
 		relay_report_sort(&rep);
-		int r = o.json ? relay_report_print_json(stdout, &rep, cfg.myhostname) :
+		r = o.json ? relay_report_print_json(stdout, &rep, cfg.myhostname) :
 		    relay_report_print_text(stdout, &rep, cfg.myhostname, false);
 		if (r != 0 || fflush(stdout) != 0)
 			rc = RELAY_CLI_EXIT_ERROR;

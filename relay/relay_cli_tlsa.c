@@ -21,6 +21,7 @@
  * web form. Exit 0, 1 (file unreadable, no certificate, bad PEM), 2 usage.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,12 +37,8 @@
 /* Longest host name in text form (RFC 1035 3.1). */
 #define TLSA_CLI_HOST_MAX 253
 
-static int
-tlsa_usage(void)
-{
-	return relay_cli_usage("tlsa", "usage: danerelay tlsa [--chain] "
-	    "[--host MXHOST] CERT.pem");
-}
+static const char tlsa_synopsis[] =
+    "danerelay tlsa [--chain] [--host MXHOST] CERT.pem";
 
 /* SHA-256 of the certificate's DER SubjectPublicKeyInfo into hex (65). */
 static int
@@ -111,23 +108,36 @@ print_record(FILE *out, const char *host, size_t hostlen, size_t index,
 int
 relay_cli_tlsa(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "chain", no_argument, NULL, 'C' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *file = NULL, *host = TLSA_CLI_PLACEHOLDER;
 	bool chain = false;
+	int c;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--chain") == 0)
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'C':
 			chain = true;
-		else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc)
-			host = argv[++i];
-		else if (argv[i][0] == '-' && argv[i][1] != '\0')
-			return tlsa_usage();
-		else if (file != NULL)
-			return tlsa_usage();
-		else
-			file = argv[i];
+			break;
+		case 'H':
+			host = optarg;
+			break;
+		case 'h':
+			return relay_cli_help(tlsa_synopsis);
+		default:
+			return relay_cli_bad_option("tlsa", tlsa_synopsis, c, argv);
+		}
 	}
-	if (file == NULL)
-		return tlsa_usage();
+	if (argc - optind != 1)
+		return relay_cli_usage("tlsa", "%s; usage: %s", optind == argc ?
+		    "missing CERT.pem" : "only one CERT.pem", tlsa_synopsis);
+	file = argv[optind];
 	size_t hostlen = strlen(host);
 	if (hostlen > 0 && host[hostlen - 1] == '.')
 		hostlen--;

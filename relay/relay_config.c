@@ -361,8 +361,8 @@ parse_u64(const char *p, size_t len, uint64_t *v, size_t *used)
 
 /* ---- value parsers: (p, len) is the trimmed value; result in *out ---- */
 
-static int
-parse_duration(const char *p, size_t len, uint64_t *ms)
+int
+relay_config_parse_duration(const char *p, size_t len, uint64_t *ms)
 {
 	uint64_t n, mult;
 	size_t used;
@@ -818,7 +818,7 @@ set_value(struct relay_config *cfg, const struct relay_config_param *prm,
 		*(int64_t *)fp = (int64_t)u;
 		return 0;
 	case RELAY_CONFIG_DURATION:
-		if (parse_duration(p, len, &u) != 0 ||
+		if (relay_config_parse_duration(p, len, &u) != 0 ||
 		    u > (uint64_t)prm->max || u < (uint64_t)prm->min)
 			return RELAY_CONFIG_EVALUE;
 		*(uint64_t *)fp = u;

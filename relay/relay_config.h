@@ -25,7 +25,8 @@
  * (or empty when the parameter is unset and has no default).
  *
  * Durations are stored in milliseconds and accept the suffixes ms, s, m,
- * h, d (a bare number means seconds, as in Postfix). Sizes are bytes and
+ * h, d, w (a bare number means seconds, as in Postfix; see
+ * relay_config_parse_duration()). Sizes are bytes and
  * accept k (1024) and m (1048576).
  */
 #include <stdbool.h>
@@ -239,6 +240,19 @@ int relay_config_load(struct relay_config *cfg, const char *path,
  */
 int relay_config_load_buf(struct relay_config *cfg, const char *name,
     const uint8_t *p, size_t len, char *err) RELAY_CONFIG_WUR;
+
+/*
+ * The one duration syntax of danerelay, for configuration values and
+ * command-line options alike (`queue list --older-than`): decimal digits,
+ * then one unit of ms, s, m, h, d or w (case-insensitive; none means
+ * seconds, as in Postfix). p/len need not be NUL-terminated and must
+ * already be trimmed: white space anywhere is an error. On success stores
+ * milliseconds in *ms and returns 0; returns -1 on a syntax error or when
+ * the value does not fit in 64 bits (*ms unchanged). The range of a
+ * parameter is checked by the caller.
+ */
+int relay_config_parse_duration(const char *p, size_t len, uint64_t *ms)
+    RELAY_CONFIG_WUR;
 
 /* Releases everything owned by *cfg. NULL and a zeroed struct are fine. */
 void relay_config_free(struct relay_config *cfg);

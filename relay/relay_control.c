@@ -1006,7 +1006,7 @@ report_work(uv_work_t *w)
 	FILE *f;
 
 	relay_report_init(&rep, j->now_us);
-	int r = relay_queue_scan(j->spool, report_scan_cb, &rep);
+	int r = relay_queue_scan(j->spool, report_scan_cb, &rep, &rep.unreadable);
 	if (r != 0 || rep.failed) {
 		j->err = r != 0 ? r : RELAY_QUEUE_ENOMEM;
 		relay_report_free(&rep);

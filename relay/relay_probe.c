@@ -17,9 +17,12 @@
  *             MAIL: QUIT as soon as the machine is ready for a transaction.
  *             A failing host moves on to the next (C10, C14, C19, C21).
  *
- * Exit status: 0 when delivery would be allowed (one host passed), 1 when it
- * would not (the reason is printed: failure class, enhanced status, why) or
- * on a runtime error, 2 on a usage error.
+ * Exit status (relay_cli.h, danerelay(8)): 0 when delivery would be allowed
+ * (one host passed); 1 when it would not because the policy, DNSSEC or the
+ * server refused; 2 on a usage or configuration error; 3 on a temporary
+ * failure (DNS lookup or connection failed, DNSSEC self-test failing,
+ * deadline, local error). The reason is printed: failure class, enhanced
+ * status, why.
  *
  * The probe needs no privileges and never opens the spool. It duplicates
  * three small classification helpers of relay_dest.c / relay_outbound.c
@@ -27,6 +30,7 @@
  * delivery code; keep them in sync.
  */
 #include <arpa/inet.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -842,35 +846,68 @@ walk_close(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+static const char probe_synopsis[] = "danerelay probe [-c FILE] [--json] DOMAIN";
+
+/*
+ * The exit status for an outcome that did not allow delivery: 3 when the
+ * deciding failure is one a later attempt may not meet (DNS or connection
+ * trouble, the DNSSEC self-test failing, the deadline, a local error, a
+ * 4xx reply), 1 for every other class: the policy, DNSSEC or the server
+ * refused. An unknown class is a refusal, so a new class can never make a
+ * refusal look transient.
+ */
+static int
+probe_refusal_exit(const char *fclass)
+{
+	static const char *const temporary[] = {
+		"dns-lookup", "tlsa-lookup", "dnssec-selftest", "connect",
+		"timeout", "local", "smtp-4xx",
+	};
+
+	for (size_t i = 0; i < sizeof(temporary) / sizeof(temporary[0]); i++)
+		if (strcmp(fclass, temporary[i]) == 0)
+			return RELAY_PROBE_EXIT_TEMPFAIL;
+	return RELAY_PROBE_EXIT_REFUSED;
+}
+
 int
 relay_cli_probe(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *sub_conf = NULL;
 	const char *domain_arg = NULL;
 	bool json = false;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0) {
-			if (i + 1 >= argc)
-				return relay_cli_usage("probe", "option -c needs a file name");
-			sub_conf = argv[++i];
-		} else if (strcmp(argv[i], "--json") == 0) {
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			sub_conf = optarg;
+			break;
+		case 'j':
 			json = true;
-		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			return relay_cli_usage("probe", "unknown option %s", argv[i]);
-		} else if (domain_arg == NULL) {
-			domain_arg = argv[i];
-		} else {
-			return relay_cli_usage("probe", "only one DOMAIN");
+			break;
+		case 'h':
+			return relay_cli_help(probe_synopsis);
+		default:
+			return relay_cli_bad_option("probe", probe_synopsis, c, argv);
 		}
 	}
-	if (domain_arg == NULL)
-		return relay_cli_usage("probe", "missing DOMAIN (usage: danerelay probe "
-		    "[-c FILE] [--json] DOMAIN)");
+	if (argc - optind != 1)
+		return relay_cli_usage("probe", "%s; usage: %s", optind == argc ?
+		    "missing DOMAIN" : "only one DOMAIN", probe_synopsis);
+	domain_arg = argv[optind];
 
 	struct probe *p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		fprintf(stderr, "danerelay probe: out of memory\n");
-		return RELAY_CLI_EXIT_ERROR;
+		return RELAY_PROBE_EXIT_TEMPFAIL;
 	}
 	if (relay_dns_host_normalize(domain_arg, strlen(domain_arg), p->domain) != 0) {
 		free(p);
@@ -878,14 +915,14 @@ relay_cli_probe(int argc, char **argv)
 	}
 	if (relay_cli_load_config("probe", sub_conf, &p->cfg) != 0) {
 		free(p);
-		return RELAY_CLI_EXIT_ERROR;
+		return RELAY_PROBE_EXIT_USAGE;
 	}
 	/* The log goes to stderr; only problems unless debugging. */
 	relay_log_set_level(p->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
 	    RELAY_LOG_DEBUG : RELAY_LOG_WARNING);
 	signal(SIGPIPE, SIG_IGN);
 
-	int rc = RELAY_CLI_EXIT_ERROR;
+	int rc = RELAY_PROBE_EXIT_TEMPFAIL;
 	relay_class_policy(&p->cfg, p->domain, &p->policy);
 	p->level = p->policy.tlsa_level;
 	p->cleartext = p->policy.cleartext;
@@ -894,7 +931,7 @@ relay_cli_probe(int argc, char **argv)
 		fprintf(stderr, "danerelay probe: cannot create the event loop\n");
 		relay_config_free(&p->cfg);
 		free(p);
-		return RELAY_CLI_EXIT_ERROR;
+		return RELAY_PROBE_EXIT_TEMPFAIL;
 	}
 	struct tlsa_ctx_config tc = {
 		.digests = &p->digests,
@@ -902,7 +939,9 @@ relay_cli_probe(int argc, char **argv)
 	};
 	int r = tlsa_ctx_new(&tc, &p->tlsa);
 	if (r != 0) {
+		/* tls_ca_file or the TLS library: the configuration's to fix. */
 		fprintf(stderr, "danerelay probe: TLS client setup: %s\n", tlsa_strerror(r));
+		rc = RELAY_PROBE_EXIT_USAGE;
 		goto out_loop;
 	}
 	struct relay_dns_opts o;
@@ -918,7 +957,10 @@ relay_cli_probe(int argc, char **argv)
 		p->dns = NULL;
 	}
 	if (r != 0) {
+		/* The resolver options (trust anchor, resolver file, forwarders)
+		 * come from the configuration. */
 		fprintf(stderr, "danerelay probe: resolver: %s\n", relay_dns_strerror(r));
+		rc = RELAY_PROBE_EXIT_USAGE;
 		goto out_loop;
 	}
 	uv_timer_init(&p->loop, &p->wait_timer);
@@ -938,7 +980,7 @@ relay_cli_probe(int argc, char **argv)
 	}
 	if (fflush(stdout) != 0)
 		fprintf(stderr, "danerelay probe: write error\n");
-	rc = p->allowed ? RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
+	rc = p->allowed ? RELAY_PROBE_EXIT_ALLOWED : probe_refusal_exit(p->fclass);
 
 out_loop:
 	if (p->dns != NULL) {

@@ -1945,9 +1945,33 @@ relay_queue_read(const char *dir, const char *id,
 	return rc;
 }
 
-int
-relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg)
+/* The number of entries in dir/corrupt/ into *n; a spool without one has
+ * none. Returns 0 or RELAY_QUEUE_EIO / ENOMEM. */
+static int
+count_corrupt(const char *dir, uint64_t *n)
 {
+	struct path cdir;
+	struct dirent *de;
+	DIR *d;
+
+	*n = 0;
+	if (!mkpath(&cdir, dir, "corrupt", NULL, NULL))
+		return RELAY_QUEUE_EINVAL;
+	d = opendir(cdir.s);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : map_errno(errno);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			(*n)++;
+	(void)closedir(d);
+	return 0;
+}
+
+int
+relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg,
+    struct relay_queue_scan_counts *counts)
+{
+	struct relay_queue_scan_counts mine = { 0 };
 	struct idlist envs = { 0 };
 	struct path qdir;
 	int rc;
@@ -1956,16 +1980,31 @@ relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg)
 		return RELAY_QUEUE_EINVAL;
 	rc = list_dir(qdir.s, &envs, NULL);
 	for (size_t i = 0; i < envs.n && rc == 0; i++) {
-		struct relay_queue_envelope *env;
+		struct relay_queue_envelope *env = NULL;
 		int r = relay_queue_read(dir, envs.id[i], &env);
 
-		if (r == RELAY_QUEUE_ENOMEM)
+		/* The same test as serve's start-up index (load_index). */
+		if (r == 0 && strcmp(env->id, envs.id[i]) != 0) {
+			relay_queue_envelope_free(env);
+			r = RELAY_QUEUE_ECORRUPT;
+		}
+		if (r == RELAY_QUEUE_ENOENT)
+			continue;   /* delivered or deleted meanwhile */
+		if (r == RELAY_QUEUE_ECORRUPT) {
+			mine.unparsable++;
+			continue;
+		}
+		if (r != 0) {
 			rc = r;
-		if (r != 0)
-			continue;   /* removed meanwhile, or corrupt */
+			break;
+		}
 		rc = fn(env, arg);
 		relay_queue_envelope_free(env);
 	}
 	free(envs.id);
+	if (rc == 0)
+		rc = count_corrupt(dir, &mine.corrupt);
+	if (counts != NULL)
+		*counts = mine;
 	return rc;
 }

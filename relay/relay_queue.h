@@ -369,14 +369,28 @@ int relay_queue_remove(struct relay_queue *q, const char *id,
 /* ---- Lock-free readers for the CLI (blocking; not on the serve loop) ---- */
 
 /*
+ * What a scan found but could not hand to its callback, so that no view of
+ * the queue leaves it out in silence.
+ */
+struct relay_queue_scan_counts {
+	uint64_t unparsable;    /* queue/ID.env that does not parse, or names
+	                           another id (serve moves it to corrupt/ at
+	                           its next start) */
+	uint64_t corrupt;       /* files in corrupt/, kept there for a human */
+};
+
+/*
  * Calls fn with each committed message's envelope in id order (env is
- * borrowed for the call). Unparsable or vanishing files are skipped.
- * Returns 0, fn's non-zero value, or RELAY_QUEUE_EIO / ENOMEM.
+ * borrowed for the call). An envelope that vanishes meanwhile (delivered
+ * or deleted) is skipped; one that does not parse is counted in
+ * counts->unparsable, and the files in dir/corrupt/ in counts->corrupt
+ * (counts is zeroed first; may be NULL). Returns 0, fn's non-zero value,
+ * or RELAY_QUEUE_EIO (a directory or envelope cannot be read) / ENOMEM.
  */
 typedef int (*relay_queue_scan_fn)(const struct relay_queue_envelope *env,
     void *arg);
-int relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg)
-    RELAY_QUEUE_WUR;
+int relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg,
+    struct relay_queue_scan_counts *counts) RELAY_QUEUE_WUR;
 
 /* Reads the envelope of id from dir into *out (caller frees). */
 int relay_queue_read(const char *dir, const char *id,

@@ -202,46 +202,6 @@ relay_report_domain(const char *address, char *buf, size_t size)
 	return buf;
 }
 
-int
-relay_report_parse_duration(const char *p, size_t len, uint64_t *us)
-{
-	uint64_t v = 0, mult = 1;
-	size_t i = 0;
-
-	while (i < len && p[i] >= '0' && p[i] <= '9') {
-		v = v * 10 + (uint64_t)(p[i] - '0');
-		if (v > 10ull * 366 * 86400)
-			return -1;
-		i++;
-	}
-	if (i == 0)
-		return -1;
-	if (i < len) {
-		if (i + 1 != len)
-			return -1;
-		switch (p[i]) {
-		case 's':
-			mult = 1;
-			break;
-		case 'm':
-			mult = 60;
-			break;
-		case 'h':
-			mult = 3600;
-			break;
-		case 'd':
-			mult = 86400;
-			break;
-		default:
-			return -1;
-		}
-	}
-	if (v * mult > 10ull * 366 * 86400)
-		return -1;
-	*us = v * mult * US_PER_S;
-	return 0;
-}
-
 struct class_hint {
 	const char *name;
 	const char *hint;
@@ -445,12 +405,22 @@ int
 relay_report_list_footer(FILE *out,
     const struct relay_report_list_totals *totals)
 {
-	if (totals->messages == 0)
+	const struct relay_queue_scan_counts *u = &totals->unreadable;
+	bool damaged = u->unparsable > 0 || u->corrupt > 0;
+
+	/* "Empty" only when the scan found nothing at all: a queue holding
+	 * only envelopes that do not parse is not empty. */
+	if (totals->messages == 0 && !damaged)
 		fputs("Mail queue is empty\n", out);
 	else
 		pf(out, "-- %" PRIu64 " Kbytes in %" PRIu64 " Request%s.\n",
 		    (totals->bytes + 1023) / 1024, totals->messages,
 		    totals->messages == 1 ? "" : "s");
+	if (damaged)
+		pf(out, "-- %" PRIu64 " unparsable envelope%s in queue/, %" PRIu64
+		    " file%s in corrupt/.\n", u->unparsable,
+		    u->unparsable == 1 ? "" : "s", u->corrupt,
+		    u->corrupt == 1 ? "" : "s");
 	return out_status(out);
 }
 
@@ -1215,6 +1185,13 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 		put_safe(out, hostname, 255, ascii);
 	}
 	pf(out, ", %s\n\n", when);
+	if (r->unreadable.unparsable > 0 || r->unreadable.corrupt > 0)
+		pf(out, "Not counted below: %" PRIu64 " envelope%s in queue/ that "
+		    "do%s not parse, %" PRIu64 " file%s in corrupt/ (see queue "
+		    "list).\n\n", r->unreadable.unparsable,
+		    r->unreadable.unparsable == 1 ? "" : "s",
+		    r->unreadable.unparsable == 1 ? "es" : "",
+		    r->unreadable.corrupt, r->unreadable.corrupt == 1 ? "" : "s");
 	if (r->total == 0) {
 		fputs("No deferred mail.\n", out);
 		return out_status(out);
@@ -1333,6 +1310,8 @@ relay_report_print_json(FILE *out, const struct relay_report *r,
 	relay_json_arr_end(&j);
 	relay_json_kv_u64(&j, "recipients", r->total);
 	relay_json_kv_u64(&j, "messages", r->messages);
+	relay_json_kv_u64(&j, "unparsable_envelopes", r->unreadable.unparsable);
+	relay_json_kv_u64(&j, "corrupt_files", r->unreadable.corrupt);
 	relay_json_key(&j, "counts");
 	json_counts(&j, r->count);
 	relay_json_key(&j, "oldest");

@@ -51,14 +51,6 @@ enum relay_report_queue relay_report_queue_of(
 char *relay_report_domain(const char *address, char *buf, size_t size);
 
 /*
- * Parses a duration "90", "90s", "5m", "1h", "2d" (a bare number is
- * seconds; no white space) from p/len into *us (microseconds).
- * Returns 0 or -1 (syntax, or more than 10 years).
- */
-int relay_report_parse_duration(const char *p, size_t len, uint64_t *us)
-    RELAY_REPORT_WUR;
-
-/*
  * The one-line operator hint for a failure class (static string), e.g.
  * tlsa-mismatch: "the server's key does not match its TLSA records; ...".
  * Unknown classes get a generic hint; never NULL.
@@ -84,10 +76,12 @@ bool relay_report_rcpt_match(const struct relay_report_filter *f,
 bool relay_report_env_match(const struct relay_report_filter *f,
     const struct relay_queue_envelope *env, uint64_t now_us);
 
-/* Totals for the mailq footer. */
+/* Totals for the mailq footer; unreadable is what the scan could not
+ * show (relay_queue_scan()'s counts). */
 struct relay_report_list_totals {
 	uint64_t bytes;
 	uint64_t messages;
+	struct relay_queue_scan_counts unreadable;
 };
 
 /*
@@ -95,7 +89,10 @@ struct relay_report_list_totals {
  * message), one block per message (queue id with '!' for hold and '*' for
  * active, size, arrival in local time, sender or MAILER-DAEMON, then per
  * recipient its address and "(status dsn class, N attempts: reason)"),
- * and the footer "-- N Kbytes in M Requests." or "Mail queue is empty".
+ * and the footer "-- N Kbytes in M Requests." or "Mail queue is empty"
+ * (only when nothing at all was found), followed, when the scan met
+ * envelopes it could not parse or files in corrupt/, by
+ * "-- N unparsable envelopes in queue/, M files in corrupt/.".
  * Each returns 0 or -1 on a write error. list_text skips messages the
  * filter rejects (totals unchanged).
  */
@@ -197,6 +194,10 @@ struct relay_report {
 	uint64_t oldest_arrival_us;
 	struct relay_report_dest *dest;  /* sorted by relay_report_sort() */
 	size_t ndest;
+	/* public: the caller passes it to relay_queue_scan(); the report
+	 * shows what the scan could not read (their recipients are not in
+	 * the counts above) */
+	struct relay_queue_scan_counts unreadable;
 	/* private */
 	size_t cap;
 	bool failed;                     /* out of memory during add */
@@ -219,7 +220,9 @@ void relay_report_sort(struct relay_report *r);
 
 /*
  * The report as text (ascii: non-ASCII bytes printed as '?', lines at most
- * 998 bytes, for mail) or as one JSON object and a newline. hostname
+ * 998 bytes, for mail) or as one JSON object and a newline; both say how
+ * many envelopes did not parse and how many files are in corrupt/ (JSON
+ * "unparsable_envelopes", "corrupt_files", always present). hostname
  * (borrowed, may be NULL) names the reporting host in the title.
  * Return 0 or -1 on a write error.
  */

@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -429,22 +430,31 @@ on_signal(uv_signal_t *h, int signum)
 		stop_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-static int
-serve_usage(void)
-{
-	return relay_cli_usage("serve", "usage: danerelay serve [-c FILE]");
-}
+static const char serve_synopsis[] = "danerelay serve [-c FILE]";
 
 int
 relay_cli_serve(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *sub_conf = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
-			sub_conf = argv[++i];
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		if (c == 'c')
+			sub_conf = optarg;
+		else if (c == 'h')
+			return relay_cli_help(serve_synopsis);
 		else
-			return serve_usage();
+			return relay_cli_bad_option("serve", serve_synopsis, c, argv);
 	}
+	if (optind < argc)
+		return relay_cli_usage("serve", "takes no arguments; usage: %s",
+		    serve_synopsis);
 	static struct relay_daemon daemon;
 	struct relay_daemon *d = &daemon;
 	memset(d, 0, sizeof(*d));

@@ -8,7 +8,11 @@
 #   insecure   allowed, verdict may, TLSA not used (RFC 7672 2.2, C22)
 #   bogus-sig  not allowed, dnssec-bogus, 4.7.5, no connection (C09)
 #   notls      not allowed, starttls-missing, 4.7.5 (C18: never cleartext)
+#   no DNS     the resolver's servers on a closed loopback port: the DNSSEC
+#              self-test fails (dane) or the lookups fail (may): exit 3
 #
+# Exit statuses (danerelay(8)): 0 allowed, 1 refused by policy, 2 usage or
+# configuration, 3 temporary failure.
 # TAP on stdout. Needs root (the world's port-25 instances); exit 77 otherwise.
 # usage: test_probe.sh PATH/TO/danerelay
 set -uo pipefail
@@ -22,8 +26,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$INTEGRATION_LIB"
 require_root
 
-# Own address block, so this test never collides with another world.
-export WORLD_NET=10
+# Own address block (unless the caller picks one), so this test never
+# collides with another world.
+export WORLD_NET=${WORLD_NET:-10}
 world_up
 
 CONF=$WORLD_STATE/probe.conf
@@ -145,6 +150,30 @@ check "twomx: exit 0, allowed via the second MX" \
   jqt twomx ".allowed == true and .via == \"$WORLD_D_TWOMX_MX\" and (.hosts | length) == 2"
 check "twomx: first MX tried and failed tlsa-mismatch, second ok with dane-ee" \
   jqt twomx '.hosts[0].connected and .hosts[0].ok == false and .hosts[0].failure_class == "tlsa-mismatch" and .hosts[1].ok and .hosts[1].tls.auth == "dane-ee"'
+
+# --- temporary failures: the world's DNS moved to a closed loopback port
+# (discard, 9: nothing listens there), same trust anchor.
+NODNS_UB=$WORLD_STATE/unbound-closed.conf
+sed -E 's/^( *stub-addr: [0-9.]+)@[0-9]+$/\1@9/' "$WORLD_UNBOUND_CONF" > "$NODNS_UB"
+check "no DNS: the resolver file points every zone at port 9" \
+  bash -c "grep -q 'stub-addr: .*@9\$' '$NODNS_UB' && ! grep 'stub-addr:' '$NODNS_UB' | grep -qv '@9\$'"
+sed "s|^dns_resolver_config = .*|dns_resolver_config = $NODNS_UB|" "$CONF" > "$WORLD_STATE/probe-nodns.conf"
+sed 's|^dns_resolver_config = .*|&\ntls_security_level = may|' "$WORLD_STATE/probe-nodns.conf" \
+  > "$WORLD_STATE/probe-nodns-may.conf"
+"$RELAY_BIN" probe -c "$WORLD_STATE/probe-nodns.conf" --json "$WORLD_D_DANE_EE" \
+  > "$OUT/nodns.json" 2> "$OUT/nodns.log"
+RC_N=$?
+diag "probe with no DNS (dane): exit $RC_N"
+check "no DNS, dane: exit 3 (temporary failure)" eq "$RC_N" 3
+check "no DNS, dane: not allowed, self-test failing, 4.7.5" \
+  jqt nodns '.allowed == false and .failure_class == "dnssec-selftest" and .dsn == "4.7.5"'
+"$RELAY_BIN" probe -c "$WORLD_STATE/probe-nodns-may.conf" --json "$WORLD_D_DANE_EE" \
+  > "$OUT/nodns-may.json" 2> "$OUT/nodns-may.log"
+RC_N=$?
+diag "probe with no DNS (may): exit $RC_N"
+check "no DNS, may: exit 3 (temporary failure)" eq "$RC_N" 3
+check "no DNS, may: not allowed, the MX lookup failed" \
+  jqt nodns-may '.allowed == false and .failure_class == "dns-lookup"'
 
 # --- clean exits: nothing on stderr (no sanitizer report, no leaked handle)
 check "every probe left stderr empty (no ASan/UBSan report, no open handle)" \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CLI tests for `danerelay version` and `danerelay config` (TAP output).
+# CLI tests for `danerelay version` and `danerelay config`, and the option
+# parsing and usage errors of every subcommand (TAP output).
 # Usage: test_cli.sh PATH/TO/danerelay SOURCE_ROOT
 set -u
 bin=$(realpath "$1")
@@ -31,6 +32,57 @@ expect "unknown global option" 2 "unknown option -x" "$bin" -x version
 expect "-c without a file" 2 "option -c needs a file name" "$bin" -c
 expect "config unknown option" 2 "danerelay config: unknown option" "$bin" config --bogus
 expect "config -n -d" 2 "exclude each other" "$bin" config -n -d
+
+# Every subcommand parses its options the same way: --help answers on
+# stdout with exit 0 and needs no configuration; an unknown option is one
+# usage line on stderr and exit 2; -c without a file name likewise.
+# Columns: the subcommand words, and whether it takes -c FILE.
+subcommands=(
+  "version:no" "config:yes" "serve:yes" "report:yes" "probe:yes" "tlsa:no"
+  "queue:yes" "queue list:yes" "queue show:yes" "queue hold:yes" "queue release:yes"
+  "queue delete:yes" "queue retry:yes" "dns:yes" "dns flush:yes"
+)
+for row in "${subcommands[@]}"; do
+  sc=${row%:*}; takes_c=${row#*:}
+  read -ra words <<< "$sc"
+  out=$(DANERELAY_CONF=$tmp/none.conf "$bin" "${words[@]}" --help 2>"$tmp/err"); st=$?
+  err=$(cat "$tmp/err")
+  if [ "$st" = 0 ] && [ -z "$err" ] && [[ "$out" == "usage: danerelay ${words[0]}"* ]] &&
+      [[ "$out" == *"danerelay $sc"* ]]; then
+    ok "$sc --help: usage on stdout, exit 0"
+  else
+    notok "$sc --help: usage on stdout, exit 0" "exit $st" "stdout: $out" "stderr: $err"
+  fi
+  for opt in --no-such-option -Z; do
+    out=$(DANERELAY_CONF=$tmp/none.conf "$bin" "${words[@]}" "$opt" 2>"$tmp/err"); st=$?
+    err=$(cat "$tmp/err")
+    if [ "$st" = 2 ] && [ -z "$out" ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] &&
+        [[ "$err" == "danerelay ${words[0]}"*"unknown option $opt"*"usage: danerelay ${words[0]}"* ]]; then
+      ok "$sc $opt: one usage line on stderr, exit 2"
+    else
+      notok "$sc $opt: one usage line on stderr, exit 2" "exit $st" "stdout: $out" "stderr: $err"
+    fi
+  done
+  if [ "$takes_c" = yes ] && [ "$sc" != queue ] && [ "$sc" != dns ]; then
+    expect "$sc -c without a file" 2 "option -c needs a file name" "$bin" "${words[@]}" -c
+  fi
+done
+
+# probe's exit statuses (danerelay(8)): 2 for usage and configuration
+# errors; 0, 1 and 3 need DNS and MX servers (integration test_probe.sh).
+expect "probe without DOMAIN" 2 "missing DOMAIN" "$bin" -c "$src/etc/danerelay.conf" probe
+expect "probe with two domains" 2 "only one DOMAIN" "$bin" -c "$src/etc/danerelay.conf" probe a.example b.example
+expect "probe: unreadable configuration is exit 2" 2 "danerelay probe: $tmp/none.conf: cannot open" \
+  "$bin" -c "$tmp/none.conf" probe example.org
+printf 'retry_min = soon\n' > "$tmp/probe-bad.conf"
+expect "probe: bad configuration value is exit 2" 2 "$tmp/probe-bad.conf:1: bad value for retry_min" \
+  "$bin" probe -c "$tmp/probe-bad.conf" example.org
+printf 'dns_trust_anchor_file = %s/no-such-anchor\n' "$tmp" > "$tmp/probe-anchor.conf"
+# (The resolver also logs the cause, so stderr has two lines here.)
+"$bin" probe -c "$tmp/probe-anchor.conf" example.org > /dev/null 2> "$tmp/err"; st=$?
+[ "$st" = 2 ] && grep -q "^danerelay probe: resolver:" "$tmp/err" \
+  && ok "probe: resolver set-up from the configuration fails: exit 2" \
+  || notok "probe: resolver set-up from the configuration fails: exit 2" "exit $st" "$(cat "$tmp/err")"
 
 expect "example config loads" 0 "" "$bin" -c "$src/etc/danerelay.conf" config
 expect "subcommand -c" 0 "" "$bin" config -c "$src/etc/danerelay.conf"

@@ -179,6 +179,9 @@ check_json "list --older-than 30m" "assert [d['queue_id'] for d in docs] == ['$M
 expect "list --older-than 1h text" 0 "-- 1 Kbytes in 1 Request." "" "${D[@]}" queue list --older-than 1h
 expect "list: nothing matches" 0 "Mail queue is empty" "" "${D[@]}" queue list --class connect
 expect "list: bad duration" 2 "" "bad duration \"soon\"" "${D[@]}" queue list --older-than soon
+# The configuration's duration syntax, units w and ms included.
+expect "list --older-than 1w (the configuration's w unit)" 0 "Mail queue is empty" "" "${D[@]}" queue list --older-than 1w
+expect "list --older-than 250ms" 0 "-- 3 Kbytes in 3 Requests." "" "${D[@]}" queue list --older-than 250ms
 expect "list: stray argument" 2 "" "takes no arguments" "${D[@]}" queue list $M1
 expect "queue: unknown action" 2 "" 'unknown action "purge"' "${D[@]}" queue purge
 
@@ -243,8 +246,74 @@ expect "hold: no id" 2 "" "needs queue ids or --all" "${D[@]}" queue hold
 expect "hold: ids and --all" 2 "" "not both" "${D[@]}" queue hold --all $M1
 expect "hold: bad id" 2 "" 'not a queue id: "123"' "${D[@]}" queue hold 123
 printf 'spool_dir = %s/none\n' "$tmp" > "$tmp/none.conf"
-expect "list: spool never used" 0 "Mail queue is empty" "" "$bin" -c "$tmp/none.conf" queue list
+# A queue that was not read is never "empty": one line naming the path and
+# the reason, exit 1, nothing on stdout.
+# expect_unread NAME STDERR CMD...
+expect_unread() {
+  local name=$1 se=$2; shift 2
+  run "$@"
+  if [ "$st" = 1 ] && [ -z "$out" ] && [[ "$err" == *"$se"* ]] &&
+      [ "$(printf '%s\n' "$err" | wc -l)" = 1 ]; then ok "$name"
+  else notok "$name" "exit $st, want 1" "stdout: $out" "stderr: $err" "want: $se"; fi
+}
+for c in "queue list" "queue list --json" "report" "report --json" "queue show $M1"; do
+  read -ra words <<< "$c"
+  expect_unread "$c: spool never used" "cannot read spool directory $tmp/none: No such file or directory" \
+    "$bin" -c "$tmp/none.conf" "${words[@]}"
+done
 expect "hold: spool never used" 1 "" "no queue in $tmp/none" "$bin" -c "$tmp/none.conf" queue hold --all
+
+# A spool the user may not read (serve makes it 0700): tested as nobody,
+# since root reads it anyway.
+locked=$tmp/locked
+mkdir -p "$locked/queue" "$locked/tmp"
+cp "$spool/queue/$M1.env" "$spool/queue/$M1.msg" "$locked/queue/"
+chmod 700 "$locked"
+printf 'spool_dir = %s\n' "$locked" > "$tmp/locked.conf"
+chmod 644 "$tmp/locked.conf"
+if [ "$(id -u)" = 0 ]; then
+  as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+else
+  as_user=()
+fi
+if "${as_user[@]}" test -r "$bin" && "${as_user[@]}" test -r "$tmp/locked.conf" && ! "${as_user[@]}" test -r "$locked/queue"; then
+  for c in "queue list" "queue list --json" "report" "report --json" "queue show $M1"; do
+    read -ra words <<< "$c"
+    expect_unread "$c: spool without read permission" \
+      "cannot read queue directory $locked/queue: Permission denied" \
+      "${as_user[@]}" "$bin" -c "$tmp/locked.conf" "${words[@]}"
+  done
+else
+  n=$((n + 1)); echo "ok $n - spool without read permission # SKIP cannot run as a user without access"
+fi
+
+# Envelopes that do not parse and files in corrupt/ are counted and shown.
+damaged=$tmp/damaged
+mkdir -p "$damaged/queue" "$damaged/tmp" "$damaged/corrupt"
+cp "$spool/queue/$M1.env" "$spool/queue/$M1.msg" "$damaged/queue/"
+printf 'danerelay-queue 1\nid 00064A000000DD\nsender' > "$damaged/queue/00064A000000DD.env"
+: > "$damaged/queue/00064A000000DD.msg"
+: > "$damaged/corrupt/00064A000000CC.env"
+: > "$damaged/corrupt/00064A000000CC.msg"
+printf 'spool_dir = %s\n' "$damaged" > "$tmp/damaged.conf"
+DD=("$bin" -c "$tmp/damaged.conf")
+expect "damaged: list shows the good message" 0 "$M1" "" "${DD[@]}" queue list
+[ "$(printf '%s\n' "$out" | tail -2)" = "$(printf -- '-- 1 Kbytes in 1 Request.\n-- 1 unparsable envelope in queue/, 2 files in corrupt/.')" ] \
+  && ok "damaged: list footer counts the unparsable envelope and corrupt/" || notok "damaged: list footer" "$out"
+expect "damaged: list --json warns on stderr" 0 "\"queue_id\":\"$M1\"" \
+  "warning: $damaged: 1 unparsable envelope in queue/, 2 files in corrupt/ not shown" "${DD[@]}" queue list --json
+expect "damaged: report says what it did not count" 0 \
+  "Not counted below: 1 envelope in queue/ that does not parse, 2 files in corrupt/" "" "${DD[@]}" report
+expect "damaged: report --json" 0 "" "" "${DD[@]}" report --json
+check_json "damaged: report --json counts them" "
+d = docs[0]
+assert d['unparsable_envelopes'] == 1 and d['corrupt_files'] == 2, d
+assert d['recipients'] == 1 and d['messages'] == 1, d
+"
+rm "$damaged/queue/$M1.env" "$damaged/queue/$M1.msg"
+expect "damaged: a queue of unparsable envelopes is not empty" 0 \
+  "-- 1 unparsable envelope in queue/, 2 files in corrupt/." "" "${DD[@]}" queue list
+[[ "$out" != *"Mail queue is empty"* ]] && ok "damaged: never \"Mail queue is empty\"" || notok "damaged: empty" "$out"
 
 # ---------------------------------------------------------------- part 2
 "$bin" -c "$tmp/d.conf" serve > "$tmp/serve.log" 2>&1 &

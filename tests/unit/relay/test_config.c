@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "relay_cli.h"
 #include "relay_config.h"
 
 static int
@@ -206,6 +207,84 @@ test_value(void **state)
 	assert_true(relay_config_is_explicit(&cfg,
 	    relay_config_param_find(c->name, strlen(c->name))));
 	relay_config_free(&cfg);
+}
+
+/* ---- durations: one syntax for the configuration and the CLI ---- */
+
+#define MS_PER_S 1000ull
+#define MS_PER_D (86400 * MS_PER_S)
+
+/* Every input is given to both uses; each must accept exactly the same
+ * inputs with the same value (the CLI keeps microseconds). */
+struct duration_case {
+	const char *text;
+	int rc;                 /* 0 accepted, -1 refused */
+	uint64_t ms;
+};
+
+static const struct duration_case duration_cases[] = {
+	{ "90", 0, 90 * MS_PER_S },
+	{ "30s", 0, 30 * MS_PER_S },
+	{ "250ms", 0, 250 },
+	{ "5m", 0, 300 * MS_PER_S },
+	{ "5M", 0, 300 * MS_PER_S },
+	{ "1h", 0, 3600 * MS_PER_S },
+	{ "2d", 0, 2 * MS_PER_D },
+	{ "1w", 0, 7 * MS_PER_D },
+	{ "52w", 0, 364 * MS_PER_D },
+	{ "0", 0, 0 },
+	{ "", -1, 0 },
+	{ "m", -1, 0 },
+	{ "5x", -1, 0 },
+	{ "5mm", -1, 0 },
+	{ "1.5h", -1, 0 },
+	{ "-5m", -1, 0 },
+	{ "+5m", -1, 0 },
+	{ "5 m", -1, 0 },
+	{ "99999999999999999999s", -1, 0 },
+};
+
+/* The parser itself. */
+static void
+test_duration_parser(void **state)
+{
+	const struct duration_case *c = *state;
+	uint64_t ms = 12345;
+
+	assert_int_equal(relay_config_parse_duration(c->text, strlen(c->text),
+	    &ms), c->rc);
+	assert_int_equal(ms, c->rc == 0 ? c->ms : 12345);
+}
+
+/* A configuration value: max_queue_lifetime (range 0..365d) holds every
+ * accepted value of the table. */
+static void
+test_duration_config(void **state)
+{
+	const struct duration_case *c = *state;
+	struct relay_config cfg;
+	char text[256], err[RELAY_CONFIG_ERRMAX] = "";
+
+	(void)snprintf(text, sizeof(text), "max_queue_lifetime = %s\n",
+	    c->text);
+	if (c->rc != 0) {
+		assert_int_equal(load(&cfg, text, err), RELAY_CONFIG_EVALUE);
+		return;
+	}
+	assert_int_equal(load(&cfg, text, err), 0);
+	assert_int_equal(cfg.max_queue_lifetime_ms, c->ms);
+	relay_config_free(&cfg);
+}
+
+/* A command-line option (`queue list --older-than`). */
+static void
+test_duration_cli(void **state)
+{
+	const struct duration_case *c = *state;
+	uint64_t us = 12345;
+
+	assert_int_equal(relay_cli_parse_duration(c->text, &us), c->rc);
+	assert_int_equal(us, c->rc == 0 ? c->ms * 1000 : 12345);
 }
 
 /* ---- file-level errors: one row per case ---- */
@@ -557,6 +636,14 @@ main(void)
 	const size_t nv = sizeof(value_cases) / sizeof(value_cases[0]);
 	const size_t nf = sizeof(file_cases) / sizeof(file_cases[0]);
 	const size_t np = sizeof(policy_cases) / sizeof(policy_cases[0]);
+	const size_t nd = sizeof(duration_cases) / sizeof(duration_cases[0]);
+	static void (*const duration_uses[])(void **) = {
+		test_duration_parser, test_duration_config, test_duration_cli,
+	};
+	static const char *const duration_use_names[] = {
+		"parser", "config", "cli",
+	};
+	const size_t nu = sizeof(duration_uses) / sizeof(duration_uses[0]);
 	const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_table_sorted_and_documented),
 		cmocka_unit_test(test_defaults),
@@ -570,8 +657,9 @@ main(void)
 		cmocka_unit_test(test_mynetworks),
 	};
 	const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
-	struct CMUnitTest *t = calloc(nfixed + nv + nf + np, sizeof(*t));
-	char (*names)[96] = calloc(nv + nf + np, sizeof(*names));
+	struct CMUnitTest *t = calloc(nfixed + nv + nf + np + nu * nd,
+	    sizeof(*t));
+	char (*names)[96] = calloc(nv + nf + np + nu * nd, sizeof(*names));
 	size_t k = 0;
 	int rc;
 
@@ -599,6 +687,17 @@ main(void)
 		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(
 		    test_policy_error, (void *)(uintptr_t)&policy_cases[i]);
 		t[k].name = names[k - nfixed];
+	}
+	for (size_t u = 0; u < nu; u++) {
+		for (size_t i = 0; i < nd; i++, k++) {
+			(void)snprintf(names[k - nfixed], sizeof(names[0]),
+			    "duration %s \"%s\"", duration_use_names[u],
+			    duration_cases[i].text);
+			t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(
+			    duration_uses[u],
+			    (void *)(uintptr_t)&duration_cases[i]);
+			t[k].name = names[k - nfixed];
+		}
 	}
 	rc = _cmocka_run_group_tests("config", t, k, NULL, NULL);
 	free(t);

@@ -948,10 +948,52 @@ test_scan_while_open(void **state)
 	/* A torn update file in tmp/ must not be seen. */
 	(void)snprintf(p, sizeof(p), "%s/tmp/%s.upd", f->dir, r2.id);
 	write_file(p, "danerelay", 9);
-	assert_int_equal(relay_queue_scan(f->dir, scan_fn, &s), 0);
+	assert_int_equal(relay_queue_scan(f->dir, scan_fn, &s, NULL), 0);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.first, r1.id);
 	(void)unlink(p);
+	relay_queue_envelope_free(env);
+}
+
+/* What the scan cannot hand over is counted, never dropped in silence:
+ * an envelope that does not parse, one that names another id, and the
+ * files serve set aside in corrupt/. */
+static void
+test_scan_counts_unreadable(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	struct commit_res r1 = put_message(f, env, "a", 1, 1);
+	struct commit_res r2 = put_message(f, env, "b", 1, 1);
+	struct relay_queue_scan_counts u = { 99, 99 };
+	struct scan_res s = { 0 };
+	char p[1024], q[1024];
+
+	assert_int_equal(relay_queue_scan(f->dir, scan_fn, &s, &u), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(u.unparsable, 0);
+	assert_int_equal(u.corrupt, 0);
+
+	/* r1's envelope torn; a copy of r2's envelope under a third id. */
+	(void)snprintf(p, sizeof(p), "%s/queue/%s.env", f->dir, r1.id);
+	write_file(p, "danerelay-queue 1\nid ", 21);
+	(void)snprintf(p, sizeof(p), "%s/queue/%s.env", f->dir, r2.id);
+	(void)snprintf(q, sizeof(q), "%s/queue/00000000000FFF.env", f->dir);
+	assert_int_equal(link(p, q), 0);
+	(void)snprintf(p, sizeof(p), "%s/corrupt", f->dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	(void)snprintf(p, sizeof(p), "%s/corrupt/00000000000AAA.env", f->dir);
+	write_file(p, "x", 1);
+	(void)snprintf(p, sizeof(p), "%s/corrupt/00000000000AAA.msg", f->dir);
+	write_file(p, "x", 1);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(relay_queue_scan(f->dir, scan_fn, &s, &u), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.first, r2.id);
+	assert_int_equal(u.unparsable, 2);
+	assert_int_equal(u.corrupt, 2);
+	(void)unlink(q);
 	relay_queue_envelope_free(env);
 }
 
@@ -992,6 +1034,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lock_refusal, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_scan_while_open, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_scan_counts_unreadable, setup,
 		    teardown),
 	};
 	int rc = cmocka_run_group_tests_name("queue_envelope", pure, NULL,

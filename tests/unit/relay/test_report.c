@@ -148,41 +148,6 @@ test_bucket(void **state)
 	assert_int_equal(relay_report_bucket_of(tc->age), tc->want);
 }
 
-/* ------------------------------------------------------------ durations */
-
-struct dur_case {
-	const char *in;
-	int rc;
-	uint64_t want;
-};
-
-static const struct dur_case dur_cases[] = {
-	{ "90", 0, 90 * S },
-	{ "30s", 0, 30 * S },
-	{ "5m", 0, 5 * M },
-	{ "1h", 0, 60 * M },
-	{ "2d", 0, 2880 * M },
-	{ "0", 0, 0 },
-	{ "", -1, 0 },
-	{ "m", -1, 0 },
-	{ "5x", -1, 0 },
-	{ "5mm", -1, 0 },
-	{ "-5m", -1, 0 },
-	{ "5 m", -1, 0 },
-	{ "99999999999d", -1, 0 },
-	{ "4000d", -1, 0 },
-};
-
-static void
-test_duration(void **state)
-{
-	const struct dur_case *tc = *state;
-	uint64_t v = 12345;
-	assert_int_equal(relay_report_parse_duration(tc->in, strlen(tc->in), &v),
-	    tc->rc);
-	assert_int_equal(v, tc->rc == 0 ? tc->want : 12345);
-}
-
 /* ------------------------------------------------------------ domains */
 
 static void
@@ -407,6 +372,60 @@ test_list_text_filter_and_empty(void **state)
 	assert_string_equal(cap_close(&c), "Mail queue is empty\n");
 	free(c.buf);
 	relay_queue_envelope_free(e);
+}
+
+/* A queue whose envelopes do not parse, or whose corrupt/ holds files, is
+ * not empty: the footer counts what could not be listed. */
+static void
+test_list_footer_unreadable(void **state)
+{
+	struct relay_report_list_totals t = { 0 };
+	struct cap c;
+	(void)state;
+
+	t.unreadable.unparsable = 1;
+	cap_open(&c);
+	must(relay_report_list_footer(c.f, &t));
+	assert_string_equal(cap_close(&c), "-- 0 Kbytes in 0 Requests.\n"
+	    "-- 1 unparsable envelope in queue/, 0 files in corrupt/.\n");
+	free(c.buf);
+	t = (struct relay_report_list_totals){ .bytes = 2048, .messages = 2,
+	    .unreadable = { .unparsable = 3, .corrupt = 1 } };
+	cap_open(&c);
+	must(relay_report_list_footer(c.f, &t));
+	assert_string_equal(cap_close(&c), "-- 2 Kbytes in 2 Requests.\n"
+	    "-- 3 unparsable envelopes in queue/, 1 file in corrupt/.\n");
+	free(c.buf);
+}
+
+/* The report says what it could not count, in text and JSON. */
+static void
+test_report_unreadable(void **state)
+{
+	struct relay_report rep;
+	struct cap c;
+	(void)state;
+
+	relay_report_init(&rep, NOW);
+	cap_open(&c);
+	must(relay_report_print_json(c.f, &rep, NULL));
+	assert_contains(cap_close(&c),
+	    "\"unparsable_envelopes\":0,\"corrupt_files\":0,");
+	free(c.buf);
+	rep.unreadable.unparsable = 2;
+	rep.unreadable.corrupt = 4;
+	cap_open(&c);
+	must(relay_report_print_text(c.f, &rep, "relay.test", false));
+	assert_contains(cap_close(&c), "\nNot counted below: 2 envelopes in "
+	    "queue/ that do not parse, 4 files in corrupt/ (see queue list).\n");
+	assert_contains(c.buf, "\nNo deferred mail.\n");
+	free(c.buf);
+	cap_open(&c);
+	must(relay_report_print_json(c.f, &rep, NULL));
+	assert_contains(cap_close(&c),
+	    "\"unparsable_envelopes\":2,\"corrupt_files\":4,");
+	free(c.buf);
+	relay_report_free(&rep);
 }
 
 static void
@@ -810,12 +829,6 @@ main(void)
 	setenv("TZ", "UTC", 1);
 	tzset();
 	ADD_TABLE(test_bucket, bucket_cases, name);
-	for (size_t i = 0; i < sizeof(dur_cases) / sizeof(dur_cases[0]); i++) {
-		struct CMUnitTest c_ = cmocka_unit_test_prestate(test_duration,
-		    (void *)&dur_cases[i]);
-		c_.name = dur_cases[i].in[0] ? dur_cases[i].in : "(empty)";
-		t[n++] = c_;
-	}
 	ADD_TABLE(test_filter, filter_cases, name);
 	ADD_TABLE(test_headers, hdr_cases, name);
 	const struct CMUnitTest fixed[] = {
@@ -823,6 +836,8 @@ main(void)
 		cmocka_unit_test(test_queue_name),
 		cmocka_unit_test(test_list_text),
 		cmocka_unit_test(test_list_text_filter_and_empty),
+		cmocka_unit_test(test_list_footer_unreadable),
+		cmocka_unit_test(test_report_unreadable),
 		cmocka_unit_test(test_list_json),
 		cmocka_unit_test(test_show_text),
 		cmocka_unit_test(test_show_json),
