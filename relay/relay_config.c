@@ -170,13 +170,29 @@ static const struct relay_config_param relay_config_table[] = {
 	{ "smtp_starttls_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
 	  MS_S, MS_H, NULL, F(smtp_starttls_timeout_ms), NOCOUNT,
 	  "Outbound: STARTTLS reply and TLS handshake." },
+	{ "smtpd_min_data_rate", RELAY_CONFIG_INT, "500", NULL,
+	  1, 1000000000, NULL, F(smtpd_min_data_rate), NOCOUNT,
+	  "Inbound: slowest content transfer, in bytes per second: the "
+	  "content of one message must arrive within smtpd_timeout plus its "
+	  "size at this rate (Postfix smtpd_min_data_rate)." },
+	{ "smtpd_reject_connection_limit", RELAY_CONFIG_INT, "10", NULL,
+	  1, 100000, NULL, F(smtpd_reject_connection_limit), NOCOUNT,
+	  "Inbound: simultaneous connections from clients outside "
+	  "mynetworks (answered 554 5.7.1); counted apart from "
+	  "max_connections, so they never lock out mynetworks clients." },
+	{ "smtpd_reject_timeout", RELAY_CONFIG_DURATION, "10s", NULL,
+	  MS_S, MS_H, NULL, F(smtpd_reject_timeout_ms), NOCOUNT,
+	  "Inbound: a client outside mynetworks is disconnected this long "
+	  "after its 554 greeting if it has not sent QUIT." },
 	{ "smtpd_starttls_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
 	  MS_S, MS_H, NULL, F(smtpd_starttls_timeout_ms), NOCOUNT,
-	  "Inbound: TLS handshake after STARTTLS." },
+	  "Inbound: the whole TLS handshake after STARTTLS." },
 	{ "smtpd_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
 	  MS_S, MS_H, NULL, F(smtpd_timeout_ms), NOCOUNT,
 	  "Inbound: waiting for a command or content from the client "
-	  "(RFC 5321 4.5.3.2.7: at least 5 minutes)." },
+	  "(RFC 5321 4.5.3.2.7: at least 5 minutes); also the deadline for "
+	  "a whole command and its reply, however slowly its bytes arrive "
+	  "(Postfix smtpd_per_request_deadline)." },
 	{ "smtputf8_enable", RELAY_CONFIG_BOOL, "yes", NULL,
 	  0, 0, NULL, F(smtputf8_enable), NOCOUNT,
 	  "Advertise SMTPUTF8 (RFC 6531) to the client." },

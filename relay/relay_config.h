@@ -173,6 +173,9 @@ struct relay_config {
 	/* Inbound SMTP server. */
 	uint64_t smtpd_timeout_ms;
 	uint64_t smtpd_starttls_timeout_ms;
+	int64_t smtpd_min_data_rate;          /* bytes per second */
+	int64_t smtpd_reject_connection_limit;
+	uint64_t smtpd_reject_timeout_ms;
 
 	char *report_recipient;
 	uint64_t report_interval_ms;

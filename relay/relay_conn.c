@@ -34,6 +34,7 @@ struct relay_conn {
 	BIO *wbio; /* borrowed from ssl */
 	size_t pending;
 	uint64_t idle_ms;
+	uint64_t deadline_at; /* uv_now() time of the overall deadline; 0: none */
 	int last_uv_error;
 	unsigned long tls_error;  /* first OpenSSL error of a TLS failure */
 	int tls_ssl_error;        /* its SSL_get_error() value */
@@ -77,6 +78,30 @@ relay_conn_strerror(int err)
 }
 
 static void conn_read_start(struct relay_conn *c);
+static void on_timer(uv_timer_t *t);
+
+/* One timer serves the idle timeout and the overall deadline: it is armed
+ * for whichever comes first, and re-armed after every read (which restarts
+ * only the idle part). */
+static void
+conn_timer_arm(struct relay_conn *c)
+{
+	if (c->closing || c->connecting)
+		return;
+	uint64_t due = c->idle_ms;
+	if (c->deadline_at != 0) {
+		uint64_t now = uv_now(c->tcp.loop);
+		uint64_t left = c->deadline_at > now ? c->deadline_at - now : 0;
+		if (due == 0 || left < due)
+			due = left;
+		uv_timer_start(&c->timer, on_timer, due, 0);
+		return;
+	}
+	if (due == 0)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, on_timer, due, 0);
+}
 
 /* Installed when a half-made connection is torn down: its owner never saw it. */
 static const struct relay_conn_cbs conn_no_cbs;
@@ -266,8 +291,8 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_fail(c, nread == UV_EOF ? RELAY_CONN_EOF : RELAY_CONN_IO);
 		return;
 	}
-	if (c->idle_ms != 0)
-		uv_timer_again(&c->timer);
+	if (c->idle_ms != 0 || c->deadline_at != 0)
+		conn_timer_arm(c);
 	if (c->ssl == NULL) {
 		c->cbs->on_data(c, (const uint8_t *)buf->base, (size_t)nread, c->arg);
 		free(buf->base);
@@ -355,8 +380,7 @@ on_connect(uv_connect_t *req, int status)
 	}
 	(void)uv_tcp_nodelay(&c->tcp, 1);
 	conn_read_start(c);
-	if (c->idle_ms != 0)
-		uv_timer_start(&c->timer, on_timer, c->idle_ms, c->idle_ms);
+	conn_timer_arm(c);
 	c->cbs->on_connected(c, 0, c->arg);
 }
 
@@ -484,12 +508,23 @@ relay_conn_set_timeout(struct relay_conn *c, uint64_t ms)
 	if (c->closing)
 		return;
 	c->idle_ms = ms;
-	if (c->connecting)
-		return; /* the connect timer owns the timer until then */
-	if (ms == 0)
-		uv_timer_stop(&c->timer);
-	else
-		uv_timer_start(&c->timer, on_timer, ms, ms);
+	/* Until connected the connect timer owns the timer. */
+	conn_timer_arm(c);
+}
+
+void
+relay_conn_set_deadline(struct relay_conn *c, uint64_t ms)
+{
+	if (c->closing)
+		return;
+	c->deadline_at = ms == 0 ? 0 : uv_now(c->tcp.loop) + ms;
+	conn_timer_arm(c);
+}
+
+bool
+relay_conn_deadline_passed(const struct relay_conn *c)
+{
+	return c->deadline_at != 0 && uv_now(c->tcp.loop) >= c->deadline_at;
 }
 
 void

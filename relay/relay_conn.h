@@ -89,6 +89,16 @@ SSL *relay_conn_ssl(const struct relay_conn *c);
  * within ms. 0 disables it. */
 void relay_conn_set_timeout(struct relay_conn *c, uint64_t ms);
 
+/* (Re)set an overall deadline ms from now: on_error(RELAY_CONN_TIMEOUT) then,
+ * however many bytes arrive meanwhile (a client that drips one byte per
+ * idle period). Works beside the idle timer; whichever expires first
+ * fires. 0 removes the deadline. */
+void relay_conn_set_deadline(struct relay_conn *c, uint64_t ms);
+
+/* True when the deadline set with relay_conn_set_deadline() has passed
+ * (tells a deadline from an idle timeout in on_error). */
+bool relay_conn_deadline_passed(const struct relay_conn *c);
+
 /* Stop or restart delivering on_data (back-pressure). */
 void relay_conn_pause(struct relay_conn *c, bool paused);
 

@@ -646,9 +646,11 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 		.rcpts = ss->rcpts,
 		.nrcpts = j->nr,
 		.size = m->content_len,
-		.body = m->env->body == RELAY_QUEUE_BODY_8BITMIME ? SMTP_BODY_8BITMIME :
-		    m->env->body == RELAY_QUEUE_BODY_BINARYMIME ? SMTP_BODY_BINARYMIME :
-		    SMTP_BODY_NONE,
+		/* RFC 6152 3: 8-bit content is declared even when the client
+		 * did not (content_8bit was found at receipt). */
+		.body = m->env->body == RELAY_QUEUE_BODY_BINARYMIME ? SMTP_BODY_BINARYMIME :
+		    m->env->body == RELAY_QUEUE_BODY_8BITMIME || m->env->content_8bit ?
+		    SMTP_BODY_8BITMIME : SMTP_BODY_NONE,
 		.ret = m->env->ret == RELAY_QUEUE_RET_FULL ? SMTP_RET_FULL :
 		    m->env->ret == RELAY_QUEUE_RET_HDRS ? SMTP_RET_HDRS : SMTP_RET_NONE,
 		.envid = m->env->envid[0] ? m->env->envid : NULL,

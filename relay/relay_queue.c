@@ -1179,6 +1179,12 @@ relay_queue_writer_id(const struct relay_queue_writer *w)
 	return w->env->id;
 }
 
+void
+relay_queue_writer_set_8bit(struct relay_queue_writer *w)
+{
+	w->env->content_8bit = true;
+}
+
 size_t
 relay_queue_writer_buffered(const struct relay_queue_writer *w)
 {

@@ -141,7 +141,9 @@ struct relay_queue_envelope {
 	char *sender;           /* reverse path without <>; "" = null sender */
 	char *envid;            /* RFC 3461 ENVID (xtext decoded), or "" */
 	enum relay_queue_ret ret;
-	enum relay_queue_body body;
+	enum relay_queue_body body;   /* BODY= as the client declared it */
+	bool content_8bit;      /* the content has octets above 127, found at
+	                           receipt whatever BODY= said (RFC 6152) */
 	bool smtputf8;
 	uint64_t arrival_us;    /* set by the queue at msg_begin */
 	uint64_t size;          /* content bytes; set by the queue at commit */
@@ -265,6 +267,11 @@ typedef void (*relay_queue_write_cb)(struct relay_queue_writer *w,
     int status, void *arg);
 int relay_queue_writer_write(struct relay_queue_writer *w, const void *buf,
     size_t len, relay_queue_write_cb cb, void *arg) RELAY_QUEUE_WUR;
+
+/* Records that the content has octets above 127 (envelope content_8bit):
+ * known only once all of it was received, so after msg_begin copied the
+ * envelope. Call before relay_queue_writer_commit(). */
+void relay_queue_writer_set_8bit(struct relay_queue_writer *w);
 
 /* Bytes accepted by write() but not yet written to the file. */
 size_t relay_queue_writer_buffered(const struct relay_queue_writer *w);

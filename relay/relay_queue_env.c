@@ -310,6 +310,7 @@ relay_queue_envelope_dup(const struct relay_queue_envelope *env)
 	memcpy(d->id, env->id, sizeof(d->id));
 	d->ret = env->ret;
 	d->body = env->body;
+	d->content_8bit = env->content_8bit;
 	d->smtputf8 = env->smtputf8;
 	d->arrival_us = env->arrival_us;
 	d->size = env->size;
@@ -433,6 +434,7 @@ relay_queue_envelope_format(const struct relay_queue_envelope *env,
 		    *str_at((void *)(uintptr_t)env, env_strs[i].off));
 	sb_val(&b, "ret", ret_words[env->ret]);
 	sb_val(&b, "body", body_words[env->body]);
+	sb_val(&b, "content_8bit", env->content_8bit ? "yes" : "no");
 	sb_val(&b, "smtputf8", env->smtputf8 ? "yes" : "no");
 	sb_val(&b, "hold", env->hold ? "yes" : "no");
 	sb_val(&b, "delay_warned", env->delay_warned ? "yes" : "no");
@@ -649,6 +651,10 @@ parse_line(struct relay_queue_envelope *env, const uint8_t *k, size_t klen,
 		env->body = (enum relay_queue_body)i;
 		return 0;
 	}
+	/* Absent in envelopes written before it existed: "no". */
+	if (key_is(k, klen, "content_8bit"))
+		return val_bool(v, vlen, &env->content_8bit) ? 0 :
+		    RELAY_QUEUE_ECORRUPT;
 	if (key_is(k, klen, "smtputf8"))
 		return val_bool(v, vlen, &env->smtputf8) ? 0 :
 		    RELAY_QUEUE_ECORRUPT;

@@ -821,6 +821,8 @@ relay_submit_local(struct relay_daemon *d, const char *sender, const char *rcpt,
 		r = relay_queue_set_str(&env->client_addr, "local");
 	if (r == 0)
 		r = relay_queue_rcpt_add(env, rcpt, "", notify, NULL);
+	/* A bounce carrying 8-bit headers or content is 8-bit too (RFC 6152). */
+	env->content_8bit = smtp_data_has_8bit(content, len);
 	struct relay_queue_writer *w = NULL;
 	if (r == 0)
 		r = relay_queue_msg_begin(d->queue, env, &w);

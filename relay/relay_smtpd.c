@@ -14,7 +14,23 @@
  *   STARTTLS -> TLS through the connection's memory BIOs
  *
  * Clients outside mynetworks get the machine's reject mode (554 5.7.1
- * banner, 503 to everything but QUIT): nothing they send is queued.
+ * banner, 503 to everything but QUIT): nothing they send is queued. They
+ * have their own connection limit (smtpd_reject_connection_limit), so they
+ * never take a slot from mynetworks clients, and their whole session ends
+ * at smtpd_reject_timeout.
+ *
+ * Time limits (Postfix smtpd_timeout plus smtpd_per_request_deadline and
+ * smtpd_min_data_rate): the connection's idle timer (smtpd_timeout) restarts
+ * on every read; beside it an overall deadline per phase, which bytes do
+ * not restart, so a client that drips one byte per idle period is still
+ * cut off:
+ *   command phase  a request and its reply within smtpd_timeout; restarts
+ *                  when a reply goes out;
+ *   content        smtpd_timeout from DATA/the first BDAT, plus the time
+ *                  the content received so far takes at smtpd_min_data_rate;
+ *   verdict        none: the client waits for our fsync;
+ *   STARTTLS       smtpd_starttls_timeout for the whole handshake;
+ *   reject mode    smtpd_reject_timeout for the whole session.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -43,12 +59,24 @@ struct relay_smtpd {
 	char client[INET6_ADDRSTRLEN];
 	char helo[256];
 	uint64_t msgs;
+	uint64_t content_start_ms;          /* uv_now() at DATA/first BDAT */
+	uint64_t content_bytes;             /* wire bytes read since then */
+	bool in_content;
 	bool rejected;
 	bool closing;
 	bool paused_for_disk;
+	bool paused_for_output;             /* replies wait for the client */
 };
 
 static void smtpd_pump(struct relay_smtpd *s);
+
+/* Reading stops while the disk or the client's reading lags behind. */
+static void
+smtpd_update_pause(struct relay_smtpd *s)
+{
+	if (s->conn != NULL)
+		relay_conn_pause(s->conn, s->paused_for_disk || s->paused_for_output);
+}
 
 static void
 smtpd_drop_txn(struct relay_smtpd *s)
@@ -60,10 +88,10 @@ smtpd_drop_txn(struct relay_smtpd *s)
 	relay_queue_envelope_free(s->env);
 	s->env = NULL;
 	s->write_err = 0;
+	s->in_content = false;
 	if (s->paused_for_disk) {
 		s->paused_for_disk = false;
-		if (s->conn != NULL)
-			relay_conn_pause(s->conn, false);
+		smtpd_update_pause(s);
 	}
 }
 
@@ -249,7 +277,7 @@ smtpd_write_done(struct relay_queue_writer *w, int status, void *arg)
 		s->write_err = status;
 	if (s->paused_for_disk) {
 		s->paused_for_disk = false;
-		relay_conn_pause(s->conn, false);
+		smtpd_update_pause(s);
 	}
 }
 
@@ -268,7 +296,7 @@ smtpd_on_body(struct relay_smtpd *s, struct smtp_slice data)
 	}
 	if (high) {
 		s->paused_for_disk = true;
-		relay_conn_pause(s->conn, true);
+		smtpd_update_pause(s);
 	}
 }
 
@@ -363,9 +391,63 @@ smtpd_start_tls(struct relay_smtpd *s)
 	}
 	SSL_set_accept_state(ssl);
 	relay_conn_set_timeout(s->conn, s->d->cfg.smtpd_starttls_timeout_ms);
+	relay_conn_set_deadline(s->conn, s->d->cfg.smtpd_starttls_timeout_ms);
 	/* relay_conn_start_tls owns ssl from here, also on failure. */
 	if (relay_conn_start_tls(s->conn, ssl) != RELAY_CONN_OK)
 		smtpd_close(s);
+}
+
+/* The overall deadline of the phase the session is in (see the top). */
+static void
+smtpd_update_deadline(struct relay_smtpd *s, bool replied)
+{
+	const struct relay_config *cfg = &s->d->cfg;
+	if (s->rejected || s->closing)
+		return; /* reject mode: one deadline for the session */
+	switch (smtp_server_state(s->smtp)) {
+	case SMTP_SERVER_VERDICT:
+		relay_conn_set_deadline(s->conn, 0);
+		return;
+	case SMTP_SERVER_STARTTLS:
+	case SMTP_SERVER_CLOSED:
+	case SMTP_SERVER_REJECT:
+		return;
+	case SMTP_SERVER_INIT:
+	case SMTP_SERVER_READY:
+	case SMTP_SERVER_MAIL:
+	case SMTP_SERVER_DATA:
+	case SMTP_SERVER_BDAT:
+		break;
+	}
+	if (s->in_content) {
+		uint64_t now = uv_now(s->d->loop);
+		uint64_t rate = (uint64_t)cfg->smtpd_min_data_rate;
+		uint64_t end = s->content_start_ms + cfg->smtpd_timeout_ms +
+		    s->content_bytes * 1000 / rate;
+		relay_conn_set_deadline(s->conn, end > now ? end - now : 1);
+	} else if (replied) {
+		relay_conn_set_deadline(s->conn, cfg->smtpd_timeout_ms);
+	}
+}
+
+/* The machine refused a protocol violation: one line per refusal, so an
+ * attempt to smuggle, or to overflow a limit, leaves a trace. */
+static void
+smtpd_log_refused(const struct relay_smtpd *s, unsigned code, const char *enhanced,
+    const char *why)
+{
+	struct relay_log_line l;
+	if (relay_log_begin(&l, RELAY_LOG_INFO, "refused")) {
+		relay_log_str(&l, "client", s->client);
+		if (s->helo[0] != '\0')
+			relay_log_str(&l, "helo", s->helo);
+		if (s->env != NULL)
+			relay_log_addr(&l, "from", s->env->sender);
+		relay_log_u64(&l, "reply", code);
+		relay_log_str(&l, "dsn", enhanced);
+		relay_log_str(&l, "why", why);
+		relay_log_end(&l);
+	}
 }
 
 static void
@@ -379,9 +461,28 @@ smtpd_pump(struct relay_smtpd *s)
 			return;
 		}
 		switch (ev.type) {
-		case SMTP_SERVER_EV_NONE:
-			smtpd_flush(s);
-			return;
+		case SMTP_SERVER_EV_NONE: {
+			/* The machine stops early when it has a large batch of
+			 * replies (RFC 2920 pipelining); it goes on once they
+			 * are handed to the connection. It is done when it has
+			 * nothing more to say. */
+			size_t pending;
+			if (smtp_server_output(s->smtp, &pending) == NULL) {
+				smtpd_update_deadline(s, false);
+				return;
+			}
+			if (!smtpd_flush(s))
+				return;
+			smtpd_update_deadline(s, true);
+			/* A client that does not read its replies is not
+			 * served further until it does (on_drain). */
+			if (relay_conn_pending(s->conn) >= RELAY_CONN_LOW_WATER) {
+				s->paused_for_output = true;
+				smtpd_update_pause(s);
+				return;
+			}
+			continue;
+		}
 		case SMTP_SERVER_EV_HELO: {
 			size_t n = ev.helo.len < sizeof(s->helo) - 1 ?
 			    ev.helo.len : sizeof(s->helo) - 1;
@@ -396,6 +497,9 @@ smtpd_pump(struct relay_smtpd *s)
 			r = smtpd_on_rcpt(s, &ev);
 			break;
 		case SMTP_SERVER_EV_DATA:
+			s->in_content = true;
+			s->content_start_ms = uv_now(s->d->loop);
+			s->content_bytes = 0;
 			smtpd_on_data(s);
 			break;
 		case SMTP_SERVER_EV_BODY:
@@ -403,7 +507,11 @@ smtpd_pump(struct relay_smtpd *s)
 			break;
 		case SMTP_SERVER_EV_MESSAGE:
 			/* The verdict comes from the commit callback. */
+			s->in_content = false;
+			if (ev.eightbit && s->writer != NULL)
+				relay_queue_writer_set_8bit(s->writer);
 			smtpd_flush(s);
+			smtpd_update_deadline(s, false);
 			smtpd_on_message(s);
 			return;
 		case SMTP_SERVER_EV_RESET:
@@ -417,6 +525,9 @@ smtpd_pump(struct relay_smtpd *s)
 			smtpd_flush(s);
 			smtpd_close(s);
 			return;
+		case SMTP_SERVER_EV_REFUSED:
+			smtpd_log_refused(s, ev.code, ev.enhanced, ev.reason);
+			break;
 		}
 		if (r != 0) {
 			smtpd_close(s);
@@ -432,9 +543,25 @@ smtpd_on_data_in(struct relay_conn *c, const uint8_t *p, size_t len, void *arg)
 	(void)c;
 	if (s->closing)
 		return;
+	if (s->in_content)
+		s->content_bytes += len;
 	if (smtp_server_feed(s->smtp, p, len) != 0) {
 		/* Over the input ceiling: the machine queued 421 and CLOSE. */
+		smtpd_log_refused(s, 421, "4.3.0", "input overflow");
 	}
+	smtpd_pump(s);
+}
+
+/* The client read enough of its replies: serve it again. */
+static void
+smtpd_on_drain(struct relay_conn *c, void *arg)
+{
+	struct relay_smtpd *s = arg;
+	(void)c;
+	if (s->closing || !s->paused_for_output)
+		return;
+	s->paused_for_output = false;
+	smtpd_update_pause(s);
 	smtpd_pump(s);
 }
 
@@ -449,6 +576,7 @@ smtpd_on_tls(struct relay_conn *c, int status, void *arg)
 		return;
 	}
 	relay_conn_set_timeout(s->conn, s->d->cfg.smtpd_timeout_ms);
+	relay_conn_set_deadline(s->conn, s->d->cfg.smtpd_timeout_ms);
 	smtpd_pump(s);
 }
 
@@ -466,9 +594,16 @@ smtpd_on_error(struct relay_conn *c, int err, void *arg)
 		if (!s->closing)
 			smtpd_close(s);
 		return;
-	case RELAY_CONN_TIMEOUT:
-		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-timeout",
-		    smtp_server_state_name(smtp_server_state(s->smtp)));
+	case RELAY_CONN_TIMEOUT: {
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_INFO, "smtpd-timeout")) {
+			relay_log_str(&l, "client", s->client);
+			relay_log_str(&l, "why",
+			    smtp_server_state_name(smtp_server_state(s->smtp)));
+			relay_log_str(&l, "limit",
+			    relay_conn_deadline_passed(s->conn) ? "deadline" : "idle");
+			relay_log_end(&l);
+		}
 		/* A commit in flight finishes first: never time out a client
 		 * that is waiting for our fsync. */
 		if (smtp_server_state(s->smtp) == SMTP_SERVER_VERDICT)
@@ -480,6 +615,7 @@ smtpd_on_error(struct relay_conn *c, int err, void *arg)
 			return;
 		}
 		break;
+	}
 	default:
 		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-error", relay_conn_strerror(err));
 		break;
@@ -511,6 +647,7 @@ static const struct relay_conn_cbs smtpd_cbs = {
 	.on_data = smtpd_on_data_in,
 	.on_tls = smtpd_on_tls,
 	.on_error = smtpd_on_error,
+	.on_drain = smtpd_on_drain,
 	.on_closed = smtpd_on_closed,
 };
 
@@ -520,6 +657,17 @@ smtpd_count_client(const struct relay_daemon *d, const char *client)
 	size_t n = 0;
 	for (const struct relay_smtpd *s = d->sessions; s != NULL; s = s->next)
 		if (strcmp(s->client, client) == 0)
+			n++;
+	return n;
+}
+
+/* Sessions of one kind: mynetworks clients, or refused outsiders. */
+static size_t
+smtpd_count_kind(const struct relay_daemon *d, bool rejected)
+{
+	size_t n = 0;
+	for (const struct relay_smtpd *s = d->sessions; s != NULL; s = s->next)
+		if (s->rejected == rejected)
 			n++;
 	return n;
 }
@@ -583,9 +731,15 @@ relay_smtpd_accept(struct relay_daemon *d, uv_stream_t *server)
 		return;
 	}
 	relay_conn_set_timeout(s->conn, cfg->smtpd_timeout_ms);
+	relay_conn_set_deadline(s->conn, s->rejected ? cfg->smtpd_reject_timeout_ms :
+	    cfg->smtpd_timeout_ms);
 
-	bool over_total = cfg->max_connections > 0 &&
-	    d->nsessions > (size_t)cfg->max_connections;
+	/* Outsiders only ever get 554: they have their own small limit and
+	 * never use up the slots of the clients we serve. */
+	bool over_total = s->rejected ?
+	    smtpd_count_kind(d, true) > (size_t)cfg->smtpd_reject_connection_limit :
+	    cfg->max_connections > 0 &&
+	    smtpd_count_kind(d, false) > (size_t)cfg->max_connections;
 	bool over_client = cfg->max_connections_per_client > 0 &&
 	    smtpd_count_client(d, s->client) > (size_t)cfg->max_connections_per_client;
 	if (d->stopping || over_total || over_client) {
@@ -594,7 +748,8 @@ relay_smtpd_accept(struct relay_daemon *d, uv_stream_t *server)
 		const char *msg = d->stopping ? down : busy;
 		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-refused",
 		    d->stopping ? "shutting down" :
-		    over_total ? "max_connections" : "max_connections_per_client");
+		    over_total ? (s->rejected ? "smtpd_reject_connection_limit" :
+		    "max_connections") : "max_connections_per_client");
 		rc_ignore(relay_conn_write(s->conn, (const uint8_t *)msg, strlen(msg)));
 		s->closing = true;
 		relay_conn_close(s->conn);

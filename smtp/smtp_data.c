@@ -92,6 +92,16 @@ count_line(struct smtp_data_dec *d)
 		d->errors |= SMTP_DATA_ERR_LINE;
 }
 
+/* Octets other than CR and LF: NUL is refused, 8-bit is noted. */
+static inline void
+check_octet(struct smtp_data_dec *d, uint8_t c)
+{
+	if (c == 0)
+		d->errors |= SMTP_DATA_ERR_NUL;
+	else if (c > 127)
+		d->eightbit = true;
+}
+
 long
 smtp_data_decode(struct smtp_data_dec *d, const uint8_t *in, size_t inlen, uint8_t *out,
 	size_t *outlen)
@@ -148,6 +158,8 @@ smtp_data_decode(struct smtp_data_dec *d, const uint8_t *in, size_t inlen, uint8
 			d->st = DEC_CR;
 		else if (c == '\n')
 			d->errors |= SMTP_DATA_ERR_BARE_LF;
+		else
+			check_octet(d, c);
 		out[o++] = c;
 	}
 	d->out_bytes += o;
@@ -169,12 +181,33 @@ smtp_data_check(struct smtp_data_dec *d, const uint8_t *in, size_t inlen)
 			}
 			d->errors |= SMTP_DATA_ERR_BARE_CR;
 		}
-		if (c == '\r')
+		if (c == '\r') {
 			d->st = DEC_CR;
-		else if (c == '\n')
+		} else if (c == '\n') {
 			d->errors |= SMTP_DATA_ERR_BARE_LF;
-		else
+		} else {
+			check_octet(d, c);
 			d->st = DEC_MID;
+		}
 	}
 	d->out_bytes += inlen;
+}
+
+void
+smtp_data_check_end(struct smtp_data_dec *d)
+{
+	/* RFC 5321 2.3.8: CR only as part of CRLF; the end of the last
+	 * chunk does not make a pending CR one. */
+	if (d->st == DEC_CR)
+		d->errors |= SMTP_DATA_ERR_BARE_CR;
+	d->st = DEC_MID;
+}
+
+bool
+smtp_data_has_8bit(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] > 127)
+			return true;
+	return false;
 }

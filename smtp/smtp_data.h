@@ -49,6 +49,9 @@ SMTP_MUST_USE long smtp_data_encode_end(struct smtp_data_enc *e, uint8_t *out, s
 #define SMTP_DATA_ERR_BARE_LF 0x1u   /* LF not preceded by CR */
 #define SMTP_DATA_ERR_BARE_CR 0x2u   /* CR not followed by LF */
 #define SMTP_DATA_ERR_LINE 0x4u      /* line longer than max_line incl. CRLF */
+#define SMTP_DATA_ERR_NUL 0x8u       /* a NUL octet: RFC 5321 2.3.8 text and
+                                      * RFC 6152 8bit content exclude it;
+                                      * only BINARYMIME (RFC 3030) allows it */
 
 /*
  * Decoder (server side): wire bytes in, message bytes out. The only end of
@@ -61,6 +64,7 @@ SMTP_MUST_USE long smtp_data_encode_end(struct smtp_data_enc *e, uint8_t *out, s
 struct smtp_data_dec {
 	/* read-only */
 	unsigned errors;       /* SMTP_DATA_ERR_* seen so far */
+	bool eightbit;         /* an octet above 127 was seen (RFC 6152) */
 	bool done;             /* end of data consumed */
 	uint64_t out_bytes;    /* message bytes produced so far */
 	/* private */
@@ -87,5 +91,16 @@ SMTP_MUST_USE long smtp_data_decode(struct smtp_data_dec *d, const uint8_t *in, 
  * same error bits as the decoder; output is the input unchanged.
  */
 void smtp_data_check(struct smtp_data_dec *d, const uint8_t *in, size_t inlen);
+
+/*
+ * Ends BDAT content (after the LAST chunk). A CR that ended the last chunk
+ * has no LF after it: it is a bare CR like one anywhere else in the
+ * content, and sets SMTP_DATA_ERR_BARE_CR.
+ */
+void smtp_data_check_end(struct smtp_data_dec *d);
+
+/* True when p[0..len) has an octet above 127 (content that needs
+ * BODY=8BITMIME towards the next hop, RFC 6152 3). */
+bool smtp_data_has_8bit(const uint8_t *p, size_t len);
 
 #endif /* SMTP_DATA_H */

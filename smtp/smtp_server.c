@@ -143,6 +143,16 @@ close_session(struct smtp_server *s, const char *why)
 	return 0;
 }
 
+/* Tells the driver that a protocol violation was refused (it logs it). */
+static void
+refused(struct smtp_server *s, uint16_t code, const char *enh, const char *why)
+{
+	struct smtp_server_event *ev = push_event(s, SMTP_SERVER_EV_REFUSED);
+	ev->code = code;
+	ev->enhanced = enh;
+	ev->reason = why;
+}
+
 /* A client error: reply, count, and close at the limit. */
 static int
 client_error(struct smtp_server *s, unsigned code, const char *enh, const char *text)
@@ -155,6 +165,7 @@ client_error(struct smtp_server *s, unsigned code, const char *enh, const char *
 			s->hostname);
 		if (rc < 0)
 			return rc;
+		refused(s, 421, "4.7.0", "too many errors");
 		return close_session(s, "too many errors");
 	}
 	return 0;
@@ -240,7 +251,7 @@ smtp_server_feed(struct smtp_server *s, const uint8_t *p, size_t len)
 	if (rc == SMTP_ERR_FULL) {
 		int r2 = smtp_buf_printf(&s->out, "421 4.3.0 %s Error: too much input\r\n",
 			s->hostname);
-		(void)r2; /* closing anyway */
+		(void)r2; /* closing anyway; the driver sees SMTP_ERR_FULL */
 		close_session(s, "input overflow");
 		return SMTP_ERR_FULL;
 	}
@@ -536,12 +547,14 @@ step_cmd(struct smtp_server *s)
 	if (n == SMTP_ERR_TOO_LONG) {
 		/* RFC 5321 4.5.3.1.10: "500 Line too long". */
 		s->discard_line = true;
+		refused(s, 500, "5.5.2", "command line too long");
 		rc = client_error(s, 500, "5.5.2", "Error: line too long");
 		return rc < 0 ? rc : 1;
 	}
 	if (n == SMTP_ERR_BARE_NL) {
 		smtp_buf_consume(&s->in, linelen);
 		/* RFC 5321 2.3.8: lines end with CRLF only. */
+		refused(s, 500, "5.5.2", "bare CR/LF in command");
 		rc = client_error(s, 500, "5.5.2", "Error: bare <CR> or <LF> received");
 		return rc < 0 ? rc : 1;
 	}
@@ -556,25 +569,38 @@ static int
 end_content(struct smtp_server *s)
 {
 	int rc = 0;
+	const char *why = NULL;
+	uint16_t code = 0;
+	const char *enh = NULL;
 	if (s->dec.errors & (SMTP_DATA_ERR_BARE_LF | SMTP_DATA_ERR_BARE_CR)) {
 		/* SMTP smuggling defence: refuse, never normalise. */
-		rc = reply(s, 550, "5.5.2", "Error: bare <CR> or <LF> in message content");
-		end_tx(s, "bare CR/LF in content");
+		code = 550, enh = "5.5.2", why = "bare CR/LF in content";
+		rc = reply(s, code, enh, "Error: bare <CR> or <LF> in message content");
+	} else if (s->dec.errors & SMTP_DATA_ERR_NUL) {
+		/* RFC 5321 2.3.8 and RFC 6152: NUL is not text, not even 8bit
+		 * text; only BINARYMIME (not offered) may carry it. Relaying it
+		 * would hand the next hop content it must not accept. */
+		code = 554, enh = "5.6.0", why = "NUL in content";
+		rc = reply(s, code, enh,
+			"Error: NUL octet in message content (allowed only with BINARYMIME)");
 	} else if (s->too_big) {
-		rc = reply(s, 552, "5.3.4", "Error: message size exceeds fixed limit");
-		end_tx(s, "message too large");
+		code = 552, enh = "5.3.4", why = "message too large";
+		rc = reply(s, code, enh, "Error: message size exceeds fixed limit");
 	} else if (s->dec.errors & SMTP_DATA_ERR_LINE) {
-		rc = reply(s, 500, "5.5.2", "Error: line too long in message content");
-		end_tx(s, "line too long");
+		code = 500, enh = "5.5.2", why = "line too long";
+		rc = reply(s, code, enh, "Error: line too long in message content");
 	} else {
 		struct smtp_server_event *ev = push_event(s, SMTP_SERVER_EV_MESSAGE);
 		ev->needs_verdict = true;
 		ev->size = s->dec.out_bytes;
 		ev->chunked = s->bdat_used;
+		ev->eightbit = s->dec.eightbit;
 		s->pending = PEND_MESSAGE;
 		enter_state(s, SMTP_SERVER_VERDICT);
 		return 0;
 	}
+	refused(s, code, enh, why);
+	end_tx(s, why);
 	idle_state(s);
 	return rc;
 }
@@ -640,6 +666,10 @@ step_bdat(struct smtp_server *s)
 			enter_state(s, SMTP_SERVER_MAIL);
 		rc = client_error(s, s->bdat_fail_code, "5.5.1", s->bdat_fail_text);
 	} else if (s->bdat_last || !content_ok(s)) {
+		/* RFC 3030 2: the LAST chunk ends the content; a CR that ended
+		 * it is as bare as one anywhere else. */
+		if (s->bdat_last)
+			smtp_data_check_end(&s->dec);
 		rc = end_content(s);
 	} else {
 		enter_state(s, SMTP_SERVER_MAIL);

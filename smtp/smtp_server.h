@@ -107,6 +107,14 @@ enum smtp_server_ev_type {
 	SMTP_SERVER_EV_STARTTLS, /* flush output (the 220), run the TLS
 	                          * handshake, call smtp_server_tls_started() */
 	SMTP_SERVER_EV_CLOSE,    /* flush output, close the connection */
+	SMTP_SERVER_EV_REFUSED,  /* informational: the machine refused what
+	                          * the client sent for breaking a protocol
+	                          * rule (bare CR/LF, NUL, size, line length,
+	                          * error limit; the input ceiling is
+	                          * reported by smtp_server_feed()); ev.code,
+	                          * ev.enhanced and ev.reason say what was
+	                          * replied and why. Log it: an attempt to
+	                          * smuggle must leave a trace. */
 };
 
 struct smtp_server_event {
@@ -120,8 +128,14 @@ struct smtp_server_event {
 	struct smtp_slice data;        /* BODY */
 	uint64_t size;                 /* MESSAGE: content octets */
 	bool chunked;                  /* DATA, MESSAGE: via BDAT */
-	const char *reason;            /* RESET, CLOSE: static text for logs
-	                                * ("rset", "quit", "eof", "bare LF"...) */
+	bool eightbit;                 /* MESSAGE: the content has octets
+	                                * above 127, whatever BODY= said
+	                                * (RFC 6152) */
+	uint16_t code;                 /* REFUSED: the reply code sent */
+	const char *enhanced;          /* REFUSED: its enhanced status (static) */
+	const char *reason;            /* RESET, CLOSE, REFUSED: static text
+	                                * for logs ("rset", "quit", "eof",
+	                                * "bare CR/LF in content"...) */
 };
 
 /* Opaque session. */

@@ -286,6 +286,35 @@ check "connection reuse: the next message to the same MX reuses the DANE-verifie
 check "connection reuse: the reused delivery arrived" \
   wait_for 20 maildir_has "$WORLD_D_DANE_EE_MAILDIR" reuse2
 
+# --- RFC 6152: 8-bit content sent without BODY= goes out as BODY=8BITMIME --
+# The MX logs the conversation of peers in debug_peer_list; new smtpd
+# processes read it after the reload.
+send_body() {  # SENDER LOCALPART TEXT: no BODY= on MAIL FROM
+  python3 - "$RELAY_HOST" "$RELAY_PORT" "$1" "$2@$D_EE" "$WORLD_TLD" "$3" <<'PY'
+import smtplib, sys
+host, port, sender, rcpt, tld, text = sys.argv[1:7]
+s = smtplib.SMTP(host, int(port), timeout=30)
+lp = rcpt.split('@')[0]
+s.sendmail(sender, [rcpt], (f"Subject: {lp}\r\nMessage-ID: <{lp}@e2e.{tld}>\r\n\r\n"
+                            f"{text}\r\n").encode("utf-8"))
+s.quit()
+PY
+}
+postconf -c "$WORLD_MXCA_CONF" -e "debug_peer_list = 127.0.0.0/8" &&
+  postfix -c "$WORLD_MXCA_CONF" reload >/dev/null 2>&1
+E8=eight@e2e.$WORLD_TLD E7=seven@e2e.$WORLD_TLD
+send_body "$E8" eight1 "caf$(printf '\xc3\xa9') cr$(printf '\xc3\xa8')me"
+send_body "$E7" seven1 "plain ASCII"
+check "8-bit: the message without BODY= is delivered" \
+  wait_for 30 maildir_has "$WORLD_D_DANE_EE_MAILDIR" eight1
+check "8-bit: relayed with MAIL FROM ... BODY=8BITMIME to the MX offering 8BITMIME" \
+  wait_for 10 grep -qE "MAIL FROM:<$E8>.* BODY=8BITMIME" "$WORLD_MXCA_LOG"
+check "7-bit: delivered, and its MAIL FROM declares no 8BITMIME" \
+  bash -c "grep -rlsF 'Message-ID: <seven1@' '$WORLD_D_DANE_EE_MAILDIR' >/dev/null &&
+    grep -qE 'MAIL FROM:<$E7>' '$WORLD_MXCA_LOG' && ! grep -qE 'MAIL FROM:<$E7>.*8BITMIME' '$WORLD_MXCA_LOG'"
+postconf -c "$WORLD_MXCA_CONF" -X debug_peer_list &&
+  postfix -c "$WORLD_MXCA_CONF" reload >/dev/null 2>&1
+
 # --- a second serve on the same spool refuses -----------------------------
 second_refused() {
   local out

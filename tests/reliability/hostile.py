@@ -18,10 +18,26 @@
                                   through
   slow HOST PORT TIMEOUT RCPT     an idle client is cut off after about
                                   TIMEOUT seconds while another is served
+  burst HOST PORT N RCPT          N pipelined NOOPs, then MAIL and N RCPTs,
+                                  in single bursts: every reply arrives
+  lockout HOST PORT OUTSRC N INSRC RCPT  N clients outside mynetworks stay
+                                  connected: a mynetworks client from INSRC
+                                  still gets a message through, and the
+                                  outsiders are disconnected before their
+                                  idle timer could do it
+  drip HOST PORT RCPT             a command, then message content, one byte
+                                  at a time faster than the idle timer:
+                                  the client is cut off with 421 4.4.2
+  nul HOST PORT RCPT              content with a NUL octet gets 5.6.x
+  refusals HOST PORT RCPT         a bare LF in content, an oversized
+                                  message and an over-long content line,
+                                  each refused (the caller checks the log)
+  eightbit HOST PORT RCPT MSGID   an 8-bit message without BODY= is queued
 """
 
 import socket
 import sys
+import threading
 import time
 
 
@@ -320,10 +336,176 @@ def slow(host, port, timeout, rcpt):
         f"after {time.time() - t0:.1f}s")
 
 
+def read_replies(c, want, limit):
+    """Reads up to `want` final reply lines, waiting at most `limit`
+    seconds in all; returns the list of 3-digit codes."""
+    codes = []
+    end = time.time() + limit
+    try:
+        while len(codes) < want:
+            left = end - time.time()
+            if left <= 0:
+                break
+            c.s.settimeout(left)
+            code, _ = c.reply()
+            codes.append(code)
+    except (socket.timeout, ConnectionError, OSError):
+        pass
+    return codes
+
+
+def burst(host, port, n, rcpt):
+    """RFC 2920: a pipelined burst gets all its replies, however many."""
+    n = int(n)
+    dom = rcpt.split("@", 1)[1]
+    for name, payload, want in [
+        (f"{n} pipelined NOOPs", "NOOP\r\n" * n + "QUIT\r\n", n + 1),
+        (f"MAIL and {n} pipelined RCPTs",
+         "MAIL FROM:<burst@hostile.test>\r\n"
+         + "".join(f"RCPT TO:<b{i}@{dom}>\r\n" for i in range(n))
+         + "RSET\r\nQUIT\r\n", n + 3),
+    ]:
+        try:
+            c = session(host, port)
+            # The client reads while it sends (RFC 2920 3.1), so the
+            # server may apply back-pressure without a deadlock.
+            t = threading.Thread(target=lambda: c.send(payload), daemon=True)
+            t.start()
+            codes = read_replies(c, want, 60)
+            t.join(10)
+            c.close()
+            out(len(codes) == want and codes[-1] == "221",
+                f"{name} in one burst: every reply arrives",
+                f"{len(codes)} of {want} replies; last: {codes[-1:]}")
+        except Exception as e:  # noqa: BLE001
+            out(False, f"{name} in one burst: every reply arrives", repr(e))
+
+
+def lockout(host, port, outsrc, n, insrc, rcpt):
+    n = int(n)
+    # An idle mynetworks client, connected before the outsiders: its idle
+    # timer started first, so only a deadline of their own can close the
+    # outsiders while it is still connected.
+    idle = session(host, port, src=insrc)
+    outsiders = []
+    for _ in range(n):
+        try:
+            c = C(host, port, src=outsrc, timeout=10)
+            c.reply()
+            outsiders.append(c)
+        except (OSError, ConnectionError):
+            pass
+    try:
+        c = session(host, port, src=insrc)
+        c.cmd("MAIL FROM:<inside@hostile.test>")
+        c.cmd(f"RCPT TO:<{rcpt}>")
+        c.cmd("DATA")
+        code, lines = c.cmd("Message-ID: <lockout-inside@hostile.test>\r\nSubject: x\r\n\r\nhi\r\n.")
+        c.close()
+        out(code == "250", f"{n} connected outsiders do not lock out a mynetworks client",
+            lines[-1][:200])
+    except Exception as e:  # noqa: BLE001
+        out(False, f"{n} connected outsiders do not lock out a mynetworks client", repr(e))
+    # Outsiders are disconnected by their own deadline; the caller's
+    # smtpd_timeout is far longer than this bounded wait.
+    closed = 0
+    for c in outsiders:
+        c.s.settimeout(20)
+        try:
+            while c.s.recv(4096):
+                pass
+            closed += 1
+        except OSError:
+            pass
+        c.close()
+    idle.s.setblocking(False)
+    try:
+        d = idle.s.recv(4096)  # b"" (closed) or the 421 before a close
+        idle_open = d != b"" and not d.startswith(b"421")
+    except BlockingIOError:
+        idle_open = True       # nothing to read, not closed
+    except OSError:
+        idle_open = False
+    idle.close()
+    out(len(outsiders) > 0 and closed == len(outsiders) and idle_open,
+        "outsiders are disconnected soon after the 554, before an idle mynetworks client",
+        f"{closed} of {len(outsiders)} closed by the server; "
+        f"idle client connected before them still open: {idle_open}")
+
+
+def drip(host, port, rcpt):
+    for name, setup in [("command", []),
+                        ("content", ["MAIL FROM:<drip@hostile.test>", f"RCPT TO:<{rcpt}>",
+                                     "DATA"])]:
+        try:
+            c = session(host, port)
+            for line in setup:
+                c.cmd(line)
+            got = b""
+            end = time.time() + 30
+            c.s.settimeout(0.3)
+            while time.time() < end:
+                try:
+                    c.send("x")
+                except OSError:
+                    break
+                try:
+                    d = c.s.recv(4096)
+                    if not d:
+                        break
+                    got += d
+                except socket.timeout:
+                    pass
+                except OSError:
+                    break
+            c.close()
+            out(b"421 4.4.2" in got,
+                f"a client dripping {name} bytes faster than the idle timer is cut off",
+                f"said: {got.decode('latin-1').strip()[:200]}")
+        except Exception as e:  # noqa: BLE001
+            out(False, f"a client dripping {name} bytes is cut off", repr(e))
+
+
+def content(host, port, rcpt, body, mail_args=""):
+    c = session(host, port)
+    c.cmd(f"MAIL FROM:<content@hostile.test>{mail_args}")
+    c.cmd(f"RCPT TO:<{rcpt}>")
+    code, _ = c.cmd("DATA")
+    c.send(body + b".\r\n")
+    code, lines = c.reply()
+    c.cmd("QUIT")
+    c.close()
+    return code, lines[-1]
+
+
+def nul(host, port, rcpt):
+    code, line = content(host, port, rcpt,
+                         b"Subject: nul\r\n\r\nbefore\x00after\r\n")
+    out(code[0] == "5" and line[4:7] == "5.6",
+        "content with a NUL octet is refused with 5.6.x", line)
+
+
+def refusals(host, port, rcpt):
+    for name, body in [("bare LF", b"Subject: lf\r\n\r\nbare\nlf\r\n"),
+                       ("long line", b"Subject: long\r\n\r\n" + b"y" * 2000 + b"\r\n")]:
+        code, line = content(host, port, rcpt, body)
+        out(code[0] == "5", f"content with a {name} is refused", line)
+
+
+def eightbit(host, port, rcpt, msgid):
+    code, line = content(host, port, rcpt,
+                         f"Message-ID: <{msgid}>\r\nSubject: 8bit\r\n\r\n"
+                         "caf\u00e9\r\n".encode("utf-8"))
+    out(code == "250", "an 8-bit message without BODY= is accepted", line)
+    print("queued " + line.rsplit(" ", 1)[-1], flush=True)
+
+
 def main():
     check, args = sys.argv[1], sys.argv[2:]
     {"smuggle": smuggle, "longline": longline, "oversize": oversize,
-     "toomany": toomany, "outsider": outsider, "flood": flood, "slow": slow}[check](*args)
+     "toomany": toomany, "outsider": outsider, "flood": flood, "slow": slow,
+     "burst": burst, "lockout": lockout, "drip": drip, "nul": nul,
+     "refusals": refusals, "eightbit": eightbit}[check](*args)
 
 
 if __name__ == "__main__":

@@ -415,6 +415,15 @@ if want hostile; then
   py_checks < <(python3 "$H" longline "$HOST" "$PORT")
   py_checks < <(python3 "$H" oversize "$HOST" "$PORT" "big@fault35.$WORLD_TLD" 204800)
   py_checks < <(python3 "$H" toomany "$HOST" "$PORT" "fault35.$WORLD_TLD" 100)
+  # RFC 2920 bursts larger than the reply buffer; NUL refused with 5.6.x;
+  # every content refusal logged with the client and the reason.
+  py_checks < <(python3 "$H" burst "$HOST" "$PORT" 10000 "burst@fault35.$WORLD_TLD")
+  py_checks < <(python3 "$H" nul "$HOST" "$PORT" "nul@fault35.$WORLD_TLD")
+  py_checks < <(python3 "$H" refusals "$HOST" "$PORT" "refused@fault35.$WORLD_TLD")
+  for why in "bare CR/LF in content" "line too long" "message too large" "NUL in content"; do
+    check "hostile: refusal logged with client and reason ($why)" \
+      grep -qE "event=refused client=[0-9.]+ .*why=\"$why\"" "$RLOG"
+  done
   OUTSIDER=127.$WORLD_NET.0.99
   ip addr add "$OUTSIDER/32" dev lo 2>/dev/null
   sed -i "s|^mynetworks = .*|mynetworks = 127.$WORLD_NET.0.1/32, 127.0.0.1/32, 127.$WORLD_NET.0.7/32|" "$CONF"

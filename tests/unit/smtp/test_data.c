@@ -6,6 +6,7 @@
 #define LF SMTP_DATA_ERR_BARE_LF
 #define CR SMTP_DATA_ERR_BARE_CR
 #define LONG SMTP_DATA_ERR_LINE
+#define NUL SMTP_DATA_ERR_NUL
 
 struct drow {
 	const char *name;
@@ -14,41 +15,47 @@ struct drow {
 	long used;           /* input consumed; -1 = all */
 	bool done;
 	unsigned errors;
+	bool eightbit;       /* an octet above 127 was noted */
 };
 
 static const struct drow dec_rows[] = {
-	{"empty message", ".\r\n", "", 3, true, 0},
-	{"one line", "hello\r\n.\r\n", "hello\r\n", -1, true, 0},
-	{"pipelined command after end not consumed", "a\r\n.\r\nQUIT\r\n", "a\r\n", 6, true, 0},
-	{"dot unstuffed", "..x\r\n.\r\n", ".x\r\n", -1, true, 0},
-	{"lone stuffed dot", "..\r\n.\r\n", ".\r\n", -1, true, 0},
-	{"dot then text", ".x\r\n.\r\n", "x\r\n", -1, true, 0},
-	{"dot mid line kept", "a.b\r\n.\r\n", "a.b\r\n", -1, true, 0},
-	{"not yet ended", "a\r\nb\r\n", "a\r\nb\r\n", -1, false, 0},
-	{"end marker split pending", "a\r\n.\r", "a\r\n", -1, false, 0},
-	{"dot space is content", "a\r\n. \r\n.\r\n", "a\r\n \r\n", -1, true, 0},
-	{"8bit and NUL kept", "\xc3\xa9\x00z\r\n.\r\n", NULL, -1, true, 0},
+	{"empty message", ".\r\n", "", 3, true, 0, false},
+	{"one line", "hello\r\n.\r\n", "hello\r\n", -1, true, 0, false},
+	{"pipelined command after end not consumed", "a\r\n.\r\nQUIT\r\n", "a\r\n", 6, true, 0, false},
+	{"dot unstuffed", "..x\r\n.\r\n", ".x\r\n", -1, true, 0, false},
+	{"lone stuffed dot", "..\r\n.\r\n", ".\r\n", -1, true, 0, false},
+	{"dot then text", ".x\r\n.\r\n", "x\r\n", -1, true, 0, false},
+	{"dot mid line kept", "a.b\r\n.\r\n", "a.b\r\n", -1, true, 0, false},
+	{"not yet ended", "a\r\nb\r\n", "a\r\nb\r\n", -1, false, 0, false},
+	{"end marker split pending", "a\r\n.\r", "a\r\n", -1, false, 0, false},
+	{"dot space is content", "a\r\n. \r\n.\r\n", "a\r\n \r\n", -1, true, 0, false},
+	{"8bit kept and noted", "\xc3\xa9z\r\n.\r\n", "\xc3\xa9z\r\n", -1, true, 0, true},
+	{"stuffed 8bit line noted", "..\xff\r\n.\r\n", ".\xff\r\n", -1, true, 0, true},
+	{"7bit not noted", "~\x7f\r\n.\r\n", "~\x7f\r\n", -1, true, 0, false},
+	/* RFC 5321 2.3.8, RFC 6152: NUL is refused (no BINARYMIME). */
+	{"NUL flagged", "\xc3\xa9\x00z\r\n.\r\n", NULL, -1, true, NUL, true},
+	{"NUL after stuffed dot flagged", "a\r\n.\x00\r\n.\r\n", NULL, -1, true, NUL, false},
 	/* SMTP smuggling: none of these ends the data. */
-	{"smuggle LF.LF", "a\n.\nMAIL FROM:<x@y>\n", NULL, -1, false, LF},
-	{"smuggle LF.CRLF", "a\n.\r\nMAIL FROM:<x@y>\r\n", NULL, -1, false, LF},
-	{"smuggle CRLF.LF", "a\r\n.\nMAIL FROM:<x@y>\r\n", NULL, -1, false, LF},
-	{"smuggle CR.CR", "a\r.\rMAIL FROM:<x@y>\r\n", NULL, -1, false, CR},
-	{"smuggle CR.CRLF", "a\r.\r\nMAIL FROM:<x@y>\r\n", NULL, -1, false, CR},
-	{"smuggle CRLF.CR", "a\r\n.\rMAIL FROM:<x@y>\r\n", NULL, -1, false, CR},
-	{"smuggle LF.CR", "a\n.\rX\r\n", NULL, -1, false, LF | CR},
-	{"bare LF then real end", "a\nb\r\n.\r\nNEXT", NULL, 8, true, LF},
-	{"bare CR then real end", "a\rb\r\n.\r\n", NULL, -1, true, CR},
-	{"CR CR LF then end", "a\r\r\n.\r\n", NULL, -1, true, CR},
-	{"bare LF at start", "\n.\r\n", NULL, -1, false, LF},
-	{"LF.LF at start", "\n.\n", NULL, -1, false, LF},
-	{"dot CR x", ".\rx\r\n.\r\n", NULL, -1, true, CR},
+	{"smuggle LF.LF", "a\n.\nMAIL FROM:<x@y>\n", NULL, -1, false, LF, false},
+	{"smuggle LF.CRLF", "a\n.\r\nMAIL FROM:<x@y>\r\n", NULL, -1, false, LF, false},
+	{"smuggle CRLF.LF", "a\r\n.\nMAIL FROM:<x@y>\r\n", NULL, -1, false, LF, false},
+	{"smuggle CR.CR", "a\r.\rMAIL FROM:<x@y>\r\n", NULL, -1, false, CR, false},
+	{"smuggle CR.CRLF", "a\r.\r\nMAIL FROM:<x@y>\r\n", NULL, -1, false, CR, false},
+	{"smuggle CRLF.CR", "a\r\n.\rMAIL FROM:<x@y>\r\n", NULL, -1, false, CR, false},
+	{"smuggle LF.CR", "a\n.\rX\r\n", NULL, -1, false, LF | CR, false},
+	{"bare LF then real end", "a\nb\r\n.\r\nNEXT", NULL, 8, true, LF, false},
+	{"bare CR then real end", "a\rb\r\n.\r\n", NULL, -1, true, CR, false},
+	{"CR CR LF then end", "a\r\r\n.\r\n", NULL, -1, true, CR, false},
+	{"bare LF at start", "\n.\r\n", NULL, -1, false, LF, false},
+	{"LF.LF at start", "\n.\n", NULL, -1, false, LF, false},
+	{"dot CR x", ".\rx\r\n.\r\n", NULL, -1, true, CR, false},
 };
 
 static char long_ok[1100], long_bad[1100];
 
 static const struct drow long_rows[] = {
-	{"line of 1000 accepted", long_ok, NULL, -1, true, 0},
-	{"line of 1001 flagged", long_bad, NULL, -1, true, LONG},
+	{"line of 1000 accepted", long_ok, NULL, -1, true, 0, false},
+	{"line of 1001 flagged", long_bad, NULL, -1, true, LONG, false},
 };
 
 static void
@@ -63,8 +70,10 @@ fill_long(void)
 static size_t
 row_len(const struct drow *r)
 {
-	if (strcmp(r->name, "8bit and NUL kept") == 0)
+	if (strcmp(r->name, "NUL flagged") == 0)
 		return 9;
+	if (strcmp(r->name, "NUL after stuffed dot flagged") == 0)
+		return 10;
 	return strlen(r->in);
 }
 
@@ -107,6 +116,7 @@ t_dec(void **state)
 	decode_run(U(r->in), len, 0, 0, &whole, &used, &d);
 	assert_int_equal(d.done, r->done);
 	assert_int_equal(d.errors, r->errors);
+	assert_int_equal(d.eightbit, r->eightbit);
 	assert_int_equal(used, r->used < 0 ? len : (size_t)r->used);
 	if (r->out) {
 		assert_int_equal(whole.len, strlen(r->out));
@@ -122,6 +132,7 @@ t_dec(void **state)
 			assert_int_equal(u2, used);
 			assert_int_equal(d2.done, d.done);
 			assert_int_equal(d2.errors, d.errors);
+			assert_int_equal(d2.eightbit, d.eightbit);
 			assert_int_equal(o.len, whole.len);
 			assert_memory_equal(sb_str(&o), sb_str(&whole), o.len);
 			sb_free(&o);
@@ -247,6 +258,68 @@ t_check_bdat(void **state)
 	assert_int_equal(d.errors, CR);
 }
 
+/* BDAT content checks: whole, split at every offset, byte by byte; then
+ * the end of the last chunk. */
+struct crow {
+	const char *name;
+	const char *in;
+	size_t len;          /* 0 = strlen */
+	unsigned errors;     /* after smtp_data_check_end() */
+	bool eightbit;
+};
+
+static const struct crow check_rows[] = {
+	{"CRLF lines", "a\r\nb\r\n", 0, 0, false},
+	{"no final CRLF is fine", "a\r\nb", 0, 0, false},
+	/* RFC 5321 2.3.8: the end of the last chunk does not excuse a CR. */
+	{"last chunk ends in bare CR", "a\r\nb\r", 0, CR, false},
+	{"only a CR", "\r", 0, CR, false},
+	{"bare CR mid chunk", "a\rb\r\n", 0, CR, false},
+	{"bare LF", "a\nb\r\n", 0, LF, false},
+	{"NUL", "a\x00b\r\n", 5, NUL, false},
+	{"8bit noted", "\xe2\x82\xac\r\n", 0, 0, true},
+	{"8bit and ends in CR", "\xe2\r", 0, CR, true},
+};
+
+static void
+check_run(const struct crow *r, size_t split, size_t chunk, struct smtp_data_dec *d)
+{
+	size_t len = r->len ? r->len : strlen(r->in);
+	smtp_data_dec_init(d, 0);
+	size_t pos = 0;
+	while (pos < len) {
+		size_t n = len - pos;
+		if (pos == 0 && split > 0 && split < len)
+			n = split;
+		else if (chunk > 0 && n > chunk)
+			n = chunk;
+		smtp_data_check(d, U(r->in) + pos, n);
+		pos += n;
+	}
+	smtp_data_check_end(d);
+}
+
+static void
+t_check(void **state)
+{
+	const struct crow *r = *state;
+	size_t len = r->len ? r->len : strlen(r->in);
+	struct smtp_data_dec d;
+	check_run(r, 0, 0, &d);
+	assert_int_equal(d.errors, r->errors);
+	assert_int_equal(d.eightbit, r->eightbit);
+	assert_int_equal(d.out_bytes, len);
+	assert_int_equal(smtp_data_has_8bit(U(r->in), len), r->eightbit);
+	for (size_t split = 1; split < len; split++) {
+		check_run(r, split, 0, &d);
+		assert_int_equal(d.errors, r->errors);
+		assert_int_equal(d.eightbit, r->eightbit);
+	}
+	check_run(r, 0, 1, &d);
+	assert_int_equal(d.errors, r->errors);
+	assert_int_equal(d.eightbit, r->eightbit);
+}
+
 static void
 t_roundtrip_random(void **state)
 {
@@ -294,6 +367,7 @@ main(void)
 	case_add(&l, "encoder needs room", t_enc_full, NULL);
 	case_add(&l, "decoder stops at end", t_dec_after_done, NULL);
 	case_add(&l, "BDAT line check", t_check_bdat, NULL);
+	CASES(&l, check_rows, t_check);
 	case_add(&l, "encode/decode round trip", t_roundtrip_random, NULL);
 	return case_run(&l, "smtp_data");
 }
