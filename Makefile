@@ -19,9 +19,7 @@ build: deps $(BUILD)/build.ninja
 run: build
 	mkdir -p var
 	@# As root, serve drops to run_user (danerelay); create it like a package would.
-	@if [ "$$(id -u)" = 0 ] && ! id danerelay >/dev/null 2>&1; then \
-	  useradd --system --no-create-home --home-dir /nonexistent \
-	    --shell /usr/sbin/nologin danerelay; fi
+	@scripts/ensure-run-user.sh >/dev/null
 	./$(BUILD)/danerelay serve -c $(CONF)
 
 test:

@@ -69,11 +69,6 @@ spool_has() {
   return 1
 }
 
-# serve starts as root and drops to run_user (default danerelay), which a
-# package would create; so does the test.
-id danerelay >/dev/null 2>&1 ||
-  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin danerelay
-
 if ! start_relay; then
   echo "1..1"
   echo "not ok 1 - danerelay serve starts"
