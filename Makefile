@@ -3,7 +3,7 @@
 BUILD ?= build
 CONF ?= etc/danerelay.conf
 
-.PHONY: all deps build run test test-unit fuzz bench clean
+.PHONY: all deps build run test test-fresh test-unit fuzz bench clean
 
 all: build
 
@@ -24,6 +24,13 @@ run: build
 
 test:
 	@scripts/test.sh
+
+# make test as on a fresh machine: first undo what earlier runs left (test
+# worlds and their processes, /tmp/danerelay-* directories, loopback aliases,
+# the danerelay user, build directories). Machine-wide: it also stops test
+# runs in progress. DRY_RUN=1 only prints what it would undo.
+test-fresh:
+	@scripts/test-fresh.sh $(if $(DRY_RUN),--dry-run)
 
 # Unit suites only, gcc build: the quick loop while editing.
 test-unit: build
