@@ -138,7 +138,7 @@ void relay_log_end(struct relay_log_line *l);
 
 /*
  * Shorthand for a line with event and one why= field, e.g.
- * relay_log_msg(RELAY_LOG_WARNING, "dns-selftest", "validation failed").
+ * relay_log_msg(RELAY_LOG_WARNING, "reload", "configuration reloaded").
  */
 void relay_log_msg(enum relay_log_level level, const char *event,
     const char *why);

@@ -64,7 +64,7 @@ if ! start_relay; then
   exit 1
 fi
 ok "danerelay serve starts and listens on $RELAY_ADDR"
-check "DNSSEC self-test passes" wait_for 20 grep -q "event=dns-selftest status=ok" "$RLOG"
+check "DNSSEC self-test passes" wait_for 20 grep -q "event=dnssec-selftest status=ok" "$RLOG"
 
 S=$WORLD_SENDER
 D_MM=$WORLD_D_MISMATCH D_BS=$WORLD_D_BOGUS_SIG D_EE=$WORLD_D_DANE_EE

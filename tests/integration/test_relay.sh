@@ -76,7 +76,7 @@ if ! start_relay; then
 fi
 ok "danerelay serve starts and listens on $RELAY_ADDR"
 check "DNSSEC self-test passes under the world's trust anchor" \
-  wait_for 20 grep -q "event=dns-selftest status=ok" "$RLOG"
+  wait_for 20 grep -q "event=dnssec-selftest status=ok" "$RLOG"
 runs_as_run_user() {
   local uid
   uid=$(id -u danerelay) || return 1
