@@ -3,7 +3,7 @@
 BUILD ?= build
 CONF ?= etc/danerelay.conf
 
-.PHONY: all deps build run test test-unit fuzz bench clean
+.PHONY: all deps build run test test-fresh test-unit fuzz bench clean
 
 all: build
 
@@ -19,13 +19,18 @@ build: deps $(BUILD)/build.ninja
 run: build
 	mkdir -p var
 	@# As root, serve drops to run_user (danerelay); create it like a package would.
-	@if [ "$$(id -u)" = 0 ] && ! id danerelay >/dev/null 2>&1; then \
-	  useradd --system --no-create-home --home-dir /nonexistent \
-	    --shell /usr/sbin/nologin danerelay; fi
+	@scripts/ensure-run-user.sh >/dev/null
 	./$(BUILD)/danerelay serve -c $(CONF)
 
 test:
 	@scripts/test.sh
+
+# make test as on a fresh machine: first undo what earlier runs left (test
+# worlds and their processes, /tmp/danerelay-* directories, loopback aliases,
+# the danerelay user, build directories). Machine-wide: it also stops test
+# runs in progress. DRY_RUN=1 only prints what it would undo.
+test-fresh:
+	@scripts/test-fresh.sh $(if $(DRY_RUN),--dry-run)
 
 # Unit suites only, gcc build: the quick loop while editing.
 test-unit: build

@@ -16,7 +16,9 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,11 +28,12 @@ static const char truncated_mark[] = " truncated=yes";
 static struct {
 	enum relay_log_level level;
 	bool to_stderr;
+	bool journal;   /* stderr lines start with "<N>" */
 	int fd;
 	relay_log_sink_fn sink;
 	void *sink_arg;
 	relay_log_clock_fn clock;
-} g = { RELAY_LOG_INFO, true, -1, NULL, NULL, NULL };
+} g = { RELAY_LOG_INFO, true, false, -1, NULL, NULL, NULL };
 
 const char *
 relay_log_level_name(enum relay_log_level level)
@@ -77,6 +80,62 @@ relay_log_open_file(const char *path)
 	return 0;
 }
 
+int
+relay_log_chown_file(uid_t uid, gid_t gid)
+{
+	if (g.fd >= 0 && fchown(g.fd, uid, gid) != 0)
+		return -errno;
+	return 0;
+}
+
+/* Syslog priority of a level (sd-daemon(3): "<3>" err, "<4>" warning,
+ * "<6>" info, "<7>" debug). */
+static unsigned
+syslog_priority(enum relay_log_level level)
+{
+	switch (level) {
+	case RELAY_LOG_ERROR:
+		return 3;
+	case RELAY_LOG_WARNING:
+		return 4;
+	case RELAY_LOG_INFO:
+		return 6;
+	case RELAY_LOG_DEBUG:
+		return 7;
+	}
+	return 6;
+}
+
+/* Parses "DEVICE:INODE" (decimal, nothing else). */
+static bool
+parse_journal_stream(const char *s, unsigned long long *dev,
+    unsigned long long *ino)
+{
+	char *end;
+
+	if (s == NULL || s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	*dev = strtoull(s, &end, 10);
+	if (errno != 0 || *end != ':' || end[1] < '0' || end[1] > '9')
+		return false;
+	*ino = strtoull(end + 1, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+bool
+relay_log_detect_journal(void)
+{
+	unsigned long long dev, ino;
+	struct stat st;
+
+	g.journal = parse_journal_stream(getenv("JOURNAL_STREAM"), &dev,
+	    &ino) && fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+	return g.journal;
+}
+
 void
 relay_log_set_stderr(bool on)
 {
@@ -104,6 +163,7 @@ relay_log_reset(void)
 	g.fd = -1;
 	g.level = RELAY_LOG_INFO;
 	g.to_stderr = true;
+	g.journal = false;
 	g.sink = NULL;
 	g.sink_arg = NULL;
 	g.clock = NULL;
@@ -454,8 +514,17 @@ relay_log_end(struct relay_log_line *l)
 		g.sink(l->level, l->buf, len, g.sink_arg);
 	}
 	l->buf[len++] = '\n';
-	if (g.to_stderr)
+	if (g.to_stderr && g.journal) {
+		/* The priority and the line in one write, as without it. */
+		char out[8 + RELAY_LOG_LINE_MAX];
+		int n = snprintf(out, sizeof(out), "<%u>",
+		    syslog_priority(l->level));
+
+		memcpy(out + n, l->buf, len);
+		write_all(STDERR_FILENO, out, (size_t)n + len);
+	} else if (g.to_stderr) {
 		write_all(STDERR_FILENO, l->buf, len);
+	}
 	if (g.fd >= 0)
 		write_all(g.fd, l->buf, len);
 }

@@ -33,14 +33,16 @@
  *
  * Output: one write(2) per line to stderr (systemd's journal adds its own
  * time stamps; ours stay for plain files) and, when opened, also to a log
- * file (O_APPEND). Logging is for the loop thread; the module keeps
- * process-global state and is not thread-safe.
+ * file (O_APPEND). When stderr is the journal, each stderr line starts with
+ * its syslog priority (relay_log_detect_journal). Logging is for the loop
+ * thread; the module keeps process-global state and is not thread-safe.
  */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 enum relay_log_level {
 	RELAY_LOG_ERROR,    /* the daemon cannot do what it must */
@@ -71,11 +73,36 @@ enum relay_log_level relay_log_get_level(void);
 
 /*
  * Also writes every line to the file at path (created 0640, appended).
- * Replaces a previously opened file (SIGHUP reopens for log rotation).
+ * Replaces a previously opened file: `serve` calls it again on SIGHUP, so
+ * after a log rotation renamed the file, lines go to a new one at path.
  * path NULL or "" closes the file. Returns 0 or -errno; on error the
- * previous file stays open.
+ * previous file stays open (and keeps receiving lines).
  */
 int relay_log_open_file(const char *path) __attribute__((warn_unused_result));
+
+/*
+ * Gives the open log file to uid:gid (fchown), so that a process that then
+ * drops root still owns it, and a rotation that creates the next file with
+ * the old one's owner (logrotate's `create`) leaves it one it may open.
+ * No file open: 0. Returns 0 or -errno.
+ */
+int relay_log_chown_file(uid_t uid, gid_t gid)
+    __attribute__((warn_unused_result));
+
+/*
+ * Decides whether stderr is a systemd journal stream: $JOURNAL_STREAM
+ * ("DEVICE:INODE", set by systemd when a service's standard error is the
+ * journal) must name the file descriptor 2 is open on, since children
+ * inherit the variable with stderr redirected elsewhere (systemd.exec(5)).
+ * If so, every line written to stderr starts with its syslog priority,
+ * "<3>" error, "<4>" warning, "<6>" info, "<7>" debug (sd-daemon(3), the
+ * RFC 5424 6.2.1 severities), which journald strips and records as the
+ * entry's priority, so `journalctl -p warning` shows warnings and errors.
+ * The log file and the sink never get the prefix. Call at start, once
+ * stderr is final; relay_log_reset() turns the prefix off. Returns whether
+ * it is on.
+ */
+bool relay_log_detect_journal(void);
 
 /* Whether stderr receives lines (default true). */
 void relay_log_set_stderr(bool on);
@@ -96,7 +123,8 @@ void relay_log_set_sink(relay_log_sink_fn fn, void *arg);
 typedef uint64_t (*relay_log_clock_fn)(void);
 void relay_log_set_clock(relay_log_clock_fn fn);
 
-/* Closes the log file and restores defaults (level, stderr, sink, clock). */
+/* Closes the log file and restores defaults (level, stderr, sink, clock,
+ * no journal prefix). */
 void relay_log_reset(void);
 
 /*
@@ -138,7 +166,7 @@ void relay_log_end(struct relay_log_line *l);
 
 /*
  * Shorthand for a line with event and one why= field, e.g.
- * relay_log_msg(RELAY_LOG_WARNING, "dns-selftest", "validation failed").
+ * relay_log_msg(RELAY_LOG_WARNING, "reload", "configuration reloaded").
  */
 void relay_log_msg(enum relay_log_level level, const char *event,
     const char *why);

@@ -13,7 +13,8 @@
  * SIGTERM/SIGINT: stop accepting, 421 to idle clients, let deliveries in
  * flight finish for shutdown_timeout, then abort them (their recipients stay
  * queued: at-least-once), close the resolver and the queue, exit 0.
- * SIGHUP: reload the configuration (listen and spool_dir need a restart).
+ * SIGHUP: reopen log_file (for log rotation) and reload the configuration
+ * (listen and spool_dir need a restart).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -61,20 +62,13 @@ relay_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* relay_dns has logged the verdict (event=dnssec-selftest); a pass lets
+ * the deliveries that waited for it go. */
 static void
 dns_selftest(void *arg, bool ok, const char *why)
 {
 	struct relay_daemon *d = arg;
-	struct relay_log_line l;
-	if (relay_log_begin(&l, ok ? RELAY_LOG_INFO : RELAY_LOG_ERROR, "dns-selftest")) {
-		relay_log_str(&l, "status", ok ? "ok" : "FAILED");
-		relay_log_str(&l, "name", d->cfg.dns_selftest_name);
-		if (!ok) {
-			relay_log_str(&l, "effect", "deliveries that depend on DNSSEC are deferred");
-			relay_log_str(&l, "why", why);
-		}
-		relay_log_end(&l);
-	}
+	(void)why;
 	if (ok && d->sched != NULL)
 		relay_sched_kick(d->sched);
 }
@@ -272,6 +266,21 @@ drop_privileges(struct relay_daemon *d, char *err, size_t errlen)
 	gid_t gid = pw->pw_gid;
 	if (chown_spool(relay_queue_dir(d->queue), uid, gid, err, errlen) != 0)
 		return -1;
+	/* The log file stays open across the switch; owning it lets the run
+	 * user reopen it on SIGHUP, and a rotation that copies its owner
+	 * (logrotate's `create`) makes the next one the run user's too.
+	 * Without it only reopening after a rotation may fail (logged then),
+	 * so this is no reason to stop. */
+	int lr = relay_log_chown_file(uid, gid);
+	if (lr != 0) {
+		struct relay_log_line wl;
+		if (relay_log_begin(&wl, RELAY_LOG_WARNING, "privileges")) {
+			relay_log_str(&wl, "log_file", d->cfg.log_file);
+			relay_log_str(&wl, "why", strerror(-lr));
+			relay_log_str(&wl, "effect", "log_file stays root's; reopening it on SIGHUP may fail");
+			relay_log_end(&wl);
+		}
+	}
 	if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
 		snprintf(err, errlen, "cannot become %s: %s", user, strerror(errno));
 		return -1;
@@ -389,12 +398,37 @@ stop_daemon(struct relay_daemon *d, const char *why)
 		sched_done(d);
 }
 
+/*
+ * Reopens log_file at path, so that after a rotation renamed it the lines
+ * go to a new file there. A failure (the run user may not create files in
+ * the log directory) keeps the old file open and says so in it.
+ */
+static void
+reopen_log(const char *path)
+{
+	int r = relay_log_open_file(path);
+	if (r != 0) {
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_ERROR, "log-reopen")) {
+			relay_log_str(&l, "status", "failed");
+			relay_log_str(&l, "log_file", path);
+			relay_log_str(&l, "why", strerror(-r));
+			relay_log_str(&l, "effect", "lines still go to the file opened before");
+			relay_log_end(&l);
+		}
+	}
+}
+
 static void
 reload_config(struct relay_daemon *d)
 {
 	struct relay_config n;
 	char err[RELAY_CONFIG_ERRMAX];
 	int r = relay_config_load(&n, d->config_path, err);
+	/* First, so this reload's own lines land in the new file; with the
+	 * configuration in effect afterwards (the old one if the new one is
+	 * rejected: rotation must work even then). */
+	reopen_log(r == 0 ? n.log_file : d->cfg.log_file);
 	if (r != 0) {
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_ERROR, "reload")) {
@@ -463,6 +497,9 @@ relay_cli_serve(int argc, char **argv)
 	d->config_path = strdup(relay_cli_config_path(sub_conf));
 	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
 	    RELAY_LOG_DEBUG : RELAY_LOG_INFO);
+	/* Under systemd with StandardError=journal, lines carry their syslog
+	 * priority. */
+	(void)relay_log_detect_journal();
 	if (d->cfg.log_file[0] != '\0' && relay_log_open_file(d->cfg.log_file) != 0)
 		fprintf(stderr, "danerelay serve: cannot open log_file %s\n", d->cfg.log_file);
 

@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh || exit 1
 
+# Prepare the machine once, before the first suite, and say what changed.
+# Suites that need these also do it themselves, so that no suite depends on
+# another having run first (meson runs unit tests in parallel, any order).
+if [ "$(id -u)" = 0 ]; then
+  run_user=$(scripts/ensure-run-user.sh) || exit 1
+  echo "test: system user danerelay (serve's run_user): $run_user" >&2
+  echo "test: test worlds add loopback addresses 127.${WORLD_NET:-0}.x.y on lo and leave them (make test-fresh removes them)" >&2
+else
+  echo "test: not root: the integration suites are skipped, serve runs as $(id -un)" >&2
+fi
+
 results=build-results
 rm -rf "$results"; mkdir -p "$results"
 steps="$results/steps.tap"

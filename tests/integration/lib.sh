@@ -278,8 +278,7 @@ relay_write_conf() {
 # serve started as root drops to run_user (default danerelay): make sure the
 # system user exists, as a package would.
 ensure_run_user() {
-  id danerelay >/dev/null 2>&1 ||
-    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin danerelay
+  "$(dirname "${BASH_SOURCE[0]}")/../../scripts/ensure-run-user.sh" >/dev/null
 }
 
 relay_start() {

@@ -20,6 +20,10 @@ if [ "$(id -u)" != 0 ]; then
   exit 77
 fi
 
+# serve starts as root and drops to run_user (default danerelay), which a
+# package would create; so does the harness.
+"$(dirname "${BASH_SOURCE[0]}")/../../scripts/ensure-run-user.sh" >/dev/null || exit 1
+
 T=$(mktemp -d "/tmp/danerelay-$HARNESS_NAME.XXXXXX")
 chmod 755 "$T"
 NET=${WORLD_NET:-0}

@@ -82,9 +82,6 @@ retry_max = 2h
 log_level = debug
 EOF
 
-id danerelay >/dev/null 2>&1 ||
-  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin danerelay
-
 if ! start_relay; then
   echo "not ok 2 - danerelay serve starts"; echo "1..2"; exit 1
 fi

@@ -167,7 +167,7 @@ fi
 # Everything else runs against one relay.
 : >> "$RLOG"
 relay_start "$RELAY_BIN" "$CONF" || { not_ok "relay starts"; tap_done; exit 1; }
-wait_file_grep "$RLOG" "event=dns-selftest status=ok" 20
+wait_file_grep "$RLOG" "event=dnssec-selftest status=ok" 20
 
 # ============================================================================
 # 3. faulty MX
@@ -496,7 +496,7 @@ if want dnschange; then
     eval "dc_tlsa mx.fault37.$T $H_OTHER && dc_tlsa mx.fault38.$T $H_MX && dc_tlsa mx.fault39.$T $H_MX" || dc_ok=0
   fm_conf "${FAULT_SINKS[@]}" "$FNET.37 ok" "$FNET.38 ok" "$FNET.39 rcpt:451"
   relay_start "$RELAY_BIN" "$CONF" || dc_ok=0
-  wait_file_grep "$RLOG" "event=dns-selftest status=ok" 20 >/dev/null
+  wait_file_grep "$RLOG" "event=dnssec-selftest status=ok" 20 >/dev/null
   check "dnschange: relay (re)started" [ $dc_ok = 1 ]
   # Three queues at once: 37 (stale mismatch), 38 (then a new mismatch),
   # 39 (MX 451 first: the message sits in the queue when the zone turns bogus).

@@ -17,7 +17,10 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-chmod 755 "$tmp"   # serve as root becomes run_user, which needs the spool
+# serve as root becomes run_user, which must exist (as a package would
+# create it) and needs the spool.
+"$(dirname "$0")/../../../scripts/ensure-run-user.sh" >/dev/null || exit 1
+chmod 755 "$tmp"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }

@@ -21,7 +21,9 @@ cleanup() {
 }
 trap cleanup EXIT
 # serve started as root hands the spool to run_user and becomes that user,
-# which must be able to reach the spool inside our temporary directory.
+# which must exist (as a package would create it) and be able to reach the
+# spool inside our temporary directory.
+"$(dirname "$0")/../../../scripts/ensure-run-user.sh" >/dev/null || exit 1
 chmod 755 "$tmp"
 export TZ=UTC
 n=0

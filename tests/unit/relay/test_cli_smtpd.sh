@@ -23,6 +23,7 @@ cleanup() {
 trap cleanup EXIT
 # serve started as root becomes run_user, which must reach the spool.
 chmod 755 "$tmp"
+"$(dirname "$0")/../../../scripts/ensure-run-user.sh" >/dev/null || exit 1
 n=0
 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }

@@ -1,7 +1,7 @@
 /*
  * Unit tests for relay_log: value escaping (table-driven, one case per
- * row), whole lines with a pinned clock, level filtering, truncation, and
- * the optional log file.
+ * row), whole lines with a pinned clock, level filtering, truncation, the
+ * optional log file, and the syslog priority prefix for the journal.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "relay_log.h"
@@ -235,6 +236,166 @@ test_log_file(void **state)
 	    -2 /* -ENOENT */);
 }
 
+/* ---- stderr as the systemd journal ---- */
+
+/*
+ * Points stderr at a fresh temporary file (path in out, 32 bytes) and
+ * returns a duplicate of the real stderr for stderr_restore().
+ */
+static int
+stderr_to_file(char *path)
+{
+	int fd, saved;
+
+	(void)snprintf(path, 32, "%s", "/tmp/danerelay-log-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	assert_int_equal(close(fd), 0);
+	return saved;
+}
+
+static void
+stderr_restore(int saved)
+{
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	assert_int_equal(close(saved), 0);
+}
+
+/* JOURNAL_STREAM naming the file behind fd ("DEVICE:INODE"). */
+static void
+set_journal_stream(int fd)
+{
+	struct stat st;
+	char v[64];
+
+	assert_int_equal(fstat(fd, &st), 0);
+	(void)snprintf(v, sizeof(v), "%llu:%llu",
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	assert_int_equal(setenv("JOURNAL_STREAM", v, 1), 0);
+}
+
+/* One line of each level to stderr (and to the sink), then the file's
+ * content in out. */
+static void
+log_each_level(const char *path, char *out, size_t size)
+{
+	FILE *f;
+	size_t n;
+
+	relay_log_set_level(RELAY_LOG_DEBUG);
+	relay_log_set_stderr(true);
+	relay_log_msg(RELAY_LOG_ERROR, "e", "x");
+	relay_log_msg(RELAY_LOG_WARNING, "w", "x");
+	relay_log_msg(RELAY_LOG_INFO, "i", "x");
+	relay_log_msg(RELAY_LOG_DEBUG, "d", "x");
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(out, 1, size - 1, f);
+	out[n] = '\0';
+	(void)fclose(f);
+}
+
+#define T "2024-11-22T15:08:01.123Z "
+static void
+test_journal_prefix(void **state)
+{
+	char path[32], logpath[] = "/tmp/danerelay-log-XXXXXX", out[1024];
+	int saved, fd;
+
+	(void)state;
+	fd = mkstemp(logpath);
+	assert_true(fd >= 0);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(relay_log_open_file(logpath), 0);
+	saved = stderr_to_file(path);
+	set_journal_stream(STDERR_FILENO);
+	assert_true(relay_log_detect_journal());
+	log_each_level(path, out, sizeof(out));
+	stderr_restore(saved);
+	/* sd-daemon(3): err 3, warning 4, info 6, debug 7. */
+	assert_string_equal(out,
+	    "<3>" T "level=error event=e why=x\n"
+	    "<4>" T "level=warning event=w why=x\n"
+	    "<6>" T "level=info event=i why=x\n"
+	    "<7>" T "level=debug event=d why=x\n");
+	/* Neither the sink nor the log file gets the prefix. */
+	assert_string_equal(cap.line, T "level=debug event=d why=x");
+	assert_int_equal(relay_log_open_file(NULL), 0);
+	{
+		FILE *f = fopen(logpath, "r");
+		size_t n;
+
+		assert_non_null(f);
+		n = fread(out, 1, sizeof(out) - 1, f);
+		out[n] = '\0';
+		(void)fclose(f);
+	}
+	assert_string_equal(out,
+	    T "level=error event=e why=x\n"
+	    T "level=warning event=w why=x\n"
+	    T "level=info event=i why=x\n"
+	    T "level=debug event=d why=x\n");
+	/* reset turns it off. */
+	relay_log_reset();
+	saved = stderr_to_file(path);
+	relay_log_set_sink(sink, NULL);
+	relay_log_set_clock(pinned);
+	log_each_level(path, out, sizeof(out));
+	stderr_restore(saved);
+	assert_null(strchr(out, '<'));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(unlink(logpath), 0);
+	assert_int_equal(unsetenv("JOURNAL_STREAM"), 0);
+}
+
+/* Without JOURNAL_STREAM, or when it names another file than stderr (a
+ * child of a service whose stderr was redirected), or when it is
+ * malformed, lines carry no prefix. */
+static void
+test_journal_absent(void **state)
+{
+	static const char *const malformed[] = {
+		"", ":", "12", "12:", ":34", "12:34x", "x12:34", "-1:2", "1:-2",
+	};
+	char path[32], other[] = "/tmp/danerelay-log-XXXXXX", out[1024];
+	int saved, fd;
+
+	(void)state;
+	assert_int_equal(unsetenv("JOURNAL_STREAM"), 0);
+	saved = stderr_to_file(path);
+	assert_false(relay_log_detect_journal());
+	log_each_level(path, out, sizeof(out));
+	stderr_restore(saved);
+	assert_string_equal(out,
+	    T "level=error event=e why=x\n"
+	    T "level=warning event=w why=x\n"
+	    T "level=info event=i why=x\n"
+	    T "level=debug event=d why=x\n");
+	assert_int_equal(unlink(path), 0);
+
+	fd = mkstemp(other);
+	assert_true(fd >= 0);
+	set_journal_stream(fd);
+	assert_int_equal(close(fd), 0);
+	saved = stderr_to_file(path);
+	assert_false(relay_log_detect_journal());
+	log_each_level(path, out, sizeof(out));
+	stderr_restore(saved);
+	assert_null(strchr(out, '<'));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(unlink(other), 0);
+
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		assert_int_equal(setenv("JOURNAL_STREAM", malformed[i], 1), 0);
+		assert_false(relay_log_detect_journal());
+	}
+	assert_int_equal(unsetenv("JOURNAL_STREAM"), 0);
+}
+#undef T
+
 int
 main(void)
 {
@@ -246,6 +407,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_line_truncated, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_log_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_prefix, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_journal_absent, setup,
+		    teardown),
 	};
 	const size_t nf = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *t = calloc(nf + ne, sizeof(*t));
