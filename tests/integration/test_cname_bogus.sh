@@ -87,7 +87,7 @@ if ! start_relay; then
 fi
 ok "danerelay serve starts"
 check "DNSSEC self-test passes under the world's trust anchor" \
-  wait_for 20 grep -q "event=dns-selftest status=ok" "$RLOG"
+  wait_for 20 grep -q "event=dnssec-selftest status=ok" "$RLOG"
 
 submit() {  # ID RCPT
   {

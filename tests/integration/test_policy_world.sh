@@ -83,7 +83,7 @@ if ! start_relay; then
   exit 1
 fi
 ok "danerelay serve starts with tls_policy_file $POL"
-check "DNSSEC self-test passes" wait_for 20 grep -q "event=dns-selftest status=ok" "$RLOG"
+check "DNSSEC self-test passes" wait_for 20 grep -q "event=dnssec-selftest status=ok" "$RLOG"
 
 # --- the `none` destination first: cleartext, and it says so ---------------
 send none1 "u1@$D_SH"
