@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/deps.sh || exit 1
+scripts/deps.sh test || exit 1
 
 results=build-results
 rm -rf "$results"; mkdir -p "$results"
