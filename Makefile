@@ -3,12 +3,14 @@
 BUILD ?= build
 CONF ?= etc/danerelay.conf
 
-.PHONY: all deps build run test test-fresh test-unit fuzz bench clean
+.PHONY: all deps build run test test-fresh test-unit fuzz bench clean deb
 
 all: build
 
+# Build and run dependencies only: never an MTA or a DNS server (the test
+# world's peers come with `make test`, through scripts/deps.sh test).
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh run
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -41,6 +43,7 @@ test-unit: build
 # on the gcc build and the ASan+UBSan build. Needs root. WORLD_NET picks the
 # world's 127.NET.x.y addresses (default 0).
 test-reliability: build
+	@scripts/deps.sh test
 	tests/reliability/test_reliability.sh --full $(BUILD)/danerelay
 	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
 	ninja -C build-asan danerelay
@@ -52,8 +55,18 @@ fuzz:
 # Benchmarks against Postfix in the test world (root; see BENCHMARKS.md).
 # make bench [N=10000] [QUICK=1] [BACKLOG_N=100000]
 bench: build
+	@scripts/deps.sh test
 	$(if $(N),N=$(N)) $(if $(QUICK),QUICK=$(QUICK)) $(if $(BACKLOG_N),BACKLOG_N=$(BACKLOG_N)) \
 	  bench/run.sh $(BUILD)/danerelay
+
+# Debian package: installs debian/control's Build-Depends, then builds
+# ../danerelay_<version>_<arch>.deb beside the source tree (unsigned).
+# The suites run under `make test`; `make deb DEB_BUILD_OPTIONS=` also runs
+# the unit suite inside the package build.
+DEB_BUILD_OPTIONS ?= nocheck parallel=2
+deb:
+	@scripts/deps.sh deb
+	DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
 
 clean:
 	rm -rf build build-asan build-fuzz build-results var

@@ -39,6 +39,7 @@
 #include "relay_control.h"
 #include "relay_int.h"
 #include "relay_log.h"
+#include "relay_notify.h"
 
 /* Pending connections the kernel keeps for us (listen(2) backlog). */
 #define SERVE_BACKLOG 128
@@ -62,13 +63,33 @@ relay_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* relay_dns has logged the verdict (event=dnssec-selftest); a pass lets
- * the deliveries that waited for it go. */
+/*
+ * Tells a service manager (systemd Type=notify) what serve is doing: state
+ * is "" or assignments ending in "\n" (READY=1, STOPPING=1, ...), what is
+ * the STATUS= text. Without $NOTIFY_SOCKET nothing is sent; a failure to
+ * send is logged and otherwise ignored, because delivery does not depend
+ * on anyone listening.
+ */
+static void
+serve_notify(struct relay_daemon *d, const char *state, const char *what)
+{
+	int r = relay_notifyf("%sSTATUS=%.400s, %zu queued", state, what,
+	    d->queue != NULL ? relay_queue_count(d->queue) : 0);
+	if (r != 0)
+		relay_log_msg(RELAY_LOG_WARNING, "notify", relay_notify_strerror(r));
+}
+
+/* relay_dns has logged the verdict (event=dnssec-selftest); the service
+ * manager's status follows it, and a pass lets the deliveries that waited
+ * for it go. */
 static void
 dns_selftest(void *arg, bool ok, const char *why)
 {
 	struct relay_daemon *d = arg;
-	(void)why;
+	char what[480];
+	relay_fmt(what, sizeof(what), "serving, dns self-test %s%.400s",
+	    ok ? "ok" : "FAILED (DNSSEC deliveries deferred): ", ok || why == NULL ? "" : why);
+	serve_notify(d, "", what);
 	if (ok && d->sched != NULL)
 		relay_sched_kick(d->sched);
 }
@@ -388,6 +409,7 @@ stop_daemon(struct relay_daemon *d, const char *why)
 		return;
 	d->stopping = true;
 	relay_log_msg(RELAY_LOG_INFO, "stopping", why);
+	serve_notify(d, "STOPPING=1\n", "stopping");
 	close_listeners(d);
 	relay_smtpd_shutdown(d);
 	/* issue 6: no more control requests or report mails. */
@@ -458,9 +480,16 @@ static void
 on_signal(uv_signal_t *h, int signum)
 {
 	struct relay_daemon *d = h->data;
-	if (signum == SIGHUP)
+	if (signum == SIGHUP) {
+		/* MONOTONIC_USEC lets a manager match this reload to its
+		 * request (systemd's notify-reload; older ones ignore it). */
+		char state[64];
+		relay_fmt(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
+		    (unsigned long long)(uv_hrtime() / 1000u));
+		serve_notify(d, state, "reloading");
 		reload_config(d);
-	else
+		serve_notify(d, "READY=1\n", "serving, configuration reread (see event=reload)");
+	} else
 		stop_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -580,6 +609,8 @@ relay_cli_serve(int argc, char **argv)
 			    relay_tls_level_name(d->cfg.tls_security_level));
 			relay_log_end(&l);
 		}
+		/* Listening, and the spool was recovered by relay_queue_open(). */
+		serve_notify(d, "READY=1\n", "serving, dns self-test pending");
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = d->exit_code;

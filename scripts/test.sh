@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/deps.sh || exit 1
+scripts/deps.sh test || exit 1
 
 # Prepare the machine once, before the first suite, and say what changed.
 # Suites that need these also do it themselves, so that no suite depends on
