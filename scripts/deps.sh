@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   # build
   gcc make meson ninja-build pkg-config python3
-  libssl-dev libuv1-dev libunbound-dev libevent-dev libcmocka-dev
+  libssl-dev libuv1-dev libunbound-dev libevent-dev libcmocka-dev libidn2-dev
   # run: root trust anchor for full recursion
   dns-root-data ca-certificates
   # test world: authoritative DNS, zone signing, MTAs, loopback addresses
