@@ -195,7 +195,11 @@ static const struct relay_config_param relay_config_table[] = {
 	  "(Postfix smtpd_per_request_deadline)." },
 	{ "smtputf8_enable", RELAY_CONFIG_BOOL, "yes", NULL,
 	  0, 0, NULL, F(smtputf8_enable), NOCOUNT,
-	  "Advertise SMTPUTF8 (RFC 6531) to the client." },
+	  "Advertise SMTPUTF8 (RFC 6531) to the client, and convert a UTF-8 "
+	  "recipient domain to A-labels (IDNA2008, UTS #46 non-transitional) for "
+	  "the MX, address and TLSA lookups, SNI and DANE name checks; an invalid "
+	  "one bounces (5.1.2). With `no` nothing is converted and a UTF-8 "
+	  "recipient domain bounces (5.6.7)." },
 	{ "spool_dir", RELAY_CONFIG_PATH, "/var/spool/danerelay", NULL,
 	  0, 0, NULL, F(spool_dir), NOCOUNT,
 	  "Queue directory (relay/QUEUE.md); one `serve` per directory." },

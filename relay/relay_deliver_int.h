@@ -25,6 +25,7 @@
 
 #include "relay_class.h"
 #include "relay_conn.h"
+#include "relay_idn.h"
 #include "relay_int.h"
 #include "smtp.h"
 
@@ -131,7 +132,16 @@ struct dest_job {
 	struct dest_job *next;        /* in m->dests */
 	struct dest_job *wait_next;   /* in the domain's wait queue */
 	struct dest_slot *slot;
+	/* The destination in DNS form (A-labels, relay_idn.h): what the MX,
+	 * address and TLSA lookups, the TLSA base domain, SNI and the DANE-TA
+	 * reference identifiers see, and the key for concurrency and
+	 * tls_policy_file. "" when the recipient domain could not be
+	 * converted (idn_err). */
 	char domain[RELAY_DNS_HOST_MAX];
+	/* The recipient's UTF-8 spelling, for logs; "" when ASCII. */
+	char domain_utf8[RELAY_IDN_UTF8_MAX];
+	int idn_err;                  /* relay_idn_to_ascii() result */
+	const char *idn_detail;       /* static, why idn_err */
 	size_t *ri;                   /* recipient indexes into m->env */
 	size_t nr;
 	struct rcpt_out *out;

@@ -131,6 +131,8 @@ log_decision(const struct dest_job *j, const struct tlsa_verdict *v)
 		return;
 	relay_log_str(&l, "id", j->m->id);
 	relay_log_str(&l, "domain", j->domain);
+	if (j->domain_utf8[0] != '\0')
+		relay_log_str(&l, "domain_utf8", j->domain_utf8);
 	relay_log_str(&l, "mx", j->info.mx);
 	if (tlsa_verdict_format(v, buf, sizeof(buf)) == 0 || buf[0])
 		relay_log_str(&l, "decision", buf);

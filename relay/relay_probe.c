@@ -42,6 +42,7 @@
 #include "relay_cli.h"
 #include "relay_conn.h"
 #include "relay_dns.h"
+#include "relay_idn.h"
 #include "relay_int.h"
 #include "relay_json.h"
 #include "relay_class.h"
@@ -80,7 +81,8 @@ struct probe {
 	struct relay_dns *dns;
 	struct tlsa_ctx *tlsa;
 	struct tlsa_digests digests;
-	char domain[RELAY_DNS_HOST_MAX];
+	char domain[RELAY_DNS_HOST_MAX];   /* DNS form (A-labels) */
+	const char *domain_utf8;           /* the argument when UTF-8, else NULL */
 	enum tlsa_level level;
 	bool cleartext;             /* explicit "none" policy */
 	struct relay_class_policy policy; /* level, tls_policy_file entry */
@@ -644,6 +646,8 @@ print_text(const struct probe *p)
 	if (p->policy.dane_overridden)
 		printf("DANE overridden by tls_policy_file %s: no TLSA lookups%s\n",
 		    p->policy.entry, p->cleartext ? ", cleartext without STARTTLS" : "");
+	if (p->domain_utf8 != NULL)
+		printf("idn %s = %s\n", p->domain_utf8, p->domain);
 	if (p->resolved) {
 		printf("mx dnssec=%s kind=%s%s hosts=%zu\n", mx_dnssec(p),
 		    relay_dns_dest_kind_name(p->res->kind),
@@ -799,6 +803,8 @@ print_json(const struct probe *p)
 	relay_json_init(&j, stdout);
 	relay_json_obj_begin(&j);
 	relay_json_kv_str(&j, "domain", p->domain);
+	if (p->domain_utf8 != NULL)
+		relay_json_kv_str(&j, "domain_utf8", p->domain_utf8);
 	relay_json_kv_str(&j, "policy", relay_tls_level_name(p->policy.level));
 	relay_json_key(&j, "policy_entry");
 	if (p->policy.entry[0])
@@ -909,14 +915,24 @@ relay_cli_probe(int argc, char **argv)
 		fprintf(stderr, "danerelay probe: out of memory\n");
 		return RELAY_PROBE_EXIT_TEMPFAIL;
 	}
-	if (relay_dns_host_normalize(domain_arg, strlen(domain_arg), p->domain) != 0) {
-		free(p);
-		return relay_cli_usage("probe", "not a domain name: %s", domain_arg);
-	}
 	if (relay_cli_load_config("probe", sub_conf, &p->cfg) != 0) {
 		free(p);
 		return RELAY_PROBE_EXIT_USAGE;
 	}
+	/* The destination serve would form from a recipient at this domain:
+	 * A-labels for a UTF-8 name (relay_idn.h). */
+	const char *idn_why;
+	int idn_rc = relay_idn_to_ascii(domain_arg,
+	    p->cfg.smtputf8_enable ? RELAY_IDN_ALLOW_UTF8 : 0, p->domain, &idn_why);
+	if (idn_rc != 0) {
+		relay_config_free(&p->cfg);
+		free(p);
+		if (relay_idn_is_ascii(domain_arg))
+			return relay_cli_usage("probe", "not a domain name: %s", domain_arg);
+		return relay_cli_usage("probe", "%s: %s: %s", domain_arg,
+		    relay_idn_strerror(idn_rc), idn_why);
+	}
+	p->domain_utf8 = relay_idn_is_ascii(domain_arg) ? NULL : domain_arg;
 	/* The log goes to stderr; only problems unless debugging. */
 	relay_log_set_level(p->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
 	    RELAY_LOG_DEBUG : RELAY_LOG_WARNING);

@@ -111,6 +111,13 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 		return;
 	relay_log_str(&l, "id", m->id);
 	relay_log_addr(&l, "to", r->address);
+	if (j->domain_utf8[0] != '\0') {
+		/* A UTF-8 recipient domain: the A-label form that was looked up
+		 * (empty when it could not be converted) and the original. */
+		if (j->domain[0] != '\0')
+			relay_log_str(&l, "domain", j->domain);
+		relay_log_str(&l, "domain_utf8", j->domain_utf8);
+	}
 	if (in->mx[0] != '\0') {
 		if (in->addr[0] != '\0')
 			relay_log_strf(&l, "relay", "%s[%s]:25", in->mx, in->addr);
@@ -241,7 +248,8 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					r->delay_warned = true;
 					mark[i] = true;
 				}
-				relay__copy(domains[n], sizeof(domains[n]), j->domain);
+				relay__copy(domains[n], sizeof(domains[n]),
+				    j->domain[0] != '\0' ? j->domain : j->domain_utf8);
 				if (o->class[0] != '\0')
 					relay_fmt(prose[n], sizeof(prose[n]), "%s (%s)",
 					    relay_report_class_hint(o->class), o->reason);
@@ -367,6 +375,82 @@ relay__msg_dest_done(struct msg_job *m)
 		msg_persisted(r, m);
 }
 
+/* The destination of one recipient, as msg_start_dests() groups them. */
+struct rcpt_dest {
+	char domain[RELAY_DNS_HOST_MAX];  /* DNS form; "" for bad syntax or err */
+	char utf8[RELAY_IDN_UTF8_MAX];    /* the recipient's spelling if not that */
+	int err;                          /* relay_idn_to_ascii() */
+	const char *detail;               /* static */
+};
+
+/*
+ * The recipient's domain becomes the destination here, once: a UTF-8
+ * domain (RFC 6531 3.2) is converted to A-labels (relay_idn.h) so that the
+ * MX, address and TLSA lookups, the TLSA base domain, SNI and the DANE-TA
+ * reference identifiers (RFC 7672 3.2.2, compared with A-label DNS-IDs)
+ * all see the same name. With smtputf8_enable = no nothing is converted
+ * and a UTF-8 domain fails (dest_idn_fail()). An address literal is kept
+ * as it is.
+ */
+static void
+rcpt_dest_form(const struct relay_config *cfg, const char *address, struct rcpt_dest *rd)
+{
+	struct smtp_addr a;
+	char raw[RELAY_IDN_UTF8_MAX];
+
+	rd->domain[0] = '\0';
+	rd->utf8[0] = '\0';
+	rd->err = 0;
+	rd->detail = "";
+	int pr = smtp_addr_parse_mailbox((const uint8_t *)address, strlen(address),
+	    SMTP_ADDR_UTF8, &a);
+	int dl = pr == 0 ? smtp_addr_domain(&a, raw, sizeof(raw)) : -1;
+	if (dl <= 0)
+		return;
+	if (a.literal) {
+		relay__copy(rd->domain, sizeof(rd->domain), raw);
+		return;
+	}
+	rd->err = relay_idn_to_ascii(raw, cfg->smtputf8_enable ? RELAY_IDN_ALLOW_UTF8 : 0,
+	    rd->domain, &rd->detail);
+	if (rd->err != 0 || !relay_idn_is_ascii(raw))
+		relay__copy(rd->utf8, sizeof(rd->utf8), raw);
+}
+
+static bool
+rcpt_dest_same(const struct dest_job *j, const struct rcpt_dest *rd)
+{
+	if ((j->idn_err != 0) != (rd->err != 0))
+		return false;
+	/* Names that failed to convert have no DNS form: their spelling. */
+	return rd->err != 0 ? strcmp(j->domain_utf8, rd->utf8) == 0 :
+	    strcmp(j->domain, rd->domain) == 0;
+}
+
+/* A recipient domain that cannot be converted will never be: bounce it
+ * once (no retries), with the reason in the log and the DSN. */
+static void
+dest_idn_fail(struct dest_job *j)
+{
+	char why[REASON_MAX];
+	relay_fmt(why, sizeof(why), "recipient domain: %s: %s",
+	    relay_idn_strerror(j->idn_err), j->idn_detail);
+	switch ((enum relay_idn_err)j->idn_err) {
+	case RELAY_IDN_ERR_INVALID:
+		/* RFC 3463 3.2: X.1.2 bad destination system address. */
+		relay__dest_decide_all(j, true, "5.1.2", "address", why);
+		return;
+	case RELAY_IDN_ERR_UTF8_OFF:
+		/* RFC 6531 3.5: X.6.7 non-ASCII addresses not permitted. */
+		relay__dest_decide_all(j, true, "5.6.7", "address", why);
+		return;
+	case RELAY_IDN_ERR_NOMEM:
+		relay__dest_decide_all(j, false, "4.3.0", "local", why);
+		return;
+	}
+	relay__dest_decide_all(j, false, "4.3.0", "local", why);
+}
+
 static void
 msg_start_dests(struct msg_job *m)
 {
@@ -374,31 +458,28 @@ msg_start_dests(struct msg_job *m)
 	struct relay_queue_envelope *env = m->env;
 	uint64_t t = now_us();
 
-	/* Group the due recipients by normalised domain. */
+	/* Group the due recipients by destination: the domain in DNS form, so
+	 * "Bücher.example" and "xn--bcher-kva.example" are one destination. */
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		struct relay_queue_rcpt *r = &env->rcpt[i];
 		if (r->status == RELAY_QUEUE_RCPT_SENT || r->status == RELAY_QUEUE_RCPT_BOUNCED)
 			continue;
 		if (r->next_attempt_us > t)
 			continue;
-		struct smtp_addr a;
-		char domain[RELAY_DNS_HOST_MAX];
-		const char *addr = r->address;
-		int pr = smtp_addr_parse_mailbox((const uint8_t *)addr, strlen(addr),
-		    SMTP_ADDR_UTF8, &a);
-		int dl = pr == 0 ? smtp_addr_domain(&a, domain, sizeof(domain)) : -1;
-		if (dl <= 0) {
-			relay__copy(domain, sizeof(domain), "");
-		}
+		struct rcpt_dest rd;
+		rcpt_dest_form(&s->d->cfg, r->address, &rd);
 		struct dest_job *j;
 		for (j = m->dests; j != NULL; j = j->next)
-			if (strcmp(j->domain, domain) == 0)
+			if (rcpt_dest_same(j, &rd))
 				break;
 		if (j == NULL) {
 			j = calloc(1, sizeof(*j));
 			if (j == NULL)
 				continue;
-			relay__copy(j->domain, sizeof(j->domain), domain);
+			relay__copy(j->domain, sizeof(j->domain), rd.domain);
+			relay__copy(j->domain_utf8, sizeof(j->domain_utf8), rd.utf8);
+			j->idn_err = rd.err;
+			j->idn_detail = rd.detail;
 			j->m = m;
 			j->info.depth = -1;
 			j->next = m->dests;
@@ -421,6 +502,11 @@ msg_start_dests(struct msg_job *m)
 		if (j->nr == 0)
 			continue;
 		m->dests_open++;
+		if (j->idn_err != 0) {
+			dest_idn_fail(j);
+			relay__dest_finish(j);
+			continue;
+		}
 		if (j->domain[0] == '\0') {
 			relay__dest_decide_all(j, true, "5.1.3", "address", "bad recipient address syntax");
 			relay__dest_finish(j);

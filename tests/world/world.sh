@@ -31,6 +31,12 @@ DNS_PORT=${WORLD_DNS_PORT:-10053}
 UPSTREAM_ADDR=127.$NET.20.1
 RELAY_ADDR=${RELAY_ADDR:-127.$NET.0.1:10026}
 
+# IDN fixtures (in the $TLD zone, served to mxca): bücher (DANE-EE) and
+# café (DANE-TA, certificate naming the next-hop only). A-labels computed
+# with `idn2 -N`.
+IDN_EE_ULABEL=bücher IDN_EE_ALABEL=xn--bcher-kva
+IDN_TA_ULABEL=café IDN_TA_ALABEL=xn--caf-dma
+
 # Fault fixtures (tests/reliability): faultN.$TLD and faultdaneN.$TLD.
 FAULT_COUNT=40
 FAULT_DANE_COUNT=8
@@ -165,6 +171,9 @@ gen_pki() {  # DIR/pki: test CA, leaves, self-signed, expired, spare key
   san+=",DNS:mx.bogus-sig.$TLD,DNS:mx.bogus-ds.$TLD,DNS:mx2.twomx.$TLD"
   san+=",DNS:mx.sender.$TLD,DNS:mx.tlsa-bogus.$TLD,DNS:mx.tlsa-servfail.$TLD"
   san+=",DNS:nomx.$TLD,DNS:mx.bench.$TLD"
+  # IDN fixture: the A-label next-hop only (not its MX host), so DANE-TA
+  # name checks pass only by the next-hop reference identifier.
+  san+=",DNS:$IDN_TA_ALABEL.$TLD"
   cat > "$p/leaf.ext" <<EOF
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
@@ -336,6 +345,12 @@ tlsa-servfail.$TLD. IN MX 10 mx.tlsa-servfail.$TLD.
 ; name sits below a delegation whose only NS has no address.
 mx.tlsa-servfail.$TLD. IN A $mxca
 _tcp.mx.tlsa-servfail.$TLD. IN NS ns.unresolvable.$TLD.
+$IDN_EE_ALABEL.$TLD. IN MX 10 mx.$IDN_EE_ALABEL.$TLD.
+mx.$IDN_EE_ALABEL.$TLD. IN A $mxca
+_25._tcp.mx.$IDN_EE_ALABEL.$TLD. IN TLSA 3 1 1 $H_MX
+$IDN_TA_ALABEL.$TLD. IN MX 10 mx.$IDN_TA_ALABEL.$TLD.
+mx.$IDN_TA_ALABEL.$TLD. IN A $mxca
+_25._tcp.mx.$IDN_TA_ALABEL.$TLD. IN TLSA 2 0 1 $H_CA
 EOF
   if [ "$bench" = 1 ]; then
     local i
@@ -730,6 +745,12 @@ write_env() {  # DIR BENCH
     dom CNAME_BOGUS "cname-bogus.$TLD" "mx.cname-bogus.$TLD" "$md/mxself/cname-bogus.$TLD"
     dom CNAME_OK   "ok.cname-bogus.$TLD" "mxok.cname-bogus.$TLD" "$md/mxself/ok.cname-bogus.$TLD"
     dom SHARED_MX  "sharedmx.$TLD"   "mx.insecure.$TLD"   "$md/mxself/sharedmx.$TLD"
+    # IDN: the A-label domain is what DNS serves; mail sent with SMTPUTF8
+    # to the UTF-8 address lands in the Maildir of the UTF-8 spelling.
+    dom IDN_EE     "$IDN_EE_ALABEL.$TLD" "mx.$IDN_EE_ALABEL.$TLD" "$md/mxca/$IDN_EE_ULABEL.$TLD"
+    env_line WORLD_D_IDN_EE_UTF8 "$IDN_EE_ULABEL.$TLD"
+    dom IDN_TA     "$IDN_TA_ALABEL.$TLD" "mx.$IDN_TA_ALABEL.$TLD" "$md/mxca/$IDN_TA_ULABEL.$TLD"
+    env_line WORLD_D_IDN_TA_UTF8 "$IDN_TA_ULABEL.$TLD"
     if [ "$bench" = 1 ]; then
       env_line WORLD_BENCH_DOMAINS "$(printf "bench%d.$TLD " 0 1 2 3 4 5 6 7 8 9 | sed 's/ $//')"
       env_line WORLD_BENCH_MX "mx.bench.$TLD"
@@ -793,7 +814,8 @@ do_up() {
   local T=$TLD
   write_mx_instance "$dir" mxca ca "dane-ee.$T" "dane-ta.$T" "mismatch.$T" \
     "bogus-sig.$T" "bogus-ds.$T" "twomx.$T" "sender.$T" "tlsa-bogus.$T" \
-    "tlsa-servfail.$T" "nomx.$T"
+    "tlsa-servfail.$T" "nomx.$T" "$IDN_EE_ALABEL.$T" "$IDN_TA_ALABEL.$T" \
+    "$IDN_EE_ULABEL.$T" "$IDN_TA_ULABEL.$T"
   write_mx_instance "$dir" mxself self "insecure.$T" "twomx.$T" \
     "cname-bogus.$T" "ok.cname-bogus.$T" "sharedmx.$T"
   write_mx_instance "$dir" mxnotls none "notls.$T"
