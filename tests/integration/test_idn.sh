@@ -123,7 +123,7 @@ if ! start_relay; then
   exit 1
 fi
 ok "danerelay serve starts"
-check "DNSSEC self-test passes" within 20 grep -q "event=dns-selftest status=ok" "$RLOG"
+check "DNSSEC self-test passes" within 20 grep -q "event=dnssec-selftest status=ok" "$RLOG"
 
 submit ee1 "u1@$U_EE"
 submit ta1 "u1@$U_TA"

@@ -72,6 +72,13 @@ spool_has() {
   return 1
 }
 
+# mxca logs every SMTP conversation with the relay, so the RFC 6152 checks
+# below can read the relay's MAIL FROM parameters. Set before the first
+# delivery: a connection the relay keeps in its cache would otherwise be
+# served by an smtpd process that predates the setting.
+postconf -c "$WORLD_MXCA_CONF" -e "debug_peer_list = 127.0.0.0/8" &&
+  postfix -c "$WORLD_MXCA_CONF" reload >/dev/null 2>&1
+
 if ! start_relay; then
   echo "1..1"
   echo "not ok 1 - danerelay serve starts"
@@ -285,8 +292,6 @@ check "connection reuse: the reused delivery arrived" \
   wait_for 20 maildir_has "$WORLD_D_DANE_EE_MAILDIR" reuse2
 
 # --- RFC 6152: 8-bit content sent without BODY= goes out as BODY=8BITMIME --
-# The MX logs the conversation of peers in debug_peer_list; new smtpd
-# processes read it after the reload.
 send_body() {  # SENDER LOCALPART TEXT: no BODY= on MAIL FROM
   python3 - "$RELAY_HOST" "$RELAY_PORT" "$1" "$2@$D_EE" "$WORLD_TLD" "$3" <<'PY'
 import smtplib, sys
@@ -298,8 +303,6 @@ s.sendmail(sender, [rcpt], (f"Subject: {lp}\r\nMessage-ID: <{lp}@e2e.{tld}>\r\n\
 s.quit()
 PY
 }
-postconf -c "$WORLD_MXCA_CONF" -e "debug_peer_list = 127.0.0.0/8" &&
-  postfix -c "$WORLD_MXCA_CONF" reload >/dev/null 2>&1
 E8=eight@e2e.$WORLD_TLD E7=seven@e2e.$WORLD_TLD
 send_body "$E8" eight1 "caf$(printf '\xc3\xa9') cr$(printf '\xc3\xa8')me"
 send_body "$E7" seven1 "plain ASCII"
@@ -310,9 +313,6 @@ check "8-bit: relayed with MAIL FROM ... BODY=8BITMIME to the MX offering 8BITMI
 check "7-bit: delivered, and its MAIL FROM declares no 8BITMIME" \
   bash -c "grep -rlsF 'Message-ID: <seven1@' '$WORLD_D_DANE_EE_MAILDIR' >/dev/null &&
     grep -qE 'MAIL FROM:<$E7>' '$WORLD_MXCA_LOG' && ! grep -qE 'MAIL FROM:<$E7>.*8BITMIME' '$WORLD_MXCA_LOG'"
-postconf -c "$WORLD_MXCA_CONF" -X debug_peer_list &&
-  postfix -c "$WORLD_MXCA_CONF" reload >/dev/null 2>&1
-
 # --- a second serve on the same spool refuses -----------------------------
 second_refused() {
   local out
