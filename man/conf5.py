@@ -3,7 +3,7 @@
 
 Usage: conf5.py PATH/TO/danerelay OUTPUT
 
-The parameter table lives in one place, relay/relay_config.c (its printer
+The parameter table lives in one place, relay/base/relay_config.c (its printer
 behind `config --doc`, also used for README.md's reference); this script
 only turns that Markdown table into man(7) markup, so the page cannot drift
 from the code. Fails (exit 1) on a table it does not understand.

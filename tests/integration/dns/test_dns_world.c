@@ -1,5 +1,5 @@
 /*
- * Integration test of relay/relay_dns against the test world's signed DNS
+ * Integration test of relay/dns/relay_dns against the test world's signed DNS
  * tree (NSD on loopback, private root, one trust anchor): real libunbound
  * validation inside a real libuv loop. Run by run-dns-world.sh, which brings
  * the world up, exports world.env and brings it down again.

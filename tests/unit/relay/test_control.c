@@ -1,5 +1,5 @@
 /*
- * Unit tests for relay_control's engine (relay/relay_control.c): hold,
+ * Unit tests for relay_control's engine (relay/control/relay_control.c): hold,
  * release, delete and retry applied to a real temporary spool on a real
  * libuv loop, as `serve` (through the control socket) and the CLI (on a
  * locked spool) both use it. The "delivery in flight" hook is scripted.

@@ -1,5 +1,5 @@
 /*
- * Unit tests for relay/relay_dns_dest.c, the destination driver: next-hop
+ * Unit tests for relay/dns/relay_dns_dest.c, the destination driver: next-hop
  * domain -> MX -> A/AAAA -> first CNAME -> TLSA, as one relay_dns_result.
  *
  * The driver starts its lookups through dns->ops (relay_dns_int.h). Here a
@@ -26,7 +26,7 @@
 #include <unbound.h>
 
 #include "relay_class.h"
-#include "relay_dns_int.h"
+#include "dns_int.h"
 
 /* ------------------------------------------------- scripted resolver */
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for relay/relay_dns_rdata.c: rdata parsers (fed whole, cut at
+ * Unit tests for relay/dns/relay_dns_rdata.c: rdata parsers (fed whole, cut at
  * every offset, and with a byte appended), the DNSSEC classification of
  * struct ub_result (RFC 7672 2.1.1, C04/C05), host name normalisation and
  * MX ordering (RFC 5321 5.1, C27/C29, I30). One cmocka case per table row.

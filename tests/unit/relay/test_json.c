@@ -1,5 +1,5 @@
 /*
- * Unit tests for relay_json (relay/relay_json.c): string escaping (RFC 8259
+ * Unit tests for relay_json (relay/base/relay_json.c): string escaping (RFC 8259
  * section 7), UTF-8 validation (RFC 3629 section 4), and the structure the
  * writer emits. One cmocka case per table row.
  */

@@ -20,7 +20,7 @@
 
 #include "relay_log.h"
 #include "relay_queue.h"
-#include "relay_queue_int.h"
+#include "queue_int.h"
 
 struct fx {
 	char dir[256];

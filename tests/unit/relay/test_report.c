@@ -1,5 +1,5 @@
 /*
- * Unit tests for relay_report (relay/relay_report.c): qshape buckets,
+ * Unit tests for relay_report (relay/queue/relay_report.c): qshape buckets,
  * aggregation by destination x failure class, list/show/report output
  * (text and JSON), filters, durations and the header summary parser.
  * Pure functions: envelopes are built in memory, time is fixed, TZ=UTC.

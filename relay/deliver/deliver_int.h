@@ -26,7 +26,7 @@
 #include "relay_class.h"
 #include "relay_conn.h"
 #include "relay_idn.h"
-#include "relay_int.h"
+#include "daemon_int.h"
 #include "smtp.h"
 
 /* Messages processed at once (each holds its content in memory). */

@@ -50,7 +50,7 @@
  * time) and its result back.
  */
 #include "relay_queue.h"
-#include "relay_queue_int.h"
+#include "queue_int.h"
 #include "relay_log.h"
 
 #include <assert.h>

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "relay_deliver_int.h"
+#include "deliver_int.h"
 #include "relay_class.h"
 #include "relay_log.h"
 
@@ -36,9 +36,9 @@ relay__fail_set(struct failure *f, bool permanent, const char *dsn, const char *
 {
 	f->set = true;
 	f->permanent = permanent;
-	relay__copy(f->dsn, sizeof(f->dsn), dsn);
-	relay__copy(f->class, sizeof(f->class), class);
-	relay__copy(f->reason, sizeof(f->reason), reason);
+	relay_copy(f->dsn, sizeof(f->dsn), dsn);
+	relay_copy(f->class, sizeof(f->class), class);
+	relay_copy(f->reason, sizeof(f->reason), reason);
 }
 
 
@@ -53,9 +53,9 @@ relay__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st
 		return;
 	o->decided = true;
 	o->status = st;
-	relay__copy(o->dsn, sizeof(o->dsn), dsn);
-	relay__copy(o->class, sizeof(o->class), class);
-	relay__copy(o->reason, sizeof(o->reason), reason);
+	relay_copy(o->dsn, sizeof(o->dsn), dsn);
+	relay_copy(o->class, sizeof(o->class), class);
+	relay_copy(o->reason, sizeof(o->reason), reason);
 }
 
 void
@@ -82,17 +82,17 @@ static void
 info_from_host(struct dest_job *j, const struct relay_dns_host *h)
 {
 	struct attempt_info *in = &j->info;
-	relay__copy(in->mx, sizeof(in->mx), h->name);
+	relay_copy(in->mx, sizeof(in->mx), h->name);
 	in->addr[0] = '\0';
-	relay__copy(in->dnssec_mx, sizeof(in->dnssec_mx),
+	relay_copy(in->dnssec_mx, sizeof(in->dnssec_mx),
 	    j->dns->implicit_mx ? "none" : relay_class_dnssec_word(j->dns->dest.mx));
-	relay__copy(in->dnssec_addr, sizeof(in->dnssec_addr), relay_class_dnssec_word(h->in.addr));
+	relay_copy(in->dnssec_addr, sizeof(in->dnssec_addr), relay_class_dnssec_word(h->in.addr));
 	in->tlsa[0] = '\0';
 	if (h->in.n_tlsa == 0) {
-		relay__copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa), "not-looked-up");
+		relay_copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa), "not-looked-up");
 	} else {
 		const struct tlsa_tlsa_in *t = &h->in.tlsa[h->in.n_tlsa - 1];
-		relay__copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa),
+		relay_copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa),
 		    t->res.answer == TLSA_ANSWER_NODATA || t->res.answer == TLSA_ANSWER_NXDOMAIN ?
 		    (t->res.dnssec == TLSA_DNSSEC_SECURE ? "secure-nodata" : "insecure-nodata") :
 		    relay_class_dnssec_word(t->res));
@@ -267,7 +267,7 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 		    relay_class_dns(dv.fclass, res, NULL);
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why), "%s: %s", j->domain, dv.reason);
-		relay__copy(j->info.dnssec_mx, sizeof(j->info.dnssec_mx), relay_class_dnssec_word(res->dest.mx));
+		relay_copy(j->info.dnssec_mx, sizeof(j->info.dnssec_mx), relay_class_dnssec_word(res->dest.mx));
 		relay__dest_decide_all(j, dv.action == TLSA_DEST_BOUNCE, dv.status, cls, why);
 		relay__dest_finish(j);
 		return;
@@ -400,7 +400,7 @@ relay__dest_start(struct dest_job *j)
 			relay__dest_finish(j);
 			return;
 		}
-		relay__copy(slot->domain, sizeof(slot->domain), j->domain);
+		relay_copy(slot->domain, sizeof(slot->domain), j->domain);
 		slot->next = s->slots;
 		s->slots = slot;
 	}

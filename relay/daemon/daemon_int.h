@@ -70,38 +70,8 @@ struct relay_daemon {
 int relay_serve_dns_flush(struct relay_daemon *d, const char *name,
     char *msg, size_t msglen) __attribute__((warn_unused_result));
 
-/* For results that carry no decision at the call site (a state machine
- * records the failure itself); gcc does not accept a (void) cast for
- * warn_unused_result. */
-static inline void
-rc_ignore(int rc)
-{
-	(void)rc;
-}
-
-/* Copy a C string into a fixed buffer, cut to fit, always NUL-terminated. */
-static inline void
-relay__copy(char *dst, size_t size, const char *src)
-{
-	if (size == 0)
-		return;
-	if (src == NULL)
-		src = "";
-	size_t n = strlen(src);
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-/* Microseconds since the epoch (the wall clock). */
-uint64_t relay_now_us(void);
-
-/* snprintf for texts that are cut on purpose (reasons and messages built
- * from server replies, paths): truncation is the intent, so it goes through
- * this one function instead of silencing -Wformat-truncation per call. */
-void relay_fmt(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#include "relay_clock.h"
+#include "relay_text.h"
 
 /* ---- inbound (relay_smtpd.c) ---- */
 

@@ -43,7 +43,7 @@
 #include "relay_conn.h"
 #include "relay_dns.h"
 #include "relay_idn.h"
-#include "relay_int.h"
+#include "daemon_int.h"
 #include "relay_json.h"
 #include "relay_class.h"
 #include "relay_log.h"
@@ -116,18 +116,18 @@ static void probe_pump(struct probe *p);
 static void
 probe_fail(struct probe *p, const char *fclass, const char *dsn, const char *why)
 {
-	relay__copy(p->fclass, sizeof(p->fclass), fclass);
-	relay__copy(p->dsn, sizeof(p->dsn), dsn);
-	relay__copy(p->why, sizeof(p->why), why);
+	relay_copy(p->fclass, sizeof(p->fclass), fclass);
+	relay_copy(p->dsn, sizeof(p->dsn), dsn);
+	relay_copy(p->why, sizeof(p->why), why);
 }
 
 static void
 host_fail(struct probe *p, struct probe_host *h, const char *fclass, const char *dsn,
     const char *why)
 {
-	relay__copy(h->fclass, sizeof(h->fclass), fclass);
-	relay__copy(h->dsn, sizeof(h->dsn), dsn);
-	relay__copy(h->why, sizeof(h->why), why);
+	relay_copy(h->fclass, sizeof(h->fclass), fclass);
+	relay_copy(h->dsn, sizeof(h->dsn), dsn);
+	relay_copy(h->why, sizeof(h->why), why);
 	/* As in serve: the last failure decides when no host is left. */
 	probe_fail(p, fclass, dsn, why);
 }
@@ -206,7 +206,7 @@ sess_flush(struct probe *p)
 static void
 sess_abort(struct probe *p, const char *dsn, const char *fclass, const char *why)
 {
-	relay__copy(p->abort_class, sizeof(p->abort_class), fclass);
+	relay_copy(p->abort_class, sizeof(p->abort_class), fclass);
 	rc_ignore(smtp_client_abort(p->smtp, dsn, why));
 	probe_pump(p);
 }
@@ -257,12 +257,12 @@ probe_pump(struct probe *p)
 			relay_conn_set_timeout(p->conn, p->cfg.smtp_starttls_timeout_ms);
 			SSL *ssl = NULL;
 			if (tlsa_ssl_new(p->tlsa, &h->v, &ssl) != 0) {
-				relay__copy(p->abort_class, sizeof(p->abort_class), "tls-handshake");
+				relay_copy(p->abort_class, sizeof(p->abort_class), "tls-handshake");
 				rc_ignore(smtp_client_abort(p->smtp, "4.7.5", "cannot prepare TLS"));
 				continue;
 			}
 			if (relay_conn_start_tls(p->conn, ssl) != RELAY_CONN_OK) {
-				relay__copy(p->abort_class, sizeof(p->abort_class), "tls-handshake");
+				relay_copy(p->abort_class, sizeof(p->abort_class), "tls-handshake");
 				rc_ignore(smtp_client_abort(p->smtp, "4.7.5", "cannot start TLS"));
 				continue;
 			}
@@ -350,16 +350,16 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	if (tlsa_ssl_result(relay_conn_ssl(c), &h->v, status == RELAY_CONN_OK, &h->tres) != 0) {
 		memset(&h->tres, 0, sizeof(h->tres));
 		h->tres.depth = -1;
-		relay__copy(h->tres.why, sizeof(h->tres.why), "TLS result unavailable");
-		relay__copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
+		relay_copy(h->tres.why, sizeof(h->tres.why), "TLS result unavailable");
+		relay_copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
 	}
 	if (!h->tres.ok || status != RELAY_CONN_OK) {
 		/* RFC 7672 2.2 (C19, C21), 3.2 (C51): never go on over a
 		 * session whose authentication or encryption failed. */
 		if (h->tres.ok) {
 			h->tres.ok = false;
-			relay__copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
-			relay__copy(h->tres.why, sizeof(h->tres.why), "TLS handshake failed");
+			relay_copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
+			relay_copy(h->tres.why, sizeof(h->tres.why), "TLS handshake failed");
 		}
 		sess_abort(p, h->tres.status[0] ? h->tres.status : "4.7.5",
 		    relay_class_tls(&h->v, &h->tres), h->tres.why);
@@ -386,7 +386,7 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		h->tls_tried = true;
 		memset(&h->tres, 0, sizeof(h->tres));
 		h->tres.depth = -1;
-		relay__copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
+		relay_copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
 		relay_fmt(h->tres.why, sizeof(h->tres.why), "TLS handshake failed: %s",
 		    relay_conn_strerror(err));
 		sess_abort(p, "4.7.5", "tls-handshake", h->tres.why);
@@ -449,7 +449,7 @@ sess_start(struct probe *p)
 		.allow_helo = mode != SMTP_TLS_REQUIRED,
 	};
 	if (inet_ntop(a->family, a->bytes, h->addr, sizeof(h->addr)) == NULL)
-		relay__copy(h->addr, sizeof(h->addr), "?");
+		relay_copy(h->addr, sizeof(h->addr), "?");
 	h->attempted = true;
 	p->smtp = smtp_client_new(&cc);
 	if (p->smtp == NULL) {
@@ -665,7 +665,7 @@ print_text(const struct probe *p)
 		for (size_t k = 0; k < dh->naddrs; k++) {
 			char a[INET6_ADDRSTRLEN];
 			if (inet_ntop(dh->addrs[k].family, dh->addrs[k].bytes, a, sizeof(a)) == NULL)
-				relay__copy(a, sizeof(a), "?");
+				relay_copy(a, sizeof(a), "?");
 			printf("%s%s", k ? "," : "", a);
 		}
 		printf("%s\n", dh->naddrs ? "" : "(none)");

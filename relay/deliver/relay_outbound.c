@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "relay_deliver_int.h"
+#include "deliver_int.h"
 #include "relay_class.h"
 #include "relay_log.h"
 
@@ -74,7 +74,7 @@ sess_report(struct out_sess *ss)
 			char st[16];
 			relay__fail_set(&j->fail, false, smtp_status_format(&r->status, st, sizeof(st)),
 			    relay_class_smtp(r, ss->abort_class), why);
-			relay__copy(j->info.reply, sizeof(j->info.reply), r->text);
+			relay_copy(j->info.reply, sizeof(j->info.reply), r->text);
 		} else {
 			relay__fail_set(&j->fail, false, "4.4.2", "connect", "lost connection");
 		}
@@ -98,7 +98,7 @@ sess_report(struct out_sess *ss)
 			    r->klass == 2 ? "" : relay_class_smtp(r, ss->abort_class), why);
 		}
 		if (ss->mseen)
-			relay__copy(j->info.reply, sizeof(j->info.reply), ss->mres.text);
+			relay_copy(j->info.reply, sizeof(j->info.reply), ss->mres.text);
 	}
 	return j;
 }
@@ -177,7 +177,7 @@ sess_timeout_ms(const struct out_sess *ss)
 static void
 sess_abort(struct out_sess *ss, const char *dsn, const char *class, const char *why)
 {
-	relay__copy(ss->abort_class, sizeof(ss->abort_class), class);
+	relay_copy(ss->abort_class, sizeof(ss->abort_class), class);
 	rc_ignore(smtp_client_abort(ss->smtp, dsn, why));
 	sess_pump(ss);
 }
@@ -321,7 +321,7 @@ sess_on_connected(struct relay_conn *c, int status, void *arg)
 	struct out_sess *ss = arg;
 	if (status < 0) {
 		ss->connect_failed = true;
-		relay__copy(ss->connect_err, sizeof(ss->connect_err), uv_strerror(status));
+		relay_copy(ss->connect_err, sizeof(ss->connect_err), uv_strerror(status));
 		relay_conn_close(c);
 		return;
 	}
@@ -343,10 +343,10 @@ static void
 sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
 {
 	struct attempt_info *in = &j->info;
-	relay__copy(in->tls, sizeof(in->tls), tlsa_auth_name(r->auth));
-	relay__copy(in->trust, sizeof(in->trust), tlsa_trust_name(r->trust));
+	relay_copy(in->tls, sizeof(in->tls), tlsa_auth_name(r->auth));
+	relay_copy(in->trust, sizeof(in->trust), tlsa_trust_name(r->trust));
 	in->depth = r->depth;
-	relay__copy(in->matched, sizeof(in->matched), r->matched);
+	relay_copy(in->matched, sizeof(in->matched), r->matched);
 	if (r->have_spki) {
 		for (size_t i = 0; i < 32; i++)
 			snprintf(in->spki + 2 * i, 3, "%02x", r->spki_sha256[i]);
@@ -354,7 +354,7 @@ sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
 	char names[256];
 	relay_fmt(names, sizeof(names), "%s%s%s", r->subject,
 	    r->dns_names[0] ? " san=" : "", r->dns_names);
-	relay__copy(in->names, sizeof(in->names), names);
+	relay_copy(in->names, sizeof(in->names), names);
 }
 
 static void
@@ -366,8 +366,8 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	    &ss->tres) != 0) {
 		memset(&ss->tres, 0, sizeof(ss->tres));
 		ss->tres.ok = false;
-		relay__copy(ss->tres.why, sizeof(ss->tres.why), "TLS result unavailable");
-		relay__copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
+		relay_copy(ss->tres.why, sizeof(ss->tres.why), "TLS result unavailable");
+		relay_copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
 	}
 	sess_fill_tls_info(j, &ss->tres);
 	struct relay_log_line l;
@@ -385,8 +385,8 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 		ss->tls_failed = true;
 		if (ss->tres.ok) {
 			ss->tres.ok = false;
-			relay__copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
-			relay__copy(ss->tres.why, sizeof(ss->tres.why), "TLS handshake failed");
+			relay_copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
+			relay_copy(ss->tres.why, sizeof(ss->tres.why), "TLS handshake failed");
 		}
 		sess_abort(ss, ss->tres.status[0] ? ss->tres.status : "4.7.5",
 		    relay_class_tls(&j->verdict, &ss->tres), ss->tres.why);
@@ -426,7 +426,7 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		memset(&ss->tres, 0, sizeof(ss->tres));
 		ss->tres.depth = -1;
 		ss->tls_failed = true;
-		relay__copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
+		relay_copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
 		relay_fmt(ss->tres.why, sizeof(ss->tres.why), "TLS handshake %s",
 		    err == RELAY_CONN_TIMEOUT ? "timed out" :
 		    err == RELAY_CONN_EOF ? "ended by the server" :
@@ -602,7 +602,7 @@ relay__sess_reuse(struct out_sess *ss, struct dest_job *j)
 	ss->body_wait_drain = false;
 	ss->abort_class[0] = '\0';
 	ss->uses++;
-	relay__copy(j->info.addr, sizeof(j->info.addr), ss->addr);
+	relay_copy(j->info.addr, sizeof(j->info.addr), ss->addr);
 	j->info.reply[0] = '\0';
 	j->info.conn_use = ss->uses;
 	if (ss->tls_ok)
@@ -705,8 +705,8 @@ relay__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_
 		memcpy(&s4->sin_addr, a->bytes, 4);
 	}
 	inet_ntop(a->family, a->bytes, j->info.addr, sizeof(j->info.addr));
-	relay__copy(ss->addr, sizeof(ss->addr), j->info.addr);
-	relay__copy(ss->host, sizeof(ss->host), j->info.mx);
+	relay_copy(ss->addr, sizeof(ss->addr), j->info.addr);
+	relay_copy(ss->host, sizeof(ss->host), j->info.mx);
 	j->info.reply[0] = '\0';
 	j->sess = ss;
 	if (relay_conn_connect(d->loop, (struct sockaddr *)&ss_addr,

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "relay_deliver_int.h"
+#include "deliver_int.h"
 #include "relay_dsn.h"
 #include "relay_log.h"
 #include "relay_report.h"
@@ -248,13 +248,13 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					r->delay_warned = true;
 					mark[i] = true;
 				}
-				relay__copy(domains[n], sizeof(domains[n]),
+				relay_copy(domains[n], sizeof(domains[n]),
 				    j->domain[0] != '\0' ? j->domain : j->domain_utf8);
 				if (o->class[0] != '\0')
 					relay_fmt(prose[n], sizeof(prose[n]), "%s (%s)",
 					    relay_report_class_hint(o->class), o->reason);
 				else
-					relay__copy(prose[n], sizeof(prose[n]), o->reason);
+					relay_copy(prose[n], sizeof(prose[n]), o->reason);
 				rs[n] = (struct relay_dsn_rcpt){
 					.address = r->address,
 					.orcpt = r->orcpt,
@@ -343,7 +343,7 @@ relay__msg_dest_done(struct msg_job *m)
 				o->status = RELAY_QUEUE_RCPT_BOUNCED;
 				char why[REASON_MAX];
 				relay_fmt(why, sizeof(why), "message expired in queue: %s", o->reason);
-				relay__copy(o->reason, sizeof(o->reason), why);
+				relay_copy(o->reason, sizeof(o->reason), why);
 			}
 			r->status = o->status;
 			rc_ignore(relay_queue_set_str(&r->dsn, o->dsn));
@@ -408,13 +408,13 @@ rcpt_dest_form(const struct relay_config *cfg, const char *address, struct rcpt_
 	if (dl <= 0)
 		return;
 	if (a.literal) {
-		relay__copy(rd->domain, sizeof(rd->domain), raw);
+		relay_copy(rd->domain, sizeof(rd->domain), raw);
 		return;
 	}
 	rd->err = relay_idn_to_ascii(raw, cfg->smtputf8_enable ? RELAY_IDN_ALLOW_UTF8 : 0,
 	    rd->domain, &rd->detail);
 	if (rd->err != 0 || !relay_idn_is_ascii(raw))
-		relay__copy(rd->utf8, sizeof(rd->utf8), raw);
+		relay_copy(rd->utf8, sizeof(rd->utf8), raw);
 }
 
 static bool
@@ -476,8 +476,8 @@ msg_start_dests(struct msg_job *m)
 			j = calloc(1, sizeof(*j));
 			if (j == NULL)
 				continue;
-			relay__copy(j->domain, sizeof(j->domain), rd.domain);
-			relay__copy(j->domain_utf8, sizeof(j->domain_utf8), rd.utf8);
+			relay_copy(j->domain, sizeof(j->domain), rd.domain);
+			relay_copy(j->domain_utf8, sizeof(j->domain_utf8), rd.utf8);
 			j->idn_err = rd.err;
 			j->idn_detail = rd.detail;
 			j->m = m;
@@ -609,7 +609,7 @@ msg_start(struct relay_sched *s, const char *id)
 	if (m == NULL)
 		return false;
 	m->s = s;
-	relay__copy(m->id, sizeof(m->id), id);
+	relay_copy(m->id, sizeof(m->id), id);
 	m->started_us = now_us();
 	m->next = s->jobs;
 	m->pprev = &s->jobs;
@@ -657,7 +657,7 @@ scan_one(const struct relay_queue_info *info, void *arg)
 		c->s->more_due = true;
 		return 1;
 	}
-	relay__copy(c->due[c->ndue], sizeof(c->due[0]), info->id);
+	relay_copy(c->due[c->ndue], sizeof(c->due[0]), info->id);
 	c->ndue++;
 	return 0;
 }

@@ -37,31 +37,12 @@
 #include "danerelay_version.h"
 #include "relay_cli.h"
 #include "relay_control.h"
-#include "relay_int.h"
+#include "daemon_int.h"
 #include "relay_log.h"
 #include "relay_notify.h"
 
 /* Pending connections the kernel keeps for us (listen(2) backlog). */
 #define SERVE_BACKLOG 128
-
-void
-relay_fmt(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	if (n < 0 && size > 0)
-		buf[0] = '\0';
-}
-
-uint64_t
-relay_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /*
  * Tells a service manager (systemd Type=notify) what serve is doing: state

@@ -31,7 +31,7 @@
 
 #include <unbound.h>
 
-#include "relay_dns_int.h"
+#include "dns_int.h"
 
 enum slot_kind {
 	SLOT_A,

@@ -25,7 +25,7 @@
 #include <unbound.h>
 
 #include "relay_config.h"
-#include "relay_dns_int.h"
+#include "dns_int.h"
 
 #define DEFAULT_QUERY_TIMEOUT_MS 10000u
 #define DEFAULT_SELFTEST_INTERVAL_MS 3600000u

@@ -39,7 +39,7 @@
 #include <time.h>
 
 #include "relay_conn.h"
-#include "relay_int.h"
+#include "daemon_int.h"
 #include "relay_log.h"
 #include "smtp.h"
 

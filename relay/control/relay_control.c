@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "relay_int.h"
+#include "daemon_int.h"
 #include "relay_log.h"
 #include "relay_report.h"
 
