@@ -1690,3 +1690,15 @@ relay_config_print_doc(FILE *out)
 	}
 	return ferror(out) || fflush(out) != 0 ? -1 : 0;
 }
+
+int
+relay_config_duration_us(const char *text, uint64_t *us)
+{
+	uint64_t ms;
+
+	if (relay_config_parse_duration(text, strlen(text), &ms) != 0 ||
+	    ms > UINT64_MAX / 1000)
+		return -1;
+	*us = ms * 1000;
+	return 0;
+}

@@ -257,6 +257,16 @@ int relay_config_load_buf(struct relay_config *cfg, const char *name,
 int relay_config_parse_duration(const char *p, size_t len, uint64_t *ms)
     RELAY_CONFIG_WUR;
 
+/*
+ * A duration on the command line (`queue list --older-than 1w`) in the
+ * configuration's syntax (relay_config_parse_duration(): one parser for
+ * both), into *us, microseconds as queue times are kept. text is
+ * NUL-terminated and borrowed. Returns 0, or -1 on a syntax error or a
+ * value too large for *us (*us unchanged).
+ */
+int relay_config_duration_us(const char *text, uint64_t *us)
+    RELAY_CONFIG_WUR;
+
 /* Releases everything owned by *cfg. NULL and a zeroed struct are fine. */
 void relay_config_free(struct relay_config *cfg);
 

@@ -91,18 +91,6 @@ relay_cli_bad_option(const char *cmd, const char *synopsis, int c,
 	    synopsis);
 }
 
-int
-relay_cli_parse_duration(const char *text, uint64_t *us)
-{
-	uint64_t ms;
-
-	if (relay_config_parse_duration(text, strlen(text), &ms) != 0 ||
-	    ms > UINT64_MAX / 1000)
-		return -1;
-	*us = ms * 1000;
-	return 0;
-}
-
 static const char version_synopsis[] = "danerelay version";
 
 int

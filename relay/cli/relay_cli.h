@@ -101,14 +101,4 @@ int relay_cli_help(const char *synopsis);
 int relay_cli_bad_option(const char *cmd, const char *synopsis, int c,
     char **argv);
 
-/*
- * A duration on the command line (`queue list --older-than 1w`) in the
- * configuration's syntax (relay_config_parse_duration(): one parser for
- * both), into *us, microseconds as queue times are kept. text is
- * NUL-terminated and borrowed. Returns 0, or -1 on a syntax error or a
- * value too large for *us (*us unchanged).
- */
-int relay_cli_parse_duration(const char *text, uint64_t *us)
-    __attribute__((warn_unused_result));
-
 #endif

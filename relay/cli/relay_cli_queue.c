@@ -238,7 +238,7 @@ queue_list(const char *cmd, const struct qopts *o, int nargs)
 	if (o->all || o->mail)
 		return relay_cli_usage(cmd, "--all and --mail do not apply; "
 		    "usage: %s", list_synopsis);
-	if (o->older_than != NULL && relay_cli_parse_duration(o->older_than,
+	if (o->older_than != NULL && relay_config_duration_us(o->older_than,
 	    &c.f.older_than_us) != 0)
 		return relay_cli_usage(cmd, "bad duration \"%s\" (e.g. 30s, 5m, "
 		    "1h, 2d, 1w)", o->older_than);

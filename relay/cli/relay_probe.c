@@ -39,14 +39,14 @@
 
 #include <uv.h>
 
+#include "relay_class.h"
 #include "relay_cli.h"
 #include "relay_conn.h"
 #include "relay_dns.h"
 #include "relay_idn.h"
-#include "daemon_int.h"
 #include "relay_json.h"
-#include "relay_class.h"
 #include "relay_log.h"
+#include "relay_text.h"
 #include "smtp.h"
 #include "tlsa.h"
 
@@ -484,7 +484,7 @@ sess_start(struct probe *p)
 
 /* ---------------------------------------------------------- the decision */
 
-/* Walk the hosts from host_i as relay__dest_next() does. */
+/* Walk the hosts from host_i as deliver__dest_next() does. */
 static void
 probe_next_host(struct probe *p)
 {

@@ -18,7 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon_int.h"
+#include "relay_clock.h"
+#include "relay_dns.h"
 #include "relay_log.h"
 #include "relay_report.h"
 
@@ -556,7 +557,7 @@ struct report_job {
 };
 
 struct relay_control {
-	struct relay_daemon *d;
+	struct relay_control_ctx ctx;
 	uv_pipe_t server;
 	bool listening;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -736,21 +737,6 @@ exec_done(void *arg, size_t nok, size_t nerr)
 	conn_process(k);   /* the next buffered request, or read on */
 }
 
-static bool
-hook_active(void *arg, const char *id)
-{
-	struct relay_daemon *d = arg;
-	return d->sched != NULL && relay_sched_is_active(d->sched, id);
-}
-
-static void
-hook_kick(void *arg)
-{
-	struct relay_daemon *d = arg;
-	if (d->sched != NULL && !d->stopping)
-		relay_sched_kick(d->sched);
-}
-
 /*
  * One request line (NUL-terminated, LF removed). Answers synchronously
  * (request_done before returning) or starts the work whose completion
@@ -787,7 +773,7 @@ static void
 conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 {
 	struct relay_control *c = k->c;
-	struct relay_daemon *d = c->d;
+	const struct relay_control_ctx *ctx = &c->ctx;
 	enum relay_control_cmd cmd;
 	bool all = false;
 
@@ -797,7 +783,7 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 		return;
 	}
 	if (strcmp(words[0], "report") == 0 && nw == 1) {
-		if (d->cfg.report_recipient[0] == '\0') {
+		if (ctx->cfg->report_recipient[0] == '\0') {
 			conn_send(k, "error - report_recipient is not set\n");
 			request_done(k, 0, 1);
 		} else if (c->report != NULL) {
@@ -823,7 +809,7 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 			request_done(k, 0, 1);
 			return;
 		}
-		int fr = relay_serve_dns_flush(d, nw == 2 ? norm : NULL, text,
+		int fr = ctx->dns_flush(ctx->arg, nw == 2 ? norm : NULL, text,
 		    sizeof(text));
 		conn_sendf(k, fr == 0 ? "ok" : "error", nw == 2 && fr == 0 ?
 		    norm : "-", text);
@@ -858,11 +844,11 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 		return;
 	}
 	struct relay_control_hooks hooks = {
-		.is_active = hook_active,
-		.kick = hook_kick,
-		.arg = d,
+		.is_active = ctx->is_active,
+		.kick = ctx->kick,
+		.arg = ctx->arg,
 	};
-	int r = relay_control_exec(d->loop, d->queue, &hooks, cmd,
+	int r = relay_control_exec(ctx->loop, ctx->queue, &hooks, cmd,
 	    (const char *const *)(words + 1), nids, all, exec_result, exec_done,
 	    k, &k->exec);
 	if (r != 0) {
@@ -926,7 +912,7 @@ on_control_connection(uv_stream_t *server, int status)
 	if (status < 0 || c->stopping)
 		return;
 	k = calloc(1, sizeof(*k));
-	if (k == NULL || uv_pipe_init(c->d->loop, &k->pipe, 0) != 0) {
+	if (k == NULL || uv_pipe_init(c->ctx.loop, &k->pipe, 0) != 0) {
 		free(k);
 		return;
 	}
@@ -1075,7 +1061,7 @@ report_arm(struct relay_control *c)
 {
 	if (!c->stopping)
 		uv_timer_start(&c->report_timer, report_timer_cb,
-		    c->d->cfg.report_interval_ms, 0);
+		    c->ctx.cfg->report_interval_ms, 0);
 }
 
 static void
@@ -1083,13 +1069,13 @@ report_after(uv_work_t *w, int status)
 {
 	struct report_job *j = w->data;
 	struct relay_control *c = j->c;
-	struct relay_daemon *d = c->d;
+	const struct relay_control_ctx *ctx = &c->ctx;
 	char text[300];
 	int r = status != 0 ? RELAY_QUEUE_ECANCELED : j->err;
 
 	c->report = NULL;
-	if (r == 0 && j->msg != NULL && !c->stopping && d->queue != NULL)
-		r = relay_submit_local(d, "", j->rcpt, RELAY_QUEUE_NOTIFY_NEVER,
+	if (r == 0 && j->msg != NULL && !c->stopping && ctx->queue != NULL)
+		r = ctx->submit(ctx->arg, "", j->rcpt, RELAY_QUEUE_NOTIFY_NEVER,
 		    j->msg, j->msglen);
 	struct relay_log_line l;
 	if (!c->stopping && relay_log_begin(&l, r == 0 ? RELAY_LOG_INFO :
@@ -1133,22 +1119,22 @@ report_after(uv_work_t *w, int status)
 static void
 report_start(struct relay_control *c, struct ctl_conn *asker)
 {
-	struct relay_daemon *d = c->d;
+	const struct relay_control_ctx *ctx = &c->ctx;
 	struct report_job *j;
 
-	if (c->report != NULL || c->stopping || d->queue == NULL)
+	if (c->report != NULL || c->stopping || ctx->queue == NULL)
 		return;
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return;
 	j->c = c;
 	j->now_us = relay_now_us();
-	j->spool = strdup(relay_queue_dir(d->queue));
-	j->hostname = strdup(d->cfg.myhostname);
-	j->rcpt = strdup(d->cfg.report_recipient);
+	j->spool = strdup(relay_queue_dir(ctx->queue));
+	j->hostname = strdup(ctx->cfg->myhostname);
+	j->rcpt = strdup(ctx->cfg->report_recipient);
 	j->work.data = j;
 	if (j->spool == NULL || j->hostname == NULL || j->rcpt == NULL ||
-	    uv_queue_work(d->loop, &j->work, report_work, report_after) != 0) {
+	    uv_queue_work(ctx->loop, &j->work, report_work, report_after) != 0) {
 		free(j->spool);
 		free(j->hostname);
 		free(j->rcpt);
@@ -1168,7 +1154,7 @@ report_timer_cb(uv_timer_t *t)
 	struct relay_control *c = t->data;
 
 	/* report_recipient and report_interval may change with SIGHUP. */
-	if (c->d->cfg.report_recipient[0] == '\0' || c->report != NULL) {
+	if (c->ctx.cfg->report_recipient[0] == '\0' || c->report != NULL) {
 		report_arm(c);
 		return;
 	}
@@ -1196,21 +1182,22 @@ control_maybe_free(struct relay_control *c)
 }
 
 int
-relay_control_start(struct relay_daemon *d)
+relay_control_start(const struct relay_control_ctx *ctx,
+    struct relay_control **out)
 {
 	struct relay_control *c = calloc(1, sizeof(*c));
 	int r;
 
 	if (c == NULL)
 		return RELAY_CONTROL_ENOMEM;
-	c->d = d;
-	(void)uv_timer_init(d->loop, &c->report_timer);
+	c->ctx = *ctx;
+	(void)uv_timer_init(ctx->loop, &c->report_timer);
 	c->report_timer.data = c;
 	c->handles = 1;
-	d->control = c;
+	*out = c;
 	report_arm(c);
 
-	if (relay_control_path(relay_queue_dir(d->queue), c->path,
+	if (relay_control_path(relay_queue_dir(ctx->queue), c->path,
 	    sizeof(c->path)) != 0) {
 		relay_log_msg(RELAY_LOG_ERROR, "control",
 		    "spool_dir path too long for a unix socket; no control socket");
@@ -1218,7 +1205,7 @@ relay_control_start(struct relay_daemon *d)
 	}
 	/* We hold the spool lock, so a socket left here is stale. */
 	(void)unlink(c->path);
-	if ((r = uv_pipe_init(d->loop, &c->server, 0)) != 0) {
+	if ((r = uv_pipe_init(ctx->loop, &c->server, 0)) != 0) {
 		relay_log_msg(RELAY_LOG_ERROR, "control", uv_strerror(r));
 		return 0;
 	}
@@ -1257,13 +1244,10 @@ relay_control_start(struct relay_daemon *d)
 }
 
 void
-relay_control_stop(struct relay_daemon *d)
+relay_control_stop(struct relay_control *c)
 {
-	struct relay_control *c = d != NULL ? d->control : NULL;
-
 	if (c == NULL)
 		return;
-	d->control = NULL;
 	c->stopping = true;
 	uv_close((uv_handle_t *)&c->report_timer, control_handle_closed);
 	if (c->listening) {

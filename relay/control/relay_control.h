@@ -42,6 +42,7 @@
 
 #include <uv.h>
 
+#include "relay_config.h"
 #include "relay_queue.h"
 
 #define RELAY_CONTROL_WUR __attribute__((warn_unused_result))
@@ -133,28 +134,57 @@ void relay_control_exec_cancel(struct relay_control_exec *x);
 /* Text for a relay_control_status. */
 const char *relay_control_strerror(int status);
 
-/* ---- The daemon side (relay_serve.c) ---- */
+/* ---- The server side (wired by daemon/) ---- */
 
-struct relay_daemon;
+/*
+ * What the control server borrows from its owner, who keeps it alive until
+ * the server has freed itself (see relay_control_stop). The hooks are how
+ * control reaches its siblings without knowing them (STYLE.md section 11).
+ */
+struct relay_control_ctx {
+	uv_loop_t *loop;
+	/* The configuration in effect (report_recipient, report_interval,
+	 * myhostname); a reload may replace its contents between two loop
+	 * turns. */
+	const struct relay_config *cfg;
+	struct relay_queue *queue;
+	/* For the engine (relay_control_hooks): a delivery of id in flight?
+	 * Changes took effect: look at the queue again. Either may be NULL. */
+	bool (*is_active)(void *arg, const char *id);
+	void (*kick)(void *arg);
+	/* Queue a locally made message (the report mail) with the given
+	 * sender for one recipient; content is copied. Returns 0 or a
+	 * relay_queue_err. Required. */
+	int (*submit)(void *arg, const char *sender, const char *rcpt,
+	    unsigned notify, const uint8_t *content, size_t len);
+	/* `dns-flush [NAME]`: replace the resolver's cache; name (may be
+	 * NULL) is only logged. Writes one line for the operator into msg.
+	 * Returns 0 or -1. Required. */
+	int (*dns_flush)(void *arg, const char *name, char *msg, size_t msglen);
+	void *arg;
+};
+
+struct relay_control;
 
 /*
  * Listens on spool_dir/control (removing a stale socket: we hold the spool
  * lock, so no other daemon uses it) and starts the report timer
  * (report_recipient, report_interval: the text report is mailed through
- * the queue when something is deferred). Sets d->control. A socket that
- * cannot be created is logged and leaves only the report timer (the CLI
- * then says so). Returns 0 or a negative relay_control_status (nothing
- * started).
+ * the queue when something is deferred). ctx is copied (what it points to
+ * is borrowed). Sets *out. A socket that cannot be created is logged and
+ * leaves only the report timer (the CLI then says so). Returns 0 or a
+ * negative relay_control_status (nothing started).
  */
-int relay_control_start(struct relay_daemon *d) RELAY_CONTROL_WUR;
+int relay_control_start(const struct relay_control_ctx *ctx,
+    struct relay_control **out) RELAY_CONTROL_WUR;
 
 /*
  * Stops accepting, drops clients, cancels changes not yet handed to the
  * queue, removes the socket file. The object frees itself once its handles
  * are closed and queue operations in flight have ended (before the queue's
- * close callback runs). d->control becomes NULL. NULL-safe, idempotent.
+ * close callback runs). NULL-safe; c must not be used afterwards.
  */
-void relay_control_stop(struct relay_daemon *d);
+void relay_control_stop(struct relay_control *c);
 
 /* ---- The client side (CLI; blocking I/O, not for the serve loop) ---- */
 

@@ -19,7 +19,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -35,11 +34,12 @@
 #include <openssl/err.h>
 
 #include "danerelay_version.h"
-#include "relay_cli.h"
-#include "relay_control.h"
 #include "daemon_int.h"
+#include "relay_clock.h"
+#include "relay_daemon.h"
 #include "relay_log.h"
 #include "relay_notify.h"
+#include "relay_text.h"
 
 /* Pending connections the kernel keeps for us (listen(2) backlog). */
 #define SERVE_BACKLOG 128
@@ -93,7 +93,7 @@ start_dns(struct relay_daemon *d)
 	return r;
 }
 
-/* ---- issue 6: `danerelay dns flush` ---- */
+/* ---- `danerelay dns flush` ---- */
 
 /* A retired resolver context, until its last lookup in flight is done. */
 struct dns_retired {
@@ -116,10 +116,20 @@ dns_retired_closed(void *arg)
 	free(rt);
 }
 
-int
-relay_serve_dns_flush(struct relay_daemon *d, const char *name, char *msg,
-    size_t msglen)
+/*
+ * `danerelay dns flush` (the control socket's dns_flush hook): replace
+ * d->dns by a fresh resolver context built from the same configuration (an
+ * empty cache: libunbound has no flush call) and retire the old one with
+ * relay_dns_close_when_idle(), so lookups of delivery jobs in flight finish
+ * on it. name (may be NULL) is only logged: the whole cache goes either
+ * way. Logs event=dns-flush. Writes one line for the operator into msg.
+ * Returns 0, or -1 (d->dns unchanged) when stopping or the new context
+ * cannot be made.
+ */
+static int
+serve_dns_flush(void *arg, const char *name, char *msg, size_t msglen)
 {
+	struct relay_daemon *d = arg;
 	struct relay_log_line l;
 
 	if (d->stopping || d->dns == NULL) {
@@ -310,7 +320,7 @@ on_connection(uv_stream_t *server, int status)
 		relay_log_msg(RELAY_LOG_WARNING, "accept", uv_strerror(status));
 		return;
 	}
-	relay_smtpd_accept(li->d, server);
+	relay_smtpd_accept(&li->d->smtpd, server);
 }
 
 static int
@@ -372,11 +382,13 @@ dns_closed(void *arg)
 }
 
 static void
-sched_done(struct relay_daemon *d)
+sched_done(void *arg)
 {
+	struct relay_daemon *d = arg;
+	d->sched = NULL;
 	/* Inbound sessions still open now are dropped; a commit in flight
 	 * completes inside the queue (the client retries: at-least-once). */
-	relay_smtpd_abort_all(d);
+	relay_smtpd_abort_all(&d->smtpd);
 	if (d->dns != NULL)
 		relay_dns_close(d->dns, dns_closed, d);
 	else
@@ -392,11 +404,12 @@ stop_daemon(struct relay_daemon *d, const char *why)
 	relay_log_msg(RELAY_LOG_INFO, "stopping", why);
 	serve_notify(d, "STOPPING=1\n", "stopping");
 	close_listeners(d);
-	relay_smtpd_shutdown(d);
-	/* issue 6: no more control requests or report mails. */
-	relay_control_stop(d);
+	relay_smtpd_shutdown(&d->smtpd);
+	/* No more control requests or report mails. */
+	relay_control_stop(d->control);
+	d->control = NULL;
 	if (d->sched != NULL)
-		relay_sched_stop(d->sched, d->cfg.shutdown_timeout_ms, sched_done);
+		relay_sched_stop(d->sched, d->cfg.shutdown_timeout_ms, sched_done, d);
 	else
 		sched_done(d);
 }
@@ -474,37 +487,62 @@ on_signal(uv_signal_t *h, int signum)
 		stop_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-static const char serve_synopsis[] = "danerelay serve [-c FILE]";
+/* ---- Wiring between the siblings (STYLE.md section 11) ---- */
+
+/* smtpd: a message is durable in the queue; deliver it now. */
+static void
+hook_committed(void *arg, const char *queue_id)
+{
+	struct relay_daemon *d = arg;
+	if (d->sched != NULL)
+		relay_sched_new_message(d->sched, queue_id);
+}
+
+/* deliver: a local message (DSN, report) was committed. The scheduler may
+ * be gone by then (a commit ending during shutdown). */
+static void
+hook_local_queued(void *arg)
+{
+	struct relay_daemon *d = arg;
+	if (d->sched != NULL)
+		relay_sched_kick(d->sched);
+}
+
+/* control: whether a delivery of id is in flight. */
+static bool
+hook_active(void *arg, const char *id)
+{
+	struct relay_daemon *d = arg;
+	return d->sched != NULL && relay_sched_is_active(d->sched, id);
+}
+
+/* control: a release or retry took effect. */
+static void
+hook_kick(void *arg)
+{
+	struct relay_daemon *d = arg;
+	if (d->sched != NULL && !d->stopping)
+		relay_sched_kick(d->sched);
+}
+
+/* control: the report mail. */
+static int
+hook_submit(void *arg, const char *sender, const char *rcpt, unsigned notify,
+    const uint8_t *content, size_t len)
+{
+	struct relay_daemon *d = arg;
+	return relay_submit_local(&d->deliver, sender, rcpt, notify, content, len);
+}
 
 int
-relay_cli_serve(int argc, char **argv)
+relay_daemon_run(struct relay_config *cfg, const char *config_path)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *sub_conf = NULL;
-	int c;
-
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
-		if (c == 'c')
-			sub_conf = optarg;
-		else if (c == 'h')
-			return relay_cli_help(serve_synopsis);
-		else
-			return relay_cli_bad_option("serve", serve_synopsis, c, argv);
-	}
-	if (optind < argc)
-		return relay_cli_usage("serve", "takes no arguments; usage: %s",
-		    serve_synopsis);
 	static struct relay_daemon daemon;
 	struct relay_daemon *d = &daemon;
 	memset(d, 0, sizeof(*d));
-	if (relay_cli_load_config("serve", sub_conf, &d->cfg) != 0)
-		return RELAY_CLI_EXIT_ERROR;
-	d->config_path = strdup(relay_cli_config_path(sub_conf));
+	d->cfg = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	d->config_path = strdup(config_path);
 	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
 	    RELAY_LOG_DEBUG : RELAY_LOG_INFO);
 	/* Under systemd with StandardError=journal, lines carry their syslog
@@ -517,13 +555,13 @@ relay_cli_serve(int argc, char **argv)
 	uv_loop_t loop;
 	if (uv_loop_init(&loop) != 0) {
 		fprintf(stderr, "danerelay serve: cannot create the event loop\n");
-		return RELAY_CLI_EXIT_ERROR;
+		return 1;
 	}
 	d->loop = &loop;
 	tlsa_digests_default(&d->digests);
 
 	char err[512] = "";
-	int rc = RELAY_CLI_EXIT_ERROR;
+	int rc = 1;
 	int r = relay_queue_open(&loop, d->cfg.spool_dir, &d->queue, err, sizeof(err));
 	if (r != 0) {
 		fprintf(stderr, "danerelay serve: %s\n", err[0] ? err : relay_queue_strerror(r));
@@ -544,6 +582,15 @@ relay_cli_serve(int argc, char **argv)
 		fprintf(stderr, "danerelay serve: %s\n", err);
 		goto out_queue;
 	}
+	struct relay_smtpd_ctx sc = {
+		.loop = d->loop,
+		.cfg = &d->cfg,
+		.queue = d->queue,
+		.server_tls = d->server_tls,
+		.committed = hook_committed,
+		.arg = d,
+	};
+	relay_smtpd_server_init(&d->smtpd, &sc);
 	if (start_listeners(d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "danerelay serve: %s\n", err[0] ? err : "cannot listen");
 		close_listeners(d);
@@ -571,13 +618,33 @@ relay_cli_serve(int argc, char **argv)
 	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&d->sig_int, on_signal, SIGINT);
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
-	if (relay_sched_new(d, &d->sched) != 0) {
+	d->deliver = (struct relay_deliver_ctx){
+		.loop = d->loop,
+		.cfg = &d->cfg,
+		.queue = d->queue,
+		.dns = &d->dns,
+		.tlsa = d->tlsa,
+		.digests = &d->digests,
+		.local_queued = hook_local_queued,
+		.arg = d,
+	};
+	if (relay_sched_new(&d->deliver, &d->sched) != 0) {
 		fprintf(stderr, "danerelay serve: cannot start the scheduler\n");
 		stop_daemon(d, "startup failure");
 	} else {
-		/* issue 6: control socket (queue hold/release/delete/retry)
-		 * and the periodic report mail. */
-		if (relay_control_start(d) != 0)
+		/* Control socket (queue hold/release/delete/retry) and the
+		 * periodic report mail. */
+		struct relay_control_ctx cc = {
+			.loop = d->loop,
+			.cfg = &d->cfg,
+			.queue = d->queue,
+			.is_active = hook_active,
+			.kick = hook_kick,
+			.submit = hook_submit,
+			.dns_flush = serve_dns_flush,
+			.arg = d,
+		};
+		if (relay_control_start(&cc, &d->control) != 0)
 			relay_log_msg(RELAY_LOG_ERROR, "control", "cannot start");
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_INFO, "started")) {
@@ -611,7 +678,7 @@ out_loop:
 	if (uv_loop_close(&loop) != 0) {
 		relay_log_msg(RELAY_LOG_ERROR, "stopped", "event loop still had open handles");
 		if (rc == 0)
-			rc = RELAY_CLI_EXIT_ERROR;
+			rc = 1;
 	}
 	relay_config_free(&d->cfg);
 	free(d->config_path);

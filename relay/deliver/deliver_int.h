@@ -1,7 +1,7 @@
 #ifndef RELAY_DELIVER_INT_H
 #define RELAY_DELIVER_INT_H
 /*
- * relay_deliver_int.h: what the three parts of delivery share. Private to
+ * deliver_int.h: what the three parts of delivery share. Private to
  * relay_sched.c, relay_dest.c and relay_outbound.c.
  *
  *   relay_sched.c     the scheduler, message jobs, per-recipient outcomes
@@ -24,9 +24,11 @@
 #include <string.h>
 
 #include "relay_class.h"
+#include "relay_clock.h"
 #include "relay_conn.h"
+#include "relay_deliver.h"
 #include "relay_idn.h"
-#include "daemon_int.h"
+#include "relay_text.h"
 #include "smtp.h"
 
 /* Messages processed at once (each holds its content in memory). */
@@ -97,7 +99,7 @@ struct attempt_info {
  * carries mail for a destination that would get TLS.
  */
 struct out_sess {
-	struct relay_daemon *d;
+	const struct relay_deliver_ctx *ctx;
 	struct relay_sched *s;
 	struct dest_job *j;
 	struct out_sess *cnext, **cpprev;   /* in s->cache while parked */
@@ -189,7 +191,7 @@ struct msg_job {
 #define SCHED_CACHE_MAX 512
 
 struct relay_sched {
-	struct relay_daemon *d;
+	const struct relay_deliver_ctx *ctx;
 	struct out_sess *cache;     /* parked connections, newest first */
 	size_t ncache;
 	uv_timer_t timer;
@@ -202,29 +204,30 @@ struct relay_sched {
 	bool aborting;
 	bool more_due;              /* the last scan left due messages behind */
 	int open_handles;
-	void (*done)(struct relay_daemon *d);
+	void (*done)(void *arg);
+	void *done_arg;
 	bool done_called;
 };
 
 /* relay_sched.c */
-void relay__msg_dest_done(struct msg_job *m);
+void deliver__msg_dest_done(struct msg_job *m);
 
 /* relay_dest.c */
-void relay__fail_set(struct failure *f, bool permanent, const char *dsn, const char *class,
+void deliver__fail_set(struct failure *f, bool permanent, const char *dsn, const char *class,
     const char *reason);
-void relay__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
+void deliver__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
     const char *dsn, const char *class, const char *reason);
-void relay__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
+void deliver__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
     const char *class, const char *reason);
-void relay__dest_next(struct dest_job *j);
-void relay__dest_finish(struct dest_job *j);
-void relay__dest_start(struct dest_job *j);
+void deliver__dest_next(struct dest_job *j);
+void deliver__dest_finish(struct dest_job *j);
+void deliver__dest_start(struct dest_job *j);
 
 /* relay_outbound.c */
-struct out_sess * relay__cache_take(struct relay_sched *s, const char *host, const char *addr,
+struct out_sess * deliver__cache_take(struct relay_sched *s, const char *host, const char *addr,
     const uint8_t key[32]);
-void relay__cache_flush(struct relay_sched *s);
-bool relay__sess_reuse(struct out_sess *ss, struct dest_job *j);
-bool relay__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode);
+void deliver__cache_flush(struct relay_sched *s);
+bool deliver__sess_reuse(struct out_sess *ss, struct dest_job *j);
+bool deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode);
 
 #endif

@@ -31,7 +31,7 @@
 
 
 void
-relay__fail_set(struct failure *f, bool permanent, const char *dsn, const char *class,
+deliver__fail_set(struct failure *f, bool permanent, const char *dsn, const char *class,
     const char *reason)
 {
 	f->set = true;
@@ -45,7 +45,7 @@ relay__fail_set(struct failure *f, bool permanent, const char *dsn, const char *
 
 
 void
-relay__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
+deliver__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
     const char *dsn, const char *class, const char *reason)
 {
 	struct rcpt_out *o = &j->out[k];
@@ -59,11 +59,11 @@ relay__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st
 }
 
 void
-relay__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
+deliver__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
     const char *class, const char *reason)
 {
 	for (size_t k = 0; k < j->nr; k++)
-		relay__rcpt_decide(j, k, permanent ? RELAY_QUEUE_RCPT_BOUNCED :
+		deliver__rcpt_decide(j, k, permanent ? RELAY_QUEUE_RCPT_BOUNCED :
 		    RELAY_QUEUE_RCPT_DEFERRED, dsn, class, reason);
 }
 
@@ -160,23 +160,23 @@ log_dane_overridden(const struct dest_job *j)
 
 /* Try the next address of the current host, or the next host, or finish. */
 void
-relay__dest_next(struct dest_job *j)
+deliver__dest_next(struct dest_job *j)
 {
 	struct relay_sched *s = j->m->s;
 
 	for (;;) {
 		if (dest_all_decided(j) || s->aborting) {
-			relay__dest_finish(j);
+			deliver__dest_finish(j);
 			return;
 		}
 		if (j->host_i >= j->dns->nhosts || j->addrs_tried >= DEST_ADDRS_TOTAL) {
 			/* No MX host left: the last failure decides (4.7.5 for
 			 * DANE, TLSA and DNSSEC failures). */
 			if (!j->fail.set)
-				relay__fail_set(&j->fail, false, "4.4.3", "dns-lookup",
+				deliver__fail_set(&j->fail, false, "4.4.3", "dns-lookup",
 				    "no usable MX host");
-			relay__dest_decide_all(j, false, j->fail.dsn, j->fail.class, j->fail.reason);
-			relay__dest_finish(j);
+			deliver__dest_decide_all(j, false, j->fail.dsn, j->fail.class, j->fail.reason);
+			deliver__dest_finish(j);
 			return;
 		}
 		const struct relay_dns_host *h = &j->dns->hosts[j->host_i];
@@ -184,14 +184,14 @@ relay__dest_next(struct dest_job *j)
 			/* First visit of this host: the RFC 7672 decision. */
 			info_from_host(j, h);
 			tlsa_verdict_release(&j->verdict);
-			int r = tlsa_policy_decide(&j->dns->dest, &h->in, &s->d->digests,
+			int r = tlsa_policy_decide(&j->dns->dest, &h->in, s->ctx->digests,
 			    &j->verdict);
 			if (r != 0) {
 				/* Facts the policy cannot judge: never guess. */
 				char why[128];
 				relay_fmt(why, sizeof(why), "DANE policy error for %s: %s",
 				    h->name, tlsa_strerror(r));
-				relay__fail_set(&j->fail, false, "4.7.5", "dnssec-bogus", why);
+				deliver__fail_set(&j->fail, false, "4.7.5", "dnssec-bogus", why);
 				j->host_i++;
 				continue;
 			}
@@ -200,11 +200,11 @@ relay__dest_next(struct dest_job *j)
 				const char *cls = relay_class_dns(j->verdict.fclass, j->dns, h);
 				char why[REASON_MAX];
 				relay_fmt(why, sizeof(why), "%s: %s", h->name, j->verdict.reason);
-				relay__fail_set(&j->fail, j->verdict.permanent, j->verdict.status, cls, why);
+				deliver__fail_set(&j->fail, j->verdict.permanent, j->verdict.status, cls, why);
 				if (j->verdict.scope == TLSA_SCOPE_DESTINATION) {
-					relay__dest_decide_all(j, j->verdict.permanent, j->verdict.status,
+					deliver__dest_decide_all(j, j->verdict.permanent, j->verdict.status,
 					    cls, why);
-					relay__dest_finish(j);
+					deliver__dest_finish(j);
 					return;
 				}
 				j->host_i++; /* C10, C14: skip this host */
@@ -230,17 +230,17 @@ relay__dest_next(struct dest_job *j)
 		if (s->ncache > 0 && inet_ntop(a->family, a->bytes, atext, sizeof(atext)) != NULL &&
 		    tlsa_verdict_cache_key(&j->verdict, cleartext ? TLSA_CHANNEL_CLEARTEXT_POLICY :
 		    TLSA_CHANNEL_TLS, key) == 0) {
-			struct out_sess *c = relay__cache_take(s, h->name, atext, key);
+			struct out_sess *c = deliver__cache_take(s, h->name, atext, key);
 			if (c != NULL) {
-				if (relay__sess_reuse(c, j))
+				if (deliver__sess_reuse(c, j))
 					return;
 				continue;
 			}
 		}
 		enum smtp_tls_mode mode = j->verdict.kind == TLSA_VERDICT_MAY ?
 		    (cleartext ? SMTP_TLS_NONE : SMTP_TLS_MAY) : SMTP_TLS_REQUIRED;
-		if (relay__sess_start(j, a, mode))
-			return; /* sess_end() calls relay__dest_next() again */
+		if (deliver__sess_start(j, a, mode))
+			return; /* sess_end() calls deliver__dest_next() again */
 	}
 }
 
@@ -256,8 +256,8 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 	struct tlsa_dest_verdict dv;
 	int r = tlsa_policy_destination(&res->dest, &dv);
 	if (r != 0) {
-		relay__dest_decide_all(j, false, "4.7.5", "dns-lookup", "DANE policy error");
-		relay__dest_finish(j);
+		deliver__dest_decide_all(j, false, "4.7.5", "dns-lookup", "DANE policy error");
+		deliver__dest_finish(j);
 		return;
 	}
 	switch (dv.action) {
@@ -268,14 +268,14 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why), "%s: %s", j->domain, dv.reason);
 		relay_copy(j->info.dnssec_mx, sizeof(j->info.dnssec_mx), relay_class_dnssec_word(res->dest.mx));
-		relay__dest_decide_all(j, dv.action == TLSA_DEST_BOUNCE, dv.status, cls, why);
-		relay__dest_finish(j);
+		deliver__dest_decide_all(j, dv.action == TLSA_DEST_BOUNCE, dv.status, cls, why);
+		deliver__dest_finish(j);
 		return;
 	}
 	case TLSA_DEST_LITERAL:
-		relay__dest_decide_all(j, true, "5.1.2", "address",
+		deliver__dest_decide_all(j, true, "5.1.2", "address",
 		    "address literal destinations are not supported");
-		relay__dest_finish(j);
+		deliver__dest_finish(j);
 		return;
 	case TLSA_DEST_USE_MX:
 	case TLSA_DEST_IMPLICIT:
@@ -283,14 +283,14 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 	}
 	j->host_i = 0;
 	j->addr_i = 0;
-	relay__dest_next(j);
+	deliver__dest_next(j);
 }
 
 
 static bool
 slot_has_room(const struct relay_sched *s, const struct dest_slot *slot)
 {
-	int64_t lim = s->d->cfg.destination_concurrency_limit;
+	int64_t lim = s->ctx->cfg->destination_concurrency_limit;
 	return lim <= 0 || slot->active < (size_t)lim;
 }
 
@@ -312,15 +312,15 @@ slot_fill(struct relay_sched *s, struct dest_slot *slot)
 		slot->active++;
 		w->started = true;
 		int r = s->aborting ? RELAY_DNS_ERR_CLOSING :
-		    relay_dns_resolve(s->d->dns, w->domain, 25, w->level, dest_dns_done, w,
+		    relay_dns_resolve(*s->ctx->dns, w->domain, 25, w->level, dest_dns_done, w,
 		    &w->dns_req);
 		if (r != 0) {
 			w->dns_req = NULL;
 			if (s->aborting)
-				relay__dest_decide_all(w, false, "4.3.2", "shutdown",
+				deliver__dest_decide_all(w, false, "4.3.2", "shutdown",
 				    "delivery interrupted by shutdown");
 			else
-				relay__dest_decide_all(w, false, "4.4.3", "dns-lookup",
+				deliver__dest_decide_all(w, false, "4.4.3", "dns-lookup",
 				    relay_dns_strerror(r));
 			w->wait_next = failed;
 			failed = w;
@@ -330,7 +330,7 @@ slot_fill(struct relay_sched *s, struct dest_slot *slot)
 		struct dest_job *w = failed;
 		failed = w->wait_next;
 		w->wait_next = NULL;
-		relay__dest_finish(w);
+		deliver__dest_finish(w);
 	}
 }
 
@@ -350,7 +350,7 @@ slot_release(struct relay_sched *s, struct dest_slot *slot)
 }
 
 void
-relay__dest_finish(struct dest_job *j)
+deliver__dest_finish(struct dest_job *j)
 {
 	if (j->finished)
 		return;
@@ -364,29 +364,29 @@ relay__dest_finish(struct dest_job *j)
 		j->slot = NULL;
 		slot_release(s, slot);
 	}
-	relay__msg_dest_done(j->m);
+	deliver__msg_dest_done(j->m);
 }
 
 void
-relay__dest_start(struct dest_job *j)
+deliver__dest_start(struct dest_job *j)
 {
 	struct relay_sched *s = j->m->s;
-	struct relay_daemon *d = s->d;
+	const struct relay_deliver_ctx *ctx = s->ctx;
 
-	relay_class_policy(&d->cfg, j->domain, &j->policy);
+	relay_class_policy(ctx->cfg, j->domain, &j->policy);
 	enum tlsa_level level = j->policy.tlsa_level;
 	j->level = level;
 	if (j->policy.dane_overridden)
 		log_dane_overridden(j);
-	if (!relay_dns_validation_ok(d->dns) &&
+	if (!relay_dns_validation_ok(*ctx->dns) &&
 	    (level == TLSA_LEVEL_DANE || level == TLSA_LEVEL_DANE_ONLY)) {
 		/* The known-answer self-test fails: DNSSEC cannot be trusted
 		 * to tell DANE domains apart, so nothing DANE-dependent goes
 		 * out (issue 5 item 3; RFC 7672 2.1.1 C02). */
-		relay__dest_decide_all(j, false, "4.7.5", "dnssec-selftest",
+		deliver__dest_decide_all(j, false, "4.7.5", "dnssec-selftest",
 		    "DNSSEC validation self-test is failing; delivery deferred");
 		j->slot = NULL;
-		relay__dest_finish(j);
+		deliver__dest_finish(j);
 		return;
 	}
 	struct dest_slot *slot;
@@ -396,8 +396,8 @@ relay__dest_start(struct dest_job *j)
 	if (slot == NULL) {
 		slot = calloc(1, sizeof(*slot));
 		if (slot == NULL) {
-			relay__dest_decide_all(j, false, "4.3.0", "local", "out of memory");
-			relay__dest_finish(j);
+			deliver__dest_decide_all(j, false, "4.3.0", "local", "out of memory");
+			deliver__dest_finish(j);
 			return;
 		}
 		relay_copy(slot->domain, sizeof(slot->domain), j->domain);

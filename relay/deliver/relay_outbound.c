@@ -55,7 +55,7 @@ sess_report(struct out_sess *ss)
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why), "connect to %s[%s]:25: %s", j->info.mx,
 		    j->info.addr, ss->connect_err);
-		relay__fail_set(&j->fail, false, "4.4.1", "connect", why);
+		deliver__fail_set(&j->fail, false, "4.4.1", "connect", why);
 	} else if (!ss->any_txn_reply) {
 		/* The session failed before the server said anything about the
 		 * transaction (banner, EHLO, STARTTLS, TLS/DANE, connection
@@ -66,17 +66,17 @@ sess_report(struct out_sess *ss)
 		if (ss->tls_failed) {
 			relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s", j->info.mx,
 			    j->info.addr, ss->tres.why);
-			relay__fail_set(&j->fail, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
+			deliver__fail_set(&j->fail, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
 			    relay_class_tls(&j->verdict, &ss->tres), why);
 		} else if (r != NULL) {
 			relay_fmt(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
 			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
 			char st[16];
-			relay__fail_set(&j->fail, false, smtp_status_format(&r->status, st, sizeof(st)),
+			deliver__fail_set(&j->fail, false, smtp_status_format(&r->status, st, sizeof(st)),
 			    relay_class_smtp(r, ss->abort_class), why);
 			relay_copy(j->info.reply, sizeof(j->info.reply), r->text);
 		} else {
-			relay__fail_set(&j->fail, false, "4.4.2", "connect", "lost connection");
+			deliver__fail_set(&j->fail, false, "4.4.2", "connect", "lost connection");
 		}
 	} else {
 		/* The transaction reached the server: its replies decide each
@@ -84,7 +84,7 @@ sess_report(struct out_sess *ss)
 		for (size_t k = 0; k < j->nr; k++) {
 			const struct smtp_result *r = sess_rcpt_result(ss, k);
 			if (r == NULL) {
-				relay__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.4.2",
+				deliver__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.4.2",
 				    "connect", "lost connection before the recipient was answered");
 				continue;
 			}
@@ -94,7 +94,7 @@ sess_report(struct out_sess *ss)
 			enum relay_queue_rcpt_status st = r->klass == 2 ? RELAY_QUEUE_RCPT_SENT :
 			    r->klass == 5 ? RELAY_QUEUE_RCPT_BOUNCED : RELAY_QUEUE_RCPT_DEFERRED;
 			char stx[16];
-			relay__rcpt_decide(j, k, st, smtp_status_format(&r->status, stx, sizeof(stx)),
+			deliver__rcpt_decide(j, k, st, smtp_status_format(&r->status, stx, sizeof(stx)),
 			    r->klass == 2 ? "" : relay_class_smtp(r, ss->abort_class), why);
 		}
 		if (ss->mseen)
@@ -131,7 +131,7 @@ sess_end(struct out_sess *ss)
 	free(ss->rseen);
 	free(ss);
 	if (j != NULL)
-		relay__dest_next(j);
+		deliver__dest_next(j);
 }
 
 static bool
@@ -149,7 +149,7 @@ sess_flush(struct out_sess *ss)
 static uint64_t
 sess_timeout_ms(const struct out_sess *ss)
 {
-	const struct relay_config *cfg = &ss->d->cfg;
+	const struct relay_config *cfg = ss->ctx->cfg;
 	switch (smtp_client_state(ss->smtp)) {
 	case SMTP_CLIENT_BANNER:
 	case SMTP_CLIENT_EHLO:
@@ -227,7 +227,7 @@ sess_start_tls(struct out_sess *ss)
 {
 	struct dest_job *j = ss->j;
 	SSL *ssl = NULL;
-	int r = tlsa_ssl_new(j->m->s->d->tlsa, &j->verdict, &ssl);
+	int r = tlsa_ssl_new(j->m->s->ctx->tlsa, &j->verdict, &ssl);
 	if (r != 0) {
 		sess_abort(ss, "4.7.5", "tls-handshake", "cannot prepare TLS");
 		return;
@@ -268,7 +268,7 @@ sess_pump(struct out_sess *ss)
 				bool keep = sess_cacheable(ss);
 				struct dest_job *j = sess_report(ss);
 				bool parked = keep && sess_park(ss);
-				relay__dest_next(j);
+				deliver__dest_next(j);
 				if (parked)
 					return;
 			}
@@ -410,7 +410,7 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 	if (ss->parked && err == RELAY_CONN_TIMEOUT) {
 		/* Idle for connection_cache_time: leave politely. */
 		cache_unlink(ss);
-		relay_conn_set_timeout(ss->conn, ss->d->cfg.smtp_quit_timeout_ms);
+		relay_conn_set_timeout(ss->conn, ss->ctx->cfg->smtp_quit_timeout_ms);
 		if (smtp_client_quit(ss->smtp) == 0) {
 			sess_pump(ss);
 			return;
@@ -514,7 +514,7 @@ static bool
 sess_cacheable(struct out_sess *ss)
 {
 	const struct dest_job *j = ss->j;
-	if (j == NULL || ss->d->cfg.connection_cache_time_ms == 0 || ss->s->stopping)
+	if (j == NULL || ss->ctx->cfg->connection_cache_time_ms == 0 || ss->s->stopping)
 		return false;
 	if (smtp_client_state(ss->smtp) != SMTP_CLIENT_READY)
 		return false;
@@ -554,12 +554,12 @@ sess_park(struct out_sess *ss)
 		s->cache->cpprev = &ss->cnext;
 	s->cache = ss;
 	s->ncache++;
-	relay_conn_set_timeout(ss->conn, ss->d->cfg.connection_cache_time_ms);
+	relay_conn_set_timeout(ss->conn, ss->ctx->cfg->connection_cache_time_ms);
 	return true;
 }
 
 struct out_sess *
-relay__cache_take(struct relay_sched *s, const char *host, const char *addr,
+deliver__cache_take(struct relay_sched *s, const char *host, const char *addr,
     const uint8_t key[32])
 {
 	for (struct out_sess *ss = s->cache; ss != NULL; ss = ss->cnext) {
@@ -574,12 +574,12 @@ relay__cache_take(struct relay_sched *s, const char *host, const char *addr,
 
 /* Close every idle connection (shutdown). */
 void
-relay__cache_flush(struct relay_sched *s)
+deliver__cache_flush(struct relay_sched *s)
 {
 	while (s->cache != NULL) {
 		struct out_sess *ss = s->cache;
 		cache_unlink(ss);
-		relay_conn_set_timeout(ss->conn, ss->d->cfg.smtp_quit_timeout_ms);
+		relay_conn_set_timeout(ss->conn, ss->ctx->cfg->smtp_quit_timeout_ms);
 		if (smtp_client_quit(ss->smtp) == 0)
 			sess_pump(ss);
 		else
@@ -592,7 +592,7 @@ relay__cache_flush(struct relay_sched *s)
  * waits for this session; false when the envelope could not be started
  * (its recipients are then decided and the connection parked again). */
 bool
-relay__sess_reuse(struct out_sess *ss, struct dest_job *j)
+deliver__sess_reuse(struct out_sess *ss, struct dest_job *j)
 {
 	ss->j = j;
 	ss->reported = false;
@@ -632,7 +632,7 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 	ss->rres = calloc(j->nr, sizeof(*ss->rres));
 	ss->rseen = calloc(j->nr, sizeof(*ss->rseen));
 	if (ss->rcpts == NULL || ss->rres == NULL || ss->rseen == NULL) {
-		relay__dest_decide_all(j, false, "4.3.0", "local", "out of memory");
+		deliver__dest_decide_all(j, false, "4.3.0", "local", "out of memory");
 		return false;
 	}
 	for (size_t k = 0; k < j->nr; k++) {
@@ -662,28 +662,28 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 		 * recipients concerned. */
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why), "cannot send envelope: %s", smtp_strerror(r));
-		relay__dest_decide_all(j, true, "5.1.3", "address", why);
+		deliver__dest_decide_all(j, true, "5.1.3", "address", why);
 		return false;
 	}
 	return true;
 }
 
 bool
-relay__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode)
+deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode)
 {
 	struct msg_job *m = j->m;
-	struct relay_daemon *d = m->s->d;
+	const struct relay_deliver_ctx *ctx = m->s->ctx;
 	struct out_sess *ss = calloc(1, sizeof(*ss));
 	if (ss == NULL)
 		return false;
-	ss->d = d;
+	ss->ctx = ctx;
 	ss->s = m->s;
 	ss->j = j;
 	ss->uses = 1;
 	ss->cleartext_policy = mode == SMTP_TLS_NONE;
 	j->info.conn_use = 1;
 	struct smtp_client_config cc = {
-		.helo_name = d->cfg.myhostname,
+		.helo_name = ctx->cfg->myhostname,
 		.tls = mode,
 		.allow_helo = mode != SMTP_TLS_REQUIRED,
 	};
@@ -709,10 +709,10 @@ relay__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_
 	relay_copy(ss->host, sizeof(ss->host), j->info.mx);
 	j->info.reply[0] = '\0';
 	j->sess = ss;
-	if (relay_conn_connect(d->loop, (struct sockaddr *)&ss_addr,
-	    d->cfg.smtp_connect_timeout_ms, &sess_cbs, ss, &ss->conn) != RELAY_CONN_OK) {
+	if (relay_conn_connect(ctx->loop, (struct sockaddr *)&ss_addr,
+	    ctx->cfg->smtp_connect_timeout_ms, &sess_cbs, ss, &ss->conn) != RELAY_CONN_OK) {
 		j->sess = NULL;
-		relay__fail_set(&j->fail, false, "4.4.1", "connect", "cannot create socket");
+		deliver__fail_set(&j->fail, false, "4.4.1", "connect", "cannot create socket");
 		goto fail;
 	}
 	return true;

@@ -215,7 +215,7 @@ msg_persisted(int status, void *arg)
 static void
 msg_send_dsns(struct msg_job *m, uint64_t t)
 {
-	struct relay_daemon *d = m->s->d;
+	const struct relay_deliver_ctx *ctx = m->s->ctx;
 	struct relay_queue_envelope *env = m->env;
 	for (int pass = 0; pass < 2; pass++) {
 		enum relay_dsn_action act = pass == 0 ? RELAY_DSN_FAILED : RELAY_DSN_DELAYED;
@@ -238,10 +238,10 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					want = o->decided && r->status == RELAY_QUEUE_RCPT_BOUNCED;
 				else
 					want = o->decided && r->status == RELAY_QUEUE_RCPT_DEFERRED &&
-					    !r->delay_warned && d->cfg.delay_warning_time_ms > 0 &&
+					    !r->delay_warned && ctx->cfg->delay_warning_time_ms > 0 &&
 					    /* issue 6 item 5: one delay DSN per message. */
 					    !env->delay_warned &&
-					    t >= env->arrival_us + d->cfg.delay_warning_time_ms * 1000;
+					    t >= env->arrival_us + ctx->cfg->delay_warning_time_ms * 1000;
 				if (!want || !relay_dsn_wanted(act, r->notify, env->sender))
 					continue;
 				if (act == RELAY_DSN_DELAYED) {
@@ -266,14 +266,14 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					.reason = prose[n],
 					.last_attempt = (int64_t)(t / 1000000),
 					.will_retry_until = act == RELAY_DSN_DELAYED ?
-					    (int64_t)((env->arrival_us + d->cfg.max_queue_lifetime_ms * 1000) / 1000000) : 0,
+					    (int64_t)((env->arrival_us + ctx->cfg->max_queue_lifetime_ms * 1000) / 1000000) : 0,
 				};
 				n++;
 			}
 		}
 		if (n > 0) {
 			struct relay_dsn_msg dm = {
-				.reporting_mta = d->cfg.myhostname,
+				.reporting_mta = ctx->cfg->myhostname,
 				.queue_id = m->id,
 				.envid = env->envid,
 				.sender = env->sender,
@@ -287,7 +287,7 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 			size_t outlen = 0;
 			int r = relay_dsn_compose(&dm, rs, n, &out, &outlen);
 			if (r == 0)
-				r = relay_submit_local(d, "", env->sender, RELAY_QUEUE_NOTIFY_NEVER,
+				r = relay_submit_local(ctx, "", env->sender, RELAY_QUEUE_NOTIFY_NEVER,
 				    out, outlen);
 			free(out);
 			struct relay_log_line l;
@@ -319,20 +319,20 @@ next:
 
 /* All destination jobs of m are done: record, notify, persist. */
 void
-relay__msg_dest_done(struct msg_job *m)
+deliver__msg_dest_done(struct msg_job *m)
 {
 	if (--m->dests_open > 0)
 		return;
-	struct relay_daemon *d = m->s->d;
+	const struct relay_deliver_ctx *ctx = m->s->ctx;
 	struct relay_queue_envelope *env = m->env;
 	uint64_t t = now_us();
-	uint64_t lifetime_us = d->cfg.max_queue_lifetime_ms * 1000;
+	uint64_t lifetime_us = ctx->cfg->max_queue_lifetime_ms * 1000;
 
 	for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
 		for (size_t k = 0; k < j->nr; k++) {
 			struct rcpt_out *o = &j->out[k];
 			if (!o->decided)
-				relay__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.3.0", "local",
+				deliver__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.3.0", "local",
 				    "delivery not completed");
 			struct relay_queue_rcpt *r = &env->rcpt[j->ri[k]];
 			/* RFC 3464 2.3.4 / checklist I37: a recipient still failing
@@ -351,7 +351,7 @@ relay__msg_dest_done(struct msg_job *m)
 			rc_ignore(relay_queue_set_str(&r->failure_class, o->class));
 			(void)set_attempt(r, j, o, t);
 			r->next_attempt_us = o->status == RELAY_QUEUE_RCPT_DEFERRED ?
-			    t + backoff_us(&d->cfg, r->attempts) : 0;
+			    t + backoff_us(ctx->cfg, r->attempts) : 0;
 			if (r->next_attempt_us != 0 &&
 			    (m->next_due_us == 0 || r->next_attempt_us < m->next_due_us))
 				m->next_due_us = r->next_attempt_us;
@@ -367,9 +367,9 @@ relay__msg_dest_done(struct msg_job *m)
 			relay_log_str(&l, "id", m->id);
 			relay_log_end(&l);
 		}
-		r = relay_queue_remove(d->queue, m->id, msg_persisted, m);
+		r = relay_queue_remove(ctx->queue, m->id, msg_persisted, m);
 	} else {
-		r = relay_queue_update(d->queue, env, msg_persisted, m);
+		r = relay_queue_update(ctx->queue, env, msg_persisted, m);
 	}
 	if (r != 0)
 		msg_persisted(r, m);
@@ -438,17 +438,17 @@ dest_idn_fail(struct dest_job *j)
 	switch ((enum relay_idn_err)j->idn_err) {
 	case RELAY_IDN_ERR_INVALID:
 		/* RFC 3463 3.2: X.1.2 bad destination system address. */
-		relay__dest_decide_all(j, true, "5.1.2", "address", why);
+		deliver__dest_decide_all(j, true, "5.1.2", "address", why);
 		return;
 	case RELAY_IDN_ERR_UTF8_OFF:
 		/* RFC 6531 3.5: X.6.7 non-ASCII addresses not permitted. */
-		relay__dest_decide_all(j, true, "5.6.7", "address", why);
+		deliver__dest_decide_all(j, true, "5.6.7", "address", why);
 		return;
 	case RELAY_IDN_ERR_NOMEM:
-		relay__dest_decide_all(j, false, "4.3.0", "local", why);
+		deliver__dest_decide_all(j, false, "4.3.0", "local", why);
 		return;
 	}
-	relay__dest_decide_all(j, false, "4.3.0", "local", why);
+	deliver__dest_decide_all(j, false, "4.3.0", "local", why);
 }
 
 static void
@@ -467,7 +467,7 @@ msg_start_dests(struct msg_job *m)
 		if (r->next_attempt_us > t)
 			continue;
 		struct rcpt_dest rd;
-		rcpt_dest_form(&s->d->cfg, r->address, &rd);
+		rcpt_dest_form(s->ctx->cfg, r->address, &rd);
 		struct dest_job *j;
 		for (j = m->dests; j != NULL; j = j->next)
 			if (rcpt_dest_same(j, &rd))
@@ -504,22 +504,22 @@ msg_start_dests(struct msg_job *m)
 		m->dests_open++;
 		if (j->idn_err != 0) {
 			dest_idn_fail(j);
-			relay__dest_finish(j);
+			deliver__dest_finish(j);
 			continue;
 		}
 		if (j->domain[0] == '\0') {
-			relay__dest_decide_all(j, true, "5.1.3", "address", "bad recipient address syntax");
-			relay__dest_finish(j);
+			deliver__dest_decide_all(j, true, "5.1.3", "address", "bad recipient address syntax");
+			deliver__dest_finish(j);
 			continue;
 		}
 		if (s->aborting) {
-			relay__dest_decide_all(j, false, "4.3.2", "shutdown", "delivery interrupted by shutdown");
-			relay__dest_finish(j);
+			deliver__dest_decide_all(j, false, "4.3.2", "shutdown", "delivery interrupted by shutdown");
+			deliver__dest_finish(j);
 			continue;
 		}
-		relay__dest_start(j);
+		deliver__dest_start(j);
 	}
-	relay__msg_dest_done(m);
+	deliver__msg_dest_done(m);
 }
 
 static void
@@ -594,8 +594,8 @@ msg_loaded(int status, struct relay_queue_envelope *env, void *arg)
 	}
 	m->env = env;
 	m->work.data = m;
-	if (relay_queue_content_path(s->d->queue, m->id, m->path, sizeof(m->path)) != 0 ||
-	    uv_queue_work(s->d->loop, &m->work, msg_read_work, msg_read_done) != 0) {
+	if (relay_queue_content_path(s->ctx->queue, m->id, m->path, sizeof(m->path)) != 0 ||
+	    uv_queue_work(s->ctx->loop, &m->work, msg_read_work, msg_read_done) != 0) {
 		msg_unlink(m);
 		msg_free(m);
 		sched_maybe_done(s);
@@ -620,7 +620,7 @@ msg_start(struct relay_sched *s, const char *id)
 	m->hnext = s->hash[h];
 	s->hash[h] = m;
 	s->njobs++;
-	if (relay_queue_load(s->d->queue, id, msg_loaded, m) != 0) {
+	if (relay_queue_load(s->ctx->queue, id, msg_loaded, m) != 0) {
 		msg_unlink(m);
 		free(m);
 		return false;
@@ -667,7 +667,7 @@ sched_scan(struct relay_sched *s)
 {
 	if (s->stopping)
 		return;
-	if (relay_dns_validation_state(s->d->dns) == RELAY_DNS_VALIDATION_UNKNOWN) {
+	if (relay_dns_validation_state(*s->ctx->dns) == RELAY_DNS_VALIDATION_UNKNOWN) {
 		/* The first DNSSEC self-test is still running: wait for its
 		 * verdict (it kicks us) instead of deferring everything once. */
 		uv_timer_start(&s->timer, sched_timer_cb, 1000, 0);
@@ -686,7 +686,7 @@ sched_scan(struct relay_sched *s)
 		if (c.due == NULL)
 			c.cap = 0;
 	}
-	(void)relay_queue_foreach(s->d->queue, scan_one, &c);
+	(void)relay_queue_foreach(s->ctx->queue, scan_one, &c);
 	/* Start after the walk: foreach forbids changes to the queue. */
 	for (size_t i = 0; i < c.ndue; i++)
 		if (!msg_start(s, c.due[i]))
@@ -740,7 +740,7 @@ relay_sched_new_message(struct relay_sched *s, const char *id)
 	if (s->stopping)
 		return;
 	if (s->njobs >= SCHED_MAX_JOBS ||
-	    relay_dns_validation_state(s->d->dns) == RELAY_DNS_VALIDATION_UNKNOWN) {
+	    relay_dns_validation_state(*s->ctx->dns) == RELAY_DNS_VALIDATION_UNKNOWN) {
 		s->more_due = true;
 		relay_sched_kick(s);
 		return;
@@ -748,7 +748,7 @@ relay_sched_new_message(struct relay_sched *s, const char *id)
 	if (job_running(s, id))
 		return;
 	struct relay_queue_info info;
-	if (relay_queue_lookup(s->d->queue, id, &info) != 0 || info.hold ||
+	if (relay_queue_lookup(s->ctx->queue, id, &info) != 0 || info.hold ||
 	    info.rcpt_open == 0)
 		return;
 	if (!msg_start(s, id))
@@ -770,17 +770,17 @@ relay_sched_is_active(const struct relay_sched *s, const char *id)
 }
 
 int
-relay_sched_new(struct relay_daemon *d, struct relay_sched **out)
+relay_sched_new(const struct relay_deliver_ctx *ctx, struct relay_sched **out)
 {
 	struct relay_sched *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return RELAY_QUEUE_ENOMEM;
-	s->d = d;
-	if (uv_timer_init(d->loop, &s->timer) != 0) {
+	s->ctx = ctx;
+	if (uv_timer_init(ctx->loop, &s->timer) != 0) {
 		free(s);
 		return RELAY_QUEUE_EIO;
 	}
-	if (uv_timer_init(d->loop, &s->grace) != 0) {
+	if (uv_timer_init(ctx->loop, &s->grace) != 0) {
 		uv_close((uv_handle_t *)&s->timer, NULL);
 		/* The timer's memory is s: freed after a loop turn is not
 		 * possible here; keep s alive (startup failure exits). */
@@ -800,17 +800,16 @@ sched_handle_closed(uv_handle_t *h)
 	struct relay_sched *s = h->data;
 	if (--s->open_handles > 0)
 		return;
-	struct relay_daemon *d = s->d;
-	void (*done)(struct relay_daemon *) = s->done;
+	void (*done)(void *) = s->done;
+	void *done_arg = s->done_arg;
 	while (s->slots != NULL) {
 		struct dest_slot *n = s->slots->next;
 		free(s->slots);
 		s->slots = n;
 	}
 	free(s);
-	d->sched = NULL;
 	if (done != NULL)
-		done(d);
+		done(done_arg);
 }
 
 static void
@@ -838,9 +837,9 @@ again:
 			if (j->dns_req != NULL) {
 				relay_dns_cancel(j->dns_req);
 				j->dns_req = NULL;
-				relay__dest_decide_all(j, false, "4.3.2", "shutdown",
+				deliver__dest_decide_all(j, false, "4.3.2", "shutdown",
 				    "delivery interrupted by shutdown");
-				relay__dest_finish(j);
+				deliver__dest_finish(j);
 				goto again;
 			}
 			if (j->sess != NULL && j->sess->conn != NULL)
@@ -859,12 +858,13 @@ sched_grace_cb(uv_timer_t *t)
 
 void
 relay_sched_stop(struct relay_sched *s, uint64_t grace_ms,
-    void (*done)(struct relay_daemon *d))
+    void (*done)(void *arg), void *arg)
 {
 	s->stopping = true;
 	s->done = done;
+	s->done_arg = arg;
 	uv_timer_stop(&s->timer);
-	relay__cache_flush(s);
+	deliver__cache_flush(s);
 	if (s->njobs == 0) {
 		sched_maybe_done(s);
 		return;
@@ -875,7 +875,7 @@ relay_sched_stop(struct relay_sched *s, uint64_t grace_ms,
 /* ------------------------------------------------------ local submission */
 
 struct local_submit {
-	struct relay_daemon *d;
+	const struct relay_deliver_ctx *ctx;
 };
 
 static void
@@ -890,13 +890,13 @@ local_committed(struct relay_queue_writer *w, int status, const char *queue_id, 
 			relay_log_str(&l, "why", relay_queue_strerror(status));
 		relay_log_end(&l);
 	}
-	if (status == 0 && ls->d->sched != NULL)
-		relay_sched_kick(ls->d->sched);
+	if (status == 0 && ls->ctx->local_queued != NULL)
+		ls->ctx->local_queued(ls->ctx->arg);
 	free(ls);
 }
 
 int
-relay_submit_local(struct relay_daemon *d, const char *sender, const char *rcpt,
+relay_submit_local(const struct relay_deliver_ctx *ctx, const char *sender, const char *rcpt,
     unsigned notify, const uint8_t *content, size_t len)
 {
 	struct relay_queue_envelope *env = relay_queue_envelope_new();
@@ -911,7 +911,7 @@ relay_submit_local(struct relay_daemon *d, const char *sender, const char *rcpt,
 	env->content_8bit = smtp_data_has_8bit(content, len);
 	struct relay_queue_writer *w = NULL;
 	if (r == 0)
-		r = relay_queue_msg_begin(d->queue, env, &w);
+		r = relay_queue_msg_begin(ctx->queue, env, &w);
 	relay_queue_envelope_free(env);
 	if (r != 0)
 		return r;
@@ -920,7 +920,7 @@ relay_submit_local(struct relay_daemon *d, const char *sender, const char *rcpt,
 		relay_queue_writer_abort(w);
 		return RELAY_QUEUE_ENOMEM;
 	}
-	ls->d = d;
+	ls->ctx = ctx;
 	r = relay_queue_writer_write(w, content, len, NULL, NULL);
 	if (r == 0)
 		r = relay_queue_writer_commit(w, local_committed, ls);

@@ -13,10 +13,10 @@ struct ub_result;
  * single lookups, with relay_dns_lookup()'s and relay_dns_lookup_cancel()'s
  * contracts. relay_dns_new() installs those two; a unit test of the driver
  * installs a scripted resolver that hands back ub_results it built, through
- * relay__dns_answer_from_ub() like the real one (the real pair is covered
+ * dns__answer_from_ub() like the real one (the real pair is covered
  * by tests/integration/dns against signed zones).
  */
-struct relay__dns_lookup_ops {
+struct dns__lookup_ops {
 	int (*lookup)(struct relay_dns *dns, const char *name, uint16_t rrtype,
 	    relay_dns_lookup_cb *cb, void *arg, struct relay_dns_query **out);
 	void (*cancel)(struct relay_dns_query *q);
@@ -44,7 +44,7 @@ struct relay_dns {
 	struct relay_dns_req *reqs;
 
 	uint64_t query_timeout_ms;
-	const struct relay__dns_lookup_ops *ops;
+	const struct dns__lookup_ops *ops;
 	relay_dns_rng_fn *rng;
 	void *rng_arg;
 
@@ -64,23 +64,23 @@ struct relay_dns {
  * it differs from qname; a target that is not a host name fails the answer
  * (indeterminate, malformed). qname is borrowed by ans->qname.
  */
-void relay__dns_answer_from_ub(const char *qname, uint16_t qtype, int err,
+void dns__answer_from_ub(const char *qname, uint16_t qtype, int err,
     const struct ub_result *r, char canon[RELAY_DNS_HOST_MAX],
     struct relay_dns_answer *ans);
 
 /* One relay_log line: event=dns why="<formatted text>". */
-void relay__dns_log(struct relay_dns *dns, enum relay_log_level level,
+void dns__log(struct relay_dns *dns, enum relay_log_level level,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* For relay_dns_close_when_idle(): closes a draining context that has
  * nothing outstanding any more (no-op otherwise). Called after anything
  * that may end a lookup or a destination request. */
-void relay__dns_drain_check(struct relay_dns *dns);
+void dns__drain_check(struct relay_dns *dns);
 
 /* The next request in dns->reqs (relay_dns_dest.c owns the layout). */
-const struct relay_dns_req *relay__dns_req_next(const struct relay_dns_req *req);
+const struct relay_dns_req *dns__req_next(const struct relay_dns_req *req);
 
 /* Destination driver hook for relay_dns_close(): cancel every request. */
-void relay__dns_cancel_all_reqs(struct relay_dns *dns);
+void dns__cancel_all_reqs(struct relay_dns *dns);
 
 #endif

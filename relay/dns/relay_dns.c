@@ -47,7 +47,7 @@ struct relay_dns_query {
 };
 
 void
-relay__dns_log(struct relay_dns *dns, enum relay_log_level level,
+dns__log(struct relay_dns *dns, enum relay_log_level level,
     const char *fmt, ...)
 {
 	char text[LOG_LINE_MAX];
@@ -102,7 +102,7 @@ set_forwarders(struct relay_dns *dns, const char *list)
 		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
 			n--;
 		if (n == 0 || n >= sizeof one) {
-			relay__dns_log(dns, RELAY_LOG_ERROR,
+			dns__log(dns, RELAY_LOG_ERROR,
 			    "dns_forwarders: empty or over-long entry");
 			return RELAY_DNS_ERR_CONFIG;
 		}
@@ -110,7 +110,7 @@ set_forwarders(struct relay_dns *dns, const char *list)
 		one[n] = '\0';
 		int r = ub_ctx_set_fwd(dns->ub, one);
 		if (r != 0) {
-			relay__dns_log(dns, RELAY_LOG_ERROR,
+			dns__log(dns, RELAY_LOG_ERROR,
 			    "dns_forwarders: %s: %s", one, ub_strerror(r));
 			return RELAY_DNS_ERR_CONFIG;
 		}
@@ -128,13 +128,13 @@ configure(struct relay_dns *dns, const struct relay_dns_opts *opts)
 
 	/* Threads, not fork: see the file comment in relay_dns.h. */
 	if ((r = ub_ctx_async(dns->ub, 1)) != 0) {
-		relay__dns_log(dns, RELAY_LOG_ERROR, "ub_ctx_async: %s",
+		dns__log(dns, RELAY_LOG_ERROR, "ub_ctx_async: %s",
 		    ub_strerror(r));
 		return RELAY_DNS_ERR_CONFIG;
 	}
 	if (opts->resolver_config != NULL &&
 	    (r = ub_ctx_config(dns->ub, opts->resolver_config)) != 0) {
-		relay__dns_log(dns, RELAY_LOG_ERROR,
+		dns__log(dns, RELAY_LOG_ERROR,
 		    "dns_resolver_config %s: %s", opts->resolver_config,
 		    ub_strerror(r));
 		return RELAY_DNS_ERR_CONFIG;
@@ -151,13 +151,13 @@ configure(struct relay_dns *dns, const struct relay_dns_opts *opts)
 		/* libunbound reads the file only when the first query starts;
 		 * check it now so a typo fails at startup. */
 		if (access(ta, R_OK) != 0) {
-			relay__dns_log(dns, RELAY_LOG_ERROR,
+			dns__log(dns, RELAY_LOG_ERROR,
 			    "dns_trust_anchor_file %s: %s", ta,
 			    strerror(errno));
 			return RELAY_DNS_ERR_CONFIG;
 		}
 		if ((r = ub_ctx_add_ta_file(dns->ub, ta)) != 0) {
-			relay__dns_log(dns, RELAY_LOG_ERROR,
+			dns__log(dns, RELAY_LOG_ERROR,
 			    "dns_trust_anchor_file %s: %s", ta,
 			    ub_strerror(r));
 			return RELAY_DNS_ERR_CONFIG;
@@ -177,7 +177,7 @@ configure(struct relay_dns *dns, const struct relay_dns_opts *opts)
 	    opts->nfwd > 0) &&
 	    (r = ub_ctx_set_option(dns->ub, "do-not-query-localhost:",
 	    "no")) != 0) {
-		relay__dns_log(dns, RELAY_LOG_ERROR,
+		dns__log(dns, RELAY_LOG_ERROR,
 		    "dns_forwarders: allowing loopback: %s", ub_strerror(r));
 		return RELAY_DNS_ERR_CONFIG;
 	}
@@ -189,7 +189,7 @@ configure(struct relay_dns *dns, const struct relay_dns_opts *opts)
 	if ((r = ub_ctx_set_option(dns->ub, "module-config:",
 	    "validator iterator")) != 0 ||
 	    (r = ub_ctx_set_option(dns->ub, "val-permissive-mode:", "no")) != 0) {
-		relay__dns_log(dns, RELAY_LOG_ERROR,
+		dns__log(dns, RELAY_LOG_ERROR,
 		    "forcing DNSSEC validation: %s", ub_strerror(r));
 		return RELAY_DNS_ERR_CONFIG;
 	}
@@ -222,7 +222,7 @@ free_dns(struct relay_dns *dns)
 static void poll_cb(uv_poll_t *h, int status, int events);
 static void selftest_timer_cb(uv_timer_t *t);
 
-static const struct relay__dns_lookup_ops ub_lookup_ops = {
+static const struct dns__lookup_ops ub_lookup_ops = {
 	.lookup = relay_dns_lookup,
 	.cancel = relay_dns_lookup_cancel,
 };
@@ -272,7 +272,7 @@ relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts,
 	}
 	int fd = ub_fd(dns->ub);
 	if (fd < 0 || (r = uv_poll_init(loop, &dns->poll, fd)) != 0) {
-		relay__dns_log(dns, RELAY_LOG_ERROR, "polling ub_fd: %s",
+		dns__log(dns, RELAY_LOG_ERROR, "polling ub_fd: %s",
 		    fd < 0 ? "no descriptor" : uv_strerror(r));
 		ub_ctx_delete(dns->ub);
 		free_dns(dns);
@@ -374,13 +374,13 @@ relay_dns_start(struct relay_dns *dns)
 	if (dns->started)
 		return 0;
 	if ((r = uv_poll_start(&dns->poll, UV_READABLE, poll_cb)) != 0) {
-		relay__dns_log(dns, RELAY_LOG_ERROR, "uv_poll_start: %s",
+		dns__log(dns, RELAY_LOG_ERROR, "uv_poll_start: %s",
 		    uv_strerror(r));
 		return RELAY_DNS_ERR_LOOP;
 	}
 	dns->started = true;
 	if (dns->selftest_name == NULL) {
-		relay__dns_log(dns, RELAY_LOG_WARNING,
+		dns__log(dns, RELAY_LOG_WARNING,
 		    "dnssec_selftest=disabled: validation is assumed to work");
 		dns->validation = RELAY_DNS_VALIDATION_OK;
 		return 0;
@@ -470,7 +470,7 @@ q_insert(struct relay_dns_query *q)
 }
 
 void
-relay__dns_answer_from_ub(const char *qname, uint16_t qtype, int err,
+dns__answer_from_ub(const char *qname, uint16_t qtype, int err,
     const struct ub_result *r, char canon[RELAY_DNS_HOST_MAX],
     struct relay_dns_answer *ans)
 {
@@ -507,9 +507,9 @@ ub_cb(void *arg, int err, struct ub_result *r)
 	struct relay_dns_answer ans;
 
 	q_unlink(q);
-	relay__dns_answer_from_ub(q->qname, q->qtype, err, r, canon, &ans);
+	dns__answer_from_ub(q->qname, q->qtype, err, r, canon, &ans);
 	if (err != 0)
-		relay__dns_log(q->dns, RELAY_LOG_WARNING,
+		dns__log(q->dns, RELAY_LOG_WARNING,
 		    "dns lookup %s/%u: %s", q->qname, q->qtype,
 		    ub_strerror(err));
 	q->cb(q->arg, &ans);
@@ -538,14 +538,14 @@ deadline_cb(uv_timer_t *t)
 				.why = RELAY_DNS_WHY_TIMEOUT,
 			},
 		};
-		relay__dns_log(dns, RELAY_LOG_WARNING,
+		dns__log(dns, RELAY_LOG_WARNING,
 		    "dns lookup %s/%u: timed out", q->qname, q->qtype);
 		q->cb(q->arg, &ans);
 		free(q);
 	}
 	if (!dns->closing)
 		arm_deadline(dns);
-	relay__dns_drain_check(dns);
+	dns__drain_check(dns);
 }
 
 int
@@ -574,7 +574,7 @@ relay_dns_lookup(struct relay_dns *dns, const char *name, uint16_t rrtype,
 	int r = ub_resolve_async(dns->ub, q->qname, rrtype, 1 /* IN */, q,
 	    ub_cb, &q->id);
 	if (r != 0) {
-		relay__dns_log(dns, RELAY_LOG_ERROR,
+		dns__log(dns, RELAY_LOG_ERROR,
 		    "dns lookup %s/%u: cannot start: %s", name, rrtype,
 		    ub_strerror(r));
 		free(q);
@@ -599,7 +599,7 @@ relay_dns_lookup_cancel(struct relay_dns_query *q)
 	 * inside ub_process() and our callback (which would use q) never runs. */
 	(void)ub_cancel(dns->ub, q->id);
 	free(q);
-	relay__dns_drain_check(dns);
+	dns__drain_check(dns);
 }
 
 static void
@@ -611,15 +611,15 @@ poll_cb(uv_poll_t *h, int status, int events)
 	if (dns->closing)
 		return;
 	if (status < 0) {
-		relay__dns_log(dns, RELAY_LOG_ERROR, "polling ub_fd: %s",
+		dns__log(dns, RELAY_LOG_ERROR, "polling ub_fd: %s",
 		    uv_strerror(status));
 		return;
 	}
 	int r = ub_process(dns->ub);
 	if (r != 0)
-		relay__dns_log(dns, RELAY_LOG_ERROR, "ub_process: %s",
+		dns__log(dns, RELAY_LOG_ERROR, "ub_process: %s",
 		    ub_strerror(r));
-	relay__dns_drain_check(dns);
+	dns__drain_check(dns);
 }
 
 /* ---- teardown ---- */
@@ -633,13 +633,13 @@ relay_dns_pending(const struct relay_dns *dns)
 		if (q != dns->selftest_q)
 			n++;
 	for (const struct relay_dns_req *r = dns->reqs; r != NULL;
-	    r = relay__dns_req_next(r))
+	    r = dns__req_next(r))
 		n++;
 	return n;
 }
 
 void
-relay__dns_drain_check(struct relay_dns *dns)
+dns__drain_check(struct relay_dns *dns)
 {
 	/* A destination request cancelling its own lookups is still linked
 	 * in dns->reqs, so this never closes under a request being torn
@@ -672,7 +672,7 @@ relay_dns_close_when_idle(struct relay_dns *dns, void (*cb)(void *arg),
 	}
 	/* Idle already: close now (cb runs from the last uv_close callback,
 	 * on a later loop turn, never inside this call). */
-	relay__dns_drain_check(dns);
+	dns__drain_check(dns);
 }
 
 static void
@@ -700,7 +700,7 @@ relay_dns_close(struct relay_dns *dns, void (*cb)(void *arg), void *arg)
 	dns->closing = true;
 	dns->close_cb = cb;
 	dns->close_arg = arg;
-	relay__dns_cancel_all_reqs(dns);
+	dns__cancel_all_reqs(dns);
 	while (dns->qhead != NULL)
 		relay_dns_lookup_cancel(dns->qhead);
 	dns->selftest_q = NULL;

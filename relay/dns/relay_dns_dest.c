@@ -225,7 +225,7 @@ tlsa_step(struct relay_dns_req *req, size_t i)
 		if (r < 0) {
 			/* Inconsistent facts; tlsa_policy_decide() will refuse
 			 * the host the same way, so only log here. */
-			relay__dns_log(req->dns, RELAY_LOG_WARNING,
+			dns__log(req->dns, RELAY_LOG_WARNING,
 			    "tlsa_policy_tlsa_next host=%s: %s", h->name,
 			    tlsa_strerror(r));
 			return;
@@ -697,17 +697,17 @@ relay_dns_cancel(struct relay_dns_req *req)
 				dns->ops->cancel(req->hs[i].slots[k].q);
 	req_unlink(req);
 	req_free(req);
-	relay__dns_drain_check(dns);   /* issue 6: a retired context */
+	dns__drain_check(dns);   /* issue 6: a retired context */
 }
 
 const struct relay_dns_req *
-relay__dns_req_next(const struct relay_dns_req *req)
+dns__req_next(const struct relay_dns_req *req)
 {
 	return req->next;
 }
 
 void
-relay__dns_cancel_all_reqs(struct relay_dns *dns)
+dns__cancel_all_reqs(struct relay_dns *dns)
 {
 	while (dns->reqs != NULL)
 		relay_dns_cancel(dns->reqs);

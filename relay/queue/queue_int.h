@@ -4,11 +4,11 @@
 /*
  * relay_queue internals shared with the unit tests only (fault injection).
  * STYLE.md puts module-private declarations in <mod>_int.h; this file is
- * the queue's own, so that concurrent work on relay_int.h cannot clash.
+ * the queue's own (queue/).
  */
 
 /* The blocking operations a fault can be injected into. */
-enum relay__queue_op {
+enum queue__op {
 	RELAY__QOP_OPEN,      /* creating a spool file */
 	RELAY__QOP_WRITE,     /* write(2) of content or envelope */
 	RELAY__QOP_FSYNC,     /* fsync(2) of a file */
@@ -21,9 +21,9 @@ enum relay__queue_op {
  * with the path concerned; a non-zero return is an errno the operation
  * then fails with (ENOSPC to simulate a full disk). NULL in production.
  */
-extern int (*relay__queue_fault)(enum relay__queue_op op, const char *path);
+extern int (*queue__fault)(enum queue__op op, const char *path);
 
 /* Replaces the wall clock (microseconds since the epoch); NULL: real. */
-extern uint64_t (*relay__queue_clock)(void);
+extern uint64_t (*queue__clock)(void);
 
 #endif

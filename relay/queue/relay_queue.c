@@ -68,8 +68,8 @@
 #include <time.h>
 #include <unistd.h>
 
-int (*relay__queue_fault)(enum relay__queue_op op, const char *path);
-uint64_t (*relay__queue_clock)(void);
+int (*queue__fault)(enum queue__op op, const char *path);
+uint64_t (*queue__clock)(void);
 
 /* Content is written in pieces of this size (one write(2) each). */
 #define CHUNK_SIZE (64 * 1024)
@@ -127,9 +127,9 @@ map_errno(int e)
 
 /* Injected fault for op on path, as a negative errno, or 0. */
 static int
-fault(enum relay__queue_op op, const char *path)
+fault(enum queue__op op, const char *path)
 {
-	int (*hook)(enum relay__queue_op, const char *) = relay__queue_fault;
+	int (*hook)(enum queue__op, const char *) = queue__fault;
 	int e = hook != NULL ? hook(op, path) : 0;
 
 	if (e != 0)
@@ -163,7 +163,7 @@ write_full(int fd, const char *path, const void *buf, size_t len)
 }
 
 static int
-fsync_fd(int fd, const char *path, enum relay__queue_op op)
+fsync_fd(int fd, const char *path, enum queue__op op)
 {
 	if (fault(op, path))
 		return -1;
@@ -293,8 +293,8 @@ wall_us(void)
 {
 	struct timespec ts;
 
-	if (relay__queue_clock != NULL)
-		return relay__queue_clock();
+	if (queue__clock != NULL)
+		return queue__clock();
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }

@@ -38,9 +38,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "relay_clock.h"
 #include "relay_conn.h"
-#include "daemon_int.h"
 #include "relay_log.h"
+#include "relay_smtpd.h"
+#include "relay_text.h"
 #include "smtp.h"
 
 
@@ -49,7 +51,7 @@
 #define SMTPD_WRITE_HIGH_WATER (1024u * 1024)
 
 struct relay_smtpd {
-	struct relay_daemon *d;
+	struct relay_smtpd_server *srv;
 	struct relay_smtpd *next, **pprev;
 	struct relay_conn *conn;
 	struct smtp_server *smtp;
@@ -165,7 +167,7 @@ static int
 smtpd_on_mail(struct relay_smtpd *s, const struct smtp_server_event *ev)
 {
 	smtpd_drop_txn(s);
-	if (s->d->stopping)
+	if (s->srv->stopping)
 		return smtp_server_reply(s->smtp, 421, "4.3.2",
 		    "Service shutting down, try again later");
 	struct relay_queue_envelope *env = relay_queue_envelope_new();
@@ -237,7 +239,7 @@ smtpd_on_data(struct relay_smtpd *s)
 		s->write_err = RELAY_QUEUE_EINVAL;
 		return;
 	}
-	int r = relay_queue_msg_begin(s->d->queue, s->env, &s->writer);
+	int r = relay_queue_msg_begin(s->srv->ctx.queue, s->env, &s->writer);
 	if (r != 0) {
 		s->writer = NULL;
 		s->write_err = r;
@@ -258,7 +260,7 @@ smtpd_on_data(struct relay_smtpd *s)
 		date[0] = '\0';
 	int w = snprintf(line, sizeof(line),
 	    "Received: from %s (%s)\r\n\tby %s (danerelay) with %s id %s;\r\n\t%s\r\n",
-	    helo[0] ? helo : "unknown", s->client, s->d->cfg.myhostname,
+	    helo[0] ? helo : "unknown", s->client, s->srv->ctx.cfg->myhostname,
 	    smtp_server_is_tls(s->smtp) ? "ESMTPS" : "ESMTP",
 	    relay_queue_writer_id(s->writer), date);
 	if (w > 0 && (size_t)w < sizeof(line)) {
@@ -334,8 +336,8 @@ smtpd_committed(struct relay_queue_writer *w, int status, const char *queue_id,
 			relay_log_str(&l, "client", s->client);
 			relay_log_end(&l);
 		}
-		if (s->d->sched != NULL)
-			relay_sched_new_message(s->d->sched, queue_id);
+		if (s->srv->ctx.committed != NULL)
+			s->srv->ctx.committed(s->srv->ctx.arg, queue_id);
 	} else {
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_WARNING, "queue-write-failed")) {
@@ -384,14 +386,14 @@ smtpd_on_message(struct relay_smtpd *s)
 static void
 smtpd_start_tls(struct relay_smtpd *s)
 {
-	SSL *ssl = s->d->server_tls != NULL ? SSL_new(s->d->server_tls) : NULL;
+	SSL *ssl = s->srv->ctx.server_tls != NULL ? SSL_new(s->srv->ctx.server_tls) : NULL;
 	if (ssl == NULL) {
 		smtpd_close(s);
 		return;
 	}
 	SSL_set_accept_state(ssl);
-	relay_conn_set_timeout(s->conn, s->d->cfg.smtpd_starttls_timeout_ms);
-	relay_conn_set_deadline(s->conn, s->d->cfg.smtpd_starttls_timeout_ms);
+	relay_conn_set_timeout(s->conn, s->srv->ctx.cfg->smtpd_starttls_timeout_ms);
+	relay_conn_set_deadline(s->conn, s->srv->ctx.cfg->smtpd_starttls_timeout_ms);
 	/* relay_conn_start_tls owns ssl from here, also on failure. */
 	if (relay_conn_start_tls(s->conn, ssl) != RELAY_CONN_OK)
 		smtpd_close(s);
@@ -401,7 +403,7 @@ smtpd_start_tls(struct relay_smtpd *s)
 static void
 smtpd_update_deadline(struct relay_smtpd *s, bool replied)
 {
-	const struct relay_config *cfg = &s->d->cfg;
+	const struct relay_config *cfg = s->srv->ctx.cfg;
 	if (s->rejected || s->closing)
 		return; /* reject mode: one deadline for the session */
 	switch (smtp_server_state(s->smtp)) {
@@ -420,7 +422,7 @@ smtpd_update_deadline(struct relay_smtpd *s, bool replied)
 		break;
 	}
 	if (s->in_content) {
-		uint64_t now = uv_now(s->d->loop);
+		uint64_t now = uv_now(s->srv->ctx.loop);
 		uint64_t rate = (uint64_t)cfg->smtpd_min_data_rate;
 		uint64_t end = s->content_start_ms + cfg->smtpd_timeout_ms +
 		    s->content_bytes * 1000 / rate;
@@ -498,7 +500,7 @@ smtpd_pump(struct relay_smtpd *s)
 			break;
 		case SMTP_SERVER_EV_DATA:
 			s->in_content = true;
-			s->content_start_ms = uv_now(s->d->loop);
+			s->content_start_ms = uv_now(s->srv->ctx.loop);
 			s->content_bytes = 0;
 			smtpd_on_data(s);
 			break;
@@ -575,8 +577,8 @@ smtpd_on_tls(struct relay_conn *c, int status, void *arg)
 		smtpd_close(s);
 		return;
 	}
-	relay_conn_set_timeout(s->conn, s->d->cfg.smtpd_timeout_ms);
-	relay_conn_set_deadline(s->conn, s->d->cfg.smtpd_timeout_ms);
+	relay_conn_set_timeout(s->conn, s->srv->ctx.cfg->smtpd_timeout_ms);
+	relay_conn_set_deadline(s->conn, s->srv->ctx.cfg->smtpd_timeout_ms);
 	smtpd_pump(s);
 }
 
@@ -639,7 +641,7 @@ smtpd_on_closed(struct relay_conn *c, void *arg)
 	*s->pprev = s->next;
 	if (s->next != NULL)
 		s->next->pprev = s->pprev;
-	s->d->nsessions--;
+	s->srv->nsessions--;
 	free(s);
 }
 
@@ -652,10 +654,10 @@ static const struct relay_conn_cbs smtpd_cbs = {
 };
 
 static size_t
-smtpd_count_client(const struct relay_daemon *d, const char *client)
+smtpd_count_client(const struct relay_smtpd_server *srv, const char *client)
 {
 	size_t n = 0;
-	for (const struct relay_smtpd *s = d->sessions; s != NULL; s = s->next)
+	for (const struct relay_smtpd *s = srv->sessions; s != NULL; s = s->next)
 		if (strcmp(s->client, client) == 0)
 			n++;
 	return n;
@@ -663,34 +665,34 @@ smtpd_count_client(const struct relay_daemon *d, const char *client)
 
 /* Sessions of one kind: mynetworks clients, or refused outsiders. */
 static size_t
-smtpd_count_kind(const struct relay_daemon *d, bool rejected)
+smtpd_count_kind(const struct relay_smtpd_server *srv, bool rejected)
 {
 	size_t n = 0;
-	for (const struct relay_smtpd *s = d->sessions; s != NULL; s = s->next)
+	for (const struct relay_smtpd *s = srv->sessions; s != NULL; s = s->next)
 		if (s->rejected == rejected)
 			n++;
 	return n;
 }
 
 void
-relay_smtpd_accept(struct relay_daemon *d, uv_stream_t *server)
+relay_smtpd_accept(struct relay_smtpd_server *srv, uv_stream_t *server)
 {
 	struct relay_smtpd *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		relay_log_msg(RELAY_LOG_ERROR, "accept", "out of memory");
 		return;
 	}
-	s->d = d;
+	s->srv = srv;
 	if (relay_conn_accept(server, &smtpd_cbs, s, &s->conn) != RELAY_CONN_OK) {
 		free(s);
 		return;
 	}
-	s->next = d->sessions;
-	s->pprev = &d->sessions;
-	if (d->sessions != NULL)
-		d->sessions->pprev = &s->next;
-	d->sessions = s;
-	d->nsessions++;
+	s->next = srv->sessions;
+	s->pprev = &srv->sessions;
+	if (srv->sessions != NULL)
+		srv->sessions->pprev = &s->next;
+	srv->sessions = s;
+	srv->nsessions++;
 
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
@@ -705,13 +707,13 @@ relay_smtpd_accept(struct relay_daemon *d, uv_stream_t *server)
 	if (s->client[0] == '\0')
 		snprintf(s->client, sizeof(s->client), "unknown");
 
-	const struct relay_config *cfg = &d->cfg;
+	const struct relay_config *cfg = srv->ctx.cfg;
 	struct smtp_server_config sc = {
 		.hostname = cfg->myhostname,
 		.banner_text = "ESMTP danerelay",
 		.max_message_size = cfg->message_size_limit,
 		.max_recipients = (size_t)cfg->max_recipients,
-		.starttls = d->server_tls != NULL,
+		.starttls = srv->ctx.server_tls != NULL,
 		.decide_mail = true,
 		.decide_rcpt = true,
 	};
@@ -737,17 +739,17 @@ relay_smtpd_accept(struct relay_daemon *d, uv_stream_t *server)
 	/* Outsiders only ever get 554: they have their own small limit and
 	 * never use up the slots of the clients we serve. */
 	bool over_total = s->rejected ?
-	    smtpd_count_kind(d, true) > (size_t)cfg->smtpd_reject_connection_limit :
+	    smtpd_count_kind(srv, true) > (size_t)cfg->smtpd_reject_connection_limit :
 	    cfg->max_connections > 0 &&
-	    smtpd_count_kind(d, false) > (size_t)cfg->max_connections;
+	    smtpd_count_kind(srv, false) > (size_t)cfg->max_connections;
 	bool over_client = cfg->max_connections_per_client > 0 &&
-	    smtpd_count_client(d, s->client) > (size_t)cfg->max_connections_per_client;
-	if (d->stopping || over_total || over_client) {
+	    smtpd_count_client(srv, s->client) > (size_t)cfg->max_connections_per_client;
+	if (srv->stopping || over_total || over_client) {
 		static const char busy[] = "421 4.7.0 Error: too many connections, try again later\r\n";
 		static const char down[] = "421 4.3.2 Service shutting down, try again later\r\n";
-		const char *msg = d->stopping ? down : busy;
+		const char *msg = srv->stopping ? down : busy;
 		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-refused",
-		    d->stopping ? "shutting down" :
+		    srv->stopping ? "shutting down" :
 		    over_total ? (s->rejected ? "smtpd_reject_connection_limit" :
 		    "max_connections") : "max_connections_per_client");
 		rc_ignore(relay_conn_write(s->conn, (const uint8_t *)msg, strlen(msg)));
@@ -761,9 +763,18 @@ relay_smtpd_accept(struct relay_daemon *d, uv_stream_t *server)
 }
 
 void
-relay_smtpd_shutdown(struct relay_daemon *d)
+relay_smtpd_server_init(struct relay_smtpd_server *srv,
+    const struct relay_smtpd_ctx *ctx)
 {
-	for (struct relay_smtpd *s = d->sessions; s != NULL; s = s->next) {
+	memset(srv, 0, sizeof(*srv));
+	srv->ctx = *ctx;
+}
+
+void
+relay_smtpd_shutdown(struct relay_smtpd_server *srv)
+{
+	srv->stopping = true;
+	for (struct relay_smtpd *s = srv->sessions; s != NULL; s = s->next) {
 		if (s->closing)
 			continue;
 		/* A client waiting for the 250 of a commit keeps its session
@@ -778,9 +789,9 @@ relay_smtpd_shutdown(struct relay_daemon *d)
 }
 
 void
-relay_smtpd_abort_all(struct relay_daemon *d)
+relay_smtpd_abort_all(struct relay_smtpd_server *srv)
 {
-	for (struct relay_smtpd *s = d->sessions; s != NULL; s = s->next) {
+	for (struct relay_smtpd *s = srv->sessions; s != NULL; s = s->next) {
 		if (!s->closing) {
 			s->closing = true;
 			smtpd_drop_txn(s);

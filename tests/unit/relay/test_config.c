@@ -16,7 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "relay_cli.h"
 #include "relay_config.h"
 
 static int
@@ -283,7 +282,7 @@ test_duration_cli(void **state)
 	const struct duration_case *c = *state;
 	uint64_t us = 12345;
 
-	assert_int_equal(relay_cli_parse_duration(c->text, &us), c->rc);
+	assert_int_equal(relay_config_duration_us(c->text, &us), c->rc);
 	assert_int_equal(us, c->rc == 0 ? c->ms * 1000 : 12345);
 }
 

@@ -6,7 +6,7 @@
  * scripted resolver stands in for libunbound: it records every lookup the
  * driver starts, and each case answers them in order with struct ub_result
  * values shaped as libunbound hands them back, turned into answers by the
- * same relay__dns_answer_from_ub() the daemon uses. The real resolver above
+ * same dns__answer_from_ub() the daemon uses. The real resolver above
  * that seam is covered by tests/integration/dns (signed zones) and the
  * cname_bogus end-to-end test (a corrupting DNS proxy).
  *
@@ -67,7 +67,7 @@ fake_cancel(struct relay_dns_query *q)
 	((struct pending *)(void *)q)->live = false;
 }
 
-static const struct relay__dns_lookup_ops fake_ops = {
+static const struct dns__lookup_ops fake_ops = {
 	.lookup = fake_lookup,
 	.cancel = fake_cancel,
 };
@@ -108,7 +108,7 @@ answer(const char *name, uint16_t type, int err, const struct ub_result *r)
 	p->live = false;
 	char canon[RELAY_DNS_HOST_MAX];
 	struct relay_dns_answer ans;
-	relay__dns_answer_from_ub(p->name, p->type, err, r, canon, &ans);
+	dns__answer_from_ub(p->name, p->type, err, r, canon, &ans);
 	p->cb(p->arg, &ans);
 }
 

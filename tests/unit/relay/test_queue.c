@@ -151,8 +151,8 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 
-	relay__queue_fault = NULL;
-	relay__queue_clock = NULL;
+	queue__fault = NULL;
+	queue__clock = NULL;
 	queue_close(f);
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 	rm_rf(f->dir);
@@ -529,7 +529,7 @@ test_ids_unique_and_ordered(void **state)
 
 	memset(ids, 0, sizeof(ids));
 	memset(seen, 0, sizeof(seen));
-	relay__queue_clock = fixed_clock;
+	queue__clock = fixed_clock;
 	fixed_clock_value = 1732288081000000u;
 	for (int i = 0; i < 10; i++) {
 		struct relay_queue_envelope *env = make_env("s@x", 1);
@@ -762,12 +762,12 @@ test_crash_recovery(void **state)
 
 /* ---- disk full at every step of the commit ---- */
 
-static enum relay__queue_op fault_op;
+static enum queue__op fault_op;
 static int fault_errno;
 static int fault_hits;
 
 static int
-fault_hook(enum relay__queue_op op, const char *path)
+fault_hook(enum queue__op op, const char *path)
 {
 	(void)path;
 	if (op != fault_op)
@@ -777,7 +777,7 @@ fault_hook(enum relay__queue_op op, const char *path)
 }
 
 static void
-enospc_case(struct fx *f, enum relay__queue_op op, int e, int expect)
+enospc_case(struct fx *f, enum queue__op op, int e, int expect)
 {
 	struct relay_queue_envelope *env = make_env("s@x", 1);
 	struct commit_res r;
@@ -787,9 +787,9 @@ enospc_case(struct fx *f, enum relay__queue_op op, int e, int expect)
 	fault_op = op;
 	fault_errno = e;
 	fault_hits = 0;
-	relay__queue_fault = fault_hook;
+	queue__fault = fault_hook;
 	r = put_message(f, env, big, sizeof(big), 70000);
-	relay__queue_fault = NULL;
+	queue__fault = NULL;
 	assert_true(fault_hits > 0);
 	assert_int_equal(r.status, expect);
 	/* Never a half-written message: nothing left anywhere. */
@@ -840,7 +840,7 @@ test_write_error_sticky(void **state)
 
 	fault_op = RELAY__QOP_WRITE;
 	fault_errno = ENOSPC;
-	relay__queue_fault = fault_hook;
+	queue__fault = fault_hook;
 	assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
 	assert_int_equal(relay_queue_writer_write(w, "abc", 3, write_cb, &ws),
 	    0);

@@ -1,0 +1,88 @@
+#ifndef RELAY_DELIVER_H
+#define RELAY_DELIVER_H
+/*
+ * relay_deliver: outbound delivery (relay_sched.c, relay_dest.c,
+ * relay_outbound.c), the public side of deliver/.
+ *
+ * The scheduler finds due recipients in the queue, resolves their
+ * destinations, applies the RFC 7672 policy (tlsa/), delivers, records the
+ * outcome per recipient and sends DSNs. It knows nothing of the daemon:
+ * everything it uses comes in a struct relay_deliver_ctx, which is the
+ * seam where a test (tests/replay/) puts fakes below deliver/.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "relay_config.h"
+#include "relay_dns.h"
+#include "relay_queue.h"
+#include "tlsa.h"
+
+/*
+ * What delivery borrows from its owner. The owner keeps it (and what it
+ * points to) alive until the scheduler's done callback has run and every
+ * local submission has committed: outbound connections closing after
+ * relay_sched_stop() still read it.
+ */
+struct relay_deliver_ctx {
+	uv_loop_t *loop;
+	/* The configuration in effect. A reload may replace the contents of
+	 * *cfg between two loop turns; nothing keeps pointers into it across
+	 * a callback. */
+	const struct relay_config *cfg;
+	struct relay_queue *queue;
+	/* *dns is the resolver for new lookups: `dns flush` replaces it, and
+	 * the old one finishes the lookups already started. */
+	struct relay_dns *const *dns;
+	struct tlsa_ctx *tlsa;               /* outbound TLS client contexts */
+	const struct tlsa_digests *digests;
+	/* A local message (DSN, report) was committed: the owner kicks the
+	 * scheduler if it still has one (the commit can complete after the
+	 * scheduler is gone at shutdown). May be NULL. */
+	void (*local_queued)(void *arg);
+	void *arg;
+};
+
+struct relay_sched;
+
+/*
+ * Starts the scheduler on ctx (borrowed, see above); its first scan runs on
+ * the next loop iteration. Returns 0 and sets *out, or a relay_queue_err.
+ */
+int relay_sched_new(const struct relay_deliver_ctx *ctx, struct relay_sched **out)
+    __attribute__((warn_unused_result));
+
+/* Rescan the queue for due work on the next loop iteration (after a
+ * retry command, a passing self-test, a reload, a local submission). */
+void relay_sched_kick(struct relay_sched *s);
+
+/* Message id was just committed by an inbound session: start delivering it
+ * now (no index scan) when a place is free. */
+void relay_sched_new_message(struct relay_sched *s, const char *id);
+
+/* Stop starting work; abort work in flight after grace_ms (0: at once).
+ * done(arg) runs once nothing is in flight any more and every handle of
+ * the scheduler is closed; the scheduler is freed before it runs. */
+void relay_sched_stop(struct relay_sched *s, uint64_t grace_ms,
+    void (*done)(void *arg), void *arg);
+
+/* Number of delivery jobs in flight. */
+size_t relay_sched_active(const struct relay_sched *s);
+
+/* Whether message id (a queue id) is being delivered now: loaded by a job
+ * whose outcome will be written back over the envelope. */
+bool relay_sched_is_active(const struct relay_sched *s, const char *id);
+
+/*
+ * Queue a locally generated message (DSN, report) in ctx->queue with the
+ * null sender or the given sender, for one recipient. content is copied.
+ * ctx->local_queued runs after the commit. Returns 0 or a relay_queue_err.
+ */
+int relay_submit_local(const struct relay_deliver_ctx *ctx, const char *sender,
+    const char *rcpt, unsigned notify, const uint8_t *content, size_t len)
+    __attribute__((warn_unused_result));
+
+#endif
