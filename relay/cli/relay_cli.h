@@ -30,7 +30,7 @@ enum relay_cli_exit {
 /* Subcommands. */
 int relay_cli_version(int argc, char **argv);
 int relay_cli_config(int argc, char **argv);
-/* `serve`: relay_serve.c. */
+/* `serve`: relay_cli_serve.c (the daemon itself: daemon/relay_serve.c). */
 int relay_cli_serve(int argc, char **argv);
 /* `queue` (list, show, hold, release, delete, retry) and `report`:
  * relay_cli_queue.c (issue 6). */

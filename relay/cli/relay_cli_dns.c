@@ -5,8 +5,9 @@
  * request "dns-flush [NAME]") to empty its DNS cache. libunbound cannot
  * drop one name or flush a context, so the daemon builds a fresh resolver
  * context from the same configuration and retires the old one once the
- * lookups in flight on it are answered (serve_dns_flush() in daemon/relay_serve.c). NAME is
- * checked and logged; the whole cache goes either way.
+ * lookups in flight on it are answered (serve_dns_flush() in
+ * daemon/relay_serve.c). NAME is checked and logged; the whole cache goes
+ * either way.
  *
  * There is no cache without a daemon: with no control socket answering,
  * this says so and exits 1.

@@ -1,11 +1,12 @@
 /*
- * relay_serve: `danerelay serve`, the daemon.
+ * relay_serve: `danerelay serve`, the daemon (relay_daemon_run(); the
+ * command line is cli/relay_cli_serve.c).
  *
  * One libuv loop runs everything: listeners and inbound sessions
- * (relay_smtpd.c), the scheduler and outbound sessions (relay_sched.c,
- * relay_dest.c, relay_outbound.c),
- * libunbound's result pipe (relay_dns.c) and the queue's thread-pool
- * requests (relay_queue.c).
+ * (smtpd/), the scheduler and outbound sessions (deliver/), libunbound's
+ * result pipe (dns/) and the queue's thread-pool requests (queue/). This
+ * file is the only one that knows them all: it gives each its small
+ * context and connects them through the hooks below (STYLE.md section 11).
  *
  * Start: configuration, spool lock (a second `serve` on the same spool
  * refuses to start), resolver with its DNSSEC self-test, TLS contexts,

@@ -1,5 +1,5 @@
 /*
- * relay_sched: the scheduler of deliveries (see relay_deliver_int.h for the
+ * relay_sched: the scheduler of deliveries (see deliver_int.h for the
  * whole pipeline).
  *
  * It scans the queue's index for messages with due recipients, loads each

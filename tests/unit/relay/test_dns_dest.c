@@ -2,7 +2,7 @@
  * Unit tests for relay/dns/relay_dns_dest.c, the destination driver: next-hop
  * domain -> MX -> A/AAAA -> first CNAME -> TLSA, as one relay_dns_result.
  *
- * The driver starts its lookups through dns->ops (relay_dns_int.h). Here a
+ * The driver starts its lookups through dns->ops (dns_int.h). Here a
  * scripted resolver stands in for libunbound: it records every lookup the
  * driver starts, and each case answers them in order with struct ub_result
  * values shaped as libunbound hands them back, turned into answers by the
