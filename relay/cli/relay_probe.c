@@ -52,7 +52,6 @@
 
 /* The whole probe (self-test, DNS, every session) ends within this. */
 #define PROBE_DEADLINE_MS 120000u
-#define PROBE_CLASS_MAX 32
 #define PROBE_WHY_MAX 512
 
 
@@ -68,7 +67,7 @@ struct probe_host {
 	struct tlsa_result tres;
 	bool ok;                    /* ready for MAIL under the verdict */
 	bool tls_active;            /* the session was encrypted when ready */
-	char fclass[PROBE_CLASS_MAX];
+	enum relay_fail_class fclass;
 	char dsn[TLSA_STATUS_MAX + 1];
 	char why[PROBE_WHY_MAX];
 };
@@ -99,13 +98,13 @@ struct probe {
 	struct relay_conn *conn;
 	struct smtp_client *smtp;
 	bool sess_done;
-	char abort_class[PROBE_CLASS_MAX];
+	enum relay_fail_class abort_class;  /* NONE unless the probe aborted */
 
 	/* Outcome. */
 	bool finished;
 	bool allowed;
 	size_t allowed_host;
-	char fclass[PROBE_CLASS_MAX];
+	enum relay_fail_class fclass;     /* NONE until a failure */
 	char dsn[TLSA_STATUS_MAX + 1];
 	char why[PROBE_WHY_MAX];
 };
@@ -114,18 +113,18 @@ static void probe_next_host(struct probe *p);
 static void probe_pump(struct probe *p);
 
 static void
-probe_fail(struct probe *p, const char *fclass, const char *dsn, const char *why)
+probe_fail(struct probe *p, enum relay_fail_class fclass, const char *dsn, const char *why)
 {
-	relay_copy(p->fclass, sizeof(p->fclass), fclass);
+	p->fclass = fclass;
 	relay_copy(p->dsn, sizeof(p->dsn), dsn);
 	relay_copy(p->why, sizeof(p->why), why);
 }
 
 static void
-host_fail(struct probe *p, struct probe_host *h, const char *fclass, const char *dsn,
+host_fail(struct probe *p, struct probe_host *h, enum relay_fail_class fclass, const char *dsn,
     const char *why)
 {
-	relay_copy(h->fclass, sizeof(h->fclass), fclass);
+	h->fclass = fclass;
 	relay_copy(h->dsn, sizeof(h->dsn), dsn);
 	relay_copy(h->why, sizeof(h->why), why);
 	/* As in serve: the last failure decides when no host is left. */
@@ -181,7 +180,7 @@ static void
 deadline_cb(uv_timer_t *t)
 {
 	struct probe *p = t->data;
-	probe_fail(p, "timeout", "4.4.7", "probe did not finish in time");
+	probe_fail(p, RELAY_FAIL_CLASS_TIMEOUT, "4.4.7", "probe did not finish in time");
 	if (p->conn != NULL)
 		relay_conn_abort(p->conn); /* on_closed finishes */
 	else
@@ -204,9 +203,9 @@ sess_flush(struct probe *p)
 }
 
 static void
-sess_abort(struct probe *p, const char *dsn, const char *fclass, const char *why)
+sess_abort(struct probe *p, const char *dsn, enum relay_fail_class fclass, const char *why)
 {
-	relay_copy(p->abort_class, sizeof(p->abort_class), fclass);
+	p->abort_class = fclass;
 	rc_ignore(smtp_client_abort(p->smtp, dsn, why));
 	probe_pump(p);
 }
@@ -257,12 +256,12 @@ probe_pump(struct probe *p)
 			relay_conn_set_timeout(p->conn, p->cfg.smtp_starttls_timeout_ms);
 			SSL *ssl = NULL;
 			if (tlsa_ssl_new(p->tlsa, &h->v, &ssl) != 0) {
-				relay_copy(p->abort_class, sizeof(p->abort_class), "tls-handshake");
+				p->abort_class = RELAY_FAIL_CLASS_TLS_HANDSHAKE;
 				rc_ignore(smtp_client_abort(p->smtp, "4.7.5", "cannot prepare TLS"));
 				continue;
 			}
 			if (relay_conn_start_tls(p->conn, ssl) != RELAY_CONN_OK) {
-				relay_copy(p->abort_class, sizeof(p->abort_class), "tls-handshake");
+				p->abort_class = RELAY_FAIL_CLASS_TLS_HANDSHAKE;
 				rc_ignore(smtp_client_abort(p->smtp, "4.7.5", "cannot start TLS"));
 				continue;
 			}
@@ -318,7 +317,7 @@ sess_on_connected(struct relay_conn *c, int status, void *arg)
 		relay_fmt(why, sizeof(why), "connect to %s[%s]:%u: %s",
 		    p->res->hosts[p->host_i].name, h->addr, (unsigned)p->res->dest.port,
 		    uv_strerror(status));
-		host_fail(p, h, "connect", "4.4.1", why);
+		host_fail(p, h, RELAY_FAIL_CLASS_CONNECT, "4.4.1", why);
 		p->sess_done = true;
 		relay_conn_close(c);
 		return;
@@ -366,7 +365,7 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 		return;
 	}
 	if (smtp_client_tls_started(p->smtp) != 0) {
-		sess_abort(p, "4.7.5", "tls-handshake", "TLS state error");
+		sess_abort(p, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, "TLS state error");
 		return;
 	}
 	probe_pump(p);
@@ -389,7 +388,7 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		relay_copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
 		relay_fmt(h->tres.why, sizeof(h->tres.why), "TLS handshake failed: %s",
 		    relay_conn_strerror(err));
-		sess_abort(p, "4.7.5", "tls-handshake", h->tres.why);
+		sess_abort(p, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, h->tres.why);
 		return;
 	}
 	if (err == RELAY_CONN_EOF) {
@@ -397,7 +396,7 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		probe_pump(p);
 		return;
 	}
-	sess_abort(p, "4.4.2", "connect",
+	sess_abort(p, "4.4.2", RELAY_FAIL_CLASS_CONNECT,
 	    relay_conn_strerror(err));
 }
 
@@ -453,7 +452,7 @@ sess_start(struct probe *p)
 	h->attempted = true;
 	p->smtp = smtp_client_new(&cc);
 	if (p->smtp == NULL) {
-		host_fail(p, h, "local", "4.3.0", "cannot create the SMTP client");
+		host_fail(p, h, RELAY_FAIL_CLASS_LOCAL, "4.3.0", "cannot create the SMTP client");
 		return false;
 	}
 	struct sockaddr_storage sa;
@@ -470,13 +469,13 @@ sess_start(struct probe *p)
 		memcpy(&s4->sin_addr, a->bytes, 4);
 	}
 	p->sess_done = false;
-	p->abort_class[0] = '\0';
+	p->abort_class = RELAY_FAIL_CLASS_NONE;
 	if (relay_conn_connect(&p->loop, (struct sockaddr *)&sa, p->cfg.smtp_connect_timeout_ms,
 	    &sess_cbs, p, &p->conn) != RELAY_CONN_OK) {
 		smtp_client_free(p->smtp);
 		p->smtp = NULL;
 		p->conn = NULL;
-		host_fail(p, h, "connect", "4.4.1", "cannot create socket");
+		host_fail(p, h, RELAY_FAIL_CLASS_CONNECT, "4.4.1", "cannot create socket");
 		return false;
 	}
 	return true;
@@ -497,7 +496,7 @@ probe_next_host(struct probe *p)
 			char why[PROBE_WHY_MAX];
 			relay_fmt(why, sizeof(why), "DANE policy error for %s: %s", dh->name,
 			    tlsa_strerror(h->decide_rc));
-			host_fail(p, h, "dnssec-bogus", "4.7.5", why);
+			host_fail(p, h, RELAY_FAIL_CLASS_DNSSEC_BOGUS, "4.7.5", why);
 			continue;
 		}
 		if (h->v.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
@@ -511,14 +510,14 @@ probe_next_host(struct probe *p)
 		if (dh->naddrs == 0) {
 			char why[PROBE_WHY_MAX];
 			relay_fmt(why, sizeof(why), "%s: no address", dh->name);
-			host_fail(p, h, "dns-lookup", "4.4.3", why);
+			host_fail(p, h, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3", why);
 			continue;
 		}
 		if (sess_start(p))
 			return;
 	}
-	if (p->fclass[0] == '\0')
-		probe_fail(p, "dns-lookup", "4.4.3", "no usable MX host");
+	if (p->fclass == RELAY_FAIL_CLASS_NONE)
+		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3", "no usable MX host");
 	probe_finish(p);
 }
 
@@ -530,14 +529,14 @@ dns_done(void *arg, struct relay_dns_result *res)
 	p->resolved = true;
 	p->dest_rc = tlsa_policy_destination(&res->dest, &p->dv);
 	if (p->dest_rc != 0) {
-		probe_fail(p, "dns-lookup", "4.7.5", "DANE policy error");
+		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.7.5", "DANE policy error");
 		probe_finish(p);
 		return;
 	}
 	if (res->nhosts > 0) {
 		p->hosts = calloc(res->nhosts, sizeof(*p->hosts));
 		if (p->hosts == NULL) {
-			probe_fail(p, "local", "4.3.0", "out of memory");
+			probe_fail(p, RELAY_FAIL_CLASS_LOCAL, "4.3.0", "out of memory");
 			probe_finish(p);
 			return;
 		}
@@ -547,13 +546,13 @@ dns_done(void *arg, struct relay_dns_result *res)
 	case TLSA_DEST_BOUNCE: {
 		char why[PROBE_WHY_MAX];
 		relay_fmt(why, sizeof(why), "%s: %s", p->domain, p->dv.reason);
-		probe_fail(p, res->kind == RELAY_DNS_DEST_NULL_MX ? "null-mx" :
+		probe_fail(p, res->kind == RELAY_DNS_DEST_NULL_MX ? RELAY_FAIL_CLASS_NULL_MX :
 		    relay_class_dns(p->dv.fclass, res, NULL), p->dv.status, why);
 		probe_finish(p);
 		return;
 	}
 	case TLSA_DEST_LITERAL:
-		probe_fail(p, "address", "5.1.2", "address literal destinations are not supported");
+		probe_fail(p, RELAY_FAIL_CLASS_ADDRESS, "5.1.2", "address literal destinations are not supported");
 		probe_finish(p);
 		return;
 	case TLSA_DEST_USE_MX:
@@ -577,14 +576,14 @@ probe_resolve(struct probe *p)
 	    (p->level == TLSA_LEVEL_DANE || p->level == TLSA_LEVEL_DANE_ONLY)) {
 		/* As serve: nothing DANE-dependent goes out while the DNSSEC
 		 * self-test fails (RFC 7672 2.1.1 C02). */
-		probe_fail(p, "dnssec-selftest", "4.7.5",
+		probe_fail(p, RELAY_FAIL_CLASS_DNSSEC_SELFTEST, "4.7.5",
 		    "DNSSEC validation self-test is failing; delivery deferred");
 		probe_finish(p);
 		return;
 	}
 	int r = relay_dns_resolve(p->dns, p->domain, 25, p->level, dns_done, p, NULL);
 	if (r != 0) {
-		probe_fail(p, "dns-lookup", "4.4.3", relay_dns_strerror(r));
+		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3", relay_dns_strerror(r));
 		probe_finish(p);
 	}
 }
@@ -698,13 +697,15 @@ print_text(const struct probe *p)
 			printf("  result: ok, ready for MAIL (%s); QUIT sent\n",
 			    h->tls_active ? "TLS" : "cleartext");
 		else
-			printf("  result: failed class=%s dsn=%s why=%s\n", h->fclass, h->dsn, h->why);
+			printf("  result: failed class=%s dsn=%s why=%s\n",
+			    relay_fail_class_name(h->fclass), h->dsn, h->why);
 	}
 	if (p->allowed)
 		printf("delivery allowed via %s[%s]\n", p->res->hosts[p->allowed_host].name,
 		    p->hosts[p->allowed_host].addr);
 	else
-		printf("delivery NOT allowed: class=%s dsn=%s why=%s\n", p->fclass, p->dsn, p->why);
+		printf("delivery NOT allowed: class=%s dsn=%s why=%s\n",
+		    relay_fail_class_name(p->fclass), p->dsn, p->why);
 }
 
 static void
@@ -789,7 +790,7 @@ json_host(struct relay_json *j, const struct probe *p, size_t i)
 		relay_json_null(j);
 	relay_json_kv_bool(j, "ok", h->ok);
 	if (h->considered && !h->ok) {
-		relay_json_kv_str(j, "failure_class", h->fclass);
+		relay_json_kv_str(j, "failure_class", relay_fail_class_name(h->fclass));
 		relay_json_kv_str(j, "dsn", h->dsn);
 		relay_json_kv_str(j, "why", h->why);
 	}
@@ -831,7 +832,7 @@ print_json(const struct probe *p)
 		relay_json_kv_str(&j, "via", p->res->hosts[p->allowed_host].name);
 		relay_json_kv_str(&j, "via_address", p->hosts[p->allowed_host].addr);
 	} else {
-		relay_json_kv_str(&j, "failure_class", p->fclass);
+		relay_json_kv_str(&j, "failure_class", relay_fail_class_name(p->fclass));
 		relay_json_kv_str(&j, "dsn", p->dsn);
 		relay_json_kv_str(&j, "why", p->why);
 	}
@@ -859,20 +860,44 @@ static const char probe_synopsis[] = "danerelay probe [-c FILE] [--json] DOMAIN"
  * deciding failure is one a later attempt may not meet (DNS or connection
  * trouble, the DNSSEC self-test failing, the deadline, a local error, a
  * 4xx reply), 1 for every other class: the policy, DNSSEC or the server
- * refused. An unknown class is a refusal, so a new class can never make a
- * refusal look transient.
+ * refused. Every class is listed (STYLE 3): a new class does not build
+ * until it is placed, so it can never make a refusal look transient by
+ * accident.
  */
 static int
-probe_refusal_exit(const char *fclass)
+probe_refusal_exit(enum relay_fail_class fclass)
 {
-	static const char *const temporary[] = {
-		"dns-lookup", "tlsa-lookup", "dnssec-selftest", "connect",
-		"timeout", "local", "smtp-4xx",
-	};
-
-	for (size_t i = 0; i < sizeof(temporary) / sizeof(temporary[0]); i++)
-		if (strcmp(fclass, temporary[i]) == 0)
-			return RELAY_PROBE_EXIT_TEMPFAIL;
+	switch (fclass) {
+	case RELAY_FAIL_CLASS_DNS_LOOKUP:
+	case RELAY_FAIL_CLASS_TLSA_LOOKUP:
+	case RELAY_FAIL_CLASS_DNSSEC_SELFTEST:
+	case RELAY_FAIL_CLASS_CONNECT:
+	case RELAY_FAIL_CLASS_TIMEOUT:
+	case RELAY_FAIL_CLASS_LOCAL:
+	case RELAY_FAIL_CLASS_SMTP_4XX:
+		return RELAY_PROBE_EXIT_TEMPFAIL;
+	case RELAY_FAIL_CLASS_DNSSEC_BOGUS:
+	case RELAY_FAIL_CLASS_TLSA_INVALID:
+	case RELAY_FAIL_CLASS_DANE_REQUIRED:
+	case RELAY_FAIL_CLASS_NULL_MX:
+	case RELAY_FAIL_CLASS_STARTTLS_MISSING:
+	case RELAY_FAIL_CLASS_TLS_HANDSHAKE:
+	case RELAY_FAIL_CLASS_TLSA_MISMATCH:
+	case RELAY_FAIL_CLASS_CERT_HOST_MISMATCH:
+	case RELAY_FAIL_CLASS_CERT_EXPIRED:
+	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED:
+	case RELAY_FAIL_CLASS_SMTP_5XX:
+	case RELAY_FAIL_CLASS_SMTP_PROTOCOL:
+	case RELAY_FAIL_CLASS_SMTPUTF8_MISSING:
+	case RELAY_FAIL_CLASS_MESSAGE_SIZE:
+	case RELAY_FAIL_CLASS_ADDRESS:
+	case RELAY_FAIL_CLASS_SHUTDOWN:
+	/* Neither is ever the outcome of a probe that did not allow
+	 * delivery; were one, it would count as a refusal. */
+	case RELAY_FAIL_CLASS_NONE:
+	case RELAY_FAIL_CLASS_UNKNOWN:
+		break;
+	}
 	return RELAY_PROBE_EXIT_REFUSED;
 }
 

@@ -44,7 +44,6 @@
 #define BODY_CHUNK (64u * 1024)
 #define SCHED_HASH_BUCKETS 1024
 
-#define CLASS_MAX 32
 #define REASON_MAX 512
 
 struct msg_job;
@@ -54,7 +53,7 @@ struct dest_job;
 struct rcpt_out {
 	enum relay_queue_rcpt_status status;  /* SENT, DEFERRED or BOUNCED */
 	char dsn[16];
-	char class[CLASS_MAX];
+	enum relay_fail_class class;          /* NONE when sent */
 	char reason[REASON_MAX];
 	bool decided;
 };
@@ -65,7 +64,7 @@ struct failure {
 	bool set;
 	bool permanent;
 	char dsn[16];
-	char class[CLASS_MAX];
+	enum relay_fail_class class;
 	char reason[REASON_MAX];
 };
 
@@ -123,7 +122,7 @@ struct out_sess {
 	bool tls_failed;
 	size_t body_off;
 	bool body_wait_drain;
-	char abort_class[CLASS_MAX];
+	enum relay_fail_class abort_class;  /* NONE unless the driver aborted */
 	bool connect_failed;
 	char connect_err[128];
 	bool done;
@@ -213,12 +212,12 @@ struct relay_sched {
 void deliver__msg_dest_done(struct msg_job *m);
 
 /* relay_dest.c */
-void deliver__fail_set(struct failure *f, bool permanent, const char *dsn, const char *class,
-    const char *reason);
+void deliver__fail_set(struct failure *f, bool permanent, const char *dsn,
+    enum relay_fail_class class, const char *reason);
 void deliver__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
-    const char *dsn, const char *class, const char *reason);
+    const char *dsn, enum relay_fail_class class, const char *reason);
 void deliver__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
-    const char *class, const char *reason);
+    enum relay_fail_class class, const char *reason);
 void deliver__dest_next(struct dest_job *j);
 void deliver__dest_finish(struct dest_job *j);
 void deliver__dest_start(struct dest_job *j);

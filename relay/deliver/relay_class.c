@@ -31,13 +31,13 @@ class_lookup_failed(struct tlsa_lookup l)
 	    l.dnssec == TLSA_DNSSEC_INDETERMINATE;
 }
 
-static const char *
-class_failed(struct tlsa_lookup l, const char *otherwise)
+static enum relay_fail_class
+class_failed(struct tlsa_lookup l, enum relay_fail_class otherwise)
 {
-	return l.dnssec == TLSA_DNSSEC_BOGUS ? "dnssec-bogus" : otherwise;
+	return l.dnssec == TLSA_DNSSEC_BOGUS ? RELAY_FAIL_CLASS_DNSSEC_BOGUS : otherwise;
 }
 
-const char *
+enum relay_fail_class
 relay_class_dns(enum tlsa_failure f, const struct relay_dns_result *res,
     const struct relay_dns_host *h)
 {
@@ -47,56 +47,60 @@ relay_class_dns(enum tlsa_failure f, const struct relay_dns_result *res,
 		if (h != NULL) {
 			for (size_t i = 0; i < h->in.n_tlsa; i++)
 				if (class_lookup_failed(h->in.tlsa[i].res) || h->in.tlsa[i].malformed)
-					return class_failed(h->in.tlsa[i].res, "tlsa-lookup");
+					return class_failed(h->in.tlsa[i].res, RELAY_FAIL_CLASS_TLSA_LOOKUP);
 			if (class_lookup_failed(h->in.addr))
-				return class_failed(h->in.addr, "dns-lookup");
+				return class_failed(h->in.addr, RELAY_FAIL_CLASS_DNS_LOOKUP);
 			/* The first CNAME of the address expansion (C16). */
 			if (h->in.expanded != NULL &&
 			    (h->in.first_cname == TLSA_DNSSEC_BOGUS ||
 			    h->in.first_cname == TLSA_DNSSEC_INDETERMINATE))
 				return h->in.first_cname == TLSA_DNSSEC_BOGUS ?
-				    "dnssec-bogus" : "dns-lookup";
+				    RELAY_FAIL_CLASS_DNSSEC_BOGUS : RELAY_FAIL_CLASS_DNS_LOOKUP;
 		}
 		if (res != NULL && class_lookup_failed(res->dest.mx))
-			return class_failed(res->dest.mx, "dns-lookup");
-		return f == TLSA_FAIL_DNS_ERROR ? "dns-lookup" : "dnssec-bogus";
+			return class_failed(res->dest.mx, RELAY_FAIL_CLASS_DNS_LOOKUP);
+		return f == TLSA_FAIL_DNS_ERROR ? RELAY_FAIL_CLASS_DNS_LOOKUP : RELAY_FAIL_CLASS_DNSSEC_BOGUS;
 	case TLSA_FAIL_HOST_NOT_FOUND:
-		return "dns-lookup";
+		return RELAY_FAIL_CLASS_DNS_LOOKUP;
 	case TLSA_FAIL_NULL_MX:
-		return "null-mx";
+		return RELAY_FAIL_CLASS_NULL_MX;
 	case TLSA_FAIL_TLSA_INVALID:
-		return "tlsa-invalid";
+		return RELAY_FAIL_CLASS_TLSA_INVALID;
 	case TLSA_FAIL_DANE_REQUIRED:
-		return "dane-required";
+		return RELAY_FAIL_CLASS_DANE_REQUIRED;
 	case TLSA_FAIL_STARTTLS_NOT_SUPPORTED:
-		return "starttls-missing";
+		return RELAY_FAIL_CLASS_STARTTLS_MISSING;
 	case TLSA_FAIL_CERT_HOST_MISMATCH:
 	case TLSA_FAIL_CERT_EXPIRED:
 	case TLSA_FAIL_CERT_NOT_TRUSTED:
 	case TLSA_FAIL_VALIDATION:
-		return "tls-handshake";
+		return RELAY_FAIL_CLASS_TLS_HANDSHAKE;
 	case TLSA_FAIL_NONE:
 		break;
 	}
-	return "dns-lookup";
+	return RELAY_FAIL_CLASS_DNS_LOOKUP;
 }
 
-const char *
+enum relay_fail_class
 relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_result *r)
 {
 	switch (r->fclass) {
+	/* Under DANE the certificate failed the TLSA match (for DANE-TA
+	 * possibly the name check): RFC 7672 3.2, C51. Otherwise (verify)
+	 * the class is the TLSRPT name of the PKIX failure. */
 	case TLSA_FAIL_CERT_HOST_MISMATCH:
+		return v->kind == TLSA_VERDICT_DANE ? RELAY_FAIL_CLASS_TLSA_MISMATCH :
+		    RELAY_FAIL_CLASS_CERT_HOST_MISMATCH;
 	case TLSA_FAIL_CERT_NOT_TRUSTED:
+		return v->kind == TLSA_VERDICT_DANE ? RELAY_FAIL_CLASS_TLSA_MISMATCH :
+		    RELAY_FAIL_CLASS_CERT_NOT_TRUSTED;
 	case TLSA_FAIL_CERT_EXPIRED:
-		/* Under DANE the certificate failed the TLSA match (for
-		 * DANE-TA possibly the name check): RFC 7672 3.2, C51. */
-		if (v->kind == TLSA_VERDICT_DANE)
-			return "tlsa-mismatch";
-		return tlsa_failure_name(r->fclass);
+		return v->kind == TLSA_VERDICT_DANE ? RELAY_FAIL_CLASS_TLSA_MISMATCH :
+		    RELAY_FAIL_CLASS_CERT_EXPIRED;
 	case TLSA_FAIL_VALIDATION:
 		if (v->kind == TLSA_VERDICT_DANE && r->x509_err != X509_V_OK)
-			return "tlsa-mismatch";
-		return "tls-handshake";
+			return RELAY_FAIL_CLASS_TLSA_MISMATCH;
+		return RELAY_FAIL_CLASS_TLS_HANDSHAKE;
 	case TLSA_FAIL_NONE:
 	case TLSA_FAIL_STARTTLS_NOT_SUPPORTED:
 	case TLSA_FAIL_TLSA_INVALID:
@@ -107,32 +111,33 @@ relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_result *r)
 	case TLSA_FAIL_NULL_MX:
 		break;
 	}
-	return "tls-handshake";
+	return RELAY_FAIL_CLASS_TLS_HANDSHAKE;
 }
 
-const char *
-relay_class_smtp(const struct smtp_result *r, const char *abort_class)
+enum relay_fail_class
+relay_class_smtp(const struct smtp_result *r, enum relay_fail_class abort_class)
 {
 	switch (r->reason) {
 	case SMTP_REASON_REPLY:
-		return r->klass == 5 ? "smtp-5xx" : "smtp-4xx";
+		return r->klass == 5 ? RELAY_FAIL_CLASS_SMTP_5XX : RELAY_FAIL_CLASS_SMTP_4XX;
 	case SMTP_REASON_STARTTLS_NOT_OFFERED:
 	case SMTP_REASON_STARTTLS_REFUSED:
-		return "starttls-missing";
+		return RELAY_FAIL_CLASS_STARTTLS_MISSING;
 	case SMTP_REASON_EHLO_REFUSED:
-		return r->klass == 5 ? "smtp-5xx" : "smtp-4xx";
+		return r->klass == 5 ? RELAY_FAIL_CLASS_SMTP_5XX : RELAY_FAIL_CLASS_SMTP_4XX;
 	case SMTP_REASON_SMTPUTF8_NOT_OFFERED:
-		return "smtputf8-missing";
+		return RELAY_FAIL_CLASS_SMTPUTF8_MISSING;
 	case SMTP_REASON_SIZE_EXCEEDED:
-		return "message-size";
+		return RELAY_FAIL_CLASS_MESSAGE_SIZE;
 	case SMTP_REASON_PROTOCOL:
-		return "smtp-protocol";
+		return RELAY_FAIL_CLASS_SMTP_PROTOCOL;
 	case SMTP_REASON_CONNECTION_LOST:
-		return "connect";
+		return RELAY_FAIL_CLASS_CONNECT;
 	case SMTP_REASON_ABORTED:
-		return abort_class != NULL && abort_class[0] ? abort_class : "connect";
+		return abort_class != RELAY_FAIL_CLASS_NONE ? abort_class :
+		    RELAY_FAIL_CLASS_CONNECT;
 	}
-	return "smtp-4xx";
+	return RELAY_FAIL_CLASS_SMTP_4XX;
 }
 
 void

@@ -1,9 +1,10 @@
 #ifndef RELAY_CLASS_H
 #define RELAY_CLASS_H
 /*
- * relay_class: the names of delivery outcomes. Every failure a delivery
+ * relay_class: the classes of delivery outcomes. Every failure a delivery
  * attempt can meet (a DNS lookup, the RFC 7672 verdict, the TLS handshake,
- * the SMTP dialogue) maps to one failure class; the queue stores it, the log
+ * the SMTP dialogue) maps to one failure class (enum relay_fail_class,
+ * spelled by relay_fail_class_name()); the queue stores it, the log
  * prints it as class=, `queue list --class` and `report` group by it, and
  * `probe` reports it. One mapping, used by serve and probe alike:
  *
@@ -22,6 +23,7 @@
 
 #include "relay_config.h"
 #include "relay_dns.h"
+#include "relay_fail_class.h"
 #include "smtp.h"
 #include "tlsa.h"
 
@@ -32,16 +34,17 @@ const char *relay_class_dnssec_word(struct tlsa_lookup l);
 /* Class of a DO_NOT_CONNECT verdict or destination failure f: which lookup
  * failed (h's TLSA and address, then res's MX; either may be NULL) and
  * whether DNSSEC said bogus. */
-const char *relay_class_dns(enum tlsa_failure f, const struct relay_dns_result *res,
+enum relay_fail_class relay_class_dns(enum tlsa_failure f, const struct relay_dns_result *res,
     const struct relay_dns_host *h);
 
 /* Class of a handshake that did not satisfy verdict v (tlsa_ssl_result()
  * said !ok): under DANE a certificate failure is tlsa-mismatch. */
-const char *relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_result *r);
+enum relay_fail_class relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_result *r);
 
-/* Class of an SMTP client result; abort_class names the cause the driver
- * gave when it aborted the session ("" for none). */
-const char *relay_class_smtp(const struct smtp_result *r, const char *abort_class);
+/* Class of an SMTP client result; abort_class is the cause the driver
+ * gave when it aborted the session (RELAY_FAIL_CLASS_NONE for none). */
+enum relay_fail_class relay_class_smtp(const struct smtp_result *r,
+    enum relay_fail_class abort_class);
 
 /* Room for "FILE:LINE" of a tls_policy_file entry (a longer path is cut). */
 #define RELAY_CLASS_POLICY_ENTRY_MAX 1024

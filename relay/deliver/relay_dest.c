@@ -31,13 +31,13 @@
 
 
 void
-deliver__fail_set(struct failure *f, bool permanent, const char *dsn, const char *class,
-    const char *reason)
+deliver__fail_set(struct failure *f, bool permanent, const char *dsn,
+    enum relay_fail_class class, const char *reason)
 {
 	f->set = true;
 	f->permanent = permanent;
 	relay_copy(f->dsn, sizeof(f->dsn), dsn);
-	relay_copy(f->class, sizeof(f->class), class);
+	f->class = class;
 	relay_copy(f->reason, sizeof(f->reason), reason);
 }
 
@@ -46,7 +46,7 @@ deliver__fail_set(struct failure *f, bool permanent, const char *dsn, const char
 
 void
 deliver__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
-    const char *dsn, const char *class, const char *reason)
+    const char *dsn, enum relay_fail_class class, const char *reason)
 {
 	struct rcpt_out *o = &j->out[k];
 	if (o->decided)
@@ -54,13 +54,13 @@ deliver__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status 
 	o->decided = true;
 	o->status = st;
 	relay_copy(o->dsn, sizeof(o->dsn), dsn);
-	relay_copy(o->class, sizeof(o->class), class);
+	o->class = class;
 	relay_copy(o->reason, sizeof(o->reason), reason);
 }
 
 void
 deliver__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
-    const char *class, const char *reason)
+    enum relay_fail_class class, const char *reason)
 {
 	for (size_t k = 0; k < j->nr; k++)
 		deliver__rcpt_decide(j, k, permanent ? RELAY_QUEUE_RCPT_BOUNCED :
@@ -173,7 +173,7 @@ deliver__dest_next(struct dest_job *j)
 			/* No MX host left: the last failure decides (4.7.5 for
 			 * DANE, TLSA and DNSSEC failures). */
 			if (!j->fail.set)
-				deliver__fail_set(&j->fail, false, "4.4.3", "dns-lookup",
+				deliver__fail_set(&j->fail, false, "4.4.3", RELAY_FAIL_CLASS_DNS_LOOKUP,
 				    "no usable MX host");
 			deliver__dest_decide_all(j, false, j->fail.dsn, j->fail.class, j->fail.reason);
 			deliver__dest_finish(j);
@@ -191,13 +191,13 @@ deliver__dest_next(struct dest_job *j)
 				char why[128];
 				relay_fmt(why, sizeof(why), "DANE policy error for %s: %s",
 				    h->name, tlsa_strerror(r));
-				deliver__fail_set(&j->fail, false, "4.7.5", "dnssec-bogus", why);
+				deliver__fail_set(&j->fail, false, "4.7.5", RELAY_FAIL_CLASS_DNSSEC_BOGUS, why);
 				j->host_i++;
 				continue;
 			}
 			log_decision(j, &j->verdict);
 			if (j->verdict.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
-				const char *cls = relay_class_dns(j->verdict.fclass, j->dns, h);
+				enum relay_fail_class cls = relay_class_dns(j->verdict.fclass, j->dns, h);
 				char why[REASON_MAX];
 				relay_fmt(why, sizeof(why), "%s: %s", h->name, j->verdict.reason);
 				deliver__fail_set(&j->fail, j->verdict.permanent, j->verdict.status, cls, why);
@@ -256,14 +256,15 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 	struct tlsa_dest_verdict dv;
 	int r = tlsa_policy_destination(&res->dest, &dv);
 	if (r != 0) {
-		deliver__dest_decide_all(j, false, "4.7.5", "dns-lookup", "DANE policy error");
+		deliver__dest_decide_all(j, false, "4.7.5", RELAY_FAIL_CLASS_DNS_LOOKUP, "DANE policy error");
 		deliver__dest_finish(j);
 		return;
 	}
 	switch (dv.action) {
 	case TLSA_DEST_DEFER:
 	case TLSA_DEST_BOUNCE: {
-		const char *cls = res->kind == RELAY_DNS_DEST_NULL_MX ? "null-mx" :
+		enum relay_fail_class cls = res->kind == RELAY_DNS_DEST_NULL_MX ?
+		    RELAY_FAIL_CLASS_NULL_MX :
 		    relay_class_dns(dv.fclass, res, NULL);
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why), "%s: %s", j->domain, dv.reason);
@@ -273,7 +274,7 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 		return;
 	}
 	case TLSA_DEST_LITERAL:
-		deliver__dest_decide_all(j, true, "5.1.2", "address",
+		deliver__dest_decide_all(j, true, "5.1.2", RELAY_FAIL_CLASS_ADDRESS,
 		    "address literal destinations are not supported");
 		deliver__dest_finish(j);
 		return;
@@ -317,10 +318,10 @@ slot_fill(struct relay_sched *s, struct dest_slot *slot)
 		if (r != 0) {
 			w->dns_req = NULL;
 			if (s->aborting)
-				deliver__dest_decide_all(w, false, "4.3.2", "shutdown",
+				deliver__dest_decide_all(w, false, "4.3.2", RELAY_FAIL_CLASS_SHUTDOWN,
 				    "delivery interrupted by shutdown");
 			else
-				deliver__dest_decide_all(w, false, "4.4.3", "dns-lookup",
+				deliver__dest_decide_all(w, false, "4.4.3", RELAY_FAIL_CLASS_DNS_LOOKUP,
 				    relay_dns_strerror(r));
 			w->wait_next = failed;
 			failed = w;
@@ -383,7 +384,7 @@ deliver__dest_start(struct dest_job *j)
 		/* The known-answer self-test fails: DNSSEC cannot be trusted
 		 * to tell DANE domains apart, so nothing DANE-dependent goes
 		 * out (issue 5 item 3; RFC 7672 2.1.1 C02). */
-		deliver__dest_decide_all(j, false, "4.7.5", "dnssec-selftest",
+		deliver__dest_decide_all(j, false, "4.7.5", RELAY_FAIL_CLASS_DNSSEC_SELFTEST,
 		    "DNSSEC validation self-test is failing; delivery deferred");
 		j->slot = NULL;
 		deliver__dest_finish(j);
@@ -396,7 +397,7 @@ deliver__dest_start(struct dest_job *j)
 	if (slot == NULL) {
 		slot = calloc(1, sizeof(*slot));
 		if (slot == NULL) {
-			deliver__dest_decide_all(j, false, "4.3.0", "local", "out of memory");
+			deliver__dest_decide_all(j, false, "4.3.0", RELAY_FAIL_CLASS_LOCAL, "out of memory");
 			deliver__dest_finish(j);
 			return;
 		}

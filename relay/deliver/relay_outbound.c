@@ -55,7 +55,7 @@ sess_report(struct out_sess *ss)
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why), "connect to %s[%s]:25: %s", j->info.mx,
 		    j->info.addr, ss->connect_err);
-		deliver__fail_set(&j->fail, false, "4.4.1", "connect", why);
+		deliver__fail_set(&j->fail, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT, why);
 	} else if (!ss->any_txn_reply) {
 		/* The session failed before the server said anything about the
 		 * transaction (banner, EHLO, STARTTLS, TLS/DANE, connection
@@ -76,7 +76,7 @@ sess_report(struct out_sess *ss)
 			    relay_class_smtp(r, ss->abort_class), why);
 			relay_copy(j->info.reply, sizeof(j->info.reply), r->text);
 		} else {
-			deliver__fail_set(&j->fail, false, "4.4.2", "connect", "lost connection");
+			deliver__fail_set(&j->fail, false, "4.4.2", RELAY_FAIL_CLASS_CONNECT, "lost connection");
 		}
 	} else {
 		/* The transaction reached the server: its replies decide each
@@ -85,7 +85,8 @@ sess_report(struct out_sess *ss)
 			const struct smtp_result *r = sess_rcpt_result(ss, k);
 			if (r == NULL) {
 				deliver__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.4.2",
-				    "connect", "lost connection before the recipient was answered");
+				    RELAY_FAIL_CLASS_CONNECT,
+				    "lost connection before the recipient was answered");
 				continue;
 			}
 			char why[REASON_MAX];
@@ -95,7 +96,8 @@ sess_report(struct out_sess *ss)
 			    r->klass == 5 ? RELAY_QUEUE_RCPT_BOUNCED : RELAY_QUEUE_RCPT_DEFERRED;
 			char stx[16];
 			deliver__rcpt_decide(j, k, st, smtp_status_format(&r->status, stx, sizeof(stx)),
-			    r->klass == 2 ? "" : relay_class_smtp(r, ss->abort_class), why);
+			    r->klass == 2 ? RELAY_FAIL_CLASS_NONE : relay_class_smtp(r, ss->abort_class),
+			    why);
 		}
 		if (ss->mseen)
 			relay_copy(j->info.reply, sizeof(j->info.reply), ss->mres.text);
@@ -175,9 +177,9 @@ sess_timeout_ms(const struct out_sess *ss)
 }
 
 static void
-sess_abort(struct out_sess *ss, const char *dsn, const char *class, const char *why)
+sess_abort(struct out_sess *ss, const char *dsn, enum relay_fail_class class, const char *why)
 {
-	relay_copy(ss->abort_class, sizeof(ss->abort_class), class);
+	ss->abort_class = class;
 	rc_ignore(smtp_client_abort(ss->smtp, dsn, why));
 	sess_pump(ss);
 }
@@ -219,7 +221,7 @@ sess_send_body(struct out_sess *ss)
 	return;
 io_error:
 	ss->body_wait_drain = false;
-	sess_abort(ss, "4.4.2", "connect", "write error while sending the message");
+	sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_CONNECT, "write error while sending the message");
 }
 
 static void
@@ -229,11 +231,11 @@ sess_start_tls(struct out_sess *ss)
 	SSL *ssl = NULL;
 	int r = tlsa_ssl_new(j->m->s->ctx->tlsa, &j->verdict, &ssl);
 	if (r != 0) {
-		sess_abort(ss, "4.7.5", "tls-handshake", "cannot prepare TLS");
+		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, "cannot prepare TLS");
 		return;
 	}
 	if (relay_conn_start_tls(ss->conn, ssl) != RELAY_CONN_OK)
-		sess_abort(ss, "4.7.5", "tls-handshake", "cannot start TLS");
+		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, "cannot start TLS");
 }
 
 static void
@@ -394,7 +396,7 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	}
 	ss->tls_ok = true;
 	if (smtp_client_tls_started(ss->smtp) != 0) {
-		sess_abort(ss, "4.7.5", "tls-handshake", "TLS state error");
+		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, "TLS state error");
 		return;
 	}
 	sess_pump(ss);
@@ -431,7 +433,7 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		    err == RELAY_CONN_TIMEOUT ? "timed out" :
 		    err == RELAY_CONN_EOF ? "ended by the server" :
 		    relay_conn_tls_errstr(c, e, sizeof(e)));
-		sess_abort(ss, "4.7.5", "tls-handshake", ss->tres.why);
+		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, ss->tres.why);
 		if (smtp_client_state(ss->smtp) == SMTP_CLIENT_DONE)
 			relay_conn_close(c);
 		return;
@@ -443,14 +445,14 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		char why[96];
 		relay_fmt(why, sizeof(why), "timeout in state %s",
 		    smtp_client_state_name(smtp_client_state(ss->smtp)));
-		sess_abort(ss, "4.4.2", "connect", why);
+		sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_CONNECT, why);
 	} else if (err == RELAY_CONN_TLS) {
 		char e[256], why[320];
 		relay_fmt(why, sizeof(why), "TLS failure after the handshake: %s",
 		    relay_conn_tls_errstr(c, e, sizeof(e)));
-		sess_abort(ss, "4.4.2", "tls-handshake", why);
+		sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_TLS_HANDSHAKE, why);
 	} else {
-		sess_abort(ss, "4.4.2", "connect", relay_conn_strerror(err));
+		sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_CONNECT, relay_conn_strerror(err));
 	}
 	/* The machine is DONE now or soon; make sure the socket goes. */
 	if (smtp_client_state(ss->smtp) == SMTP_CLIENT_DONE)
@@ -600,7 +602,7 @@ deliver__sess_reuse(struct out_sess *ss, struct dest_job *j)
 	ss->any_txn_reply = false;
 	ss->body_off = 0;
 	ss->body_wait_drain = false;
-	ss->abort_class[0] = '\0';
+	ss->abort_class = RELAY_FAIL_CLASS_NONE;
 	ss->uses++;
 	relay_copy(j->info.addr, sizeof(j->info.addr), ss->addr);
 	j->info.reply[0] = '\0';
@@ -632,7 +634,7 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 	ss->rres = calloc(j->nr, sizeof(*ss->rres));
 	ss->rseen = calloc(j->nr, sizeof(*ss->rseen));
 	if (ss->rcpts == NULL || ss->rres == NULL || ss->rseen == NULL) {
-		deliver__dest_decide_all(j, false, "4.3.0", "local", "out of memory");
+		deliver__dest_decide_all(j, false, "4.3.0", RELAY_FAIL_CLASS_LOCAL, "out of memory");
 		return false;
 	}
 	for (size_t k = 0; k < j->nr; k++) {
@@ -662,7 +664,7 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 		 * recipients concerned. */
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why), "cannot send envelope: %s", smtp_strerror(r));
-		deliver__dest_decide_all(j, true, "5.1.3", "address", why);
+		deliver__dest_decide_all(j, true, "5.1.3", RELAY_FAIL_CLASS_ADDRESS, why);
 		return false;
 	}
 	return true;
@@ -712,7 +714,8 @@ deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smt
 	if (relay_conn_connect(ctx->loop, (struct sockaddr *)&ss_addr,
 	    ctx->cfg->smtp_connect_timeout_ms, &sess_cbs, ss, &ss->conn) != RELAY_CONN_OK) {
 		j->sess = NULL;
-		deliver__fail_set(&j->fail, false, "4.4.1", "connect", "cannot create socket");
+		deliver__fail_set(&j->fail, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT,
+		    "cannot create socket");
 		goto fail;
 	}
 	return true;

@@ -95,7 +95,7 @@ set_attempt(struct relay_queue_rcpt *r, const struct dest_job *j,
 	e |= relay_queue_set_str(&a->policy_entry, j->policy.entry);
 	e |= relay_queue_set_str(&a->dsn, o->dsn);
 	e |= relay_queue_set_str(&a->status, relay_queue_rcpt_status_name(o->status));
-	e |= relay_queue_set_str(&a->failure_class, o->class);
+	e |= relay_queue_set_str(&a->failure_class, relay_fail_class_name(o->class));
 	e |= relay_queue_set_str(&a->reason, o->reason);
 	return e != 0 ? RELAY_QUEUE_ENOMEM : 0;
 }
@@ -144,8 +144,8 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 		relay_log_str(&l, "tlsa_seen", in->tlsa);
 	relay_log_str(&l, "dsn", o->dsn);
 	relay_log_str(&l, "status", relay_queue_rcpt_status_name(o->status));
-	if (o->class[0])
-		relay_log_str(&l, "class", o->class);
+	if (o->class != RELAY_FAIL_CLASS_NONE)
+		relay_log_str(&l, "class", relay_fail_class_name(o->class));
 	relay_log_u64(&l, "attempts", r->attempts);
 	if (in->conn_use > 1)
 		relay_log_u64(&l, "conn_use", in->conn_use);
@@ -250,9 +250,9 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 				}
 				relay_copy(domains[n], sizeof(domains[n]),
 				    j->domain[0] != '\0' ? j->domain : j->domain_utf8);
-				if (o->class[0] != '\0')
+				if (o->class != RELAY_FAIL_CLASS_NONE)
 					relay_fmt(prose[n], sizeof(prose[n]), "%s (%s)",
-					    relay_report_class_hint(o->class), o->reason);
+					    relay_report_fail_class_hint(o->class), o->reason);
 				else
 					relay_copy(prose[n], sizeof(prose[n]), o->reason);
 				rs[n] = (struct relay_dsn_rcpt){
@@ -332,8 +332,8 @@ deliver__msg_dest_done(struct msg_job *m)
 		for (size_t k = 0; k < j->nr; k++) {
 			struct rcpt_out *o = &j->out[k];
 			if (!o->decided)
-				deliver__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.3.0", "local",
-				    "delivery not completed");
+				deliver__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.3.0",
+				    RELAY_FAIL_CLASS_LOCAL, "delivery not completed");
 			struct relay_queue_rcpt *r = &env->rcpt[j->ri[k]];
 			/* RFC 3464 2.3.4 / checklist I37: a recipient still failing
 			 * temporarily at the end of its queue lifetime bounces with
@@ -348,7 +348,8 @@ deliver__msg_dest_done(struct msg_job *m)
 			r->status = o->status;
 			rc_ignore(relay_queue_set_str(&r->dsn, o->dsn));
 			rc_ignore(relay_queue_set_str(&r->reason, o->reason));
-			rc_ignore(relay_queue_set_str(&r->failure_class, o->class));
+			rc_ignore(relay_queue_set_str(&r->failure_class,
+			    relay_fail_class_name(o->class)));
 			(void)set_attempt(r, j, o, t);
 			r->next_attempt_us = o->status == RELAY_QUEUE_RCPT_DEFERRED ?
 			    t + backoff_us(ctx->cfg, r->attempts) : 0;
@@ -438,17 +439,17 @@ dest_idn_fail(struct dest_job *j)
 	switch ((enum relay_idn_err)j->idn_err) {
 	case RELAY_IDN_ERR_INVALID:
 		/* RFC 3463 3.2: X.1.2 bad destination system address. */
-		deliver__dest_decide_all(j, true, "5.1.2", "address", why);
+		deliver__dest_decide_all(j, true, "5.1.2", RELAY_FAIL_CLASS_ADDRESS, why);
 		return;
 	case RELAY_IDN_ERR_UTF8_OFF:
 		/* RFC 6531 3.5: X.6.7 non-ASCII addresses not permitted. */
-		deliver__dest_decide_all(j, true, "5.6.7", "address", why);
+		deliver__dest_decide_all(j, true, "5.6.7", RELAY_FAIL_CLASS_ADDRESS, why);
 		return;
 	case RELAY_IDN_ERR_NOMEM:
-		deliver__dest_decide_all(j, false, "4.3.0", "local", why);
+		deliver__dest_decide_all(j, false, "4.3.0", RELAY_FAIL_CLASS_LOCAL, why);
 		return;
 	}
-	deliver__dest_decide_all(j, false, "4.3.0", "local", why);
+	deliver__dest_decide_all(j, false, "4.3.0", RELAY_FAIL_CLASS_LOCAL, why);
 }
 
 static void
@@ -508,12 +509,14 @@ msg_start_dests(struct msg_job *m)
 			continue;
 		}
 		if (j->domain[0] == '\0') {
-			deliver__dest_decide_all(j, true, "5.1.3", "address", "bad recipient address syntax");
+			deliver__dest_decide_all(j, true, "5.1.3", RELAY_FAIL_CLASS_ADDRESS,
+			    "bad recipient address syntax");
 			deliver__dest_finish(j);
 			continue;
 		}
 		if (s->aborting) {
-			deliver__dest_decide_all(j, false, "4.3.2", "shutdown", "delivery interrupted by shutdown");
+			deliver__dest_decide_all(j, false, "4.3.2", RELAY_FAIL_CLASS_SHUTDOWN,
+			    "delivery interrupted by shutdown");
 			deliver__dest_finish(j);
 			continue;
 		}
@@ -837,7 +840,7 @@ again:
 			if (j->dns_req != NULL) {
 				relay_dns_cancel(j->dns_req);
 				j->dns_req = NULL;
-				deliver__dest_decide_all(j, false, "4.3.2", "shutdown",
+				deliver__dest_decide_all(j, false, "4.3.2", RELAY_FAIL_CLASS_SHUTDOWN,
 				    "delivery interrupted by shutdown");
 				deliver__dest_finish(j);
 				goto again;

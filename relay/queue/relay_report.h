@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "relay_fail_class.h"
 #include "relay_queue.h"
 
 #define RELAY_REPORT_WUR __attribute__((warn_unused_result))
@@ -53,8 +54,12 @@ char *relay_report_domain(const char *address, char *buf, size_t size);
 /*
  * The one-line operator hint for a failure class (static string), e.g.
  * tlsa-mismatch: "the server's key does not match its TLSA records; ...".
- * Unknown classes get a generic hint; never NULL.
+ * NONE, UNKNOWN and classes without a hint of their own get one generic
+ * hint; never NULL.
  */
+const char *relay_report_fail_class_hint(enum relay_fail_class c);
+/* The same for a class as spelled in an envelope (relay_fail_class_parse():
+ * NULL, "" and unknown spellings get the generic hint). */
 const char *relay_report_class_hint(const char *failure_class);
 
 /* ---- queue list ---- */

@@ -1,0 +1,78 @@
+#ifndef RELAY_FAIL_CLASS_H
+#define RELAY_FAIL_CLASS_H
+/*
+ * relay_fail_class: the failure classes of delivery, as one enum with one
+ * name table. Code that produces a class (deliver/, probe) or acts on one
+ * (the report's hints, probe's exit status) uses the enum; the spellings
+ * appear only at the edges: the log's class=, JSON, the envelope's r.class
+ * and a.failure_class, DSN prose. The spellings are a contract with
+ * operators' scripts and with envelopes already in spools: never change one.
+ *
+ * It lives in queue/ because that is the lowest layer that needs it: the
+ * queue's report maps a class to its operator hint. base/ has no use for
+ * it, and deliver/ and cli/ sit above queue/.
+ *
+ * The envelope keeps the text it was given (struct relay_queue_rcpt's
+ * failure_class), not the enum: the spool is the source of truth, and a
+ * class written by another version of danerelay must survive a rewrite of
+ * the envelope byte for byte. Reading such a text gives
+ * RELAY_FAIL_CLASS_UNKNOWN, which the report treats with a generic hint.
+ */
+
+enum relay_fail_class {
+	/* No failure: delivered, or never tried. Spelled "" (an empty
+	 * r.class; no class= in the log). */
+	RELAY_FAIL_CLASS_NONE = 0,
+	/* DNS and the RFC 7672 verdict. */
+	RELAY_FAIL_CLASS_DNS_LOOKUP,        /* MX or address lookup failed, no address */
+	RELAY_FAIL_CLASS_DNSSEC_BOGUS,      /* a lookup in the chain was bogus */
+	RELAY_FAIL_CLASS_DNSSEC_SELFTEST,   /* this relay's own validation fails */
+	RELAY_FAIL_CLASS_TLSA_LOOKUP,       /* TLSA lookup failed otherwise */
+	RELAY_FAIL_CLASS_TLSA_INVALID,      /* no usable TLSA record */
+	RELAY_FAIL_CLASS_DANE_REQUIRED,     /* dane-only without usable TLSA */
+	RELAY_FAIL_CLASS_NULL_MX,           /* RFC 7505 */
+	/* TLS. */
+	RELAY_FAIL_CLASS_STARTTLS_MISSING,  /* not offered or refused where required */
+	RELAY_FAIL_CLASS_TLS_HANDSHAKE,
+	RELAY_FAIL_CLASS_TLSA_MISMATCH,     /* DANE authentication failed */
+	/* PKIX failures of a `verify` policy, with the TLSRPT names
+	 * (RFC 8460 4.3) that tlsa_failure_name() gives them. */
+	RELAY_FAIL_CLASS_CERT_HOST_MISMATCH,
+	RELAY_FAIL_CLASS_CERT_EXPIRED,
+	RELAY_FAIL_CLASS_CERT_NOT_TRUSTED,
+	/* The connection and the SMTP dialogue. */
+	RELAY_FAIL_CLASS_CONNECT,           /* connect, reset, timeout, lost */
+	RELAY_FAIL_CLASS_TIMEOUT,           /* probe: the whole probe's deadline */
+	RELAY_FAIL_CLASS_SMTP_4XX,
+	RELAY_FAIL_CLASS_SMTP_5XX,
+	RELAY_FAIL_CLASS_SMTP_PROTOCOL,
+	RELAY_FAIL_CLASS_SMTPUTF8_MISSING,
+	RELAY_FAIL_CLASS_MESSAGE_SIZE,
+	/* This side. */
+	RELAY_FAIL_CLASS_ADDRESS,           /* the recipient address or domain */
+	RELAY_FAIL_CLASS_SHUTDOWN,          /* interrupted by a shutdown */
+	RELAY_FAIL_CLASS_LOCAL,             /* memory, disk, internal */
+	/* A text read back that is none of the above (written by another
+	 * version). Never produced by delivery. Keep it last. */
+	RELAY_FAIL_CLASS_UNKNOWN,
+};
+
+/* Number of values, for loops over every class. */
+#define RELAY_FAIL_CLASS_COUNT ((int)RELAY_FAIL_CLASS_UNKNOWN + 1)
+
+/*
+ * The spelling of c in logs, JSON, envelopes and DSNs (static string, never
+ * NULL): "" for NONE, "unknown" for UNKNOWN, else the class name, e.g.
+ * "tlsa-mismatch".
+ */
+const char *relay_fail_class_name(enum relay_fail_class c);
+
+/*
+ * The class spelled name (NUL-terminated, borrowed). NULL and "" give
+ * RELAY_FAIL_CLASS_NONE; a spelling not in the table gives
+ * RELAY_FAIL_CLASS_UNKNOWN (callers that must not lose it keep the text).
+ * parse(name(c)) == c for every c.
+ */
+enum relay_fail_class relay_fail_class_parse(const char *name);
+
+#endif
