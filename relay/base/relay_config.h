@@ -37,6 +37,23 @@
 
 #define RELAY_CONFIG_WUR __attribute__((warn_unused_result))
 
+/*
+ * The port of every outbound SMTP connection (RFC 5321 4.5.4.2: the SMTP
+ * port, 25), and so of the TLSA owner name looked up for it: RFC 6698 3 and
+ * RFC 7672 2.2.3 put the port connected to in it (_25._tcp.<base>). The
+ * port travels from here through relay_dns_resolve() to tlsa_qname(), the
+ * sockaddr and the relay=host[addr]:port of the logs, so changing it here
+ * changes all of them together. Not a parameter: Postfix has none for its
+ * SMTP transport either, and the test world's MX servers listen on port 25
+ * of their own loopback addresses.
+ */
+#define RELAY_SMTP_PORT 25
+/* The same as a string literal, for prose assembled at compile time
+ * (stringized, so the two cannot disagree; no function can do this). */
+#define RELAY_SMTP_PORT_TEXT RELAY_CONFIG_STR_(RELAY_SMTP_PORT)
+#define RELAY_CONFIG_STR_(x) RELAY_CONFIG_STR2_(x)
+#define RELAY_CONFIG_STR2_(x) #x
+
 enum relay_config_err {
 	RELAY_CONFIG_OK = 0,
 	RELAY_CONFIG_ENOMEM = -1,

@@ -99,8 +99,9 @@ print_record(FILE *out, const char *host, size_t hostlen, size_t index,
 	subject_line(x, subj, sizeof(subj));
 	fprintf(out, "; certificate %zu (%s): %s\n", index,
 	    usage == 3 ? "leaf, DANE-EE" : "issuer, DANE-TA", subj);
-	fprintf(out, "_25._tcp.%.*s. IN TLSA %u 1 1 %s\n", (int)hostlen, host,
-	    usage, hex);
+	/* RFC 6698 3: the owner carries the port senders connect to. */
+	fprintf(out, "_%u._tcp.%.*s. IN TLSA %u 1 1 %s\n", (unsigned)RELAY_SMTP_PORT,
+	    (int)hostlen, host, usage, hex);
 	fprintf(out, "; rdata: %u 1 1 %s\n", usage, hex);
 	return 0;
 }

@@ -581,7 +581,8 @@ probe_resolve(struct probe *p)
 		probe_finish(p);
 		return;
 	}
-	int r = relay_dns_resolve(p->dns, p->domain, 25, p->level, dns_done, p, NULL);
+	int r = relay_dns_resolve(p->dns, p->domain, RELAY_SMTP_PORT, p->level, dns_done, p,
+	    NULL);
 	if (r != 0) {
 		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3", relay_dns_strerror(r));
 		probe_finish(p);

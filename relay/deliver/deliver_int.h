@@ -73,6 +73,7 @@ struct failure {
 struct attempt_info {
 	char mx[RELAY_DNS_HOST_MAX];
 	char addr[INET6_ADDRSTRLEN];
+	uint16_t port;       /* the port connected to, with addr */
 	char dnssec_mx[16], dnssec_addr[16], dnssec_tlsa[16];
 	char tlsa[1400];  /* records seen, digests in full (queue show) */
 	char tls[16];
@@ -108,6 +109,7 @@ struct out_sess {
 	uint8_t key[32];            /* verdict cache key */
 	char host[RELAY_DNS_HOST_MAX];
 	char addr[INET6_ADDRSTRLEN];
+	uint16_t port;
 	unsigned uses;              /* messages sent on this connection */
 	struct relay_conn *conn;
 	struct smtp_client *smtp;

@@ -84,6 +84,7 @@ info_from_host(struct dest_job *j, const struct relay_dns_host *h)
 	struct attempt_info *in = &j->info;
 	relay_copy(in->mx, sizeof(in->mx), h->name);
 	in->addr[0] = '\0';
+	in->port = 0;
 	relay_copy(in->dnssec_mx, sizeof(in->dnssec_mx),
 	    j->dns->implicit_mx ? "none" : relay_class_dnssec_word(j->dns->dest.mx));
 	relay_copy(in->dnssec_addr, sizeof(in->dnssec_addr), relay_class_dnssec_word(h->in.addr));
@@ -313,8 +314,8 @@ slot_fill(struct relay_sched *s, struct dest_slot *slot)
 		slot->active++;
 		w->started = true;
 		int r = s->aborting ? RELAY_DNS_ERR_CLOSING :
-		    relay_dns_resolve(*s->ctx->dns, w->domain, 25, w->level, dest_dns_done, w,
-		    &w->dns_req);
+		    relay_dns_resolve(*s->ctx->dns, w->domain, RELAY_SMTP_PORT, w->level,
+		    dest_dns_done, w, &w->dns_req);
 		if (r != 0) {
 			w->dns_req = NULL;
 			if (s->aborting)

@@ -53,8 +53,8 @@ sess_report(struct out_sess *ss)
 
 	if (ss->connect_failed) {
 		char why[REASON_MAX];
-		relay_fmt(why, sizeof(why), "connect to %s[%s]:25: %s", j->info.mx,
-		    j->info.addr, ss->connect_err);
+		relay_fmt(why, sizeof(why), "connect to %s[%s]:%u: %s", j->info.mx,
+		    j->info.addr, (unsigned)j->info.port, ss->connect_err);
 		deliver__fail_set(&j->fail, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT, why);
 	} else if (!ss->any_txn_reply) {
 		/* The session failed before the server said anything about the
@@ -376,7 +376,8 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	if (relay_log_begin(&l, ss->tres.ok ? RELAY_LOG_DEBUG : RELAY_LOG_INFO, "tls")) {
 		char buf[1024];
 		relay_log_str(&l, "id", j->m->id);
-		relay_log_strf(&l, "relay", "%s[%s]:25", j->info.mx, j->info.addr);
+		relay_log_strf(&l, "relay", "%s[%s]:%u", j->info.mx, j->info.addr,
+		    (unsigned)j->info.port);
 		if (tlsa_result_format(&ss->tres, buf, sizeof(buf)) == 0 || buf[0])
 			relay_log_str(&l, "result", buf);
 		relay_log_end(&l);
@@ -605,6 +606,7 @@ deliver__sess_reuse(struct out_sess *ss, struct dest_job *j)
 	ss->abort_class = RELAY_FAIL_CLASS_NONE;
 	ss->uses++;
 	relay_copy(j->info.addr, sizeof(j->info.addr), ss->addr);
+	j->info.port = ss->port;
 	j->info.reply[0] = '\0';
 	j->info.conn_use = ss->uses;
 	if (ss->tls_ok)
@@ -707,7 +709,9 @@ deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smt
 		memcpy(&s4->sin_addr, a->bytes, 4);
 	}
 	inet_ntop(a->family, a->bytes, j->info.addr, sizeof(j->info.addr));
+	j->info.port = j->dns->dest.port;
 	relay_copy(ss->addr, sizeof(ss->addr), j->info.addr);
+	ss->port = j->info.port;
 	relay_copy(ss->host, sizeof(ss->host), j->info.mx);
 	j->info.reply[0] = '\0';
 	j->sess = ss;

@@ -120,7 +120,8 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 	}
 	if (in->mx[0] != '\0') {
 		if (in->addr[0] != '\0')
-			relay_log_strf(&l, "relay", "%s[%s]:25", in->mx, in->addr);
+			relay_log_strf(&l, "relay", "%s[%s]:%u", in->mx, in->addr,
+			    (unsigned)in->port);
 		else
 			relay_log_str(&l, "relay", in->mx);
 	} else {

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "relay_config.h"
 #include "relay_json.h"
 
 #define US_PER_S 1000000u
@@ -223,9 +224,11 @@ relay_report_fail_class_hint(enum relay_fail_class c)
 		    "(bad or expired signatures, broken DS chain); the domain's DNS "
 		    "operator must fix its zone signing";
 	case RELAY_FAIL_CLASS_TLSA_LOOKUP:
+		/* RFC 7672 2.2.3 / RFC 6698 3: the owner name carries the
+		 * port connected to. */
 		return "the TLSA lookup for the MX host failed or could not "
-		    "be validated; check the host's _25._tcp TLSA records and their "
-		    "signatures";
+		    "be validated; check the host's _" RELAY_SMTP_PORT_TEXT "._tcp "
+		    "TLSA records and their signatures";
 	case RELAY_FAIL_CLASS_STARTTLS_MISSING:
 		return "the domain publishes TLSA records but its server "
 		    "does not offer STARTTLS; the server must enable TLS (RFC 7672 "
@@ -237,8 +240,8 @@ relay_report_fail_class_hint(enum relay_fail_class c)
 		return "the MX or address lookup failed (SERVFAIL, timeout or "
 		    "no address); check the domain's DNS and this host's resolver";
 	case RELAY_FAIL_CLASS_CONNECT:
-		return "the MX hosts could not be reached on port 25 (refused, "
-		    "timed out or connection lost)";
+		return "the MX hosts could not be reached on port "
+		    RELAY_SMTP_PORT_TEXT " (refused, timed out or connection lost)";
 	case RELAY_FAIL_CLASS_SMTP_4XX:
 		return "the receiving server answered with a temporary error "
 		    "(greylisting, rate limit, full mailbox...); see its reply";

@@ -129,6 +129,11 @@ test_hints_by_class(void **state)
 		assert_ptr_equal(relay_report_class_hint(relay_fail_class_name(c)),
 		    relay_report_fail_class_hint(c));
 	}
+	/* The port in the prose follows RELAY_SMTP_PORT. */
+	assert_non_null(strstr(relay_report_fail_class_hint(RELAY_FAIL_CLASS_TLSA_LOOKUP),
+	    "_25._tcp"));
+	assert_non_null(strstr(relay_report_fail_class_hint(RELAY_FAIL_CLASS_CONNECT),
+	    "port 25 "));
 }
 
 /*
