@@ -31,10 +31,12 @@ static void sched_maybe_done(struct relay_sched *s);
 
 /* ------------------------------------------------------------ helpers */
 
+/* Wall time: what envelopes' due times are compared with (relay_deliver.h,
+ * "Time"). */
 static uint64_t
-now_us(void)
+wall_us(const struct relay_sched *s)
 {
-	return relay_now_us();
+	return relay_clock_wall_us(s->ctx->clock);
 }
 
 static unsigned
@@ -325,7 +327,7 @@ deliver__msg_dest_done(struct msg_job *m)
 		return;
 	const struct relay_deliver_ctx *ctx = m->s->ctx;
 	struct relay_queue_envelope *env = m->env;
-	uint64_t t = now_us();
+	uint64_t t = wall_us(m->s);
 	uint64_t lifetime_us = ctx->cfg->max_queue_lifetime_ms * 1000;
 
 	for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
@@ -456,7 +458,7 @@ msg_start_dests(struct msg_job *m)
 {
 	struct relay_sched *s = m->s;
 	struct relay_queue_envelope *env = m->env;
-	uint64_t t = now_us();
+	uint64_t t = wall_us(s);
 
 	/* Group the due recipients by destination: the domain in DNS form, so
 	 * "Bücher.example" and "xn--bcher-kva.example" are one destination. */
@@ -610,7 +612,7 @@ msg_start(struct relay_sched *s, const char *id)
 		return false;
 	m->s = s;
 	relay_copy(m->id, sizeof(m->id), id);
-	m->started_us = now_us();
+	m->started_us = relay_clock_mono_us(s->ctx->clock);
 	m->next = s->jobs;
 	m->pprev = &s->jobs;
 	if (s->jobs != NULL)
@@ -677,7 +679,7 @@ sched_scan(struct relay_sched *s)
 	s->more_due = false;
 	struct scan_ctx c = {
 		.s = s,
-		.now = now_us(),
+		.now = wall_us(s),
 		.next_due = UINT64_MAX,
 		.cap = room,
 	};
@@ -694,7 +696,7 @@ sched_scan(struct relay_sched *s)
 	free(c.due);
 	uint64_t sleep_ms = SCHED_MAX_SLEEP_MS;
 	if (c.next_due != UINT64_MAX) {
-		uint64_t t = now_us();
+		uint64_t t = wall_us(s);
 		uint64_t delta = c.next_due > t ? (c.next_due - t) / 1000 + 1 : 1000;
 		if (delta < sleep_ms)
 			sleep_ms = delta;
@@ -702,12 +704,12 @@ sched_scan(struct relay_sched *s)
 	uv_timer_start(&s->timer, sched_timer_cb, sleep_ms, 0);
 }
 
-/* Make sure a scan runs by when_us (epoch microseconds): restart the timer
- * only when it would fire later than that. */
+/* Make sure a scan runs by when_us (wall time, an envelope's due time):
+ * restart the timer only when it would fire later than that. */
 static void
 sched_arm(struct relay_sched *s, uint64_t when_us)
 {
-	uint64_t t = now_us();
+	uint64_t t = wall_us(s);
 	uint64_t delay_ms = when_us > t ? (when_us - t) / 1000 + 1 : 0;
 	if (uv_is_active((uv_handle_t *)&s->timer) &&
 	    uv_timer_get_due_in(&s->timer) <= delay_ms)
