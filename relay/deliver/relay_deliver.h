@@ -15,8 +15,8 @@
  *     times) and are wall time, on disk as in memory: they survive a
  *     restart, `queue list` and `queue show` print them, and DSN dates
  *     and the log's delay= derive from them. So the scheduler compares
- *     them with the clock's wall reading, and computes retry, expiry
- *     and delay-warning times from them.
+ *     them with the clock's wall reading, and relay_backoff.h computes
+ *     retry, expiry and delay-warning times from them.
  *   - libuv timers wake the scheduler; their durations are the distance
  *     from the wall reading to the next due time, rounded up,
  *     never a stored deadline, so a wall-clock step only moves the due

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "deliver_int.h"
+#include "relay_backoff.h"
 #include "relay_dsn.h"
 #include "relay_log.h"
 #include "relay_report.h"
@@ -58,19 +59,6 @@ job_running(const struct relay_sched *s, const char *id)
 }
 
 /* ----------------------------------------------------- outcome recording */
-
-static uint64_t
-backoff_us(const struct relay_config *cfg, uint32_t attempts)
-{
-	uint64_t ms = cfg->retry_min_ms;
-	for (uint32_t i = 1; i < attempts && ms < cfg->retry_max_ms; i++)
-		ms *= 2;
-	if (ms > cfg->retry_max_ms)
-		ms = cfg->retry_max_ms;
-	if (ms == 0)
-		ms = 1000;
-	return ms * 1000;
-}
 
 static int
 set_attempt(struct relay_queue_rcpt *r, const struct dest_job *j,
@@ -240,10 +228,10 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					want = o->decided && r->status == RELAY_QUEUE_RCPT_BOUNCED;
 				else
 					want = o->decided && r->status == RELAY_QUEUE_RCPT_DEFERRED &&
-					    !r->delay_warned && ctx->cfg->delay_warning_time_ms > 0 &&
-					    /* issue 6 item 5: one delay DSN per message. */
+					    !r->delay_warned &&
+					    /* One delay DSN per message. */
 					    !env->delay_warned &&
-					    t >= env->arrival_us + ctx->cfg->delay_warning_time_ms * 1000;
+					    relay_backoff_warn_due(ctx->cfg, env->arrival_us, t);
 				if (!want || !relay_dsn_wanted(act, r->notify, env->sender))
 					continue;
 				if (act == RELAY_DSN_DELAYED) {
@@ -268,7 +256,7 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					.reason = prose[n],
 					.last_attempt = (int64_t)(t / 1000000),
 					.will_retry_until = act == RELAY_DSN_DELAYED ?
-					    (int64_t)((env->arrival_us + ctx->cfg->max_queue_lifetime_ms * 1000) / 1000000) : 0,
+					    (int64_t)(relay_backoff_expires_us(ctx->cfg, env->arrival_us) / 1000000) : 0,
 				};
 				n++;
 			}
@@ -328,7 +316,6 @@ deliver__msg_dest_done(struct msg_job *m)
 	const struct relay_deliver_ctx *ctx = m->s->ctx;
 	struct relay_queue_envelope *env = m->env;
 	uint64_t t = wall_us(m->s);
-	uint64_t lifetime_us = ctx->cfg->max_queue_lifetime_ms * 1000;
 
 	for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
 		for (size_t k = 0; k < j->nr; k++) {
@@ -341,7 +328,7 @@ deliver__msg_dest_done(struct msg_job *m)
 			 * temporarily at the end of its queue lifetime bounces with
 			 * its 4.x.x status. */
 			if (o->status == RELAY_QUEUE_RCPT_DEFERRED &&
-			    t >= env->arrival_us + lifetime_us) {
+			    relay_backoff_expired(ctx->cfg, env->arrival_us, t)) {
 				o->status = RELAY_QUEUE_RCPT_BOUNCED;
 				char why[REASON_MAX];
 				relay_fmt(why, sizeof(why), "message expired in queue: %s", o->reason);
@@ -353,7 +340,7 @@ deliver__msg_dest_done(struct msg_job *m)
 			rc_ignore(relay_queue_set_str(&r->failure_class, o->class));
 			(void)set_attempt(r, j, o, t);
 			r->next_attempt_us = o->status == RELAY_QUEUE_RCPT_DEFERRED ?
-			    t + backoff_us(ctx->cfg, r->attempts) : 0;
+			    relay_backoff_next_us(ctx->cfg, r->attempts, t) : 0;
 			if (r->next_attempt_us != 0 &&
 			    (m->next_due_us == 0 || r->next_attempt_us < m->next_due_us))
 				m->next_due_us = r->next_attempt_us;
