@@ -32,6 +32,7 @@ step() {  # step NAME CMD...: run a step, record it as one TAP case
 logs=()
 step "banned functions" scripts/check-banned.sh
 step "layers" python3 scripts/check-layers.py
+step "clock" python3 scripts/check-clock.py
 
 build_and_test() {  # DIR MESON_ARGS...
   local dir=$1; shift

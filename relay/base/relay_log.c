@@ -8,6 +8,7 @@
  * less than PIPE_BUF bytes are atomic in practice on local file systems).
  */
 #include "relay_log.h"
+#include "relay_clock.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -32,7 +33,7 @@ static struct {
 	int fd;
 	relay_log_sink_fn sink;
 	void *sink_arg;
-	relay_log_clock_fn clock;
+	const struct relay_clock *clock;  /* NULL: the system clock */
 } g = { RELAY_LOG_INFO, true, false, -1, NULL, NULL, NULL };
 
 const char *
@@ -150,9 +151,9 @@ relay_log_set_sink(relay_log_sink_fn fn, void *arg)
 }
 
 void
-relay_log_set_clock(relay_log_clock_fn fn)
+relay_log_set_clock(const struct relay_clock *clock)
 {
-	g.clock = fn;
+	g.clock = clock;
 }
 
 void
@@ -172,12 +173,7 @@ relay_log_reset(void)
 static uint64_t
 now_us(void)
 {
-	struct timespec ts;
-
-	if (g.clock != NULL)
-		return g.clock();
-	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return relay_clock_wall_us(g.clock != NULL ? g.clock : relay_clock_system());
 }
 
 /* Room kept at the end of the buffer for " truncated=yes\n". */

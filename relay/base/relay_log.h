@@ -44,6 +44,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "relay_clock.h"
+
 enum relay_log_level {
 	RELAY_LOG_ERROR,    /* the daemon cannot do what it must */
 	RELAY_LOG_WARNING,  /* something is wrong but handled */
@@ -117,11 +119,11 @@ typedef void (*relay_log_sink_fn)(enum relay_log_level level,
 void relay_log_set_sink(relay_log_sink_fn fn, void *arg);
 
 /*
- * Replaces the clock (wall time in microseconds since the epoch) used for
- * time stamps, so tests get fixed output. NULL restores the real clock.
+ * The clock (borrowed; it must outlive its use here) whose wall time
+ * stamps each line: the daemon's, or a manual one in tests for fixed
+ * output. NULL restores relay_clock_system().
  */
-typedef uint64_t (*relay_log_clock_fn)(void);
-void relay_log_set_clock(relay_log_clock_fn fn);
+void relay_log_set_clock(const struct relay_clock *clock);
 
 /* Closes the log file and restores defaults (level, stderr, sink, clock,
  * no journal prefix). */

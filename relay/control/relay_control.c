@@ -99,7 +99,7 @@ relay_control_path(const char *spool_dir, char *buf, size_t size)
 struct ctl_item {
 	struct relay_control_exec *x;
 	char id[RELAY_QUEUE_ID_SIZE];
-	uint64_t deadline;     /* loop ms; 0 until first begun */
+	uint64_t deadline;     /* monotonic ms; 0 until first begun */
 	bool waiting;          /* for a delivery in flight to end */
 	bool applied;          /* our write went through at least once */
 };
@@ -346,7 +346,7 @@ item_begin(struct ctl_item *it)
 {
 	struct relay_control_exec *x = it->x;
 	struct relay_queue_info info;
-	uint64_t now = uv_now(x->loop);
+	uint64_t now = relay_clock_mono_ms(x->hooks.clock);
 	int r;
 
 	if (it->deadline == 0)
@@ -486,6 +486,8 @@ relay_control_exec(uv_loop_t *loop, struct relay_queue *q,
 	x->q = q;
 	if (hooks != NULL)
 		x->hooks = *hooks;
+	if (x->hooks.clock == NULL)
+		x->hooks.clock = relay_clock_system();
 	x->cmd = cmd;
 	x->result = result;
 	x->done = done;
@@ -847,6 +849,7 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 		.is_active = ctx->is_active,
 		.kick = ctx->kick,
 		.arg = ctx->arg,
+		.clock = ctx->clock,
 	};
 	int r = relay_control_exec(ctx->loop, ctx->queue, &hooks, cmd,
 	    (const char *const *)(words + 1), nids, all, exec_result, exec_done,
@@ -1128,7 +1131,7 @@ report_start(struct relay_control *c, struct ctl_conn *asker)
 	if (j == NULL)
 		return;
 	j->c = c;
-	j->now_us = relay_now_us();
+	j->now_us = relay_clock_wall_us(ctx->clock);
 	j->spool = strdup(relay_queue_dir(ctx->queue));
 	j->hostname = strdup(ctx->cfg->myhostname);
 	j->rcpt = strdup(ctx->cfg->report_recipient);

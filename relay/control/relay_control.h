@@ -42,6 +42,7 @@
 
 #include <uv.h>
 
+#include "relay_clock.h"
 #include "relay_config.h"
 #include "relay_queue.h"
 
@@ -96,6 +97,9 @@ struct relay_control_hooks {
 	/* How long to wait for a delivery in flight (0: the default
 	 * RELAY_CONTROL_BUSY_WAIT_MS; tests use less). */
 	uint64_t busy_wait_ms;
+	/* Whose monotonic time measures that wait (borrowed; NULL:
+	 * relay_clock_system()). */
+	const struct relay_clock *clock;
 };
 
 /* One message done: status 0 or a negative relay_control_status; text
@@ -143,6 +147,10 @@ const char *relay_control_strerror(int status);
  */
 struct relay_control_ctx {
 	uv_loop_t *loop;
+	/* Where control reads time (borrowed; relay_clock.h): monotonic for
+	 * the wait on a delivery in flight, wall for the report's date and
+	 * ages. The daemon's is relay_clock_system(). */
+	const struct relay_clock *clock;
 	/* The configuration in effect (report_recipient, report_interval,
 	 * myhostname); a reload may replace its contents between two loop
 	 * turns. */

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
+#include "relay_clock.h"
 #include "relay_config.h"
 #include "relay_control.h"
 #include "relay_deliver.h"
@@ -32,6 +33,9 @@ struct relay_listener {
 
 struct relay_daemon {
 	uv_loop_t *loop;
+	/* The one clock (relay_clock.h), passed to every context below:
+	 * relay_clock_system() in `serve`. */
+	const struct relay_clock *clock;
 	struct relay_config cfg;
 	char *config_path;          /* for SIGHUP */
 	struct relay_queue *queue;

@@ -98,7 +98,8 @@ start_dns(struct relay_daemon *d)
 
 /* A retired resolver context, until its last lookup in flight is done. */
 struct dns_retired {
-	uint64_t since_us;
+	const struct relay_clock *clock;
+	uint64_t since_us;  /* monotonic, when it was retired */
 	size_t pending;   /* outstanding when it was retired */
 };
 
@@ -111,7 +112,8 @@ dns_retired_closed(void *arg)
 	if (relay_log_begin(&l, RELAY_LOG_INFO, "dns-flush")) {
 		relay_log_str(&l, "status", "old-context-closed");
 		relay_log_u64(&l, "in_flight_at_flush", rt->pending);
-		relay_log_u64(&l, "drain_ms", (relay_now_us() - rt->since_us) / 1000u);
+		relay_log_u64(&l, "drain_ms",
+		    (relay_clock_mono_us(rt->clock) - rt->since_us) / 1000u);
 		relay_log_end(&l);
 	}
 	free(rt);
@@ -162,7 +164,8 @@ serve_dns_flush(void *arg, const char *name, char *msg, size_t msglen)
 		    "(%s); the old cache stays", relay_dns_strerror(r));
 		return -1;
 	}
-	rt->since_us = relay_now_us();
+	rt->clock = d->clock;
+	rt->since_us = relay_clock_mono_us(d->clock);
 	rt->pending = relay_dns_pending(old);
 	/* Destination jobs hold relay_dns_req handles on the old context:
 	 * closing it now would cancel them without their callbacks and
@@ -480,7 +483,7 @@ on_signal(uv_signal_t *h, int signum)
 		 * request (systemd's notify-reload; older ones ignore it). */
 		char state[64];
 		relay_fmt(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
-		    (unsigned long long)(uv_hrtime() / 1000u));
+		    (unsigned long long)relay_clock_mono_us(d->clock));
 		serve_notify(d, state, "reloading");
 		reload_config(d);
 		serve_notify(d, "READY=1\n", "serving, configuration reread (see event=reload)");
@@ -543,6 +546,8 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	memset(d, 0, sizeof(*d));
 	d->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
+	d->clock = relay_clock_system();
+	relay_log_set_clock(d->clock);
 	d->config_path = strdup(config_path);
 	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
 	    RELAY_LOG_DEBUG : RELAY_LOG_INFO);
@@ -568,6 +573,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		fprintf(stderr, "danerelay serve: %s\n", err[0] ? err : relay_queue_strerror(r));
 		goto out_loop;
 	}
+	relay_queue_set_clock(d->queue, d->clock);
 	if (chmod(relay_queue_dir(d->queue), 0700) != 0)
 		relay_log_msg(RELAY_LOG_WARNING, "spool", "cannot set mode 0700 on spool_dir");
 	struct tlsa_ctx_config tc = {
@@ -585,6 +591,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	}
 	struct relay_smtpd_ctx sc = {
 		.loop = d->loop,
+		.clock = d->clock,
 		.cfg = &d->cfg,
 		.queue = d->queue,
 		.server_tls = d->server_tls,
@@ -621,6 +628,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 	d->deliver = (struct relay_deliver_ctx){
 		.loop = d->loop,
+		.clock = d->clock,
 		.cfg = &d->cfg,
 		.queue = d->queue,
 		.dns = &d->dns,
@@ -637,6 +645,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		 * periodic report mail. */
 		struct relay_control_ctx cc = {
 			.loop = d->loop,
+			.clock = d->clock,
 			.cfg = &d->cfg,
 			.queue = d->queue,
 			.is_active = hook_active,

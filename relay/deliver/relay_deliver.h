@@ -9,6 +9,24 @@
  * outcome per recipient and sends DSNs. It knows nothing of the daemon:
  * everything it uses comes in a struct relay_deliver_ctx, which is the
  * seam where a test (tests/replay/) puts fakes below deliver/.
+ *
+ * Time. Delivery reads time only from ctx->clock (relay_clock.h):
+ *   - Due times live in envelopes (arrival_us, next_attempt_us, attempt
+ *     times) and are wall time, on disk as in memory: they survive a
+ *     restart, `queue list` and `queue show` print them, and DSN dates
+ *     and the log's delay= derive from them. So the scheduler compares
+ *     them with the clock's wall reading, and relay_backoff.h computes
+ *     retry, expiry and delay-warning times from them.
+ *   - libuv timers wake the scheduler; their durations are the distance
+ *     from the wall reading to the next due time, rounded up,
+ *     never a stored deadline, so a wall-clock step only moves the due
+ *     times it moves on disk too, as a restart would.
+ *   - Timeouts of a session (connect, per SMTP state, connection cache
+ *     idle time) are durations handed to relay_conn, which runs them on
+ *     the loop's monotonic time; the grace period of relay_sched_stop()
+ *     likewise.
+ * A test with a relay_clock_manual advances it and calls
+ * relay_sched_kick() to have due work run.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +34,7 @@
 
 #include <uv.h>
 
+#include "relay_clock.h"
 #include "relay_config.h"
 #include "relay_dns.h"
 #include "relay_queue.h"
@@ -29,6 +48,9 @@
  */
 struct relay_deliver_ctx {
 	uv_loop_t *loop;
+	/* Where delivery reads time (see "Time" above); the daemon's is
+	 * relay_clock_system(). */
+	const struct relay_clock *clock;
 	/* The configuration in effect. A reload may replace the contents of
 	 * *cfg between two loop turns; nothing keeps pointers into it across
 	 * a callback. */

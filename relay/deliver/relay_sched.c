@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "deliver_int.h"
+#include "relay_backoff.h"
 #include "relay_dsn.h"
 #include "relay_log.h"
 #include "relay_report.h"
@@ -31,10 +32,12 @@ static void sched_maybe_done(struct relay_sched *s);
 
 /* ------------------------------------------------------------ helpers */
 
+/* Wall time: what envelopes' due times are compared with (relay_deliver.h,
+ * "Time"). */
 static uint64_t
-now_us(void)
+wall_us(const struct relay_sched *s)
 {
-	return relay_now_us();
+	return relay_clock_wall_us(s->ctx->clock);
 }
 
 static unsigned
@@ -56,19 +59,6 @@ job_running(const struct relay_sched *s, const char *id)
 }
 
 /* ----------------------------------------------------- outcome recording */
-
-static uint64_t
-backoff_us(const struct relay_config *cfg, uint32_t attempts)
-{
-	uint64_t ms = cfg->retry_min_ms;
-	for (uint32_t i = 1; i < attempts && ms < cfg->retry_max_ms; i++)
-		ms *= 2;
-	if (ms > cfg->retry_max_ms)
-		ms = cfg->retry_max_ms;
-	if (ms == 0)
-		ms = 1000;
-	return ms * 1000;
-}
 
 static int
 set_attempt(struct relay_queue_rcpt *r, const struct dest_job *j,
@@ -239,10 +229,10 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					want = o->decided && r->status == RELAY_QUEUE_RCPT_BOUNCED;
 				else
 					want = o->decided && r->status == RELAY_QUEUE_RCPT_DEFERRED &&
-					    !r->delay_warned && ctx->cfg->delay_warning_time_ms > 0 &&
-					    /* issue 6 item 5: one delay DSN per message. */
+					    !r->delay_warned &&
+					    /* One delay DSN per message. */
 					    !env->delay_warned &&
-					    t >= env->arrival_us + ctx->cfg->delay_warning_time_ms * 1000;
+					    relay_backoff_warn_due(ctx->cfg, env->arrival_us, t);
 				if (!want || !relay_dsn_wanted(act, r->notify, env->sender))
 					continue;
 				if (act == RELAY_DSN_DELAYED) {
@@ -267,7 +257,7 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					.reason = prose[n],
 					.last_attempt = (int64_t)(t / 1000000),
 					.will_retry_until = act == RELAY_DSN_DELAYED ?
-					    (int64_t)((env->arrival_us + ctx->cfg->max_queue_lifetime_ms * 1000) / 1000000) : 0,
+					    (int64_t)(relay_backoff_expires_us(ctx->cfg, env->arrival_us) / 1000000) : 0,
 				};
 				n++;
 			}
@@ -326,8 +316,7 @@ deliver__msg_dest_done(struct msg_job *m)
 		return;
 	const struct relay_deliver_ctx *ctx = m->s->ctx;
 	struct relay_queue_envelope *env = m->env;
-	uint64_t t = now_us();
-	uint64_t lifetime_us = ctx->cfg->max_queue_lifetime_ms * 1000;
+	uint64_t t = wall_us(m->s);
 
 	for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
 		for (size_t k = 0; k < j->nr; k++) {
@@ -340,7 +329,7 @@ deliver__msg_dest_done(struct msg_job *m)
 			 * temporarily at the end of its queue lifetime bounces with
 			 * its 4.x.x status. */
 			if (o->status == RELAY_QUEUE_RCPT_DEFERRED &&
-			    t >= env->arrival_us + lifetime_us) {
+			    relay_backoff_expired(ctx->cfg, env->arrival_us, t)) {
 				o->status = RELAY_QUEUE_RCPT_BOUNCED;
 				char why[REASON_MAX];
 				relay_fmt(why, sizeof(why), "message expired in queue: %s", o->reason);
@@ -353,7 +342,7 @@ deliver__msg_dest_done(struct msg_job *m)
 			    relay_fail_class_name(o->class)));
 			(void)set_attempt(r, j, o, t);
 			r->next_attempt_us = o->status == RELAY_QUEUE_RCPT_DEFERRED ?
-			    t + backoff_us(ctx->cfg, r->attempts) : 0;
+			    relay_backoff_next_us(ctx->cfg, r->attempts, t) : 0;
 			if (r->next_attempt_us != 0 &&
 			    (m->next_due_us == 0 || r->next_attempt_us < m->next_due_us))
 				m->next_due_us = r->next_attempt_us;
@@ -458,7 +447,7 @@ msg_start_dests(struct msg_job *m)
 {
 	struct relay_sched *s = m->s;
 	struct relay_queue_envelope *env = m->env;
-	uint64_t t = now_us();
+	uint64_t t = wall_us(s);
 
 	/* Group the due recipients by destination: the domain in DNS form, so
 	 * "Bücher.example" and "xn--bcher-kva.example" are one destination. */
@@ -614,7 +603,7 @@ msg_start(struct relay_sched *s, const char *id)
 		return false;
 	m->s = s;
 	relay_copy(m->id, sizeof(m->id), id);
-	m->started_us = now_us();
+	m->started_us = relay_clock_mono_us(s->ctx->clock);
 	m->next = s->jobs;
 	m->pprev = &s->jobs;
 	if (s->jobs != NULL)
@@ -681,7 +670,7 @@ sched_scan(struct relay_sched *s)
 	s->more_due = false;
 	struct scan_ctx c = {
 		.s = s,
-		.now = now_us(),
+		.now = wall_us(s),
 		.next_due = UINT64_MAX,
 		.cap = room,
 	};
@@ -698,7 +687,7 @@ sched_scan(struct relay_sched *s)
 	free(c.due);
 	uint64_t sleep_ms = SCHED_MAX_SLEEP_MS;
 	if (c.next_due != UINT64_MAX) {
-		uint64_t t = now_us();
+		uint64_t t = wall_us(s);
 		uint64_t delta = c.next_due > t ? (c.next_due - t) / 1000 + 1 : 1000;
 		if (delta < sleep_ms)
 			sleep_ms = delta;
@@ -706,12 +695,12 @@ sched_scan(struct relay_sched *s)
 	uv_timer_start(&s->timer, sched_timer_cb, sleep_ms, 0);
 }
 
-/* Make sure a scan runs by when_us (epoch microseconds): restart the timer
- * only when it would fire later than that. */
+/* Make sure a scan runs by when_us (wall time, an envelope's due time):
+ * restart the timer only when it would fire later than that. */
 static void
 sched_arm(struct relay_sched *s, uint64_t when_us)
 {
-	uint64_t t = now_us();
+	uint64_t t = wall_us(s);
 	uint64_t delay_ms = when_us > t ? (when_us - t) / 1000 + 1 : 0;
 	if (uv_is_active((uv_handle_t *)&s->timer) &&
 	    uv_timer_get_due_in(&s->timer) <= delay_ms)

@@ -23,7 +23,4 @@ enum queue__op {
  */
 extern int (*queue__fault)(enum queue__op op, const char *path);
 
-/* Replaces the wall clock (microseconds since the epoch); NULL: real. */
-extern uint64_t (*queue__clock)(void);
-
 #endif

@@ -51,6 +51,7 @@
  */
 #include "relay_queue.h"
 #include "queue_int.h"
+#include "relay_clock.h"
 #include "relay_log.h"
 
 #include <assert.h>
@@ -69,7 +70,6 @@
 #include <unistd.h>
 
 int (*queue__fault)(enum queue__op op, const char *path);
-uint64_t (*queue__clock)(void);
 
 /* Content is written in pieces of this size (one write(2) each). */
 #define CHUNK_SIZE (64 * 1024)
@@ -288,17 +288,6 @@ id_value(const char *id)
 	return v;
 }
 
-static uint64_t
-wall_us(void)
-{
-	struct timespec ts;
-
-	if (queue__clock != NULL)
-		return queue__clock();
-	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* PATH_MAX is generous; a spool path that does not fit is refused. */
 struct path {
 	char s[PATH_MAX];
@@ -411,6 +400,8 @@ struct relay_queue {
 	struct entry *ent;
 	size_t n, cap, dead;
 	uint64_t last_id;
+	/* Wall time for ids and arrival stamps (relay_queue_set_clock). */
+	const struct relay_clock *clock;
 	unsigned jobs;          /* uv_work_t in flight */
 	unsigned writers;       /* writers not yet freed */
 	bool closing;
@@ -833,6 +824,12 @@ relay_queue_lookup(const struct relay_queue *q, const char *id,
 	return 0;
 }
 
+void
+relay_queue_set_clock(struct relay_queue *q, const struct relay_clock *clock)
+{
+	q->clock = clock;
+}
+
 const char *
 relay_queue_dir(const struct relay_queue *q)
 {
@@ -1155,7 +1152,7 @@ relay_queue_msg_begin(struct relay_queue *q,
 		return RELAY_QUEUE_ENOMEM;
 	/* Strictly increasing even if the clock steps back (ids sort by
 	 * arrival and never repeat within a spool). */
-	now = wall_us();
+	now = relay_clock_wall_us(q->clock);
 	idv = now > q->last_id ? now : q->last_id + 1;
 	env->arrival_us = now;
 	format_id(env->id, idv);
@@ -1884,6 +1881,7 @@ relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
 	if (q == NULL)
 		return RELAY_QUEUE_ENOMEM;
 	q->loop = loop;
+	q->clock = relay_clock_system();
 	q->lockfd = -1;
 	q->qdirfd = -1;
 	q->dir = strdup(dir);

@@ -32,6 +32,8 @@
 
 #include <uv.h>
 
+#include "relay_clock.h"
+
 #define RELAY_QUEUE_WUR __attribute__((warn_unused_result))
 
 enum relay_queue_err {
@@ -227,6 +229,14 @@ int relay_queue_open(uv_loop_t *loop, const char *dir,
 typedef void (*relay_queue_close_cb)(void *arg);
 void relay_queue_close(struct relay_queue *q, relay_queue_close_cb cb,
     void *arg);
+
+/*
+ * The clock (borrowed; it must outlive q) whose wall time stamps new
+ * messages: their arrival_us and their ids, which sort by arrival. The
+ * queue reads no other time: due times in envelopes are written by their
+ * callers. Until this is called, q uses relay_clock_system().
+ */
+void relay_queue_set_clock(struct relay_queue *q, const struct relay_clock *clock);
 
 /* The spool directory (absolute as given to open); valid while q lives. */
 const char *relay_queue_dir(const struct relay_queue *q);

@@ -61,7 +61,7 @@ struct relay_smtpd {
 	char client[INET6_ADDRSTRLEN];
 	char helo[256];
 	uint64_t msgs;
-	uint64_t content_start_ms;          /* uv_now() at DATA/first BDAT */
+	uint64_t content_start_ms;          /* monotonic, at DATA/first BDAT */
 	uint64_t content_bytes;             /* wire bytes read since then */
 	bool in_content;
 	bool rejected;
@@ -253,7 +253,7 @@ smtpd_on_data(struct relay_smtpd *s)
 	for (const char *p = s->helo; *p != '\0' && k < sizeof(helo) - 1; p++)
 		helo[k++] = (*p > 0x20 && *p < 0x7f && *p != '(' && *p != ')') ? *p : '?';
 	helo[k] = '\0';
-	time_t now = (time_t)(relay_now_us() / 1000000);
+	time_t now = (time_t)relay_clock_wall_s(s->srv->ctx.clock);
 	struct tm tm;
 	if (gmtime_r(&now, &tm) == NULL ||
 	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
@@ -422,7 +422,7 @@ smtpd_update_deadline(struct relay_smtpd *s, bool replied)
 		break;
 	}
 	if (s->in_content) {
-		uint64_t now = uv_now(s->srv->ctx.loop);
+		uint64_t now = relay_clock_mono_ms(s->srv->ctx.clock);
 		uint64_t rate = (uint64_t)cfg->smtpd_min_data_rate;
 		uint64_t end = s->content_start_ms + cfg->smtpd_timeout_ms +
 		    s->content_bytes * 1000 / rate;
@@ -500,7 +500,7 @@ smtpd_pump(struct relay_smtpd *s)
 			break;
 		case SMTP_SERVER_EV_DATA:
 			s->in_content = true;
-			s->content_start_ms = uv_now(s->srv->ctx.loop);
+			s->content_start_ms = relay_clock_mono_ms(s->srv->ctx.clock);
 			s->content_bytes = 0;
 			smtpd_on_data(s);
 			break;

@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
+#include "relay_clock.h"
 #include "relay_config.h"
 #include "relay_queue.h"
 
@@ -21,6 +22,10 @@
  * every session is closed. */
 struct relay_smtpd_ctx {
 	uv_loop_t *loop;
+	/* Where sessions read time (relay_clock.h): monotonic for the
+	 * DATA/BDAT deadline (smtpd_min_data_rate), wall for the date of the
+	 * Received: header. The daemon's is relay_clock_system(). */
+	const struct relay_clock *clock;
 	/* The configuration in effect; a reload may replace its contents
 	 * between two loop turns. */
 	const struct relay_config *cfg;

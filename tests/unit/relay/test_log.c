@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "relay_clock.h"
 #include "relay_log.h"
 
 struct escape_case {
@@ -95,11 +96,8 @@ sink(enum relay_log_level level, const char *line, size_t len, void *arg)
 	cap.count++;
 }
 
-static uint64_t
-pinned(void)
-{
-	return 1732288081123456u;   /* 2024-11-22T15:08:01.123456Z */
-}
+/* 2024-11-22T15:08:01.123456Z; set up by setup(). */
+static struct relay_clock_manual pinned;
 
 static int
 setup(void **state)
@@ -108,7 +106,8 @@ setup(void **state)
 	memset(&cap, 0, sizeof(cap));
 	relay_log_set_stderr(false);
 	relay_log_set_sink(sink, NULL);
-	relay_log_set_clock(pinned);
+	relay_clock_manual_init(&pinned, 0, 1732288081123456u);
+	relay_log_set_clock(&pinned.clock);
 	return 0;
 }
 
@@ -342,7 +341,8 @@ test_journal_prefix(void **state)
 	relay_log_reset();
 	saved = stderr_to_file(path);
 	relay_log_set_sink(sink, NULL);
-	relay_log_set_clock(pinned);
+	relay_clock_manual_init(&pinned, 0, 1732288081123456u);
+	relay_log_set_clock(&pinned.clock);
 	log_each_level(path, out, sizeof(out));
 	stderr_restore(saved);
 	assert_null(strchr(out, '<'));

@@ -26,6 +26,8 @@ struct fx {
 	char dir[256];
 	uv_loop_t loop;
 	struct relay_queue *q;
+	/* When set, the queue's clock, also after a reopen. */
+	struct relay_clock_manual *clock;
 };
 
 /* ---- helpers ---- */
@@ -144,6 +146,8 @@ queue_reopen(struct fx *f)
 	queue_close(f);
 	assert_int_equal(relay_queue_open(&f->loop, f->dir, &f->q, err,
 	    sizeof(err)), 0);
+	if (f->clock != NULL)
+		relay_queue_set_clock(f->q, &f->clock->clock);
 }
 
 static int
@@ -152,7 +156,7 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	queue__fault = NULL;
-	queue__clock = NULL;
+	f->clock = NULL;
 	queue_close(f);
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 	rm_rf(f->dir);
@@ -510,13 +514,6 @@ stop_at_second(const struct relay_queue_info *info, void *arg)
 	return ++*n == 2 ? 7 : 0;
 }
 
-static uint64_t fixed_clock_value;
-static uint64_t
-fixed_clock(void)
-{
-	return fixed_clock_value;
-}
-
 /* Ids are unique and sort by arrival, even with a clock that stands
  * still or steps back, and across a restart. */
 static void
@@ -529,14 +526,18 @@ test_ids_unique_and_ordered(void **state)
 
 	memset(ids, 0, sizeof(ids));
 	memset(seen, 0, sizeof(seen));
-	queue__clock = fixed_clock;
-	fixed_clock_value = 1732288081000000u;
+	/* Static: the queue borrows it until teardown closes the queue. */
+	static struct relay_clock_manual mc;
+	relay_clock_manual_init(&mc, 0, 1732288081000000u);
+	f->clock = &mc;
+	relay_queue_set_clock(f->q, &mc.clock);
 	for (int i = 0; i < 10; i++) {
 		struct relay_queue_envelope *env = make_env("s@x", 1);
 		struct commit_res r;
 
 		if (i == 4)
-			fixed_clock_value -= 3600000000u;  /* clock steps back */
+			relay_clock_manual_set_wall(&mc,  /* clock steps back */
+			    mc.wall_us - 3600000000u);
 		if (i == 7)
 			queue_reopen(f);                  /* and a restart */
 		r = put_message(f, env, "x\r\n", 3, 3);
