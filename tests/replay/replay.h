@@ -170,6 +170,10 @@ struct rpl_file {
 struct rpl_scenario {
 	char path[1024];
 	char title[RPL_TEXT_MAX];
+	/* `todo REASON`: a known defect; the scenario states the right
+	 * behaviour and is reported as TAP "not ok ... # TODO REASON" until the
+	 * code is fixed (an unexpected pass then fails the suite). */
+	char todo[RPL_TEXT_MAX];
 	char *config;                    /* owned; the `config` lines */
 	size_t config_len;
 	struct rpl_file files[RPL_MAX_FILES];

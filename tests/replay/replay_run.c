@@ -831,8 +831,9 @@ main(int argc, char **argv)
 			printf("# killed by signal %d\n", WTERMSIG(status));
 		else if (WIFEXITED(status) && WEXITSTATUS(status) > 1)
 			printf("# exit status %d (sanitizer report above?)\n", WEXITSTATUS(status));
-		printf("%s %zu - %s: %s\n", ok ? "ok" : "not ok", i + 1, base(files[i]), sc->title);
-		bad += !ok;
+		printf("%s %zu - %s: %s%s%s\n", ok ? "ok" : "not ok", i + 1, base(files[i]),
+		    sc->title, sc->todo[0] ? " # TODO " : "", sc->todo);
+		bad += !ok && sc->todo[0] == '\0';
 		rpl_scenario_free(sc);
 		free(files[i]);
 	}

@@ -810,6 +810,17 @@ parse_header(struct parser *ps, char *line, enum section *sec, struct rpl_peer *
 		*sec = S_NONE;
 		return 0;
 	}
+	if (strncmp(line, "todo", 4) == 0 && (line[4] == ' ' || line[4] == '\t')) {
+		if (sc->todo[0] != '\0')
+			return perr(ps, "a second todo");
+		char *t = line + 4;
+		while (*t == ' ' || *t == '\t')
+			t++;
+		if (copy_field(ps, sc->todo, sizeof sc->todo, t, "todo") != 0)
+			return -1;
+		*sec = S_NONE;
+		return 0;
+	}
 	size_t n = split(line, tok, TOK_MAX);
 	if (n == 1 && strcmp(tok[0], "config") == 0) {
 		*sec = S_CONFIG;
@@ -852,7 +863,7 @@ parse_header(struct parser *ps, char *line, enum section *sec, struct rpl_peer *
 			return -1;
 		*sec = S_FILE;
 	} else {
-		return perr(ps, "unknown section '%s' (title config dns peer file run)",
+		return perr(ps, "unknown section '%s' (title todo config dns peer file run)",
 		    n > 0 ? tok[0] : "");
 	}
 	return 0;
