@@ -282,8 +282,16 @@ static bool
 server_step(struct relay_conn *c)
 {
 	bool progress = false;
-	if (c->server_gone || c->ps == NULL)
+	if (c->ps == NULL)
 		return false;
+	if (c->server_gone) {
+		/* Bytes sent to a closed connection vanish. */
+		progress = c->c2s.len > 0;
+		c->c2s.len = 0;
+		if (c->wbio != NULL)
+			progress |= bio_move(c->wbio, NULL);
+		return progress;
+	}
 	if (!c->server_tls) {
 		if (c->c2s.len > 0) {
 			size_t n = peer_sess_input(c->ps, c->c2s.p, c->c2s.len);

@@ -18,6 +18,7 @@
  * fails the scenario, so a scenario lists every answer its outcome depends
  * on.
  */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,7 +245,9 @@ build_answer(const struct relay_dns_query *q, struct built *b)
 	b->ub.data = b->data;
 	b->ub.len = b->len;
 	b->ub.ttl = 300;
-	w->lookups++;
+	if (w->nqueries < sizeof w->queries / sizeof w->queries[0] &&
+	    asprintf(&w->queries[w->nqueries], "%s %s", name, rpl_type_name(q->qtype)) > 0)
+		w->nqueries++;
 
 	const struct rpl_rrset *rs = NULL;
 	bool name_exists = false;

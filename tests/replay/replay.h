@@ -124,6 +124,8 @@ enum rpl_act {
 	RPL_A_EXPECT_MESSAGES,
 	RPL_A_EXPECT_TRANSCRIPT,
 	RPL_A_EXPECT_NO_TRANSCRIPT,
+	RPL_A_EXPECT_QUERY,
+	RPL_A_EXPECT_NO_QUERY,
 };
 
 #define RPL_RCPT_MAX 16
@@ -151,7 +153,7 @@ struct rpl_action {
 	char dsn[16];                    /* QUEUE dsn=, DSN status */
 	char klass[32];                  /* QUEUE class= */
 	int attempts;                    /* QUEUE attempts=, -1: any */
-	char *regex;                     /* owned: LOG*, TRANSCRIPT */
+	char *regex;                     /* owned: LOG*, TRANSCRIPT, QUERY */
 	struct rpl_submit *submit;       /* owned: SUBMIT */
 };
 
@@ -221,7 +223,9 @@ struct replay_world {
 	/* Connections to addresses without a `peer` section. */
 	char unknown_peer[8][64];
 	size_t nunknown_peer;
-	unsigned lookups;
+	/* Every lookup made, "name TYPE", in order. */
+	char *queries[1024];
+	size_t nqueries;
 	/* Set by a fake that found the scenario itself broken. */
 	char fatal[RPL_TEXT_MAX];
 };

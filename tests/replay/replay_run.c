@@ -451,6 +451,20 @@ expectation(const struct rpl_action *a)
 			    "connections to" : "messages accepted by", a->arg, got, a->count);
 		return;
 	}
+	case RPL_A_EXPECT_QUERY:
+	case RPL_A_EXPECT_NO_QUERY: {
+		/* Over every lookup made so far, "name TYPE". */
+		const struct replay_world *w = replay_world;
+		const char *hit = NULL;
+		for (size_t i = 0; i < w->nqueries && hit == NULL; i++)
+			if (matches(a->regex, w->queries[i]))
+				hit = w->queries[i];
+		if (a->kind == RPL_A_EXPECT_QUERY && hit == NULL)
+			fail_at(a->line, "no DNS lookup matches /%s/", a->regex);
+		if (a->kind == RPL_A_EXPECT_NO_QUERY && hit != NULL)
+			fail_at(a->line, "a DNS lookup matches /%s/: %s", a->regex, hit);
+		return;
+	}
 	case RPL_A_EXPECT_TRANSCRIPT:
 	case RPL_A_EXPECT_NO_TRANSCRIPT: {
 		const struct rpl_peer *p = replay_peer_find(a->arg);
@@ -650,6 +664,8 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		case RPL_A_EXPECT_MESSAGES:
 		case RPL_A_EXPECT_TRANSCRIPT:
 		case RPL_A_EXPECT_NO_TRANSCRIPT:
+		case RPL_A_EXPECT_QUERY:
+		case RPL_A_EXPECT_NO_QUERY:
 			expectation(a);
 			if (failed)
 				dump_context();
@@ -691,6 +707,8 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		free(log_lines[i]);
 	for (size_t i = 0; i < ndsn; i++)
 		free(dsns[i].text);
+	for (size_t i = 0; i < world.nqueries; i++)
+		free(world.queries[i]);
 	replay_world = NULL;
 	return failed ? 1 : 0;
 }

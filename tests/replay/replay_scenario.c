@@ -681,6 +681,10 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 			return -1;
 		return set_regex(ps, a, tok, 3, n);
 	}
+	if (strcmp(w, "query") == 0 || strcmp(w, "no-query") == 0) {
+		a->kind = w[0] == 'n' ? RPL_A_EXPECT_NO_QUERY : RPL_A_EXPECT_QUERY;
+		return set_regex(ps, a, tok, 2, n);
+	}
 	if (strcmp(w, "connections") == 0 || strcmp(w, "messages") == 0) {
 		a->kind = w[0] == 'c' ? RPL_A_EXPECT_CONNECTIONS : RPL_A_EXPECT_MESSAGES;
 		if (n != 4)
@@ -745,7 +749,7 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 		return 0;
 	}
 	return perr(ps, "unknown expectation '%s' (log no-log log-count queue dsn no-dsn "
-	    "connections messages transcript no-transcript)", w);
+	    "connections messages transcript no-transcript query no-query)", w);
 }
 
 static int
