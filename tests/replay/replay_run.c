@@ -790,11 +790,66 @@ check_parse_error(const char *path, const char *data_dir, char *why, size_t size
 	return 0;
 }
 
+/* One scenario in a child process, its TAP lines kept until its turn. */
+struct job {
+	struct rpl_scenario *sc;
+	const char *file;
+	FILE *out;
+	pid_t pid;
+	bool done;
+	int status;
+};
+
+static void
+job_start(struct job *j, const char *data_dir)
+{
+	j->out = tmpfile();
+	if (j->out == NULL) {
+		perror("tmpfile");
+		exit(2);
+	}
+	/* Nothing buffered may be written twice by the child's exit(). */
+	fflush(NULL);
+	j->pid = fork();
+	if (j->pid < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (j->pid == 0) {
+		if (dup2(fileno(j->out), STDOUT_FILENO) < 0)
+			_exit(2);
+		exit(run_scenario(j->sc, data_dir));
+	}
+}
+
+/* Print job j's result as TAP case n; returns whether it counts as failed. */
+static bool
+job_report(struct job *j, size_t n)
+{
+	char buf[4096];
+	rewind(j->out);
+	size_t r;
+	while ((r = fread(buf, 1, sizeof buf, j->out)) > 0)
+		fwrite(buf, 1, r, stdout);
+	fclose(j->out);
+	int status = j->status;
+	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (WIFSIGNALED(status))
+		printf("# killed by signal %d\n", WTERMSIG(status));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) > 1)
+		printf("# exit status %d (sanitizer report on stderr?)\n", WEXITSTATUS(status));
+	printf("%s %zu - %s: %s%s%s\n", ok ? "ok" : "not ok", n, base(j->file),
+	    j->sc->title, j->sc->todo[0] ? " # TODO " : "", j->sc->todo);
+	fflush(stdout);
+	return !ok && j->sc->todo[0] == '\0';
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *data_dir = NULL;
 	bool parse_errors = false;
+	long jobs = 1;
 	char **files = NULL;
 	size_t n = 0;
 	for (int i = 1; i < argc; i++) {
@@ -804,18 +859,23 @@ main(int argc, char **argv)
 			parse_errors = true;
 		else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
 			data_dir = argv[++i];
+		else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc)
+			jobs = strtol(argv[++i], NULL, 10);
 		else
 			n = collect(argv[i], &files, n);
 	}
-	if (data_dir == NULL || n == 0) {
-		fprintf(stderr, "usage: replay --data CERTDIR [-v] [--parse-errors] FILE|DIR...\n");
+	if (data_dir == NULL || n == 0 || jobs < 1 || jobs > 64) {
+		fprintf(stderr, "usage: replay --data CERTDIR [-v] [-j N] [--parse-errors] "
+		    "FILE|DIR...\n");
 		return 2;
 	}
+	if (verbose)
+		jobs = 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("1..%zu\n", n);
 	int bad = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (parse_errors) {
+	if (parse_errors) {
+		for (size_t i = 0; i < n; i++) {
 			char why[2048];
 			int r = check_parse_error(files[i], data_dir, why, sizeof why);
 			printf("%s %zu - %s: malformed scenario rejected with its line%s%s\n",
@@ -823,38 +883,75 @@ main(int argc, char **argv)
 			    r ? why : "");
 			bad += r != 0;
 			free(files[i]);
-			continue;
 		}
-		struct rpl_scenario *sc = NULL;
-		char err[1024];
-		if (rpl_scenario_load(files[i], data_dir, &sc, err, sizeof err) != 0) {
-			printf("not ok %zu - %s: %s\n", i + 1, base(files[i]), err);
-			bad++;
-			free(files[i]);
-			continue;
+		free(files);
+		return bad == 0 ? 0 : 1;
+	}
+	/* Scenarios are independent (own loop, spool, clock): run up to
+	 * `jobs` at once; they mostly wait for the queue's fsync. Results are
+	 * printed in file order. */
+	struct job *js = calloc(n, sizeof *js);
+	if (js == NULL)
+		return 2;
+	size_t next_start = 0, next_print = 0, running = 0;
+	while (next_print < n) {
+		while (running < (size_t)jobs && next_start < n) {
+			struct job *j = &js[next_start];
+			j->file = files[next_start];
+			char err[1024];
+			if (rpl_scenario_load(j->file, data_dir, &j->sc, err, sizeof err) != 0) {
+				j->done = true;
+				j->status = -1;
+				j->out = tmpfile();
+				if (j->out != NULL)
+					fprintf(j->out, "# %s\n", err);
+			} else {
+				job_start(j, data_dir);
+				running++;
+			}
+			next_start++;
 		}
-		fflush(stdout);
-		pid_t pid = fork();
+		while (next_print < next_start && js[next_print].done) {
+			struct job *j = &js[next_print];
+			if (j->sc == NULL) {
+				char buf[1100] = "";
+				if (j->out != NULL) {
+					rewind(j->out);
+					if (fgets(buf, sizeof buf, j->out) == NULL)
+						buf[0] = '\0';
+					fclose(j->out);
+				}
+				buf[strcspn(buf, "\n")] = '\0';
+				printf("not ok %zu - %s: does not parse: %s\n", next_print + 1,
+				    base(j->file), buf + (buf[0] == '#' ? 2 : 0));
+				bad++;
+			} else {
+				bad += job_report(j, next_print + 1);
+				rpl_scenario_free(j->sc);
+			}
+			free(files[next_print]);
+			next_print++;
+		}
+		if (next_print == n)
+			break;
+		if (running == 0)
+			continue;
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
 		if (pid < 0) {
-			perror("fork");
+			if (errno == EINTR)
+				continue;
+			perror("waitpid");
 			return 2;
 		}
-		if (pid == 0)
-			exit(run_scenario(sc, data_dir));
-		int status = 0;
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-		if (WIFSIGNALED(status))
-			printf("# killed by signal %d\n", WTERMSIG(status));
-		else if (WIFEXITED(status) && WEXITSTATUS(status) > 1)
-			printf("# exit status %d (sanitizer report above?)\n", WEXITSTATUS(status));
-		printf("%s %zu - %s: %s%s%s\n", ok ? "ok" : "not ok", i + 1, base(files[i]),
-		    sc->title, sc->todo[0] ? " # TODO " : "", sc->todo);
-		bad += !ok && sc->todo[0] == '\0';
-		rpl_scenario_free(sc);
-		free(files[i]);
+		for (size_t i = 0; i < next_start; i++)
+			if (js[i].pid == pid && !js[i].done) {
+				js[i].done = true;
+				js[i].status = status;
+				running--;
+			}
 	}
+	free(js);
 	free(files);
 	return bad == 0 ? 0 : 1;
 }
