@@ -407,6 +407,7 @@ parse_dns(struct parser *ps, char **tok, size_t n)
 				if (i + 1 != n)
 					return perr(ps, "nothing may follow '%s'", tok[i]);
 				i++;
+				break;
 			}
 	if (sec == RPL_INDETERMINATE && i == n && ans == RPL_ANS_DATA)
 		ans = RPL_ANS_SERVFAIL;
