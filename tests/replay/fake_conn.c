@@ -1,5 +1,5 @@
 /*
- * fake_conn: stands in for relay/relay_conn.c in the replay runner, with
+ * fake_conn: stands in for relay/net/relay_conn.c in the replay runner, with
  * the same contract (relay_conn.h): the owner's callbacks never run inside
  * the call that caused them, on_closed is the last one, and the connection
  * frees itself once its two libuv handles are closed.

@@ -1,5 +1,5 @@
 /*
- * fake_dns: stands in for relay/relay_dns.c (the libunbound glue) in the
+ * fake_dns: stands in for relay/dns/relay_dns.c (the libunbound glue) in the
  * replay runner. Everything above it is real: relay_dns_dest.c drives MX ->
  * A/AAAA -> first CNAME -> TLSA through dns->ops exactly as in the daemon,
  * and relay_dns_classify() turns each answer into its DNSSEC status.
@@ -27,7 +27,7 @@
 #include <unbound.h>
 
 #include "relay_config.h"
-#include "relay_dns_int.h"
+#include "dns_int.h"
 #include "replay.h"
 
 #define DEFAULT_QUERY_TIMEOUT_MS 10000u
@@ -45,10 +45,10 @@ struct relay_dns_query {
 	char qname[QNAME_MAX];
 };
 
-static const struct relay__dns_lookup_ops fake_ops;
+static const struct dns__lookup_ops fake_ops;
 
 void
-relay__dns_log(struct relay_dns *dns, enum relay_log_level level, const char *fmt, ...)
+dns__log(struct relay_dns *dns, enum relay_log_level level, const char *fmt, ...)
 {
 	char text[768];
 	struct relay_log_line l;
@@ -361,13 +361,13 @@ q_timeout_cb(uv_timer_t *t)
 			.why = RELAY_DNS_WHY_TIMEOUT,
 		},
 	};
-	relay__dns_log(dns, RELAY_LOG_WARNING, "dns lookup %s/%u: timed out", q->qname,
+	dns__log(dns, RELAY_LOG_WARNING, "dns lookup %s/%u: timed out", q->qname,
 	    q->qtype);
 	relay_dns_lookup_cb *cb = q->cb;
 	void *arg = q->arg;
 	q_retire(q);
 	cb(arg, &ans);
-	relay__dns_drain_check(dns);
+	dns__drain_check(dns);
 }
 
 static void
@@ -393,7 +393,7 @@ q_answer_cb(uv_timer_t *t)
 	q_retire(q);
 	cb(arg, &ans);
 	free(b);
-	relay__dns_drain_check(dns);
+	dns__drain_check(dns);
 }
 
 int
@@ -440,10 +440,10 @@ relay_dns_lookup_cancel(struct relay_dns_query *q)
 		return;
 	struct relay_dns *dns = q->dns;
 	q_retire(q);
-	relay__dns_drain_check(dns);
+	dns__drain_check(dns);
 }
 
-static const struct relay__dns_lookup_ops fake_ops = {
+static const struct dns__lookup_ops fake_ops = {
 	.lookup = relay_dns_lookup,
 	.cancel = relay_dns_lookup_cancel,
 };
@@ -456,13 +456,13 @@ relay_dns_pending(const struct relay_dns *dns)
 	size_t n = 0;
 	for (const struct relay_dns_query *q = dns->qhead; q != NULL; q = q->next)
 		n++;
-	for (const struct relay_dns_req *r = dns->reqs; r != NULL; r = relay__dns_req_next(r))
+	for (const struct relay_dns_req *r = dns->reqs; r != NULL; r = dns__req_next(r))
 		n++;
 	return n;
 }
 
 void
-relay__dns_drain_check(struct relay_dns *dns)
+dns__drain_check(struct relay_dns *dns)
 {
 	if (dns->draining && !dns->closing && relay_dns_pending(dns) == 0)
 		relay_dns_close(dns, dns->close_cb, dns->close_arg);
@@ -476,7 +476,7 @@ relay_dns_close_when_idle(struct relay_dns *dns, void (*cb)(void *arg), void *ar
 	dns->draining = true;
 	dns->close_cb = cb;
 	dns->close_arg = arg;
-	relay__dns_drain_check(dns);
+	dns__drain_check(dns);
 }
 
 void
@@ -487,7 +487,7 @@ relay_dns_close(struct relay_dns *dns, void (*cb)(void *arg), void *arg)
 	dns->closing = true;
 	dns->close_cb = cb;
 	dns->close_arg = arg;
-	relay__dns_cancel_all_reqs(dns);
+	dns__cancel_all_reqs(dns);
 	while (dns->qhead != NULL)
 		q_retire(dns->qhead);
 	uv_close((uv_handle_t *)&dns->deadline, handle_closed);

@@ -11,9 +11,9 @@
  * outbound sessions, queue, DNS destination driver (relay_dns_dest.c) and
  * tlsa/, and replaces only the two edges that touch the network:
  *
- *   fake_dns.c   instead of relay/relay_dns.c (libunbound): scripted
+ *   fake_dns.c   instead of relay/dns/relay_dns.c (libunbound): scripted
  *                answers per (name, type), answered on the loop
- *   fake_conn.c  instead of relay/relay_conn.c (TCP): each connection is
+ *   fake_conn.c  instead of relay/net/relay_conn.c (TCP): each connection is
  *                joined in memory to a scripted SMTP server (replay_peer.c)
  *                whose TLS is a real OpenSSL server with a real certificate
  *                from tests/data/tlsa, so DANE matching is the real code

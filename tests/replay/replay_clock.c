@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "relay_int.h"
+#include "relay_clock.h"
 
 /* The monotonic clock starts well above zero: libuv and OpenSSL treat 0 as
  * "unset" in places. */
@@ -41,8 +41,9 @@ replay_clock_elapsed_ms(void)
 	return elapsed_ns / 1000000u;
 }
 
-/* relay_serve.c's wall clock, which the scheduler reads for due times,
- * backoff and queue lifetime. */
+/* base/relay_clock.c's wall clock, which the scheduler reads for due
+ * times, backoff and queue lifetime (this definition keeps that object
+ * out of the link). */
 uint64_t
 relay_now_us(void)
 {

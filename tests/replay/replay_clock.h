@@ -7,7 +7,8 @@
  * REPLAY_CLOCK_EPOCH_S and the monotonic clock at a fixed value, and both
  * move only when the runner advances them (a scenario's `step`, or the
  * runner jumping to the next due libuv timer). Today the daemon reads time
- * in three ways: relay_now_us() (wall, provided here), clock_gettime()
+ * in three ways: relay_now_us() (wall, provided here instead of
+ * base/relay_clock.c), clock_gettime()
  * directly (queue arrival times, log time stamps) and libuv's loop time
  * (uv_now(), timers), which libuv takes from clock_gettime(CLOCK_MONOTONIC*).
  * This module therefore defines clock_gettime() itself: a definition in the

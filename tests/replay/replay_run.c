@@ -9,7 +9,7 @@
  *
  * Each scenario runs in a child process (a crash fails that scenario only)
  * on a fresh loop, spool and driven clock. The daemon's delivery half is
- * assembled as relay_serve.c does it: configuration, queue, tlsa/ context,
+ * assembled as relay/daemon/relay_serve.c does it: configuration, queue, tlsa/ context,
  * resolver (the fake), scheduler. Messages are submitted through the real
  * queue API and handed to the scheduler as the inbound server does.
  *
@@ -33,8 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "relay_deliver_int.h"
+#include "relay_deliver.h"
 #include "relay_log.h"
+#include "relay_text.h"
 #include "replay.h"
 #include "replay_clock.h"
 
@@ -58,7 +59,19 @@ struct dsn_doc {
 static struct dsn_doc dsns[DSN_MAX];
 static size_t ndsn;
 
-static struct relay_daemon daemon_;
+/* What relay_serve.c owns for delivery: the context the scheduler
+ * borrows (struct relay_deliver_ctx) and what it points to. */
+struct replay_daemon {
+	uv_loop_t *loop;
+	struct relay_config cfg;
+	struct relay_queue *queue;
+	struct relay_dns *dns;
+	struct tlsa_ctx *tlsa;
+	struct tlsa_digests digests;
+	struct relay_deliver_ctx ctx;
+	struct relay_sched *sched;
+};
+static struct replay_daemon daemon_;
 
 static void
 capture_dsn(const char *line)
@@ -227,7 +240,7 @@ committed(struct relay_queue_writer *w, int status, const char *id, void *arg)
 	sb->committed = true;
 	sb->status = status;
 	if (status == 0) {
-		relay__copy(sb->id, sizeof sb->id, id);
+		relay_copy(sb->id, sizeof sb->id, id);
 		/* As the inbound server does after its commit. */
 		if (daemon_.sched != NULL)
 			relay_sched_new_message(daemon_.sched, id);
@@ -291,9 +304,19 @@ do_submit(const struct rpl_action *a)
 }
 
 static void
-sched_done(struct relay_daemon *d)
+sched_done(void *arg)
 {
-	(void)d;
+	struct replay_daemon *d = arg;
+	d->sched = NULL; /* freed before this runs */
+}
+
+/* A DSN was committed: as the daemon does, let the scheduler see it. */
+static void
+local_queued(void *arg)
+{
+	struct replay_daemon *d = arg;
+	if (d->sched != NULL)
+		relay_sched_kick(d->sched);
 }
 
 /* The message a recipient was submitted in (the first one). */
@@ -537,7 +560,7 @@ sender_domains(struct replay_world *w)
 		const char *at = strrchr(s->from, '@');
 		if (at == NULL || w->nallowed == RPL_RCPT_MAX)
 			continue;
-		relay__copy(w->allowed[w->nallowed++], RPL_NAME_MAX, at + 1);
+		relay_copy(w->allowed[w->nallowed++], RPL_NAME_MAX, at + 1);
 	}
 }
 
@@ -588,7 +611,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	snprintf(text, len, "%s%s%s", head, body, tail);
 	free(body);
 
-	struct relay_daemon *d = &daemon_;
+	struct replay_daemon *d = &daemon_;
 	memset(d, 0, sizeof *d);
 	char err[RELAY_CONFIG_ERRMAX];
 	int r = relay_config_load_buf(&d->cfg, sc->path, (const uint8_t *)text, strlen(text), err);
@@ -628,7 +651,17 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		printf("# resolver setup failed\n");
 		return 1;
 	}
-	if (relay_sched_new(d, &d->sched) != 0) {
+	d->ctx = (struct relay_deliver_ctx){
+		.loop = &loop,
+		.cfg = &d->cfg,
+		.queue = d->queue,
+		.dns = &d->dns,
+		.tlsa = d->tlsa,
+		.digests = &d->digests,
+		.local_queued = local_queued,
+		.arg = d,
+	};
+	if (relay_sched_new(&d->ctx, &d->sched) != 0) {
 		printf("# scheduler setup failed\n");
 		return 1;
 	}
@@ -651,7 +684,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		case RPL_A_STOP:
 			window = nlog;
 			if (d->sched != NULL)
-				relay_sched_stop(d->sched, a->ms, sched_done);
+				relay_sched_stop(d->sched, a->ms, sched_done, d);
 			advance(a->ms);
 			break;
 		case RPL_A_EXPECT_LOG:
@@ -679,7 +712,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 
 	/* Teardown as serve does it; every handle must close. */
 	if (d->sched != NULL)
-		relay_sched_stop(d->sched, 0, sched_done);
+		relay_sched_stop(d->sched, 0, sched_done, d);
 	for (int i = 0; i < 100 && d->sched != NULL && !loop_stuck; i++)
 		advance(1000);
 	if (d->sched != NULL)
