@@ -9,8 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "relay_clock.h"
-
 /* The monotonic clock starts well above zero: libuv and OpenSSL treat 0 as
  * "unset" in places. */
 #define MONO_START_NS (1000ull * 1000000000ull)
@@ -41,13 +39,28 @@ replay_clock_elapsed_ms(void)
 	return elapsed_ns / 1000000u;
 }
 
-/* base/relay_clock.c's wall clock, which the scheduler reads for due
- * times, backoff and queue lifetime (this definition keeps that object
- * out of the link). */
-uint64_t
-relay_now_us(void)
+static uint64_t
+mono_us(void *arg)
 {
+	(void)arg;
+	return (MONO_START_NS + elapsed_ns) / 1000u;
+}
+
+static uint64_t
+wall_us(void *arg)
+{
+	(void)arg;
 	return replay_clock_wall_us();
+}
+
+const struct relay_clock *
+replay_clock(void)
+{
+	static const struct relay_clock clock = {
+		.mono_us = mono_us,
+		.wall_us = wall_us,
+	};
+	return &clock;
 }
 
 static void
@@ -58,8 +71,9 @@ to_timespec(uint64_t ns, struct timespec *ts)
 }
 
 /*
- * The override. Wall and monotonic clocks (all their variants) are
- * virtual; anything else (CPU-time clocks) is the kernel's.
+ * The override, for libuv's loop time (see replay_clock.h). Wall and
+ * monotonic clocks (all their variants) are virtual; anything else
+ * (CPU-time clocks) is the kernel's.
  */
 int
 clock_gettime(clockid_t id, struct timespec *ts)

@@ -6,20 +6,19 @@
  * Every scenario runs on virtual time: the wall clock starts at
  * REPLAY_CLOCK_EPOCH_S and the monotonic clock at a fixed value, and both
  * move only when the runner advances them (a scenario's `step`, or the
- * runner jumping to the next due libuv timer). Today the daemon reads time
- * in three ways: relay_now_us() (wall, provided here instead of
- * base/relay_clock.c), clock_gettime()
- * directly (queue arrival times, log time stamps) and libuv's loop time
- * (uv_now(), timers), which libuv takes from clock_gettime(CLOCK_MONOTONIC*).
- * This module therefore defines clock_gettime() itself: a definition in the
- * executable wins over libc's for the executable and for libuv.so alike.
+ * runner jumping to the next due libuv timer).
  *
- * When the daemon takes its clock as a parameter, this file is the only
- * one to change: hand the scheduler and the sessions a clock that reads
- * replay_clock_wall_us()/replay_clock_mono_ms(), and drop the
- * clock_gettime() override.
+ * The daemon takes its clock as a parameter (relay_clock.h):
+ * replay_clock() is the one the runner passes to delivery, the queue and
+ * the log. libuv's loop time, which runs every uv timer (scheduler
+ * wake-ups, session timeouts, the connection cache), is not a parameter:
+ * libuv reads clock_gettime(CLOCK_MONOTONIC*) itself. So this module also
+ * defines clock_gettime(), whose definition in the executable wins over
+ * libc's for libuv.so as well, and both readings stay one virtual time.
  */
 #include <stdint.h>
+
+#include "relay_clock.h"
 
 /* 2025-06-01T00:00:00Z: the time the tlsa/ unit tests pin verification to,
  * inside the validity of the test PKI in tests/data/tlsa. */
@@ -36,5 +35,8 @@ uint64_t replay_clock_wall_us(void);
 
 /* Milliseconds since the scenario started. */
 uint64_t replay_clock_elapsed_ms(void);
+
+/* The virtual clock as a struct relay_clock (static; never NULL). */
+const struct relay_clock *replay_clock(void);
 
 #endif

@@ -626,6 +626,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	if (uv_loop_init(&loop) != 0)
 		abort();
 	d->loop = &loop;
+	relay_log_set_clock(replay_clock());
 	tlsa_digests_default(&d->digests);
 	char qerr[512] = "";
 	r = relay_queue_open(&loop, d->cfg.spool_dir, &d->queue, qerr, sizeof qerr);
@@ -633,6 +634,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		printf("# queue: %s\n", qerr[0] ? qerr : relay_queue_strerror(r));
 		return 1;
 	}
+	relay_queue_set_clock(d->queue, replay_clock());
 	struct tlsa_ctx_config tc = {
 		.digests = &d->digests,
 		.ca_file = d->cfg.tls_ca_file != NULL && d->cfg.tls_ca_file[0] ?
@@ -653,6 +655,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	}
 	d->ctx = (struct relay_deliver_ctx){
 		.loop = &loop,
+		.clock = replay_clock(),
 		.cfg = &d->cfg,
 		.queue = d->queue,
 		.dns = &d->dns,
