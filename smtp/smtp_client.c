@@ -512,6 +512,19 @@ envelope_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_cl
 			envelope_failed(c, &c->mail_res);
 		} else if (c->accepted == 0) {
 			envelope_failed(c, &c->last_rcpt_fail);
+		} else if (r->code < 400) {
+			/* RFC 5321 4.3.2: 354 is DATA's only positive reply. A
+			 * 2xx or another 3xx means the server and we disagree
+			 * about where the transaction stands; no byte of the
+			 * content was sent, so nothing may count as delivered:
+			 * a temporary protocol failure that ends the session. */
+			struct smtp_result res;
+			smtp_result_from_reply(&res, r, SMTP_STAGE_DATA);
+			res.klass = 4;
+			res.status = (struct smtp_status){4, 5, 0};
+			res.status_synth = true;
+			res.reason = SMTP_REASON_PROTOCOL;
+			return session_fail(c, &res, true);
 		} else {
 			smtp_result_from_reply(&c->ev_res, r, SMTP_STAGE_DATA);
 			envelope_failed(c, &c->ev_res);
