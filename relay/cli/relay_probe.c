@@ -1,5 +1,5 @@
 /*
- * relay_probe: `danerelay probe [-c FILE] [--json] DOMAIN` (issue 6 item 6).
+ * relay_probe: `danerelay probe [-c FILE] [--json] DOMAIN`.
  *
  * Runs the delivery decision `serve` makes for one next-hop domain, with the
  * same configuration, tls_policy_file overrides and resolver, and shows its
@@ -9,13 +9,14 @@
  *             the resolver's known-answer self-test has given its verdict.
  *   policy    tlsa_policy_destination(), then tlsa_policy_decide() for every
  *             MX host in preference order (RFC 7672 2.2.1, C27-C29).
- *   session   for the first host whose verdict allows connecting: TCP to its
- *             first address, smtp/'s client machine (TLS REQUIRED for every
- *             verdict but MAY, as relay_outbound.c does), STARTTLS with an
- *             SSL from tlsa_ssl_new() and the DANE check by tlsa_ssl_result()
- *             (RFC 7672 2.2 C18-C21, 3.1 C50-C52). The session stops before
- *             MAIL: QUIT as soon as the machine is ready for a transaction.
- *             A failing host moves on to the next (C10, C14, C19, C21).
+ *   session   for the first host whose verdict allows connecting: the
+ *             delivery's own outbound session to its first address, in
+ *             probe mode (relay_outbound_probe(), deliver/): the same TLS
+ *             mode, STARTTLS, fail-closed DANE check (RFC 7672 2.2 C18-C21,
+ *             3.1 C50-C52) and timeouts, stopping before MAIL: QUIT as soon
+ *             as the server is ready for a transaction. Its failure class,
+ *             status and reason are the ones delivery would record. A
+ *             failing host moves on to the next (C10, C14, C19, C21).
  *
  * Exit status (relay_cli.h, danerelay(8)): 0 when delivery would be allowed
  * (one host passed); 1 when it would not because the policy, DNSSEC or the
@@ -24,10 +25,8 @@
  * deadline, local error). The reason is printed: failure class, enhanced
  * status, why.
  *
- * The probe needs no privileges and never opens the spool. It duplicates
- * three small classification helpers of relay_dest.c / relay_outbound.c
- * (failure class names of issue 6) because those are private to the
- * delivery code; keep them in sync.
+ * The probe needs no privileges and never opens the spool. Failure classes
+ * come from relay_class.h, shared with delivery.
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -42,12 +41,12 @@
 #include "relay_class.h"
 #include "relay_cli.h"
 #include "relay_conn.h"
+#include "relay_deliver.h"
 #include "relay_dns.h"
 #include "relay_idn.h"
 #include "relay_json.h"
 #include "relay_log.h"
 #include "relay_text.h"
-#include "smtp.h"
 #include "tlsa.h"
 
 /* The whole probe (self-test, DNS, every session) ends within this. */
@@ -94,11 +93,10 @@ struct probe {
 	struct probe_host *hosts;
 	size_t host_i;
 
-	/* The session in progress. */
-	struct relay_conn *conn;
-	struct smtp_client *smtp;
-	bool sess_done;
-	enum relay_fail_class abort_class;  /* NONE unless the probe aborted */
+	/* What the outbound session borrows (loop, cfg, tlsa), and the
+	 * session in progress. */
+	struct relay_deliver_ctx dctx;
+	struct relay_outbound_probe *sess;
 
 	/* Outcome. */
 	bool finished;
@@ -110,7 +108,6 @@ struct probe {
 };
 
 static void probe_next_host(struct probe *p);
-static void probe_pump(struct probe *p);
 
 static void
 probe_fail(struct probe *p, enum relay_fail_class fclass, const char *dsn, const char *why)
@@ -181,300 +178,74 @@ deadline_cb(uv_timer_t *t)
 {
 	struct probe *p = t->data;
 	probe_fail(p, RELAY_FAIL_CLASS_TIMEOUT, "4.4.7", "probe did not finish in time");
-	if (p->conn != NULL)
-		relay_conn_abort(p->conn); /* on_closed finishes */
+	if (p->sess != NULL)
+		relay_outbound_probe_cancel(p->sess); /* sess_done finishes */
 	else
 		probe_finish(p);
 }
 
 /* ------------------------------------------------------------- sessions */
 
-static bool
-sess_flush(struct probe *p)
-{
-	size_t n;
-	const uint8_t *out = smtp_client_output(p->smtp, &n);
-	if (n == 0)
-		return true;
-	if (relay_conn_write(p->conn, out, n) != RELAY_CONN_OK)
-		return false;
-	smtp_client_output_consume(p->smtp, n);
-	return true;
-}
-
+/* The outbound session of the current host is over (closed). */
 static void
-sess_abort(struct probe *p, const char *dsn, enum relay_fail_class fclass, const char *why)
-{
-	p->abort_class = fclass;
-	rc_ignore(smtp_client_abort(p->smtp, dsn, why));
-	probe_pump(p);
-}
-
-static uint64_t
-state_timeout(const struct probe *p)
-{
-	switch (smtp_client_state(p->smtp)) {
-	case SMTP_CLIENT_STARTTLS:
-	case SMTP_CLIENT_TLS:
-		return p->cfg.smtp_starttls_timeout_ms;
-	case SMTP_CLIENT_QUIT:
-	case SMTP_CLIENT_DONE:
-		return p->cfg.smtp_quit_timeout_ms;
-	case SMTP_CLIENT_BANNER:
-	case SMTP_CLIENT_EHLO:
-	case SMTP_CLIENT_HELO:
-	case SMTP_CLIENT_READY:
-	case SMTP_CLIENT_RSET:
-	case SMTP_CLIENT_ENVELOPE:
-	case SMTP_CLIENT_BODY:
-	case SMTP_CLIENT_DOT:
-		break;
-	}
-	return p->cfg.smtp_helo_timeout_ms;
-}
-
-static void
-probe_pump(struct probe *p)
-{
-	struct probe_host *h = &p->hosts[p->host_i];
-	while (!p->sess_done) {
-		struct smtp_client_event ev;
-		if (smtp_client_next(p->smtp, &ev) != 0) {
-			rc_ignore(smtp_client_abort(p->smtp, "4.3.0", "local error"));
-			continue;
-		}
-		switch (ev.type) {
-		case SMTP_CLIENT_EV_NONE:
-			if (!sess_flush(p)) {
-				rc_ignore(smtp_client_abort(p->smtp, "4.4.2", "write error"));
-				continue;
-			}
-			relay_conn_set_timeout(p->conn, state_timeout(p));
-			return;
-		case SMTP_CLIENT_EV_STARTTLS: {
-			(void)sess_flush(p);
-			relay_conn_set_timeout(p->conn, p->cfg.smtp_starttls_timeout_ms);
-			SSL *ssl = NULL;
-			if (tlsa_ssl_new(p->tlsa, &h->v, &ssl) != 0) {
-				p->abort_class = RELAY_FAIL_CLASS_TLS_HANDSHAKE;
-				rc_ignore(smtp_client_abort(p->smtp, "4.7.5", "cannot prepare TLS"));
-				continue;
-			}
-			if (relay_conn_start_tls(p->conn, ssl) != RELAY_CONN_OK) {
-				p->abort_class = RELAY_FAIL_CLASS_TLS_HANDSHAKE;
-				rc_ignore(smtp_client_abort(p->smtp, "4.7.5", "cannot start TLS"));
-				continue;
-			}
-			return; /* on_tls continues */
-		}
-		case SMTP_CLIENT_EV_READY:
-			/* Ready for MAIL under the verdict: that is the answer.
-			 * Stop here (issue 6 item 6: never MAIL). */
-			h->ok = true;
-			h->tls_active = smtp_client_is_tls(p->smtp);
-			if (smtp_client_quit(p->smtp) != 0)
-				rc_ignore(smtp_client_abort(p->smtp, "4.3.0", "cannot quit"));
-			relay_conn_set_timeout(p->conn, p->cfg.smtp_quit_timeout_ms);
-			break;
-		case SMTP_CLIENT_EV_RCPT:
-		case SMTP_CLIENT_EV_SEND_BODY:
-		case SMTP_CLIENT_EV_MESSAGE:
-			/* No message is ever started. */
-			rc_ignore(smtp_client_abort(p->smtp, "4.3.0", "unexpected event"));
-			break;
-		case SMTP_CLIENT_EV_DONE:
-			p->sess_done = true;
-			if (!h->ok && ev.result != NULL) {
-				char st[16] = "";
-				if (smtp_status_format(&ev.result->status, st, sizeof(st)) == NULL)
-					st[0] = '\0';
-				char why[PROBE_WHY_MAX];
-				if (h->tls_tried && !h->tres.ok)
-					relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s",
-					    p->res->hosts[p->host_i].name, h->addr, h->tres.why);
-				else
-					relay_fmt(why, sizeof(why), "%s[%s]: %s%s%s",
-					    p->res->hosts[p->host_i].name, h->addr,
-					    ev.result->code ? "" : smtp_reason_name(ev.result->reason),
-					    ev.result->code ? "" : ": ", ev.result->text);
-				host_fail(p, h, relay_class_smtp(ev.result, p->abort_class), st[0] ? st : "4.4.2",
-				    why);
-			}
-			(void)sess_flush(p);
-			relay_conn_close(p->conn);
-			return; /* on_closed moves on */
-		}
-	}
-}
-
-static void
-sess_on_connected(struct relay_conn *c, int status, void *arg)
+sess_done(void *arg, const struct relay_outbound_result *res)
 {
 	struct probe *p = arg;
 	struct probe_host *h = &p->hosts[p->host_i];
-	if (status < 0) {
-		char why[PROBE_WHY_MAX];
-		relay_fmt(why, sizeof(why), "connect to %s[%s]:%u: %s",
-		    p->res->hosts[p->host_i].name, h->addr, (unsigned)p->res->dest.port,
-		    uv_strerror(status));
-		host_fail(p, h, RELAY_FAIL_CLASS_CONNECT, "4.4.1", why);
-		p->sess_done = true;
-		relay_conn_close(c);
-		return;
-	}
-	h->connected = true;
-	probe_pump(p);
-}
-
-static void
-sess_on_data(struct relay_conn *c, const uint8_t *buf, size_t len, void *arg)
-{
-	struct probe *p = arg;
-	(void)c;
-	if (p->sess_done)
-		return;
-	/* Over the input ceiling the machine fails the session itself. */
-	rc_ignore(smtp_client_feed(p->smtp, buf, len));
-	probe_pump(p);
-}
-
-static void
-sess_on_tls(struct relay_conn *c, int status, void *arg)
-{
-	struct probe *p = arg;
-	struct probe_host *h = &p->hosts[p->host_i];
-	if (p->sess_done)
-		return;
-	h->tls_tried = true;
-	if (tlsa_ssl_result(relay_conn_ssl(c), &h->v, status == RELAY_CONN_OK, &h->tres) != 0) {
-		memset(&h->tres, 0, sizeof(h->tres));
-		h->tres.depth = -1;
-		relay_copy(h->tres.why, sizeof(h->tres.why), "TLS result unavailable");
-		relay_copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
-	}
-	if (!h->tres.ok || status != RELAY_CONN_OK) {
-		/* RFC 7672 2.2 (C19, C21), 3.2 (C51): never go on over a
-		 * session whose authentication or encryption failed. */
-		if (h->tres.ok) {
-			h->tres.ok = false;
-			relay_copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
-			relay_copy(h->tres.why, sizeof(h->tres.why), "TLS handshake failed");
-		}
-		sess_abort(p, h->tres.status[0] ? h->tres.status : "4.7.5",
-		    relay_class_tls(&h->v, &h->tres), h->tres.why);
-		return;
-	}
-	if (smtp_client_tls_started(p->smtp) != 0) {
-		sess_abort(p, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, "TLS state error");
-		return;
-	}
-	probe_pump(p);
-}
-
-static void
-sess_on_error(struct relay_conn *c, int err, void *arg)
-{
-	struct probe *p = arg;
-	struct probe_host *h = &p->hosts[p->host_i];
-	(void)c;
-	if (p->sess_done)
-		return;
-	if (smtp_client_state(p->smtp) == SMTP_CLIENT_TLS) {
-		/* 220 to STARTTLS, then the handshake broke: a TLS failure
-		 * (4.7.5, next MX), as serve counts it. */
-		h->tls_tried = true;
-		memset(&h->tres, 0, sizeof(h->tres));
-		h->tres.depth = -1;
-		relay_copy(h->tres.status, sizeof(h->tres.status), "4.7.5");
-		relay_fmt(h->tres.why, sizeof(h->tres.why), "TLS handshake failed: %s",
-		    relay_conn_strerror(err));
-		sess_abort(p, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, h->tres.why);
-		return;
-	}
-	if (err == RELAY_CONN_EOF) {
-		rc_ignore(smtp_client_eof(p->smtp));
-		probe_pump(p);
-		return;
-	}
-	sess_abort(p, "4.4.2", RELAY_FAIL_CLASS_CONNECT,
-	    relay_conn_strerror(err));
-}
-
-static void
-sess_on_closed(struct relay_conn *c, void *arg)
-{
-	struct probe *p = arg;
-	(void)c;
-	p->conn = NULL;
-	smtp_client_free(p->smtp);
-	p->smtp = NULL;
+	p->sess = NULL;
+	h->connected = res->connected;
+	h->tls_tried = res->tls_tried;
+	if (res->tls_tried)
+		h->tres = res->tls;
+	h->ok = res->ready;
+	h->tls_active = res->encrypted;
 	if (p->finished)
 		return;
-	if (p->hosts[p->host_i].ok) {
+	if (h->ok) {
 		p->allowed = true;
 		p->allowed_host = p->host_i;
 		probe_finish(p);
 		return;
 	}
 	if (uv_is_closing((uv_handle_t *)&p->deadline) || !uv_is_active((uv_handle_t *)&p->deadline)) {
-		probe_finish(p); /* the deadline passed */
+		/* The deadline passed and cancelled the session: the host
+		 * says what the session met, the deadline decides. */
+		h->fclass = res->fclass;
+		relay_copy(h->dsn, sizeof(h->dsn), res->dsn);
+		relay_copy(h->why, sizeof(h->why), res->why);
+		probe_finish(p);
 		return;
 	}
+	host_fail(p, h, res->fclass, res->dsn, res->why);
 	p->host_i++;
 	probe_next_host(p);
 }
 
-static const struct relay_conn_cbs sess_cbs = {
-	.on_connected = sess_on_connected,
-	.on_data = sess_on_data,
-	.on_tls = sess_on_tls,
-	.on_error = sess_on_error,
-	.on_closed = sess_on_closed,
-};
-
 /* Start a session to the first address of the current host. Returns true
- * when a connection is under way (its on_closed continues the walk). */
+ * when a session is under way (sess_done continues the walk). */
 static bool
 sess_start(struct probe *p)
 {
 	const struct relay_dns_host *dh = &p->res->hosts[p->host_i];
 	struct probe_host *h = &p->hosts[p->host_i];
 	const struct relay_dns_addr *a = &dh->addrs[0];
-	enum smtp_tls_mode mode = h->v.kind == TLSA_VERDICT_MAY ?
-	    (p->cleartext ? SMTP_TLS_NONE : SMTP_TLS_MAY) : SMTP_TLS_REQUIRED;
-	struct smtp_client_config cc = {
-		.helo_name = p->cfg.myhostname,
-		.tls = mode,
-		.allow_helo = mode != SMTP_TLS_REQUIRED,
-	};
 	if (inet_ntop(a->family, a->bytes, h->addr, sizeof(h->addr)) == NULL)
 		relay_copy(h->addr, sizeof(h->addr), "?");
 	h->attempted = true;
-	p->smtp = smtp_client_new(&cc);
-	if (p->smtp == NULL) {
-		host_fail(p, h, RELAY_FAIL_CLASS_LOCAL, "4.3.0", "cannot create the SMTP client");
+	const struct relay_outbound_target t = {
+		.host = dh->name,
+		.addr = a,
+		.port = p->res->dest.port,
+		.verdict = &h->v,
+		.cleartext = p->cleartext,
+	};
+	int r = relay_outbound_probe(&p->dctx, &t, sess_done, p, &p->sess);
+	if (r == RELAY_CONN_NOMEM) {
+		host_fail(p, h, RELAY_FAIL_CLASS_LOCAL, "4.3.0", "out of memory");
 		return false;
 	}
-	struct sockaddr_storage sa;
-	memset(&sa, 0, sizeof(sa));
-	if (a->family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(p->res->dest.port);
-		memcpy(&s6->sin6_addr, a->bytes, 16);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(p->res->dest.port);
-		memcpy(&s4->sin_addr, a->bytes, 4);
-	}
-	p->sess_done = false;
-	p->abort_class = RELAY_FAIL_CLASS_NONE;
-	if (relay_conn_connect(&p->loop, (struct sockaddr *)&sa, p->cfg.smtp_connect_timeout_ms,
-	    &sess_cbs, p, &p->conn) != RELAY_CONN_OK) {
-		smtp_client_free(p->smtp);
-		p->smtp = NULL;
-		p->conn = NULL;
+	if (r != 0) {
+		/* As delivery counts a socket it cannot create. */
 		host_fail(p, h, RELAY_FAIL_CLASS_CONNECT, "4.4.1", "cannot create socket");
 		return false;
 	}
@@ -1005,6 +776,14 @@ relay_cli_probe(int argc, char **argv)
 		rc = RELAY_PROBE_EXIT_USAGE;
 		goto out_loop;
 	}
+	p->dctx = (struct relay_deliver_ctx){
+		.loop = &p->loop,
+		.clock = relay_clock_system(),
+		.cfg = &p->cfg,
+		.dns = &p->dns,
+		.tlsa = p->tlsa,
+		.digests = &p->digests,
+	};
 	uv_timer_init(&p->loop, &p->wait_timer);
 	uv_timer_init(&p->loop, &p->deadline);
 	p->wait_timer.data = p;

@@ -100,8 +100,11 @@ struct attempt_info {
  */
 struct out_sess {
 	const struct relay_deliver_ctx *ctx;
-	struct relay_sched *s;
+	struct relay_sched *s;      /* NULL for a probe */
 	struct dest_job *j;
+	/* Set for a session started by relay_outbound_probe(): no job, no
+	 * envelope; it stops when ready for MAIL. */
+	struct relay_outbound_probe *probe;
 	struct out_sess *cnext, **cpprev;   /* in s->cache while parked */
 	bool parked;
 	bool cleartext_policy;      /* STARTTLS never tried (policy `none`) */
@@ -225,6 +228,7 @@ void deliver__dest_finish(struct dest_job *j);
 void deliver__dest_start(struct dest_job *j);
 
 /* relay_outbound.c */
+enum smtp_tls_mode deliver__tls_mode(const struct tlsa_verdict *v, bool cleartext);
 struct out_sess * deliver__cache_take(struct relay_sched *s, const char *host, const char *addr,
     const uint8_t key[32]);
 void deliver__cache_flush(struct relay_sched *s);

@@ -37,6 +37,7 @@
 #include "relay_clock.h"
 #include "relay_config.h"
 #include "relay_dns.h"
+#include "relay_fail_class.h"
 #include "relay_queue.h"
 #include "tlsa.h"
 
@@ -106,5 +107,67 @@ bool relay_sched_is_active(const struct relay_sched *s, const char *id);
 int relay_submit_local(const struct relay_deliver_ctx *ctx, const char *sender,
     const char *rcpt, unsigned notify, const uint8_t *content, size_t len)
     __attribute__((warn_unused_result));
+
+/* ------------------------------------------------- probe: stop at READY */
+
+/* Room for the reason in struct relay_outbound_result (the delivery
+ * path's own limit). */
+#define RELAY_OUTBOUND_WHY_MAX 512
+
+/* One MX address to probe, as a destination job would try it. */
+struct relay_outbound_target {
+	const char *host;                   /* MX host name, for reasons and logs; copied */
+	const struct relay_dns_addr *addr;  /* copied */
+	uint16_t port;
+	/* The RFC 7672 verdict for host (tlsa_policy_decide()), not
+	 * DO_NOT_CONNECT. Borrowed until the done callback has run: the TLS
+	 * handshake is prepared and judged against it. */
+	const struct tlsa_verdict *verdict;
+	/* A `none` policy entry: STARTTLS is never tried. Only meaningful
+	 * with a MAY verdict (every other verdict requires TLS). */
+	bool cleartext;
+};
+
+/* What one probe session found. The failure fields are the class, status
+ * and reason a delivery attempt to the same address would record. */
+struct relay_outbound_result {
+	bool connected;               /* TCP came up */
+	bool tls_tried;               /* a handshake ran (or broke): tls is set */
+	struct tlsa_result tls;       /* tlsa_ssl_result() of the handshake */
+	bool ready;                   /* ready for MAIL under the verdict */
+	bool encrypted;               /* ready, and over TLS */
+	/* When !ready: */
+	enum relay_fail_class fclass;
+	char dsn[16];
+	char why[RELAY_OUTBOUND_WHY_MAX];
+};
+
+struct relay_outbound_probe;
+
+/*
+ * Runs the outbound session delivery runs, for target, and stops once the
+ * server is ready for MAIL: after EHLO following STARTTLS and the
+ * verdict's authentication (tlsa_ssl_result(), fail closed: RFC 7672 2.2
+ * C18-C21, 3.2 C51), or after EHLO when the verdict allows cleartext. It
+ * then says QUIT and closes; it never sends MAIL. Timeouts are the
+ * delivery's (smtp_*_timeout of ctx->cfg). The session uses ctx->loop,
+ * ctx->cfg and ctx->tlsa only (borrowed until done has run); it never
+ * touches the queue.
+ *
+ * Returns 0 and sets *out, then done(arg, res) runs exactly once, after the
+ * connection is closed (res is borrowed for the call; *out is freed right
+ * after it). Returns a negative relay_conn_err when the session could not
+ * start: RELAY_CONN_NOMEM, or relay_conn_connect()'s error for the socket.
+ * Nothing runs then and *out is untouched.
+ */
+int relay_outbound_probe(const struct relay_deliver_ctx *ctx,
+    const struct relay_outbound_target *target,
+    void (*done)(void *arg, const struct relay_outbound_result *res), void *arg,
+    struct relay_outbound_probe **out) __attribute__((warn_unused_result));
+
+/* Give up on probe pr at once (a deadline): the connection is dropped and
+ * done still runs, from the loop, with the failure the session met. Only
+ * before done has run. */
+void relay_outbound_probe_cancel(struct relay_outbound_probe *pr);
 
 #endif

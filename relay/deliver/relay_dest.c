@@ -238,9 +238,7 @@ deliver__dest_next(struct dest_job *j)
 				continue;
 			}
 		}
-		enum smtp_tls_mode mode = j->verdict.kind == TLSA_VERDICT_MAY ?
-		    (cleartext ? SMTP_TLS_NONE : SMTP_TLS_MAY) : SMTP_TLS_REQUIRED;
-		if (deliver__sess_start(j, a, mode))
+		if (deliver__sess_start(j, a, deliver__tls_mode(&j->verdict, cleartext)))
 			return; /* sess_end() calls deliver__dest_next() again */
 	}
 }

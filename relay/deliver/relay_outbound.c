@@ -9,6 +9,12 @@
  * tlsa_ssl_result() says the verdict is satisfied (C18-C21, C50, C51, C67).
  * There is no path from a verdict that requires TLS to a cleartext
  * transaction.
+ *
+ * `danerelay probe` runs the same session in probe mode
+ * (relay_outbound_probe): no job and no envelope, so the machine reports
+ * READY once EHLO is done (after STARTTLS and the check above when TLS is
+ * required); the session records that, says QUIT and reports what a
+ * delivery attempt would have recorded. It never sends MAIL.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +29,41 @@ static bool sess_cacheable(struct out_sess *ss);
 static bool sess_park(struct out_sess *ss);
 static bool sess_attach_envelope(struct out_sess *ss, struct dest_job *j);
 
+/* A session in probe mode: who hears the outcome, and the outcome. */
+struct relay_outbound_probe {
+	struct out_sess *ss;
+	const struct tlsa_verdict *verdict;   /* borrowed, see relay_deliver.h */
+	void (*done)(void *arg, const struct relay_outbound_result *res);
+	void *arg;
+	struct relay_outbound_result res;
+};
 
-
+enum smtp_tls_mode
+deliver__tls_mode(const struct tlsa_verdict *v, bool cleartext)
+{
+	/* Only a MAY verdict lets the session go on without TLS; a `none`
+	 * policy entry (which asks for MAY) does not even offer it. */
+	if (v->kind != TLSA_VERDICT_MAY)
+		return SMTP_TLS_REQUIRED;
+	return cleartext ? SMTP_TLS_NONE : SMTP_TLS_MAY;
+}
 
 /* ------------------------------------------------------------ sessions */
 
+/* The verdict the session's TLS is prepared and judged by. */
+static const struct tlsa_verdict *
+sess_verdict(const struct out_sess *ss)
+{
+	return ss->probe != NULL ? ss->probe->verdict : &ss->j->verdict;
+}
+
+/* Whether someone waits for this session's outcome (a job or a probe),
+ * as opposed to an idle cached connection. */
+static bool
+sess_working(const struct out_sess *ss)
+{
+	return ss->j != NULL || ss->probe != NULL;
+}
 
 static const struct smtp_result *
 sess_rcpt_result(const struct out_sess *ss, size_t k)
@@ -37,6 +73,38 @@ sess_rcpt_result(const struct out_sess *ss, size_t k)
 	if (ss->mseen)
 		return &ss->mres;
 	return ss->rseen[k] ? &ss->rres[k] : NULL;
+}
+
+/*
+ * The outcome of a session that ended before the server said anything about
+ * a transaction (connect, banner, EHLO, STARTTLS, TLS/DANE, connection
+ * lost): another address or MX host may do better (RFC 5321 5.1, RFC 7672
+ * 2.2 C19/C21). The probe reports the same outcome (relay_outbound_probe).
+ * v is the verdict the session ran under (the caller's: a reporting job
+ * is already detached from the session).
+ */
+static void
+sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v, struct failure *f)
+{
+	const struct smtp_result *r = ss->mseen ? &ss->mres : NULL;
+	char why[REASON_MAX];
+	if (ss->connect_failed) {
+		relay_fmt(why, sizeof(why), "connect to %s[%s]:%u: %s", ss->host, ss->addr,
+		    (unsigned)ss->port, ss->connect_err);
+		deliver__fail_set(f, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT, why);
+	} else if (ss->tls_failed) {
+		relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s", ss->host, ss->addr, ss->tres.why);
+		deliver__fail_set(f, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
+		    relay_class_tls(v, &ss->tres), why);
+	} else if (r != NULL) {
+		relay_fmt(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
+		    ss->host, ss->addr, r->text, smtp_stage_name(r->stage));
+		char st[16];
+		deliver__fail_set(f, false, smtp_status_format(&r->status, st, sizeof(st)),
+		    relay_class_smtp(r, ss->abort_class), why);
+	} else {
+		deliver__fail_set(f, false, "4.4.2", RELAY_FAIL_CLASS_CONNECT, "lost connection");
+	}
 }
 
 /* Decide what this session's attempt means for its destination job and
@@ -51,33 +119,10 @@ sess_report(struct out_sess *ss)
 	ss->j = NULL;
 	j->sess = NULL;
 
-	if (ss->connect_failed) {
-		char why[REASON_MAX];
-		relay_fmt(why, sizeof(why), "connect to %s[%s]:%u: %s", j->info.mx,
-		    j->info.addr, (unsigned)j->info.port, ss->connect_err);
-		deliver__fail_set(&j->fail, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT, why);
-	} else if (!ss->any_txn_reply) {
-		/* The session failed before the server said anything about the
-		 * transaction (banner, EHLO, STARTTLS, TLS/DANE, connection
-		 * lost): another address or MX host may do better (RFC 5321
-		 * 5.1, RFC 7672 2.2 C19/C21). */
-		const struct smtp_result *r = ss->mseen ? &ss->mres : NULL;
-		char why[REASON_MAX];
-		if (ss->tls_failed) {
-			relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s", j->info.mx,
-			    j->info.addr, ss->tres.why);
-			deliver__fail_set(&j->fail, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
-			    relay_class_tls(&j->verdict, &ss->tres), why);
-		} else if (r != NULL) {
-			relay_fmt(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
-			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
-			char st[16];
-			deliver__fail_set(&j->fail, false, smtp_status_format(&r->status, st, sizeof(st)),
-			    relay_class_smtp(r, ss->abort_class), why);
-			relay_copy(j->info.reply, sizeof(j->info.reply), r->text);
-		} else {
-			deliver__fail_set(&j->fail, false, "4.4.2", RELAY_FAIL_CLASS_CONNECT, "lost connection");
-		}
+	if (ss->connect_failed || !ss->any_txn_reply) {
+		sess_fail_outcome(ss, &j->verdict, &j->fail);
+		if (!ss->connect_failed && !ss->tls_failed && ss->mseen)
+			relay_copy(j->info.reply, sizeof(j->info.reply), ss->mres.text);
 	} else {
 		/* The transaction reached the server: its replies decide each
 		 * recipient of this attempt. */
@@ -117,8 +162,36 @@ cache_unlink(struct out_sess *ss)
 	ss->s->ncache--;
 }
 
-/* The connection is gone (on_closed): report to a job still attached,
- * free the session, and let the job go on. */
+static void
+sess_free(struct out_sess *ss)
+{
+	smtp_client_free(ss->smtp);
+	free(ss->rcpts);
+	free(ss->rres);
+	free(ss->rseen);
+	free(ss);
+}
+
+/* Fill a probe's result from its finished session. */
+static void
+probe_report(struct relay_outbound_probe *pr, const struct out_sess *ss)
+{
+	struct relay_outbound_result *res = &pr->res;
+	res->tls_tried = ss->tls_ok || ss->tls_failed;
+	if (res->tls_tried)
+		res->tls = ss->tres;
+	if (res->ready)
+		return;
+	struct failure f;
+	memset(&f, 0, sizeof(f));
+	sess_fail_outcome(ss, pr->verdict, &f);
+	res->fclass = f.class;
+	relay_copy(res->dsn, sizeof(res->dsn), f.dsn);
+	relay_copy(res->why, sizeof(res->why), f.reason);
+}
+
+/* The connection is gone (on_closed): report to a job still attached or
+ * to the probe, free the session, and let the job go on. */
 static void
 sess_end(struct out_sess *ss)
 {
@@ -127,11 +200,16 @@ sess_end(struct out_sess *ss)
 	ss->done = true;
 	cache_unlink(ss);
 	struct dest_job *j = sess_report(ss);
-	smtp_client_free(ss->smtp);
-	free(ss->rcpts);
-	free(ss->rres);
-	free(ss->rseen);
-	free(ss);
+	struct relay_outbound_probe *pr = ss->probe;
+	if (pr != NULL) {
+		probe_report(pr, ss);
+		pr->ss = NULL;
+	}
+	sess_free(ss);
+	if (pr != NULL) {
+		pr->done(pr->arg, &pr->res);
+		free(pr);
+	}
 	if (j != NULL)
 		deliver__dest_next(j);
 }
@@ -227,9 +305,8 @@ io_error:
 static void
 sess_start_tls(struct out_sess *ss)
 {
-	struct dest_job *j = ss->j;
 	SSL *ssl = NULL;
-	int r = tlsa_ssl_new(j->m->s->ctx->tlsa, &j->verdict, &ssl);
+	int r = tlsa_ssl_new(ss->ctx->tlsa, sess_verdict(ss), &ssl);
 	if (r != 0) {
 		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, "cannot prepare TLS");
 		return;
@@ -263,7 +340,12 @@ sess_pump(struct out_sess *ss)
 		case SMTP_CLIENT_EV_READY:
 			if (ss->parked)
 				return; /* idle in the cache */
-			if (ss->j != NULL) {
+			if (ss->probe != NULL) {
+				/* Ready for MAIL under the verdict: that is the
+				 * probe's answer. It never goes further than this. */
+				ss->probe->res.ready = true;
+				ss->probe->res.encrypted = smtp_client_is_tls(ss->smtp);
+			} else if (ss->j != NULL) {
 				/* The message is done and the server is ready for
 				 * more: report, then keep the connection for the next
 				 * message with the same key, or say QUIT. */
@@ -309,6 +391,13 @@ sess_pump(struct out_sess *ss)
 				ss->any_txn_reply = true;
 			break;
 		case SMTP_CLIENT_EV_DONE:
+			/* Without a message no MESSAGE event carries the failure
+			 * of a probe: the session's result does. */
+			if (ss->probe != NULL && !ss->probe->res.ready && !ss->mseen &&
+			    ev.result != NULL) {
+				ss->mres = *ev.result;
+				ss->mseen = true;
+			}
 			(void)sess_flush(ss);
 			relay_conn_close(ss->conn);
 			/* sess_end runs from on_closed. */
@@ -327,6 +416,8 @@ sess_on_connected(struct relay_conn *c, int status, void *arg)
 		relay_conn_close(c);
 		return;
 	}
+	if (ss->probe != NULL)
+		ss->probe->res.connected = true;
 	sess_pump(ss);
 }
 
@@ -364,20 +455,21 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 {
 	struct out_sess *ss = arg;
 	struct dest_job *j = ss->j;
-	if (tlsa_ssl_result(relay_conn_ssl(c), &j->verdict, status == RELAY_CONN_OK,
-	    &ss->tres) != 0) {
+	const struct tlsa_verdict *v = sess_verdict(ss);
+	if (tlsa_ssl_result(relay_conn_ssl(c), v, status == RELAY_CONN_OK, &ss->tres) != 0) {
 		memset(&ss->tres, 0, sizeof(ss->tres));
 		ss->tres.ok = false;
 		relay_copy(ss->tres.why, sizeof(ss->tres.why), "TLS result unavailable");
 		relay_copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
 	}
-	sess_fill_tls_info(j, &ss->tres);
+	if (j != NULL)
+		sess_fill_tls_info(j, &ss->tres);
 	struct relay_log_line l;
 	if (relay_log_begin(&l, ss->tres.ok ? RELAY_LOG_DEBUG : RELAY_LOG_INFO, "tls")) {
 		char buf[1024];
-		relay_log_str(&l, "id", j->m->id);
-		relay_log_strf(&l, "relay", "%s[%s]:%u", j->info.mx, j->info.addr,
-		    (unsigned)j->info.port);
+		if (j != NULL)
+			relay_log_str(&l, "id", j->m->id);
+		relay_log_strf(&l, "relay", "%s[%s]:%u", ss->host, ss->addr, (unsigned)ss->port);
 		if (tlsa_result_format(&ss->tres, buf, sizeof(buf)) == 0 || buf[0])
 			relay_log_str(&l, "result", buf);
 		relay_log_end(&l);
@@ -392,7 +484,7 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 			relay_copy(ss->tres.why, sizeof(ss->tres.why), "TLS handshake failed");
 		}
 		sess_abort(ss, ss->tres.status[0] ? ss->tres.status : "4.7.5",
-		    relay_class_tls(&j->verdict, &ss->tres), ss->tres.why);
+		    relay_class_tls(v, &ss->tres), ss->tres.why);
 		return;
 	}
 	ss->tls_ok = true;
@@ -420,7 +512,7 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		}
 	}
 	cache_unlink(ss);
-	if (ss->j != NULL && smtp_client_state(ss->smtp) == SMTP_CLIENT_TLS) {
+	if (sess_working(ss) && smtp_client_state(ss->smtp) == SMTP_CLIENT_TLS) {
 		/* The server said 220 to STARTTLS, then reset, closed or
 		 * stalled during the handshake: that is a TLS failure (class
 		 * tls-handshake, 4.7.5), whatever the socket says (RFC 7672 2.2:
@@ -477,16 +569,25 @@ sess_on_closed(struct relay_conn *c, void *arg)
 {
 	struct out_sess *ss = arg;
 	(void)c;
-	if (!ss->connect_failed && !ss->mseen && ss->j != NULL) {
-		/* Closed under the machine's feet (abort at shutdown): make
-		 * sure every recipient has an outcome. */
+	if (!ss->connect_failed && !ss->mseen &&
+	    (ss->j != NULL || (ss->probe != NULL && !ss->probe->res.ready))) {
+		/* Closed under the machine's feet (abort at shutdown, a
+		 * probe's deadline): make sure every recipient, or the probe,
+		 * has an outcome. */
 		rc_ignore(smtp_client_eof(ss->smtp));
 		struct smtp_client_event ev;
 		for (int guard = 0; guard < 10000; guard++) {
-			if (smtp_client_next(ss->smtp, &ev) != 0 ||
-			    ev.type == SMTP_CLIENT_EV_DONE || ev.type == SMTP_CLIENT_EV_NONE)
+			if (smtp_client_next(ss->smtp, &ev) != 0 || ev.type == SMTP_CLIENT_EV_NONE)
 				break;
-			if (ev.type == SMTP_CLIENT_EV_RCPT && ev.rcpt_index < ss->j->nr) {
+			if (ev.type == SMTP_CLIENT_EV_DONE) {
+				if (ss->probe != NULL && ev.result != NULL) {
+					ss->mres = *ev.result;
+					ss->mseen = true;
+				}
+				break;
+			}
+			if (ev.type == SMTP_CLIENT_EV_RCPT && ss->j != NULL &&
+			    ev.rcpt_index < ss->j->nr) {
 				ss->rres[ev.rcpt_index] = *ev.result;
 				ss->rseen[ev.rcpt_index] = true;
 			} else if (ev.type == SMTP_CLIENT_EV_MESSAGE) {
@@ -672,51 +773,74 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 	return true;
 }
 
-bool
-deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode)
+/* A session to host at address a (not connected yet), its machine in the
+ * given TLS mode. NULL when out of memory. */
+static struct out_sess *
+sess_new(const struct relay_deliver_ctx *ctx, const char *host, const struct relay_dns_addr *a,
+    uint16_t port, enum smtp_tls_mode mode)
 {
-	struct msg_job *m = j->m;
-	const struct relay_deliver_ctx *ctx = m->s->ctx;
 	struct out_sess *ss = calloc(1, sizeof(*ss));
 	if (ss == NULL)
-		return false;
+		return NULL;
 	ss->ctx = ctx;
-	ss->s = m->s;
-	ss->j = j;
 	ss->uses = 1;
 	ss->cleartext_policy = mode == SMTP_TLS_NONE;
-	j->info.conn_use = 1;
+	ss->port = port;
+	relay_copy(ss->host, sizeof(ss->host), host);
+	if (inet_ntop(a->family, a->bytes, ss->addr, sizeof(ss->addr)) == NULL)
+		relay_copy(ss->addr, sizeof(ss->addr), "?");
 	struct smtp_client_config cc = {
 		.helo_name = ctx->cfg->myhostname,
 		.tls = mode,
 		.allow_helo = mode != SMTP_TLS_REQUIRED,
 	};
 	ss->smtp = smtp_client_new(&cc);
-	if (ss->smtp == NULL || !sess_attach_envelope(ss, j))
-		goto fail;
+	if (ss->smtp == NULL) {
+		free(ss);
+		return NULL;
+	}
+	return ss;
+}
 
+/* Start the TCP connection of ss to a; sess_cbs take over. Returns
+ * RELAY_CONN_OK or relay_conn_connect()'s error. */
+static int
+sess_connect(struct out_sess *ss, const struct relay_dns_addr *a)
+{
 	struct sockaddr_storage ss_addr;
 	memset(&ss_addr, 0, sizeof(ss_addr));
 	if (a->family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss_addr;
 		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(j->dns->dest.port);
+		s6->sin6_port = htons(ss->port);
 		memcpy(&s6->sin6_addr, a->bytes, 16);
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss_addr;
 		s4->sin_family = AF_INET;
-		s4->sin_port = htons(j->dns->dest.port);
+		s4->sin_port = htons(ss->port);
 		memcpy(&s4->sin_addr, a->bytes, 4);
 	}
-	inet_ntop(a->family, a->bytes, j->info.addr, sizeof(j->info.addr));
-	j->info.port = j->dns->dest.port;
-	relay_copy(ss->addr, sizeof(ss->addr), j->info.addr);
-	ss->port = j->info.port;
-	relay_copy(ss->host, sizeof(ss->host), j->info.mx);
+	return relay_conn_connect(ss->ctx->loop, (struct sockaddr *)&ss_addr,
+	    ss->ctx->cfg->smtp_connect_timeout_ms, &sess_cbs, ss, &ss->conn);
+}
+
+bool
+deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode)
+{
+	struct msg_job *m = j->m;
+	struct out_sess *ss = sess_new(m->s->ctx, j->info.mx, a, j->dns->dest.port, mode);
+	if (ss == NULL)
+		return false;
+	ss->s = m->s;
+	ss->j = j;
+	j->info.conn_use = 1;
+	if (!sess_attach_envelope(ss, j))
+		goto fail;
+	relay_copy(j->info.addr, sizeof(j->info.addr), ss->addr);
+	j->info.port = ss->port;
 	j->info.reply[0] = '\0';
 	j->sess = ss;
-	if (relay_conn_connect(ctx->loop, (struct sockaddr *)&ss_addr,
-	    ctx->cfg->smtp_connect_timeout_ms, &sess_cbs, ss, &ss->conn) != RELAY_CONN_OK) {
+	if (sess_connect(ss, a) != RELAY_CONN_OK) {
 		j->sess = NULL;
 		deliver__fail_set(&j->fail, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT,
 		    "cannot create socket");
@@ -724,10 +848,46 @@ deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smt
 	}
 	return true;
 fail:
-	smtp_client_free(ss->smtp);
-	free(ss->rcpts);
-	free(ss->rres);
-	free(ss->rseen);
-	free(ss);
+	sess_free(ss);
 	return false;
+}
+
+/* ------------------------------------------------------------- probe */
+
+int
+relay_outbound_probe(const struct relay_deliver_ctx *ctx,
+    const struct relay_outbound_target *target,
+    void (*done)(void *arg, const struct relay_outbound_result *res), void *arg,
+    struct relay_outbound_probe **out)
+{
+	struct relay_outbound_probe *pr = calloc(1, sizeof(*pr));
+	if (pr == NULL)
+		return RELAY_CONN_NOMEM;
+	struct out_sess *ss = sess_new(ctx, target->host, target->addr, target->port,
+	    deliver__tls_mode(target->verdict, target->cleartext));
+	if (ss == NULL) {
+		free(pr);
+		return RELAY_CONN_NOMEM;
+	}
+	pr->ss = ss;
+	pr->verdict = target->verdict;
+	pr->done = done;
+	pr->arg = arg;
+	/* No envelope is ever attached: the machine stops at READY. */
+	ss->probe = pr;
+	int r = sess_connect(ss, target->addr);
+	if (r != RELAY_CONN_OK) {
+		sess_free(ss);
+		free(pr);
+		return r;
+	}
+	*out = pr;
+	return 0;
+}
+
+void
+relay_outbound_probe_cancel(struct relay_outbound_probe *pr)
+{
+	if (pr->ss != NULL && pr->ss->conn != NULL)
+		relay_conn_abort(pr->ss->conn); /* on_closed reports */
 }
