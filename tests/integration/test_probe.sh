@@ -8,6 +8,7 @@
 #   insecure   allowed, verdict may, TLSA not used (RFC 7672 2.2, C22)
 #   bogus-sig  not allowed, dnssec-bogus, 4.7.5, no connection (C09)
 #   notls      not allowed, starttls-missing, 4.7.5 (C18: never cleartext)
+#   none       a tls_policy_file `none` entry: cleartext, EHLO then QUIT
 #   no DNS     the resolver's servers on a closed loopback port: the DNSSEC
 #              self-test fails (dane) or the lookups fail (may): exit 3
 #
@@ -150,6 +151,26 @@ check "twomx: exit 0, allowed via the second MX" \
   jqt twomx ".allowed == true and .via == \"$WORLD_D_TWOMX_MX\" and (.hosts | length) == 2"
 check "twomx: first MX tried and failed tlsa-mismatch, second ok with dane-ee" \
   jqt twomx '.hosts[0].connected and .hosts[0].ok == false and .hosts[0].failure_class == "tlsa-mismatch" and .hosts[1].ok and .hosts[1].tls.auth == "dane-ee"'
+
+# --- none: a tls_policy_file `none` entry, cleartext without STARTTLS. The
+# probe stops once EHLO is done, as the delivery session would be ready for
+# MAIL there, and says QUIT.
+POL=$WORLD_STATE/probe-tls-policy
+echo "$WORLD_D_INSECURE none" > "$POL"
+{ cat "$CONF"; echo "tls_policy_file = $POL"; } > "$WORLD_STATE/probe-none.conf"
+"$RELAY_BIN" probe -c "$WORLD_STATE/probe-none.conf" --json "$WORLD_D_INSECURE" \
+  > "$OUT/none.json" 2> "$OUT/none.err"
+RC_N=$?
+diag "probe with a none entry: exit $RC_N"
+check "none: exit 0" eq "$RC_N" 0
+check "none: allowed in cleartext, no TLS tried" \
+  jqt none '.allowed == true and .cleartext_allowed == true and .hosts[0].tls == null and .hosts[0].ok == true'
+check "none: the MX saw ehlo=1 quit=1 only (no STARTTLS, no MAIL)" \
+  wait_file_grep "$WORLD_MXSELF_LOG" 'disconnect from .* ehlo=1 quit=1 commands=2$' 10
+
+# Every session above stopped before MAIL, whatever its outcome.
+check "no probe sent MAIL to any MX" \
+  bash -c "! cat '$WORLD_MXCA_LOG' '$WORLD_MXSELF_LOG' '$WORLD_MXNOTLS_LOG' | grep 'disconnect from' | grep -q 'mail='"
 
 # --- temporary failures: the world's DNS moved to a closed loopback port
 # (discard, 9: nothing listens there), same trust anchor.
