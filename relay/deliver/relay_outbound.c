@@ -459,6 +459,7 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	if (tlsa_ssl_result(relay_conn_ssl(c), v, status == RELAY_CONN_OK, &ss->tres) != 0) {
 		memset(&ss->tres, 0, sizeof(ss->tres));
 		ss->tres.ok = false;
+		ss->tres.depth = -1; /* no authority, not "the leaf matched" */
 		relay_copy(ss->tres.why, sizeof(ss->tres.why), "TLS result unavailable");
 		relay_copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
 	}
