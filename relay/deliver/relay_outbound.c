@@ -97,8 +97,12 @@ sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v, struc
 		deliver__fail_set(f, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
 		    relay_class_tls(v, &ss->tres), why);
 	} else if (r != NULL) {
-		relay_fmt(why, sizeof(why), "host %s[%s] said: %s (in reply to %s)",
-		    ss->host, ss->addr, r->text, smtp_stage_name(r->stage));
+		/* A result without a reply code is the client's own finding
+		 * (STARTTLS not offered, connection lost, a timeout): the host
+		 * did not say it. */
+		relay_fmt(why, sizeof(why), "%s%s[%s]%s %s (in reply to %s)",
+		    r->code != 0 ? "host " : "", ss->host, ss->addr,
+		    r->code != 0 ? " said:" : ":", r->text, smtp_stage_name(r->stage));
 		char st[16];
 		deliver__fail_set(f, false, smtp_status_format(&r->status, st, sizeof(st)),
 		    relay_class_smtp(r, ss->abort_class), why);
