@@ -28,7 +28,7 @@
  * Conventions (STYLE.md): functions returning int return 0 (or a positive
  * count where stated) on success and a negative enum tlsa_err on failure.
  * Pointer parameters are borrowed for the duration of the call unless stated.
- * Row ids (C18, I13, ...) refer to ../shared/rfc7672-checklist.md.
+ * Row ids (C18, I13, ...) refer to docs/rfc7672-checklist.md.
  */
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /*
  * RFC 7672 policy as a pure function: DNS facts + configured level ->
- * verdict per MX host. Row ids refer to ../shared/rfc7672-checklist.md.
+ * verdict per MX host. Row ids refer to docs/rfc7672-checklist.md.
  */
 #include <stdarg.h>
 #include <stdio.h>
