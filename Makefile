@@ -38,7 +38,7 @@ test-fresh:
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
-# Reliability and hostile-input suite, full run (tests/reliability/, issue 8):
+# Reliability and hostile-input suite, full run (tests/reliability/):
 # 10,000 messages with kill -9, faulty MX/DNS, disk full, hostile clients, run
 # on the gcc build and the ASan+UBSan build. Needs root. WORLD_NET picks the
 # world's 127.NET.x.y addresses (default 0).

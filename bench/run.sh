@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# danerelay benchmarks against Postfix in the test world (issue 7).
+# danerelay benchmarks against Postfix in the test world.
 #
 #   sudo bench/run.sh [PATH/TO/danerelay]        (make bench [N=...] [QUICK=1])
 #

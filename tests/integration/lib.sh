@@ -243,7 +243,7 @@ dns_field() {  # NAME TYPE KEY: value of the first KEY= line, unquoted
   out=${out#*=}; out=${out#\"}; echo "${out%\"}"
 }
 
-# --- danerelay under test (issue 5 end-to-end tests) ------------------------------
+# --- danerelay under test (end-to-end tests) ------------------------------
 
 RELAY_PID=
 

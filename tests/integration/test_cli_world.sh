@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Operator commands on real deferred mail in the test world (issue 6 items
-# 1-4 and 9): `queue list`, `queue show`, `report` (text and JSON, field by
+# Operator commands on real deferred mail in the test world:
+# `queue list`, `queue show`, `report` (text and JSON, field by
 # field) and `queue hold|release|delete|retry` while `danerelay serve` runs.
 #
 # Real mail is queued over SMTP to the relay and stays deferred:
@@ -306,7 +306,7 @@ assert "TLSA" in a["reason"], a["reason"]
 '
 check "show --json: the mismatch attempt: MX host, address, DNSSEC secure x3, the TLSA record seen, no match, 4.7.5, class" \
   pyj "$SJ" "$SHOW_ATTEMPT" "$R_MM" "$WORLD_D_MISMATCH_MX" "$MXCA_ADDR" "$SPKI_OTHER"
-# Issue 6 item 2: the peer certificate's SPKI SHA-256 and names, also
+# The peer certificate's SPKI SHA-256 and names, also
 # (above all) when DANE authentication failed.
 SHOW_PEER='
 a = objs[0]["recipients"][0]["attempt_records"][-1]

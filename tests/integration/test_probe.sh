@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `danerelay probe DOMAIN [--json]` in the test world (issue 6 items 6 and 9):
+# `danerelay probe DOMAIN [--json]` in the test world:
 # the probe runs serve's decision (same config, resolver, policy) against the
 # world's signed zones and real Postfix MX instances, and stops before MAIL.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end tests of `danerelay serve` in the test world (issue 5 item 9):
+# End-to-end tests of `danerelay serve` in the test world:
 #
 #   real upstream Postfix (relayhost = the relay under test)
 #     -> danerelay (libunbound with the world's trust anchor)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Integration test of the test world itself (issue 2 item 4): DNSSEC status of
+# Integration test of the test world itself: DNSSEC status of
 # every fixture through libunbound, the MX instances' certificates against the
 # TLSA records the resolver returns (OpenSSL's own DANE check), SMTP and
 # STARTTLS behaviour, Maildir delivery, the upstream MTA's relayhost, and a

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """crash.py: kill -9 danerelay under load and prove nothing answered 250 is
-lost (issue 8 item 1).
+lost.
 
     crash.py --relay BIN --conf CONF --log RELAYLOG --listen HOST:PORT
              --spool DIR --sink-events FILE --domains D1,D2 --sender S

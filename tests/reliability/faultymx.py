@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """faultymx: a scriptable, misbehaving SMTP server for danerelay's
-reliability suite (issue 8 item 3). Loopback only.
+reliability suite. Loopback only.
 
     faultymx.py --conf FILE --state DIR [--cert PEM --key PEM] [--port 25]
 

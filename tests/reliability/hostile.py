@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""hostile.py: hostile SMTP clients against danerelay's server side
-(issue 8 item 5). Each check prints one line "ok - DESC" or "not ok - DESC"
+"""hostile.py: hostile SMTP clients against danerelay's server side.
+Each check prints one line "ok - DESC" or "not ok - DESC"
 (plus "# detail" lines); test_reliability.sh turns them into TAP.
 
     hostile.py CHECK HOST PORT [ARGS...]

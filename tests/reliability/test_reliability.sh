@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# danerelay reliability and hostile-input suite (issue 8). TAP on stdout.
+# danerelay reliability and hostile-input suite. TAP on stdout.
 #
 #   test_reliability.sh [--full] PATH/TO/danerelay
 #
@@ -472,7 +472,7 @@ PY
 fi
 
 # ============================================================================
-# 4b. DNS changes mid-queue (issue 8 item 4): TLSA TTL expiry, answers that
+# 4b. DNS changes mid-queue: TLSA TTL expiry, answers that
 # turn bogus between attempts. The zone edits are `world.sh tlsa` (re-sign
 # with the zone's own key, NSD SIGHUP, wait for the new serial). Fixtures:
 # fault37..39 (no TLSA at `up`, never looked up before this section; the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `danerelay dns flush` (issue 6 item 7) against a real `danerelay serve`
+# `danerelay dns flush` against a real `danerelay serve`
 # on a temporary spool (TAP). DNS is forwarded to the closed loopback
 # discard port, so every lookup times out after the query timeout (10 s)
 # and nothing leaves the host; that makes "a lookup in flight" easy to

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `danerelay tlsa` (issue 6 item 7) against the test certificates in
+# `danerelay tlsa` against the test certificates in
 # tests/data/tlsa (TAP). Expected digests are computed here with the
 # openssl CLI, independently of the code under test:
 #   openssl x509 -pubkey | openssl pkey -pubin -outform DER | sha256sum
