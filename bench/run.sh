@@ -319,8 +319,8 @@ EOF2
 # run_one NAME: warm-up, then N measured messages.
 run_one() {
   local name=$1 tag dest root rlog warm
-  tag=$(echo "$name" | tr -dc 'a-z')m
-  warm=$(echo "$name" | tr -dc 'a-z')w
+  tag=$(echo "$name" | LC_ALL=C tr -dc '[:lower:]')m
+  warm=$(echo "$name" | LC_ALL=C tr -dc '[:lower:]')w
   case $name in
     danerelay)
       rlog=$D/log/danerelay.log

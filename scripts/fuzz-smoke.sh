@@ -2,7 +2,7 @@
 # Build the libFuzzer targets with clang and run each for SECONDS (default 30)
 # on a scratch copy of its seed corpus. Prints one TAP case per target.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 secs=${1:-30}
 dir=build-fuzz
 if [ ! -f "$dir/build.ninja" ]; then
@@ -15,7 +15,7 @@ n=0
 results_log=$(mktemp)
 for bin in "$dir"/tests/fuzz/fuzz_*; do
   # Only the executables: meson keeps object directories named fuzz_X.p.
-  [ -f "$bin" ] && [ -x "$bin" ] || continue
+  if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then continue; fi
   name=${bin##*/fuzz_}
   corpus=$(find tests/fuzz -type d -path "*/corpus/$name" | head -1)
   work=$(mktemp -d)

@@ -3,7 +3,7 @@
 # fuzz smoke run (when clang is present), then one closing line
 # "N passed, N failed" summed over all of them.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 scripts/deps.sh test || exit 1
 
@@ -40,7 +40,9 @@ build_and_test() {  # DIR MESON_ARGS...
     step "configure $dir" meson setup "$dir" "$@" >/dev/null || return 1
   fi
   step "build $dir" ninja -C "$dir" >/dev/null || { ninja -C "$dir" 2>&1 | tail -40 >&2; return 1; }
-  meson test -C "$dir" --print-errorlogs --num-processes "${TEST_JOBS:-2}" ${SUITES:-} >&2
+  local suites=()  # SUITES="--suite unit --suite smtp": words, split here
+  read -ra suites <<< "${SUITES:-}"
+  meson test -C "$dir" --print-errorlogs --num-processes "${TEST_JOBS:-2}" "${suites[@]}" >&2
   logs+=("$dir/meson-logs/testlog.json")
 }
 

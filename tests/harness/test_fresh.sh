@@ -15,6 +15,7 @@
 # a tmpfs mounted in a test directory, loopback aliases, the danerelay user,
 # build directories; --dry-run changes none of it; then it runs make test
 # (a stub here that records what it saw).
+# shellcheck disable=SC2015  # "A && ok || notok" is if/else here: ok only echoes
 set -uo pipefail
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root (namespaces)"; exit 77; fi
 bin=$(realpath "$1")

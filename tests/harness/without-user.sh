@@ -13,6 +13,7 @@ trap 'rm -rf "$ov"' EXIT
 mkdir "$ov/upper" "$ov/work"
 # The inner shell gets the user and the overlay paths as arguments, never
 # as text spliced into its program.
+# shellcheck disable=SC2016  # the script runs in the inner bash
 unshare --mount --propagation private bash -c '
   set -e
   ov=$1 user=$2; shift 2

@@ -183,7 +183,7 @@ ehlo_lines() {  # HOST PORT
   local fd
   exec {fd}<>"/dev/tcp/$1/$2" || return 1
   SMTP_IN=$fd SMTP_OUT=$fd
-  _smtp_reply && [ "$SMTP_CODE" = 220 ] || { exec {fd}>&-; return 1; }
+  if ! _smtp_reply || [ "$SMTP_CODE" != 220 ]; then exec {fd}>&-; return 1; fi
   printf 'EHLO client.danerelay.test\r\n' >&"$fd"
   _smtp_reply
   echo -n "$SMTP_REPLY"

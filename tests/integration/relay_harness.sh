@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # relay_harness.sh: what the end-to-end relay tests share (sourced, not run).
 #
 # The test sets, before sourcing:
@@ -28,8 +29,10 @@ T=$(mktemp -d "/tmp/danerelay-$HARNESS_NAME.XXXXXX")
 chmod 755 "$T"
 NET=${WORLD_NET:-0}
 RELAY_HOST=127.$NET.0.1
+# shellcheck disable=SC2153  # RELAY_PORT is set by the test before sourcing
 RELAY_ADDR=$RELAY_HOST:$RELAY_PORT
 RLOG=$T/relay.log
+# shellcheck disable=SC2034  # read by the tests that source this file
 SPOOL=$T/spool
 CONF=$T/danerelay.conf
 RELAY_PID=
@@ -52,6 +55,7 @@ stop_relay() {
     sleep 0.1
   done
   wait "$RELAY_PID" 2>/dev/null
+  # shellcheck disable=SC2034  # read by the tests that source this file
   RELAY_STATUS=$?
   RELAY_PID=
 }

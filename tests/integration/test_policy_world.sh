@@ -136,6 +136,7 @@ check "queue show (relay stopped, from the envelope): policy none with the entry
 check "queue show: says DANE was overridden by the policy" \
   grep -qE "^ +policy: .*DANE overridden" "$SHOW"
 DR queue show --json "$ID_DEAD" > "$T/show.json" 2>&1
+# shellcheck disable=SC2016  # $e is a jq variable
 check "queue show --json: policy and policy_entry of the attempt" \
   jq -e --arg e "$POL:3" '[.recipients[].attempt_records[] | select(.policy == "none" and .policy_entry == $e)] | length >= 1' "$T/show.json"
 
@@ -148,6 +149,7 @@ check "probe: policy=none policy_entry=$POL:2 on the domain line" \
 check "probe: says DANE is overridden by the policy entry" \
   grep -qE "DANE overridden by tls_policy_file $POL:2" "$PROBE"
 DR probe --json "$D_SH" > "$T/probe.json" 2> "$T/probe-json.err"
+# shellcheck disable=SC2016  # $e is a jq variable
 check "probe --json: policy none and policy_entry" \
   jq -e --arg e "$POL:2" '.policy == "none" and .policy_entry == $e and .dane_overridden == true' "$T/probe.json"
 DR probe "$D_IN" > "$T/probe-in.txt" 2>&1

@@ -316,8 +316,10 @@ check "7-bit: delivered, and its MAIL FROM declares no 8BITMIME" \
 # --- a second serve on the same spool refuses -----------------------------
 second_refused() {
   local out
-  out=$("$RELAY_BIN" -c "$T/danerelay.conf" serve 2>&1)
-  [ $? -ne 0 ] && grep -qi "lock\|running\|another" <<< "$out"
+  if out=$("$RELAY_BIN" -c "$T/danerelay.conf" serve 2>&1); then
+    return 1
+  fi
+  grep -qi "lock\|running\|another" <<< "$out"
 }
 check "a second serve on the same spool refuses to start" second_refused
 
@@ -391,7 +393,7 @@ failed_475() {
   local f
   f=$(grep -rlsF "Message-ID: <late1@e2e.$WORLD_TLD>" "$WORLD_SENDER_MAILDIR" |
     xargs -r grep -lsE '^Action: failed')
-  [ -n "$f" ] && grep -qE '^Status: 4\.7\.5' $f
+  [ -n "$f" ] && grep -qE '^Status: 4\.7\.5' "$f"
 }
 check "delay warning: the sender gets an Action: delayed DSN" wait_for 30 got_delayed
 check "queue lifetime: the recipient bounces (status=bounced, dsn 4.7.5 kept)" \

@@ -15,6 +15,7 @@ source "$INTEGRATION_LIB"
 
 require_root
 t0=$SECONDS
+# shellcheck disable=SC2119  # world_up takes extra world.sh options; none here
 world_up
 ok "world up ($((SECONDS - t0))s)"
 T=$WORLD_TLD
@@ -108,11 +109,14 @@ peer_cert() {  # ADDR: the server's leaf certificate (PEM)
   timeout 10 openssl s_client -starttls smtp -connect "$1:25" < /dev/null 2>/dev/null |
     openssl x509
 }
+# shellcheck disable=SC2016  # $1 and $2 belong to the inner bash
 check "mismatch MX presents a certificate the test CA signed" \
   bash -c 'openssl verify -CAfile "$1" -purpose sslserver <(echo "$2")' _ \
   "$WORLD_CA_CERT" "$(peer_cert "$WORLD_MXCA_ADDR")"
+# shellcheck disable=SC2016  # $1 and $2 belong to the inner bash
 check "expired MX presents an expired certificate" \
   bash -c '! openssl x509 -noout -checkend 0 <<< "$1"' _ "$(peer_cert "$WORLD_MXEXPIRED_ADDR")"
+# shellcheck disable=SC2016  # $1 and $2 belong to the inner bash
 check "insecure MX presents a self-signed certificate" \
   bash -c 'openssl verify -CAfile <(echo "$1") -partial_chain <(echo "$1")' _ \
   "$(peer_cert "$WORLD_MXSELF_ADDR")"

@@ -29,7 +29,7 @@ RELAY_BIN=${1:?usage: test_reliability.sh [--full] DANERELAY}
 RELAY_BIN=$(cd "$(dirname "$RELAY_BIN")" && pwd)/$(basename "$RELAY_BIN")
 HERE=$(cd "$(dirname "$0")" && pwd)
 export WORLD_SH=${WORLD_SH:-$HERE/../world/world.sh}
-# shellcheck disable=SC1091
+# shellcheck source=../integration/lib.sh
 source "${INTEGRATION_LIB:-$HERE/../integration/lib.sh}"
 require_root
 SECTIONS=${SECTIONS:-crash mx dns disk hostile leaks dnschange}
@@ -38,6 +38,7 @@ want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 CRASH_COUNT=${CRASH_COUNT:-$([ $FULL = 1 ] && echo 10000 || echo 400)}
 CRASH_KILLS=${CRASH_KILLS:-$([ $FULL = 1 ] && echo 8 || echo 4)}
 
+# shellcheck disable=SC2119  # world_up takes extra world.sh options; none here
 world_up
 TMPFS=
 rel_cleanup() {

@@ -365,15 +365,15 @@ EOF
   # addresses): faultN MX -> 127.NET.11.N, no TLSA (secure denial, so
   # opportunistic TLS); faultdaneN MX -> 127.NET.12.N with TLSA 3 1 1 of the
   # mxca key (a fault peer presenting that key passes DANE).
-  local fi
-  for fi in $(seq 1 $FAULT_COUNT); do
-    printf '%s\n' "fault$fi.$TLD. IN MX 10 mx.fault$fi.$TLD." \
-      "mx.fault$fi.$TLD. IN A 127.$NET.11.$fi" >> "$tldf"
+  local idx
+  for idx in $(seq 1 $FAULT_COUNT); do
+    printf '%s\n' "fault$idx.$TLD. IN MX 10 mx.fault$idx.$TLD." \
+      "mx.fault$idx.$TLD. IN A 127.$NET.11.$idx" >> "$tldf"
   done
-  for fi in $(seq 1 $FAULT_DANE_COUNT); do
-    printf '%s\n' "faultdane$fi.$TLD. IN MX 10 mx.faultdane$fi.$TLD." \
-      "mx.faultdane$fi.$TLD. IN A 127.$NET.12.$fi" \
-      "_25._tcp.mx.faultdane$fi.$TLD. IN TLSA 3 1 1 $H_MX" >> "$tldf"
+  for idx in $(seq 1 $FAULT_DANE_COUNT); do
+    printf '%s\n' "faultdane$idx.$TLD. IN MX 10 mx.faultdane$idx.$TLD." \
+      "mx.faultdane$idx.$TLD. IN A 127.$NET.12.$idx" \
+      "_25._tcp.mx.faultdane$idx.$TLD. IN TLSA 3 1 1 $H_MX" >> "$tldf"
   done
 
   local past_inc past_exp

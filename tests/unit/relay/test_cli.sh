@@ -2,6 +2,7 @@
 # CLI tests for `danerelay version` and `danerelay config`, and the option
 # parsing and usage errors of every subcommand (TAP output).
 # Usage: test_cli.sh PATH/TO/danerelay SOURCE_ROOT
+# shellcheck disable=SC2015  # "A && ok || notok" is if/else here: ok only echoes
 set -u
 bin=$(realpath "$1")
 src=$(realpath "$2")

@@ -6,6 +6,7 @@
 # hold open: a message to dane.example (level may: no DNSSEC needed once
 # the self-test gave its verdict) has its MX lookup outstanding for 10 s.
 # Usage: test_cli_dns.sh PATH/TO/danerelay
+# shellcheck disable=SC2015  # "A && ok || notok" is if/else here: ok only echoes
 set -u
 bin=$(realpath "$1")
 tmp=$(mktemp -d /tmp/danerelay-dns-XXXXXX)

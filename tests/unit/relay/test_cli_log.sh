@@ -6,6 +6,7 @@
 # the self-test fails after the query timeout (10 s) and nothing leaves the
 # host.
 # Usage: test_cli_log.sh PATH/TO/danerelay
+# shellcheck disable=SC2015  # "A && ok || notok" is if/else here: ok only echoes
 set -u
 bin=$(realpath "$1")
 tmp=$(mktemp -d /tmp/danerelay-log-XXXXXX)
@@ -37,6 +38,7 @@ printf '%s\n' "spool_dir = $tmp/spool" "myhostname = relay.test" "listen = 127.0
 # stderr is a file whose device and inode JOURNAL_STREAM names, as systemd
 # sets it for StandardError=journal.
 : > "$tmp/stderr"
+# shellcheck disable=SC2094  # stat reads the inode number only, not the data
 JOURNAL_STREAM=$(stat -c '%d:%i' "$tmp/stderr") "$bin" -c "$tmp/d.conf" serve 2>> "$tmp/stderr" &
 serve_pid=$!
 wait_grep "$L" "event=started" 40 && ok "serve started, log_file written" || notok "serve start" "$(cat "$tmp/stderr")"

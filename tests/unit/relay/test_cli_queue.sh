@@ -8,10 +8,12 @@
 # (loopback listener on a free port, DNS forwarded to a closed loopback
 # port so nothing leaves the host) and changes messages through its control
 # socket while it runs; then stops it with SIGTERM.
+# shellcheck disable=SC2015  # "A && ok || notok" is if/else here: ok only echoes
 set -u
 bin=$(realpath "$1")
 tmp=$(mktemp -d /tmp/danerelay-cliq-XXXXXX)
 serve_pid=
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
   if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
     kill -TERM "$serve_pid" 2>/dev/null
@@ -367,7 +369,7 @@ for l in sys.stdin:
 done
 [ -n "$rid" ] && ok "report mail queued with the null sender" || notok "report mail queued" "$("${D[@]}" queue list)"
 if [ -n "$rid" ]; then
-  expect "report mail: headers" 0 "  Subject:     danerelay: 1 deferred recipient on relay.test" "" "${D[@]}" queue show $rid
+  expect "report mail: headers" 0 "  Subject:     danerelay: 1 deferred recipient on relay.test" "" "${D[@]}" queue show "$rid"
   [[ "$out" == *"  From:        Mail Delivery System <MAILER-DAEMON@relay.test>"* ]] && ok "report mail: From MAILER-DAEMON" \
     || notok "report mail: From" "$out"
   grep -q "erin@dane.example" "$spool/queue/$rid.msg" && grep -q "dnssec-selftest: this relay's own DNSSEC" "$spool/queue/$rid.msg" \

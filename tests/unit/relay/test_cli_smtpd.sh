@@ -7,12 +7,14 @@
 # DNS forwarded to a closed loopback port, so nothing leaves the host and
 # every message stays queued.
 # Usage: test_cli_smtpd.sh PATH/TO/danerelay SOURCE_ROOT
+# shellcheck disable=SC2015  # "A && ok || notok" is if/else here: ok only echoes
 set -u
 bin=$(realpath "$1")
 src=$(realpath "$2")
 H=$src/tests/reliability/hostile.py
 tmp=$(mktemp -d /tmp/danerelay-smtpd-XXXXXX)
 serve_pid=
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
   if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
     kill -TERM "$serve_pid" 2>/dev/null
@@ -101,11 +103,11 @@ envf=$spool/queue/$qid.env
 if [ -n "$qid" ] && grep -qx "content_8bit yes" "$envf" 2>/dev/null && grep -qx "body 7bit" "$envf"; then
   ok "8-bit content: envelope has content_8bit yes, body 7bit"
 else
-  notok "8-bit content: envelope flag" "id: $qid" "$(cat "$envf" 2>&1 | head -20)"
+  notok "8-bit content: envelope flag" "id: $qid" "$(head -20 "$envf" 2>&1)"
 fi
 other=$(grep -l "^sender inside@hostile.test$" "$spool"/queue/*.env | head -1)
 [ -n "$other" ] && grep -qx "content_8bit no" "$other" && ok "7-bit content: content_8bit no" \
-  || notok "7-bit content: content_8bit no" "$(cat "$other" 2>&1 | head -20)"
+  || notok "7-bit content: content_8bit no" "$(head -20 "$other" 2>&1)"
 
 kill -0 "$serve_pid" 2>/dev/null && ok "serve survived every client" || notok "serve survived" "$(tail -20 "$log")"
 kill -TERM "$serve_pid"

@@ -4,6 +4,7 @@
 # openssl CLI, independently of the code under test:
 #   openssl x509 -pubkey | openssl pkey -pubin -outform DER | sha256sum
 # Usage: test_cli_tlsa.sh PATH/TO/danerelay SOURCE_ROOT
+# shellcheck disable=SC2015  # "A && ok || notok" is if/else here: ok only echoes
 set -u
 bin=$(realpath "$1")
 data=$2/tests/data/tlsa

@@ -5,6 +5,7 @@
 # A subcommand or option added to main.c or a relay_cli*.c usage string
 # without a completion entry fails here.
 # Usage: test_completion.sh PATH/TO/danerelay PATH/TO/danerelay.bash-completion
+# shellcheck disable=SC2015  # "A && ok || notok" is if/else here: ok only echoes
 set -u
 bin=$(realpath "$1")
 # shellcheck source=/dev/null

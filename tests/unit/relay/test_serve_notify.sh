@@ -7,12 +7,13 @@
 # queue count. DNS goes to the closed loopback discard port, so the
 # self-test fails after its query timeout and nothing leaves the host.
 # Usage: test_serve_notify.sh PATH/TO/danerelay
+# shellcheck disable=SC2015  # "A && ok || notok" is if/else here: ok only echoes
 set -u
 bin=$(realpath "$1")
 tmp=$(mktemp -d /tmp/danerelay-notify-XXXXXX)
 chmod 755 "$tmp"   # serve as root becomes run_user, which needs the spool
 "$(dirname "$0")/../../../scripts/ensure-run-user.sh" >/dev/null || exit 1
-serve_pid= listen_pid=
+serve_pid="" listen_pid=""
 cleanup() {
   for p in $serve_pid $listen_pid; do
     if kill -0 "$p" 2>/dev/null; then kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; fi
