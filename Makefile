@@ -3,7 +3,7 @@
 BUILD ?= build
 CONF ?= etc/danerelay.conf
 
-.PHONY: all deps build run test test-fresh test-unit fuzz bench clean deb
+.PHONY: all deps build run test test-fresh test-unit fuzz bench clean deb format
 
 all: build
 
@@ -48,6 +48,10 @@ test-reliability: build
 	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
 	ninja -C build-asan danerelay
 	tests/reliability/test_reliability.sh --full build-asan/danerelay
+
+# Rewrite the C sources in place with .clang-format (make test checks them).
+format:
+	@scripts/check-format.sh --fix
 
 fuzz:
 	scripts/fuzz-smoke.sh $${FUZZ_SECONDS:-600}
