@@ -120,6 +120,7 @@ msg_free(struct msg *m)
 {
 	free(m->sender);
 	for (size_t i = 0; i < m->n; i++) {
+		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): n > 0 only once rcpts is allocated (smtp_client_start_message) */
 		free(m->rcpts[i].addr);
 		free(m->rcpts[i].orcpt);
 	}

@@ -71,6 +71,7 @@ sb_add(struct sbuf *b, const void *p, size_t n)
 			abort();
 	}
 	if (n > 0)
+		/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): the first append reallocated b->p (len + n + 1 > cap = 0) */
 		memcpy(b->p + b->len, p, n);
 	b->len += n;
 	b->p[b->len] = '\0';
