@@ -662,8 +662,11 @@ main(void)
 	size_t k = 0;
 	int rc;
 
-	if (t == NULL || names == NULL)
+	if (t == NULL || names == NULL) {
+		free(t);
+		free(names);
 		return 1;
+	}
 	for (size_t i = 0; i < nfixed; i++)
 		t[k++] = fixed[i];
 	for (size_t i = 0; i < nv; i++, k++) {

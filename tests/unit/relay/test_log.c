@@ -417,8 +417,11 @@ main(void)
 	char (*names)[64] = calloc(ne, sizeof(*names));
 	int rc;
 
-	if (t == NULL || names == NULL)
+	if (t == NULL || names == NULL) {
+		free(t);
+		free(names);
 		return 1;
+	}
 	for (size_t i = 0; i < nf; i++)
 		t[i] = fixed[i];
 	for (size_t i = 0; i < ne; i++) {
