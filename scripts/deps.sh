@@ -7,7 +7,8 @@
 #                          server: safe on a production host.
 #   scripts/deps.sh test   everything `run` installs, plus the peers of the
 #                          test world (`make test`): NSD, ldns tools, Postfix
-#                          (unconfigured), dig, the openssl CLI, groff.
+#                          (unconfigured), dig, the openssl CLI, groff,
+#                          clang-format, clang-tidy, shellcheck.
 #   scripts/deps.sh deb    the Build-Depends of debian/control and dpkg-dev
 #                          (`make deb`).
 set -euo pipefail
@@ -26,6 +27,8 @@ test_pkgs=(
   nsd ldnsutils bind9-dnsutils postfix iproute2 openssl procps
   # man page lint
   groff
+  # source checks of make test: format, shell scripts, static analysis
+  clang-format clang-tidy shellcheck
 )
 
 case ${1:-} in

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# make test: lint, gcc build + every suite, ASan+UBSan build + every suite,
+# make test: source checks (banned functions, format, shellcheck,
+# references), gcc build + every suite, clang-tidy (lint), ASan+UBSan
+# build + every suite,
 # fuzz smoke run (when clang is present), then one closing line
 # "N passed, N failed" summed over all of them.
 set -uo pipefail
@@ -33,6 +35,9 @@ logs=()
 step "banned functions" scripts/check-banned.sh
 step "layers" python3 scripts/check-layers.py
 step "clock" python3 scripts/check-clock.py
+step "format" scripts/check-format.sh
+step "shellcheck" scripts/check-shell.sh
+step "references" scripts/check-refs.sh
 
 build_and_test() {  # DIR MESON_ARGS...
   local dir=$1; shift
@@ -47,6 +52,8 @@ build_and_test() {  # DIR MESON_ARGS...
 }
 
 build_and_test build
+# After the gcc build: clang-tidy reads its compile_commands.json.
+step "lint" scripts/check-lint.sh build
 build_and_test build-asan -Db_sanitize=address,undefined -Db_lundef=false \
   --buildtype=debug
 
