@@ -6,14 +6,10 @@
 #     note N" is one of its numbered departures;
 #   - no source, meson, shell or Python file cites ../shared/ (the planning
 #     folder beside the checkout) or an issue-tracker number ("issue 6").
-# Files named in scripts/refs-todo.txt are exempt from the issue-number rule
-# until they are fixed (each line: a base name, or a path pattern with a "/",
-# then the reason).
 set -euo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 checklist=docs/rfc7672-checklist.md
-todo=scripts/refs-todo.txt
 if [ ! -f "$checklist" ]; then
   echo "check-refs: $checklist is missing" >&2
   exit 1
@@ -39,22 +35,6 @@ for f in "${files[@]}"; do
 done
 files=("${kept[@]}")
 
-exempt=()
-if [ -f "$todo" ]; then
-  mapfile -t exempt < <(sed -e 's/#.*//' -e 's/[[:space:]].*//' "$todo" | grep -v '^$' || true)
-fi
-is_exempt() {
-  local e
-  for e in "${exempt[@]}"; do
-    # shellcheck disable=SC2053  # $e is a glob pattern on purpose
-    case $e in
-      */*) [[ $1 == $e ]] && return 0 ;;
-      *) [ "${1##*/}" = "$e" ] && return 0 ;;
-    esac
-  done
-  return 1
-}
-
 bad=0
 report() { echo "$1"; bad=$((bad + 1)); }
 
@@ -77,7 +57,6 @@ while IFS=: read -r f l text; do
   report "$f:$l: cites ../shared/ (use docs/): $text"
 done < <(grep -nHF '../shared/' "${files[@]}" || true)
 while IFS=: read -r f l text; do
-  is_exempt "$f" && continue
   report "$f:$l: issue-tracker reference: $text"
 done < <(grep -nHiE '\bissues? #?[0-9]+' "${files[@]}" || true)
 
@@ -85,4 +64,4 @@ if [ "$bad" -gt 0 ]; then
   echo "check-refs: $bad dangling references" >&2
   exit 1
 fi
-echo "ok - references resolve (${#csrc[@]} C files, ${#exempt[@]} files on the to-do list)"
+echo "ok - references resolve (${#csrc[@]} C files)"

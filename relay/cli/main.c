@@ -23,17 +23,17 @@ static const struct command commands[] = {
 	{ "config", relay_cli_config,
 	  "config [-c FILE] [-n | -d | --doc] [NAME...]" },
 	{ "serve", relay_cli_serve, "serve [-c FILE]" },
-	/* issue 6: relay_cli_queue.c. */
+	/* relay_cli_queue.c. */
 	{ "queue", relay_cli_queue,
 	  "queue list [-c FILE] [--json] [--domain D] [--class C] "
 	  "[--older-than DURATION]\n"
 	  "  danerelay queue show [-c FILE] [--json] ID\n"
 	  "  danerelay queue hold|release|delete|retry [-c FILE] ID... | --all" },
 	{ "report", relay_cli_report, "report [-c FILE] [--json] [--mail]" },
-	/* issue 6 item 7: relay_cli_dns.c, relay_cli_tlsa.c. */
+	/* relay_cli_dns.c, relay_cli_tlsa.c. */
 	{ "dns", relay_cli_dns, "dns flush [-c FILE] [NAME]" },
 	{ "tlsa", relay_cli_tlsa, "tlsa [--chain] [--host MXHOST] CERT.pem" },
-	/* issue 6 item 6: relay_probe.c. */
+	/* relay_probe.c. */
 	{ "probe", relay_cli_probe, "probe [-c FILE] [--json] DOMAIN" },
 };
 

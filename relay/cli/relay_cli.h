@@ -33,10 +33,10 @@ int relay_cli_config(int argc, char **argv);
 /* `serve`: relay_cli_serve.c (the daemon itself: daemon/relay_serve.c). */
 int relay_cli_serve(int argc, char **argv);
 /* `queue` (list, show, hold, release, delete, retry) and `report`:
- * relay_cli_queue.c (issue 6). */
+ * relay_cli_queue.c. */
 int relay_cli_queue(int argc, char **argv);
 int relay_cli_report(int argc, char **argv);
-/* issue 6 item 7: `dns flush` (relay_cli_dns.c: asks the running daemon
+/* `dns flush` (relay_cli_dns.c: asks the running daemon
  * over the control socket) and `tlsa` (relay_cli_tlsa.c: TLSA records for
  * a PEM certificate file). */
 int relay_cli_dns(int argc, char **argv);

@@ -1,5 +1,5 @@
 /*
- * relay_cli_dns: `danerelay dns flush [-c FILE] [NAME]` (issue 6 item 7).
+ * relay_cli_dns: `danerelay dns flush [-c FILE] [NAME]`.
  *
  * Asks the running `serve` over its control socket (relay_control.h,
  * request "dns-flush [NAME]") to empty its DNS cache. libunbound cannot

@@ -1,6 +1,6 @@
 /*
- * relay_cli_tlsa: `danerelay tlsa [--chain] [--host NAME] CERT.pem`
- * (issue 6 item 7), for operators who also run the receiving side.
+ * relay_cli_tlsa: `danerelay tlsa [--chain] [--host NAME] CERT.pem`, for
+ * operators who also run the receiving side.
  *
  * Reads the PEM certificates in CERT.pem, leaf first then its issuers (the
  * order of a server's chain file), and prints the TLSA records to publish

@@ -800,7 +800,7 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 		}
 		return;
 	}
-	/* issue 6: "dns-flush [NAME]": a fresh resolver context (the name
+	/* "dns-flush [NAME]": a fresh resolver context (the name
 	 * is only logged: libunbound cannot drop one name, so the whole cache
 	 * goes). Answered at once: "ok NAME|- text" or "error - text". */
 	if (strcmp(words[0], "dns-flush") == 0 && nw <= 2) {

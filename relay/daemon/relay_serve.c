@@ -224,7 +224,7 @@ chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 			relay_fmt(err, errlen, "spool %s: %s", path, strerror(errno));
 			return -1;
 		}
-		/* The spool is the daemon's alone (issue 8 item 6): mail and
+		/* The spool is the daemon's alone: mail and
 		 * envelopes are not for other local users to read. */
 		if (fchown(dirfd(dp), uid, gid) != 0 || fchmod(dirfd(dp), 0700) != 0) {
 			relay_fmt(err, errlen, "chown %s: %s", path, strerror(errno));
@@ -604,8 +604,8 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		close_listeners(d);
 		goto out_queue;
 	}
-	/* Ports are bound and the TLS key is read: no more root from here on
-	 * (issue 8 item 6). Before any thread exists (libunbound's worker,
+	/* Ports are bound and the TLS key is read: no more root from here on,
+	 * and before any thread exists (libunbound's worker,
 	 * libuv's pool), so every thread runs unprivileged. */
 	if (drop_privileges(d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "danerelay serve: %s\n", err);

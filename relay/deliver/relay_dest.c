@@ -382,7 +382,7 @@ deliver__dest_start(struct dest_job *j)
 	    (level == TLSA_LEVEL_DANE || level == TLSA_LEVEL_DANE_ONLY)) {
 		/* The known-answer self-test fails: DNSSEC cannot be trusted
 		 * to tell DANE domains apart, so nothing DANE-dependent goes
-		 * out (issue 5 item 3; RFC 7672 2.1.1 C02). */
+		 * out (RFC 7672 2.1.1 C02). */
 		deliver__dest_decide_all(j, false, "4.7.5", RELAY_FAIL_CLASS_DNSSEC_SELFTEST,
 		    "DNSSEC validation self-test is failing; delivery deferred");
 		j->slot = NULL;

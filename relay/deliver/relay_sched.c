@@ -754,7 +754,7 @@ relay_sched_active(const struct relay_sched *s)
 	return s->njobs;
 }
 
-/* issue 6 (control socket): whether message id has a delivery job in
+/* control socket: whether message id has a delivery job in
  * flight, so `queue delete/hold` can refuse to touch it meanwhile. */
 bool
 relay_sched_is_active(const struct relay_sched *s, const char *id)

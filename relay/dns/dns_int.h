@@ -32,7 +32,7 @@ struct relay_dns {
 	int open_handles;
 	bool started;
 	bool closing;
-	/* issue 6 (dns flush): relay_dns_close_when_idle() was called; the
+	/* dns flush: relay_dns_close_when_idle() was called; the
 	 * context closes itself once relay_dns_pending() reaches 0. */
 	bool draining;
 	void (*close_cb)(void *arg);

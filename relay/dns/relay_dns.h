@@ -278,7 +278,7 @@ void relay_dns_close(struct relay_dns *dns, void (*cb)(void *arg), void *arg);
 size_t relay_dns_pending(const struct relay_dns *dns);
 
 /*
- * Retire dns without stranding its callers (issue 6, `danerelay dns flush`:
+ * Retire dns without stranding its callers (`danerelay dns flush`:
  * libunbound has no cache flush, so the daemon switches to a fresh context
  * and retires the old one). The self-test stops at once (its timer, its
  * lookup; on_selftest never runs again). Lookups and destination requests
@@ -293,7 +293,7 @@ size_t relay_dns_pending(const struct relay_dns *dns);
 void relay_dns_close_when_idle(struct relay_dns *dns, void (*cb)(void *arg),
     void *arg);
 
-/* ---- Self-test (known answer, issue 5 item 3) ---- */
+/* ---- Self-test (a known answer) ---- */
 
 enum relay_dns_validation {
 	RELAY_DNS_VALIDATION_UNKNOWN, /* first self-test still running */

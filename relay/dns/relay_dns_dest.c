@@ -697,7 +697,7 @@ relay_dns_cancel(struct relay_dns_req *req)
 				dns->ops->cancel(req->hs[i].slots[k].q);
 	req_unlink(req);
 	req_free(req);
-	dns__drain_check(dns);   /* issue 6: a retired context */
+	dns__drain_check(dns);   /* a retired context */
 }
 
 const struct relay_dns_req *

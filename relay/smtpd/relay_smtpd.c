@@ -717,7 +717,7 @@ relay_smtpd_accept(struct relay_smtpd_server *srv, uv_stream_t *server)
 		.decide_mail = true,
 		.decide_rcpt = true,
 	};
-	/* No open relay: only mynetworks may hand us mail (issue 5 item 1). */
+	/* No open relay: only mynetworks may hand us mail. */
 	bool allowed = ss.ss_family != 0 &&
 	    relay_config_mynetworks_match(cfg, (const struct sockaddr *)&ss);
 	if (!allowed) {
