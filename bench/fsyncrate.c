@@ -42,7 +42,8 @@ run(const char *dir, double secs, size_t size, int full)
 		snprintf(tmp, sizeof(tmp), "%s/tmp.%lu", dir, n);
 		snprintf(fin, sizeof(fin), "%s/msg.%lu", dir, n);
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
-		if (fd < 0 || write(fd, buf, size) != (ssize_t)size || fsync(fd) != 0)
+		if (fd < 0 || write(fd, buf, size) != (ssize_t)size ||
+		    fsync(fd) != 0)
 			return -1;
 		close(fd);
 		if (full) {

@@ -50,7 +50,8 @@ plain_reply(int fd)
 		char *last = buf, *nl;
 		while ((nl = strstr(last, "\r\n")) != NULL && nl[2] != '\0')
 			last = nl + 2;
-		if (strstr(last, "\r\n") != NULL && strlen(last) >= 4 && last[3] == ' ')
+		if (strstr(last, "\r\n") != NULL && strlen(last) >= 4 &&
+		    last[3] == ' ')
 			return buf[0] == '2' || buf[0] == '3';
 		if (n >= sizeof(buf) - 1)
 			return 0;
@@ -71,7 +72,8 @@ tls_reply(SSL *s)
 		char *last = buf, *nl;
 		while ((nl = strstr(last, "\r\n")) != NULL && nl[2] != '\0')
 			last = nl + 2;
-		if (strstr(last, "\r\n") != NULL && strlen(last) >= 4 && last[3] == ' ')
+		if (strstr(last, "\r\n") != NULL && strlen(last) >= 4 &&
+		    last[3] == ' ')
 			return buf[0] == '2' || buf[0] == '3';
 		if (n >= sizeof(buf) - 1)
 			return 0;
@@ -99,9 +101,11 @@ one(SSL_CTX *ctx, const struct sockaddr_in *sa, int message, const char *rcpt,
 		goto out;
 	static const char ehlo[] = "EHLO tlsrate.bench\r\n";
 	static const char stls[] = "STARTTLS\r\n";
-	if (write(fd, ehlo, sizeof(ehlo) - 1) != (ssize_t)(sizeof(ehlo) - 1) || !plain_reply(fd))
+	if (write(fd, ehlo, sizeof(ehlo) - 1) != (ssize_t)(sizeof(ehlo) - 1) ||
+	    !plain_reply(fd))
 		goto out;
-	if (write(fd, stls, sizeof(stls) - 1) != (ssize_t)(sizeof(stls) - 1) || !plain_reply(fd))
+	if (write(fd, stls, sizeof(stls) - 1) != (ssize_t)(sizeof(stls) - 1) ||
+	    !plain_reply(fd))
 		goto out;
 	SSL *s = SSL_new(ctx);
 	if (s == NULL)
@@ -114,9 +118,11 @@ one(SSL_CTX *ctx, const struct sockaddr_in *sa, int message, const char *rcpt,
 			char rc[512];
 			snprintf(rc, sizeof(rc), "RCPT TO:<%s>\r\n", rcpt);
 			ok = tls_cmd(s, "EHLO tlsrate.bench\r\n") &&
-			    tls_cmd(s, "MAIL FROM:<tlsrate@bench.invalid>\r\n") &&
+			    tls_cmd(s,
+			        "MAIL FROM:<tlsrate@bench.invalid>\r\n") &&
 			    tls_cmd(s, rc) && tls_cmd(s, "DATA\r\n") &&
-			    SSL_write(s, body, (int)body_len) == (int)body_len &&
+			    SSL_write(s, body, (int)body_len) ==
+			        (int)body_len &&
 			    tls_reply(s) && tls_cmd(s, "QUIT\r\n");
 		}
 		SSL_shutdown(s);
@@ -131,7 +137,8 @@ int
 main(int argc, char **argv)
 {
 	if (argc != 6) {
-		fprintf(stderr, "usage: tlsrate HOST PORT WORKERS SECONDS handshake|message\n");
+		fprintf(stderr,
+		    "usage: tlsrate HOST PORT WORKERS SECONDS handshake|message\n");
 		return 2;
 	}
 	struct sockaddr_in sa;
@@ -189,7 +196,8 @@ main(int argc, char **argv)
 					break;
 			}
 			unsigned long res[2] = { cnt, fail };
-			if (write(pfd[1], res, sizeof(res)) != (ssize_t)sizeof(res))
+			if (write(pfd[1], res, sizeof(res)) !=
+			    (ssize_t)sizeof(res))
 				_exit(1);
 			_exit(0);
 		}
@@ -203,7 +211,7 @@ main(int argc, char **argv)
 	while (wait(NULL) > 0)
 		;
 	double el = now() - t0;
-	printf("count=%lu failed=%lu seconds=%.2f rate=%.1f\n", total, fails, el,
-	    (double)total / el);
+	printf("count=%lu failed=%lu seconds=%.2f rate=%.1f\n", total, fails,
+	    el, (double)total / el);
 	return 0;
 }

@@ -52,7 +52,7 @@ enum smtp_err {
 	SMTP_ERR_UNKNOWN_CMD = -8, /* command verb not recognised */
 	SMTP_ERR_PARAM = -9,       /* ESMTP parameter not recognised */
 	SMTP_ERR_ADDR = -10,       /* bad mailbox / path syntax */
-	SMTP_ERR_BARE_NL = -11,    /* bare CR or bare LF where CRLF is required */
+	SMTP_ERR_BARE_NL = -11, /* bare CR or bare LF where CRLF is required */
 };
 
 /* Returns a static English description of an smtp_err value (never NULL). */
@@ -62,17 +62,17 @@ const char *smtp_strerror(int err);
  * Limits, RFC 5321 section 4.5.3.1. All include the terminating CRLF where
  * the RFC says so.
  */
-#define SMTP_LOCAL_PART_MAX 64     /* 4.5.3.1.1 local-part octets */
-#define SMTP_DOMAIN_MAX 255        /* 4.5.3.1.2 domain octets */
-#define SMTP_LABEL_MAX 63          /* RFC 1035 2.3.4 label octets */
-#define SMTP_PATH_MAX 256          /* 4.5.3.1.3 path incl. "<" ">" */
-#define SMTP_CMD_LINE_MAX 512      /* 4.5.3.1.4 command line incl. CRLF */
-#define SMTP_REPLY_LINE_MAX 512    /* 4.5.3.1.5 reply line incl. CRLF */
-#define SMTP_TEXT_LINE_MAX 1000    /* 4.5.3.1.6 text line incl. CRLF */
-#define SMTP_RCPT_MIN 100          /* 4.5.3.1.8 recipients that MUST be accepted */
-#define SMTP_REPLY_LINES_MAX 128   /* our bound on lines of one multiline reply */
-#define SMTP_ENVID_MAX 100         /* RFC 3461 4.4 ENVID xtext octets */
-#define SMTP_ORCPT_MAX 500         /* RFC 3461 4.2 ORCPT value octets */
+#define SMTP_LOCAL_PART_MAX 64  /* 4.5.3.1.1 local-part octets */
+#define SMTP_DOMAIN_MAX 255     /* 4.5.3.1.2 domain octets */
+#define SMTP_LABEL_MAX 63       /* RFC 1035 2.3.4 label octets */
+#define SMTP_PATH_MAX 256       /* 4.5.3.1.3 path incl. "<" ">" */
+#define SMTP_CMD_LINE_MAX 512   /* 4.5.3.1.4 command line incl. CRLF */
+#define SMTP_REPLY_LINE_MAX 512 /* 4.5.3.1.5 reply line incl. CRLF */
+#define SMTP_TEXT_LINE_MAX 1000 /* 4.5.3.1.6 text line incl. CRLF */
+#define SMTP_RCPT_MIN 100       /* 4.5.3.1.8 recipients that MUST be accepted */
+#define SMTP_REPLY_LINES_MAX 128 /* our bound on lines of one multiline reply */
+#define SMTP_ENVID_MAX 100       /* RFC 3461 4.4 ENVID xtext octets */
+#define SMTP_ORCPT_MAX 500       /* RFC 3461 4.2 ORCPT value octets */
 
 /* A borrowed view of bytes; never NUL terminated. */
 struct smtp_slice {

@@ -16,7 +16,8 @@ atext(uint8_t c)
 /* Consumes a UTF-8 non-ASCII sequence at p[i] if allowed; returns its
  * length, 0 when p[i] is ASCII, -1 when invalid or not allowed. */
 static int
-utf8_at(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smtp_addr *a)
+utf8_at(const uint8_t *p, size_t i, size_t len, unsigned flags,
+    struct smtp_addr *a)
 {
 	if (p[i] < 0x80)
 		return 0;
@@ -31,7 +32,8 @@ utf8_at(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smtp_addr
 
 /* Local-part = Dot-string / Quoted-string. Returns end index or <0. */
 static long
-parse_local(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smtp_addr *a)
+parse_local(const uint8_t *p, size_t i, size_t len, unsigned flags,
+    struct smtp_addr *a)
 {
 	size_t start = i;
 	if (i < len && p[i] == '"') {
@@ -48,7 +50,8 @@ parse_local(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smtp_
 			}
 			if (c == '\\') {
 				/* quoted-pairSMTP = %d92 %d32-126 */
-				if (i + 1 >= len || p[i + 1] < 32 || p[i + 1] > 126)
+				if (i + 1 >= len || p[i + 1] < 32 ||
+				    p[i + 1] > 126)
 					return SMTP_ERR_ADDR;
 				i += 2;
 				continue;
@@ -134,7 +137,9 @@ ipv6_literal(const uint8_t *p, size_t len)
 	if (len < 5 || !smtp__ieq(p, 5, "IPv6:") || len - 5 >= sizeof(tmp))
 		return false;
 	for (size_t i = 5; i < len; i++)
-		if (!(smtp__is_digit(p[i]) || strchr("abcdefABCDEF:.", p[i]) != NULL) || p[i] == 0)
+		if (!(smtp__is_digit(p[i]) ||
+		        strchr("abcdefABCDEF:.", p[i]) != NULL) ||
+		    p[i] == 0)
 			return false;
 	memcpy(tmp, p + 5, len - 5);
 	tmp[len - 5] = '\0';
@@ -143,8 +148,8 @@ ipv6_literal(const uint8_t *p, size_t len)
 
 /* Domain / address-literal. Returns end index or <0. Sets a->domain. */
 static long
-parse_domain(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smtp_addr *a,
-	bool allow_trailing_dot)
+parse_domain(const uint8_t *p, size_t i, size_t len, unsigned flags,
+    struct smtp_addr *a, bool allow_trailing_dot)
 {
 	size_t start = i;
 	if (i < len && p[i] == '[') {
@@ -178,7 +183,8 @@ parse_domain(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smtp
 				continue;
 			}
 			uint8_t c = p[i];
-			if (smtp__is_alpha(c) || smtp__is_digit(c) || (c == '-' && i > ls)) {
+			if (smtp__is_alpha(c) || smtp__is_digit(c) ||
+			    (c == '-' && i > ls)) {
 				prev = c;
 				i++;
 				continue;
@@ -187,7 +193,8 @@ parse_domain(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smtp
 		}
 		if (i == ls) {
 			/* An empty label: allowed only as the one trailing dot. */
-			if (allow_trailing_dot && end > start && i == end + 1 && p[i - 1] == '.')
+			if (allow_trailing_dot && end > start && i == end + 1 &&
+			    p[i - 1] == '.')
 				break;
 			return SMTP_ERR_ADDR;
 		}
@@ -212,7 +219,8 @@ parse_domain(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smtp
 
 /* Mailbox = Local-part "@" ( Domain / address-literal ). */
 static long
-parse_mailbox(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smtp_addr *a)
+parse_mailbox(const uint8_t *p, size_t i, size_t len, unsigned flags,
+    struct smtp_addr *a)
 {
 	size_t start = i;
 	long r = parse_local(p, i, len, flags, a);
@@ -232,7 +240,8 @@ parse_mailbox(const uint8_t *p, size_t i, size_t len, unsigned flags, struct smt
 }
 
 int
-smtp_addr_parse_path(const uint8_t *p, size_t len, unsigned flags, struct smtp_addr *a)
+smtp_addr_parse_path(const uint8_t *p, size_t len, unsigned flags,
+    struct smtp_addr *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (len < 2 || p[0] != '<')
@@ -252,9 +261,12 @@ smtp_addr_parse_path(const uint8_t *p, size_t len, unsigned flags, struct smtp_a
 			if (i >= len || p[i] != '@')
 				return SMTP_ERR_ADDR;
 			memset(&tmp, 0, sizeof(tmp));
-			long r = parse_domain(p, i + 1, len, flags, &tmp, false);
+			long r =
+			    parse_domain(p, i + 1, len, flags, &tmp, false);
 			if (r < 0)
-				return r == SMTP_ERR_TOO_LONG ? SMTP_ERR_TOO_LONG : SMTP_ERR_ADDR;
+				return r == SMTP_ERR_TOO_LONG
+				    ? SMTP_ERR_TOO_LONG
+				    : SMTP_ERR_ADDR;
 			i = (size_t)r;
 			if (i < len && p[i] == ',') {
 				i++;
@@ -268,8 +280,8 @@ smtp_addr_parse_path(const uint8_t *p, size_t len, unsigned flags, struct smtp_a
 		}
 	}
 	/* RFC 5321 4.1.1.3: "<Postmaster>" without a domain. */
-	if ((flags & SMTP_ADDR_POSTMASTER) && len - i >= 11 && smtp__ieq(p + i, 10, "postmaster") &&
-	    p[i + 10] == '>') {
+	if ((flags & SMTP_ADDR_POSTMASTER) && len - i >= 11 &&
+	    smtp__ieq(p + i, 10, "postmaster") && p[i + 10] == '>') {
 		a->postmaster = true;
 		a->local.p = p + i;
 		a->local.len = 10;
@@ -290,7 +302,8 @@ smtp_addr_parse_path(const uint8_t *p, size_t len, unsigned flags, struct smtp_a
 }
 
 int
-smtp_addr_parse_mailbox(const uint8_t *p, size_t len, unsigned flags, struct smtp_addr *a)
+smtp_addr_parse_mailbox(const uint8_t *p, size_t len, unsigned flags,
+    struct smtp_addr *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (len == 0) {
@@ -317,7 +330,8 @@ smtp_addr_domain(const struct smtp_addr *a, char *out, size_t outlen)
 	if (a->domain.len + 1 > outlen)
 		return SMTP_ERR_FULL;
 	for (size_t i = 0; i < a->domain.len; i++)
-		out[i] = (char)(a->literal ? a->domain.p[i] : smtp__lower(a->domain.p[i]));
+		out[i] = (char)(a->literal ? a->domain.p[i]
+		                           : smtp__lower(a->domain.p[i]));
 	out[a->domain.len] = '\0';
 	return (int)a->domain.len;
 }
@@ -342,7 +356,8 @@ smtp_addr_format(const struct smtp_addr *a, char *out, size_t outlen)
 		return SMTP_ERR_FULL;
 	memcpy(out, a->local.p, a->local.len);
 	out[a->local.len] = '@';
-	int n = smtp_addr_domain(a, out + a->local.len + 1, outlen - a->local.len - 1);
+	int n = smtp_addr_domain(a, out + a->local.len + 1,
+	    outlen - a->local.len - 1);
 	if (n < 0)
 		return n;
 	return (int)need;

@@ -21,12 +21,12 @@
 #define SMTP_ADDR_POSTMASTER 0x4u /* "<Postmaster>" allowed (RCPT, 4.1.1.3) */
 
 struct smtp_addr {
-	bool null;            /* "<>" */
-	bool postmaster;      /* "<Postmaster>" without domain */
-	bool utf8;            /* contains octets >= 0x80 */
-	bool quoted;          /* local part is a Quoted-string */
-	bool literal;         /* domain is an address literal "[...]" */
-	struct smtp_slice local;   /* local part exactly as given (with quotes) */
+	bool null;               /* "<>" */
+	bool postmaster;         /* "<Postmaster>" without domain */
+	bool utf8;               /* contains octets >= 0x80 */
+	bool quoted;             /* local part is a Quoted-string */
+	bool literal;            /* domain is an address literal "[...]" */
+	struct smtp_slice local; /* local part exactly as given (with quotes) */
 	struct smtp_slice domain;  /* domain as given, without trailing dot;
 	                            * literals include the brackets */
 	struct smtp_slice mailbox; /* local "@" domain as given (source route
@@ -40,8 +40,8 @@ struct smtp_addr {
  * SMTP_ERR_TOO_LONG (local part > 64, domain > 255, label > 63, path > 256
  * octets: RFC 5321 4.5.3.1). Never allocates; slices point into p.
  */
-SMTP_MUST_USE int smtp_addr_parse_path(const uint8_t *p, size_t len, unsigned flags,
-	struct smtp_addr *a);
+SMTP_MUST_USE int smtp_addr_parse_path(const uint8_t *p, size_t len,
+    unsigned flags, struct smtp_addr *a);
 
 /*
  * Parses a bare Mailbox occupying all of p (e.g. the sender of a queued
@@ -49,8 +49,8 @@ SMTP_MUST_USE int smtp_addr_parse_path(const uint8_t *p, size_t len, unsigned fl
  * when SMTP_ADDR_NULL_OK is given. Returns 0 or the errors of
  * smtp_addr_parse_path().
  */
-SMTP_MUST_USE int smtp_addr_parse_mailbox(const uint8_t *p, size_t len, unsigned flags,
-	struct smtp_addr *a);
+SMTP_MUST_USE int smtp_addr_parse_mailbox(const uint8_t *p, size_t len,
+    unsigned flags, struct smtp_addr *a);
 
 /*
  * Writes the domain normalised for routing into out: ASCII letters
@@ -60,7 +60,8 @@ SMTP_MUST_USE int smtp_addr_parse_mailbox(const uint8_t *p, size_t len, unsigned
  * Returns the length written (>= 0), SMTP_ERR_FULL if outlen is too small,
  * SMTP_ERR_INVAL for a null/postmaster address (no domain).
  */
-SMTP_MUST_USE int smtp_addr_domain(const struct smtp_addr *a, char *out, size_t outlen);
+SMTP_MUST_USE int smtp_addr_domain(const struct smtp_addr *a, char *out,
+    size_t outlen);
 
 /*
  * Writes "local@domain" with the local part as given and the domain
@@ -68,6 +69,7 @@ SMTP_MUST_USE int smtp_addr_domain(const struct smtp_addr *a, char *out, size_t 
  * "Postmaster" for the bare postmaster. NUL terminated. Returns the length
  * (>= 0) or SMTP_ERR_FULL. SMTP_PATH_MAX + 1 bytes always suffice.
  */
-SMTP_MUST_USE int smtp_addr_format(const struct smtp_addr *a, char *out, size_t outlen);
+SMTP_MUST_USE int smtp_addr_format(const struct smtp_addr *a, char *out,
+    size_t outlen);
 
 #endif /* SMTP_ADDR_H */

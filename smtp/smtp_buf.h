@@ -43,7 +43,7 @@ SMTP_MUST_USE int smtp_buf_puts(struct smtp_buf *b, const char *s);
 /* printf-style append. Returns 0, SMTP_ERR_FULL (nothing appended),
  * SMTP_ERR_NOMEM or SMTP_ERR_INVAL on a formatting error. */
 SMTP_MUST_USE int smtp_buf_printf(struct smtp_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* For reading from a socket straight into the buffer: makes room for at
  * least n bytes and stores the write position in *wp. Write at most n bytes

@@ -45,30 +45,30 @@ struct smtp_client {
 	struct smtp_buf out;
 	bool tls;
 	struct smtp_caps caps;
-	bool need_rset;         /* a transaction was left open */
+	bool need_rset; /* a transaction was left open */
 	/* the message */
-	bool have_msg;          /* queued or in progress */
-	bool msg_active;        /* commands sent */
+	bool have_msg;   /* queued or in progress */
+	bool msg_active; /* commands sent */
 	struct msg msg;
 	struct fifo_ent *fifo;
 	size_t fifo_len, send_pos, recv_pos;
 	bool pipelined;
-	bool chunked;           /* BDAT for this message */
+	bool chunked; /* BDAT for this message */
 	bool mail_ok;
-	struct smtp_result mail_res;  /* MAIL failure, reported per RCPT */
+	struct smtp_result mail_res; /* MAIL failure, reported per RCPT */
 	size_t rcpt_reported;
 	size_t accepted;
 	struct smtp_result last_rcpt_fail;
 	struct smtp_data_enc enc;
-	size_t bdat_outstanding;      /* BDAT replies not yet read */
+	size_t bdat_outstanding; /* BDAT replies not yet read */
 	bool bdat_failed;
 	bool bdat_last_sent;
 	/* event sequencing */
-	bool flush;                   /* report c->fail for the rest of the message */
+	bool flush; /* report c->fail for the rest of the message */
 	struct smtp_result fail;
-	bool msg_pending;             /* MESSAGE event with msg_res */
+	bool msg_pending; /* MESSAGE event with msg_res */
 	struct smtp_result msg_res;
-	bool dead;                    /* session failed */
+	bool dead; /* session failed */
 	bool done_pending;
 	bool done_emitted;
 	struct smtp_result session_res;
@@ -82,18 +82,30 @@ const char *
 smtp_client_state_name(enum smtp_client_state st)
 {
 	switch (st) {
-	case SMTP_CLIENT_BANNER: return "banner";
-	case SMTP_CLIENT_EHLO: return "ehlo";
-	case SMTP_CLIENT_HELO: return "helo";
-	case SMTP_CLIENT_STARTTLS: return "starttls";
-	case SMTP_CLIENT_TLS: return "tls";
-	case SMTP_CLIENT_READY: return "ready";
-	case SMTP_CLIENT_RSET: return "rset";
-	case SMTP_CLIENT_ENVELOPE: return "envelope";
-	case SMTP_CLIENT_BODY: return "body";
-	case SMTP_CLIENT_DOT: return "dot";
-	case SMTP_CLIENT_QUIT: return "quit";
-	case SMTP_CLIENT_DONE: return "done";
+	case SMTP_CLIENT_BANNER:
+		return "banner";
+	case SMTP_CLIENT_EHLO:
+		return "ehlo";
+	case SMTP_CLIENT_HELO:
+		return "helo";
+	case SMTP_CLIENT_STARTTLS:
+		return "starttls";
+	case SMTP_CLIENT_TLS:
+		return "tls";
+	case SMTP_CLIENT_READY:
+		return "ready";
+	case SMTP_CLIENT_RSET:
+		return "rset";
+	case SMTP_CLIENT_ENVELOPE:
+		return "envelope";
+	case SMTP_CLIENT_BODY:
+		return "body";
+	case SMTP_CLIENT_DOT:
+		return "dot";
+	case SMTP_CLIENT_QUIT:
+		return "quit";
+	case SMTP_CLIENT_DONE:
+		return "done";
 	}
 	return "?";
 }
@@ -130,8 +142,9 @@ msg_free(struct msg *m)
 }
 
 static void
-local_result(struct smtp_result *r, uint8_t klass, uint8_t subject, uint16_t detail,
-	enum smtp_stage stage, enum smtp_reason reason, const char *text)
+local_result(struct smtp_result *r, uint8_t klass, uint8_t subject,
+    uint16_t detail, enum smtp_stage stage, enum smtp_reason reason,
+    const char *text)
 {
 	r->klass = klass;
 	r->code = 0;
@@ -149,8 +162,9 @@ local_result(struct smtp_result *r, uint8_t klass, uint8_t subject, uint16_t det
 struct smtp_client *
 smtp_client_new(const struct smtp_client_config *cfg)
 {
-	if (cfg == NULL || cfg->helo_name == NULL || cfg->helo_name[0] == '\0' ||
-	    !smtp__text_ok(cfg->helo_name, 255) || strchr(cfg->helo_name, ' ') != NULL)
+	if (cfg == NULL || cfg->helo_name == NULL ||
+	    cfg->helo_name[0] == '\0' || !smtp__text_ok(cfg->helo_name, 255) ||
+	    strchr(cfg->helo_name, ' ') != NULL)
 		return NULL;
 	struct smtp_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -188,7 +202,8 @@ smtp_client_free(struct smtp_client *c)
 static int
 send_cmd(struct smtp_client *c, const char *verb, const char *arg)
 {
-	return smtp_cmd_format(&c->out, verb, (const uint8_t *)arg, arg ? strlen(arg) : 0);
+	return smtp_cmd_format(&c->out, verb, (const uint8_t *)arg,
+	    arg ? strlen(arg) : 0);
 }
 
 /*
@@ -254,7 +269,8 @@ struct argbuf {
 	bool overflow;
 };
 
-static void argf(struct argbuf *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void argf(struct argbuf *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 argf(struct argbuf *a, const char *fmt, ...)
@@ -283,14 +299,15 @@ send_arg(struct smtp_client *c, const char *verb, const struct argbuf *a)
 static int
 format_mail(struct smtp_client *c)
 {
-	struct argbuf a = {.off = 0, .overflow = false};
+	struct argbuf a = { .off = 0, .overflow = false };
 	const struct msg *m = &c->msg;
 	argf(&a, "FROM:<%s>", m->sender);
 	/* RFC 1870 */
 	if (c->caps.size && m->size > 0)
 		argf(&a, " SIZE=%" PRIu64, m->size);
 	/* RFC 6152: announce 8-bit content when the server knows the word. */
-	if ((m->body == SMTP_BODY_8BITMIME || m->body == SMTP_BODY_BINARYMIME) &&
+	if ((m->body == SMTP_BODY_8BITMIME ||
+	        m->body == SMTP_BODY_BINARYMIME) &&
 	    c->caps.eightbitmime)
 		argf(&a, " BODY=8BITMIME");
 	else if (m->body == SMTP_BODY_7BIT && c->caps.eightbitmime)
@@ -309,7 +326,7 @@ format_mail(struct smtp_client *c)
 static int
 format_rcpt(struct smtp_client *c, size_t i)
 {
-	struct argbuf a = {.off = 0, .overflow = false};
+	struct argbuf a = { .off = 0, .overflow = false };
 	const struct crcpt *r = &c->msg.rcpts[i];
 	argf(&a, "TO:<%s>", r->addr);
 	/* RFC 3461 4.1, 4.2: only when DSN is offered. */
@@ -367,15 +384,18 @@ send_envelope(struct smtp_client *c)
 	c->chunked = c->caps.chunking && c->cfg.use_chunking;
 	/* RFC 6531 3.4: SMTPUTF8 needed but not offered: permanent 5.6.7. */
 	if (m->utf8 && !c->caps.smtputf8) {
-		local_result(&r, 5, 6, 7, SMTP_STAGE_MAIL, SMTP_REASON_SMTPUTF8_NOT_OFFERED,
-			"SMTPUTF8 is required, but was not offered by the server");
+		local_result(&r, 5, 6, 7, SMTP_STAGE_MAIL,
+		    SMTP_REASON_SMTPUTF8_NOT_OFFERED,
+		    "SMTPUTF8 is required, but was not offered by the server");
 		message_fail(c, &r);
 		return 0;
 	}
 	/* RFC 1870 6: do not send what the server declared too large. */
-	if (c->caps.size && c->caps.size_max > 0 && m->size > c->caps.size_max) {
-		local_result(&r, 5, 3, 4, SMTP_STAGE_MAIL, SMTP_REASON_SIZE_EXCEEDED,
-			"message size exceeds the server's fixed limit");
+	if (c->caps.size && c->caps.size_max > 0 &&
+	    m->size > c->caps.size_max) {
+		local_result(&r, 5, 3, 4, SMTP_STAGE_MAIL,
+		    SMTP_REASON_SIZE_EXCEEDED,
+		    "message size exceeds the server's fixed limit");
 		message_fail(c, &r);
 		return 0;
 	}
@@ -435,7 +455,8 @@ envelope_failed(struct smtp_client *c, const struct smtp_result *why)
 
 /* Handles one reply in the envelope phase. Returns 1 when *ev was filled. */
 static int
-envelope_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_event *ev)
+envelope_reply(struct smtp_client *c, const struct smtp_reply *r,
+    struct smtp_client_event *ev)
 {
 	SMTP_ASSERT(c->recv_pos < c->fifo_len);
 	struct fifo_ent e = c->fifo[c->recv_pos++];
@@ -458,7 +479,8 @@ envelope_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_cl
 		if (ok) {
 			c->mail_ok = true;
 		} else {
-			smtp_result_from_reply(&c->mail_res, r, SMTP_STAGE_MAIL);
+			smtp_result_from_reply(&c->mail_res, r,
+			    SMTP_STAGE_MAIL);
 			if (!c->pipelined) {
 				message_fail(c, &c->mail_res);
 				return 0;
@@ -505,7 +527,8 @@ envelope_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_cl
 			rc = smtp_buf_puts(&c->out, ".\r\n");
 			if (rc < 0)
 				return rc;
-			c->fifo[--c->recv_pos].kind = EXP_DATA; /* re-expect one reply */
+			c->fifo[--c->recv_pos].kind =
+			    EXP_DATA; /* re-expect one reply */
 			c->fifo[c->recv_pos].idx = SIZE_MAX;
 			return 0;
 		}
@@ -522,7 +545,7 @@ envelope_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_cl
 			struct smtp_result res;
 			smtp_result_from_reply(&res, r, SMTP_STAGE_DATA);
 			res.klass = 4;
-			res.status = (struct smtp_status){4, 5, 0};
+			res.status = (struct smtp_status){ 4, 5, 0 };
 			res.status_synth = true;
 			res.reason = SMTP_REASON_PROTOCOL;
 			return session_fail(c, &res, true);
@@ -534,8 +557,10 @@ envelope_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_cl
 	}
 	/* A 421 anywhere ends the session (RFC 5321 3.8). */
 	if (r->code == 421) {
-		smtp_result_from_reply(&c->ev_res, r, e.kind == EXP_RCPT ? SMTP_STAGE_RCPT
-			: e.kind == EXP_MAIL ? SMTP_STAGE_MAIL : SMTP_STAGE_RSET);
+		smtp_result_from_reply(&c->ev_res, r,
+		    e.kind == EXP_RCPT       ? SMTP_STAGE_RCPT
+		        : e.kind == EXP_MAIL ? SMTP_STAGE_MAIL
+		                             : SMTP_STAGE_RSET);
 		struct smtp_result tmp = c->ev_res;
 		rc = session_fail(c, &tmp, false);
 		return rc < 0 ? rc : produced;
@@ -569,25 +594,27 @@ ehlo_reply(struct smtp_client *c, const struct smtp_reply *r)
 			memset(&c->caps, 0, sizeof(c->caps));
 		else
 			smtp_caps_parse(r, &c->caps);
-		if (!c->tls && c->cfg.tls != SMTP_TLS_NONE && c->caps.starttls) {
+		if (!c->tls && c->cfg.tls != SMTP_TLS_NONE &&
+		    c->caps.starttls) {
 			enter_state(c, SMTP_CLIENT_STARTTLS);
 			return send_cmd(c, "STARTTLS", NULL);
 		}
 		if (!c->tls && c->cfg.tls == SMTP_TLS_REQUIRED) {
 			/* RFC 7672 2.2: never continue in cleartext. */
 			local_result(&res, 4, 7, 5, SMTP_STAGE_EHLO,
-				SMTP_REASON_STARTTLS_NOT_OFFERED,
-				"TLS is required, but STARTTLS was not offered");
+			    SMTP_REASON_STARTTLS_NOT_OFFERED,
+			    "TLS is required, but STARTTLS was not offered");
 			return session_fail(c, &res, true);
 		}
 		return become_ready(c);
 	}
-	smtp_result_from_reply(&res, r, helo ? SMTP_STAGE_HELO : SMTP_STAGE_EHLO);
+	smtp_result_from_reply(&res, r,
+	    helo ? SMTP_STAGE_HELO : SMTP_STAGE_EHLO);
 	if (r->code == 421)
 		return session_fail(c, &res, false);
 	if (!helo && !c->tls && c->cfg.tls == SMTP_TLS_REQUIRED) {
 		res.klass = 4;
-		res.status = (struct smtp_status){4, 7, 5};
+		res.status = (struct smtp_status){ 4, 7, 5 };
 		res.status_synth = true;
 		res.reason = SMTP_REASON_STARTTLS_NOT_OFFERED;
 		return session_fail(c, &res, true);
@@ -602,7 +629,8 @@ ehlo_reply(struct smtp_client *c, const struct smtp_reply *r)
 }
 
 static int
-handle_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_event *ev)
+handle_reply(struct smtp_client *c, const struct smtp_reply *r,
+    struct smtp_client_event *ev)
 {
 	struct smtp_result res;
 	switch (c->state) {
@@ -629,7 +657,7 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_clie
 			return session_fail(c, &res, false);
 		if (c->cfg.tls == SMTP_TLS_REQUIRED) {
 			res.klass = 4;
-			res.status = (struct smtp_status){4, 7, 5};
+			res.status = (struct smtp_status){ 4, 7, 5 };
 			res.status_synth = true;
 			res.reason = SMTP_REASON_STARTTLS_REFUSED;
 			return session_fail(c, &res, true);
@@ -647,7 +675,8 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_clie
 				 * pipeline is out of step, so end the session
 				 * (RFC 3030 4.2: no more BDAT after a failure). */
 				c->bdat_failed = true;
-				smtp_result_from_reply(&res, r, SMTP_STAGE_BDAT);
+				smtp_result_from_reply(&res, r,
+				    SMTP_STAGE_BDAT);
 				return session_fail(c, &res, r->code != 421);
 			}
 			return 0;
@@ -659,7 +688,8 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_clie
 			c->bdat_outstanding--;
 			if (r->code / 100 != 2 && !c->bdat_failed) {
 				c->bdat_failed = true;
-				smtp_result_from_reply(&c->msg_res, r, SMTP_STAGE_BDAT);
+				smtp_result_from_reply(&c->msg_res, r,
+				    SMTP_STAGE_BDAT);
 			}
 			return 0;
 		}
@@ -668,7 +698,7 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_clie
 			res = c->msg_res;
 		} else {
 			smtp_result_from_reply(&res, r,
-				c->chunked ? SMTP_STAGE_BDAT : SMTP_STAGE_DOT);
+			    c->chunked ? SMTP_STAGE_BDAT : SMTP_STAGE_DOT);
 		}
 		/* RFC 5321 4.1.1.4: the transaction is over either way. */
 		c->need_rset = c->chunked && c->bdat_failed;
@@ -679,7 +709,8 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_clie
 	case SMTP_CLIENT_QUIT:
 		c->done_pending = true;
 		if (!c->dead)
-			smtp_result_from_reply(&c->session_res, r, SMTP_STAGE_QUIT);
+			smtp_result_from_reply(&c->session_res, r,
+			    SMTP_STAGE_QUIT);
 		return 0;
 	case SMTP_CLIENT_READY:
 	case SMTP_CLIENT_TLS:
@@ -690,7 +721,7 @@ handle_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_clie
 	smtp_result_from_reply(&res, r, SMTP_STAGE_MAIL);
 	if (r->code != 421) {
 		res.klass = 4;
-		res.status = (struct smtp_status){4, 5, 0};
+		res.status = (struct smtp_status){ 4, 5, 0 };
 		res.status_synth = true;
 		res.reason = SMTP_REASON_PROTOCOL;
 	}
@@ -770,21 +801,41 @@ smtp_client_next(struct smtp_client *c, struct smtp_client_event *ev)
 			break;
 		if (n < 0) {
 			struct smtp_result res;
-			local_result(&res, 4, 5, 0, SMTP_STAGE_BANNER, SMTP_REASON_PROTOCOL,
-				"malformed reply from the server");
+			local_result(&res, 4, 5, 0, SMTP_STAGE_BANNER,
+			    SMTP_REASON_PROTOCOL,
+			    "malformed reply from the server");
 			switch (c->state) {
-			case SMTP_CLIENT_BANNER: res.stage = SMTP_STAGE_BANNER; break;
-			case SMTP_CLIENT_EHLO: res.stage = SMTP_STAGE_EHLO; break;
-			case SMTP_CLIENT_HELO: res.stage = SMTP_STAGE_HELO; break;
-			case SMTP_CLIENT_STARTTLS: res.stage = SMTP_STAGE_STARTTLS; break;
-			case SMTP_CLIENT_RSET: res.stage = SMTP_STAGE_RSET; break;
-			case SMTP_CLIENT_ENVELOPE: res.stage = SMTP_STAGE_RCPT; break;
-			case SMTP_CLIENT_BODY: res.stage = SMTP_STAGE_DATA; break;
-			case SMTP_CLIENT_DOT: res.stage = SMTP_STAGE_DOT; break;
-			case SMTP_CLIENT_QUIT: res.stage = SMTP_STAGE_QUIT; break;
+			case SMTP_CLIENT_BANNER:
+				res.stage = SMTP_STAGE_BANNER;
+				break;
+			case SMTP_CLIENT_EHLO:
+				res.stage = SMTP_STAGE_EHLO;
+				break;
+			case SMTP_CLIENT_HELO:
+				res.stage = SMTP_STAGE_HELO;
+				break;
+			case SMTP_CLIENT_STARTTLS:
+				res.stage = SMTP_STAGE_STARTTLS;
+				break;
+			case SMTP_CLIENT_RSET:
+				res.stage = SMTP_STAGE_RSET;
+				break;
+			case SMTP_CLIENT_ENVELOPE:
+				res.stage = SMTP_STAGE_RCPT;
+				break;
+			case SMTP_CLIENT_BODY:
+				res.stage = SMTP_STAGE_DATA;
+				break;
+			case SMTP_CLIENT_DOT:
+				res.stage = SMTP_STAGE_DOT;
+				break;
+			case SMTP_CLIENT_QUIT:
+				res.stage = SMTP_STAGE_QUIT;
+				break;
 			case SMTP_CLIENT_READY:
 			case SMTP_CLIENT_TLS:
-			case SMTP_CLIENT_DONE: break;
+			case SMTP_CLIENT_DONE:
+				break;
 			}
 			if (c->state == SMTP_CLIENT_QUIT) {
 				c->done_pending = true;
@@ -811,13 +862,14 @@ smtp_client_next(struct smtp_client *c, struct smtp_client_event *ev)
 int
 smtp_client_feed(struct smtp_client *c, const uint8_t *p, size_t len)
 {
-	if (c->state == SMTP_CLIENT_TLS || c->state == SMTP_CLIENT_DONE || c->done_pending)
+	if (c->state == SMTP_CLIENT_TLS || c->state == SMTP_CLIENT_DONE ||
+	    c->done_pending)
 		return 0;
 	int rc = smtp_buf_append(&c->in, p, len);
 	if (rc == SMTP_ERR_FULL) {
 		struct smtp_result res;
-		local_result(&res, 4, 5, 0, SMTP_STAGE_BANNER, SMTP_REASON_PROTOCOL,
-			"reply too long");
+		local_result(&res, 4, 5, 0, SMTP_STAGE_BANNER,
+		    SMTP_REASON_PROTOCOL, "reply too long");
 		int r2 = session_fail(c, &res, false);
 		(void)r2;
 	}
@@ -833,18 +885,20 @@ smtp_client_eof(struct smtp_client *c)
 		c->done_pending = true;
 		if (!c->dead)
 			local_result(&c->session_res, 2, 0, 0, SMTP_STAGE_QUIT,
-				SMTP_REASON_CONNECTION_LOST, "connection closed after QUIT");
+			    SMTP_REASON_CONNECTION_LOST,
+			    "connection closed after QUIT");
 		return 0;
 	}
 	struct smtp_result res;
-	local_result(&res, 4, 4, 2, SMTP_STAGE_BANNER, SMTP_REASON_CONNECTION_LOST,
-		"lost connection with the server");
+	local_result(&res, 4, 4, 2, SMTP_STAGE_BANNER,
+	    SMTP_REASON_CONNECTION_LOST, "lost connection with the server");
 	res.stage = c->state == SMTP_CLIENT_BODY ? SMTP_STAGE_DATA
-		: c->state == SMTP_CLIENT_DOT ? SMTP_STAGE_DOT
-		: c->state == SMTP_CLIENT_ENVELOPE ? SMTP_STAGE_RCPT
-		: c->state == SMTP_CLIENT_EHLO ? SMTP_STAGE_EHLO
-		: c->state == SMTP_CLIENT_STARTTLS || c->state == SMTP_CLIENT_TLS
-			? SMTP_STAGE_STARTTLS : SMTP_STAGE_BANNER;
+	    : c->state == SMTP_CLIENT_DOT        ? SMTP_STAGE_DOT
+	    : c->state == SMTP_CLIENT_ENVELOPE   ? SMTP_STAGE_RCPT
+	    : c->state == SMTP_CLIENT_EHLO       ? SMTP_STAGE_EHLO
+	    : c->state == SMTP_CLIENT_STARTTLS || c->state == SMTP_CLIENT_TLS
+	    ? SMTP_STAGE_STARTTLS
+	    : SMTP_STAGE_BANNER;
 	c->dead = false;
 	int rc = session_fail(c, &res, false);
 	return rc < 0 ? rc : 0;
@@ -853,10 +907,12 @@ smtp_client_eof(struct smtp_client *c)
 int
 smtp_client_abort(struct smtp_client *c, const char *enhanced, const char *text)
 {
-	struct smtp_status st = {4, 4, 2};
+	struct smtp_status st = { 4, 4, 2 };
 	if (enhanced != NULL) {
 		size_t n = strlen(enhanced);
-		if (smtp_status_parse((const uint8_t *)enhanced, n, &st) != (int)n || st.klass == 2)
+		if (smtp_status_parse((const uint8_t *)enhanced, n, &st) !=
+		        (int)n ||
+		    st.klass == 2)
 			return SMTP_ERR_INVAL;
 	}
 	if (text != NULL && !smtp__text_ok(text, SMTP_RESULT_TEXT_MAX - 1))
@@ -864,14 +920,15 @@ smtp_client_abort(struct smtp_client *c, const char *enhanced, const char *text)
 	if (c->done_emitted || c->done_pending)
 		return 0;
 	struct smtp_result res;
-	local_result(&res, st.klass, (uint8_t)st.subject, st.detail, SMTP_STAGE_BANNER,
-		SMTP_REASON_ABORTED, text ? text : "aborted");
+	local_result(&res, st.klass, (uint8_t)st.subject, st.detail,
+	    SMTP_STAGE_BANNER, SMTP_REASON_ABORTED, text ? text : "aborted");
 	res.stage = c->state == SMTP_CLIENT_TLS ? SMTP_STAGE_STARTTLS
-		: c->state == SMTP_CLIENT_BODY ? SMTP_STAGE_DATA
-		: c->state == SMTP_CLIENT_DOT ? SMTP_STAGE_DOT
-		: c->state == SMTP_CLIENT_ENVELOPE ? SMTP_STAGE_RCPT
-		: c->state == SMTP_CLIENT_EHLO ? SMTP_STAGE_EHLO
-		: c->state == SMTP_CLIENT_QUIT ? SMTP_STAGE_QUIT : SMTP_STAGE_BANNER;
+	    : c->state == SMTP_CLIENT_BODY      ? SMTP_STAGE_DATA
+	    : c->state == SMTP_CLIENT_DOT       ? SMTP_STAGE_DOT
+	    : c->state == SMTP_CLIENT_ENVELOPE  ? SMTP_STAGE_RCPT
+	    : c->state == SMTP_CLIENT_EHLO      ? SMTP_STAGE_EHLO
+	    : c->state == SMTP_CLIENT_QUIT      ? SMTP_STAGE_QUIT
+	                                        : SMTP_STAGE_BANNER;
 	bool was_dead = c->dead;
 	c->dead = false;
 	if (was_dead) {
@@ -903,9 +960,11 @@ xtext_str_ok(const char *s, size_t max)
 }
 
 int
-smtp_client_start_message(struct smtp_client *c, const struct smtp_envelope *env)
+smtp_client_start_message(struct smtp_client *c,
+    const struct smtp_envelope *env)
 {
-	if (c->have_msg || c->dead || c->done_emitted || c->state == SMTP_CLIENT_QUIT)
+	if (c->have_msg || c->dead || c->done_emitted ||
+	    c->state == SMTP_CLIENT_QUIT)
 		return SMTP_ERR_STATE;
 	if (env->sender == NULL || env->rcpts == NULL || env->nrcpts == 0)
 		return SMTP_ERR_INVAL;
@@ -913,24 +972,27 @@ smtp_client_start_message(struct smtp_client *c, const struct smtp_envelope *env
 		return SMTP_ERR_INVAL;
 	struct smtp_addr a;
 	bool utf8 = env->smtputf8;
-	if (smtp_addr_parse_mailbox((const uint8_t *)env->sender, strlen(env->sender),
-		    SMTP_ADDR_UTF8 | SMTP_ADDR_NULL_OK, &a) < 0)
+	if (smtp_addr_parse_mailbox((const uint8_t *)env->sender,
+	        strlen(env->sender), SMTP_ADDR_UTF8 | SMTP_ADDR_NULL_OK,
+	        &a) < 0)
 		return SMTP_ERR_ADDR;
 	utf8 |= a.utf8;
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		const struct smtp_client_rcpt *r = &env->rcpts[i];
 		if (r->addr == NULL ||
-		    smtp_addr_parse_mailbox((const uint8_t *)r->addr, strlen(r->addr),
-			    SMTP_ADDR_UTF8, &a) < 0)
+		    smtp_addr_parse_mailbox((const uint8_t *)r->addr,
+		        strlen(r->addr), SMTP_ADDR_UTF8, &a) < 0)
 			return SMTP_ERR_ADDR;
 		utf8 |= a.utf8;
 		if (r->orcpt != NULL) {
 			const char *semi = strchr(r->orcpt, ';');
-			if (semi == NULL || semi == r->orcpt || strlen(r->orcpt) > SMTP_ORCPT_MAX ||
+			if (semi == NULL || semi == r->orcpt ||
+			    strlen(r->orcpt) > SMTP_ORCPT_MAX ||
 			    !xtext_str_ok(semi + 1, SMTP_ORCPT_MAX))
 				return SMTP_ERR_INVAL;
 		}
-		if ((r->notify & SMTP_NOTIFY_NEVER) && r->notify != SMTP_NOTIFY_NEVER)
+		if ((r->notify & SMTP_NOTIFY_NEVER) &&
+		    r->notify != SMTP_NOTIFY_NEVER)
 			return SMTP_ERR_INVAL;
 	}
 	struct msg *m = &c->msg;
@@ -972,7 +1034,8 @@ nomem:
 int
 smtp_client_body(struct smtp_client *c, const uint8_t *p, size_t len)
 {
-	if (c->state != SMTP_CLIENT_BODY || c->msg_pending || c->bdat_failed || c->dead)
+	if (c->state != SMTP_CLIENT_BODY || c->msg_pending || c->bdat_failed ||
+	    c->dead)
 		return SMTP_ERR_STATE;
 	if (len == 0)
 		return 0;
@@ -1010,7 +1073,8 @@ smtp_client_body(struct smtp_client *c, const uint8_t *p, size_t len)
 int
 smtp_client_body_end(struct smtp_client *c)
 {
-	if (c->state != SMTP_CLIENT_BODY || c->msg_pending || c->bdat_failed || c->dead)
+	if (c->state != SMTP_CLIENT_BODY || c->msg_pending || c->bdat_failed ||
+	    c->dead)
 		return SMTP_ERR_STATE;
 	if (smtp_buf_avail(&c->out) < 40)
 		return SMTP_ERR_FULL;
@@ -1023,7 +1087,8 @@ smtp_client_body_end(struct smtp_client *c)
 	} else {
 		/* End the content with CRLF, as a DATA transfer would. */
 		bool crlf = c->enc.pending_cr || !c->enc.at_line_start;
-		rc = smtp_buf_printf(&c->out, "BDAT %d LAST\r\n%s", crlf ? 2 : 0, crlf ? "\r\n" : "");
+		rc = smtp_buf_printf(&c->out, "BDAT %d LAST\r\n%s",
+		    crlf ? 2 : 0, crlf ? "\r\n" : "");
 		smtp_data_enc_init(&c->enc);
 		c->bdat_outstanding++;
 	}

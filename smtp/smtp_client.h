@@ -56,18 +56,18 @@ enum smtp_tls_mode {
 };
 
 enum smtp_client_state {
-	SMTP_CLIENT_BANNER,    /* waiting for the 220 greeting */
-	SMTP_CLIENT_EHLO,      /* EHLO sent */
-	SMTP_CLIENT_HELO,      /* HELO sent (fallback) */
-	SMTP_CLIENT_STARTTLS,  /* STARTTLS sent */
-	SMTP_CLIENT_TLS,       /* driver runs the handshake */
-	SMTP_CLIENT_READY,     /* idle between messages */
-	SMTP_CLIENT_RSET,      /* RSET sent before the next message */
-	SMTP_CLIENT_ENVELOPE,  /* MAIL/RCPT(/DATA) replies outstanding */
-	SMTP_CLIENT_BODY,      /* driver streams the content */
-	SMTP_CLIENT_DOT,       /* end of data sent, final reply outstanding */
-	SMTP_CLIENT_QUIT,      /* QUIT sent */
-	SMTP_CLIENT_DONE,      /* over; close the connection */
+	SMTP_CLIENT_BANNER,   /* waiting for the 220 greeting */
+	SMTP_CLIENT_EHLO,     /* EHLO sent */
+	SMTP_CLIENT_HELO,     /* HELO sent (fallback) */
+	SMTP_CLIENT_STARTTLS, /* STARTTLS sent */
+	SMTP_CLIENT_TLS,      /* driver runs the handshake */
+	SMTP_CLIENT_READY,    /* idle between messages */
+	SMTP_CLIENT_RSET,     /* RSET sent before the next message */
+	SMTP_CLIENT_ENVELOPE, /* MAIL/RCPT(/DATA) replies outstanding */
+	SMTP_CLIENT_BODY,     /* driver streams the content */
+	SMTP_CLIENT_DOT,      /* end of data sent, final reply outstanding */
+	SMTP_CLIENT_QUIT,     /* QUIT sent */
+	SMTP_CLIENT_DONE,     /* over; close the connection */
 };
 
 /* "banner", "ehlo", "helo", "starttls", "tls", "ready", "rset",
@@ -75,50 +75,50 @@ enum smtp_client_state {
 const char *smtp_client_state_name(enum smtp_client_state st);
 
 struct smtp_client_config {
-	const char *helo_name;     /* our EHLO name; copied; required */
+	const char *helo_name; /* our EHLO name; copied; required */
 	enum smtp_tls_mode tls;
-	bool allow_helo;           /* HELO when EHLO is refused; never under
+	bool allow_helo;    /* HELO when EHLO is refused; never under
 	                            * TLS REQUIRED, never after TLS */
-	bool no_pipelining;        /* do not pipeline even if offered */
-	bool use_chunking;         /* BDAT instead of DATA when offered */
-	size_t in_max;             /* input ceiling; default 64 KiB */
-	size_t out_max;            /* output ceiling; default 256 KiB */
+	bool no_pipelining; /* do not pipeline even if offered */
+	bool use_chunking;  /* BDAT instead of DATA when offered */
+	size_t in_max;      /* input ceiling; default 64 KiB */
+	size_t out_max;     /* output ceiling; default 256 KiB */
 };
 
 struct smtp_client_rcpt {
-	const char *addr;          /* mailbox without <>; required */
-	unsigned notify;           /* SMTP_NOTIFY_* bits, 0 = not given */
-	const char *orcpt;         /* ORCPT value ("rfc822;x+40y"), NULL = none */
+	const char *addr;  /* mailbox without <>; required */
+	unsigned notify;   /* SMTP_NOTIFY_* bits, 0 = not given */
+	const char *orcpt; /* ORCPT value ("rfc822;x+40y"), NULL = none */
 };
 
 struct smtp_envelope {
-	const char *sender;        /* mailbox without <>; "" = null sender */
+	const char *sender; /* mailbox without <>; "" = null sender */
 	const struct smtp_client_rcpt *rcpts;
-	size_t nrcpts;             /* >= 1 */
-	uint64_t size;             /* SIZE= estimate; 0 = not sent */
-	enum smtp_body body;       /* 8BITMIME sent as BODY=8BITMIME when
+	size_t nrcpts;       /* >= 1 */
+	uint64_t size;       /* SIZE= estimate; 0 = not sent */
+	enum smtp_body body; /* 8BITMIME sent as BODY=8BITMIME when
 	                            * offered, else the content goes unchanged
 	                            * (as Postfix does); BINARYMIME is sent as
 	                            * 8BITMIME */
-	enum smtp_ret ret;         /* DSN RET, sent when DSN is offered */
-	const char *envid;         /* DSN ENVID xtext or NULL */
-	bool smtputf8;             /* SMTPUTF8 needed (also implied by UTF-8
+	enum smtp_ret ret;   /* DSN RET, sent when DSN is offered */
+	const char *envid;   /* DSN ENVID xtext or NULL */
+	bool smtputf8;       /* SMTPUTF8 needed (also implied by UTF-8
 	                            * in any address) */
 };
 
 enum smtp_client_ev_type {
-	SMTP_CLIENT_EV_NONE,       /* flush output, then feed more input */
-	SMTP_CLIENT_EV_STARTTLS,   /* run the TLS handshake now */
-	SMTP_CLIENT_EV_READY,      /* idle and no message queued */
-	SMTP_CLIENT_EV_RCPT,       /* ev.rcpt_index, ev.result */
-	SMTP_CLIENT_EV_SEND_BODY,  /* stream the content */
-	SMTP_CLIENT_EV_MESSAGE,    /* ev.result: final outcome of the message */
-	SMTP_CLIENT_EV_DONE,       /* close; ev.result says why */
+	SMTP_CLIENT_EV_NONE,      /* flush output, then feed more input */
+	SMTP_CLIENT_EV_STARTTLS,  /* run the TLS handshake now */
+	SMTP_CLIENT_EV_READY,     /* idle and no message queued */
+	SMTP_CLIENT_EV_RCPT,      /* ev.rcpt_index, ev.result */
+	SMTP_CLIENT_EV_SEND_BODY, /* stream the content */
+	SMTP_CLIENT_EV_MESSAGE,   /* ev.result: final outcome of the message */
+	SMTP_CLIENT_EV_DONE,      /* close; ev.result says why */
 };
 
 struct smtp_client_event {
 	enum smtp_client_ev_type type;
-	size_t rcpt_index;               /* RCPT */
+	size_t rcpt_index;                /* RCPT */
 	const struct smtp_result *result; /* RCPT, MESSAGE, DONE */
 };
 
@@ -134,7 +134,8 @@ void smtp_client_free(struct smtp_client *c);
 /* Appends bytes received from the server (copied). Returns 0 or
  * SMTP_ERR_FULL (the session then fails with reason PROTOCOL). Bytes fed
  * during the TLS handshake or after DONE are ignored. */
-SMTP_MUST_USE int smtp_client_feed(struct smtp_client *c, const uint8_t *p, size_t len);
+SMTP_MUST_USE int smtp_client_feed(struct smtp_client *c, const uint8_t *p,
+    size_t len);
 
 /* The server closed the connection: outstanding recipients and the message
  * fail with reason CONNECTION_LOST (klass 4), then DONE. After QUIT was
@@ -146,11 +147,12 @@ SMTP_MUST_USE int smtp_client_eof(struct smtp_client *c);
  * "4.7.5"; NULL = "4.4.2") and text (NULL = "aborted"). No QUIT is sent.
  * Returns 0 or SMTP_ERR_INVAL. */
 SMTP_MUST_USE int smtp_client_abort(struct smtp_client *c, const char *enhanced,
-	const char *text);
+    const char *text);
 
 /* Runs the machine until it has an event; fills *ev. Returns 0 or
  * SMTP_ERR_NOMEM / SMTP_ERR_FULL (output could not be written). */
-SMTP_MUST_USE int smtp_client_next(struct smtp_client *c, struct smtp_client_event *ev);
+SMTP_MUST_USE int smtp_client_next(struct smtp_client *c,
+    struct smtp_client_event *ev);
 
 /* After EV_STARTTLS and a successful handshake: forgets the capabilities
  * and sends EHLO again (RFC 3207 4.2). Returns 0 or SMTP_ERR_STATE. */
@@ -165,7 +167,7 @@ SMTP_MUST_USE int smtp_client_tls_started(struct smtp_client *c);
  * ENVID/ORCPT xtext.
  */
 SMTP_MUST_USE int smtp_client_start_message(struct smtp_client *c,
-	const struct smtp_envelope *env);
+    const struct smtp_envelope *env);
 
 /*
  * After EV_SEND_BODY: encodes len content bytes into the output
@@ -175,7 +177,8 @@ SMTP_MUST_USE int smtp_client_start_message(struct smtp_client *c,
  * out_max / 2); SMTP_ERR_STATE when not streaming (e.g. the message has
  * failed meanwhile: a MESSAGE event is pending).
  */
-SMTP_MUST_USE int smtp_client_body(struct smtp_client *c, const uint8_t *p, size_t len);
+SMTP_MUST_USE int smtp_client_body(struct smtp_client *c, const uint8_t *p,
+    size_t len);
 
 /* Ends the content ("." or "BDAT 0 LAST"). Returns 0, SMTP_ERR_FULL or
  * SMTP_ERR_STATE. */

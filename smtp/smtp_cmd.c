@@ -23,7 +23,8 @@ static const char *const verb_names[] = {
 const char *
 smtp_verb_name(enum smtp_verb v)
 {
-	if ((size_t)v < sizeof(verb_names) / sizeof(verb_names[0]) && verb_names[v] != NULL)
+	if ((size_t)v < sizeof(verb_names) / sizeof(verb_names[0]) &&
+	    verb_names[v] != NULL)
 		return verb_names[v];
 	return "?";
 }
@@ -69,7 +70,8 @@ smtp_xtext_valid(const uint8_t *p, size_t len)
 				if (i + k >= len)
 					return false;
 				uint8_t h = p[i + k];
-				if (!smtp__is_digit(h) && !(h >= 'A' && h <= 'F'))
+				if (!smtp__is_digit(h) &&
+				    !(h >= 'A' && h <= 'F'))
 					return false;
 			}
 			i += 2;
@@ -117,7 +119,9 @@ next_param(const uint8_t *p, size_t len, size_t *pos, struct param *pr)
 	i++;
 	size_t ks = i;
 	/* esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
-	while (i < len && (smtp__is_alpha(p[i]) || smtp__is_digit(p[i]) || (p[i] == '-' && i > ks)))
+	while (i < len &&
+	    (smtp__is_alpha(p[i]) || smtp__is_digit(p[i]) ||
+	        (p[i] == '-' && i > ks)))
 		i++;
 	if (i == ks)
 		return SMTP_ERR_SYNTAX;
@@ -155,7 +159,8 @@ mail_param(struct smtp_cmd *c, const struct param *pr, unsigned *seen)
 	size_t vl = pr->val.len;
 	if (smtp__ieq(pr->key.p, pr->key.len, "SIZE")) {
 		/* RFC 1870 6: size-value = 1*20DIGIT */
-		if ((*seen & 1u) || !pr->has_val || !parse_num(v, vl, 20, &m->size))
+		if ((*seen & 1u) || !pr->has_val ||
+		    !parse_num(v, vl, 20, &m->size))
 			return SMTP_ERR_SYNTAX;
 		*seen |= 1u;
 		m->has_size = true;
@@ -236,7 +241,8 @@ rcpt_param(struct smtp_cmd *c, const struct param *pr, unsigned *seen)
 			r->notify |= bit;
 			i++;
 		}
-		if ((r->notify & SMTP_NOTIFY_NEVER) && r->notify != SMTP_NOTIFY_NEVER)
+		if ((r->notify & SMTP_NOTIFY_NEVER) &&
+		    r->notify != SMTP_NOTIFY_NEVER)
 			return SMTP_ERR_SYNTAX;
 	} else if (smtp__ieq(pr->key.p, pr->key.len, "ORCPT")) {
 		/* RFC 3461 4.2: addr-type ";" xtext, at most 500 characters */
@@ -251,9 +257,11 @@ rcpt_param(struct smtp_cmd *c, const struct param *pr, unsigned *seen)
 		if (semi == 0 || semi >= vl)
 			return SMTP_ERR_SYNTAX;
 		for (size_t i = 0; i < semi; i++)
-			if (!smtp__is_alpha(v[i]) && !smtp__is_digit(v[i]) && v[i] != '-')
+			if (!smtp__is_alpha(v[i]) && !smtp__is_digit(v[i]) &&
+			    v[i] != '-')
 				return SMTP_ERR_SYNTAX;
-		if (!smtp_xtext_valid(v + semi + 1, vl - semi - 1) || semi + 1 == vl)
+		if (!smtp_xtext_valid(v + semi + 1, vl - semi - 1) ||
+		    semi + 1 == vl)
 			return SMTP_ERR_SYNTAX;
 		r->orcpt = pr->val;
 	} else {
@@ -265,13 +273,14 @@ rcpt_param(struct smtp_cmd *c, const struct param *pr, unsigned *seen)
 
 /* "FROM:" / "TO:" path *( SP esmtp-param ) */
 static int
-parse_path_cmd(const uint8_t *p, size_t len, struct smtp_cmd *c, const char *prefix,
-	unsigned flags)
+parse_path_cmd(const uint8_t *p, size_t len, struct smtp_cmd *c,
+    const char *prefix, unsigned flags)
 {
 	size_t pl = strlen(prefix);
 	if (len < pl || !smtp__ieq(p, pl, prefix))
 		return SMTP_ERR_SYNTAX;
-	int n = smtp_addr_parse_path(p + pl, len - pl, flags | SMTP_ADDR_UTF8, &c->addr);
+	int n = smtp_addr_parse_path(p + pl, len - pl, flags | SMTP_ADDR_UTF8,
+	    &c->addr);
 	if (n < 0)
 		return n;
 	size_t pos = pl + (size_t)n;
@@ -281,7 +290,8 @@ parse_path_cmd(const uint8_t *p, size_t len, struct smtp_cmd *c, const char *pre
 		int rc = next_param(p, len, &pos, &pr);
 		if (rc < 0)
 			return rc;
-		rc = c->verb == SMTP_VERB_MAIL ? mail_param(c, &pr, &seen) : rcpt_param(c, &pr, &seen);
+		rc = c->verb == SMTP_VERB_MAIL ? mail_param(c, &pr, &seen)
+		                               : rcpt_param(c, &pr, &seen);
 		if (rc < 0)
 			return rc;
 	}
@@ -310,7 +320,8 @@ smtp_cmd_parse(const uint8_t *p, size_t len, struct smtp_cmd *c)
 	while (vl < len && p[vl] != ' ')
 		vl++;
 	bool found = false;
-	for (size_t v = 0; v < sizeof(verb_names) / sizeof(verb_names[0]); v++) {
+	for (size_t v = 0; v < sizeof(verb_names) / sizeof(verb_names[0]);
+	     v++) {
 		if (smtp__ieq(p, vl, verb_names[v])) {
 			c->verb = (enum smtp_verb)v;
 			found = true;
@@ -374,7 +385,8 @@ smtp_cmd_parse(const uint8_t *p, size_t len, struct smtp_cmd *c)
 }
 
 int
-smtp_cmd_format(struct smtp_buf *out, const char *verb, const uint8_t *arg, size_t arglen)
+smtp_cmd_format(struct smtp_buf *out, const char *verb, const uint8_t *arg,
+    size_t arglen)
 {
 	size_t vl = strlen(verb);
 	if (vl == 0 || (arg == NULL && arglen > 0))

@@ -28,17 +28,17 @@ const char *smtp_verb_name(enum smtp_verb v);
 /* MAIL FROM parameters (RFC 1870, 6152, 3461, 6531). Slices are raw xtext. */
 struct smtp_mail_params {
 	bool has_size;
-	uint64_t size;              /* SIZE=, RFC 1870 */
-	enum smtp_body body;        /* BODY=, RFC 6152 / RFC 3030 */
-	enum smtp_ret ret;          /* RET=, RFC 3461 4.3 */
-	struct smtp_slice envid;    /* ENVID= xtext as given; len 0 if absent */
-	bool smtputf8;              /* SMTPUTF8, RFC 6531 3.4 */
+	uint64_t size;           /* SIZE=, RFC 1870 */
+	enum smtp_body body;     /* BODY=, RFC 6152 / RFC 3030 */
+	enum smtp_ret ret;       /* RET=, RFC 3461 4.3 */
+	struct smtp_slice envid; /* ENVID= xtext as given; len 0 if absent */
+	bool smtputf8;           /* SMTPUTF8, RFC 6531 3.4 */
 };
 
 /* RCPT TO parameters (RFC 3461 4.1, 4.2). */
 struct smtp_rcpt_params {
-	unsigned notify;            /* SMTP_NOTIFY_* bits; 0 if absent */
-	struct smtp_slice orcpt;    /* ORCPT= value as given ("rfc822;a+40b");
+	unsigned notify;         /* SMTP_NOTIFY_* bits; 0 if absent */
+	struct smtp_slice orcpt; /* ORCPT= value as given ("rfc822;a+40b");
 	                             * len 0 if absent */
 };
 
@@ -52,7 +52,7 @@ struct smtp_cmd {
 	struct smtp_rcpt_params rcpt; /* RCPT */
 	uint64_t bdat_size;           /* BDAT chunk-size, RFC 3030 2 */
 	bool bdat_last;               /* BDAT ... LAST */
-	struct smtp_slice param;      /* the offending parameter on SMTP_ERR_PARAM */
+	struct smtp_slice param; /* the offending parameter on SMTP_ERR_PARAM */
 };
 
 /*
@@ -64,7 +64,8 @@ struct smtp_cmd {
  * (RFC 5321 2.3.8); *linelen is then set to the bytes up to and including
  * that LF (or the CR) so the caller can skip them. linelen may be NULL.
  */
-SMTP_MUST_USE int smtp_line_scan(const uint8_t *p, size_t len, size_t max, size_t *linelen);
+SMTP_MUST_USE int smtp_line_scan(const uint8_t *p, size_t len, size_t max,
+    size_t *linelen);
 
 /*
  * Parses one command line (with or without its CRLF; nothing after it).
@@ -78,7 +79,8 @@ SMTP_MUST_USE int smtp_line_scan(const uint8_t *p, size_t len, size_t max, size_
  * Paths are parsed with UTF-8 allowed; c->addr.utf8 tells the server to
  * check that SMTPUTF8 was given (RFC 6531 3.4). Never allocates.
  */
-SMTP_MUST_USE int smtp_cmd_parse(const uint8_t *p, size_t len, struct smtp_cmd *c);
+SMTP_MUST_USE int smtp_cmd_parse(const uint8_t *p, size_t len,
+    struct smtp_cmd *c);
 
 /*
  * Checks xtext (RFC 3461 4): xchar (33..126 except "+" and "=") or "+"
@@ -93,6 +95,6 @@ bool smtp_xtext_valid(const uint8_t *p, size_t len);
  * nothing is appended on error.
  */
 SMTP_MUST_USE int smtp_cmd_format(struct smtp_buf *out, const char *verb,
-	const uint8_t *arg, size_t arglen);
+    const uint8_t *arg, size_t arglen);
 
 #endif /* SMTP_CMD_H */

@@ -13,8 +13,8 @@ smtp_data_enc_init(struct smtp_data_enc *e)
 }
 
 long
-smtp_data_encode(struct smtp_data_enc *e, const uint8_t *in, size_t inlen, uint8_t *out,
-	size_t outcap)
+smtp_data_encode(struct smtp_data_enc *e, const uint8_t *in, size_t inlen,
+    uint8_t *out, size_t outcap)
 {
 	if (outcap < smtp_data_enc_bound(inlen))
 		return SMTP_ERR_FULL;
@@ -69,11 +69,11 @@ smtp_data_encode_end(struct smtp_data_enc *e, uint8_t *out, size_t outcap)
 }
 
 enum dec_state {
-	DEC_LINE_START,  /* after CRLF (or at the start of content) */
-	DEC_MID,         /* inside a line */
-	DEC_CR,          /* after a CR inside a line */
-	DEC_DOT,         /* after "." at the start of a line */
-	DEC_DOT_CR,      /* after "." CR at the start of a line */
+	DEC_LINE_START, /* after CRLF (or at the start of content) */
+	DEC_MID,        /* inside a line */
+	DEC_CR,         /* after a CR inside a line */
+	DEC_DOT,        /* after "." at the start of a line */
+	DEC_DOT_CR,     /* after "." CR at the start of a line */
 };
 
 void
@@ -103,8 +103,8 @@ check_octet(struct smtp_data_dec *d, uint8_t c)
 }
 
 long
-smtp_data_decode(struct smtp_data_dec *d, const uint8_t *in, size_t inlen, uint8_t *out,
-	size_t *outlen)
+smtp_data_decode(struct smtp_data_dec *d, const uint8_t *in, size_t inlen,
+    uint8_t *out, size_t *outlen)
 {
 	size_t o = 0;
 	size_t i = 0;

@@ -18,7 +18,7 @@ struct smtp_data_enc {
 	/* private */
 	bool at_line_start;
 	bool pending_cr;
-	bool no_stuff;   /* BDAT: normalise line endings only */
+	bool no_stuff; /* BDAT: normalise line endings only */
 };
 
 void smtp_data_enc_init(struct smtp_data_enc *e);
@@ -35,21 +35,23 @@ smtp_data_enc_bound(size_t inlen)
  * smtp_data_enc_bound(inlen) bytes. Returns the bytes written (>= 0) or
  * SMTP_ERR_FULL if outcap is below the bound (nothing done).
  */
-SMTP_MUST_USE long smtp_data_encode(struct smtp_data_enc *e, const uint8_t *in, size_t inlen,
-	uint8_t *out, size_t outcap);
+SMTP_MUST_USE long smtp_data_encode(struct smtp_data_enc *e, const uint8_t *in,
+    size_t inlen, uint8_t *out, size_t outcap);
 
 /*
  * Ends the message: completes a pending CR, adds CRLF if the content did
  * not end with one, then ".\r\n". out needs 5 bytes. Returns the bytes
  * written or SMTP_ERR_FULL. The encoder is re-initialised for a new message.
  */
-SMTP_MUST_USE long smtp_data_encode_end(struct smtp_data_enc *e, uint8_t *out, size_t outcap);
+SMTP_MUST_USE long smtp_data_encode_end(struct smtp_data_enc *e, uint8_t *out,
+    size_t outcap);
 
 /* Decoder errors, accumulated in smtp_data_dec.errors. */
-#define SMTP_DATA_ERR_BARE_LF 0x1u   /* LF not preceded by CR */
-#define SMTP_DATA_ERR_BARE_CR 0x2u   /* CR not followed by LF */
-#define SMTP_DATA_ERR_LINE 0x4u      /* line longer than max_line incl. CRLF */
-#define SMTP_DATA_ERR_NUL 0x8u       /* a NUL octet: RFC 5321 2.3.8 text and
+#define SMTP_DATA_ERR_BARE_LF 0x1u /* LF not preceded by CR */
+#define SMTP_DATA_ERR_BARE_CR 0x2u /* CR not followed by LF */
+#define SMTP_DATA_ERR_LINE 0x4u    /* line longer than max_line incl. CRLF */
+#define SMTP_DATA_ERR_NUL                                                      \
+	0x8u /* a NUL octet: RFC 5321 2.3.8 text and
                                       * RFC 6152 8bit content exclude it;
                                       * only BINARYMIME (RFC 3030) allows it */
 
@@ -63,10 +65,10 @@ SMTP_MUST_USE long smtp_data_encode_end(struct smtp_data_enc *e, uint8_t *out, s
  */
 struct smtp_data_dec {
 	/* read-only */
-	unsigned errors;       /* SMTP_DATA_ERR_* seen so far */
-	bool eightbit;         /* an octet above 127 was seen (RFC 6152) */
-	bool done;             /* end of data consumed */
-	uint64_t out_bytes;    /* message bytes produced so far */
+	unsigned errors;    /* SMTP_DATA_ERR_* seen so far */
+	bool eightbit;      /* an octet above 127 was seen (RFC 6152) */
+	bool done;          /* end of data consumed */
+	uint64_t out_bytes; /* message bytes produced so far */
 	/* private */
 	size_t max_line;
 	size_t line_len;
@@ -82,8 +84,8 @@ void smtp_data_dec_init(struct smtp_data_dec *d, size_t max_line);
  * Stops right after the end of data. Returns the input bytes consumed
  * (>= 0) and sets *outlen. After d->done, further calls consume nothing.
  */
-SMTP_MUST_USE long smtp_data_decode(struct smtp_data_dec *d, const uint8_t *in, size_t inlen,
-	uint8_t *out, size_t *outlen);
+SMTP_MUST_USE long smtp_data_decode(struct smtp_data_dec *d, const uint8_t *in,
+    size_t inlen, uint8_t *out, size_t *outlen);
 
 /*
  * Line checker for BDAT chunks (RFC 3030 content has no end marker, but

@@ -14,19 +14,32 @@ const char *
 smtp_strerror(int err)
 {
 	switch (err) {
-	case SMTP_OK: return "success";
-	case SMTP_ERR_AGAIN: return "incomplete input";
-	case SMTP_ERR_SYNTAX: return "syntax error";
-	case SMTP_ERR_TOO_LONG: return "limit exceeded";
-	case SMTP_ERR_NOMEM: return "out of memory";
-	case SMTP_ERR_FULL: return "buffer full";
-	case SMTP_ERR_STATE: return "not valid in this state";
-	case SMTP_ERR_INVAL: return "invalid argument";
-	case SMTP_ERR_UNKNOWN_CMD: return "command not recognized";
-	case SMTP_ERR_PARAM: return "parameter not recognized";
-	case SMTP_ERR_ADDR: return "bad address syntax";
-	case SMTP_ERR_BARE_NL: return "bare CR or LF";
-	default: return "unknown error";
+	case SMTP_OK:
+		return "success";
+	case SMTP_ERR_AGAIN:
+		return "incomplete input";
+	case SMTP_ERR_SYNTAX:
+		return "syntax error";
+	case SMTP_ERR_TOO_LONG:
+		return "limit exceeded";
+	case SMTP_ERR_NOMEM:
+		return "out of memory";
+	case SMTP_ERR_FULL:
+		return "buffer full";
+	case SMTP_ERR_STATE:
+		return "not valid in this state";
+	case SMTP_ERR_INVAL:
+		return "invalid argument";
+	case SMTP_ERR_UNKNOWN_CMD:
+		return "command not recognized";
+	case SMTP_ERR_PARAM:
+		return "parameter not recognized";
+	case SMTP_ERR_ADDR:
+		return "bad address syntax";
+	case SMTP_ERR_BARE_NL:
+		return "bare CR or LF";
+	default:
+		return "unknown error";
 	}
 }
 
@@ -34,17 +47,28 @@ const char *
 smtp_stage_name(enum smtp_stage stage)
 {
 	switch (stage) {
-	case SMTP_STAGE_BANNER: return "banner";
-	case SMTP_STAGE_EHLO: return "ehlo";
-	case SMTP_STAGE_HELO: return "helo";
-	case SMTP_STAGE_STARTTLS: return "starttls";
-	case SMTP_STAGE_MAIL: return "mail";
-	case SMTP_STAGE_RCPT: return "rcpt";
-	case SMTP_STAGE_DATA: return "data";
-	case SMTP_STAGE_BDAT: return "bdat";
-	case SMTP_STAGE_DOT: return "dot";
-	case SMTP_STAGE_RSET: return "rset";
-	case SMTP_STAGE_QUIT: return "quit";
+	case SMTP_STAGE_BANNER:
+		return "banner";
+	case SMTP_STAGE_EHLO:
+		return "ehlo";
+	case SMTP_STAGE_HELO:
+		return "helo";
+	case SMTP_STAGE_STARTTLS:
+		return "starttls";
+	case SMTP_STAGE_MAIL:
+		return "mail";
+	case SMTP_STAGE_RCPT:
+		return "rcpt";
+	case SMTP_STAGE_DATA:
+		return "data";
+	case SMTP_STAGE_BDAT:
+		return "bdat";
+	case SMTP_STAGE_DOT:
+		return "dot";
+	case SMTP_STAGE_RSET:
+		return "rset";
+	case SMTP_STAGE_QUIT:
+		return "quit";
 	}
 	return "?";
 }
@@ -53,15 +77,24 @@ const char *
 smtp_reason_name(enum smtp_reason reason)
 {
 	switch (reason) {
-	case SMTP_REASON_REPLY: return "reply";
-	case SMTP_REASON_STARTTLS_NOT_OFFERED: return "starttls-not-offered";
-	case SMTP_REASON_STARTTLS_REFUSED: return "starttls-refused";
-	case SMTP_REASON_EHLO_REFUSED: return "ehlo-refused";
-	case SMTP_REASON_SMTPUTF8_NOT_OFFERED: return "smtputf8-not-offered";
-	case SMTP_REASON_SIZE_EXCEEDED: return "size-exceeded";
-	case SMTP_REASON_PROTOCOL: return "protocol";
-	case SMTP_REASON_CONNECTION_LOST: return "connection-lost";
-	case SMTP_REASON_ABORTED: return "aborted";
+	case SMTP_REASON_REPLY:
+		return "reply";
+	case SMTP_REASON_STARTTLS_NOT_OFFERED:
+		return "starttls-not-offered";
+	case SMTP_REASON_STARTTLS_REFUSED:
+		return "starttls-refused";
+	case SMTP_REASON_EHLO_REFUSED:
+		return "ehlo-refused";
+	case SMTP_REASON_SMTPUTF8_NOT_OFFERED:
+		return "smtputf8-not-offered";
+	case SMTP_REASON_SIZE_EXCEEDED:
+		return "size-exceeded";
+	case SMTP_REASON_PROTOCOL:
+		return "protocol";
+	case SMTP_REASON_CONNECTION_LOST:
+		return "connection-lost";
+	case SMTP_REASON_ABORTED:
+		return "aborted";
 	}
 	return "?";
 }

@@ -9,10 +9,10 @@
 
 /* Broken invariants abort with file, line and condition (STYLE.md 3);
  * never used on network input. */
-#define SMTP_ASSERT(cond)                                                   \
-	do {                                                                \
-		if (!(cond))                                                \
-			smtp__abort(__FILE__, __LINE__, #cond);             \
+#define SMTP_ASSERT(cond)                                                      \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			smtp__abort(__FILE__, __LINE__, #cond);                \
 	} while (0)
 
 _Noreturn void smtp__abort(const char *file, int line, const char *cond);

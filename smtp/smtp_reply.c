@@ -33,7 +33,8 @@ int
 smtp_status_parse(const uint8_t *p, size_t len, struct smtp_status *st)
 {
 	/* class "." subject "." detail; class = "2" / "4" / "5" */
-	if (len < 5 || (p[0] != '2' && p[0] != '4' && p[0] != '5') || p[1] != '.')
+	if (len < 5 || (p[0] != '2' && p[0] != '4' && p[0] != '5') ||
+	    p[1] != '.')
 		return SMTP_ERR_SYNTAX;
 	size_t i = 2;
 	size_t n = status_number(p + i, len - i, &st->subject);
@@ -56,7 +57,8 @@ smtp_status_parse(const uint8_t *p, size_t len, struct smtp_status *st)
 char *
 smtp_status_format(const struct smtp_status *st, char *out, size_t outlen)
 {
-	int n = snprintf(out, outlen, "%u.%u.%u", st->klass, st->subject, st->detail);
+	int n = snprintf(out, outlen, "%u.%u.%u", st->klass, st->subject,
+	    st->detail);
 	if (n < 0 || (size_t)n >= outlen) {
 		if (outlen > 0)
 			out[0] = '\0';
@@ -75,8 +77,8 @@ smtp_reply_parse(const uint8_t *p, size_t len, struct smtp_reply *r)
 	for (;;) {
 		size_t start = pos;
 		/* Reply-code = %x32-35 %x30-35 %x30-39 (RFC 5321 4.2) */
-		static const uint8_t lo[3] = {'2', '0', '0'};
-		static const uint8_t hi[3] = {'5', '5', '9'};
+		static const uint8_t lo[3] = { '2', '0', '0' };
+		static const uint8_t hi[3] = { '5', '5', '9' };
 		uint16_t c = 0;
 		for (size_t k = 0; k < 3; k++) {
 			if (start + k >= len)
@@ -161,7 +163,8 @@ smtp_reply_parse(const uint8_t *p, size_t len, struct smtp_reply *r)
 }
 
 bool
-smtp_reply_line(const struct smtp_reply *r, size_t *pos, struct smtp_slice *line)
+smtp_reply_line(const struct smtp_reply *r, size_t *pos,
+    struct smtp_slice *line)
 {
 	const uint8_t *p = r->raw.p;
 	size_t len = r->raw.len;
@@ -207,7 +210,8 @@ smtp_caps_parse(const struct smtp_reply *r, struct smtp_caps *caps)
 	bool first = true;
 	while (smtp_reply_line(r, &pos, &line)) {
 		if (first) {
-			first = false; /* the greeting: "domain [ SP ehlo-greet ]" */
+			first =
+			    false; /* the greeting: "domain [ SP ehlo-greet ]" */
 			continue;
 		}
 		/* ehlo-line = ehlo-keyword *( SP / "=" ehlo-param ); "=" is
@@ -260,7 +264,7 @@ text_add(struct smtp_result *res, size_t *off, const uint8_t *s, size_t n)
 
 void
 smtp_result_from_reply(struct smtp_result *res, const struct smtp_reply *r,
-	enum smtp_stage stage)
+    enum smtp_stage stage)
 {
 	res->klass = (uint8_t)(r->code / 100);
 	res->code = r->code;
@@ -290,7 +294,8 @@ smtp_result_from_reply(struct smtp_result *res, const struct smtp_reply *r,
 		struct smtp_status st;
 		int n = smtp_status_parse(line.p, line.len, &st);
 		if (n > 0) {
-			size_t skip = (size_t)n < line.len ? (size_t)n + 1 : (size_t)n;
+			size_t skip =
+			    (size_t)n < line.len ? (size_t)n + 1 : (size_t)n;
 			line.p += skip;
 			line.len -= skip;
 		}

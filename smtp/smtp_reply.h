@@ -21,11 +21,11 @@ struct smtp_status {
  *                              Reply-code [ SP textstring ] CRLF
  */
 struct smtp_reply {
-	uint16_t code;              /* 200..599 */
-	size_t nlines;              /* >= 1 */
-	struct smtp_status status;  /* from the first line; klass 0 if absent */
-	struct smtp_slice raw;      /* the whole reply, all lines with CRLF */
-	struct smtp_slice text;     /* first line's text after the code, the
+	uint16_t code;             /* 200..599 */
+	size_t nlines;             /* >= 1 */
+	struct smtp_status status; /* from the first line; klass 0 if absent */
+	struct smtp_slice raw;     /* the whole reply, all lines with CRLF */
+	struct smtp_slice text;    /* first line's text after the code, the
 	                             * separator and the enhanced code */
 };
 
@@ -43,14 +43,16 @@ struct smtp_reply {
  * the class must match the reply code); otherwise r->status.klass is 0 and
  * the code is left in r->text.
  */
-SMTP_MUST_USE int smtp_reply_parse(const uint8_t *p, size_t len, struct smtp_reply *r);
+SMTP_MUST_USE int smtp_reply_parse(const uint8_t *p, size_t len,
+    struct smtp_reply *r);
 
 /*
  * Iterates the text of each line of a parsed reply (after "xyz-"/"xyz ",
  * without CRLF, with the enhanced code if any). Start with *pos = 0.
  * Returns true and sets *line while lines remain.
  */
-bool smtp_reply_line(const struct smtp_reply *r, size_t *pos, struct smtp_slice *line);
+bool smtp_reply_line(const struct smtp_reply *r, size_t *pos,
+    struct smtp_slice *line);
 
 /*
  * Parses an enhanced status code at the start of p ("4.7.5" followed by SP
@@ -58,24 +60,26 @@ bool smtp_reply_line(const struct smtp_reply *r, size_t *pos, struct smtp_slice 
  * RFC 3463 2: class "." subject "." detail, class 2/4/5, subject and detail
  * 1 to 3 digits without leading zeros beyond "0".
  */
-SMTP_MUST_USE int smtp_status_parse(const uint8_t *p, size_t len, struct smtp_status *st);
+SMTP_MUST_USE int smtp_status_parse(const uint8_t *p, size_t len,
+    struct smtp_status *st);
 
 /* Formats st as "c.s.d" into out (>= 12 bytes). Returns out. */
-char *smtp_status_format(const struct smtp_status *st, char *out, size_t outlen);
+char *smtp_status_format(const struct smtp_status *st, char *out,
+    size_t outlen);
 
 /* EHLO capabilities (RFC 5321 4.1.1.1 ehlo-line keywords, case-insensitive). */
 struct smtp_caps {
-	bool esmtp;            /* EHLO (true) or HELO (false) */
-	bool pipelining;       /* RFC 2920 */
-	bool size;             /* RFC 1870 */
-	uint64_t size_max;     /* SIZE argument; 0 = no fixed limit */
-	bool eightbitmime;     /* RFC 6152 */
+	bool esmtp;               /* EHLO (true) or HELO (false) */
+	bool pipelining;          /* RFC 2920 */
+	bool size;                /* RFC 1870 */
+	uint64_t size_max;        /* SIZE argument; 0 = no fixed limit */
+	bool eightbitmime;        /* RFC 6152 */
 	bool enhancedstatuscodes; /* RFC 2034 */
-	bool dsn;              /* RFC 3461 */
-	bool smtputf8;         /* RFC 6531 */
-	bool chunking;         /* RFC 3030 */
-	bool binarymime;       /* RFC 3030 */
-	bool starttls;         /* RFC 3207 */
+	bool dsn;                 /* RFC 3461 */
+	bool smtputf8;            /* RFC 6531 */
+	bool chunking;            /* RFC 3030 */
+	bool binarymime;          /* RFC 3030 */
+	bool starttls;            /* RFC 3207 */
 };
 
 /* Fills *caps from a 250 reply to EHLO (line 1 is the greeting and carries
@@ -86,15 +90,15 @@ void smtp_caps_parse(const struct smtp_reply *r, struct smtp_caps *caps);
 /* Why a client result is what it is (the relay maps these to failure
  * classes such as smtp-4xx, starttls-missing, connect). */
 enum smtp_reason {
-	SMTP_REASON_REPLY,              /* the server's reply decided */
+	SMTP_REASON_REPLY,                /* the server's reply decided */
 	SMTP_REASON_STARTTLS_NOT_OFFERED, /* TLS required, no STARTTLS in EHLO */
-	SMTP_REASON_STARTTLS_REFUSED,   /* TLS required, STARTTLS got 4xx/5xx */
-	SMTP_REASON_EHLO_REFUSED,       /* EHLO failed and HELO not allowed */
+	SMTP_REASON_STARTTLS_REFUSED, /* TLS required, STARTTLS got 4xx/5xx */
+	SMTP_REASON_EHLO_REFUSED,     /* EHLO failed and HELO not allowed */
 	SMTP_REASON_SMTPUTF8_NOT_OFFERED, /* RFC 6531 3.4: 5.6.7 */
-	SMTP_REASON_SIZE_EXCEEDED,      /* RFC 1870: message > server SIZE */
-	SMTP_REASON_PROTOCOL,           /* malformed or unexpected reply */
-	SMTP_REASON_CONNECTION_LOST,    /* smtp_client_eof() */
-	SMTP_REASON_ABORTED,            /* smtp_client_abort() by the driver */
+	SMTP_REASON_SIZE_EXCEEDED,        /* RFC 1870: message > server SIZE */
+	SMTP_REASON_PROTOCOL,             /* malformed or unexpected reply */
+	SMTP_REASON_CONNECTION_LOST,      /* smtp_client_eof() */
+	SMTP_REASON_ABORTED, /* smtp_client_abort() by the driver */
 };
 
 /* "reply", "starttls-not-offered", "starttls-refused", "ehlo-refused",
@@ -129,6 +133,6 @@ struct smtp_result {
 
 /* Fills *res from a parsed reply (reason REPLY). */
 void smtp_result_from_reply(struct smtp_result *res, const struct smtp_reply *r,
-	enum smtp_stage stage);
+    enum smtp_stage stage);
 
 #endif /* SMTP_REPLY_H */

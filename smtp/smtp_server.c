@@ -33,11 +33,11 @@ struct smtp_server {
 	bool esmtp;
 	char helo[SMTP_CMD_LINE_MAX];
 	unsigned errors;
-	bool discard_line;      /* skipping the rest of an over-long line */
+	bool discard_line; /* skipping the rest of an over-long line */
 	/* transaction */
-	bool in_tx;             /* MAIL accepted */
+	bool in_tx; /* MAIL accepted */
 	bool mail_smtputf8;
-	size_t nrcpt;           /* accepted recipients */
+	size_t nrcpt; /* accepted recipients */
 	bool bdat_used;
 	bool content_started;
 	bool too_big;
@@ -59,15 +59,24 @@ const char *
 smtp_server_state_name(enum smtp_server_state st)
 {
 	switch (st) {
-	case SMTP_SERVER_INIT: return "init";
-	case SMTP_SERVER_READY: return "ready";
-	case SMTP_SERVER_MAIL: return "mail";
-	case SMTP_SERVER_DATA: return "data";
-	case SMTP_SERVER_BDAT: return "bdat";
-	case SMTP_SERVER_VERDICT: return "verdict";
-	case SMTP_SERVER_STARTTLS: return "starttls";
-	case SMTP_SERVER_REJECT: return "reject";
-	case SMTP_SERVER_CLOSED: return "closed";
+	case SMTP_SERVER_INIT:
+		return "init";
+	case SMTP_SERVER_READY:
+		return "ready";
+	case SMTP_SERVER_MAIL:
+		return "mail";
+	case SMTP_SERVER_DATA:
+		return "data";
+	case SMTP_SERVER_BDAT:
+		return "bdat";
+	case SMTP_SERVER_VERDICT:
+		return "verdict";
+	case SMTP_SERVER_STARTTLS:
+		return "starttls";
+	case SMTP_SERVER_REJECT:
+		return "reject";
+	case SMTP_SERVER_CLOSED:
+		return "closed";
 	}
 	return "?";
 }
@@ -84,7 +93,8 @@ static struct smtp_server_event *
 push_event(struct smtp_server *s, enum smtp_server_ev_type type)
 {
 	SMTP_ASSERT(s->evq_len < SERVER_EVQ);
-	struct smtp_server_event *ev = &s->evq[(s->evq_head + s->evq_len) % SERVER_EVQ];
+	struct smtp_server_event *ev =
+	    &s->evq[(s->evq_head + s->evq_len) % SERVER_EVQ];
 	s->evq_len++;
 	memset(ev, 0, sizeof(*ev));
 	ev->type = type;
@@ -105,7 +115,8 @@ static int
 reply(struct smtp_server *s, unsigned code, const char *enh, const char *text)
 {
 	if (enh != NULL)
-		return smtp_buf_printf(&s->out, "%u %s %s\r\n", code, enh, text);
+		return smtp_buf_printf(&s->out, "%u %s %s\r\n", code, enh,
+		    text);
 	return smtp_buf_printf(&s->out, "%u %s\r\n", code, text);
 }
 
@@ -155,14 +166,15 @@ refused(struct smtp_server *s, uint16_t code, const char *enh, const char *why)
 
 /* A client error: reply, count, and close at the limit. */
 static int
-client_error(struct smtp_server *s, unsigned code, const char *enh, const char *text)
+client_error(struct smtp_server *s, unsigned code, const char *enh,
+    const char *text)
 {
 	int rc = reply(s, code, enh, text);
 	if (rc < 0)
 		return rc;
 	if (++s->errors >= s->cfg.max_errors) {
-		rc = smtp_buf_printf(&s->out, "421 4.7.0 %s Error: too many errors\r\n",
-			s->hostname);
+		rc = smtp_buf_printf(&s->out,
+		    "421 4.7.0 %s Error: too many errors\r\n", s->hostname);
 		if (rc < 0)
 			return rc;
 		refused(s, 421, "4.7.0", "too many errors");
@@ -175,10 +187,13 @@ struct smtp_server *
 smtp_server_new(const struct smtp_server_config *cfg)
 {
 	if (cfg == NULL || cfg->hostname == NULL || cfg->hostname[0] == '\0' ||
-	    !smtp__text_ok(cfg->hostname, 255) || strchr(cfg->hostname, ' ') != NULL)
+	    !smtp__text_ok(cfg->hostname, 255) ||
+	    strchr(cfg->hostname, ' ') != NULL)
 		return NULL;
-	if ((cfg->banner_text && !smtp__text_ok(cfg->banner_text, SERVER_TEXT_MAX)) ||
-	    (cfg->reject_text && !smtp__text_ok(cfg->reject_text, SERVER_TEXT_MAX)))
+	if ((cfg->banner_text &&
+	        !smtp__text_ok(cfg->banner_text, SERVER_TEXT_MAX)) ||
+	    (cfg->reject_text &&
+	        !smtp__text_ok(cfg->reject_text, SERVER_TEXT_MAX)))
 		return NULL;
 	struct smtp_server *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -201,8 +216,10 @@ smtp_server_new(const struct smtp_server_config *cfg)
 		s->cfg.out_max = SERVER_DEFAULT_OUT_MAX;
 	s->hostname = dup_str(cfg->hostname);
 	s->banner_text = dup_str(cfg->banner_text ? cfg->banner_text : "ESMTP");
-	s->reject_text = dup_str(cfg->reject_text ? cfg->reject_text : "Relay access denied");
-	if (s->hostname == NULL || s->banner_text == NULL || s->reject_text == NULL) {
+	s->reject_text = dup_str(
+	    cfg->reject_text ? cfg->reject_text : "Relay access denied");
+	if (s->hostname == NULL || s->banner_text == NULL ||
+	    s->reject_text == NULL) {
 		smtp_server_free(s);
 		return NULL;
 	}
@@ -214,10 +231,12 @@ smtp_server_new(const struct smtp_server_config *cfg)
 	int rc;
 	if (cfg->reject) {
 		/* RFC 5321 3.1: a 554 greeting; then wait for QUIT. */
-		rc = smtp_buf_printf(&s->out, "554 5.7.1 %s %s\r\n", s->hostname, s->reject_text);
+		rc = smtp_buf_printf(&s->out, "554 5.7.1 %s %s\r\n",
+		    s->hostname, s->reject_text);
 		enter_state(s, SMTP_SERVER_REJECT);
 	} else {
-		rc = smtp_buf_printf(&s->out, "220 %s %s\r\n", s->hostname, s->banner_text);
+		rc = smtp_buf_printf(&s->out, "220 %s %s\r\n", s->hostname,
+		    s->banner_text);
 		enter_state(s, SMTP_SERVER_INIT);
 	}
 	if (rc < 0) {
@@ -249,8 +268,8 @@ smtp_server_feed(struct smtp_server *s, const uint8_t *p, size_t len)
 		return 0;
 	int rc = smtp_buf_append(&s->in, p, len);
 	if (rc == SMTP_ERR_FULL) {
-		int r2 = smtp_buf_printf(&s->out, "421 4.3.0 %s Error: too much input\r\n",
-			s->hostname);
+		int r2 = smtp_buf_printf(&s->out,
+		    "421 4.3.0 %s Error: too much input\r\n", s->hostname);
 		(void)r2; /* closing anyway; the driver sees SMTP_ERR_FULL */
 		close_session(s, "input overflow");
 		return SMTP_ERR_FULL;
@@ -271,7 +290,8 @@ send_ehlo(struct smtp_server *s)
 {
 	/* RFC 5321 4.1.1.1; each extension's RFC in smtp_reply.h. */
 	char size[48];
-	int n = snprintf(size, sizeof(size), "SIZE %" PRIu64, s->cfg.max_message_size);
+	int n = snprintf(size, sizeof(size), "SIZE %" PRIu64,
+	    s->cfg.max_message_size);
 	if (n < 0 || (size_t)n >= sizeof(size))
 		return SMTP_ERR_INVAL;
 	const char *ext[10];
@@ -287,7 +307,8 @@ send_ehlo(struct smtp_server *s)
 		ext[k++] = "STARTTLS";
 	int rc = smtp_buf_printf(&s->out, "250-%s\r\n", s->hostname);
 	for (size_t i = 0; i < k && rc == 0; i++)
-		rc = smtp_buf_printf(&s->out, "250%c%s\r\n", i + 1 == k ? ' ' : '-', ext[i]);
+		rc = smtp_buf_printf(&s->out, "250%c%s\r\n",
+		    i + 1 == k ? ' ' : '-', ext[i]);
 	return rc;
 }
 
@@ -296,13 +317,15 @@ cmd_helo(struct smtp_server *s, const struct smtp_cmd *c)
 {
 	/* RFC 5321 4.1.4: EHLO/HELO in a transaction resets it. */
 	end_tx(s, "ehlo");
-	int rc = c->verb == SMTP_VERB_EHLO ? send_ehlo(s)
-		: smtp_buf_printf(&s->out, "250 %s\r\n", s->hostname);
+	int rc = c->verb == SMTP_VERB_EHLO
+	    ? send_ehlo(s)
+	    : smtp_buf_printf(&s->out, "250 %s\r\n", s->hostname);
 	if (rc < 0)
 		return rc;
 	s->helo_done = true;
 	s->esmtp = c->verb == SMTP_VERB_EHLO;
-	size_t n = c->domain.len < sizeof(s->helo) ? c->domain.len : sizeof(s->helo) - 1;
+	size_t n = c->domain.len < sizeof(s->helo) ? c->domain.len
+	                                           : sizeof(s->helo) - 1;
 	memcpy(s->helo, c->domain.p, n);
 	s->helo[n] = '\0';
 	enter_state(s, SMTP_SERVER_READY);
@@ -317,17 +340,22 @@ static int
 cmd_mail(struct smtp_server *s, const struct smtp_cmd *c)
 {
 	if (!s->helo_done)
-		return client_error(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return client_error(s, 503, "5.5.1",
+		    "Error: send HELO/EHLO first");
 	if (s->in_tx)
-		return client_error(s, 503, "5.5.1", "Error: nested MAIL command");
+		return client_error(s, 503, "5.5.1",
+		    "Error: nested MAIL command");
 	/* RFC 1870 6: a declared size over the limit is refused at once. */
 	if (c->mail.has_size && c->mail.size > s->cfg.max_message_size)
-		return reply(s, 552, "5.3.4", "Error: message size exceeds fixed limit");
+		return reply(s, 552, "5.3.4",
+		    "Error: message size exceeds fixed limit");
 	if (c->mail.body == SMTP_BODY_BINARYMIME)
-		return client_error(s, 555, "5.5.4", "Error: BODY=BINARYMIME not supported");
+		return client_error(s, 555, "5.5.4",
+		    "Error: BODY=BINARYMIME not supported");
 	/* RFC 6531 3.4: a UTF-8 address needs the SMTPUTF8 parameter. */
 	if (c->addr.utf8 && !c->mail.smtputf8)
-		return client_error(s, 553, "5.6.7", "Error: non-ASCII address needs SMTPUTF8");
+		return client_error(s, 553, "5.6.7",
+		    "Error: non-ASCII address needs SMTPUTF8");
 	struct smtp_server_event *ev = push_event(s, SMTP_SERVER_EV_MAIL);
 	ev->addr = c->addr;
 	ev->mail = c->mail;
@@ -347,14 +375,16 @@ static int
 cmd_rcpt(struct smtp_server *s, const struct smtp_cmd *c)
 {
 	if (!s->in_tx)
-		return client_error(s, 503, "5.5.1", "Error: need MAIL command");
+		return client_error(s, 503, "5.5.1",
+		    "Error: need MAIL command");
 	if (s->bdat_used)
 		return client_error(s, 503, "5.5.1", "Error: RCPT after BDAT");
 	/* RFC 5321 4.5.3.1.10: 452 too many recipients (not an error). */
 	if (s->nrcpt >= s->cfg.max_recipients)
 		return reply(s, 452, "4.5.3", "Error: too many recipients");
 	if (c->addr.utf8 && !s->mail_smtputf8)
-		return client_error(s, 553, "5.6.7", "Error: non-ASCII address needs SMTPUTF8");
+		return client_error(s, 553, "5.6.7",
+		    "Error: non-ASCII address needs SMTPUTF8");
 	struct smtp_server_event *ev = push_event(s, SMTP_SERVER_EV_RCPT);
 	ev->addr = c->addr;
 	ev->rcpt = c->rcpt;
@@ -381,12 +411,14 @@ static int
 cmd_data(struct smtp_server *s)
 {
 	if (!s->in_tx)
-		return client_error(s, 503, "5.5.1", "Error: need MAIL command");
+		return client_error(s, 503, "5.5.1",
+		    "Error: need MAIL command");
 	if (s->bdat_used)
 		return client_error(s, 503, "5.5.1", "Error: DATA after BDAT");
 	/* RFC 5321 3.3: no recipient accepted: 554 "no valid recipients". */
 	if (s->nrcpt == 0)
-		return client_error(s, 554, "5.5.1", "Error: no valid recipients");
+		return client_error(s, 554, "5.5.1",
+		    "Error: no valid recipients");
 	int rc = reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	if (rc < 0)
 		return rc;
@@ -428,7 +460,8 @@ static int
 cmd_starttls(struct smtp_server *s)
 {
 	if (!s->cfg.starttls || s->tls)
-		return client_error(s, 502, "5.5.1", "Error: command not implemented");
+		return client_error(s, 502, "5.5.1",
+		    "Error: command not implemented");
 	if (!s->esmtp)
 		return client_error(s, 503, "5.5.1", "Error: send EHLO first");
 	end_tx(s, "starttls");
@@ -447,12 +480,13 @@ cmd_error(struct smtp_server *s, int err, const struct smtp_cmd *c)
 {
 	switch (err) {
 	case SMTP_ERR_UNKNOWN_CMD:
-		return client_error(s, 500, "5.5.2", "Error: command not recognized");
+		return client_error(s, 500, "5.5.2",
+		    "Error: command not recognized");
 	case SMTP_ERR_PARAM: {
 		char text[96];
 		size_t n = c->param.len < 40 ? c->param.len : 40;
-		int k = snprintf(text, sizeof(text), "Unsupported option: %.*s", (int)n,
-			(const char *)c->param.p);
+		int k = snprintf(text, sizeof(text), "Unsupported option: %.*s",
+		    (int)n, (const char *)c->param.p);
 		if (k < 0 || (size_t)k >= sizeof(text))
 			return SMTP_ERR_INVAL;
 		/* RFC 5321 4.1.1.11 */
@@ -461,12 +495,16 @@ cmd_error(struct smtp_server *s, int err, const struct smtp_cmd *c)
 	case SMTP_ERR_ADDR:
 	case SMTP_ERR_TOO_LONG:
 		if (c->verb == SMTP_VERB_MAIL)
-			return client_error(s, 501, "5.1.7", "Bad sender address syntax");
+			return client_error(s, 501, "5.1.7",
+			    "Bad sender address syntax");
 		if (c->verb == SMTP_VERB_RCPT)
-			return client_error(s, 501, "5.1.3", "Bad recipient address syntax");
-		return client_error(s, 501, "5.5.4", "Syntax error in parameters or arguments");
+			return client_error(s, 501, "5.1.3",
+			    "Bad recipient address syntax");
+		return client_error(s, 501, "5.5.4",
+		    "Syntax error in parameters or arguments");
 	default:
-		return client_error(s, 501, "5.5.4", "Syntax error in parameters or arguments");
+		return client_error(s, 501, "5.5.4",
+		    "Syntax error in parameters or arguments");
 	}
 }
 
@@ -481,7 +519,8 @@ dispatch(struct smtp_server *s, const uint8_t *line, size_t len)
 			int rc = reply(s, 221, "2.0.0", "Bye");
 			return rc < 0 ? rc : close_session(s, "quit");
 		}
-		return client_error(s, 503, "5.5.1", "Error: access denied, send QUIT");
+		return client_error(s, 503, "5.5.1",
+		    "Error: access denied, send QUIT");
 	}
 	if (err < 0)
 		return cmd_error(s, err, &c);
@@ -511,7 +550,8 @@ dispatch(struct smtp_server *s, const uint8_t *line, size_t len)
 		/* RFC 5321 3.5.3: 252 when we will not verify. */
 		return reply(s, 252, "2.0.0", "Cannot VRFY user; try RCPT");
 	case SMTP_VERB_EXPN:
-		return client_error(s, 502, "5.5.1", "Error: command not implemented");
+		return client_error(s, 502, "5.5.1",
+		    "Error: command not implemented");
 	case SMTP_VERB_HELP:
 		return reply(s, 214, "2.0.0", "See RFC 5321");
 	case SMTP_VERB_STARTTLS:
@@ -555,7 +595,8 @@ step_cmd(struct smtp_server *s)
 		smtp_buf_consume(&s->in, linelen);
 		/* RFC 5321 2.3.8: lines end with CRLF only. */
 		refused(s, 500, "5.5.2", "bare CR/LF in command");
-		rc = client_error(s, 500, "5.5.2", "Error: bare <CR> or <LF> received");
+		rc = client_error(s, 500, "5.5.2",
+		    "Error: bare <CR> or <LF> received");
 		return rc < 0 ? rc : 1;
 	}
 	SMTP_ASSERT(n > 0);
@@ -575,22 +616,26 @@ end_content(struct smtp_server *s)
 	if (s->dec.errors & (SMTP_DATA_ERR_BARE_LF | SMTP_DATA_ERR_BARE_CR)) {
 		/* SMTP smuggling defence: refuse, never normalise. */
 		code = 550, enh = "5.5.2", why = "bare CR/LF in content";
-		rc = reply(s, code, enh, "Error: bare <CR> or <LF> in message content");
+		rc = reply(s, code, enh,
+		    "Error: bare <CR> or <LF> in message content");
 	} else if (s->dec.errors & SMTP_DATA_ERR_NUL) {
 		/* RFC 5321 2.3.8 and RFC 6152: NUL is not text, not even 8bit
 		 * text; only BINARYMIME (not offered) may carry it. Relaying it
 		 * would hand the next hop content it must not accept. */
 		code = 554, enh = "5.6.0", why = "NUL in content";
 		rc = reply(s, code, enh,
-			"Error: NUL octet in message content (allowed only with BINARYMIME)");
+		    "Error: NUL octet in message content (allowed only with BINARYMIME)");
 	} else if (s->too_big) {
 		code = 552, enh = "5.3.4", why = "message too large";
-		rc = reply(s, code, enh, "Error: message size exceeds fixed limit");
+		rc = reply(s, code, enh,
+		    "Error: message size exceeds fixed limit");
 	} else if (s->dec.errors & SMTP_DATA_ERR_LINE) {
 		code = 500, enh = "5.5.2", why = "line too long";
-		rc = reply(s, code, enh, "Error: line too long in message content");
+		rc = reply(s, code, enh,
+		    "Error: line too long in message content");
 	} else {
-		struct smtp_server_event *ev = push_event(s, SMTP_SERVER_EV_MESSAGE);
+		struct smtp_server_event *ev =
+		    push_event(s, SMTP_SERVER_EV_MESSAGE);
 		ev->needs_verdict = true;
 		ev->size = s->dec.out_bytes;
 		ev->chunked = s->bdat_used;
@@ -626,7 +671,8 @@ step_data(struct smtp_server *s)
 	SMTP_ASSERT(used > 0);
 	smtp_buf_consume(&s->in, (size_t)used);
 	if (outlen > 0 && content_ok(s)) {
-		struct smtp_server_event *ev = push_event(s, SMTP_SERVER_EV_BODY);
+		struct smtp_server_event *ev =
+		    push_event(s, SMTP_SERVER_EV_BODY);
 		ev->data.p = p;
 		ev->data.len = outlen;
 	}
@@ -644,14 +690,16 @@ step_bdat(struct smtp_server *s)
 		size_t len = smtp_buf_len(&s->in);
 		if (len == 0)
 			return 0;
-		size_t n = s->bdat_remaining < len ? (size_t)s->bdat_remaining : len;
+		size_t n =
+		    s->bdat_remaining < len ? (size_t)s->bdat_remaining : len;
 		const uint8_t *p = smtp_buf_data(&s->in);
 		smtp_buf_consume(&s->in, n);
 		s->bdat_remaining -= n;
 		if (!s->bdat_discard) {
 			smtp_data_check(&s->dec, p, n);
 			if (content_ok(s)) {
-				struct smtp_server_event *ev = push_event(s, SMTP_SERVER_EV_BODY);
+				struct smtp_server_event *ev =
+				    push_event(s, SMTP_SERVER_EV_BODY);
 				ev->data.p = p;
 				ev->data.len = n;
 			}
@@ -664,7 +712,8 @@ step_bdat(struct smtp_server *s)
 		idle_state(s);
 		if (s->in_tx)
 			enter_state(s, SMTP_SERVER_MAIL);
-		rc = client_error(s, s->bdat_fail_code, "5.5.1", s->bdat_fail_text);
+		rc = client_error(s, s->bdat_fail_code, "5.5.1",
+		    s->bdat_fail_text);
 	} else if (s->bdat_last || !content_ok(s)) {
 		/* RFC 3030 2: the LAST chunk ends the content; a CR that ended
 		 * it is as bare as one anywhere else. */
@@ -673,8 +722,9 @@ step_bdat(struct smtp_server *s)
 		rc = end_content(s);
 	} else {
 		enter_state(s, SMTP_SERVER_MAIL);
-		rc = smtp_buf_printf(&s->out, "250 2.0.0 %" PRIu64 " octets received\r\n",
-			s->dec.out_bytes);
+		rc = smtp_buf_printf(&s->out,
+		    "250 2.0.0 %" PRIu64 " octets received\r\n",
+		    s->dec.out_bytes);
 	}
 	return rc < 0 ? rc : 1;
 }
@@ -732,7 +782,8 @@ valid_verdict(uint16_t code, const char *enhanced, const char *text)
 	if (enhanced != NULL) {
 		struct smtp_status st;
 		size_t n = strlen(enhanced);
-		if (smtp_status_parse((const uint8_t *)enhanced, n, &st) != (int)n ||
+		if (smtp_status_parse((const uint8_t *)enhanced, n, &st) !=
+		        (int)n ||
 		    st.klass != code / 100)
 			return false;
 	}
@@ -740,7 +791,8 @@ valid_verdict(uint16_t code, const char *enhanced, const char *text)
 }
 
 int
-smtp_server_reply(struct smtp_server *s, uint16_t code, const char *enhanced, const char *text)
+smtp_server_reply(struct smtp_server *s, uint16_t code, const char *enhanced,
+    const char *text)
 {
 	if (s->state != SMTP_SERVER_VERDICT || s->pending == PEND_NONE)
 		return SMTP_ERR_STATE;
@@ -826,12 +878,13 @@ smtp_server_abort(struct smtp_server *s, const char *enhanced, const char *text)
 		text = "Error: timeout exceeded";
 	struct smtp_status st;
 	size_t n = strlen(enhanced);
-	if (smtp_status_parse((const uint8_t *)enhanced, n, &st) != (int)n || st.klass != 4 ||
-	    !smtp__text_ok(text, SERVER_TEXT_MAX))
+	if (smtp_status_parse((const uint8_t *)enhanced, n, &st) != (int)n ||
+	    st.klass != 4 || !smtp__text_ok(text, SERVER_TEXT_MAX))
 		return SMTP_ERR_INVAL;
 	if (s->state == SMTP_SERVER_CLOSED)
 		return 0;
-	int rc = smtp_buf_printf(&s->out, "421 %s %s %s\r\n", enhanced, s->hostname, text);
+	int rc = smtp_buf_printf(&s->out, "421 %s %s %s\r\n", enhanced,
+	    s->hostname, text);
 	(void)rc; /* closing anyway; the driver may not be able to send it */
 	s->pending = PEND_NONE;
 	close_session(s, "aborted");

@@ -51,15 +51,15 @@
 #define SMTP_SERVER_H
 
 enum smtp_server_state {
-	SMTP_SERVER_INIT,      /* banner sent, no EHLO/HELO yet */
-	SMTP_SERVER_READY,     /* after EHLO/HELO, no transaction */
-	SMTP_SERVER_MAIL,      /* MAIL accepted: RCPT, DATA or BDAT expected */
-	SMTP_SERVER_DATA,      /* reading DATA content */
-	SMTP_SERVER_BDAT,      /* reading a BDAT chunk */
-	SMTP_SERVER_VERDICT,   /* waiting for smtp_server_accept()/reply() */
-	SMTP_SERVER_STARTTLS,  /* 220 sent, waiting for smtp_server_tls_started() */
-	SMTP_SERVER_REJECT,    /* reject mode: 503 to all but QUIT */
-	SMTP_SERVER_CLOSED,    /* conversation over; close after flushing */
+	SMTP_SERVER_INIT,    /* banner sent, no EHLO/HELO yet */
+	SMTP_SERVER_READY,   /* after EHLO/HELO, no transaction */
+	SMTP_SERVER_MAIL,    /* MAIL accepted: RCPT, DATA or BDAT expected */
+	SMTP_SERVER_DATA,    /* reading DATA content */
+	SMTP_SERVER_BDAT,    /* reading a BDAT chunk */
+	SMTP_SERVER_VERDICT, /* waiting for smtp_server_accept()/reply() */
+	SMTP_SERVER_STARTTLS, /* 220 sent, waiting for smtp_server_tls_started() */
+	SMTP_SERVER_REJECT, /* reject mode: 503 to all but QUIT */
+	SMTP_SERVER_CLOSED, /* conversation over; close after flushing */
 };
 
 /* "init", "ready", "mail", "data", "bdat", "verdict", "starttls",
@@ -69,21 +69,21 @@ const char *smtp_server_state_name(enum smtp_server_state st);
 
 /* Zero means "default" for every numeric field. */
 struct smtp_server_config {
-	const char *hostname;        /* our name in banner/EHLO; copied; required */
-	const char *banner_text;     /* after "220 hostname "; default "ESMTP" */
-	uint64_t max_message_size;   /* SIZE limit (RFC 1870); default 50 MiB */
-	size_t max_recipients;       /* default 1000; raised to 100 if lower
+	const char *hostname;    /* our name in banner/EHLO; copied; required */
+	const char *banner_text; /* after "220 hostname "; default "ESMTP" */
+	uint64_t max_message_size; /* SIZE limit (RFC 1870); default 50 MiB */
+	size_t max_recipients;     /* default 1000; raised to 100 if lower
 	                              * (RFC 5321 4.5.3.1.8) */
-	unsigned max_errors;         /* bad commands before 421; default 10 */
-	size_t max_line;             /* content line incl. CRLF; default 1000
+	unsigned max_errors;       /* bad commands before 421; default 10 */
+	size_t max_line;           /* content line incl. CRLF; default 1000
 	                              * (RFC 5321 4.5.3.1.6) */
-	size_t in_max;               /* input buffer ceiling; default 256 KiB */
-	size_t out_max;              /* output buffer ceiling; default 64 KiB */
-	bool starttls;               /* advertise STARTTLS (daemon has a cert) */
-	bool decide_mail;            /* MAIL events need a verdict (else 250) */
-	bool decide_rcpt;            /* RCPT events need a verdict (else 250) */
-	bool reject;                 /* reject mode, see above */
-	const char *reject_text;     /* default "Relay access denied" */
+	size_t in_max;             /* input buffer ceiling; default 256 KiB */
+	size_t out_max;            /* output buffer ceiling; default 64 KiB */
+	bool starttls;             /* advertise STARTTLS (daemon has a cert) */
+	bool decide_mail;          /* MAIL events need a verdict (else 250) */
+	bool decide_rcpt;          /* RCPT events need a verdict (else 250) */
+	bool reject;               /* reject mode, see above */
+	const char *reject_text;   /* default "Relay access denied" */
 };
 
 enum smtp_server_ev_type {
@@ -119,21 +119,21 @@ enum smtp_server_ev_type {
 
 struct smtp_server_event {
 	enum smtp_server_ev_type type;
-	bool needs_verdict;            /* MAIL, RCPT (if configured), MESSAGE */
-	bool esmtp;                    /* HELO: EHLO (true) or HELO */
-	struct smtp_slice helo;        /* HELO: the client's argument */
-	struct smtp_addr addr;         /* MAIL, RCPT */
-	struct smtp_mail_params mail;  /* MAIL */
-	struct smtp_rcpt_params rcpt;  /* RCPT */
-	struct smtp_slice data;        /* BODY */
-	uint64_t size;                 /* MESSAGE: content octets */
-	bool chunked;                  /* DATA, MESSAGE: via BDAT */
-	bool eightbit;                 /* MESSAGE: the content has octets
+	bool needs_verdict;           /* MAIL, RCPT (if configured), MESSAGE */
+	bool esmtp;                   /* HELO: EHLO (true) or HELO */
+	struct smtp_slice helo;       /* HELO: the client's argument */
+	struct smtp_addr addr;        /* MAIL, RCPT */
+	struct smtp_mail_params mail; /* MAIL */
+	struct smtp_rcpt_params rcpt; /* RCPT */
+	struct smtp_slice data;       /* BODY */
+	uint64_t size;                /* MESSAGE: content octets */
+	bool chunked;                 /* DATA, MESSAGE: via BDAT */
+	bool eightbit;                /* MESSAGE: the content has octets
 	                                * above 127, whatever BODY= said
 	                                * (RFC 6152) */
-	uint16_t code;                 /* REFUSED: the reply code sent */
-	const char *enhanced;          /* REFUSED: its enhanced status (static) */
-	const char *reason;            /* RESET, CLOSE, REFUSED: static text
+	uint16_t code;                /* REFUSED: the reply code sent */
+	const char *enhanced; /* REFUSED: its enhanced status (static) */
+	const char *reason;   /* RESET, CLOSE, REFUSED: static text
 	                                * for logs ("rset", "quit", "eof",
 	                                * "bare CR/LF in content"...) */
 };
@@ -161,7 +161,8 @@ void smtp_server_free(struct smtp_server *s);
  * clear after STARTTLS: CVE-2011-0411 class injection). Bytes fed after
  * CLOSE are ignored.
  */
-SMTP_MUST_USE int smtp_server_feed(struct smtp_server *s, const uint8_t *p, size_t len);
+SMTP_MUST_USE int smtp_server_feed(struct smtp_server *s, const uint8_t *p,
+    size_t len);
 
 /*
  * Tells the machine the client closed the connection. The next events are
@@ -175,7 +176,8 @@ SMTP_MUST_USE int smtp_server_eof(struct smtp_server *s);
  * driver should close). EV_NONE means: flush the output, then feed more
  * input (smtp_server_wants_input()) or give the verdict.
  */
-SMTP_MUST_USE int smtp_server_next(struct smtp_server *s, struct smtp_server_event *ev);
+SMTP_MUST_USE int smtp_server_next(struct smtp_server *s,
+    struct smtp_server_event *ev);
 
 /*
  * Verdicts, for the event that had needs_verdict. smtp_server_accept()
@@ -191,7 +193,7 @@ SMTP_MUST_USE int smtp_server_next(struct smtp_server *s, struct smtp_server_eve
  */
 SMTP_MUST_USE int smtp_server_accept(struct smtp_server *s);
 SMTP_MUST_USE int smtp_server_reply(struct smtp_server *s, uint16_t code,
-	const char *enhanced, const char *text);
+    const char *enhanced, const char *text);
 
 /*
  * After EV_STARTTLS, once the handshake succeeded: resets the session to
@@ -208,7 +210,7 @@ SMTP_MUST_USE int smtp_server_tls_started(struct smtp_server *s);
  * open) and CLOSE. Returns 0 or SMTP_ERR_INVAL.
  */
 SMTP_MUST_USE int smtp_server_abort(struct smtp_server *s, const char *enhanced,
-	const char *text);
+    const char *text);
 
 /* Pending output: *len bytes at the returned pointer (NULL if none), valid
  * until the next call on s. Send them, then consume what was sent. */

@@ -42,15 +42,21 @@
 
 enum tlsa_err {
 	TLSA_OK = 0,
-	TLSA_ERR_NOMEM = -1,      /* allocation failed */
-	TLSA_ERR_TRUNCATED = -2,  /* TLSA rdata shorter than its 3 fixed octets */
-	TLSA_ERR_INVAL = -3,      /* caller error: bad argument or facts */
-	TLSA_ERR_NAME = -4,       /* not a valid DNS host name (RFC 1035 2.3.4 limits) */
-	TLSA_ERR_SYNTAX = -5,     /* text form (level, digest list, record) malformed */
-	TLSA_ERR_TOO_MANY = -6,   /* a fixed limit (TLSA_DIGESTS_MAX, ...) exceeded */
-	TLSA_ERR_OPENSSL = -7,    /* OpenSSL call failed (see ERR_get_error) */
-	TLSA_ERR_SPACE = -8,      /* output buffer too small; text truncated, NUL-ended */
-	TLSA_ERR_INCOMPLETE = -9, /* decide() called before tlsa_policy_tlsa_next() said done */
+	TLSA_ERR_NOMEM = -1, /* allocation failed */
+	TLSA_ERR_TRUNCATED =
+	    -2,              /* TLSA rdata shorter than its 3 fixed octets */
+	TLSA_ERR_INVAL = -3, /* caller error: bad argument or facts */
+	TLSA_ERR_NAME =
+	    -4, /* not a valid DNS host name (RFC 1035 2.3.4 limits) */
+	TLSA_ERR_SYNTAX =
+	    -5, /* text form (level, digest list, record) malformed */
+	TLSA_ERR_TOO_MANY =
+	    -6, /* a fixed limit (TLSA_DIGESTS_MAX, ...) exceeded */
+	TLSA_ERR_OPENSSL = -7, /* OpenSSL call failed (see ERR_get_error) */
+	TLSA_ERR_SPACE =
+	    -8, /* output buffer too small; text truncated, NUL-ended */
+	TLSA_ERR_INCOMPLETE =
+	    -9, /* decide() called before tlsa_policy_tlsa_next() said done */
 };
 
 /* Static English text for a tlsa_err value; never NULL. */
@@ -98,7 +104,8 @@ struct tlsa_record {
  * len < 3. Zero-length data parses (the record is then unusable). out->data
  * points into p. Never allocates.
  */
-TLSA_MUST_USE int tlsa_rdata_parse(const uint8_t *p, size_t len, struct tlsa_record *out);
+TLSA_MUST_USE int tlsa_rdata_parse(const uint8_t *p, size_t len,
+    struct tlsa_record *out);
 
 /*
  * Parse the presentation form "U S M hex" (RFC 6698 2.2, hex may contain
@@ -106,20 +113,20 @@ TLSA_MUST_USE int tlsa_rdata_parse(const uint8_t *p, size_t len, struct tlsa_rec
  * Returns 0, TLSA_ERR_SYNTAX or TLSA_ERR_SPACE. Used for config, tests and
  * the OpenSSL corpus.
  */
-TLSA_MUST_USE int tlsa_record_from_text(const char *s, size_t len, uint8_t *buf, size_t bufsize,
-    struct tlsa_record *out);
+TLSA_MUST_USE int tlsa_record_from_text(const char *s, size_t len, uint8_t *buf,
+    size_t bufsize, struct tlsa_record *out);
 
 /* Why a record is not used. */
 enum tlsa_unusable {
 	TLSA_USABLE = 0,
-	TLSA_UNUSABLE_PKIX_USAGE,     /* usage 0/1: RFC 7672 3.1.3 (C49) */
-	TLSA_UNUSABLE_USAGE,          /* unknown usage (I22) */
-	TLSA_UNUSABLE_SELECTOR,       /* unknown selector (I22) */
-	TLSA_UNUSABLE_MTYPE,          /* matching type not in the digest list (I12, I22, I23) */
-	TLSA_UNUSABLE_PRIVATE_MTYPE,  /* 255 PrivDigest from DNS (I22) */
-	TLSA_UNUSABLE_DIGEST_LENGTH,  /* data length != digest length (I22) */
+	TLSA_UNUSABLE_PKIX_USAGE, /* usage 0/1: RFC 7672 3.1.3 (C49) */
+	TLSA_UNUSABLE_USAGE,      /* unknown usage (I22) */
+	TLSA_UNUSABLE_SELECTOR,   /* unknown selector (I22) */
+	TLSA_UNUSABLE_MTYPE, /* matching type not in the digest list (I12, I22, I23) */
+	TLSA_UNUSABLE_PRIVATE_MTYPE, /* 255 PrivDigest from DNS (I22) */
+	TLSA_UNUSABLE_DIGEST_LENGTH, /* data length != digest length (I22) */
 	TLSA_UNUSABLE_MALFORMED_FULL, /* Full(0) data is not one DER cert / SPKI (I22) */
-	TLSA_UNUSABLE_SUPERSEDED,     /* a stronger digest exists for the same usage+selector (I13) */
+	TLSA_UNUSABLE_SUPERSEDED, /* a stronger digest exists for the same usage+selector (I13) */
 };
 /* Static name ("pkix-usage", "digest-length", ...); never NULL. */
 const char *tlsa_unusable_name(enum tlsa_unusable u);
@@ -131,9 +138,10 @@ const char *tlsa_unusable_name(enum tlsa_unusable u);
 #define TLSA_DIGESTS_MAX 8
 #define TLSA_DIGEST_NAME_MAX 31
 struct tlsa_digest {
-	uint8_t mtype;                        /* 1..254 */
-	uint8_t len;                          /* digest length in octets */
-	char name[TLSA_DIGEST_NAME_MAX + 1];  /* OpenSSL digest name ("sha512") */
+	uint8_t mtype; /* 1..254 */
+	uint8_t len;   /* digest length in octets */
+	char
+	    name[TLSA_DIGEST_NAME_MAX + 1]; /* OpenSSL digest name ("sha512") */
 };
 struct tlsa_digests {
 	size_t n;
@@ -150,7 +158,8 @@ void tlsa_digests_default(struct tlsa_digests *out);
  * Digests OpenSSL does not know, duplicate names or types, and an empty list
  * are TLSA_ERR_SYNTAX. Full(0) is always accepted and never listed.
  */
-TLSA_MUST_USE int tlsa_digests_parse(const char *s, size_t len, struct tlsa_digests *out);
+TLSA_MUST_USE int tlsa_digests_parse(const char *s, size_t len,
+    struct tlsa_digests *out);
 
 /*
  * Classify an RRset: why[i] receives the verdict for recs[i] (usable or the
@@ -169,11 +178,13 @@ TLSA_MUST_USE int tlsa_rrset_classify(const struct tlsa_record *recs, size_t n,
  * dropped. Order- and duplicate-independent. Returns 0 or TLSA_ERR_NOMEM /
  * TLSA_ERR_OPENSSL.
  */
-TLSA_MUST_USE int tlsa_rrset_digest(const struct tlsa_record *recs, size_t n, uint8_t out[32]);
+TLSA_MUST_USE int tlsa_rrset_digest(const struct tlsa_record *recs, size_t n,
+    uint8_t out[32]);
 
 /* "_<port>._tcp.<base>" (C41: the real destination port). Returns 0,
  * TLSA_ERR_NAME or TLSA_ERR_SPACE. */
-TLSA_MUST_USE int tlsa_qname(const char *base, uint16_t port, char *buf, size_t size);
+TLSA_MUST_USE int tlsa_qname(const char *base, uint16_t port, char *buf,
+    size_t size);
 
 /* ---------------------------------------------------------------- policy */
 
@@ -187,11 +198,12 @@ enum tlsa_level {
 	TLSA_LEVEL_DANE = 0,  /* default: opportunistic DANE (RFC 7672 2.2) */
 	TLSA_LEVEL_DANE_ONLY, /* mandatory DANE (C25, C30, C62) */
 	TLSA_LEVEL_MAY,       /* opportunistic TLS, no TLSA lookups */
-	TLSA_LEVEL_ENCRYPT,   /* TLS required, no authentication, no TLSA lookups */
-	TLSA_LEVEL_VERIFY,    /* TLS + PKIX (system CAs) + MX host name; no TLSA lookups */
+	TLSA_LEVEL_ENCRYPT, /* TLS required, no authentication, no TLSA lookups */
+	TLSA_LEVEL_VERIFY, /* TLS + PKIX (system CAs) + MX host name; no TLSA lookups */
 };
 const char *tlsa_level_name(enum tlsa_level l); /* "dane", "dane-only", ... */
-TLSA_MUST_USE int tlsa_level_parse(const char *s, size_t len, enum tlsa_level *out);
+TLSA_MUST_USE int tlsa_level_parse(const char *s, size_t len,
+    enum tlsa_level *out);
 
 /* DNSSEC status of one answer as the validating resolver reports it (C04).
  * INDETERMINATE is handled exactly like BOGUS (C05). */
@@ -211,51 +223,66 @@ enum tlsa_answer {
 };
 struct tlsa_lookup {
 	enum tlsa_answer answer;
-	enum tlsa_dnssec dnssec; /* of the final answer, C17 applied (insecure once any CNAME step was) */
+	enum tlsa_dnssec
+	    dnssec; /* of the final answer, C17 applied (insecure once any CNAME step was) */
 };
 
 /* Combine the A and AAAA lookups of one host: DATA if either has data;
  * secure only if both are secure; bogus/indeterminate/error in either wins.
  * A daemon that uses one family only passes that lookup alone. */
-struct tlsa_lookup tlsa_lookup_combine(struct tlsa_lookup a, struct tlsa_lookup aaaa);
+struct tlsa_lookup tlsa_lookup_combine(struct tlsa_lookup a,
+    struct tlsa_lookup aaaa);
 
-#define TLSA_NAME_MAX 253 /* RFC 1035 2.3.4, presentation form without the final dot */
+#define TLSA_NAME_MAX                                                          \
+	253 /* RFC 1035 2.3.4, presentation form without the final dot */
 
 /* Facts about the destination. All strings borrowed for the call. */
 struct tlsa_dest_in {
 	enum tlsa_level level;
-	const char *nexthop;     /* next-hop domain as configured / recipient domain */
-	bool nexthop_literal;    /* "[192.0.2.1]" style or numeric: DANE never applies (C26) */
-	bool no_mx;              /* "[host]": no MX lookup; nexthop is the host, from config */
-	uint16_t port;           /* destination port, 25 normally (C41) */
+	const char
+	    *nexthop; /* next-hop domain as configured / recipient domain */
+	bool
+	    nexthop_literal; /* "[192.0.2.1]" style or numeric: DANE never applies (C26) */
+	bool
+	    no_mx; /* "[host]": no MX lookup; nexthop is the host, from config */
+	uint16_t port; /* destination port, 25 normally (C41) */
 	/* MX lookup (ignored when no_mx or nexthop_literal). */
-	struct tlsa_lookup mx;   /* dnssec covers any CNAME leading to the MX RRset (C30) */
-	bool mx_null;            /* the RRset contains "MX 0 ." (RFC 7505), alone or mixed */
-	const char *mx_expanded; /* CNAME-expanded next-hop of the MX lookup, NULL if none */
+	struct tlsa_lookup
+	    mx; /* dnssec covers any CNAME leading to the MX RRset (C30) */
+	bool
+	    mx_null; /* the RRset contains "MX 0 ." (RFC 7505), alone or mixed */
+	const char *
+	    mx_expanded; /* CNAME-expanded next-hop of the MX lookup, NULL if none */
 };
 
 /* One TLSA answer for one candidate base domain. */
 struct tlsa_tlsa_in {
-	const char *base;                 /* the base domain queried (must equal what tlsa_policy_tlsa_next() said) */
+	const char *
+	    base; /* the base domain queried (must equal what tlsa_policy_tlsa_next() said) */
 	struct tlsa_lookup res;
-	const struct tlsa_record *recs;   /* parsed rdata (tlsa_rdata_parse), borrowed */
+	const struct tlsa_record
+	    *recs; /* parsed rdata (tlsa_rdata_parse), borrowed */
 	size_t n_recs;
-	bool malformed;                   /* some rdata did not parse: the lookup failed (C12) */
+	bool malformed; /* some rdata did not parse: the lookup failed (C12) */
 };
 
 #define TLSA_BASES_MAX 2 /* expanded name, then original (C39, C44) */
 
 /* Facts about one MX host (or the implicit MX / [host]). */
 struct tlsa_host_in {
-	const char *name;         /* as in the MX RDATA; the next-hop for implicit MX / [host] */
-	uint16_t preference;      /* informational (the daemon sorts) */
-	bool name_numeric;        /* numeric MX data (C26): no DANE */
-	struct tlsa_lookup addr;  /* tlsa_lookup_combine(A, AAAA): the first address response (C36, C37) */
-	const char *expanded;     /* CNAME-expanded name of the address lookup, NULL if no CNAME */
+	const char *
+	    name; /* as in the MX RDATA; the next-hop for implicit MX / [host] */
+	uint16_t preference; /* informational (the daemon sorts) */
+	bool name_numeric;   /* numeric MX data (C26): no DANE */
+	struct tlsa_lookup
+	    addr; /* tlsa_lookup_combine(A, AAAA): the first address response (C36, C37) */
+	const char *
+	    expanded; /* CNAME-expanded name of the address lookup, NULL if no CNAME */
 	/* Security of the first CNAME (only read when expanded != NULL). Bogus or
 	 * indeterminate refuses the host like a failed address lookup (C16, C40). */
 	enum tlsa_dnssec first_cname;
-	size_t n_tlsa;            /* answers appended in the order tlsa_policy_tlsa_next() asked */
+	size_t
+	    n_tlsa; /* answers appended in the order tlsa_policy_tlsa_next() asked */
 	struct tlsa_tlsa_in tlsa[TLSA_BASES_MAX];
 };
 
@@ -264,35 +291,36 @@ struct tlsa_host_in {
 enum tlsa_failure {
 	TLSA_FAIL_NONE = 0,
 	TLSA_FAIL_STARTTLS_NOT_SUPPORTED, /* "starttls-not-supported" (set by the relay) */
-	TLSA_FAIL_CERT_HOST_MISMATCH,     /* "certificate-host-mismatch" */
-	TLSA_FAIL_CERT_EXPIRED,           /* "certificate-expired" */
-	TLSA_FAIL_CERT_NOT_TRUSTED,       /* "certificate-not-trusted" */
-	TLSA_FAIL_VALIDATION,             /* "validation-failure" (handshake or other) */
-	TLSA_FAIL_TLSA_INVALID,           /* "tlsa-invalid" (malformed / no usable record under dane-only) */
-	TLSA_FAIL_DNSSEC_INVALID,         /* "dnssec-invalid" (bogus, indeterminate, lookup error) */
-	TLSA_FAIL_DANE_REQUIRED,          /* "dane-required" (dane-only without DANE) */
-	TLSA_FAIL_DNS_ERROR,              /* "dns-error": non-DNSSEC lookup failure (local) */
-	TLSA_FAIL_HOST_NOT_FOUND,         /* "host-not-found": no address / no domain (local) */
-	TLSA_FAIL_NULL_MX,                /* "null-mx": RFC 7505 (local) */
+	TLSA_FAIL_CERT_HOST_MISMATCH, /* "certificate-host-mismatch" */
+	TLSA_FAIL_CERT_EXPIRED,       /* "certificate-expired" */
+	TLSA_FAIL_CERT_NOT_TRUSTED,   /* "certificate-not-trusted" */
+	TLSA_FAIL_VALIDATION, /* "validation-failure" (handshake or other) */
+	TLSA_FAIL_TLSA_INVALID, /* "tlsa-invalid" (malformed / no usable record under dane-only) */
+	TLSA_FAIL_DNSSEC_INVALID, /* "dnssec-invalid" (bogus, indeterminate, lookup error) */
+	TLSA_FAIL_DANE_REQUIRED, /* "dane-required" (dane-only without DANE) */
+	TLSA_FAIL_DNS_ERROR, /* "dns-error": non-DNSSEC lookup failure (local) */
+	TLSA_FAIL_HOST_NOT_FOUND, /* "host-not-found": no address / no domain (local) */
+	TLSA_FAIL_NULL_MX, /* "null-mx": RFC 7505 (local) */
 };
 const char *tlsa_failure_name(enum tlsa_failure f); /* the strings above */
 
-#define TLSA_STATUS_MAX 15  /* "4.7.5" */
+#define TLSA_STATUS_MAX 15 /* "4.7.5" */
 #define TLSA_REASON_MAX 255
 
 enum tlsa_dest_action {
 	TLSA_DEST_USE_MX = 0, /* connect to the MX hosts (mx.answer == DATA) */
-	TLSA_DEST_IMPLICIT,   /* no MX: the next-hop itself is the only host (I27), or [host] */
-	TLSA_DEST_LITERAL,    /* address literal: connect to it, no DANE (C26) */
-	TLSA_DEST_DEFER,      /* temporary failure for the whole destination (C09, C30) */
-	TLSA_DEST_BOUNCE,     /* permanent: null MX (I32), NXDOMAIN next-hop (I25) */
+	TLSA_DEST_IMPLICIT, /* no MX: the next-hop itself is the only host (I27), or [host] */
+	TLSA_DEST_LITERAL, /* address literal: connect to it, no DANE (C26) */
+	TLSA_DEST_DEFER, /* temporary failure for the whole destination (C09, C30) */
+	TLSA_DEST_BOUNCE, /* permanent: null MX (I32), NXDOMAIN next-hop (I25) */
 };
 const char *tlsa_dest_action_name(enum tlsa_dest_action a);
 
 struct tlsa_dest_verdict {
 	enum tlsa_dest_action action;
-	bool mx_secure;           /* host names are trustworthy for C33 logging */
-	char status[TLSA_STATUS_MAX + 1]; /* "4.7.5", "5.1.10", ""; set for DEFER/BOUNCE */
+	bool mx_secure; /* host names are trustworthy for C33 logging */
+	char status[TLSA_STATUS_MAX +
+	    1]; /* "4.7.5", "5.1.10", ""; set for DEFER/BOUNCE */
 	enum tlsa_failure fclass;
 	char reason[TLSA_REASON_MAX + 1];
 };
@@ -316,22 +344,24 @@ TLSA_MUST_USE int tlsa_policy_tlsa_next(const struct tlsa_dest_in *dest,
     const struct tlsa_host_in *host, const char **base);
 
 enum tlsa_verdict_kind {
-	TLSA_VERDICT_DANE = 0,       /* DANE-authenticated TLS required (C18, C50) */
-	TLSA_VERDICT_ENCRYPT,        /* TLS required, no authentication (C20, C43, level encrypt) */
-	TLSA_VERDICT_MAY,            /* opportunistic TLS, cleartext allowed (C22, C23) */
-	TLSA_VERDICT_VERIFY,         /* TLS + PKIX with the system CAs, name = MX host */
+	TLSA_VERDICT_DANE = 0, /* DANE-authenticated TLS required (C18, C50) */
+	TLSA_VERDICT_ENCRYPT, /* TLS required, no authentication (C20, C43, level encrypt) */
+	TLSA_VERDICT_MAY, /* opportunistic TLS, cleartext allowed (C22, C23) */
+	TLSA_VERDICT_VERIFY, /* TLS + PKIX with the system CAs, name = MX host */
 	TLSA_VERDICT_DO_NOT_CONNECT, /* see status/fclass/reason/scope */
 };
-const char *tlsa_verdict_kind_name(enum tlsa_verdict_kind k); /* "dane", "encrypt", "may", "verify", "do-not-connect" */
+const char *tlsa_verdict_kind_name(enum tlsa_verdict_kind
+        k); /* "dane", "encrypt", "may", "verify", "do-not-connect" */
 
 /* How a successful delivery under this verdict may be logged (C33). */
 enum tlsa_trust {
 	TLSA_TRUST_NONE = 0,  /* cleartext */
 	TLSA_TRUST_UNTRUSTED, /* TLS, peer not authenticated */
-	TLSA_TRUST_TRUSTED,   /* authenticated, but the MX name came from insecure DNS (C33) */
-	TLSA_TRUST_VERIFIED,  /* authenticated for the next-hop domain */
+	TLSA_TRUST_TRUSTED, /* authenticated, but the MX name came from insecure DNS (C33) */
+	TLSA_TRUST_VERIFIED, /* authenticated for the next-hop domain */
 };
-const char *tlsa_trust_name(enum tlsa_trust t); /* "none", "Untrusted", "Trusted", "Verified" */
+const char *tlsa_trust_name(
+    enum tlsa_trust t); /* "none", "Untrusted", "Trusted", "Verified" */
 
 enum tlsa_scope {
 	TLSA_SCOPE_HOST = 0,   /* skip this MX host, try the next (C10, C14) */
@@ -343,14 +373,16 @@ enum tlsa_scope {
 struct tlsa_verdict {
 	/* read-only */
 	enum tlsa_verdict_kind kind;
-	enum tlsa_trust log_as;     /* trust to log if the handshake satisfies the verdict */
-	enum tlsa_level level;      /* input, for logging */
-	bool mx_secure;             /* input summary, for logging */
+	enum tlsa_trust
+	    log_as; /* trust to log if the handshake satisfies the verdict */
+	enum tlsa_level level; /* input, for logging */
+	bool mx_secure;        /* input summary, for logging */
 	bool addr_secure;
-	enum tlsa_dnssec tlsa_dnssec;   /* of the TLSA answer used (when tlsa_looked_up) */
+	enum tlsa_dnssec
+	    tlsa_dnssec; /* of the TLSA answer used (when tlsa_looked_up) */
 	enum tlsa_answer tlsa_answer;
 	bool tlsa_looked_up;
-	size_t n_tlsa;              /* records in the TLSA answer used */
+	size_t n_tlsa; /* records in the TLSA answer used */
 	/* DANE / VERIFY: base domain = SNI (C63, I11, I14); for VERIFY the MX
 	 * host; for ENCRYPT from unusable TLSA the base domain (SNI only). */
 	char base_domain[TLSA_NAME_MAX + 1];
@@ -365,7 +397,7 @@ struct tlsa_verdict {
 	uint8_t rrset_digest[32];
 	/* DO_NOT_CONNECT */
 	enum tlsa_scope scope;
-	bool permanent;             /* bounce rather than defer (null MX, NXDOMAIN) */
+	bool permanent; /* bounce rather than defer (null MX, NXDOMAIN) */
 	char status[TLSA_STATUS_MAX + 1];
 	enum tlsa_failure fclass;
 	char reason[TLSA_REASON_MAX + 1];
@@ -391,7 +423,8 @@ TLSA_MUST_USE int tlsa_policy_decide(const struct tlsa_dest_in *dest,
 void tlsa_verdict_release(struct tlsa_verdict *v);
 
 /* Deep copy (the copy owns its records). Returns 0 or TLSA_ERR_NOMEM. */
-TLSA_MUST_USE int tlsa_verdict_copy(struct tlsa_verdict *dst, const struct tlsa_verdict *src);
+TLSA_MUST_USE int tlsa_verdict_copy(struct tlsa_verdict *dst,
+    const struct tlsa_verdict *src);
 
 /*
  * How an SMTP connection carries its messages, beyond what the verdict says.
@@ -401,9 +434,9 @@ TLSA_MUST_USE int tlsa_verdict_copy(struct tlsa_verdict *dst, const struct tlsa_
  * had TLS on a new connection.
  */
 enum tlsa_channel {
-	TLSA_CHANNEL_TLS = 0,           /* STARTTLS done, the verdict satisfied */
-	TLSA_CHANNEL_CLEARTEXT,         /* MAY, and the server offered no STARTTLS */
-	TLSA_CHANNEL_CLEARTEXT_POLICY,  /* MAY, STARTTLS never tried: the daemon's
+	TLSA_CHANNEL_TLS = 0,   /* STARTTLS done, the verdict satisfied */
+	TLSA_CHANNEL_CLEARTEXT, /* MAY, and the server offered no STARTTLS */
+	TLSA_CHANNEL_CLEARTEXT_POLICY, /* MAY, STARTTLS never tried: the daemon's
 	                                   per-destination "none" (it passes MAY) */
 };
 
@@ -416,8 +449,8 @@ enum tlsa_channel {
  * connection-cache key. Returns 0, TLSA_ERR_INVAL (NULL argument or a
  * channel out of range) or TLSA_ERR_OPENSSL / TLSA_ERR_NOMEM.
  */
-TLSA_MUST_USE int tlsa_verdict_cache_key(const struct tlsa_verdict *v, enum tlsa_channel channel,
-    uint8_t out[32]);
+TLSA_MUST_USE int tlsa_verdict_cache_key(const struct tlsa_verdict *v,
+    enum tlsa_channel channel, uint8_t out[32]);
 
 /*
  * Log fields for the decision: `dane=dane mx_secure=yes addr_secure=yes
@@ -426,7 +459,8 @@ TLSA_MUST_USE int tlsa_verdict_cache_key(const struct tlsa_verdict *v, enum tlsa
  * `... verdict=do-not-connect scope=host dsn=4.7.5 class=dnssec-invalid
  * why="..."`. Untrusted text is escaped. Returns 0 or TLSA_ERR_SPACE.
  */
-TLSA_MUST_USE int tlsa_verdict_format(const struct tlsa_verdict *v, char *buf, size_t size);
+TLSA_MUST_USE int tlsa_verdict_format(const struct tlsa_verdict *v, char *buf,
+    size_t size);
 
 /* ----------------------------------------------------------- OpenSSL glue */
 
@@ -450,7 +484,8 @@ struct tlsa_ctx_config {
 
 /* Build the contexts. Returns 0 and *out (free with tlsa_ctx_free) or
  * TLSA_ERR_OPENSSL / TLSA_ERR_NOMEM / TLSA_ERR_INVAL. */
-TLSA_MUST_USE int tlsa_ctx_new(const struct tlsa_ctx_config *cfg, struct tlsa_ctx **out);
+TLSA_MUST_USE int tlsa_ctx_new(const struct tlsa_ctx_config *cfg,
+    struct tlsa_ctx **out);
 void tlsa_ctx_free(struct tlsa_ctx *ctx);
 
 /*
@@ -462,37 +497,44 @@ void tlsa_ctx_free(struct tlsa_ctx *ctx);
  * the handshake (I24). The caller owns *out (SSL_free) and sets its BIOs; v
  * must stay valid until tlsa_ssl_result(). Session resumption is disabled.
  */
-TLSA_MUST_USE int tlsa_ssl_new(struct tlsa_ctx *ctx, const struct tlsa_verdict *v, SSL **out);
+TLSA_MUST_USE int tlsa_ssl_new(struct tlsa_ctx *ctx,
+    const struct tlsa_verdict *v, SSL **out);
 
 enum tlsa_auth {
-	TLSA_AUTH_NONE = 0,  /* no TLS session (handshake failed) */
-	TLSA_AUTH_MAY,       /* TLS, unauthenticated, opportunistic */
-	TLSA_AUTH_ENCRYPT,   /* TLS, unauthenticated, required */
-	TLSA_AUTH_VERIFIED,  /* PKIX + host name (level verify) */
-	TLSA_AUTH_DANE_EE,   /* matched a DANE-EE(3) record */
-	TLSA_AUTH_DANE_TA,   /* matched a DANE-TA(2) record + name check */
+	TLSA_AUTH_NONE = 0, /* no TLS session (handshake failed) */
+	TLSA_AUTH_MAY,      /* TLS, unauthenticated, opportunistic */
+	TLSA_AUTH_ENCRYPT,  /* TLS, unauthenticated, required */
+	TLSA_AUTH_VERIFIED, /* PKIX + host name (level verify) */
+	TLSA_AUTH_DANE_EE,  /* matched a DANE-EE(3) record */
+	TLSA_AUTH_DANE_TA,  /* matched a DANE-TA(2) record + name check */
 };
-const char *tlsa_auth_name(enum tlsa_auth a); /* "none", "may", "encrypt", "verified", "dane-ee", "dane-ta" */
+const char *tlsa_auth_name(enum tlsa_auth
+        a); /* "none", "may", "encrypt", "verified", "dane-ee", "dane-ta" */
 
 #define TLSA_MATCH_TEXT_MAX 63 /* "3 1 1 " + hex, truncated with ".." */
 
 struct tlsa_result {
-	bool ok;                   /* the verdict is satisfied: deliver over this session */
+	bool ok; /* the verdict is satisfied: deliver over this session */
 	enum tlsa_auth auth;
-	enum tlsa_trust trust;     /* what to log: Verified/Trusted/Untrusted/none */
-	int depth;                 /* SSL_get0_dane_authority depth, -1 if none */
+	enum tlsa_trust
+	    trust; /* what to log: Verified/Trusted/Untrusted/none */
+	int depth; /* SSL_get0_dane_authority depth, -1 if none */
 	char matched[TLSA_MATCH_TEXT_MAX + 1]; /* "3 1 1 ab12..", "" if none */
-	char peername[TLSA_NAME_MAX + 1];      /* reference id that matched (DANE-TA/verify), "" */
+	char peername[TLSA_NAME_MAX +
+	    1]; /* reference id that matched (DANE-TA/verify), "" */
 	bool have_spki;
-	uint8_t spki_sha256[32];   /* SHA-256 of the peer leaf's SubjectPublicKeyInfo */
-	char subject[128];         /* peer leaf subject (RFC 2253, escaped), "" */
-	char dns_names[256];       /* peer leaf DNS SANs, comma separated, truncated */
-	char protocol[16];         /* "TLSv1.3", "" */
+	uint8_t spki_sha256
+	    [32];          /* SHA-256 of the peer leaf's SubjectPublicKeyInfo */
+	char subject[128]; /* peer leaf subject (RFC 2253, escaped), "" */
+	char
+	    dns_names[256]; /* peer leaf DNS SANs, comma separated, truncated */
+	char protocol[16];  /* "TLSv1.3", "" */
 	char cipher[64];
 	/* when !ok */
 	enum tlsa_failure fclass;
-	long x509_err;             /* SSL_get_verify_result, X509_V_OK if n/a */
-	char status[TLSA_STATUS_MAX + 1]; /* "4.7.5" whenever !ok (RFC 7672 has no codes: departure 6) */
+	long x509_err; /* SSL_get_verify_result, X509_V_OK if n/a */
+	char status[TLSA_STATUS_MAX +
+	    1]; /* "4.7.5" whenever !ok (RFC 7672 has no codes: departure 6) */
 	char why[TLSA_REASON_MAX + 1];
 };
 
@@ -501,8 +543,8 @@ struct tlsa_result {
  * SSL_do_handshake() returned 1. Fills *out completely; never fails for a
  * protocol reason (that is out->ok == false). Returns 0 or TLSA_ERR_INVAL.
  */
-TLSA_MUST_USE int tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v, bool handshake_ok,
-    struct tlsa_result *out);
+TLSA_MUST_USE int tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v,
+    bool handshake_ok, struct tlsa_result *out);
 
 /*
  * Log fields: `tls=dane-ee trust=Verified depth=0 tlsa="3 1 1 ab12.."
@@ -510,6 +552,7 @@ TLSA_MUST_USE int tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v, bool h
  * failure `tls=none class=certificate-not-trusted dsn=4.7.5 x509="..."
  * why="..."`. Returns 0 or TLSA_ERR_SPACE (truncated, NUL-ended).
  */
-TLSA_MUST_USE int tlsa_result_format(const struct tlsa_result *r, char *buf, size_t size);
+TLSA_MUST_USE int tlsa_result_format(const struct tlsa_result *r, char *buf,
+    size_t size);
 
 #endif /* TLSA_H */

@@ -9,7 +9,8 @@
 
 /* Broken invariant: abort with file, line and condition (STYLE.md 3). */
 #define TLSA__ASSERT(c) ((c) ? (void)0 : tlsa__abort(__FILE__, __LINE__, #c))
-__attribute__((noreturn)) void tlsa__abort(const char *file, int line, const char *cond);
+__attribute__((noreturn)) void tlsa__abort(const char *file, int line,
+    const char *cond);
 
 /* Validate a host name (RFC 1035 2.3.4 lengths, LDH plus '_', optional
  * final dot) and copy it without the final dot, lowercased. */
@@ -27,7 +28,8 @@ struct tlsa__buf {
 };
 void tlsa__buf_init(struct tlsa__buf *b, char *p, size_t size);
 void tlsa__buf_add(struct tlsa__buf *b, const char *s);
-__attribute__((format(printf, 2, 3))) void tlsa__buf_printf(struct tlsa__buf *b, const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) void tlsa__buf_printf(struct tlsa__buf *b,
+    const char *fmt, ...);
 /* Append s as a quoted value: printable ASCII kept, '"' and '\\' escaped,
  * everything else as \xNN, at most max input bytes (then ".."). */
 void tlsa__buf_quoted(struct tlsa__buf *b, const char *s, size_t max);

@@ -24,15 +24,18 @@ tlsa_lookup_combine(struct tlsa_lookup a, struct tlsa_lookup aaaa)
 	}
 	if (a.dnssec == TLSA_DNSSEC_BOGUS || aaaa.dnssec == TLSA_DNSSEC_BOGUS)
 		r.dnssec = TLSA_DNSSEC_BOGUS;
-	else if (a.dnssec == TLSA_DNSSEC_INDETERMINATE || aaaa.dnssec == TLSA_DNSSEC_INDETERMINATE)
+	else if (a.dnssec == TLSA_DNSSEC_INDETERMINATE ||
+	    aaaa.dnssec == TLSA_DNSSEC_INDETERMINATE)
 		r.dnssec = TLSA_DNSSEC_INDETERMINATE;
-	else if (a.dnssec == TLSA_DNSSEC_INSECURE || aaaa.dnssec == TLSA_DNSSEC_INSECURE)
+	else if (a.dnssec == TLSA_DNSSEC_INSECURE ||
+	    aaaa.dnssec == TLSA_DNSSEC_INSECURE)
 		r.dnssec = TLSA_DNSSEC_INSECURE;
 	else
 		r.dnssec = TLSA_DNSSEC_SECURE;
 	if (a.answer == TLSA_ANSWER_DATA || aaaa.answer == TLSA_ANSWER_DATA)
 		r.answer = TLSA_ANSWER_DATA;
-	else if (a.answer == TLSA_ANSWER_NODATA || aaaa.answer == TLSA_ANSWER_NODATA)
+	else if (a.answer == TLSA_ANSWER_NODATA ||
+	    aaaa.answer == TLSA_ANSWER_NODATA)
 		r.answer = TLSA_ANSWER_NODATA;
 	else
 		r.answer = TLSA_ANSWER_NXDOMAIN;
@@ -98,8 +101,8 @@ set_status(char status[TLSA_STATUS_MAX + 1], const char *code)
 }
 
 static void
-dest_fail(struct tlsa_dest_verdict *out, enum tlsa_dest_action a, const char *code,
-    enum tlsa_failure f, const char *why)
+dest_fail(struct tlsa_dest_verdict *out, enum tlsa_dest_action a,
+    const char *code, enum tlsa_failure f, const char *why)
 {
 	out->action = a;
 	set_status(out->status, code);
@@ -109,7 +112,8 @@ dest_fail(struct tlsa_dest_verdict *out, enum tlsa_dest_action a, const char *co
 }
 
 int
-tlsa_policy_destination(const struct tlsa_dest_in *dest, struct tlsa_dest_verdict *out)
+tlsa_policy_destination(const struct tlsa_dest_in *dest,
+    struct tlsa_dest_verdict *out)
 {
 	if (dest == NULL || out == NULL)
 		return TLSA_ERR_INVAL;
@@ -121,12 +125,14 @@ tlsa_policy_destination(const struct tlsa_dest_in *dest, struct tlsa_dest_verdic
 	if (dest->nexthop_literal) {
 		/* RFC 7672 2.2 (C26): DANE does not apply to address literals. */
 		if (dest->level == TLSA_LEVEL_DANE_ONLY) {
-			dest_fail(out, TLSA_DEST_DEFER, "4.7.5", TLSA_FAIL_DANE_REQUIRED,
+			dest_fail(out, TLSA_DEST_DEFER, "4.7.5",
+			    TLSA_FAIL_DANE_REQUIRED,
 			    "DANE required, but DANE does not apply to an address literal (RFC 7672 2.2)");
 			return 0;
 		}
 		out->action = TLSA_DEST_LITERAL;
-		out->mx_secure = true; /* the address comes from configuration */
+		out->mx_secure =
+		    true; /* the address comes from configuration */
 		return 0;
 	}
 	char name[TLSA_NAME_MAX + 1];
@@ -138,7 +144,8 @@ tlsa_policy_destination(const struct tlsa_dest_in *dest, struct tlsa_dest_verdic
 		out->mx_secure = true;
 		return 0;
 	}
-	if (dest->mx_expanded != NULL && tlsa__name_copy(dest->mx_expanded, name) < 0)
+	if (dest->mx_expanded != NULL &&
+	    tlsa__name_copy(dest->mx_expanded, name) < 0)
 		return TLSA_ERR_NAME;
 	if (!lookup_ok(&dest->mx))
 		return TLSA_ERR_INVAL;
@@ -149,16 +156,19 @@ tlsa_policy_destination(const struct tlsa_dest_in *dest, struct tlsa_dest_verdic
 		return 0;
 	}
 	if (is_bogus(dest->mx.dnssec)) {
-		dest_fail(out, TLSA_DEST_DEFER, "4.7.5", TLSA_FAIL_DNSSEC_INVALID,
+		dest_fail(out, TLSA_DEST_DEFER, "4.7.5",
+		    TLSA_FAIL_DNSSEC_INVALID,
 		    dest->mx.dnssec == TLSA_DNSSEC_BOGUS
-			? "MX lookup DNSSEC-bogus (RFC 7672 2.1.2)"
-			: "MX lookup DNSSEC-indeterminate, treated as bogus (RFC 7672 2.1.1)");
+		        ? "MX lookup DNSSEC-bogus (RFC 7672 2.1.2)"
+		        : "MX lookup DNSSEC-indeterminate, treated as bogus (RFC 7672 2.1.1)");
 		return 0;
 	}
 	/* RFC 7672 2.2.1 (C30): mandatory DANE needs a secure MX RRset (and
 	 * a secure CNAME leading to it; dnssec already covers the chain). */
-	if (dest->level == TLSA_LEVEL_DANE_ONLY && dest->mx.dnssec != TLSA_DNSSEC_SECURE) {
-		dest_fail(out, TLSA_DEST_DEFER, "4.7.5", TLSA_FAIL_DANE_REQUIRED,
+	if (dest->level == TLSA_LEVEL_DANE_ONLY &&
+	    dest->mx.dnssec != TLSA_DNSSEC_SECURE) {
+		dest_fail(out, TLSA_DEST_DEFER, "4.7.5",
+		    TLSA_FAIL_DANE_REQUIRED,
 		    "DANE required, but the MX lookup is insecure (RFC 7672 2.2.1)");
 		return 0;
 	}
@@ -172,7 +182,8 @@ tlsa_policy_destination(const struct tlsa_dest_in *dest, struct tlsa_dest_verdic
 	switch (dest->mx.answer) {
 	case TLSA_ANSWER_NXDOMAIN:
 		/* RFC 5321 5.1 (I25): a non-existent domain is an error. */
-		dest_fail(out, TLSA_DEST_BOUNCE, "5.1.2", TLSA_FAIL_HOST_NOT_FOUND,
+		dest_fail(out, TLSA_DEST_BOUNCE, "5.1.2",
+		    TLSA_FAIL_HOST_NOT_FOUND,
 		    "next-hop domain does not exist (NXDOMAIN, RFC 5321 5.1)");
 		return 0;
 	case TLSA_ANSWER_NODATA:
@@ -206,7 +217,8 @@ candidates(const struct tlsa_dest_in *dest, const struct tlsa_dest_verdict *dv,
 	if (host->name_numeric)
 		return 0; /* C26 */
 	/* C36: address records first; C38: none found, unreachable. */
-	if (host->addr.answer != TLSA_ANSWER_DATA || is_bogus(host->addr.dnssec))
+	if (host->addr.answer != TLSA_ANSWER_DATA ||
+	    is_bogus(host->addr.dnssec))
 		return 0;
 	if (host->expanded == NULL) {
 		/* C37: no TLSA lookups after an insecure address response. */
@@ -238,11 +250,13 @@ candidates(const struct tlsa_dest_in *dest, const struct tlsa_dest_verdict *dv,
 static bool
 wants_fallback(const struct tlsa_tlsa_in *t)
 {
-	if (t->malformed || t->res.answer == TLSA_ANSWER_ERROR || is_bogus(t->res.dnssec))
+	if (t->malformed || t->res.answer == TLSA_ANSWER_ERROR ||
+	    is_bogus(t->res.dnssec))
 		return false;
 	if (t->res.dnssec == TLSA_DNSSEC_INSECURE)
 		return true;
-	return t->res.answer == TLSA_ANSWER_NODATA || t->res.answer == TLSA_ANSWER_NXDOMAIN;
+	return t->res.answer == TLSA_ANSWER_NODATA ||
+	    t->res.answer == TLSA_ANSWER_NXDOMAIN;
 }
 
 static int
@@ -256,12 +270,14 @@ check_host(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host)
 	if (!dest->nexthop_literal && !host->name_numeric) {
 		if (tlsa__name_copy(host->name, name) < 0)
 			return TLSA_ERR_NAME;
-		if (host->expanded != NULL && tlsa__name_copy(host->expanded, name) < 0)
+		if (host->expanded != NULL &&
+		    tlsa__name_copy(host->expanded, name) < 0)
 			return TLSA_ERR_NAME;
 	}
 	for (size_t i = 0; i < host->n_tlsa; i++) {
 		const struct tlsa_tlsa_in *t = &host->tlsa[i];
-		if (t->base == NULL || !lookup_ok(&t->res) || (t->recs == NULL && t->n_recs > 0))
+		if (t->base == NULL || !lookup_ok(&t->res) ||
+		    (t->recs == NULL && t->n_recs > 0))
 			return TLSA_ERR_INVAL;
 	}
 	return 0;
@@ -272,7 +288,7 @@ static int
 next_lookup(const struct tlsa_dest_in *dest, const struct tlsa_dest_verdict *dv,
     const struct tlsa_host_in *host, const char **base)
 {
-	const char *c[TLSA_BASES_MAX] = {NULL, NULL};
+	const char *c[TLSA_BASES_MAX] = { NULL, NULL };
 	int k = candidates(dest, dv, host, c);
 	if (k < 0)
 		return k;
@@ -297,8 +313,8 @@ next_lookup(const struct tlsa_dest_in *dest, const struct tlsa_dest_verdict *dv,
 }
 
 int
-tlsa_policy_tlsa_next(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
-    const char **base)
+tlsa_policy_tlsa_next(const struct tlsa_dest_in *dest,
+    const struct tlsa_host_in *host, const char **base)
 {
 	struct tlsa_dest_verdict dv;
 	if (base == NULL)
@@ -313,8 +329,8 @@ tlsa_policy_tlsa_next(const struct tlsa_dest_in *dest, const struct tlsa_host_in
 }
 
 __attribute__((format(printf, 6, 7))) static void
-dnc(struct tlsa_verdict *v, enum tlsa_scope scope, bool permanent, const char *code,
-    enum tlsa_failure f, const char *fmt, ...)
+dnc(struct tlsa_verdict *v, enum tlsa_scope scope, bool permanent,
+    const char *code, enum tlsa_failure f, const char *fmt, ...)
 {
 	v->kind = TLSA_VERDICT_DO_NOT_CONNECT;
 	v->log_as = TLSA_TRUST_NONE;
@@ -377,13 +393,15 @@ take_records(struct tlsa_verdict *v, const struct tlsa_record *recs, size_t n,
 /* Outcome of the secure TLSA answer t for base domain `base` (C18, C20). */
 static int
 decide_tlsa(const struct tlsa_dest_in *dest, const struct tlsa_dest_verdict *dv,
-    const struct tlsa_host_in *host, const struct tlsa_tlsa_in *t, const char *base,
-    const struct tlsa_digests *digests, struct tlsa_verdict *v)
+    const struct tlsa_host_in *host, const struct tlsa_tlsa_in *t,
+    const char *base, const struct tlsa_digests *digests,
+    struct tlsa_verdict *v)
 {
 	bool only = dest->level == TLSA_LEVEL_DANE_ONLY;
 	if (t->n_recs == 0 || t->n_recs > TLSA_RRSET_MAX) {
 		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_TLSA_INVALID,
-		    "TLSA answer for %s has %zu records (RFC 7672 2.1.2)", base, t->n_recs);
+		    "TLSA answer for %s has %zu records (RFC 7672 2.1.2)", base,
+		    t->n_recs);
 		return 0;
 	}
 	enum tlsa_unusable why[TLSA_RRSET_MAX];
@@ -398,7 +416,8 @@ decide_tlsa(const struct tlsa_dest_in *dest, const struct tlsa_dest_verdict *dv,
 	if (usable == 0) {
 		if (only) {
 			/* C62, I15, checklist departure 5: do not connect at all. */
-			dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_TLSA_INVALID,
+			dnc(v, TLSA_SCOPE_HOST, false, "4.7.5",
+			    TLSA_FAIL_TLSA_INVALID,
 			    "DANE required, but none of the %zu TLSA records for %s is usable (RFC 7671 10.3)",
 			    t->n_recs, base);
 			return 0;
@@ -447,12 +466,13 @@ decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
 		return rc;
 	v->level = dest->level;
 	v->mx_secure = dv.mx_secure;
-	v->addr_secure = host->addr.answer != TLSA_ANSWER_ERROR && host->addr.dnssec == TLSA_DNSSEC_SECURE;
+	v->addr_secure = host->addr.answer != TLSA_ANSWER_ERROR &&
+	    host->addr.dnssec == TLSA_DNSSEC_SECURE;
 	switch (dv.action) {
 	case TLSA_DEST_DEFER:
 	case TLSA_DEST_BOUNCE:
-		dnc(v, TLSA_SCOPE_DESTINATION, dv.action == TLSA_DEST_BOUNCE, dv.status, dv.fclass,
-		    "%s", dv.reason);
+		dnc(v, TLSA_SCOPE_DESTINATION, dv.action == TLSA_DEST_BOUNCE,
+		    dv.status, dv.fclass, "%s", dv.reason);
 		return 0;
 	case TLSA_DEST_LITERAL:
 		switch (dest->level) {
@@ -469,7 +489,8 @@ decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
 			/* PKIX against the literal address (IP SAN). */
 			if (strlen(host->name) > TLSA_NAME_MAX)
 				return TLSA_ERR_NAME;
-			memcpy(v->base_domain, host->name, strlen(host->name) + 1);
+			memcpy(v->base_domain, host->name,
+			    strlen(host->name) + 1);
 			memcpy(v->refs[0], host->name, strlen(host->name) + 1);
 			v->n_refs = 1;
 			v->kind = TLSA_VERDICT_VERIFY;
@@ -487,13 +508,17 @@ decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
 	/* Address lookup of this host (C10, C14, C38, C40): skip the host. */
 	if (host->addr.answer == TLSA_ANSWER_ERROR) {
 		dnc(v, TLSA_SCOPE_HOST, false, "4.4.3", TLSA_FAIL_DNS_ERROR,
-		    "address lookup for %s failed (RFC 7672 2.1.2)", host->name);
+		    "address lookup for %s failed (RFC 7672 2.1.2)",
+		    host->name);
 		return 0;
 	}
 	if (is_bogus(host->addr.dnssec)) {
-		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_DNSSEC_INVALID,
-		    "address lookup for %s is DNSSEC-%s (RFC 7672 2.1.2)", host->name,
-		    host->addr.dnssec == TLSA_DNSSEC_BOGUS ? "bogus" : "indeterminate");
+		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5",
+		    TLSA_FAIL_DNSSEC_INVALID,
+		    "address lookup for %s is DNSSEC-%s (RFC 7672 2.1.2)",
+		    host->name,
+		    host->addr.dnssec == TLSA_DNSSEC_BOGUS ? "bogus"
+		                                           : "indeterminate");
 		return 0;
 	}
 	/* RFC 7672 2.1.3 (C16) and 2.2.2 (C40): the first CNAME of the
@@ -502,13 +527,17 @@ decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
 	 * "no DANE" it would let an attacker who can break that one signature
 	 * turn DANE into opportunistic TLS. */
 	if (host->expanded != NULL && is_bogus(host->first_cname)) {
-		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_DNSSEC_INVALID,
-		    "CNAME lookup for %s is DNSSEC-%s (RFC 7672 2.1.3, 2.2.2)", host->name,
-		    host->first_cname == TLSA_DNSSEC_BOGUS ? "bogus" : "indeterminate");
+		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5",
+		    TLSA_FAIL_DNSSEC_INVALID,
+		    "CNAME lookup for %s is DNSSEC-%s (RFC 7672 2.1.3, 2.2.2)",
+		    host->name,
+		    host->first_cname == TLSA_DNSSEC_BOGUS ? "bogus"
+		                                           : "indeterminate");
 		return 0;
 	}
 	if (host->addr.answer != TLSA_ANSWER_DATA) {
-		dnc(v, TLSA_SCOPE_HOST, false, "4.4.4", TLSA_FAIL_HOST_NOT_FOUND,
+		dnc(v, TLSA_SCOPE_HOST, false, "4.4.4",
+		    TLSA_FAIL_HOST_NOT_FOUND,
 		    "no address records for %s (RFC 7672 2.2.2)", host->name);
 		return 0;
 	}
@@ -530,7 +559,8 @@ decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
 			return rc;
 		add_ref(v, host->name);
 		v->kind = TLSA_VERDICT_VERIFY;
-		v->log_as = dv.mx_secure ? TLSA_TRUST_VERIFIED : TLSA_TRUST_TRUSTED;
+		v->log_as =
+		    dv.mx_secure ? TLSA_TRUST_VERIFIED : TLSA_TRUST_TRUSTED;
 		return 0;
 	case TLSA_LEVEL_DANE:
 	case TLSA_LEVEL_DANE_ONLY:
@@ -547,10 +577,11 @@ decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
 	if (host->n_tlsa == 0) {
 		/* No TLSA lookup is allowed (C26, C37, C39). */
 		if (only) {
-			dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_DANE_REQUIRED,
+			dnc(v, TLSA_SCOPE_HOST, false, "4.7.5",
+			    TLSA_FAIL_DANE_REQUIRED,
 			    host->name_numeric
-				? "DANE required, but the MX data %s is numeric (RFC 7672 2.2)"
-				: "DANE required, but the address records of %s are insecure (RFC 7672 2.2.2)",
+			        ? "DANE required, but the MX data %s is numeric (RFC 7672 2.2)"
+			        : "DANE required, but the address records of %s are insecure (RFC 7672 2.2.2)",
 			    host->name);
 			return 0;
 		}
@@ -570,23 +601,28 @@ decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
 	}
 	if (t->res.answer == TLSA_ANSWER_ERROR) {
 		/* C12, C13, C15, C35: a failed TLSA lookup makes the host unreachable. */
-		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_DNSSEC_INVALID,
+		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5",
+		    TLSA_FAIL_DNSSEC_INVALID,
 		    "TLSA lookup for %s failed (RFC 7672 2.1.2)", t->base);
 		return 0;
 	}
 	if (is_bogus(t->res.dnssec)) {
 		/* C24, I20. */
-		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_DNSSEC_INVALID,
+		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5",
+		    TLSA_FAIL_DNSSEC_INVALID,
 		    "TLSA lookup for %s is DNSSEC-%s (RFC 7672 2.1.2)", t->base,
-		    t->res.dnssec == TLSA_DNSSEC_BOGUS ? "bogus" : "indeterminate");
+		    t->res.dnssec == TLSA_DNSSEC_BOGUS ? "bogus"
+		                                       : "indeterminate");
 		return 0;
 	}
-	if (t->res.dnssec == TLSA_DNSSEC_SECURE && t->res.answer == TLSA_ANSWER_DATA)
+	if (t->res.dnssec == TLSA_DNSSEC_SECURE &&
+	    t->res.answer == TLSA_ANSWER_DATA)
 		return decide_tlsa(dest, &dv, host, t, t->base, digests, v);
 	/* Insecure TLSA (I21) or a secure denial: pre-DANE opportunistic TLS (C22). */
 	if (only) {
 		dnc(v, TLSA_SCOPE_HOST, false, "4.7.5", TLSA_FAIL_DANE_REQUIRED,
-		    "DANE required, but %s has no secure TLSA records (RFC 7672 6)", t->base);
+		    "DANE required, but %s has no secure TLSA records (RFC 7672 6)",
+		    t->base);
 		return 0;
 	}
 	v->kind = TLSA_VERDICT_MAY;
@@ -595,8 +631,9 @@ decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
 }
 
 int
-tlsa_policy_decide(const struct tlsa_dest_in *dest, const struct tlsa_host_in *host,
-    const struct tlsa_digests *digests, struct tlsa_verdict *out)
+tlsa_policy_decide(const struct tlsa_dest_in *dest,
+    const struct tlsa_host_in *host, const struct tlsa_digests *digests,
+    struct tlsa_verdict *out)
 {
 	if (out == NULL)
 		return TLSA_ERR_INVAL;
@@ -668,14 +705,19 @@ tlsa_verdict_cache_key(const struct tlsa_verdict *v, enum tlsa_channel channel,
 	/* The level and the channel come first: a connection made under one
 	 * TLS level, or without TLS, never serves another (a `may` verdict is
 	 * met by cleartext, so kind alone cannot tell them apart). */
-	uint8_t head[3] = {(uint8_t)v->level, (uint8_t)channel, (uint8_t)v->kind};
+	uint8_t head[3] = { (uint8_t)v->level, (uint8_t)channel,
+		(uint8_t)v->kind };
 	unsigned int olen = 0;
 	int ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
 	    EVP_DigestUpdate(md, head, sizeof(head)) == 1 &&
-	    EVP_DigestUpdate(md, v->base_domain, strlen(v->base_domain) + 1) == 1;
+	    EVP_DigestUpdate(md, v->base_domain, strlen(v->base_domain) + 1) ==
+	        1;
 	for (size_t i = 0; ok && i < v->n_refs; i++)
-		ok = EVP_DigestUpdate(md, v->refs[i], strlen(v->refs[i]) + 1) == 1;
-	ok = ok && EVP_DigestUpdate(md, v->rrset_digest, sizeof(v->rrset_digest)) == 1 &&
+		ok = EVP_DigestUpdate(md, v->refs[i], strlen(v->refs[i]) + 1) ==
+		    1;
+	ok = ok &&
+	    EVP_DigestUpdate(md, v->rrset_digest, sizeof(v->rrset_digest)) ==
+	        1 &&
 	    EVP_DigestFinal_ex(md, out, &olen) == 1 && olen == 32;
 	EVP_MD_CTX_free(md);
 	return ok ? 0 : TLSA_ERR_OPENSSL;
@@ -685,10 +727,14 @@ static const char *
 dnssec_name(enum tlsa_dnssec s)
 {
 	switch (s) {
-	case TLSA_DNSSEC_SECURE: return "secure";
-	case TLSA_DNSSEC_INSECURE: return "insecure";
-	case TLSA_DNSSEC_BOGUS: return "bogus";
-	case TLSA_DNSSEC_INDETERMINATE: return "indeterminate";
+	case TLSA_DNSSEC_SECURE:
+		return "secure";
+	case TLSA_DNSSEC_INSECURE:
+		return "insecure";
+	case TLSA_DNSSEC_BOGUS:
+		return "bogus";
+	case TLSA_DNSSEC_INDETERMINATE:
+		return "indeterminate";
 	}
 	return "?";
 }
@@ -697,10 +743,14 @@ static const char *
 answer_name(enum tlsa_answer a)
 {
 	switch (a) {
-	case TLSA_ANSWER_DATA: return "data";
-	case TLSA_ANSWER_NODATA: return "nodata";
-	case TLSA_ANSWER_NXDOMAIN: return "nxdomain";
-	case TLSA_ANSWER_ERROR: return "error";
+	case TLSA_ANSWER_DATA:
+		return "data";
+	case TLSA_ANSWER_NODATA:
+		return "nodata";
+	case TLSA_ANSWER_NXDOMAIN:
+		return "nxdomain";
+	case TLSA_ANSWER_ERROR:
+		return "error";
 	}
 	return "?";
 }
@@ -712,18 +762,21 @@ tlsa_verdict_format(const struct tlsa_verdict *v, char *buf, size_t size)
 		return TLSA_ERR_INVAL;
 	struct tlsa__buf b;
 	tlsa__buf_init(&b, buf, size);
-	tlsa__buf_printf(&b, "level=%s mx_secure=%s addr_secure=%s", tlsa_level_name(v->level),
-	    v->mx_secure ? "yes" : "no", v->addr_secure ? "yes" : "no");
+	tlsa__buf_printf(&b, "level=%s mx_secure=%s addr_secure=%s",
+	    tlsa_level_name(v->level), v->mx_secure ? "yes" : "no",
+	    v->addr_secure ? "yes" : "no");
 	if (v->tlsa_looked_up)
-		tlsa__buf_printf(&b, " tlsa=%s/%s n_tlsa=%zu", dnssec_name(v->tlsa_dnssec),
-		    answer_name(v->tlsa_answer), v->n_tlsa);
+		tlsa__buf_printf(&b, " tlsa=%s/%s n_tlsa=%zu",
+		    dnssec_name(v->tlsa_dnssec), answer_name(v->tlsa_answer),
+		    v->n_tlsa);
 	else
 		tlsa__buf_add(&b, " tlsa=none");
-	tlsa__buf_printf(&b, " usable=%zu verdict=%s", v->n_usable, tlsa_verdict_kind_name(v->kind));
+	tlsa__buf_printf(&b, " usable=%zu verdict=%s", v->n_usable,
+	    tlsa_verdict_kind_name(v->kind));
 	if (v->kind == TLSA_VERDICT_DO_NOT_CONNECT) {
 		tlsa__buf_printf(&b, " scope=%s dsn=%s class=%s why=",
-		    v->scope == TLSA_SCOPE_HOST ? "host" : "destination", v->status,
-		    tlsa_failure_name(v->fclass));
+		    v->scope == TLSA_SCOPE_HOST ? "host" : "destination",
+		    v->status, tlsa_failure_name(v->fclass));
 		tlsa__buf_quoted(&b, v->reason, TLSA_REASON_MAX);
 		return b.overflow ? TLSA_ERR_SPACE : 0;
 	}

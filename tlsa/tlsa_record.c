@@ -114,18 +114,24 @@ tlsa_digests_default(struct tlsa_digests *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->n = 2;
-	out->d[0] = (struct tlsa_digest){.mtype = TLSA_MTYPE_SHA512, .len = 64, .name = "sha512"};
-	out->d[1] = (struct tlsa_digest){.mtype = TLSA_MTYPE_SHA256, .len = 32, .name = "sha256"};
+	out->d[0] = (struct tlsa_digest){ .mtype = TLSA_MTYPE_SHA512,
+		.len = 64,
+		.name = "sha512" };
+	out->d[1] = (struct tlsa_digest){ .mtype = TLSA_MTYPE_SHA256,
+		.len = 32,
+		.name = "sha256" };
 }
 
 static int
-digest_add(struct tlsa_digests *ds, const char *name, size_t nlen, unsigned mtype)
+digest_add(struct tlsa_digests *ds, const char *name, size_t nlen,
+    unsigned mtype)
 {
-	if (nlen == 0 || nlen > TLSA_DIGEST_NAME_MAX || mtype < 1 || mtype > 254)
+	if (nlen == 0 || nlen > TLSA_DIGEST_NAME_MAX || mtype < 1 ||
+	    mtype > 254)
 		return TLSA_ERR_SYNTAX;
 	if (ds->n >= TLSA_DIGESTS_MAX)
 		return TLSA_ERR_TOO_MANY;
-	struct tlsa_digest d = {.mtype = (uint8_t)mtype};
+	struct tlsa_digest d = { .mtype = (uint8_t)mtype };
 	memcpy(d.name, name, nlen);
 	d.name[nlen] = '\0';
 	const EVP_MD *md = EVP_get_digestbyname(d.name);
@@ -133,7 +139,8 @@ digest_add(struct tlsa_digests *ds, const char *name, size_t nlen, unsigned mtyp
 		return TLSA_ERR_SYNTAX;
 	d.len = (uint8_t)EVP_MD_get_size(md);
 	for (size_t i = 0; i < ds->n; i++)
-		if (ds->d[i].mtype == d.mtype || strcmp(ds->d[i].name, d.name) == 0)
+		if (ds->d[i].mtype == d.mtype ||
+		    strcmp(ds->d[i].name, d.name) == 0)
 			return TLSA_ERR_SYNTAX;
 	ds->d[ds->n++] = d;
 	return 0;
@@ -161,9 +168,11 @@ tlsa_digests_parse(const char *s, size_t len, struct tlsa_digests *out)
 		int rc;
 		if (eq == NULL) {
 			if (tlen == 6 && memcmp(tok, "sha512", 6) == 0)
-				rc = digest_add(&ds, tok, tlen, TLSA_MTYPE_SHA512);
+				rc = digest_add(&ds, tok, tlen,
+				    TLSA_MTYPE_SHA512);
 			else if (tlen == 6 && memcmp(tok, "sha256", 6) == 0)
-				rc = digest_add(&ds, tok, tlen, TLSA_MTYPE_SHA256);
+				rc = digest_add(&ds, tok, tlen,
+				    TLSA_MTYPE_SHA256);
 			else
 				rc = TLSA_ERR_SYNTAX;
 		} else {
@@ -228,10 +237,12 @@ classify_one(const struct tlsa_record *r, const struct tlsa_digests *ds)
 	/* RFC 6698 4.1 (I22): unknown parameters make the record unusable. */
 	if (r->usage != TLSA_USAGE_DANE_TA && r->usage != TLSA_USAGE_DANE_EE)
 		return TLSA_UNUSABLE_USAGE;
-	if (r->selector != TLSA_SELECTOR_CERT && r->selector != TLSA_SELECTOR_SPKI)
+	if (r->selector != TLSA_SELECTOR_CERT &&
+	    r->selector != TLSA_SELECTOR_SPKI)
 		return TLSA_UNUSABLE_SELECTOR;
 	if (r->mtype == TLSA_MTYPE_FULL)
-		return full_data_ok(r) ? TLSA_USABLE : TLSA_UNUSABLE_MALFORMED_FULL;
+		return full_data_ok(r) ? TLSA_USABLE
+		                       : TLSA_UNUSABLE_MALFORMED_FULL;
 	/* PrivDigest(255) has no meaning between unrelated parties. */
 	if (r->mtype == TLSA_MTYPE_PRIVATE)
 		return TLSA_UNUSABLE_PRIVATE_MTYPE;
@@ -245,8 +256,8 @@ classify_one(const struct tlsa_record *r, const struct tlsa_digests *ds)
 }
 
 int
-tlsa_rrset_classify(const struct tlsa_record *recs, size_t n, const struct tlsa_digests *digests,
-    enum tlsa_unusable *why)
+tlsa_rrset_classify(const struct tlsa_record *recs, size_t n,
+    const struct tlsa_digests *digests, enum tlsa_unusable *why)
 {
 	struct tlsa_digests def;
 	if ((recs == NULL && n > 0) || (why == NULL && n > 0))
@@ -279,7 +290,8 @@ tlsa_rrset_classify(const struct tlsa_record *recs, size_t n, const struct tlsa_
 		if (why[i] != TLSA_USABLE)
 			continue;
 		if (recs[i].mtype != TLSA_MTYPE_FULL &&
-		    digest_rank(digests, recs[i].mtype) != best[recs[i].usage][recs[i].selector]) {
+		    digest_rank(digests, recs[i].mtype) !=
+		        best[recs[i].usage][recs[i].selector]) {
 			why[i] = TLSA_UNUSABLE_SUPERSEDED;
 			continue;
 		}
@@ -331,7 +343,7 @@ tlsa_rrset_digest(const struct tlsa_record *recs, size_t n, uint8_t out[32])
 		p[4] = (uint8_t)recs[i].data_len;
 		if (recs[i].data_len > 0)
 			memcpy(p + 5, recs[i].data, recs[i].data_len);
-		e[i] = (struct enc){p, 5 + recs[i].data_len};
+		e[i] = (struct enc){ p, 5 + recs[i].data_len };
 		off += e[i].len;
 	}
 	if (n > 1)

@@ -35,7 +35,8 @@ ctx_common(SSL_CTX **out, int min_version, int64_t verify_time)
 	SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
 	X509_VERIFY_PARAM *param = SSL_CTX_get0_param(c);
 	/* RFC 7672 3.2.3 (C58, C59): whole-label wildcards only. */
-	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	X509_VERIFY_PARAM_set_hostflags(param,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	if (verify_time != 0)
 		X509_VERIFY_PARAM_set_time(param, (time_t)verify_time);
 	return 0;
@@ -58,8 +59,10 @@ tlsa_ctx_new(const struct tlsa_ctx_config *cfg, struct tlsa_ctx **out)
 		tlsa_ctx_free(t);
 		return TLSA_ERR_INVAL;
 	}
-	int auth_min = cfg->auth_min_version ? cfg->auth_min_version : TLS1_2_VERSION;
-	int unauth_min = cfg->unauth_min_version ? cfg->unauth_min_version : TLS1_VERSION;
+	int auth_min =
+	    cfg->auth_min_version ? cfg->auth_min_version : TLS1_2_VERSION;
+	int unauth_min =
+	    cfg->unauth_min_version ? cfg->unauth_min_version : TLS1_VERSION;
 	int rc;
 	if ((rc = ctx_common(&t->dane, auth_min, cfg->verify_time)) < 0 ||
 	    (rc = ctx_common(&t->verify, auth_min, cfg->verify_time)) < 0 ||
@@ -98,11 +101,12 @@ tlsa_ctx_new(const struct tlsa_ctx_config *cfg, struct tlsa_ctx **out)
 		if (md == NULL)
 			goto fail;
 		if (SSL_CTX_dane_mtype_set(t->dane, md, t->digests.d[i].mtype,
-			(uint8_t)(t->digests.n - i)) <= 0)
+		        (uint8_t)(t->digests.n - i)) <= 0)
 			goto fail;
 	}
 	if (cfg->ca_file != NULL || cfg->ca_path != NULL) {
-		if (SSL_CTX_load_verify_locations(t->verify, cfg->ca_file, cfg->ca_path) != 1)
+		if (SSL_CTX_load_verify_locations(t->verify, cfg->ca_file,
+		        cfg->ca_path) != 1)
 			goto fail;
 	} else if (SSL_CTX_set_default_verify_paths(t->verify) != 1) {
 		goto fail;
@@ -129,7 +133,8 @@ static bool
 is_ip_literal(const char *s)
 {
 	unsigned char buf[16];
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1;
 }
 
 static int
@@ -154,7 +159,8 @@ prepare_dane(SSL *ssl, const struct tlsa_verdict *v)
 	size_t added = 0;
 	for (size_t i = 0; i < v->n_usable; i++) {
 		const struct tlsa_record *r = &v->usable[i];
-		int rc = SSL_dane_tlsa_add(ssl, r->usage, r->selector, r->mtype, r->data, r->data_len);
+		int rc = SSL_dane_tlsa_add(ssl, r->usage, r->selector, r->mtype,
+		    r->data, r->data_len);
 		if (rc < 0)
 			return TLSA_ERR_OPENSSL;
 		if (rc > 0)
@@ -224,7 +230,8 @@ tlsa_ssl_new(struct tlsa_ctx *ctx, const struct tlsa_verdict *v, SSL **out)
 	case TLSA_VERDICT_MAY:
 		/* RFC 7672 8.1: SNI with the base domain whenever TLSA records
 		 * were found, even unusable ones. */
-		if (v->base_domain[0] != '\0' && SSL_set_tlsext_host_name(ssl, v->base_domain) != 1)
+		if (v->base_domain[0] != '\0' &&
+		    SSL_set_tlsext_host_name(ssl, v->base_domain) != 1)
 			rc = TLSA_ERR_OPENSSL;
 		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
 		break;
@@ -280,18 +287,23 @@ peer_details(X509 *x, struct tlsa_result *out)
 	unsigned char *der = NULL;
 	int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
 	unsigned int olen = 0;
-	if (len > 0 && EVP_Digest(der, (size_t)len, out->spki_sha256, &olen, EVP_sha256(), NULL) == 1 &&
+	if (len > 0 &&
+	    EVP_Digest(der, (size_t)len, out->spki_sha256, &olen, EVP_sha256(),
+	        NULL) == 1 &&
 	    olen == 32)
 		out->have_spki = true;
 	OPENSSL_free(der);
 
 	BIO *mem = BIO_new(BIO_s_mem());
 	if (mem != NULL) {
-		if (X509_NAME_print_ex(mem, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
+		if (X509_NAME_print_ex(mem, X509_get_subject_name(x), 0,
+		        XN_FLAG_RFC2253) >= 0) {
 			char *p = NULL;
 			long n = BIO_get_mem_data(mem, &p);
 			if (n > 0) {
-				size_t m = (size_t)n < sizeof(out->subject) - 1 ? (size_t)n : sizeof(out->subject) - 1;
+				size_t m = (size_t)n < sizeof(out->subject) - 1
+				    ? (size_t)n
+				    : sizeof(out->subject) - 1;
 				memcpy(out->subject, p, m);
 				out->subject[m] = '\0';
 			}
@@ -299,7 +311,8 @@ peer_details(X509 *x, struct tlsa_result *out)
 		BIO_free(mem);
 	}
 
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	GENERAL_NAMES *gens =
+	    X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	struct tlsa__buf b;
 	tlsa__buf_init(&b, out->dns_names, sizeof(out->dns_names));
 	for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
@@ -311,9 +324,10 @@ peer_details(X509 *x, struct tlsa_result *out)
 		if (b.len > 0)
 			tlsa__buf_add(&b, ",");
 		for (int k = 0; k < dl; k++) {
-			char c[2] = {(char)d[k], '\0'};
+			char c[2] = { (char)d[k], '\0' };
 			/* Keep log text printable; odd bytes become '?'. */
-			if (d[k] < 0x21 || d[k] > 0x7e || d[k] == ',' || d[k] == '"')
+			if (d[k] < 0x21 || d[k] > 0x7e || d[k] == ',' ||
+			    d[k] == '"')
 				c[0] = '?';
 			tlsa__buf_add(&b, c);
 		}
@@ -322,7 +336,8 @@ peer_details(X509 *x, struct tlsa_result *out)
 }
 
 static void
-fail(struct tlsa_result *out, enum tlsa_failure f, const char *prefix, const char *detail)
+fail(struct tlsa_result *out, enum tlsa_failure f, const char *prefix,
+    const char *detail)
 {
 	out->ok = false;
 	out->auth = TLSA_AUTH_NONE;
@@ -340,7 +355,8 @@ fail(struct tlsa_result *out, enum tlsa_failure f, const char *prefix, const cha
 }
 
 int
-tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v, bool handshake_ok, struct tlsa_result *out)
+tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v, bool handshake_ok,
+    struct tlsa_result *out)
 {
 	if (out == NULL)
 		return TLSA_ERR_INVAL;
@@ -364,22 +380,27 @@ tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v, bool handshake_ok, struc
 		peer_details(peer, out);
 	out->x509_err = SSL_get_verify_result(ssl);
 	if (handshake_ok) {
-		copy_str(out->protocol, sizeof(out->protocol), SSL_get_version(ssl));
-		copy_str(out->cipher, sizeof(out->cipher), SSL_get_cipher_name(ssl));
+		copy_str(out->protocol, sizeof(out->protocol),
+		    SSL_get_version(ssl));
+		copy_str(out->cipher, sizeof(out->cipher),
+		    SSL_get_cipher_name(ssl));
 	}
-	bool authed = v->kind == TLSA_VERDICT_DANE || v->kind == TLSA_VERDICT_VERIFY;
+	bool authed =
+	    v->kind == TLSA_VERDICT_DANE || v->kind == TLSA_VERDICT_VERIFY;
 	if (!handshake_ok) {
 		if (authed && out->x509_err != X509_V_OK) {
 			fail(out, x509_class(out->x509_err),
-			    v->kind == TLSA_VERDICT_DANE ? "DANE authentication failed"
-							 : "certificate verification failed",
+			    v->kind == TLSA_VERDICT_DANE
+			        ? "DANE authentication failed"
+			        : "certificate verification failed",
 			    X509_verify_cert_error_string(out->x509_err));
 		} else {
 			char e[160] = "";
 			unsigned long code = ERR_peek_last_error();
 			if (code != 0)
 				ERR_error_string_n(code, e, sizeof(e));
-			fail(out, TLSA_FAIL_VALIDATION, "TLS handshake failed", e);
+			fail(out, TLSA_FAIL_VALIDATION, "TLS handshake failed",
+			    e);
 		}
 		return 0;
 	}
@@ -394,33 +415,45 @@ tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v, bool handshake_ok, struc
 		uint8_t usage = 0, sel = 0, mt = 0;
 		const unsigned char *data = NULL;
 		size_t dlen = 0;
-		int tdepth = SSL_get0_dane_tlsa(ssl, &usage, &sel, &mt, &data, &dlen);
-		if (peer == NULL || out->x509_err != X509_V_OK || depth < 0 || tdepth < 0) {
-			fail(out, out->x509_err != X509_V_OK ? x509_class(out->x509_err) : TLSA_FAIL_CERT_NOT_TRUSTED,
+		int tdepth =
+		    SSL_get0_dane_tlsa(ssl, &usage, &sel, &mt, &data, &dlen);
+		if (peer == NULL || out->x509_err != X509_V_OK || depth < 0 ||
+		    tdepth < 0) {
+			fail(out,
+			    out->x509_err != X509_V_OK
+			        ? x509_class(out->x509_err)
+			        : TLSA_FAIL_CERT_NOT_TRUSTED,
 			    "DANE authentication failed",
-			    out->x509_err != X509_V_OK ? X509_verify_cert_error_string(out->x509_err)
-						       : "no TLSA record matched");
+			    out->x509_err != X509_V_OK
+			        ? X509_verify_cert_error_string(out->x509_err)
+			        : "no TLSA record matched");
 			return 0;
 		}
-		struct tlsa_record m = {usage, sel, mt, data, dlen};
+		struct tlsa_record m = { usage, sel, mt, data, dlen };
 		tlsa__record_text(&m, out->matched, sizeof(out->matched));
 		out->depth = depth;
-		out->auth = usage == TLSA_USAGE_DANE_EE ? TLSA_AUTH_DANE_EE : TLSA_AUTH_DANE_TA;
+		out->auth = usage == TLSA_USAGE_DANE_EE ? TLSA_AUTH_DANE_EE
+		                                        : TLSA_AUTH_DANE_TA;
 		if (out->auth == TLSA_AUTH_DANE_TA)
-			copy_str(out->peername, sizeof(out->peername), SSL_get0_peername(ssl));
+			copy_str(out->peername, sizeof(out->peername),
+			    SSL_get0_peername(ssl));
 		out->trust = v->log_as;
 		out->ok = true;
 		return 0;
 	}
 	case TLSA_VERDICT_VERIFY:
 		if (peer == NULL || out->x509_err != X509_V_OK) {
-			fail(out, out->x509_err != X509_V_OK ? x509_class(out->x509_err) : TLSA_FAIL_CERT_NOT_TRUSTED,
+			fail(out,
+			    out->x509_err != X509_V_OK
+			        ? x509_class(out->x509_err)
+			        : TLSA_FAIL_CERT_NOT_TRUSTED,
 			    "certificate verification failed",
 			    X509_verify_cert_error_string(out->x509_err));
 			return 0;
 		}
 		out->auth = TLSA_AUTH_VERIFIED;
-		copy_str(out->peername, sizeof(out->peername), SSL_get0_peername(ssl));
+		copy_str(out->peername, sizeof(out->peername),
+		    SSL_get0_peername(ssl));
 		out->trust = v->log_as;
 		out->ok = true;
 		return 0;
@@ -447,7 +480,8 @@ tlsa_result_format(const struct tlsa_result *r, char *buf, size_t size)
 		return TLSA_ERR_INVAL;
 	struct tlsa__buf b;
 	tlsa__buf_init(&b, buf, size);
-	tlsa__buf_printf(&b, "tls=%s trust=%s", tlsa_auth_name(r->auth), tlsa_trust_name(r->trust));
+	tlsa__buf_printf(&b, "tls=%s trust=%s", tlsa_auth_name(r->auth),
+	    tlsa_trust_name(r->trust));
 	if (r->depth >= 0)
 		tlsa__buf_printf(&b, " depth=%d", r->depth);
 	if (r->matched[0] != '\0') {
@@ -459,10 +493,12 @@ tlsa_result_format(const struct tlsa_result *r, char *buf, size_t size)
 		tlsa__buf_quoted(&b, r->peername, sizeof(r->peername));
 	}
 	if (r->protocol[0] != '\0')
-		tlsa__buf_printf(&b, " protocol=%s cipher=%s", r->protocol, r->cipher);
+		tlsa__buf_printf(&b, " protocol=%s cipher=%s", r->protocol,
+		    r->cipher);
 	if (r->have_spki) {
 		tlsa__buf_add(&b, " spki=sha256:");
-		tlsa__buf_hex(&b, r->spki_sha256, sizeof(r->spki_sha256), sizeof(r->spki_sha256));
+		tlsa__buf_hex(&b, r->spki_sha256, sizeof(r->spki_sha256),
+		    sizeof(r->spki_sha256));
 	}
 	if (r->subject[0] != '\0') {
 		tlsa__buf_add(&b, " subject=");
@@ -473,10 +509,12 @@ tlsa_result_format(const struct tlsa_result *r, char *buf, size_t size)
 		tlsa__buf_quoted(&b, r->dns_names, sizeof(r->dns_names));
 	}
 	if (!r->ok) {
-		tlsa__buf_printf(&b, " class=%s dsn=%s", tlsa_failure_name(r->fclass), r->status);
+		tlsa__buf_printf(&b, " class=%s dsn=%s",
+		    tlsa_failure_name(r->fclass), r->status);
 		if (r->x509_err != X509_V_OK) {
 			tlsa__buf_add(&b, " x509=");
-			tlsa__buf_quoted(&b, X509_verify_cert_error_string(r->x509_err), 128);
+			tlsa__buf_quoted(&b,
+			    X509_verify_cert_error_string(r->x509_err), 128);
 		}
 		tlsa__buf_add(&b, " why=");
 		tlsa__buf_quoted(&b, r->why, sizeof(r->why));

@@ -16,8 +16,8 @@ tlsa__abort(const char *file, int line, const char *cond)
 static bool
 name_char_ok(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    c == '-' || c == '_';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
 int
@@ -44,7 +44,8 @@ tlsa__name_copy(const char *name, char out[TLSA_NAME_MAX + 1])
 		} else {
 			return TLSA_ERR_NAME;
 		}
-		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (char)c;
+		out[i] =
+		    (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (char)c;
 	}
 	out[len] = '\0';
 	return 0;
@@ -152,7 +153,8 @@ tlsa__record_text(const struct tlsa_record *r, char *out, size_t size)
 	tlsa__buf_printf(&b, "%u %u %u ", r->usage, r->selector, r->mtype);
 	/* Leave room for "..": hex digits are 2 per byte. */
 	size_t room = (size - 1 - b.len);
-	size_t max = r->data_len * 2 <= room ? r->data_len : (room > 2 ? (room - 2) / 2 : 0);
+	size_t max = r->data_len * 2 <= room ? r->data_len
+	                                     : (room > 2 ? (room - 2) / 2 : 0);
 	tlsa__buf_hex(&b, r->data, r->data_len, max);
 }
 
@@ -160,16 +162,26 @@ const char *
 tlsa_strerror(int err)
 {
 	switch ((enum tlsa_err)err) {
-	case TLSA_OK: return "success";
-	case TLSA_ERR_NOMEM: return "out of memory";
-	case TLSA_ERR_TRUNCATED: return "TLSA rdata truncated";
-	case TLSA_ERR_INVAL: return "invalid argument";
-	case TLSA_ERR_NAME: return "invalid DNS name";
-	case TLSA_ERR_SYNTAX: return "syntax error";
-	case TLSA_ERR_TOO_MANY: return "limit exceeded";
-	case TLSA_ERR_OPENSSL: return "OpenSSL error";
-	case TLSA_ERR_SPACE: return "output buffer too small";
-	case TLSA_ERR_INCOMPLETE: return "TLSA lookups incomplete";
+	case TLSA_OK:
+		return "success";
+	case TLSA_ERR_NOMEM:
+		return "out of memory";
+	case TLSA_ERR_TRUNCATED:
+		return "TLSA rdata truncated";
+	case TLSA_ERR_INVAL:
+		return "invalid argument";
+	case TLSA_ERR_NAME:
+		return "invalid DNS name";
+	case TLSA_ERR_SYNTAX:
+		return "syntax error";
+	case TLSA_ERR_TOO_MANY:
+		return "limit exceeded";
+	case TLSA_ERR_OPENSSL:
+		return "OpenSSL error";
+	case TLSA_ERR_SPACE:
+		return "output buffer too small";
+	case TLSA_ERR_INCOMPLETE:
+		return "TLSA lookups incomplete";
 	}
 	return "unknown error";
 }
@@ -178,15 +190,24 @@ const char *
 tlsa_unusable_name(enum tlsa_unusable u)
 {
 	switch (u) {
-	case TLSA_USABLE: return "usable";
-	case TLSA_UNUSABLE_PKIX_USAGE: return "pkix-usage";
-	case TLSA_UNUSABLE_USAGE: return "unknown-usage";
-	case TLSA_UNUSABLE_SELECTOR: return "unknown-selector";
-	case TLSA_UNUSABLE_MTYPE: return "unsupported-mtype";
-	case TLSA_UNUSABLE_PRIVATE_MTYPE: return "private-mtype";
-	case TLSA_UNUSABLE_DIGEST_LENGTH: return "digest-length";
-	case TLSA_UNUSABLE_MALFORMED_FULL: return "malformed-full";
-	case TLSA_UNUSABLE_SUPERSEDED: return "superseded-digest";
+	case TLSA_USABLE:
+		return "usable";
+	case TLSA_UNUSABLE_PKIX_USAGE:
+		return "pkix-usage";
+	case TLSA_UNUSABLE_USAGE:
+		return "unknown-usage";
+	case TLSA_UNUSABLE_SELECTOR:
+		return "unknown-selector";
+	case TLSA_UNUSABLE_MTYPE:
+		return "unsupported-mtype";
+	case TLSA_UNUSABLE_PRIVATE_MTYPE:
+		return "private-mtype";
+	case TLSA_UNUSABLE_DIGEST_LENGTH:
+		return "digest-length";
+	case TLSA_UNUSABLE_MALFORMED_FULL:
+		return "malformed-full";
+	case TLSA_UNUSABLE_SUPERSEDED:
+		return "superseded-digest";
 	}
 	return "?";
 }
@@ -195,11 +216,16 @@ const char *
 tlsa_level_name(enum tlsa_level l)
 {
 	switch (l) {
-	case TLSA_LEVEL_DANE: return "dane";
-	case TLSA_LEVEL_DANE_ONLY: return "dane-only";
-	case TLSA_LEVEL_MAY: return "may";
-	case TLSA_LEVEL_ENCRYPT: return "encrypt";
-	case TLSA_LEVEL_VERIFY: return "verify";
+	case TLSA_LEVEL_DANE:
+		return "dane";
+	case TLSA_LEVEL_DANE_ONLY:
+		return "dane-only";
+	case TLSA_LEVEL_MAY:
+		return "may";
+	case TLSA_LEVEL_ENCRYPT:
+		return "encrypt";
+	case TLSA_LEVEL_VERIFY:
+		return "verify";
 	}
 	return "?";
 }
@@ -207,8 +233,9 @@ tlsa_level_name(enum tlsa_level l)
 int
 tlsa_level_parse(const char *s, size_t len, enum tlsa_level *out)
 {
-	static const enum tlsa_level all[] = {TLSA_LEVEL_DANE, TLSA_LEVEL_DANE_ONLY,
-	    TLSA_LEVEL_MAY, TLSA_LEVEL_ENCRYPT, TLSA_LEVEL_VERIFY};
+	static const enum tlsa_level all[] = { TLSA_LEVEL_DANE,
+		TLSA_LEVEL_DANE_ONLY, TLSA_LEVEL_MAY, TLSA_LEVEL_ENCRYPT,
+		TLSA_LEVEL_VERIFY };
 	if (s == NULL || out == NULL)
 		return TLSA_ERR_INVAL;
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -226,18 +253,30 @@ const char *
 tlsa_failure_name(enum tlsa_failure f)
 {
 	switch (f) {
-	case TLSA_FAIL_NONE: return "none";
-	case TLSA_FAIL_STARTTLS_NOT_SUPPORTED: return "starttls-not-supported";
-	case TLSA_FAIL_CERT_HOST_MISMATCH: return "certificate-host-mismatch";
-	case TLSA_FAIL_CERT_EXPIRED: return "certificate-expired";
-	case TLSA_FAIL_CERT_NOT_TRUSTED: return "certificate-not-trusted";
-	case TLSA_FAIL_VALIDATION: return "validation-failure";
-	case TLSA_FAIL_TLSA_INVALID: return "tlsa-invalid";
-	case TLSA_FAIL_DNSSEC_INVALID: return "dnssec-invalid";
-	case TLSA_FAIL_DANE_REQUIRED: return "dane-required";
-	case TLSA_FAIL_DNS_ERROR: return "dns-error";
-	case TLSA_FAIL_HOST_NOT_FOUND: return "host-not-found";
-	case TLSA_FAIL_NULL_MX: return "null-mx";
+	case TLSA_FAIL_NONE:
+		return "none";
+	case TLSA_FAIL_STARTTLS_NOT_SUPPORTED:
+		return "starttls-not-supported";
+	case TLSA_FAIL_CERT_HOST_MISMATCH:
+		return "certificate-host-mismatch";
+	case TLSA_FAIL_CERT_EXPIRED:
+		return "certificate-expired";
+	case TLSA_FAIL_CERT_NOT_TRUSTED:
+		return "certificate-not-trusted";
+	case TLSA_FAIL_VALIDATION:
+		return "validation-failure";
+	case TLSA_FAIL_TLSA_INVALID:
+		return "tlsa-invalid";
+	case TLSA_FAIL_DNSSEC_INVALID:
+		return "dnssec-invalid";
+	case TLSA_FAIL_DANE_REQUIRED:
+		return "dane-required";
+	case TLSA_FAIL_DNS_ERROR:
+		return "dns-error";
+	case TLSA_FAIL_HOST_NOT_FOUND:
+		return "host-not-found";
+	case TLSA_FAIL_NULL_MX:
+		return "null-mx";
 	}
 	return "?";
 }
@@ -246,11 +285,16 @@ const char *
 tlsa_dest_action_name(enum tlsa_dest_action a)
 {
 	switch (a) {
-	case TLSA_DEST_USE_MX: return "mx";
-	case TLSA_DEST_IMPLICIT: return "implicit-mx";
-	case TLSA_DEST_LITERAL: return "literal";
-	case TLSA_DEST_DEFER: return "defer";
-	case TLSA_DEST_BOUNCE: return "bounce";
+	case TLSA_DEST_USE_MX:
+		return "mx";
+	case TLSA_DEST_IMPLICIT:
+		return "implicit-mx";
+	case TLSA_DEST_LITERAL:
+		return "literal";
+	case TLSA_DEST_DEFER:
+		return "defer";
+	case TLSA_DEST_BOUNCE:
+		return "bounce";
 	}
 	return "?";
 }
@@ -259,11 +303,16 @@ const char *
 tlsa_verdict_kind_name(enum tlsa_verdict_kind k)
 {
 	switch (k) {
-	case TLSA_VERDICT_DANE: return "dane";
-	case TLSA_VERDICT_ENCRYPT: return "encrypt";
-	case TLSA_VERDICT_MAY: return "may";
-	case TLSA_VERDICT_VERIFY: return "verify";
-	case TLSA_VERDICT_DO_NOT_CONNECT: return "do-not-connect";
+	case TLSA_VERDICT_DANE:
+		return "dane";
+	case TLSA_VERDICT_ENCRYPT:
+		return "encrypt";
+	case TLSA_VERDICT_MAY:
+		return "may";
+	case TLSA_VERDICT_VERIFY:
+		return "verify";
+	case TLSA_VERDICT_DO_NOT_CONNECT:
+		return "do-not-connect";
 	}
 	return "?";
 }
@@ -272,10 +321,14 @@ const char *
 tlsa_trust_name(enum tlsa_trust t)
 {
 	switch (t) {
-	case TLSA_TRUST_NONE: return "none";
-	case TLSA_TRUST_UNTRUSTED: return "Untrusted";
-	case TLSA_TRUST_TRUSTED: return "Trusted";
-	case TLSA_TRUST_VERIFIED: return "Verified";
+	case TLSA_TRUST_NONE:
+		return "none";
+	case TLSA_TRUST_UNTRUSTED:
+		return "Untrusted";
+	case TLSA_TRUST_TRUSTED:
+		return "Trusted";
+	case TLSA_TRUST_VERIFIED:
+		return "Verified";
 	}
 	return "?";
 }
@@ -284,12 +337,18 @@ const char *
 tlsa_auth_name(enum tlsa_auth a)
 {
 	switch (a) {
-	case TLSA_AUTH_NONE: return "none";
-	case TLSA_AUTH_MAY: return "may";
-	case TLSA_AUTH_ENCRYPT: return "encrypt";
-	case TLSA_AUTH_VERIFIED: return "verified";
-	case TLSA_AUTH_DANE_EE: return "dane-ee";
-	case TLSA_AUTH_DANE_TA: return "dane-ta";
+	case TLSA_AUTH_NONE:
+		return "none";
+	case TLSA_AUTH_MAY:
+		return "may";
+	case TLSA_AUTH_ENCRYPT:
+		return "encrypt";
+	case TLSA_AUTH_VERIFIED:
+		return "verified";
+	case TLSA_AUTH_DANE_EE:
+		return "dane-ee";
+	case TLSA_AUTH_DANE_TA:
+		return "dane-ta";
 	}
 	return "?";
 }

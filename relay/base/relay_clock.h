@@ -75,7 +75,7 @@ relay_clock_until_ms(uint64_t now_us, uint64_t at_us)
  */
 struct relay_clock_manual {
 	/* public */
-	struct relay_clock clock;   /* reads the two fields below */
+	struct relay_clock clock; /* reads the two fields below */
 	uint64_t mono_us;
 	uint64_t wall_us;
 };
@@ -89,6 +89,7 @@ void relay_clock_manual_advance(struct relay_clock_manual *m, uint64_t us);
 
 /* The wall clock is set (forward or back); the monotonic one does not
  * notice. */
-void relay_clock_manual_set_wall(struct relay_clock_manual *m, uint64_t wall_us);
+void relay_clock_manual_set_wall(struct relay_clock_manual *m,
+    uint64_t wall_us);
 
 #endif

@@ -40,189 +40,186 @@
 
 static const char *const log_level_words[] = { "info", "debug", NULL };
 /* Index = enum relay_tls_level; the global level refuses "none". */
-static const char *const tls_level_words[] = {
-	"dane", "dane-only", "may", "encrypt", "verify", NULL
-};
-static const char *const tls_policy_words[] = {
-	"dane", "dane-only", "may", "encrypt", "verify", "none", NULL
-};
+static const char *const tls_level_words[] = { "dane", "dane-only", "may",
+	"encrypt", "verify", NULL };
+static const char *const tls_policy_words[] = { "dane", "dane-only", "may",
+	"encrypt", "verify", "none", NULL };
 
 static const struct relay_config_param relay_config_table[] = {
-	{ "connection_cache_time", RELAY_CONFIG_DURATION, "2s", NULL,
-	  0, 300 * MS_S, NULL, F(connection_cache_time_ms), NOCOUNT,
-	  "How long an idle, verified outbound connection is kept for the "
-	  "next message to the same MX host, address and TLS verdict "
-	  "(0 disables reuse)." },
-	{ "delay_warning_time", RELAY_CONFIG_DURATION, "4h", NULL,
-	  0, 365 * MS_D, NULL, F(delay_warning_time_ms), NOCOUNT,
-	  "After this time in the queue the sender gets one RFC 3464 "
-	  "\"delayed\" DSN, when NOTIFY allows it (0 disables)." },
-	{ "destination_concurrency_limit", RELAY_CONFIG_INT, "20", NULL,
-	  1, 1000, NULL, F(destination_concurrency_limit), NOCOUNT,
-	  "Maximum parallel deliveries to one destination domain." },
-	{ "dns_forwarders", RELAY_CONFIG_FWDLIST, "", NULL,
-	  0, 32, NULL, F(dns_forwarders), F(dns_forwarders_count),
-	  "Forward DNS queries to these resolvers (`addr[@port]`, e.g. "
-	  "`127.0.0.1@5353`) instead of recursing; answers are still "
-	  "DNSSEC-validated in process." },
-	{ "dns_resolver_config", RELAY_CONFIG_PATH, "", NULL,
-	  0, 0, NULL, F(dns_resolver_config), NOCOUNT,
-	  "An unbound.conf-format file handed to libunbound "
-	  "(`ub_ctx_config`): trust anchors, stub and forward zones." },
-	{ "dns_selftest_interval", RELAY_CONFIG_DURATION, "10m", NULL,
-	  MS_M, MS_D, NULL, F(dns_selftest_interval_ms), NOCOUNT,
-	  "How often the DNSSEC self-test runs after the one at start." },
-	{ "dns_selftest_name", RELAY_CONFIG_STRING, ".", NULL,
-	  0, 0, NULL, F(dns_selftest_name), NOCOUNT,
-	  "A name whose SOA must validate as secure under the configured "
-	  "trust anchor (the root by default). When it does not, deliveries "
-	  "whose policy depends on DNSSEC are deferred." },
-	{ "dns_trust_anchor_file", RELAY_CONFIG_PATH,
-	  "/usr/share/dns/root.key", NULL,
-	  0, 0, NULL, F(dns_trust_anchor_file), NOCOUNT,
-	  "DNSSEC trust anchor file (DS or DNSKEY records; Debian's "
-	  "dns-root-data provides the root's). Empty: only anchors from "
-	  "dns_resolver_config." },
-	{ "listen", RELAY_CONFIG_ADDRLIST, "127.0.0.1:10025", NULL,
-	  1, 16, NULL, F(listen), F(listen_count),
-	  "Addresses the SMTP server listens on: `ipv4:port` or "
-	  "`[ipv6]:port`, comma separated." },
-	{ "log_file", RELAY_CONFIG_PATH, "", NULL,
-	  0, 0, NULL, F(log_file), NOCOUNT,
-	  "Also append log lines to this file (stderr always gets them)." },
-	{ "log_level", RELAY_CONFIG_ENUM, "info", NULL,
-	  0, 0, log_level_words, F(log_level), NOCOUNT,
-	  "`info`: one line per event; `debug`: also state changes and "
-	  "the inputs of every DANE decision." },
-	{ "max_connections", RELAY_CONFIG_INT, "100", NULL,
-	  1, 100000, NULL, F(max_connections), NOCOUNT,
-	  "Maximum simultaneous inbound SMTP connections." },
-	{ "max_connections_per_client", RELAY_CONFIG_INT, "50", NULL,
-	  1, 100000, NULL, F(max_connections_per_client), NOCOUNT,
-	  "Maximum simultaneous inbound connections from one client "
-	  "address." },
-	{ "max_queue_lifetime", RELAY_CONFIG_DURATION, "5d", NULL,
-	  0, 365 * MS_D, NULL, F(max_queue_lifetime_ms), NOCOUNT,
-	  "A recipient still undelivered after this time bounces "
-	  "(0: bounce after the first failure)." },
-	{ "max_recipients", RELAY_CONFIG_INT, "1000", NULL,
-	  1, 100000, NULL, F(max_recipients), NOCOUNT,
-	  "Maximum recipients per message (RFC 5321 4.5.3.1.8 requires at "
-	  "least 100)." },
-	{ "message_size_limit", RELAY_CONFIG_SIZE, "10240000", NULL,
-	  1024, 1024LL * 1024 * 1024, NULL, F(message_size_limit), NOCOUNT,
-	  "Largest message accepted, in bytes (`k`, `m` suffixes); "
-	  "advertised with the SIZE extension (RFC 1870)." },
-	{ "myhostname", RELAY_CONFIG_STRING, NULL, "the host name "
-	  "(gethostname)",
-	  0, 0, NULL, F(myhostname), NOCOUNT,
-	  "Name used in the SMTP greeting, EHLO and Received headers." },
+	{ "connection_cache_time", RELAY_CONFIG_DURATION, "2s", NULL, 0,
+	    300 * MS_S, NULL, F(connection_cache_time_ms), NOCOUNT,
+	    "How long an idle, verified outbound connection is kept for the "
+	    "next message to the same MX host, address and TLS verdict "
+	    "(0 disables reuse)." },
+	{ "delay_warning_time", RELAY_CONFIG_DURATION, "4h", NULL, 0,
+	    365 * MS_D, NULL, F(delay_warning_time_ms), NOCOUNT,
+	    "After this time in the queue the sender gets one RFC 3464 "
+	    "\"delayed\" DSN, when NOTIFY allows it (0 disables)." },
+	{ "destination_concurrency_limit", RELAY_CONFIG_INT, "20", NULL, 1,
+	    1000, NULL, F(destination_concurrency_limit), NOCOUNT,
+	    "Maximum parallel deliveries to one destination domain." },
+	{ "dns_forwarders", RELAY_CONFIG_FWDLIST, "", NULL, 0, 32, NULL,
+	    F(dns_forwarders), F(dns_forwarders_count),
+	    "Forward DNS queries to these resolvers (`addr[@port]`, e.g. "
+	    "`127.0.0.1@5353`) instead of recursing; answers are still "
+	    "DNSSEC-validated in process." },
+	{ "dns_resolver_config", RELAY_CONFIG_PATH, "", NULL, 0, 0, NULL,
+	    F(dns_resolver_config), NOCOUNT,
+	    "An unbound.conf-format file handed to libunbound "
+	    "(`ub_ctx_config`): trust anchors, stub and forward zones." },
+	{ "dns_selftest_interval", RELAY_CONFIG_DURATION, "10m", NULL, MS_M,
+	    MS_D, NULL, F(dns_selftest_interval_ms), NOCOUNT,
+	    "How often the DNSSEC self-test runs after the one at start." },
+	{ "dns_selftest_name", RELAY_CONFIG_STRING, ".", NULL, 0, 0, NULL,
+	    F(dns_selftest_name), NOCOUNT,
+	    "A name whose SOA must validate as secure under the configured "
+	    "trust anchor (the root by default). When it does not, deliveries "
+	    "whose policy depends on DNSSEC are deferred." },
+	{ "dns_trust_anchor_file", RELAY_CONFIG_PATH, "/usr/share/dns/root.key",
+	    NULL, 0, 0, NULL, F(dns_trust_anchor_file), NOCOUNT,
+	    "DNSSEC trust anchor file (DS or DNSKEY records; Debian's "
+	    "dns-root-data provides the root's). Empty: only anchors from "
+	    "dns_resolver_config." },
+	{ "listen", RELAY_CONFIG_ADDRLIST, "127.0.0.1:10025", NULL, 1, 16, NULL,
+	    F(listen), F(listen_count),
+	    "Addresses the SMTP server listens on: `ipv4:port` or "
+	    "`[ipv6]:port`, comma separated." },
+	{ "log_file", RELAY_CONFIG_PATH, "", NULL, 0, 0, NULL, F(log_file),
+	    NOCOUNT,
+	    "Also append log lines to this file (stderr always gets them)." },
+	{ "log_level", RELAY_CONFIG_ENUM, "info", NULL, 0, 0, log_level_words,
+	    F(log_level), NOCOUNT,
+	    "`info`: one line per event; `debug`: also state changes and "
+	    "the inputs of every DANE decision." },
+	{ "max_connections", RELAY_CONFIG_INT, "100", NULL, 1, 100000, NULL,
+	    F(max_connections), NOCOUNT,
+	    "Maximum simultaneous inbound SMTP connections." },
+	{ "max_connections_per_client", RELAY_CONFIG_INT, "50", NULL, 1, 100000,
+	    NULL, F(max_connections_per_client), NOCOUNT,
+	    "Maximum simultaneous inbound connections from one client "
+	    "address." },
+	{ "max_queue_lifetime", RELAY_CONFIG_DURATION, "5d", NULL, 0,
+	    365 * MS_D, NULL, F(max_queue_lifetime_ms), NOCOUNT,
+	    "A recipient still undelivered after this time bounces "
+	    "(0: bounce after the first failure)." },
+	{ "max_recipients", RELAY_CONFIG_INT, "1000", NULL, 1, 100000, NULL,
+	    F(max_recipients), NOCOUNT,
+	    "Maximum recipients per message (RFC 5321 4.5.3.1.8 requires at "
+	    "least 100)." },
+	{ "message_size_limit", RELAY_CONFIG_SIZE, "10240000", NULL, 1024,
+	    1024LL * 1024 * 1024, NULL, F(message_size_limit), NOCOUNT,
+	    "Largest message accepted, in bytes (`k`, `m` suffixes); "
+	    "advertised with the SIZE extension (RFC 1870)." },
+	{ "myhostname", RELAY_CONFIG_STRING, NULL,
+	    "the host name "
+	    "(gethostname)",
+	    0, 0, NULL, F(myhostname), NOCOUNT,
+	    "Name used in the SMTP greeting, EHLO and Received headers." },
 	{ "mynetworks", RELAY_CONFIG_CIDRLIST, "127.0.0.0/8, [::1]/128", NULL,
-	  1, 256, NULL, F(mynetworks), F(mynetworks_count),
-	  "Clients allowed to relay; others get 554 5.7.1 and nothing is "
-	  "queued." },
-	{ "report_interval", RELAY_CONFIG_DURATION, "1d", NULL,
-	  MS_M, 365 * MS_D, NULL, F(report_interval_ms), NOCOUNT,
-	  "How often the deferred-delivery report is mailed to "
-	  "report_recipient." },
-	{ "report_recipient", RELAY_CONFIG_STRING, "", NULL,
-	  0, 0, NULL, F(report_recipient), NOCOUNT,
-	  "Address that receives the deferred-delivery report (empty: "
-	  "none)." },
-	{ "retry_max", RELAY_CONFIG_DURATION, "4000s", NULL,
-	  MS_S, 7 * MS_D, NULL, F(retry_max_ms), NOCOUNT,
-	  "Longest time between two attempts for a deferred recipient "
-	  "(Postfix maximal_backoff_time)." },
-	{ "retry_min", RELAY_CONFIG_DURATION, "300s", NULL,
-	  MS_S, 7 * MS_D, NULL, F(retry_min_ms), NOCOUNT,
-	  "Shortest time between two attempts; the wait doubles up to "
-	  "retry_max (Postfix minimal_backoff_time)." },
-	{ "run_user", RELAY_CONFIG_STRING, "danerelay", NULL,
-	  0, 0, NULL, F(run_user), NOCOUNT,
-	  "Unprivileged user the daemon switches to when started as root." },
-	{ "shutdown_timeout", RELAY_CONFIG_DURATION, "30s", NULL,
-	  0, 10 * MS_M, NULL, F(shutdown_timeout_ms), NOCOUNT,
-	  "On SIGTERM, how long deliveries in flight may take to finish." },
-	{ "smtp_connect_timeout", RELAY_CONFIG_DURATION, "30s", NULL,
-	  MS_S, MS_H, NULL, F(smtp_connect_timeout_ms), NOCOUNT,
-	  "Outbound: TCP connection set-up." },
-	{ "smtp_data_done_timeout", RELAY_CONFIG_DURATION, "600s", NULL,
-	  MS_S, MS_H, NULL, F(smtp_data_done_timeout_ms), NOCOUNT,
-	  "Outbound: reply to the final \".\" (RFC 5321 4.5.3.2.6)." },
-	{ "smtp_data_init_timeout", RELAY_CONFIG_DURATION, "120s", NULL,
-	  MS_S, MS_H, NULL, F(smtp_data_init_timeout_ms), NOCOUNT,
-	  "Outbound: reply to DATA (RFC 5321 4.5.3.2.4)." },
-	{ "smtp_data_xfer_timeout", RELAY_CONFIG_DURATION, "180s", NULL,
-	  MS_S, MS_H, NULL, F(smtp_data_xfer_timeout_ms), NOCOUNT,
-	  "Outbound: each write of message content (RFC 5321 4.5.3.2.5)." },
-	{ "smtp_helo_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
-	  MS_S, MS_H, NULL, F(smtp_helo_timeout_ms), NOCOUNT,
-	  "Outbound: greeting and EHLO reply (RFC 5321 4.5.3.2.1)." },
-	{ "smtp_mail_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
-	  MS_S, MS_H, NULL, F(smtp_mail_timeout_ms), NOCOUNT,
-	  "Outbound: reply to MAIL FROM (RFC 5321 4.5.3.2.2)." },
-	{ "smtp_quit_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
-	  MS_S, MS_H, NULL, F(smtp_quit_timeout_ms), NOCOUNT,
-	  "Outbound: reply to QUIT." },
-	{ "smtp_rcpt_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
-	  MS_S, MS_H, NULL, F(smtp_rcpt_timeout_ms), NOCOUNT,
-	  "Outbound: reply to RCPT TO (RFC 5321 4.5.3.2.3)." },
-	{ "smtp_starttls_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
-	  MS_S, MS_H, NULL, F(smtp_starttls_timeout_ms), NOCOUNT,
-	  "Outbound: STARTTLS reply and TLS handshake." },
-	{ "smtpd_min_data_rate", RELAY_CONFIG_INT, "500", NULL,
-	  1, 1000000000, NULL, F(smtpd_min_data_rate), NOCOUNT,
-	  "Inbound: slowest content transfer, in bytes per second: the "
-	  "content of one message must arrive within smtpd_timeout plus its "
-	  "size at this rate (Postfix smtpd_min_data_rate)." },
-	{ "smtpd_reject_connection_limit", RELAY_CONFIG_INT, "10", NULL,
-	  1, 100000, NULL, F(smtpd_reject_connection_limit), NOCOUNT,
-	  "Inbound: simultaneous connections from clients outside "
-	  "mynetworks (answered 554 5.7.1); counted apart from "
-	  "max_connections, so they never lock out mynetworks clients." },
-	{ "smtpd_reject_timeout", RELAY_CONFIG_DURATION, "10s", NULL,
-	  MS_S, MS_H, NULL, F(smtpd_reject_timeout_ms), NOCOUNT,
-	  "Inbound: a client outside mynetworks is disconnected this long "
-	  "after its 554 greeting if it has not sent QUIT." },
-	{ "smtpd_starttls_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
-	  MS_S, MS_H, NULL, F(smtpd_starttls_timeout_ms), NOCOUNT,
-	  "Inbound: the whole TLS handshake after STARTTLS." },
-	{ "smtpd_timeout", RELAY_CONFIG_DURATION, "300s", NULL,
-	  MS_S, MS_H, NULL, F(smtpd_timeout_ms), NOCOUNT,
-	  "Inbound: waiting for a command or content from the client "
-	  "(RFC 5321 4.5.3.2.7: at least 5 minutes); also the deadline for "
-	  "a whole command and its reply, however slowly its bytes arrive "
-	  "(Postfix smtpd_per_request_deadline)." },
-	{ "smtputf8_enable", RELAY_CONFIG_BOOL, "yes", NULL,
-	  0, 0, NULL, F(smtputf8_enable), NOCOUNT,
-	  "Advertise SMTPUTF8 (RFC 6531) to the client, and convert a UTF-8 "
-	  "recipient domain to A-labels (IDNA2008, UTS #46 non-transitional) for "
-	  "the MX, address and TLSA lookups, SNI and DANE name checks; an invalid "
-	  "one bounces (5.1.2). With `no` nothing is converted and a UTF-8 "
-	  "recipient domain bounces (5.6.7)." },
-	{ "spool_dir", RELAY_CONFIG_PATH, "/var/spool/danerelay", NULL,
-	  0, 0, NULL, F(spool_dir), NOCOUNT,
-	  "Queue directory (relay/QUEUE.md); one `serve` per directory." },
+	    1, 256, NULL, F(mynetworks), F(mynetworks_count),
+	    "Clients allowed to relay; others get 554 5.7.1 and nothing is "
+	    "queued." },
+	{ "report_interval", RELAY_CONFIG_DURATION, "1d", NULL, MS_M,
+	    365 * MS_D, NULL, F(report_interval_ms), NOCOUNT,
+	    "How often the deferred-delivery report is mailed to "
+	    "report_recipient." },
+	{ "report_recipient", RELAY_CONFIG_STRING, "", NULL, 0, 0, NULL,
+	    F(report_recipient), NOCOUNT,
+	    "Address that receives the deferred-delivery report (empty: "
+	    "none)." },
+	{ "retry_max", RELAY_CONFIG_DURATION, "4000s", NULL, MS_S, 7 * MS_D,
+	    NULL, F(retry_max_ms), NOCOUNT,
+	    "Longest time between two attempts for a deferred recipient "
+	    "(Postfix maximal_backoff_time)." },
+	{ "retry_min", RELAY_CONFIG_DURATION, "300s", NULL, MS_S, 7 * MS_D,
+	    NULL, F(retry_min_ms), NOCOUNT,
+	    "Shortest time between two attempts; the wait doubles up to "
+	    "retry_max (Postfix minimal_backoff_time)." },
+	{ "run_user", RELAY_CONFIG_STRING, "danerelay", NULL, 0, 0, NULL,
+	    F(run_user), NOCOUNT,
+	    "Unprivileged user the daemon switches to when started as root." },
+	{ "shutdown_timeout", RELAY_CONFIG_DURATION, "30s", NULL, 0, 10 * MS_M,
+	    NULL, F(shutdown_timeout_ms), NOCOUNT,
+	    "On SIGTERM, how long deliveries in flight may take to finish." },
+	{ "smtp_connect_timeout", RELAY_CONFIG_DURATION, "30s", NULL, MS_S,
+	    MS_H, NULL, F(smtp_connect_timeout_ms), NOCOUNT,
+	    "Outbound: TCP connection set-up." },
+	{ "smtp_data_done_timeout", RELAY_CONFIG_DURATION, "600s", NULL, MS_S,
+	    MS_H, NULL, F(smtp_data_done_timeout_ms), NOCOUNT,
+	    "Outbound: reply to the final \".\" (RFC 5321 4.5.3.2.6)." },
+	{ "smtp_data_init_timeout", RELAY_CONFIG_DURATION, "120s", NULL, MS_S,
+	    MS_H, NULL, F(smtp_data_init_timeout_ms), NOCOUNT,
+	    "Outbound: reply to DATA (RFC 5321 4.5.3.2.4)." },
+	{ "smtp_data_xfer_timeout", RELAY_CONFIG_DURATION, "180s", NULL, MS_S,
+	    MS_H, NULL, F(smtp_data_xfer_timeout_ms), NOCOUNT,
+	    "Outbound: each write of message content (RFC 5321 4.5.3.2.5)." },
+	{ "smtp_helo_timeout", RELAY_CONFIG_DURATION, "300s", NULL, MS_S, MS_H,
+	    NULL, F(smtp_helo_timeout_ms), NOCOUNT,
+	    "Outbound: greeting and EHLO reply (RFC 5321 4.5.3.2.1)." },
+	{ "smtp_mail_timeout", RELAY_CONFIG_DURATION, "300s", NULL, MS_S, MS_H,
+	    NULL, F(smtp_mail_timeout_ms), NOCOUNT,
+	    "Outbound: reply to MAIL FROM (RFC 5321 4.5.3.2.2)." },
+	{ "smtp_quit_timeout", RELAY_CONFIG_DURATION, "300s", NULL, MS_S, MS_H,
+	    NULL, F(smtp_quit_timeout_ms), NOCOUNT,
+	    "Outbound: reply to QUIT." },
+	{ "smtp_rcpt_timeout", RELAY_CONFIG_DURATION, "300s", NULL, MS_S, MS_H,
+	    NULL, F(smtp_rcpt_timeout_ms), NOCOUNT,
+	    "Outbound: reply to RCPT TO (RFC 5321 4.5.3.2.3)." },
+	{ "smtp_starttls_timeout", RELAY_CONFIG_DURATION, "300s", NULL, MS_S,
+	    MS_H, NULL, F(smtp_starttls_timeout_ms), NOCOUNT,
+	    "Outbound: STARTTLS reply and TLS handshake." },
+	{ "smtpd_min_data_rate", RELAY_CONFIG_INT, "500", NULL, 1, 1000000000,
+	    NULL, F(smtpd_min_data_rate), NOCOUNT,
+	    "Inbound: slowest content transfer, in bytes per second: the "
+	    "content of one message must arrive within smtpd_timeout plus its "
+	    "size at this rate (Postfix smtpd_min_data_rate)." },
+	{ "smtpd_reject_connection_limit", RELAY_CONFIG_INT, "10", NULL, 1,
+	    100000, NULL, F(smtpd_reject_connection_limit), NOCOUNT,
+	    "Inbound: simultaneous connections from clients outside "
+	    "mynetworks (answered 554 5.7.1); counted apart from "
+	    "max_connections, so they never lock out mynetworks clients." },
+	{ "smtpd_reject_timeout", RELAY_CONFIG_DURATION, "10s", NULL, MS_S,
+	    MS_H, NULL, F(smtpd_reject_timeout_ms), NOCOUNT,
+	    "Inbound: a client outside mynetworks is disconnected this long "
+	    "after its 554 greeting if it has not sent QUIT." },
+	{ "smtpd_starttls_timeout", RELAY_CONFIG_DURATION, "300s", NULL, MS_S,
+	    MS_H, NULL, F(smtpd_starttls_timeout_ms), NOCOUNT,
+	    "Inbound: the whole TLS handshake after STARTTLS." },
+	{ "smtpd_timeout", RELAY_CONFIG_DURATION, "300s", NULL, MS_S, MS_H,
+	    NULL, F(smtpd_timeout_ms), NOCOUNT,
+	    "Inbound: waiting for a command or content from the client "
+	    "(RFC 5321 4.5.3.2.7: at least 5 minutes); also the deadline for "
+	    "a whole command and its reply, however slowly its bytes arrive "
+	    "(Postfix smtpd_per_request_deadline)." },
+	{ "smtputf8_enable", RELAY_CONFIG_BOOL, "yes", NULL, 0, 0, NULL,
+	    F(smtputf8_enable), NOCOUNT,
+	    "Advertise SMTPUTF8 (RFC 6531) to the client, and convert a UTF-8 "
+	    "recipient domain to A-labels (IDNA2008, UTS #46 non-transitional) for "
+	    "the MX, address and TLSA lookups, SNI and DANE name checks; an invalid "
+	    "one bounces (5.1.2). With `no` nothing is converted and a UTF-8 "
+	    "recipient domain bounces (5.6.7)." },
+	{ "spool_dir", RELAY_CONFIG_PATH, "/var/spool/danerelay", NULL, 0, 0,
+	    NULL, F(spool_dir), NOCOUNT,
+	    "Queue directory (relay/QUEUE.md); one `serve` per directory." },
 	{ "tls_ca_file", RELAY_CONFIG_PATH,
-	  "/etc/ssl/certs/ca-certificates.crt", NULL,
-	  0, 0, NULL, F(tls_ca_file), NOCOUNT,
-	  "CA bundle for the `verify` level (WebPKI), unused by DANE." },
-	{ "tls_cert_file", RELAY_CONFIG_PATH, "", NULL,
-	  0, 0, NULL, F(tls_cert_file), NOCOUNT,
-	  "Inbound STARTTLS certificate chain (PEM); with tls_key_file. "
-	  "Empty: no inbound STARTTLS." },
-	{ "tls_key_file", RELAY_CONFIG_PATH, "", NULL,
-	  0, 0, NULL, F(tls_key_file), NOCOUNT,
-	  "Private key for tls_cert_file (PEM)." },
-	{ "tls_policy_file", RELAY_CONFIG_PATH, "", NULL,
-	  0, 0, NULL, F(tls_policy_file), NOCOUNT,
-	  "Per-destination levels: lines `domain level`; `.example.com` "
-	  "matches every subdomain; levels as tls_security_level plus "
-	  "`none`." },
-	{ "tls_security_level", RELAY_CONFIG_ENUM, "dane", NULL,
-	  0, 0, tls_level_words, F(tls_security_level), NOCOUNT,
-	  "`dane` (RFC 7672: DANE where TLSA is usable, else opportunistic), "
-	  "`dane-only`, `may`, `encrypt` or `verify`." },
+	    "/etc/ssl/certs/ca-certificates.crt", NULL, 0, 0, NULL,
+	    F(tls_ca_file), NOCOUNT,
+	    "CA bundle for the `verify` level (WebPKI), unused by DANE." },
+	{ "tls_cert_file", RELAY_CONFIG_PATH, "", NULL, 0, 0, NULL,
+	    F(tls_cert_file), NOCOUNT,
+	    "Inbound STARTTLS certificate chain (PEM); with tls_key_file. "
+	    "Empty: no inbound STARTTLS." },
+	{ "tls_key_file", RELAY_CONFIG_PATH, "", NULL, 0, 0, NULL,
+	    F(tls_key_file), NOCOUNT, "Private key for tls_cert_file (PEM)." },
+	{ "tls_policy_file", RELAY_CONFIG_PATH, "", NULL, 0, 0, NULL,
+	    F(tls_policy_file), NOCOUNT,
+	    "Per-destination levels: lines `domain level`; `.example.com` "
+	    "matches every subdomain; levels as tls_security_level plus "
+	    "`none`." },
+	{ "tls_security_level", RELAY_CONFIG_ENUM, "dane", NULL, 0, 0,
+	    tls_level_words, F(tls_security_level), NOCOUNT,
+	    "`dane` (RFC 7672: DANE where TLSA is usable, else opportunistic), "
+	    "`dane-only`, `may`, `encrypt` or `verify`." },
 };
 
 #define TABLE_N (sizeof(relay_config_table) / sizeof(relay_config_table[0]))
@@ -309,8 +306,8 @@ param_index(const struct relay_config_param *p)
 
 /* ---- small helpers ---- */
 
-static void
-seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 seterr(char *err, const char *fmt, ...)
@@ -346,7 +343,7 @@ is_space(uint8_t c)
 static void
 trim(const char **p, size_t *len)
 {
-	while (*len > 0 && is_space((uint8_t)**p)) {
+	while (*len > 0 && is_space((uint8_t) * *p)) {
 		(*p)++;
 		(*len)--;
 	}
@@ -443,8 +440,7 @@ parse_port(const char *p, size_t len, uint16_t *port)
 	uint64_t n;
 	size_t used;
 
-	if (!parse_u64(p, len, &n, &used) || used != len || n == 0 ||
-	    n > 65535)
+	if (!parse_u64(p, len, &n, &used) || used != len || n == 0 || n > 65535)
 		return -1;
 	*port = (uint16_t)n;
 	return 0;
@@ -504,8 +500,7 @@ parse_hostport(const char *p, size_t len, struct relay_config_addr *a)
 		hlen = (size_t)(colon - p);
 		port = colon + 1;
 		plen = len - hlen - 1;
-		if (parse_ip(host, hlen, &family, ip) != 0 ||
-		    family != AF_INET)
+		if (parse_ip(host, hlen, &family, ip) != 0 || family != AF_INET)
 			return -1;
 	}
 	if (parse_port(port, plen, &pn) != 0)
@@ -551,8 +546,8 @@ parse_cidr(const char *p, size_t len, struct relay_config_cidr *c)
 	maxbits = c->family == AF_INET ? 32 : 128;
 	if (slash != NULL) {
 		size_t blen = len - alen - 1;
-		if (!parse_u64(slash + 1, blen, &bits, &used) ||
-		    used != blen || bits > maxbits)
+		if (!parse_u64(slash + 1, blen, &bits, &used) || used != blen ||
+		    bits > maxbits)
 			return -1;
 	} else {
 		bits = maxbits;
@@ -702,8 +697,8 @@ struct out {
 	bool overflow;
 };
 
-static void
-out_add(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_add(struct out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 out_add(struct out *o, const char *fmt, ...)
@@ -738,15 +733,17 @@ expect_text(const struct relay_config_param *prm, char *buf, size_t size)
 	case RELAY_CONFIG_BOOL:
 		return "yes or no";
 	case RELAY_CONFIG_INT:
-		out_add(&o, "an integer from %" PRId64 " to %" PRId64,
-		    prm->min, prm->max);
+		out_add(&o, "an integer from %" PRId64 " to %" PRId64, prm->min,
+		    prm->max);
 		return buf;
 	case RELAY_CONFIG_DURATION:
 		return "a duration like 300s, 5m, 4h, 5d within the allowed "
-		    "range";
+		       "range";
 	case RELAY_CONFIG_SIZE:
-		out_add(&o, "a size in bytes (k, m suffixes) from %" PRId64
-		    " to %" PRId64, prm->min, prm->max);
+		out_add(&o,
+		    "a size in bytes (k, m suffixes) from %" PRId64
+		    " to %" PRId64,
+		    prm->min, prm->max);
 		return buf;
 	case RELAY_CONFIG_ADDRLIST:
 		return "a list of ipv4:port or [ipv6]:port";
@@ -815,8 +812,8 @@ set_value(struct relay_config *cfg, const struct relay_config_param *prm,
 	switch (prm->type) {
 	case RELAY_CONFIG_STRING:
 	case RELAY_CONFIG_PATH: {
-		char *s = prm->type == RELAY_CONFIG_PATH ? make_path(p, len) :
-		    memdup_str(p, len);
+		char *s = prm->type == RELAY_CONFIG_PATH ? make_path(p, len)
+		                                         : memdup_str(p, len);
 		if (s == NULL)
 			return RELAY_CONFIG_ENOMEM;
 		free(*(char **)fp);
@@ -844,8 +841,8 @@ set_value(struct relay_config *cfg, const struct relay_config_param *prm,
 		*(uint64_t *)fp = u;
 		return 0;
 	case RELAY_CONFIG_SIZE:
-		if (parse_size(p, len, &u) != 0 ||
-		    u > (uint64_t)prm->max || u < (uint64_t)prm->min)
+		if (parse_size(p, len, &u) != 0 || u > (uint64_t)prm->max ||
+		    u < (uint64_t)prm->min)
 			return RELAY_CONFIG_EVALUE;
 		*(uint64_t *)fp = u;
 		return 0;
@@ -865,11 +862,13 @@ set_value(struct relay_config *cfg, const struct relay_config_param *prm,
 		int rc;
 
 		if (prm->type == RELAY_CONFIG_ADDRLIST)
-			rc = parse_list(p, len, sizeof(struct relay_config_addr),
-			    item_addr, &arr, &n);
+			rc =
+			    parse_list(p, len, sizeof(struct relay_config_addr),
+			        item_addr, &arr, &n);
 		else if (prm->type == RELAY_CONFIG_CIDRLIST)
-			rc = parse_list(p, len, sizeof(struct relay_config_cidr),
-			    item_cidr, &arr, &n);
+			rc =
+			    parse_list(p, len, sizeof(struct relay_config_cidr),
+			        item_cidr, &arr, &n);
 		else
 			rc = parse_list(p, len, sizeof(struct relay_config_fwd),
 			    item_fwd, &arr, &n);
@@ -989,8 +988,10 @@ apply_line(struct relay_config *cfg, const char *name, unsigned lineno,
 	}
 	idx = param_index(prm);
 	if (cfg->explicit_[idx]) {
-		seterr(err, "%s:%u: duplicate parameter %s (first set at line "
-		    "%u)", name, lineno, prm->name, cfg->line_[idx]);
+		seterr(err,
+		    "%s:%u: duplicate parameter %s (first set at line "
+		    "%u)",
+		    name, lineno, prm->name, cfg->line_[idx]);
 		return RELAY_CONFIG_EDUP;
 	}
 	rc = set_value(cfg, prm, val, vlen);
@@ -1024,8 +1025,8 @@ parse_buf(struct relay_config *cfg, const char *name, const uint8_t *p,
 		return RELAY_CONFIG_ENOMEM;
 	}
 	for (size_t i = 0; i <= len && rc == 0;) {
-		const uint8_t *nl = i < len ? memchr(p + i, '\n', len - i) :
-		    NULL;
+		const uint8_t *nl =
+		    i < len ? memchr(p + i, '\n', len - i) : NULL;
 		size_t end = nl ? (size_t)(nl - p) : len;
 		const char *line = (const char *)p + i;
 		size_t n = end - i, j = 0;
@@ -1045,11 +1046,13 @@ parse_buf(struct relay_config *cfg, const char *name, const uint8_t *p,
 		while (j < n && is_space((uint8_t)line[j]))
 			j++;
 		if (j == n || line[j] == '#')
-			continue;       /* blank or comment */
+			continue; /* blank or comment */
 		cont = j > 0;
 		if (cont && !have) {
-			seterr(err, "%s:%u: continuation line without a "
-			    "parameter", name, lineno);
+			seterr(err,
+			    "%s:%u: continuation line without a "
+			    "parameter",
+			    name, lineno);
 			rc = RELAY_CONFIG_ESYNTAX;
 			break;
 		}
@@ -1168,8 +1171,10 @@ cross_check(struct relay_config *cfg, const char *name, char *err)
 	if ((cfg->tls_cert_file[0] == '\0') != (cfg->tls_key_file[0] == '\0')) {
 		unsigned l = line_of(cfg, F(tls_cert_file));
 		unsigned l2 = line_of(cfg, F(tls_key_file));
-		seterr(err, "%s:%u: tls_cert_file and tls_key_file must be set "
-		    "together", name, l > l2 ? l : l2);
+		seterr(err,
+		    "%s:%u: tls_cert_file and tls_key_file must be set "
+		    "together",
+		    name, l > l2 ? l : l2);
 		return RELAY_CONFIG_EVALUE;
 	}
 	if (cfg->dns_selftest_name[0] == '\0') {
@@ -1189,8 +1194,8 @@ load_policy(struct relay_config *cfg, char *err)
 
 	if (cfg->tls_policy_file[0] == '\0')
 		return 0;
-	rc = read_file(cfg->tls_policy_file, &buf, &len, err,
-	    "tls_policy_file");
+	rc =
+	    read_file(cfg->tls_policy_file, &buf, &len, err, "tls_policy_file");
 	if (rc != 0)
 		return rc;
 	rc = relay_tls_policy_parse(cfg->tls_policy_file, buf, len,
@@ -1346,9 +1351,10 @@ relay_tls_policy_parse(const char *name, const uint8_t *p, size_t len,
 			if (word_eq(w2, l2, tls_policy_words[k]))
 				level = k;
 		if (level < 0) {
-			seterr(err, "%s:%u: bad level \"%.*s\" (expected dane, "
-			    "dane-only, may, encrypt, verify or none)", name,
-			    lineno, (int)(l2 > 40 ? 40 : l2), w2);
+			seterr(err,
+			    "%s:%u: bad level \"%.*s\" (expected dane, "
+			    "dane-only, may, encrypt, verify or none)",
+			    name, lineno, (int)(l2 > 40 ? 40 : l2), w2);
 			goto fail;
 		}
 		for (size_t k = 0; k < n; k++) {
@@ -1394,12 +1400,12 @@ static const struct relay_tls_policy_entry *
 policy_find(const struct relay_config *cfg, const char *key)
 {
 	struct relay_tls_policy_entry k = { (char *)(uintptr_t)key,
-	    RELAY_TLS_DANE, NULL, 0 };
+		RELAY_TLS_DANE, NULL, 0 };
 
 	if (cfg->tls_policy_count == 0)
 		return NULL;
-	return bsearch(&k, cfg->tls_policy, cfg->tls_policy_count,
-	    sizeof(k), policy_cmp);
+	return bsearch(&k, cfg->tls_policy, cfg->tls_policy_count, sizeof(k),
+	    policy_cmp);
 }
 
 const struct relay_tls_policy_entry *
@@ -1445,8 +1451,8 @@ bool
 relay_config_mynetworks_match(const struct relay_config *cfg,
     const struct sockaddr *sa)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	    0xff, 0xff };
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+		0xff };
 	uint8_t a[16];
 	int family;
 
@@ -1477,8 +1483,9 @@ relay_config_mynetworks_match(const struct relay_config *cfg,
 			continue;
 		if (memcmp(a, c->addr, full) != 0)
 			continue;
-		if (rest != 0 && ((a[full] ^ c->addr[full]) &
-		    (uint8_t)(0xff00u >> rest)) != 0)
+		if (rest != 0 &&
+		    ((a[full] ^ c->addr[full]) & (uint8_t)(0xff00u >> rest)) !=
+		        0)
 			continue;
 		return true;
 	}
@@ -1497,8 +1504,14 @@ relay_config_is_explicit(const struct relay_config *cfg,
 static void
 format_duration(struct out *o, uint64_t ms)
 {
-	static const struct { uint64_t ms; const char *suffix; } units[] = {
-		{ MS_D, "d" }, { MS_H, "h" }, { MS_M, "m" }, { MS_S, "s" },
+	static const struct {
+		uint64_t ms;
+		const char *suffix;
+	} units[] = {
+		{ MS_D, "d" },
+		{ MS_H, "h" },
+		{ MS_M, "m" },
+		{ MS_S, "s" },
 	};
 
 	if (ms == 0) {
@@ -1564,8 +1577,9 @@ relay_config_format(const struct relay_config *cfg,
 		n = *(const size_t *)cfield_ptr(cfg, prm->count_offset);
 		for (size_t i = 0; i < n; i++) {
 			(void)inet_ntop(c[i].family, c[i].addr, t, sizeof(t));
-			out_add(&o, c[i].family == AF_INET6 ? "%s[%s]/%u" :
-			    "%s%s/%u", i ? ", " : "", t, c[i].prefix);
+			out_add(&o,
+			    c[i].family == AF_INET6 ? "%s[%s]/%u" : "%s%s/%u",
+			    i ? ", " : "", t, c[i].prefix);
 		}
 		break;
 	}
@@ -1606,7 +1620,7 @@ relay_config_print(FILE *out, const struct relay_config *cfg,
 		}
 		/* postconf prints "name =" for an empty value. */
 		if (fprintf(out, "%s =%s%s\n", prm->name, buf[0] ? " " : "",
-		    buf) < 0)
+		        buf) < 0)
 			break;
 	}
 	if (src == &defaults)
@@ -1647,8 +1661,9 @@ relay_config_print_doc(FILE *out)
 {
 	char range[96];
 
-	if (fprintf(out, "| Parameter | Type | Default | Description |\n"
-	    "|---|---|---|---|\n") < 0)
+	if (fprintf(out,
+	        "| Parameter | Type | Default | Description |\n"
+	        "|---|---|---|---|\n") < 0)
 		return -1;
 	for (size_t i = 0; i < TABLE_N; i++) {
 		const struct relay_config_param *prm = &relay_config_table[i];
@@ -1678,8 +1693,8 @@ relay_config_print_doc(FILE *out)
 			break;
 		}
 		if (prm->def == NULL)
-			(void)fprintf(out, "| `%s` | %s | %s | %s |\n", prm->name,
-			    type_name(prm), prm->def_doc, prm->doc);
+			(void)fprintf(out, "| `%s` | %s | %s | %s |\n",
+			    prm->name, type_name(prm), prm->def_doc, prm->doc);
 		else if (prm->def[0] == '\0')
 			(void)fprintf(out, "| `%s` | %s%s | (empty) | %s |\n",
 			    prm->name, type_name(prm), range, prm->doc);

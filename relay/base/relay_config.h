@@ -57,12 +57,12 @@
 enum relay_config_err {
 	RELAY_CONFIG_OK = 0,
 	RELAY_CONFIG_ENOMEM = -1,
-	RELAY_CONFIG_EIO = -2,       /* file missing or unreadable */
-	RELAY_CONFIG_ESYNTAX = -3,   /* a line that is not "key = value" */
-	RELAY_CONFIG_EUNKNOWN = -4,  /* unknown parameter name */
-	RELAY_CONFIG_EVALUE = -5,    /* value of the wrong type or out of range */
-	RELAY_CONFIG_EDUP = -6,      /* parameter set twice */
-	RELAY_CONFIG_EPOLICY = -7,   /* error in tls_policy_file */
+	RELAY_CONFIG_EIO = -2,      /* file missing or unreadable */
+	RELAY_CONFIG_ESYNTAX = -3,  /* a line that is not "key = value" */
+	RELAY_CONFIG_EUNKNOWN = -4, /* unknown parameter name */
+	RELAY_CONFIG_EVALUE = -5,  /* value of the wrong type or out of range */
+	RELAY_CONFIG_EDUP = -6,    /* parameter set twice */
+	RELAY_CONFIG_EPOLICY = -7, /* error in tls_policy_file */
 };
 
 /* Returns a static string for an enum relay_config_err value. */
@@ -70,16 +70,16 @@ const char *relay_config_strerror(int err);
 
 /* Parameter types (column "type" of the table). */
 enum relay_config_type {
-	RELAY_CONFIG_STRING,    /* free text on one line */
-	RELAY_CONFIG_PATH,      /* file or directory; made absolute */
-	RELAY_CONFIG_BOOL,      /* yes | no */
-	RELAY_CONFIG_INT,       /* decimal integer within [min, max] */
-	RELAY_CONFIG_DURATION,  /* 300s 5m 1h 5d 250ms; stored in ms */
-	RELAY_CONFIG_SIZE,      /* bytes, k or m suffix */
-	RELAY_CONFIG_ADDRLIST,  /* 127.0.0.1:10025, [::1]:10025 */
-	RELAY_CONFIG_CIDRLIST,  /* 127.0.0.0/8, [::1]/128 */
-	RELAY_CONFIG_FWDLIST,   /* 127.0.0.1@5353, ::1 (unbound forward-addr) */
-	RELAY_CONFIG_ENUM,      /* one word of a fixed list */
+	RELAY_CONFIG_STRING,   /* free text on one line */
+	RELAY_CONFIG_PATH,     /* file or directory; made absolute */
+	RELAY_CONFIG_BOOL,     /* yes | no */
+	RELAY_CONFIG_INT,      /* decimal integer within [min, max] */
+	RELAY_CONFIG_DURATION, /* 300s 5m 1h 5d 250ms; stored in ms */
+	RELAY_CONFIG_SIZE,     /* bytes, k or m suffix */
+	RELAY_CONFIG_ADDRLIST, /* 127.0.0.1:10025, [::1]:10025 */
+	RELAY_CONFIG_CIDRLIST, /* 127.0.0.0/8, [::1]/128 */
+	RELAY_CONFIG_FWDLIST,  /* 127.0.0.1@5353, ::1 (unbound forward-addr) */
+	RELAY_CONFIG_ENUM,     /* one word of a fixed list */
 };
 
 /*
@@ -88,12 +88,12 @@ enum relay_config_type {
  * the per-destination tls_policy_file also accepts none.
  */
 enum relay_tls_level {
-	RELAY_TLS_DANE,       /* RFC 7672: DANE when TLSA usable, else may */
-	RELAY_TLS_DANE_ONLY,  /* DANE required: defer when no usable TLSA */
-	RELAY_TLS_MAY,        /* opportunistic TLS, no authentication */
-	RELAY_TLS_ENCRYPT,    /* TLS required, no authentication */
-	RELAY_TLS_VERIFY,     /* TLS required, WebPKI chain + name check */
-	RELAY_TLS_NONE,       /* cleartext (policy file only) */
+	RELAY_TLS_DANE,      /* RFC 7672: DANE when TLSA usable, else may */
+	RELAY_TLS_DANE_ONLY, /* DANE required: defer when no usable TLSA */
+	RELAY_TLS_MAY,       /* opportunistic TLS, no authentication */
+	RELAY_TLS_ENCRYPT,   /* TLS required, no authentication */
+	RELAY_TLS_VERIFY,    /* TLS required, WebPKI chain + name check */
+	RELAY_TLS_NONE,      /* cleartext (policy file only) */
 };
 /* "dane", "dane-only", ... for a level (static string). */
 const char *relay_tls_level_name(enum relay_tls_level level);
@@ -105,16 +105,16 @@ enum relay_config_log_level {
 
 /* One element of an address list (listen). */
 struct relay_config_addr {
-	struct sockaddr_storage sa;  /* AF_INET or AF_INET6, port set */
+	struct sockaddr_storage sa; /* AF_INET or AF_INET6, port set */
 	socklen_t salen;
-	char text[64];               /* canonical "1.2.3.4:25" / "[::1]:25" */
+	char text[64]; /* canonical "1.2.3.4:25" / "[::1]:25" */
 };
 
 /* One element of a CIDR list (mynetworks). */
 struct relay_config_cidr {
-	int family;                  /* AF_INET or AF_INET6 */
-	uint8_t addr[16];            /* network, host bits cleared */
-	unsigned prefix;             /* 0..32 or 0..128 */
+	int family;       /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network, host bits cleared */
+	unsigned prefix;  /* 0..32 or 0..128 */
 };
 
 /* One DNS forwarder, kept in unbound's "addr[@port]" syntax. */
@@ -124,13 +124,13 @@ struct relay_config_fwd {
 
 /* One line of tls_policy_file: "example.com dane-only". */
 struct relay_tls_policy_entry {
-	char *domain;         /* lower case, no trailing dot; a leading '.'
+	char *domain; /* lower case, no trailing dot; a leading '.'
 	                         means "every subdomain of" (Postfix style) */
 	enum relay_tls_level level;
 	/* Where the entry was written, so every decision it makes can name
 	 * it ("FILE:LINE" in logs, queue show and probe). */
-	char *file;           /* the name given to the parser (owned) */
-	unsigned line;        /* 1-based line number in that file */
+	char *file;    /* the name given to the parser (owned) */
+	unsigned line; /* 1-based line number in that file */
 };
 
 /*
@@ -190,7 +190,7 @@ struct relay_config {
 	/* Inbound SMTP server. */
 	uint64_t smtpd_timeout_ms;
 	uint64_t smtpd_starttls_timeout_ms;
-	int64_t smtpd_min_data_rate;          /* bytes per second */
+	int64_t smtpd_min_data_rate; /* bytes per second */
 	int64_t smtpd_reject_connection_limit;
 	uint64_t smtpd_reject_timeout_ms;
 
@@ -202,23 +202,23 @@ struct relay_config {
 	size_t tls_policy_count;
 
 	/* private */
-	char *source_;           /* file name of the last load (owned) */
-	bool *explicit_;         /* per table row: set in the file */
-	unsigned *line_;         /* per table row: line where set */
+	char *source_;   /* file name of the last load (owned) */
+	bool *explicit_; /* per table row: set in the file */
+	unsigned *line_; /* per table row: line where set */
 };
 
 /* One row of the parameter table. */
 struct relay_config_param {
 	const char *name;
 	enum relay_config_type type;
-	const char *def;            /* default as text; NULL: computed
+	const char *def;           /* default as text; NULL: computed
 	                               (see def_doc) */
-	const char *def_doc;        /* how a computed default is obtained */
-	int64_t min, max;           /* INT, DURATION (ms), SIZE: the range */
-	const char *const *values;  /* ENUM: NULL-terminated word list */
-	size_t offset;              /* offsetof(struct relay_config, field) */
-	size_t count_offset;        /* lists: offset of the _count field */
-	const char *doc;            /* one or two sentences, Markdown */
+	const char *def_doc;       /* how a computed default is obtained */
+	int64_t min, max;          /* INT, DURATION (ms), SIZE: the range */
+	const char *const *values; /* ENUM: NULL-terminated word list */
+	size_t offset;             /* offsetof(struct relay_config, field) */
+	size_t count_offset;       /* lists: offset of the _count field */
+	const char *doc;           /* one or two sentences, Markdown */
 };
 
 /*
@@ -271,8 +271,8 @@ int relay_config_load_buf(struct relay_config *cfg, const char *name,
  * the value does not fit in 64 bits (*ms unchanged). The range of a
  * parameter is checked by the caller.
  */
-int relay_config_parse_duration(const char *p, size_t len, uint64_t *ms)
-    RELAY_CONFIG_WUR;
+int relay_config_parse_duration(const char *p, size_t len,
+    uint64_t *ms) RELAY_CONFIG_WUR;
 
 /*
  * A duration on the command line (`queue list --older-than 1w`) in the
@@ -281,8 +281,7 @@ int relay_config_parse_duration(const char *p, size_t len, uint64_t *ms)
  * NUL-terminated and borrowed. Returns 0, or -1 on a syntax error or a
  * value too large for *us (*us unchanged).
  */
-int relay_config_duration_us(const char *text, uint64_t *us)
-    RELAY_CONFIG_WUR;
+int relay_config_duration_us(const char *text, uint64_t *us) RELAY_CONFIG_WUR;
 
 /* Releases everything owned by *cfg. NULL and a zeroed struct are fine. */
 void relay_config_free(struct relay_config *cfg);
@@ -314,8 +313,9 @@ enum relay_tls_level relay_config_tls_policy(const struct relay_config *cfg,
  * tls_security_level applies. Borrowed from cfg (valid until
  * relay_config_free()).
  */
-const struct relay_tls_policy_entry *relay_config_tls_policy_entry(
-    const struct relay_config *cfg, const char *domain, size_t len);
+const struct relay_tls_policy_entry *
+relay_config_tls_policy_entry(const struct relay_config *cfg,
+    const char *domain, size_t len);
 
 /*
  * True when the address is inside one of cfg->mynetworks. IPv4-mapped IPv6
@@ -338,9 +338,9 @@ int relay_config_format(const struct relay_config *cfg,
     const struct relay_config_param *param, char *buf, size_t size);
 
 enum relay_config_print_mode {
-	RELAY_CONFIG_PRINT_ALL,       /* every parameter */
-	RELAY_CONFIG_PRINT_EXPLICIT,  /* postconf -n: only those in the file */
-	RELAY_CONFIG_PRINT_DEFAULTS,  /* postconf -d: the defaults */
+	RELAY_CONFIG_PRINT_ALL,      /* every parameter */
+	RELAY_CONFIG_PRINT_EXPLICIT, /* postconf -n: only those in the file */
+	RELAY_CONFIG_PRINT_DEFAULTS, /* postconf -d: the defaults */
 };
 /* Prints "key = value" lines. Returns 0 or -1 on a write error. */
 int relay_config_print(FILE *out, const struct relay_config *cfg,

@@ -43,9 +43,9 @@ struct relay_json {
 	unsigned depth;
 	bool in_object[RELAY_JSON_DEPTH_MAX + 1];
 	bool has_items[RELAY_JSON_DEPTH_MAX + 1];
-	bool want_value;    /* a key was written, its value is due */
-	bool done;          /* a complete top-level value was written */
-	bool error;         /* a write to out failed */
+	bool want_value; /* a key was written, its value is due */
+	bool done;       /* a complete top-level value was written */
+	bool error;      /* a write to out failed */
 };
 
 /* Starts a document on out (borrowed; must outlive the writer). */

@@ -29,11 +29,11 @@ static const char truncated_mark[] = " truncated=yes";
 static struct {
 	enum relay_log_level level;
 	bool to_stderr;
-	bool journal;   /* stderr lines start with "<N>" */
+	bool journal; /* stderr lines start with "<N>" */
 	int fd;
 	relay_log_sink_fn sink;
 	void *sink_arg;
-	const struct relay_clock *clock;  /* NULL: the system clock */
+	const struct relay_clock *clock; /* NULL: the system clock */
 } g = { RELAY_LOG_INFO, true, false, -1, NULL, NULL, NULL };
 
 const char *
@@ -70,8 +70,8 @@ relay_log_open_file(const char *path)
 	int fd = -1;
 
 	if (path != NULL && path[0] != '\0') {
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-		    0640);
+		fd =
+		    open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0)
 			return -errno;
 	}
@@ -130,8 +130,9 @@ relay_log_detect_journal(void)
 	unsigned long long dev, ino;
 	struct stat st;
 
-	g.journal = parse_journal_stream(getenv("JOURNAL_STREAM"), &dev,
-	    &ino) && fstat(STDERR_FILENO, &st) == 0 &&
+	g.journal =
+	    parse_journal_stream(getenv("JOURNAL_STREAM"), &dev, &ino) &&
+	    fstat(STDERR_FILENO, &st) == 0 &&
 	    (unsigned long long)st.st_dev == dev &&
 	    (unsigned long long)st.st_ino == ino;
 	return g.journal;
@@ -173,7 +174,8 @@ relay_log_reset(void)
 static uint64_t
 now_us(void)
 {
-	return relay_clock_wall_us(g.clock != NULL ? g.clock : relay_clock_system());
+	return relay_clock_wall_us(
+	    g.clock != NULL ? g.clock : relay_clock_system());
 }
 
 /* Room kept at the end of the buffer for " truncated=yes\n". */
@@ -210,7 +212,7 @@ key_ok(const char *key)
 	for (const char *k = key; *k != '\0'; k++) {
 		char c = *k;
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '_' || c == '.' || c == '-'))
+		        c == '_' || c == '.' || c == '-'))
 			return false;
 	}
 	return true;
@@ -241,8 +243,12 @@ relay_log_escape(char *out, size_t size, const void *val, size_t len)
 	}
 	for (size_t i = 0; i < len && !quote; i++)
 		quote = !bare_ok(p[i]);
-	/* Worst case per byte is 4 ("\xHH"); stop before overflowing. */
-#define EMIT(c) do { if (o + 1 < size) out[o++] = (c); } while (0)
+		/* Worst case per byte is 4 ("\xHH"); stop before overflowing. */
+#define EMIT(c)                                                                \
+	do {                                                                   \
+		if (o + 1 < size)                                              \
+			out[o++] = (c);                                        \
+	} while (0)
 	quoted = quote || cut;
 	if (quoted)
 		EMIT('"');
@@ -319,8 +325,8 @@ relay_log_begin(struct relay_log_line *l, enum relay_log_level level,
 	if (gmtime_r(&sec, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
 	n = snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (unsigned)(us % 1000000u / 1000u));
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (unsigned)(us % 1000000u / 1000u));
 	if (n > 0 && (size_t)n < sizeof(ts))
 		put(l, ts, (size_t)n);
 	put_str(l, " level=");
@@ -360,8 +366,7 @@ relay_log_str(struct relay_log_line *l, const char *key, const char *val)
 }
 
 void
-relay_log_addr(struct relay_log_line *l, const char *key,
-    const char *mailbox)
+relay_log_addr(struct relay_log_line *l, const char *key, const char *mailbox)
 {
 	char buf[RELAY_LOG_VALUE_MAX + 3];
 	size_t n = mailbox == NULL ? 0 : strlen(mailbox);
@@ -434,20 +439,22 @@ relay_log_sockaddr(struct relay_log_line *l, const char *key,
 	int n = -1;
 
 	if (sa != NULL && sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)
-		    (const void *)sa;
+		const struct sockaddr_in *in =
+		    (const struct sockaddr_in *)(const void *)sa;
 		if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host))) {
 			port = ntohs(in->sin_port);
-			n = port ? snprintf(buf, sizeof(buf), "%s:%u", host,
-			    port) : snprintf(buf, sizeof(buf), "%s", host);
+			n = port
+			    ? snprintf(buf, sizeof(buf), "%s:%u", host, port)
+			    : snprintf(buf, sizeof(buf), "%s", host);
 		}
 	} else if (sa != NULL && sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)
-		    (const void *)sa;
+		const struct sockaddr_in6 *in6 =
+		    (const struct sockaddr_in6 *)(const void *)sa;
 		if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host))) {
 			port = ntohs(in6->sin6_port);
-			n = port ? snprintf(buf, sizeof(buf), "[%s]:%u", host,
-			    port) : snprintf(buf, sizeof(buf), "%s", host);
+			n = port
+			    ? snprintf(buf, sizeof(buf), "[%s]:%u", host, port)
+			    : snprintf(buf, sizeof(buf), "%s", host);
 		}
 	}
 	if (n < 0 || (size_t)n >= sizeof(buf))
@@ -457,8 +464,7 @@ relay_log_sockaddr(struct relay_log_line *l, const char *key,
 }
 
 void
-relay_log_strf(struct relay_log_line *l, const char *key, const char *fmt,
-    ...)
+relay_log_strf(struct relay_log_line *l, const char *key, const char *fmt, ...)
 {
 	char buf[RELAY_LOG_VALUE_MAX + 2];
 	va_list ap;
@@ -473,8 +479,8 @@ relay_log_strf(struct relay_log_line *l, const char *key, const char *fmt,
 		n = 0;
 	/* Longer than the value limit: passing RELAY_LOG_VALUE_MAX + 1
 	 * bytes makes relay_log_escape() mark the cut. */
-	relay_log_mem(l, key, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-	    sizeof(buf) - 1);
+	relay_log_mem(l, key, buf,
+	    (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 static void
@@ -485,7 +491,7 @@ write_all(int fd, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return;   /* nowhere to report a log write error */
+			return; /* nowhere to report a log write error */
 		p += w;
 		n -= (size_t)w;
 	}

@@ -47,15 +47,15 @@
 #include "relay_clock.h"
 
 enum relay_log_level {
-	RELAY_LOG_ERROR,    /* the daemon cannot do what it must */
-	RELAY_LOG_WARNING,  /* something is wrong but handled */
-	RELAY_LOG_INFO,     /* one line per delivery attempt / session */
-	RELAY_LOG_DEBUG,    /* state changes, DANE decision inputs */
+	RELAY_LOG_ERROR,   /* the daemon cannot do what it must */
+	RELAY_LOG_WARNING, /* something is wrong but handled */
+	RELAY_LOG_INFO,    /* one line per delivery attempt / session */
+	RELAY_LOG_DEBUG,   /* state changes, DANE decision inputs */
 };
 const char *relay_log_level_name(enum relay_log_level level);
 
-#define RELAY_LOG_LINE_MAX 4096    /* bytes of one line, newline included */
-#define RELAY_LOG_VALUE_MAX 512    /* input bytes kept of one value */
+#define RELAY_LOG_LINE_MAX 4096 /* bytes of one line, newline included */
+#define RELAY_LOG_VALUE_MAX 512 /* input bytes kept of one value */
 
 struct relay_log_line {
 	/* private */
@@ -114,8 +114,8 @@ void relay_log_set_stderr(bool on);
  * and for the control socket. line is valid only during the call. NULL
  * removes it.
  */
-typedef void (*relay_log_sink_fn)(enum relay_log_level level,
-    const char *line, size_t len, void *arg);
+typedef void (*relay_log_sink_fn)(enum relay_log_level level, const char *line,
+    size_t len, void *arg);
 void relay_log_set_sink(relay_log_sink_fn fn, void *arg);
 
 /*
@@ -140,8 +140,8 @@ bool relay_log_begin(struct relay_log_line *l, enum relay_log_level level,
  * key="" . */
 void relay_log_str(struct relay_log_line *l, const char *key, const char *val);
 /* key=value from len bytes of untrusted data (NULs allowed). */
-void relay_log_mem(struct relay_log_line *l, const char *key,
-    const void *val, size_t len);
+void relay_log_mem(struct relay_log_line *l, const char *key, const void *val,
+    size_t len);
 /* key=<value>: a mail address in angle brackets, as Postfix logs it. */
 void relay_log_addr(struct relay_log_line *l, const char *key,
     const char *mailbox);
@@ -151,8 +151,8 @@ void relay_log_bool(struct relay_log_line *l, const char *key, bool v);
 /* key=1.234 (seconds, milliseconds precision), e.g. delay=. */
 void relay_log_ms(struct relay_log_line *l, const char *key, uint64_t ms);
 /* key=lower-case hex of len bytes (digests), cut like any value. */
-void relay_log_hex(struct relay_log_line *l, const char *key,
-    const void *p, size_t len);
+void relay_log_hex(struct relay_log_line *l, const char *key, const void *p,
+    size_t len);
 /* key=192.0.2.1:25 or key=[2001:db8::1]:25 (port omitted when 0). */
 void relay_log_sockaddr(struct relay_log_line *l, const char *key,
     const struct sockaddr *sa);
@@ -160,8 +160,8 @@ void relay_log_sockaddr(struct relay_log_line *l, const char *key,
  * key=value from a compile-checked format (trusted format only; the
  * result is escaped like any value). For things like "%s[%s]:%u".
  */
-void relay_log_strf(struct relay_log_line *l, const char *key,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void relay_log_strf(struct relay_log_line *l, const char *key, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 /* Emits the line (one write per destination) and makes it inert. */
 void relay_log_end(struct relay_log_line *l);

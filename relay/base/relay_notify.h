@@ -29,10 +29,10 @@
 #define RELAY_NOTIFY_MAX 1024
 
 enum relay_notify_err {
-	RELAY_NOTIFY_EADDR = -1,     /* $NOTIFY_SOCKET is not a usable address */
-	RELAY_NOTIFY_ETOOLONG = -2,  /* message longer than RELAY_NOTIFY_MAX */
-	RELAY_NOTIFY_ESOCKET = -3,   /* socket(2) failed; see errno */
-	RELAY_NOTIFY_ESEND = -4,     /* sendto(2) failed or was short; errno */
+	RELAY_NOTIFY_EADDR = -1,    /* $NOTIFY_SOCKET is not a usable address */
+	RELAY_NOTIFY_ETOOLONG = -2, /* message longer than RELAY_NOTIFY_MAX */
+	RELAY_NOTIFY_ESOCKET = -3,  /* socket(2) failed; see errno */
+	RELAY_NOTIFY_ESEND = -4,    /* sendto(2) failed or was short; errno */
 };
 
 /*

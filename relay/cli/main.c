@@ -21,14 +21,14 @@ struct command {
 static const struct command commands[] = {
 	{ "version", relay_cli_version, "version" },
 	{ "config", relay_cli_config,
-	  "config [-c FILE] [-n | -d | --doc] [NAME...]" },
+	    "config [-c FILE] [-n | -d | --doc] [NAME...]" },
 	{ "serve", relay_cli_serve, "serve [-c FILE]" },
 	/* relay_cli_queue.c. */
 	{ "queue", relay_cli_queue,
-	  "queue list [-c FILE] [--json] [--domain D] [--class C] "
-	  "[--older-than DURATION]\n"
-	  "  danerelay queue show [-c FILE] [--json] ID\n"
-	  "  danerelay queue hold|release|delete|retry [-c FILE] ID... | --all" },
+	    "queue list [-c FILE] [--json] [--domain D] [--class C] "
+	    "[--older-than DURATION]\n"
+	    "  danerelay queue show [-c FILE] [--json] ID\n"
+	    "  danerelay queue hold|release|delete|retry [-c FILE] ID... | --all" },
 	{ "report", relay_cli_report, "report [-c FILE] [--json] [--mail]" },
 	/* relay_cli_dns.c, relay_cli_tlsa.c. */
 	{ "dns", relay_cli_dns, "dns flush [-c FILE] [NAME]" },
@@ -42,12 +42,15 @@ static const struct command commands[] = {
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: danerelay [-c FILE] SUBCOMMAND [ARGS...]\n"
+	fprintf(out,
+	    "usage: danerelay [-c FILE] SUBCOMMAND [ARGS...]\n"
 	    "subcommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  danerelay %s\n", commands[i].usage);
-	fprintf(out, "configuration: -c FILE, else $DANERELAY_CONF, else "
-	    "%s\n", RELAY_CLI_DEFAULT_CONF);
+	fprintf(out,
+	    "configuration: -c FILE, else $DANERELAY_CONF, else "
+	    "%s\n",
+	    RELAY_CLI_DEFAULT_CONF);
 }
 
 int
@@ -71,35 +74,43 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK :
-			    RELAY_CLI_EXIT_ERROR;
+			return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK
+			                           : RELAY_CLI_EXIT_ERROR;
 		case 'V': {
 			char *v[] = { argv[0], NULL };
 			return relay_cli_version(1, v);
 		}
 		case ':':
-			fprintf(stderr, "danerelay: option -c needs a file name "
+			fprintf(stderr,
+			    "danerelay: option -c needs a file name "
 			    "(try danerelay --help)\n");
 			return RELAY_CLI_EXIT_USAGE;
 		default:
 			if (optopt > 0 && optopt < 128 && isprint(optopt))
-				fprintf(stderr, "danerelay: unknown option -%c (try "
-				    "danerelay --help)\n", optopt);
+				fprintf(stderr,
+				    "danerelay: unknown option -%c (try "
+				    "danerelay --help)\n",
+				    optopt);
 			else
-				fprintf(stderr, "danerelay: unknown option %s (try "
-				    "danerelay --help)\n", argv[optind - 1]);
+				fprintf(stderr,
+				    "danerelay: unknown option %s (try "
+				    "danerelay --help)\n",
+				    argv[optind - 1]);
 			return RELAY_CLI_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "danerelay: missing subcommand (try danerelay "
+		fprintf(stderr,
+		    "danerelay: missing subcommand (try danerelay "
 		    "--help)\n");
 		return RELAY_CLI_EXIT_USAGE;
 	}
 	for (size_t k = 0; k < NCOMMANDS; k++)
 		if (strcmp(argv[optind], commands[k].name) == 0)
 			return commands[k].run(argc - optind, argv + optind);
-	fprintf(stderr, "danerelay: unknown subcommand \"%s\" (try danerelay "
-	    "--help)\n", argv[optind]);
+	fprintf(stderr,
+	    "danerelay: unknown subcommand \"%s\" (try danerelay "
+	    "--help)\n",
+	    argv[optind]);
 	return RELAY_CLI_EXIT_USAGE;
 }

@@ -71,8 +71,7 @@ relay_cli_help(const char *synopsis)
 }
 
 int
-relay_cli_bad_option(const char *cmd, const char *synopsis, int c,
-    char **argv)
+relay_cli_bad_option(const char *cmd, const char *synopsis, int c, char **argv)
 {
 	/* getopt_long() leaves the offending word at argv[optind - 1], except
 	 * for an unknown letter inside a group such as -nx: optopt names it. */
@@ -82,11 +81,13 @@ relay_cli_bad_option(const char *cmd, const char *synopsis, int c,
 	if (c == '?' && optopt > 0 && optopt < 128 && isprint(optopt))
 		word = letter;
 	if (c == ':' && optopt == 'c')
-		return relay_cli_usage(cmd, "option -c needs a file name; "
-		    "usage: %s", synopsis);
+		return relay_cli_usage(cmd,
+		    "option -c needs a file name; "
+		    "usage: %s",
+		    synopsis);
 	if (c == ':')
-		return relay_cli_usage(cmd, "option %s needs a value; usage: %s",
-		    word, synopsis);
+		return relay_cli_usage(cmd,
+		    "option %s needs a value; usage: %s", word, synopsis);
 	return relay_cli_usage(cmd, "unknown option %s; usage: %s", word,
 	    synopsis);
 }
@@ -107,11 +108,12 @@ relay_cli_version(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		if (c == 'h')
 			return relay_cli_help(version_synopsis);
-		return relay_cli_bad_option("version", version_synopsis, c, argv);
+		return relay_cli_bad_option("version", version_synopsis, c,
+		    argv);
 	}
 	if (optind < argc)
-		return relay_cli_usage("version", "takes no arguments; usage: %s",
-		    version_synopsis);
+		return relay_cli_usage("version",
+		    "takes no arguments; usage: %s", version_synopsis);
 	printf("danerelay %s\n", DANERELAY_VERSION);
 	return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
 }
@@ -159,23 +161,28 @@ relay_cli_config(int argc, char **argv)
 		case 'h':
 			return relay_cli_help(config_synopsis);
 		default:
-			return relay_cli_bad_option("config", config_synopsis, c,
-			    argv);
+			return relay_cli_bad_option("config", config_synopsis,
+			    c, argv);
 		}
 	}
 	if ((int)nflag + (int)dflag + (int)doc > 1)
-		return relay_cli_usage("config", "-n, -d and --doc exclude "
+		return relay_cli_usage("config",
+		    "-n, -d and --doc exclude "
 		    "each other");
 	if (doc) {
 		if (optind < argc)
-			return relay_cli_usage("config", "--doc takes no names");
-		return relay_config_print_doc(stdout) == 0 ?
-		    RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
+			return relay_cli_usage("config",
+			    "--doc takes no names");
+		return relay_config_print_doc(stdout) == 0
+		    ? RELAY_CLI_EXIT_OK
+		    : RELAY_CLI_EXIT_ERROR;
 	}
 	for (int i = optind; i < argc; i++) {
 		if (relay_config_param_find(argv[i], strlen(argv[i])) == NULL) {
-			fprintf(stderr, "danerelay config: unknown parameter "
-			    "\"%s\"\n", argv[i]);
+			fprintf(stderr,
+			    "danerelay config: unknown parameter "
+			    "\"%s\"\n",
+			    argv[i]);
 			return RELAY_CLI_EXIT_ERROR;
 		}
 	}

@@ -45,10 +45,11 @@ int relay_cli_tlsa(int argc, char **argv);
  * to the DANE check and QUIT before MAIL. Its exit statuses tell a script
  * why delivery would not happen: */
 enum relay_probe_exit {
-	RELAY_PROBE_EXIT_ALLOWED = 0,   /* delivery would be allowed */
-	RELAY_PROBE_EXIT_REFUSED = 1,   /* refused by policy, DNSSEC or server */
-	RELAY_PROBE_EXIT_USAGE = 2,     /* usage or configuration error */
-	RELAY_PROBE_EXIT_TEMPFAIL = 3,  /* temporary: DNS, connection, self-test */
+	RELAY_PROBE_EXIT_ALLOWED = 0, /* delivery would be allowed */
+	RELAY_PROBE_EXIT_REFUSED = 1, /* refused by policy, DNSSEC or server */
+	RELAY_PROBE_EXIT_USAGE = 2,   /* usage or configuration error */
+	RELAY_PROBE_EXIT_TEMPFAIL =
+	    3, /* temporary: DNS, connection, self-test */
 };
 int relay_cli_probe(int argc, char **argv);
 

@@ -45,32 +45,35 @@ relay_cli_dns(int argc, char **argv)
 	const char *sub_conf = NULL, *name = NULL;
 	int c;
 
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0))
+	if (argc >= 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
 		return relay_cli_help(dns_synopsis);
 	if (argc >= 2 && argv[1][0] == '-')
-		return relay_cli_usage("dns", "unknown option %s before the "
-		    "action; usage: %s", argv[1], dns_synopsis);
+		return relay_cli_usage("dns",
+		    "unknown option %s before the "
+		    "action; usage: %s",
+		    argv[1], dns_synopsis);
 	if (argc < 2 || strcmp(argv[1], "flush") != 0)
 		return relay_cli_usage("dns", "%s%s%s; usage: %s",
 		    argc < 2 ? "missing action" : "unknown action \"",
-		    argc < 2 ? "" : argv[1], argc < 2 ? "" : "\"", dns_synopsis);
+		    argc < 2 ? "" : argv[1], argc < 2 ? "" : "\"",
+		    dns_synopsis);
 	/* argv[1] (the action) plays argv[0] for getopt. */
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, ":c:h", longopts,
-	    NULL)) != -1) {
+	while ((c = getopt_long(argc - 1, argv + 1, ":c:h", longopts, NULL)) !=
+	    -1) {
 		if (c == 'c')
 			sub_conf = optarg;
 		else if (c == 'h')
 			return relay_cli_help(dns_synopsis);
 		else
-			return relay_cli_bad_option("dns flush", dns_synopsis, c,
-			    argv + 1);
+			return relay_cli_bad_option("dns flush", dns_synopsis,
+			    c, argv + 1);
 	}
 	if (argc - 1 - optind > 1)
-		return relay_cli_usage("dns flush", "at most one NAME; usage: %s",
-		    dns_synopsis);
+		return relay_cli_usage("dns flush",
+		    "at most one NAME; usage: %s", dns_synopsis);
 	if (argc - 1 - optind == 1)
 		name = argv[1 + optind];
 	if (name != NULL && (strlen(name) == 0 || strlen(name) > 254))
@@ -84,11 +87,14 @@ relay_cli_dns(int argc, char **argv)
 	char err[512] = "";
 	int failed = 0;
 	int rc = RELAY_CLI_EXIT_ERROR;
-	int r = relay_control_client_connect(&cl, cfg.spool_dir, err, sizeof(err));
+	int r =
+	    relay_control_client_connect(&cl, cfg.spool_dir, err, sizeof(err));
 	if (r == RELAY_CONTROL_ENOENT) {
-		fprintf(stderr, "danerelay dns flush: no running serve for spool "
+		fprintf(stderr,
+		    "danerelay dns flush: no running serve for spool "
 		    "%s (no control socket answers); only a running daemon has "
-		    "a DNS cache\n", cfg.spool_dir);
+		    "a DNS cache\n",
+		    cfg.spool_dir);
 		goto out;
 	}
 	if (r != 0) {
@@ -96,8 +102,9 @@ relay_cli_dns(int argc, char **argv)
 		goto out;
 	}
 	const char *ids[1] = { name };
-	r = relay_control_client_run(&cl, "dns-flush", ids, name != NULL ? 1 : 0,
-	    false, flush_result, &failed, err, sizeof(err));
+	r = relay_control_client_run(&cl, "dns-flush", ids,
+	    name != NULL ? 1 : 0, false, flush_result, &failed, err,
+	    sizeof(err));
 	relay_control_client_close(&cl);
 	if (r != 0) {
 		fprintf(stderr, "danerelay dns flush: %s\n", err);

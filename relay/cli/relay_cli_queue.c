@@ -43,12 +43,14 @@
 static const char list_synopsis[] =
     "danerelay queue list [-c FILE] [--json] [--domain DOMAIN] "
     "[--class CLASS] [--older-than DURATION]";
-static const char show_synopsis[] = "danerelay queue show [-c FILE] [--json] ID";
+static const char show_synopsis[] =
+    "danerelay queue show [-c FILE] [--json] ID";
 static const char change_synopsis[] =
     "danerelay queue hold|release|delete|retry [-c FILE] ID... | --all";
 static const char queue_synopsis[] =
     "danerelay queue list|show|hold|release|delete|retry [OPTIONS] [ID...]";
-static const char report_synopsis[] = "danerelay report [-c FILE] [--json] [--mail]";
+static const char report_synopsis[] =
+    "danerelay report [-c FILE] [--json] [--mail]";
 
 /* Now, for ages and report dates people read: the CLI has no daemon to
  * pass a clock in, so it reads the system's. */
@@ -151,21 +153,28 @@ queue_readable(const char *cmd, const char *spool)
 
 	if (stat(spool, &st) != 0) {
 		int e = errno;
-		fprintf(stderr, "danerelay %s: cannot read spool directory %s: "
-		    "%s%s\n", cmd, spool, strerror(e), e == ENOENT ?
-		    " (has serve ever run with this spool_dir?)" : "");
+		fprintf(stderr,
+		    "danerelay %s: cannot read spool directory %s: "
+		    "%s%s\n",
+		    cmd, spool, strerror(e),
+		    e == ENOENT ? " (has serve ever run with this spool_dir?)"
+		                : "");
 		return false;
 	}
 	n = snprintf(path, sizeof(path), "%s/queue", spool);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		fprintf(stderr, "danerelay %s: spool directory name too long: "
-		    "%s\n", cmd, spool);
+		fprintf(stderr,
+		    "danerelay %s: spool directory name too long: "
+		    "%s\n",
+		    cmd, spool);
 		return false;
 	}
 	d = opendir(path);
 	if (d == NULL) {
-		fprintf(stderr, "danerelay %s: cannot read queue directory %s: "
-		    "%s\n", cmd, path, strerror(errno));
+		fprintf(stderr,
+		    "danerelay %s: cannot read queue directory %s: "
+		    "%s\n",
+		    cmd, path, strerror(errno));
 		return false;
 	}
 	(void)closedir(d);
@@ -181,7 +190,8 @@ warn_unreadable(const char *cmd, const char *spool,
 	if (u->unparsable == 0 && u->corrupt == 0)
 		return;
 	fflush(stdout);
-	fprintf(stderr, "danerelay %s: warning: %s: %" PRIu64 " unparsable "
+	fprintf(stderr,
+	    "danerelay %s: warning: %s: %" PRIu64 " unparsable "
 	    "envelope%s in queue/, %" PRIu64 " file%s in corrupt/ not shown\n",
 	    cmd, spool, u->unparsable, u->unparsable == 1 ? "" : "s",
 	    u->corrupt, u->corrupt == 1 ? "" : "s");
@@ -215,34 +225,45 @@ list_one(const struct relay_queue_envelope *env, void *arg)
 	struct list_ctx *c = arg;
 
 	if (c->json)
-		return relay_report_list_json(c->out, env, &c->f, c->now) != 0 ?
-		    RELAY_QUEUE_EIO : 0;
+		return relay_report_list_json(c->out, env, &c->f, c->now) != 0
+		    ? RELAY_QUEUE_EIO
+		    : 0;
 	if (!c->header_done && relay_report_env_match(&c->f, env, c->now)) {
 		c->header_done = true;
 		if (relay_report_list_header(c->out) != 0)
 			return RELAY_QUEUE_EIO;
 	}
-	return relay_report_list_text(c->out, env, &c->f, c->now, &c->totals) != 0 ?
-	    RELAY_QUEUE_EIO : 0;
+	return relay_report_list_text(c->out, env, &c->f, c->now, &c->totals) !=
+	        0
+	    ? RELAY_QUEUE_EIO
+	    : 0;
 }
 
 static int
 queue_list(const char *cmd, const struct qopts *o, int nargs)
 {
 	struct relay_config cfg;
-	struct list_ctx c = { .out = stdout, .json = o->json, .now = wall_us() };
+	struct list_ctx c = { .out = stdout,
+		.json = o->json,
+		.now = wall_us() };
 	int rc = RELAY_CLI_EXIT_OK;
 
 	if (nargs > 0)
-		return relay_cli_usage(cmd, "takes no arguments, only options; "
-		    "usage: %s", list_synopsis);
+		return relay_cli_usage(cmd,
+		    "takes no arguments, only options; "
+		    "usage: %s",
+		    list_synopsis);
 	if (o->all || o->mail)
-		return relay_cli_usage(cmd, "--all and --mail do not apply; "
-		    "usage: %s", list_synopsis);
-	if (o->older_than != NULL && relay_config_duration_us(o->older_than,
-	    &c.f.older_than_us) != 0)
-		return relay_cli_usage(cmd, "bad duration \"%s\" (e.g. 30s, 5m, "
-		    "1h, 2d, 1w)", o->older_than);
+		return relay_cli_usage(cmd,
+		    "--all and --mail do not apply; "
+		    "usage: %s",
+		    list_synopsis);
+	if (o->older_than != NULL &&
+	    relay_config_duration_us(o->older_than, &c.f.older_than_us) != 0)
+		return relay_cli_usage(cmd,
+		    "bad duration \"%s\" (e.g. 30s, 5m, "
+		    "1h, 2d, 1w)",
+		    o->older_than);
 	c.f.domain = o->domain;
 	c.f.failure_class = o->failure_class;
 	if (relay_cli_load_config(cmd, o->conf, &cfg) != 0)
@@ -251,8 +272,8 @@ queue_list(const char *cmd, const struct qopts *o, int nargs)
 		relay_config_free(&cfg);
 		return RELAY_CLI_EXIT_ERROR;
 	}
-	int r = relay_queue_scan(cfg.spool_dir, list_one, &c,
-	    &c.totals.unreadable);
+	int r =
+	    relay_queue_scan(cfg.spool_dir, list_one, &c, &c.totals.unreadable);
 	if (r != 0) {
 		fflush(stdout);
 		fprintf(stderr, "danerelay %s: %s/queue: %s\n", cmd,
@@ -261,7 +282,8 @@ queue_list(const char *cmd, const struct qopts *o, int nargs)
 	}
 	if (rc == 0 && o->json)
 		warn_unreadable(cmd, cfg.spool_dir, &c.totals.unreadable);
-	if (rc == 0 && !o->json && relay_report_list_footer(stdout, &c.totals) != 0)
+	if (rc == 0 && !o->json &&
+	    relay_report_list_footer(stdout, &c.totals) != 0)
 		rc = RELAY_CLI_EXIT_ERROR;
 	if (fflush(stdout) != 0)
 		rc = RELAY_CLI_EXIT_ERROR;
@@ -282,11 +304,13 @@ queue_show(const char *cmd, const struct qopts *o, int nargs, char **args)
 	int rc = RELAY_CLI_EXIT_OK;
 
 	if (nargs != 1)
-		return relay_cli_usage(cmd, "needs exactly one queue id; usage: %s",
-		    show_synopsis);
+		return relay_cli_usage(cmd,
+		    "needs exactly one queue id; usage: %s", show_synopsis);
 	if (!relay_queue_id_valid(args[0], strlen(args[0])))
-		return relay_cli_usage(cmd, "not a queue id: \"%s\" (14 hex "
-		    "digits, see queue list)", args[0]);
+		return relay_cli_usage(cmd,
+		    "not a queue id: \"%s\" (14 hex "
+		    "digits, see queue list)",
+		    args[0]);
 	if (relay_cli_load_config(cmd, o->conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
 	if (!queue_readable(cmd, cfg.spool_dir)) {
@@ -296,8 +320,9 @@ queue_show(const char *cmd, const struct qopts *o, int nargs, char **args)
 	int r = relay_queue_read(cfg.spool_dir, args[0], &env);
 	if (r != 0) {
 		if (r == RELAY_QUEUE_ENOENT)
-			fprintf(stderr, "danerelay %s: no message %s in %s/queue\n",
-			    cmd, args[0], cfg.spool_dir);
+			fprintf(stderr,
+			    "danerelay %s: no message %s in %s/queue\n", cmd,
+			    args[0], cfg.spool_dir);
 		else
 			fprintf(stderr, "danerelay %s: %s: %s\n", cmd, args[0],
 			    relay_queue_strerror(r));
@@ -316,9 +341,10 @@ queue_show(const char *cmd, const struct qopts *o, int nargs, char **args)
 	}
 	if (content != NULL)
 		relay_report_headers_parse(content, clen, &h);
-	r = o->json ?
-	    relay_report_show_json(stdout, env, content != NULL ? &h : NULL, wall_us()) :
-	    relay_report_show_text(stdout, env, content != NULL ? &h : NULL, wall_us());
+	r = o->json ? relay_report_show_json(stdout, env,
+	                  content != NULL ? &h : NULL, wall_us())
+	            : relay_report_show_text(stdout, env,
+	                  content != NULL ? &h : NULL, wall_us());
 	if (r != 0 || fflush(stdout) != 0)
 		rc = RELAY_CLI_EXIT_ERROR;
 	free(content);
@@ -374,16 +400,18 @@ become_spool_owner(const char *cmd, const char *spool)
 	if (geteuid() != 0)
 		return 0;
 	if (stat(spool, &st) != 0) {
-		fprintf(stderr, "danerelay %s: %s: %s\n", cmd, spool, strerror(errno));
+		fprintf(stderr, "danerelay %s: %s: %s\n", cmd, spool,
+		    strerror(errno));
 		return -1;
 	}
 	if (st.st_uid == 0)
 		return 0;
 	if (setgroups(0, NULL) != 0 || setgid(st.st_gid) != 0 ||
 	    setuid(st.st_uid) != 0 || geteuid() == 0) {
-		fprintf(stderr, "danerelay %s: cannot become the owner of %s "
-		    "(uid %lu): %s\n", cmd, spool, (unsigned long)st.st_uid,
-		    strerror(errno));
+		fprintf(stderr,
+		    "danerelay %s: cannot become the owner of %s "
+		    "(uid %lu): %s\n",
+		    cmd, spool, (unsigned long)st.st_uid, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -402,15 +430,17 @@ change_direct(const char *cmd, const char *spool, enum relay_control_cmd op,
 	if (become_spool_owner(cmd, spool) != 0)
 		return RELAY_CLI_EXIT_ERROR;
 	if (uv_loop_init(&loop) != 0) {
-		fprintf(stderr, "danerelay %s: cannot create an event loop\n", cmd);
+		fprintf(stderr, "danerelay %s: cannot create an event loop\n",
+		    cmd);
 		return RELAY_CLI_EXIT_ERROR;
 	}
 	int r = relay_queue_open(&loop, spool, &q, err, sizeof(err));
 	if (r != 0) {
 		if (r == RELAY_QUEUE_ELOCKED)
-			fprintf(stderr, "danerelay %s: %s; its control socket %s/%s "
-			    "does not answer (is serve still starting?)\n", cmd,
-			    err[0] ? err : "the spool is locked", spool,
+			fprintf(stderr,
+			    "danerelay %s: %s; its control socket %s/%s "
+			    "does not answer (is serve still starting?)\n",
+			    cmd, err[0] ? err : "the spool is locked", spool,
 			    RELAY_CONTROL_SOCKET);
 		else
 			fprintf(stderr, "danerelay %s: %s\n", cmd,
@@ -418,10 +448,11 @@ change_direct(const char *cmd, const char *spool, enum relay_control_cmd op,
 		(void)uv_loop_close(&loop);
 		return RELAY_CLI_EXIT_ERROR;
 	}
-	r = relay_control_exec(&loop, q, NULL, op, (const char *const *)ids, nids,
-	    all, change_result, change_done, c, NULL);
+	r = relay_control_exec(&loop, q, NULL, op, (const char *const *)ids,
+	    nids, all, change_result, change_done, c, NULL);
 	if (r != 0) {
-		fprintf(stderr, "danerelay %s: %s\n", cmd, relay_control_strerror(r));
+		fprintf(stderr, "danerelay %s: %s\n", cmd,
+		    relay_control_strerror(r));
 		rc = RELAY_CLI_EXIT_ERROR;
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -444,20 +475,27 @@ queue_change(const char *cmd, enum relay_control_cmd op, const struct qopts *o,
 	int rc;
 
 	if (o->all && nargs > 0)
-		return relay_cli_usage(cmd, "give queue ids or --all, not both");
+		return relay_cli_usage(cmd,
+		    "give queue ids or --all, not both");
 	if (!o->all && nargs == 0)
 		return relay_cli_usage(cmd, "needs queue ids or --all");
-	if (o->json || o->domain || o->failure_class || o->older_than || o->mail)
-		return relay_cli_usage(cmd, "takes only -c, queue ids and --all");
+	if (o->json || o->domain || o->failure_class || o->older_than ||
+	    o->mail)
+		return relay_cli_usage(cmd,
+		    "takes only -c, queue ids and --all");
 	for (int i = 0; i < nargs; i++)
 		if (!relay_queue_id_valid(args[i], strlen(args[i])))
-			return relay_cli_usage(cmd, "not a queue id: \"%s\" (14 hex "
-			    "digits, see queue list)", args[i]);
+			return relay_cli_usage(cmd,
+			    "not a queue id: \"%s\" (14 hex "
+			    "digits, see queue list)",
+			    args[i]);
 	if (relay_cli_load_config(cmd, o->conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
 	if (!have_queue_dir(cfg.spool_dir)) {
-		fprintf(stderr, "danerelay %s: no queue in %s (has serve ever "
-		    "run with this spool_dir?)\n", cmd, cfg.spool_dir);
+		fprintf(stderr,
+		    "danerelay %s: no queue in %s (has serve ever "
+		    "run with this spool_dir?)\n",
+		    cmd, cfg.spool_dir);
 		relay_config_free(&cfg);
 		return RELAY_CLI_EXIT_ERROR;
 	}
@@ -481,8 +519,8 @@ queue_change(const char *cmd, enum relay_control_cmd op, const struct qopts *o,
 		rc = RELAY_CLI_EXIT_ERROR;
 	}
 	if (rc == 0 || c.nok + c.nerr > 0)
-		printf("%s: %zu ok, %zu failed (%s)\n", relay_control_cmd_name(op),
-		    c.nok, c.nerr, mode);
+		printf("%s: %zu ok, %zu failed (%s)\n",
+		    relay_control_cmd_name(op), c.nok, c.nerr, mode);
 	if (fflush(stdout) != 0 || c.nerr > 0)
 		rc = RELAY_CLI_EXIT_ERROR;
 	relay_config_free(&cfg);
@@ -498,31 +536,36 @@ relay_cli_queue(int argc, char **argv)
 	char cmd[32], change[128];
 	int status;
 
-	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "--help") == 0)) {
+	if (argc >= 2 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("usage: %s\n       %s\n       %s\n", list_synopsis,
 		    show_synopsis, change_synopsis);
-		return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK :
-		    RELAY_CLI_EXIT_ERROR;
+		return fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK
+		                           : RELAY_CLI_EXIT_ERROR;
 	}
 	if (argc < 2)
 		return relay_cli_usage("queue", "missing action; usage: %s",
 		    queue_synopsis);
 	if (argv[1][0] == '-')
-		return relay_cli_usage("queue", "unknown option %s before the "
-		    "action; usage: %s", argv[1], queue_synopsis);
+		return relay_cli_usage("queue",
+		    "unknown option %s before the "
+		    "action; usage: %s",
+		    argv[1], queue_synopsis);
 	if (strcmp(argv[1], "list") == 0) {
 		synopsis = list_synopsis;
 	} else if (strcmp(argv[1], "show") == 0) {
 		synopsis = show_synopsis;
 	} else if (relay_control_cmd_parse(argv[1], &op) == 0) {
-		(void)snprintf(change, sizeof(change), "danerelay queue %s "
-		    "[-c FILE] ID... | --all", relay_control_cmd_name(op));
+		(void)snprintf(change, sizeof(change),
+		    "danerelay queue %s "
+		    "[-c FILE] ID... | --all",
+		    relay_control_cmd_name(op));
 		synopsis = change;
 	} else {
-		return relay_cli_usage("queue", "unknown action \"%s\" (list, "
-		    "show, hold, release, delete, retry); usage: %s", argv[1],
-		    queue_synopsis);
+		return relay_cli_usage("queue",
+		    "unknown action \"%s\" (list, "
+		    "show, hold, release, delete, retry); usage: %s",
+		    argv[1], queue_synopsis);
 	}
 	(void)snprintf(cmd, sizeof(cmd), "queue %.20s", argv[1]);
 	/* argv[1] (the action) plays argv[0] for getopt. */
@@ -533,8 +576,10 @@ relay_cli_queue(int argc, char **argv)
 	if (strcmp(argv[1], "list") == 0)
 		return queue_list(cmd, &o, nargs);
 	if (strcmp(argv[1], "show") == 0) {
-		if (o.all || o.domain || o.failure_class || o.older_than || o.mail)
-			return relay_cli_usage(cmd, "takes only -c, --json and an id");
+		if (o.all || o.domain || o.failure_class || o.older_than ||
+		    o.mail)
+			return relay_cli_usage(cmd,
+			    "takes only -c, --json and an id");
 		return queue_show(cmd, &o, nargs, args);
 	}
 	return queue_change(cmd, op, &o, nargs, args);
@@ -567,8 +612,10 @@ report_mail(const char *spool)
 	int r = relay_control_client_connect(&cl, spool, err, sizeof(err));
 
 	if (r == RELAY_CONTROL_ENOENT) {
-		fprintf(stderr, "danerelay report: --mail needs a running serve "
-		    "(no control socket in %s)\n", spool);
+		fprintf(stderr,
+		    "danerelay report: --mail needs a running serve "
+		    "(no control socket in %s)\n",
+		    spool);
 		return RELAY_CLI_EXIT_ERROR;
 	}
 	if (r != 0) {
@@ -582,8 +629,8 @@ report_mail(const char *spool)
 		fprintf(stderr, "danerelay report: %s\n", err);
 		return RELAY_CLI_EXIT_ERROR;
 	}
-	return failed || fflush(stdout) != 0 ? RELAY_CLI_EXIT_ERROR :
-	    RELAY_CLI_EXIT_OK;
+	return failed || fflush(stdout) != 0 ? RELAY_CLI_EXIT_ERROR
+	                                     : RELAY_CLI_EXIT_OK;
 }
 
 int
@@ -599,11 +646,14 @@ relay_cli_report(int argc, char **argv)
 	if (parse_opts("report", report_synopsis, argc, argv, &o, &status))
 		return status;
 	if (optind < argc)
-		return relay_cli_usage("report", "takes no arguments, only options; "
-		    "usage: %s", report_synopsis);
+		return relay_cli_usage("report",
+		    "takes no arguments, only options; "
+		    "usage: %s",
+		    report_synopsis);
 	if (o.all || o.domain || o.failure_class || o.older_than ||
 	    (o.mail && o.json))
-		return relay_cli_usage("report", "options: -c FILE, --json or --mail");
+		return relay_cli_usage("report",
+		    "options: -c FILE, --json or --mail");
 	if (relay_cli_load_config("report", o.conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
 	if (o.mail) {
@@ -616,7 +666,8 @@ relay_cli_report(int argc, char **argv)
 		return RELAY_CLI_EXIT_ERROR;
 	}
 	relay_report_init(&rep, wall_us());
-	int r = relay_queue_scan(cfg.spool_dir, report_one, &rep, &rep.unreadable);
+	int r =
+	    relay_queue_scan(cfg.spool_dir, report_one, &rep, &rep.unreadable);
 	if (r != 0) {
 		fprintf(stderr, "danerelay report: %s/queue: %s\n",
 		    cfg.spool_dir, relay_queue_strerror(r));
@@ -624,8 +675,10 @@ relay_cli_report(int argc, char **argv)
 	}
 	if (rc == 0) {
 		relay_report_sort(&rep);
-		r = o.json ? relay_report_print_json(stdout, &rep, cfg.myhostname) :
-		    relay_report_print_text(stdout, &rep, cfg.myhostname, false);
+		r = o.json
+		    ? relay_report_print_json(stdout, &rep, cfg.myhostname)
+		    : relay_report_print_text(stdout, &rep, cfg.myhostname,
+		          false);
 		if (r != 0 || fflush(stdout) != 0)
 			rc = RELAY_CLI_EXIT_ERROR;
 	}

@@ -28,7 +28,8 @@ relay_cli_serve(int argc, char **argv)
 		else if (c == 'h')
 			return relay_cli_help(serve_synopsis);
 		else
-			return relay_cli_bad_option("serve", serve_synopsis, c, argv);
+			return relay_cli_bad_option("serve", serve_synopsis, c,
+			    argv);
 	}
 	if (optind < argc)
 		return relay_cli_usage("serve", "takes no arguments; usage: %s",
@@ -36,6 +37,7 @@ relay_cli_serve(int argc, char **argv)
 	struct relay_config cfg;
 	if (relay_cli_load_config("serve", sub_conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
-	return relay_daemon_run(&cfg, relay_cli_config_path(sub_conf)) == 0 ?
-	    RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
+	return relay_daemon_run(&cfg, relay_cli_config_path(sub_conf)) == 0
+	    ? RELAY_CLI_EXIT_OK
+	    : RELAY_CLI_EXIT_ERROR;
 }

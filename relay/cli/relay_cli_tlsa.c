@@ -81,7 +81,7 @@ host_ok(const char *h, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		char c = h[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.') ||
+		        (c >= '0' && c <= '9') || c == '-' || c == '.') ||
 		    (c == '.' && i > 0 && h[i - 1] == '.'))
 			return false;
 	}
@@ -89,8 +89,8 @@ host_ok(const char *h, size_t len)
 }
 
 static int
-print_record(FILE *out, const char *host, size_t hostlen, size_t index,
-    X509 *x, unsigned usage)
+print_record(FILE *out, const char *host, size_t hostlen, size_t index, X509 *x,
+    unsigned usage)
 {
 	char hex[65], subj[256];
 
@@ -100,8 +100,8 @@ print_record(FILE *out, const char *host, size_t hostlen, size_t index,
 	fprintf(out, "; certificate %zu (%s): %s\n", index,
 	    usage == 3 ? "leaf, DANE-EE" : "issuer, DANE-TA", subj);
 	/* RFC 6698 3: the owner carries the port senders connect to. */
-	fprintf(out, "_%u._tcp.%.*s. IN TLSA %u 1 1 %s\n", (unsigned)RELAY_SMTP_PORT,
-	    (int)hostlen, host, usage, hex);
+	fprintf(out, "_%u._tcp.%.*s. IN TLSA %u 1 1 %s\n",
+	    (unsigned)RELAY_SMTP_PORT, (int)hostlen, host, usage, hex);
 	fprintf(out, "; rdata: %u 1 1 %s\n", usage, hex);
 	return 0;
 }
@@ -132,22 +132,26 @@ relay_cli_tlsa(int argc, char **argv)
 		case 'h':
 			return relay_cli_help(tlsa_synopsis);
 		default:
-			return relay_cli_bad_option("tlsa", tlsa_synopsis, c, argv);
+			return relay_cli_bad_option("tlsa", tlsa_synopsis, c,
+			    argv);
 		}
 	}
 	if (argc - optind != 1)
-		return relay_cli_usage("tlsa", "%s; usage: %s", optind == argc ?
-		    "missing CERT.pem" : "only one CERT.pem", tlsa_synopsis);
+		return relay_cli_usage("tlsa", "%s; usage: %s",
+		    optind == argc ? "missing CERT.pem" : "only one CERT.pem",
+		    tlsa_synopsis);
 	file = argv[optind];
 	size_t hostlen = strlen(host);
 	if (hostlen > 0 && host[hostlen - 1] == '.')
 		hostlen--;
 	if (!host_ok(host, hostlen))
-		return relay_cli_usage("tlsa", "--host: not a host name: %s", host);
+		return relay_cli_usage("tlsa", "--host: not a host name: %s",
+		    host);
 
 	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
 	if (f == NULL) {
-		fprintf(stderr, "danerelay tlsa: %s: %s\n", file, strerror(errno));
+		fprintf(stderr, "danerelay tlsa: %s: %s\n", file,
+		    strerror(errno));
 		return RELAY_CLI_EXIT_ERROR;
 	}
 	int rc = RELAY_CLI_EXIT_OK;
@@ -159,12 +163,15 @@ relay_cli_tlsa(int argc, char **argv)
 			/* End of file is "no start line" (or nothing at all);
 			 * anything else is a damaged certificate. */
 			unsigned long e = ERR_peek_last_error();
-			if (e != 0 && !(ERR_GET_LIB(e) == ERR_LIB_PEM &&
-			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+			if (e != 0 &&
+			    !(ERR_GET_LIB(e) == ERR_LIB_PEM &&
+			        ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
 				char es[256];
 				ERR_error_string_n(e, es, sizeof(es));
-				fprintf(stderr, "danerelay tlsa: %s: certificate %zu "
-				    "does not parse: %s\n", file, n + 1, es);
+				fprintf(stderr,
+				    "danerelay tlsa: %s: certificate %zu "
+				    "does not parse: %s\n",
+				    file, n + 1, es);
 				rc = RELAY_CLI_EXIT_ERROR;
 			}
 			break;
@@ -172,9 +179,11 @@ relay_cli_tlsa(int argc, char **argv)
 		n++;
 		if (n == 1 || chain) {
 			if (print_record(stdout, host, hostlen, n, x,
-			    n == 1 ? 3u : 2u) != 0) {
-				fprintf(stderr, "danerelay tlsa: %s: certificate %zu: "
-				    "cannot encode its public key\n", file, n);
+			        n == 1 ? 3u : 2u) != 0) {
+				fprintf(stderr,
+				    "danerelay tlsa: %s: certificate %zu: "
+				    "cannot encode its public key\n",
+				    file, n);
 				rc = RELAY_CLI_EXIT_ERROR;
 			}
 		} else {
@@ -188,13 +197,16 @@ relay_cli_tlsa(int argc, char **argv)
 		(void)fclose(f);
 	ERR_clear_error();
 	if (rc == RELAY_CLI_EXIT_OK && n == 0) {
-		fprintf(stderr, "danerelay tlsa: %s: no PEM certificate "
-		    "(-----BEGIN CERTIFICATE-----) found\n", file);
+		fprintf(stderr,
+		    "danerelay tlsa: %s: no PEM certificate "
+		    "(-----BEGIN CERTIFICATE-----) found\n",
+		    file);
 		rc = RELAY_CLI_EXIT_ERROR;
 	}
 	if (rc == RELAY_CLI_EXIT_OK && skipped > 0)
 		printf("; %zu issuer certificate(s) not shown: add --chain for "
-		    "their 2 1 1 records\n", skipped);
+		       "their 2 1 1 records\n",
+		    skipped);
 	if (rc == RELAY_CLI_EXIT_OK && fflush(stdout) != 0)
 		rc = RELAY_CLI_EXIT_ERROR;
 	return rc;

@@ -54,18 +54,17 @@
 #define PROBE_WHY_MAX 512
 
 
-
 struct probe_host {
-	int decide_rc;              /* tlsa_policy_decide() */
+	int decide_rc; /* tlsa_policy_decide() */
 	struct tlsa_verdict v;
-	bool considered;            /* reached in the walk (serve would too) */
-	bool attempted;             /* a connection was started */
-	bool connected;             /* TCP came up */
+	bool considered; /* reached in the walk (serve would too) */
+	bool attempted;  /* a connection was started */
+	bool connected;  /* TCP came up */
 	char addr[INET6_ADDRSTRLEN];
-	bool tls_tried;             /* on_tls ran */
+	bool tls_tried; /* on_tls ran */
 	struct tlsa_result tres;
-	bool ok;                    /* ready for MAIL under the verdict */
-	bool tls_active;            /* the session was encrypted when ready */
+	bool ok;         /* ready for MAIL under the verdict */
+	bool tls_active; /* the session was encrypted when ready */
 	enum relay_fail_class fclass;
 	char dsn[TLSA_STATUS_MAX + 1];
 	char why[PROBE_WHY_MAX];
@@ -73,16 +72,16 @@ struct probe_host {
 
 struct probe {
 	uv_loop_t loop;
-	uv_timer_t wait_timer;      /* self-test poll, then idle */
+	uv_timer_t wait_timer; /* self-test poll, then idle */
 	uv_timer_t deadline;
 	struct relay_config cfg;
 	struct relay_dns *dns;
 	struct tlsa_ctx *tlsa;
 	struct tlsa_digests digests;
-	char domain[RELAY_DNS_HOST_MAX];   /* DNS form (A-labels) */
-	const char *domain_utf8;           /* the argument when UTF-8, else NULL */
+	char domain[RELAY_DNS_HOST_MAX]; /* DNS form (A-labels) */
+	const char *domain_utf8; /* the argument when UTF-8, else NULL */
 	enum tlsa_level level;
-	bool cleartext;             /* explicit "none" policy */
+	bool cleartext;                   /* explicit "none" policy */
 	struct relay_class_policy policy; /* level, tls_policy_file entry */
 	enum relay_dns_validation validation;
 
@@ -102,7 +101,7 @@ struct probe {
 	bool finished;
 	bool allowed;
 	size_t allowed_host;
-	enum relay_fail_class fclass;     /* NONE until a failure */
+	enum relay_fail_class fclass; /* NONE until a failure */
 	char dsn[TLSA_STATUS_MAX + 1];
 	char why[PROBE_WHY_MAX];
 };
@@ -110,7 +109,8 @@ struct probe {
 static void probe_next_host(struct probe *p);
 
 static void
-probe_fail(struct probe *p, enum relay_fail_class fclass, const char *dsn, const char *why)
+probe_fail(struct probe *p, enum relay_fail_class fclass, const char *dsn,
+    const char *why)
 {
 	p->fclass = fclass;
 	relay_copy(p->dsn, sizeof(p->dsn), dsn);
@@ -118,8 +118,8 @@ probe_fail(struct probe *p, enum relay_fail_class fclass, const char *dsn, const
 }
 
 static void
-host_fail(struct probe *p, struct probe_host *h, enum relay_fail_class fclass, const char *dsn,
-    const char *why)
+host_fail(struct probe *p, struct probe_host *h, enum relay_fail_class fclass,
+    const char *dsn, const char *why)
 {
 	h->fclass = fclass;
 	relay_copy(h->dsn, sizeof(h->dsn), dsn);
@@ -148,11 +148,6 @@ answer_word(enum tlsa_answer a)
 }
 
 
-
-
-
-
-
 /* ------------------------------------------------------------- teardown */
 
 static void
@@ -177,7 +172,8 @@ static void
 deadline_cb(uv_timer_t *t)
 {
 	struct probe *p = t->data;
-	probe_fail(p, RELAY_FAIL_CLASS_TIMEOUT, "4.4.7", "probe did not finish in time");
+	probe_fail(p, RELAY_FAIL_CLASS_TIMEOUT, "4.4.7",
+	    "probe did not finish in time");
 	if (p->sess != NULL)
 		relay_outbound_probe_cancel(p->sess); /* sess_done finishes */
 	else
@@ -207,7 +203,8 @@ sess_done(void *arg, const struct relay_outbound_result *res)
 		probe_finish(p);
 		return;
 	}
-	if (uv_is_closing((uv_handle_t *)&p->deadline) || !uv_is_active((uv_handle_t *)&p->deadline)) {
+	if (uv_is_closing((uv_handle_t *)&p->deadline) ||
+	    !uv_is_active((uv_handle_t *)&p->deadline)) {
 		/* The deadline passed and cancelled the session: the host
 		 * says what the session met, the deadline decides. */
 		h->fclass = res->fclass;
@@ -241,12 +238,14 @@ sess_start(struct probe *p)
 	};
 	int r = relay_outbound_probe(&p->dctx, &t, sess_done, p, &p->sess);
 	if (r == RELAY_CONN_NOMEM) {
-		host_fail(p, h, RELAY_FAIL_CLASS_LOCAL, "4.3.0", "out of memory");
+		host_fail(p, h, RELAY_FAIL_CLASS_LOCAL, "4.3.0",
+		    "out of memory");
 		return false;
 	}
 	if (r != 0) {
 		/* As delivery counts a socket it cannot create. */
-		host_fail(p, h, RELAY_FAIL_CLASS_CONNECT, "4.4.1", "cannot create socket");
+		host_fail(p, h, RELAY_FAIL_CLASS_CONNECT, "4.4.1",
+		    "cannot create socket");
 		return false;
 	}
 	return true;
@@ -265,15 +264,20 @@ probe_next_host(struct probe *p)
 		if (h->decide_rc != 0) {
 			/* Facts the policy cannot judge: never guess. */
 			char why[PROBE_WHY_MAX];
-			relay_fmt(why, sizeof(why), "DANE policy error for %s: %s", dh->name,
+			relay_fmt(why, sizeof(why),
+			    "DANE policy error for %s: %s", dh->name,
 			    tlsa_strerror(h->decide_rc));
-			host_fail(p, h, RELAY_FAIL_CLASS_DNSSEC_BOGUS, "4.7.5", why);
+			host_fail(p, h, RELAY_FAIL_CLASS_DNSSEC_BOGUS, "4.7.5",
+			    why);
 			continue;
 		}
 		if (h->v.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
 			char why[PROBE_WHY_MAX];
-			relay_fmt(why, sizeof(why), "%s: %s", dh->name, h->v.reason);
-			host_fail(p, h, relay_class_dns(h->v.fclass, p->res, dh), h->v.status, why);
+			relay_fmt(why, sizeof(why), "%s: %s", dh->name,
+			    h->v.reason);
+			host_fail(p, h,
+			    relay_class_dns(h->v.fclass, p->res, dh),
+			    h->v.status, why);
 			if (h->v.scope == TLSA_SCOPE_DESTINATION)
 				break;
 			continue; /* C10, C14: skip this host */
@@ -281,14 +285,16 @@ probe_next_host(struct probe *p)
 		if (dh->naddrs == 0) {
 			char why[PROBE_WHY_MAX];
 			relay_fmt(why, sizeof(why), "%s: no address", dh->name);
-			host_fail(p, h, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3", why);
+			host_fail(p, h, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3",
+			    why);
 			continue;
 		}
 		if (sess_start(p))
 			return;
 	}
 	if (p->fclass == RELAY_FAIL_CLASS_NONE)
-		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3", "no usable MX host");
+		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3",
+		    "no usable MX host");
 	probe_finish(p);
 }
 
@@ -300,14 +306,16 @@ dns_done(void *arg, struct relay_dns_result *res)
 	p->resolved = true;
 	p->dest_rc = tlsa_policy_destination(&res->dest, &p->dv);
 	if (p->dest_rc != 0) {
-		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.7.5", "DANE policy error");
+		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.7.5",
+		    "DANE policy error");
 		probe_finish(p);
 		return;
 	}
 	if (res->nhosts > 0) {
 		p->hosts = calloc(res->nhosts, sizeof(*p->hosts));
 		if (p->hosts == NULL) {
-			probe_fail(p, RELAY_FAIL_CLASS_LOCAL, "4.3.0", "out of memory");
+			probe_fail(p, RELAY_FAIL_CLASS_LOCAL, "4.3.0",
+			    "out of memory");
 			probe_finish(p);
 			return;
 		}
@@ -317,13 +325,17 @@ dns_done(void *arg, struct relay_dns_result *res)
 	case TLSA_DEST_BOUNCE: {
 		char why[PROBE_WHY_MAX];
 		relay_fmt(why, sizeof(why), "%s: %s", p->domain, p->dv.reason);
-		probe_fail(p, res->kind == RELAY_DNS_DEST_NULL_MX ? RELAY_FAIL_CLASS_NULL_MX :
-		    relay_class_dns(p->dv.fclass, res, NULL), p->dv.status, why);
+		probe_fail(p,
+		    res->kind == RELAY_DNS_DEST_NULL_MX
+		        ? RELAY_FAIL_CLASS_NULL_MX
+		        : relay_class_dns(p->dv.fclass, res, NULL),
+		    p->dv.status, why);
 		probe_finish(p);
 		return;
 	}
 	case TLSA_DEST_LITERAL:
-		probe_fail(p, RELAY_FAIL_CLASS_ADDRESS, "5.1.2", "address literal destinations are not supported");
+		probe_fail(p, RELAY_FAIL_CLASS_ADDRESS, "5.1.2",
+		    "address literal destinations are not supported");
 		probe_finish(p);
 		return;
 	case TLSA_DEST_USE_MX:
@@ -333,8 +345,8 @@ dns_done(void *arg, struct relay_dns_result *res)
 	/* The RFC 7672 decision of every host, in preference order. It is
 	 * pure, so deciding all at once equals serve's one at a time. */
 	for (size_t i = 0; i < res->nhosts; i++)
-		p->hosts[i].decide_rc = tlsa_policy_decide(&res->dest, &res->hosts[i].in,
-		    &p->digests, &p->hosts[i].v);
+		p->hosts[i].decide_rc = tlsa_policy_decide(&res->dest,
+		    &res->hosts[i].in, &p->digests, &p->hosts[i].v);
 	p->host_i = 0;
 	probe_next_host(p);
 }
@@ -352,10 +364,11 @@ probe_resolve(struct probe *p)
 		probe_finish(p);
 		return;
 	}
-	int r = relay_dns_resolve(p->dns, p->domain, RELAY_SMTP_PORT, p->level, dns_done, p,
-	    NULL);
+	int r = relay_dns_resolve(p->dns, p->domain, RELAY_SMTP_PORT, p->level,
+	    dns_done, p, NULL);
 	if (r != 0) {
-		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3", relay_dns_strerror(r));
+		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3",
+		    relay_dns_strerror(r));
 		probe_finish(p);
 	}
 }
@@ -384,7 +397,8 @@ hex_str(const uint8_t *b, size_t n, char *out, size_t size)
 static void
 record_text(const struct tlsa_record *rec, char *out, size_t size)
 {
-	int w = snprintf(out, size, "%u %u %u ", rec->usage, rec->selector, rec->mtype);
+	int w = snprintf(out, size, "%u %u %u ", rec->usage, rec->selector,
+	    rec->mtype);
 	if (w < 0 || (size_t)w >= size)
 		return;
 	hex_str(rec->data, rec->data_len, out + w, size - (size_t)w);
@@ -395,13 +409,15 @@ mx_dnssec(const struct probe *p)
 {
 	if (!p->resolved)
 		return "not-looked-up";
-	return p->res->implicit_mx ? "none" : relay_class_dnssec_word(p->res->dest.mx);
+	return p->res->implicit_mx ? "none"
+	                           : relay_class_dnssec_word(p->res->dest.mx);
 }
 
 static const char *
 host_verdict_name(const struct probe_host *h)
 {
-	return h->decide_rc != 0 ? "policy-error" : tlsa_verdict_kind_name(h->v.kind);
+	return h->decide_rc != 0 ? "policy-error"
+	                         : tlsa_verdict_kind_name(h->v.kind);
 }
 
 static void
@@ -415,8 +431,10 @@ print_text(const struct probe *p)
 	    p->policy.entry[0] ? " policy_entry=" : "", p->policy.entry,
 	    relay_dns_validation_name(p->validation));
 	if (p->policy.dane_overridden)
-		printf("DANE overridden by tls_policy_file %s: no TLSA lookups%s\n",
-		    p->policy.entry, p->cleartext ? ", cleartext without STARTTLS" : "");
+		printf(
+		    "DANE overridden by tls_policy_file %s: no TLSA lookups%s\n",
+		    p->policy.entry,
+		    p->cleartext ? ", cleartext without STARTTLS" : "");
 	if (p->domain_utf8 != NULL)
 		printf("idn %s = %s\n", p->domain_utf8, p->domain);
 	if (p->resolved) {
@@ -425,17 +443,20 @@ print_text(const struct probe *p)
 		    p->res->implicit_mx ? " implicit" : "", p->res->nhosts);
 		if (p->res->mx.why)
 			printf("  why: %s\n", p->res->mx.why);
-		printf("destination action=%s%s%s\n", tlsa_dest_action_name(p->dv.action),
+		printf("destination action=%s%s%s\n",
+		    tlsa_dest_action_name(p->dv.action),
 		    p->dv.reason[0] ? " reason=" : "", p->dv.reason);
 	}
 	for (size_t i = 0; p->hosts != NULL && i < p->res->nhosts; i++) {
 		const struct relay_dns_host *dh = &p->res->hosts[i];
 		const struct probe_host *h = &p->hosts[i];
-		printf("host %u %s addr_dnssec=%s addresses=", (unsigned)dh->pref, dh->name,
+		printf("host %u %s addr_dnssec=%s addresses=",
+		    (unsigned)dh->pref, dh->name,
 		    relay_class_dnssec_word(dh->in.addr));
 		for (size_t k = 0; k < dh->naddrs; k++) {
 			char a[INET6_ADDRSTRLEN];
-			if (inet_ntop(dh->addrs[k].family, dh->addrs[k].bytes, a, sizeof(a)) == NULL)
+			if (inet_ntop(dh->addrs[k].family, dh->addrs[k].bytes,
+			        a, sizeof(a)) == NULL)
 				relay_copy(a, sizeof(a), "?");
 			printf("%s%s", k ? "," : "", a);
 		}
@@ -443,8 +464,10 @@ print_text(const struct probe *p)
 		for (size_t t = 0; t < dh->in.n_tlsa; t++) {
 			const struct tlsa_tlsa_in *ti = &dh->in.tlsa[t];
 			printf("  tlsa _%u._tcp.%s dnssec=%s answer=%s%s\n",
-			    (unsigned)p->res->dest.port, ti->base, relay_class_dnssec_word(ti->res),
-			    answer_word(ti->res.answer), ti->malformed ? " malformed" : "");
+			    (unsigned)p->res->dest.port, ti->base,
+			    relay_class_dnssec_word(ti->res),
+			    answer_word(ti->res.answer),
+			    ti->malformed ? " malformed" : "");
 			for (size_t k = 0; k < ti->n_recs; k++) {
 				record_text(&ti->recs[k], buf, sizeof(buf));
 				printf("    %s\n", buf);
@@ -453,17 +476,22 @@ print_text(const struct probe *p)
 		if (dh->in.n_tlsa == 0)
 			printf("  tlsa not looked up\n");
 		if (h->decide_rc != 0)
-			printf("  verdict: policy error: %s\n", tlsa_strerror(h->decide_rc));
-		else if (tlsa_verdict_format(&h->v, buf, sizeof(buf)) == 0 || buf[0])
+			printf("  verdict: policy error: %s\n",
+			    tlsa_strerror(h->decide_rc));
+		else if (tlsa_verdict_format(&h->v, buf, sizeof(buf)) == 0 ||
+		    buf[0])
 			printf("  verdict: %s\n", buf);
 		if (!h->considered) {
 			printf("  not tried\n");
 			continue;
 		}
 		if (h->attempted)
-			printf("  connect %s:%u: %s\n", h->addr, (unsigned)p->res->dest.port,
+			printf("  connect %s:%u: %s\n", h->addr,
+			    (unsigned)p->res->dest.port,
 			    h->connected ? "connected" : "failed");
-		if (h->tls_tried && (tlsa_result_format(&h->tres, buf, sizeof(buf)) == 0 || buf[0]))
+		if (h->tls_tried &&
+		    (tlsa_result_format(&h->tres, buf, sizeof(buf)) == 0 ||
+		        buf[0]))
 			printf("  tls: %s\n", buf);
 		if (h->ok)
 			printf("  result: ok, ready for MAIL (%s); QUIT sent\n",
@@ -473,7 +501,8 @@ print_text(const struct probe *p)
 			    relay_fail_class_name(h->fclass), h->dsn, h->why);
 	}
 	if (p->allowed)
-		printf("delivery allowed via %s[%s]\n", p->res->hosts[p->allowed_host].name,
+		printf("delivery allowed via %s[%s]\n",
+		    p->res->hosts[p->allowed_host].name,
 		    p->hosts[p->allowed_host].addr);
 	else
 		printf("delivery NOT allowed: class=%s dsn=%s why=%s\n",
@@ -492,7 +521,8 @@ json_tls(struct relay_json *j, const struct tlsa_result *r)
 	relay_json_kv_str(j, "matched", r->matched);
 	relay_json_kv_str(j, "peername", r->peername);
 	if (r->have_spki) {
-		hex_str(r->spki_sha256, sizeof(r->spki_sha256), hex, sizeof(hex));
+		hex_str(r->spki_sha256, sizeof(r->spki_sha256), hex,
+		    sizeof(hex));
 		relay_json_kv_str(j, "spki_sha256", hex);
 	} else {
 		relay_json_key(j, "spki_sha256");
@@ -520,12 +550,14 @@ json_host(struct relay_json *j, const struct probe *p, size_t i)
 	relay_json_obj_begin(j);
 	relay_json_kv_str(j, "name", dh->name);
 	relay_json_kv_u64(j, "pref", dh->pref);
-	relay_json_kv_str(j, "dnssec_addr", relay_class_dnssec_word(dh->in.addr));
+	relay_json_kv_str(j, "dnssec_addr",
+	    relay_class_dnssec_word(dh->in.addr));
 	relay_json_key(j, "addresses");
 	relay_json_arr_begin(j);
 	for (size_t k = 0; k < dh->naddrs; k++) {
 		char a[INET6_ADDRSTRLEN];
-		if (inet_ntop(dh->addrs[k].family, dh->addrs[k].bytes, a, sizeof(a)) != NULL)
+		if (inet_ntop(dh->addrs[k].family, dh->addrs[k].bytes, a,
+		        sizeof(a)) != NULL)
 			relay_json_str(j, a);
 	}
 	relay_json_arr_end(j);
@@ -535,7 +567,8 @@ json_host(struct relay_json *j, const struct probe *p, size_t i)
 		const struct tlsa_tlsa_in *ti = &dh->in.tlsa[t];
 		relay_json_obj_begin(j);
 		relay_json_kv_str(j, "base", ti->base);
-		relay_json_kv_str(j, "dnssec", relay_class_dnssec_word(ti->res));
+		relay_json_kv_str(j, "dnssec",
+		    relay_class_dnssec_word(ti->res));
 		relay_json_kv_str(j, "answer", answer_word(ti->res.answer));
 		relay_json_kv_bool(j, "malformed", ti->malformed);
 		relay_json_key(j, "records");
@@ -549,7 +582,8 @@ json_host(struct relay_json *j, const struct probe *p, size_t i)
 	}
 	relay_json_arr_end(j);
 	relay_json_kv_str(j, "verdict", host_verdict_name(h));
-	if (h->decide_rc == 0 && (tlsa_verdict_format(&h->v, buf, sizeof(buf)) == 0 || buf[0]))
+	if (h->decide_rc == 0 &&
+	    (tlsa_verdict_format(&h->v, buf, sizeof(buf)) == 0 || buf[0]))
 		relay_json_kv_str(j, "decision", buf);
 	relay_json_kv_bool(j, "considered", h->considered);
 	relay_json_kv_bool(j, "connected", h->connected);
@@ -562,7 +596,8 @@ json_host(struct relay_json *j, const struct probe *p, size_t i)
 		relay_json_null(j);
 	relay_json_kv_bool(j, "ok", h->ok);
 	if (h->considered && !h->ok) {
-		relay_json_kv_str(j, "failure_class", relay_fail_class_name(h->fclass));
+		relay_json_kv_str(j, "failure_class",
+		    relay_fail_class_name(h->fclass));
 		relay_json_kv_str(j, "dsn", h->dsn);
 		relay_json_kv_str(j, "why", h->why);
 	}
@@ -586,13 +621,16 @@ print_json(const struct probe *p)
 		relay_json_null(&j);
 	relay_json_kv_bool(&j, "dane_overridden", p->policy.dane_overridden);
 	relay_json_kv_bool(&j, "cleartext_allowed", p->cleartext);
-	relay_json_kv_str(&j, "validation", relay_dns_validation_name(p->validation));
+	relay_json_kv_str(&j, "validation",
+	    relay_dns_validation_name(p->validation));
 	relay_json_kv_str(&j, "mx_dnssec", mx_dnssec(p));
 	if (p->resolved) {
-		relay_json_kv_str(&j, "mx_kind", relay_dns_dest_kind_name(p->res->kind));
+		relay_json_kv_str(&j, "mx_kind",
+		    relay_dns_dest_kind_name(p->res->kind));
 		relay_json_kv_bool(&j, "implicit_mx", p->res->implicit_mx);
 		relay_json_kv_str(&j, "mx_why", p->res->mx.why);
-		relay_json_kv_str(&j, "destination_action", tlsa_dest_action_name(p->dv.action));
+		relay_json_kv_str(&j, "destination_action",
+		    tlsa_dest_action_name(p->dv.action));
 	}
 	relay_json_key(&j, "hosts");
 	relay_json_arr_begin(&j);
@@ -601,10 +639,13 @@ print_json(const struct probe *p)
 	relay_json_arr_end(&j);
 	relay_json_kv_bool(&j, "allowed", p->allowed);
 	if (p->allowed) {
-		relay_json_kv_str(&j, "via", p->res->hosts[p->allowed_host].name);
-		relay_json_kv_str(&j, "via_address", p->hosts[p->allowed_host].addr);
+		relay_json_kv_str(&j, "via",
+		    p->res->hosts[p->allowed_host].name);
+		relay_json_kv_str(&j, "via_address",
+		    p->hosts[p->allowed_host].addr);
 	} else {
-		relay_json_kv_str(&j, "failure_class", relay_fail_class_name(p->fclass));
+		relay_json_kv_str(&j, "failure_class",
+		    relay_fail_class_name(p->fclass));
 		relay_json_kv_str(&j, "dsn", p->dsn);
 		relay_json_kv_str(&j, "why", p->why);
 	}
@@ -625,7 +666,8 @@ walk_close(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
-static const char probe_synopsis[] = "danerelay probe [-c FILE] [--json] DOMAIN";
+static const char probe_synopsis[] =
+    "danerelay probe [-c FILE] [--json] DOMAIN";
 
 /*
  * The exit status for an outcome that did not allow delivery: 3 when the
@@ -699,12 +741,14 @@ relay_cli_probe(int argc, char **argv)
 		case 'h':
 			return relay_cli_help(probe_synopsis);
 		default:
-			return relay_cli_bad_option("probe", probe_synopsis, c, argv);
+			return relay_cli_bad_option("probe", probe_synopsis, c,
+			    argv);
 		}
 	}
 	if (argc - optind != 1)
-		return relay_cli_usage("probe", "%s; usage: %s", optind == argc ?
-		    "missing DOMAIN" : "only one DOMAIN", probe_synopsis);
+		return relay_cli_usage("probe", "%s; usage: %s",
+		    optind == argc ? "missing DOMAIN" : "only one DOMAIN",
+		    probe_synopsis);
 	domain_arg = argv[optind];
 
 	struct probe *p = calloc(1, sizeof(*p));
@@ -720,19 +764,22 @@ relay_cli_probe(int argc, char **argv)
 	 * A-labels for a UTF-8 name (relay_idn.h). */
 	const char *idn_why;
 	int idn_rc = relay_idn_to_ascii(domain_arg,
-	    p->cfg.smtputf8_enable ? RELAY_IDN_ALLOW_UTF8 : 0, p->domain, &idn_why);
+	    p->cfg.smtputf8_enable ? RELAY_IDN_ALLOW_UTF8 : 0, p->domain,
+	    &idn_why);
 	if (idn_rc != 0) {
 		relay_config_free(&p->cfg);
 		free(p);
 		if (relay_idn_is_ascii(domain_arg))
-			return relay_cli_usage("probe", "not a domain name: %s", domain_arg);
+			return relay_cli_usage("probe", "not a domain name: %s",
+			    domain_arg);
 		return relay_cli_usage("probe", "%s: %s: %s", domain_arg,
 		    relay_idn_strerror(idn_rc), idn_why);
 	}
 	p->domain_utf8 = relay_idn_is_ascii(domain_arg) ? NULL : domain_arg;
 	/* The log goes to stderr; only problems unless debugging. */
-	relay_log_set_level(p->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
-	    RELAY_LOG_DEBUG : RELAY_LOG_WARNING);
+	relay_log_set_level(p->cfg.log_level == RELAY_CONFIG_LOG_DEBUG
+	        ? RELAY_LOG_DEBUG
+	        : RELAY_LOG_WARNING);
 	signal(SIGPIPE, SIG_IGN);
 
 	int rc = RELAY_PROBE_EXIT_TEMPFAIL;
@@ -741,7 +788,8 @@ relay_cli_probe(int argc, char **argv)
 	p->cleartext = p->policy.cleartext;
 	tlsa_digests_default(&p->digests); /* as serve */
 	if (uv_loop_init(&p->loop) != 0) {
-		fprintf(stderr, "danerelay probe: cannot create the event loop\n");
+		fprintf(stderr,
+		    "danerelay probe: cannot create the event loop\n");
 		relay_config_free(&p->cfg);
 		free(p);
 		return RELAY_PROBE_EXIT_TEMPFAIL;
@@ -753,7 +801,8 @@ relay_cli_probe(int argc, char **argv)
 	int r = tlsa_ctx_new(&tc, &p->tlsa);
 	if (r != 0) {
 		/* tls_ca_file or the TLS library: the configuration's to fix. */
-		fprintf(stderr, "danerelay probe: TLS client setup: %s\n", tlsa_strerror(r));
+		fprintf(stderr, "danerelay probe: TLS client setup: %s\n",
+		    tlsa_strerror(r));
 		rc = RELAY_PROBE_EXIT_USAGE;
 		goto out_loop;
 	}
@@ -772,7 +821,8 @@ relay_cli_probe(int argc, char **argv)
 	if (r != 0) {
 		/* The resolver options (trust anchor, resolver file, forwarders)
 		 * come from the configuration. */
-		fprintf(stderr, "danerelay probe: resolver: %s\n", relay_dns_strerror(r));
+		fprintf(stderr, "danerelay probe: resolver: %s\n",
+		    relay_dns_strerror(r));
 		rc = RELAY_PROBE_EXIT_USAGE;
 		goto out_loop;
 	}
@@ -801,7 +851,8 @@ relay_cli_probe(int argc, char **argv)
 	}
 	if (fflush(stdout) != 0)
 		fprintf(stderr, "danerelay probe: write error\n");
-	rc = p->allowed ? RELAY_PROBE_EXIT_ALLOWED : probe_refusal_exit(p->fclass);
+	rc = p->allowed ? RELAY_PROBE_EXIT_ALLOWED
+	                : probe_refusal_exit(p->fclass);
 
 out_loop:
 	if (p->dns != NULL) {
@@ -811,7 +862,8 @@ out_loop:
 	uv_walk(&p->loop, walk_close, NULL);
 	uv_run(&p->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&p->loop) != 0)
-		fprintf(stderr, "danerelay probe: event loop not empty at exit\n");
+		fprintf(stderr,
+		    "danerelay probe: event loop not empty at exit\n");
 	if (p->hosts != NULL)
 		for (size_t i = 0; i < p->res->nhosts; i++)
 			tlsa_verdict_release(&p->hosts[i].v);

@@ -3,7 +3,7 @@
  * hold/release/delete/retry to a queue, the client used by the CLI, and
  * the periodic report mail. See relay_control.h.
  */
-#define _GNU_SOURCE   /* struct ucred, SO_PEERCRED */
+#define _GNU_SOURCE /* struct ucred, SO_PEERCRED */
 #include "relay_control.h"
 
 #include <errno.h>
@@ -99,9 +99,9 @@ relay_control_path(const char *spool_dir, char *buf, size_t size)
 struct ctl_item {
 	struct relay_control_exec *x;
 	char id[RELAY_QUEUE_ID_SIZE];
-	uint64_t deadline;     /* monotonic ms; 0 until first begun */
-	bool waiting;          /* for a delivery in flight to end */
-	bool applied;          /* our write went through at least once */
+	uint64_t deadline; /* monotonic ms; 0 until first begun */
+	bool waiting;      /* for a delivery in flight to end */
+	bool applied;      /* our write went through at least once */
 };
 
 struct relay_control_exec {
@@ -111,7 +111,7 @@ struct relay_control_exec {
 	enum relay_control_cmd cmd;
 	struct ctl_item *items;
 	size_t n, next;
-	size_t inflight;       /* items with a queue operation pending */
+	size_t inflight; /* items with a queue operation pending */
 	size_t nwaiting;
 	size_t nok, nerr;
 	relay_control_result_fn result;
@@ -130,7 +130,8 @@ static void item_begin(struct ctl_item *it);
 static bool
 is_active(const struct relay_control_exec *x, const char *id)
 {
-	return x->hooks.is_active != NULL && x->hooks.is_active(x->hooks.arg, id);
+	return x->hooks.is_active != NULL &&
+	    x->hooks.is_active(x->hooks.arg, id);
 }
 
 static void
@@ -227,8 +228,10 @@ item_queue_error(struct ctl_item *it, int qerr)
 	}
 	(void)snprintf(text, sizeof(text), "queue error: %s",
 	    relay_queue_strerror(qerr));
-	item_report(it, qerr == RELAY_QUEUE_ENOMEM ? RELAY_CONTROL_ENOMEM :
-	    RELAY_CONTROL_EIO, text);
+	item_report(it,
+	    qerr == RELAY_QUEUE_ENOMEM ? RELAY_CONTROL_ENOMEM
+	                               : RELAY_CONTROL_EIO,
+	    text);
 }
 
 static void
@@ -263,12 +266,14 @@ op_updated(int status, void *arg)
 		/* A delivery that started between our read and our write holds
 		 * an envelope copy without the change and will write it back:
 		 * wait for it and check again (item_begin sees the index). */
-		if ((x->cmd == RELAY_CONTROL_HOLD || x->cmd == RELAY_CONTROL_RELEASE) &&
+		if ((x->cmd == RELAY_CONTROL_HOLD ||
+		        x->cmd == RELAY_CONTROL_RELEASE) &&
 		    is_active(x, it->id)) {
 			item_wait(it);
 		} else {
 			item_report(it, 0, done_text(x->cmd));
-			if (x->cmd != RELAY_CONTROL_HOLD && x->hooks.kick != NULL)
+			if (x->cmd != RELAY_CONTROL_HOLD &&
+			    x->hooks.kick != NULL)
 				x->hooks.kick(x->hooks.arg);
 		}
 	}
@@ -315,7 +320,7 @@ op_loaded(int status, struct relay_queue_envelope *env, void *arg)
 		}
 		break;
 	case RELAY_CONTROL_DELETE:
-		break;   /* never loaded */
+		break; /* never loaded */
 	}
 	/* relay_queue_update() serialises env during the call. */
 	r = relay_queue_update(x->q, env, op_updated, it);
@@ -350,8 +355,9 @@ item_begin(struct ctl_item *it)
 	int r;
 
 	if (it->deadline == 0)
-		it->deadline = now + (x->hooks.busy_wait_ms != 0 ?
-		    x->hooks.busy_wait_ms : RELAY_CONTROL_BUSY_WAIT_MS);
+		it->deadline = now +
+		    (x->hooks.busy_wait_ms != 0 ? x->hooks.busy_wait_ms
+		                                : RELAY_CONTROL_BUSY_WAIT_MS);
 	if (relay_queue_lookup(x->q, it->id, &info) != 0) {
 		item_report(it, RELAY_CONTROL_ENOENT,
 		    relay_control_strerror(RELAY_CONTROL_ENOENT));
@@ -363,9 +369,11 @@ item_begin(struct ctl_item *it)
 		} else if (x->cmd == RELAY_CONTROL_RETRY) {
 			item_report(it, 0, "being delivered now");
 		} else {
-			item_report(it, RELAY_CONTROL_EBUSY, it->applied ?
-			    "busy: a delivery in flight may undo this change, "
-			    "try again" : relay_control_strerror(RELAY_CONTROL_EBUSY));
+			item_report(it, RELAY_CONTROL_EBUSY,
+			    it->applied
+			        ? "busy: a delivery in flight may undo this change, "
+			          "try again"
+			        : relay_control_strerror(RELAY_CONTROL_EBUSY));
 		}
 		return;
 	}
@@ -379,13 +387,15 @@ item_begin(struct ctl_item *it)
 		return;
 	case RELAY_CONTROL_HOLD:
 		if (info.hold)
-			item_report(it, 0, it->applied ? "held" : "already held");
+			item_report(it, 0,
+			    it->applied ? "held" : "already held");
 		else
 			item_load(it);
 		return;
 	case RELAY_CONTROL_RELEASE:
 		if (!info.hold) {
-			item_report(it, 0, it->applied ? "released" : "was not held");
+			item_report(it, 0,
+			    it->applied ? "released" : "was not held");
 			if (it->applied && x->hooks.kick != NULL)
 				x->hooks.kick(x->hooks.arg);
 		} else {
@@ -408,7 +418,8 @@ exec_pump(struct relay_control_exec *x)
 		exec_maybe_free(x);
 		return;
 	}
-	while (x->next < x->n && x->inflight + x->nwaiting < RELAY_CONTROL_PARALLEL)
+	while (x->next < x->n &&
+	    x->inflight + x->nwaiting < RELAY_CONTROL_PARALLEL)
 		item_begin(&x->items[x->next++]);
 	if (x->next == x->n && x->inflight == 0 && x->nwaiting == 0 &&
 	    !x->finished) {
@@ -547,12 +558,12 @@ struct ctl_conn;
 struct report_job {
 	uv_work_t work;
 	struct relay_control *c;
-	struct ctl_conn *conn;   /* asked by `report --mail`, or NULL */
+	struct ctl_conn *conn; /* asked by `report --mail`, or NULL */
 	char *spool;
 	char *hostname;
 	char *rcpt;
 	uint64_t now_us;
-	uint8_t *msg;            /* the mail, CRLF lines */
+	uint8_t *msg; /* the mail, CRLF lines */
 	size_t msglen;
 	uint64_t deferred;
 	int err;
@@ -566,8 +577,8 @@ struct relay_control {
 	struct ctl_conn *conns;
 	size_t nconns;
 	uv_timer_t report_timer;
-	struct report_job *report;   /* in the thread pool */
-	int handles;                 /* open handles of c itself */
+	struct report_job *report; /* in the thread pool */
+	int handles;               /* open handles of c itself */
 	bool stopping;
 };
 
@@ -579,8 +590,8 @@ struct ctl_conn {
 	size_t len;
 	struct relay_control_exec *exec;
 	struct report_job *report;
-	size_t pre_err;               /* bad ids of the current request */
-	bool busy;                    /* a request is being answered */
+	size_t pre_err; /* bad ids of the current request */
+	bool busy;      /* a request is being answered */
 	bool closing;
 };
 
@@ -596,7 +607,7 @@ static void report_start(struct relay_control *c, struct ctl_conn *asker);
 static void
 conn_write_cb(uv_write_t *req, int status)
 {
-	(void)status;   /* a dead client is noticed by the read side */
+	(void)status; /* a dead client is noticed by the read side */
 	free(req->data);
 }
 
@@ -614,7 +625,8 @@ conn_send(struct ctl_conn *k, const char *line)
 	memcpy(w->data, line, len);
 	w->req.data = w;
 	uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)&k->pipe, &b, 1, conn_write_cb) != 0)
+	if (uv_write(&w->req, (uv_stream_t *)&k->pipe, &b, 1, conn_write_cb) !=
+	    0)
 		free(w);
 }
 
@@ -680,7 +692,8 @@ conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		*buf = uv_buf_init(NULL, 0);
 		return;
 	}
-	*buf = uv_buf_init(k->buf + k->len, (unsigned)(room > 65536 ? 65536 : room));
+	*buf = uv_buf_init(k->buf + k->len,
+	    (unsigned)(room > 65536 ? 65536 : room));
 }
 
 static void
@@ -696,7 +709,7 @@ conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (nread < 0) {
-		conn_close(k);   /* EOF or error */
+		conn_close(k); /* EOF or error */
 		return;
 	}
 	if (nread == 0)
@@ -736,7 +749,7 @@ exec_done(void *arg, size_t nok, size_t nerr)
 		relay_log_end(&l);
 	}
 	request_done(k, nok, nerr + k->pre_err);
-	conn_process(k);   /* the next buffered request, or read on */
+	conn_process(k); /* the next buffered request, or read on */
 }
 
 /*
@@ -789,12 +802,14 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 			conn_send(k, "error - report_recipient is not set\n");
 			request_done(k, 0, 1);
 		} else if (c->report != NULL) {
-			conn_send(k, "error - a report is being made, try again\n");
+			conn_send(k,
+			    "error - a report is being made, try again\n");
 			request_done(k, 0, 1);
 		} else {
 			report_start(c, k);
 			if (k->report == NULL) {
-				conn_send(k, "error - cannot start the report\n");
+				conn_send(k,
+				    "error - cannot start the report\n");
 				request_done(k, 0, 1);
 			}
 		}
@@ -805,16 +820,17 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 	 * goes). Answered at once: "ok NAME|- text" or "error - text". */
 	if (strcmp(words[0], "dns-flush") == 0 && nw <= 2) {
 		char norm[RELAY_DNS_HOST_MAX], text[384];
-		if (nw == 2 && relay_dns_host_normalize(words[1], strlen(words[1]),
-		    norm) != 0) {
+		if (nw == 2 &&
+		    relay_dns_host_normalize(words[1], strlen(words[1]),
+		        norm) != 0) {
 			conn_sendf(k, "error", "-", "not a domain name");
 			request_done(k, 0, 1);
 			return;
 		}
 		int fr = ctx->dns_flush(ctx->arg, nw == 2 ? norm : NULL, text,
 		    sizeof(text));
-		conn_sendf(k, fr == 0 ? "ok" : "error", nw == 2 && fr == 0 ?
-		    norm : "-", text);
+		conn_sendf(k, fr == 0 ? "ok" : "error",
+		    nw == 2 && fr == 0 ? norm : "-", text);
 		request_done(k, fr == 0 ? 1 : 0, fr == 0 ? 0 : 1);
 		return;
 	}
@@ -834,8 +850,8 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 			words[1 + nids++] = words[i];
 		} else {
 			char text[64];
-			(void)snprintf(text, sizeof(text), "not a queue id: %.20s",
-			    words[i]);
+			(void)snprintf(text, sizeof(text),
+			    "not a queue id: %.20s", words[i]);
 			conn_sendf(k, "error", "-", text);
 			k->pre_err++;
 		}
@@ -867,11 +883,13 @@ conn_process(struct ctl_conn *k)
 		char *nl = k->buf != NULL ? memchr(k->buf, '\n', k->len) : NULL;
 		if (nl == NULL) {
 			if (k->len >= RELAY_CONTROL_LINE_MAX) {
-				conn_send(k, "error - request line too long\nend 0 1\n");
+				conn_send(k,
+				    "error - request line too long\nend 0 1\n");
 				conn_close(k);
 				return;
 			}
-			(void)uv_read_start((uv_stream_t *)&k->pipe, conn_alloc, conn_read);
+			(void)uv_read_start((uv_stream_t *)&k->pipe, conn_alloc,
+			    conn_read);
 			return;
 		}
 		size_t ll = (size_t)(nl - k->buf);
@@ -934,8 +952,9 @@ on_control_connection(uv_stream_t *server, int status)
 	}
 	if (!peer_allowed(&k->pipe) || c->nconns > CTL_MAX_CONNS) {
 		relay_log_msg(RELAY_LOG_WARNING, "control",
-		    c->nconns > CTL_MAX_CONNS ? "too many control connections" :
-		    "connection from another user refused");
+		    c->nconns > CTL_MAX_CONNS
+		        ? "too many control connections"
+		        : "connection from another user refused");
 		conn_close(k);
 		return;
 	}
@@ -995,7 +1014,8 @@ report_work(uv_work_t *w)
 	FILE *f;
 
 	relay_report_init(&rep, j->now_us);
-	int r = relay_queue_scan(j->spool, report_scan_cb, &rep, &rep.unreadable);
+	int r =
+	    relay_queue_scan(j->spool, report_scan_cb, &rep, &rep.unreadable);
 	if (r != 0 || rep.failed) {
 		j->err = r != 0 ? r : RELAY_QUEUE_ENOMEM;
 		relay_report_free(&rep);
@@ -1008,7 +1028,8 @@ report_work(uv_work_t *w)
 		return;
 	}
 	f = open_memstream(&text, &tlen);
-	if (f == NULL || relay_report_print_text(f, &rep, j->hostname, true) != 0) {
+	if (f == NULL ||
+	    relay_report_print_text(f, &rep, j->hostname, true) != 0) {
 		if (f != NULL)
 			fclose(f);
 		free(text);
@@ -1022,8 +1043,10 @@ report_work(uv_work_t *w)
 	time_t t = (time_t)(j->now_us / 1000000u);
 	struct tm tm;
 	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
-		(void)snprintf(date, sizeof(date), "Thu, 01 Jan 1970 00:00:00 +0000");
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm) ==
+	        0)
+		(void)snprintf(date, sizeof(date),
+		    "Thu, 01 Jan 1970 00:00:00 +0000");
 	f = open_memstream(&msg, &mlen);
 	if (f != NULL) {
 		/* A locally generated message (RFC 5322 3.6): from the mail
@@ -1032,15 +1055,19 @@ report_work(uv_work_t *w)
 		put_hdr_safe(f, j->hostname);
 		fputs(">\r\nTo: <", f);
 		put_hdr_safe(f, j->rcpt);
-		fprintf(f, ">\r\nSubject: danerelay: %llu deferred recipient%s on ",
+		fprintf(f,
+		    ">\r\nSubject: danerelay: %llu deferred recipient%s on ",
 		    (unsigned long long)rep.total, rep.total == 1 ? "" : "s");
 		put_hdr_safe(f, j->hostname);
 		fprintf(f, "\r\nDate: %s\r\n", date);
-		fprintf(f, "Message-ID: <%llu.report@", (unsigned long long)j->now_us);
+		fprintf(f, "Message-ID: <%llu.report@",
+		    (unsigned long long)j->now_us);
 		put_hdr_safe(f, j->hostname);
-		fputs(">\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"
+		fputs(
+		    ">\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"
 		    "Content-Type: text/plain; charset=us-ascii\r\n"
-		    "Content-Transfer-Encoding: 7bit\r\n\r\n", f);
+		    "Content-Transfer-Encoding: 7bit\r\n\r\n",
+		    f);
 		put_crlf_wrapped(f, text, tlen);
 		if (fclose(f) != 0) {
 			free(msg);
@@ -1081,12 +1108,15 @@ report_after(uv_work_t *w, int status)
 		r = ctx->submit(ctx->arg, "", j->rcpt, RELAY_QUEUE_NOTIFY_NEVER,
 		    j->msg, j->msglen);
 	struct relay_log_line l;
-	if (!c->stopping && relay_log_begin(&l, r == 0 ? RELAY_LOG_INFO :
-	    RELAY_LOG_ERROR, "report")) {
+	if (!c->stopping &&
+	    relay_log_begin(&l, r == 0 ? RELAY_LOG_INFO : RELAY_LOG_ERROR,
+	        "report")) {
 		relay_log_addr(&l, "to", j->rcpt);
 		relay_log_u64(&l, "deferred", j->deferred);
-		relay_log_str(&l, "status", r != 0 ? "failed" :
-		    j->msg != NULL ? "queued" : "nothing-deferred");
+		relay_log_str(&l, "status",
+		    r != 0               ? "failed"
+		        : j->msg != NULL ? "queued"
+		                         : "nothing-deferred");
 		if (r != 0)
 			relay_log_str(&l, "why", relay_queue_strerror(r));
 		relay_log_end(&l);
@@ -1099,13 +1129,15 @@ report_after(uv_work_t *w, int status)
 			    relay_queue_strerror(r));
 			conn_sendf(k, "error", "-", text);
 		} else if (j->msg != NULL) {
-			(void)snprintf(text, sizeof(text), "report on %llu deferred "
+			(void)snprintf(text, sizeof(text),
+			    "report on %llu deferred "
 			    "recipient%s queued for %s",
-			    (unsigned long long)j->deferred, j->deferred == 1 ? "" : "s",
-			    j->rcpt);
+			    (unsigned long long)j->deferred,
+			    j->deferred == 1 ? "" : "s", j->rcpt);
 			conn_sendf(k, "ok", "-", text);
 		} else {
-			conn_sendf(k, "ok", "-", "nothing deferred, no report sent");
+			conn_sendf(k, "ok", "-",
+			    "nothing deferred, no report sent");
 		}
 		request_done(k, r == 0, r != 0);
 		conn_process(k);
@@ -1137,7 +1169,8 @@ report_start(struct relay_control *c, struct ctl_conn *asker)
 	j->rcpt = strdup(ctx->cfg->report_recipient);
 	j->work.data = j;
 	if (j->spool == NULL || j->hostname == NULL || j->rcpt == NULL ||
-	    uv_queue_work(ctx->loop, &j->work, report_work, report_after) != 0) {
+	    uv_queue_work(ctx->loop, &j->work, report_work, report_after) !=
+	        0) {
 		free(j->spool);
 		free(j->hostname);
 		free(j->rcpt);
@@ -1201,7 +1234,7 @@ relay_control_start(const struct relay_control_ctx *ctx,
 	report_arm(c);
 
 	if (relay_control_path(relay_queue_dir(ctx->queue), c->path,
-	    sizeof(c->path)) != 0) {
+	        sizeof(c->path)) != 0) {
 		relay_log_msg(RELAY_LOG_ERROR, "control",
 		    "spool_dir path too long for a unix socket; no control socket");
 		return 0;
@@ -1223,7 +1256,8 @@ relay_control_start(const struct relay_control_ctx *ctx,
 	if (r == 0 && chmod(c->path, 0600) != 0)
 		r = uv_translate_sys_error(errno);
 	if (r == 0)
-		r = uv_listen((uv_stream_t *)&c->server, 8, on_control_connection);
+		r = uv_listen((uv_stream_t *)&c->server, 8,
+		    on_control_connection);
 	if (r != 0) {
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_ERROR, "control")) {
@@ -1348,9 +1382,12 @@ relay_control_client_connect(struct relay_control_client *c,
 	c->fd = -1;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (relay_control_path(spool_dir, sun.sun_path, sizeof(sun.sun_path)) != 0)
-		return client_err(err, errlen, "%s: spool_dir path too long for "
-		    "a unix socket", spool_dir);
+	if (relay_control_path(spool_dir, sun.sun_path, sizeof(sun.sun_path)) !=
+	    0)
+		return client_err(err, errlen,
+		    "%s: spool_dir path too long for "
+		    "a unix socket",
+		    spool_dir);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return client_err(err, errlen, "socket: %s", strerror(errno));
@@ -1359,7 +1396,8 @@ relay_control_client_connect(struct relay_control_client *c,
 		relay_control_client_close(c);
 		if (e == ENOENT || e == ECONNREFUSED)
 			return RELAY_CONTROL_ENOENT;
-		(void)snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(e));
+		(void)snprintf(err, errlen, "%s: %s", sun.sun_path,
+		    strerror(e));
 		return RELAY_CONTROL_EIO;
 	}
 	c->buf = malloc(RELAY_CONTROL_LINE_MAX);
@@ -1371,10 +1409,13 @@ relay_control_client_connect(struct relay_control_client *c,
 	if (client_line(c, &line, &used) != 0 ||
 	    strncmp(line, greet, sizeof(greet) - 1) != 0) {
 		relay_control_client_close(c);
-		return client_err(err, errlen, "%s: no greeting from the daemon "
-		    "(refused, or not a danerelay control socket)", sun.sun_path);
+		return client_err(err, errlen,
+		    "%s: no greeting from the daemon "
+		    "(refused, or not a danerelay control socket)",
+		    sun.sun_path);
 	}
-	(void)snprintf(c->daemon, sizeof(c->daemon), "%s", line + sizeof(greet) - 1);
+	(void)snprintf(c->daemon, sizeof(c->daemon), "%s",
+	    line + sizeof(greet) - 1);
 	client_consume(c, used);
 	return 0;
 }
@@ -1388,11 +1429,13 @@ client_request(struct relay_control_client *c, const char *req, size_t len,
 	size_t used;
 
 	if (client_send(c, req, len) != 0)
-		return client_err(err, errlen, "%s", "lost the connection to the "
+		return client_err(err, errlen, "%s",
+		    "lost the connection to the "
 		    "daemon");
 	for (;;) {
 		if (client_line(c, &line, &used) != 0)
-			return client_err(err, errlen, "%s", "no complete answer "
+			return client_err(err, errlen, "%s",
+			    "no complete answer "
 			    "from the daemon (timeout or connection lost)");
 		if (strncmp(line, "end ", 4) == 0) {
 			client_consume(c, used);
@@ -1407,8 +1450,10 @@ client_request(struct relay_control_client *c, const char *req, size_t len,
 			status = RELAY_CONTROL_EIO;
 			rest = line + 6;
 		} else {
-			return client_err(err, errlen, "unexpected reply from the "
-			    "daemon: %.100s", line);
+			return client_err(err, errlen,
+			    "unexpected reply from the "
+			    "daemon: %.100s",
+			    line);
 		}
 		char *sp = strchr(rest, ' ');
 		const char *text = "";
@@ -1437,8 +1482,8 @@ relay_control_client_run(struct relay_control_client *c, const char *cmd_word,
 		size_t n = (size_t)snprintf(req, RELAY_CONTROL_LINE_MAX, "%s",
 		    cmd_word);
 		if (all) {
-			n += (size_t)snprintf(req + n, RELAY_CONTROL_LINE_MAX - n,
-			    " --all");
+			n += (size_t)snprintf(req + n,
+			    RELAY_CONTROL_LINE_MAX - n, " --all");
 		}
 		/* As many ids as fit in one request line. */
 		while (!all && i < nids) {

@@ -58,24 +58,24 @@
 #define RELAY_CONTROL_PARALLEL 32u
 
 enum relay_control_cmd {
-	RELAY_CONTROL_HOLD,     /* env->hold = true: not scheduled */
-	RELAY_CONTROL_RELEASE,  /* env->hold = false */
-	RELAY_CONTROL_DELETE,   /* relay_queue_remove(), no DSN */
-	RELAY_CONTROL_RETRY,    /* next attempt of open recipients: now */
+	RELAY_CONTROL_HOLD,    /* env->hold = true: not scheduled */
+	RELAY_CONTROL_RELEASE, /* env->hold = false */
+	RELAY_CONTROL_DELETE,  /* relay_queue_remove(), no DSN */
+	RELAY_CONTROL_RETRY,   /* next attempt of open recipients: now */
 };
 /* "hold" ... (static string). */
 const char *relay_control_cmd_name(enum relay_control_cmd cmd);
 /* The command named word (NUL-terminated). Returns 0 or -1. */
-int relay_control_cmd_parse(const char *word, enum relay_control_cmd *out)
-    RELAY_CONTROL_WUR;
+int relay_control_cmd_parse(const char *word,
+    enum relay_control_cmd *out) RELAY_CONTROL_WUR;
 
 /* Result of one message. */
 enum relay_control_status {
 	RELAY_CONTROL_OK = 0,
-	RELAY_CONTROL_ENOENT = -1,   /* no such message */
-	RELAY_CONTROL_EBUSY = -2,    /* being delivered: try again */
-	RELAY_CONTROL_EIO = -3,      /* queue error (text says which) */
-	RELAY_CONTROL_EINVAL = -4,   /* not a queue id / bad request */
+	RELAY_CONTROL_ENOENT = -1, /* no such message */
+	RELAY_CONTROL_EBUSY = -2,  /* being delivered: try again */
+	RELAY_CONTROL_EIO = -3,    /* queue error (text says which) */
+	RELAY_CONTROL_EINVAL = -4, /* not a queue id / bad request */
 	RELAY_CONTROL_ENOMEM = -5,
 };
 
@@ -83,8 +83,8 @@ enum relay_control_status {
  * spool_dir/control into buf (size bytes). Returns 0, or -1 when it does
  * not fit or is longer than a unix socket path may be (108 bytes).
  */
-int relay_control_path(const char *spool_dir, char *buf, size_t size)
-    RELAY_CONTROL_WUR;
+int relay_control_path(const char *spool_dir, char *buf,
+    size_t size) RELAY_CONTROL_WUR;
 
 /* ---- The engine: applies one command to a queue the caller has open ---- */
 
@@ -105,8 +105,8 @@ struct relay_control_hooks {
 /* One message done: status 0 or a negative relay_control_status; text
  * (borrowed for the call) says what happened ("held", "no such message",
  * ...). */
-typedef void (*relay_control_result_fn)(void *arg, const char *id,
-    int status, const char *text);
+typedef void (*relay_control_result_fn)(void *arg, const char *id, int status,
+    const char *text);
 /* Every message done (nok + nerr results were reported). */
 typedef void (*relay_control_done_fn)(void *arg, size_t nok, size_t nerr);
 
@@ -199,7 +199,7 @@ void relay_control_stop(struct relay_control *c);
 struct relay_control_client {
 	/* read-only */
 	int fd;
-	char daemon[128];     /* greeting after "danerelay-control 1 " */
+	char daemon[128]; /* greeting after "danerelay-control 1 " */
 	/* private */
 	char *buf;
 	size_t len;
@@ -223,8 +223,8 @@ int relay_control_client_connect(struct relay_control_client *c,
  */
 int relay_control_client_run(struct relay_control_client *c,
     const char *cmd_word, const char *const *ids, size_t nids, bool all,
-    relay_control_result_fn result, void *arg, char *err, size_t errlen)
-    RELAY_CONTROL_WUR;
+    relay_control_result_fn result, void *arg, char *err,
+    size_t errlen) RELAY_CONTROL_WUR;
 
 void relay_control_client_close(struct relay_control_client *c);
 

@@ -37,12 +37,12 @@ struct relay_daemon {
 	 * relay_clock_system() in `serve`. */
 	const struct relay_clock *clock;
 	struct relay_config cfg;
-	char *config_path;          /* for SIGHUP */
+	char *config_path; /* for SIGHUP */
 	struct relay_queue *queue;
 	struct relay_dns *dns;
-	struct tlsa_ctx *tlsa;      /* outbound client contexts */
+	struct tlsa_ctx *tlsa; /* outbound client contexts */
 	struct tlsa_digests digests;
-	SSL_CTX *server_tls;        /* inbound STARTTLS, NULL when no cert */
+	SSL_CTX *server_tls; /* inbound STARTTLS, NULL when no cert */
 
 	struct relay_listener *listeners;
 	size_t nlisteners;
@@ -55,7 +55,7 @@ struct relay_daemon {
 	/* What the scheduler borrows; points into this struct. */
 	struct relay_deliver_ctx deliver;
 	struct relay_sched *sched;
-	struct relay_control *control;  /* control socket, report */
+	struct relay_control *control; /* control socket, report */
 
 	bool stopping;
 	int exit_code;

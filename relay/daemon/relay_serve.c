@@ -58,7 +58,8 @@ serve_notify(struct relay_daemon *d, const char *state, const char *what)
 	int r = relay_notifyf("%sSTATUS=%.400s, %zu queued", state, what,
 	    d->queue != NULL ? relay_queue_count(d->queue) : 0);
 	if (r != 0)
-		relay_log_msg(RELAY_LOG_WARNING, "notify", relay_notify_strerror(r));
+		relay_log_msg(RELAY_LOG_WARNING, "notify",
+		    relay_notify_strerror(r));
 }
 
 /* relay_dns has logged the verdict (event=dnssec-selftest); the service
@@ -70,7 +71,8 @@ dns_selftest(void *arg, bool ok, const char *why)
 	struct relay_daemon *d = arg;
 	char what[480];
 	relay_fmt(what, sizeof(what), "serving, dns self-test %s%.400s",
-	    ok ? "ok" : "FAILED (DNSSEC deliveries deferred): ", ok || why == NULL ? "" : why);
+	    ok ? "ok" : "FAILED (DNSSEC deliveries deferred): ",
+	    ok || why == NULL ? "" : why);
 	serve_notify(d, "", what);
 	if (ok && d->sched != NULL)
 		relay_sched_kick(d->sched);
@@ -99,8 +101,8 @@ start_dns(struct relay_daemon *d)
 /* A retired resolver context, until its last lookup in flight is done. */
 struct dns_retired {
 	const struct relay_clock *clock;
-	uint64_t since_us;  /* monotonic, when it was retired */
-	size_t pending;   /* outstanding when it was retired */
+	uint64_t since_us; /* monotonic, when it was retired */
+	size_t pending;    /* outstanding when it was retired */
 };
 
 static void
@@ -160,8 +162,10 @@ serve_dns_flush(void *arg, const char *name, char *msg, size_t msglen)
 			relay_log_str(&l, "why", relay_dns_strerror(r));
 			relay_log_end(&l);
 		}
-		relay_fmt(msg, msglen, "cannot create a new resolver context "
-		    "(%s); the old cache stays", relay_dns_strerror(r));
+		relay_fmt(msg, msglen,
+		    "cannot create a new resolver context "
+		    "(%s); the old cache stays",
+		    relay_dns_strerror(r));
 		return -1;
 	}
 	rt->clock = d->clock;
@@ -178,7 +182,8 @@ serve_dns_flush(void *arg, const char *name, char *msg, size_t msglen)
 		relay_log_u64(&l, "in_flight", rt->pending);
 		relay_log_end(&l);
 	}
-	relay_fmt(msg, msglen, "DNS cache flushed%s%s%s: new resolver context, "
+	relay_fmt(msg, msglen,
+	    "DNS cache flushed%s%s%s: new resolver context, "
 	    "%zu DNS request(s) in flight finish on the old one",
 	    name != NULL ? " (whole cache, asked for " : "",
 	    name != NULL ? name : "", name != NULL ? ")" : "", rt->pending);
@@ -193,8 +198,10 @@ start_server_tls(struct relay_daemon *d, char *err, size_t errlen)
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_use_certificate_chain_file(ctx, d->cfg.tls_cert_file) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, d->cfg.tls_key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(ctx, d->cfg.tls_cert_file) !=
+	        1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, d->cfg.tls_key_file,
+	        SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		char e[256];
 		ERR_error_string_n(ERR_get_error(), e, sizeof(e));
@@ -221,13 +228,16 @@ chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 		if (dp == NULL) {
 			if (errno == ENOENT && i > 0)
 				continue;
-			relay_fmt(err, errlen, "spool %s: %s", path, strerror(errno));
+			relay_fmt(err, errlen, "spool %s: %s", path,
+			    strerror(errno));
 			return -1;
 		}
 		/* The spool is the daemon's alone: mail and
 		 * envelopes are not for other local users to read. */
-		if (fchown(dirfd(dp), uid, gid) != 0 || fchmod(dirfd(dp), 0700) != 0) {
-			relay_fmt(err, errlen, "chown %s: %s", path, strerror(errno));
+		if (fchown(dirfd(dp), uid, gid) != 0 ||
+		    fchmod(dirfd(dp), 0700) != 0) {
+			relay_fmt(err, errlen, "chown %s: %s", path,
+			    strerror(errno));
 			closedir(dp);
 			return -1;
 		}
@@ -236,12 +246,14 @@ chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 			if (de->d_name[0] == '.')
 				continue;
 			struct stat st;
-			if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			if (fstatat(dirfd(dp), de->d_name, &st,
+			        AT_SYMLINK_NOFOLLOW) != 0 ||
 			    !S_ISREG(st.st_mode))
 				continue;
-			if (fchownat(dirfd(dp), de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-				relay_fmt(err, errlen, "chown %s/%s: %s", path, de->d_name,
-				    strerror(errno));
+			if (fchownat(dirfd(dp), de->d_name, uid, gid,
+			        AT_SYMLINK_NOFOLLOW) != 0) {
+				relay_fmt(err, errlen, "chown %s/%s: %s", path,
+				    de->d_name, strerror(errno));
 				closedir(dp);
 				return -1;
 			}
@@ -270,12 +282,15 @@ drop_privileges(struct relay_daemon *d, char *err, size_t errlen)
 	errno = 0;
 	struct passwd *pw = getpwnam(user);
 	if (pw == NULL) {
-		snprintf(err, errlen, "run_user %s does not exist (create it with: "
-		    "adduser --system --group %s)", user, user);
+		snprintf(err, errlen,
+		    "run_user %s does not exist (create it with: "
+		    "adduser --system --group %s)",
+		    user, user);
 		return -1;
 	}
 	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "run_user %s is root; choose an unprivileged user", user);
+		snprintf(err, errlen,
+		    "run_user %s is root; choose an unprivileged user", user);
 		return -1;
 	}
 	uid_t uid = pw->pw_uid;
@@ -293,17 +308,20 @@ drop_privileges(struct relay_daemon *d, char *err, size_t errlen)
 		if (relay_log_begin(&wl, RELAY_LOG_WARNING, "privileges")) {
 			relay_log_str(&wl, "log_file", d->cfg.log_file);
 			relay_log_str(&wl, "why", strerror(-lr));
-			relay_log_str(&wl, "effect", "log_file stays root's; reopening it on SIGHUP may fail");
+			relay_log_str(&wl, "effect",
+			    "log_file stays root's; reopening it on SIGHUP may fail");
 			relay_log_end(&wl);
 		}
 	}
 	if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
-		snprintf(err, errlen, "cannot become %s: %s", user, strerror(errno));
+		snprintf(err, errlen, "cannot become %s: %s", user,
+		    strerror(errno));
 		return -1;
 	}
 	/* Paranoia, as Postfix does: root must be gone for good. */
 	if (setuid(0) == 0 || geteuid() == 0) {
-		snprintf(err, errlen, "privileges could be regained after dropping to %s", user);
+		snprintf(err, errlen,
+		    "privileges could be regained after dropping to %s", user);
 		return -1;
 	}
 	struct relay_log_line l;
@@ -342,12 +360,16 @@ start_listeners(struct relay_daemon *d, char *err, size_t errlen)
 			return -1;
 		d->nlisteners++;
 		li->tcp.data = li;
-		unsigned flags = a->sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-		int r = uv_tcp_bind(&li->tcp, (const struct sockaddr *)&a->sa, flags);
+		unsigned flags =
+		    a->sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+		int r = uv_tcp_bind(&li->tcp, (const struct sockaddr *)&a->sa,
+		    flags);
 		if (r == 0)
-			r = uv_listen((uv_stream_t *)&li->tcp, SERVE_BACKLOG, on_connection);
+			r = uv_listen((uv_stream_t *)&li->tcp, SERVE_BACKLOG,
+			    on_connection);
 		if (r != 0) {
-			snprintf(err, errlen, "listen %s: %s", a->text, uv_strerror(r));
+			snprintf(err, errlen, "listen %s: %s", a->text,
+			    uv_strerror(r));
 			return -1;
 		}
 	}
@@ -413,7 +435,8 @@ stop_daemon(struct relay_daemon *d, const char *why)
 	relay_control_stop(d->control);
 	d->control = NULL;
 	if (d->sched != NULL)
-		relay_sched_stop(d->sched, d->cfg.shutdown_timeout_ms, sched_done, d);
+		relay_sched_stop(d->sched, d->cfg.shutdown_timeout_ms,
+		    sched_done, d);
 	else
 		sched_done(d);
 }
@@ -433,7 +456,8 @@ reopen_log(const char *path)
 			relay_log_str(&l, "status", "failed");
 			relay_log_str(&l, "log_file", path);
 			relay_log_str(&l, "why", strerror(-r));
-			relay_log_str(&l, "effect", "lines still go to the file opened before");
+			relay_log_str(&l, "effect",
+			    "lines still go to the file opened before");
 			relay_log_end(&l);
 		}
 	}
@@ -465,8 +489,9 @@ reload_config(struct relay_daemon *d)
 	/* The new table keeps the running listeners and spool. */
 	relay_config_free(&d->cfg);
 	d->cfg = n;
-	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
-	    RELAY_LOG_DEBUG : RELAY_LOG_INFO);
+	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG
+	        ? RELAY_LOG_DEBUG
+	        : RELAY_LOG_INFO);
 	if (d->dns != NULL)
 		relay_dns_selftest_run(d->dns);
 	relay_log_msg(RELAY_LOG_INFO, "reload", "configuration reloaded");
@@ -482,11 +507,13 @@ on_signal(uv_signal_t *h, int signum)
 		/* MONOTONIC_USEC lets a manager match this reload to its
 		 * request (systemd's notify-reload; older ones ignore it). */
 		char state[64];
-		relay_fmt(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
+		relay_fmt(state, sizeof(state),
+		    "RELOADING=1\nMONOTONIC_USEC=%llu\n",
 		    (unsigned long long)relay_clock_mono_us(d->clock));
 		serve_notify(d, state, "reloading");
 		reload_config(d);
-		serve_notify(d, "READY=1\n", "serving, configuration reread (see event=reload)");
+		serve_notify(d, "READY=1\n",
+		    "serving, configuration reread (see event=reload)");
 	} else
 		stop_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
@@ -535,7 +562,8 @@ hook_submit(void *arg, const char *sender, const char *rcpt, unsigned notify,
     const uint8_t *content, size_t len)
 {
 	struct relay_daemon *d = arg;
-	return relay_submit_local(&d->deliver, sender, rcpt, notify, content, len);
+	return relay_submit_local(&d->deliver, sender, rcpt, notify, content,
+	    len);
 }
 
 int
@@ -549,18 +577,22 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	d->clock = relay_clock_system();
 	relay_log_set_clock(d->clock);
 	d->config_path = strdup(config_path);
-	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG ?
-	    RELAY_LOG_DEBUG : RELAY_LOG_INFO);
+	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG
+	        ? RELAY_LOG_DEBUG
+	        : RELAY_LOG_INFO);
 	/* Under systemd with StandardError=journal, lines carry their syslog
 	 * priority. */
 	(void)relay_log_detect_journal();
-	if (d->cfg.log_file[0] != '\0' && relay_log_open_file(d->cfg.log_file) != 0)
-		fprintf(stderr, "danerelay serve: cannot open log_file %s\n", d->cfg.log_file);
+	if (d->cfg.log_file[0] != '\0' &&
+	    relay_log_open_file(d->cfg.log_file) != 0)
+		fprintf(stderr, "danerelay serve: cannot open log_file %s\n",
+		    d->cfg.log_file);
 
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_t loop;
 	if (uv_loop_init(&loop) != 0) {
-		fprintf(stderr, "danerelay serve: cannot create the event loop\n");
+		fprintf(stderr,
+		    "danerelay serve: cannot create the event loop\n");
 		return 1;
 	}
 	d->loop = &loop;
@@ -568,21 +600,25 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 
 	char err[512] = "";
 	int rc = 1;
-	int r = relay_queue_open(&loop, d->cfg.spool_dir, &d->queue, err, sizeof(err));
+	int r = relay_queue_open(&loop, d->cfg.spool_dir, &d->queue, err,
+	    sizeof(err));
 	if (r != 0) {
-		fprintf(stderr, "danerelay serve: %s\n", err[0] ? err : relay_queue_strerror(r));
+		fprintf(stderr, "danerelay serve: %s\n",
+		    err[0] ? err : relay_queue_strerror(r));
 		goto out_loop;
 	}
 	relay_queue_set_clock(d->queue, d->clock);
 	if (chmod(relay_queue_dir(d->queue), 0700) != 0)
-		relay_log_msg(RELAY_LOG_WARNING, "spool", "cannot set mode 0700 on spool_dir");
+		relay_log_msg(RELAY_LOG_WARNING, "spool",
+		    "cannot set mode 0700 on spool_dir");
 	struct tlsa_ctx_config tc = {
 		.digests = &d->digests,
 		.ca_file = d->cfg.tls_ca_file[0] ? d->cfg.tls_ca_file : NULL,
 	};
 	r = tlsa_ctx_new(&tc, &d->tlsa);
 	if (r != 0) {
-		fprintf(stderr, "danerelay serve: TLS client setup: %s\n", tlsa_strerror(r));
+		fprintf(stderr, "danerelay serve: TLS client setup: %s\n",
+		    tlsa_strerror(r));
 		goto out_queue;
 	}
 	if (start_server_tls(d, err, sizeof(err)) != 0) {
@@ -600,7 +636,8 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	};
 	relay_smtpd_server_init(&d->smtpd, &sc);
 	if (start_listeners(d, err, sizeof(err)) != 0) {
-		fprintf(stderr, "danerelay serve: %s\n", err[0] ? err : "cannot listen");
+		fprintf(stderr, "danerelay serve: %s\n",
+		    err[0] ? err : "cannot listen");
 		close_listeners(d);
 		goto out_queue;
 	}
@@ -614,7 +651,8 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	}
 	r = start_dns(d);
 	if (r != 0) {
-		fprintf(stderr, "danerelay serve: DNS resolver: %s\n", relay_dns_strerror(r));
+		fprintf(stderr, "danerelay serve: DNS resolver: %s\n",
+		    relay_dns_strerror(r));
 		close_listeners(d);
 		goto out_queue;
 	}
@@ -638,7 +676,8 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		.arg = d,
 	};
 	if (relay_sched_new(&d->deliver, &d->sched) != 0) {
-		fprintf(stderr, "danerelay serve: cannot start the scheduler\n");
+		fprintf(stderr,
+		    "danerelay serve: cannot start the scheduler\n");
 		stop_daemon(d, "startup failure");
 	} else {
 		/* Control socket (queue hold/release/delete/retry) and the
@@ -655,14 +694,17 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 			.arg = d,
 		};
 		if (relay_control_start(&cc, &d->control) != 0)
-			relay_log_msg(RELAY_LOG_ERROR, "control", "cannot start");
+			relay_log_msg(RELAY_LOG_ERROR, "control",
+			    "cannot start");
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_INFO, "started")) {
 			relay_log_str(&l, "version", DANERELAY_VERSION);
 			for (size_t i = 0; i < d->nlisteners; i++)
-				relay_log_str(&l, "listen", d->listeners[i].text);
+				relay_log_str(&l, "listen",
+				    d->listeners[i].text);
 			relay_log_str(&l, "spool", relay_queue_dir(d->queue));
-			relay_log_u64(&l, "queued", relay_queue_count(d->queue));
+			relay_log_u64(&l, "queued",
+			    relay_queue_count(d->queue));
 			relay_log_str(&l, "tls_security_level",
 			    relay_tls_level_name(d->cfg.tls_security_level));
 			relay_log_end(&l);
@@ -686,7 +728,8 @@ out_tls:
 	free(d->listeners);
 out_loop:
 	if (uv_loop_close(&loop) != 0) {
-		relay_log_msg(RELAY_LOG_ERROR, "stopped", "event loop still had open handles");
+		relay_log_msg(RELAY_LOG_ERROR, "stopped",
+		    "event loop still had open handles");
 		if (rc == 0)
 			rc = 1;
 	}

@@ -51,9 +51,9 @@ struct dest_job;
 
 /* Result of one recipient in one attempt. */
 struct rcpt_out {
-	enum relay_queue_rcpt_status status;  /* SENT, DEFERRED or BOUNCED */
+	enum relay_queue_rcpt_status status; /* SENT, DEFERRED or BOUNCED */
 	char dsn[16];
-	enum relay_fail_class class;          /* NONE when sent */
+	enum relay_fail_class class; /* NONE when sent */
 	char reason[REASON_MAX];
 	bool decided;
 };
@@ -73,9 +73,9 @@ struct failure {
 struct attempt_info {
 	char mx[RELAY_DNS_HOST_MAX];
 	char addr[INET6_ADDRSTRLEN];
-	uint16_t port;       /* the port connected to, with addr */
+	uint16_t port; /* the port connected to, with addr */
 	char dnssec_mx[16], dnssec_addr[16], dnssec_tlsa[16];
-	char tlsa[1400];  /* records seen, digests in full (queue show) */
+	char tlsa[1400]; /* records seen, digests in full (queue show) */
 	char tls[16];
 	char trust[16];
 	int depth;
@@ -83,7 +83,7 @@ struct attempt_info {
 	char names[256];
 	char matched[64];
 	char reply[REASON_MAX];
-	unsigned conn_use;   /* 1 for a new connection, n for its n-th message */
+	unsigned conn_use; /* 1 for a new connection, n for its n-th message */
 };
 
 /*
@@ -100,34 +100,34 @@ struct attempt_info {
  */
 struct out_sess {
 	const struct relay_deliver_ctx *ctx;
-	struct relay_sched *s;      /* NULL for a probe */
+	struct relay_sched *s; /* NULL for a probe */
 	struct dest_job *j;
 	/* Set for a session started by relay_outbound_probe(): no job, no
 	 * envelope; it stops when ready for MAIL. */
 	struct relay_outbound_probe *probe;
-	struct out_sess *cnext, **cpprev;   /* in s->cache while parked */
+	struct out_sess *cnext, **cpprev; /* in s->cache while parked */
 	bool parked;
-	bool cleartext_policy;      /* STARTTLS never tried (policy `none`) */
-	bool reported;              /* outcome handed to the job */
-	uint8_t key[32];            /* verdict cache key */
+	bool cleartext_policy; /* STARTTLS never tried (policy `none`) */
+	bool reported;         /* outcome handed to the job */
+	uint8_t key[32];       /* verdict cache key */
 	char host[RELAY_DNS_HOST_MAX];
 	char addr[INET6_ADDRSTRLEN];
 	uint16_t port;
-	unsigned uses;              /* messages sent on this connection */
+	unsigned uses; /* messages sent on this connection */
 	struct relay_conn *conn;
 	struct smtp_client *smtp;
 	struct smtp_client_rcpt *rcpts;
-	struct smtp_result *rres;   /* per recipient RCPT results */
+	struct smtp_result *rres; /* per recipient RCPT results */
 	bool *rseen;
-	struct smtp_result mres;    /* MESSAGE result */
+	struct smtp_result mres; /* MESSAGE result */
 	bool mseen;
-	bool any_txn_reply;         /* the server answered MAIL/RCPT/DATA */
+	bool any_txn_reply; /* the server answered MAIL/RCPT/DATA */
 	bool tls_ok;
 	struct tlsa_result tres;
 	bool tls_failed;
 	size_t body_off;
 	bool body_wait_drain;
-	enum relay_fail_class abort_class;  /* NONE unless the driver aborted */
+	enum relay_fail_class abort_class; /* NONE unless the driver aborted */
 	bool connect_failed;
 	char connect_err[128];
 	bool done;
@@ -135,8 +135,8 @@ struct out_sess {
 
 struct dest_job {
 	struct msg_job *m;
-	struct dest_job *next;        /* in m->dests */
-	struct dest_job *wait_next;   /* in the domain's wait queue */
+	struct dest_job *next;      /* in m->dests */
+	struct dest_job *wait_next; /* in the domain's wait queue */
 	struct dest_slot *slot;
 	/* The destination in DNS form (A-labels, relay_idn.h): what the MX,
 	 * address and TLSA lookups, the TLSA base domain, SNI and the DANE-TA
@@ -146,18 +146,18 @@ struct dest_job {
 	char domain[RELAY_DNS_HOST_MAX];
 	/* The recipient's UTF-8 spelling, for logs; "" when ASCII. */
 	char domain_utf8[RELAY_IDN_UTF8_MAX];
-	int idn_err;                  /* relay_idn_to_ascii() result */
-	const char *idn_detail;       /* static, why idn_err */
-	size_t *ri;                   /* recipient indexes into m->env */
+	int idn_err;            /* relay_idn_to_ascii() result */
+	const char *idn_detail; /* static, why idn_err */
+	size_t *ri;             /* recipient indexes into m->env */
 	size_t nr;
 	struct rcpt_out *out;
 	struct relay_dns_req *dns_req;
 	struct relay_dns_result *dns;
-	enum tlsa_level level;        /* policy.tlsa_level, for the DNS lookups */
+	enum tlsa_level level; /* policy.tlsa_level, for the DNS lookups */
 	struct relay_class_policy policy; /* chosen once, at the start */
 	struct tlsa_verdict verdict;
-	size_t host_i;                /* current host */
-	size_t addr_i;                /* next address of the current host */
+	size_t host_i; /* current host */
+	size_t addr_i; /* next address of the current host */
 	size_t addrs_tried;
 	struct out_sess *sess;
 	struct failure fail;
@@ -176,19 +176,19 @@ struct dest_slot {
 
 struct msg_job {
 	struct relay_sched *s;
-	struct msg_job *next, **pprev;   /* in s->jobs */
-	struct msg_job *hnext;           /* in the id hash */
+	struct msg_job *next, **pprev; /* in s->jobs */
+	struct msg_job *hnext;         /* in the id hash */
 	char id[RELAY_QUEUE_ID_SIZE];
 	struct relay_queue_envelope *env;
 	uint8_t *content;
 	size_t content_len;
 	struct dest_job *dests;
 	size_t dests_open;
-	uv_work_t work;                  /* content read in the thread pool */
+	uv_work_t work; /* content read in the thread pool */
 	char path[4096];
 	int read_err;
 	uint64_t started_us;
-	uint64_t next_due_us;            /* earliest retry after this job, 0 none */
+	uint64_t next_due_us; /* earliest retry after this job, 0 none */
 };
 
 /* Idle connections kept at most (the oldest is closed first). */
@@ -196,7 +196,7 @@ struct msg_job {
 
 struct relay_sched {
 	const struct relay_deliver_ctx *ctx;
-	struct out_sess *cache;     /* parked connections, newest first */
+	struct out_sess *cache; /* parked connections, newest first */
 	size_t ncache;
 	uv_timer_t timer;
 	uv_timer_t grace;
@@ -206,7 +206,7 @@ struct relay_sched {
 	struct dest_slot *slots;
 	bool stopping;
 	bool aborting;
-	bool more_due;              /* the last scan left due messages behind */
+	bool more_due; /* the last scan left due messages behind */
 	int open_handles;
 	void (*done)(void *arg);
 	void *done_arg;
@@ -219,20 +219,23 @@ void deliver__msg_dest_done(struct msg_job *m);
 /* relay_dest.c */
 void deliver__fail_set(struct failure *f, bool permanent, const char *dsn,
     enum relay_fail_class class, const char *reason);
-void deliver__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
-    const char *dsn, enum relay_fail_class class, const char *reason);
-void deliver__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
+void deliver__rcpt_decide(struct dest_job *j, size_t k,
+    enum relay_queue_rcpt_status st, const char *dsn,
     enum relay_fail_class class, const char *reason);
+void deliver__dest_decide_all(struct dest_job *j, bool permanent,
+    const char *dsn, enum relay_fail_class class, const char *reason);
 void deliver__dest_next(struct dest_job *j);
 void deliver__dest_finish(struct dest_job *j);
 void deliver__dest_start(struct dest_job *j);
 
 /* relay_outbound.c */
-enum smtp_tls_mode deliver__tls_mode(const struct tlsa_verdict *v, bool cleartext);
-struct out_sess * deliver__cache_take(struct relay_sched *s, const char *host, const char *addr,
-    const uint8_t key[32]);
+enum smtp_tls_mode deliver__tls_mode(const struct tlsa_verdict *v,
+    bool cleartext);
+struct out_sess *deliver__cache_take(struct relay_sched *s, const char *host,
+    const char *addr, const uint8_t key[32]);
 void deliver__cache_flush(struct relay_sched *s);
 bool deliver__sess_reuse(struct out_sess *ss, struct dest_job *j);
-bool deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode);
+bool deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a,
+    enum smtp_tls_mode mode);
 
 #endif

@@ -21,18 +21,20 @@
  * retry_min, doubled per further attempt, at most retry_max (Postfix's
  * minimal_backoff_time / maximal_backoff_time). Microseconds; never 0.
  */
-uint64_t relay_backoff_delay_us(const struct relay_config *cfg, uint32_t attempts);
+uint64_t relay_backoff_delay_us(const struct relay_config *cfg,
+    uint32_t attempts);
 
 /* The next attempt after a failure at now_us: now_us plus the delay. */
-uint64_t relay_backoff_next_us(const struct relay_config *cfg, uint32_t attempts,
-    uint64_t now_us);
+uint64_t relay_backoff_next_us(const struct relay_config *cfg,
+    uint32_t attempts, uint64_t now_us);
 
 /*
  * When a message that arrived at arrival_us stops being retried
  * (arrival + max_queue_lifetime): the "Will-Retry-Until" of a delay DSN
  * (RFC 3464 2.3.9).
  */
-uint64_t relay_backoff_expires_us(const struct relay_config *cfg, uint64_t arrival_us);
+uint64_t relay_backoff_expires_us(const struct relay_config *cfg,
+    uint64_t arrival_us);
 
 /*
  * Whether a recipient still failing temporarily at now_us has outlived

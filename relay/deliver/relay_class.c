@@ -34,7 +34,8 @@ class_lookup_failed(struct tlsa_lookup l)
 static enum relay_fail_class
 class_failed(struct tlsa_lookup l, enum relay_fail_class otherwise)
 {
-	return l.dnssec == TLSA_DNSSEC_BOGUS ? RELAY_FAIL_CLASS_DNSSEC_BOGUS : otherwise;
+	return l.dnssec == TLSA_DNSSEC_BOGUS ? RELAY_FAIL_CLASS_DNSSEC_BOGUS
+	                                     : otherwise;
 }
 
 enum relay_fail_class
@@ -46,20 +47,26 @@ relay_class_dns(enum tlsa_failure f, const struct relay_dns_result *res,
 	case TLSA_FAIL_DNS_ERROR:
 		if (h != NULL) {
 			for (size_t i = 0; i < h->in.n_tlsa; i++)
-				if (class_lookup_failed(h->in.tlsa[i].res) || h->in.tlsa[i].malformed)
-					return class_failed(h->in.tlsa[i].res, RELAY_FAIL_CLASS_TLSA_LOOKUP);
+				if (class_lookup_failed(h->in.tlsa[i].res) ||
+				    h->in.tlsa[i].malformed)
+					return class_failed(h->in.tlsa[i].res,
+					    RELAY_FAIL_CLASS_TLSA_LOOKUP);
 			if (class_lookup_failed(h->in.addr))
-				return class_failed(h->in.addr, RELAY_FAIL_CLASS_DNS_LOOKUP);
+				return class_failed(h->in.addr,
+				    RELAY_FAIL_CLASS_DNS_LOOKUP);
 			/* The first CNAME of the address expansion (C16). */
 			if (h->in.expanded != NULL &&
 			    (h->in.first_cname == TLSA_DNSSEC_BOGUS ||
-			    h->in.first_cname == TLSA_DNSSEC_INDETERMINATE))
-				return h->in.first_cname == TLSA_DNSSEC_BOGUS ?
-				    RELAY_FAIL_CLASS_DNSSEC_BOGUS : RELAY_FAIL_CLASS_DNS_LOOKUP;
+			        h->in.first_cname == TLSA_DNSSEC_INDETERMINATE))
+				return h->in.first_cname == TLSA_DNSSEC_BOGUS
+				    ? RELAY_FAIL_CLASS_DNSSEC_BOGUS
+				    : RELAY_FAIL_CLASS_DNS_LOOKUP;
 		}
 		if (res != NULL && class_lookup_failed(res->dest.mx))
-			return class_failed(res->dest.mx, RELAY_FAIL_CLASS_DNS_LOOKUP);
-		return f == TLSA_FAIL_DNS_ERROR ? RELAY_FAIL_CLASS_DNS_LOOKUP : RELAY_FAIL_CLASS_DNSSEC_BOGUS;
+			return class_failed(res->dest.mx,
+			    RELAY_FAIL_CLASS_DNS_LOOKUP);
+		return f == TLSA_FAIL_DNS_ERROR ? RELAY_FAIL_CLASS_DNS_LOOKUP
+		                                : RELAY_FAIL_CLASS_DNSSEC_BOGUS;
 	case TLSA_FAIL_HOST_NOT_FOUND:
 		return RELAY_FAIL_CLASS_DNS_LOOKUP;
 	case TLSA_FAIL_NULL_MX:
@@ -89,14 +96,17 @@ relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_result *r)
 	 * possibly the name check): RFC 7672 3.2, C51. Otherwise (verify)
 	 * the class is the TLSRPT name of the PKIX failure. */
 	case TLSA_FAIL_CERT_HOST_MISMATCH:
-		return v->kind == TLSA_VERDICT_DANE ? RELAY_FAIL_CLASS_TLSA_MISMATCH :
-		    RELAY_FAIL_CLASS_CERT_HOST_MISMATCH;
+		return v->kind == TLSA_VERDICT_DANE
+		    ? RELAY_FAIL_CLASS_TLSA_MISMATCH
+		    : RELAY_FAIL_CLASS_CERT_HOST_MISMATCH;
 	case TLSA_FAIL_CERT_NOT_TRUSTED:
-		return v->kind == TLSA_VERDICT_DANE ? RELAY_FAIL_CLASS_TLSA_MISMATCH :
-		    RELAY_FAIL_CLASS_CERT_NOT_TRUSTED;
+		return v->kind == TLSA_VERDICT_DANE
+		    ? RELAY_FAIL_CLASS_TLSA_MISMATCH
+		    : RELAY_FAIL_CLASS_CERT_NOT_TRUSTED;
 	case TLSA_FAIL_CERT_EXPIRED:
-		return v->kind == TLSA_VERDICT_DANE ? RELAY_FAIL_CLASS_TLSA_MISMATCH :
-		    RELAY_FAIL_CLASS_CERT_EXPIRED;
+		return v->kind == TLSA_VERDICT_DANE
+		    ? RELAY_FAIL_CLASS_TLSA_MISMATCH
+		    : RELAY_FAIL_CLASS_CERT_EXPIRED;
 	case TLSA_FAIL_VALIDATION:
 		if (v->kind == TLSA_VERDICT_DANE && r->x509_err != X509_V_OK)
 			return RELAY_FAIL_CLASS_TLSA_MISMATCH;
@@ -119,12 +129,14 @@ relay_class_smtp(const struct smtp_result *r, enum relay_fail_class abort_class)
 {
 	switch (r->reason) {
 	case SMTP_REASON_REPLY:
-		return r->klass == 5 ? RELAY_FAIL_CLASS_SMTP_5XX : RELAY_FAIL_CLASS_SMTP_4XX;
+		return r->klass == 5 ? RELAY_FAIL_CLASS_SMTP_5XX
+		                     : RELAY_FAIL_CLASS_SMTP_4XX;
 	case SMTP_REASON_STARTTLS_NOT_OFFERED:
 	case SMTP_REASON_STARTTLS_REFUSED:
 		return RELAY_FAIL_CLASS_STARTTLS_MISSING;
 	case SMTP_REASON_EHLO_REFUSED:
-		return r->klass == 5 ? RELAY_FAIL_CLASS_SMTP_5XX : RELAY_FAIL_CLASS_SMTP_4XX;
+		return r->klass == 5 ? RELAY_FAIL_CLASS_SMTP_5XX
+		                     : RELAY_FAIL_CLASS_SMTP_4XX;
 	case SMTP_REASON_SMTPUTF8_NOT_OFFERED:
 		return RELAY_FAIL_CLASS_SMTPUTF8_MISSING;
 	case SMTP_REASON_SIZE_EXCEEDED:
@@ -134,8 +146,9 @@ relay_class_smtp(const struct smtp_result *r, enum relay_fail_class abort_class)
 	case SMTP_REASON_CONNECTION_LOST:
 		return RELAY_FAIL_CLASS_CONNECT;
 	case SMTP_REASON_ABORTED:
-		return abort_class != RELAY_FAIL_CLASS_NONE ? abort_class :
-		    RELAY_FAIL_CLASS_CONNECT;
+		return abort_class != RELAY_FAIL_CLASS_NONE
+		    ? abort_class
+		    : RELAY_FAIL_CLASS_CONNECT;
 	}
 	return RELAY_FAIL_CLASS_SMTP_4XX;
 }
@@ -149,7 +162,8 @@ relay_class_policy(const struct relay_config *cfg, const char *domain,
 	memset(out, 0, sizeof(*out));
 	out->level = e != NULL ? e->level : cfg->tls_security_level;
 	if (e != NULL) {
-		int w = snprintf(out->entry, sizeof(out->entry), "%s:%u", e->file, e->line);
+		int w = snprintf(out->entry, sizeof(out->entry), "%s:%u",
+		    e->file, e->line);
 		if (w < 0)
 			out->entry[0] = '\0';
 	}

@@ -34,12 +34,13 @@ const char *relay_class_dnssec_word(struct tlsa_lookup l);
 /* Class of a DO_NOT_CONNECT verdict or destination failure f: which lookup
  * failed (h's TLSA and address, then res's MX; either may be NULL) and
  * whether DNSSEC said bogus. */
-enum relay_fail_class relay_class_dns(enum tlsa_failure f, const struct relay_dns_result *res,
-    const struct relay_dns_host *h);
+enum relay_fail_class relay_class_dns(enum tlsa_failure f,
+    const struct relay_dns_result *res, const struct relay_dns_host *h);
 
 /* Class of a handshake that did not satisfy verdict v (tlsa_ssl_result()
  * said !ok): under DANE a certificate failure is tlsa-mismatch. */
-enum relay_fail_class relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_result *r);
+enum relay_fail_class relay_class_tls(const struct tlsa_verdict *v,
+    const struct tlsa_result *r);
 
 /* Class of an SMTP client result; abort_class is the cause the driver
  * gave when it aborted the session (RELAY_FAIL_CLASS_NONE for none). */
@@ -52,14 +53,16 @@ enum relay_fail_class relay_class_smtp(const struct smtp_result *r,
 /* The TLS policy of one destination as serve and probe apply it, with the
  * tls_policy_file entry that chose it, so every decision can name it. */
 struct relay_class_policy {
-	enum relay_tls_level level;   /* the entry's level, else tls_security_level */
-	enum tlsa_level tlsa_level;   /* asked of tlsa/: `none` asks for may */
-	bool cleartext;               /* `none`: STARTTLS is never tried */
+	enum relay_tls_level
+	    level; /* the entry's level, else tls_security_level */
+	enum tlsa_level tlsa_level; /* asked of tlsa/: `none` asks for may */
+	bool cleartext;             /* `none`: STARTTLS is never tried */
 	/* A tls_policy_file entry sets a level without DANE (none, may,
 	 * encrypt, verify): no TLSA lookups, whatever the destination
 	 * publishes. Operators must see it (logged per delivery). */
 	bool dane_overridden;
-	char entry[RELAY_CLASS_POLICY_ENTRY_MAX]; /* "FILE:LINE", "" for the global level */
+	char entry
+	    [RELAY_CLASS_POLICY_ENTRY_MAX]; /* "FILE:LINE", "" for the global level */
 };
 
 /* Fill *out for domain from cfg (tls_policy_file, else tls_security_level). */

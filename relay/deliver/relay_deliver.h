@@ -60,7 +60,7 @@ struct relay_deliver_ctx {
 	/* *dns is the resolver for new lookups: `dns flush` replaces it, and
 	 * the old one finishes the lookups already started. */
 	struct relay_dns *const *dns;
-	struct tlsa_ctx *tlsa;               /* outbound TLS client contexts */
+	struct tlsa_ctx *tlsa; /* outbound TLS client contexts */
 	const struct tlsa_digests *digests;
 	/* A local message (DSN, report) was committed: the owner kicks the
 	 * scheduler if it still has one (the commit can complete after the
@@ -75,8 +75,8 @@ struct relay_sched;
  * Starts the scheduler on ctx (borrowed, see above); its first scan runs on
  * the next loop iteration. Returns 0 and sets *out, or a relay_queue_err.
  */
-int relay_sched_new(const struct relay_deliver_ctx *ctx, struct relay_sched **out)
-    __attribute__((warn_unused_result));
+int relay_sched_new(const struct relay_deliver_ctx *ctx,
+    struct relay_sched **out) __attribute__((warn_unused_result));
 
 /* Rescan the queue for due work on the next loop iteration (after a
  * retry command, a passing self-test, a reload, a local submission). */
@@ -116,8 +116,8 @@ int relay_submit_local(const struct relay_deliver_ctx *ctx, const char *sender,
 
 /* One MX address to probe, as a destination job would try it. */
 struct relay_outbound_target {
-	const char *host;                   /* MX host name, for reasons and logs; copied */
-	const struct relay_dns_addr *addr;  /* copied */
+	const char *host; /* MX host name, for reasons and logs; copied */
+	const struct relay_dns_addr *addr; /* copied */
 	uint16_t port;
 	/* The RFC 7672 verdict for host (tlsa_policy_decide()), not
 	 * DO_NOT_CONNECT. Borrowed until the done callback has run: the TLS
@@ -131,11 +131,11 @@ struct relay_outbound_target {
 /* What one probe session found. The failure fields are the class, status
  * and reason a delivery attempt to the same address would record. */
 struct relay_outbound_result {
-	bool connected;               /* TCP came up */
-	bool tls_tried;               /* a handshake ran (or broke): tls is set */
-	struct tlsa_result tls;       /* tlsa_ssl_result() of the handshake */
-	bool ready;                   /* ready for MAIL under the verdict */
-	bool encrypted;               /* ready, and over TLS */
+	bool connected;         /* TCP came up */
+	bool tls_tried;         /* a handshake ran (or broke): tls is set */
+	struct tlsa_result tls; /* tlsa_ssl_result() of the handshake */
+	bool ready;             /* ready for MAIL under the verdict */
+	bool encrypted;         /* ready, and over TLS */
 	/* When !ready: */
 	enum relay_fail_class fclass;
 	char dsn[16];

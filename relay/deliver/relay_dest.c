@@ -28,8 +28,6 @@
 #define TLSA_SHOWN_MAX 64
 
 
-
-
 void
 deliver__fail_set(struct failure *f, bool permanent, const char *dsn,
     enum relay_fail_class class, const char *reason)
@@ -42,11 +40,10 @@ deliver__fail_set(struct failure *f, bool permanent, const char *dsn,
 }
 
 
-
-
 void
-deliver__rcpt_decide(struct dest_job *j, size_t k, enum relay_queue_rcpt_status st,
-    const char *dsn, enum relay_fail_class class, const char *reason)
+deliver__rcpt_decide(struct dest_job *j, size_t k,
+    enum relay_queue_rcpt_status st, const char *dsn,
+    enum relay_fail_class class, const char *reason)
 {
 	struct rcpt_out *o = &j->out[k];
 	if (o->decided)
@@ -63,8 +60,10 @@ deliver__dest_decide_all(struct dest_job *j, bool permanent, const char *dsn,
     enum relay_fail_class class, const char *reason)
 {
 	for (size_t k = 0; k < j->nr; k++)
-		deliver__rcpt_decide(j, k, permanent ? RELAY_QUEUE_RCPT_BOUNCED :
-		    RELAY_QUEUE_RCPT_DEFERRED, dsn, class, reason);
+		deliver__rcpt_decide(j, k,
+		    permanent ? RELAY_QUEUE_RCPT_BOUNCED
+		              : RELAY_QUEUE_RCPT_DEFERRED,
+		    dsn, class, reason);
 }
 
 /* ------------------------------------------------------ destination jobs */
@@ -86,29 +85,40 @@ info_from_host(struct dest_job *j, const struct relay_dns_host *h)
 	in->addr[0] = '\0';
 	in->port = 0;
 	relay_copy(in->dnssec_mx, sizeof(in->dnssec_mx),
-	    j->dns->implicit_mx ? "none" : relay_class_dnssec_word(j->dns->dest.mx));
-	relay_copy(in->dnssec_addr, sizeof(in->dnssec_addr), relay_class_dnssec_word(h->in.addr));
+	    j->dns->implicit_mx ? "none"
+	                        : relay_class_dnssec_word(j->dns->dest.mx));
+	relay_copy(in->dnssec_addr, sizeof(in->dnssec_addr),
+	    relay_class_dnssec_word(h->in.addr));
 	in->tlsa[0] = '\0';
 	if (h->in.n_tlsa == 0) {
-		relay_copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa), "not-looked-up");
+		relay_copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa),
+		    "not-looked-up");
 	} else {
 		const struct tlsa_tlsa_in *t = &h->in.tlsa[h->in.n_tlsa - 1];
 		relay_copy(in->dnssec_tlsa, sizeof(in->dnssec_tlsa),
-		    t->res.answer == TLSA_ANSWER_NODATA || t->res.answer == TLSA_ANSWER_NXDOMAIN ?
-		    (t->res.dnssec == TLSA_DNSSEC_SECURE ? "secure-nodata" : "insecure-nodata") :
-		    relay_class_dnssec_word(t->res));
+		    t->res.answer == TLSA_ANSWER_NODATA ||
+		            t->res.answer == TLSA_ANSWER_NXDOMAIN
+		        ? (t->res.dnssec == TLSA_DNSSEC_SECURE
+		                  ? "secure-nodata"
+		                  : "insecure-nodata")
+		        : relay_class_dnssec_word(t->res));
 		size_t off = 0;
-		for (size_t i = 0; i < t->n_recs && off + 24 < sizeof(in->tlsa); i++) {
+		for (size_t i = 0; i < t->n_recs && off + 24 < sizeof(in->tlsa);
+		     i++) {
 			const struct tlsa_record *rec = &t->recs[i];
-			int w = snprintf(in->tlsa + off, sizeof(in->tlsa) - off, "%s%u %u %u ",
-			    i ? "; " : "", rec->usage, rec->selector, rec->mtype);
+			int w = snprintf(in->tlsa + off, sizeof(in->tlsa) - off,
+			    "%s%u %u %u ", i ? "; " : "", rec->usage,
+			    rec->selector, rec->mtype);
 			if (w < 0 || (size_t)w >= sizeof(in->tlsa) - off)
 				break;
 			off += (size_t)w;
-			for (size_t b = 0; b < rec->data_len && b < TLSA_SHOWN_MAX && off + 3 < sizeof(in->tlsa);
-			    b++, off += 2)
-				snprintf(in->tlsa + off, 3, "%02x", rec->data[b]);
-			if (rec->data_len > TLSA_SHOWN_MAX && off + 3 < sizeof(in->tlsa)) {
+			for (size_t b = 0; b < rec->data_len &&
+			     b < TLSA_SHOWN_MAX && off + 3 < sizeof(in->tlsa);
+			     b++, off += 2)
+				snprintf(in->tlsa + off, 3, "%02x",
+				    rec->data[b]);
+			if (rec->data_len > TLSA_SHOWN_MAX &&
+			    off + 3 < sizeof(in->tlsa)) {
 				memcpy(in->tlsa + off, "..", 3);
 				off += 2;
 			}
@@ -127,8 +137,10 @@ log_decision(const struct dest_job *j, const struct tlsa_verdict *v)
 {
 	struct relay_log_line l;
 	char buf[1024];
-	if (!relay_log_begin(&l, v->kind == TLSA_VERDICT_DO_NOT_CONNECT ?
-	    RELAY_LOG_INFO : RELAY_LOG_DEBUG, "dane-decision"))
+	if (!relay_log_begin(&l,
+	        v->kind == TLSA_VERDICT_DO_NOT_CONNECT ? RELAY_LOG_INFO
+	                                               : RELAY_LOG_DEBUG,
+	        "dane-decision"))
 		return;
 	relay_log_str(&l, "id", j->m->id);
 	relay_log_str(&l, "domain", j->domain);
@@ -153,9 +165,10 @@ log_dane_overridden(const struct dest_job *j)
 	relay_log_str(&l, "domain", j->domain);
 	relay_log_str(&l, "policy", relay_tls_level_name(j->policy.level));
 	relay_log_str(&l, "policy_entry", j->policy.entry);
-	relay_log_str(&l, "why", j->policy.cleartext ?
-	    "tls_policy_file entry: no DANE, no TLSA lookups, cleartext without STARTTLS" :
-	    "tls_policy_file entry: no DANE, no TLSA lookups");
+	relay_log_str(&l, "why",
+	    j->policy.cleartext
+	        ? "tls_policy_file entry: no DANE, no TLSA lookups, cleartext without STARTTLS"
+	        : "tls_policy_file entry: no DANE, no TLSA lookups");
 	relay_log_end(&l);
 }
 
@@ -170,13 +183,16 @@ deliver__dest_next(struct dest_job *j)
 			deliver__dest_finish(j);
 			return;
 		}
-		if (j->host_i >= j->dns->nhosts || j->addrs_tried >= DEST_ADDRS_TOTAL) {
+		if (j->host_i >= j->dns->nhosts ||
+		    j->addrs_tried >= DEST_ADDRS_TOTAL) {
 			/* No MX host left: the last failure decides (4.7.5 for
 			 * DANE, TLSA and DNSSEC failures). */
 			if (!j->fail.set)
-				deliver__fail_set(&j->fail, false, "4.4.3", RELAY_FAIL_CLASS_DNS_LOOKUP,
+				deliver__fail_set(&j->fail, false, "4.4.3",
+				    RELAY_FAIL_CLASS_DNS_LOOKUP,
 				    "no usable MX host");
-			deliver__dest_decide_all(j, false, j->fail.dsn, j->fail.class, j->fail.reason);
+			deliver__dest_decide_all(j, false, j->fail.dsn,
+			    j->fail.class, j->fail.reason);
 			deliver__dest_finish(j);
 			return;
 		}
@@ -185,26 +201,35 @@ deliver__dest_next(struct dest_job *j)
 			/* First visit of this host: the RFC 7672 decision. */
 			info_from_host(j, h);
 			tlsa_verdict_release(&j->verdict);
-			int r = tlsa_policy_decide(&j->dns->dest, &h->in, s->ctx->digests,
-			    &j->verdict);
+			int r = tlsa_policy_decide(&j->dns->dest, &h->in,
+			    s->ctx->digests, &j->verdict);
 			if (r != 0) {
 				/* Facts the policy cannot judge: never guess. */
 				char why[128];
-				relay_fmt(why, sizeof(why), "DANE policy error for %s: %s",
-				    h->name, tlsa_strerror(r));
-				deliver__fail_set(&j->fail, false, "4.7.5", RELAY_FAIL_CLASS_DNSSEC_BOGUS, why);
+				relay_fmt(why, sizeof(why),
+				    "DANE policy error for %s: %s", h->name,
+				    tlsa_strerror(r));
+				deliver__fail_set(&j->fail, false, "4.7.5",
+				    RELAY_FAIL_CLASS_DNSSEC_BOGUS, why);
 				j->host_i++;
 				continue;
 			}
 			log_decision(j, &j->verdict);
 			if (j->verdict.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
-				enum relay_fail_class cls = relay_class_dns(j->verdict.fclass, j->dns, h);
+				enum relay_fail_class cls =
+				    relay_class_dns(j->verdict.fclass, j->dns,
+				        h);
 				char why[REASON_MAX];
-				relay_fmt(why, sizeof(why), "%s: %s", h->name, j->verdict.reason);
-				deliver__fail_set(&j->fail, j->verdict.permanent, j->verdict.status, cls, why);
-				if (j->verdict.scope == TLSA_SCOPE_DESTINATION) {
-					deliver__dest_decide_all(j, j->verdict.permanent, j->verdict.status,
-					    cls, why);
+				relay_fmt(why, sizeof(why), "%s: %s", h->name,
+				    j->verdict.reason);
+				deliver__fail_set(&j->fail,
+				    j->verdict.permanent, j->verdict.status,
+				    cls, why);
+				if (j->verdict.scope ==
+				    TLSA_SCOPE_DESTINATION) {
+					deliver__dest_decide_all(j,
+					    j->verdict.permanent,
+					    j->verdict.status, cls, why);
 					deliver__dest_finish(j);
 					return;
 				}
@@ -212,7 +237,8 @@ deliver__dest_next(struct dest_job *j)
 				continue;
 			}
 		}
-		if (j->addr_i >= h->naddrs || j->addr_i >= DEST_ADDRS_PER_HOST) {
+		if (j->addr_i >= h->naddrs ||
+		    j->addr_i >= DEST_ADDRS_PER_HOST) {
 			j->host_i++;
 			j->addr_i = 0;
 			continue;
@@ -228,17 +254,23 @@ deliver__dest_next(struct dest_job *j)
 		 * message too. */
 		char atext[INET6_ADDRSTRLEN];
 		uint8_t key[32];
-		if (s->ncache > 0 && inet_ntop(a->family, a->bytes, atext, sizeof(atext)) != NULL &&
-		    tlsa_verdict_cache_key(&j->verdict, cleartext ? TLSA_CHANNEL_CLEARTEXT_POLICY :
-		    TLSA_CHANNEL_TLS, key) == 0) {
-			struct out_sess *c = deliver__cache_take(s, h->name, atext, key);
+		if (s->ncache > 0 &&
+		    inet_ntop(a->family, a->bytes, atext, sizeof(atext)) !=
+		        NULL &&
+		    tlsa_verdict_cache_key(&j->verdict,
+		        cleartext ? TLSA_CHANNEL_CLEARTEXT_POLICY
+		                  : TLSA_CHANNEL_TLS,
+		        key) == 0) {
+			struct out_sess *c =
+			    deliver__cache_take(s, h->name, atext, key);
 			if (c != NULL) {
 				if (deliver__sess_reuse(c, j))
 					return;
 				continue;
 			}
 		}
-		if (deliver__sess_start(j, a, deliver__tls_mode(&j->verdict, cleartext)))
+		if (deliver__sess_start(j, a,
+		        deliver__tls_mode(&j->verdict, cleartext)))
 			return; /* sess_end() calls deliver__dest_next() again */
 	}
 }
@@ -255,25 +287,29 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 	struct tlsa_dest_verdict dv;
 	int r = tlsa_policy_destination(&res->dest, &dv);
 	if (r != 0) {
-		deliver__dest_decide_all(j, false, "4.7.5", RELAY_FAIL_CLASS_DNS_LOOKUP, "DANE policy error");
+		deliver__dest_decide_all(j, false, "4.7.5",
+		    RELAY_FAIL_CLASS_DNS_LOOKUP, "DANE policy error");
 		deliver__dest_finish(j);
 		return;
 	}
 	switch (dv.action) {
 	case TLSA_DEST_DEFER:
 	case TLSA_DEST_BOUNCE: {
-		enum relay_fail_class cls = res->kind == RELAY_DNS_DEST_NULL_MX ?
-		    RELAY_FAIL_CLASS_NULL_MX :
-		    relay_class_dns(dv.fclass, res, NULL);
+		enum relay_fail_class cls = res->kind == RELAY_DNS_DEST_NULL_MX
+		    ? RELAY_FAIL_CLASS_NULL_MX
+		    : relay_class_dns(dv.fclass, res, NULL);
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why), "%s: %s", j->domain, dv.reason);
-		relay_copy(j->info.dnssec_mx, sizeof(j->info.dnssec_mx), relay_class_dnssec_word(res->dest.mx));
-		deliver__dest_decide_all(j, dv.action == TLSA_DEST_BOUNCE, dv.status, cls, why);
+		relay_copy(j->info.dnssec_mx, sizeof(j->info.dnssec_mx),
+		    relay_class_dnssec_word(res->dest.mx));
+		deliver__dest_decide_all(j, dv.action == TLSA_DEST_BOUNCE,
+		    dv.status, cls, why);
 		deliver__dest_finish(j);
 		return;
 	}
 	case TLSA_DEST_LITERAL:
-		deliver__dest_decide_all(j, true, "5.1.2", RELAY_FAIL_CLASS_ADDRESS,
+		deliver__dest_decide_all(j, true, "5.1.2",
+		    RELAY_FAIL_CLASS_ADDRESS,
 		    "address literal destinations are not supported");
 		deliver__dest_finish(j);
 		return;
@@ -311,16 +347,19 @@ slot_fill(struct relay_sched *s, struct dest_slot *slot)
 		w->wait_next = NULL;
 		slot->active++;
 		w->started = true;
-		int r = s->aborting ? RELAY_DNS_ERR_CLOSING :
-		    relay_dns_resolve(*s->ctx->dns, w->domain, RELAY_SMTP_PORT, w->level,
-		    dest_dns_done, w, &w->dns_req);
+		int r = s->aborting ? RELAY_DNS_ERR_CLOSING
+		                    : relay_dns_resolve(*s->ctx->dns, w->domain,
+		                          RELAY_SMTP_PORT, w->level,
+		                          dest_dns_done, w, &w->dns_req);
 		if (r != 0) {
 			w->dns_req = NULL;
 			if (s->aborting)
-				deliver__dest_decide_all(w, false, "4.3.2", RELAY_FAIL_CLASS_SHUTDOWN,
+				deliver__dest_decide_all(w, false, "4.3.2",
+				    RELAY_FAIL_CLASS_SHUTDOWN,
 				    "delivery interrupted by shutdown");
 			else
-				deliver__dest_decide_all(w, false, "4.4.3", RELAY_FAIL_CLASS_DNS_LOOKUP,
+				deliver__dest_decide_all(w, false, "4.4.3",
+				    RELAY_FAIL_CLASS_DNS_LOOKUP,
 				    relay_dns_strerror(r));
 			w->wait_next = failed;
 			failed = w;
@@ -383,7 +422,8 @@ deliver__dest_start(struct dest_job *j)
 		/* The known-answer self-test fails: DNSSEC cannot be trusted
 		 * to tell DANE domains apart, so nothing DANE-dependent goes
 		 * out (RFC 7672 2.1.1 C02). */
-		deliver__dest_decide_all(j, false, "4.7.5", RELAY_FAIL_CLASS_DNSSEC_SELFTEST,
+		deliver__dest_decide_all(j, false, "4.7.5",
+		    RELAY_FAIL_CLASS_DNSSEC_SELFTEST,
 		    "DNSSEC validation self-test is failing; delivery deferred");
 		j->slot = NULL;
 		deliver__dest_finish(j);
@@ -396,7 +436,8 @@ deliver__dest_start(struct dest_job *j)
 	if (slot == NULL) {
 		slot = calloc(1, sizeof(*slot));
 		if (slot == NULL) {
-			deliver__dest_decide_all(j, false, "4.3.0", RELAY_FAIL_CLASS_LOCAL, "out of memory");
+			deliver__dest_decide_all(j, false, "4.3.0",
+			    RELAY_FAIL_CLASS_LOCAL, "out of memory");
 			deliver__dest_finish(j);
 			return;
 		}

@@ -32,7 +32,7 @@ static bool sess_attach_envelope(struct out_sess *ss, struct dest_job *j);
 /* A session in probe mode: who hears the outcome, and the outcome. */
 struct relay_outbound_probe {
 	struct out_sess *ss;
-	const struct tlsa_verdict *verdict;   /* borrowed, see relay_deliver.h */
+	const struct tlsa_verdict *verdict; /* borrowed, see relay_deliver.h */
 	void (*done)(void *arg, const struct relay_outbound_result *res);
 	void *arg;
 	struct relay_outbound_result res;
@@ -84,17 +84,21 @@ sess_rcpt_result(const struct out_sess *ss, size_t k)
  * is already detached from the session).
  */
 static void
-sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v, struct failure *f)
+sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v,
+    struct failure *f)
 {
 	const struct smtp_result *r = ss->mseen ? &ss->mres : NULL;
 	char why[REASON_MAX];
 	if (ss->connect_failed) {
-		relay_fmt(why, sizeof(why), "connect to %s[%s]:%u: %s", ss->host, ss->addr,
-		    (unsigned)ss->port, ss->connect_err);
-		deliver__fail_set(f, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT, why);
+		relay_fmt(why, sizeof(why), "connect to %s[%s]:%u: %s",
+		    ss->host, ss->addr, (unsigned)ss->port, ss->connect_err);
+		deliver__fail_set(f, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT,
+		    why);
 	} else if (ss->tls_failed) {
-		relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s", ss->host, ss->addr, ss->tres.why);
-		deliver__fail_set(f, false, ss->tres.status[0] ? ss->tres.status : "4.7.5",
+		relay_fmt(why, sizeof(why), "TLS with %s[%s]: %s", ss->host,
+		    ss->addr, ss->tres.why);
+		deliver__fail_set(f, false,
+		    ss->tres.status[0] ? ss->tres.status : "4.7.5",
 		    relay_class_tls(v, &ss->tres), why);
 	} else if (r != NULL) {
 		/* A result without a reply code is the client's own finding
@@ -102,12 +106,15 @@ sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v, struc
 		 * did not say it. */
 		relay_fmt(why, sizeof(why), "%s%s[%s]%s %s (in reply to %s)",
 		    r->code != 0 ? "host " : "", ss->host, ss->addr,
-		    r->code != 0 ? " said:" : ":", r->text, smtp_stage_name(r->stage));
+		    r->code != 0 ? " said:" : ":", r->text,
+		    smtp_stage_name(r->stage));
 		char st[16];
-		deliver__fail_set(f, false, smtp_status_format(&r->status, st, sizeof(st)),
+		deliver__fail_set(f, false,
+		    smtp_status_format(&r->status, st, sizeof(st)),
 		    relay_class_smtp(r, ss->abort_class), why);
 	} else {
-		deliver__fail_set(f, false, "4.4.2", RELAY_FAIL_CLASS_CONNECT, "lost connection");
+		deliver__fail_set(f, false, "4.4.2", RELAY_FAIL_CLASS_CONNECT,
+		    "lost connection");
 	}
 }
 
@@ -126,30 +133,39 @@ sess_report(struct out_sess *ss)
 	if (ss->connect_failed || !ss->any_txn_reply) {
 		sess_fail_outcome(ss, &j->verdict, &j->fail);
 		if (!ss->connect_failed && !ss->tls_failed && ss->mseen)
-			relay_copy(j->info.reply, sizeof(j->info.reply), ss->mres.text);
+			relay_copy(j->info.reply, sizeof(j->info.reply),
+			    ss->mres.text);
 	} else {
 		/* The transaction reached the server: its replies decide each
 		 * recipient of this attempt. */
 		for (size_t k = 0; k < j->nr; k++) {
 			const struct smtp_result *r = sess_rcpt_result(ss, k);
 			if (r == NULL) {
-				deliver__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.4.2",
+				deliver__rcpt_decide(j, k,
+				    RELAY_QUEUE_RCPT_DEFERRED, "4.4.2",
 				    RELAY_FAIL_CLASS_CONNECT,
 				    "lost connection before the recipient was answered");
 				continue;
 			}
 			char why[REASON_MAX];
-			relay_fmt(why, sizeof(why), "%s[%s] said: %s (in reply to %s)",
-			    j->info.mx, j->info.addr, r->text, smtp_stage_name(r->stage));
-			enum relay_queue_rcpt_status st = r->klass == 2 ? RELAY_QUEUE_RCPT_SENT :
-			    r->klass == 5 ? RELAY_QUEUE_RCPT_BOUNCED : RELAY_QUEUE_RCPT_DEFERRED;
+			relay_fmt(why, sizeof(why),
+			    "%s[%s] said: %s (in reply to %s)", j->info.mx,
+			    j->info.addr, r->text, smtp_stage_name(r->stage));
+			enum relay_queue_rcpt_status st = r->klass == 2
+			    ? RELAY_QUEUE_RCPT_SENT
+			    : r->klass == 5 ? RELAY_QUEUE_RCPT_BOUNCED
+			                    : RELAY_QUEUE_RCPT_DEFERRED;
 			char stx[16];
-			deliver__rcpt_decide(j, k, st, smtp_status_format(&r->status, stx, sizeof(stx)),
-			    r->klass == 2 ? RELAY_FAIL_CLASS_NONE : relay_class_smtp(r, ss->abort_class),
+			deliver__rcpt_decide(j, k, st,
+			    smtp_status_format(&r->status, stx, sizeof(stx)),
+			    r->klass == 2
+			        ? RELAY_FAIL_CLASS_NONE
+			        : relay_class_smtp(r, ss->abort_class),
 			    why);
 		}
 		if (ss->mseen)
-			relay_copy(j->info.reply, sizeof(j->info.reply), ss->mres.text);
+			relay_copy(j->info.reply, sizeof(j->info.reply),
+			    ss->mres.text);
 	}
 	return j;
 }
@@ -259,7 +275,8 @@ sess_timeout_ms(const struct out_sess *ss)
 }
 
 static void
-sess_abort(struct out_sess *ss, const char *dsn, enum relay_fail_class class, const char *why)
+sess_abort(struct out_sess *ss, const char *dsn, enum relay_fail_class class,
+    const char *why)
 {
 	ss->abort_class = class;
 	rc_ignore(smtp_client_abort(ss->smtp, dsn, why));
@@ -279,11 +296,13 @@ sess_send_body(struct out_sess *ss)
 		size_t n = m->content_len - ss->body_off;
 		if (n > BODY_CHUNK)
 			n = BODY_CHUNK;
-		int r = smtp_client_body(ss->smtp, m->content + ss->body_off, n);
+		int r =
+		    smtp_client_body(ss->smtp, m->content + ss->body_off, n);
 		if (r == SMTP_ERR_FULL) {
 			if (!sess_flush(ss))
 				goto io_error;
-			r = smtp_client_body(ss->smtp, m->content + ss->body_off, n);
+			r = smtp_client_body(ss->smtp,
+			    m->content + ss->body_off, n);
 		}
 		if (r == SMTP_ERR_STATE)
 			return; /* the message failed meanwhile; events follow */
@@ -303,7 +322,8 @@ sess_send_body(struct out_sess *ss)
 	return;
 io_error:
 	ss->body_wait_drain = false;
-	sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_CONNECT, "write error while sending the message");
+	sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_CONNECT,
+	    "write error while sending the message");
 }
 
 static void
@@ -312,11 +332,13 @@ sess_start_tls(struct out_sess *ss)
 	SSL *ssl = NULL;
 	int r = tlsa_ssl_new(ss->ctx->tlsa, sess_verdict(ss), &ssl);
 	if (r != 0) {
-		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, "cannot prepare TLS");
+		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE,
+		    "cannot prepare TLS");
 		return;
 	}
 	if (relay_conn_start_tls(ss->conn, ssl) != RELAY_CONN_OK)
-		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, "cannot start TLS");
+		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE,
+		    "cannot start TLS");
 }
 
 static void
@@ -325,13 +347,15 @@ sess_pump(struct out_sess *ss)
 	while (!ss->done) {
 		struct smtp_client_event ev;
 		if (smtp_client_next(ss->smtp, &ev) != 0) {
-			rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "local error"));
+			rc_ignore(smtp_client_abort(ss->smtp, "4.3.0",
+			    "local error"));
 			continue;
 		}
 		switch (ev.type) {
 		case SMTP_CLIENT_EV_NONE:
 			if (!sess_flush(ss)) {
-				rc_ignore(smtp_client_abort(ss->smtp, "4.4.2", "write error"));
+				rc_ignore(smtp_client_abort(ss->smtp, "4.4.2",
+				    "write error"));
 				continue;
 			}
 			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
@@ -348,7 +372,8 @@ sess_pump(struct out_sess *ss)
 				/* Ready for MAIL under the verdict: that is the
 				 * probe's answer. It never goes further than this. */
 				ss->probe->res.ready = true;
-				ss->probe->res.encrypted = smtp_client_is_tls(ss->smtp);
+				ss->probe->res.encrypted =
+				    smtp_client_is_tls(ss->smtp);
 			} else if (ss->j != NULL) {
 				/* The message is done and the server is ready for
 				 * more: report, then keep the connection for the next
@@ -361,7 +386,8 @@ sess_pump(struct out_sess *ss)
 					return;
 			}
 			if (smtp_client_quit(ss->smtp) != 0)
-				rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "cannot quit"));
+				rc_ignore(smtp_client_abort(ss->smtp, "4.3.0",
+				    "cannot quit"));
 			break;
 		case SMTP_CLIENT_EV_RCPT:
 			if (ss->j != NULL && ev.rcpt_index < ss->j->nr) {
@@ -370,17 +396,21 @@ sess_pump(struct out_sess *ss)
 				/* The server (or its advertised capabilities) decided
 				 * this recipient: the attempt reached the transaction. */
 				if ((ev.result->reason == SMTP_REASON_REPLY &&
-				    (ev.result->stage == SMTP_STAGE_MAIL ||
-				    ev.result->stage == SMTP_STAGE_RCPT)) ||
-				    ev.result->reason == SMTP_REASON_SMTPUTF8_NOT_OFFERED ||
-				    ev.result->reason == SMTP_REASON_SIZE_EXCEEDED)
+				        (ev.result->stage == SMTP_STAGE_MAIL ||
+				            ev.result->stage ==
+				                SMTP_STAGE_RCPT)) ||
+				    ev.result->reason ==
+				        SMTP_REASON_SMTPUTF8_NOT_OFFERED ||
+				    ev.result->reason ==
+				        SMTP_REASON_SIZE_EXCEEDED)
 					ss->any_txn_reply = true;
 			}
 			break;
 		case SMTP_CLIENT_EV_SEND_BODY:
 			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
 			if (ss->j == NULL) {
-				rc_ignore(smtp_client_abort(ss->smtp, "4.3.0", "no message"));
+				rc_ignore(smtp_client_abort(ss->smtp, "4.3.0",
+				    "no message"));
 				break;
 			}
 			sess_send_body(ss);
@@ -397,8 +427,8 @@ sess_pump(struct out_sess *ss)
 		case SMTP_CLIENT_EV_DONE:
 			/* Without a message no MESSAGE event carries the failure
 			 * of a probe: the session's result does. */
-			if (ss->probe != NULL && !ss->probe->res.ready && !ss->mseen &&
-			    ev.result != NULL) {
+			if (ss->probe != NULL && !ss->probe->res.ready &&
+			    !ss->mseen && ev.result != NULL) {
 				ss->mres = *ev.result;
 				ss->mseen = true;
 			}
@@ -416,7 +446,8 @@ sess_on_connected(struct relay_conn *c, int status, void *arg)
 	struct out_sess *ss = arg;
 	if (status < 0) {
 		ss->connect_failed = true;
-		relay_copy(ss->connect_err, sizeof(ss->connect_err), uv_strerror(status));
+		relay_copy(ss->connect_err, sizeof(ss->connect_err),
+		    uv_strerror(status));
 		relay_conn_close(c);
 		return;
 	}
@@ -446,7 +477,8 @@ sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
 	relay_copy(in->matched, sizeof(in->matched), r->matched);
 	if (r->have_spki) {
 		for (size_t i = 0; i < 32; i++)
-			snprintf(in->spki + 2 * i, 3, "%02x", r->spki_sha256[i]);
+			snprintf(in->spki + 2 * i, 3, "%02x",
+			    r->spki_sha256[i]);
 	}
 	char names[256];
 	relay_fmt(names, sizeof(names), "%s%s%s", r->subject,
@@ -460,22 +492,27 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	struct out_sess *ss = arg;
 	struct dest_job *j = ss->j;
 	const struct tlsa_verdict *v = sess_verdict(ss);
-	if (tlsa_ssl_result(relay_conn_ssl(c), v, status == RELAY_CONN_OK, &ss->tres) != 0) {
+	if (tlsa_ssl_result(relay_conn_ssl(c), v, status == RELAY_CONN_OK,
+	        &ss->tres) != 0) {
 		memset(&ss->tres, 0, sizeof(ss->tres));
 		ss->tres.ok = false;
 		ss->tres.depth = -1; /* no authority, not "the leaf matched" */
-		relay_copy(ss->tres.why, sizeof(ss->tres.why), "TLS result unavailable");
+		relay_copy(ss->tres.why, sizeof(ss->tres.why),
+		    "TLS result unavailable");
 		relay_copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
 	}
 	if (j != NULL)
 		sess_fill_tls_info(j, &ss->tres);
 	struct relay_log_line l;
-	if (relay_log_begin(&l, ss->tres.ok ? RELAY_LOG_DEBUG : RELAY_LOG_INFO, "tls")) {
+	if (relay_log_begin(&l, ss->tres.ok ? RELAY_LOG_DEBUG : RELAY_LOG_INFO,
+	        "tls")) {
 		char buf[1024];
 		if (j != NULL)
 			relay_log_str(&l, "id", j->m->id);
-		relay_log_strf(&l, "relay", "%s[%s]:%u", ss->host, ss->addr, (unsigned)ss->port);
-		if (tlsa_result_format(&ss->tres, buf, sizeof(buf)) == 0 || buf[0])
+		relay_log_strf(&l, "relay", "%s[%s]:%u", ss->host, ss->addr,
+		    (unsigned)ss->port);
+		if (tlsa_result_format(&ss->tres, buf, sizeof(buf)) == 0 ||
+		    buf[0])
 			relay_log_str(&l, "result", buf);
 		relay_log_end(&l);
 	}
@@ -485,8 +522,10 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 		ss->tls_failed = true;
 		if (ss->tres.ok) {
 			ss->tres.ok = false;
-			relay_copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
-			relay_copy(ss->tres.why, sizeof(ss->tres.why), "TLS handshake failed");
+			relay_copy(ss->tres.status, sizeof(ss->tres.status),
+			    "4.7.5");
+			relay_copy(ss->tres.why, sizeof(ss->tres.why),
+			    "TLS handshake failed");
 		}
 		sess_abort(ss, ss->tres.status[0] ? ss->tres.status : "4.7.5",
 		    relay_class_tls(v, &ss->tres), ss->tres.why);
@@ -494,7 +533,8 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	}
 	ss->tls_ok = true;
 	if (smtp_client_tls_started(ss->smtp) != 0) {
-		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, "TLS state error");
+		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE,
+		    "TLS state error");
 		return;
 	}
 	sess_pump(ss);
@@ -510,14 +550,16 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 	if (ss->parked && err == RELAY_CONN_TIMEOUT) {
 		/* Idle for connection_cache_time: leave politely. */
 		cache_unlink(ss);
-		relay_conn_set_timeout(ss->conn, ss->ctx->cfg->smtp_quit_timeout_ms);
+		relay_conn_set_timeout(ss->conn,
+		    ss->ctx->cfg->smtp_quit_timeout_ms);
 		if (smtp_client_quit(ss->smtp) == 0) {
 			sess_pump(ss);
 			return;
 		}
 	}
 	cache_unlink(ss);
-	if (sess_working(ss) && smtp_client_state(ss->smtp) == SMTP_CLIENT_TLS) {
+	if (sess_working(ss) &&
+	    smtp_client_state(ss->smtp) == SMTP_CLIENT_TLS) {
 		/* The server said 220 to STARTTLS, then reset, closed or
 		 * stalled during the handshake: that is a TLS failure (class
 		 * tls-handshake, 4.7.5), whatever the socket says (RFC 7672 2.2:
@@ -527,11 +569,14 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		ss->tres.depth = -1;
 		ss->tls_failed = true;
 		relay_copy(ss->tres.status, sizeof(ss->tres.status), "4.7.5");
-		relay_fmt(ss->tres.why, sizeof(ss->tres.why), "TLS handshake %s",
-		    err == RELAY_CONN_TIMEOUT ? "timed out" :
-		    err == RELAY_CONN_EOF ? "ended by the server" :
-		    relay_conn_tls_errstr(c, e, sizeof(e)));
-		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE, ss->tres.why);
+		relay_fmt(ss->tres.why, sizeof(ss->tres.why),
+		    "TLS handshake %s",
+		    err == RELAY_CONN_TIMEOUT ? "timed out"
+		        : err == RELAY_CONN_EOF
+		        ? "ended by the server"
+		        : relay_conn_tls_errstr(c, e, sizeof(e)));
+		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE,
+		    ss->tres.why);
 		if (smtp_client_state(ss->smtp) == SMTP_CLIENT_DONE)
 			relay_conn_close(c);
 		return;
@@ -546,11 +591,13 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_CONNECT, why);
 	} else if (err == RELAY_CONN_TLS) {
 		char e[256], why[320];
-		relay_fmt(why, sizeof(why), "TLS failure after the handshake: %s",
+		relay_fmt(why, sizeof(why),
+		    "TLS failure after the handshake: %s",
 		    relay_conn_tls_errstr(c, e, sizeof(e)));
 		sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_TLS_HANDSHAKE, why);
 	} else {
-		sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_CONNECT, relay_conn_strerror(err));
+		sess_abort(ss, "4.4.2", RELAY_FAIL_CLASS_CONNECT,
+		    relay_conn_strerror(err));
 	}
 	/* The machine is DONE now or soon; make sure the socket goes. */
 	if (smtp_client_state(ss->smtp) == SMTP_CLIENT_DONE)
@@ -582,7 +629,8 @@ sess_on_closed(struct relay_conn *c, void *arg)
 		rc_ignore(smtp_client_eof(ss->smtp));
 		struct smtp_client_event ev;
 		for (int guard = 0; guard < 10000; guard++) {
-			if (smtp_client_next(ss->smtp, &ev) != 0 || ev.type == SMTP_CLIENT_EV_NONE)
+			if (smtp_client_next(ss->smtp, &ev) != 0 ||
+			    ev.type == SMTP_CLIENT_EV_NONE)
 				break;
 			if (ev.type == SMTP_CLIENT_EV_DONE) {
 				if (ss->probe != NULL && ev.result != NULL) {
@@ -623,7 +671,8 @@ static bool
 sess_cacheable(struct out_sess *ss)
 {
 	const struct dest_job *j = ss->j;
-	if (j == NULL || ss->ctx->cfg->connection_cache_time_ms == 0 || ss->s->stopping)
+	if (j == NULL || ss->ctx->cfg->connection_cache_time_ms == 0 ||
+	    ss->s->stopping)
 		return false;
 	if (smtp_client_state(ss->smtp) != SMTP_CLIENT_READY)
 		return false;
@@ -663,7 +712,8 @@ sess_park(struct out_sess *ss)
 		s->cache->cpprev = &ss->cnext;
 	s->cache = ss;
 	s->ncache++;
-	relay_conn_set_timeout(ss->conn, ss->ctx->cfg->connection_cache_time_ms);
+	relay_conn_set_timeout(ss->conn,
+	    ss->ctx->cfg->connection_cache_time_ms);
 	return true;
 }
 
@@ -672,7 +722,8 @@ deliver__cache_take(struct relay_sched *s, const char *host, const char *addr,
     const uint8_t key[32])
 {
 	for (struct out_sess *ss = s->cache; ss != NULL; ss = ss->cnext) {
-		if (strcmp(ss->host, host) == 0 && strcmp(ss->addr, addr) == 0 &&
+		if (strcmp(ss->host, host) == 0 &&
+		    strcmp(ss->addr, addr) == 0 &&
 		    memcmp(ss->key, key, 32) == 0) {
 			cache_unlink(ss);
 			return ss;
@@ -688,7 +739,8 @@ deliver__cache_flush(struct relay_sched *s)
 	while (s->cache != NULL) {
 		struct out_sess *ss = s->cache;
 		cache_unlink(ss);
-		relay_conn_set_timeout(ss->conn, ss->ctx->cfg->smtp_quit_timeout_ms);
+		relay_conn_set_timeout(ss->conn,
+		    ss->ctx->cfg->smtp_quit_timeout_ms);
 		if (smtp_client_quit(ss->smtp) == 0)
 			sess_pump(ss);
 		else
@@ -742,7 +794,8 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 	ss->rres = calloc(j->nr, sizeof(*ss->rres));
 	ss->rseen = calloc(j->nr, sizeof(*ss->rseen));
 	if (ss->rcpts == NULL || ss->rres == NULL || ss->rseen == NULL) {
-		deliver__dest_decide_all(j, false, "4.3.0", RELAY_FAIL_CLASS_LOCAL, "out of memory");
+		deliver__dest_decide_all(j, false, "4.3.0",
+		    RELAY_FAIL_CLASS_LOCAL, "out of memory");
 		return false;
 	}
 	for (size_t k = 0; k < j->nr; k++) {
@@ -758,11 +811,15 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 		.size = m->content_len,
 		/* RFC 6152 3: 8-bit content is declared even when the client
 		 * did not (content_8bit was found at receipt). */
-		.body = m->env->body == RELAY_QUEUE_BODY_BINARYMIME ? SMTP_BODY_BINARYMIME :
-		    m->env->body == RELAY_QUEUE_BODY_8BITMIME || m->env->content_8bit ?
-		    SMTP_BODY_8BITMIME : SMTP_BODY_NONE,
-		.ret = m->env->ret == RELAY_QUEUE_RET_FULL ? SMTP_RET_FULL :
-		    m->env->ret == RELAY_QUEUE_RET_HDRS ? SMTP_RET_HDRS : SMTP_RET_NONE,
+		.body = m->env->body == RELAY_QUEUE_BODY_BINARYMIME
+		    ? SMTP_BODY_BINARYMIME
+		    : m->env->body == RELAY_QUEUE_BODY_8BITMIME ||
+		        m->env->content_8bit
+		    ? SMTP_BODY_8BITMIME
+		    : SMTP_BODY_NONE,
+		.ret = m->env->ret == RELAY_QUEUE_RET_FULL ? SMTP_RET_FULL
+		    : m->env->ret == RELAY_QUEUE_RET_HDRS  ? SMTP_RET_HDRS
+		                                           : SMTP_RET_NONE,
 		.envid = m->env->envid[0] ? m->env->envid : NULL,
 		.smtputf8 = m->env->smtputf8,
 	};
@@ -771,8 +828,10 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 		/* An address the engine refuses to send: permanent for the
 		 * recipients concerned. */
 		char why[REASON_MAX];
-		relay_fmt(why, sizeof(why), "cannot send envelope: %s", smtp_strerror(r));
-		deliver__dest_decide_all(j, true, "5.1.3", RELAY_FAIL_CLASS_ADDRESS, why);
+		relay_fmt(why, sizeof(why), "cannot send envelope: %s",
+		    smtp_strerror(r));
+		deliver__dest_decide_all(j, true, "5.1.3",
+		    RELAY_FAIL_CLASS_ADDRESS, why);
 		return false;
 	}
 	return true;
@@ -781,8 +840,8 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 /* A session to host at address a (not connected yet), its machine in the
  * given TLS mode. NULL when out of memory. */
 static struct out_sess *
-sess_new(const struct relay_deliver_ctx *ctx, const char *host, const struct relay_dns_addr *a,
-    uint16_t port, enum smtp_tls_mode mode)
+sess_new(const struct relay_deliver_ctx *ctx, const char *host,
+    const struct relay_dns_addr *a, uint16_t port, enum smtp_tls_mode mode)
 {
 	struct out_sess *ss = calloc(1, sizeof(*ss));
 	if (ss == NULL)
@@ -830,10 +889,12 @@ sess_connect(struct out_sess *ss, const struct relay_dns_addr *a)
 }
 
 bool
-deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smtp_tls_mode mode)
+deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a,
+    enum smtp_tls_mode mode)
 {
 	struct msg_job *m = j->m;
-	struct out_sess *ss = sess_new(m->s->ctx, j->info.mx, a, j->dns->dest.port, mode);
+	struct out_sess *ss =
+	    sess_new(m->s->ctx, j->info.mx, a, j->dns->dest.port, mode);
 	if (ss == NULL)
 		return false;
 	ss->s = m->s;
@@ -847,8 +908,8 @@ deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a, enum smt
 	j->sess = ss;
 	if (sess_connect(ss, a) != RELAY_CONN_OK) {
 		j->sess = NULL;
-		deliver__fail_set(&j->fail, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT,
-		    "cannot create socket");
+		deliver__fail_set(&j->fail, false, "4.4.1",
+		    RELAY_FAIL_CLASS_CONNECT, "cannot create socket");
 		goto fail;
 	}
 	return true;
@@ -868,8 +929,9 @@ relay_outbound_probe(const struct relay_deliver_ctx *ctx,
 	struct relay_outbound_probe *pr = calloc(1, sizeof(*pr));
 	if (pr == NULL)
 		return RELAY_CONN_NOMEM;
-	struct out_sess *ss = sess_new(ctx, target->host, target->addr, target->port,
-	    deliver__tls_mode(target->verdict, target->cleartext));
+	struct out_sess *ss =
+	    sess_new(ctx, target->host, target->addr, target->port,
+	        deliver__tls_mode(target->verdict, target->cleartext));
 	if (ss == NULL) {
 		free(pr);
 		return RELAY_CONN_NOMEM;

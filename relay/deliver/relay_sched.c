@@ -29,7 +29,6 @@ static void sched_arm(struct relay_sched *s, uint64_t when_us);
 static void sched_maybe_done(struct relay_sched *s);
 
 
-
 /* ------------------------------------------------------------ helpers */
 
 /* Wall time: what envelopes' due times are compared with (relay_deliver.h,
@@ -52,7 +51,8 @@ hash_id(const char *id)
 static bool
 job_running(const struct relay_sched *s, const char *id)
 {
-	for (const struct msg_job *m = s->hash[hash_id(id)]; m != NULL; m = m->hnext)
+	for (const struct msg_job *m = s->hash[hash_id(id)]; m != NULL;
+	     m = m->hnext)
 		if (strcmp(m->id, id) == 0)
 			return true;
 	return false;
@@ -81,11 +81,14 @@ set_attempt(struct relay_queue_rcpt *r, const struct dest_job *j,
 	e |= relay_queue_set_str(&a->peer_names, in->names);
 	e |= relay_queue_set_str(&a->matched, in->matched);
 	e |= relay_queue_set_str(&a->reply, in->reply);
-	e |= relay_queue_set_str(&a->policy, relay_tls_level_name(j->policy.level));
+	e |= relay_queue_set_str(&a->policy,
+	    relay_tls_level_name(j->policy.level));
 	e |= relay_queue_set_str(&a->policy_entry, j->policy.entry);
 	e |= relay_queue_set_str(&a->dsn, o->dsn);
-	e |= relay_queue_set_str(&a->status, relay_queue_rcpt_status_name(o->status));
-	e |= relay_queue_set_str(&a->failure_class, relay_fail_class_name(o->class));
+	e |= relay_queue_set_str(&a->status,
+	    relay_queue_rcpt_status_name(o->status));
+	e |= relay_queue_set_str(&a->failure_class,
+	    relay_fail_class_name(o->class));
 	e |= relay_queue_set_str(&a->reason, o->reason);
 	return e != 0 ? RELAY_QUEUE_ENOMEM : 0;
 }
@@ -110,8 +113,8 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 	}
 	if (in->mx[0] != '\0') {
 		if (in->addr[0] != '\0')
-			relay_log_strf(&l, "relay", "%s[%s]:%u", in->mx, in->addr,
-			    (unsigned)in->port);
+			relay_log_strf(&l, "relay", "%s[%s]:%u", in->mx,
+			    in->addr, (unsigned)in->port);
 		else
 			relay_log_str(&l, "relay", in->mx);
 	} else {
@@ -119,7 +122,8 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 	}
 	if (j->policy.entry[0] != '\0') {
 		/* The level came from a tls_policy_file entry: name it. */
-		relay_log_str(&l, "policy", relay_tls_level_name(j->policy.level));
+		relay_log_str(&l, "policy",
+		    relay_tls_level_name(j->policy.level));
 		relay_log_str(&l, "policy_entry", j->policy.entry);
 	}
 	uint64_t arr = m->env->arrival_us;
@@ -183,7 +187,8 @@ msg_persisted(int status, void *arg)
 	struct relay_sched *s = m->s;
 	if (status != 0) {
 		struct relay_log_line l;
-		if (relay_log_begin(&l, RELAY_LOG_ERROR, "queue-update-failed")) {
+		if (relay_log_begin(&l, RELAY_LOG_ERROR,
+		        "queue-update-failed")) {
 			relay_log_str(&l, "id", m->id);
 			relay_log_str(&l, "why", relay_queue_strerror(status));
 			relay_log_end(&l);
@@ -209,15 +214,20 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 	const struct relay_deliver_ctx *ctx = m->s->ctx;
 	struct relay_queue_envelope *env = m->env;
 	for (int pass = 0; pass < 2; pass++) {
-		enum relay_dsn_action act = pass == 0 ? RELAY_DSN_FAILED : RELAY_DSN_DELAYED;
-		struct relay_dsn_rcpt *rs = calloc(env->rcpt_count, sizeof(*rs));
-		char (*domains)[RELAY_DNS_HOST_MAX] = calloc(env->rcpt_count, sizeof(*domains));
+		enum relay_dsn_action act =
+		    pass == 0 ? RELAY_DSN_FAILED : RELAY_DSN_DELAYED;
+		struct relay_dsn_rcpt *rs =
+		    calloc(env->rcpt_count, sizeof(*rs));
+		char(*domains)[RELAY_DNS_HOST_MAX] =
+		    calloc(env->rcpt_count, sizeof(*domains));
 		/* Plain language first (the class hint), then the technical
 		 * reason; the SMTP detail goes to Diagnostic-Code. */
-		char (*prose)[REASON_MAX + 256] = calloc(env->rcpt_count, sizeof(*prose));
+		char(*prose)[REASON_MAX + 256] =
+		    calloc(env->rcpt_count, sizeof(*prose));
 		bool *mark = calloc(env->rcpt_count, sizeof(*mark));
 		size_t n = 0;
-		if (rs == NULL || domains == NULL || mark == NULL || prose == NULL)
+		if (rs == NULL || domains == NULL || mark == NULL ||
+		    prose == NULL)
 			goto next;
 		for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
 			for (size_t k = 0; k < j->nr; k++) {
@@ -226,38 +236,58 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 				const struct rcpt_out *o = &j->out[k];
 				bool want;
 				if (act == RELAY_DSN_FAILED)
-					want = o->decided && r->status == RELAY_QUEUE_RCPT_BOUNCED;
+					want = o->decided &&
+					    r->status ==
+					        RELAY_QUEUE_RCPT_BOUNCED;
 				else
-					want = o->decided && r->status == RELAY_QUEUE_RCPT_DEFERRED &&
+					want = o->decided &&
+					    r->status ==
+					        RELAY_QUEUE_RCPT_DEFERRED &&
 					    !r->delay_warned &&
 					    /* One delay DSN per message. */
 					    !env->delay_warned &&
-					    relay_backoff_warn_due(ctx->cfg, env->arrival_us, t);
-				if (!want || !relay_dsn_wanted(act, r->notify, env->sender))
+					    relay_backoff_warn_due(ctx->cfg,
+					        env->arrival_us, t);
+				if (!want ||
+				    !relay_dsn_wanted(act, r->notify,
+				        env->sender))
 					continue;
 				if (act == RELAY_DSN_DELAYED) {
 					r->delay_warned = true;
 					mark[i] = true;
 				}
 				relay_copy(domains[n], sizeof(domains[n]),
-				    j->domain[0] != '\0' ? j->domain : j->domain_utf8);
+				    j->domain[0] != '\0' ? j->domain
+				                         : j->domain_utf8);
 				if (o->class != RELAY_FAIL_CLASS_NONE)
-					relay_fmt(prose[n], sizeof(prose[n]), "%s (%s)",
-					    relay_report_fail_class_hint(o->class), o->reason);
+					relay_fmt(prose[n], sizeof(prose[n]),
+					    "%s (%s)",
+					    relay_report_fail_class_hint(
+					        o->class),
+					    o->reason);
 				else
-					relay_copy(prose[n], sizeof(prose[n]), o->reason);
+					relay_copy(prose[n], sizeof(prose[n]),
+					    o->reason);
 				rs[n] = (struct relay_dsn_rcpt){
 					.address = r->address,
 					.orcpt = r->orcpt,
 					.action = act,
 					.status = o->dsn,
-					.remote_mta = j->info.mx[0] ? j->info.mx : NULL,
-					.diagnostic = j->info.reply[0] ? j->info.reply : o->reason,
+					.remote_mta =
+					    j->info.mx[0] ? j->info.mx : NULL,
+					.diagnostic = j->info.reply[0]
+					    ? j->info.reply
+					    : o->reason,
 					.domain = domains[n],
 					.reason = prose[n],
 					.last_attempt = (int64_t)(t / 1000000),
-					.will_retry_until = act == RELAY_DSN_DELAYED ?
-					    (int64_t)(relay_backoff_expires_us(ctx->cfg, env->arrival_us) / 1000000) : 0,
+					.will_retry_until =
+					    act == RELAY_DSN_DELAYED
+					    ? (int64_t)(relay_backoff_expires_us(
+					                    ctx->cfg,
+					                    env->arrival_us) /
+					          1000000)
+					    : 0,
 				};
 				n++;
 			}
@@ -278,17 +308,22 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 			size_t outlen = 0;
 			int r = relay_dsn_compose(&dm, rs, n, &out, &outlen);
 			if (r == 0)
-				r = relay_submit_local(ctx, "", env->sender, RELAY_QUEUE_NOTIFY_NEVER,
-				    out, outlen);
+				r = relay_submit_local(ctx, "", env->sender,
+				    RELAY_QUEUE_NOTIFY_NEVER, out, outlen);
 			free(out);
 			struct relay_log_line l;
-			if (relay_log_begin(&l, r == 0 ? RELAY_LOG_INFO : RELAY_LOG_ERROR, "dsn")) {
+			if (relay_log_begin(&l,
+			        r == 0 ? RELAY_LOG_INFO : RELAY_LOG_ERROR,
+			        "dsn")) {
 				relay_log_str(&l, "id", m->id);
-				relay_log_str(&l, "action", act == RELAY_DSN_FAILED ? "failed" : "delayed");
+				relay_log_str(&l, "action",
+				    act == RELAY_DSN_FAILED ? "failed"
+				                            : "delayed");
 				relay_log_addr(&l, "to", env->sender);
 				relay_log_u64(&l, "nrcpt", n);
 				if (r != 0)
-					relay_log_str(&l, "why", relay_queue_strerror(r));
+					relay_log_str(&l, "why",
+					    relay_queue_strerror(r));
 				relay_log_end(&l);
 			}
 			if (r == 0 && act == RELAY_DSN_DELAYED)
@@ -297,10 +332,11 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 				/* Try the warning again next round. */
 				for (size_t i = 0; i < env->rcpt_count; i++)
 					if (mark[i])
-						env->rcpt[i].delay_warned = false;
+						env->rcpt[i].delay_warned =
+						    false;
 			}
 		}
-next:
+	next:
 		free(rs);
 		free(domains);
 		free(prose);
@@ -322,17 +358,21 @@ deliver__msg_dest_done(struct msg_job *m)
 		for (size_t k = 0; k < j->nr; k++) {
 			struct rcpt_out *o = &j->out[k];
 			if (!o->decided)
-				deliver__rcpt_decide(j, k, RELAY_QUEUE_RCPT_DEFERRED, "4.3.0",
-				    RELAY_FAIL_CLASS_LOCAL, "delivery not completed");
+				deliver__rcpt_decide(j, k,
+				    RELAY_QUEUE_RCPT_DEFERRED, "4.3.0",
+				    RELAY_FAIL_CLASS_LOCAL,
+				    "delivery not completed");
 			struct relay_queue_rcpt *r = &env->rcpt[j->ri[k]];
 			/* RFC 3464 2.3.4 / checklist I37: a recipient still failing
 			 * temporarily at the end of its queue lifetime bounces with
 			 * its 4.x.x status. */
 			if (o->status == RELAY_QUEUE_RCPT_DEFERRED &&
-			    relay_backoff_expired(ctx->cfg, env->arrival_us, t)) {
+			    relay_backoff_expired(ctx->cfg, env->arrival_us,
+			        t)) {
 				o->status = RELAY_QUEUE_RCPT_BOUNCED;
 				char why[REASON_MAX];
-				relay_fmt(why, sizeof(why), "message expired in queue: %s", o->reason);
+				relay_fmt(why, sizeof(why),
+				    "message expired in queue: %s", o->reason);
 				relay_copy(o->reason, sizeof(o->reason), why);
 			}
 			r->status = o->status;
@@ -341,10 +381,13 @@ deliver__msg_dest_done(struct msg_job *m)
 			rc_ignore(relay_queue_set_str(&r->failure_class,
 			    relay_fail_class_name(o->class)));
 			(void)set_attempt(r, j, o, t);
-			r->next_attempt_us = o->status == RELAY_QUEUE_RCPT_DEFERRED ?
-			    relay_backoff_next_us(ctx->cfg, r->attempts, t) : 0;
+			r->next_attempt_us =
+			    o->status == RELAY_QUEUE_RCPT_DEFERRED
+			    ? relay_backoff_next_us(ctx->cfg, r->attempts, t)
+			    : 0;
 			if (r->next_attempt_us != 0 &&
-			    (m->next_due_us == 0 || r->next_attempt_us < m->next_due_us))
+			    (m->next_due_us == 0 ||
+			        r->next_attempt_us < m->next_due_us))
 				m->next_due_us = r->next_attempt_us;
 			log_delivery(j, r, o, t);
 		}
@@ -368,10 +411,12 @@ deliver__msg_dest_done(struct msg_job *m)
 
 /* The destination of one recipient, as msg_start_dests() groups them. */
 struct rcpt_dest {
-	char domain[RELAY_DNS_HOST_MAX];  /* DNS form; "" for bad syntax or err */
-	char utf8[RELAY_IDN_UTF8_MAX];    /* the recipient's spelling if not that */
-	int err;                          /* relay_idn_to_ascii() */
-	const char *detail;               /* static */
+	char
+	    domain[RELAY_DNS_HOST_MAX]; /* DNS form; "" for bad syntax or err */
+	char
+	    utf8[RELAY_IDN_UTF8_MAX]; /* the recipient's spelling if not that */
+	int err;                      /* relay_idn_to_ascii() */
+	const char *detail;           /* static */
 };
 
 /*
@@ -384,7 +429,8 @@ struct rcpt_dest {
  * as it is.
  */
 static void
-rcpt_dest_form(const struct relay_config *cfg, const char *address, struct rcpt_dest *rd)
+rcpt_dest_form(const struct relay_config *cfg, const char *address,
+    struct rcpt_dest *rd)
 {
 	struct smtp_addr a;
 	char raw[RELAY_IDN_UTF8_MAX];
@@ -393,8 +439,8 @@ rcpt_dest_form(const struct relay_config *cfg, const char *address, struct rcpt_
 	rd->utf8[0] = '\0';
 	rd->err = 0;
 	rd->detail = "";
-	int pr = smtp_addr_parse_mailbox((const uint8_t *)address, strlen(address),
-	    SMTP_ADDR_UTF8, &a);
+	int pr = smtp_addr_parse_mailbox((const uint8_t *)address,
+	    strlen(address), SMTP_ADDR_UTF8, &a);
 	int dl = pr == 0 ? smtp_addr_domain(&a, raw, sizeof(raw)) : -1;
 	if (dl <= 0)
 		return;
@@ -402,8 +448,9 @@ rcpt_dest_form(const struct relay_config *cfg, const char *address, struct rcpt_
 		relay_copy(rd->domain, sizeof(rd->domain), raw);
 		return;
 	}
-	rd->err = relay_idn_to_ascii(raw, cfg->smtputf8_enable ? RELAY_IDN_ALLOW_UTF8 : 0,
-	    rd->domain, &rd->detail);
+	rd->err = relay_idn_to_ascii(raw,
+	    cfg->smtputf8_enable ? RELAY_IDN_ALLOW_UTF8 : 0, rd->domain,
+	    &rd->detail);
 	if (rd->err != 0 || !relay_idn_is_ascii(raw))
 		relay_copy(rd->utf8, sizeof(rd->utf8), raw);
 }
@@ -414,8 +461,8 @@ rcpt_dest_same(const struct dest_job *j, const struct rcpt_dest *rd)
 	if ((j->idn_err != 0) != (rd->err != 0))
 		return false;
 	/* Names that failed to convert have no DNS form: their spelling. */
-	return rd->err != 0 ? strcmp(j->domain_utf8, rd->utf8) == 0 :
-	    strcmp(j->domain, rd->domain) == 0;
+	return rd->err != 0 ? strcmp(j->domain_utf8, rd->utf8) == 0
+	                    : strcmp(j->domain, rd->domain) == 0;
 }
 
 /* A recipient domain that cannot be converted will never be: bounce it
@@ -429,17 +476,21 @@ dest_idn_fail(struct dest_job *j)
 	switch ((enum relay_idn_err)j->idn_err) {
 	case RELAY_IDN_ERR_INVALID:
 		/* RFC 3463 3.2: X.1.2 bad destination system address. */
-		deliver__dest_decide_all(j, true, "5.1.2", RELAY_FAIL_CLASS_ADDRESS, why);
+		deliver__dest_decide_all(j, true, "5.1.2",
+		    RELAY_FAIL_CLASS_ADDRESS, why);
 		return;
 	case RELAY_IDN_ERR_UTF8_OFF:
 		/* RFC 6531 3.5: X.6.7 non-ASCII addresses not permitted. */
-		deliver__dest_decide_all(j, true, "5.6.7", RELAY_FAIL_CLASS_ADDRESS, why);
+		deliver__dest_decide_all(j, true, "5.6.7",
+		    RELAY_FAIL_CLASS_ADDRESS, why);
 		return;
 	case RELAY_IDN_ERR_NOMEM:
-		deliver__dest_decide_all(j, false, "4.3.0", RELAY_FAIL_CLASS_LOCAL, why);
+		deliver__dest_decide_all(j, false, "4.3.0",
+		    RELAY_FAIL_CLASS_LOCAL, why);
 		return;
 	}
-	deliver__dest_decide_all(j, false, "4.3.0", RELAY_FAIL_CLASS_LOCAL, why);
+	deliver__dest_decide_all(j, false, "4.3.0", RELAY_FAIL_CLASS_LOCAL,
+	    why);
 }
 
 static void
@@ -453,7 +504,8 @@ msg_start_dests(struct msg_job *m)
 	 * "Bücher.example" and "xn--bcher-kva.example" are one destination. */
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		struct relay_queue_rcpt *r = &env->rcpt[i];
-		if (r->status == RELAY_QUEUE_RCPT_SENT || r->status == RELAY_QUEUE_RCPT_BOUNCED)
+		if (r->status == RELAY_QUEUE_RCPT_SENT ||
+		    r->status == RELAY_QUEUE_RCPT_BOUNCED)
 			continue;
 		if (r->next_attempt_us > t)
 			continue;
@@ -468,7 +520,8 @@ msg_start_dests(struct msg_job *m)
 			if (j == NULL)
 				continue;
 			relay_copy(j->domain, sizeof(j->domain), rd.domain);
-			relay_copy(j->domain_utf8, sizeof(j->domain_utf8), rd.utf8);
+			relay_copy(j->domain_utf8, sizeof(j->domain_utf8),
+			    rd.utf8);
 			j->idn_err = rd.err;
 			j->idn_detail = rd.detail;
 			j->m = m;
@@ -477,7 +530,8 @@ msg_start_dests(struct msg_job *m)
 			m->dests = j;
 		}
 		size_t *nri = realloc(j->ri, (j->nr + 1) * sizeof(*nri));
-		struct rcpt_out *nout = realloc(j->out, (j->nr + 1) * sizeof(*nout));
+		struct rcpt_out *nout =
+		    realloc(j->out, (j->nr + 1) * sizeof(*nout));
 		if (nri != NULL)
 			j->ri = nri;
 		if (nout != NULL)
@@ -499,13 +553,15 @@ msg_start_dests(struct msg_job *m)
 			continue;
 		}
 		if (j->domain[0] == '\0') {
-			deliver__dest_decide_all(j, true, "5.1.3", RELAY_FAIL_CLASS_ADDRESS,
+			deliver__dest_decide_all(j, true, "5.1.3",
+			    RELAY_FAIL_CLASS_ADDRESS,
 			    "bad recipient address syntax");
 			deliver__dest_finish(j);
 			continue;
 		}
 		if (s->aborting) {
-			deliver__dest_decide_all(j, false, "4.3.2", RELAY_FAIL_CLASS_SHUTDOWN,
+			deliver__dest_decide_all(j, false, "4.3.2",
+			    RELAY_FAIL_CLASS_SHUTDOWN,
 			    "delivery interrupted by shutdown");
 			deliver__dest_finish(j);
 			continue;
@@ -546,7 +602,8 @@ msg_read_work(uv_work_t *req)
 	fclose(f);
 	if (buf == NULL || bad) {
 		free(buf);
-		m->read_err = buf == NULL ? RELAY_QUEUE_ENOMEM : RELAY_QUEUE_EIO;
+		m->read_err =
+		    buf == NULL ? RELAY_QUEUE_ENOMEM : RELAY_QUEUE_EIO;
 		return;
 	}
 	m->content = buf;
@@ -560,9 +617,11 @@ msg_read_done(uv_work_t *req, int status)
 	struct relay_sched *s = m->s;
 	if (status != 0 || m->read_err != 0) {
 		struct relay_log_line l;
-		if (relay_log_begin(&l, RELAY_LOG_ERROR, "content-read-failed")) {
+		if (relay_log_begin(&l, RELAY_LOG_ERROR,
+		        "content-read-failed")) {
 			relay_log_str(&l, "id", m->id);
-			relay_log_str(&l, "why", relay_queue_strerror(m->read_err));
+			relay_log_str(&l, "why",
+			    relay_queue_strerror(m->read_err));
 			relay_log_end(&l);
 		}
 		msg_unlink(m);
@@ -587,8 +646,10 @@ msg_loaded(int status, struct relay_queue_envelope *env, void *arg)
 	}
 	m->env = env;
 	m->work.data = m;
-	if (relay_queue_content_path(s->ctx->queue, m->id, m->path, sizeof(m->path)) != 0 ||
-	    uv_queue_work(s->ctx->loop, &m->work, msg_read_work, msg_read_done) != 0) {
+	if (relay_queue_content_path(s->ctx->queue, m->id, m->path,
+	        sizeof(m->path)) != 0 ||
+	    uv_queue_work(s->ctx->loop, &m->work, msg_read_work,
+	        msg_read_done) != 0) {
 		msg_unlink(m);
 		msg_free(m);
 		sched_maybe_done(s);
@@ -660,7 +721,8 @@ sched_scan(struct relay_sched *s)
 {
 	if (s->stopping)
 		return;
-	if (relay_dns_validation_state(*s->ctx->dns) == RELAY_DNS_VALIDATION_UNKNOWN) {
+	if (relay_dns_validation_state(*s->ctx->dns) ==
+	    RELAY_DNS_VALIDATION_UNKNOWN) {
 		/* The first DNSSEC self-test is still running: wait for its
 		 * verdict (it kicks us) instead of deferring everything once. */
 		uv_timer_start(&s->timer, sched_timer_cb, 1000, 0);
@@ -688,7 +750,8 @@ sched_scan(struct relay_sched *s)
 	uint64_t sleep_ms = SCHED_MAX_SLEEP_MS;
 	if (c.next_due != UINT64_MAX) {
 		uint64_t t = wall_us(s);
-		uint64_t delta = c.next_due > t ? (c.next_due - t) / 1000 + 1 : 1000;
+		uint64_t delta =
+		    c.next_due > t ? (c.next_due - t) / 1000 + 1 : 1000;
 		if (delta < sleep_ms)
 			sleep_ms = delta;
 	}
@@ -733,7 +796,8 @@ relay_sched_new_message(struct relay_sched *s, const char *id)
 	if (s->stopping)
 		return;
 	if (s->njobs >= SCHED_MAX_JOBS ||
-	    relay_dns_validation_state(*s->ctx->dns) == RELAY_DNS_VALIDATION_UNKNOWN) {
+	    relay_dns_validation_state(*s->ctx->dns) ==
+	        RELAY_DNS_VALIDATION_UNKNOWN) {
 		s->more_due = true;
 		relay_sched_kick(s);
 		return;
@@ -830,7 +894,8 @@ again:
 			if (j->dns_req != NULL) {
 				relay_dns_cancel(j->dns_req);
 				j->dns_req = NULL;
-				deliver__dest_decide_all(j, false, "4.3.2", RELAY_FAIL_CLASS_SHUTDOWN,
+				deliver__dest_decide_all(j, false, "4.3.2",
+				    RELAY_FAIL_CLASS_SHUTDOWN,
 				    "delivery interrupted by shutdown");
 				deliver__dest_finish(j);
 				goto again;
@@ -845,7 +910,8 @@ static void
 sched_grace_cb(uv_timer_t *t)
 {
 	struct relay_sched *s = t->data;
-	relay_log_msg(RELAY_LOG_WARNING, "shutdown", "aborting deliveries in flight");
+	relay_log_msg(RELAY_LOG_WARNING, "shutdown",
+	    "aborting deliveries in flight");
 	sched_abort_all(s);
 }
 
@@ -872,12 +938,14 @@ struct local_submit {
 };
 
 static void
-local_committed(struct relay_queue_writer *w, int status, const char *queue_id, void *arg)
+local_committed(struct relay_queue_writer *w, int status, const char *queue_id,
+    void *arg)
 {
 	struct local_submit *ls = arg;
 	(void)w;
 	struct relay_log_line l;
-	if (relay_log_begin(&l, status == 0 ? RELAY_LOG_INFO : RELAY_LOG_ERROR, "queued-local")) {
+	if (relay_log_begin(&l, status == 0 ? RELAY_LOG_INFO : RELAY_LOG_ERROR,
+	        "queued-local")) {
 		relay_log_str(&l, "id", status == 0 ? queue_id : "");
 		if (status != 0)
 			relay_log_str(&l, "why", relay_queue_strerror(status));
@@ -889,8 +957,8 @@ local_committed(struct relay_queue_writer *w, int status, const char *queue_id, 
 }
 
 int
-relay_submit_local(const struct relay_deliver_ctx *ctx, const char *sender, const char *rcpt,
-    unsigned notify, const uint8_t *content, size_t len)
+relay_submit_local(const struct relay_deliver_ctx *ctx, const char *sender,
+    const char *rcpt, unsigned notify, const uint8_t *content, size_t len)
 {
 	struct relay_queue_envelope *env = relay_queue_envelope_new();
 	if (env == NULL)

@@ -26,8 +26,8 @@ struct relay_dns {
 	/* private */
 	uv_loop_t *loop;
 	struct ub_ctx *ub;
-	uv_poll_t poll;           /* ub_fd(): results ready */
-	uv_timer_t deadline;      /* earliest query deadline */
+	uv_poll_t poll;      /* ub_fd(): results ready */
+	uv_timer_t deadline; /* earliest query deadline */
 	uv_timer_t selftest_timer;
 	int open_handles;
 	bool started;

@@ -47,8 +47,8 @@ struct relay_dns_query {
 };
 
 void
-dns__log(struct relay_dns *dns, enum relay_log_level level,
-    const char *fmt, ...)
+dns__log(struct relay_dns *dns, enum relay_log_level level, const char *fmt,
+    ...)
 {
 	char text[LOG_LINE_MAX];
 	struct relay_log_line l;
@@ -110,8 +110,8 @@ set_forwarders(struct relay_dns *dns, const char *list)
 		one[n] = '\0';
 		int r = ub_ctx_set_fwd(dns->ub, one);
 		if (r != 0) {
-			dns__log(dns, RELAY_LOG_ERROR,
-			    "dns_forwarders: %s: %s", one, ub_strerror(r));
+			dns__log(dns, RELAY_LOG_ERROR, "dns_forwarders: %s: %s",
+			    one, ub_strerror(r));
 			return RELAY_DNS_ERR_CONFIG;
 		}
 		if (comma == NULL)
@@ -134,9 +134,8 @@ configure(struct relay_dns *dns, const struct relay_dns_opts *opts)
 	}
 	if (opts->resolver_config != NULL &&
 	    (r = ub_ctx_config(dns->ub, opts->resolver_config)) != 0) {
-		dns__log(dns, RELAY_LOG_ERROR,
-		    "dns_resolver_config %s: %s", opts->resolver_config,
-		    ub_strerror(r));
+		dns__log(dns, RELAY_LOG_ERROR, "dns_resolver_config %s: %s",
+		    opts->resolver_config, ub_strerror(r));
 		return RELAY_DNS_ERR_CONFIG;
 	}
 
@@ -158,8 +157,7 @@ configure(struct relay_dns *dns, const struct relay_dns_opts *opts)
 		}
 		if ((r = ub_ctx_add_ta_file(dns->ub, ta)) != 0) {
 			dns__log(dns, RELAY_LOG_ERROR,
-			    "dns_trust_anchor_file %s: %s", ta,
-			    ub_strerror(r));
+			    "dns_trust_anchor_file %s: %s", ta, ub_strerror(r));
 			return RELAY_DNS_ERR_CONFIG;
 		}
 	}
@@ -174,9 +172,9 @@ configure(struct relay_dns *dns, const struct relay_dns_opts *opts)
 	/* The recommended forwarder is a validating Unbound on loopback
 	 * (127.0.0.1@5353), which libunbound refuses to query by default. */
 	if (((opts->forwarders != NULL && opts->forwarders[0] != '\0') ||
-	    opts->nfwd > 0) &&
-	    (r = ub_ctx_set_option(dns->ub, "do-not-query-localhost:",
-	    "no")) != 0) {
+	        opts->nfwd > 0) &&
+	    (r = ub_ctx_set_option(dns->ub, "do-not-query-localhost:", "no")) !=
+	        0) {
 		dns__log(dns, RELAY_LOG_ERROR,
 		    "dns_forwarders: allowing loopback: %s", ub_strerror(r));
 		return RELAY_DNS_ERR_CONFIG;
@@ -186,11 +184,12 @@ configure(struct relay_dns *dns, const struct relay_dns_opts *opts)
 	 * (RFC 7672 2.1.1, C02): permissive mode would hand back bogus answers
 	 * as indeterminate, which libunbound reports as secure=0 bogus=0,
 	 * indistinguishable from insecure. */
-	if ((r = ub_ctx_set_option(dns->ub, "module-config:",
-	    "validator iterator")) != 0 ||
-	    (r = ub_ctx_set_option(dns->ub, "val-permissive-mode:", "no")) != 0) {
-		dns__log(dns, RELAY_LOG_ERROR,
-		    "forcing DNSSEC validation: %s", ub_strerror(r));
+	if ((r = ub_ctx_set_option(dns->ub,
+	         "module-config:", "validator iterator")) != 0 ||
+	    (r = ub_ctx_set_option(dns->ub, "val-permissive-mode:", "no")) !=
+	        0) {
+		dns__log(dns, RELAY_LOG_ERROR, "forcing DNSSEC validation: %s",
+		    ub_strerror(r));
 		return RELAY_DNS_ERR_CONFIG;
 	}
 	return 0;
@@ -241,12 +240,15 @@ relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts,
 	dns->ops = &ub_lookup_ops;
 	dns->rng = opts->rng != NULL ? opts->rng : default_rng;
 	dns->rng_arg = opts->rng_arg;
-	dns->query_timeout_ms = opts->query_timeout_ms != 0 ?
-	    opts->query_timeout_ms : DEFAULT_QUERY_TIMEOUT_MS;
-	dns->selftest_interval_ms = opts->selftest_interval_ms != 0 ?
-	    opts->selftest_interval_ms : DEFAULT_SELFTEST_INTERVAL_MS;
-	dns->selftest_retry_ms = opts->selftest_retry_ms != 0 ?
-	    opts->selftest_retry_ms : DEFAULT_SELFTEST_RETRY_MS;
+	dns->query_timeout_ms = opts->query_timeout_ms != 0
+	    ? opts->query_timeout_ms
+	    : DEFAULT_QUERY_TIMEOUT_MS;
+	dns->selftest_interval_ms = opts->selftest_interval_ms != 0
+	    ? opts->selftest_interval_ms
+	    : DEFAULT_SELFTEST_INTERVAL_MS;
+	dns->selftest_retry_ms = opts->selftest_retry_ms != 0
+	    ? opts->selftest_retry_ms
+	    : DEFAULT_SELFTEST_RETRY_MS;
 	if (dns->selftest_retry_ms > dns->selftest_interval_ms)
 		dns->selftest_retry_ms = dns->selftest_interval_ms;
 	dns->on_selftest = opts->on_selftest;
@@ -294,15 +296,17 @@ selftest_finish(struct relay_dns *dns, bool ok, const char *why)
 {
 	enum relay_dns_validation prev = dns->validation;
 
-	dns->validation = ok ? RELAY_DNS_VALIDATION_OK :
-	    RELAY_DNS_VALIDATION_FAILED;
+	dns->validation =
+	    ok ? RELAY_DNS_VALIDATION_OK : RELAY_DNS_VALIDATION_FAILED;
 	(void)uv_timer_start(&dns->selftest_timer, selftest_timer_cb,
 	    ok ? dns->selftest_interval_ms : dns->selftest_retry_ms, 0);
 	/* Loud on failure: every DNSSEC-dependent delivery now defers. */
 	struct relay_log_line l;
-	if (relay_log_begin(&l, ok ? (prev == RELAY_DNS_VALIDATION_OK ?
-	    RELAY_LOG_DEBUG : RELAY_LOG_INFO) : RELAY_LOG_ERROR,
-	    "dnssec-selftest")) {
+	if (relay_log_begin(&l,
+	        ok ? (prev == RELAY_DNS_VALIDATION_OK ? RELAY_LOG_DEBUG
+	                                              : RELAY_LOG_INFO)
+	           : RELAY_LOG_ERROR,
+	        "dnssec-selftest")) {
 		relay_log_str(&l, "status", ok ? "ok" : "failed");
 		relay_log_str(&l, "name", dns->selftest_name);
 		relay_log_str(&l, "why", why);
@@ -335,7 +339,8 @@ selftest_done(void *arg, const struct relay_dns_answer *ans)
 		    ok ? "secure" : "secure but the name does not exist");
 		break;
 	case RELAY_DNS_INSECURE:
-		snprintf(why, sizeof why, "answer is insecure: no trust anchor "
+		snprintf(why, sizeof why,
+		    "answer is insecure: no trust anchor "
 		    "covers the name, or the chain of trust is broken");
 		break;
 	case RELAY_DNS_BOGUS:
@@ -398,8 +403,8 @@ relay_dns_selftest_run(struct relay_dns *dns)
 	/* Through the timer, so the callback never runs inside this call. */
 	if (!dns->closing && !dns->draining && dns->selftest_name != NULL &&
 	    dns->selftest_q == NULL)
-		(void)uv_timer_start(&dns->selftest_timer, selftest_timer_cb,
-		    0, 0);
+		(void)uv_timer_start(&dns->selftest_timer, selftest_timer_cb, 0,
+		    0);
 }
 
 enum relay_dns_validation
@@ -488,12 +493,13 @@ dns__answer_from_ub(const char *qname, uint16_t qtype, int err,
 	 * dot); report it only when it differs from the question. */
 	if (relay_dns_status_usable(&ans->st) && r->canonname != NULL) {
 		if (relay_dns_host_normalize(r->canonname, strlen(r->canonname),
-		    canon) != 0) {
+		        canon) != 0) {
 			ans->st.sec = RELAY_DNS_INDETERMINATE;
 			ans->st.kind = RELAY_DNS_FAILED;
 			ans->st.why = RELAY_DNS_WHY_MALFORMED;
 		} else if (relay_dns_host_normalize(qname, strlen(qname),
-		    qnorm) != 0 || strcmp(qnorm, canon) != 0) {
+		               qnorm) != 0 ||
+		    strcmp(qnorm, canon) != 0) {
 			ans->canon = canon;
 		}
 	}
@@ -509,9 +515,8 @@ ub_cb(void *arg, int err, struct ub_result *r)
 	q_unlink(q);
 	dns__answer_from_ub(q->qname, q->qtype, err, r, canon, &ans);
 	if (err != 0)
-		dns__log(q->dns, RELAY_LOG_WARNING,
-		    "dns lookup %s/%u: %s", q->qname, q->qtype,
-		    ub_strerror(err));
+		dns__log(q->dns, RELAY_LOG_WARNING, "dns lookup %s/%u: %s",
+		    q->qname, q->qtype, ub_strerror(err));
 	q->cb(q->arg, &ans);
 	if (r != NULL)
 		ub_resolve_free(r);
@@ -525,8 +530,8 @@ deadline_cb(uv_timer_t *t)
 	struct relay_dns_query *q;
 
 	uint64_t now = uv_now(dns->loop);
-	while (!dns->closing && (q = dns->qhead) != NULL &&
-	    q->deadline <= now) {
+	while (
+	    !dns->closing && (q = dns->qhead) != NULL && q->deadline <= now) {
 		q_unlink(q);
 		(void)ub_cancel(dns->ub, q->id);
 		struct relay_dns_answer ans = {
@@ -538,8 +543,8 @@ deadline_cb(uv_timer_t *t)
 				.why = RELAY_DNS_WHY_TIMEOUT,
 			},
 		};
-		dns__log(dns, RELAY_LOG_WARNING,
-		    "dns lookup %s/%u: timed out", q->qname, q->qtype);
+		dns__log(dns, RELAY_LOG_WARNING, "dns lookup %s/%u: timed out",
+		    q->qname, q->qtype);
 		q->cb(q->arg, &ans);
 		free(q);
 	}
@@ -629,11 +634,12 @@ relay_dns_pending(const struct relay_dns *dns)
 {
 	size_t n = 0;
 
-	for (const struct relay_dns_query *q = dns->qhead; q != NULL; q = q->next)
+	for (const struct relay_dns_query *q = dns->qhead; q != NULL;
+	     q = q->next)
 		if (q != dns->selftest_q)
 			n++;
 	for (const struct relay_dns_req *r = dns->reqs; r != NULL;
-	    r = dns__req_next(r))
+	     r = dns__req_next(r))
 		n++;
 	return n;
 }

@@ -99,7 +99,7 @@ enum relay_dns_kind {
 /* Why an answer failed (NONE for usable answers). */
 enum relay_dns_why {
 	RELAY_DNS_WHY_NONE,
-	RELAY_DNS_WHY_BOGUS,        /* validation failed; see why_bogus */
+	RELAY_DNS_WHY_BOGUS, /* validation failed; see why_bogus */
 	RELAY_DNS_WHY_SERVFAIL,
 	RELAY_DNS_WHY_RCODE,        /* REFUSED, FORMERR, NOTIMP, ... */
 	RELAY_DNS_WHY_TIMEOUT,      /* our per-query deadline passed */
@@ -220,9 +220,9 @@ struct relay_dns_opts {
 	 * configured anchor (its SOA is asked; data or a secure denial pass). NULL
 	 * disables the self-test, and validation is then assumed to work. */
 	const char *selftest_name;
-	uint64_t selftest_interval_ms;  /* 0: 3600000 */
-	uint64_t selftest_retry_ms;     /* after a failure; 0: 30000 */
-	uint64_t query_timeout_ms;      /* per lookup; 0: 10000 */
+	uint64_t selftest_interval_ms; /* 0: 3600000 */
+	uint64_t selftest_retry_ms;    /* after a failure; 0: 30000 */
+	uint64_t query_timeout_ms;     /* per lookup; 0: 10000 */
 	/* Equal-preference MX shuffle. NULL: uv_random(). */
 	relay_dns_rng_fn *rng;
 	void *rng_arg;
@@ -301,7 +301,8 @@ enum relay_dns_validation {
 	RELAY_DNS_VALIDATION_FAILED,
 };
 
-enum relay_dns_validation relay_dns_validation_state(const struct relay_dns *dns);
+enum relay_dns_validation relay_dns_validation_state(
+    const struct relay_dns *dns);
 const char *relay_dns_validation_name(enum relay_dns_validation v);
 
 /* True only after the last self-test passed (or when it is disabled).
@@ -346,10 +347,10 @@ void relay_dns_lookup_cancel(struct relay_dns_query *q);
  * the result. */
 struct relay_dns_lookup {
 	/* read-only */
-	bool done;                  /* false: this lookup was not made */
+	bool done; /* false: this lookup was not made */
 	struct relay_dns_status st;
-	char *canon;                /* CNAME-expanded name, or NULL */
-	char *why;                  /* why_bogus or error text, or NULL */
+	char *canon; /* CNAME-expanded name, or NULL */
+	char *why;   /* why_bogus or error text, or NULL */
 };
 
 /* relay_dns_status -> tlsa/'s input form: secure/insecure keep their
@@ -386,7 +387,7 @@ struct relay_dns_host {
 	struct relay_dns_lookup cname;
 	/* The TLSA lookups in the order made (in.n_tlsa of them). */
 	struct relay_dns_lookup tlsa[TLSA_BASES_MAX];
-	struct relay_dns_addr *addrs;  /* AAAA answers, then A; owned */
+	struct relay_dns_addr *addrs; /* AAAA answers, then A; owned */
 	size_t naddrs;
 	struct tlsa_host_in in;
 	/* private: storage in.* points into */
@@ -408,9 +409,9 @@ struct relay_dns_result {
 	/* read-only */
 	char domain[RELAY_DNS_HOST_MAX]; /* normalised next-hop domain */
 	enum relay_dns_dest_kind kind;
-	struct relay_dns_lookup mx;      /* mx.canon: CNAME-expanded next-hop */
-	bool implicit_mx;                /* MX NODATA: hosts[0] is the domain */
-	bool mx_truncated;               /* more than RELAY_DNS_MAX_MX hosts */
+	struct relay_dns_lookup mx; /* mx.canon: CNAME-expanded next-hop */
+	bool implicit_mx;           /* MX NODATA: hosts[0] is the domain */
+	bool mx_truncated;          /* more than RELAY_DNS_MAX_MX hosts */
 	/* tlsa/'s destination input (level and port as given to
 	 * relay_dns_resolve()); strings point into this result. */
 	struct tlsa_dest_in dest;

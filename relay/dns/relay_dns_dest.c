@@ -43,7 +43,7 @@ enum slot_kind {
 
 struct slot {
 	struct relay_dns_req *req;
-	size_t host;            /* index into res->hosts */
+	size_t host; /* index into res->hosts */
 	enum slot_kind kind;
 	struct relay_dns_query *q;
 };
@@ -64,9 +64,9 @@ struct relay_dns_req {
 	void *arg;
 	struct relay_dns_result *res;
 	struct slot mx;
-	struct host_state *hs;  /* one per res->hosts entry */
+	struct host_state *hs; /* one per res->hosts entry */
 	size_t nhs;
-	size_t pending;         /* lookups in flight */
+	size_t pending; /* lookups in flight */
 };
 
 static void
@@ -165,8 +165,10 @@ finish_if_done(struct relay_dns_req *req)
 	if (relay_log_begin(&l, RELAY_LOG_DEBUG, "dns-destination")) {
 		relay_log_str(&l, "domain", res->domain);
 		relay_log_str(&l, "mx", relay_dns_sec_name(res->mx.st.sec));
-		relay_log_str(&l, "mx_answer", relay_dns_kind_name(res->mx.st.kind));
-		relay_log_str(&l, "result", relay_dns_dest_kind_name(res->kind));
+		relay_log_str(&l, "mx_answer",
+		    relay_dns_kind_name(res->mx.st.kind));
+		relay_log_str(&l, "result",
+		    relay_dns_dest_kind_name(res->kind));
 		relay_log_u64(&l, "hosts", res->nhosts);
 		relay_log_end(&l);
 	}
@@ -189,8 +191,10 @@ slot_start(struct slot *s, const char *name, uint16_t type,
 	struct relay_dns *dns = s->req->dns;
 	int r = dns->ops->lookup(dns, name, type, slot_cb, s, &s->q);
 	if (r != 0) {
-		lookup_fail(l, r == RELAY_DNS_ERR_NAME ? RELAY_DNS_WHY_MALFORMED :
-		    RELAY_DNS_WHY_LIBERR, r, relay_dns_strerror(r));
+		lookup_fail(l,
+		    r == RELAY_DNS_ERR_NAME ? RELAY_DNS_WHY_MALFORMED
+		                            : RELAY_DNS_WHY_LIBERR,
+		    r, relay_dns_strerror(r));
 		return false;
 	}
 	s->req->pending++;
@@ -240,7 +244,7 @@ tlsa_step(struct relay_dns_req *req, size_t i)
 			lookup_fail(&h->tlsa[k], RELAY_DNS_WHY_MALFORMED, 0,
 			    tlsa_strerror(r));
 		} else if (slot_start(&req->hs[i].slots[SLOT_TLSA], qname,
-		    RELAY_DNS_TYPE_TLSA, &h->tlsa[k])) {
+		               RELAY_DNS_TYPE_TLSA, &h->tlsa[k])) {
 			return; /* tlsa_answer() continues */
 		}
 		tlsa_record_failure(h, k);
@@ -332,7 +336,8 @@ addresses_done(struct relay_dns_req *req, size_t i)
 		h->addrs = calloc(h->naddrs, sizeof *h->addrs);
 		if (h->addrs == NULL) {
 			h->naddrs = 0;
-			lookup_fail(&h->a, RELAY_DNS_WHY_LIBERR, UB_NOMEM, NULL);
+			lookup_fail(&h->a, RELAY_DNS_WHY_LIBERR, UB_NOMEM,
+			    NULL);
 		} else {
 			if (hs->n6 > 0)
 				memcpy(h->addrs, hs->addr6,
@@ -351,7 +356,8 @@ addresses_done(struct relay_dns_req *req, size_t i)
 	else if (h->aaaa.st.kind == RELAY_DNS_DATA && h->aaaa.canon != NULL)
 		h->in.expanded = h->aaaa.canon;
 	else
-		h->in.expanded = h->a.canon != NULL ? h->a.canon : h->aaaa.canon;
+		h->in.expanded =
+		    h->a.canon != NULL ? h->a.canon : h->aaaa.canon;
 	/* libunbound's secure flag covers the whole chain (C17), so a secure
 	 * answer has a secure first CNAME. For an insecure one it is unknown
 	 * until asked, and treated as insecure meanwhile. */
@@ -364,9 +370,10 @@ addresses_done(struct relay_dns_req *req, size_t i)
 		struct tlsa_host_in probe = h->in;
 		const char *base;
 		probe.first_cname = TLSA_DNSSEC_SECURE;
-		if (tlsa_policy_tlsa_next(&req->res->dest, &probe, &base) == 1) {
+		if (tlsa_policy_tlsa_next(&req->res->dest, &probe, &base) ==
+		    1) {
 			if (slot_start(&hs->slots[SLOT_CNAME], h->name,
-			    RELAY_DNS_TYPE_CNAME, &h->cname))
+			        RELAY_DNS_TYPE_CNAME, &h->cname))
 				return; /* cname_answer() continues */
 			/* Could not even ask: fail the host (C16, C40). */
 			h->in.first_cname = TLSA_DNSSEC_INDETERMINATE;
@@ -400,8 +407,9 @@ cname_answer(struct relay_dns_req *req, size_t i,
 		/* Without a CNAME of its own the name's address answer came
 		 * through one all the same: nothing secure to stand on. */
 		h->in.first_cname = h->cname.st.kind == RELAY_DNS_DATA &&
-		    h->cname.st.sec == RELAY_DNS_SECURE ? TLSA_DNSSEC_SECURE :
-		    TLSA_DNSSEC_INSECURE;
+		        h->cname.st.sec == RELAY_DNS_SECURE
+		    ? TLSA_DNSSEC_SECURE
+		    : TLSA_DNSSEC_INSECURE;
 		break;
 	}
 	tlsa_step(req, i);
@@ -428,8 +436,8 @@ addr_answer(struct relay_dns_req *req, size_t i, bool six,
 		for (size_t k = 0; v != NULL && k < n; k++) {
 			const uint8_t *p = (const uint8_t *)ans->ub->data[k];
 			size_t len = (size_t)ans->ub->len[k];
-			int r = six ? relay_dns_aaaa_parse(p, len, v[k].bytes) :
-			    relay_dns_a_parse(p, len, v[k].bytes);
+			int r = six ? relay_dns_aaaa_parse(p, len, v[k].bytes)
+			            : relay_dns_a_parse(p, len, v[k].bytes);
 			v[k].family = six ? AF_INET6 : AF_INET;
 			if (r != 0) {
 				/* C12, C40: malformed data fails the lookup. */
@@ -614,8 +622,8 @@ mx_answer(struct relay_dns_req *req, const struct relay_dns_answer *ans)
 		/* r == RELAY_DNS_ERR_NAME: kept as an unusable host so the
 		 * logs show it; its text carries '?' for the bad bytes. */
 	}
-	size_t n = relay_dns_mx_order(mx, total, req->dns->rng,
-	    req->dns->rng_arg);
+	size_t n =
+	    relay_dns_mx_order(mx, total, req->dns->rng, req->dns->rng_arg);
 	if (n > RELAY_DNS_MAX_MX) {
 		res->mx_truncated = true;
 		n = RELAY_DNS_MAX_MX;
@@ -697,7 +705,7 @@ relay_dns_cancel(struct relay_dns_req *req)
 				dns->ops->cancel(req->hs[i].slots[k].q);
 	req_unlink(req);
 	req_free(req);
-	dns__drain_check(dns);   /* a retired context */
+	dns__drain_check(dns); /* a retired context */
 }
 
 const struct relay_dns_req *

@@ -25,15 +25,24 @@ const char *
 relay_dns_strerror(int err)
 {
 	switch (err) {
-	case RELAY_DNS_OK: return "success";
-	case RELAY_DNS_ERR_NOMEM: return "out of memory";
-	case RELAY_DNS_ERR_CONFIG: return "resolver configuration refused";
-	case RELAY_DNS_ERR_RESOLVER: return "resolver error";
-	case RELAY_DNS_ERR_MALFORMED: return "malformed DNS data";
-	case RELAY_DNS_ERR_NAME: return "not a valid host name";
-	case RELAY_DNS_ERR_LOOP: return "event loop error";
-	case RELAY_DNS_ERR_CLOSING: return "resolver is shutting down";
-	default: return "unknown error";
+	case RELAY_DNS_OK:
+		return "success";
+	case RELAY_DNS_ERR_NOMEM:
+		return "out of memory";
+	case RELAY_DNS_ERR_CONFIG:
+		return "resolver configuration refused";
+	case RELAY_DNS_ERR_RESOLVER:
+		return "resolver error";
+	case RELAY_DNS_ERR_MALFORMED:
+		return "malformed DNS data";
+	case RELAY_DNS_ERR_NAME:
+		return "not a valid host name";
+	case RELAY_DNS_ERR_LOOP:
+		return "event loop error";
+	case RELAY_DNS_ERR_CLOSING:
+		return "resolver is shutting down";
+	default:
+		return "unknown error";
 	}
 }
 
@@ -41,10 +50,14 @@ const char *
 relay_dns_sec_name(enum relay_dns_sec s)
 {
 	switch (s) {
-	case RELAY_DNS_SECURE: return "secure";
-	case RELAY_DNS_INSECURE: return "insecure";
-	case RELAY_DNS_BOGUS: return "bogus";
-	case RELAY_DNS_INDETERMINATE: return "indeterminate";
+	case RELAY_DNS_SECURE:
+		return "secure";
+	case RELAY_DNS_INSECURE:
+		return "insecure";
+	case RELAY_DNS_BOGUS:
+		return "bogus";
+	case RELAY_DNS_INDETERMINATE:
+		return "indeterminate";
 	}
 	return "?";
 }
@@ -53,10 +66,14 @@ const char *
 relay_dns_kind_name(enum relay_dns_kind k)
 {
 	switch (k) {
-	case RELAY_DNS_DATA: return "data";
-	case RELAY_DNS_NODATA: return "nodata";
-	case RELAY_DNS_NXDOMAIN: return "nxdomain";
-	case RELAY_DNS_FAILED: return "failed";
+	case RELAY_DNS_DATA:
+		return "data";
+	case RELAY_DNS_NODATA:
+		return "nodata";
+	case RELAY_DNS_NXDOMAIN:
+		return "nxdomain";
+	case RELAY_DNS_FAILED:
+		return "failed";
 	}
 	return "?";
 }
@@ -65,14 +82,22 @@ const char *
 relay_dns_why_name(enum relay_dns_why w)
 {
 	switch (w) {
-	case RELAY_DNS_WHY_NONE: return "none";
-	case RELAY_DNS_WHY_BOGUS: return "bogus";
-	case RELAY_DNS_WHY_SERVFAIL: return "servfail";
-	case RELAY_DNS_WHY_RCODE: return "rcode";
-	case RELAY_DNS_WHY_TIMEOUT: return "timeout";
-	case RELAY_DNS_WHY_LIBERR: return "resolver-error";
-	case RELAY_DNS_WHY_MALFORMED: return "malformed";
-	case RELAY_DNS_WHY_INCONSISTENT: return "inconsistent";
+	case RELAY_DNS_WHY_NONE:
+		return "none";
+	case RELAY_DNS_WHY_BOGUS:
+		return "bogus";
+	case RELAY_DNS_WHY_SERVFAIL:
+		return "servfail";
+	case RELAY_DNS_WHY_RCODE:
+		return "rcode";
+	case RELAY_DNS_WHY_TIMEOUT:
+		return "timeout";
+	case RELAY_DNS_WHY_LIBERR:
+		return "resolver-error";
+	case RELAY_DNS_WHY_MALFORMED:
+		return "malformed";
+	case RELAY_DNS_WHY_INCONSISTENT:
+		return "inconsistent";
 	}
 	return "?";
 }
@@ -81,7 +106,10 @@ static struct relay_dns_status
 failed(enum relay_dns_sec sec, enum relay_dns_why why, int rcode)
 {
 	struct relay_dns_status st = {
-		.sec = sec, .kind = RELAY_DNS_FAILED, .why = why, .rcode = rcode,
+		.sec = sec,
+		.kind = RELAY_DNS_FAILED,
+		.why = why,
+		.rcode = rcode,
 	};
 	return st;
 }
@@ -90,7 +118,8 @@ struct relay_dns_status
 relay_dns_classify(int err, const struct ub_result *r)
 {
 	if (err != 0 || r == NULL)
-		return failed(RELAY_DNS_INDETERMINATE, RELAY_DNS_WHY_LIBERR, err);
+		return failed(RELAY_DNS_INDETERMINATE, RELAY_DNS_WHY_LIBERR,
+		    err);
 	/* Bogus first: libunbound hands back bogus answers with rcode NOERROR,
 	 * havedata=1 and bogus=1 (and SERVFAIL for others). Neither the rcode
 	 * nor the data of such an answer may be used (RFC 7672 2.1.1, C04). A
@@ -328,8 +357,8 @@ relay_dns_mx_order(struct relay_dns_mx *mx, size_t n, relay_dns_rng_fn *rng,
 		while (e < m && mx[e].pref == mx[s].pref)
 			e++;
 		for (size_t i = e - 1; i > s; i--) {
-			size_t j = s + rng_below(rng, rng_arg,
-			    (uint32_t)(i - s + 1));
+			size_t j =
+			    s + rng_below(rng, rng_arg, (uint32_t)(i - s + 1));
 			if (j != i) {
 				tmp = mx[i];
 				mx[i] = mx[j];
@@ -345,9 +374,12 @@ const char *
 relay_dns_validation_name(enum relay_dns_validation v)
 {
 	switch (v) {
-	case RELAY_DNS_VALIDATION_UNKNOWN: return "unknown";
-	case RELAY_DNS_VALIDATION_OK: return "ok";
-	case RELAY_DNS_VALIDATION_FAILED: return "failed";
+	case RELAY_DNS_VALIDATION_UNKNOWN:
+		return "unknown";
+	case RELAY_DNS_VALIDATION_OK:
+		return "ok";
+	case RELAY_DNS_VALIDATION_FAILED:
+		return "failed";
 	}
 	return "?";
 }
@@ -356,10 +388,14 @@ const char *
 relay_dns_dest_kind_name(enum relay_dns_dest_kind k)
 {
 	switch (k) {
-	case RELAY_DNS_DEST_HOSTS: return "hosts";
-	case RELAY_DNS_DEST_NULL_MX: return "null-mx";
-	case RELAY_DNS_DEST_NXDOMAIN: return "nxdomain";
-	case RELAY_DNS_DEST_DEFER: return "defer";
+	case RELAY_DNS_DEST_HOSTS:
+		return "hosts";
+	case RELAY_DNS_DEST_NULL_MX:
+		return "null-mx";
+	case RELAY_DNS_DEST_NXDOMAIN:
+		return "nxdomain";
+	case RELAY_DNS_DEST_DEFER:
+		return "defer";
 	}
 	return "?";
 }
@@ -391,10 +427,18 @@ relay_dns_to_tlsa(const struct relay_dns_status *st)
 		return l; /* ERROR / INDETERMINATE */
 	}
 	switch (st->kind) {
-	case RELAY_DNS_DATA: l.answer = TLSA_ANSWER_DATA; break;
-	case RELAY_DNS_NODATA: l.answer = TLSA_ANSWER_NODATA; break;
-	case RELAY_DNS_NXDOMAIN: l.answer = TLSA_ANSWER_NXDOMAIN; break;
-	case RELAY_DNS_FAILED: l.answer = TLSA_ANSWER_ERROR; break;
+	case RELAY_DNS_DATA:
+		l.answer = TLSA_ANSWER_DATA;
+		break;
+	case RELAY_DNS_NODATA:
+		l.answer = TLSA_ANSWER_NODATA;
+		break;
+	case RELAY_DNS_NXDOMAIN:
+		l.answer = TLSA_ANSWER_NXDOMAIN;
+		break;
+	case RELAY_DNS_FAILED:
+		l.answer = TLSA_ANSWER_ERROR;
+		break;
 	}
 	return l;
 }

@@ -23,22 +23,23 @@ ldh_only(const char *s)
 	for (; *s != '\0'; s++) {
 		char c = *s;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.'))
+		        (c >= '0' && c <= '9') || c == '-' || c == '.'))
 			return false;
 	}
 	return true;
 }
 
 int
-relay_idn_to_ascii(const char *domain, unsigned flags, char out[RELAY_DNS_HOST_MAX],
-    const char **detail)
+relay_idn_to_ascii(const char *domain, unsigned flags,
+    char out[RELAY_DNS_HOST_MAX], const char **detail)
 {
 	const char *why = "";
 	int rc = 0;
 
 	out[0] = '\0';
 	if (relay_idn_is_ascii(domain)) {
-		if (relay_dns_host_normalize(domain, strlen(domain), out) != 0) {
+		if (relay_dns_host_normalize(domain, strlen(domain), out) !=
+		    0) {
 			why = "not a valid host name";
 			rc = RELAY_IDN_ERR_INVALID;
 		}
@@ -55,10 +56,12 @@ relay_idn_to_ascii(const char *domain, unsigned flags, char out[RELAY_DNS_HOST_M
 	 * (hyphens, CONTEXTJ, bidi, label and name length) and that each
 	 * A-label decodes back to its U-label. */
 	char *ascii = NULL;
-	int r = idn2_to_ascii_8z(domain, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+	int r = idn2_to_ascii_8z(domain, &ascii,
+	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
 	if (r != IDN2_OK) {
 		why = idn2_strerror(r);
-		rc = r == IDN2_MALLOC ? RELAY_IDN_ERR_NOMEM : RELAY_IDN_ERR_INVALID;
+		rc = r == IDN2_MALLOC ? RELAY_IDN_ERR_NOMEM
+		                      : RELAY_IDN_ERR_INVALID;
 		goto done;
 	}
 	if (!ldh_only(ascii)) {

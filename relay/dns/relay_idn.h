@@ -26,7 +26,7 @@
 #define RELAY_IDN_UTF8_MAX 1024
 
 /* Conversion flags. */
-#define RELAY_IDN_ALLOW_UTF8 0x1u  /* smtputf8_enable: convert U-labels */
+#define RELAY_IDN_ALLOW_UTF8 0x1u /* smtputf8_enable: convert U-labels */
 
 enum relay_idn_err {
 	/* Not a valid domain name: invalid UTF-8, a code point IDNA2008 or
@@ -54,8 +54,9 @@ bool relay_idn_is_ascii(const char *s);
  * is not NULL it receives a static string saying what was wrong (libidn2's
  * reason for a refused name), or "" on success.
  */
-int relay_idn_to_ascii(const char *domain, unsigned flags, char out[RELAY_DNS_HOST_MAX],
-    const char **detail) __attribute__((warn_unused_result));
+int relay_idn_to_ascii(const char *domain, unsigned flags,
+    char out[RELAY_DNS_HOST_MAX], const char **detail)
+    __attribute__((warn_unused_result));
 
 /* Static text for an enum relay_idn_err value. */
 const char *relay_idn_strerror(int err);

@@ -34,10 +34,11 @@ struct relay_conn {
 	BIO *wbio; /* borrowed from ssl */
 	size_t pending;
 	uint64_t idle_ms;
-	uint64_t deadline_at; /* uv_now() time of the overall deadline; 0: none */
+	uint64_t
+	    deadline_at; /* uv_now() time of the overall deadline; 0: none */
 	int last_uv_error;
-	unsigned long tls_error;  /* first OpenSSL error of a TLS failure */
-	int tls_ssl_error;        /* its SSL_get_error() value */
+	unsigned long tls_error; /* first OpenSSL error of a TLS failure */
+	int tls_ssl_error;       /* its SSL_get_error() value */
 	int open_handles;
 	bool connecting;
 	bool handshaking;
@@ -224,7 +225,9 @@ conn_tls_drain(struct relay_conn *c)
 			return;
 		c->tls_ssl_error = e;
 		c->tls_error = ERR_peek_error();
-		conn_fail(c, e == SSL_ERROR_ZERO_RETURN ? RELAY_CONN_EOF : RELAY_CONN_TLS);
+		conn_fail(c,
+		    e == SSL_ERROR_ZERO_RETURN ? RELAY_CONN_EOF
+		                               : RELAY_CONN_TLS);
 		return;
 	}
 }
@@ -294,7 +297,8 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->idle_ms != 0 || c->deadline_at != 0)
 		conn_timer_arm(c);
 	if (c->ssl == NULL) {
-		c->cbs->on_data(c, (const uint8_t *)buf->base, (size_t)nread, c->arg);
+		c->cbs->on_data(c, (const uint8_t *)buf->base, (size_t)nread,
+		    c->arg);
 		free(buf->base);
 		return;
 	}
@@ -417,7 +421,8 @@ relay_conn_connect(uv_loop_t *loop, const struct sockaddr *addr,
 	}
 	c->connecting = true;
 	if (connect_timeout_ms != 0)
-		uv_timer_start(&c->timer, on_connect_timer, connect_timeout_ms, 0);
+		uv_timer_start(&c->timer, on_connect_timer, connect_timeout_ms,
+		    0);
 	*out = c;
 	return RELAY_CONN_OK;
 }
@@ -594,7 +599,8 @@ relay_conn_close(struct relay_conn *c)
 	/* Flush queued output, bounded in time. */
 	uv_timer_start(&c->timer, on_timer, RELAY_CONN_CLOSE_MS, 0);
 	c->shutdown_req.data = c;
-	if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+	if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp,
+	        on_shutdown) != 0)
 		conn_close_handles(c);
 }
 

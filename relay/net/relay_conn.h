@@ -40,7 +40,8 @@ struct relay_conn_cbs {
 	void (*on_connected)(struct relay_conn *c, int status, void *arg);
 	/* Plaintext bytes from the peer (decrypted when TLS is on). The bytes
 	 * are borrowed for the duration of the call. */
-	void (*on_data)(struct relay_conn *c, const uint8_t *p, size_t len, void *arg);
+	void (*on_data)(struct relay_conn *c, const uint8_t *p, size_t len,
+	    void *arg);
 	/* TLS handshake finished: status RELAY_CONN_OK or RELAY_CONN_TLS. The
 	 * SSL object is inspected with relay_conn_ssl(). */
 	void (*on_tls)(struct relay_conn *c, int status, void *arg);
@@ -114,7 +115,8 @@ int relay_conn_peer(const struct relay_conn *c, struct sockaddr_storage *ss)
     __attribute__((warn_unused_result));
 
 /* The OpenSSL reason of the last TLS failure, for log lines; returns buf. */
-const char *relay_conn_tls_errstr(const struct relay_conn *c, char *buf, size_t size);
+const char *relay_conn_tls_errstr(const struct relay_conn *c, char *buf,
+    size_t size);
 
 /* Last libuv error code seen (0 if none), for log lines. */
 int relay_conn_last_uv_error(const struct relay_conn *c);

@@ -9,11 +9,11 @@
 
 /* The blocking operations a fault can be injected into. */
 enum queue__op {
-	RELAY__QOP_OPEN,      /* creating a spool file */
-	RELAY__QOP_WRITE,     /* write(2) of content or envelope */
-	RELAY__QOP_FSYNC,     /* fsync(2) of a file */
-	RELAY__QOP_RENAME,    /* rename(2) into the queue */
-	RELAY__QOP_DIRSYNC,   /* fsync(2) of the queue directory */
+	RELAY__QOP_OPEN,    /* creating a spool file */
+	RELAY__QOP_WRITE,   /* write(2) of content or envelope */
+	RELAY__QOP_FSYNC,   /* fsync(2) of a file */
+	RELAY__QOP_RENAME,  /* rename(2) into the queue */
+	RELAY__QOP_DIRSYNC, /* fsync(2) of the queue directory */
 };
 
 /*

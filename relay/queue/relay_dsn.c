@@ -110,7 +110,8 @@ fmt_date(char *buf, size_t len, int64_t t)
 }
 
 bool
-relay_dsn_wanted(enum relay_dsn_action action, unsigned notify, const char *sender)
+relay_dsn_wanted(enum relay_dsn_action action, unsigned notify,
+    const char *sender)
 {
 	if (sender == NULL || sender[0] == '\0')
 		return false;
@@ -155,7 +156,7 @@ int
 relay_dsn_compose(const struct relay_dsn_msg *m, const struct relay_dsn_rcpt *r,
     size_t n, uint8_t **out, size_t *outlen)
 {
-	struct sb b = {0};
+	struct sb b = { 0 };
 	char date[64], boundary[128];
 
 	if (n == 0 || m->sender == NULL || m->sender[0] == '\0')
@@ -167,40 +168,47 @@ relay_dsn_compose(const struct relay_dsn_msg *m, const struct relay_dsn_rcpt *r,
 	bool failed = action == RELAY_DSN_FAILED;
 
 	fmt_date(date, sizeof(date), m->now);
-	int w = snprintf(boundary, sizeof(boundary), "%s/%lld/%s",
-	    m->queue_id, (long long)m->now, m->reporting_mta);
+	int w = snprintf(boundary, sizeof(boundary), "%s/%lld/%s", m->queue_id,
+	    (long long)m->now, m->reporting_mta);
 	if (w < 0 || (size_t)w >= sizeof(boundary))
 		return RELAY_DSN_EINVAL;
 
 	/* RFC 3461 6.1: the DSN itself goes out with MAIL FROM:<>; the header
 	 * From names the reporting MTA's postmaster role. */
-	sb_fmt(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", m->reporting_mta);
+	sb_fmt(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
+	    m->reporting_mta);
 	sb_str(&b, "To: <");
 	sb_safe(&b, m->sender);
 	sb_str(&b, ">\r\n");
-	sb_fmt(&b, "Subject: %s\r\n", failed ?
-	    "Undelivered Mail Returned to Sender" :
-	    "Delayed Mail (still being retried)");
+	sb_fmt(&b, "Subject: %s\r\n",
+	    failed ? "Undelivered Mail Returned to Sender"
+	           : "Delayed Mail (still being retried)");
 	sb_fmt(&b, "Date: %s\r\n", date);
 	sb_fmt(&b, "Message-ID: <%s.%lld.dsn@%s>\r\n", m->queue_id,
 	    (long long)m->now, m->reporting_mta);
 	sb_str(&b, "Auto-Submitted: auto-replied\r\n");
 	sb_str(&b, "MIME-Version: 1.0\r\n");
-	sb_fmt(&b, "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-	    "\tboundary=\"%s\"\r\n\r\n", boundary);
+	sb_fmt(&b,
+	    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+	    "\tboundary=\"%s\"\r\n\r\n",
+	    boundary);
 	sb_str(&b, "This is a MIME-encapsulated message.\r\n\r\n");
 
 	/* Part 1: prose. */
-	sb_fmt(&b, "--%s\r\nContent-Description: Notification\r\n"
-	    "Content-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
+	sb_fmt(&b,
+	    "--%s\r\nContent-Description: Notification\r\n"
+	    "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+	    boundary);
 	sb_fmt(&b, "This is the mail system at host %s (danerelay).\r\n\r\n",
 	    m->reporting_mta);
 	if (failed)
-		sb_str(&b, "Your message could not be delivered to one or more "
+		sb_str(&b,
+		    "Your message could not be delivered to one or more "
 		    "recipients. It has been\r\ngiven up on; no further attempts "
 		    "will be made.\r\n\r\n");
 	else
-		sb_str(&b, "Your message has not yet been delivered to one or "
+		sb_str(&b,
+		    "Your message has not yet been delivered to one or "
 		    "more recipients. This is\r\na warning only: the mail system "
 		    "keeps trying and you need not resend it.\r\n\r\n");
 	for (size_t i = 0; i < n; i++) {
@@ -212,7 +220,8 @@ relay_dsn_compose(const struct relay_dsn_msg *m, const struct relay_dsn_rcpt *r,
 			sb_safe(&b, r[i].domain);
 			sb_str(&b, failed ? " failed: " : " is delayed: ");
 		}
-		sb_safe(&b, r[i].reason != NULL ? r[i].reason : r[i].diagnostic);
+		sb_safe(&b,
+		    r[i].reason != NULL ? r[i].reason : r[i].diagnostic);
 		sb_str(&b, "\r\n");
 		if (!failed && r[i].will_retry_until != 0) {
 			char until[64];
@@ -223,8 +232,10 @@ relay_dsn_compose(const struct relay_dsn_msg *m, const struct relay_dsn_rcpt *r,
 	sb_str(&b, "\r\n");
 
 	/* Part 2: RFC 3464 2.2 per-message and 2.3 per-recipient fields. */
-	sb_fmt(&b, "--%s\r\nContent-Description: Delivery report\r\n"
-	    "Content-Type: message/delivery-status\r\n\r\n", boundary);
+	sb_fmt(&b,
+	    "--%s\r\nContent-Description: Delivery report\r\n"
+	    "Content-Type: message/delivery-status\r\n\r\n",
+	    boundary);
 	sb_fmt(&b, "Reporting-MTA: dns; %s\r\n", m->reporting_mta);
 	sb_fmt(&b, "X-Danerelay-Queue-ID: %s\r\n", m->queue_id);
 	if (m->envid != NULL && m->envid[0] != '\0') {
@@ -249,7 +260,9 @@ relay_dsn_compose(const struct relay_dsn_msg *m, const struct relay_dsn_rcpt *r,
 		 * queue-lifetime expiry (checklist I37). */
 		sb_fmt(&b, "Action: %s\r\n", failed ? "failed" : "delayed");
 		sb_str(&b, "Status: ");
-		sb_safe(&b, r[i].status != NULL ? r[i].status : (failed ? "5.0.0" : "4.0.0"));
+		sb_safe(&b,
+		    r[i].status != NULL ? r[i].status
+		                        : (failed ? "5.0.0" : "4.0.0"));
 		sb_str(&b, "\r\n");
 		if (r[i].remote_mta != NULL && r[i].remote_mta[0] != '\0') {
 			sb_str(&b, "Remote-MTA: dns; ");
@@ -259,7 +272,8 @@ relay_dsn_compose(const struct relay_dsn_msg *m, const struct relay_dsn_rcpt *r,
 		if (r[i].diagnostic != NULL && r[i].diagnostic[0] != '\0') {
 			sb_str(&b, "Diagnostic-Code: ");
 			/* An SMTP reply is "smtp"; a local reason is "x-unix". */
-			bool smtp = r[i].diagnostic[0] >= '2' && r[i].diagnostic[0] <= '5' &&
+			bool smtp = r[i].diagnostic[0] >= '2' &&
+			    r[i].diagnostic[0] <= '5' &&
 			    strlen(r[i].diagnostic) >= 3;
 			sb_str(&b, smtp ? "smtp; " : "x-danerelay; ");
 			sb_safe(&b, r[i].diagnostic);
@@ -278,13 +292,18 @@ relay_dsn_compose(const struct relay_dsn_msg *m, const struct relay_dsn_rcpt *r,
 
 	/* Part 3: the original (RFC 3461 4.3 RET). */
 	if (m->ret_full && failed) {
-		sb_fmt(&b, "--%s\r\nContent-Description: Undelivered Message\r\n"
-		    "Content-Type: message/rfc822\r\n\r\n", boundary);
+		sb_fmt(&b,
+		    "--%s\r\nContent-Description: Undelivered Message\r\n"
+		    "Content-Type: message/rfc822\r\n\r\n",
+		    boundary);
 		put_original(&b, m->original, m->original_len, false);
 	} else {
-		sb_fmt(&b, "--%s\r\nContent-Description: %s\r\n"
-		    "Content-Type: text/rfc822-headers\r\n\r\n", boundary,
-		    failed ? "Undelivered Message Headers" : "Delayed Message Headers");
+		sb_fmt(&b,
+		    "--%s\r\nContent-Description: %s\r\n"
+		    "Content-Type: text/rfc822-headers\r\n\r\n",
+		    boundary,
+		    failed ? "Undelivered Message Headers"
+		           : "Delayed Message Headers");
 		put_original(&b, m->original, m->original_len, true);
 	}
 	sb_str(&b, "\r\n");

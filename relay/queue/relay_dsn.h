@@ -34,8 +34,8 @@ bool relay_dsn_wanted(enum relay_dsn_action action, unsigned notify,
     const char *sender);
 
 struct relay_dsn_rcpt {
-	const char *address;    /* final recipient, without brackets */
-	const char *orcpt;      /* ORCPT "type;addr" as received, or NULL */
+	const char *address; /* final recipient, without brackets */
+	const char *orcpt;   /* ORCPT "type;addr" as received, or NULL */
 	enum relay_dsn_action action;
 	const char *status;     /* enhanced status, e.g. "4.7.5" */
 	const char *remote_mta; /* MX host name, or NULL if none was reached */
@@ -43,18 +43,19 @@ struct relay_dsn_rcpt {
 	const char *domain;     /* destination domain, for the prose */
 	const char *reason;     /* plain-language why, for the prose */
 	int64_t last_attempt;   /* epoch seconds, 0 if none */
-	int64_t will_retry_until; /* delayed only: epoch seconds, 0 if unknown */
+	int64_t
+	    will_retry_until; /* delayed only: epoch seconds, 0 if unknown */
 };
 
 struct relay_dsn_msg {
 	const char *reporting_mta; /* our myhostname */
 	const char *queue_id;      /* of the original message */
 	const char *envid;         /* RFC 3461 ENVID (xtext-decoded), or NULL */
-	const char *sender;        /* original envelope sender (DSN recipient) */
-	int64_t arrival;           /* epoch seconds */
-	int64_t now;               /* epoch seconds, injected for tests */
-	bool ret_full;             /* RET=FULL: return the whole message */
-	const uint8_t *original;   /* original message content (borrowed) */
+	const char *sender;      /* original envelope sender (DSN recipient) */
+	int64_t arrival;         /* epoch seconds */
+	int64_t now;             /* epoch seconds, injected for tests */
+	bool ret_full;           /* RET=FULL: return the whole message */
+	const uint8_t *original; /* original message content (borrowed) */
 	size_t original_len;
 };
 
@@ -69,7 +70,7 @@ enum relay_dsn_err {
  * a malloc'd buffer of *outlen bytes (not NUL-terminated) the caller frees.
  */
 int relay_dsn_compose(const struct relay_dsn_msg *m,
-    const struct relay_dsn_rcpt *rcpts, size_t n, uint8_t **out,
-    size_t *outlen) __attribute__((warn_unused_result));
+    const struct relay_dsn_rcpt *rcpts, size_t n, uint8_t **out, size_t *outlen)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -12,31 +12,56 @@ const char *
 relay_fail_class_name(enum relay_fail_class c)
 {
 	switch (c) {
-	case RELAY_FAIL_CLASS_NONE: return "";
-	case RELAY_FAIL_CLASS_DNS_LOOKUP: return "dns-lookup";
-	case RELAY_FAIL_CLASS_DNSSEC_BOGUS: return "dnssec-bogus";
-	case RELAY_FAIL_CLASS_DNSSEC_SELFTEST: return "dnssec-selftest";
-	case RELAY_FAIL_CLASS_TLSA_LOOKUP: return "tlsa-lookup";
-	case RELAY_FAIL_CLASS_TLSA_INVALID: return "tlsa-invalid";
-	case RELAY_FAIL_CLASS_DANE_REQUIRED: return "dane-required";
-	case RELAY_FAIL_CLASS_NULL_MX: return "null-mx";
-	case RELAY_FAIL_CLASS_STARTTLS_MISSING: return "starttls-missing";
-	case RELAY_FAIL_CLASS_TLS_HANDSHAKE: return "tls-handshake";
-	case RELAY_FAIL_CLASS_TLSA_MISMATCH: return "tlsa-mismatch";
-	case RELAY_FAIL_CLASS_CERT_HOST_MISMATCH: return "certificate-host-mismatch";
-	case RELAY_FAIL_CLASS_CERT_EXPIRED: return "certificate-expired";
-	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED: return "certificate-not-trusted";
-	case RELAY_FAIL_CLASS_CONNECT: return "connect";
-	case RELAY_FAIL_CLASS_TIMEOUT: return "timeout";
-	case RELAY_FAIL_CLASS_SMTP_4XX: return "smtp-4xx";
-	case RELAY_FAIL_CLASS_SMTP_5XX: return "smtp-5xx";
-	case RELAY_FAIL_CLASS_SMTP_PROTOCOL: return "smtp-protocol";
-	case RELAY_FAIL_CLASS_SMTPUTF8_MISSING: return "smtputf8-missing";
-	case RELAY_FAIL_CLASS_MESSAGE_SIZE: return "message-size";
-	case RELAY_FAIL_CLASS_ADDRESS: return "address";
-	case RELAY_FAIL_CLASS_SHUTDOWN: return "shutdown";
-	case RELAY_FAIL_CLASS_LOCAL: return "local";
-	case RELAY_FAIL_CLASS_UNKNOWN: return "unknown";
+	case RELAY_FAIL_CLASS_NONE:
+		return "";
+	case RELAY_FAIL_CLASS_DNS_LOOKUP:
+		return "dns-lookup";
+	case RELAY_FAIL_CLASS_DNSSEC_BOGUS:
+		return "dnssec-bogus";
+	case RELAY_FAIL_CLASS_DNSSEC_SELFTEST:
+		return "dnssec-selftest";
+	case RELAY_FAIL_CLASS_TLSA_LOOKUP:
+		return "tlsa-lookup";
+	case RELAY_FAIL_CLASS_TLSA_INVALID:
+		return "tlsa-invalid";
+	case RELAY_FAIL_CLASS_DANE_REQUIRED:
+		return "dane-required";
+	case RELAY_FAIL_CLASS_NULL_MX:
+		return "null-mx";
+	case RELAY_FAIL_CLASS_STARTTLS_MISSING:
+		return "starttls-missing";
+	case RELAY_FAIL_CLASS_TLS_HANDSHAKE:
+		return "tls-handshake";
+	case RELAY_FAIL_CLASS_TLSA_MISMATCH:
+		return "tlsa-mismatch";
+	case RELAY_FAIL_CLASS_CERT_HOST_MISMATCH:
+		return "certificate-host-mismatch";
+	case RELAY_FAIL_CLASS_CERT_EXPIRED:
+		return "certificate-expired";
+	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED:
+		return "certificate-not-trusted";
+	case RELAY_FAIL_CLASS_CONNECT:
+		return "connect";
+	case RELAY_FAIL_CLASS_TIMEOUT:
+		return "timeout";
+	case RELAY_FAIL_CLASS_SMTP_4XX:
+		return "smtp-4xx";
+	case RELAY_FAIL_CLASS_SMTP_5XX:
+		return "smtp-5xx";
+	case RELAY_FAIL_CLASS_SMTP_PROTOCOL:
+		return "smtp-protocol";
+	case RELAY_FAIL_CLASS_SMTPUTF8_MISSING:
+		return "smtputf8-missing";
+	case RELAY_FAIL_CLASS_MESSAGE_SIZE:
+		return "message-size";
+	case RELAY_FAIL_CLASS_ADDRESS:
+		return "address";
+	case RELAY_FAIL_CLASS_SHUTDOWN:
+		return "shutdown";
+	case RELAY_FAIL_CLASS_LOCAL:
+		return "local";
+	case RELAY_FAIL_CLASS_UNKNOWN:
+		return "unknown";
 	}
 	/* Only a value outside the enum gets here (memory corruption). */
 	return "unknown";

@@ -24,34 +24,34 @@ enum relay_fail_class {
 	 * r.class; no class= in the log). */
 	RELAY_FAIL_CLASS_NONE = 0,
 	/* DNS and the RFC 7672 verdict. */
-	RELAY_FAIL_CLASS_DNS_LOOKUP,        /* MX or address lookup failed, no address */
-	RELAY_FAIL_CLASS_DNSSEC_BOGUS,      /* a lookup in the chain was bogus */
-	RELAY_FAIL_CLASS_DNSSEC_SELFTEST,   /* this relay's own validation fails */
-	RELAY_FAIL_CLASS_TLSA_LOOKUP,       /* TLSA lookup failed otherwise */
-	RELAY_FAIL_CLASS_TLSA_INVALID,      /* no usable TLSA record */
-	RELAY_FAIL_CLASS_DANE_REQUIRED,     /* dane-only without usable TLSA */
-	RELAY_FAIL_CLASS_NULL_MX,           /* RFC 7505 */
+	RELAY_FAIL_CLASS_DNS_LOOKUP, /* MX or address lookup failed, no address */
+	RELAY_FAIL_CLASS_DNSSEC_BOGUS,    /* a lookup in the chain was bogus */
+	RELAY_FAIL_CLASS_DNSSEC_SELFTEST, /* this relay's own validation fails */
+	RELAY_FAIL_CLASS_TLSA_LOOKUP,     /* TLSA lookup failed otherwise */
+	RELAY_FAIL_CLASS_TLSA_INVALID,    /* no usable TLSA record */
+	RELAY_FAIL_CLASS_DANE_REQUIRED,   /* dane-only without usable TLSA */
+	RELAY_FAIL_CLASS_NULL_MX,         /* RFC 7505 */
 	/* TLS. */
-	RELAY_FAIL_CLASS_STARTTLS_MISSING,  /* not offered or refused where required */
+	RELAY_FAIL_CLASS_STARTTLS_MISSING, /* not offered or refused where required */
 	RELAY_FAIL_CLASS_TLS_HANDSHAKE,
-	RELAY_FAIL_CLASS_TLSA_MISMATCH,     /* DANE authentication failed */
+	RELAY_FAIL_CLASS_TLSA_MISMATCH, /* DANE authentication failed */
 	/* PKIX failures of a `verify` policy, with the TLSRPT names
 	 * (RFC 8460 4.3) that tlsa_failure_name() gives them. */
 	RELAY_FAIL_CLASS_CERT_HOST_MISMATCH,
 	RELAY_FAIL_CLASS_CERT_EXPIRED,
 	RELAY_FAIL_CLASS_CERT_NOT_TRUSTED,
 	/* The connection and the SMTP dialogue. */
-	RELAY_FAIL_CLASS_CONNECT,           /* connect, reset, timeout, lost */
-	RELAY_FAIL_CLASS_TIMEOUT,           /* probe: the whole probe's deadline */
+	RELAY_FAIL_CLASS_CONNECT, /* connect, reset, timeout, lost */
+	RELAY_FAIL_CLASS_TIMEOUT, /* probe: the whole probe's deadline */
 	RELAY_FAIL_CLASS_SMTP_4XX,
 	RELAY_FAIL_CLASS_SMTP_5XX,
 	RELAY_FAIL_CLASS_SMTP_PROTOCOL,
 	RELAY_FAIL_CLASS_SMTPUTF8_MISSING,
 	RELAY_FAIL_CLASS_MESSAGE_SIZE,
 	/* This side. */
-	RELAY_FAIL_CLASS_ADDRESS,           /* the recipient address or domain */
-	RELAY_FAIL_CLASS_SHUTDOWN,          /* interrupted by a shutdown */
-	RELAY_FAIL_CLASS_LOCAL,             /* memory, disk, internal */
+	RELAY_FAIL_CLASS_ADDRESS,  /* the recipient address or domain */
+	RELAY_FAIL_CLASS_SHUTDOWN, /* interrupted by a shutdown */
+	RELAY_FAIL_CLASS_LOCAL,    /* memory, disk, internal */
 	/* A text read back that is none of the above (written by another
 	 * version). Never produced by delivery. Keep it last. */
 	RELAY_FAIL_CLASS_UNKNOWN,

@@ -254,7 +254,7 @@ read_whole(const char *path, uint8_t **out, size_t *outlen)
 			break;
 		n += (size_t)r;
 		if (n > (size_t)st.st_size)
-			break;  /* cannot grow: files are replaced by rename */
+			break; /* cannot grow: files are replaced by rename */
 	}
 	(void)close(fd);
 	*out = buf;
@@ -271,8 +271,8 @@ relay_queue_id_valid(const char *p, size_t len)
 	if (len != RELAY_QUEUE_ID_LEN)
 		return false;
 	for (size_t i = 0; i < len; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' &&
-		    p[i] <= 'F')))
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		        (p[i] >= 'A' && p[i] <= 'F')))
 			return false;
 	return true;
 }
@@ -283,8 +283,8 @@ id_value(const char *id)
 	uint64_t v = 0;
 
 	for (size_t i = 0; i < RELAY_QUEUE_ID_LEN; i++)
-		v = v * 16 + (uint64_t)(id[i] <= '9' ? id[i] - '0' :
-		    id[i] - 'A' + 10);
+		v = v * 16 +
+		    (uint64_t)(id[i] <= '9' ? id[i] - '0' : id[i] - 'A' + 10);
 	return v;
 }
 
@@ -340,9 +340,9 @@ struct op;
 
 struct entry {
 	struct relay_queue_info info;
-	bool dead;          /* tombstone: skipped, compacted later */
-	bool removing;      /* remove requested: invisible, ops draining */
-	struct op *ops;     /* FIFO of updates/removes, head running */
+	bool dead;      /* tombstone: skipped, compacted later */
+	bool removing;  /* remove requested: invisible, ops draining */
+	struct op *ops; /* FIFO of updates/removes, head running */
 	struct op *ops_tail;
 };
 
@@ -361,27 +361,27 @@ struct chunk {
 
 struct wcb {
 	struct wcb *next;
-	uint64_t upto;             /* fire when written >= upto */
+	uint64_t upto; /* fire when written >= upto */
 	relay_queue_write_cb cb;
 	void *arg;
 };
 
 enum writer_stage {
-	WRITER_RECEIVING,   /* accepting content */
-	WRITER_COMMITTING,  /* commit job or directory sync in flight */
-	WRITER_CLEANING,    /* removing files after an error or abort */
+	WRITER_RECEIVING,  /* accepting content */
+	WRITER_COMMITTING, /* commit job or directory sync in flight */
+	WRITER_CLEANING,   /* removing files after an error or abort */
 };
 
 struct relay_queue_writer {
 	struct relay_queue *q;
-	struct relay_queue_envelope *env;   /* owned copy */
+	struct relay_queue_envelope *env; /* owned copy */
 	enum writer_stage stage;
-	bool job_running;     /* a job of this writer is in flight */
-	bool aborted;         /* abandoned before commit: files go */
-	bool silent;          /* owner gone: no more callbacks */
+	bool job_running; /* a job of this writer is in flight */
+	bool aborted;     /* abandoned before commit: files go */
+	bool silent;      /* owner gone: no more callbacks */
 	bool commit_wanted;
-	int fd;               /* tmp/ID.msg once created (worker side) */
-	int error;            /* sticky */
+	int fd;    /* tmp/ID.msg once created (worker side) */
+	int error; /* sticky */
 	struct chunk *head, *tail;
 	size_t buffered;
 	uint64_t appended, written;
@@ -402,12 +402,12 @@ struct relay_queue {
 	uint64_t last_id;
 	/* Wall time for ids and arrival stamps (relay_queue_set_clock). */
 	const struct relay_clock *clock;
-	unsigned jobs;          /* uv_work_t in flight */
-	unsigned writers;       /* writers not yet freed */
+	unsigned jobs;    /* uv_work_t in flight */
+	unsigned writers; /* writers not yet freed */
 	bool closing;
 	relay_queue_close_cb close_cb;
 	void *close_arg;
-	struct sync_wait *sync_next, *sync_next_tail;  /* wait for next sync */
+	struct sync_wait *sync_next, *sync_next_tail; /* wait for next sync */
 	bool sync_running;
 };
 
@@ -415,43 +415,46 @@ struct relay_queue {
 /* jobs                                                               */
 
 enum job_kind {
-	JOB_FLUSH,      /* writer: append chunks to tmp/ID.msg */
-	JOB_COMMIT,     /* writer: fsync, envelope, renames */
-	JOB_CLEAN,      /* writer: close fd, unlink its files */
-	JOB_DIRSYNC,    /* fsync(queue/) */
-	JOB_UPDATE,     /* write tmp/ID.upd, rename over queue/ID.env */
-	JOB_REMOVE,     /* unlink queue/ID.env, queue/ID.msg */
-	JOB_LOAD,       /* read and parse queue/ID.env */
-	JOB_NOOP,       /* lets close() finish asynchronously */
+	JOB_FLUSH,   /* writer: append chunks to tmp/ID.msg */
+	JOB_COMMIT,  /* writer: fsync, envelope, renames */
+	JOB_CLEAN,   /* writer: close fd, unlink its files */
+	JOB_DIRSYNC, /* fsync(queue/) */
+	JOB_UPDATE,  /* write tmp/ID.upd, rename over queue/ID.env */
+	JOB_REMOVE,  /* unlink queue/ID.env, queue/ID.msg */
+	JOB_LOAD,    /* read and parse queue/ID.env */
+	JOB_NOOP,    /* lets close() finish asynchronously */
 };
 
 struct job {
 	uv_work_t req;
 	struct relay_queue *q;
 	enum job_kind kind;
-	int status;             /* result: 0 or enum relay_queue_err */
+	int status; /* result: 0 or enum relay_queue_err */
 	struct relay_queue_writer *w;
-	struct chunk *chunks;   /* JOB_FLUSH: owned by the job */
+	struct chunk *chunks; /* JOB_FLUSH: owned by the job */
 	size_t bytes;
-	char *buf;              /* envelope text (COMMIT, UPDATE) */
+	char *buf; /* envelope text (COMMIT, UPDATE) */
 	size_t buflen;
-	struct op *op;          /* UPDATE, REMOVE */
+	struct op *op; /* UPDATE, REMOVE */
 	char id[RELAY_QUEUE_ID_SIZE];
-	struct sync_wait *waiters;   /* JOB_DIRSYNC */
-	struct relay_queue_envelope *env;   /* JOB_LOAD result */
+	struct sync_wait *waiters;        /* JOB_DIRSYNC */
+	struct relay_queue_envelope *env; /* JOB_LOAD result */
 	relay_queue_load_cb load_cb;
 	void *arg;
 };
 
-enum op_kind { OP_UPDATE, OP_REMOVE };
+enum op_kind {
+	OP_UPDATE,
+	OP_REMOVE
+};
 
 struct op {
 	struct op *next;
 	enum op_kind kind;
 	char id[RELAY_QUEUE_ID_SIZE];
-	char *buf;                 /* OP_UPDATE: serialised envelope */
+	char *buf; /* OP_UPDATE: serialised envelope */
 	size_t buflen;
-	struct relay_queue_info info;  /* OP_UPDATE: summary to install */
+	struct relay_queue_info info; /* OP_UPDATE: summary to install */
 	relay_queue_done_cb cb;
 	void *arg;
 	int status;
@@ -584,8 +587,9 @@ static void
 work_dirsync(struct job *j)
 {
 	if (fsync_fd(j->q->qdirfd, j->q->qdir.s, RELAY__QOP_DIRSYNC) != 0)
-		j->status = map_errno(errno) == RELAY_QUEUE_ENOSPC ?
-		    RELAY_QUEUE_ENOSPC : RELAY_QUEUE_EIO;
+		j->status = map_errno(errno) == RELAY_QUEUE_ENOSPC
+		    ? RELAY_QUEUE_ENOSPC
+		    : RELAY_QUEUE_EIO;
 }
 
 static void
@@ -837,8 +841,8 @@ relay_queue_dir(const struct relay_queue *q)
 }
 
 int
-relay_queue_content_path(const struct relay_queue *q, const char *id,
-    char *buf, size_t size)
+relay_queue_content_path(const struct relay_queue *q, const char *id, char *buf,
+    size_t size)
 {
 	int n;
 
@@ -962,8 +966,7 @@ writer_fire(struct relay_queue_writer *w)
 }
 
 static int
-writer_job(struct relay_queue_writer *w, enum job_kind kind,
-    struct job **out)
+writer_job(struct relay_queue_writer *w, enum job_kind kind, struct job **out)
 {
 	struct job *j = job_new(w->q, kind);
 
@@ -1000,8 +1003,9 @@ writer_clean(struct relay_queue_writer *w)
 static void
 commit_synced(struct sync_wait *sw, int status)
 {
-	struct relay_queue_writer *w = (struct relay_queue_writer *)
-	    (void *)((char *)sw - offsetof(struct relay_queue_writer, sw));
+	struct relay_queue_writer *w =
+	    (struct relay_queue_writer *)(void *)((char *)sw -
+	        offsetof(struct relay_queue_writer, sw));
 	struct relay_queue *q = w->q;
 	struct relay_queue_info info;
 
@@ -1036,8 +1040,8 @@ writer_kick(struct relay_queue_writer *w)
 			writer_clean(w);
 		return;
 	}
-	if (w->head != NULL && (w->buffered >= CHUNK_SIZE || w->cbs != NULL ||
-	    w->commit_wanted)) {
+	if (w->head != NULL &&
+	    (w->buffered >= CHUNK_SIZE || w->cbs != NULL || w->commit_wanted)) {
 		rc = writer_job(w, JOB_FLUSH, &j);
 		if (rc == 0) {
 			/* The job owns the chunks from before it is queued:
@@ -1066,7 +1070,8 @@ writer_kick(struct relay_queue_writer *w)
 		w->env->size = w->appended;
 		rc = writer_job(w, JOB_COMMIT, &j);
 		if (rc == 0) {
-			j->buf = relay_queue_envelope_format(w->env, &j->buflen);
+			j->buf =
+			    relay_queue_envelope_format(w->env, &j->buflen);
 			if (j->buf == NULL) {
 				rc = RELAY_QUEUE_ENOMEM;
 			} else {
@@ -1123,8 +1128,9 @@ after_writer_job(struct job *j)
 		break;
 	case JOB_CLEAN:
 		if (!w->silent && w->commit_wanted && w->commit_cb != NULL)
-			w->commit_cb(w, w->error != 0 ? w->error :
-			    RELAY_QUEUE_EIO, w->env->id, w->commit_arg);
+			w->commit_cb(w,
+			    w->error != 0 ? w->error : RELAY_QUEUE_EIO,
+			    w->env->id, w->commit_arg);
 		writer_free(w);
 		break;
 	case JOB_DIRSYNC:
@@ -1137,8 +1143,8 @@ after_writer_job(struct job *j)
 }
 
 int
-relay_queue_msg_begin(struct relay_queue *q,
-    struct relay_queue_envelope *env, struct relay_queue_writer **out)
+relay_queue_msg_begin(struct relay_queue *q, struct relay_queue_envelope *env,
+    struct relay_queue_writer **out)
 {
 	struct relay_queue_writer *w;
 	uint64_t now, idv;
@@ -1257,7 +1263,7 @@ relay_queue_writer_commit(struct relay_queue_writer *w,
 	if (w->q->closing && w->error == 0)
 		w->error = RELAY_QUEUE_ECANCELED;
 	if (w->error != 0 && !w->job_running) {
-		writer_clean(w);   /* reports the error when done */
+		writer_clean(w); /* reports the error when done */
 		return 0;
 	}
 	writer_kick(w);
@@ -1271,7 +1277,7 @@ relay_queue_writer_abort(struct relay_queue_writer *w)
 		return;
 	w->silent = true;
 	if (w->commit_wanted || w->stage != WRITER_RECEIVING)
-		return;   /* commit or cleaning runs to its end, silently */
+		return; /* commit or cleaning runs to its end, silently */
 	w->aborted = true;
 	while (w->head != NULL) {
 		struct chunk *c = w->head;
@@ -1281,7 +1287,7 @@ relay_queue_writer_abort(struct relay_queue_writer *w)
 	w->tail = NULL;
 	w->buffered = 0;
 	if (w->job_running)
-		return;   /* after_writer_job -> writer_kick -> clean */
+		return; /* after_writer_job -> writer_kick -> clean */
 	if (w->fd < 0 && w->written == 0) {
 		/* No file was ever created (files are made by jobs). */
 		struct relay_queue *q = w->q;
@@ -1317,9 +1323,9 @@ op_done(struct relay_queue *q, struct entry *e, int status)
 	if (op->kind == OP_UPDATE && status == 0)
 		e->info = op->info;
 	if (op->kind == OP_REMOVE && status != 0)
-		e->removing = false;   /* still queued: visible again */
+		e->removing = false; /* still queued: visible again */
 	if (op->kind == OP_REMOVE && status == 0 && e->ops == NULL)
-		entry_kill(q, e);     /* e is invalid from here */
+		entry_kill(q, e); /* e is invalid from here */
 	else if (e->ops != NULL)
 		op_start(q, e);
 	if (op->cb != NULL)
@@ -1333,8 +1339,8 @@ static void
 op_start(struct relay_queue *q, struct entry *e)
 {
 	struct op *op = e->ops;
-	struct job *j = job_new(q, op->kind == OP_UPDATE ? JOB_UPDATE :
-	    JOB_REMOVE);
+	struct job *j =
+	    job_new(q, op->kind == OP_UPDATE ? JOB_UPDATE : JOB_REMOVE);
 	int rc;
 
 	if (j == NULL) {
@@ -1359,7 +1365,7 @@ after_op_job(struct job *j)
 	struct op *op = j->op;
 	struct entry *e = entry_find(q, op->id);
 
-	j->buf = NULL;   /* owned by op */
+	j->buf = NULL; /* owned by op */
 	assert(e != NULL && e->ops == op);
 	if (j->status != 0) {
 		op_done(q, e, j->status);
@@ -1372,8 +1378,8 @@ after_op_job(struct job *j)
 static void
 op_sync_done(struct sync_wait *sw, int status)
 {
-	struct op *op = (struct op *)(void *)((char *)sw -
-	    offsetof(struct op, sw));
+	struct op *op =
+	    (struct op *)(void *)((char *)sw - offsetof(struct op, sw));
 	struct relay_queue *q = sw->q;
 	struct entry *e = entry_find(q, op->id);
 
@@ -1397,8 +1403,7 @@ op_enqueue(struct relay_queue *q, struct entry *e, struct op *op)
 
 int
 relay_queue_update(struct relay_queue *q,
-    const struct relay_queue_envelope *env, relay_queue_done_cb cb,
-    void *arg)
+    const struct relay_queue_envelope *env, relay_queue_done_cb cb, void *arg)
 {
 	struct entry *e;
 	struct op *op;
@@ -1453,8 +1458,8 @@ relay_queue_remove(struct relay_queue *q, const char *id,
 }
 
 int
-relay_queue_load(struct relay_queue *q, const char *id,
-    relay_queue_load_cb cb, void *arg)
+relay_queue_load(struct relay_queue *q, const char *id, relay_queue_load_cb cb,
+    void *arg)
 {
 	struct job *j;
 
@@ -1489,7 +1494,7 @@ queue_free(struct relay_queue *q)
 	if (q->qdirfd >= 0)
 		(void)close(q->qdirfd);
 	if (q->lockfd >= 0)
-		(void)close(q->lockfd);   /* releases the flock */
+		(void)close(q->lockfd); /* releases the flock */
 	free(q->ent);
 	free(q->dir);
 	free(q);
@@ -1500,8 +1505,8 @@ queue_free(struct relay_queue *q)
 static void
 job_finished(struct relay_queue *q)
 {
-	if (q->closing && q->jobs == 0 && q->writers == 0 &&
-	    !q->sync_running && q->sync_next == NULL)
+	if (q->closing && q->jobs == 0 && q->writers == 0 && !q->sync_running &&
+	    q->sync_next == NULL)
 		queue_free(q);
 }
 
@@ -1511,7 +1516,7 @@ after_work_cb(uv_work_t *req, int status)
 	struct job *j = req->data;
 	struct relay_queue *q = j->q;
 
-	(void)status;   /* uv_cancel is never used: work always ran */
+	(void)status; /* uv_cancel is never used: work always ran */
 	/* q->jobs stays counted until the end, so that nothing a callback
 	 * does can free q under us (job_finished below). */
 	switch (j->kind) {
@@ -1553,15 +1558,14 @@ relay_queue_close(struct relay_queue *q, relay_queue_close_cb cb, void *arg)
 	j = job_new(q, JOB_NOOP);
 	if (j == NULL || job_submit(j) != 0) {
 		free(j);
-		job_finished(q);   /* best effort: may run cb now */
+		job_finished(q); /* best effort: may run cb now */
 	}
 }
 
 /* ---------------------------------------------------------------- */
 /* open and recovery (blocking; startup only)                         */
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -1608,8 +1612,8 @@ idlist_add(struct idlist *l, const char *id)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
-		char (*n)[RELAY_QUEUE_ID_SIZE] = realloc(l->id,
-		    cap * sizeof(*n));
+		char(*n)[RELAY_QUEUE_ID_SIZE] =
+		    realloc(l->id, cap * sizeof(*n));
 		if (n == NULL)
 			return RELAY_QUEUE_ENOMEM;
 		l->id = n;
@@ -1630,8 +1634,8 @@ idcmp(const void *a, const void *b)
 static bool
 idlist_has(const struct idlist *l, const char *id)
 {
-	return l->n > 0 && bsearch(id, l->id, l->n, sizeof(*l->id), idcmp) !=
-	    NULL;
+	return l->n > 0 &&
+	    bsearch(id, l->id, l->n, sizeof(*l->id), idcmp) != NULL;
 }
 
 /* Reads dir: ids of NAME.env into envs and of NAME.msg into msgs. */
@@ -1650,11 +1654,11 @@ list_dir(const char *dir, struct idlist *envs, struct idlist *msgs)
 		if (len != RELAY_QUEUE_ID_LEN + 4 ||
 		    !relay_queue_id_valid(de->d_name, RELAY_QUEUE_ID_LEN))
 			continue;
-		if (envs != NULL && strcmp(de->d_name + RELAY_QUEUE_ID_LEN,
-		    ".env") == 0)
+		if (envs != NULL &&
+		    strcmp(de->d_name + RELAY_QUEUE_ID_LEN, ".env") == 0)
 			rc = idlist_add(envs, de->d_name);
-		else if (msgs != NULL && strcmp(de->d_name +
-		    RELAY_QUEUE_ID_LEN, ".msg") == 0)
+		else if (msgs != NULL &&
+		    strcmp(de->d_name + RELAY_QUEUE_ID_LEN, ".msg") == 0)
 			rc = idlist_add(msgs, de->d_name);
 	}
 	(void)closedir(d);
@@ -1848,9 +1852,11 @@ take_lock(struct relay_queue *q, char *err, size_t errlen)
 		pid[r > 0 ? r : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
 		if (e == EWOULDBLOCK) {
-			seterr(err, errlen, "spool %s is in use by another "
+			seterr(err, errlen,
+			    "spool %s is in use by another "
 			    "danerelay serve (pid %s); only one may run per "
-			    "spool_dir", q->dir, pid[0] ? pid : "unknown");
+			    "spool_dir",
+			    q->dir, pid[0] ? pid : "unknown");
 			return RELAY_QUEUE_ELOCKED;
 		}
 		seterr(err, errlen, "%s: flock: %s", p.s, strerror(e));
@@ -1993,7 +1999,7 @@ relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg,
 			r = RELAY_QUEUE_ECORRUPT;
 		}
 		if (r == RELAY_QUEUE_ENOENT)
-			continue;   /* delivered or deleted meanwhile */
+			continue; /* delivered or deleted meanwhile */
 		if (r == RELAY_QUEUE_ECORRUPT) {
 			mine.unparsable++;
 			continue;

@@ -70,30 +70,32 @@ bool relay_queue_id_valid(const char *p, size_t len);
  */
 struct relay_queue_attempt {
 	uint64_t time_us;
-	char *mx_host;        /* MX host name tried */
-	char *addr;           /* "192.0.2.1" or "2001:db8::1" */
-	char *dnssec_mx;      /* secure | insecure | bogus | ... */
+	char *mx_host;   /* MX host name tried */
+	char *addr;      /* "192.0.2.1" or "2001:db8::1" */
+	char *dnssec_mx; /* secure | insecure | bogus | ... */
 	char *dnssec_addr;
 	char *dnssec_tlsa;
-	char *tlsa;           /* records seen, "3 1 1 ab..; 2 1 1 cd.." */
-	char *tls;            /* dane-ee | dane-ta | encrypt | may | none */
-	char *peer_spki;      /* SHA-256 of the peer's SPKI, hex */
-	char *peer_names;     /* subject names of the peer certificate */
-	char *matched;        /* matching TLSA record and depth, or mismatch */
-	char *reply;          /* last SMTP reply (untrusted text) */
-	char *dsn;            /* enhanced status, "4.7.5" */
-	char *status;         /* sent | deferred | bounced */
-	char *failure_class;  /* tlsa-mismatch, dnssec-bogus, ... */
-	char *reason;         /* one-line human reason */
-	char *policy;         /* TLS level applied: dane | dane-only | may | encrypt | verify | none */
-	char *policy_entry;   /* tls_policy_file "FILE:LINE" that chose it, "" for the global level */
+	char *tlsa;          /* records seen, "3 1 1 ab..; 2 1 1 cd.." */
+	char *tls;           /* dane-ee | dane-ta | encrypt | may | none */
+	char *peer_spki;     /* SHA-256 of the peer's SPKI, hex */
+	char *peer_names;    /* subject names of the peer certificate */
+	char *matched;       /* matching TLSA record and depth, or mismatch */
+	char *reply;         /* last SMTP reply (untrusted text) */
+	char *dsn;           /* enhanced status, "4.7.5" */
+	char *status;        /* sent | deferred | bounced */
+	char *failure_class; /* tlsa-mismatch, dnssec-bogus, ... */
+	char *reason;        /* one-line human reason */
+	char *
+	    policy; /* TLS level applied: dane | dane-only | may | encrypt | verify | none */
+	char *
+	    policy_entry; /* tls_policy_file "FILE:LINE" that chose it, "" for the global level */
 };
 
 enum relay_queue_rcpt_status {
-	RELAY_QUEUE_RCPT_PENDING,   /* not tried yet */
-	RELAY_QUEUE_RCPT_DEFERRED,  /* tried, will be retried */
-	RELAY_QUEUE_RCPT_SENT,      /* final: delivered */
-	RELAY_QUEUE_RCPT_BOUNCED,   /* final: failed */
+	RELAY_QUEUE_RCPT_PENDING,  /* not tried yet */
+	RELAY_QUEUE_RCPT_DEFERRED, /* tried, will be retried */
+	RELAY_QUEUE_RCPT_SENT,     /* final: delivered */
+	RELAY_QUEUE_RCPT_BOUNCED,  /* final: failed */
 };
 const char *relay_queue_rcpt_status_name(enum relay_queue_rcpt_status s);
 
@@ -106,22 +108,22 @@ enum {
 };
 
 struct relay_queue_rcpt {
-	char *address;          /* mailbox without <>, as received */
-	char *orcpt;            /* RFC 3461 ORCPT "rfc822;a@b" decoded, or "" */
-	unsigned notify;        /* RELAY_QUEUE_NOTIFY_* */
+	char *address;   /* mailbox without <>, as received */
+	char *orcpt;     /* RFC 3461 ORCPT "rfc822;a@b" decoded, or "" */
+	unsigned notify; /* RELAY_QUEUE_NOTIFY_* */
 	enum relay_queue_rcpt_status status;
-	char *dsn;              /* last enhanced status code, or "" */
-	char *reason;           /* last reason, or "" */
-	char *failure_class;    /* last failure class, or "" */
-	uint32_t attempts;      /* attempts so far (not capped) */
+	char *dsn;                /* last enhanced status code, or "" */
+	char *reason;             /* last reason, or "" */
+	char *failure_class;      /* last failure class, or "" */
+	uint32_t attempts;        /* attempts so far (not capped) */
 	uint64_t next_attempt_us; /* 0: as soon as possible */
-	bool delay_warned;      /* RFC 3464 "delayed" DSN sent */
-	struct relay_queue_attempt *attempt;  /* owned; most recent last */
-	size_t attempt_count;   /* <= RELAY_QUEUE_ATTEMPTS_KEPT */
+	bool delay_warned;        /* RFC 3464 "delayed" DSN sent */
+	struct relay_queue_attempt *attempt; /* owned; most recent last */
+	size_t attempt_count;                /* <= RELAY_QUEUE_ATTEMPTS_KEPT */
 };
 
 enum relay_queue_ret {
-	RELAY_QUEUE_RET_NONE,   /* RET not given */
+	RELAY_QUEUE_RET_NONE, /* RET not given */
 	RELAY_QUEUE_RET_FULL,
 	RELAY_QUEUE_RET_HDRS,
 };
@@ -140,21 +142,21 @@ enum relay_queue_body {
  */
 struct relay_queue_envelope {
 	char id[RELAY_QUEUE_ID_SIZE]; /* set by the queue at msg_begin */
-	char *sender;           /* reverse path without <>; "" = null sender */
-	char *envid;            /* RFC 3461 ENVID (xtext decoded), or "" */
+	char *sender; /* reverse path without <>; "" = null sender */
+	char *envid;  /* RFC 3461 ENVID (xtext decoded), or "" */
 	enum relay_queue_ret ret;
-	enum relay_queue_body body;   /* BODY= as the client declared it */
-	bool content_8bit;      /* the content has octets above 127, found at
+	enum relay_queue_body body; /* BODY= as the client declared it */
+	bool content_8bit; /* the content has octets above 127, found at
 	                           receipt whatever BODY= said (RFC 6152) */
 	bool smtputf8;
-	uint64_t arrival_us;    /* set by the queue at msg_begin */
-	uint64_t size;          /* content bytes; set by the queue at commit */
-	char *client_addr;      /* "127.0.0.1" */
-	char *client_name;      /* reverse name or "unknown" */
-	char *helo;             /* EHLO/HELO argument */
-	bool hold;              /* `queue hold`: not scheduled */
-	bool delay_warned;      /* a delay DSN was sent for this message */
-	struct relay_queue_rcpt *rcpt;  /* owned array */
+	uint64_t arrival_us; /* set by the queue at msg_begin */
+	uint64_t size;       /* content bytes; set by the queue at commit */
+	char *client_addr;   /* "127.0.0.1" */
+	char *client_name;   /* reverse name or "unknown" */
+	char *helo;          /* EHLO/HELO argument */
+	bool hold;           /* `queue hold`: not scheduled */
+	bool delay_warned;   /* a delay DSN was sent for this message */
+	struct relay_queue_rcpt *rcpt; /* owned array */
 	size_t rcpt_count;
 };
 
@@ -173,8 +175,8 @@ int relay_queue_set_str(char **field, const char *s) RELAY_QUEUE_WUR;
  * Appends a pending recipient; *out (optional) receives it. The pointer is
  * valid until the next add. Returns 0 or RELAY_QUEUE_ENOMEM.
  */
-int relay_queue_rcpt_add(struct relay_queue_envelope *env,
-    const char *address, const char *orcpt, unsigned notify,
+int relay_queue_rcpt_add(struct relay_queue_envelope *env, const char *address,
+    const char *orcpt, unsigned notify,
     struct relay_queue_rcpt **out) RELAY_QUEUE_WUR;
 /*
  * Appends an attempt record (strings "", time 0) to rcpt, dropping the
@@ -216,8 +218,8 @@ struct relay_queue;
  * receives one line for the operator. Unparsable envelopes are moved to
  * dir/corrupt/ and logged, not fatal.
  */
-int relay_queue_open(uv_loop_t *loop, const char *dir,
-    struct relay_queue **out, char *err, size_t errlen) RELAY_QUEUE_WUR;
+int relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
+    char *err, size_t errlen) RELAY_QUEUE_WUR;
 
 /*
  * Closes the queue: new operations fail with RELAY_QUEUE_ECANCELED,
@@ -236,7 +238,8 @@ void relay_queue_close(struct relay_queue *q, relay_queue_close_cb cb,
  * queue reads no other time: due times in envelopes are written by their
  * callers. Until this is called, q uses relay_clock_system().
  */
-void relay_queue_set_clock(struct relay_queue *q, const struct relay_clock *clock);
+void relay_queue_set_clock(struct relay_queue *q,
+    const struct relay_clock *clock);
 
 /* The spool directory (absolute as given to open); valid while q lives. */
 const char *relay_queue_dir(const struct relay_queue *q);
@@ -273,8 +276,8 @@ const char *relay_queue_writer_id(const struct relay_queue_writer *w);
  * Returns 0, or the sticky error / RELAY_QUEUE_EBUSY after commit (cb then
  * never runs).
  */
-typedef void (*relay_queue_write_cb)(struct relay_queue_writer *w,
-    int status, void *arg);
+typedef void (
+    *relay_queue_write_cb)(struct relay_queue_writer *w, int status, void *arg);
 int relay_queue_writer_write(struct relay_queue_writer *w, const void *buf,
     size_t len, relay_queue_write_cb cb, void *arg) RELAY_QUEUE_WUR;
 
@@ -297,8 +300,8 @@ size_t relay_queue_writer_buffered(const struct relay_queue_writer *w);
  * returns. Returns 0, or RELAY_QUEUE_EBUSY if already committing (cb then
  * never runs).
  */
-typedef void (*relay_queue_commit_cb)(struct relay_queue_writer *w,
-    int status, const char *queue_id, void *arg);
+typedef void (*relay_queue_commit_cb)(struct relay_queue_writer *w, int status,
+    const char *queue_id, void *arg);
 int relay_queue_writer_commit(struct relay_queue_writer *w,
     relay_queue_commit_cb cb, void *arg) RELAY_QUEUE_WUR;
 
@@ -319,11 +322,11 @@ struct relay_queue_info {
 	char id[RELAY_QUEUE_ID_SIZE];
 	uint64_t arrival_us;
 	uint64_t size;
-	uint64_t next_attempt_us;  /* min over non-final recipients; 0 = now;
+	uint64_t next_attempt_us; /* min over non-final recipients; 0 = now;
 	                              UINT64_MAX when none is left */
-	uint32_t rcpt_open;        /* recipients not SENT/BOUNCED */
+	uint32_t rcpt_open;       /* recipients not SENT/BOUNCED */
 	bool hold;
-	bool deferred;             /* some recipient DEFERRED */
+	bool deferred; /* some recipient DEFERRED */
 };
 
 /*
@@ -331,10 +334,10 @@ struct relay_queue_info {
  * non-zero to stop (that value is returned). info is valid only during
  * the call; fn must not call functions that modify q.
  */
-typedef int (*relay_queue_foreach_fn)(const struct relay_queue_info *info,
+typedef int (
+    *relay_queue_foreach_fn)(const struct relay_queue_info *info, void *arg);
+int relay_queue_foreach(const struct relay_queue *q, relay_queue_foreach_fn fn,
     void *arg);
-int relay_queue_foreach(const struct relay_queue *q,
-    relay_queue_foreach_fn fn, void *arg);
 
 /* Copies the summary of message id into *info. 0 or RELAY_QUEUE_ENOENT. */
 int relay_queue_lookup(const struct relay_queue *q, const char *id,
@@ -390,10 +393,10 @@ int relay_queue_remove(struct relay_queue *q, const char *id,
  * the queue leaves it out in silence.
  */
 struct relay_queue_scan_counts {
-	uint64_t unparsable;    /* queue/ID.env that does not parse, or names
+	uint64_t unparsable; /* queue/ID.env that does not parse, or names
 	                           another id (serve moves it to corrupt/ at
 	                           its next start) */
-	uint64_t corrupt;       /* files in corrupt/, kept there for a human */
+	uint64_t corrupt;    /* files in corrupt/, kept there for a human */
 };
 
 /*
@@ -404,8 +407,8 @@ struct relay_queue_scan_counts {
  * (counts is zeroed first; may be NULL). Returns 0, fn's non-zero value,
  * or RELAY_QUEUE_EIO (a directory or envelope cannot be read) / ENOMEM.
  */
-typedef int (*relay_queue_scan_fn)(const struct relay_queue_envelope *env,
-    void *arg);
+typedef int (
+    *relay_queue_scan_fn)(const struct relay_queue_envelope *env, void *arg);
 int relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg,
     struct relay_queue_scan_counts *counts) RELAY_QUEUE_WUR;
 

@@ -109,12 +109,28 @@ static const struct str_field rcpt_strs[] = {
 	{ "r.class", offsetof(struct relay_queue_rcpt, failure_class) },
 };
 
-#define AF(name) { "a." #name, offsetof(struct relay_queue_attempt, name) }
+#define AF(name)                                                               \
+	{                                                                      \
+		"a." #name, offsetof(struct relay_queue_attempt, name)         \
+	}
 static const struct str_field att_strs[] = {
-	AF(mx_host), AF(addr), AF(dnssec_mx), AF(dnssec_addr),
-	AF(dnssec_tlsa), AF(tlsa), AF(tls), AF(peer_spki), AF(peer_names),
-	AF(matched), AF(reply), AF(dsn), AF(status), AF(failure_class),
-	AF(reason), AF(policy), AF(policy_entry),
+	AF(mx_host),
+	AF(addr),
+	AF(dnssec_mx),
+	AF(dnssec_addr),
+	AF(dnssec_tlsa),
+	AF(tlsa),
+	AF(tls),
+	AF(peer_spki),
+	AF(peer_names),
+	AF(matched),
+	AF(reply),
+	AF(dsn),
+	AF(status),
+	AF(failure_class),
+	AF(reason),
+	AF(policy),
+	AF(policy_entry),
 };
 #undef AF
 
@@ -213,8 +229,8 @@ relay_queue_envelope_free(struct relay_queue_envelope *env)
 static struct relay_queue_rcpt *
 rcpt_new(struct relay_queue_envelope *env)
 {
-	struct relay_queue_rcpt *n = realloc(env->rcpt,
-	    (env->rcpt_count + 1) * sizeof(*n));
+	struct relay_queue_rcpt *n =
+	    realloc(env->rcpt, (env->rcpt_count + 1) * sizeof(*n));
 	struct relay_queue_rcpt *r;
 
 	if (n == NULL)
@@ -323,7 +339,7 @@ relay_queue_envelope_dup(const struct relay_queue_envelope *env)
 		struct relay_queue_rcpt *r;
 
 		if (relay_queue_rcpt_add(d, s->address, s->orcpt, s->notify,
-		    &r) != 0)
+		        &r) != 0)
 			goto fail;
 		r->status = s->status;
 		r->attempts = s->attempts;
@@ -337,7 +353,7 @@ relay_queue_envelope_dup(const struct relay_queue_envelope *env)
 				goto fail;
 			a->time_us = s->attempt[k].time_us;
 			if (strs_copy(a, &s->attempt[k], att_strs,
-			    NELEM(att_strs)) != 0)
+			        NELEM(att_strs)) != 0)
 				goto fail;
 		}
 	}
@@ -412,16 +428,13 @@ sb_u64(struct sbuf *b, const char *key, uint64_t v)
 
 static const char *const ret_words[] = { "none", "full", "hdrs" };
 static const char *const body_words[] = { "7bit", "8bitmime", "binarymime" };
-static const char *const status_words[] = {
-	"pending", "deferred", "sent", "bounced"
-};
-static const char *const notify_words[] = {
-	"never", "success", "failure", "delay"
-};
+static const char *const status_words[] = { "pending", "deferred", "sent",
+	"bounced" };
+static const char *const notify_words[] = { "never", "success", "failure",
+	"delay" };
 
 char *
-relay_queue_envelope_format(const struct relay_queue_envelope *env,
-    size_t *len)
+relay_queue_envelope_format(const struct relay_queue_envelope *env, size_t *len)
 {
 	struct sbuf b = { NULL, 0, 0, false };
 
@@ -445,8 +458,9 @@ relay_queue_envelope_format(const struct relay_queue_envelope *env,
 
 		for (unsigned k = 0; k < NELEM(notify_words); k++) {
 			if (r->notify & (1u << k)) {
-				int n = snprintf(notify + nl, sizeof(notify) - nl,
-				    "%s%s", nl ? "," : "", notify_words[k]);
+				int n =
+				    snprintf(notify + nl, sizeof(notify) - nl,
+				        "%s%s", nl ? "," : "", notify_words[k]);
 				if (n > 0)
 					nl += (size_t)n;
 			}
@@ -466,11 +480,11 @@ relay_queue_envelope_format(const struct relay_queue_envelope *env,
 			for (size_t f = 0; f < NELEM(att_strs); f++)
 				sb_val(&b, att_strs[f].key,
 				    *str_at((void *)(uintptr_t)a,
-				    att_strs[f].off));
+				        att_strs[f].off));
 		}
 	}
 	sb_str(&b, "end\n");
-	sb_add(&b, "", 1);   /* NUL terminator, not counted in *len */
+	sb_add(&b, "", 1); /* NUL terminator, not counted in *len */
 	if (b.oom) {
 		free(b.p);
 		return NULL;
@@ -576,8 +590,7 @@ key_is(const uint8_t *k, size_t klen, const char *key)
 }
 
 static int
-find_field(const struct str_field *f, size_t n, const uint8_t *k,
-    size_t klen)
+find_field(const struct str_field *f, size_t n, const uint8_t *k, size_t klen)
 {
 	for (size_t i = 0; i < n; i++)
 		if (key_is(k, klen, f[i].key))
@@ -611,10 +624,10 @@ static int
 parse_line(struct relay_queue_envelope *env, const uint8_t *k, size_t klen,
     const uint8_t *v, size_t vlen, bool *have_id, bool *have_arrival)
 {
-	struct relay_queue_rcpt *r = env->rcpt_count ?
-	    &env->rcpt[env->rcpt_count - 1] : NULL;
-	struct relay_queue_attempt *a = r && r->attempt_count ?
-	    &r->attempt[r->attempt_count - 1] : NULL;
+	struct relay_queue_rcpt *r =
+	    env->rcpt_count ? &env->rcpt[env->rcpt_count - 1] : NULL;
+	struct relay_queue_attempt *a =
+	    r && r->attempt_count ? &r->attempt[r->attempt_count - 1] : NULL;
 	uint64_t u;
 	bool b;
 	int i;
@@ -653,16 +666,18 @@ parse_line(struct relay_queue_envelope *env, const uint8_t *k, size_t klen,
 	}
 	/* Absent in envelopes written before it existed: "no". */
 	if (key_is(k, klen, "content_8bit"))
-		return val_bool(v, vlen, &env->content_8bit) ? 0 :
-		    RELAY_QUEUE_ECORRUPT;
+		return val_bool(v, vlen, &env->content_8bit)
+		    ? 0
+		    : RELAY_QUEUE_ECORRUPT;
 	if (key_is(k, klen, "smtputf8"))
-		return val_bool(v, vlen, &env->smtputf8) ? 0 :
-		    RELAY_QUEUE_ECORRUPT;
+		return val_bool(v, vlen, &env->smtputf8) ? 0
+		                                         : RELAY_QUEUE_ECORRUPT;
 	if (key_is(k, klen, "hold"))
 		return val_bool(v, vlen, &env->hold) ? 0 : RELAY_QUEUE_ECORRUPT;
 	if (key_is(k, klen, "delay_warned"))
-		return val_bool(v, vlen, &env->delay_warned) ? 0 :
-		    RELAY_QUEUE_ECORRUPT;
+		return val_bool(v, vlen, &env->delay_warned)
+		    ? 0
+		    : RELAY_QUEUE_ECORRUPT;
 	if (key_is(k, klen, "rcpt")) {
 		r = rcpt_new(env);
 		if (r == NULL)
@@ -676,8 +691,9 @@ parse_line(struct relay_queue_envelope *env, const uint8_t *k, size_t klen,
 			return set_decoded(str_at(r, rcpt_strs[i].off), v,
 			    vlen);
 		if (key_is(k, klen, "r.notify"))
-			return notify_parse(v, vlen, &r->notify) ? 0 :
-			    RELAY_QUEUE_ECORRUPT;
+			return notify_parse(v, vlen, &r->notify)
+			    ? 0
+			    : RELAY_QUEUE_ECORRUPT;
 		if (key_is(k, klen, "r.status")) {
 			i = val_word(v, vlen, status_words,
 			    NELEM(status_words));
@@ -693,15 +709,16 @@ parse_line(struct relay_queue_envelope *env, const uint8_t *k, size_t klen,
 			return 0;
 		}
 		if (key_is(k, klen, "r.next_attempt"))
-			return val_u64(v, vlen, &r->next_attempt_us) ? 0 :
-			    RELAY_QUEUE_ECORRUPT;
+			return val_u64(v, vlen, &r->next_attempt_us)
+			    ? 0
+			    : RELAY_QUEUE_ECORRUPT;
 		if (key_is(k, klen, "r.delay_warned")) {
 			if (!val_bool(v, vlen, &b))
 				return RELAY_QUEUE_ECORRUPT;
 			r->delay_warned = b;
 			return 0;
 		}
-		return 0;   /* unknown recipient field: newer version */
+		return 0; /* unknown recipient field: newer version */
 	}
 	if (key_is(k, klen, "attempt")) {
 		if (r == NULL || r->attempt_count >= RELAY_QUEUE_ATTEMPTS_KEPT)
@@ -709,8 +726,7 @@ parse_line(struct relay_queue_envelope *env, const uint8_t *k, size_t klen,
 		a = attempt_new(r);
 		if (a == NULL)
 			return RELAY_QUEUE_ENOMEM;
-		return val_u64(v, vlen, &a->time_us) ? 0 :
-		    RELAY_QUEUE_ECORRUPT;
+		return val_u64(v, vlen, &a->time_us) ? 0 : RELAY_QUEUE_ECORRUPT;
 	}
 	if (klen > 2 && k[0] == 'a' && k[1] == '.') {
 		if (a == NULL)
@@ -719,7 +735,7 @@ parse_line(struct relay_queue_envelope *env, const uint8_t *k, size_t klen,
 			return set_decoded(str_at(a, att_strs[i].off), v, vlen);
 		return 0;
 	}
-	return 0;   /* unknown envelope field: newer version */
+	return 0; /* unknown envelope field: newer version */
 }
 
 int
@@ -731,8 +747,8 @@ relay_queue_envelope_parse(const uint8_t *p, size_t len,
 	size_t i = 0;
 	int rc = 0;
 
-	if (len < sizeof(ENV_MAGIC) || memcmp(p, ENV_MAGIC "\n",
-	    sizeof(ENV_MAGIC)) != 0)
+	if (len < sizeof(ENV_MAGIC) ||
+	    memcmp(p, ENV_MAGIC "\n", sizeof(ENV_MAGIC)) != 0)
 		return RELAY_QUEUE_ECORRUPT;
 	env = relay_queue_envelope_new();
 	if (env == NULL)
@@ -743,12 +759,12 @@ relay_queue_envelope_parse(const uint8_t *p, size_t len,
 		size_t n;
 
 		if (ended) {
-			rc = RELAY_QUEUE_ECORRUPT;   /* data after "end" */
+			rc = RELAY_QUEUE_ECORRUPT; /* data after "end" */
 			break;
 		}
 		nl = memchr(line, '\n', len - i);
 		if (nl == NULL) {
-			rc = RELAY_QUEUE_ECORRUPT;   /* torn last line */
+			rc = RELAY_QUEUE_ECORRUPT; /* torn last line */
 			break;
 		}
 		n = (size_t)(nl - line);
@@ -765,8 +781,8 @@ relay_queue_envelope_parse(const uint8_t *p, size_t len,
 		rc = parse_line(env, line, (size_t)(sp - line), sp + 1,
 		    n - (size_t)(sp - line) - 1, &have_id, &have_arrival);
 	}
-	if (rc == 0 && (!ended || !have_id || !have_arrival ||
-	    env->rcpt_count == 0))
+	if (rc == 0 &&
+	    (!ended || !have_id || !have_arrival || env->rcpt_count == 0))
 		rc = RELAY_QUEUE_ECORRUPT;
 	if (rc != 0) {
 		relay_queue_envelope_free(env);

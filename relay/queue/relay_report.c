@@ -137,8 +137,8 @@ fmt_age(char *buf, size_t size, uint64_t us)
 		(void)snprintf(buf, size, "%" PRIu64 "h %" PRIu64 "m", s / 3600,
 		    s % 3600 / 60);
 	else
-		(void)snprintf(buf, size, "%" PRIu64 "d %" PRIu64 "h", s / 86400,
-		    s % 86400 / 3600);
+		(void)snprintf(buf, size, "%" PRIu64 "d %" PRIu64 "h",
+		    s / 86400, s % 86400 / 3600);
 }
 
 static uint64_t
@@ -217,66 +217,67 @@ relay_report_fail_class_hint(enum relay_fail_class c)
 	switch (c) {
 	case RELAY_FAIL_CLASS_TLSA_MISMATCH:
 		return "the server's key does not match its TLSA records; "
-		    "if the key was rotated, the domain must publish a TLSA record for "
-		    "the new key";
+		       "if the key was rotated, the domain must publish a TLSA record for "
+		       "the new key";
 	case RELAY_FAIL_CLASS_DNSSEC_BOGUS:
 		return "DNSSEC validation of the domain's records fails "
-		    "(bad or expired signatures, broken DS chain); the domain's DNS "
-		    "operator must fix its zone signing";
+		       "(bad or expired signatures, broken DS chain); the domain's DNS "
+		       "operator must fix its zone signing";
 	case RELAY_FAIL_CLASS_TLSA_LOOKUP:
 		/* RFC 7672 2.2.3 / RFC 6698 3: the owner name carries the
 		 * port connected to. */
 		return "the TLSA lookup for the MX host failed or could not "
-		    "be validated; check the host's _" RELAY_SMTP_PORT_TEXT "._tcp "
-		    "TLSA records and their signatures";
+		       "be validated; check the host's _" RELAY_SMTP_PORT_TEXT
+		       "._tcp "
+		       "TLSA records and their signatures";
 	case RELAY_FAIL_CLASS_STARTTLS_MISSING:
 		return "the domain publishes TLSA records but its server "
-		    "does not offer STARTTLS; the server must enable TLS (RFC 7672 "
-		    "forbids falling back to cleartext)";
+		       "does not offer STARTTLS; the server must enable TLS (RFC 7672 "
+		       "forbids falling back to cleartext)";
 	case RELAY_FAIL_CLASS_TLS_HANDSHAKE:
 		return "the TLS handshake with the server failed; check "
-		    "the server's TLS versions, ciphers and certificate chain";
+		       "the server's TLS versions, ciphers and certificate chain";
 	case RELAY_FAIL_CLASS_DNS_LOOKUP:
 		return "the MX or address lookup failed (SERVFAIL, timeout or "
-		    "no address); check the domain's DNS and this host's resolver";
+		       "no address); check the domain's DNS and this host's resolver";
 	case RELAY_FAIL_CLASS_CONNECT:
-		return "the MX hosts could not be reached on port "
-		    RELAY_SMTP_PORT_TEXT " (refused, timed out or connection lost)";
+		return "the MX hosts could not be reached on port " RELAY_SMTP_PORT_TEXT
+		       " (refused, timed out or connection lost)";
 	case RELAY_FAIL_CLASS_SMTP_4XX:
 		return "the receiving server answered with a temporary error "
-		    "(greylisting, rate limit, full mailbox...); see its reply";
+		       "(greylisting, rate limit, full mailbox...); see its reply";
 	case RELAY_FAIL_CLASS_SMTP_5XX:
 		return "the receiving server refused with a permanent error; "
-		    "see its reply";
+		       "see its reply";
 	case RELAY_FAIL_CLASS_DANE_REQUIRED:
 		return "the policy requires DANE (dane-only) but the domain "
-		    "has no usable TLSA records; the domain must publish them, or the "
-		    "per-destination policy must be relaxed";
+		       "has no usable TLSA records; the domain must publish them, or the "
+		       "per-destination policy must be relaxed";
 	case RELAY_FAIL_CLASS_TLSA_INVALID:
 		return "none of the domain's TLSA records is usable (unknown "
-		    "parameters or malformed data); the domain must publish valid "
-		    "records";
+		       "parameters or malformed data); the domain must publish valid "
+		       "records";
 	case RELAY_FAIL_CLASS_NULL_MX:
 		return "the domain publishes a null MX (RFC 7505) and accepts no "
-		    "mail";
+		       "mail";
 	case RELAY_FAIL_CLASS_DNSSEC_SELFTEST:
 		return "this relay's own DNSSEC self-test fails, so every "
-		    "DANE-dependent delivery waits; check the resolver, the trust anchor "
-		    "and the clock of this host";
+		       "DANE-dependent delivery waits; check the resolver, the trust anchor "
+		       "and the clock of this host";
 	case RELAY_FAIL_CLASS_ADDRESS:
 		return "the recipient address is malformed";
 	case RELAY_FAIL_CLASS_SHUTDOWN:
 		return "delivery was interrupted by a shutdown of danerelay; it "
-		    "is retried automatically";
+		       "is retried automatically";
 	case RELAY_FAIL_CLASS_SMTP_PROTOCOL:
 		return "the receiving server broke the SMTP protocol; see "
-		    "its reply";
+		       "its reply";
 	case RELAY_FAIL_CLASS_MESSAGE_SIZE:
 		return "the message is larger than the receiving server "
-		    "accepts (SIZE)";
+		       "accepts (SIZE)";
 	case RELAY_FAIL_CLASS_SMTPUTF8_MISSING:
 		return "the message needs SMTPUTF8 but the receiving "
-		    "server does not offer it";
+		       "server does not offer it";
 	case RELAY_FAIL_CLASS_LOCAL:
 		return "a local error in danerelay (memory, disk); see the log";
 	case RELAY_FAIL_CLASS_CERT_HOST_MISMATCH:
@@ -295,7 +296,8 @@ relay_report_fail_class_hint(enum relay_fail_class c)
 const char *
 relay_report_class_hint(const char *failure_class)
 {
-	return relay_report_fail_class_hint(relay_fail_class_parse(failure_class));
+	return relay_report_fail_class_hint(
+	    relay_fail_class_parse(failure_class));
 }
 
 /* ------------------------------------------------------------ filters */
@@ -321,12 +323,12 @@ relay_report_rcpt_match(const struct relay_report_filter *f,
 		return true;
 	if (f->domain != NULL) {
 		char d[256];
-		if (!domain_match(f->domain, relay_report_domain(r->address, d,
-		    sizeof(d))))
+		if (!domain_match(f->domain,
+		        relay_report_domain(r->address, d, sizeof(d))))
 			return false;
 	}
-	if (f->failure_class != NULL && strcmp(f->failure_class,
-	    r->failure_class) != 0)
+	if (f->failure_class != NULL &&
+	    strcmp(f->failure_class, r->failure_class) != 0)
 		return false;
 	return true;
 }
@@ -451,9 +453,10 @@ relay_report_list_footer(FILE *out,
 		    (totals->bytes + 1023) / 1024, totals->messages,
 		    totals->messages == 1 ? "" : "s");
 	if (damaged)
-		pf(out, "-- %" PRIu64 " unparsable envelope%s in queue/, %" PRIu64
-		    " file%s in corrupt/.\n", u->unparsable,
-		    u->unparsable == 1 ? "" : "s", u->corrupt,
+		pf(out,
+		    "-- %" PRIu64 " unparsable envelope%s in queue/, %" PRIu64
+		    " file%s in corrupt/.\n",
+		    u->unparsable, u->unparsable == 1 ? "" : "s", u->corrupt,
 		    u->corrupt == 1 ? "" : "s");
 	return out_status(out);
 }
@@ -558,7 +561,8 @@ relay_report_headers_parse(const uint8_t *p, size_t len,
 		{ "from", offsetof(struct relay_report_headers, from) },
 		{ "to", offsetof(struct relay_report_headers, to) },
 		{ "subject", offsetof(struct relay_report_headers, subject) },
-		{ "message-id", offsetof(struct relay_report_headers, message_id) },
+		{ "message-id",
+		    offsetof(struct relay_report_headers, message_id) },
 		{ "date", offsetof(struct relay_report_headers, date) },
 	};
 	size_t i = 0;
@@ -571,7 +575,8 @@ relay_report_headers_parse(const uint8_t *p, size_t len,
 		for (le = i; le < len; le++) {
 			if (p[le] != '\n')
 				continue;
-			if (le + 1 < len && (p[le + 1] == ' ' || p[le + 1] == '\t'))
+			if (le + 1 < len &&
+			    (p[le + 1] == ' ' || p[le + 1] == '\t'))
 				continue;
 			break;
 		}
@@ -580,17 +585,20 @@ relay_report_headers_parse(const uint8_t *p, size_t len,
 		if (end > ls && p[end - 1] == '\r')
 			end--;
 		if (end == ls)
-			break;   /* the empty line ends the header */
+			break; /* the empty line ends the header */
 		size_t colon = ls;
 		while (colon < end && p[colon] != ':')
 			colon++;
 		if (colon < end) {
-			for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+			for (size_t k = 0; k < sizeof(want) / sizeof(want[0]);
+			     k++) {
 				size_t nl = strlen(want[k].name);
-				struct relay_report_slice *s = (struct relay_report_slice *)
-				    (void *)((char *)h + want[k].off);
+				struct relay_report_slice *s =
+				    (struct relay_report_slice *)(void
+				            *)((char *)h + want[k].off);
 				if (s->p != NULL || colon - ls != nl ||
-				    strncasecmp((const char *)p + ls, want[k].name, nl) != 0)
+				    strncasecmp((const char *)p + ls,
+				        want[k].name, nl) != 0)
 					continue;
 				size_t v = colon + 1;
 				while (v < end && (p[v] == ' ' || p[v] == '\t'))
@@ -687,7 +695,8 @@ put_attempt_details(FILE *out, const struct relay_queue_attempt *a, int indent,
 {
 	if (a->mx_host[0] != '\0' || a->addr[0] != '\0') {
 		pf(out, "%*s%-*s ", indent, "", width, "mx:");
-		put_safe(out, a->mx_host[0] ? a->mx_host : "(none)", 256, ascii);
+		put_safe(out, a->mx_host[0] ? a->mx_host : "(none)", 256,
+		    ascii);
 		if (a->addr[0] != '\0') {
 			fputs(" [", out);
 			put_safe(out, a->addr, 64, ascii);
@@ -699,16 +708,19 @@ put_attempt_details(FILE *out, const struct relay_queue_attempt *a, int indent,
 		pf(out, "%*s%-*s mx=", indent, "", width, "dnssec:");
 		put_safe(out, a->dnssec_mx[0] ? a->dnssec_mx : "-", 32, true);
 		fputs(" addr=", out);
-		put_safe(out, a->dnssec_addr[0] ? a->dnssec_addr : "-", 32, true);
+		put_safe(out, a->dnssec_addr[0] ? a->dnssec_addr : "-", 32,
+		    true);
 		fputs(" tlsa=", out);
-		put_safe(out, a->dnssec_tlsa[0] ? a->dnssec_tlsa : "-", 32, true);
+		put_safe(out, a->dnssec_tlsa[0] ? a->dnssec_tlsa : "-", 32,
+		    true);
 		fputc('\n', out);
 	}
 	if (a->policy_entry[0] != '\0') {
 		/* A tls_policy_file entry chose the level: name it, and say when
 		 * it switched DANE off (RFC 7672 2.2 C25: local policy may, but
 		 * not silently). */
-		bool dane = strcmp(a->policy, "dane") == 0 || strcmp(a->policy, "dane-only") == 0;
+		bool dane = strcmp(a->policy, "dane") == 0 ||
+		    strcmp(a->policy, "dane-only") == 0;
 		pf(out, "%*s%-*s ", indent, "", width, "policy:");
 		put_safe(out, a->policy[0] ? a->policy : "-", 32, true);
 		fputs(" (tls_policy_file ", out);
@@ -778,14 +790,16 @@ relay_report_show_text(FILE *out, const struct relay_queue_envelope *env,
 	put_safe(out, env->sender, 512, false);
 	fputs(env->sender[0] == '\0' ? "> (null sender)\n" : ">\n", out);
 	pf(out, "%-14s ", "Client:");
-	put_safe(out, env->client_name[0] ? env->client_name : "unknown", 256, false);
+	put_safe(out, env->client_name[0] ? env->client_name : "unknown", 256,
+	    false);
 	fputs("[", out);
 	put_safe(out, env->client_addr, 64, false);
 	fputs("] helo=", out);
 	put_safe(out, env->helo[0] ? env->helo : "-", 256, false);
 	fputc('\n', out);
-	pf(out, "%-14s ret=%s body=%s smtputf8=%s", "Options:",
-	    ret_name(env->ret), body_name(env->body), env->smtputf8 ? "yes" : "no");
+	pf(out, "%-14s ret=%s body=%s smtputf8=%s",
+	    "Options:", ret_name(env->ret), body_name(env->body),
+	    env->smtputf8 ? "yes" : "no");
 	if (env->envid[0] != '\0') {
 		fputs(" envid=", out);
 		put_safe(out, env->envid, 100, false);
@@ -824,12 +838,16 @@ relay_report_show_text(FILE *out, const struct relay_queue_envelope *env,
 		show_field(out, 2, "reason:", r->reason);
 		pf(out, "  %-13s %" PRIu32 "\n", "attempts:", r->attempts);
 		if (rcpt_open(r)) {
-			if (r->next_attempt_us == 0 || r->next_attempt_us <= now_us) {
-				pf(out, "  %-13s as soon as possible\n", "next attempt:");
+			if (r->next_attempt_us == 0 ||
+			    r->next_attempt_us <= now_us) {
+				pf(out, "  %-13s as soon as possible\n",
+				    "next attempt:");
 			} else {
 				fmt_utc(when, sizeof(when), r->next_attempt_us);
-				fmt_age(age, sizeof(age), r->next_attempt_us - now_us);
-				pf(out, "  %-13s %s (in %s)\n", "next attempt:", when, age);
+				fmt_age(age, sizeof(age),
+				    r->next_attempt_us - now_us);
+				pf(out, "  %-13s %s (in %s)\n",
+				    "next attempt:", when, age);
 			}
 		}
 		notify_text(r->notify, notify, sizeof(notify));
@@ -838,7 +856,8 @@ relay_report_show_text(FILE *out, const struct relay_queue_envelope *env,
 		if (r->delay_warned)
 			pf(out, "  %-13s yes\n", "delay DSN:");
 		for (size_t k = 0; k < r->attempt_count; k++)
-			show_attempt(out, r->attempts - r->attempt_count + k + 1,
+			show_attempt(out,
+			    r->attempts - r->attempt_count + k + 1,
 			    &r->attempt[k]);
 	}
 	return out_status(out);
@@ -929,7 +948,15 @@ relay_report_show_json(FILE *out, const struct relay_queue_envelope *env,
 /* ------------------------------------------------------------ report */
 
 static const char *const bucket_labels[RELAY_REPORT_BUCKETS] = {
-	"5m", "10m", "20m", "40m", "80m", "160m", "320m", "640m", "1280m",
+	"5m",
+	"10m",
+	"20m",
+	"40m",
+	"80m",
+	"160m",
+	"320m",
+	"640m",
+	"1280m",
 	"1280m+",
 };
 
@@ -1005,8 +1032,9 @@ attempt_copy(struct relay_queue_attempt *dst,
 	attempt_clear(dst);
 	dst->time_us = src->time_us;
 	for (size_t k = 0; k < ATTEMPT_NSTR; k++) {
-		const char *s = *attempt_field((struct relay_queue_attempt *)
-		    (uintptr_t)src, k);
+		const char *s =
+		    *attempt_field((struct relay_queue_attempt *)(uintptr_t)src,
+		        k);
 		char *c = strdup(s != NULL ? s : "");
 		if (c == NULL)
 			rc = -1;
@@ -1044,7 +1072,8 @@ dest_get(struct relay_report *r, const char *domain)
 			return &r->dest[i];
 	if (r->ndest == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct relay_report_dest *n = realloc(r->dest, cap * sizeof(*n));
+		struct relay_report_dest *n =
+		    realloc(r->dest, cap * sizeof(*n));
 		if (n == NULL)
 			return NULL;
 		r->dest = n;
@@ -1065,7 +1094,8 @@ class_get(struct relay_report_dest *d, const char *name)
 	for (size_t i = 0; i < d->ncls; i++)
 		if (strcmp(d->cls[i].failure_class, name) == 0)
 			return &d->cls[i];
-	struct relay_report_class *n = realloc(d->cls, (d->ncls + 1) * sizeof(*n));
+	struct relay_report_class *n =
+	    realloc(d->cls, (d->ncls + 1) * sizeof(*n));
 	if (n == NULL)
 		return NULL;
 	d->cls = n;
@@ -1126,8 +1156,8 @@ relay_report_add(struct relay_report *r, const struct relay_queue_envelope *env)
 			continue;
 		struct relay_report_dest *d = dest_get(r,
 		    relay_report_domain(rc->address, domain, sizeof(domain)));
-		struct relay_report_class *c = d != NULL ?
-		    class_get(d, rc->failure_class) : NULL;
+		struct relay_report_class *c =
+		    d != NULL ? class_get(d, rc->failure_class) : NULL;
 		if (c == NULL || dest_note_latest(d, env, rc) != 0) {
 			r->failed = true;
 			return -1;
@@ -1144,7 +1174,8 @@ relay_report_add(struct relay_report *r, const struct relay_queue_envelope *env)
 			memcpy(d->last_id_, env->id, sizeof(d->last_id_));
 			d->messages++;
 		}
-		if (d->oldest_id[0] == '\0' || env->arrival_us < d->oldest_arrival_us) {
+		if (d->oldest_id[0] == '\0' ||
+		    env->arrival_us < d->oldest_arrival_us) {
 			memcpy(d->oldest_id, env->id, sizeof(d->oldest_id));
 			d->oldest_arrival_us = env->arrival_us;
 		}
@@ -1192,14 +1223,17 @@ relay_report_sort(struct relay_report *r)
 }
 
 static void
-table_row(FILE *out, int width, int indent, const char *label,
-    uint64_t total, const uint64_t *count, bool ascii)
+table_row(FILE *out, int width, int indent, const char *label, uint64_t total,
+    const uint64_t *count, bool ascii)
 {
 	pf(out, "%*s", indent, "");
 	size_t w = put_safe(out, label[0] ? label : "(none)",
 	    (size_t)(width - indent), ascii);
-	pf(out, "%*s %6" PRIu64, (int)((size_t)width - (size_t)indent > w ?
-	    (size_t)width - (size_t)indent - w : 0), "", total);
+	pf(out, "%*s %6" PRIu64,
+	    (int)((size_t)width - (size_t)indent > w
+	            ? (size_t)width - (size_t)indent - w
+	            : 0),
+	    "", total);
 	for (size_t i = 0; i < RELAY_REPORT_BUCKETS; i++)
 		pf(out, " %6" PRIu64, count[i]);
 	fputc('\n', out);
@@ -1220,19 +1254,23 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 	}
 	pf(out, ", %s\n\n", when);
 	if (r->unreadable.unparsable > 0 || r->unreadable.corrupt > 0)
-		pf(out, "Not counted below: %" PRIu64 " envelope%s in queue/ that "
+		pf(out,
+		    "Not counted below: %" PRIu64 " envelope%s in queue/ that "
 		    "do%s not parse, %" PRIu64 " file%s in corrupt/ (see queue "
-		    "list).\n\n", r->unreadable.unparsable,
+		    "list).\n\n",
+		    r->unreadable.unparsable,
 		    r->unreadable.unparsable == 1 ? "" : "s",
 		    r->unreadable.unparsable == 1 ? "es" : "",
-		    r->unreadable.corrupt, r->unreadable.corrupt == 1 ? "" : "s");
+		    r->unreadable.corrupt,
+		    r->unreadable.corrupt == 1 ? "" : "s");
 	if (r->total == 0) {
 		fputs("No deferred mail.\n", out);
 		return out_status(out);
 	}
 	fmt_utc(when, sizeof(when), r->oldest_arrival_us);
 	fmt_age(age, sizeof(age), age_us(r->now_us, r->oldest_arrival_us));
-	pf(out, "%" PRIu64 " deferred recipient%s in %" PRIu64 " message%s to %zu "
+	pf(out,
+	    "%" PRIu64 " deferred recipient%s in %" PRIu64 " message%s to %zu "
 	    "destination%s; oldest message %s, queued %s (%s ago).\n\n",
 	    r->total, r->total == 1 ? "" : "s", r->messages,
 	    r->messages == 1 ? "" : "s", r->ndest, r->ndest == 1 ? "" : "s",
@@ -1244,7 +1282,9 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 			if (strlen(r->dest[i].cls[k].failure_class) + 3 > l)
 				l = strlen(r->dest[i].cls[k].failure_class) + 3;
 		if (l > (size_t)width)
-			width = l > REPORT_DOMAIN_COL_MAX ? REPORT_DOMAIN_COL_MAX : (int)l;
+			width = l > REPORT_DOMAIN_COL_MAX
+			    ? REPORT_DOMAIN_COL_MAX
+			    : (int)l;
 	}
 	pf(out, "%-*s %6s", width, "domain / failure class", "T");
 	for (size_t i = 0; i < RELAY_REPORT_BUCKETS; i++)
@@ -1263,24 +1303,31 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 		const struct relay_report_dest *d = &r->dest[i];
 		const struct relay_queue_attempt *a = &d->latest;
 		fputc('\n', out);
-		put_safe(out, d->domain[0] ? d->domain : "(no domain)", 255, ascii);
-		fmt_age(age, sizeof(age), age_us(r->now_us, d->oldest_arrival_us));
-		pf(out, ": %" PRIu64 " deferred recipient%s in %" PRIu64
-		    " message%s", d->total, d->total == 1 ? "" : "s",
-		    d->messages, d->messages == 1 ? "" : "s");
+		put_safe(out, d->domain[0] ? d->domain : "(no domain)", 255,
+		    ascii);
+		fmt_age(age, sizeof(age),
+		    age_us(r->now_us, d->oldest_arrival_us));
+		pf(out,
+		    ": %" PRIu64 " deferred recipient%s in %" PRIu64
+		    " message%s",
+		    d->total, d->total == 1 ? "" : "s", d->messages,
+		    d->messages == 1 ? "" : "s");
 		if (d->held > 0)
 			pf(out, " (%" PRIu64 " held)", d->held);
 		pf(out, ", oldest %s (%s)\n", d->oldest_id, age);
 		if (a->time_us > 0) {
 			fmt_utc(when, sizeof(when), a->time_us);
-			pf(out, "  latest attempt %s, message %s, <", when, d->latest_id);
+			pf(out, "  latest attempt %s, message %s, <", when,
+			    d->latest_id);
 		} else {
-			pf(out, "  latest outcome, message %s, <", d->latest_id);
+			pf(out, "  latest outcome, message %s, <",
+			    d->latest_id);
 		}
 		put_safe(out, d->latest_rcpt, 255, ascii);
 		fputs(">:\n", out);
 		pf(out, "    %-11s ", "result:");
-		put_safe(out, a->failure_class[0] ? a->failure_class : "-", 32, ascii);
+		put_safe(out, a->failure_class[0] ? a->failure_class : "-", 32,
+		    ascii);
 		if (a->dsn[0] != '\0') {
 			fputc(' ', out);
 			put_safe(out, a->dsn, 16, ascii);
@@ -1300,10 +1347,14 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 			const char *c = r->dest[i].cls[k].failure_class;
 			bool seen = false;
 			for (size_t i2 = 0; i2 <= i && !seen; i2++)
-				for (size_t k2 = 0; k2 < r->dest[i2].ncls; k2++) {
+				for (size_t k2 = 0; k2 < r->dest[i2].ncls;
+				     k2++) {
 					if (i2 == i && k2 == k)
 						break;
-					if (strcmp(r->dest[i2].cls[k2].failure_class, c) == 0) {
+					if (strcmp(r->dest[i2]
+					               .cls[k2]
+					               .failure_class,
+					        c) == 0) {
 						seen = true;
 						break;
 					}
@@ -1354,7 +1405,8 @@ relay_report_print_json(FILE *out, const struct relay_report *r,
 	} else {
 		relay_json_obj_begin(&j);
 		relay_json_kv_str(&j, "queue_id", r->oldest_id);
-		relay_json_kv_u64(&j, "arrival_time", r->oldest_arrival_us / US_PER_S);
+		relay_json_kv_u64(&j, "arrival_time",
+		    r->oldest_arrival_us / US_PER_S);
 		relay_json_obj_end(&j);
 	}
 	relay_json_key(&j, "destinations");
@@ -1373,7 +1425,8 @@ relay_report_print_json(FILE *out, const struct relay_report *r,
 		relay_json_arr_begin(&j);
 		for (size_t k = 0; k < d->ncls; k++) {
 			relay_json_obj_begin(&j);
-			relay_json_kv_str(&j, "failure_class", d->cls[k].failure_class);
+			relay_json_kv_str(&j, "failure_class",
+			    d->cls[k].failure_class);
 			relay_json_kv_u64(&j, "recipients", d->cls[k].total);
 			relay_json_key(&j, "counts");
 			json_counts(&j, d->cls[k].count);
@@ -1385,7 +1438,8 @@ relay_report_print_json(FILE *out, const struct relay_report *r,
 		relay_json_key(&j, "oldest");
 		relay_json_obj_begin(&j);
 		relay_json_kv_str(&j, "queue_id", d->oldest_id);
-		relay_json_kv_u64(&j, "arrival_time", d->oldest_arrival_us / US_PER_S);
+		relay_json_kv_u64(&j, "arrival_time",
+		    d->oldest_arrival_us / US_PER_S);
 		relay_json_obj_end(&j);
 		relay_json_key(&j, "latest");
 		relay_json_obj_begin(&j);

@@ -42,8 +42,8 @@ enum relay_report_queue {
 };
 /* "active" | "deferred" | "hold". */
 const char *relay_report_queue_name(enum relay_report_queue q);
-enum relay_report_queue relay_report_queue_of(
-    const struct relay_queue_envelope *env, uint64_t now_us);
+enum relay_report_queue
+relay_report_queue_of(const struct relay_queue_envelope *env, uint64_t now_us);
 
 /*
  * The domain of address (borrowed) into buf (size bytes, lower case,
@@ -123,7 +123,7 @@ int relay_report_list_json(FILE *out, const struct relay_queue_envelope *env,
 
 /* A header field value as a slice of the content (folded, raw). */
 struct relay_report_slice {
-	const uint8_t *p;   /* NULL when the field is absent */
+	const uint8_t *p; /* NULL when the field is absent */
 	size_t len;
 };
 
@@ -162,7 +162,7 @@ size_t relay_report_bucket_of(uint64_t age_us);
 
 /* One failure class of one destination. */
 struct relay_report_class {
-	char *failure_class;            /* owned; "" when none was recorded */
+	char *failure_class; /* owned; "" when none was recorded */
 	uint64_t count[RELAY_REPORT_BUCKETS];
 	uint64_t total;
 };
@@ -171,9 +171,9 @@ struct relay_report_class {
 struct relay_report_dest {
 	char *domain;
 	uint64_t count[RELAY_REPORT_BUCKETS];
-	uint64_t total;                 /* deferred recipients */
-	uint64_t messages;              /* distinct messages */
-	uint64_t held;                  /* deferred recipients in held messages */
+	uint64_t total;    /* deferred recipients */
+	uint64_t messages; /* distinct messages */
+	uint64_t held;     /* deferred recipients in held messages */
 	struct relay_report_class *cls;
 	size_t ncls;
 	char oldest_id[RELAY_QUEUE_ID_SIZE];
@@ -192,12 +192,12 @@ struct relay_report_dest {
 struct relay_report {
 	/* read-only */
 	uint64_t now_us;
-	uint64_t total;                 /* deferred recipients */
-	uint64_t messages;              /* messages with one or more */
+	uint64_t total;    /* deferred recipients */
+	uint64_t messages; /* messages with one or more */
 	uint64_t count[RELAY_REPORT_BUCKETS];
 	char oldest_id[RELAY_QUEUE_ID_SIZE];
 	uint64_t oldest_arrival_us;
-	struct relay_report_dest *dest;  /* sorted by relay_report_sort() */
+	struct relay_report_dest *dest; /* sorted by relay_report_sort() */
 	size_t ndest;
 	/* public: the caller passes it to relay_queue_scan(); the report
 	 * shows what the scan could not read (their recipients are not in
@@ -205,7 +205,7 @@ struct relay_report {
 	struct relay_queue_scan_counts unreadable;
 	/* private */
 	size_t cap;
-	bool failed;                     /* out of memory during add */
+	bool failed; /* out of memory during add */
 };
 
 /* An empty report as of now_us. */

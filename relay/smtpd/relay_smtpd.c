@@ -55,19 +55,19 @@ struct relay_smtpd {
 	struct relay_smtpd *next, **pprev;
 	struct relay_conn *conn;
 	struct smtp_server *smtp;
-	struct relay_queue_envelope *env;   /* transaction being received */
-	struct relay_queue_writer *writer;  /* its spool file, after DATA */
-	int write_err;                      /* sticky begin/write failure */
+	struct relay_queue_envelope *env;  /* transaction being received */
+	struct relay_queue_writer *writer; /* its spool file, after DATA */
+	int write_err;                     /* sticky begin/write failure */
 	char client[INET6_ADDRSTRLEN];
 	char helo[256];
 	uint64_t msgs;
-	uint64_t content_start_ms;          /* monotonic, at DATA/first BDAT */
-	uint64_t content_bytes;             /* wire bytes read since then */
+	uint64_t content_start_ms; /* monotonic, at DATA/first BDAT */
+	uint64_t content_bytes;    /* wire bytes read since then */
 	bool in_content;
 	bool rejected;
 	bool closing;
 	bool paused_for_disk;
-	bool paused_for_output;             /* replies wait for the client */
+	bool paused_for_output; /* replies wait for the client */
 };
 
 static void smtpd_pump(struct relay_smtpd *s);
@@ -77,7 +77,8 @@ static void
 smtpd_update_pause(struct relay_smtpd *s)
 {
 	if (s->conn != NULL)
-		relay_conn_pause(s->conn, s->paused_for_disk || s->paused_for_output);
+		relay_conn_pause(s->conn,
+		    s->paused_for_disk || s->paused_for_output);
 }
 
 static void
@@ -172,15 +173,18 @@ smtpd_on_mail(struct relay_smtpd *s, const struct smtp_server_event *ev)
 		    "Service shutting down, try again later");
 	struct relay_queue_envelope *env = relay_queue_envelope_new();
 	if (env == NULL)
-		return smtp_server_reply(s->smtp, 451, "4.3.0", "Out of memory");
-	if (slice_set(&env->sender, ev->addr.null ? (struct smtp_slice){0} :
-	    ev->addr.mailbox) != 0 ||
+		return smtp_server_reply(s->smtp, 451, "4.3.0",
+		    "Out of memory");
+	if (slice_set(&env->sender,
+	        ev->addr.null ? (struct smtp_slice){ 0 } : ev->addr.mailbox) !=
+	        0 ||
 	    slice_set(&env->envid, ev->mail.envid) != 0 ||
 	    relay_queue_set_str(&env->client_addr, s->client) != 0 ||
 	    relay_queue_set_str(&env->client_name, "unknown") != 0 ||
 	    relay_queue_set_str(&env->helo, s->helo) != 0) {
 		relay_queue_envelope_free(env);
-		return smtp_server_reply(s->smtp, 451, "4.3.0", "Out of memory");
+		return smtp_server_reply(s->smtp, 451, "4.3.0",
+		    "Out of memory");
 	}
 	switch (ev->mail.ret) {
 	case SMTP_RET_NONE:
@@ -214,7 +218,8 @@ static int
 smtpd_on_rcpt(struct relay_smtpd *s, const struct smtp_server_event *ev)
 {
 	if (s->env == NULL)
-		return smtp_server_reply(s->smtp, 451, "4.3.0", "Transaction lost");
+		return smtp_server_reply(s->smtp, 451, "4.3.0",
+		    "Transaction lost");
 	/* The relay routes by domain; a bare "Postmaster" has none here. */
 	if (ev->addr.postmaster || ev->addr.domain.len == 0)
 		return smtp_server_reply(s->smtp, 550, "5.1.3",
@@ -223,11 +228,13 @@ smtpd_on_rcpt(struct relay_smtpd *s, const struct smtp_server_event *ev)
 	char *orcpt = slice_dup(ev->rcpt.orcpt);
 	int r = RELAY_QUEUE_ENOMEM;
 	if (addr != NULL && orcpt != NULL)
-		r = relay_queue_rcpt_add(s->env, addr, orcpt, ev->rcpt.notify, NULL);
+		r = relay_queue_rcpt_add(s->env, addr, orcpt, ev->rcpt.notify,
+		    NULL);
 	free(addr);
 	free(orcpt);
 	if (r != 0)
-		return smtp_server_reply(s->smtp, 451, "4.3.0", "Out of memory");
+		return smtp_server_reply(s->smtp, 451, "4.3.0",
+		    "Out of memory");
 	return smtp_server_accept(s->smtp);
 }
 
@@ -251,12 +258,15 @@ smtpd_on_data(struct relay_smtpd *s)
 	char helo[64], date[64], line[512];
 	size_t k = 0;
 	for (const char *p = s->helo; *p != '\0' && k < sizeof(helo) - 1; p++)
-		helo[k++] = (*p > 0x20 && *p < 0x7f && *p != '(' && *p != ')') ? *p : '?';
+		helo[k++] = (*p > 0x20 && *p < 0x7f && *p != '(' && *p != ')')
+		    ? *p
+		    : '?';
 	helo[k] = '\0';
 	time_t now = (time_t)relay_clock_wall_s(s->srv->ctx.clock);
 	struct tm tm;
 	if (gmtime_r(&now, &tm) == NULL ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm) ==
+	        0)
 		date[0] = '\0';
 	int w = snprintf(line, sizeof(line),
 	    "Received: from %s (%s)\r\n\tby %s (danerelay) with %s id %s;\r\n\t%s\r\n",
@@ -264,7 +274,8 @@ smtpd_on_data(struct relay_smtpd *s)
 	    smtp_server_is_tls(s->smtp) ? "ESMTPS" : "ESMTP",
 	    relay_queue_writer_id(s->writer), date);
 	if (w > 0 && (size_t)w < sizeof(line)) {
-		r = relay_queue_writer_write(s->writer, line, (size_t)w, NULL, NULL);
+		r = relay_queue_writer_write(s->writer, line, (size_t)w, NULL,
+		    NULL);
 		if (r != 0)
 			s->write_err = r;
 	}
@@ -289,7 +300,8 @@ smtpd_on_body(struct relay_smtpd *s, struct smtp_slice data)
 	if (s->writer == NULL || s->write_err != 0 || data.len == 0)
 		return;
 	bool high = relay_queue_writer_buffered(s->writer) + data.len >
-	    SMTPD_WRITE_HIGH_WATER && !s->paused_for_disk;
+	        SMTPD_WRITE_HIGH_WATER &&
+	    !s->paused_for_disk;
 	int r = relay_queue_writer_write(s->writer, data.p, data.len,
 	    high ? smtpd_write_done : NULL, s);
 	if (r != 0) {
@@ -331,8 +343,10 @@ smtpd_committed(struct relay_queue_writer *w, int status, const char *queue_id,
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_INFO, "queued")) {
 			relay_log_str(&l, "id", queue_id);
-			relay_log_addr(&l, "from", s->env != NULL ? s->env->sender : "");
-			relay_log_u64(&l, "nrcpt", s->env != NULL ? s->env->rcpt_count : 0);
+			relay_log_addr(&l, "from",
+			    s->env != NULL ? s->env->sender : "");
+			relay_log_u64(&l, "nrcpt",
+			    s->env != NULL ? s->env->rcpt_count : 0);
 			relay_log_str(&l, "client", s->client);
 			relay_log_end(&l);
 		}
@@ -340,7 +354,8 @@ smtpd_committed(struct relay_queue_writer *w, int status, const char *queue_id,
 			s->srv->ctx.committed(s->srv->ctx.arg, queue_id);
 	} else {
 		struct relay_log_line l;
-		if (relay_log_begin(&l, RELAY_LOG_WARNING, "queue-write-failed")) {
+		if (relay_log_begin(&l, RELAY_LOG_WARNING,
+		        "queue-write-failed")) {
 			relay_log_str(&l, "client", s->client);
 			relay_log_str(&l, "why", relay_queue_strerror(status));
 			relay_log_end(&l);
@@ -386,14 +401,18 @@ smtpd_on_message(struct relay_smtpd *s)
 static void
 smtpd_start_tls(struct relay_smtpd *s)
 {
-	SSL *ssl = s->srv->ctx.server_tls != NULL ? SSL_new(s->srv->ctx.server_tls) : NULL;
+	SSL *ssl = s->srv->ctx.server_tls != NULL
+	    ? SSL_new(s->srv->ctx.server_tls)
+	    : NULL;
 	if (ssl == NULL) {
 		smtpd_close(s);
 		return;
 	}
 	SSL_set_accept_state(ssl);
-	relay_conn_set_timeout(s->conn, s->srv->ctx.cfg->smtpd_starttls_timeout_ms);
-	relay_conn_set_deadline(s->conn, s->srv->ctx.cfg->smtpd_starttls_timeout_ms);
+	relay_conn_set_timeout(s->conn,
+	    s->srv->ctx.cfg->smtpd_starttls_timeout_ms);
+	relay_conn_set_deadline(s->conn,
+	    s->srv->ctx.cfg->smtpd_starttls_timeout_ms);
 	/* relay_conn_start_tls owns ssl from here, also on failure. */
 	if (relay_conn_start_tls(s->conn, ssl) != RELAY_CONN_OK)
 		smtpd_close(s);
@@ -435,8 +454,8 @@ smtpd_update_deadline(struct relay_smtpd *s, bool replied)
 /* The machine refused a protocol violation: one line per refusal, so an
  * attempt to smuggle, or to overflow a limit, leaves a trace. */
 static void
-smtpd_log_refused(const struct relay_smtpd *s, unsigned code, const char *enhanced,
-    const char *why)
+smtpd_log_refused(const struct relay_smtpd *s, unsigned code,
+    const char *enhanced, const char *why)
 {
 	struct relay_log_line l;
 	if (relay_log_begin(&l, RELAY_LOG_INFO, "refused")) {
@@ -478,7 +497,8 @@ smtpd_pump(struct relay_smtpd *s)
 			smtpd_update_deadline(s, true);
 			/* A client that does not read its replies is not
 			 * served further until it does (on_drain). */
-			if (relay_conn_pending(s->conn) >= RELAY_CONN_LOW_WATER) {
+			if (relay_conn_pending(s->conn) >=
+			    RELAY_CONN_LOW_WATER) {
 				s->paused_for_output = true;
 				smtpd_update_pause(s);
 				return;
@@ -486,8 +506,9 @@ smtpd_pump(struct relay_smtpd *s)
 			continue;
 		}
 		case SMTP_SERVER_EV_HELO: {
-			size_t n = ev.helo.len < sizeof(s->helo) - 1 ?
-			    ev.helo.len : sizeof(s->helo) - 1;
+			size_t n = ev.helo.len < sizeof(s->helo) - 1
+			    ? ev.helo.len
+			    : sizeof(s->helo) - 1;
 			memcpy(s->helo, ev.helo.p, n);
 			s->helo[n] = '\0';
 			break;
@@ -500,7 +521,8 @@ smtpd_pump(struct relay_smtpd *s)
 			break;
 		case SMTP_SERVER_EV_DATA:
 			s->in_content = true;
-			s->content_start_ms = relay_clock_mono_ms(s->srv->ctx.clock);
+			s->content_start_ms =
+			    relay_clock_mono_ms(s->srv->ctx.clock);
 			s->content_bytes = 0;
 			smtpd_on_data(s);
 			break;
@@ -603,14 +625,16 @@ smtpd_on_error(struct relay_conn *c, int err, void *arg)
 			relay_log_str(&l, "why",
 			    smtp_server_state_name(smtp_server_state(s->smtp)));
 			relay_log_str(&l, "limit",
-			    relay_conn_deadline_passed(s->conn) ? "deadline" : "idle");
+			    relay_conn_deadline_passed(s->conn) ? "deadline"
+			                                        : "idle");
 			relay_log_end(&l);
 		}
 		/* A commit in flight finishes first: never time out a client
 		 * that is waiting for our fsync. */
 		if (smtp_server_state(s->smtp) == SMTP_SERVER_VERDICT)
 			return;
-		if (smtp_server_abort(s->smtp, "4.4.2", "Error: timeout exceeded") == 0) {
+		if (smtp_server_abort(s->smtp, "4.4.2",
+		        "Error: timeout exceeded") == 0) {
 			smtpd_pump(s);
 			if (!s->closing)
 				smtpd_close(s);
@@ -619,7 +643,8 @@ smtpd_on_error(struct relay_conn *c, int err, void *arg)
 		break;
 	}
 	default:
-		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-error", relay_conn_strerror(err));
+		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-error",
+		    relay_conn_strerror(err));
 		break;
 	}
 	smtpd_close(s);
@@ -657,7 +682,8 @@ static size_t
 smtpd_count_client(const struct relay_smtpd_server *srv, const char *client)
 {
 	size_t n = 0;
-	for (const struct relay_smtpd *s = srv->sessions; s != NULL; s = s->next)
+	for (const struct relay_smtpd *s = srv->sessions; s != NULL;
+	     s = s->next)
 		if (strcmp(s->client, client) == 0)
 			n++;
 	return n;
@@ -668,7 +694,8 @@ static size_t
 smtpd_count_kind(const struct relay_smtpd_server *srv, bool rejected)
 {
 	size_t n = 0;
-	for (const struct relay_smtpd *s = srv->sessions; s != NULL; s = s->next)
+	for (const struct relay_smtpd *s = srv->sessions; s != NULL;
+	     s = s->next)
 		if (s->rejected == rejected)
 			n++;
 	return n;
@@ -683,7 +710,8 @@ relay_smtpd_accept(struct relay_smtpd_server *srv, uv_stream_t *server)
 		return;
 	}
 	s->srv = srv;
-	if (relay_conn_accept(server, &smtpd_cbs, s, &s->conn) != RELAY_CONN_OK) {
+	if (relay_conn_accept(server, &smtpd_cbs, s, &s->conn) !=
+	    RELAY_CONN_OK) {
 		free(s);
 		return;
 	}
@@ -698,11 +726,13 @@ relay_smtpd_accept(struct relay_smtpd_server *srv, uv_stream_t *server)
 	memset(&ss, 0, sizeof(ss));
 	if (relay_conn_peer(s->conn, &ss) == 0) {
 		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
-			    s->client, sizeof(s->client));
+			inet_ntop(AF_INET,
+			    &((struct sockaddr_in *)&ss)->sin_addr, s->client,
+			    sizeof(s->client));
 		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
-			    s->client, sizeof(s->client));
+			inet_ntop(AF_INET6,
+			    &((struct sockaddr_in6 *)&ss)->sin6_addr, s->client,
+			    sizeof(s->client));
 	}
 	if (s->client[0] == '\0')
 		snprintf(s->client, sizeof(s->client), "unknown");
@@ -733,26 +763,32 @@ relay_smtpd_accept(struct relay_smtpd_server *srv, uv_stream_t *server)
 		return;
 	}
 	relay_conn_set_timeout(s->conn, cfg->smtpd_timeout_ms);
-	relay_conn_set_deadline(s->conn, s->rejected ? cfg->smtpd_reject_timeout_ms :
-	    cfg->smtpd_timeout_ms);
+	relay_conn_set_deadline(s->conn,
+	    s->rejected ? cfg->smtpd_reject_timeout_ms : cfg->smtpd_timeout_ms);
 
 	/* Outsiders only ever get 554: they have their own small limit and
 	 * never use up the slots of the clients we serve. */
-	bool over_total = s->rejected ?
-	    smtpd_count_kind(srv, true) > (size_t)cfg->smtpd_reject_connection_limit :
-	    cfg->max_connections > 0 &&
-	    smtpd_count_kind(srv, false) > (size_t)cfg->max_connections;
+	bool over_total = s->rejected ? smtpd_count_kind(srv, true) >
+	        (size_t)cfg->smtpd_reject_connection_limit
+	                              : cfg->max_connections > 0 &&
+	        smtpd_count_kind(srv, false) > (size_t)cfg->max_connections;
 	bool over_client = cfg->max_connections_per_client > 0 &&
-	    smtpd_count_client(srv, s->client) > (size_t)cfg->max_connections_per_client;
+	    smtpd_count_client(srv, s->client) >
+	        (size_t)cfg->max_connections_per_client;
 	if (srv->stopping || over_total || over_client) {
-		static const char busy[] = "421 4.7.0 Error: too many connections, try again later\r\n";
-		static const char down[] = "421 4.3.2 Service shutting down, try again later\r\n";
+		static const char busy[] =
+		    "421 4.7.0 Error: too many connections, try again later\r\n";
+		static const char down[] =
+		    "421 4.3.2 Service shutting down, try again later\r\n";
 		const char *msg = srv->stopping ? down : busy;
 		smtpd_log_simple(s, RELAY_LOG_INFO, "smtpd-refused",
-		    srv->stopping ? "shutting down" :
-		    over_total ? (s->rejected ? "smtpd_reject_connection_limit" :
-		    "max_connections") : "max_connections_per_client");
-		rc_ignore(relay_conn_write(s->conn, (const uint8_t *)msg, strlen(msg)));
+		    srv->stopping ? "shutting down"
+		        : over_total
+		        ? (s->rejected ? "smtpd_reject_connection_limit"
+		                       : "max_connections")
+		        : "max_connections_per_client");
+		rc_ignore(relay_conn_write(s->conn, (const uint8_t *)msg,
+		    strlen(msg)));
 		s->closing = true;
 		relay_conn_close(s->conn);
 		return;
@@ -781,7 +817,8 @@ relay_smtpd_shutdown(struct relay_smtpd_server *srv)
 		 * until the commit ends; everything else gets 421 now. */
 		if (smtp_server_state(s->smtp) == SMTP_SERVER_VERDICT)
 			continue;
-		if (smtp_server_abort(s->smtp, "4.3.2", "Service shutting down") == 0)
+		if (smtp_server_abort(s->smtp, "4.3.2",
+		        "Service shutting down") == 0)
 			smtpd_pump(s);
 		if (!s->closing)
 			smtpd_close(s);

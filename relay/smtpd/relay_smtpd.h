@@ -30,7 +30,7 @@ struct relay_smtpd_ctx {
 	 * between two loop turns. */
 	const struct relay_config *cfg;
 	struct relay_queue *queue;
-	SSL_CTX *server_tls;        /* inbound STARTTLS, NULL when no cert */
+	SSL_CTX *server_tls; /* inbound STARTTLS, NULL when no cert */
 	/* Message queue_id is durable in the queue (the client gets its
 	 * 250 next). May be NULL. */
 	void (*committed)(void *arg, const char *queue_id);

@@ -68,8 +68,11 @@ main(int argc, char **argv)
 	printf("1..%zu\n", n);
 	for (size_t i = 0; i < n; i++) {
 		char path[4096];
-		int w = snprintf(path, sizeof(path), "%s/%s", argv[1], names[i]);
-		FILE *f = (w > 0 && (size_t)w < sizeof(path)) ? fopen(path, "rb") : NULL;
+		int w =
+		    snprintf(path, sizeof(path), "%s/%s", argv[1], names[i]);
+		FILE *f = (w > 0 && (size_t)w < sizeof(path))
+		    ? fopen(path, "rb")
+		    : NULL;
 		size_t len = 0;
 		if (f != NULL) {
 			len = fread(buf, 1, REPLAY_MAX_INPUT, f);
@@ -79,8 +82,9 @@ main(int argc, char **argv)
 				f = NULL;
 		}
 		if (f == NULL) {
-			printf("not ok %zu - %s (unreadable or over %d bytes)\n", i + 1,
-			    names[i], REPLAY_MAX_INPUT);
+			printf(
+			    "not ok %zu - %s (unreadable or over %d bytes)\n",
+			    i + 1, names[i], REPLAY_MAX_INPUT);
 			failed++;
 		} else {
 			/* Copy into an exact-size block so ASan sees over-reads. */

@@ -37,29 +37,29 @@ struct bytes {
 
 struct relay_conn {
 	uv_loop_t *loop;
-	uv_timer_t timer;           /* connect, idle and deadline, close bound */
-	uv_timer_t kick;            /* moves bytes and reports, next iteration */
+	uv_timer_t timer; /* connect, idle and deadline, close bound */
+	uv_timer_t kick;  /* moves bytes and reports, next iteration */
 	const struct relay_conn_cbs *cbs;
 	void *arg;
 	struct sockaddr_storage addr;
 	char addr_text[64];
-	struct rpl_peer *peer;      /* NULL: nobody listens there */
+	struct rpl_peer *peer; /* NULL: nobody listens there */
 	struct peer_sess *ps;
 
 	/* client end, as in relay_conn.c */
 	SSL *ssl;
 	BIO *rbio, *wbio;
-	struct bytes c2s, s2c;      /* plaintext before TLS */
+	struct bytes c2s, s2c; /* plaintext before TLS */
 
 	/* server end */
 	SSL_CTX *sctx;
 	SSL *sssl;
 	BIO *srbio, *swbio;
-	bool server_tls;            /* past STARTTLS */
+	bool server_tls; /* past STARTTLS */
 	bool server_hs_done;
-	bool server_garbage;        /* answer the ClientHello with garbage */
-	bool server_stalled;        /* reads nothing any more */
-	bool server_gone;           /* closed its end */
+	bool server_garbage; /* answer the ClientHello with garbage */
+	bool server_stalled; /* reads nothing any more */
+	bool server_gone;    /* closed its end */
 
 	uint64_t idle_ms;
 	uint64_t deadline_at;
@@ -68,7 +68,7 @@ struct relay_conn {
 	int tls_ssl_error;
 	int open_handles;
 	bool connecting;
-	bool connect_timeout;       /* the peer never accepts */
+	bool connect_timeout; /* the peer never accepts */
 	bool refused;
 	bool handshaking;
 	bool paused;
@@ -202,14 +202,16 @@ server_ctx(struct relay_conn *c, const char *chain)
 	const char *dir = replay_world->data_dir;
 	bool first = true;
 	for (char *save = NULL, *n = strtok_r(names, " ", &save); n != NULL;
-	    n = strtok_r(NULL, " ", &save)) {
+	     n = strtok_r(NULL, " ", &save)) {
 		char path[1200];
 		snprintf(path, sizeof path, "%s/%s.pem", dir, n);
 		if (first) {
 			char key[1200];
 			snprintf(key, sizeof key, "%s/%s.key", dir, n);
-			if (SSL_CTX_use_certificate_file(c->sctx, path, SSL_FILETYPE_PEM) != 1 ||
-			    SSL_CTX_use_PrivateKey_file(c->sctx, key, SSL_FILETYPE_PEM) != 1)
+			if (SSL_CTX_use_certificate_file(c->sctx, path,
+			        SSL_FILETYPE_PEM) != 1 ||
+			    SSL_CTX_use_PrivateKey_file(c->sctx, key,
+			        SSL_FILETYPE_PEM) != 1)
 				return -1;
 			first = false;
 			continue;
@@ -247,10 +249,11 @@ server_start_tls(struct relay_conn *c)
 		c->server_garbage = true;
 		return;
 	}
-	if (server_ctx(c, peer_sess_cert(c->ps)) != 0 || (c->sssl = SSL_new(c->sctx)) == NULL) {
+	if (server_ctx(c, peer_sess_cert(c->ps)) != 0 ||
+	    (c->sssl = SSL_new(c->sctx)) == NULL) {
 		snprintf(replay_world->fatal, sizeof replay_world->fatal,
-		    "peer %s: cannot set up its TLS server with '%s'", c->addr_text,
-		    peer_sess_cert(c->ps));
+		    "peer %s: cannot set up its TLS server with '%s'",
+		    c->addr_text, peer_sess_cert(c->ps));
 		c->server_gone = true;
 		return;
 	}
@@ -303,9 +306,11 @@ server_step(struct relay_conn *c)
 			progress |= bio_move(c->wbio, NULL);
 		} else if (c->server_garbage) {
 			if (bio_move(c->wbio, NULL)) {
-				static const char junk[] = "this is not TLS\r\n";
+				static const char junk[] =
+				    "this is not TLS\r\n";
 				replay_peer_note(c->peer, "tls garbage");
-				if (BIO_write(c->rbio, junk, sizeof junk - 1) != (int)sizeof junk - 1)
+				if (BIO_write(c->rbio, junk, sizeof junk - 1) !=
+				    (int)sizeof junk - 1)
 					abort();
 				c->server_garbage = false;
 				c->server_stalled = true;
@@ -318,12 +323,15 @@ server_step(struct relay_conn *c)
 				int r = SSL_do_handshake(c->sssl);
 				if (r == 1) {
 					c->server_hs_done = true;
-					peer_sess_tls_up(c->ps, SSL_get_servername(c->sssl,
-					    TLSEXT_NAMETYPE_host_name));
+					peer_sess_tls_up(c->ps,
+					    SSL_get_servername(c->sssl,
+					        TLSEXT_NAMETYPE_host_name));
 					progress = true;
-				} else if (SSL_get_error(c->sssl, r) != SSL_ERROR_WANT_READ) {
+				} else if (SSL_get_error(c->sssl, r) !=
+				    SSL_ERROR_WANT_READ) {
 					/* The client gave up (its alert is in srbio). */
-					replay_peer_note(c->peer, "tls handshake failed");
+					replay_peer_note(c->peer,
+					    "tls handshake failed");
 					progress |= bio_move(c->swbio, c->rbio);
 					c->server_gone = true;
 					return true;
@@ -332,8 +340,10 @@ server_step(struct relay_conn *c)
 			if (c->server_hs_done) {
 				uint8_t buf[CONN_IO_CHUNK];
 				int n;
-				while ((n = SSL_read(c->sssl, buf, sizeof buf)) > 0) {
-					(void)peer_sess_input(c->ps, buf, (size_t)n);
+				while ((n = SSL_read(c->sssl, buf,
+				            sizeof buf)) > 0) {
+					(void)peer_sess_input(c->ps, buf,
+					    (size_t)n);
 					progress = true;
 				}
 			}
@@ -424,7 +434,9 @@ client_step(struct relay_conn *c)
 	if (e != SSL_ERROR_WANT_READ) {
 		c->tls_ssl_error = e;
 		c->tls_error = ERR_peek_error();
-		conn_fail(c, e == SSL_ERROR_ZERO_RETURN ? RELAY_CONN_EOF : RELAY_CONN_TLS);
+		conn_fail(c,
+		    e == SSL_ERROR_ZERO_RETURN ? RELAY_CONN_EOF
+		                               : RELAY_CONN_TLS);
 		return true;
 	}
 eof:
@@ -510,15 +522,17 @@ relay_conn_connect(uv_loop_t *loop, const struct sockaddr *addr,
 	c->loop = loop;
 	c->cbs = cbs;
 	c->arg = arg;
-	size_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
+	size_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                          : sizeof(struct sockaddr_in);
 	memcpy(&c->addr, addr, alen);
-	const void *ap = addr->sa_family == AF_INET6 ?
-	    (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr :
-	    (const void *)&((const struct sockaddr_in *)addr)->sin_addr;
-	if (inet_ntop(addr->sa_family, ap, c->addr_text, sizeof c->addr_text) == NULL)
+	const void *ap = addr->sa_family == AF_INET6
+	    ? (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr
+	    : (const void *)&((const struct sockaddr_in *)addr)->sin_addr;
+	if (inet_ntop(addr->sa_family, ap, c->addr_text, sizeof c->addr_text) ==
+	    NULL)
 		snprintf(c->addr_text, sizeof c->addr_text, "?");
-	if (uv_timer_init(loop, &c->timer) != 0 || uv_timer_init(loop, &c->kick) != 0)
+	if (uv_timer_init(loop, &c->timer) != 0 ||
+	    uv_timer_init(loop, &c->kick) != 0)
 		abort();
 	c->timer.data = c;
 	c->kick.data = c;
@@ -528,9 +542,10 @@ relay_conn_connect(uv_loop_t *loop, const struct sockaddr *addr,
 	struct replay_world *w = replay_world;
 	c->peer = replay_peer_find(c->addr_text);
 	if (c->peer == NULL) {
-		if (w->nunknown_peer < sizeof w->unknown_peer / sizeof w->unknown_peer[0])
-			snprintf(w->unknown_peer[w->nunknown_peer++], sizeof w->unknown_peer[0],
-			    "%s", c->addr_text);
+		if (w->nunknown_peer <
+		    sizeof w->unknown_peer / sizeof w->unknown_peer[0])
+			snprintf(w->unknown_peer[w->nunknown_peer++],
+			    sizeof w->unknown_peer[0], "%s", c->addr_text);
 		c->refused = true;
 	} else {
 		c->peer->connections++;
@@ -538,10 +553,12 @@ relay_conn_connect(uv_loop_t *loop, const struct sockaddr *addr,
 		if (c->ps == NULL)
 			abort();
 		if (peer_sess_has(c->ps, RPL_P_REFUSE, NULL)) {
-			replay_peer_note(c->peer, "refused %u", c->peer->connections);
+			replay_peer_note(c->peer, "refused %u",
+			    c->peer->connections);
 			c->refused = true;
 		} else if (peer_sess_has(c->ps, RPL_P_CONNECT_TIMEOUT, NULL)) {
-			replay_peer_note(c->peer, "no answer to connect %u", c->peer->connections);
+			replay_peer_note(c->peer, "no answer to connect %u",
+			    c->peer->connections);
 			c->connect_timeout = true;
 		}
 	}
@@ -553,8 +570,8 @@ relay_conn_connect(uv_loop_t *loop, const struct sockaddr *addr,
 }
 
 int
-relay_conn_accept(uv_stream_t *server, const struct relay_conn_cbs *cbs, void *arg,
-    struct relay_conn **out)
+relay_conn_accept(uv_stream_t *server, const struct relay_conn_cbs *cbs,
+    void *arg, struct relay_conn **out)
 {
 	/* The runner has no inbound side. */
 	(void)server;

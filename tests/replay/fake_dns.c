@@ -36,7 +36,7 @@
 /* relay_dns_int.h leaves struct relay_dns_query to the lookup layer. */
 struct relay_dns_query {
 	struct relay_dns *dns;
-	struct relay_dns_query *prev, *next;  /* dns->qhead list */
+	struct relay_dns_query *prev, *next; /* dns->qhead list */
 	uv_timer_t timer;
 	bool cancelled;
 	uint16_t qtype;
@@ -48,7 +48,8 @@ struct relay_dns_query {
 static const struct dns__lookup_ops fake_ops;
 
 void
-dns__log(struct relay_dns *dns, enum relay_log_level level, const char *fmt, ...)
+dns__log(struct relay_dns *dns, enum relay_log_level level, const char *fmt,
+    ...)
 {
 	char text[768];
 	struct relay_log_line l;
@@ -79,7 +80,8 @@ replay_rng(void *arg)
 static uint32_t rng_state;
 
 void
-relay_dns_opts_from_config(struct relay_dns_opts *opts, const struct relay_config *cfg)
+relay_dns_opts_from_config(struct relay_dns_opts *opts,
+    const struct relay_config *cfg)
 {
 	(void)cfg;
 	memset(opts, 0, sizeof *opts);
@@ -99,7 +101,8 @@ handle_closed(uv_handle_t *h)
 }
 
 int
-relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts, struct relay_dns **out)
+relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts,
+    struct relay_dns **out)
 {
 	struct relay_dns *dns = calloc(1, sizeof *dns);
 	if (dns == NULL)
@@ -109,12 +112,15 @@ relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts, struct relay_d
 	rng_state = 1;
 	dns->rng = replay_rng;
 	dns->rng_arg = &rng_state;
-	dns->query_timeout_ms = opts->query_timeout_ms ? opts->query_timeout_ms :
-	    DEFAULT_QUERY_TIMEOUT_MS;
+	dns->query_timeout_ms = opts->query_timeout_ms
+	    ? opts->query_timeout_ms
+	    : DEFAULT_QUERY_TIMEOUT_MS;
 	/* The known-answer self-test is the resolver's; here the scenario
 	 * says how it went (`selftest failing`). */
-	dns->validation = replay_world != NULL && replay_world->sc->selftest_failing ?
-	    RELAY_DNS_VALIDATION_FAILED : RELAY_DNS_VALIDATION_OK;
+	dns->validation =
+	    replay_world != NULL && replay_world->sc->selftest_failing
+	    ? RELAY_DNS_VALIDATION_FAILED
+	    : RELAY_DNS_VALIDATION_OK;
 	/* The deadline timer only holds the context open until close. */
 	if (uv_timer_init(loop, &dns->deadline) != 0) {
 		free(dns);
@@ -192,8 +198,9 @@ under(const char *name, const char *zone)
 	size_t n = strlen(name), z = strlen(zone);
 	if (strcmp(zone, ".") == 0)
 		return true;
-	return n == z ? strcmp(name, zone) == 0 :
-	    n > z && name[n - z - 1] == '.' && strcmp(name + n - z, zone) == 0;
+	return n == z ? strcmp(name, zone) == 0
+	              : n > z && name[n - z - 1] == '.' &&
+	        strcmp(name + n - z, zone) == 0;
 }
 
 static void
@@ -205,7 +212,8 @@ normalize(const char *in, char *out, size_t size)
 	if (n >= size)
 		n = size - 1;
 	for (size_t i = 0; i < n; i++)
-		out[i] = (char)(in[i] >= 'A' && in[i] <= 'Z' ? in[i] + 32 : in[i]);
+		out[i] =
+		    (char)(in[i] >= 'A' && in[i] <= 'Z' ? in[i] + 32 : in[i]);
 	out[n] = '\0';
 }
 
@@ -225,7 +233,8 @@ set_sec(struct built *b, enum rpl_sec sec)
 	b->ub.secure = sec == RPL_SECURE;
 	b->ub.bogus = sec == RPL_BOGUS;
 	if (sec == RPL_BOGUS) {
-		snprintf(b->why, sizeof b->why, "validation failure (scripted bogus)");
+		snprintf(b->why, sizeof b->why,
+		    "validation failure (scripted bogus)");
 		b->ub.why_bogus = b->why;
 	}
 }
@@ -246,7 +255,8 @@ build_answer(const struct relay_dns_query *q, struct built *b)
 	b->ub.len = b->len;
 	b->ub.ttl = 300;
 	if (w->nqueries < sizeof w->queries / sizeof w->queries[0] &&
-	    asprintf(&w->queries[w->nqueries], "%s %s", name, rpl_type_name(q->qtype)) > 0)
+	    asprintf(&w->queries[w->nqueries], "%s %s", name,
+	        rpl_type_name(q->qtype)) > 0)
 		w->nqueries++;
 
 	const struct rpl_rrset *rs = NULL;
@@ -298,7 +308,8 @@ build_answer(const struct relay_dns_query *q, struct built *b)
 	const struct rpl_zone *zone = NULL;
 	for (size_t i = 0; i < w->sc->nzones; i++) {
 		const struct rpl_zone *z = &w->sc->zones[i];
-		if (under(name, z->name) && (zone == NULL || strlen(z->name) > strlen(zone->name)))
+		if (under(name, z->name) &&
+		    (zone == NULL || strlen(z->name) > strlen(zone->name)))
 			zone = z;
 	}
 	if (zone != NULL) {
@@ -312,9 +323,11 @@ build_answer(const struct relay_dns_query *q, struct built *b)
 	bool allowed = false;
 	for (size_t i = 0; i < w->nallowed; i++)
 		allowed |= under(name, w->allowed[i]);
-	if (!allowed && w->nunscripted < sizeof w->unscripted / sizeof w->unscripted[0])
-		snprintf(w->unscripted[w->nunscripted++], sizeof w->unscripted[0], "%s/%s",
-		    name, rpl_type_name(q->qtype));
+	if (!allowed &&
+	    w->nunscripted < sizeof w->unscripted / sizeof w->unscripted[0])
+		snprintf(w->unscripted[w->nunscripted++],
+		    sizeof w->unscripted[0], "%s/%s", name,
+		    rpl_type_name(q->qtype));
 	b->ub.rcode = 2;
 	return true;
 }
@@ -336,11 +349,13 @@ answer_from_result(const char *qname, uint16_t qtype, const struct ub_result *r,
 	if (r->bogus)
 		ans->why_bogus = r->why_bogus;
 	if (relay_dns_status_usable(&ans->st) && r->canonname != NULL) {
-		if (relay_dns_host_normalize(r->canonname, strlen(r->canonname), canon) != 0) {
+		if (relay_dns_host_normalize(r->canonname, strlen(r->canonname),
+		        canon) != 0) {
 			ans->st.sec = RELAY_DNS_INDETERMINATE;
 			ans->st.kind = RELAY_DNS_FAILED;
 			ans->st.why = RELAY_DNS_WHY_MALFORMED;
-		} else if (relay_dns_host_normalize(qname, strlen(qname), qnorm) != 0 ||
+		} else if (relay_dns_host_normalize(qname, strlen(qname),
+		               qnorm) != 0 ||
 		    strcmp(qnorm, canon) != 0) {
 			ans->canon = canon;
 		}
@@ -361,8 +376,8 @@ q_timeout_cb(uv_timer_t *t)
 			.why = RELAY_DNS_WHY_TIMEOUT,
 		},
 	};
-	dns__log(dns, RELAY_LOG_WARNING, "dns lookup %s/%u: timed out", q->qname,
-	    q->qtype);
+	dns__log(dns, RELAY_LOG_WARNING, "dns lookup %s/%u: timed out",
+	    q->qname, q->qtype);
 	relay_dns_lookup_cb *cb = q->cb;
 	void *arg = q->arg;
 	q_retire(q);
@@ -380,7 +395,8 @@ q_answer_cb(uv_timer_t *t)
 		abort();
 	if (!build_answer(q, b)) {
 		free(b);
-		uv_timer_start(&q->timer, q_timeout_cb, dns->query_timeout_ms, 0);
+		uv_timer_start(&q->timer, q_timeout_cb, dns->query_timeout_ms,
+		    0);
 		return;
 	}
 	char canon[RELAY_DNS_HOST_MAX];
@@ -454,9 +470,11 @@ size_t
 relay_dns_pending(const struct relay_dns *dns)
 {
 	size_t n = 0;
-	for (const struct relay_dns_query *q = dns->qhead; q != NULL; q = q->next)
+	for (const struct relay_dns_query *q = dns->qhead; q != NULL;
+	     q = q->next)
 		n++;
-	for (const struct relay_dns_req *r = dns->reqs; r != NULL; r = dns__req_next(r))
+	for (const struct relay_dns_req *r = dns->reqs; r != NULL;
+	     r = dns__req_next(r))
 		n++;
 	return n;
 }
@@ -469,7 +487,8 @@ dns__drain_check(struct relay_dns *dns)
 }
 
 void
-relay_dns_close_when_idle(struct relay_dns *dns, void (*cb)(void *arg), void *arg)
+relay_dns_close_when_idle(struct relay_dns *dns, void (*cb)(void *arg),
+    void *arg)
 {
 	if (dns->closing)
 		return;

@@ -34,7 +34,12 @@
 
 /* ------------------------------------------------------------ scenario */
 
-enum rpl_sec { RPL_SECURE, RPL_INSECURE, RPL_BOGUS, RPL_INDETERMINATE };
+enum rpl_sec {
+	RPL_SECURE,
+	RPL_INSECURE,
+	RPL_BOGUS,
+	RPL_INDETERMINATE
+};
 
 /* What an answer holds. SERVFAIL, REFUSED and TIMEOUT go with the status
  * indeterminate only. */
@@ -48,17 +53,17 @@ enum rpl_answer {
 };
 
 struct rpl_rdata {
-	uint8_t *p;   /* owned */
+	uint8_t *p; /* owned */
 	size_t len;
 };
 
 /* One answer: every `dns` line with the same name and type adds a record. */
 struct rpl_rrset {
-	char name[RPL_NAME_MAX];   /* lowercase, no trailing dot */
+	char name[RPL_NAME_MAX]; /* lowercase, no trailing dot */
 	uint16_t type;
 	enum rpl_sec sec;
 	enum rpl_answer ans;
-	char canon[RPL_NAME_MAX];  /* the CNAME chain's end, "" for none */
+	char canon[RPL_NAME_MAX]; /* the CNAME chain's end, "" for none */
 	struct rpl_rdata rr[RPL_RR_MAX];
 	size_t nrr;
 	unsigned line;
@@ -86,11 +91,11 @@ enum rpl_pdir {
 
 struct rpl_pdirective {
 	enum rpl_pdir kind;
-	unsigned conn;               /* 0: every connection, else only the n-th */
-	char cmd[16];                /* stage: greeting EHLO HELO STARTTLS tls
+	unsigned conn;           /* 0: every connection, else only the n-th */
+	char cmd[16];            /* stage: greeting EHLO HELO STARTTLS tls
 	                                MAIL RCPT DATA DOT RSET QUIT */
-	char addr[RPL_NAME_MAX];     /* REPLY to RCPT: only this recipient */
-	char text[RPL_TEXT_MAX];     /* reply line, chain names, keyword */
+	char addr[RPL_NAME_MAX]; /* REPLY to RCPT: only this recipient */
+	char text[RPL_TEXT_MAX]; /* reply line, chain names, keyword */
 	unsigned line;
 };
 
@@ -98,14 +103,14 @@ struct rpl_pdirective {
 #define RPL_TRANSCRIPT_MAX 512
 
 struct rpl_peer {
-	char addr[64];               /* numeric, as connected to */
-	char name[RPL_NAME_MAX];     /* for the greeting and EHLO */
+	char addr[64];           /* numeric, as connected to */
+	char name[RPL_NAME_MAX]; /* for the greeting and EHLO */
 	struct rpl_pdirective dir[RPL_PDIR_MAX];
 	size_t ndir;
 	unsigned line;
 	/* run state */
 	unsigned connections;
-	unsigned messages;           /* DATA ended with a 2xx */
+	unsigned messages; /* DATA ended with a 2xx */
 	char *transcript[RPL_TRANSCRIPT_MAX];
 	size_t ntranscript;
 };
@@ -133,33 +138,33 @@ enum rpl_act {
 struct rpl_submit {
 	char from[RPL_NAME_MAX];
 	char to[RPL_RCPT_MAX][RPL_NAME_MAX];
-	unsigned notify[RPL_RCPT_MAX];   /* RELAY_QUEUE_NOTIFY_* bits, 0: none */
+	unsigned notify[RPL_RCPT_MAX]; /* RELAY_QUEUE_NOTIFY_* bits, 0: none */
 	size_t nto;
 	bool ret_full, ret_hdrs;
 	bool smtputf8;
 	bool eightbit;
-	size_t body_bytes;               /* 0: a short default body */
+	size_t body_bytes; /* 0: a short default body */
 	char envid[64];
 };
 
 struct rpl_action {
 	enum rpl_act kind;
 	unsigned line;
-	uint64_t ms;                     /* STEP, STOP */
-	unsigned count;                  /* LOG_COUNT, CONNECTIONS, MESSAGES */
-	char arg[RPL_NAME_MAX];          /* rcpt or peer address */
-	char state[32];                  /* QUEUE: pending deferred sent bounced
+	uint64_t ms;               /* STEP, STOP */
+	unsigned count;            /* LOG_COUNT, CONNECTIONS, MESSAGES */
+	char arg[RPL_NAME_MAX];    /* rcpt or peer address */
+	char state[32];            /* QUEUE: pending deferred sent bounced
 	                                    removed; DSN: failed delayed */
-	char dsn[16];                    /* QUEUE dsn=, DSN status */
-	char klass[32];                  /* QUEUE class= */
-	int attempts;                    /* QUEUE attempts=, -1: any */
-	char *regex;                     /* owned: LOG*, TRANSCRIPT, QUERY */
-	struct rpl_submit *submit;       /* owned: SUBMIT */
+	char dsn[16];              /* QUEUE dsn=, DSN status */
+	char klass[32];            /* QUEUE class= */
+	int attempts;              /* QUEUE attempts=, -1: any */
+	char *regex;               /* owned: LOG*, TRANSCRIPT, QUERY */
+	struct rpl_submit *submit; /* owned: SUBMIT */
 };
 
 struct rpl_file {
 	char name[64];
-	char *text;                      /* owned */
+	char *text; /* owned */
 	size_t len;
 };
 
@@ -176,7 +181,7 @@ struct rpl_scenario {
 	 * behaviour and is reported as TAP "not ok ... # TODO REASON" until the
 	 * code is fixed (an unexpected pass then fails the suite). */
 	char todo[RPL_TEXT_MAX];
-	char *config;                    /* owned; the `config` lines */
+	char *config; /* owned; the `config` lines */
 	size_t config_len;
 	struct rpl_file files[RPL_MAX_FILES];
 	size_t nfiles;
@@ -184,7 +189,7 @@ struct rpl_scenario {
 	size_t nrrsets;
 	struct rpl_zone zones[RPL_MAX_ZONES];
 	size_t nzones;
-	bool selftest_failing;           /* `dns` line `selftest failing` */
+	bool selftest_failing; /* `dns` line `selftest failing` */
 	struct rpl_peer peers[RPL_MAX_PEERS];
 	size_t npeers;
 	struct rpl_action actions[RPL_MAX_ACTIONS];

@@ -81,7 +81,9 @@ clock_gettime(clockid_t id, struct timespec *ts)
 	switch (id) {
 	case CLOCK_REALTIME:
 	case CLOCK_REALTIME_COARSE:
-		to_timespec((uint64_t)REPLAY_CLOCK_EPOCH_S * 1000000000ull + elapsed_ns, ts);
+		to_timespec((uint64_t)REPLAY_CLOCK_EPOCH_S * 1000000000ull +
+		        elapsed_ns,
+		    ts);
 		return 0;
 	case CLOCK_MONOTONIC:
 	case CLOCK_MONOTONIC_COARSE:

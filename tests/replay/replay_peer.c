@@ -20,7 +20,11 @@
 #define LINE_MAX_IN 1024
 #define OUT_MAX (64u * 1024)
 
-enum pstate { P_CMD, P_BODY, P_DEAD };
+enum pstate {
+	P_CMD,
+	P_BODY,
+	P_DEAD
+};
 
 struct peer_sess {
 	struct rpl_peer *p;
@@ -58,7 +62,8 @@ replay_peer_note(struct rpl_peer *p, const char *fmt, ...)
 /* The directive of kind for stage (and recipient) that applies to this
  * connection: one for this connection number wins over a general one. */
 static const struct rpl_pdirective *
-find(const struct peer_sess *ps, enum rpl_pdir kind, const char *stage, const char *rcpt)
+find(const struct peer_sess *ps, enum rpl_pdir kind, const char *stage,
+    const char *rcpt)
 {
 	const struct rpl_pdirective *general = NULL;
 	for (size_t i = 0; i < ps->p->ndir; i++) {
@@ -67,7 +72,8 @@ find(const struct peer_sess *ps, enum rpl_pdir kind, const char *stage, const ch
 			continue;
 		if (stage != NULL && strcmp(d->cmd, stage) != 0)
 			continue;
-		if (d->addr[0] != '\0' && (rcpt == NULL || strcasecmp(d->addr, rcpt) != 0))
+		if (d->addr[0] != '\0' &&
+		    (rcpt == NULL || strcasecmp(d->addr, rcpt) != 0))
 			continue;
 		if (d->conn != 0)
 			return d;
@@ -139,7 +145,8 @@ stops_at(struct peer_sess *ps, const char *stage)
 
 /* The scripted reply for stage, or dflt. */
 static const char *
-reply_for(const struct peer_sess *ps, const char *stage, const char *rcpt, const char *dflt)
+reply_for(const struct peer_sess *ps, const char *stage, const char *rcpt,
+    const char *dflt)
 {
 	const struct rpl_pdirective *d = find(ps, RPL_P_REPLY, stage, rcpt);
 	return d != NULL ? d->text : dflt;
@@ -168,7 +175,8 @@ keyword_dropped(const struct peer_sess *ps, const char *kw)
 {
 	for (size_t i = 0; i < ps->p->ndir; i++) {
 		const struct rpl_pdirective *d = &ps->p->dir[i];
-		if (d->kind == RPL_P_NO_EXT && (d->conn == 0 || d->conn == ps->conn) &&
+		if (d->kind == RPL_P_NO_EXT &&
+		    (d->conn == 0 || d->conn == ps->conn) &&
 		    strcasecmp(d->text, kw) == 0)
 			return true;
 	}
@@ -185,22 +193,26 @@ ehlo_reply(struct peer_sess *ps)
 	}
 	const char *kw[24];
 	size_t n = 0;
-	static const char *const dflt[] = { "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES" };
+	static const char *const dflt[] = { "PIPELINING", "8BITMIME",
+		"ENHANCEDSTATUSCODES" };
 	for (size_t i = 0; i < 3; i++)
 		if (!keyword_dropped(ps, dflt[i]))
 			kw[n++] = dflt[i];
-	if (!ps->in_tls && peer_sess_cert(ps)[0] != '\0' && !keyword_dropped(ps, "STARTTLS"))
+	if (!ps->in_tls && peer_sess_cert(ps)[0] != '\0' &&
+	    !keyword_dropped(ps, "STARTTLS"))
 		kw[n++] = "STARTTLS";
 	for (size_t i = 0; i < ps->p->ndir && n < 24; i++) {
 		const struct rpl_pdirective *e = &ps->p->dir[i];
-		if (e->kind == RPL_P_EXT && (e->conn == 0 || e->conn == ps->conn))
+		if (e->kind == RPL_P_EXT &&
+		    (e->conn == 0 || e->conn == ps->conn))
 			kw[n++] = e->text;
 	}
 	char line[RPL_TEXT_MAX + 8];
 	snprintf(line, sizeof line, "250%c%s", n > 0 ? '-' : ' ', ps->p->name);
 	say(ps, line);
 	for (size_t i = 0; i < n; i++) {
-		snprintf(line, sizeof line, "250%c%s", i + 1 < n ? '-' : ' ', kw[i]);
+		snprintf(line, sizeof line, "250%c%s", i + 1 < n ? '-' : ' ',
+		    kw[i]);
 		say(ps, line);
 	}
 }
@@ -226,7 +238,8 @@ command(struct peer_sess *ps, const char *line)
 	char verb[16];
 	size_t v = 0;
 	while (line[v] != '\0' && line[v] != ' ' && v + 1 < sizeof verb) {
-		verb[v] = (char)(line[v] >= 'a' && line[v] <= 'z' ? line[v] - 32 : line[v]);
+		verb[v] = (char)(line[v] >= 'a' && line[v] <= 'z' ? line[v] - 32
+		                                                  : line[v]);
 		v++;
 	}
 	verb[v] = '\0';
@@ -248,7 +261,8 @@ command(struct peer_sess *ps, const char *line)
 			return;
 		bool offered = !ps->in_tls && peer_sess_cert(ps)[0] != '\0';
 		const char *r = reply_for(ps, "STARTTLS", NULL,
-		    offered ? "220 2.0.0 Ready to start TLS" : "502 5.5.1 STARTTLS not offered");
+		    offered ? "220 2.0.0 Ready to start TLS"
+		            : "502 5.5.1 STARTTLS not offered");
 		say(ps, r);
 		if (r[0] == '2' && !ps->in_tls)
 			ps->starttls_now = true;
@@ -264,8 +278,9 @@ command(struct peer_sess *ps, const char *line)
 			return;
 		char rcpt[RPL_NAME_MAX];
 		path_of(line, rcpt, sizeof rcpt);
-		const char *r = !ps->have_mail ? "503 5.5.1 Error: need MAIL command" :
-		    reply_for(ps, "RCPT", rcpt, "250 2.1.5 Ok");
+		const char *r = !ps->have_mail
+		    ? "503 5.5.1 Error: need MAIL command"
+		    : reply_for(ps, "RCPT", rcpt, "250 2.1.5 Ok");
 		say(ps, r);
 		if (r[0] == '2')
 			ps->rcpts_ok++;
@@ -307,8 +322,8 @@ body_line(struct peer_sess *ps, const char *line, size_t len)
 {
 	if (len == 1 && line[0] == '.') {
 		ps->st = P_CMD;
-		replay_peer_note(ps->p, "%smessage bytes=%zu", ps->in_tls ? "tls " : "",
-		    ps->body_bytes);
+		replay_peer_note(ps->p, "%smessage bytes=%zu",
+		    ps->in_tls ? "tls " : "", ps->body_bytes);
 		if (stops_at(ps, "DOT"))
 			return;
 		char dflt[64];

@@ -49,7 +49,7 @@ static bool verbose;
 
 static char *log_lines[LOG_MAX];
 static size_t nlog;
-static size_t window;   /* first line of the current window */
+static size_t window; /* first line of the current window */
 
 struct dsn_doc {
 	char id[RELAY_QUEUE_ID_SIZE];
@@ -89,7 +89,8 @@ capture_dsn(const char *line)
 	memcpy(d->id, p, n);
 	d->id[n] = '\0';
 	char path[4096];
-	if (relay_queue_content_path(daemon_.queue, d->id, path, sizeof path) != 0)
+	if (relay_queue_content_path(daemon_.queue, d->id, path, sizeof path) !=
+	    0)
 		return;
 	FILE *f = fopen(path, "rb");
 	if (f == NULL)
@@ -116,7 +117,8 @@ log_sink(enum relay_log_level level, const char *text, size_t len, void *arg)
 		abort();
 	if (verbose)
 		printf("# log: %s\n", line);
-	if (strstr(line, " event=queued-local ") != NULL && strstr(line, " id= ") == NULL)
+	if (strstr(line, " event=queued-local ") != NULL &&
+	    strstr(line, " id= ") == NULL)
 		capture_dsn(line);
 	if (nlog < LOG_MAX)
 		log_lines[nlog++] = line;
@@ -260,11 +262,14 @@ do_submit(const struct rpl_action *a)
 	r |= relay_queue_set_str(&env->helo, "postfix.replay.test");
 	r |= relay_queue_set_str(&env->envid, s->envid);
 	for (size_t i = 0; i < s->nto; i++)
-		r |= relay_queue_rcpt_add(env, s->to[i], "", s->notify[i], NULL);
-	env->ret = s->ret_full ? RELAY_QUEUE_RET_FULL : s->ret_hdrs ? RELAY_QUEUE_RET_HDRS :
-	    RELAY_QUEUE_RET_NONE;
+		r |=
+		    relay_queue_rcpt_add(env, s->to[i], "", s->notify[i], NULL);
+	env->ret = s->ret_full ? RELAY_QUEUE_RET_FULL
+	    : s->ret_hdrs      ? RELAY_QUEUE_RET_HDRS
+	                       : RELAY_QUEUE_RET_NONE;
 	env->smtputf8 = s->smtputf8;
-	env->body = s->eightbit ? RELAY_QUEUE_BODY_8BITMIME : RELAY_QUEUE_BODY_7BIT;
+	env->body =
+	    s->eightbit ? RELAY_QUEUE_BODY_8BITMIME : RELAY_QUEUE_BODY_7BIT;
 	env->content_8bit = s->eightbit;
 	if (r != 0)
 		abort();
@@ -274,9 +279,13 @@ do_submit(const struct rpl_action *a)
 	char *body = malloc(cap);
 	if (body == NULL)
 		abort();
-	int n = snprintf(body, cap, "From: <%s>\r\nTo: <%s>\r\nSubject: replay %zu\r\n"
-	    "Message-ID: <%zu@replay.test>\r\n\r\n%s\r\n", s->from, s->to[0], nsubs, nsubs,
-	    s->eightbit ? "Gr\xc3\xbc\xc3\x9f" "e." : "Hello.");
+	int n = snprintf(body, cap,
+	    "From: <%s>\r\nTo: <%s>\r\nSubject: replay %zu\r\n"
+	    "Message-ID: <%zu@replay.test>\r\n\r\n%s\r\n",
+	    s->from, s->to[0], nsubs, nsubs,
+	    s->eightbit ? "Gr\xc3\xbc\xc3\x9f"
+	                  "e."
+	                : "Hello.");
 	size_t len = (size_t)n;
 	while (len + 80 <= s->body_bytes) {
 		memset(body + len, 'x', 76);
@@ -297,7 +306,8 @@ do_submit(const struct rpl_action *a)
 		relay_queue_writer_abort(w);
 	free(body);
 	if (r != 0)
-		fail_at(a->line, "cannot queue the message: %s", relay_queue_strerror(r));
+		fail_at(a->line, "cannot queue the message: %s",
+		    relay_queue_strerror(r));
 	settle();
 	if (r == 0 && (!sb->committed || sb->status != 0))
 		fail_at(a->line, "the message was not committed");
@@ -335,7 +345,8 @@ expect_queue(const struct rpl_action *a)
 {
 	const struct submitted *sb = sub_of(a->arg);
 	if (sb == NULL || sb->id[0] == '\0') {
-		fail_at(a->line, "no submitted message has recipient %s", a->arg);
+		fail_at(a->line, "no submitted message has recipient %s",
+		    a->arg);
 		return;
 	}
 	struct relay_queue_info info;
@@ -346,14 +357,16 @@ expect_queue(const struct rpl_action *a)
 		return;
 	}
 	if (!present) {
-		fail_at(a->line, "message %s of %s was removed from the queue; expected %s",
+		fail_at(a->line,
+		    "message %s of %s was removed from the queue; expected %s",
 		    sb->id, a->arg, a->state);
 		return;
 	}
 	struct relay_queue_envelope *env = NULL;
 	int r = relay_queue_read(relay_queue_dir(daemon_.queue), sb->id, &env);
 	if (r != 0) {
-		fail_at(a->line, "cannot read envelope %s: %s", sb->id, relay_queue_strerror(r));
+		fail_at(a->line, "cannot read envelope %s: %s", sb->id,
+		    relay_queue_strerror(r));
 		return;
 	}
 	const struct relay_queue_rcpt *rc = NULL;
@@ -361,17 +374,22 @@ expect_queue(const struct rpl_action *a)
 		if (strcasecmp(env->rcpt[i].address, a->arg) == 0)
 			rc = &env->rcpt[i];
 	if (rc == NULL) {
-		fail_at(a->line, "recipient %s not in envelope %s", a->arg, sb->id);
+		fail_at(a->line, "recipient %s not in envelope %s", a->arg,
+		    sb->id);
 	} else {
 		const char *st = relay_queue_rcpt_status_name(rc->status);
 		if (strcmp(st, a->state) != 0 ||
 		    (a->dsn[0] != '\0' && strcmp(rc->dsn, a->dsn) != 0) ||
-		    (a->klass[0] != '\0' && strcmp(rc->failure_class, a->klass) != 0) ||
+		    (a->klass[0] != '\0' &&
+		        strcmp(rc->failure_class, a->klass) != 0) ||
 		    (a->attempts >= 0 && rc->attempts != (uint32_t)a->attempts))
-			fail_at(a->line, "queue %s: want %s dsn=%s class=%s attempts=%d; got %s "
-			    "dsn=%s class=%s attempts=%u why=\"%s\"", a->arg, a->state,
-			    a->dsn[0] ? a->dsn : "*", a->klass[0] ? a->klass : "*", a->attempts,
-			    st, rc->dsn, rc->failure_class, rc->attempts, rc->reason);
+			fail_at(a->line,
+			    "queue %s: want %s dsn=%s class=%s attempts=%d; got %s "
+			    "dsn=%s class=%s attempts=%u why=\"%s\"",
+			    a->arg, a->state, a->dsn[0] ? a->dsn : "*",
+			    a->klass[0] ? a->klass : "*", a->attempts, st,
+			    rc->dsn, rc->failure_class, rc->attempts,
+			    rc->reason);
 	}
 	relay_queue_envelope_free(env);
 }
@@ -379,7 +397,8 @@ expect_queue(const struct rpl_action *a)
 /* Whether DSN text holds a per-recipient block for rcpt with the action
  * and status (RFC 3464 2.3); action NULL: any block for rcpt. */
 static bool
-dsn_has(const char *text, const char *rcpt, const char *action, const char *status)
+dsn_has(const char *text, const char *rcpt, const char *action,
+    const char *status)
 {
 	const char *p = text;
 	while ((p = strcasestr(p, "Final-Recipient: rfc822;")) != NULL) {
@@ -432,11 +451,15 @@ expectation(const struct rpl_action *a)
 					first = log_lines[i];
 			}
 		if (a->kind == RPL_A_EXPECT_LOG && n == 0)
-			fail_at(a->line, "no log line in this window matches /%s/", a->regex);
+			fail_at(a->line,
+			    "no log line in this window matches /%s/",
+			    a->regex);
 		if (a->kind == RPL_A_EXPECT_NO_LOG && n > 0)
-			fail_at(a->line, "a log line matches /%s/: %s", a->regex, first);
+			fail_at(a->line, "a log line matches /%s/: %s",
+			    a->regex, first);
 		if (a->kind == RPL_A_EXPECT_LOG_COUNT && n != a->count)
-			fail_at(a->line, "%u log lines match /%s/, want %u", n, a->regex, a->count);
+			fail_at(a->line, "%u log lines match /%s/, want %u", n,
+			    a->regex, a->count);
 		return;
 	}
 	case RPL_A_EXPECT_QUEUE:
@@ -446,17 +469,20 @@ expectation(const struct rpl_action *a)
 		for (size_t i = 0; i < ndsn; i++)
 			if (dsn_has(dsns[i].text, a->arg, a->state, a->dsn))
 				return;
-		fail_at(a->line, "no DSN says %s %s for %s (%zu DSNs queued)", a->state,
-		    a->dsn, a->arg, ndsn);
+		fail_at(a->line, "no DSN says %s %s for %s (%zu DSNs queued)",
+		    a->state, a->dsn, a->arg, ndsn);
 		for (size_t i = 0; i < ndsn; i++)
-			printf("# --- DSN %s:\n#   %.1500s\n", dsns[i].id, dsns[i].text);
+			printf("# --- DSN %s:\n#   %.1500s\n", dsns[i].id,
+			    dsns[i].text);
 		return;
 	}
 	case RPL_A_EXPECT_NO_DSN:
 		for (size_t i = 0; i < ndsn; i++)
-			if (a->arg[0] == '\0' || dsn_has(dsns[i].text, a->arg, NULL, NULL)) {
-				fail_at(a->line, "a DSN was queued (%s)%s%s", dsns[i].id,
-				    a->arg[0] ? " for " : "", a->arg);
+			if (a->arg[0] == '\0' ||
+			    dsn_has(dsns[i].text, a->arg, NULL, NULL)) {
+				fail_at(a->line, "a DSN was queued (%s)%s%s",
+				    dsns[i].id, a->arg[0] ? " for " : "",
+				    a->arg);
 				return;
 			}
 		return;
@@ -465,13 +491,19 @@ expectation(const struct rpl_action *a)
 		const struct rpl_peer *p = replay_peer_find(a->arg);
 		unsigned got = 0;
 		if (p != NULL)
-			got = a->kind == RPL_A_EXPECT_CONNECTIONS ? p->connections : p->messages;
+			got = a->kind == RPL_A_EXPECT_CONNECTIONS
+			    ? p->connections
+			    : p->messages;
 		else if (a->kind == RPL_A_EXPECT_CONNECTIONS)
 			for (size_t i = 0; i < replay_world->nunknown_peer; i++)
-				got += strcmp(replay_world->unknown_peer[i], a->arg) == 0;
+				got += strcmp(replay_world->unknown_peer[i],
+				           a->arg) == 0;
 		if (got != a->count)
-			fail_at(a->line, "%s %s: %u, want %u", a->kind == RPL_A_EXPECT_CONNECTIONS ?
-			    "connections to" : "messages accepted by", a->arg, got, a->count);
+			fail_at(a->line, "%s %s: %u, want %u",
+			    a->kind == RPL_A_EXPECT_CONNECTIONS
+			        ? "connections to"
+			        : "messages accepted by",
+			    a->arg, got, a->count);
 		return;
 	}
 	case RPL_A_EXPECT_QUERY:
@@ -483,9 +515,11 @@ expectation(const struct rpl_action *a)
 			if (matches(a->regex, w->queries[i]))
 				hit = w->queries[i];
 		if (a->kind == RPL_A_EXPECT_QUERY && hit == NULL)
-			fail_at(a->line, "no DNS lookup matches /%s/", a->regex);
+			fail_at(a->line, "no DNS lookup matches /%s/",
+			    a->regex);
 		if (a->kind == RPL_A_EXPECT_NO_QUERY && hit != NULL)
-			fail_at(a->line, "a DNS lookup matches /%s/: %s", a->regex, hit);
+			fail_at(a->line, "a DNS lookup matches /%s/: %s",
+			    a->regex, hit);
 		return;
 	}
 	case RPL_A_EXPECT_TRANSCRIPT:
@@ -500,9 +534,11 @@ expectation(const struct rpl_action *a)
 			if (matches(a->regex, p->transcript[i]))
 				hit = p->transcript[i];
 		if (a->kind == RPL_A_EXPECT_TRANSCRIPT && hit == NULL)
-			fail_at(a->line, "peer %s saw nothing matching /%s/", a->arg, a->regex);
+			fail_at(a->line, "peer %s saw nothing matching /%s/",
+			    a->arg, a->regex);
 		if (a->kind == RPL_A_EXPECT_NO_TRANSCRIPT && hit != NULL)
-			fail_at(a->line, "peer %s saw /%s/: %s", a->arg, a->regex, hit);
+			fail_at(a->line, "peer %s saw /%s/: %s", a->arg,
+			    a->regex, hit);
 		return;
 	}
 	}
@@ -576,9 +612,11 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 
 	const char *tmp = getenv("TMPDIR");
 	char dir[1024];
-	snprintf(dir, sizeof dir, "%s/replay.XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
+	snprintf(dir, sizeof dir, "%s/replay.XXXXXX",
+	    tmp != NULL && tmp[0] ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL) {
-		printf("# cannot make a temporary directory in %s: %s\n", dir, strerror(errno));
+		printf("# cannot make a temporary directory in %s: %s\n", dir,
+		    strerror(errno));
 		return 1;
 	}
 	for (size_t i = 0; i < sc->nfiles; i++) {
@@ -603,7 +641,8 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	    "dns_trust_anchor_file = \"\"\n");
 	char tail[1200];
 	snprintf(tail, sizeof tail, "spool_dir = %s/spool\n", dir);
-	char *body = substitute(sc->config != NULL ? sc->config : "", dir, data_dir);
+	char *body =
+	    substitute(sc->config != NULL ? sc->config : "", dir, data_dir);
 	size_t len = strlen(head) + strlen(body) + strlen(tail) + 1;
 	char *text = malloc(len);
 	if (text == NULL)
@@ -614,7 +653,8 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	struct replay_daemon *d = &daemon_;
 	memset(d, 0, sizeof *d);
 	char err[RELAY_CONFIG_ERRMAX];
-	int r = relay_config_load_buf(&d->cfg, sc->path, (const uint8_t *)text, strlen(text), err);
+	int r = relay_config_load_buf(&d->cfg, sc->path, (const uint8_t *)text,
+	    strlen(text), err);
 	free(text);
 	if (r != 0) {
 		printf("# config: %s\n", err);
@@ -629,16 +669,19 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	relay_log_set_clock(replay_clock());
 	tlsa_digests_default(&d->digests);
 	char qerr[512] = "";
-	r = relay_queue_open(&loop, d->cfg.spool_dir, &d->queue, qerr, sizeof qerr);
+	r = relay_queue_open(&loop, d->cfg.spool_dir, &d->queue, qerr,
+	    sizeof qerr);
 	if (r != 0) {
-		printf("# queue: %s\n", qerr[0] ? qerr : relay_queue_strerror(r));
+		printf("# queue: %s\n",
+		    qerr[0] ? qerr : relay_queue_strerror(r));
 		return 1;
 	}
 	relay_queue_set_clock(d->queue, replay_clock());
 	struct tlsa_ctx_config tc = {
 		.digests = &d->digests,
-		.ca_file = d->cfg.tls_ca_file != NULL && d->cfg.tls_ca_file[0] ?
-		    d->cfg.tls_ca_file : NULL,
+		.ca_file = d->cfg.tls_ca_file != NULL && d->cfg.tls_ca_file[0]
+		    ? d->cfg.tls_ca_file
+		    : NULL,
 		/* Certificates are judged at the scenario's own time, which
 		 * steps do not move far: the fixtures never expire. */
 		.verify_time = (int64_t)REPLAY_CLOCK_EPOCH_S,
@@ -649,7 +692,8 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	}
 	struct relay_dns_opts o;
 	relay_dns_opts_from_config(&o, &d->cfg);
-	if (relay_dns_new(&loop, &o, &d->dns) != 0 || relay_dns_start(d->dns) != 0) {
+	if (relay_dns_new(&loop, &o, &d->dns) != 0 ||
+	    relay_dns_start(d->dns) != 0) {
 		printf("# resolver setup failed\n");
 		return 1;
 	}
@@ -687,7 +731,8 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		case RPL_A_STOP:
 			window = nlog;
 			if (d->sched != NULL)
-				relay_sched_stop(d->sched, a->ms, sched_done, d);
+				relay_sched_stop(d->sched, a->ms, sched_done,
+				    d);
 			advance(a->ms);
 			break;
 		case RPL_A_EXPECT_LOG:
@@ -731,10 +776,12 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	tlsa_ctx_free(d->tlsa);
 	relay_config_free(&d->cfg);
 	for (size_t i = 0; i < world.nunscripted; i++)
-		fail_at(0, "unscripted DNS lookup %s (add it to the dns section, or a zone)",
+		fail_at(0,
+		    "unscripted DNS lookup %s (add it to the dns section, or a zone)",
 		    world.unscripted[i]);
 	for (size_t i = 0; i < world.nunknown_peer; i++)
-		fail_at(0, "connection to %s, which has no peer section", world.unknown_peer[i]);
+		fail_at(0, "connection to %s, which has no peer section",
+		    world.unknown_peer[i]);
 	if (failed)
 		dump_context();
 	relay_log_set_sink(NULL, NULL);
@@ -794,7 +841,8 @@ base(const char *path)
 
 /* The parser's own test: each malformed file names its error. */
 static int
-check_parse_error(const char *path, const char *data_dir, char *why, size_t size)
+check_parse_error(const char *path, const char *data_dir, char *why,
+    size_t size)
 {
 	FILE *f = fopen(path, "r");
 	char first[512] = "";
@@ -873,7 +921,8 @@ job_report(struct job *j, size_t n)
 	if (WIFSIGNALED(status))
 		printf("# killed by signal %d\n", WTERMSIG(status));
 	else if (WIFEXITED(status) && WEXITSTATUS(status) > 1)
-		printf("# exit status %d (sanitizer report on stderr?)\n", WEXITSTATUS(status));
+		printf("# exit status %d (sanitizer report on stderr?)\n",
+		    WEXITSTATUS(status));
 	printf("%s %zu - %s: %s%s%s\n", ok ? "ok" : "not ok", n, base(j->file),
 	    j->sc->title, j->sc->todo[0] ? " # TODO " : "", j->sc->todo);
 	fflush(stdout);
@@ -901,7 +950,8 @@ main(int argc, char **argv)
 			n = collect(argv[i], &files, n);
 	}
 	if (data_dir == NULL || n == 0 || jobs < 1 || jobs > 64) {
-		fprintf(stderr, "usage: replay --data CERTDIR [-v] [-j N] [--parse-errors] "
+		fprintf(stderr,
+		    "usage: replay --data CERTDIR [-v] [-j N] [--parse-errors] "
 		    "FILE|DIR...\n");
 		return 2;
 	}
@@ -913,10 +963,12 @@ main(int argc, char **argv)
 	if (parse_errors) {
 		for (size_t i = 0; i < n; i++) {
 			char why[2048];
-			int r = check_parse_error(files[i], data_dir, why, sizeof why);
-			printf("%s %zu - %s: malformed scenario rejected with its line%s%s\n",
-			    r == 0 ? "ok" : "not ok", i + 1, base(files[i]), r ? ": " : "",
-			    r ? why : "");
+			int r = check_parse_error(files[i], data_dir, why,
+			    sizeof why);
+			printf(
+			    "%s %zu - %s: malformed scenario rejected with its line%s%s\n",
+			    r == 0 ? "ok" : "not ok", i + 1, base(files[i]),
+			    r ? ": " : "", r ? why : "");
 			bad += r != 0;
 			free(files[i]);
 		}
@@ -935,7 +987,8 @@ main(int argc, char **argv)
 			struct job *j = &js[next_start];
 			j->file = files[next_start];
 			char err[1024];
-			if (rpl_scenario_load(j->file, data_dir, &j->sc, err, sizeof err) != 0) {
+			if (rpl_scenario_load(j->file, data_dir, &j->sc, err,
+			        sizeof err) != 0) {
 				j->done = true;
 				j->status = -1;
 				j->out = tmpfile();
@@ -953,13 +1006,15 @@ main(int argc, char **argv)
 				char buf[1100] = "";
 				if (j->out != NULL) {
 					rewind(j->out);
-					if (fgets(buf, sizeof buf, j->out) == NULL)
+					if (fgets(buf, sizeof buf, j->out) ==
+					    NULL)
 						buf[0] = '\0';
 					fclose(j->out);
 				}
 				buf[strcspn(buf, "\n")] = '\0';
-				printf("not ok %zu - %s: does not parse: %s\n", next_print + 1,
-				    base(j->file), buf + (buf[0] == '#' ? 2 : 0));
+				printf("not ok %zu - %s: does not parse: %s\n",
+				    next_print + 1, base(j->file),
+				    buf + (buf[0] == '#' ? 2 : 0));
 				bad++;
 			} else {
 				bad += job_report(j, next_print + 1);

@@ -71,7 +71,8 @@ split(char *s, char **tok, size_t max)
 }
 
 static int
-copy_field(struct parser *ps, char *dst, size_t size, const char *src, const char *what)
+copy_field(struct parser *ps, char *dst, size_t size, const char *src,
+    const char *what)
 {
 	size_t n = strlen(src);
 	if (n == 0 || n >= size)
@@ -100,14 +101,15 @@ dns_name(struct parser *ps, char *dst, const char *src)
 }
 
 static int
-parse_uint(struct parser *ps, const char *s, unsigned long max, unsigned long *out,
-    const char *what)
+parse_uint(struct parser *ps, const char *s, unsigned long max,
+    unsigned long *out, const char *what)
 {
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || v > max || s[0] == '-')
-		return perr(ps, "%s: '%s' is not a number up to %lu", what, s, max);
+		return perr(ps, "%s: '%s' is not a number up to %lu", what, s,
+		    max);
 	*out = v;
 	return 0;
 }
@@ -116,20 +118,24 @@ static int
 parse_dur(struct parser *ps, const char *s, uint64_t *ms)
 {
 	if (relay_config_parse_duration(s, strlen(s), ms) != 0)
-		return perr(ps, "bad duration '%s' (digits and ms, s, m, h, d or w)", s);
+		return perr(ps,
+		    "bad duration '%s' (digits and ms, s, m, h, d or w)", s);
 	return 0;
 }
 
 static int
 parse_sec(struct parser *ps, const char *s, enum rpl_sec *out)
 {
-	static const char *const names[] = { "secure", "insecure", "bogus", "indeterminate" };
+	static const char *const names[] = { "secure", "insecure", "bogus",
+		"indeterminate" };
 	for (size_t i = 0; i < 4; i++)
 		if (strcmp(s, names[i]) == 0) {
 			*out = (enum rpl_sec)i;
 			return 0;
 		}
-	return perr(ps, "DNSSEC status '%s': want secure, insecure, bogus or indeterminate", s);
+	return perr(ps,
+	    "DNSSEC status '%s': want secure, insecure, bogus or indeterminate",
+	    s);
 }
 
 static const struct {
@@ -202,7 +208,8 @@ put_hex(struct parser *ps, struct wbuf *w, const char *hex)
 		return perr(ps, "odd number of hex digits in '%s'", hex);
 	for (size_t i = 0; i < n; i += 2) {
 		char two[3] = { hex[i], hex[i + 1], '\0' };
-		if (!isxdigit((unsigned char)two[0]) || !isxdigit((unsigned char)two[1]))
+		if (!isxdigit((unsigned char)two[0]) ||
+		    !isxdigit((unsigned char)two[1]))
 			return perr(ps, "not hex: '%s'", hex);
 		uint8_t b = (uint8_t)strtoul(two, NULL, 16);
 		if (put(ps, w, &b, 1) != 0)
@@ -218,9 +225,12 @@ put_cert_ref(struct parser *ps, struct wbuf *w, const char *tok)
 	size_t n = strlen(tok);
 	char what[32], name[64];
 	const char *colon = strchr(tok, ':');
-	if (tok[n - 1] != '}' || colon == NULL || (size_t)(colon - tok - 1) >= sizeof what ||
-	    n - (size_t)(colon - tok) - 2 >= sizeof name || n - (size_t)(colon - tok) - 2 == 0)
-		return perr(ps, "bad reference '%s': want {DIGEST-PART:CERT}", tok);
+	if (tok[n - 1] != '}' || colon == NULL ||
+	    (size_t)(colon - tok - 1) >= sizeof what ||
+	    n - (size_t)(colon - tok) - 2 >= sizeof name ||
+	    n - (size_t)(colon - tok) - 2 == 0)
+		return perr(ps, "bad reference '%s': want {DIGEST-PART:CERT}",
+		    tok);
 	memcpy(what, tok + 1, (size_t)(colon - tok - 1));
 	what[colon - tok - 1] = '\0';
 	memcpy(name, colon + 1, n - (size_t)(colon - tok) - 2);
@@ -244,8 +254,10 @@ put_cert_ref(struct parser *ps, struct wbuf *w, const char *tok)
 	else if (strcmp(what, "sha512-spki") == 0)
 		spki = true, md = EVP_sha512();
 	else
-		return perr(ps, "unknown reference kind '%s' (cert, spki, sha256-cert, "
-		    "sha256-spki, sha512-cert, sha512-spki)", what);
+		return perr(ps,
+		    "unknown reference kind '%s' (cert, spki, sha256-cert, "
+		    "sha256-spki, sha512-cert, sha512-spki)",
+		    what);
 
 	char path[1200];
 	snprintf(path, sizeof path, "%s/%s.pem", ps->data_dir, name);
@@ -257,7 +269,8 @@ put_cert_ref(struct parser *ps, struct wbuf *w, const char *tok)
 	if (x == NULL)
 		return perr(ps, "no certificate in %s", path);
 	unsigned char *der = NULL;
-	int len = spki ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : i2d_X509(x, &der);
+	int len = spki ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der)
+	               : i2d_X509(x, &der);
 	X509_free(x);
 	if (len <= 0)
 		return perr(ps, "cannot encode %s", path);
@@ -278,7 +291,8 @@ put_cert_ref(struct parser *ps, struct wbuf *w, const char *tok)
 }
 
 static int
-parse_rdata(struct parser *ps, uint16_t type, char **tok, size_t n, struct wbuf *w)
+parse_rdata(struct parser *ps, uint16_t type, char **tok, size_t n,
+    struct wbuf *w)
 {
 	if (n >= 1 && strcmp(tok[0], "raw") == 0) {
 		/* Any bytes, for malformed-rdata cases. */
@@ -293,9 +307,10 @@ parse_rdata(struct parser *ps, uint16_t type, char **tok, size_t n, struct wbuf 
 	case RELAY_DNS_TYPE_AAAA: {
 		uint8_t b[16];
 		bool six = type == RELAY_DNS_TYPE_AAAA;
-		if (n != 1 || inet_pton(six ? AF_INET6 : AF_INET, tok[0], b) != 1)
-			return perr(ps, "%s wants one %s address", six ? "AAAA" : "A",
-			    six ? "IPv6" : "IPv4");
+		if (n != 1 ||
+		    inet_pton(six ? AF_INET6 : AF_INET, tok[0], b) != 1)
+			return perr(ps, "%s wants one %s address",
+			    six ? "AAAA" : "A", six ? "IPv6" : "IPv4");
 		return put(ps, w, b, six ? 16 : 4);
 	}
 	case RELAY_DNS_TYPE_MX: {
@@ -323,8 +338,8 @@ parse_rdata(struct parser *ps, uint16_t type, char **tok, size_t n, struct wbuf 
 				return -1;
 		}
 		for (size_t i = 3; i < n; i++) {
-			int r = tok[i][0] == '{' ? put_cert_ref(ps, w, tok[i]) :
-			    put_hex(ps, w, tok[i]);
+			int r = tok[i][0] == '{' ? put_cert_ref(ps, w, tok[i])
+			                         : put_hex(ps, w, tok[i]);
 			if (r != 0)
 				return -1;
 		}
@@ -341,7 +356,8 @@ static struct rpl_rrset *
 rrset_get(struct rpl_scenario *sc, const char *name, uint16_t type)
 {
 	for (size_t i = 0; i < sc->nrrsets; i++)
-		if (sc->rrsets[i].type == type && strcmp(sc->rrsets[i].name, name) == 0)
+		if (sc->rrsets[i].type == type &&
+		    strcmp(sc->rrsets[i].name, name) == 0)
 			return &sc->rrsets[i];
 	return NULL;
 }
@@ -352,7 +368,8 @@ parse_dns(struct parser *ps, char **tok, size_t n)
 	struct rpl_scenario *sc = ps->sc;
 	if (n == 2 && strcmp(tok[0], "selftest") == 0) {
 		if (strcmp(tok[1], "failing") != 0)
-			return perr(ps, "selftest: only 'selftest failing' is known");
+			return perr(ps,
+			    "selftest: only 'selftest failing' is known");
 		sc->selftest_failing = true;
 		return 0;
 	}
@@ -362,15 +379,18 @@ parse_dns(struct parser *ps, char **tok, size_t n)
 		if (sc->nzones == RPL_MAX_ZONES)
 			return perr(ps, "too many zones");
 		struct rpl_zone *z = &sc->zones[sc->nzones];
-		if (dns_name(ps, z->name, tok[1]) != 0 || parse_sec(ps, tok[2], &z->sec) != 0)
+		if (dns_name(ps, z->name, tok[1]) != 0 ||
+		    parse_sec(ps, tok[2], &z->sec) != 0)
 			return -1;
 		if (z->sec == RPL_INDETERMINATE)
-			return perr(ps, "a zone's denials are secure, insecure or bogus");
+			return perr(ps,
+			    "a zone's denials are secure, insecure or bogus");
 		sc->nzones++;
 		return 0;
 	}
 	if (n < 3)
-		return perr(ps, "dns line wants NAME TYPE STATUS [canon=NAME] [DATA|nodata|"
+		return perr(ps,
+		    "dns line wants NAME TYPE STATUS [canon=NAME] [DATA|nodata|"
 		    "nxdomain|servfail|refused|timeout]");
 	char name[RPL_NAME_MAX];
 	if (dns_name(ps, name, tok[0]) != 0)
@@ -380,7 +400,8 @@ parse_dns(struct parser *ps, char **tok, size_t n)
 		if (strcmp(tok[1], types[i].name) == 0)
 			type = types[i].type;
 	if (type == 0)
-		return perr(ps, "unknown type '%s' (A AAAA MX CNAME TLSA SOA)", tok[1]);
+		return perr(ps, "unknown type '%s' (A AAAA MX CNAME TLSA SOA)",
+		    tok[1]);
 	enum rpl_sec sec = RPL_INSECURE;
 	if (parse_sec(ps, tok[2], &sec) != 0)
 		return -1;
@@ -396,8 +417,10 @@ parse_dns(struct parser *ps, char **tok, size_t n)
 		const char *w;
 		enum rpl_answer a;
 	} words[] = {
-		{ "nodata", RPL_ANS_NODATA }, { "nxdomain", RPL_ANS_NXDOMAIN },
-		{ "servfail", RPL_ANS_SERVFAIL }, { "refused", RPL_ANS_REFUSED },
+		{ "nodata", RPL_ANS_NODATA },
+		{ "nxdomain", RPL_ANS_NXDOMAIN },
+		{ "servfail", RPL_ANS_SERVFAIL },
+		{ "refused", RPL_ANS_REFUSED },
 		{ "timeout", RPL_ANS_TIMEOUT },
 	};
 	if (i < n)
@@ -405,15 +428,18 @@ parse_dns(struct parser *ps, char **tok, size_t n)
 			if (strcmp(tok[i], words[k].w) == 0) {
 				ans = words[k].a;
 				if (i + 1 != n)
-					return perr(ps, "nothing may follow '%s'", tok[i]);
+					return perr(ps,
+					    "nothing may follow '%s'", tok[i]);
 				i++;
 				break;
 			}
 	if (sec == RPL_INDETERMINATE && i == n && ans == RPL_ANS_DATA)
 		ans = RPL_ANS_SERVFAIL;
-	bool fail = ans == RPL_ANS_SERVFAIL || ans == RPL_ANS_REFUSED || ans == RPL_ANS_TIMEOUT;
+	bool fail = ans == RPL_ANS_SERVFAIL || ans == RPL_ANS_REFUSED ||
+	    ans == RPL_ANS_TIMEOUT;
 	if (fail != (sec == RPL_INDETERMINATE))
-		return perr(ps, "servfail, refused and timeout go with indeterminate, and "
+		return perr(ps,
+		    "servfail, refused and timeout go with indeterminate, and "
 		    "indeterminate with them");
 	if (ans == RPL_ANS_DATA && i == n && sec != RPL_BOGUS)
 		return perr(ps, "no record data (or nodata, nxdomain ...)");
@@ -429,10 +455,12 @@ parse_dns(struct parser *ps, char **tok, size_t n)
 		rs->ans = ans;
 		memcpy(rs->canon, canon, sizeof rs->canon);
 		rs->line = ps->line;
-	} else if (rs->sec != sec || rs->ans != RPL_ANS_DATA || ans != RPL_ANS_DATA ||
-	    strcmp(rs->canon, canon) != 0) {
-		return perr(ps, "%s %s was already given at line %u with another status, "
-		    "answer or canon", name, tok[1], rs->line);
+	} else if (rs->sec != sec || rs->ans != RPL_ANS_DATA ||
+	    ans != RPL_ANS_DATA || strcmp(rs->canon, canon) != 0) {
+		return perr(ps,
+		    "%s %s was already given at line %u with another status, "
+		    "answer or canon",
+		    name, tok[1], rs->line);
 	}
 	if (ans != RPL_ANS_DATA || i == n)
 		return 0;
@@ -453,8 +481,17 @@ parse_dns(struct parser *ps, char **tok, size_t n)
 /* -------------------------------------------------------------- peers */
 
 static const char *const stages[] = {
-	"greeting", "EHLO", "HELO", "STARTTLS", "tls", "MAIL", "RCPT", "DATA", "DOT",
-	"RSET", "QUIT",
+	"greeting",
+	"EHLO",
+	"HELO",
+	"STARTTLS",
+	"tls",
+	"MAIL",
+	"RCPT",
+	"DATA",
+	"DOT",
+	"RSET",
+	"QUIT",
 };
 
 static int
@@ -465,8 +502,10 @@ parse_stage(struct parser *ps, const char *s, char *out)
 			snprintf(out, 16, "%s", s);
 			return 0;
 		}
-	return perr(ps, "unknown stage '%s' (greeting EHLO HELO STARTTLS tls MAIL RCPT "
-	    "DATA DOT RSET QUIT)", s);
+	return perr(ps,
+	    "unknown stage '%s' (greeting EHLO HELO STARTTLS tls MAIL RCPT "
+	    "DATA DOT RSET QUIT)",
+	    s);
 }
 
 /* The rest of a line from token i on, blanks between tokens as one space. */
@@ -476,7 +515,8 @@ join(char **tok, size_t from, size_t n, char *out, size_t size)
 	size_t o = 0;
 	out[0] = '\0';
 	for (size_t i = from; i < n; i++) {
-		int w = snprintf(out + o, size - o, "%s%s", i > from ? " " : "", tok[i]);
+		int w = snprintf(out + o, size - o, "%s%s", i > from ? " " : "",
+		    tok[i]);
 		if (w < 0 || (size_t)w >= size - o)
 			return;
 		o += (size_t)w;
@@ -489,7 +529,8 @@ parse_peer_line(struct parser *ps, struct rpl_peer *p, char **tok, size_t n)
 	unsigned conn = 0;
 	if (strcmp(tok[0], "conn") == 0) {
 		unsigned long v;
-		if (n < 3 || parse_uint(ps, tok[1], 1000, &v, "conn") != 0 || v == 0)
+		if (n < 3 || parse_uint(ps, tok[1], 1000, &v, "conn") != 0 ||
+		    v == 0)
 			return n < 3 ? perr(ps, "conn wants N DIRECTIVE") : -1;
 		conn = (unsigned)v;
 		tok += 2;
@@ -512,10 +553,12 @@ parse_peer_line(struct parser *ps, struct rpl_peer *p, char **tok, size_t n)
 		d->kind = RPL_P_CERT;
 		for (size_t i = 1; i < n; i++) {
 			char path[1200];
-			snprintf(path, sizeof path, "%s/%s.pem", ps->data_dir, tok[i]);
+			snprintf(path, sizeof path, "%s/%s.pem", ps->data_dir,
+			    tok[i]);
 			FILE *f = fopen(path, "r");
 			if (f == NULL)
-				return perr(ps, "cannot read certificate %s", path);
+				return perr(ps, "cannot read certificate %s",
+				    path);
 			fclose(f);
 		}
 		join(tok, 1, n, d->text, sizeof d->text);
@@ -525,7 +568,8 @@ parse_peer_line(struct parser *ps, struct rpl_peer *p, char **tok, size_t n)
 	} else if (strcmp(w, "no-ext") == 0 && n == 2) {
 		d->kind = RPL_P_NO_EXT;
 		join(tok, 1, n, d->text, sizeof d->text);
-	} else if ((strcmp(w, "drop") == 0 || strcmp(w, "stall") == 0) && n == 2) {
+	} else if ((strcmp(w, "drop") == 0 || strcmp(w, "stall") == 0) &&
+	    n == 2) {
 		d->kind = w[0] == 'd' ? RPL_P_DROP : RPL_P_STALL;
 		if (parse_stage(ps, tok[1], d->cmd) != 0)
 			return -1;
@@ -534,23 +578,30 @@ parse_peer_line(struct parser *ps, struct rpl_peer *p, char **tok, size_t n)
 		if (parse_stage(ps, tok[1], d->cmd) != 0)
 			return -1;
 		if (strcmp(d->cmd, "tls") == 0)
-			return perr(ps, "tls has no reply (use drop, stall or tls-garbage)");
+			return perr(ps,
+			    "tls has no reply (use drop, stall or tls-garbage)");
 		size_t i = 2;
 		if (strchr(tok[2], '@') != NULL) {
 			if (strcmp(d->cmd, "RCPT") != 0)
-				return perr(ps, "only RCPT replies take an address");
-			if (copy_field(ps, d->addr, sizeof d->addr, tok[2], "address") != 0)
+				return perr(ps,
+				    "only RCPT replies take an address");
+			if (copy_field(ps, d->addr, sizeof d->addr, tok[2],
+			        "address") != 0)
 				return -1;
 			i = 3;
 		}
-		if (i >= n || strlen(tok[i]) != 3 || !isdigit((unsigned char)tok[i][0]) ||
-		    tok[i][0] < '2' || tok[i][0] > '5' || !isdigit((unsigned char)tok[i][1]) ||
+		if (i >= n || strlen(tok[i]) != 3 ||
+		    !isdigit((unsigned char)tok[i][0]) || tok[i][0] < '2' ||
+		    tok[i][0] > '5' || !isdigit((unsigned char)tok[i][1]) ||
 		    !isdigit((unsigned char)tok[i][2]))
-			return perr(ps, "reply wants a three-digit code 2xx-5xx, then text");
+			return perr(ps,
+			    "reply wants a three-digit code 2xx-5xx, then text");
 		join(tok, i, n, d->text, sizeof d->text);
 	} else {
-		return perr(ps, "unknown peer directive '%s' (refuse connect-timeout cert "
-		    "reply drop stall tls-garbage ext no-ext, each optionally after conn N)", w);
+		return perr(ps,
+		    "unknown peer directive '%s' (refuse connect-timeout cert "
+		    "reply drop stall tls-garbage ext no-ext, each optionally after conn N)",
+		    w);
 	}
 	p->ndir++;
 	return 0;
@@ -566,7 +617,7 @@ parse_notify(struct parser *ps, const char *s, unsigned *out)
 		return -1;
 	*out = 0;
 	for (char *save = NULL, *w = strtok_r(buf, ",", &save); w != NULL;
-	    w = strtok_r(NULL, ",", &save)) {
+	     w = strtok_r(NULL, ",", &save)) {
 		if (strcmp(w, "never") == 0)
 			*out |= RELAY_QUEUE_NOTIFY_NEVER;
 		else if (strcmp(w, "success") == 0)
@@ -576,7 +627,8 @@ parse_notify(struct parser *ps, const char *s, unsigned *out)
 		else if (strcmp(w, "delay") == 0)
 			*out |= RELAY_QUEUE_NOTIFY_DELAY;
 		else
-			return perr(ps, "notify: '%s' (never, success, failure, delay)", w);
+			return perr(ps,
+			    "notify: '%s' (never, success, failure, delay)", w);
 	}
 	return 0;
 }
@@ -597,23 +649,28 @@ parse_submit(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 		} else if (strncmp(t, "to=", 3) == 0) {
 			if (s->nto == RPL_RCPT_MAX)
 				return perr(ps, "too many recipients");
-			if (copy_field(ps, s->to[s->nto], RPL_NAME_MAX, t + 3, "to") != 0)
+			if (copy_field(ps, s->to[s->nto], RPL_NAME_MAX, t + 3,
+			        "to") != 0)
 				return -1;
 			s->nto++;
 		} else if (strncmp(t, "notify=", 7) == 0) {
 			if (s->nto == 0)
-				return perr(ps, "notify= belongs to the to= before it");
-			if (parse_notify(ps, t + 7, &s->notify[s->nto - 1]) != 0)
+				return perr(ps,
+				    "notify= belongs to the to= before it");
+			if (parse_notify(ps, t + 7, &s->notify[s->nto - 1]) !=
+			    0)
 				return -1;
 		} else if (strcmp(t, "ret=full") == 0) {
 			s->ret_full = true;
 		} else if (strcmp(t, "ret=hdrs") == 0) {
 			s->ret_hdrs = true;
 		} else if (strncmp(t, "envid=", 6) == 0) {
-			if (copy_field(ps, s->envid, sizeof s->envid, t + 6, "envid") != 0)
+			if (copy_field(ps, s->envid, sizeof s->envid, t + 6,
+			        "envid") != 0)
 				return -1;
 		} else if (strncmp(t, "body-bytes=", 11) == 0) {
-			if (parse_uint(ps, t + 11, 50u * 1024 * 1024, &v, "body-bytes") != 0)
+			if (parse_uint(ps, t + 11, 50u * 1024 * 1024, &v,
+			        "body-bytes") != 0)
 				return -1;
 			s->body_bytes = v;
 		} else if (strcmp(t, "smtputf8") == 0) {
@@ -621,8 +678,10 @@ parse_submit(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 		} else if (strcmp(t, "8bit") == 0) {
 			s->eightbit = true;
 		} else {
-			return perr(ps, "submit: unknown '%s' (from= to= notify= ret= envid= "
-			    "body-bytes= smtputf8 8bit)", t);
+			return perr(ps,
+			    "submit: unknown '%s' (from= to= notify= ret= envid= "
+			    "body-bytes= smtputf8 8bit)",
+			    t);
 		}
 	}
 	if (s->nto == 0)
@@ -631,7 +690,8 @@ parse_submit(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 }
 
 static int
-set_regex(struct parser *ps, struct rpl_action *a, char **tok, size_t from, size_t n)
+set_regex(struct parser *ps, struct rpl_action *a, char **tok, size_t from,
+    size_t n)
 {
 	if (from >= n)
 		return perr(ps, "missing regular expression");
@@ -675,22 +735,27 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 		return set_regex(ps, a, tok, 3, n);
 	}
 	if (strcmp(w, "transcript") == 0 || strcmp(w, "no-transcript") == 0) {
-		a->kind = w[0] == 'n' ? RPL_A_EXPECT_NO_TRANSCRIPT : RPL_A_EXPECT_TRANSCRIPT;
+		a->kind = w[0] == 'n' ? RPL_A_EXPECT_NO_TRANSCRIPT
+		                      : RPL_A_EXPECT_TRANSCRIPT;
 		if (n < 4)
 			return perr(ps, "%s wants ADDRESS REGEX", w);
-		if (copy_field(ps, a->arg, sizeof a->arg, tok[2], "address") != 0)
+		if (copy_field(ps, a->arg, sizeof a->arg, tok[2], "address") !=
+		    0)
 			return -1;
 		return set_regex(ps, a, tok, 3, n);
 	}
 	if (strcmp(w, "query") == 0 || strcmp(w, "no-query") == 0) {
-		a->kind = w[0] == 'n' ? RPL_A_EXPECT_NO_QUERY : RPL_A_EXPECT_QUERY;
+		a->kind =
+		    w[0] == 'n' ? RPL_A_EXPECT_NO_QUERY : RPL_A_EXPECT_QUERY;
 		return set_regex(ps, a, tok, 2, n);
 	}
 	if (strcmp(w, "connections") == 0 || strcmp(w, "messages") == 0) {
-		a->kind = w[0] == 'c' ? RPL_A_EXPECT_CONNECTIONS : RPL_A_EXPECT_MESSAGES;
+		a->kind = w[0] == 'c' ? RPL_A_EXPECT_CONNECTIONS
+		                      : RPL_A_EXPECT_MESSAGES;
 		if (n != 4)
 			return perr(ps, "%s wants ADDRESS N", w);
-		if (copy_field(ps, a->arg, sizeof a->arg, tok[2], "address") != 0 ||
+		if (copy_field(ps, a->arg, sizeof a->arg, tok[2], "address") !=
+		        0 ||
 		    parse_uint(ps, tok[3], 10000, &v, "count") != 0)
 			return -1;
 		a->count = (unsigned)v;
@@ -700,7 +765,9 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 		a->kind = RPL_A_EXPECT_NO_DSN;
 		if (n > 3)
 			return perr(ps, "no-dsn takes at most a recipient");
-		if (n == 3 && copy_field(ps, a->arg, sizeof a->arg, tok[2], "recipient") != 0)
+		if (n == 3 &&
+		    copy_field(ps, a->arg, sizeof a->arg, tok[2],
+		        "recipient") != 0)
 			return -1;
 		return 0;
 	}
@@ -708,37 +775,50 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 		a->kind = RPL_A_EXPECT_DSN;
 		if (n != 5)
 			return perr(ps, "dsn wants RCPT failed|delayed STATUS");
-		if (strcmp(tok[3], "failed") != 0 && strcmp(tok[3], "delayed") != 0)
-			return perr(ps, "dsn action '%s': failed or delayed", tok[3]);
-		if (copy_field(ps, a->arg, sizeof a->arg, tok[2], "recipient") != 0 ||
-		    copy_field(ps, a->state, sizeof a->state, tok[3], "action") != 0 ||
-		    copy_field(ps, a->dsn, sizeof a->dsn, tok[4], "status") != 0)
+		if (strcmp(tok[3], "failed") != 0 &&
+		    strcmp(tok[3], "delayed") != 0)
+			return perr(ps, "dsn action '%s': failed or delayed",
+			    tok[3]);
+		if (copy_field(ps, a->arg, sizeof a->arg, tok[2],
+		        "recipient") != 0 ||
+		    copy_field(ps, a->state, sizeof a->state, tok[3],
+		        "action") != 0 ||
+		    copy_field(ps, a->dsn, sizeof a->dsn, tok[4], "status") !=
+		        0)
 			return -1;
 		return 0;
 	}
 	if (strcmp(w, "queue") == 0) {
 		a->kind = RPL_A_EXPECT_QUEUE;
 		if (n < 4)
-			return perr(ps, "queue wants RCPT STATE [dsn=X] [class=Y] [attempts=N]");
-		static const char *const st[] = { "pending", "deferred", "sent", "bounced", "removed" };
+			return perr(ps,
+			    "queue wants RCPT STATE [dsn=X] [class=Y] [attempts=N]");
+		static const char *const st[] = { "pending", "deferred", "sent",
+			"bounced", "removed" };
 		bool ok = false;
 		for (size_t i = 0; i < 5; i++)
 			ok |= strcmp(tok[3], st[i]) == 0;
 		if (!ok)
-			return perr(ps, "queue state '%s' (pending deferred sent bounced removed)",
+			return perr(ps,
+			    "queue state '%s' (pending deferred sent bounced removed)",
 			    tok[3]);
-		if (copy_field(ps, a->arg, sizeof a->arg, tok[2], "recipient") != 0 ||
-		    copy_field(ps, a->state, sizeof a->state, tok[3], "state") != 0)
+		if (copy_field(ps, a->arg, sizeof a->arg, tok[2],
+		        "recipient") != 0 ||
+		    copy_field(ps, a->state, sizeof a->state, tok[3],
+		        "state") != 0)
 			return -1;
 		for (size_t i = 4; i < n; i++) {
 			if (strncmp(tok[i], "dsn=", 4) == 0) {
-				if (copy_field(ps, a->dsn, sizeof a->dsn, tok[i] + 4, "dsn") != 0)
+				if (copy_field(ps, a->dsn, sizeof a->dsn,
+				        tok[i] + 4, "dsn") != 0)
 					return -1;
 			} else if (strncmp(tok[i], "class=", 6) == 0) {
-				if (copy_field(ps, a->klass, sizeof a->klass, tok[i] + 6, "class") != 0)
+				if (copy_field(ps, a->klass, sizeof a->klass,
+				        tok[i] + 6, "class") != 0)
 					return -1;
 			} else if (strncmp(tok[i], "attempts=", 9) == 0) {
-				if (parse_uint(ps, tok[i] + 9, 1000, &v, "attempts") != 0)
+				if (parse_uint(ps, tok[i] + 9, 1000, &v,
+				        "attempts") != 0)
 					return -1;
 				a->attempts = (int)v;
 			} else {
@@ -746,11 +826,14 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 			}
 		}
 		if (strcmp(a->state, "removed") == 0 && n > 4)
-			return perr(ps, "a removed message has no fields to check");
+			return perr(ps,
+			    "a removed message has no fields to check");
 		return 0;
 	}
-	return perr(ps, "unknown expectation '%s' (log no-log log-count queue dsn no-dsn "
-	    "connections messages transcript no-transcript query no-query)", w);
+	return perr(ps,
+	    "unknown expectation '%s' (log no-log log-count queue dsn no-dsn "
+	    "connections messages transcript no-transcript query no-query)",
+	    w);
 }
 
 static int
@@ -768,12 +851,13 @@ parse_run(struct parser *ps, char **tok, size_t n)
 		r = parse_submit(ps, a, tok, n);
 	} else if (strcmp(tok[0], "step") == 0 || strcmp(tok[0], "stop") == 0) {
 		a->kind = tok[0][2] == 'e' ? RPL_A_STEP : RPL_A_STOP;
-		r = n == 2 ? parse_dur(ps, tok[1], &a->ms) :
-		    perr(ps, "%s wants one duration", tok[0]);
+		r = n == 2 ? parse_dur(ps, tok[1], &a->ms)
+		           : perr(ps, "%s wants one duration", tok[0]);
 	} else if (strcmp(tok[0], "expect") == 0) {
 		r = parse_expect(ps, a, tok, n);
 	} else {
-		r = perr(ps, "unknown run line '%s' (submit step stop expect)", tok[0]);
+		r = perr(ps, "unknown run line '%s' (submit step stop expect)",
+		    tok[0]);
 	}
 	sc->nactions++; /* so that rpl_scenario_free() frees what was set */
 	return r;
@@ -781,7 +865,14 @@ parse_run(struct parser *ps, char **tok, size_t n)
 
 /* ------------------------------------------------------------ the file */
 
-enum section { S_NONE, S_CONFIG, S_DNS, S_PEER, S_FILE, S_RUN };
+enum section {
+	S_NONE,
+	S_CONFIG,
+	S_DNS,
+	S_PEER,
+	S_FILE,
+	S_RUN
+};
 
 static int
 append(struct parser *ps, char **buf, size_t *len, const char *text)
@@ -799,23 +890,26 @@ append(struct parser *ps, char **buf, size_t *len, const char *text)
 }
 
 static int
-parse_header(struct parser *ps, char *line, enum section *sec, struct rpl_peer **peer,
-    struct rpl_file **file, bool *have_run)
+parse_header(struct parser *ps, char *line, enum section *sec,
+    struct rpl_peer **peer, struct rpl_file **file, bool *have_run)
 {
 	struct rpl_scenario *sc = ps->sc;
 	char *tok[TOK_MAX];
-	if (strncmp(line, "title", 5) == 0 && (line[5] == ' ' || line[5] == '\t')) {
+	if (strncmp(line, "title", 5) == 0 &&
+	    (line[5] == ' ' || line[5] == '\t')) {
 		if (sc->title[0] != '\0')
 			return perr(ps, "a second title");
 		char *t = line + 5;
 		while (*t == ' ' || *t == '\t')
 			t++;
-		if (copy_field(ps, sc->title, sizeof sc->title, t, "title") != 0)
+		if (copy_field(ps, sc->title, sizeof sc->title, t, "title") !=
+		    0)
 			return -1;
 		*sec = S_NONE;
 		return 0;
 	}
-	if (strncmp(line, "todo", 4) == 0 && (line[4] == ' ' || line[4] == '\t')) {
+	if (strncmp(line, "todo", 4) == 0 &&
+	    (line[4] == ' ' || line[4] == '\t')) {
 		if (sc->todo[0] != '\0')
 			return perr(ps, "a second todo");
 		char *t = line + 4;
@@ -838,50 +932,61 @@ parse_header(struct parser *ps, char *line, enum section *sec, struct rpl_peer *
 		*sec = S_RUN;
 	} else if ((n == 2 || n == 3) && strcmp(tok[0], "peer") == 0) {
 		uint8_t b[16];
-		if (inet_pton(AF_INET, tok[1], b) != 1 && inet_pton(AF_INET6, tok[1], b) != 1)
-			return perr(ps, "peer wants a numeric address, not '%s'", tok[1]);
+		if (inet_pton(AF_INET, tok[1], b) != 1 &&
+		    inet_pton(AF_INET6, tok[1], b) != 1)
+			return perr(ps,
+			    "peer wants a numeric address, not '%s'", tok[1]);
 		for (size_t i = 0; i < sc->npeers; i++)
 			if (strcmp(sc->peers[i].addr, tok[1]) == 0)
-				return perr(ps, "peer %s was declared at line %u", tok[1],
+				return perr(ps,
+				    "peer %s was declared at line %u", tok[1],
 				    sc->peers[i].line);
 		if (sc->npeers == RPL_MAX_PEERS)
 			return perr(ps, "too many peers");
 		*peer = &sc->peers[sc->npeers++];
 		memset(*peer, 0, sizeof **peer);
 		(*peer)->line = ps->line;
-		snprintf((*peer)->addr, sizeof (*peer)->addr, "%s", tok[1]);
+		snprintf((*peer)->addr, sizeof(*peer)->addr, "%s", tok[1]);
 		if (n == 3) {
 			if (dns_name(ps, (*peer)->name, tok[2]) != 0)
 				return -1;
 		} else {
-			snprintf((*peer)->name, sizeof (*peer)->name, "mx.replay.test");
+			snprintf((*peer)->name, sizeof(*peer)->name,
+			    "mx.replay.test");
 		}
 		*sec = S_PEER;
 	} else if (n == 2 && strcmp(tok[0], "file") == 0) {
 		for (const char *c = tok[1]; *c; c++)
-			if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+			if (!isalnum((unsigned char)*c) && *c != '-' &&
+			    *c != '_' && *c != '.')
 				return perr(ps, "bad file name '%s'", tok[1]);
 		if (sc->nfiles == RPL_MAX_FILES)
 			return perr(ps, "too many files");
 		*file = &sc->files[sc->nfiles++];
-		if (copy_field(ps, (*file)->name, sizeof (*file)->name, tok[1], "file name") != 0)
+		if (copy_field(ps, (*file)->name, sizeof(*file)->name, tok[1],
+		        "file name") != 0)
 			return -1;
 		*sec = S_FILE;
 	} else {
-		return perr(ps, "unknown section '%s' (title todo config dns peer file run)",
+		return perr(ps,
+		    "unknown section '%s' (title todo config dns peer file run)",
 		    n > 0 ? tok[0] : "");
 	}
 	return 0;
 }
 
 int
-rpl_scenario_load(const char *path, const char *data_dir, struct rpl_scenario **out,
-    char *err, size_t errlen)
+rpl_scenario_load(const char *path, const char *data_dir,
+    struct rpl_scenario **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	struct rpl_scenario *sc = calloc(1, sizeof *sc);
 	struct parser ps = {
-		.path = path, .data_dir = data_dir, .err = err, .errlen = errlen, .sc = sc,
+		.path = path,
+		.data_dir = data_dir,
+		.err = err,
+		.errlen = errlen,
+		.sc = sc,
 	};
 	if (sc == NULL)
 		return perr(&ps, "out of memory");
@@ -907,8 +1012,9 @@ rpl_scenario_load(const char *path, const char *data_dir, struct rpl_scenario **
 			r = perr(&ps, "line too long");
 			break;
 		}
-		while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' ||
-		    line[len - 1] == '\r'))
+		while (len > 0 &&
+		    (line[len - 1] == ' ' || line[len - 1] == '\t' ||
+		        line[len - 1] == '\r'))
 			line[--len] = '\0';
 		char *p = line;
 		while (*p == ' ' || *p == '\t')
@@ -916,7 +1022,8 @@ rpl_scenario_load(const char *path, const char *data_dir, struct rpl_scenario **
 		if (*p == '\0' || *p == '#')
 			continue;
 		if (p == line) {
-			r = parse_header(&ps, line, &sec, &peer, &file, &have_run);
+			r = parse_header(&ps, line, &sec, &peer, &file,
+			    &have_run);
 			continue;
 		}
 		char *tok[TOK_MAX];
@@ -938,9 +1045,9 @@ rpl_scenario_load(const char *path, const char *data_dir, struct rpl_scenario **
 				r = perr(&ps, "too many words");
 				break;
 			}
-			r = sec == S_DNS ? parse_dns(&ps, tok, n) :
-			    sec == S_PEER ? parse_peer_line(&ps, peer, tok, n) :
-			    parse_run(&ps, tok, n);
+			r = sec == S_DNS    ? parse_dns(&ps, tok, n)
+			    : sec == S_PEER ? parse_peer_line(&ps, peer, tok, n)
+			                    : parse_run(&ps, tok, n);
 			break;
 		}
 		}

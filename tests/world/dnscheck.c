@@ -34,16 +34,30 @@ struct rrtype_name {
 };
 
 static const struct rrtype_name rrtypes[] = {
-	{"A", 1},     {"NS", 2},      {"CNAME", 5}, {"SOA", 6},
-	{"MX", 15},   {"TXT", 16},    {"AAAA", 28}, {"DS", 43},
-	{"RRSIG", 46}, {"DNSKEY", 48}, {"TLSA", 52},
+	{ "A", 1 },
+	{ "NS", 2 },
+	{ "CNAME", 5 },
+	{ "SOA", 6 },
+	{ "MX", 15 },
+	{ "TXT", 16 },
+	{ "AAAA", 28 },
+	{ "DS", 43 },
+	{ "RRSIG", 46 },
+	{ "DNSKEY", 48 },
+	{ "TLSA", 52 },
 };
 
 static const char *const rcodes[] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	"NOERROR",
+	"FORMERR",
+	"SERVFAIL",
+	"NXDOMAIN",
+	"NOTIMP",
+	"REFUSED",
 };
 
-static int parse_type(const char *s)
+static int
+parse_type(const char *s)
 {
 	for (size_t i = 0; i < sizeof(rrtypes) / sizeof(rrtypes[0]); i++) {
 		if (strcasecmp(s, rrtypes[i].name) == 0)
@@ -60,7 +74,8 @@ static int parse_type(const char *s)
 	return -1;
 }
 
-static void put_hex(const uint8_t *p, size_t len)
+static void
+put_hex(const uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		printf("%02x", p[i]);
@@ -70,7 +85,8 @@ static void put_hex(const uint8_t *p, size_t len)
  * Print an uncompressed wire-format domain name (libunbound hands out rdata
  * with names uncompressed). Returns the bytes consumed, 0 when malformed.
  */
-static size_t put_name(const uint8_t *p, size_t len)
+static size_t
+put_name(const uint8_t *p, size_t len)
 {
 	size_t off = 0;
 
@@ -99,7 +115,8 @@ static size_t put_name(const uint8_t *p, size_t len)
 	return 0;
 }
 
-static void put_rdata(int type, const uint8_t *p, size_t len)
+static void
+put_rdata(int type, const uint8_t *p, size_t len)
 {
 	char buf[INET6_ADDRSTRLEN];
 
@@ -146,7 +163,8 @@ static void put_rdata(int type, const uint8_t *p, size_t len)
 			putchar('"');
 			for (size_t i = 0; i < n; i++) {
 				uint8_t c = p[off + 1 + i];
-				if (c < ' ' || c >= 0x7f || c == '"' || c == '\\')
+				if (c < ' ' || c >= 0x7f || c == '"' ||
+				    c == '\\')
 					printf("\\%03u", c);
 				else
 					putchar(c);
@@ -169,14 +187,17 @@ static void put_rdata(int type, const uint8_t *p, size_t len)
 	put_hex(p, len);
 }
 
-static void usage(void)
+static void
+usage(void)
 {
-	fputs("usage: dnscheck [-c UNBOUND_CONF] [-a TRUST_ANCHOR_FILE] NAME TYPE\n",
-	      stderr);
+	fputs(
+	    "usage: dnscheck [-c UNBOUND_CONF] [-a TRUST_ANCHOR_FILE] NAME TYPE\n",
+	    stderr);
 	exit(2);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	const char *conf = getenv("WORLD_UNBOUND_CONF");
 	const char *anchor = NULL;
@@ -225,22 +246,27 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	const char *status = res->bogus ? "bogus" : res->secure ? "secure" : "insecure";
+	const char *status = res->bogus ? "bogus"
+	    : res->secure               ? "secure"
+	                                : "insecure";
 	printf("status=%s\n", status);
-	if (res->rcode >= 0 && (size_t)res->rcode < sizeof(rcodes) / sizeof(rcodes[0]))
+	if (res->rcode >= 0 &&
+	    (size_t)res->rcode < sizeof(rcodes) / sizeof(rcodes[0]))
 		printf("rcode=%s\n", rcodes[res->rcode]);
 	else
 		printf("rcode=%d\n", res->rcode);
 	printf("havedata=%d\n", res->havedata ? 1 : 0);
 	if (res->bogus) {
 		fputs("why_bogus=\"", stdout);
-		for (const char *w = res->why_bogus ? res->why_bogus : ""; *w; w++)
+		for (const char *w = res->why_bogus ? res->why_bogus : ""; *w;
+		     w++)
 			putchar(*w == '"' || *w == '\n' ? '\'' : *w);
 		fputs("\"\n", stdout);
 	}
 	for (size_t k = 0; res->havedata && res->data[k] != NULL; k++) {
 		fputs("answer=\"", stdout);
-		put_rdata(res->qtype, (const uint8_t *)res->data[k], (size_t)res->len[k]);
+		put_rdata(res->qtype, (const uint8_t *)res->data[k],
+		    (size_t)res->len[k]);
 		fputs("\"\n", stdout);
 	}
 	ub_resolve_free(res);

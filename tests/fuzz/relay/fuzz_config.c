@@ -34,7 +34,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	int r = relay_config_load_buf(&cfg, "fuzz.conf", data, size, err);
 	if (r != 0) {
-		if (strncmp(err, "fuzz.conf", 9) != 0 || strchr(err, '\n') != NULL)
+		if (strncmp(err, "fuzz.conf", 9) != 0 ||
+		    strchr(err, '\n') != NULL)
 			abort();
 		return 0;
 	}

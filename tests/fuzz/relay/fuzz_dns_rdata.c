@@ -17,11 +17,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char name[RELAY_DNS_HOST_MAX];
 	int r = relay_dns_name_parse(data, size, name, sizeof(name));
 	if (r > 0) {
-		if ((size_t)r > size || memchr(name, '\0', sizeof(name)) == NULL)
+		if ((size_t)r > size ||
+		    memchr(name, '\0', sizeof(name)) == NULL)
 			abort();
 		for (const char *p = name; *p; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			    *p == '-' || *p == '_' || *p == '.' || *p == '?'))
+			if (!((*p >= 'a' && *p <= 'z') ||
+			        (*p >= '0' && *p <= '9') || *p == '-' ||
+			        *p == '_' || *p == '.' || *p == '?'))
 				abort();
 	}
 	struct relay_dns_mx mx;

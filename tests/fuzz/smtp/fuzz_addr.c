@@ -24,13 +24,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (a.utf8 && !(flags & SMTP_ADDR_UTF8))
 			abort();
 		int k = smtp_addr_format(&a, buf, sizeof(buf));
-		if (k < 0 || memchr(buf, '\r', (size_t)k) || memchr(buf, '\n', (size_t)k))
+		if (k < 0 || memchr(buf, '\r', (size_t)k) ||
+		    memchr(buf, '\n', (size_t)k))
 			abort();
 		/* What we format parses again as a mailbox. */
 		if (!a.null && !a.postmaster) {
 			struct smtp_addr b;
-			if (smtp_addr_parse_mailbox((const uint8_t *)buf, (size_t)k,
-				    SMTP_ADDR_UTF8, &b) != 0)
+			if (smtp_addr_parse_mailbox((const uint8_t *)buf,
+			        (size_t)k, SMTP_ADDR_UTF8, &b) != 0)
 				abort();
 		}
 	}

@@ -10,9 +10,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const struct smtp_client_rcpt rcpts[3] = {
-	{"a@x.test", SMTP_NOTIFY_FAILURE, "rfc822;a@x.test"},
-	{"b@y.test", 0, NULL},
-	{"c@z.test", SMTP_NOTIFY_NEVER, NULL},
+	{ "a@x.test", SMTP_NOTIFY_FAILURE, "rfc822;a@x.test" },
+	{ "b@y.test", 0, NULL },
+	{ "c@z.test", SMTP_NOTIFY_NEVER, NULL },
 };
 
 int
@@ -20,7 +20,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 2)
 		return 0;
-	struct smtp_client_config cfg = {.helo_name = "relay.test"};
+	struct smtp_client_config cfg = { .helo_name = "relay.test" };
 	cfg.tls = (enum smtp_tls_mode)(data[0] % 3);
 	cfg.allow_helo = data[0] & 4;
 	cfg.no_pipelining = data[0] & 8;
@@ -31,8 +31,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct smtp_client *c = smtp_client_new(&cfg);
 	if (c == NULL)
 		abort();
-	struct smtp_envelope env = {.sender = "s@a.test", .rcpts = rcpts, .nrcpts = 3,
-		.size = 10, .ret = SMTP_RET_FULL, .envid = "E1", .body = SMTP_BODY_8BITMIME};
+	struct smtp_envelope env = { .sender = "s@a.test",
+		.rcpts = rcpts,
+		.nrcpts = 3,
+		.size = 10,
+		.ret = SMTP_RET_FULL,
+		.envid = "E1",
+		.body = SMTP_BODY_8BITMIME };
 	if (smtp_client_start_message(c, &env) != 0)
 		abort();
 	size_t next_rcpt = 0;
@@ -60,18 +65,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			case SMTP_CLIENT_EV_READY:
 				if (started < 2) {
 					started++;
-					if (smtp_client_start_message(c, &env) != 0)
+					if (smtp_client_start_message(c,
+					        &env) != 0)
 						abort();
 				} else if (smtp_client_quit(c) != 0) {
 					abort();
 				}
 				break;
 			case SMTP_CLIENT_EV_RCPT:
-				if (ev.rcpt_index != next_rcpt++ || ev.result == NULL)
+				if (ev.rcpt_index != next_rcpt++ ||
+				    ev.result == NULL)
 					abort();
 				break;
 			case SMTP_CLIENT_EV_SEND_BODY:
-				if (smtp_client_body(c, (const uint8_t *)"a\n.\r\nb", 6) != 0 ||
+				if (smtp_client_body(c,
+				        (const uint8_t *)"a\n.\r\nb", 6) != 0 ||
 				    smtp_client_body_end(c) != 0)
 					abort();
 				break;

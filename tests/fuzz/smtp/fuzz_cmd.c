@@ -12,7 +12,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t pos = 0;
 	while (pos < size) {
 		size_t ll = 0;
-		int n = smtp_line_scan(data + pos, size - pos, SMTP_CMD_LINE_MAX, &ll);
+		int n = smtp_line_scan(data + pos, size - pos,
+		    SMTP_CMD_LINE_MAX, &ll);
 		if (n == SMTP_ERR_BARE_NL) {
 			pos += ll;
 			continue;
@@ -21,7 +22,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		struct smtp_cmd c;
 		int rc = smtp_cmd_parse(data + pos, (size_t)n, &c);
-		if (rc == 0 && (c.verb == SMTP_VERB_MAIL || c.verb == SMTP_VERB_RCPT)) {
+		if (rc == 0 &&
+		    (c.verb == SMTP_VERB_MAIL || c.verb == SMTP_VERB_RCPT)) {
 			char buf[SMTP_PATH_MAX + 1];
 			if (smtp_addr_format(&c.addr, buf, sizeof(buf)) < 0)
 				abort();
@@ -41,7 +43,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	used = (size_t)u;
 	if (!d.done) {
-		u = smtp_data_decode(&d, copy + used, size - used, copy + used, &out);
+		u = smtp_data_decode(&d, copy + used, size - used, copy + used,
+		    &out);
 		if (u < 0 || out > (size_t)u)
 			abort();
 	}

@@ -15,7 +15,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int n = smtp_reply_parse(data + pos, size - pos, &r);
 		if (n <= 0)
 			break;
-		if ((size_t)n > size - pos || r.code < 200 || r.code > 559 || r.nlines == 0)
+		if ((size_t)n > size - pos || r.code < 200 || r.code > 559 ||
+		    r.nlines == 0)
 			abort();
 		/* A shorter prefix never gives a different success. */
 		struct smtp_reply r2;
@@ -32,7 +33,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		smtp_caps_parse(&r, &caps);
 		struct smtp_result res;
 		smtp_result_from_reply(&res, &r, SMTP_STAGE_RCPT);
-		if (strlen(res.text) >= sizeof(res.text) || strchr(res.text, '\r') || strchr(res.text, '\n'))
+		if (strlen(res.text) >= sizeof(res.text) ||
+		    strchr(res.text, '\r') || strchr(res.text, '\n'))
 			abort();
 		pos += (size_t)n;
 	}

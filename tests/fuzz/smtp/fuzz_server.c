@@ -21,7 +21,8 @@ check_output(struct smtp_server *s, struct smtp_buf *acc)
 	/* Every complete reply in the output parses. */
 	for (;;) {
 		struct smtp_reply r;
-		int k = smtp_reply_parse(smtp_buf_data(acc), smtp_buf_len(acc), &r);
+		int k =
+		    smtp_reply_parse(smtp_buf_data(acc), smtp_buf_len(acc), &r);
 		if (k == SMTP_ERR_AGAIN)
 			break;
 		if (k < 0)
@@ -55,8 +56,9 @@ pump(struct smtp_server *s, struct smtp_buf *acc, struct state *st)
 		if (ev.type == SMTP_SERVER_EV_STARTTLS)
 			st->tls = true;
 		if (ev.needs_verdict) {
-			int rc = (st->verdicts++ % 3 == 2) ? smtp_server_reply(s, 451, "4.3.0", "later")
-							   : smtp_server_accept(s);
+			int rc = (st->verdicts++ % 3 == 2)
+			    ? smtp_server_reply(s, 451, "4.3.0", "later")
+			    : smtp_server_accept(s);
 			if (rc != 0)
 				abort();
 		}
@@ -68,7 +70,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 2)
 		return 0;
-	struct smtp_server_config cfg = {.hostname = "fuzz.test"};
+	struct smtp_server_config cfg = { .hostname = "fuzz.test" };
 	cfg.starttls = data[0] & 1;
 	cfg.decide_mail = data[0] & 2;
 	cfg.decide_rcpt = data[0] & 4;
@@ -83,7 +85,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	struct smtp_buf acc;
 	smtp_buf_init(&acc, 1u << 20);
-	struct state st = {0};
+	struct state st = { 0 };
 	pump(s, &acc, &st);
 	size_t pos = 0;
 	while (!st.closed) {

@@ -32,18 +32,21 @@ static struct tlsa_lookup
 lookup(struct rd *r)
 {
 	uint8_t b = take(r);
-	return (struct tlsa_lookup){(enum tlsa_answer)(b & 3), (enum tlsa_dnssec)((b >> 2) & 3)};
+	return (struct tlsa_lookup){ (enum tlsa_answer)(b & 3),
+		(enum tlsa_dnssec)((b >> 2) & 3) };
 }
 
-static const char *const names[] = {"mx.example.net", "example.com", "mail.example.org", "x", "a.b.c.d"};
+static const char *const names[] = { "mx.example.net", "example.com",
+	"mail.example.org", "x", "a.b.c.d" };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rd r = {data, size};
+	struct rd r = { data, size };
 	uint8_t f = take(&r);
 	struct tlsa_dest_in d = {
-		.level = (enum tlsa_level)(take(&r) % 6), /* 5 is invalid on purpose */
+		.level = (enum tlsa_level)(
+		    take(&r) % 6), /* 5 is invalid on purpose */
 		.nexthop = names[take(&r) % 5],
 		.nexthop_literal = f & 1,
 		.no_mx = (f >> 1) & 1,
@@ -53,7 +56,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.mx = lookup(&r);
 	if ((f >> 3) & 1)
 		d.mx_expanded = names[take(&r) % 5];
-	struct tlsa_host_in h = {.name = names[take(&r) % 5], .name_numeric = (f >> 4) & 1};
+	struct tlsa_host_in h = { .name = names[take(&r) % 5],
+		.name_numeric = (f >> 4) & 1 };
 	h.addr = lookup(&r);
 	if ((f >> 5) & 1)
 		h.expanded = names[take(&r) % 5];
@@ -75,7 +79,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t len = take(&r);
 			if (len > r.n)
 				len = r.n;
-			if (tlsa_rdata_parse(r.p, len, &recs[h.n_tlsa][t->n_recs]) > 0)
+			if (tlsa_rdata_parse(r.p, len,
+			        &recs[h.n_tlsa][t->n_recs]) > 0)
 				t->n_recs++;
 			r.p += len;
 			r.n -= len;
@@ -95,7 +100,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		const struct tlsa_tlsa_in *t = &h.tlsa[h.n_tlsa - 1];
 		if (v.n_usable == 0 || t->res.dnssec != TLSA_DNSSEC_SECURE ||
-		    t->res.answer != TLSA_ANSWER_DATA || t->malformed || d.nexthop_literal)
+		    t->res.answer != TLSA_ANSWER_DATA || t->malformed ||
+		    d.nexthop_literal)
 			abort();
 		for (size_t i = 0; i < v.n_usable; i++)
 			if (v.usable[i].usage < 2 || v.usable[i].usage > 3)
@@ -106,19 +112,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (v.kind != TLSA_VERDICT_DO_NOT_CONNECT) {
 		/* C09, C12, C40: no connection after a bogus or failed lookup. */
 		if (!d.nexthop_literal && !d.no_mx &&
-		    (d.mx.answer == TLSA_ANSWER_ERROR || d.mx.dnssec >= TLSA_DNSSEC_BOGUS))
+		    (d.mx.answer == TLSA_ANSWER_ERROR ||
+		        d.mx.dnssec >= TLSA_DNSSEC_BOGUS))
 			abort();
 		for (size_t i = 0; i < h.n_tlsa; i++)
-			if (h.tlsa[i].res.answer == TLSA_ANSWER_ERROR || h.tlsa[i].res.dnssec >= TLSA_DNSSEC_BOGUS ||
+			if (h.tlsa[i].res.answer == TLSA_ANSWER_ERROR ||
+			    h.tlsa[i].res.dnssec >= TLSA_DNSSEC_BOGUS ||
 			    h.tlsa[i].malformed)
 				abort();
 		/* C30 and C62: dane-only connects only with DANE. */
-		if (d.level == TLSA_LEVEL_DANE_ONLY && v.kind != TLSA_VERDICT_DANE)
+		if (d.level == TLSA_LEVEL_DANE_ONLY &&
+		    v.kind != TLSA_VERDICT_DANE)
 			abort();
 	}
 	/* C33 */
 	if (v.log_as == TLSA_TRUST_VERIFIED && !d.no_mx && !d.nexthop_literal &&
-	    d.mx.answer == TLSA_ANSWER_DATA && d.mx.dnssec != TLSA_DNSSEC_SECURE)
+	    d.mx.answer == TLSA_ANSWER_DATA &&
+	    d.mx.dnssec != TLSA_DNSSEC_SECURE)
 		abort();
 	char line[2048];
 	if (tlsa_verdict_format(&v, line, sizeof(line)) != 0)

@@ -18,7 +18,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = tlsa_rdata_parse(data, size, &one);
 	if (size < 3 && rc != TLSA_ERR_TRUNCATED)
 		abort();
-	if (size >= 3 && size <= TLSA_RDATA_MAX && (rc != (int)size || one.data_len != size - 3))
+	if (size >= 3 && size <= TLSA_RDATA_MAX &&
+	    (rc != (int)size || one.data_len != size - 3))
 		abort();
 	if (rc > 0) {
 		enum tlsa_unusable why;
@@ -57,11 +58,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	uint8_t buf[512];
 	struct tlsa_record t;
-	rc = tlsa_record_from_text((const char *)data, size, buf, sizeof(buf), &t);
+	rc = tlsa_record_from_text((const char *)data, size, buf, sizeof(buf),
+	    &t);
 	if (rc == 0 && t.data_len > sizeof(buf))
 		abort();
 	struct tlsa_digests ds;
-	if (tlsa_digests_parse((const char *)data, size, &ds) == 0 && (ds.n == 0 || ds.n > TLSA_DIGESTS_MAX))
+	if (tlsa_digests_parse((const char *)data, size, &ds) == 0 &&
+	    (ds.n == 0 || ds.n > TLSA_DIGESTS_MAX))
 		abort();
 	return 0;
 }

@@ -40,7 +40,8 @@ env(const char *k)
 {
 	const char *v = getenv(k);
 	if (v == NULL || v[0] == '\0') {
-		fprintf(stderr, "missing %s (run through run-dns-world.sh)\n", k);
+		fprintf(stderr, "missing %s (run through run-dns-world.sh)\n",
+		    k);
 		exit(1);
 	}
 	return v;
@@ -175,7 +176,8 @@ resolve(struct relay_dns *d, const char *domain, enum tlsa_level level)
 	struct got g = { false, NULL };
 	struct relay_dns_req *req = NULL;
 	assert_int_equal(relay_dns_resolve(d, domain, 25, level, got_cb, &g,
-	    &req), 0);
+	                     &req),
+	    0);
 	assert_non_null(req);
 	assert_true(run_until(&g.done, 30000));
 	assert_non_null(g.res);
@@ -269,16 +271,16 @@ static void
 t_dane_ee(void **state)
 {
 	(void)state;
-	check_secure_dane("dane-ee", "mx.dane-ee", getenv("WORLD_MXCA_ADDR"),
-	    3, 1, 1);
+	check_secure_dane("dane-ee", "mx.dane-ee", getenv("WORLD_MXCA_ADDR"), 3,
+	    1, 1);
 }
 
 static void
 t_dane_ta(void **state)
 {
 	(void)state;
-	check_secure_dane("dane-ta", "mx.dane-ta", getenv("WORLD_MXCA_ADDR"),
-	    2, 0, 1);
+	check_secure_dane("dane-ta", "mx.dane-ta", getenv("WORLD_MXCA_ADDR"), 2,
+	    0, 1);
 }
 
 /* Unsigned zone: everything insecure; its TLSA record is never fetched
@@ -287,8 +289,8 @@ static void
 t_insecure(void **state)
 {
 	(void)state;
-	struct relay_dns_result *res = resolve(G, nm("insecure"),
-	    TLSA_LEVEL_DANE);
+	struct relay_dns_result *res =
+	    resolve(G, nm("insecure"), TLSA_LEVEL_DANE);
 	assert_int_equal(res->kind, RELAY_DNS_DEST_HOSTS);
 	assert_st(&res->mx.st, RELAY_DNS_INSECURE, RELAY_DNS_DATA);
 	assert_int_equal(res->nhosts, 1);
@@ -344,7 +346,8 @@ static void
 t_null_mx(void **state)
 {
 	(void)state;
-	struct relay_dns_result *res = resolve(G, nm("nullmx"), TLSA_LEVEL_DANE);
+	struct relay_dns_result *res =
+	    resolve(G, nm("nullmx"), TLSA_LEVEL_DANE);
 	assert_int_equal(res->kind, RELAY_DNS_DEST_NULL_MX);
 	assert_st(&res->mx.st, RELAY_DNS_SECURE, RELAY_DNS_DATA);
 	assert_true(res->dest.mx_null);
@@ -426,8 +429,8 @@ static void
 t_tlsa_bogus(void **state)
 {
 	(void)state;
-	struct relay_dns_result *res = resolve(G, nm("tlsa-bogus"),
-	    TLSA_LEVEL_DANE);
+	struct relay_dns_result *res =
+	    resolve(G, nm("tlsa-bogus"), TLSA_LEVEL_DANE);
 	assert_int_equal(res->kind, RELAY_DNS_DEST_HOSTS);
 	const struct relay_dns_host *h = &res->hosts[0];
 	assert_st(&h->a.st, RELAY_DNS_SECURE, RELAY_DNS_DATA);
@@ -449,8 +452,8 @@ static void
 t_tlsa_servfail(void **state)
 {
 	(void)state;
-	struct relay_dns_result *res = resolve(G, nm("tlsa-servfail"),
-	    TLSA_LEVEL_DANE);
+	struct relay_dns_result *res =
+	    resolve(G, nm("tlsa-servfail"), TLSA_LEVEL_DANE);
 	assert_int_equal(res->kind, RELAY_DNS_DEST_HOSTS);
 	const struct relay_dns_host *h = &res->hosts[0];
 	assert_st(&h->a.st, RELAY_DNS_SECURE, RELAY_DNS_DATA);
@@ -469,7 +472,8 @@ static void
 t_level_may(void **state)
 {
 	(void)state;
-	struct relay_dns_result *res = resolve(G, nm("dane-ee"), TLSA_LEVEL_MAY);
+	struct relay_dns_result *res =
+	    resolve(G, nm("dane-ee"), TLSA_LEVEL_MAY);
 	assert_int_equal(res->nhosts, 1);
 	assert_int_equal(res->hosts[0].in.n_tlsa, 0);
 	assert_false(res->hosts[0].tlsa[0].done);
@@ -546,7 +550,8 @@ t_cancel(void **state)
 	struct got g = { false, NULL };
 	struct relay_dns_req *req = NULL;
 	assert_int_equal(relay_dns_resolve(G, nm("twomx"), 25, TLSA_LEVEL_DANE,
-	    got_cb, &g, &req), 0);
+	                     got_cb, &g, &req),
+	    0);
 	/* Let the MX answer arrive and the host lookups start, then cancel
 	 * in the middle. */
 	bool never = false;
@@ -557,7 +562,8 @@ t_cancel(void **state)
 	memset(&s, 0, sizeof s);
 	struct relay_dns_query *q = NULL;
 	assert_int_equal(relay_dns_lookup(G, nm("dane-ee"), RELAY_DNS_TYPE_MX,
-	    ans_cb, &s, &q), 0);
+	                     ans_cb, &s, &q),
+	    0);
 	relay_dns_lookup_cancel(q);
 	run_until(&never, 1500);
 	assert_false(s.done);
@@ -594,7 +600,8 @@ write_conf(const char *path, const char *anchor_line)
 {
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
-	fprintf(f, "server:\n    do-not-query-localhost: no\n    do-ip6: no\n"
+	fprintf(f,
+	    "server:\n    do-not-query-localhost: no\n    do-ip6: no\n"
 	    "%s\nstub-zone:\n    name: \".\"\n    stub-addr: %s\n",
 	    anchor_line, W_DNS);
 	assert_int_equal(fclose(f), 0);
@@ -659,7 +666,8 @@ t_selftest_wrong_anchor(void **state)
 	assert_false(relay_dns_validation_ok(d));
 	assert_int_equal(relay_dns_validation_state(d),
 	    RELAY_DNS_VALIDATION_FAILED);
-	struct relay_dns_result *res = resolve(d, nm("dane-ee"), TLSA_LEVEL_DANE);
+	struct relay_dns_result *res =
+	    resolve(d, nm("dane-ee"), TLSA_LEVEL_DANE);
 	assert_int_equal(res->kind, RELAY_DNS_DEST_DEFER);
 	assert_int_equal(res->mx.st.sec, RELAY_DNS_BOGUS);
 	relay_dns_result_free(res);
@@ -732,9 +740,11 @@ t_timeout(void **state)
 
 	assert_int_equal(uv_udp_init(&loop, &sink), 0);
 	assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &sin), 0);
-	assert_int_equal(uv_udp_bind(&sink, (const struct sockaddr *)&sin, 0), 0);
+	assert_int_equal(uv_udp_bind(&sink, (const struct sockaddr *)&sin, 0),
+	    0);
 	assert_int_equal(uv_udp_getsockname(&sink, (struct sockaddr *)&bound,
-	    &blen), 0);
+	                     &blen),
+	    0);
 	snprintf(fwd, sizeof fwd, "127.0.0.1@%u",
 	    ntohs(((struct sockaddr_in *)&bound)->sin_port));
 	struct relay_dns_opts o = {
@@ -746,7 +756,8 @@ t_timeout(void **state)
 	struct ans_seen s = lookup(d, nm("dane-ee"), RELAY_DNS_TYPE_MX);
 	assert_st(&s.st, RELAY_DNS_INDETERMINATE, RELAY_DNS_FAILED);
 	assert_int_equal(s.st.why, RELAY_DNS_WHY_TIMEOUT);
-	struct relay_dns_result *res = resolve(d, nm("dane-ee"), TLSA_LEVEL_DANE);
+	struct relay_dns_result *res =
+	    resolve(d, nm("dane-ee"), TLSA_LEVEL_DANE);
 	assert_int_equal(res->kind, RELAY_DNS_DEST_DEFER);
 	assert_int_equal(res->mx.st.why, RELAY_DNS_WHY_TIMEOUT);
 	relay_dns_result_free(res);
@@ -768,11 +779,13 @@ t_close_outstanding(void **state)
 	assert_true(relay_dns_validation_ok(d));
 	struct got g = { false, NULL };
 	assert_int_equal(relay_dns_resolve(d, nm("dane-ee"), 25,
-	    TLSA_LEVEL_DANE, got_cb, &g, NULL), 0);
+	                     TLSA_LEVEL_DANE, got_cb, &g, NULL),
+	    0);
 	struct ans_seen s;
 	memset(&s, 0, sizeof s);
 	assert_int_equal(relay_dns_lookup(d, W_SELFTEST, RELAY_DNS_TYPE_A,
-	    ans_cb, &s, NULL), 0);
+	                     ans_cb, &s, NULL),
+	    0);
 	close_dns(d);
 	bool never = false;
 	run_until(&never, 200);
@@ -790,20 +803,23 @@ t_config_errors(void **state)
 	struct relay_dns_opts o1 = { .resolver_config = "/nonexistent/u.conf" };
 	assert_int_equal(relay_dns_new(&loop, &o1, &d), RELAY_DNS_ERR_CONFIG);
 	assert_null(d);
-	struct relay_dns_opts o2 = { .trust_anchor_file = "/nonexistent/root.key" };
+	struct relay_dns_opts o2 = { .trust_anchor_file =
+		                         "/nonexistent/root.key" };
 	assert_int_equal(relay_dns_new(&loop, &o2, &d), RELAY_DNS_ERR_CONFIG);
 	struct relay_dns_opts o3 = { .resolver_config = W_CONF,
-	    .forwarders = "not-an-address" };
+		.forwarders = "not-an-address" };
 	assert_int_equal(relay_dns_new(&loop, &o3, &d), RELAY_DNS_ERR_CONFIG);
 	struct relay_dns_opts o4 = { .resolver_config = W_CONF,
-	    .forwarders = "127.0.0.1@5353,," };
+		.forwarders = "127.0.0.1@5353,," };
 	assert_int_equal(relay_dns_new(&loop, &o4, &d), RELAY_DNS_ERR_CONFIG);
 	/* Names refused before any query. */
 	struct got g = { false, NULL };
 	assert_int_equal(relay_dns_resolve(G, "[192.0.2.1]", 25,
-	    TLSA_LEVEL_DANE, got_cb, &g, NULL), RELAY_DNS_ERR_NAME);
+	                     TLSA_LEVEL_DANE, got_cb, &g, NULL),
+	    RELAY_DNS_ERR_NAME);
 	assert_int_equal(relay_dns_resolve(G, "a..b", 25, TLSA_LEVEL_DANE,
-	    got_cb, &g, NULL), RELAY_DNS_ERR_NAME);
+	                     got_cb, &g, NULL),
+	    RELAY_DNS_ERR_NAME);
 	assert_false(g.done);
 }
 
@@ -861,6 +877,6 @@ main(void)
 		cmocka_unit_test(t_config_errors),
 		cmocka_unit_test(t_teardown),
 	};
-	return cmocka_run_group_tests_name("relay_dns_world", tests, group_setup,
-	    NULL);
+	return cmocka_run_group_tests_name("relay_dns_world", tests,
+	    group_setup, NULL);
 }

@@ -16,8 +16,8 @@
 #include "relay_clock.h"
 #include "relay_config.h"
 
-#define S 1000000u                   /* one second in microseconds */
-#define T0 1732288081000000u         /* 2024-11-22T15:08:01Z */
+#define S 1000000u           /* one second in microseconds */
+#define T0 1732288081000000u /* 2024-11-22T15:08:01Z */
 
 static int
 setup(void **state)
@@ -45,25 +45,23 @@ test_delay_table(void **state)
 		uint32_t attempts;
 		uint64_t want_s;
 	} cases[] = {
-		{ 300000, 4000000, 0, 300 },     /* no attempt counted yet */
-		{ 300000, 4000000, 1, 300 },
-		{ 300000, 4000000, 2, 600 },
-		{ 300000, 4000000, 3, 1200 },
-		{ 300000, 4000000, 4, 2400 },
-		{ 300000, 4000000, 5, 4000 },    /* 4800 capped */
+		{ 300000, 4000000, 0, 300 }, /* no attempt counted yet */
+		{ 300000, 4000000, 1, 300 }, { 300000, 4000000, 2, 600 },
+		{ 300000, 4000000, 3, 1200 }, { 300000, 4000000, 4, 2400 },
+		{ 300000, 4000000, 5, 4000 }, /* 4800 capped */
 		{ 300000, 4000000, 6, 4000 },
-		{ 300000, 4000000, 4000000000u, 4000 },  /* no overflow */
-		{ 1000, 1000, 1, 1 },
-		{ 1000, 1000, 9, 1 },
+		{ 300000, 4000000, 4000000000u, 4000 }, /* no overflow */
+		{ 1000, 1000, 1, 1 }, { 1000, 1000, 9, 1 },
 		{ 1000, 7 * 86400000u, 64, 7 * 86400 },
-		{ 0, 0, 3, 1 },                  /* never a tight loop */
+		{ 0, 0, 3, 1 }, /* never a tight loop */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cfg->retry_min_ms = cases[i].min_ms;
 		cfg->retry_max_ms = cases[i].max_ms;
 		assert_int_equal(relay_backoff_delay_us(cfg, cases[i].attempts),
 		    cases[i].want_s * S);
-		assert_int_equal(relay_backoff_next_us(cfg, cases[i].attempts, T0),
+		assert_int_equal(relay_backoff_next_us(cfg, cases[i].attempts,
+		                     T0),
 		    T0 + cases[i].want_s * S);
 	}
 }
@@ -82,11 +80,14 @@ test_expiry_and_warning_edges(void **state)
 	assert_true(relay_backoff_expired(cfg, T0, end + 1));
 
 	assert_false(relay_backoff_warn_due(cfg, T0, T0));
-	assert_false(relay_backoff_warn_due(cfg, T0, T0 + 4 * 3600 * (uint64_t)S - 1));
-	assert_true(relay_backoff_warn_due(cfg, T0, T0 + 4 * 3600 * (uint64_t)S));
+	assert_false(
+	    relay_backoff_warn_due(cfg, T0, T0 + 4 * 3600 * (uint64_t)S - 1));
+	assert_true(
+	    relay_backoff_warn_due(cfg, T0, T0 + 4 * 3600 * (uint64_t)S));
 	/* delay_warning_time = 0 turns the warning off. */
 	cfg->delay_warning_time_ms = 0;
-	assert_false(relay_backoff_warn_due(cfg, T0, T0 + 365 * 86400 * (uint64_t)S));
+	assert_false(
+	    relay_backoff_warn_due(cfg, T0, T0 + 365 * 86400 * (uint64_t)S));
 	/* max_queue_lifetime = 0: the first temporary failure bounces. */
 	cfg->max_queue_lifetime_ms = 0;
 	assert_true(relay_backoff_expired(cfg, T0, T0));
@@ -103,8 +104,8 @@ test_life_in_queue(void **state)
 	struct relay_config *cfg = *state;
 	cfg->retry_min_ms = 300000;
 	cfg->retry_max_ms = 4000000;
-	cfg->max_queue_lifetime_ms = 86400000u;     /* one day */
-	cfg->delay_warning_time_ms = 3600000u;      /* one hour */
+	cfg->max_queue_lifetime_ms = 86400000u; /* one day */
+	cfg->delay_warning_time_ms = 3600000u;  /* one hour */
 
 	struct relay_clock_manual mc;
 	relay_clock_manual_init(&mc, 0, T0);
@@ -128,7 +129,8 @@ test_life_in_queue(void **state)
 		if (attempts <= sizeof(want_s) / sizeof(want_s[0]))
 			assert_int_equal(next - now, want_s[attempts - 1] * S);
 		/* Nothing is due before next: the wake-up is that far. */
-		assert_int_equal(relay_clock_until_ms(now, next), (next - now) / 1000);
+		assert_int_equal(relay_clock_until_ms(now, next),
+		    (next - now) / 1000);
 		relay_clock_manual_advance(&mc, next - now);
 		assert_true(attempts < 1000);
 	}
@@ -138,7 +140,8 @@ test_life_in_queue(void **state)
 	/* After 4500s, 4000s steps: 4500 + 20*4000 = 84500 < 86400 <= 88500,
 	 * so attempts 1..25 failed and the 26th, at 88500s, expires. */
 	assert_int_equal(attempts, 26);
-	assert_int_equal(relay_clock_wall_us(clock) - arrival, 88500 * (uint64_t)S);
+	assert_int_equal(relay_clock_wall_us(clock) - arrival,
+	    88500 * (uint64_t)S);
 	assert_int_equal(relay_clock_mono_us(clock), 88500 * (uint64_t)S);
 }
 
@@ -146,9 +149,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_delay_table, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expiry_and_warning_edges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_life_in_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delay_table, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_and_warning_edges,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_life_in_queue, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

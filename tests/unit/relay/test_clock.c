@@ -39,7 +39,8 @@ test_manual_advance_and_step(void **state)
 	 * moves, so timers measured on the monotonic one are unaffected. */
 	relay_clock_manual_set_wall(&m, 1000000002500000u - 3600000000u);
 	assert_int_equal(relay_clock_mono_us(&m.clock), 2500000u);
-	assert_int_equal(relay_clock_wall_us(&m.clock), 1000000002500000u - 3600000000u);
+	assert_int_equal(relay_clock_wall_us(&m.clock),
+	    1000000002500000u - 3600000000u);
 	relay_clock_manual_advance(&m, 1u);
 	assert_int_equal(relay_clock_mono_us(&m.clock), 2500001u);
 }
@@ -52,16 +53,18 @@ test_until_ms(void **state)
 	static const struct {
 		uint64_t now, at, ms;
 	} cases[] = {
-		{ 1000, 1000, 0 },       /* due now */
-		{ 5000, 1000, 0 },       /* past */
-		{ 1000, 1001, 1 },       /* 1 us away: a whole ms, not 0 */
+		{ 1000, 1000, 0 }, /* due now */
+		{ 5000, 1000, 0 }, /* past */
+		{ 1000, 1001, 1 }, /* 1 us away: a whole ms, not 0 */
 		{ 1000, 2000, 1 },
 		{ 1000, 2001, 2 },
 		{ 0, 60000000, 60000 },
 		{ UINT64_MAX - 1, UINT64_MAX, 1 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_int_equal(relay_clock_until_ms(cases[i].now, cases[i].at), cases[i].ms);
+		assert_int_equal(relay_clock_until_ms(cases[i].now,
+		                     cases[i].at),
+		    cases[i].ms);
 }
 
 static void

@@ -28,8 +28,8 @@ load(struct relay_config *cfg, const char *text, char *err)
 static void
 fmt(const struct relay_config *cfg, const char *name, char *buf, size_t n)
 {
-	const struct relay_config_param *p = relay_config_param_find(name,
-	    strlen(name));
+	const struct relay_config_param *p =
+	    relay_config_param_find(name, strlen(name));
 
 	assert_non_null(p);
 	assert_true(relay_config_format(cfg, p, buf, n) >= 0);
@@ -52,7 +52,8 @@ test_table_sorted_and_documented(void **state)
 		if (i > 0)
 			assert_true(strcmp(t[i - 1].name, t[i].name) < 0);
 		assert_ptr_equal(relay_config_param_find(t[i].name,
-		    strlen(t[i].name)), &t[i]);
+		                     strlen(t[i].name)),
+		    &t[i]);
 		/* The doc is one Markdown table cell. */
 		assert_null(strchr(t[i].doc, '|'));
 	}
@@ -77,7 +78,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.mynetworks_count, 2);
 	assert_string_equal(cfg.spool_dir, "/var/spool/danerelay");
 	assert_string_equal(cfg.run_user, "danerelay");
-	assert_string_equal(cfg.dns_trust_anchor_file, "/usr/share/dns/root.key");
+	assert_string_equal(cfg.dns_trust_anchor_file,
+	    "/usr/share/dns/root.key");
 	assert_int_equal(cfg.tls_security_level, RELAY_TLS_DANE);
 	assert_int_equal(cfg.retry_min_ms, 300000);
 	assert_int_equal(cfg.retry_max_ms, 4000000);
@@ -96,7 +98,7 @@ test_defaults(void **state)
 	assert_false(relay_config_is_explicit(&cfg,
 	    relay_config_param_find("listen", 6)));
 	relay_config_free(&cfg);
-	relay_config_free(&cfg);   /* freeing twice is harmless */
+	relay_config_free(&cfg); /* freeing twice is harmless */
 	relay_config_free(NULL);
 }
 
@@ -106,7 +108,7 @@ struct value_case {
 	const char *name;
 	const char *value;
 	int rc;
-	const char *formatted;  /* canonical output when rc == 0 */
+	const char *formatted; /* canonical output when rc == 0 */
 };
 
 static const struct value_case value_cases[] = {
@@ -117,8 +119,8 @@ static const struct value_case value_cases[] = {
 	{ "retry_max", "2h", 0, "2h" },
 	{ "retry_max", "1d", 0, "1d" },
 	{ "retry_min", "1500ms", 0, "1500ms" },
-	{ "retry_min", "0s", RELAY_CONFIG_EVALUE, NULL },     /* below min */
-	{ "retry_min", "8d", RELAY_CONFIG_EVALUE, NULL },     /* above max */
+	{ "retry_min", "0s", RELAY_CONFIG_EVALUE, NULL }, /* below min */
+	{ "retry_min", "8d", RELAY_CONFIG_EVALUE, NULL }, /* above max */
 	{ "retry_min", "5x", RELAY_CONFIG_EVALUE, NULL },
 	{ "retry_min", "-5s", RELAY_CONFIG_EVALUE, NULL },
 	{ "retry_min", "", RELAY_CONFIG_EVALUE, NULL },
@@ -153,7 +155,7 @@ static const struct value_case value_cases[] = {
 	{ "log_level", "trace", RELAY_CONFIG_EVALUE, NULL },
 	/* address lists */
 	{ "listen", "127.0.0.1:10025, [::1]:10025", 0,
-	  "127.0.0.1:10025, [::1]:10025" },
+	    "127.0.0.1:10025, [::1]:10025" },
 	{ "listen", "127.0.0.2:25 [0:0::1]:26", 0, "127.0.0.2:25, [::1]:26" },
 	{ "listen", "127.0.0.1", RELAY_CONFIG_EVALUE, NULL },
 	{ "listen", "127.0.0.1:0", RELAY_CONFIG_EVALUE, NULL },
@@ -161,12 +163,12 @@ static const struct value_case value_cases[] = {
 	{ "listen", "::1:25", RELAY_CONFIG_EVALUE, NULL },
 	{ "listen", "[127.0.0.1]:25", RELAY_CONFIG_EVALUE, NULL },
 	{ "listen", "localhost:25", RELAY_CONFIG_EVALUE, NULL },
-	{ "listen", "", RELAY_CONFIG_EVALUE, NULL },        /* min 1 */
+	{ "listen", "", RELAY_CONFIG_EVALUE, NULL }, /* min 1 */
 	/* CIDR lists */
 	{ "mynetworks", "10.1.2.3/8, 192.168.0.1", 0,
-	  "10.0.0.0/8, 192.168.0.1/32" },
+	    "10.0.0.0/8, 192.168.0.1/32" },
 	{ "mynetworks", "[2001:db8::1]/32, ::1/128", 0,
-	  "[2001:db8::]/32, [::1]/128" },
+	    "[2001:db8::]/32, [::1]/128" },
 	{ "mynetworks", "0.0.0.0/0", 0, "0.0.0.0/0" },
 	{ "mynetworks", "10.0.0.0/33", RELAY_CONFIG_EVALUE, NULL },
 	{ "mynetworks", "[::1]/129", RELAY_CONFIG_EVALUE, NULL },
@@ -217,7 +219,7 @@ test_value(void **state)
  * inputs with the same value (the CLI keeps microseconds). */
 struct duration_case {
 	const char *text;
-	int rc;                 /* 0 accepted, -1 refused */
+	int rc; /* 0 accepted, -1 refused */
 	uint64_t ms;
 };
 
@@ -251,7 +253,8 @@ test_duration_parser(void **state)
 	uint64_t ms = 12345;
 
 	assert_int_equal(relay_config_parse_duration(c->text, strlen(c->text),
-	    &ms), c->rc);
+	                     &ms),
+	    c->rc);
 	assert_int_equal(ms, c->rc == 0 ? c->ms : 12345);
 }
 
@@ -291,39 +294,43 @@ test_duration_cli(void **state)
 struct file_case {
 	const char *text;
 	int rc;
-	const char *err;   /* exact message */
+	const char *err; /* exact message */
 };
 
 static const struct file_case file_cases[] = {
 	{ "foo = 1\n", RELAY_CONFIG_EUNKNOWN,
-	  "t.conf:1: unknown parameter \"foo\"" },
+	    "t.conf:1: unknown parameter \"foo\"" },
 	{ "\n\n# x\nlisten = 127.0.0.1:25\nretry_min = 5m\nlisten = "
-	  "127.0.0.1:26\n", RELAY_CONFIG_EDUP,
-	  "t.conf:6: duplicate parameter listen (first set at line 4)" },
+	  "127.0.0.1:26\n",
+	    RELAY_CONFIG_EDUP,
+	    "t.conf:6: duplicate parameter listen (first set at line 4)" },
 	{ "retry_min\n", RELAY_CONFIG_ESYNTAX,
-	  "t.conf:1: expected \"name = value\"" },
+	    "t.conf:1: expected \"name = value\"" },
 	{ "  retry_min = 5m\n", RELAY_CONFIG_ESYNTAX,
-	  "t.conf:1: continuation line without a parameter" },
+	    "t.conf:1: continuation line without a parameter" },
 	{ "= 5m\n", RELAY_CONFIG_ESYNTAX,
-	  "t.conf:1: missing parameter name before \"=\"" },
+	    "t.conf:1: missing parameter name before \"=\"" },
 	{ "Retry_Min = 5m\n", RELAY_CONFIG_ESYNTAX,
-	  "t.conf:1: bad parameter name \"Retry_Min\"" },
+	    "t.conf:1: bad parameter name \"Retry_Min\"" },
 	{ "retry_min = 2h\nretry_max = 1h\n", RELAY_CONFIG_EVALUE,
-	  "t.conf:2: retry_min must not exceed retry_max" },
+	    "t.conf:2: retry_min must not exceed retry_max" },
 	{ "tls_cert_file = /x.pem\n", RELAY_CONFIG_EVALUE,
-	  "t.conf:1: tls_cert_file and tls_key_file must be set together" },
-	{ "myhostname = a\x01" "b\n", RELAY_CONFIG_EVALUE,
-	  "t.conf:1: bad value for myhostname: \"a\x01" "b\" (expected one "
-	  "line of text)" },
+	    "t.conf:1: tls_cert_file and tls_key_file must be set together" },
+	{ "myhostname = a\x01"
+	  "b\n",
+	    RELAY_CONFIG_EVALUE,
+	    "t.conf:1: bad value for myhostname: \"a\x01"
+	    "b\" (expected one "
+	    "line of text)" },
 	{ "log_level = loud\n", RELAY_CONFIG_EVALUE,
-	  "t.conf:1: bad value for log_level: \"loud\" (expected one of info, "
-	  "debug)" },
+	    "t.conf:1: bad value for log_level: \"loud\" (expected one of info, "
+	    "debug)" },
 	{ "max_recipients = 0\n", RELAY_CONFIG_EVALUE,
-	  "t.conf:1: bad value for max_recipients: \"0\" (expected an integer "
-	  "from 1 to 100000)" },
+	    "t.conf:1: bad value for max_recipients: \"0\" (expected an integer "
+	    "from 1 to 100000)" },
 	{ "tls_policy_file = /nonexistent/policy\n", RELAY_CONFIG_EIO,
-	  "/nonexistent/policy: cannot open tls_policy_file: No such file or "
-	  "directory" },
+	    "/nonexistent/policy: cannot open tls_policy_file: No such file or "
+	    "directory" },
 };
 
 static void
@@ -354,7 +361,7 @@ test_file_syntax(void **state)
 	    "   [::1]/128\n"
 	    "listen=127.0.0.1:2525\n"
 	    "myhostname =   relay.example   \n"
-	    "report_recipient = postmaster@example.org";   /* no final LF */
+	    "report_recipient = postmaster@example.org"; /* no final LF */
 
 	(void)state;
 	assert_int_equal(load(&cfg, text, err), 0);
@@ -375,8 +382,11 @@ test_relative_paths(void **state)
 
 	(void)state;
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
-	assert_int_equal(load(&cfg, "spool_dir = ./var/spool\nlog_file = "
-	    "x.log\n", err), 0);
+	assert_int_equal(load(&cfg,
+	                     "spool_dir = ./var/spool\nlog_file = "
+	                     "x.log\n",
+	                     err),
+	    0);
 	(void)snprintf(want, sizeof(want), "%s/var/spool", cwd);
 	assert_string_equal(cfg.spool_dir, want);
 	(void)snprintf(want, sizeof(want), "%s/x.log", cwd);
@@ -406,7 +416,8 @@ test_load_file(void **state)
 	out = open_memstream(&printed, &plen);
 	assert_non_null(out);
 	assert_int_equal(relay_config_print(out, &cfg,
-	    RELAY_CONFIG_PRINT_EXPLICIT), 0);
+	                     RELAY_CONFIG_PRINT_EXPLICIT),
+	    0);
 	assert_int_equal(fclose(out), 0);
 	assert_string_equal(printed, "retry_min = 10m\n");
 	free(printed);
@@ -447,7 +458,8 @@ test_print_all_and_doc(void **state)
 	for (char *p = printed; *p; p++)
 		lines += *p == '\n';
 	assert_int_equal(lines, n + 2);
-	assert_non_null(strstr(printed, "| `retry_max` | duration (1s..7d) | "
+	assert_non_null(strstr(printed,
+	    "| `retry_max` | duration (1s..7d) | "
 	    "`4000s` |"));
 	free(printed);
 	relay_config_free(&cfg);
@@ -462,12 +474,11 @@ test_tls_policy(void **state)
 	char err[RELAY_CONFIG_ERRMAX], path[] = "/tmp/danerelay-pol-XXXXXX";
 	char text[256];
 	int fd = mkstemp(path);
-	const char pol[] =
-	    "# per-destination levels\n"
-	    "example.com dane-only\n"
-	    ".example.com may\n"
-	    "Sub.Example.COM. encrypt\n"
-	    "legacy.example   none   \n";
+	const char pol[] = "# per-destination levels\n"
+	                   "example.com dane-only\n"
+	                   ".example.com may\n"
+	                   "Sub.Example.COM. encrypt\n"
+	                   "legacy.example   none   \n";
 
 	(void)state;
 	assert_true(fd >= 0);
@@ -500,13 +511,12 @@ test_tls_policy_entry_file_line(void **state)
 	char err[RELAY_CONFIG_ERRMAX], path[] = "/tmp/danerelay-pol-XXXXXX";
 	char text[256];
 	int fd = mkstemp(path);
-	const char pol[] =
-	    "# line 1: comment\n"
-	    "\n"
-	    "legacy.example none\r\n"
-	    "   # line 4: indented comment\n"
-	    ".example.com may\n"
-	    "example.com dane-only\n";
+	const char pol[] = "# line 1: comment\n"
+	                   "\n"
+	                   "legacy.example none\r\n"
+	                   "   # line 4: indented comment\n"
+	                   ".example.com may\n"
+	                   "example.com dane-only\n";
 	const struct relay_tls_policy_entry *e;
 
 	(void)state;
@@ -522,7 +532,7 @@ test_tls_policy_entry_file_line(void **state)
 	assert_int_equal(e->level, RELAY_TLS_NONE);
 	assert_string_equal(e->file, path);
 	assert_int_equal(e->line, 3);
-	e = ENTRY("mx.a.example.com");   /* through the ".parent" entry */
+	e = ENTRY("mx.a.example.com"); /* through the ".parent" entry */
 	assert_non_null(e);
 	assert_int_equal(e->level, RELAY_TLS_MAY);
 	assert_string_equal(e->file, path);
@@ -549,7 +559,8 @@ test_tls_policy_parse_file_line(void **state)
 
 	(void)state;
 	assert_int_equal(relay_tls_policy_parse("/etc/danerelay/tls_policy",
-	    (const uint8_t *)text, strlen(text), &e, &n, err), 0);
+	                     (const uint8_t *)text, strlen(text), &e, &n, err),
+	    0);
 	assert_int_equal(n, 2);
 	/* Sorted by domain: a.example first. */
 	assert_string_equal(e[0].domain, "a.example");
@@ -572,8 +583,9 @@ static const struct policy_case policy_cases[] = {
 	{ "\nexa mple.com dane\n", "p:2: expected \"domain level\"" },
 	{ "ex!ample.com dane\n", "p:1: bad domain \"ex!ample.com\"" },
 	{ "a..b dane\n", "p:1: bad domain \"a..b\"" },
-	{ "example.com strict\n", "p:1: bad level \"strict\" (expected dane, "
-	  "dane-only, may, encrypt, verify or none)" },
+	{ "example.com strict\n",
+	    "p:1: bad level \"strict\" (expected dane, "
+	    "dane-only, may, encrypt, verify or none)" },
 	{ "a.com may\nA.COM dane\n", "p:2: duplicate domain a.com" },
 };
 
@@ -586,7 +598,8 @@ test_policy_error(void **state)
 	char err[RELAY_CONFIG_ERRMAX] = "";
 
 	assert_int_equal(relay_tls_policy_parse("p", (const uint8_t *)c->text,
-	    strlen(c->text), &e, &n, err), RELAY_CONFIG_EPOLICY);
+	                     strlen(c->text), &e, &n, err),
+	    RELAY_CONFIG_EPOLICY);
 	assert_string_equal(err, c->err);
 	assert_null(e);
 	assert_int_equal(n, 0);
@@ -603,23 +616,32 @@ test_mynetworks(void **state)
 	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
 
 	(void)state;
-	assert_int_equal(load(&cfg, "mynetworks = 127.0.0.0/8, "
-	    "192.168.1.128/25, [2001:db8::]/33\n", err), 0);
-#define V4(s, want) do { \
-	assert_int_equal(inet_pton(AF_INET, s, &in.sin_addr), 1); \
-	assert_int_equal(relay_config_mynetworks_match(&cfg, \
-	    (struct sockaddr *)&in), want); } while (0)
-#define V6(s, want) do { \
-	assert_int_equal(inet_pton(AF_INET6, s, &in6.sin6_addr), 1); \
-	assert_int_equal(relay_config_mynetworks_match(&cfg, \
-	    (struct sockaddr *)&in6), want); } while (0)
+	assert_int_equal(load(&cfg,
+	                     "mynetworks = 127.0.0.0/8, "
+	                     "192.168.1.128/25, [2001:db8::]/33\n",
+	                     err),
+	    0);
+#define V4(s, want)                                                            \
+	do {                                                                   \
+		assert_int_equal(inet_pton(AF_INET, s, &in.sin_addr), 1);      \
+		assert_int_equal(relay_config_mynetworks_match(&cfg,           \
+		                     (struct sockaddr *)&in),                  \
+		    want);                                                     \
+	} while (0)
+#define V6(s, want)                                                            \
+	do {                                                                   \
+		assert_int_equal(inet_pton(AF_INET6, s, &in6.sin6_addr), 1);   \
+		assert_int_equal(relay_config_mynetworks_match(&cfg,           \
+		                     (struct sockaddr *)&in6),                 \
+		    want);                                                     \
+	} while (0)
 	V4("127.0.0.1", true);
 	V4("127.255.255.255", true);
 	V4("128.0.0.1", false);
 	V4("192.168.1.128", true);
 	V4("192.168.1.255", true);
 	V4("192.168.1.127", false);
-	V6("::ffff:127.0.0.9", true);      /* IPv4-mapped */
+	V6("::ffff:127.0.0.9", true); /* IPv4-mapped */
 	V6("::ffff:10.0.0.1", false);
 	V6("2001:db8:7fff::1", true);
 	V6("2001:db8:8000::1", false);
@@ -637,10 +659,14 @@ main(void)
 	const size_t np = sizeof(policy_cases) / sizeof(policy_cases[0]);
 	const size_t nd = sizeof(duration_cases) / sizeof(duration_cases[0]);
 	static void (*const duration_uses[])(void **) = {
-		test_duration_parser, test_duration_config, test_duration_cli,
+		test_duration_parser,
+		test_duration_config,
+		test_duration_cli,
 	};
 	static const char *const duration_use_names[] = {
-		"parser", "config", "cli",
+		"parser",
+		"config",
+		"cli",
 	};
 	const size_t nu = sizeof(duration_uses) / sizeof(duration_uses[0]);
 	const struct CMUnitTest fixed[] = {
@@ -656,9 +682,9 @@ main(void)
 		cmocka_unit_test(test_mynetworks),
 	};
 	const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
-	struct CMUnitTest *t = calloc(nfixed + nv + nf + np + nu * nd,
-	    sizeof(*t));
-	char (*names)[96] = calloc(nv + nf + np + nu * nd, sizeof(*names));
+	struct CMUnitTest *t =
+	    calloc(nfixed + nv + nf + np + nu * nd, sizeof(*t));
+	char(*names)[96] = calloc(nv + nf + np + nu * nd, sizeof(*names));
 	size_t k = 0;
 	int rc;
 
@@ -679,15 +705,17 @@ main(void)
 	for (size_t i = 0; i < nf; i++, k++) {
 		(void)snprintf(names[k - nfixed], sizeof(names[0]),
 		    "file error %zu", i + 1);
-		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(
-		    test_file_error, (void *)(uintptr_t)&file_cases[i]);
+		t[k] = (struct CMUnitTest)
+		    cmocka_unit_test_prestate(test_file_error,
+		        (void *)(uintptr_t)&file_cases[i]);
 		t[k].name = names[k - nfixed];
 	}
 	for (size_t i = 0; i < np; i++, k++) {
 		(void)snprintf(names[k - nfixed], sizeof(names[0]),
 		    "policy error %zu", i + 1);
-		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(
-		    test_policy_error, (void *)(uintptr_t)&policy_cases[i]);
+		t[k] = (struct CMUnitTest)
+		    cmocka_unit_test_prestate(test_policy_error,
+		        (void *)(uintptr_t)&policy_cases[i]);
 		t[k].name = names[k - nfixed];
 	}
 	for (size_t u = 0; u < nu; u++) {
@@ -695,9 +723,9 @@ main(void)
 			(void)snprintf(names[k - nfixed], sizeof(names[0]),
 			    "duration %s \"%s\"", duration_use_names[u],
 			    duration_cases[i].text);
-			t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(
-			    duration_uses[u],
-			    (void *)(uintptr_t)&duration_cases[i]);
+			t[k] = (struct CMUnitTest)
+			    cmocka_unit_test_prestate(duration_uses[u],
+			        (void *)(uintptr_t)&duration_cases[i]);
 			t[k].name = names[k - nfixed];
 		}
 	}

@@ -39,7 +39,8 @@ struct fx {
 	size_t kicks;
 	/* the scripted "delivery in flight" hook */
 	unsigned active_calls;
-	unsigned active_from, active_until;   /* true for calls in [from, until) */
+	unsigned active_from,
+	    active_until; /* true for calls in [from, until) */
 };
 
 static void
@@ -54,7 +55,8 @@ rm_rf(const char *path)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		(void)snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
 		rm_rf(p);
@@ -84,7 +86,8 @@ put(struct fx *f, char *id_out, const char *rcpt)
 	assert_int_equal(relay_queue_rcpt_add(env, rcpt, "", 0, NULL), 0);
 	assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
 	assert_int_equal(relay_queue_writer_write(w, body, sizeof(body) - 1,
-	    NULL, NULL), 0);
+	                     NULL, NULL),
+	    0);
 	assert_int_equal(relay_queue_writer_commit(w, commit_cb, id_out), 0);
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
 	relay_queue_envelope_free(env);
@@ -102,7 +105,8 @@ setup(void **state)
 	assert_int_equal(uv_loop_init(&f->loop), 0);
 	relay_log_set_stderr(false);
 	assert_int_equal(relay_queue_open(&f->loop, f->dir, &f->q, err,
-	    sizeof(err)), 0);
+	                     sizeof(err)),
+	    0);
 	put(f, f->ids[0], "a@one.example");
 	put(f, f->ids[1], "b@two.example");
 	put(f, f->ids[2], "c@two.example");
@@ -161,8 +165,8 @@ count_kick(void *arg)
 
 /* Runs cmd to completion; asserts that no callback ran inside the call. */
 static void
-run(struct fx *f, enum relay_control_cmd cmd, const char *const *ids,
-    size_t n, bool all, uint64_t wait_ms)
+run(struct fx *f, enum relay_control_cmd cmd, const char *const *ids, size_t n,
+    bool all, uint64_t wait_ms)
 {
 	struct relay_control_hooks h = {
 		.is_active = scripted_active,
@@ -172,8 +176,9 @@ run(struct fx *f, enum relay_control_cmd cmd, const char *const *ids,
 	};
 	f->nres = 0;
 	f->done_calls = 0;
-	assert_int_equal(relay_control_exec(&f->loop, f->q, &h, cmd, ids, n, all,
-	    on_result, on_done, f, NULL), 0);
+	assert_int_equal(relay_control_exec(&f->loop, f->q, &h, cmd, ids, n,
+	                     all, on_result, on_done, f, NULL),
+	    0);
 	assert_int_equal(f->nres, 0);
 	assert_int_equal(f->done_calls, 0);
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
@@ -234,7 +239,8 @@ test_unknown_id(void **state)
 	for (size_t i = 0; i < 2; i++) {
 		if (strcmp(f->rid[i], "00000000000001") == 0) {
 			assert_int_equal(f->rstatus[i], RELAY_CONTROL_ENOENT);
-			assert_string_equal(f->rtext[i], "no such message in the queue");
+			assert_string_equal(f->rtext[i],
+			    "no such message in the queue");
 		} else {
 			assert_int_equal(f->rstatus[i], 0);
 		}
@@ -298,7 +304,7 @@ test_retry(void **state)
 	env = disk(f, f->ids[2]);
 	assert_int_equal(env->rcpt[0].next_attempt_us, 0);
 	assert_int_equal(env->rcpt[0].status, RELAY_QUEUE_RCPT_DEFERRED);
-	assert_int_equal(env->rcpt[0].attempts, 2);   /* nothing else changed */
+	assert_int_equal(env->rcpt[0].attempts, 2); /* nothing else changed */
 	relay_queue_envelope_free(env);
 
 	/* A message with nothing open left. */
@@ -344,7 +350,8 @@ test_busy(void **state)
 	run(f, RELAY_CONTROL_DELETE, ids, 1, false, 200);
 	assert_true(uv_now(&f->loop) - t0 >= 200);
 	assert_int_equal(f->rstatus[0], RELAY_CONTROL_EBUSY);
-	assert_string_equal(f->rtext[0], "busy: being delivered right now, try again");
+	assert_string_equal(f->rtext[0],
+	    "busy: being delivered right now, try again");
 	assert_int_equal(relay_queue_lookup(f->q, f->ids[1], &info), 0);
 
 	run(f, RELAY_CONTROL_HOLD, ids, 1, false, 150);
@@ -367,7 +374,7 @@ test_waits_for_delivery(void **state)
 	struct relay_queue_info info;
 
 	f->active_from = 0;
-	f->active_until = 3;   /* the first three looks see it active */
+	f->active_until = 3; /* the first three looks see it active */
 	run(f, RELAY_CONTROL_DELETE, ids, 1, false, 5000);
 	assert_int_equal(f->rstatus[0], 0);
 	assert_string_equal(f->rtext[0], "deleted");
@@ -404,12 +411,15 @@ test_cancel(void **state)
 	struct fx *f = *state;
 	const char *ids[] = { f->ids[0], f->ids[1] };
 	struct relay_control_exec *x = NULL;
-	struct relay_control_hooks h = { .is_active = scripted_active, .arg = f };
+	struct relay_control_hooks h = { .is_active = scripted_active,
+		.arg = f };
 
 	f->nres = 0;
 	f->done_calls = 0;
 	assert_int_equal(relay_control_exec(&f->loop, f->q, &h,
-	    RELAY_CONTROL_HOLD, ids, 2, false, on_result, on_done, f, &x), 0);
+	                     RELAY_CONTROL_HOLD, ids, 2, false, on_result,
+	                     on_done, f, &x),
+	    0);
 	assert_non_null(x);
 	relay_control_exec_cancel(x);
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
@@ -442,8 +452,9 @@ test_cancel_in_flight(void **state)
 	cancel_results = 0;
 	f->done_calls = 0;
 	assert_int_equal(relay_control_exec(&f->loop, f->q, NULL,
-	    RELAY_CONTROL_DELETE, ids, 3, false, cancel_after_first, on_done,
-	    &x, &x), 0);
+	                     RELAY_CONTROL_DELETE, ids, 3, false,
+	                     cancel_after_first, on_done, &x, &x),
+	    0);
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(cancel_results, 1);
 	assert_int_equal(f->done_calls, 0);
@@ -459,12 +470,17 @@ test_names(void **state)
 	(void)state;
 
 	for (int i = RELAY_CONTROL_HOLD; i <= RELAY_CONTROL_RETRY; i++) {
-		assert_int_equal(relay_control_cmd_parse(
-		    relay_control_cmd_name((enum relay_control_cmd)i), &c), 0);
+		assert_int_equal(
+		    relay_control_cmd_parse(relay_control_cmd_name(
+		                                (enum relay_control_cmd)i),
+		        &c),
+		    0);
 		assert_int_equal((int)c, i);
 	}
 	assert_int_equal(relay_control_cmd_parse("purge", &c), -1);
-	assert_int_equal(relay_control_path("/var/spool/danerelay", p, sizeof(p)), 0);
+	assert_int_equal(relay_control_path("/var/spool/danerelay", p,
+	                     sizeof(p)),
+	    0);
 	assert_string_equal(p, "/var/spool/danerelay/control");
 	char longdir[150];
 	memset(longdir, 'x', sizeof(longdir) - 1);
@@ -476,16 +492,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_hold_release, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_release, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_id, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_waits_for_delivery, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hold_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waits_for_delivery, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_hold_race, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup,
+		    teardown),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -115,7 +115,11 @@ answer(const char *name, uint16_t type, int err, const struct ub_result *r)
 
 /* ----------------------------------------------- libunbound results */
 
-enum sec { SECURE, INSECURE, BOGUS };
+enum sec {
+	SECURE,
+	INSECURE,
+	BOGUS
+};
 
 struct fake_result {
 	struct ub_result ub;
@@ -160,7 +164,8 @@ result(const char *qname, int qtype, enum sec sec, const char *canon)
 	f->ub.len = f->len;
 	f->ub.secure = sec == SECURE;
 	f->ub.bogus = sec == BOGUS;
-	f->ub.why_bogus = sec == BOGUS ? (char *)"signature crypto failed" : NULL;
+	f->ub.why_bogus =
+	    sec == BOGUS ? (char *)"signature crypto failed" : NULL;
 	f->ub.ttl = 300;
 	if (canon != NULL) {
 		snprintf(f->canon, sizeof f->canon, "%s.", canon);
@@ -265,7 +270,8 @@ static void
 resolve(const char *domain, enum tlsa_level level)
 {
 	assert_int_equal(relay_dns_resolve(&dns, domain, 25, level, dest_cb,
-	    NULL, NULL), 0);
+	                     NULL, NULL),
+	    0);
 	assert_true(is_pending(domain, RELAY_DNS_TYPE_MX));
 }
 
@@ -281,7 +287,8 @@ decide(size_t i, struct tlsa_verdict *v)
 	assert_int_equal(dv.action, TLSA_DEST_USE_MX);
 	assert_true(i < got->nhosts);
 	assert_int_equal(tlsa_policy_decide(&got->dest, &got->hosts[i].in, NULL,
-	    v), 0);
+	                     v),
+	    0);
 }
 
 #define D "example.net"
@@ -329,7 +336,8 @@ cname_bogus_skips_host(void **state)
 	assert_false(v.permanent);
 	assert_string_equal(v.status, "4.7.5");
 	assert_int_equal(v.fclass, TLSA_FAIL_DNSSEC_INVALID);
-	assert_string_equal(relay_fail_class_name(relay_class_dns(v.fclass, got, h)),
+	assert_string_equal(relay_fail_class_name(
+	                        relay_class_dns(v.fclass, got, h)),
 	    "dnssec-bogus");
 	tlsa_verdict_release(&v);
 }
@@ -370,7 +378,8 @@ cname_servfail_skips_host(void **state)
 	assert_int_equal(v.scope, TLSA_SCOPE_HOST);
 	assert_string_equal(v.status, "4.7.5");
 	assert_int_equal(v.fclass, TLSA_FAIL_DNSSEC_INVALID);
-	assert_string_equal(relay_fail_class_name(relay_class_dns(v.fclass, got, h)),
+	assert_string_equal(relay_fail_class_name(
+	                        relay_class_dns(v.fclass, got, h)),
 	    "dns-lookup");
 	tlsa_verdict_release(&v);
 }
@@ -421,7 +430,8 @@ cname_insecure_is_may(void **state)
 {
 	(void)state;
 	mx_then_addresses_via_cname(TLSA_LEVEL_DANE);
-	struct fake_result *f = result(MXH, RELAY_DNS_TYPE_CNAME, INSECURE, NULL);
+	struct fake_result *f =
+	    result(MXH, RELAY_DNS_TYPE_CNAME, INSECURE, NULL);
 	add_cname(f, HOSTER);
 	give(MXH, RELAY_DNS_TYPE_CNAME, f);
 
@@ -497,8 +507,8 @@ mx_malformed_via_cname(void **state)
 {
 	const struct bad_mx *c = *state;
 	resolve(D, TLSA_LEVEL_DANE);
-	struct fake_result *f = result(D, RELAY_DNS_TYPE_MX, SECURE,
-	    "mail.example.com");
+	struct fake_result *f =
+	    result(D, RELAY_DNS_TYPE_MX, SECURE, "mail.example.com");
 	add_mx(f, 10, MXH);
 	add_rr(f, c->rdata, c->len);
 	give(D, RELAY_DNS_TYPE_MX, f);
@@ -546,7 +556,9 @@ main(void)
 {
 	struct CMUnitTest tests[16];
 	size_t n = 0;
-#define T(f) tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f)                                                                   \
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(f,     \
+	    setup, teardown)
 	T(cname_bogus_skips_host);
 	T(cname_bogus_dane_only_skips_host);
 	T(cname_servfail_skips_host);
@@ -557,8 +569,10 @@ main(void)
 	T(addr_malformed_via_cname);
 #undef T
 	for (size_t i = 0; i < sizeof bad_mx / sizeof bad_mx[0]; i++) {
-		tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate_setup_teardown(
-		    mx_malformed_via_cname, setup, teardown, (void *)&bad_mx[i]);
+		tests[n] =
+		    (struct CMUnitTest)cmocka_unit_test_prestate_setup_teardown(
+		        mx_malformed_via_cname, setup, teardown,
+		        (void *)&bad_mx[i]);
 		tests[n].name = bad_mx[i].id;
 		n++;
 	}

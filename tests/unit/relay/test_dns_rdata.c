@@ -31,10 +31,12 @@ struct name_case {
 	const char *text; /* expected text when rc > 0 or rc == ERR_NAME */
 };
 
-#define W(...) (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ })
+#define W(...)                                                                 \
+	(const uint8_t[]){ __VA_ARGS__ },                                      \
+	    sizeof((const uint8_t[]){ __VA_ARGS__ })
 
-static uint8_t long_ok[255];   /* 255 octets: 3 x 63 + 61 labels + root */
-static uint8_t long_bad[257];  /* 256 octets, well formed otherwise */
+static uint8_t long_ok[255];  /* 255 octets: 3 x 63 + 61 labels + root */
+static uint8_t long_bad[257]; /* 256 octets, well formed otherwise */
 static char long_ok_text[254];
 
 static void
@@ -68,29 +70,29 @@ build_long_names(void)
 static struct name_case name_cases[] = {
 	{ "root", W(0), 1, "." },
 	{ "two labels", W(2, 'm', 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0),
-	  12, "mx.example" },
+	    12, "mx.example" },
 	{ "uppercase is lowered", W(2, 'M', 'X', 2, 'E', 'x', 0), 7, "mx.ex" },
 	{ "underscore and hyphen", W(4, '_', '2', '5', '-', 1, 'x', 0), 8,
-	  "_25-.x" },
+	    "_25-.x" },
 	{ "digits only (numeric MX data)", W(3, '1', '9', '2', 1, '0', 0), 7,
-	  "192.0" },
+	    "192.0" },
 	{ "space in label is not a host name", W(3, 'a', ' ', 'b', 0),
-	  RELAY_DNS_ERR_NAME, "a?b" },
+	    RELAY_DNS_ERR_NAME, "a?b" },
 	{ "dot inside a label", W(3, 'a', '.', 'b', 0), RELAY_DNS_ERR_NAME,
-	  "a?b" },
+	    "a?b" },
 	{ "NUL inside a label", W(2, 'a', 0, 0), RELAY_DNS_ERR_NAME, "a?" },
 	{ "high byte inside a label", W(1, 0xc3, 0), RELAY_DNS_ERR_NAME, "?" },
 	{ "compression pointer", W(0xc0, 0x0c), RELAY_DNS_ERR_MALFORMED, NULL },
 	{ "pointer after a label", W(1, 'a', 0xc0, 0x0c),
-	  RELAY_DNS_ERR_MALFORMED, NULL },
+	    RELAY_DNS_ERR_MALFORMED, NULL },
 	{ "extended label type 0x40", W(0x41, 'a'), RELAY_DNS_ERR_MALFORMED,
-	  NULL },
+	    NULL },
 	{ "label of 64", W(64), RELAY_DNS_ERR_MALFORMED, NULL },
-	{ "empty input", W(0), 0, NULL },  /* len set to 0 in main() */
+	{ "empty input", W(0), 0, NULL }, /* len set to 0 in main() */
 	{ "label longer than the input", W(5, 'a', 'b'),
-	  RELAY_DNS_ERR_MALFORMED, NULL },
-	{ "255-octet name", NULL, 0, 0, NULL },     /* filled in main() */
-	{ "256-octet name", NULL, 0, 0, NULL },     /* filled in main() */
+	    RELAY_DNS_ERR_MALFORMED, NULL },
+	{ "255-octet name", NULL, 0, 0, NULL }, /* filled in main() */
+	{ "256-octet name", NULL, 0, 0, NULL }, /* filled in main() */
 };
 
 static void
@@ -108,7 +110,8 @@ test_name(void **state)
 		for (size_t cut = 0; cut < c->len; cut++) {
 			char o2[RELAY_DNS_HOST_MAX];
 			assert_int_equal(relay_dns_name_parse(c->wire, cut, o2,
-			    sizeof o2), RELAY_DNS_ERR_MALFORMED);
+			                     sizeof o2),
+			    RELAY_DNS_ERR_MALFORMED);
 		}
 	}
 	if (rc > 0) {
@@ -119,7 +122,8 @@ test_name(void **state)
 		memcpy(buf, c->wire, c->len);
 		buf[c->len] = 0xff;
 		assert_int_equal(relay_dns_name_parse(buf, c->len + 1, out,
-		    sizeof out), rc);
+		                     sizeof out),
+		    rc);
 		free(buf);
 	}
 }
@@ -137,17 +141,18 @@ struct mx_case {
 };
 
 static const struct mx_case mx_cases[] = {
-	{ "MX 10 mx.example", W(0, 10, 2, 'm', 'x', 7, 'e', 'x', 'a', 'm',
-	  'p', 'l', 'e', 0), 0, 10, "mx.example", false },
+	{ "MX 10 mx.example",
+	    W(0, 10, 2, 'm', 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0), 0,
+	    10, "mx.example", false },
 	{ "MX 65535 a", W(0xff, 0xff, 1, 'a', 0), 0, 65535, "a", false },
 	{ "null MX 0 . (RFC 7505)", W(0, 0, 0), 0, 0, ".", true },
 	{ "dot with preference 5 still null", W(0, 5, 0), 0, 5, ".", true },
 	{ "exchange with a space", W(0, 1, 3, 'a', ' ', 'b', 0),
-	  RELAY_DNS_ERR_NAME, 1, "a?b", false },
+	    RELAY_DNS_ERR_NAME, 1, "a?b", false },
 	{ "trailing byte after the name", W(0, 1, 1, 'a', 0, 0),
-	  RELAY_DNS_ERR_MALFORMED, 0, "", false },
+	    RELAY_DNS_ERR_MALFORMED, 0, "", false },
 	{ "compressed exchange", W(0, 1, 0xc0, 0x0c), RELAY_DNS_ERR_MALFORMED,
-	  0, "", false },
+	    0, "", false },
 	{ "preference only", W(0, 1), RELAY_DNS_ERR_MALFORMED, 0, "", false },
 };
 
@@ -183,8 +188,8 @@ test_mx(void **state)
 static void
 test_a_lengths(void **state)
 {
-	const uint8_t in[20] = { 192, 0, 2, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
-	    9, 9, 9, 9, 9, 9 };
+	const uint8_t in[20] = { 192, 0, 2, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+		9, 9, 9, 9, 9 };
 	uint8_t out[4];
 
 	(void)state;
@@ -238,49 +243,49 @@ struct cls_case {
 
 static const struct cls_case cls_cases[] = {
 	{ "C04 secure data", 0, false, 0, 1, 0, 1, 0, 1, SEC, RELAY_DNS_DATA,
-	  RELAY_DNS_WHY_NONE },
+	    RELAY_DNS_WHY_NONE },
 	{ "C04 insecure data", 0, false, 0, 1, 0, 0, 0, 2, INS, RELAY_DNS_DATA,
-	  RELAY_DNS_WHY_NONE },
+	    RELAY_DNS_WHY_NONE },
 	{ "C04 secure denial NODATA", 0, false, 0, 0, 0, 1, 0, 0, SEC,
-	  RELAY_DNS_NODATA, RELAY_DNS_WHY_NONE },
+	    RELAY_DNS_NODATA, RELAY_DNS_WHY_NONE },
 	{ "C04 insecure NODATA", 0, false, 0, 0, 0, 0, 0, 0, INS,
-	  RELAY_DNS_NODATA, RELAY_DNS_WHY_NONE },
+	    RELAY_DNS_NODATA, RELAY_DNS_WHY_NONE },
 	{ "C04 secure NXDOMAIN", 0, false, 3, 0, 1, 1, 0, 0, SEC,
-	  RELAY_DNS_NXDOMAIN, RELAY_DNS_WHY_NONE },
+	    RELAY_DNS_NXDOMAIN, RELAY_DNS_WHY_NONE },
 	{ "C04 insecure NXDOMAIN", 0, false, 3, 0, 1, 0, 0, 0, INS,
-	  RELAY_DNS_NXDOMAIN, RELAY_DNS_WHY_NONE },
+	    RELAY_DNS_NXDOMAIN, RELAY_DNS_WHY_NONE },
 	{ "bogus with NOERROR and data is bogus, not data", 0, false, 0, 1, 0,
-	  0, 1, 1, BOG, RELAY_DNS_FAILED, RELAY_DNS_WHY_BOGUS },
+	    0, 1, 1, BOG, RELAY_DNS_FAILED, RELAY_DNS_WHY_BOGUS },
 	{ "bogus with SERVFAIL", 0, false, 2, 0, 0, 0, 1, 0, BOG,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_BOGUS },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_BOGUS },
 	{ "bogus NXDOMAIN", 0, false, 3, 0, 1, 0, 1, 0, BOG, RELAY_DNS_FAILED,
-	  RELAY_DNS_WHY_BOGUS },
+	    RELAY_DNS_WHY_BOGUS },
 	{ "secure and bogus both set is bogus", 0, false, 0, 1, 0, 1, 1, 1, BOG,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_BOGUS },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_BOGUS },
 	{ "C05 SERVFAIL is indeterminate", 0, false, 2, 0, 0, 0, 0, 0, IND,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_SERVFAIL },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_SERVFAIL },
 	{ "SERVFAIL with secure flag is still indeterminate", 0, false, 2, 0, 0,
-	  1, 0, 0, IND, RELAY_DNS_FAILED, RELAY_DNS_WHY_SERVFAIL },
+	    1, 0, 0, IND, RELAY_DNS_FAILED, RELAY_DNS_WHY_SERVFAIL },
 	{ "REFUSED is indeterminate", 0, false, 5, 0, 0, 0, 0, 0, IND,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_RCODE },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_RCODE },
 	{ "FORMERR is indeterminate", 0, false, 1, 0, 0, 0, 0, 0, IND,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_RCODE },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_RCODE },
 	{ "library error", UB_SERVFAIL, false, 0, 1, 0, 1, 0, 1, IND,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_LIBERR },
-	{ "library error without result", UB_NOMEM, true, 0, 0, 0, 0, 0, 0,
-	  IND, RELAY_DNS_FAILED, RELAY_DNS_WHY_LIBERR },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_LIBERR },
+	{ "library error without result", UB_NOMEM, true, 0, 0, 0, 0, 0, 0, IND,
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_LIBERR },
 	{ "no error but no result", 0, true, 0, 0, 0, 0, 0, 0, IND,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_LIBERR },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_LIBERR },
 	{ "rcode NXDOMAIN without nxdomain flag", 0, false, 3, 0, 0, 1, 0, 0,
-	  IND, RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
+	    IND, RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
 	{ "nxdomain flag with NOERROR", 0, false, 0, 0, 1, 1, 0, 0, IND,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
 	{ "NXDOMAIN with data", 0, false, 3, 1, 1, 1, 0, 1, IND,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
 	{ "havedata without rdata", 0, false, 0, 1, 0, 1, 0, 0, IND,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
 	{ "rdata without havedata", 0, false, 0, 0, 0, 1, 0, 1, IND,
-	  RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
+	    RELAY_DNS_FAILED, RELAY_DNS_WHY_INCONSISTENT },
 };
 
 static void
@@ -303,12 +308,14 @@ test_classify(void **state)
 	r.nxdomain = c->nxdomain;
 	r.secure = c->secure;
 	r.bogus = c->bogus;
-	struct relay_dns_status st = relay_dns_classify(c->err,
-	    c->null_result ? NULL : &r);
-	assert_string_equal(relay_dns_sec_name(st.sec), relay_dns_sec_name(c->sec));
+	struct relay_dns_status st =
+	    relay_dns_classify(c->err, c->null_result ? NULL : &r);
+	assert_string_equal(relay_dns_sec_name(st.sec),
+	    relay_dns_sec_name(c->sec));
 	assert_string_equal(relay_dns_kind_name(st.kind),
 	    relay_dns_kind_name(c->kind));
-	assert_string_equal(relay_dns_why_name(st.why), relay_dns_why_name(c->why));
+	assert_string_equal(relay_dns_why_name(st.why),
+	    relay_dns_why_name(c->why));
 	/* Invariant: FAILED exactly for bogus/indeterminate. */
 	assert_int_equal(st.kind == RELAY_DNS_FAILED,
 	    st.sec == RELAY_DNS_BOGUS || st.sec == RELAY_DNS_INDETERMINATE);
@@ -421,7 +428,8 @@ test_normalize(void **state)
 	/* Only len bytes are read: a prefix normalises as its own text. */
 	size_t n = strlen(c->in);
 	if (n > 1 && c->in[n - 1] != '.' && c->in[n - 2] != '.') {
-		assert_int_equal(relay_dns_host_normalize(c->in, n - 1, out), 0);
+		assert_int_equal(relay_dns_host_normalize(c->in, n - 1, out),
+		    0);
 		assert_int_equal(strlen(out), strlen(c->out) - 1);
 	}
 }
@@ -453,8 +461,12 @@ static void
 test_order_sorted(void **state)
 {
 	struct relay_dns_mx mx[] = {
-		mk(30, "c"), mk(10, "a1"), mk(20, "b"), mk(10, "a2"),
-		mk(5, "z"), mk(10, "a3"),
+		mk(30, "c"),
+		mk(10, "a1"),
+		mk(20, "b"),
+		mk(10, "a2"),
+		mk(5, "z"),
+		mk(10, "a3"),
 	};
 	(void)state;
 	for (uint32_t seed = 0; seed < 64; seed++) {
@@ -486,10 +498,11 @@ test_order_uniform(void **state)
 	for (uint32_t x = 0; x < 3; x++) {
 		for (uint32_t y = 0; y < 2; y++) {
 			struct relay_dns_mx m[3] = { mk(10, "a"), mk(10, "b"),
-			    mk(10, "c") };
+				mk(10, "c") };
 			uint32_t vals[2] = { x, y };
 			struct script_rng s = { vals, 2, 0 };
-			assert_int_equal(relay_dns_mx_order(m, 3, script_next, &s),
+			assert_int_equal(relay_dns_mx_order(m, 3, script_next,
+			                     &s),
 			    3);
 			assert_int_equal(s.i, 2); /* n-1 draws for n items */
 			int code = (m[0].host[0] - 'a') * 2 +
@@ -524,7 +537,7 @@ static void
 test_order_dedupe(void **state)
 {
 	struct relay_dns_mx m[] = { mk(20, "mx1"), mk(10, "mx2"), mk(5, "mx1"),
-	    mk(10, "mx2") };
+		mk(10, "mx2") };
 	uint32_t z = 0;
 	struct script_rng s = { &z, 1, 0 };
 	(void)state;
@@ -556,7 +569,8 @@ test_names_of_enums(void **state)
 	assert_string_equal(relay_dns_dest_kind_name(RELAY_DNS_DEST_NULL_MX),
 	    "null-mx");
 	assert_string_equal(relay_dns_validation_name(
-	    RELAY_DNS_VALIDATION_FAILED), "failed");
+	                        RELAY_DNS_VALIDATION_FAILED),
+	    "failed");
 }
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -586,24 +600,24 @@ main(void)
 		}
 	}
 
-	size_t total = N(name_cases) + N(mx_cases) + N(cls_cases) +
-	    N(norm_cases) + 8;
+	size_t total =
+	    N(name_cases) + N(mx_cases) + N(cls_cases) + N(norm_cases) + 8;
 	struct CMUnitTest *t = calloc(total, sizeof *t);
 	size_t k = 0;
 	if (t == NULL)
 		return 1;
 	for (size_t i = 0; i < N(name_cases); i++)
 		t[k++] = (struct CMUnitTest){ name_cases[i].id, test_name, NULL,
-		    NULL, &name_cases[i] };
+			NULL, &name_cases[i] };
 	for (size_t i = 0; i < N(mx_cases); i++)
-		t[k++] = (struct CMUnitTest){ mx_cases[i].id, test_mx, NULL, NULL,
-		    (void *)&mx_cases[i] };
+		t[k++] = (struct CMUnitTest){ mx_cases[i].id, test_mx, NULL,
+			NULL, (void *)&mx_cases[i] };
 	for (size_t i = 0; i < N(cls_cases); i++)
 		t[k++] = (struct CMUnitTest){ cls_cases[i].id, test_classify,
-		    NULL, NULL, (void *)&cls_cases[i] };
+			NULL, NULL, (void *)&cls_cases[i] };
 	for (size_t i = 0; i < N(norm_cases); i++)
 		t[k++] = (struct CMUnitTest){ norm_cases[i].id, test_normalize,
-		    NULL, NULL, &norm_cases[i] };
+			NULL, NULL, &norm_cases[i] };
 	t[k++] = (struct CMUnitTest)cmocka_unit_test(test_a_lengths);
 	t[k++] = (struct CMUnitTest)cmocka_unit_test(test_aaaa_lengths);
 	t[k++] = (struct CMUnitTest)cmocka_unit_test(test_order_sorted);

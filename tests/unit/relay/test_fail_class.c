@@ -69,8 +69,10 @@ test_contract(void **state)
 		assert_true(c >= 0 && c < RELAY_FAIL_CLASS_COUNT);
 		assert_false(seen[c]);
 		seen[c] = true;
-		assert_string_equal(relay_fail_class_name(contract[i].c), contract[i].name);
-		assert_int_equal(relay_fail_class_parse(contract[i].name), contract[i].c);
+		assert_string_equal(relay_fail_class_name(contract[i].c),
+		    contract[i].name);
+		assert_int_equal(relay_fail_class_parse(contract[i].name),
+		    contract[i].c);
 	}
 }
 
@@ -90,8 +92,8 @@ test_names_unique(void **state)
 			assert_true(n[0] != '\0');
 		/* One token: logs print it unquoted, envelopes unescaped. */
 		for (const char *p = n; *p; p++)
-			assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			    *p == '-');
+			assert_true((*p >= 'a' && *p <= 'z') ||
+			    (*p >= '0' && *p <= '9') || *p == '-');
 		assert_int_equal(relay_fail_class_parse(n), c);
 		for (int k = 0; k < i; k++)
 			assert_string_not_equal(n,
@@ -107,11 +109,16 @@ test_parse_edges(void **state)
 	assert_int_equal(relay_fail_class_parse(NULL), RELAY_FAIL_CLASS_NONE);
 	assert_int_equal(relay_fail_class_parse(""), RELAY_FAIL_CLASS_NONE);
 	/* Spellings are exact: no case folding, no trimming, no prefixes. */
-	assert_int_equal(relay_fail_class_parse("no-such-class"), RELAY_FAIL_CLASS_UNKNOWN);
-	assert_int_equal(relay_fail_class_parse("TLSA-MISMATCH"), RELAY_FAIL_CLASS_UNKNOWN);
-	assert_int_equal(relay_fail_class_parse("connect "), RELAY_FAIL_CLASS_UNKNOWN);
-	assert_int_equal(relay_fail_class_parse("smtp-4"), RELAY_FAIL_CLASS_UNKNOWN);
-	assert_int_equal(relay_fail_class_parse("smtp-4xxx"), RELAY_FAIL_CLASS_UNKNOWN);
+	assert_int_equal(relay_fail_class_parse("no-such-class"),
+	    RELAY_FAIL_CLASS_UNKNOWN);
+	assert_int_equal(relay_fail_class_parse("TLSA-MISMATCH"),
+	    RELAY_FAIL_CLASS_UNKNOWN);
+	assert_int_equal(relay_fail_class_parse("connect "),
+	    RELAY_FAIL_CLASS_UNKNOWN);
+	assert_int_equal(relay_fail_class_parse("smtp-4"),
+	    RELAY_FAIL_CLASS_UNKNOWN);
+	assert_int_equal(relay_fail_class_parse("smtp-4xxx"),
+	    RELAY_FAIL_CLASS_UNKNOWN);
 }
 
 /* The hint by spelling and by class agree; classes without a hint of their
@@ -119,21 +126,26 @@ test_parse_edges(void **state)
 static void
 test_hints_by_class(void **state)
 {
-	const char *generic = relay_report_fail_class_hint(RELAY_FAIL_CLASS_UNKNOWN);
+	const char *generic =
+	    relay_report_fail_class_hint(RELAY_FAIL_CLASS_UNKNOWN);
 	(void)state;
 
-	assert_ptr_equal(relay_report_fail_class_hint(RELAY_FAIL_CLASS_NONE), generic);
+	assert_ptr_equal(relay_report_fail_class_hint(RELAY_FAIL_CLASS_NONE),
+	    generic);
 	assert_ptr_equal(relay_report_class_hint("no-such-class"), generic);
 	for (int i = 0; i < RELAY_FAIL_CLASS_COUNT; i++) {
 		enum relay_fail_class c = (enum relay_fail_class)i;
-		assert_ptr_equal(relay_report_class_hint(relay_fail_class_name(c)),
+		assert_ptr_equal(relay_report_class_hint(
+		                     relay_fail_class_name(c)),
 		    relay_report_fail_class_hint(c));
 	}
 	/* The port in the prose follows RELAY_SMTP_PORT. */
-	assert_non_null(strstr(relay_report_fail_class_hint(RELAY_FAIL_CLASS_TLSA_LOOKUP),
-	    "_25._tcp"));
-	assert_non_null(strstr(relay_report_fail_class_hint(RELAY_FAIL_CLASS_CONNECT),
-	    "port 25 "));
+	assert_non_null(
+	    strstr(relay_report_fail_class_hint(RELAY_FAIL_CLASS_TLSA_LOOKUP),
+	        "_25._tcp"));
+	assert_non_null(
+	    strstr(relay_report_fail_class_hint(RELAY_FAIL_CLASS_CONNECT),
+	        "port 25 "));
 }
 
 /*
@@ -144,58 +156,59 @@ test_hints_by_class(void **state)
 static void
 test_envelope_keeps_unknown(void **state)
 {
-	static const char text[] =
-	    "danerelay-queue 1\n"
-	    "id 064A1B2C3D4E5F\n"
-	    "arrival 1732288081123456\n"
-	    "size 10\n"
-	    "sender a@example.org\n"
-	    "envid \n"
-	    "client_addr 127.0.0.1\n"
-	    "client_name localhost\n"
-	    "helo localhost\n"
-	    "ret none\n"
-	    "body 7bit\n"
-	    "content_8bit no\n"
-	    "smtputf8 no\n"
-	    "hold no\n"
-	    "delay_warned no\n"
-	    "rcpt b@example.net\n"
-	    "r.orcpt \n"
-	    "r.dsn 4.7.5\n"
-	    "r.reason why\n"
-	    "r.class mta-sts-policy-invalid\n"
-	    "r.notify \n"
-	    "r.status deferred\n"
-	    "r.attempts 1\n"
-	    "r.next_attempt 0\n"
-	    "r.delay_warned no\n"
-	    "attempt 1732288090000000\n"
-	    "a.mx_host \n"
-	    "a.addr \n"
-	    "a.dnssec_mx \n"
-	    "a.dnssec_addr \n"
-	    "a.dnssec_tlsa \n"
-	    "a.tlsa \n"
-	    "a.tls \n"
-	    "a.peer_spki \n"
-	    "a.peer_names \n"
-	    "a.matched \n"
-	    "a.reply \n"
-	    "a.dsn 4.7.5\n"
-	    "a.status deferred\n"
-	    "a.failure_class mta-sts-policy-invalid\n"
-	    "a.reason why\n"
-	    "a.policy dane\n"
-	    "a.policy_entry \n"
-	    "end\n";
+	static const char text[] = "danerelay-queue 1\n"
+	                           "id 064A1B2C3D4E5F\n"
+	                           "arrival 1732288081123456\n"
+	                           "size 10\n"
+	                           "sender a@example.org\n"
+	                           "envid \n"
+	                           "client_addr 127.0.0.1\n"
+	                           "client_name localhost\n"
+	                           "helo localhost\n"
+	                           "ret none\n"
+	                           "body 7bit\n"
+	                           "content_8bit no\n"
+	                           "smtputf8 no\n"
+	                           "hold no\n"
+	                           "delay_warned no\n"
+	                           "rcpt b@example.net\n"
+	                           "r.orcpt \n"
+	                           "r.dsn 4.7.5\n"
+	                           "r.reason why\n"
+	                           "r.class mta-sts-policy-invalid\n"
+	                           "r.notify \n"
+	                           "r.status deferred\n"
+	                           "r.attempts 1\n"
+	                           "r.next_attempt 0\n"
+	                           "r.delay_warned no\n"
+	                           "attempt 1732288090000000\n"
+	                           "a.mx_host \n"
+	                           "a.addr \n"
+	                           "a.dnssec_mx \n"
+	                           "a.dnssec_addr \n"
+	                           "a.dnssec_tlsa \n"
+	                           "a.tlsa \n"
+	                           "a.tls \n"
+	                           "a.peer_spki \n"
+	                           "a.peer_names \n"
+	                           "a.matched \n"
+	                           "a.reply \n"
+	                           "a.dsn 4.7.5\n"
+	                           "a.status deferred\n"
+	                           "a.failure_class mta-sts-policy-invalid\n"
+	                           "a.reason why\n"
+	                           "a.policy dane\n"
+	                           "a.policy_entry \n"
+	                           "end\n";
 	struct relay_queue_envelope *env = NULL;
 	size_t len = 0;
 	(void)state;
 
-	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)text, sizeof(text) - 1,
-	    &env), 0);
-	assert_string_equal(env->rcpt[0].failure_class, "mta-sts-policy-invalid");
+	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)text,
+	                     sizeof(text) - 1, &env),
+	    0);
+	assert_string_equal(env->rcpt[0].failure_class,
+	    "mta-sts-policy-invalid");
 	assert_int_equal(relay_fail_class_parse(env->rcpt[0].failure_class),
 	    RELAY_FAIL_CLASS_UNKNOWN);
 	char *out = relay_queue_envelope_format(env, &len);
@@ -216,5 +229,6 @@ main(void)
 		cmocka_unit_test(test_hints_by_class),
 		cmocka_unit_test(test_envelope_keeps_unknown),
 	};
-	return cmocka_run_group_tests_name("relay_fail_class", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("relay_fail_class", tests, NULL,
+	    NULL);
 }

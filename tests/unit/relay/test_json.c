@@ -46,7 +46,10 @@ struct esc_case {
 	const char *want;
 };
 
-#define ESC(n, s, w) { n, s, sizeof(s) - 1, w }
+#define ESC(n, s, w)                                                           \
+	{                                                                      \
+		n, s, sizeof(s) - 1, w                                         \
+	}
 
 static const struct esc_case esc_cases[] = {
 	ESC("empty", "", "\"\""),
@@ -101,7 +104,10 @@ struct u8_case {
 	size_t want;
 };
 
-#define U8(n, s, w) { n, s, sizeof(s) - 1, w }
+#define U8(n, s, w)                                                            \
+	{                                                                      \
+		n, s, sizeof(s) - 1, w                                         \
+	}
 
 static const struct u8_case u8_cases[] = {
 	U8("ascii", "a", 1),
@@ -125,7 +131,8 @@ static void
 test_utf8_len(void **state)
 {
 	const struct u8_case *tc = *state;
-	assert_int_equal(relay_json_utf8_len((const uint8_t *)tc->in, tc->inlen),
+	assert_int_equal(relay_json_utf8_len((const uint8_t *)tc->in,
+	                     tc->inlen),
 	    tc->want);
 }
 
@@ -162,7 +169,8 @@ test_structure_object(void **state)
 	relay_json_obj_end(&j);
 	assert_int_equal(relay_json_finish(&j), 0);
 	cap_close(&c);
-	assert_string_equal(c.buf, "{\"queue_id\":\"00064A1B2C3D4E\","
+	assert_string_equal(c.buf,
+	    "{\"queue_id\":\"00064A1B2C3D4E\","
 	    "\"size\":18446744073709551615,\"neg\":-5,\"hold\":true,"
 	    "\"none\":null,\"recipients\":[{\"address\":\"a@b\"},{}],"
 	    "\"empty\":[],\"k\\\"ey\":false}");

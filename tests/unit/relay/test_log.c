@@ -65,7 +65,7 @@ test_escape_truncates(void **state)
 	(void)state;
 	memset(in, 'a', sizeof(in));
 	n = relay_log_escape(out, sizeof(out), in, sizeof(in));
-	assert_int_equal(n, RELAY_LOG_VALUE_MAX + 5);   /* quotes + "..." */
+	assert_int_equal(n, RELAY_LOG_VALUE_MAX + 5); /* quotes + "..." */
 	assert_int_equal(out[0], '"');
 	assert_memory_equal(out + n - 4, "...\"", 4);
 	/* A tiny output buffer still gets a terminated string. */
@@ -124,20 +124,19 @@ test_line(void **state)
 {
 	struct relay_log_line l;
 	struct sockaddr_in in = { .sin_family = AF_INET,
-	    .sin_port = htons(25) };
+		.sin_port = htons(25) };
 	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
 	const uint8_t digest[] = { 0xab, 0x12, 0x00, 0xff };
 
 	(void)state;
 	assert_int_equal(inet_pton(AF_INET, "192.0.2.1", &in.sin_addr), 1);
-	assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr),
-	    1);
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr), 1);
 	assert_true(relay_log_begin(&l, RELAY_LOG_INFO, "delivery"));
 	relay_log_str(&l, "id", "00064A1B2C3D4E");
 	relay_log_addr(&l, "to", "bob@example.net");
 	relay_log_addr(&l, "from", "");
-	relay_log_strf(&l, "relay", "%s[%s]:%u", "mx.example.net",
-	    "192.0.2.1", 25u);
+	relay_log_strf(&l, "relay", "%s[%s]:%u", "mx.example.net", "192.0.2.1",
+	    25u);
 	relay_log_sockaddr(&l, "addr", (struct sockaddr *)&in);
 	relay_log_sockaddr(&l, "addr6", (struct sockaddr *)&in6);
 	relay_log_ms(&l, "delay", 1234);
@@ -175,14 +174,16 @@ test_levels(void **state)
 	relay_log_msg(RELAY_LOG_WARNING, "dns-selftest", "validation failed");
 	assert_int_equal(cap.count, 1);
 	assert_int_equal(cap.level, RELAY_LOG_WARNING);
-	assert_string_equal(cap.line, "2024-11-22T15:08:01.123Z level=warning "
+	assert_string_equal(cap.line,
+	    "2024-11-22T15:08:01.123Z level=warning "
 	    "event=dns-selftest why=\"validation failed\"");
 	relay_log_set_level(RELAY_LOG_DEBUG);
 	assert_true(relay_log_begin(&l, RELAY_LOG_DEBUG, "state"));
 	relay_log_str(&l, "from", "ehlo");
 	relay_log_end(&l);
 	assert_int_equal(cap.count, 2);
-	assert_string_equal(cap.line, "2024-11-22T15:08:01.123Z level=debug "
+	assert_string_equal(cap.line,
+	    "2024-11-22T15:08:01.123Z level=debug "
 	    "event=state from=ehlo");
 }
 
@@ -224,7 +225,8 @@ test_log_file(void **state)
 	f = fopen(path, "r");
 	assert_non_null(f);
 	assert_non_null(fgets(buf, sizeof(buf), f));
-	assert_string_equal(buf, "2024-11-22T15:08:01.123Z level=info "
+	assert_string_equal(buf,
+	    "2024-11-22T15:08:01.123Z level=info "
 	    "event=start why=one\n");
 	assert_non_null(fgets(buf, sizeof(buf), f));
 	assert_non_null(strstr(buf, "event=stop"));
@@ -271,8 +273,8 @@ set_journal_stream(int fd)
 	char v[64];
 
 	assert_int_equal(fstat(fd, &st), 0);
-	(void)snprintf(v, sizeof(v), "%llu:%llu",
-	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	(void)snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino);
 	assert_int_equal(setenv("JOURNAL_STREAM", v, 1), 0);
 }
 
@@ -333,10 +335,8 @@ test_journal_prefix(void **state)
 		(void)fclose(f);
 	}
 	assert_string_equal(out,
-	    T "level=error event=e why=x\n"
-	    T "level=warning event=w why=x\n"
-	    T "level=info event=i why=x\n"
-	    T "level=debug event=d why=x\n");
+	    T "level=error event=e why=x\n" T "level=warning event=w why=x\n" T
+	      "level=info event=i why=x\n" T "level=debug event=d why=x\n");
 	/* reset turns it off. */
 	relay_log_reset();
 	saved = stderr_to_file(path);
@@ -358,7 +358,15 @@ static void
 test_journal_absent(void **state)
 {
 	static const char *const malformed[] = {
-		"", ":", "12", "12:", ":34", "12:34x", "x12:34", "-1:2", "1:-2",
+		"",
+		":",
+		"12",
+		"12:",
+		":34",
+		"12:34x",
+		"x12:34",
+		"-1:2",
+		"1:-2",
 	};
 	char path[32], other[] = "/tmp/danerelay-log-XXXXXX", out[1024];
 	int saved, fd;
@@ -370,10 +378,8 @@ test_journal_absent(void **state)
 	log_each_level(path, out, sizeof(out));
 	stderr_restore(saved);
 	assert_string_equal(out,
-	    T "level=error event=e why=x\n"
-	    T "level=warning event=w why=x\n"
-	    T "level=info event=i why=x\n"
-	    T "level=debug event=d why=x\n");
+	    T "level=error event=e why=x\n" T "level=warning event=w why=x\n" T
+	      "level=info event=i why=x\n" T "level=debug event=d why=x\n");
 	assert_int_equal(unlink(path), 0);
 
 	fd = mkstemp(other);
@@ -414,7 +420,7 @@ main(void)
 	};
 	const size_t nf = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *t = calloc(nf + ne, sizeof(*t));
-	char (*names)[64] = calloc(ne, sizeof(*names));
+	char(*names)[64] = calloc(ne, sizeof(*names));
 	int rc;
 
 	if (t == NULL || names == NULL) {
@@ -426,8 +432,9 @@ main(void)
 		t[i] = fixed[i];
 	for (size_t i = 0; i < ne; i++) {
 		(void)snprintf(names[i], sizeof(names[i]), "escape %zu", i + 1);
-		t[nf + i] = (struct CMUnitTest)cmocka_unit_test_prestate(
-		    test_escape, (void *)(uintptr_t)&escape_cases[i]);
+		t[nf + i] =
+		    (struct CMUnitTest)cmocka_unit_test_prestate(test_escape,
+		        (void *)(uintptr_t)&escape_cases[i]);
 		t[nf + i].name = names[i];
 	}
 	rc = _cmocka_run_group_tests("log", t, nf + ne, NULL, NULL);

@@ -21,9 +21,9 @@
 #include "relay_notify.h"
 
 struct fixture {
-	int fd;                 /* the "service manager" end */
-	char dir[64];           /* temporary directory, "" when abstract */
-	char env[128];          /* value given to NOTIFY_SOCKET */
+	int fd;        /* the "service manager" end */
+	char dir[64];  /* temporary directory, "" when abstract */
+	char env[128]; /* value given to NOTIFY_SOCKET */
 };
 
 /* Binds fd to env's address: a path, or "@name" in the abstract namespace. */
@@ -41,7 +41,10 @@ bind_env(struct fixture *f)
 	f->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	assert_true(f->fd >= 0);
 	assert_int_equal(bind(f->fd, (struct sockaddr *)&sun,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)), 0);
+	                     (socklen_t)(offsetof(struct sockaddr_un,
+	                                     sun_path) +
+	                         len)),
+	    0);
 	assert_int_equal(setenv("NOTIFY_SOCKET", f->env, 1), 0);
 }
 
@@ -122,7 +125,8 @@ test_formatted(void **state)
 	char buf[2048];
 
 	assert_int_equal(relay_notifyf("STATUS=%zu queued, dns %s", (size_t)42,
-	    "ok"), 0);
+	                     "ok"),
+	    0);
 	recv_one(f->fd, buf, sizeof(buf));
 	assert_string_equal(buf, "STATUS=42 queued, dns ok");
 }
@@ -209,22 +213,28 @@ main(void)
 	struct CMUnitTest tests[8 + sizeof(bad_addrs) / sizeof(bad_addrs[0])];
 	size_t n = 0;
 
-	tests[n] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
-	    test_messages_arrive_in_order, setup_path, teardown);
+	tests[n] = (struct CMUnitTest)
+	    cmocka_unit_test_setup_teardown(test_messages_arrive_in_order,
+	        setup_path, teardown);
 	tests[n++].name = "messages in order, path socket";
-	tests[n] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
-	    test_messages_arrive_in_order, setup_abstract, teardown);
+	tests[n] = (struct CMUnitTest)
+	    cmocka_unit_test_setup_teardown(test_messages_arrive_in_order,
+	        setup_abstract, teardown);
 	tests[n++].name = "messages in order, abstract socket";
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
-	    test_formatted, setup_path, teardown);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
-	    test_length_limit, setup_abstract, teardown);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
-	    test_unset_is_noop, setup_path, teardown);
+	tests[n++] =
+	    (struct CMUnitTest)cmocka_unit_test_setup_teardown(test_formatted,
+	        setup_path, teardown);
+	tests[n++] = (struct CMUnitTest)
+	    cmocka_unit_test_setup_teardown(test_length_limit, setup_abstract,
+	        teardown);
+	tests[n++] = (struct CMUnitTest)
+	    cmocka_unit_test_setup_teardown(test_unset_is_noop, setup_path,
+	        teardown);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_address_too_long);
 	for (size_t i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
-		tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate(
-		    test_bad_address, (void *)&bad_addrs[i]);
+		tests[n] = (struct CMUnitTest)
+		    cmocka_unit_test_prestate(test_bad_address,
+		        (void *)&bad_addrs[i]);
 		tests[n++].name = bad_addrs[i].env;
 	}
 	return _cmocka_run_group_tests("relay_notify", tests, n, NULL, NULL);

@@ -44,7 +44,8 @@ rm_rf(const char *path)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		(void)snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
 		rm_rf(p);
@@ -112,7 +113,8 @@ setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	assert_int_equal(uv_loop_init(&f->loop), 0);
 	assert_int_equal(relay_queue_open(&f->loop, f->dir, &f->q, err,
-	    sizeof(err)), 0);
+	                     sizeof(err)),
+	    0);
 	relay_log_set_stderr(false);
 	*state = f;
 	return 0;
@@ -132,7 +134,7 @@ queue_close(struct fx *f)
 	if (f->q == NULL)
 		return;
 	relay_queue_close(f->q, closed_cb, &closed);
-	assert_int_equal(closed, 0);    /* never from inside the call */
+	assert_int_equal(closed, 0); /* never from inside the call */
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(closed, 1);
 	f->q = NULL;
@@ -145,7 +147,8 @@ queue_reopen(struct fx *f)
 
 	queue_close(f);
 	assert_int_equal(relay_queue_open(&f->loop, f->dir, &f->q, err,
-	    sizeof(err)), 0);
+	                     sizeof(err)),
+	    0);
 	if (f->clock != NULL)
 		relay_queue_set_clock(f->q, &f->clock->clock);
 }
@@ -181,9 +184,11 @@ make_env(const char *sender, size_t nrcpt)
 	for (size_t i = 0; i < nrcpt; i++) {
 		(void)snprintf(addr, sizeof(addr), "rcpt%zu@example.net", i);
 		assert_int_equal(relay_queue_rcpt_add(env, addr,
-		    i == 0 ? "rfc822;orig@example.net" : NULL,
-		    RELAY_QUEUE_NOTIFY_FAILURE | RELAY_QUEUE_NOTIFY_DELAY,
-		    NULL), 0);
+		                     i == 0 ? "rfc822;orig@example.net" : NULL,
+		                     RELAY_QUEUE_NOTIFY_FAILURE |
+		                         RELAY_QUEUE_NOTIFY_DELAY,
+		                     NULL),
+		    0);
 	}
 	return env;
 }
@@ -195,8 +200,7 @@ struct commit_res {
 };
 
 static void
-commit_cb(struct relay_queue_writer *w, int status, const char *id,
-    void *arg)
+commit_cb(struct relay_queue_writer *w, int status, const char *id, void *arg)
 {
 	struct commit_res *r = arg;
 
@@ -232,7 +236,7 @@ put_message(struct fx *f, struct relay_queue_envelope *env, const char *data,
 static int
 collect_ids(const struct relay_queue_info *info, void *arg)
 {
-	char (*ids)[RELAY_QUEUE_ID_SIZE] = arg;
+	char(*ids)[RELAY_QUEUE_ID_SIZE] = arg;
 	size_t i = 0;
 
 	while (ids[i][0] != '\0')
@@ -260,17 +264,17 @@ rich_env(void)
 	env->rcpt[1].delay_warned = true;
 	assert_int_equal(relay_queue_set_str(&env->rcpt[1].dsn, "4.7.5"), 0);
 	assert_int_equal(relay_queue_set_str(&env->rcpt[1].failure_class,
-	    "tlsa-mismatch"), 0);
+	                     "tlsa-mismatch"),
+	    0);
 	assert_int_equal(relay_queue_set_str(&env->rcpt[1].reason,
-	    "no TLSA record matched\r\nthe certificate"), 0);
+	                     "no TLSA record matched\r\nthe certificate"),
+	    0);
 	assert_int_equal(relay_queue_attempt_add(&env->rcpt[1], &a), 0);
 	a->time_us = 1732288090000000u;
-	assert_int_equal(relay_queue_set_str(&a->mx_host, "mx.example.net"),
-	    0);
+	assert_int_equal(relay_queue_set_str(&a->mx_host, "mx.example.net"), 0);
 	assert_int_equal(relay_queue_set_str(&a->tlsa, "3 1 1 ab12; 2 1 1 cd"),
 	    0);
-	assert_int_equal(relay_queue_set_str(&a->reply, "250 2.0.0 Ok %41"),
-	    0);
+	assert_int_equal(relay_queue_set_str(&a->reply, "250 2.0.0 Ok %41"), 0);
 	return env;
 }
 
@@ -302,7 +306,8 @@ test_env_roundtrip(void **state)
 	/* Percent-encoding keeps every value one token on one line. */
 	assert_non_null(strstr(text, "sender a%20b%25c\"%C3%A9@x\n"));
 	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)text, len,
-	    &back), 0);
+	                     &back),
+	    0);
 	assert_string_equal(back->sender, env->sender);
 	assert_string_equal(back->id, "00064A1B2C3D4E");
 	assert_int_equal(back->arrival_us, env->arrival_us);
@@ -346,14 +351,16 @@ test_env_attempt_policy(void **state)
 	(void)state;
 	assert_int_equal(relay_queue_set_str(&a->policy, "none"), 0);
 	assert_int_equal(relay_queue_set_str(&a->policy_entry,
-	    "/etc/danerelay/tls policy:12"), 0);
+	                     "/etc/danerelay/tls policy:12"),
+	    0);
 	text = relay_queue_envelope_format(env, &len);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "\na.policy none\n"));
-	assert_non_null(strstr(text,
-	    "\na.policy_entry /etc/danerelay/tls%20policy:12\n"));
+	assert_non_null(
+	    strstr(text, "\na.policy_entry /etc/danerelay/tls%20policy:12\n"));
 	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)text, len,
-	    &back), 0);
+	                     &back),
+	    0);
 	assert_string_equal(back->rcpt[1].attempt[0].policy, "none");
 	assert_string_equal(back->rcpt[1].attempt[0].policy_entry,
 	    "/etc/danerelay/tls policy:12");
@@ -376,7 +383,8 @@ test_env_attempt_policy(void **state)
 	old[o] = '\0';
 	assert_null(strstr(old, "a.policy"));
 	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)old, o,
-	    &back), 0);
+	                     &back),
+	    0);
 	assert_string_equal(back->rcpt[1].attempt[0].policy, "");
 	assert_string_equal(back->rcpt[1].attempt[0].policy_entry, "");
 	assert_string_equal(back->rcpt[1].attempt[0].reply, "250 2.0.0 Ok %41");
@@ -397,8 +405,10 @@ test_env_every_prefix_is_corrupt(void **state)
 	(void)state;
 	for (size_t i = 0; i < len; i++) {
 		back = NULL;
-		assert_int_equal(relay_queue_envelope_parse(
-		    (const uint8_t *)text, i, &back), RELAY_QUEUE_ECORRUPT);
+		assert_int_equal(relay_queue_envelope_parse((const uint8_t *)
+		                                                text,
+		                     i, &back),
+		    RELAY_QUEUE_ECORRUPT);
 		assert_null(back);
 	}
 	free(text);
@@ -413,30 +423,33 @@ test_env_bad_values(void **state)
 		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival x\nrcpt a\nend\n",
 		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nend\n",
 		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nrcpt a\n"
-		    "r.status lost\nend\n",
+		"r.status lost\nend\n",
 		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nrcpt a%0\nend\n",
 		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nrcpt a%00\n"
-		    "end\n",
+		"end\n",
 		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\nrcpt a\nend\n"
-		    "x y\n",
+		"x y\n",
 		"danerelay-queue 2\nid 00064A1B2C3D4E\narrival 1\nrcpt a\nend\n",
 		"danerelay-queue 1\nid 00064A1B2C3D4E\narrival 1\na.reply x\n"
-		    "rcpt a\nend\n",
+		"rcpt a\nend\n",
 	};
 	struct relay_queue_envelope *env = NULL;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(relay_queue_envelope_parse(
-		    (const uint8_t *)bad[i], strlen(bad[i]), &env),
+		assert_int_equal(relay_queue_envelope_parse((const uint8_t *)
+		                                                bad[i],
+		                     strlen(bad[i]), &env),
 		    RELAY_QUEUE_ECORRUPT);
 	}
 	/* Unknown keys (a newer version) are ignored. */
 	{
-		const char *ok = "danerelay-queue 1\nid 00064A1B2C3D4E\n"
+		const char *ok =
+		    "danerelay-queue 1\nid 00064A1B2C3D4E\n"
 		    "arrival 1\nfuture yes\nrcpt a\nr.future 1\nend\n";
-		assert_int_equal(relay_queue_envelope_parse(
-		    (const uint8_t *)ok, strlen(ok), &env), 0);
+		assert_int_equal(relay_queue_envelope_parse((const uint8_t *)ok,
+		                     strlen(ok), &env),
+		    0);
 		assert_string_equal(env->rcpt[0].address, "a");
 		relay_queue_envelope_free(env);
 	}
@@ -497,7 +510,8 @@ test_commit_and_reload(void **state)
 	relay_queue_envelope_free(back);
 
 	assert_int_equal(relay_queue_content_path(f->q, r.id, path,
-	    sizeof(path)), 0);
+	                     sizeof(path)),
+	    0);
 	content = read_path(path, &len);
 	assert_non_null(content);
 	/* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): len is set: cmocka's assert_non_null above longjmps out on failure, the analyzer cannot see it */
@@ -537,10 +551,10 @@ test_ids_unique_and_ordered(void **state)
 		struct commit_res r;
 
 		if (i == 4)
-			relay_clock_manual_set_wall(&mc,  /* clock steps back */
+			relay_clock_manual_set_wall(&mc, /* clock steps back */
 			    mc.wall_us - 3600000000u);
 		if (i == 7)
-			queue_reopen(f);                  /* and a restart */
+			queue_reopen(f); /* and a restart */
 		r = put_message(f, env, "x\r\n", 3, 3);
 		assert_int_equal(r.status, 0);
 		memcpy(ids[i], r.id, sizeof(ids[i]));
@@ -591,8 +605,9 @@ test_large_message(void **state)
 		size_t n = total - o < 100000 ? total - o : 100000;
 		int before = ws.calls;
 		assert_int_equal(relay_queue_writer_write(w, data + o, n,
-		    write_cb, &ws), 0);
-		assert_int_equal(ws.calls, before);   /* never synchronous */
+		                     write_cb, &ws),
+		    0);
+		assert_int_equal(ws.calls, before); /* never synchronous */
 		while (ws.calls == before)
 			(void)uv_run(&f->loop, UV_RUN_ONCE);
 		assert_int_equal(ws.last_status, 0);
@@ -604,7 +619,8 @@ test_large_message(void **state)
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(r.status, 0);
 	assert_int_equal(relay_queue_content_path(f->q, r.id, path,
-	    sizeof(path)), 0);
+	                     sizeof(path)),
+	    0);
 	content = read_path(path, &len);
 	assert_int_equal(len, total);
 	assert_memory_equal(content, data, total);
@@ -661,13 +677,13 @@ test_update_and_remove(void **state)
 	assert_string_equal(lr.env->id, r.id);
 
 	lr.env->rcpt[0].status = RELAY_QUEUE_RCPT_SENT;
-	assert_int_equal(relay_queue_set_str(&lr.env->rcpt[0].dsn, "2.0.0"),
-	    0);
+	assert_int_equal(relay_queue_set_str(&lr.env->rcpt[0].dsn, "2.0.0"), 0);
 	lr.env->rcpt[1].status = RELAY_QUEUE_RCPT_DEFERRED;
 	lr.env->rcpt[1].next_attempt_us = 1900000000000000u;
 	assert_int_equal(relay_queue_attempt_add(&lr.env->rcpt[1], &a), 0);
 	assert_int_equal(relay_queue_set_str(&a->failure_class,
-	    "tlsa-mismatch"), 0);
+	                     "tlsa-mismatch"),
+	    0);
 	/* Two updates in a row run in order; the second wins. */
 	assert_int_equal(relay_queue_update(f->q, lr.env, done_cb, &d1), 0);
 	lr.env->hold = true;
@@ -869,7 +885,7 @@ test_abort(void **state)
 	assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
 	assert_int_equal(relay_queue_writer_write(w, "abc", 3, write_cb, &ws),
 	    0);
-	relay_queue_writer_abort(w);        /* flush job in flight */
+	relay_queue_writer_abort(w); /* flush job in flight */
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(ws.calls, 0);
 	assert_int_equal(count_files(f->dir, "tmp"), 0);
@@ -885,7 +901,8 @@ test_abort(void **state)
 		struct commit_res r = { 0 };
 		assert_int_equal(relay_queue_msg_begin(f->q, env, &w), 0);
 		assert_int_equal(relay_queue_writer_write(w, "abc", 3, NULL,
-		    NULL), 0);
+		                     NULL),
+		    0);
 		assert_int_equal(relay_queue_writer_commit(w, commit_cb, &r),
 		    0);
 		relay_queue_writer_abort(w);
@@ -912,7 +929,8 @@ test_lock_refusal(void **state)
 	char err[256] = "", pid[32];
 
 	assert_int_equal(relay_queue_open(&f->loop, f->dir, &q2, err,
-	    sizeof(err)), RELAY_QUEUE_ELOCKED);
+	                     sizeof(err)),
+	    RELAY_QUEUE_ELOCKED);
 	assert_null(q2);
 	(void)snprintf(pid, sizeof(pid), "(pid %ld)", (long)getpid());
 	assert_non_null(strstr(err, "in use by another danerelay serve"));
@@ -1037,12 +1055,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_scan_while_open, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_scan_counts_unreadable, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_scan_counts_unreadable,
+		    setup, teardown),
 	};
-	int rc = cmocka_run_group_tests_name("queue_envelope", pure, NULL,
-	    NULL);
+	int rc =
+	    cmocka_run_group_tests_name("queue_envelope", pure, NULL, NULL);
 
-	return rc | cmocka_run_group_tests_name("queue_spool", spool, NULL,
-	    NULL);
+	return rc |
+	    cmocka_run_group_tests_name("queue_spool", spool, NULL, NULL);
 }

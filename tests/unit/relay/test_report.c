@@ -17,7 +17,7 @@
 
 #include "relay_report.h"
 
-#define S 1000000ull          /* one second in microseconds */
+#define S 1000000ull /* one second in microseconds */
 #define M (60 * S)
 /* 2026-11-22 12:00:00 UTC */
 #define NOW (1795348800ull * S)
@@ -75,8 +75,8 @@ rcpt(struct relay_queue_envelope *e, const char *addr,
     const char *reason, uint64_t next)
 {
 	struct relay_queue_rcpt *r;
-	must(relay_queue_rcpt_add(e, addr, "", RELAY_QUEUE_NOTIFY_FAILURE |
-	    RELAY_QUEUE_NOTIFY_DELAY, &r));
+	must(relay_queue_rcpt_add(e, addr, "",
+	    RELAY_QUEUE_NOTIFY_FAILURE | RELAY_QUEUE_NOTIFY_DELAY, &r));
 	r->status = st;
 	must(relay_queue_set_str(&r->dsn, dsn));
 	must(relay_queue_set_str(&r->failure_class, cls));
@@ -87,8 +87,8 @@ rcpt(struct relay_queue_envelope *e, const char *addr,
 
 static void
 attempt(struct relay_queue_rcpt *r, uint64_t t, const char *mx,
-    const char *addr, const char *cls, const char *reason,
-    const char *matched, const char *spki)
+    const char *addr, const char *cls, const char *reason, const char *matched,
+    const char *spki)
 {
 	struct relay_queue_attempt *a;
 	must(relay_queue_attempt_add(r, &a));
@@ -155,33 +155,42 @@ test_domain(void **state)
 {
 	char b[64];
 	(void)state;
-	assert_string_equal(relay_report_domain("Bob@Example.NET.", b, sizeof(b)),
+	assert_string_equal(relay_report_domain("Bob@Example.NET.", b,
+	                        sizeof(b)),
 	    "example.net");
-	assert_string_equal(relay_report_domain("\"a@b\"@c.Example", b, sizeof(b)),
+	assert_string_equal(relay_report_domain("\"a@b\"@c.Example", b,
+	                        sizeof(b)),
 	    "c.example");
-	assert_string_equal(relay_report_domain("no-at-sign", b, sizeof(b)), "");
-	assert_string_equal(relay_report_domain("x@averylongdomain.example", b, 8),
+	assert_string_equal(relay_report_domain("no-at-sign", b, sizeof(b)),
+	    "");
+	assert_string_equal(relay_report_domain("x@averylongdomain.example", b,
+	                        8),
 	    "averylo");
 }
 
 static void
 test_queue_name(void **state)
 {
-	struct relay_queue_envelope *e = env_new("00064A00000001", NOW - M, "a@b", 1);
-	struct relay_queue_rcpt *r = rcpt(e, "x@y", RELAY_QUEUE_RCPT_PENDING, "",
-	    "", "", 0);
+	struct relay_queue_envelope *e =
+	    env_new("00064A00000001", NOW - M, "a@b", 1);
+	struct relay_queue_rcpt *r =
+	    rcpt(e, "x@y", RELAY_QUEUE_RCPT_PENDING, "", "", "", 0);
 	(void)state;
-	assert_string_equal(relay_report_queue_name(relay_report_queue_of(e, NOW)),
+	assert_string_equal(relay_report_queue_name(
+	                        relay_report_queue_of(e, NOW)),
 	    "active");
 	r->status = RELAY_QUEUE_RCPT_DEFERRED;
 	r->next_attempt_us = NOW + M;
-	assert_string_equal(relay_report_queue_name(relay_report_queue_of(e, NOW)),
+	assert_string_equal(relay_report_queue_name(
+	                        relay_report_queue_of(e, NOW)),
 	    "deferred");
-	r->next_attempt_us = NOW - S;   /* due again: active */
-	assert_string_equal(relay_report_queue_name(relay_report_queue_of(e, NOW)),
+	r->next_attempt_us = NOW - S; /* due again: active */
+	assert_string_equal(relay_report_queue_name(
+	                        relay_report_queue_of(e, NOW)),
 	    "active");
 	e->hold = true;
-	assert_string_equal(relay_report_queue_name(relay_report_queue_of(e, NOW)),
+	assert_string_equal(relay_report_queue_name(
+	                        relay_report_queue_of(e, NOW)),
 	    "hold");
 	relay_queue_envelope_free(e);
 }
@@ -201,7 +210,8 @@ static const struct filter_case filter_cases[] = {
 	{ "domain other", { "example.org", NULL, 0 }, false },
 	{ "domain parent does not match", { "net", NULL, 0 }, false },
 	{ "subdomain pattern", { ".net", NULL, 0 }, true },
-	{ "subdomain pattern excludes itself", { ".example.net", NULL, 0 }, false },
+	{ "subdomain pattern excludes itself", { ".example.net", NULL, 0 },
+	    false },
 	{ "class match", { NULL, "tlsa-mismatch", 0 }, true },
 	{ "class other", { NULL, "dns-lookup", 0 }, false },
 	{ "older than 1h: yes (2h old)", { NULL, NULL, 60 * M }, true },
@@ -213,8 +223,8 @@ static void
 test_filter(void **state)
 {
 	const struct filter_case *tc = *state;
-	struct relay_queue_envelope *e = env_new("00064A00000002", NOW - 120 * M,
-	    "a@b", 1);
+	struct relay_queue_envelope *e =
+	    env_new("00064A00000002", NOW - 120 * M, "a@b", 1);
 	rcpt(e, "bob@example.net", RELAY_QUEUE_RCPT_DEFERRED, "4.7.5",
 	    "tlsa-mismatch", "r", NOW + M);
 	assert_int_equal(relay_report_env_match(&tc->f, e, NOW), tc->want);
@@ -226,27 +236,29 @@ test_filter(void **state)
 struct hdr_case {
 	const char *name;
 	const char *in;
-	const char *from, *to, *subject, *msgid, *date;  /* NULL = absent */
+	const char *from, *to, *subject, *msgid, *date; /* NULL = absent */
 };
 
 static const struct hdr_case hdr_cases[] = {
-	{ "CRLF header", "From: A <a@b>\r\nTo: c@d\r\nSubject: hi\r\n"
-	  "Message-ID: <1@b>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\n\r\nbody\r\n",
-	  "A <a@b>", "c@d", "hi", "<1@b>", "Sun, 22 Nov 2026 10:00:00 +0000" },
+	{ "CRLF header",
+	    "From: A <a@b>\r\nTo: c@d\r\nSubject: hi\r\n"
+	    "Message-ID: <1@b>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\n\r\nbody\r\n",
+	    "A <a@b>", "c@d", "hi", "<1@b>",
+	    "Sun, 22 Nov 2026 10:00:00 +0000" },
 	{ "bare LF", "from:x\nSUBJECT:  y \n\n", "x", NULL, "y ", NULL, NULL },
 	{ "folded subject keeps the fold", "Subject: a\r\n\tb\r\nTo: t\r\n\r\n",
-	  NULL, "t", "a\r\n\tb", NULL, NULL },
+	    NULL, "t", "a\r\n\tb", NULL, NULL },
 	{ "first occurrence wins", "To: one\r\nTo: two\r\n\r\n", NULL, "one",
-	  NULL, NULL, NULL },
+	    NULL, NULL, NULL },
 	{ "body is not searched", "X: 1\r\n\r\nSubject: no\r\n", NULL, NULL,
-	  NULL, NULL, NULL },
+	    NULL, NULL, NULL },
 	{ "no empty line, no final newline", "Subject: end", NULL, NULL, "end",
-	  NULL, NULL },
+	    NULL, NULL },
 	{ "name prefix is not the field", "Tolerance: x\r\nFromage: y\r\n\r\n",
-	  NULL, NULL, NULL, NULL, NULL },
+	    NULL, NULL, NULL, NULL, NULL },
 	{ "empty input", "", NULL, NULL, NULL, NULL, NULL },
-	{ "line without colon ignored", "garbage\r\nDate: d\r\n\r\n", NULL, NULL,
-	  NULL, NULL, "d" },
+	{ "line without colon ignored", "garbage\r\nDate: d\r\n\r\n", NULL,
+	    NULL, NULL, NULL, "d" },
 };
 
 static void
@@ -294,14 +306,14 @@ test_headers(void **state)
 static struct relay_queue_envelope *
 sample_env(void)
 {
-	struct relay_queue_envelope *e = env_new("00064A1B2C3D4E", NOW - 125 * M,
-	    "alice@example.org", 1234);
-	struct relay_queue_rcpt *r = rcpt(e, "bob@example.net",
-	    RELAY_QUEUE_RCPT_DEFERRED, "4.7.5", "tlsa-mismatch",
-	    "no TLSA record matched", NOW + 10 * M);
+	struct relay_queue_envelope *e =
+	    env_new("00064A1B2C3D4E", NOW - 125 * M, "alice@example.org", 1234);
+	struct relay_queue_rcpt *r =
+	    rcpt(e, "bob@example.net", RELAY_QUEUE_RCPT_DEFERRED, "4.7.5",
+	        "tlsa-mismatch", "no TLSA record matched", NOW + 10 * M);
 	attempt(r, NOW - 2 * M, "mx.example.net", "192.0.2.1", "tlsa-mismatch",
 	    "no TLSA record matched", "mismatch", "cd34");
-	r->attempts = 3;   /* two older attempts no longer kept */
+	r->attempts = 3; /* two older attempts no longer kept */
 	rcpt(e, "carol@example.org", RELAY_QUEUE_RCPT_SENT, "2.0.0", "", "", 0);
 	return e;
 }
@@ -386,14 +398,17 @@ test_list_footer_unreadable(void **state)
 	t.unreadable.unparsable = 1;
 	cap_open(&c);
 	must(relay_report_list_footer(c.f, &t));
-	assert_string_equal(cap_close(&c), "-- 0 Kbytes in 0 Requests.\n"
+	assert_string_equal(cap_close(&c),
+	    "-- 0 Kbytes in 0 Requests.\n"
 	    "-- 1 unparsable envelope in queue/, 0 files in corrupt/.\n");
 	free(c.buf);
-	t = (struct relay_report_list_totals){ .bytes = 2048, .messages = 2,
-	    .unreadable = { .unparsable = 3, .corrupt = 1 } };
+	t = (struct relay_report_list_totals){ .bytes = 2048,
+		.messages = 2,
+		.unreadable = { .unparsable = 3, .corrupt = 1 } };
 	cap_open(&c);
 	must(relay_report_list_footer(c.f, &t));
-	assert_string_equal(cap_close(&c), "-- 2 Kbytes in 2 Requests.\n"
+	assert_string_equal(cap_close(&c),
+	    "-- 2 Kbytes in 2 Requests.\n"
 	    "-- 3 unparsable envelopes in queue/, 1 file in corrupt/.\n");
 	free(c.buf);
 }
@@ -416,7 +431,8 @@ test_report_unreadable(void **state)
 	rep.unreadable.corrupt = 4;
 	cap_open(&c);
 	must(relay_report_print_text(c.f, &rep, "relay.test", false));
-	assert_contains(cap_close(&c), "\nNot counted below: 2 envelopes in "
+	assert_contains(cap_close(&c),
+	    "\nNot counted below: 2 envelopes in "
 	    "queue/ that do not parse, 4 files in corrupt/ (see queue list).\n");
 	assert_contains(c.buf, "\nNo deferred mail.\n");
 	free(c.buf);
@@ -463,7 +479,8 @@ test_show_text(void **state)
 {
 	struct relay_queue_envelope *e = sample_env();
 	struct relay_report_headers h;
-	static const char content[] = "From: Alice <alice@example.org>\r\n"
+	static const char content[] =
+	    "From: Alice <alice@example.org>\r\n"
 	    "Subject: hello\r\n world\r\n\r\nbody\r\n";
 	struct cap c;
 	(void)state;
@@ -471,28 +488,36 @@ test_show_text(void **state)
 	/* A hostile reply must stay on one line without escape sequences. */
 	must(relay_queue_set_str(&e->rcpt[0].attempt[0].reply,
 	    "454 4.7.5 \x1b[31mred\r\nInjected: yes"));
-	relay_report_headers_parse((const uint8_t *)content, sizeof(content) - 1, &h);
+	relay_report_headers_parse((const uint8_t *)content,
+	    sizeof(content) - 1, &h);
 	cap_open(&c);
 	must(relay_report_show_text(c.f, e, &h, NOW));
 	cap_close(&c);
 	assert_contains(c.buf, "Queue ID:      00064A1B2C3D4E\n");
 	assert_contains(c.buf, "Queue:         deferred\n");
-	assert_contains(c.buf, "Arrival:       2026-11-22 09:55:00 UTC (2h 5m ago)\n");
+	assert_contains(c.buf,
+	    "Arrival:       2026-11-22 09:55:00 UTC (2h 5m ago)\n");
 	assert_contains(c.buf, "Sender:        <alice@example.org>\n");
 	assert_contains(c.buf, "  From:        Alice <alice@example.org>\n");
 	assert_contains(c.buf, "  Subject:     hello world\n");
 	assert_contains(c.buf, "  To:          (none)\n");
-	assert_contains(c.buf, "Recipient <bob@example.net>: deferred 4.7.5 "
+	assert_contains(c.buf,
+	    "Recipient <bob@example.net>: deferred 4.7.5 "
 	    "tlsa-mismatch\n");
-	assert_contains(c.buf, "  next attempt: 2026-11-22 12:10:00 UTC (in 10m)\n");
+	assert_contains(c.buf,
+	    "  next attempt: 2026-11-22 12:10:00 UTC (in 10m)\n");
 	assert_contains(c.buf, "    attempt 3 at 2026-11-22 11:58:00 UTC:\n");
-	assert_contains(c.buf, "      mx:           mx.example.net [192.0.2.1]\n");
-	assert_contains(c.buf, "      dnssec:       mx=secure addr=secure tlsa=secure\n");
+	assert_contains(c.buf,
+	    "      mx:           mx.example.net [192.0.2.1]\n");
+	assert_contains(c.buf,
+	    "      dnssec:       mx=secure addr=secure tlsa=secure\n");
 	assert_contains(c.buf, "      tlsa seen:    3 1 1 ab12cd\n");
 	assert_contains(c.buf, "      peer spki:    cd34\n");
 	assert_contains(c.buf, "      match:        mismatch\n");
-	assert_contains(c.buf, "      reply:        454 4.7.5 ?[31mred Injected: yes\n");
-	assert_contains(c.buf, "      result:       deferred 4.7.5 tlsa-mismatch: "
+	assert_contains(c.buf,
+	    "      reply:        454 4.7.5 ?[31mred Injected: yes\n");
+	assert_contains(c.buf,
+	    "      result:       deferred 4.7.5 tlsa-mismatch: "
 	    "no TLSA record matched\n");
 	assert_contains(c.buf, "Recipient <carol@example.org>: sent 2.0.0\n");
 	assert_null(strchr(c.buf, '\x1b'));
@@ -519,17 +544,20 @@ test_show_policy_entry(void **state)
 	free(c.buf);
 
 	must(relay_queue_set_str(&a->policy, "none"));
-	must(relay_queue_set_str(&a->policy_entry, "/etc/danerelay/tls_policy:7"));
+	must(relay_queue_set_str(&a->policy_entry,
+	    "/etc/danerelay/tls_policy:7"));
 	cap_open(&c);
 	must(relay_report_show_text(c.f, e, NULL, NOW));
 	cap_close(&c);
-	assert_contains(c.buf, "      policy:       none (tls_policy_file "
+	assert_contains(c.buf,
+	    "      policy:       none (tls_policy_file "
 	    "/etc/danerelay/tls_policy:7; DANE overridden)\n");
 	free(c.buf);
 	cap_open(&c);
 	must(relay_report_show_json(c.f, e, NULL, NOW));
 	cap_close(&c);
-	assert_contains(c.buf, "\"policy\":\"none\","
+	assert_contains(c.buf,
+	    "\"policy\":\"none\","
 	    "\"policy_entry\":\"/etc/danerelay/tls_policy:7\"}");
 	free(c.buf);
 
@@ -537,7 +565,8 @@ test_show_policy_entry(void **state)
 	cap_open(&c);
 	must(relay_report_show_text(c.f, e, NULL, NOW));
 	cap_close(&c);
-	assert_contains(c.buf, "      policy:       dane-only (tls_policy_file "
+	assert_contains(c.buf,
+	    "      policy:       dane-only (tls_policy_file "
 	    "/etc/danerelay/tls_policy:7)\n");
 	free(c.buf);
 	relay_queue_envelope_free(e);
@@ -552,13 +581,16 @@ test_show_json(void **state)
 	struct cap c;
 	(void)state;
 
-	relay_report_headers_parse((const uint8_t *)content, sizeof(content) - 1, &h);
+	relay_report_headers_parse((const uint8_t *)content,
+	    sizeof(content) - 1, &h);
 	cap_open(&c);
 	must(relay_report_show_json(c.f, e, &h, NOW));
 	cap_close(&c);
-	assert_contains(c.buf, "\"headers\":{\"from\":null,\"to\":null,"
+	assert_contains(c.buf,
+	    "\"headers\":{\"from\":null,\"to\":null,"
 	    "\"subject\":\"a b\",\"message_id\":null,\"date\":null}");
-	assert_contains(c.buf, "\"attempt_records\":[{\"time\":1795348680,"
+	assert_contains(c.buf,
+	    "\"attempt_records\":[{\"time\":1795348680,"
 	    "\"mx_host\":\"mx.example.net\",\"addr\":\"192.0.2.1\","
 	    "\"dnssec_mx\":\"secure\",\"dnssec_addr\":\"secure\","
 	    "\"dnssec_tlsa\":\"secure\",\"tlsa\":\"3 1 1 ab12cd\","
@@ -583,8 +615,8 @@ test_show_json(void **state)
 static void
 build_report(struct relay_report *rep)
 {
-	struct relay_queue_envelope *a = env_new("00064A00000010", NOW - 120 * M,
-	    "s@x", 10);
+	struct relay_queue_envelope *a =
+	    env_new("00064A00000010", NOW - 120 * M, "s@x", 10);
 	struct relay_queue_rcpt *r;
 	r = rcpt(a, "x@a.example", RELAY_QUEUE_RCPT_DEFERRED, "4.7.5",
 	    "tlsa-mismatch", "no TLSA record matched", NOW + M);
@@ -596,20 +628,22 @@ build_report(struct relay_report *rep)
 	    "older", "mismatch", "bbbb");
 	rcpt(a, "z@b.example", RELAY_QUEUE_RCPT_SENT, "2.0.0", "", "", 0);
 
-	struct relay_queue_envelope *b = env_new("00064A00000020", NOW - 3 * M,
-	    "s@x", 10);
+	struct relay_queue_envelope *b =
+	    env_new("00064A00000020", NOW - 3 * M, "s@x", 10);
 	b->hold = true;
 	r = rcpt(b, "w@A.Example", RELAY_QUEUE_RCPT_DEFERRED, "4.4.3",
 	    "dns-lookup", "MX lookup SERVFAIL", NOW + M);
-	attempt(r, NOW - 10 * S, "", "", "dns-lookup", "MX lookup SERVFAIL", "", "");
+	attempt(r, NOW - 10 * S, "", "", "dns-lookup", "MX lookup SERVFAIL", "",
+	    "");
 	rcpt(b, "p@c.example", RELAY_QUEUE_RCPT_PENDING, "", "", "", 0);
 
-	struct relay_queue_envelope *c = env_new("00064A00000005", NOW - 1800 * M,
-	    "s@x", 10);
+	struct relay_queue_envelope *c =
+	    env_new("00064A00000005", NOW - 1800 * M, "s@x", 10);
 	rcpt(c, "v@b.example", RELAY_QUEUE_RCPT_DEFERRED, "4.4.1", "connect",
 	    "connection refused", NOW + M);
 
-	struct relay_queue_envelope *d = env_new("00064A00000030", NOW, "s@x", 10);
+	struct relay_queue_envelope *d =
+	    env_new("00064A00000030", NOW, "s@x", 10);
 	rcpt(d, "q@d.example", RELAY_QUEUE_RCPT_BOUNCED, "5.1.1", "smtp-5xx",
 	    "no such user", 0);
 
@@ -635,9 +669,9 @@ test_report_aggregate(void **state)
 	assert_int_equal(rep.total, 4);
 	assert_int_equal(rep.messages, 3);
 	assert_string_equal(rep.oldest_id, "00064A00000005");
-	assert_int_equal(rep.count[0], 1);   /* 3m */
-	assert_int_equal(rep.count[5], 2);   /* 120m */
-	assert_int_equal(rep.count[9], 1);   /* 1800m */
+	assert_int_equal(rep.count[0], 1); /* 3m */
+	assert_int_equal(rep.count[5], 2); /* 120m */
+	assert_int_equal(rep.count[9], 1); /* 1800m */
 	assert_int_equal(rep.ndest, 2);
 
 	const struct relay_report_dest *da = &rep.dest[0];
@@ -680,29 +714,42 @@ test_report_text(void **state)
 	cap_open(&c);
 	must(relay_report_print_text(c.f, &rep, "relay.test", false));
 	cap_close(&c);
-	assert_contains(c.buf, "danerelay deferred-delivery report for relay.test, "
+	assert_contains(c.buf,
+	    "danerelay deferred-delivery report for relay.test, "
 	    "2026-11-22 12:00:00 UTC\n");
-	assert_contains(c.buf, "4 deferred recipients in 3 messages to 2 "
+	assert_contains(c.buf,
+	    "4 deferred recipients in 3 messages to 2 "
 	    "destinations; oldest message 00064A00000005");
-	assert_contains(c.buf, "domain / failure class        T     5m    10m    "
+	assert_contains(c.buf,
+	    "domain / failure class        T     5m    10m    "
 	    "20m    40m    80m   160m   320m   640m  1280m 1280m+\n");
-	assert_contains(c.buf, "TOTAL                         4      1      0      "
+	assert_contains(c.buf,
+	    "TOTAL                         4      1      0      "
 	    "0      0      0      2      0      0      0      1\n");
-	assert_contains(c.buf, "a.example                     3      1      0      "
+	assert_contains(c.buf,
+	    "a.example                     3      1      0      "
 	    "0      0      0      2      0      0      0      0\n");
-	assert_contains(c.buf, "  tlsa-mismatch               2      0      0      "
+	assert_contains(c.buf,
+	    "  tlsa-mismatch               2      0      0      "
 	    "0      0      0      2      0      0      0      0\n");
-	assert_contains(c.buf, "  connect                     1      0      0      "
+	assert_contains(c.buf,
+	    "  connect                     1      0      0      "
 	    "0      0      0      0      0      0      0      1\n");
-	assert_contains(c.buf, "a.example: 3 deferred recipients in 2 messages "
+	assert_contains(c.buf,
+	    "a.example: 3 deferred recipients in 2 messages "
 	    "(1 held), oldest 00064A00000010 (2h 0m)\n");
-	assert_contains(c.buf, "  latest attempt 2026-11-22 11:59:50 UTC, message "
+	assert_contains(c.buf,
+	    "  latest attempt 2026-11-22 11:59:50 UTC, message "
 	    "00064A00000020, <w@A.Example>:\n");
-	assert_contains(c.buf, "    result:     dns-lookup 4.7.5: MX lookup SERVFAIL\n");
-	assert_contains(c.buf, "b.example: 1 deferred recipient in 1 message, "
+	assert_contains(c.buf,
+	    "    result:     dns-lookup 4.7.5: MX lookup SERVFAIL\n");
+	assert_contains(c.buf,
+	    "b.example: 1 deferred recipient in 1 message, "
 	    "oldest 00064A00000005 (1d 6h)\n");
-	assert_contains(c.buf, "    result:     connect 4.4.1: connection refused\n");
-	assert_contains(c.buf, "Hints:\n  tlsa-mismatch: the server's key does not "
+	assert_contains(c.buf,
+	    "    result:     connect 4.4.1: connection refused\n");
+	assert_contains(c.buf,
+	    "Hints:\n  tlsa-mismatch: the server's key does not "
 	    "match its TLSA records; if the key was rotated, the domain must "
 	    "publish a TLSA record for the new key\n");
 	assert_contains(c.buf, "  dns-lookup: ");
@@ -725,17 +772,21 @@ test_report_json(void **state)
 	cap_open(&c);
 	must(relay_report_print_json(c.f, &rep, "relay.test"));
 	cap_close(&c);
-	assert_contains(c.buf, "{\"hostname\":\"relay.test\",\"time\":1795348800,"
+	assert_contains(c.buf,
+	    "{\"hostname\":\"relay.test\",\"time\":1795348800,"
 	    "\"buckets\":[\"5m\",\"10m\",\"20m\",\"40m\",\"80m\",\"160m\","
 	    "\"320m\",\"640m\",\"1280m\",\"1280m+\"],\"recipients\":4,"
 	    "\"messages\":3,");
-	assert_contains(c.buf, "{\"domain\":\"a.example\",\"recipients\":3,"
+	assert_contains(c.buf,
+	    "{\"domain\":\"a.example\",\"recipients\":3,"
 	    "\"messages\":2,\"held\":1,");
-	assert_contains(c.buf, "{\"failure_class\":\"tlsa-mismatch\","
+	assert_contains(c.buf,
+	    "{\"failure_class\":\"tlsa-mismatch\","
 	    "\"recipients\":2,\"counts\":{\"5m\":0,\"10m\":0,\"20m\":0,\"40m\":0,"
 	    "\"80m\":0,\"160m\":2,\"320m\":0,\"640m\":0,\"1280m\":0,"
 	    "\"1280m+\":0},\"hint\":\"the server's key does not match");
-	assert_contains(c.buf, "\"latest\":{\"time\":1795348790,"
+	assert_contains(c.buf,
+	    "\"latest\":{\"time\":1795348790,"
 	    "\"queue_id\":\"00064A00000020\",\"recipient\":\"w@A.Example\","
 	    "\"failure_class\":\"dns-lookup\"");
 	assert_int_equal(c.buf[c.len - 1], '\n');
@@ -763,7 +814,8 @@ test_report_empty_and_ascii(void **state)
 	relay_report_free(&rep);
 
 	/* ASCII mode (the report mail) replaces non-ASCII bytes. */
-	struct relay_queue_envelope *e = env_new("00064A00000040", NOW - M, "s@x", 1);
+	struct relay_queue_envelope *e =
+	    env_new("00064A00000040", NOW - M, "s@x", 1);
 	rcpt(e, "j\xc3\xb6rg@b\xc3\xbc.example", RELAY_QUEUE_RCPT_DEFERRED,
 	    "4.4.1", "connect", "caf\xc3\xa9 closed", NOW + M);
 	relay_report_init(&rep, NOW);
@@ -791,11 +843,25 @@ static void
 test_hints(void **state)
 {
 	static const char *const classes[] = {
-		"tlsa-mismatch", "dnssec-bogus", "tlsa-lookup", "starttls-missing",
-		"tls-handshake", "dns-lookup", "connect", "smtp-4xx", "smtp-5xx",
-		"dane-required", "tlsa-invalid", "null-mx", "dnssec-selftest",
-		"address", "shutdown", "smtp-protocol", "message-size",
-		"smtputf8-missing", "local",
+		"tlsa-mismatch",
+		"dnssec-bogus",
+		"tlsa-lookup",
+		"starttls-missing",
+		"tls-handshake",
+		"dns-lookup",
+		"connect",
+		"smtp-4xx",
+		"smtp-5xx",
+		"dane-required",
+		"tlsa-invalid",
+		"null-mx",
+		"dnssec-selftest",
+		"address",
+		"shutdown",
+		"smtp-protocol",
+		"message-size",
+		"smtputf8-missing",
+		"local",
 	};
 	const char *generic = relay_report_class_hint("no-such-class");
 	(void)state;
@@ -808,16 +874,17 @@ test_hints(void **state)
 		assert_ptr_not_equal(h, generic);
 		assert_null(strchr(h, '\n'));
 		for (size_t k = 0; k < i; k++)
-			assert_ptr_not_equal(h, relay_report_class_hint(classes[k]));
+			assert_ptr_not_equal(h,
+			    relay_report_class_hint(classes[k]));
 	}
 }
 
-#define ADD_TABLE(fn, table, namefield)                                       \
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {       \
-		struct CMUnitTest c_ = cmocka_unit_test_prestate(fn,          \
-		    (void *)&table[i]);                                       \
-		c_.name = table[i].namefield;                                 \
-		t[n++] = c_;                                                  \
+#define ADD_TABLE(fn, table, namefield)                                        \
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {        \
+		struct CMUnitTest c_ =                                         \
+		    cmocka_unit_test_prestate(fn, (void *)&table[i]);          \
+		c_.name = table[i].namefield;                                  \
+		t[n++] = c_;                                                   \
 	}
 
 int

@@ -22,7 +22,8 @@ struct case_list {
 };
 
 static inline void
-case_add(struct case_list *l, const char *name, CMUnitTestFunction fn, void *state)
+case_add(struct case_list *l, const char *name, CMUnitTestFunction fn,
+    void *state)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 64;
@@ -45,9 +46,9 @@ case_run(struct case_list *l, const char *group)
 	return rc;
 }
 
-#define CASES(list, table, fn)                                                   \
+#define CASES(list, table, fn)                                                 \
 	for (size_t i_ = 0; i_ < sizeof(table) / sizeof((table)[0]); i_++)     \
-		case_add(list, (table)[i_].name, fn, (void *)&(table)[i_])
+	case_add(list, (table)[i_].name, fn, (void *)&(table)[i_])
 
 static inline const uint8_t *
 U(const char *s)
@@ -78,7 +79,7 @@ sb_add(struct sbuf *b, const void *p, size_t n)
 }
 
 static inline void sb_printf(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static inline void
 sb_printf(struct sbuf *b, const char *fmt, ...)

@@ -10,72 +10,109 @@ struct row {
 	const char *name;
 	const char *in;
 	unsigned flags;
-	int rc;              /* path: bytes consumed; mailbox: 0; or error */
+	int rc; /* path: bytes consumed; mailbox: 0; or error */
 	const char *local;
-	const char *domain;  /* normalised */
+	const char *domain; /* normalised */
 	const char *formatted;
 };
 
 static const struct row path_rows[] = {
-	{"simple", "<user@example.org>", 0, 18, "user", "example.org", "user@example.org"},
-	{"uppercase domain lowered", "<User@Example.ORG>", 0, 18, "User", "example.org",
-		"User@example.org"},
-	{"trailing dot removed", "<a@example.org.>", 0, 16, "a", "example.org", "a@example.org"},
-	{"dotted local", "<first.last@x.y>", 0, 16, "first.last", "x.y", "first.last@x.y"},
-	{"atext specials", "<a!#$%&'*+-/=?^_`{|}~b@x.y>", 0, 27, "a!#$%&'*+-/=?^_`{|}~b", "x.y",
-		NULL},
-	{"quoted local", "<\"john doe\"@x.y>", 0, 16, "\"john doe\"", "x.y", NULL},
-	{"quoted pair", "<\"a\\\"b\"@x.y>", 0, 12, "\"a\\\"b\"", "x.y", NULL},
-	{"ipv4 literal", "<a@[192.0.2.1]>", 0, 15, "a", "[192.0.2.1]", "a@[192.0.2.1]"},
-	{"ipv6 literal", "<a@[IPv6:2001:db8::1]>", 0, 22, "a", "[IPv6:2001:db8::1]", NULL},
-	{"source route ignored", "<@r1.example,@r2.example:a@x.y>", 0, 31, "a", "x.y", "a@x.y"},
-	{"null sender", "<>", NUL_OK, 2, NULL, NULL, ""},
-	{"postmaster", "<Postmaster>", PM, 12, "Postmaster", NULL, "Postmaster"},
-	{"postmaster with domain", "<postmaster@x.y>", PM, 16, "postmaster", "x.y", NULL},
-	{"A-label kept", "<a@XN--bcher-kva.example>", 0, 25, "a", "xn--bcher-kva.example", NULL},
-	{"utf8 local", "<j\xc3\xb6rg@x.y>", UTF, 11, "j\xc3\xb6rg", "x.y", NULL},
-	{"utf8 domain", "<a@b\xc3\xbc" "cher.example>", UTF, 19, "a", "b\xc3\xbc" "cher.example",
-		NULL},
-	{"hyphen in label", "<a@my-host.x.y>", 0, 15, "a", "my-host.x.y", NULL},
-	{"digits label", "<a@123.x.y>", 0, 11, "a", "123.x.y", NULL},
-	{"stops at >", "<a@x.y> SIZE=1", 0, 7, "a", "x.y", NULL},
-	{"null not allowed", "<>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"postmaster not allowed", "<Postmaster>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"missing <", "a@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"missing >", "<a@x.y", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"no domain", "<a>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"empty domain", "<a@>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"empty local", "<@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"leading dot local", "<.a@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"double dot local", "<a..b@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"trailing dot local", "<a.@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"double dot domain", "<a@x..y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"two trailing dots", "<a@x.y..>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"label starts with hyphen", "<a@-x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"label ends with hyphen", "<a@x-.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"underscore in domain", "<a@x_y.z>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"space in local", "<a b@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"CR in local", "<a\rb@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"LF in quoted", "<\"a\nb\"@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"unterminated quote", "<\"ab@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"bad ipv4 octet", "<a@[192.0.2.256]>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"short ipv4", "<a@[192.0.2]>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"bad ipv6", "<a@[IPv6:2001:db8:::1]>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"general literal refused", "<a@[x-tag:foo]>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"utf8 without flag", "<j\xc3\xb6rg@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"malformed utf8", "<j\xc3(rg@x.y>", UTF, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"overlong utf8", "<j\xc0\xafrg@x.y>", UTF, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"two addresses", "<a@x.y,b@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
-	{"source route without colon", "<@r1.example a@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL},
+	{ "simple", "<user@example.org>", 0, 18, "user", "example.org",
+	    "user@example.org" },
+	{ "uppercase domain lowered", "<User@Example.ORG>", 0, 18, "User",
+	    "example.org", "User@example.org" },
+	{ "trailing dot removed", "<a@example.org.>", 0, 16, "a", "example.org",
+	    "a@example.org" },
+	{ "dotted local", "<first.last@x.y>", 0, 16, "first.last", "x.y",
+	    "first.last@x.y" },
+	{ "atext specials", "<a!#$%&'*+-/=?^_`{|}~b@x.y>", 0, 27,
+	    "a!#$%&'*+-/=?^_`{|}~b", "x.y", NULL },
+	{ "quoted local", "<\"john doe\"@x.y>", 0, 16, "\"john doe\"", "x.y",
+	    NULL },
+	{ "quoted pair", "<\"a\\\"b\"@x.y>", 0, 12, "\"a\\\"b\"", "x.y", NULL },
+	{ "ipv4 literal", "<a@[192.0.2.1]>", 0, 15, "a", "[192.0.2.1]",
+	    "a@[192.0.2.1]" },
+	{ "ipv6 literal", "<a@[IPv6:2001:db8::1]>", 0, 22, "a",
+	    "[IPv6:2001:db8::1]", NULL },
+	{ "source route ignored", "<@r1.example,@r2.example:a@x.y>", 0, 31, "a",
+	    "x.y", "a@x.y" },
+	{ "null sender", "<>", NUL_OK, 2, NULL, NULL, "" },
+	{ "postmaster", "<Postmaster>", PM, 12, "Postmaster", NULL,
+	    "Postmaster" },
+	{ "postmaster with domain", "<postmaster@x.y>", PM, 16, "postmaster",
+	    "x.y", NULL },
+	{ "A-label kept", "<a@XN--bcher-kva.example>", 0, 25, "a",
+	    "xn--bcher-kva.example", NULL },
+	{ "utf8 local", "<j\xc3\xb6rg@x.y>", UTF, 11, "j\xc3\xb6rg", "x.y",
+	    NULL },
+	{ "utf8 domain",
+	    "<a@b\xc3\xbc"
+	    "cher.example>",
+	    UTF, 19, "a",
+	    "b\xc3\xbc"
+	    "cher.example",
+	    NULL },
+	{ "hyphen in label", "<a@my-host.x.y>", 0, 15, "a", "my-host.x.y",
+	    NULL },
+	{ "digits label", "<a@123.x.y>", 0, 11, "a", "123.x.y", NULL },
+	{ "stops at >", "<a@x.y> SIZE=1", 0, 7, "a", "x.y", NULL },
+	{ "null not allowed", "<>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "postmaster not allowed", "<Postmaster>", 0, SMTP_ERR_ADDR, NULL,
+	    NULL, NULL },
+	{ "missing <", "a@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "missing >", "<a@x.y", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "no domain", "<a>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "empty domain", "<a@>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "empty local", "<@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "leading dot local", "<.a@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "double dot local", "<a..b@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "trailing dot local", "<a.@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "double dot domain", "<a@x..y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "two trailing dots", "<a@x.y..>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "label starts with hyphen", "<a@-x.y>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "label ends with hyphen", "<a@x-.y>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "underscore in domain", "<a@x_y.z>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "space in local", "<a b@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "CR in local", "<a\rb@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "LF in quoted", "<\"a\nb\"@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "unterminated quote", "<\"ab@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "bad ipv4 octet", "<a@[192.0.2.256]>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "short ipv4", "<a@[192.0.2]>", 0, SMTP_ERR_ADDR, NULL, NULL, NULL },
+	{ "bad ipv6", "<a@[IPv6:2001:db8:::1]>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "general literal refused", "<a@[x-tag:foo]>", 0, SMTP_ERR_ADDR, NULL,
+	    NULL, NULL },
+	{ "utf8 without flag", "<j\xc3\xb6rg@x.y>", 0, SMTP_ERR_ADDR, NULL,
+	    NULL, NULL },
+	{ "malformed utf8", "<j\xc3(rg@x.y>", UTF, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "overlong utf8", "<j\xc0\xafrg@x.y>", UTF, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "two addresses", "<a@x.y,b@x.y>", 0, SMTP_ERR_ADDR, NULL, NULL,
+	    NULL },
+	{ "source route without colon", "<@r1.example a@x.y>", 0, SMTP_ERR_ADDR,
+	    NULL, NULL, NULL },
 };
 
 static char long_local[200], long_label[200], long_domain[400], ok_local[200];
 
 static const struct row limit_rows[] = {
-	{"local part of 64 accepted", ok_local, 0, 70, NULL, "x.y", NULL},
-	{"local part of 65 refused", long_local, 0, SMTP_ERR_TOO_LONG, NULL, NULL, NULL},
-	{"label of 64 refused", long_label, 0, SMTP_ERR_TOO_LONG, NULL, NULL, NULL},
-	{"domain over 255 refused", long_domain, 0, SMTP_ERR_TOO_LONG, NULL, NULL, NULL},
+	{ "local part of 64 accepted", ok_local, 0, 70, NULL, "x.y", NULL },
+	{ "local part of 65 refused", long_local, 0, SMTP_ERR_TOO_LONG, NULL,
+	    NULL, NULL },
+	{ "label of 64 refused", long_label, 0, SMTP_ERR_TOO_LONG, NULL, NULL,
+	    NULL },
+	{ "domain over 255 refused", long_domain, 0, SMTP_ERR_TOO_LONG, NULL,
+	    NULL, NULL },
 };
 
 static void
@@ -109,7 +146,8 @@ check_addr(const struct row *r, const struct smtp_addr *a)
 		assert_memory_equal(a->local.p, r->local, a->local.len);
 	}
 	if (r->domain) {
-		assert_int_equal(smtp_addr_domain(a, buf, sizeof(buf)), (int)strlen(r->domain));
+		assert_int_equal(smtp_addr_domain(a, buf, sizeof(buf)),
+		    (int)strlen(r->domain));
 		assert_string_equal(buf, r->domain);
 	}
 	if (r->formatted) {
@@ -146,13 +184,14 @@ struct mrow {
 };
 
 static const struct mrow mailbox_rows[] = {
-	{"bare mailbox", "a@x.y", 0, 0, false},
-	{"empty is null sender", "", NUL_OK, 0, false},
-	{"empty refused", "", 0, SMTP_ERR_ADDR, false},
-	{"trailing garbage", "a@x.y>", 0, SMTP_ERR_ADDR, false},
-	{"utf8 mailbox", "\xc3\xa9@x.y", UTF, 0, true},
-	{"brackets refused", "<a@x.y>", 0, SMTP_ERR_ADDR, false},
-	{"newline refused", "a@x.y\r\nRCPT TO:<b@z>", 0, SMTP_ERR_ADDR, false},
+	{ "bare mailbox", "a@x.y", 0, 0, false },
+	{ "empty is null sender", "", NUL_OK, 0, false },
+	{ "empty refused", "", 0, SMTP_ERR_ADDR, false },
+	{ "trailing garbage", "a@x.y>", 0, SMTP_ERR_ADDR, false },
+	{ "utf8 mailbox", "\xc3\xa9@x.y", UTF, 0, true },
+	{ "brackets refused", "<a@x.y>", 0, SMTP_ERR_ADDR, false },
+	{ "newline refused", "a@x.y\r\nRCPT TO:<b@z>", 0, SMTP_ERR_ADDR,
+	    false },
 };
 
 static void
@@ -160,7 +199,9 @@ t_mailbox(void **state)
 {
 	const struct mrow *r = *state;
 	struct smtp_addr a;
-	assert_int_equal(smtp_addr_parse_mailbox(U(r->in), strlen(r->in), r->flags, &a), r->rc);
+	assert_int_equal(smtp_addr_parse_mailbox(U(r->in), strlen(r->in),
+	                     r->flags, &a),
+	    r->rc);
 	if (r->rc == 0)
 		assert_int_equal(a.utf8, r->utf8);
 }
@@ -180,21 +221,23 @@ static void
 t_flags_reported(void **state)
 {
 	struct smtp_addr a;
-	assert_true(smtp_addr_parse_path(U("<\"q\"@[10.0.0.1]>"), 16, 0, &a) > 0);
+	assert_true(
+	    smtp_addr_parse_path(U("<\"q\"@[10.0.0.1]>"), 16, 0, &a) > 0);
 	assert_true(a.quoted);
 	assert_true(a.literal);
 	assert_false(a.utf8);
 	assert_true(smtp_addr_parse_path(U("<>"), 2, NUL_OK, &a) == 2);
 	assert_true(a.null);
 	char buf[8];
-	assert_int_equal(smtp_addr_domain(&a, buf, sizeof(buf)), SMTP_ERR_INVAL);
+	assert_int_equal(smtp_addr_domain(&a, buf, sizeof(buf)),
+	    SMTP_ERR_INVAL);
 }
 
 int
 main(void)
 {
 	fill_limits();
-	struct case_list l = {0};
+	struct case_list l = { 0 };
 	CASES(&l, path_rows, t_path);
 	CASES(&l, limit_rows, t_path);
 	CASES(&l, mailbox_rows, t_mailbox);

@@ -73,7 +73,9 @@ t_compaction(void **state)
 	struct smtp_buf b;
 	smtp_buf_init(&b, 300);
 	for (int i = 0; i < 1000; i++) {
-		assert_int_equal(smtp_buf_append(&b, "0123456789abcdefghij", 20), 0);
+		assert_int_equal(smtp_buf_append(&b, "0123456789abcdefghij",
+		                     20),
+		    0);
 		smtp_buf_consume(&b, 15);
 		assert_true(b.cap <= 300);
 		if (smtp_buf_len(&b) > 250)
@@ -104,7 +106,7 @@ t_strerror(void **state)
 	assert_string_equal(smtp_stage_name(SMTP_STAGE_DOT), "dot");
 	assert_string_equal(smtp_stage_name(SMTP_STAGE_STARTTLS), "starttls");
 	assert_string_equal(smtp_reason_name(SMTP_REASON_STARTTLS_NOT_OFFERED),
-		"starttls-not-offered");
+	    "starttls-not-offered");
 }
 
 int

@@ -11,51 +11,64 @@
 struct drow {
 	const char *name;
 	const char *in;
-	const char *out;     /* decoded content */
-	long used;           /* input consumed; -1 = all */
+	const char *out; /* decoded content */
+	long used;       /* input consumed; -1 = all */
 	bool done;
 	unsigned errors;
-	bool eightbit;       /* an octet above 127 was noted */
+	bool eightbit; /* an octet above 127 was noted */
 };
 
 static const struct drow dec_rows[] = {
-	{"empty message", ".\r\n", "", 3, true, 0, false},
-	{"one line", "hello\r\n.\r\n", "hello\r\n", -1, true, 0, false},
-	{"pipelined command after end not consumed", "a\r\n.\r\nQUIT\r\n", "a\r\n", 6, true, 0, false},
-	{"dot unstuffed", "..x\r\n.\r\n", ".x\r\n", -1, true, 0, false},
-	{"lone stuffed dot", "..\r\n.\r\n", ".\r\n", -1, true, 0, false},
-	{"dot then text", ".x\r\n.\r\n", "x\r\n", -1, true, 0, false},
-	{"dot mid line kept", "a.b\r\n.\r\n", "a.b\r\n", -1, true, 0, false},
-	{"not yet ended", "a\r\nb\r\n", "a\r\nb\r\n", -1, false, 0, false},
-	{"end marker split pending", "a\r\n.\r", "a\r\n", -1, false, 0, false},
-	{"dot space is content", "a\r\n. \r\n.\r\n", "a\r\n \r\n", -1, true, 0, false},
-	{"8bit kept and noted", "\xc3\xa9z\r\n.\r\n", "\xc3\xa9z\r\n", -1, true, 0, true},
-	{"stuffed 8bit line noted", "..\xff\r\n.\r\n", ".\xff\r\n", -1, true, 0, true},
-	{"7bit not noted", "~\x7f\r\n.\r\n", "~\x7f\r\n", -1, true, 0, false},
+	{ "empty message", ".\r\n", "", 3, true, 0, false },
+	{ "one line", "hello\r\n.\r\n", "hello\r\n", -1, true, 0, false },
+	{ "pipelined command after end not consumed", "a\r\n.\r\nQUIT\r\n",
+	    "a\r\n", 6, true, 0, false },
+	{ "dot unstuffed", "..x\r\n.\r\n", ".x\r\n", -1, true, 0, false },
+	{ "lone stuffed dot", "..\r\n.\r\n", ".\r\n", -1, true, 0, false },
+	{ "dot then text", ".x\r\n.\r\n", "x\r\n", -1, true, 0, false },
+	{ "dot mid line kept", "a.b\r\n.\r\n", "a.b\r\n", -1, true, 0, false },
+	{ "not yet ended", "a\r\nb\r\n", "a\r\nb\r\n", -1, false, 0, false },
+	{ "end marker split pending", "a\r\n.\r", "a\r\n", -1, false, 0,
+	    false },
+	{ "dot space is content", "a\r\n. \r\n.\r\n", "a\r\n \r\n", -1, true, 0,
+	    false },
+	{ "8bit kept and noted", "\xc3\xa9z\r\n.\r\n", "\xc3\xa9z\r\n", -1,
+	    true, 0, true },
+	{ "stuffed 8bit line noted", "..\xff\r\n.\r\n", ".\xff\r\n", -1, true,
+	    0, true },
+	{ "7bit not noted", "~\x7f\r\n.\r\n", "~\x7f\r\n", -1, true, 0, false },
 	/* RFC 5321 2.3.8, RFC 6152: NUL is refused (no BINARYMIME). */
-	{"NUL flagged", "\xc3\xa9\x00z\r\n.\r\n", NULL, -1, true, NUL, true},
-	{"NUL after stuffed dot flagged", "a\r\n.\x00\r\n.\r\n", NULL, -1, true, NUL, false},
+	{ "NUL flagged", "\xc3\xa9\x00z\r\n.\r\n", NULL, -1, true, NUL, true },
+	{ "NUL after stuffed dot flagged", "a\r\n.\x00\r\n.\r\n", NULL, -1,
+	    true, NUL, false },
 	/* SMTP smuggling: none of these ends the data. */
-	{"smuggle LF.LF", "a\n.\nMAIL FROM:<x@y>\n", NULL, -1, false, LF, false},
-	{"smuggle LF.CRLF", "a\n.\r\nMAIL FROM:<x@y>\r\n", NULL, -1, false, LF, false},
-	{"smuggle CRLF.LF", "a\r\n.\nMAIL FROM:<x@y>\r\n", NULL, -1, false, LF, false},
-	{"smuggle CR.CR", "a\r.\rMAIL FROM:<x@y>\r\n", NULL, -1, false, CR, false},
-	{"smuggle CR.CRLF", "a\r.\r\nMAIL FROM:<x@y>\r\n", NULL, -1, false, CR, false},
-	{"smuggle CRLF.CR", "a\r\n.\rMAIL FROM:<x@y>\r\n", NULL, -1, false, CR, false},
-	{"smuggle LF.CR", "a\n.\rX\r\n", NULL, -1, false, LF | CR, false},
-	{"bare LF then real end", "a\nb\r\n.\r\nNEXT", NULL, 8, true, LF, false},
-	{"bare CR then real end", "a\rb\r\n.\r\n", NULL, -1, true, CR, false},
-	{"CR CR LF then end", "a\r\r\n.\r\n", NULL, -1, true, CR, false},
-	{"bare LF at start", "\n.\r\n", NULL, -1, false, LF, false},
-	{"LF.LF at start", "\n.\n", NULL, -1, false, LF, false},
-	{"dot CR x", ".\rx\r\n.\r\n", NULL, -1, true, CR, false},
+	{ "smuggle LF.LF", "a\n.\nMAIL FROM:<x@y>\n", NULL, -1, false, LF,
+	    false },
+	{ "smuggle LF.CRLF", "a\n.\r\nMAIL FROM:<x@y>\r\n", NULL, -1, false, LF,
+	    false },
+	{ "smuggle CRLF.LF", "a\r\n.\nMAIL FROM:<x@y>\r\n", NULL, -1, false, LF,
+	    false },
+	{ "smuggle CR.CR", "a\r.\rMAIL FROM:<x@y>\r\n", NULL, -1, false, CR,
+	    false },
+	{ "smuggle CR.CRLF", "a\r.\r\nMAIL FROM:<x@y>\r\n", NULL, -1, false, CR,
+	    false },
+	{ "smuggle CRLF.CR", "a\r\n.\rMAIL FROM:<x@y>\r\n", NULL, -1, false, CR,
+	    false },
+	{ "smuggle LF.CR", "a\n.\rX\r\n", NULL, -1, false, LF | CR, false },
+	{ "bare LF then real end", "a\nb\r\n.\r\nNEXT", NULL, 8, true, LF,
+	    false },
+	{ "bare CR then real end", "a\rb\r\n.\r\n", NULL, -1, true, CR, false },
+	{ "CR CR LF then end", "a\r\r\n.\r\n", NULL, -1, true, CR, false },
+	{ "bare LF at start", "\n.\r\n", NULL, -1, false, LF, false },
+	{ "LF.LF at start", "\n.\n", NULL, -1, false, LF, false },
+	{ "dot CR x", ".\rx\r\n.\r\n", NULL, -1, true, CR, false },
 };
 
 static char long_ok[1100], long_bad[1100];
 
 static const struct drow long_rows[] = {
-	{"line of 1000 accepted", long_ok, NULL, -1, true, 0, false},
-	{"line of 1001 flagged", long_bad, NULL, -1, true, LONG, false},
+	{ "line of 1000 accepted", long_ok, NULL, -1, true, 0, false },
+	{ "line of 1001 flagged", long_bad, NULL, -1, true, LONG, false },
 };
 
 static void
@@ -80,8 +93,8 @@ row_len(const struct drow *r)
 /* Decodes in chunks of at most `chunk` (0 = whole) after an optional first
  * split; collects output, consumed bytes and final decoder. */
 static void
-decode_run(const uint8_t *in, size_t len, size_t split, size_t chunk, struct sbuf *out,
-	size_t *used, struct smtp_data_dec *d)
+decode_run(const uint8_t *in, size_t len, size_t split, size_t chunk,
+    struct sbuf *out, size_t *used, struct smtp_data_dec *d)
 {
 	smtp_data_dec_init(d, 0);
 	size_t pos = 0;
@@ -110,7 +123,7 @@ t_dec(void **state)
 {
 	const struct drow *r = *state;
 	size_t len = row_len(r);
-	struct sbuf whole = {0};
+	struct sbuf whole = { 0 };
 	size_t used;
 	struct smtp_data_dec d;
 	decode_run(U(r->in), len, 0, 0, &whole, &used, &d);
@@ -125,10 +138,11 @@ t_dec(void **state)
 	assert_int_equal(d.out_bytes, whole.len);
 	for (size_t split = 1; split <= len; split++) {
 		for (int mode = 0; mode < 2; mode++) {
-			struct sbuf o = {0};
+			struct sbuf o = { 0 };
 			size_t u2;
 			struct smtp_data_dec d2;
-			decode_run(U(r->in), len, mode ? 0 : split, mode ? 1 : 0, &o, &u2, &d2);
+			decode_run(U(r->in), len, mode ? 0 : split,
+			    mode ? 1 : 0, &o, &u2, &d2);
 			assert_int_equal(u2, used);
 			assert_int_equal(d2.done, d.done);
 			assert_int_equal(d2.errors, d.errors);
@@ -146,23 +160,23 @@ t_dec(void **state)
 struct erow {
 	const char *name;
 	const char *in;
-	const char *out;   /* including the end marker */
+	const char *out; /* including the end marker */
 };
 
 static const struct erow enc_rows[] = {
-	{"empty message", "", ".\r\n"},
-	{"one line", "a\r\n", "a\r\n.\r\n"},
-	{"no final newline", "a", "a\r\n.\r\n"},
-	{"bare LF normalised", "a\nb\n", "a\r\nb\r\n.\r\n"},
-	{"bare CR normalised", "a\rb", "a\r\nb\r\n.\r\n"},
-	{"CR at end", "a\r", "a\r\n.\r\n"},
-	{"leading dot stuffed", ".a\r\n", "..a\r\n.\r\n"},
-	{"lone dot line stuffed", "a\r\n.\r\nb\r\n", "a\r\n..\r\nb\r\n.\r\n"},
-	{"dot after bare LF stuffed", "a\n.\n", "a\r\n..\r\n.\r\n"},
-	{"dot after bare CR stuffed", "a\r.\r", "a\r\n..\r\n.\r\n"},
-	{"mid-line dot untouched", "a.b\r\n", "a.b\r\n.\r\n"},
-	{"CRLF.CRLF in content", "x\r\n.\r\ny\r\n", "x\r\n..\r\ny\r\n.\r\n"},
-	{"double dot", "..\r\n", "...\r\n.\r\n"},
+	{ "empty message", "", ".\r\n" },
+	{ "one line", "a\r\n", "a\r\n.\r\n" },
+	{ "no final newline", "a", "a\r\n.\r\n" },
+	{ "bare LF normalised", "a\nb\n", "a\r\nb\r\n.\r\n" },
+	{ "bare CR normalised", "a\rb", "a\r\nb\r\n.\r\n" },
+	{ "CR at end", "a\r", "a\r\n.\r\n" },
+	{ "leading dot stuffed", ".a\r\n", "..a\r\n.\r\n" },
+	{ "lone dot line stuffed", "a\r\n.\r\nb\r\n", "a\r\n..\r\nb\r\n.\r\n" },
+	{ "dot after bare LF stuffed", "a\n.\n", "a\r\n..\r\n.\r\n" },
+	{ "dot after bare CR stuffed", "a\r.\r", "a\r\n..\r\n.\r\n" },
+	{ "mid-line dot untouched", "a.b\r\n", "a.b\r\n.\r\n" },
+	{ "CRLF.CRLF in content", "x\r\n.\r\ny\r\n", "x\r\n..\r\ny\r\n.\r\n" },
+	{ "double dot", "..\r\n", "...\r\n.\r\n" },
 };
 
 static void
@@ -193,23 +207,23 @@ t_enc(void **state)
 {
 	const struct erow *r = *state;
 	size_t len = strlen(r->in);
-	struct sbuf whole = {0};
+	struct sbuf whole = { 0 };
 	encode_run(r->in, 0, 0, &whole);
 	assert_string_equal(sb_str(&whole), r->out);
 	for (size_t split = 1; split < len; split++) {
-		struct sbuf o = {0};
+		struct sbuf o = { 0 };
 		encode_run(r->in, split, 0, &o);
 		assert_string_equal(sb_str(&o), r->out);
 		sb_free(&o);
 	}
-	struct sbuf o = {0};
+	struct sbuf o = { 0 };
 	encode_run(r->in, 0, 1, &o);
 	assert_string_equal(sb_str(&o), r->out);
 	sb_free(&o);
 	/* The encoder's output decodes back to normalised content. */
 	struct smtp_data_dec d;
 	size_t used;
-	struct sbuf back = {0};
+	struct sbuf back = { 0 };
 	decode_run(U(sb_str(&whole)), whole.len, 0, 0, &back, &used, &d);
 	assert_true(d.done);
 	assert_int_equal(d.errors, 0);
@@ -224,7 +238,8 @@ t_enc_full(void **state)
 	struct smtp_data_enc e;
 	smtp_data_enc_init(&e);
 	uint8_t buf[8];
-	assert_int_equal(smtp_data_encode(&e, U("abcd"), 4, buf, 9), SMTP_ERR_FULL);
+	assert_int_equal(smtp_data_encode(&e, U("abcd"), 4, buf, 9),
+	    SMTP_ERR_FULL);
 	assert_int_equal(smtp_data_encode(&e, U("abc"), 3, buf, 8), 3);
 	assert_int_equal(smtp_data_encode_end(&e, buf, 4), SMTP_ERR_FULL);
 }
@@ -263,26 +278,27 @@ t_check_bdat(void **state)
 struct crow {
 	const char *name;
 	const char *in;
-	size_t len;          /* 0 = strlen */
-	unsigned errors;     /* after smtp_data_check_end() */
+	size_t len;      /* 0 = strlen */
+	unsigned errors; /* after smtp_data_check_end() */
 	bool eightbit;
 };
 
 static const struct crow check_rows[] = {
-	{"CRLF lines", "a\r\nb\r\n", 0, 0, false},
-	{"no final CRLF is fine", "a\r\nb", 0, 0, false},
+	{ "CRLF lines", "a\r\nb\r\n", 0, 0, false },
+	{ "no final CRLF is fine", "a\r\nb", 0, 0, false },
 	/* RFC 5321 2.3.8: the end of the last chunk does not excuse a CR. */
-	{"last chunk ends in bare CR", "a\r\nb\r", 0, CR, false},
-	{"only a CR", "\r", 0, CR, false},
-	{"bare CR mid chunk", "a\rb\r\n", 0, CR, false},
-	{"bare LF", "a\nb\r\n", 0, LF, false},
-	{"NUL", "a\x00b\r\n", 5, NUL, false},
-	{"8bit noted", "\xe2\x82\xac\r\n", 0, 0, true},
-	{"8bit and ends in CR", "\xe2\r", 0, CR, true},
+	{ "last chunk ends in bare CR", "a\r\nb\r", 0, CR, false },
+	{ "only a CR", "\r", 0, CR, false },
+	{ "bare CR mid chunk", "a\rb\r\n", 0, CR, false },
+	{ "bare LF", "a\nb\r\n", 0, LF, false },
+	{ "NUL", "a\x00b\r\n", 5, NUL, false },
+	{ "8bit noted", "\xe2\x82\xac\r\n", 0, 0, true },
+	{ "8bit and ends in CR", "\xe2\r", 0, CR, true },
 };
 
 static void
-check_run(const struct crow *r, size_t split, size_t chunk, struct smtp_data_dec *d)
+check_run(const struct crow *r, size_t split, size_t chunk,
+    struct smtp_data_dec *d)
 {
 	size_t len = r->len ? r->len : strlen(r->in);
 	smtp_data_dec_init(d, 0);
@@ -326,7 +342,7 @@ t_roundtrip_random(void **state)
 	/* Random content with only CRLF line ends survives encode/decode. */
 	unsigned seed = 12345;
 	for (int iter = 0; iter < 200; iter++) {
-		struct sbuf msg = {0};
+		struct sbuf msg = { 0 };
 		int lines = (int)(seed % 7);
 		for (int l = 0; l < lines; l++) {
 			seed = seed * 1103515245u + 12345u;
@@ -338,11 +354,11 @@ t_roundtrip_random(void **state)
 			}
 			sb_add(&msg, "\r\n", 2);
 		}
-		struct sbuf enc = {0};
+		struct sbuf enc = { 0 };
 		encode_run(sb_str(&msg), 0, 3, &enc);
 		struct smtp_data_dec d;
 		size_t used;
-		struct sbuf dec = {0};
+		struct sbuf dec = { 0 };
 		decode_run(U(sb_str(&enc)), enc.len, 0, 0, &dec, &used, &d);
 		assert_true(d.done);
 		assert_int_equal(d.errors, 0);
@@ -360,7 +376,7 @@ int
 main(void)
 {
 	fill_long();
-	struct case_list l = {0};
+	struct case_list l = { 0 };
 	CASES(&l, dec_rows, t_dec);
 	CASES(&l, long_rows, t_dec);
 	CASES(&l, enc_rows, t_enc);

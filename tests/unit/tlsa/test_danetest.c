@@ -86,12 +86,14 @@ load_corpus(void)
 			return -1;
 		struct dcase *c = &cases[ncases];
 		/* NOLINTNEXTLINE(cert-err34-c): a committed corpus; values are range-checked below */
-		if (sscanf(line, "%d %d %d %d %d", &c->ntlsa, &c->ncert, &c->nonamechecks, &c->want_err,
-			&c->want_depth) != 5 ||
-		    c->ntlsa > MAXREC || c->ncert > MAXCERT || c->ntlsa < 0 || c->ncert < 1)
+		if (sscanf(line, "%d %d %d %d %d", &c->ntlsa, &c->ncert,
+		        &c->nonamechecks, &c->want_err, &c->want_depth) != 5 ||
+		    c->ntlsa > MAXREC || c->ncert > MAXCERT || c->ntlsa < 0 ||
+		    c->ncert < 1)
 			return -1;
-		snprintf(c->name, sizeof(c->name), "danetest_case_%02zu_err%d_depth%d", ncases + 1, c->want_err,
-		    c->want_depth);
+		snprintf(c->name, sizeof(c->name),
+		    "danetest_case_%02zu_err%d_depth%d", ncases + 1,
+		    c->want_err, c->want_depth);
 		for (int i = 0; i < c->ntlsa; i++)
 			if ((c->rec_text[i] = next_line(&pos)) == NULL)
 				return -1;
@@ -99,7 +101,8 @@ load_corpus(void)
 		size_t rest = strlen(pos);
 		BIO *b = BIO_new_mem_buf(pos, (int)rest);
 		for (int i = 0; i < c->ncert; i++)
-			if ((c->certs[i] = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL)
+			if ((c->certs[i] = PEM_read_bio_X509(b, NULL, NULL,
+			         NULL)) == NULL)
 				return -1;
 		pos += rest - (size_t)BIO_pending(b);
 		BIO_free(b);
@@ -117,10 +120,15 @@ verify_chain(SSL *ssl, const struct dcase *c, int *depth)
 	for (int i = 1; i < c->ncert; i++)
 		sk_X509_push(chain, c->certs[i]);
 	X509_STORE_CTX *sctx = X509_STORE_CTX_new();
-	assert_int_equal(X509_STORE_CTX_init(sctx, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)), c->certs[0], chain), 1);
-	X509_STORE_CTX_set_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx(), ssl);
+	assert_int_equal(X509_STORE_CTX_init(sctx,
+	                     SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)),
+	                     c->certs[0], chain),
+	    1);
+	X509_STORE_CTX_set_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx(),
+	    ssl);
 	X509_STORE_CTX_set_default(sctx, "ssl_server");
-	X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(sctx), SSL_get0_param(ssl));
+	X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(sctx),
+	    SSL_get0_param(ssl));
 	X509_STORE_CTX_set0_dane(sctx, SSL_get0_dane(ssl));
 	int ok = X509_verify_cert(sctx);
 	int err = X509_STORE_CTX_get_error(sctx);
@@ -135,10 +143,14 @@ verify_chain(SSL *ssl, const struct dcase *c, int *depth)
 }
 
 static void
-parse_records(const struct dcase *c, uint8_t bufs[MAXREC][2048], struct tlsa_record *recs)
+parse_records(const struct dcase *c, uint8_t bufs[MAXREC][2048],
+    struct tlsa_record *recs)
 {
 	for (int i = 0; i < c->ntlsa; i++)
-		assert_int_equal(tlsa_record_from_text(c->rec_text[i], strlen(c->rec_text[i]), bufs[i], 2048, &recs[i]), 0);
+		assert_int_equal(tlsa_record_from_text(c->rec_text[i],
+		                     strlen(c->rec_text[i]), bufs[i], 2048,
+		                     &recs[i]),
+		    0);
 }
 
 static void
@@ -158,8 +170,9 @@ parity(const struct dcase *c, const struct tlsa_record *recs)
 	if (c->nonamechecks)
 		SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
 	for (int i = 0; i < c->ntlsa; i++)
-		assert_true(SSL_dane_tlsa_add(ssl, recs[i].usage, recs[i].selector, recs[i].mtype, recs[i].data,
-				recs[i].data_len) >= 0);
+		assert_true(
+		    SSL_dane_tlsa_add(ssl, recs[i].usage, recs[i].selector,
+		        recs[i].mtype, recs[i].data, recs[i].data_len) >= 0);
 	int depth;
 	int err = verify_chain(ssl, c, &depth);
 	assert_int_equal(err, c->want_err);
@@ -169,19 +182,27 @@ parity(const struct dcase *c, const struct tlsa_record *recs)
 }
 
 static void
-policy(const struct dcase *c, const struct tlsa_record *recs, struct tlsa_ctx *tctx)
+policy(const struct dcase *c, const struct tlsa_record *recs,
+    struct tlsa_ctx *tctx)
 {
-	struct tlsa_dest_in d = {.level = TLSA_LEVEL_DANE, .nexthop = BASE, .port = 25,
-	    .mx = {TLSA_ANSWER_NODATA, TLSA_DNSSEC_SECURE}};
-	struct tlsa_host_in h = {.name = BASE, .addr = {TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE}, .n_tlsa = 1};
-	h.tlsa[0] = (struct tlsa_tlsa_in){BASE, {TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE}, recs, (size_t)c->ntlsa, false};
+	struct tlsa_dest_in d = { .level = TLSA_LEVEL_DANE,
+		.nexthop = BASE,
+		.port = 25,
+		.mx = { TLSA_ANSWER_NODATA, TLSA_DNSSEC_SECURE } };
+	struct tlsa_host_in h = { .name = BASE,
+		.addr = { TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE },
+		.n_tlsa = 1 };
+	h.tlsa[0] = (struct tlsa_tlsa_in){ BASE,
+		{ TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE }, recs,
+		(size_t)c->ntlsa, false };
 	struct tlsa_verdict v;
 	assert_int_equal(tlsa_policy_decide(&d, &h, NULL, &v), 0);
 	enum tlsa_unusable why[MAXREC];
 	int usable = tlsa_rrset_classify(recs, (size_t)c->ntlsa, NULL, why);
 	bool only_ee = true;
 	for (int i = 0; i < c->ntlsa; i++)
-		if (why[i] == TLSA_USABLE && recs[i].usage != TLSA_USAGE_DANE_EE)
+		if (why[i] == TLSA_USABLE &&
+		    recs[i].usage != TLSA_USAGE_DANE_EE)
 			only_ee = false;
 	if (usable == 0) {
 		/* C49: PKIX usages only -> TLS without authentication (C20). */
@@ -206,7 +227,9 @@ policy(const struct dcase *c, const struct tlsa_record *recs, struct tlsa_ctx *t
 		uint8_t u, s, m;
 		const unsigned char *data;
 		size_t dlen;
-		assert_int_equal(SSL_get0_dane_tlsa(ssl, &u, &s, &m, &data, &dlen), c->want_depth);
+		assert_int_equal(SSL_get0_dane_tlsa(ssl, &u, &s, &m, &data,
+		                     &dlen),
+		    c->want_depth);
 		assert_true(u == 2 || u == 3);
 	}
 	SSL_free(ssl);
@@ -230,20 +253,25 @@ int
 main(void)
 {
 	if (load_corpus() < 0 || ncases != 50) {
-		printf("1..1\nnot ok 1 - danetest corpus unreadable or not 50 cases (%zu)\n", ncases);
+		printf(
+		    "1..1\nnot ok 1 - danetest corpus unreadable or not 50 cases (%zu)\n",
+		    ncases);
 		return 1;
 	}
 	char ca[4096];
 	tt_path(ca, sizeof(ca), "root2.pem");
-	struct tlsa_ctx_config cfg = {.ca_file = ca, .verify_time = TLSA_TEST_TIME};
+	struct tlsa_ctx_config cfg = { .ca_file = ca,
+		.verify_time = TLSA_TEST_TIME };
 	if (tlsa_ctx_new(&cfg, &g_ctx) != 0)
 		return 1;
 	struct CMUnitTest t[64];
 	for (size_t i = 0; i < ncases; i++) {
-		t[i] = (struct CMUnitTest)cmocka_unit_test_prestate(run_case, &cases[i]);
+		t[i] = (struct CMUnitTest)cmocka_unit_test_prestate(run_case,
+		    &cases[i]);
 		t[i].name = cases[i].name;
 	}
-	int rc = _cmocka_run_group_tests("tlsa_danetest", t, ncases, NULL, NULL);
+	int rc =
+	    _cmocka_run_group_tests("tlsa_danetest", t, ncases, NULL, NULL);
 	tlsa_ctx_free(g_ctx);
 	for (size_t i = 0; i < ncases; i++)
 		for (int k = 0; k < cases[i].ncert; k++)

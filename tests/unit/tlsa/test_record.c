@@ -45,7 +45,9 @@ rdata_whole_and_prefixes(void **state)
 			enum tlsa_unusable why;
 			int u = tlsa_rrset_classify(&p, 1, NULL, &why);
 			assert_int_equal(u, n == sizeof(rd) ? 1 : 0);
-			assert_int_equal(why, n == sizeof(rd) ? TLSA_USABLE : TLSA_UNUSABLE_DIGEST_LENGTH);
+			assert_int_equal(why,
+			    n == sizeof(rd) ? TLSA_USABLE
+			                    : TLSA_UNUSABLE_DIGEST_LENGTH);
 		}
 		free(copy);
 	}
@@ -57,17 +59,22 @@ rdata_whole_and_prefixes(void **state)
 static void
 text_split_everywhere(void **state)
 {
-	const char *s = "3 1 1 0102030405060708090a0b0c0d0e0f101112131415161718191A1B1C1D1E1F20";
+	const char *s =
+	    "3 1 1 0102030405060708090a0b0c0d0e0f101112131415161718191A1B1C1D1E1F20";
 	uint8_t buf[64], buf2[64];
 	struct tlsa_record whole, part;
-	assert_int_equal(tlsa_record_from_text(s, strlen(s), buf, sizeof(buf), &whole), 0);
+	assert_int_equal(tlsa_record_from_text(s, strlen(s), buf, sizeof(buf),
+	                     &whole),
+	    0);
 	assert_int_equal(whole.data_len, 32);
 	assert_int_equal(whole.data[31], 0x20);
 	size_t hexstart = 6;
 	for (size_t cut = hexstart; cut <= strlen(s); cut++) {
 		char t[160];
 		snprintf(t, sizeof(t), "%.*s %s", (int)cut, s, s + cut);
-		assert_int_equal(tlsa_record_from_text(t, strlen(t), buf2, sizeof(buf2), &part), 0);
+		assert_int_equal(tlsa_record_from_text(t, strlen(t), buf2,
+		                     sizeof(buf2), &part),
+		    0);
 		assert_int_equal(part.data_len, whole.data_len);
 		assert_memory_equal(part.data, whole.data, whole.data_len);
 	}
@@ -79,7 +86,9 @@ text_split_everywhere(void **state)
 			spaced[k++] = '\t';
 	}
 	spaced[k] = '\0';
-	assert_int_equal(tlsa_record_from_text(spaced, k, buf2, sizeof(buf2), &part), 0);
+	assert_int_equal(tlsa_record_from_text(spaced, k, buf2, sizeof(buf2),
+	                     &part),
+	    0);
 	assert_memory_equal(part.data, whole.data, 32);
 }
 
@@ -89,14 +98,14 @@ struct textcase {
 	size_t bufsize;
 };
 static const struct textcase texts[] = {
-	{"text_ok_empty_data", "3 1 1", 0, 64},
-	{"text_odd_hex_syntax", "3 1 1 abc", TLSA_ERR_SYNTAX, 64},
-	{"text_non_hex_syntax", "3 1 1 zz", TLSA_ERR_SYNTAX, 64},
-	{"text_usage_over_255_syntax", "256 1 1 00", TLSA_ERR_SYNTAX, 64},
-	{"text_missing_field_syntax", "3 1", TLSA_ERR_SYNTAX, 64},
-	{"text_sign_syntax", "3 -1 1 00", TLSA_ERR_SYNTAX, 64},
-	{"text_buffer_small_space", "3 1 1 0011", TLSA_ERR_SPACE, 1},
-	{"text_leading_space_ok", "  2 0 1 00", 0, 64},
+	{ "text_ok_empty_data", "3 1 1", 0, 64 },
+	{ "text_odd_hex_syntax", "3 1 1 abc", TLSA_ERR_SYNTAX, 64 },
+	{ "text_non_hex_syntax", "3 1 1 zz", TLSA_ERR_SYNTAX, 64 },
+	{ "text_usage_over_255_syntax", "256 1 1 00", TLSA_ERR_SYNTAX, 64 },
+	{ "text_missing_field_syntax", "3 1", TLSA_ERR_SYNTAX, 64 },
+	{ "text_sign_syntax", "3 -1 1 00", TLSA_ERR_SYNTAX, 64 },
+	{ "text_buffer_small_space", "3 1 1 0011", TLSA_ERR_SPACE, 1 },
+	{ "text_leading_space_ok", "  2 0 1 00", 0, 64 },
 };
 
 static void
@@ -105,7 +114,9 @@ text_case(void **state)
 	const struct textcase *c = *state;
 	uint8_t buf[64];
 	struct tlsa_record r;
-	assert_int_equal(tlsa_record_from_text(c->text, strlen(c->text), buf, c->bufsize, &r), c->rc);
+	assert_int_equal(tlsa_record_from_text(c->text, strlen(c->text), buf,
+	                     c->bufsize, &r),
+	    c->rc);
 }
 
 /* --- classification, one row per reason --------------------------------- */
@@ -118,25 +129,38 @@ struct classcase {
 	enum tlsa_unusable why;
 };
 static const struct classcase classes[] = {
-	{"C49_3.1.3_pkix_ta_unusable", 0, 0, 1, 0, 32, TLSA_UNUSABLE_PKIX_USAGE},
-	{"C49_3.1.3_pkix_ee_unusable", 1, 1, 1, 0, 32, TLSA_UNUSABLE_PKIX_USAGE},
-	{"I22_6698_4.1_unknown_usage_4", 4, 1, 1, 0, 32, TLSA_UNUSABLE_USAGE},
-	{"I22_6698_4.1_unknown_usage_255", 255, 1, 1, 0, 32, TLSA_UNUSABLE_USAGE},
-	{"I22_6698_4.1_unknown_selector_2", 3, 2, 1, 0, 32, TLSA_UNUSABLE_SELECTOR},
-	{"I22_6698_4.1_unknown_mtype_3", 3, 1, 3, 0, 48, TLSA_UNUSABLE_MTYPE},
-	{"I22_6698_4.1_private_mtype_255", 3, 1, 255, 0, 32, TLSA_UNUSABLE_PRIVATE_MTYPE},
-	{"I22_6698_4.1_sha256_short", 3, 1, 1, 0, 31, TLSA_UNUSABLE_DIGEST_LENGTH},
-	{"I22_6698_4.1_sha256_long", 3, 1, 1, 0, 33, TLSA_UNUSABLE_DIGEST_LENGTH},
-	{"I22_6698_4.1_sha512_short", 2, 0, 2, 0, 32, TLSA_UNUSABLE_DIGEST_LENGTH},
-	{"I22_6698_4.1_sha256_empty", 3, 0, 1, 0, 0, TLSA_UNUSABLE_DIGEST_LENGTH},
-	{"I22_6698_4.1_full_garbage", 3, 0, 0, 0, 40, TLSA_UNUSABLE_MALFORMED_FULL},
-	{"I22_6698_4.1_full_empty", 2, 1, 0, 0, 0, TLSA_UNUSABLE_MALFORMED_FULL},
-	{"I22_6698_4.1_full_cert_truncated", 2, 0, 0, 3, 0, TLSA_UNUSABLE_MALFORMED_FULL},
-	{"I22_6698_4.1_full_spki_as_cert", 2, 0, 0, 2, 0, TLSA_UNUSABLE_MALFORMED_FULL},
-	{"I08_7671_5.2.2_full_cert_usable", 2, 0, 0, 1, 0, TLSA_USABLE},
-	{"I06_7671_5.1_full_spki_usable", 3, 1, 0, 2, 0, TLSA_USABLE},
-	{"sha256_usable", 3, 1, 1, 0, 32, TLSA_USABLE},
-	{"I03_7671_2_sha512_usable", 2, 1, 2, 0, 64, TLSA_USABLE},
+	{ "C49_3.1.3_pkix_ta_unusable", 0, 0, 1, 0, 32,
+	    TLSA_UNUSABLE_PKIX_USAGE },
+	{ "C49_3.1.3_pkix_ee_unusable", 1, 1, 1, 0, 32,
+	    TLSA_UNUSABLE_PKIX_USAGE },
+	{ "I22_6698_4.1_unknown_usage_4", 4, 1, 1, 0, 32, TLSA_UNUSABLE_USAGE },
+	{ "I22_6698_4.1_unknown_usage_255", 255, 1, 1, 0, 32,
+	    TLSA_UNUSABLE_USAGE },
+	{ "I22_6698_4.1_unknown_selector_2", 3, 2, 1, 0, 32,
+	    TLSA_UNUSABLE_SELECTOR },
+	{ "I22_6698_4.1_unknown_mtype_3", 3, 1, 3, 0, 48, TLSA_UNUSABLE_MTYPE },
+	{ "I22_6698_4.1_private_mtype_255", 3, 1, 255, 0, 32,
+	    TLSA_UNUSABLE_PRIVATE_MTYPE },
+	{ "I22_6698_4.1_sha256_short", 3, 1, 1, 0, 31,
+	    TLSA_UNUSABLE_DIGEST_LENGTH },
+	{ "I22_6698_4.1_sha256_long", 3, 1, 1, 0, 33,
+	    TLSA_UNUSABLE_DIGEST_LENGTH },
+	{ "I22_6698_4.1_sha512_short", 2, 0, 2, 0, 32,
+	    TLSA_UNUSABLE_DIGEST_LENGTH },
+	{ "I22_6698_4.1_sha256_empty", 3, 0, 1, 0, 0,
+	    TLSA_UNUSABLE_DIGEST_LENGTH },
+	{ "I22_6698_4.1_full_garbage", 3, 0, 0, 0, 40,
+	    TLSA_UNUSABLE_MALFORMED_FULL },
+	{ "I22_6698_4.1_full_empty", 2, 1, 0, 0, 0,
+	    TLSA_UNUSABLE_MALFORMED_FULL },
+	{ "I22_6698_4.1_full_cert_truncated", 2, 0, 0, 3, 0,
+	    TLSA_UNUSABLE_MALFORMED_FULL },
+	{ "I22_6698_4.1_full_spki_as_cert", 2, 0, 0, 2, 0,
+	    TLSA_UNUSABLE_MALFORMED_FULL },
+	{ "I08_7671_5.2.2_full_cert_usable", 2, 0, 0, 1, 0, TLSA_USABLE },
+	{ "I06_7671_5.1_full_spki_usable", 3, 1, 0, 2, 0, TLSA_USABLE },
+	{ "sha256_usable", 3, 1, 1, 0, 32, TLSA_USABLE },
+	{ "I03_7671_2_sha512_usable", 2, 1, 2, 0, 64, TLSA_USABLE },
 };
 
 static void
@@ -155,10 +179,12 @@ class_case(void **state)
 			n--;
 		X509_free(x);
 	}
-	struct tlsa_record r = {c->u, c->s, c->m, buf, n};
+	struct tlsa_record r = { c->u, c->s, c->m, buf, n };
 	enum tlsa_unusable why;
-	assert_int_equal(tlsa_rrset_classify(&r, 1, NULL, &why), c->why == TLSA_USABLE ? 1 : 0);
-	assert_string_equal(tlsa_unusable_name(why), tlsa_unusable_name(c->why));
+	assert_int_equal(tlsa_rrset_classify(&r, 1, NULL, &why),
+	    c->why == TLSA_USABLE ? 1 : 0);
+	assert_string_equal(tlsa_unusable_name(why),
+	    tlsa_unusable_name(c->why));
 }
 
 /* --- digest agility (RFC 7671 9, I13, C61) ------------------------------- */
@@ -169,9 +195,11 @@ static void
 agility_strongest_per_usage_selector(void **state)
 {
 	const struct tlsa_record r[] = {
-		{3, 1, 1, z32, 32}, {3, 1, 2, z64, 64}, /* 3 1: sha512 wins */
-		{3, 0, 1, z32, 32},                     /* 3 0: only sha256, kept */
-		{2, 0, 1, z32, 32}, {2, 0, 2, z64, 64}, /* 2 0: sha512 wins */
+		{ 3, 1, 1, z32, 32 },
+		{ 3, 1, 2, z64, 64 }, /* 3 1: sha512 wins */
+		{ 3, 0, 1, z32, 32 }, /* 3 0: only sha256, kept */
+		{ 2, 0, 1, z32, 32 },
+		{ 2, 0, 2, z64, 64 }, /* 2 0: sha512 wins */
 	};
 	enum tlsa_unusable why[5];
 	assert_int_equal(tlsa_rrset_classify(r, 5, NULL, why), 3);
@@ -186,7 +214,8 @@ static void
 agility_after_discarding_unusable_I13(void **state)
 {
 	/* A malformed sha512 record must not suppress a good sha256 one. */
-	const struct tlsa_record r[] = {{3, 1, 1, z32, 32}, {3, 1, 2, z64, 63}};
+	const struct tlsa_record r[] = { { 3, 1, 1, z32, 32 },
+		{ 3, 1, 2, z64, 63 } };
 	enum tlsa_unusable why[2];
 	assert_int_equal(tlsa_rrset_classify(r, 2, NULL, why), 1);
 	assert_int_equal(why[0], TLSA_USABLE);
@@ -200,7 +229,8 @@ agility_full_always_kept_I13(void **state)
 	uint8_t spki[512];
 	size_t n = tt_assoc(x, 1, 0, spki, sizeof(spki));
 	X509_free(x);
-	const struct tlsa_record r[] = {{3, 1, 0, spki, n}, {3, 1, 2, z64, 64}, {3, 1, 1, z32, 32}};
+	const struct tlsa_record r[] = { { 3, 1, 0, spki, n },
+		{ 3, 1, 2, z64, 64 }, { 3, 1, 1, z32, 32 } };
 	enum tlsa_unusable why[3];
 	assert_int_equal(tlsa_rrset_classify(r, 3, NULL, why), 2);
 	assert_int_equal(why[0], TLSA_USABLE);
@@ -213,7 +243,8 @@ agility_configured_order_I12(void **state)
 {
 	struct tlsa_digests ds;
 	assert_int_equal(tlsa_digests_parse("sha256, sha512", 14, &ds), 0);
-	const struct tlsa_record r[] = {{3, 1, 1, z32, 32}, {3, 1, 2, z64, 64}};
+	const struct tlsa_record r[] = { { 3, 1, 1, z32, 32 },
+		{ 3, 1, 2, z64, 64 } };
 	enum tlsa_unusable why[2];
 	assert_int_equal(tlsa_rrset_classify(r, 2, &ds, why), 1);
 	assert_int_equal(why[0], TLSA_USABLE);
@@ -233,8 +264,9 @@ agility_extension_mapping_I12(void **state)
 	assert_int_equal(ds.n, 3);
 	assert_int_equal(ds.d[0].mtype, 3);
 	assert_int_equal(ds.d[0].len, 48);
-	uint8_t d48[48] = {1};
-	const struct tlsa_record r[] = {{3, 1, 3, d48, 48}, {3, 1, 2, z64, 64}};
+	uint8_t d48[48] = { 1 };
+	const struct tlsa_record r[] = { { 3, 1, 3, d48, 48 },
+		{ 3, 1, 2, z64, 64 } };
 	enum tlsa_unusable why[2];
 	assert_int_equal(tlsa_rrset_classify(r, 2, &ds, why), 1);
 	assert_int_equal(why[0], TLSA_USABLE);
@@ -244,12 +276,15 @@ agility_extension_mapping_I12(void **state)
 static void
 digests_parse_errors(void **state)
 {
-	static const char *bad[] = {"", " , ", "md5x", "sha256 sha256", "sha256=0", "sha512=1 sha256",
-	    "nosuchdigest=3", "sha256=", "sha256=1000", "sha1", "=3"};
+	static const char *bad[] = { "", " , ", "md5x", "sha256 sha256",
+		"sha256=0", "sha512=1 sha256", "nosuchdigest=3",
+		"sha256=", "sha256=1000", "sha1", "=3" };
 	struct tlsa_digests ds;
 	tlsa_digests_default(&ds);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(tlsa_digests_parse(bad[i], strlen(bad[i]), &ds), TLSA_ERR_SYNTAX);
+		assert_int_equal(tlsa_digests_parse(bad[i], strlen(bad[i]),
+		                     &ds),
+		    TLSA_ERR_SYNTAX);
 	/* Unchanged by failures. */
 	assert_int_equal(ds.n, 2);
 	assert_int_equal(ds.d[0].mtype, 2);
@@ -261,10 +296,13 @@ digests_parse_errors(void **state)
 static void
 rrset_digest_canonical(void **state)
 {
-	uint8_t a[32] = {1}, b[32] = {2};
-	const struct tlsa_record x[] = {{3, 1, 1, a, 32}, {2, 0, 1, b, 32}};
-	const struct tlsa_record y[] = {{2, 0, 1, b, 32}, {3, 1, 1, a, 32}, {3, 1, 1, a, 32}};
-	const struct tlsa_record z[] = {{2, 0, 1, b, 32}, {3, 1, 2, a, 32}};
+	uint8_t a[32] = { 1 }, b[32] = { 2 };
+	const struct tlsa_record x[] = { { 3, 1, 1, a, 32 },
+		{ 2, 0, 1, b, 32 } };
+	const struct tlsa_record y[] = { { 2, 0, 1, b, 32 }, { 3, 1, 1, a, 32 },
+		{ 3, 1, 1, a, 32 } };
+	const struct tlsa_record z[] = { { 2, 0, 1, b, 32 },
+		{ 3, 1, 2, a, 32 } };
 	uint8_t dx[32], dy[32], dz[32], de[32];
 	assert_int_equal(tlsa_rrset_digest(x, 2, dx), 0);
 	assert_int_equal(tlsa_rrset_digest(y, 3, dy), 0);
@@ -274,7 +312,7 @@ rrset_digest_canonical(void **state)
 	assert_memory_not_equal(dx, dz, 32);
 	assert_memory_not_equal(dx, de, 32);
 	/* Empty set: SHA-256 of nothing. */
-	static const uint8_t e[4] = {0xe3, 0xb0, 0xc4, 0x42};
+	static const uint8_t e[4] = { 0xe3, 0xb0, 0xc4, 0x42 };
 	assert_memory_equal(de, e, 4);
 }
 
@@ -288,8 +326,10 @@ qname_port_C41(void **state)
 	assert_string_equal(b, "_25._tcp.mx.example.net");
 	assert_int_equal(tlsa_qname("mx.example.net", 587, b, sizeof(b)), 0);
 	assert_string_equal(b, "_587._tcp.mx.example.net");
-	assert_int_equal(tlsa_qname("bad name", 25, b, sizeof(b)), TLSA_ERR_NAME);
-	assert_int_equal(tlsa_qname("mx.example.net", 25, b, 10), TLSA_ERR_SPACE);
+	assert_int_equal(tlsa_qname("bad name", 25, b, sizeof(b)),
+	    TLSA_ERR_NAME);
+	assert_int_equal(tlsa_qname("mx.example.net", 25, b, 10),
+	    TLSA_ERR_SPACE);
 	char longn[254];
 	memset(longn, 'a', 253);
 	for (int i = 63; i < 253; i += 64)
@@ -301,7 +341,8 @@ qname_port_C41(void **state)
 static void
 levels_parse_no_none(void **state)
 {
-	static const char *ok[] = {"dane", "dane-only", "may", "encrypt", "verify"};
+	static const char *ok[] = { "dane", "dane-only", "may", "encrypt",
+		"verify" };
 	enum tlsa_level l;
 	for (size_t i = 0; i < 5; i++) {
 		assert_int_equal(tlsa_level_parse(ok[i], strlen(ok[i]), &l), 0);
@@ -319,9 +360,12 @@ names_and_strerror(void **state)
 	for (int e = 0; e >= -9; e--)
 		assert_string_not_equal(tlsa_strerror(e), "unknown error");
 	assert_string_equal(tlsa_strerror(-99), "unknown error");
-	assert_string_equal(tlsa_failure_name(TLSA_FAIL_DANE_REQUIRED), "dane-required");
-	assert_string_equal(tlsa_failure_name(TLSA_FAIL_STARTTLS_NOT_SUPPORTED), "starttls-not-supported");
-	assert_string_equal(tlsa_failure_name(TLSA_FAIL_CERT_HOST_MISMATCH), "certificate-host-mismatch");
+	assert_string_equal(tlsa_failure_name(TLSA_FAIL_DANE_REQUIRED),
+	    "dane-required");
+	assert_string_equal(tlsa_failure_name(TLSA_FAIL_STARTTLS_NOT_SUPPORTED),
+	    "starttls-not-supported");
+	assert_string_equal(tlsa_failure_name(TLSA_FAIL_CERT_HOST_MISMATCH),
+	    "certificate-host-mismatch");
 	assert_string_equal(tlsa_trust_name(TLSA_TRUST_TRUSTED), "Trusted");
 	assert_string_equal(tlsa_auth_name(TLSA_AUTH_DANE_TA), "dane-ta");
 }
@@ -355,11 +399,13 @@ main(void)
 	for (size_t i = 0; i < nf; i++)
 		t[k++] = fixed[i];
 	for (size_t i = 0; i < nt; i++) {
-		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(text_case, (void *)&texts[i]);
+		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(text_case,
+		    (void *)&texts[i]);
 		t[k++].name = texts[i].name;
 	}
 	for (size_t i = 0; i < nc; i++) {
-		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(class_case, (void *)&classes[i]);
+		t[k] = (struct CMUnitTest)cmocka_unit_test_prestate(class_case,
+		    (void *)&classes[i]);
 		t[k++].name = classes[i].name;
 	}
 	int rc = _cmocka_run_group_tests("tlsa_record", t, k, NULL, NULL);

@@ -15,7 +15,11 @@
 
 #include "tlsa_test_util.h"
 
-enum which { W_LEAF, W_INT, W_ROOT };
+enum which {
+	W_LEAF,
+	W_INT,
+	W_ROOT
+};
 struct rspec {
 	int u, s, m;
 	enum which w;
@@ -23,13 +27,14 @@ struct rspec {
 };
 struct sslcase {
 	const char *name;
-	const char *server;   /* leaf, expired, other, wild, partial */
-	bool send_root;       /* server chain includes the root */
+	const char *server; /* leaf, expired, other, wild, partial */
+	bool send_root;     /* server chain includes the root */
 	enum tlsa_level level;
 	bool mx_secure;
 	const char *nexthop;  /* NULL: example.com */
 	const char *expanded; /* CNAME-expanded MX host name, NULL: none */
-	const char *ca;       /* CA file for the verify context, NULL: root2 (unrelated) */
+	const char
+	    *ca; /* CA file for the verify context, NULL: root2 (unrelated) */
 	size_t n;
 	struct rspec r[4];
 	/* expectations */
@@ -38,106 +43,162 @@ struct sslcase {
 	enum tlsa_auth auth;
 	enum tlsa_trust trust;
 	enum tlsa_failure fclass;
-	int depth;            /* -2: do not check */
-	const char *sni;      /* expected SNI seen by the server, "" none, NULL: do not check */
+	int depth; /* -2: do not check */
+	const char *
+	    sni; /* expected SNI seen by the server, "" none, NULL: do not check */
 	const char *peername; /* NULL: do not check */
 };
 
 #define D TLSA_LEVEL_DANE
-#define R(u, s, m, w) {u, s, m, w, false}
-#define BAD(u, s, m, w) {u, s, m, w, true}
+#define R(u, s, m, w)                                                          \
+	{                                                                      \
+		u, s, m, w, false                                              \
+	}
+#define BAD(u, s, m, w)                                                        \
+	{                                                                      \
+		u, s, m, w, true                                               \
+	}
 #define OKR(a, t, dep) TLSA_VERDICT_DANE, true, a, t, TLSA_FAIL_NONE, dep
-#define FAILR(f) TLSA_VERDICT_DANE, false, TLSA_AUTH_NONE, TLSA_TRUST_NONE, f, -1
+#define FAILR(f)                                                               \
+	TLSA_VERDICT_DANE, false, TLSA_AUTH_NONE, TLSA_TRUST_NONE, f, -1
 #define V TLSA_TRUST_VERIFIED
 #define T TLSA_TRUST_TRUSTED
 #define U TLSA_TRUST_UNTRUSTED
 
 static const struct sslcase cases[] = {
 	/* DANE-EE(3), RFC 7672 3.1.1 */
-	{"ee_3_1_1_match_rfc7672_3.1.1", "leaf", false, D, true, NULL, NULL, NULL, 1, {R(3, 1, 1, W_LEAF)},
-	    OKR(TLSA_AUTH_DANE_EE, V, 0), "mx.example.net", NULL},
-	{"ee_3_1_1_mismatch_rfc7672_3.2", "leaf", false, D, true, NULL, NULL, NULL, 1, {BAD(3, 1, 1, W_LEAF)},
-	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), "mx.example.net", NULL},
-	{"ee_3_0_1_match_rfc7672_3.1.1", "leaf", false, D, true, NULL, NULL, NULL, 1, {R(3, 0, 1, W_LEAF)},
-	    OKR(TLSA_AUTH_DANE_EE, V, 0), NULL, NULL},
-	{"ee_3_0_1_mismatch_rfc7672_3.2", "leaf", false, D, true, NULL, NULL, NULL, 1, {BAD(3, 0, 1, W_LEAF)},
-	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL},
-	{"ee_3_1_2_match_rfc7672_3.1.1", "leaf", false, D, true, NULL, NULL, NULL, 1, {R(3, 1, 2, W_LEAF)},
-	    OKR(TLSA_AUTH_DANE_EE, V, 0), NULL, NULL},
-	{"ee_3_1_2_mismatch_rfc7672_3.2", "leaf", false, D, true, NULL, NULL, NULL, 1, {BAD(3, 1, 2, W_LEAF)},
-	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL},
-	{"ee_3_0_0_match_rfc7672_3.1.1", "leaf", false, D, true, NULL, NULL, NULL, 1, {R(3, 0, 0, W_LEAF)},
-	    OKR(TLSA_AUTH_DANE_EE, V, 0), NULL, NULL},
-	{"ee_3_0_0_mismatch_rfc7672_3.2", "leaf", false, D, true, NULL, NULL, NULL, 1, {R(3, 0, 0, W_INT)},
-	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL},
-	{"ee_expired_leaf_delivered_C47_rfc7672_3.1.1", "expired", false, D, true, NULL, NULL, NULL, 1,
-	    {R(3, 1, 1, W_LEAF)}, OKR(TLSA_AUTH_DANE_EE, V, 0), NULL, NULL},
-	{"ee_no_name_checks_C52_rfc7672_3.2.1", "other", false, D, true, NULL, NULL, NULL, 1,
-	    {R(3, 1, 1, W_LEAF)}, OKR(TLSA_AUTH_DANE_EE, V, 0), "mx.example.net", NULL},
-	{"ee_insecure_mx_logged_trusted_C33_rfc7672_2.2.1", "leaf", false, D, false, NULL, NULL, NULL, 1,
-	    {R(3, 1, 1, W_LEAF)}, OKR(TLSA_AUTH_DANE_EE, T, 0), "mx.example.net", NULL},
-	{"ee_sni_is_expanded_base_C63_rfc7672_8.1", "leaf", false, D, true, NULL, "mx-real.example.net", NULL, 1,
-	    {R(3, 1, 1, W_LEAF)}, OKR(TLSA_AUTH_DANE_EE, V, 0), "mx-real.example.net", NULL},
+	{ "ee_3_1_1_match_rfc7672_3.1.1", "leaf", false, D, true, NULL, NULL,
+	    NULL, 1, { R(3, 1, 1, W_LEAF) }, OKR(TLSA_AUTH_DANE_EE, V, 0),
+	    "mx.example.net", NULL },
+	{ "ee_3_1_1_mismatch_rfc7672_3.2", "leaf", false, D, true, NULL, NULL,
+	    NULL, 1, { BAD(3, 1, 1, W_LEAF) },
+	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), "mx.example.net", NULL },
+	{ "ee_3_0_1_match_rfc7672_3.1.1", "leaf", false, D, true, NULL, NULL,
+	    NULL, 1, { R(3, 0, 1, W_LEAF) }, OKR(TLSA_AUTH_DANE_EE, V, 0), NULL,
+	    NULL },
+	{ "ee_3_0_1_mismatch_rfc7672_3.2", "leaf", false, D, true, NULL, NULL,
+	    NULL, 1, { BAD(3, 0, 1, W_LEAF) },
+	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL },
+	{ "ee_3_1_2_match_rfc7672_3.1.1", "leaf", false, D, true, NULL, NULL,
+	    NULL, 1, { R(3, 1, 2, W_LEAF) }, OKR(TLSA_AUTH_DANE_EE, V, 0), NULL,
+	    NULL },
+	{ "ee_3_1_2_mismatch_rfc7672_3.2", "leaf", false, D, true, NULL, NULL,
+	    NULL, 1, { BAD(3, 1, 2, W_LEAF) },
+	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL },
+	{ "ee_3_0_0_match_rfc7672_3.1.1", "leaf", false, D, true, NULL, NULL,
+	    NULL, 1, { R(3, 0, 0, W_LEAF) }, OKR(TLSA_AUTH_DANE_EE, V, 0), NULL,
+	    NULL },
+	{ "ee_3_0_0_mismatch_rfc7672_3.2", "leaf", false, D, true, NULL, NULL,
+	    NULL, 1, { R(3, 0, 0, W_INT) }, FAILR(TLSA_FAIL_CERT_NOT_TRUSTED),
+	    NULL, NULL },
+	{ "ee_expired_leaf_delivered_C47_rfc7672_3.1.1", "expired", false, D,
+	    true, NULL, NULL, NULL, 1, { R(3, 1, 1, W_LEAF) },
+	    OKR(TLSA_AUTH_DANE_EE, V, 0), NULL, NULL },
+	{ "ee_no_name_checks_C52_rfc7672_3.2.1", "other", false, D, true, NULL,
+	    NULL, NULL, 1, { R(3, 1, 1, W_LEAF) }, OKR(TLSA_AUTH_DANE_EE, V, 0),
+	    "mx.example.net", NULL },
+	{ "ee_insecure_mx_logged_trusted_C33_rfc7672_2.2.1", "leaf", false, D,
+	    false, NULL, NULL, NULL, 1, { R(3, 1, 1, W_LEAF) },
+	    OKR(TLSA_AUTH_DANE_EE, T, 0), "mx.example.net", NULL },
+	{ "ee_sni_is_expanded_base_C63_rfc7672_8.1", "leaf", false, D, true,
+	    NULL, "mx-real.example.net", NULL, 1, { R(3, 1, 1, W_LEAF) },
+	    OKR(TLSA_AUTH_DANE_EE, V, 0), "mx-real.example.net", NULL },
 	/* DANE-TA(2), RFC 7672 3.1.2 / 3.2.2 */
-	{"ta_2_0_1_int_in_chain_rfc7672_3.1.2", "leaf", false, D, true, NULL, NULL, NULL, 1, {R(2, 0, 1, W_INT)},
-	    OKR(TLSA_AUTH_DANE_TA, V, 1), "mx.example.net", "mx.example.net"},
-	{"ta_2_1_1_int_in_chain_rfc7672_3.1.2", "leaf", false, D, true, NULL, NULL, NULL, 1, {R(2, 1, 1, W_INT)},
-	    OKR(TLSA_AUTH_DANE_TA, V, 1), NULL, "mx.example.net"},
-	{"ta_2_0_1_root_in_chain_rfc7672_3.1.2", "leaf", true, D, true, NULL, NULL, NULL, 1, {R(2, 0, 1, W_ROOT)},
-	    OKR(TLSA_AUTH_DANE_TA, V, 2), NULL, NULL},
-	{"ta_2_0_1_root_absent_refused_rfc7672_3.1.2", "leaf", false, D, true, NULL, NULL, NULL, 1,
-	    {R(2, 0, 1, W_ROOT)}, FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL},
-	{"ta_2_0_0_root_absent_from_chain_I08_rfc7671_5.2.2", "leaf", false, D, true, NULL, NULL, NULL, 1,
-	    {R(2, 0, 0, W_ROOT)}, OKR(TLSA_AUTH_DANE_TA, V, 2), NULL, NULL},
-	{"ta_2_1_0_root_absent_from_chain_I09_rfc7671_5.2.3", "leaf", false, D, true, NULL, NULL, NULL, 1,
-	    {R(2, 1, 0, W_ROOT)}, OKR(TLSA_AUTH_DANE_TA, V, 1), NULL, NULL},
-	{"ta_name_mismatch_refused_C53_rfc7672_3.2.2", "other", false, D, true, NULL, NULL, NULL, 1,
-	    {R(2, 0, 1, W_INT)}, FAILR(TLSA_FAIL_CERT_HOST_MISMATCH), NULL, NULL},
-	{"ta_nexthop_2nd_reference_id_C54_rfc7672_3.2.2", "other", false, D, true, "other.example.org", NULL,
-	    NULL, 1, {R(2, 0, 1, W_INT)}, OKR(TLSA_AUTH_DANE_TA, V, 1), "mx.example.net", "other.example.org"},
-	{"ta_insecure_mx_only_mx_name_C55_rfc7672_3.2.2", "other", false, D, false, "other.example.org", NULL,
-	    NULL, 1, {R(2, 0, 1, W_INT)}, FAILR(TLSA_FAIL_CERT_HOST_MISMATCH), NULL, NULL},
-	{"ta_insecure_mx_trusted_not_verified_C33_rfc7672_2.2.1", "leaf", false, D, false, NULL, NULL, NULL, 1,
-	    {R(2, 1, 1, W_INT)}, OKR(TLSA_AUTH_DANE_TA, T, 1), NULL, "mx.example.net"},
-	{"ta_wildcard_first_label_C58_rfc7672_3.2.3", "wild", false, D, true, NULL, NULL, NULL, 1,
-	    {R(2, 0, 1, W_INT)}, OKR(TLSA_AUTH_DANE_TA, V, 1), NULL, NULL},
-	{"ta_partial_label_wildcard_refused_C58_rfc7672_3.2.3", "partial", false, D, true, NULL, NULL, NULL, 1,
-	    {R(2, 0, 1, W_INT)}, FAILR(TLSA_FAIL_CERT_HOST_MISMATCH), NULL, NULL},
-	{"ta_expired_leaf_refused_rfc7672_3.1.2", "expired", false, D, true, NULL, NULL, NULL, 1,
-	    {R(2, 0, 1, W_INT)}, FAILR(TLSA_FAIL_CERT_EXPIRED), NULL, NULL},
+	{ "ta_2_0_1_int_in_chain_rfc7672_3.1.2", "leaf", false, D, true, NULL,
+	    NULL, NULL, 1, { R(2, 0, 1, W_INT) }, OKR(TLSA_AUTH_DANE_TA, V, 1),
+	    "mx.example.net", "mx.example.net" },
+	{ "ta_2_1_1_int_in_chain_rfc7672_3.1.2", "leaf", false, D, true, NULL,
+	    NULL, NULL, 1, { R(2, 1, 1, W_INT) }, OKR(TLSA_AUTH_DANE_TA, V, 1),
+	    NULL, "mx.example.net" },
+	{ "ta_2_0_1_root_in_chain_rfc7672_3.1.2", "leaf", true, D, true, NULL,
+	    NULL, NULL, 1, { R(2, 0, 1, W_ROOT) }, OKR(TLSA_AUTH_DANE_TA, V, 2),
+	    NULL, NULL },
+	{ "ta_2_0_1_root_absent_refused_rfc7672_3.1.2", "leaf", false, D, true,
+	    NULL, NULL, NULL, 1, { R(2, 0, 1, W_ROOT) },
+	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL },
+	{ "ta_2_0_0_root_absent_from_chain_I08_rfc7671_5.2.2", "leaf", false, D,
+	    true, NULL, NULL, NULL, 1, { R(2, 0, 0, W_ROOT) },
+	    OKR(TLSA_AUTH_DANE_TA, V, 2), NULL, NULL },
+	{ "ta_2_1_0_root_absent_from_chain_I09_rfc7671_5.2.3", "leaf", false, D,
+	    true, NULL, NULL, NULL, 1, { R(2, 1, 0, W_ROOT) },
+	    OKR(TLSA_AUTH_DANE_TA, V, 1), NULL, NULL },
+	{ "ta_name_mismatch_refused_C53_rfc7672_3.2.2", "other", false, D, true,
+	    NULL, NULL, NULL, 1, { R(2, 0, 1, W_INT) },
+	    FAILR(TLSA_FAIL_CERT_HOST_MISMATCH), NULL, NULL },
+	{ "ta_nexthop_2nd_reference_id_C54_rfc7672_3.2.2", "other", false, D,
+	    true, "other.example.org", NULL, NULL, 1, { R(2, 0, 1, W_INT) },
+	    OKR(TLSA_AUTH_DANE_TA, V, 1), "mx.example.net",
+	    "other.example.org" },
+	{ "ta_insecure_mx_only_mx_name_C55_rfc7672_3.2.2", "other", false, D,
+	    false, "other.example.org", NULL, NULL, 1, { R(2, 0, 1, W_INT) },
+	    FAILR(TLSA_FAIL_CERT_HOST_MISMATCH), NULL, NULL },
+	{ "ta_insecure_mx_trusted_not_verified_C33_rfc7672_2.2.1", "leaf",
+	    false, D, false, NULL, NULL, NULL, 1, { R(2, 1, 1, W_INT) },
+	    OKR(TLSA_AUTH_DANE_TA, T, 1), NULL, "mx.example.net" },
+	{ "ta_wildcard_first_label_C58_rfc7672_3.2.3", "wild", false, D, true,
+	    NULL, NULL, NULL, 1, { R(2, 0, 1, W_INT) },
+	    OKR(TLSA_AUTH_DANE_TA, V, 1), NULL, NULL },
+	{ "ta_partial_label_wildcard_refused_C58_rfc7672_3.2.3", "partial",
+	    false, D, true, NULL, NULL, NULL, 1, { R(2, 0, 1, W_INT) },
+	    FAILR(TLSA_FAIL_CERT_HOST_MISMATCH), NULL, NULL },
+	{ "ta_expired_leaf_refused_rfc7672_3.1.2", "expired", false, D, true,
+	    NULL, NULL, NULL, 1, { R(2, 0, 1, W_INT) },
+	    FAILR(TLSA_FAIL_CERT_EXPIRED), NULL, NULL },
 	/* Trusted CA, but no TLSA record matches: refused (C67, I24). */
-	{"ca_trusted_no_tlsa_match_refused_C67_rfc7672_9.1", "leaf", true, D, true, NULL, NULL, "root.pem", 1,
-	    {BAD(3, 1, 1, W_LEAF)}, FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL},
-	{"ca_trusted_ta_digest_absent_refused_C67_rfc7672_9.1", "leaf", false, D, true, NULL, NULL, "root.pem", 1,
-	    {R(2, 1, 1, W_ROOT)}, FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL},
+	{ "ca_trusted_no_tlsa_match_refused_C67_rfc7672_9.1", "leaf", true, D,
+	    true, NULL, NULL, "root.pem", 1, { BAD(3, 1, 1, W_LEAF) },
+	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL },
+	{ "ca_trusted_ta_digest_absent_refused_C67_rfc7672_9.1", "leaf", false,
+	    D, true, NULL, NULL, "root.pem", 1, { R(2, 1, 1, W_ROOT) },
+	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL },
 	/* Usages 0/1 are ignored (C49). */
-	{"pkix_usages_only_encrypt_C49_rfc7672_3.1.3", "leaf", false, D, true, NULL, NULL, "root.pem", 2,
-	    {R(0, 0, 1, W_INT), R(1, 1, 1, W_LEAF)}, TLSA_VERDICT_ENCRYPT, true, TLSA_AUTH_ENCRYPT, U,
-	    TLSA_FAIL_NONE, -1, "mx.example.net", NULL},
-	{"pkix_usage_match_not_used_C49_rfc7672_3.1.3", "leaf", false, D, true, NULL, NULL, "root.pem", 2,
-	    {R(1, 1, 1, W_LEAF), BAD(3, 1, 1, W_LEAF)}, FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL},
+	{ "pkix_usages_only_encrypt_C49_rfc7672_3.1.3", "leaf", false, D, true,
+	    NULL, NULL, "root.pem", 2,
+	    { R(0, 0, 1, W_INT), R(1, 1, 1, W_LEAF) }, TLSA_VERDICT_ENCRYPT,
+	    true, TLSA_AUTH_ENCRYPT, U, TLSA_FAIL_NONE, -1, "mx.example.net",
+	    NULL },
+	{ "pkix_usage_match_not_used_C49_rfc7672_3.1.3", "leaf", false, D, true,
+	    NULL, NULL, "root.pem", 2,
+	    { R(1, 1, 1, W_LEAF), BAD(3, 1, 1, W_LEAF) },
+	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL },
 	/* Digest agility (RFC 7671 9, C61): SHA2-512 wins over SHA2-256. */
-	{"agility_sha512_used_C61_rfc7671_9", "leaf", false, D, true, NULL, NULL, NULL, 2,
-	    {BAD(3, 1, 1, W_LEAF), R(3, 1, 2, W_LEAF)}, OKR(TLSA_AUTH_DANE_EE, V, 0), NULL, NULL},
-	{"agility_sha256_superseded_C61_rfc7671_9", "leaf", false, D, true, NULL, NULL, NULL, 2,
-	    {R(3, 1, 1, W_LEAF), BAD(3, 1, 2, W_LEAF)}, FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL},
-	{"agility_per_usage_selector_C61_rfc7671_9", "leaf", false, D, true, NULL, NULL, NULL, 2,
-	    {R(3, 0, 1, W_LEAF), BAD(3, 1, 2, W_LEAF)}, OKR(TLSA_AUTH_DANE_EE, V, 0), NULL, NULL},
+	{ "agility_sha512_used_C61_rfc7671_9", "leaf", false, D, true, NULL,
+	    NULL, NULL, 2, { BAD(3, 1, 1, W_LEAF), R(3, 1, 2, W_LEAF) },
+	    OKR(TLSA_AUTH_DANE_EE, V, 0), NULL, NULL },
+	{ "agility_sha256_superseded_C61_rfc7671_9", "leaf", false, D, true,
+	    NULL, NULL, NULL, 2, { R(3, 1, 1, W_LEAF), BAD(3, 1, 2, W_LEAF) },
+	    FAILR(TLSA_FAIL_CERT_NOT_TRUSTED), NULL, NULL },
+	{ "agility_per_usage_selector_C61_rfc7671_9", "leaf", false, D, true,
+	    NULL, NULL, NULL, 2, { R(3, 0, 1, W_LEAF), BAD(3, 1, 2, W_LEAF) },
+	    OKR(TLSA_AUTH_DANE_EE, V, 0), NULL, NULL },
 	/* Levels without DANE. */
-	{"level_may_opportunistic_C22_rfc7672_2.2", "leaf", false, TLSA_LEVEL_MAY, true, NULL, NULL, NULL, 0, {{0}},
-	    TLSA_VERDICT_MAY, true, TLSA_AUTH_MAY, U, TLSA_FAIL_NONE, -1, "", NULL},
-	{"level_encrypt_unauthenticated", "expired", false, TLSA_LEVEL_ENCRYPT, true, NULL, NULL, NULL, 0, {{0}},
-	    TLSA_VERDICT_ENCRYPT, true, TLSA_AUTH_ENCRYPT, U, TLSA_FAIL_NONE, -1, "", NULL},
-	{"level_verify_pkix_mx_name", "leaf", false, TLSA_LEVEL_VERIFY, true, NULL, NULL, "root.pem", 0, {{0}},
-	    TLSA_VERDICT_VERIFY, true, TLSA_AUTH_VERIFIED, V, TLSA_FAIL_NONE, -1, "mx.example.net", "mx.example.net"},
-	{"level_verify_insecure_mx_trusted_C33", "leaf", false, TLSA_LEVEL_VERIFY, false, NULL, NULL, "root.pem", 0,
-	    {{0}}, TLSA_VERDICT_VERIFY, true, TLSA_AUTH_VERIFIED, T, TLSA_FAIL_NONE, -1, NULL, NULL},
-	{"level_verify_host_mismatch", "other", false, TLSA_LEVEL_VERIFY, true, NULL, NULL, "root.pem", 0, {{0}},
-	    TLSA_VERDICT_VERIFY, false, TLSA_AUTH_NONE, TLSA_TRUST_NONE, TLSA_FAIL_CERT_HOST_MISMATCH, -1, NULL, NULL},
-	{"level_verify_untrusted_ca", "leaf", false, TLSA_LEVEL_VERIFY, true, NULL, NULL, NULL, 0, {{0}},
-	    TLSA_VERDICT_VERIFY, false, TLSA_AUTH_NONE, TLSA_TRUST_NONE, TLSA_FAIL_CERT_NOT_TRUSTED, -1, NULL, NULL},
-	{"level_verify_expired", "expired", false, TLSA_LEVEL_VERIFY, true, NULL, NULL, "root.pem", 0, {{0}},
-	    TLSA_VERDICT_VERIFY, false, TLSA_AUTH_NONE, TLSA_TRUST_NONE, TLSA_FAIL_CERT_EXPIRED, -1, NULL, NULL},
+	{ "level_may_opportunistic_C22_rfc7672_2.2", "leaf", false,
+	    TLSA_LEVEL_MAY, true, NULL, NULL, NULL, 0, { { 0 } },
+	    TLSA_VERDICT_MAY, true, TLSA_AUTH_MAY, U, TLSA_FAIL_NONE, -1, "",
+	    NULL },
+	{ "level_encrypt_unauthenticated", "expired", false, TLSA_LEVEL_ENCRYPT,
+	    true, NULL, NULL, NULL, 0, { { 0 } }, TLSA_VERDICT_ENCRYPT, true,
+	    TLSA_AUTH_ENCRYPT, U, TLSA_FAIL_NONE, -1, "", NULL },
+	{ "level_verify_pkix_mx_name", "leaf", false, TLSA_LEVEL_VERIFY, true,
+	    NULL, NULL, "root.pem", 0, { { 0 } }, TLSA_VERDICT_VERIFY, true,
+	    TLSA_AUTH_VERIFIED, V, TLSA_FAIL_NONE, -1, "mx.example.net",
+	    "mx.example.net" },
+	{ "level_verify_insecure_mx_trusted_C33", "leaf", false,
+	    TLSA_LEVEL_VERIFY, false, NULL, NULL, "root.pem", 0, { { 0 } },
+	    TLSA_VERDICT_VERIFY, true, TLSA_AUTH_VERIFIED, T, TLSA_FAIL_NONE,
+	    -1, NULL, NULL },
+	{ "level_verify_host_mismatch", "other", false, TLSA_LEVEL_VERIFY, true,
+	    NULL, NULL, "root.pem", 0, { { 0 } }, TLSA_VERDICT_VERIFY, false,
+	    TLSA_AUTH_NONE, TLSA_TRUST_NONE, TLSA_FAIL_CERT_HOST_MISMATCH, -1,
+	    NULL, NULL },
+	{ "level_verify_untrusted_ca", "leaf", false, TLSA_LEVEL_VERIFY, true,
+	    NULL, NULL, NULL, 0, { { 0 } }, TLSA_VERDICT_VERIFY, false,
+	    TLSA_AUTH_NONE, TLSA_TRUST_NONE, TLSA_FAIL_CERT_NOT_TRUSTED, -1,
+	    NULL, NULL },
+	{ "level_verify_expired", "expired", false, TLSA_LEVEL_VERIFY, true,
+	    NULL, NULL, "root.pem", 0, { { 0 } }, TLSA_VERDICT_VERIFY, false,
+	    TLSA_AUTH_NONE, TLSA_TRUST_NONE, TLSA_FAIL_CERT_EXPIRED, -1, NULL,
+	    NULL },
 };
 
 static char g_sni[256];
@@ -158,10 +219,12 @@ server_ctx(const char *leaf, bool send_root)
 	assert_non_null(c);
 	snprintf(rel, sizeof(rel), "%s.pem", leaf);
 	tt_path(p, sizeof(p), rel);
-	assert_int_equal(SSL_CTX_use_certificate_file(c, p, SSL_FILETYPE_PEM), 1);
+	assert_int_equal(SSL_CTX_use_certificate_file(c, p, SSL_FILETYPE_PEM),
+	    1);
 	snprintf(rel, sizeof(rel), "%s.key", leaf);
 	tt_path(p, sizeof(p), rel);
-	assert_int_equal(SSL_CTX_use_PrivateKey_file(c, p, SSL_FILETYPE_PEM), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(c, p, SSL_FILETYPE_PEM),
+	    1);
 	X509 *in = tt_cert("int");
 	assert_int_equal(SSL_CTX_add0_chain_cert(c, in), 1);
 	if (send_root) {
@@ -187,7 +250,8 @@ handshake(SSL *cl, SSL *sv)
 			crc = SSL_do_handshake(cl);
 			if (crc <= 0) {
 				int e = SSL_get_error(cl, crc);
-				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+				if (e != SSL_ERROR_WANT_READ &&
+				    e != SSL_ERROR_WANT_WRITE)
 					break;
 			}
 		}
@@ -195,7 +259,8 @@ handshake(SSL *cl, SSL *sv)
 			src = SSL_do_handshake(sv);
 			if (src <= 0) {
 				int e = SSL_get_error(sv, src);
-				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+				if (e != SSL_ERROR_WANT_READ &&
+				    e != SSL_ERROR_WANT_WRITE)
 					break;
 			}
 		}
@@ -209,7 +274,7 @@ static void
 run_case(void **state)
 {
 	const struct sslcase *c = *state;
-	X509 *certs[3] = {tt_cert("leaf"), tt_cert("int"), tt_cert("root")};
+	X509 *certs[3] = { tt_cert("leaf"), tt_cert("int"), tt_cert("root") };
 	/* W_LEAF refers to the certificate the server presents. */
 	X509_free(certs[0]);
 	certs[0] = tt_cert(c->server);
@@ -218,23 +283,34 @@ run_case(void **state)
 	struct tlsa_record recs[4];
 	for (size_t i = 0; i < c->n; i++) {
 		const struct rspec *r = &c->r[i];
-		size_t n = tt_assoc(certs[r->w], r->s, r->m, data[i], sizeof(data[i]));
+		size_t n =
+		    tt_assoc(certs[r->w], r->s, r->m, data[i], sizeof(data[i]));
 		if (r->corrupt)
 			data[i][n - 1] ^= 0x01;
-		recs[i] = (struct tlsa_record){(uint8_t)r->u, (uint8_t)r->s, (uint8_t)r->m, data[i], n};
+		recs[i] = (struct tlsa_record){ (uint8_t)r->u, (uint8_t)r->s,
+			(uint8_t)r->m, data[i], n };
 	}
-	struct tlsa_dest_in d = {.level = c->level, .nexthop = c->nexthop ? c->nexthop : "example.com",
-	    .port = 25, .mx = {TLSA_ANSWER_DATA, c->mx_secure ? TLSA_DNSSEC_SECURE : TLSA_DNSSEC_INSECURE}};
-	struct tlsa_host_in h = {.name = "mx.example.net", .preference = 10,
-	    .addr = {TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE}, .expanded = c->expanded,
-	    .first_cname = TLSA_DNSSEC_SECURE};
+	struct tlsa_dest_in d = { .level = c->level,
+		.nexthop = c->nexthop ? c->nexthop : "example.com",
+		.port = 25,
+		.mx = { TLSA_ANSWER_DATA,
+		    c->mx_secure ? TLSA_DNSSEC_SECURE
+		                 : TLSA_DNSSEC_INSECURE } };
+	struct tlsa_host_in h = { .name = "mx.example.net",
+		.preference = 10,
+		.addr = { TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE },
+		.expanded = c->expanded,
+		.first_cname = TLSA_DNSSEC_SECURE };
 	const char *base = NULL;
 	int more = tlsa_policy_tlsa_next(&d, &h, &base);
 	if (c->level == TLSA_LEVEL_DANE) {
 		assert_int_equal(more, 1);
-		assert_string_equal(base, c->expanded ? c->expanded : "mx.example.net");
-		h.tlsa[0] = (struct tlsa_tlsa_in){.base = base, .res = {TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE},
-		    .recs = recs, .n_recs = c->n};
+		assert_string_equal(base,
+		    c->expanded ? c->expanded : "mx.example.net");
+		h.tlsa[0] = (struct tlsa_tlsa_in){ .base = base,
+			.res = { TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE },
+			.recs = recs,
+			.n_recs = c->n };
 		h.n_tlsa = 1;
 		assert_int_equal(tlsa_policy_tlsa_next(&d, &h, &base), 0);
 	} else {
@@ -246,7 +322,8 @@ run_case(void **state)
 
 	char ca[4096];
 	tt_path(ca, sizeof(ca), c->ca ? c->ca : "root2.pem");
-	struct tlsa_ctx_config cfg = {.ca_file = ca, .verify_time = TLSA_TEST_TIME};
+	struct tlsa_ctx_config cfg = { .ca_file = ca,
+		.verify_time = TLSA_TEST_TIME };
 	struct tlsa_ctx *ctx = NULL;
 	assert_int_equal(tlsa_ctx_new(&cfg, &ctx), 0);
 	SSL *cl = NULL;
@@ -271,9 +348,11 @@ run_case(void **state)
 		assert_string_equal(res.status, "");
 		assert_true(res.have_spki);
 		uint8_t spki[32];
-		assert_int_equal(tt_assoc(certs[0], 1, 1, spki, sizeof(spki)), 32);
+		assert_int_equal(tt_assoc(certs[0], 1, 1, spki, sizeof(spki)),
+		    32);
 		assert_memory_equal(spki, res.spki_sha256, 32);
-		assert_true(strstr(line, "tls=") != NULL && strstr(line, "protocol=TLSv1.3") != NULL);
+		assert_true(strstr(line, "tls=") != NULL &&
+		    strstr(line, "protocol=TLSv1.3") != NULL);
 	} else {
 		assert_string_equal(res.status, "4.7.5");
 		assert_true(strstr(line, "class=") != NULL);
@@ -312,7 +391,7 @@ run_case(void **state)
 static void
 dnc_refused(void **state)
 {
-	struct tlsa_ctx_config cfg = {.verify_time = TLSA_TEST_TIME};
+	struct tlsa_ctx_config cfg = { .verify_time = TLSA_TEST_TIME };
 	struct tlsa_ctx *ctx = NULL;
 	char ca[4096];
 	tt_path(ca, sizeof(ca), "root2.pem");
@@ -333,7 +412,7 @@ dnc_refused(void **state)
 static void
 no_handshake_result(void **state)
 {
-	struct tlsa_ctx_config cfg = {.verify_time = TLSA_TEST_TIME};
+	struct tlsa_ctx_config cfg = { .verify_time = TLSA_TEST_TIME };
 	char ca[4096];
 	tt_path(ca, sizeof(ca), "root2.pem");
 	cfg.ca_file = ca;
@@ -366,7 +445,8 @@ digest_config_sha256_only(void **state)
 {
 	struct tlsa_digests ds;
 	assert_int_equal(tlsa_digests_parse("sha256", 6, &ds), 0);
-	struct tlsa_ctx_config cfg = {.digests = &ds, .verify_time = TLSA_TEST_TIME};
+	struct tlsa_ctx_config cfg = { .digests = &ds,
+		.verify_time = TLSA_TEST_TIME };
 	char ca[4096];
 	tt_path(ca, sizeof(ca), "root2.pem");
 	cfg.ca_file = ca;
@@ -375,12 +455,16 @@ digest_config_sha256_only(void **state)
 	X509 *leaf = tt_cert("leaf");
 	uint8_t d512[64];
 	assert_int_equal(tt_assoc(leaf, 1, 2, d512, sizeof(d512)), 64);
-	struct tlsa_record r = {3, 1, 2, d512, 64};
-	struct tlsa_dest_in d = {.level = TLSA_LEVEL_DANE, .nexthop = "example.com", .port = 25,
-	    .mx = {TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE}};
-	struct tlsa_host_in h = {.name = "mx.example.net", .addr = {TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE},
-	    .n_tlsa = 1};
-	h.tlsa[0] = (struct tlsa_tlsa_in){"mx.example.net", {TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE}, &r, 1, false};
+	struct tlsa_record r = { 3, 1, 2, d512, 64 };
+	struct tlsa_dest_in d = { .level = TLSA_LEVEL_DANE,
+		.nexthop = "example.com",
+		.port = 25,
+		.mx = { TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE } };
+	struct tlsa_host_in h = { .name = "mx.example.net",
+		.addr = { TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE },
+		.n_tlsa = 1 };
+	h.tlsa[0] = (struct tlsa_tlsa_in){ "mx.example.net",
+		{ TLSA_ANSWER_DATA, TLSA_DNSSEC_SECURE }, &r, 1, false };
 	struct tlsa_verdict v;
 	assert_int_equal(tlsa_policy_decide(&d, &h, &ds, &v), 0);
 	assert_int_equal(v.kind, TLSA_VERDICT_ENCRYPT);
@@ -397,12 +481,14 @@ main(void)
 	if (t == NULL)
 		return 1;
 	for (size_t i = 0; i < n; i++) {
-		t[i] = (struct CMUnitTest)cmocka_unit_test_prestate(run_case, (void *)&cases[i]);
+		t[i] = (struct CMUnitTest)cmocka_unit_test_prestate(run_case,
+		    (void *)&cases[i]);
 		t[i].name = cases[i].name;
 	}
 	t[n] = (struct CMUnitTest)cmocka_unit_test(dnc_refused);
 	t[n + 1] = (struct CMUnitTest)cmocka_unit_test(no_handshake_result);
-	t[n + 2] = (struct CMUnitTest)cmocka_unit_test(digest_config_sha256_only);
+	t[n + 2] =
+	    (struct CMUnitTest)cmocka_unit_test(digest_config_sha256_only);
 	int rc = _cmocka_run_group_tests("tlsa_ssl", t, n + 3, NULL, NULL);
 	free(t);
 	return rc;

@@ -18,7 +18,8 @@ static inline void
 tt_path(char *buf, size_t size, const char *rel)
 {
 	const char *root = getenv("DANERELAY_SOURCE_ROOT");
-	int w = snprintf(buf, size, "%s/tests/data/tlsa/%s", root ? root : ".", rel);
+	int w = snprintf(buf, size, "%s/tests/data/tlsa/%s", root ? root : ".",
+	    rel);
 	if (w < 0 || (size_t)w >= size)
 		abort();
 }
@@ -48,7 +49,8 @@ static inline size_t
 tt_assoc(X509 *x, int sel, int mtype, uint8_t *out, size_t size)
 {
 	unsigned char *der = NULL;
-	int len = sel == 0 ? i2d_X509(x, &der) : i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	int len = sel == 0 ? i2d_X509(x, &der)
+	                   : i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
 	if (len <= 0)
 		abort();
 	size_t n;
@@ -59,7 +61,8 @@ tt_assoc(X509 *x, int sel, int mtype, uint8_t *out, size_t size)
 		n = (size_t)len;
 	} else {
 		unsigned int ol = 0;
-		if (EVP_Digest(der, (size_t)len, out, &ol, mtype == 1 ? EVP_sha256() : EVP_sha512(), NULL) != 1)
+		if (EVP_Digest(der, (size_t)len, out, &ol,
+		        mtype == 1 ? EVP_sha256() : EVP_sha512(), NULL) != 1)
 			abort();
 		n = ol;
 	}
