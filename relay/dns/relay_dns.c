@@ -707,8 +707,17 @@ relay_dns_close(struct relay_dns *dns, void (*cb)(void *arg), void *arg)
 	dns->close_cb = cb;
 	dns->close_arg = arg;
 	dns__cancel_all_reqs(dns);
-	while (dns->qhead != NULL)
-		relay_dns_lookup_cancel(dns->qhead);
+	/* Detach the whole list first, then cancel and free each query: no
+	 * callback runs, and nothing can reach a freed query through the list
+	 * (the self-test's query is among them). */
+	struct relay_dns_query *q = dns->qhead;
+	dns->qhead = dns->qtail = NULL;
+	while (q != NULL) {
+		struct relay_dns_query *next = q->next;
+		(void)ub_cancel(dns->ub, q->id);
+		free(q);
+		q = next;
+	}
 	dns->selftest_q = NULL;
 	uv_close((uv_handle_t *)&dns->poll, handle_closed);
 	uv_close((uv_handle_t *)&dns->deadline, handle_closed);

@@ -717,6 +717,13 @@ dns__req_next(const struct relay_dns_req *req)
 void
 dns__cancel_all_reqs(struct relay_dns *dns)
 {
-	while (dns->reqs != NULL)
-		relay_dns_cancel(dns->reqs);
+	/* Called by relay_dns_close() once dns->closing is set, so no cancel
+	 * below can close (and re-enter) the context: each frees only its own
+	 * request and lookups, and the saved next stays valid. */
+	struct relay_dns_req *req = dns->reqs;
+	while (req != NULL) {
+		struct relay_dns_req *next = req->next;
+		relay_dns_cancel(req);
+		req = next;
+	}
 }
