@@ -491,7 +491,8 @@ dns__answer_from_ub(const char *qname, uint16_t qtype, int err,
 		ans->why_bogus = r->why_bogus;
 	/* libunbound sets canonname to the last CNAME target (with a trailing
 	 * dot); report it only when it differs from the question. */
-	if (relay_dns_status_usable(&ans->st) && r->canonname != NULL) {
+	if (r != NULL && relay_dns_status_usable(&ans->st) &&
+	    r->canonname != NULL) {
 		if (relay_dns_host_normalize(r->canonname, strlen(r->canonname),
 		        canon) != 0) {
 			ans->st.sec = RELAY_DNS_INDETERMINATE;
