@@ -213,6 +213,11 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 {
 	const struct relay_deliver_ctx *ctx = m->s->ctx;
 	struct relay_queue_envelope *env = m->env;
+	/* The envelope parser refuses one without recipients, so this only
+	 * keeps the calloc()s below from asking for 0 elements (which may
+	 * return NULL, read as out of memory). */
+	if (env->rcpt_count == 0)
+		return;
 	for (int pass = 0; pass < 2; pass++) {
 		enum relay_dsn_action act =
 		    pass == 0 ? RELAY_DSN_FAILED : RELAY_DSN_DELAYED;

@@ -432,8 +432,13 @@ addr_answer(struct relay_dns_req *req, size_t i, bool six,
 			n++;
 		if (n > RELAY_DNS_MAX_ADDRS)
 			n = RELAY_DNS_MAX_ADDRS;
-		struct relay_dns_addr *v = calloc(n, sizeof *v);
-		if (v == NULL)
+		/* classify() gives DATA only with at least one record; should
+		 * that ever change, no records is a failure, not an empty set. */
+		struct relay_dns_addr *v = NULL;
+		if (n == 0)
+			lookup_fail(l, RELAY_DNS_WHY_INCONSISTENT,
+			    ans->st.rcode, NULL);
+		else if ((v = calloc(n, sizeof *v)) == NULL)
 			lookup_fail(l, RELAY_DNS_WHY_LIBERR, UB_NOMEM, NULL);
 		for (size_t k = 0; v != NULL && k < n; k++) {
 			const uint8_t *p = (const uint8_t *)ans->ub->data[k];
@@ -595,9 +600,14 @@ mx_answer(struct relay_dns_req *req, const struct relay_dns_answer *ans)
 	size_t total = 0;
 	while (ans->ub->data[total] != NULL)
 		total++;
-	struct relay_dns_mx *mx = calloc(total, sizeof *mx);
+	/* classify() gives DATA only with at least one record; should that
+	 * ever change, no records is a failure, not an empty MX set. */
+	struct relay_dns_mx *mx = total > 0 ? calloc(total, sizeof *mx) : NULL;
 	if (mx == NULL) {
-		lookup_fail(&res->mx, RELAY_DNS_WHY_LIBERR, UB_NOMEM, NULL);
+		lookup_fail(&res->mx,
+		    total > 0 ? RELAY_DNS_WHY_LIBERR
+		              : RELAY_DNS_WHY_INCONSISTENT,
+		    total > 0 ? UB_NOMEM : ans->st.rcode, NULL);
 		res->dest.mx = relay_dns_to_tlsa(&res->mx.st);
 		res->kind = RELAY_DNS_DEST_DEFER;
 		return;
