@@ -1788,6 +1788,8 @@ load_index(struct relay_queue *q, char *err, size_t errlen)
 		    relay_queue_strerror(rc));
 		return rc;
 	}
+	/* idlist_add() allocates before it counts: entries imply an array. */
+	assert(envs.n == 0 || envs.id != NULL);
 	for (size_t i = 0; i < envs.n && rc == 0; i++) {
 		struct relay_queue_envelope *env = NULL;
 		struct relay_queue_info info;
