@@ -551,9 +551,13 @@ relay_cli_queue(int argc, char **argv)
 		    "unknown option %s before the "
 		    "action; usage: %s",
 		    argv[1], queue_synopsis);
+	/* The action is decided once, here: op is set exactly when change. */
+	bool list = false, show = false;
 	if (strcmp(argv[1], "list") == 0) {
+		list = true;
 		synopsis = list_synopsis;
 	} else if (strcmp(argv[1], "show") == 0) {
+		show = true;
 		synopsis = show_synopsis;
 	} else if (relay_control_cmd_parse(argv[1], &op) == 0) {
 		(void)snprintf(change, sizeof(change),
@@ -573,9 +577,9 @@ relay_cli_queue(int argc, char **argv)
 		return status;
 	int nargs = argc - 1 - optind;
 	char **args = argv + 1 + optind;
-	if (strcmp(argv[1], "list") == 0)
+	if (list)
 		return queue_list(cmd, &o, nargs);
-	if (strcmp(argv[1], "show") == 0) {
+	if (show) {
 		if (o.all || o.domain || o.failure_class || o.older_than ||
 		    o.mail)
 			return relay_cli_usage(cmd,
