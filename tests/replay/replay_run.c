@@ -828,7 +828,9 @@ collect(const char *arg, char ***files, size_t n)
 		n++;
 	}
 	closedir(dp);
-	qsort(*files + start, n - start, sizeof **files, cmp_str);
+	/* An empty directory leaves *files NULL: qsort() must not see it. */
+	if (n > start)
+		qsort(*files + start, n - start, sizeof **files, cmp_str);
 	return n;
 }
 
@@ -953,6 +955,9 @@ main(int argc, char **argv)
 		fprintf(stderr,
 		    "usage: replay --data CERTDIR [-v] [-j N] [--parse-errors] "
 		    "FILE|DIR...\n");
+		for (size_t i = 0; i < n; i++)
+			free(files[i]);
+		free(files);
 		return 2;
 	}
 	if (verbose)
@@ -979,8 +984,12 @@ main(int argc, char **argv)
 	 * `jobs` at once; they mostly wait for the queue's fsync. Results are
 	 * printed in file order. */
 	struct job *js = calloc(n, sizeof *js);
-	if (js == NULL)
+	if (js == NULL) {
+		for (size_t i = 0; i < n; i++)
+			free(files[i]);
+		free(files);
 		return 2;
+	}
 	size_t next_start = 0, next_print = 0, running = 0;
 	while (next_print < n) {
 		while (running < (size_t)jobs && next_start < n) {
