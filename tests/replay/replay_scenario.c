@@ -107,9 +107,12 @@ parse_uint(struct parser *ps, const char *s, unsigned long max,
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v > max || s[0] == '-')
-		return perr(ps, "%s: '%s' is not a number up to %lu", what, s,
-		    max);
+	if (errno != 0 || end == s || *end != '\0' || v > max || s[0] == '-') {
+		/* The -1 spelled out: the analyzer does not follow the variadic
+		 * perr(), and callers read *out whenever this returns 0. */
+		perr(ps, "%s: '%s' is not a number up to %lu", what, s, max);
+		return -1;
+	}
 	*out = v;
 	return 0;
 }
