@@ -1042,6 +1042,13 @@ main(int argc, char **argv)
 			if (errno == EINTR)
 				continue;
 			perror("waitpid");
+			for (size_t i = next_print; i < n; i++) {
+				if (i < next_start)
+					rpl_scenario_free(js[i].sc);
+				free(files[i]);
+			}
+			free(js);
+			free(files);
 			return 2;
 		}
 		for (size_t i = 0; i < next_start; i++)
