@@ -175,6 +175,9 @@ serve_dns_flush(void *arg, const char *name, char *msg, size_t msglen)
 	 * closing it now would cancel them without their callbacks and
 	 * strand the jobs. It closes itself once they are answered. */
 	relay_dns_close_when_idle(old, dns_retired_closed, rt);
+	/* New DNS answers may route around what made a domain fail. */
+	if (d->sched != NULL)
+		relay_sched_resume_all(d->sched);
 	if (relay_log_begin(&l, RELAY_LOG_INFO, "dns-flush")) {
 		relay_log_str(&l, "status", "ok");
 		relay_log_str(&l, "name", name != NULL ? name : "(all)");
@@ -495,8 +498,10 @@ reload_config(struct relay_daemon *d)
 	if (d->dns != NULL)
 		relay_dns_selftest_run(d->dns);
 	relay_log_msg(RELAY_LOG_INFO, "reload", "configuration reloaded");
-	if (d->sched != NULL)
+	if (d->sched != NULL) {
+		relay_sched_resume_all(d->sched);
 		relay_sched_kick(d->sched);
+	}
 }
 
 static void
@@ -547,13 +552,16 @@ hook_active(void *arg, const char *id)
 	return d->sched != NULL && relay_sched_is_active(d->sched, id);
 }
 
-/* control: a release or retry took effect. */
+/* control: a release or retry took effect. A retry is the operator
+ * saying the destination may be fixed: suspended ones are tried again. */
 static void
 hook_kick(void *arg)
 {
 	struct relay_daemon *d = arg;
-	if (d->sched != NULL && !d->stopping)
+	if (d->sched != NULL && !d->stopping) {
+		relay_sched_resume_all(d->sched);
 		relay_sched_kick(d->sched);
+	}
 }
 
 /* control: the report mail. */

@@ -164,14 +164,30 @@ struct dest_job {
 	struct attempt_info info;
 	bool started;
 	bool finished;
+	/* Every MX address tried failed at the session level (connect, TLS,
+	 * DANE, greeting, EHLO): the destination, not this message, failed. */
+	bool all_mx_failed;
 };
 
-/* Concurrency bookkeeping per destination domain. */
+/*
+ * Concurrency bookkeeping per destination domain, and whether the domain is
+ * suspended. When a job tried MX addresses and every one failed at the
+ * session level, the domain is suspended for retry_min: jobs for it are
+ * deferred at once with the same failure, without DNS or a connection
+ * (Postfix's "delivery temporarily suspended"). When that time has passed,
+ * one job at a time probes the domain; a probe that reaches a server
+ * lifts the suspension, one that fails renews it. So a domain that fails
+ * DANE costs one failing handshake per retry round, not one per message,
+ * and its messages do not hold delivery slots the other domains need.
+ */
 struct dest_slot {
 	struct dest_slot *next;
 	char domain[RELAY_DNS_HOST_MAX];
 	size_t active;
 	struct dest_job *wait_head, *wait_tail;
+	uint64_t suspended_until_us;     /* monotonic; 0: not suspended */
+	enum tlsa_level suspended_level; /* the level that failed */
+	struct failure suspended_by;     /* the failure, for the recipients */
 };
 
 struct msg_job {
@@ -227,6 +243,8 @@ void deliver__dest_decide_all(struct dest_job *j, bool permanent,
 void deliver__dest_next(struct dest_job *j);
 void deliver__dest_finish(struct dest_job *j);
 void deliver__dest_start(struct dest_job *j);
+/* Lift every destination's suspension (relay_sched_resume_all()). */
+void deliver__slots_resume(struct relay_sched *s);
 
 /* relay_outbound.c */
 enum smtp_tls_mode deliver__tls_mode(const struct tlsa_verdict *v,

@@ -92,6 +92,14 @@ void relay_sched_new_message(struct relay_sched *s, const char *id);
 void relay_sched_stop(struct relay_sched *s, uint64_t grace_ms,
     void (*done)(void *arg), void *arg);
 
+/*
+ * Forget which destinations are suspended after failing (struct dest_slot
+ * in deliver_int.h), so that their next messages are tried again at once:
+ * an operator's retry, a reload or a DNS flush says something may have
+ * been fixed (as Postfix's `postqueue -f` forgets dead destinations).
+ */
+void relay_sched_resume_all(struct relay_sched *s);
+
 /* Number of delivery jobs in flight. */
 size_t relay_sched_active(const struct relay_sched *s);
 

@@ -191,6 +191,7 @@ deliver__dest_next(struct dest_job *j)
 				deliver__fail_set(&j->fail, false, "4.4.3",
 				    RELAY_FAIL_CLASS_DNS_LOOKUP,
 				    "no usable MX host");
+			j->all_mx_failed = j->addrs_tried > 0;
 			deliver__dest_decide_all(j, false, j->fail.dsn,
 			    j->fail.class, j->fail.reason);
 			deliver__dest_finish(j);
@@ -323,11 +324,87 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 }
 
 
+static uint64_t
+mono_us(const struct relay_sched *s)
+{
+	return relay_clock_mono_us(s->ctx->clock);
+}
+
 static bool
 slot_has_room(const struct relay_sched *s, const struct dest_slot *slot)
 {
+	/* A suspended domain, or one being probed after its suspension, runs
+	 * one job at a time (struct dest_slot). */
+	if (slot->suspended_until_us != 0)
+		return slot->active < 1;
 	int64_t lim = s->ctx->cfg->destination_concurrency_limit;
 	return lim <= 0 || slot->active < (size_t)lim;
+}
+
+/* Whether jobs for slot at level are deferred without an attempt now. A
+ * suspension made under another level (a reload changed the policy) does
+ * not apply: the new policy gets its own attempt. */
+static bool
+slot_suspended(const struct relay_sched *s, const struct dest_slot *slot,
+    enum tlsa_level level)
+{
+	return slot->suspended_until_us != 0 &&
+	    slot->suspended_level == level &&
+	    mono_us(s) < slot->suspended_until_us;
+}
+
+/* Classes that say the destination cannot be delivered to this way, as
+ * opposed to this relay being unable to try (shutdown, memory, disk). */
+static bool
+fail_suspends(enum relay_fail_class c)
+{
+	return c != RELAY_FAIL_CLASS_SHUTDOWN && c != RELAY_FAIL_CLASS_LOCAL &&
+	    c != RELAY_FAIL_CLASS_NONE;
+}
+
+static void
+log_suspended(const struct relay_sched *s, const struct dest_slot *slot)
+{
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_INFO, "destination-suspended"))
+		return;
+	relay_log_str(&l, "domain", slot->domain);
+	relay_log_ms(&l, "for", s->ctx->cfg->retry_min_ms);
+	relay_log_str(&l, "dsn", slot->suspended_by.dsn);
+	relay_log_str(&l, "class",
+	    relay_fail_class_name(slot->suspended_by.class));
+	relay_log_str(&l, "reason", slot->suspended_by.reason);
+	relay_log_end(&l);
+}
+
+/* What job j, which is ending, says about its domain: every address it
+ * tried failed (suspend, or renew the suspension), or it reached a
+ * server (lift it). Jobs that made no attempt say nothing. */
+static void
+slot_learn(struct relay_sched *s, struct dest_slot *slot,
+    const struct dest_job *j)
+{
+	if (j->addrs_tried == 0 || s->aborting)
+		return;
+	if (!j->all_mx_failed) {
+		if (slot->suspended_until_us != 0) {
+			slot->suspended_until_us = 0;
+			struct relay_log_line l;
+			if (relay_log_begin(&l, RELAY_LOG_INFO,
+			        "destination-resumed")) {
+				relay_log_str(&l, "domain", slot->domain);
+				relay_log_end(&l);
+			}
+		}
+		return;
+	}
+	if (!j->fail.set || j->fail.permanent || !fail_suspends(j->fail.class))
+		return;
+	slot->suspended_until_us =
+	    mono_us(s) + s->ctx->cfg->retry_min_ms * 1000;
+	slot->suspended_level = j->level;
+	slot->suspended_by = j->fail;
+	log_suspended(s, slot);
 }
 
 /*
@@ -339,14 +416,31 @@ static void
 slot_fill(struct relay_sched *s, struct dest_slot *slot)
 {
 	struct dest_job *failed = NULL;
-	while (slot->wait_head != NULL && slot_has_room(s, slot)) {
+	while (slot->wait_head != NULL) {
 		struct dest_job *w = slot->wait_head;
+		/* A suspended domain's jobs end at once and need no room. */
+		bool suspended =
+		    !s->aborting && slot_suspended(s, slot, w->level);
+		if (!suspended && !slot_has_room(s, slot))
+			break;
 		slot->wait_head = w->wait_next;
 		if (slot->wait_head == NULL)
 			slot->wait_tail = NULL;
 		w->wait_next = NULL;
 		slot->active++;
 		w->started = true;
+		if (suspended) {
+			char why[REASON_MAX];
+			relay_fmt(why, sizeof(why),
+			    "delivery temporarily suspended: %s",
+			    slot->suspended_by.reason);
+			deliver__dest_decide_all(w, false,
+			    slot->suspended_by.dsn, slot->suspended_by.class,
+			    why);
+			w->wait_next = failed;
+			failed = w;
+			continue;
+		}
 		int r = s->aborting ? RELAY_DNS_ERR_CLOSING
 		                    : relay_dns_resolve(*s->ctx->dns, w->domain,
 		                          RELAY_SMTP_PORT, w->level,
@@ -373,11 +467,25 @@ slot_fill(struct relay_sched *s, struct dest_slot *slot)
 	}
 }
 
+/* A suspension is remembered until retry_max after it ended: long enough
+ * for the messages it deferred to come back to a probing slot, bounded so
+ * that domains nobody sends to any more are forgotten. */
+static bool
+slot_remembers(const struct relay_sched *s, const struct dest_slot *slot)
+{
+	return slot->suspended_until_us != 0 &&
+	    mono_us(s) <
+	    slot->suspended_until_us + s->ctx->cfg->retry_max_ms * 1000;
+}
+
 static void
 slot_release(struct relay_sched *s, struct dest_slot *slot)
 {
 	slot->active--;
-	if (slot->active == 0 && slot->wait_head == NULL) {
+	/* An idle slot goes, unless it remembers a suspension: that must
+	 * outlive its jobs, until a probe lifts it or it is long stale. */
+	if (slot->active == 0 && slot->wait_head == NULL &&
+	    !slot_remembers(s, slot)) {
 		struct dest_slot **pp = &s->slots;
 		while (*pp != slot)
 			pp = &(*pp)->next;
@@ -401,6 +509,7 @@ deliver__dest_finish(struct dest_job *j)
 	if (j->started && j->slot != NULL) {
 		struct dest_slot *slot = j->slot;
 		j->slot = NULL;
+		slot_learn(s, slot, j);
 		slot_release(s, slot);
 	}
 	deliver__msg_dest_done(j->m);
@@ -429,10 +538,22 @@ deliver__dest_start(struct dest_job *j)
 		deliver__dest_finish(j);
 		return;
 	}
-	struct dest_slot *slot;
-	for (slot = s->slots; slot != NULL; slot = slot->next)
-		if (strcmp(slot->domain, j->domain) == 0)
+	struct dest_slot *slot = NULL;
+	for (struct dest_slot **pp = &s->slots; *pp != NULL;) {
+		struct dest_slot *c = *pp;
+		if (strcmp(c->domain, j->domain) == 0) {
+			slot = c;
 			break;
+		}
+		/* Forget idle suspensions that went stale (slot_remembers). */
+		if (c->active == 0 && c->wait_head == NULL &&
+		    !slot_remembers(s, c)) {
+			*pp = c->next;
+			free(c);
+			continue;
+		}
+		pp = &c->next;
+	}
 	if (slot == NULL) {
 		slot = calloc(1, sizeof(*slot));
 		if (slot == NULL) {
@@ -453,4 +574,11 @@ deliver__dest_start(struct dest_job *j)
 		slot->wait_head = j;
 	slot->wait_tail = j;
 	slot_fill(s, slot);
+}
+
+void
+deliver__slots_resume(struct relay_sched *s)
+{
+	for (struct dest_slot *slot = s->slots; slot != NULL; slot = slot->next)
+		slot->suspended_until_us = 0;
 }

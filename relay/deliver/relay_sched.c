@@ -783,6 +783,12 @@ sched_timer_cb(uv_timer_t *t)
 }
 
 void
+relay_sched_resume_all(struct relay_sched *s)
+{
+	deliver__slots_resume(s);
+}
+
+void
 relay_sched_kick(struct relay_sched *s)
 {
 	if (s->stopping)
