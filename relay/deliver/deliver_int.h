@@ -188,6 +188,10 @@ struct dest_slot {
 	uint64_t suspended_until_us;     /* monotonic; 0: not suspended */
 	enum tlsa_level suspended_level; /* the level that failed */
 	struct failure suspended_by;     /* the failure, for the recipients */
+	/* What the failing attempt saw (MX, address, DNSSEC, TLSA, key): the
+	 * deferred messages' attempts record it, so `queue show` and `report`
+	 * still say why. */
+	struct attempt_info suspended_info;
 };
 
 struct msg_job {

@@ -404,6 +404,8 @@ slot_learn(struct relay_sched *s, struct dest_slot *slot,
 	    mono_us(s) + s->ctx->cfg->retry_min_ms * 1000;
 	slot->suspended_level = j->level;
 	slot->suspended_by = j->fail;
+	slot->suspended_info = j->info;
+	slot->suspended_info.conn_use = 0;
 	log_suspended(s, slot);
 }
 
@@ -434,6 +436,7 @@ slot_fill(struct relay_sched *s, struct dest_slot *slot)
 			relay_fmt(why, sizeof(why),
 			    "delivery temporarily suspended: %s",
 			    slot->suspended_by.reason);
+			w->info = slot->suspended_info;
 			deliver__dest_decide_all(w, false,
 			    slot->suspended_by.dsn, slot->suspended_by.class,
 			    why);
