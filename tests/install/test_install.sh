@@ -67,6 +67,7 @@ T=$(mktemp -d /tmp/danerelay-install.XXXXXX)
 chmod 755 "$T"
 INSTALLED=no
 DAEMON_PID=
+unset before
 
 stop_daemon() {  # SIGNAL: signal serve, wait up to TimeoutStopSec (60s)
   local i
@@ -87,6 +88,12 @@ install_cleanup() {
   stop_daemon KILL
   if [ "$INSTALLED" = yes ]; then
     dpkg --purge "$PKG" >&2 || echo "# cleanup: dpkg --purge $PKG failed" >&2
+  fi
+  # What a broken purge left (reported above as a failure) goes too.
+  if [ -n "${before+set}" ]; then
+    comm -13 <(printf '%s\n' "$before") <(traces) | while IFS= read -r p; do
+      [ -n "$p" ] && rm -rf -- "$p"
+    done
   fi
   if [ "$user_before" = no ] && id "$RUN_USER" >/dev/null 2>&1; then
     userdel "$RUN_USER" >&2 || echo "# cleanup: userdel $RUN_USER failed" >&2
