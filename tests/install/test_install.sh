@@ -30,7 +30,14 @@ src=$(realpath "${1:?usage: test_install.sh SOURCE_ROOT}")
 export WORLD_SH=${WORLD_SH:-$src/tests/world/world.sh}
 # shellcheck source=../integration/lib.sh
 source "${INTEGRATION_LIB:-$src/tests/integration/lib.sh}"
-require_root
+if [ "$(id -u)" != 0 ]; then
+  echo "1..0 # SKIP the install test needs root (dpkg -i, the test world)"
+  exit 77
+fi
+if ! command -v dpkg >/dev/null; then
+  echo "1..0 # SKIP the install test needs a Debian system (dpkg)"
+  exit 77
+fi
 
 PKG=danerelay
 RUN_USER=danerelay
@@ -174,8 +181,7 @@ else
 fi
 
 # --- 3. the packaged configuration ---------------------------------------------------
-# Switch to (check --no-dns) once `danerelay check` exists on this branch:
-CHECK_CMD=(config)
+CHECK_CMD=(config)  # SWITCH: CHECK_CMD=(check --no-dns) once `danerelay check` exists
 check "danerelay ${CHECK_CMD[*]} accepts the packaged $CONF" "$SBIN" -c "$CONF" "${CHECK_CMD[@]}"
 default_is() { "$SBIN" --help | grep -qx "configuration: .*, else $1"; }
 check "danerelay --help names $CONF as the default" default_is "$CONF"
