@@ -17,9 +17,12 @@
  * Adding a subcommand implemented in its own file relay_<x>.c: declare its
  * function here and add a row to the table in main.c.
  */
+#include "danerelay_paths.h"
 #include "relay_config.h"
 
-#define RELAY_CLI_DEFAULT_CONF "/etc/danerelay/danerelay.conf"
+/* sysconfdir/danerelay/danerelay.conf of the build (meson.build): the file
+ * `meson install` and the package put there, and the unit's -c. */
+#define RELAY_CLI_DEFAULT_CONF DANERELAY_DEFAULT_CONF
 
 enum relay_cli_exit {
 	RELAY_CLI_EXIT_OK = 0,

@@ -93,6 +93,24 @@ out=$(cd "$tmp" && "$bin" config -c "$src/etc/danerelay.conf" spool_dir)
 out=$(DANERELAY_CONF="$src/etc/danerelay.conf" "$bin" config listen)
 [ "$out" = "listen = 127.0.0.1:10025" ] && ok "DANERELAY_CONF" || notok "DANERELAY_CONF" "$out"
 
+# Without -c and $DANERELAY_CONF the subcommands read the file this build
+# installs (etc/meson.build, sysconfdir/danerelay/danerelay.conf): /etc for
+# the package, /usr/local/etc for a plain `meson setup`.
+installed_conf=$(python3 -c 'import json, sys
+for dest in json.load(open(sys.argv[1])).values():
+    if dest.endswith("/danerelay/danerelay.conf"):
+        print(dest)' "${DANERELAY_BUILD_ROOT:?}/meson-info/intro-installed.json")
+default_conf=$("$bin" --help | sed -n 's/^configuration: .*, else //p')
+[ -n "$installed_conf" ] && [ "$default_conf" = "$installed_conf" ] \
+  && ok "default configuration is the installed one ($installed_conf)" \
+  || notok "default configuration is the installed one" "--help: $default_conf" "installed: $installed_conf"
+if [ ! -e "$default_conf" ]; then
+  expect "config without -c reads the default file" 1 "danerelay config: $installed_conf: cannot open" \
+    env -u DANERELAY_CONF "$bin" config
+else
+  n=$((n + 1)); echo "ok $n - config without -c reads the default file # SKIP $default_conf exists here"
+fi
+
 expect "missing file" 1 "danerelay config: $tmp/none.conf: cannot open configuration file: No such file or directory" \
   "$bin" -c "$tmp/none.conf" config
 printf 'retry_min = 5m\nfrobs = 1\n' > "$tmp/a.conf"
