@@ -138,7 +138,12 @@ while read -r _ _ _ cidr _; do
   esac
 done < <(ip -4 -o addr show dev lo 2>/dev/null)
 
-# --- 5. the run user -------------------------------------------------------------
+# --- 5. the package an interrupted install test left installed ----------------------
+if dpkg-query -W -f='${Status}' danerelay 2>/dev/null | grep -qv "not-installed"; then
+  act "purge the danerelay package" dpkg --purge danerelay
+fi
+
+# --- 6. the run user -------------------------------------------------------------
 if id "$USER_NAME" >/dev/null 2>&1; then
   act "remove system user $USER_NAME" userdel "$USER_NAME"
 fi
