@@ -90,8 +90,8 @@ parse_request_line(const uint8_t *p, size_t n, struct relay_http_request *req)
 	size_t plen = req->target_len;
 	if (path[0] != '/') {
 		const uint8_t *s = memchr(path, ':', plen);
-		if (s == NULL || plen - (size_t)(s - path) < 3 ||
-		    s[1] != '/' || s[2] != '/')
+		if (s == NULL || plen - (size_t)(s - path) < 3 || s[1] != '/' ||
+		    s[2] != '/')
 			return RELAY_HTTP_EBAD;
 		const uint8_t *auth = s + 3;
 		size_t rest = plen - (size_t)(auth - path);

@@ -125,8 +125,8 @@ relay_metrics_init(struct relay_metrics *m, const char *const *class_names,
 {
 	memset(m, 0, sizeof(*m));
 	m->class_names = class_names;
-	m->nclass = nclass < RELAY_METRICS_CLASS_MAX ? nclass
-	                                             : RELAY_METRICS_CLASS_MAX;
+	m->nclass =
+	    nclass < RELAY_METRICS_CLASS_MAX ? nclass : RELAY_METRICS_CLASS_MAX;
 }
 
 static size_t
@@ -283,8 +283,8 @@ out_fmt(struct out *o, const char *fmt, ...)
 	va_end(ap);
 	/* Only numbers go through here; they always fit. */
 	if (n > 0)
-		out_bytes(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n
-		                                           : sizeof(tmp) - 1);
+		out_bytes(o, tmp,
+		    (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
 /* A label value, escaped (text format 0.0.4). */
@@ -317,8 +317,7 @@ relay_metrics_escape_label(const char *s, char *buf, size_t size)
 /* HELP and TYPE lines; help is our own constant text (no escapes
  * needed: no backslash, no line feed). */
 static void
-out_family(struct out *o, const char *name, const char *type,
-    const char *help)
+out_family(struct out *o, const char *name, const char *type, const char *help)
 {
 	out_str(o, "# HELP ");
 	out_str(o, name);
@@ -397,8 +396,8 @@ render_latency(struct out *o, const struct relay_metrics *m)
 		cum += m->latency[b];
 		out_str(o, name);
 		out_str(o, "_bucket{le=\"");
-		out_str(o, b < RELAY_METRICS_LATENCY_BUCKETS ? latency_le[b]
-		                                             : "+Inf");
+		out_str(o,
+		    b < RELAY_METRICS_LATENCY_BUCKETS ? latency_le[b] : "+Inf");
 		out_fmt(o, "\"} %" PRIu64 "\n", cum);
 	}
 	out_str(o, name);

@@ -78,8 +78,8 @@ enum relay_metrics_handshake {
 
 struct relay_metrics {
 	/* private: read through relay_metrics_render() */
-	uint64_t deliveries[RELAY_METRICS_OUTCOME_COUNT][RELAY_METRICS_TLS_COUNT]
-	                   [RELAY_METRICS_CLASS_MAX];
+	uint64_t deliveries[RELAY_METRICS_OUTCOME_COUNT]
+	                   [RELAY_METRICS_TLS_COUNT][RELAY_METRICS_CLASS_MAX];
 	uint64_t dane_results[RELAY_METRICS_DANE_RESULT_COUNT];
 	uint64_t dns[RELAY_METRICS_QTYPE_COUNT][RELAY_METRICS_DNSSEC_COUNT];
 	uint64_t handshakes[RELAY_METRICS_HANDSHAKE_COUNT];
@@ -114,8 +114,8 @@ struct relay_metrics_gauges {
  * failure classes by index; index 0 is "no failure" and its name may be ""
  * (rendered as "none"). nclass is capped at RELAY_METRICS_CLASS_MAX.
  */
-void relay_metrics_init(struct relay_metrics *m,
-    const char *const *class_names, size_t nclass);
+void relay_metrics_init(struct relay_metrics *m, const char *const *class_names,
+    size_t nclass);
 
 /*
  * One recipient attempt, as its delivery line says: outcome, tls (the

@@ -346,7 +346,8 @@ on_metrics_connection(uv_stream_t *server, int status)
 	int sslen = sizeof(ss);
 
 	if (status < 0) {
-		relay_log_msg(RELAY_LOG_WARNING, "metrics", uv_strerror(status));
+		relay_log_msg(RELAY_LOG_WARNING, "metrics",
+		    uv_strerror(status));
 		return;
 	}
 	struct metrics_conn *c = calloc(1, sizeof(*c));
@@ -425,8 +426,8 @@ daemon__metrics_listen(struct relay_daemon *d, char *err, size_t errlen)
 			r = uv_listen((uv_stream_t *)&li->tcp, 16,
 			    on_metrics_connection);
 		if (r != 0) {
-			relay_fmt(err, errlen, "metrics_listen %s: %s",
-			    a->text, uv_strerror(r));
+			relay_fmt(err, errlen, "metrics_listen %s: %s", a->text,
+			    uv_strerror(r));
 			return -1;
 		}
 	}
