@@ -48,11 +48,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		if (rk != r)
 			abort();
-		if (r > 0 && (req2.method_len != req.method_len ||
-		                 req2.target_len != req.target_len ||
-		                 req2.path_len != req.path_len ||
-		                 memcmp(req2.target, req.target,
-		                     req.target_len) != 0))
+		if (r > 0 &&
+		    (req2.method_len != req.method_len ||
+		        req2.target_len != req.target_len ||
+		        req2.path_len != req.path_len ||
+		        memcmp(req2.target, req.target, req.target_len) != 0))
 			abort();
 	}
 	return 0;

@@ -76,7 +76,8 @@ test_routing_kind_escaped(void **state)
 	char *t = render(&m, &g);
 	assert_true(has_line(t,
 	    "danerelay_routing_changes_total{kind=\"mx \\\"changed\\\"\\\\x\\n\"} 2"));
-	assert_true(has_line(t, "danerelay_routing_changes_total{kind=\"tlsa\"} 1"));
+	assert_true(
+	    has_line(t, "danerelay_routing_changes_total{kind=\"tlsa\"} 1"));
 	free(t);
 }
 
@@ -89,8 +90,8 @@ test_routing_family_when_zero(void **state)
 
 	relay_metrics_init(&m, classes, 4);
 	char *t = render(&m, &g);
-	assert_true(has_line(t,
-	    "# TYPE danerelay_routing_changes_total counter"));
+	assert_true(
+	    has_line(t, "# TYPE danerelay_routing_changes_total counter"));
 	assert_non_null(strstr(t, "# HELP danerelay_routing_changes_total "));
 	assert_null(strstr(t, "danerelay_routing_changes_total{"));
 	/* The other fixed families show their zeros. */
@@ -118,7 +119,8 @@ test_routing_kinds_overflow(void **state)
 		relay_metrics_routing_change(&m, kind);
 	}
 	char *t = render(&m, &g);
-	assert_true(has_line(t, "danerelay_routing_changes_total{kind=\"k0\"} 1"));
+	assert_true(
+	    has_line(t, "danerelay_routing_changes_total{kind=\"k0\"} 1"));
 	assert_true(
 	    has_line(t, "danerelay_routing_changes_total{kind=\"other\"} 3"));
 	free(t);
@@ -166,7 +168,8 @@ test_histogram(void **state)
 		assert_true(v >= last);
 		last = v;
 		nb++;
-		p = strchr(p, '\n') + 1 + strlen("danerelay_delivery_latency_seconds");
+		p = strchr(p, '\n') + 1 +
+		    strlen("danerelay_delivery_latency_seconds");
 	}
 	assert_int_equal(nb, RELAY_METRICS_LATENCY_BUCKETS + 1);
 	assert_true(strncmp(p, "_sum ", 5) == 0);
@@ -238,8 +241,8 @@ test_deliveries_and_results(void **state)
 	assert_null(strstr(t, "no-such-type"));
 	/* Exactly five delivery series: only combinations seen. */
 	int nd = 0;
-	for (const char *p = t; (p = strstr(p, "\ndanerelay_deliveries_total{"));
-	     p++)
+	for (const char *p = t;
+	     (p = strstr(p, "\ndanerelay_deliveries_total{")); p++)
 		nd++;
 	assert_int_equal(nd, 5);
 	/* Every family has HELP then TYPE, every line ends in LF. */
@@ -279,13 +282,41 @@ test_render_cost(void **state)
 	static struct relay_metrics m;
 	struct relay_metrics_gauges g = { .oldest_age_s = 1e6 };
 	static const char *const many[RELAY_METRICS_CLASS_MAX] = {
-		"", "a-long-failure-class-name-01", "c2", "c3", "c4", "c5",
-		"c6", "c7", "c8", "c9", "c10", "c11", "c12", "c13", "c14",
-		"c15", "c16", "c17", "c18", "c19", "c20", "c21", "c22", "c23",
-		"c24", "c25", "c26", "c27", "c28", "c29", "c30", "c31",
+		"",
+		"a-long-failure-class-name-01",
+		"c2",
+		"c3",
+		"c4",
+		"c5",
+		"c6",
+		"c7",
+		"c8",
+		"c9",
+		"c10",
+		"c11",
+		"c12",
+		"c13",
+		"c14",
+		"c15",
+		"c16",
+		"c17",
+		"c18",
+		"c19",
+		"c20",
+		"c21",
+		"c22",
+		"c23",
+		"c24",
+		"c25",
+		"c26",
+		"c27",
+		"c28",
+		"c29",
+		"c30",
+		"c31",
 	};
-	static const char *const tls[] = { "none", "may", "encrypt",
-		"verified", "dane-ee", "dane-ta", "x" };
+	static const char *const tls[] = { "none", "may", "encrypt", "verified",
+		"dane-ee", "dane-ta", "x" };
 	(void)state;
 
 	relay_metrics_init(&m, many, RELAY_METRICS_CLASS_MAX);
@@ -312,8 +343,7 @@ test_render_cost(void **state)
 	                (double)(b.tv_nsec - a.tv_nsec)) /
 	    1e3 / rounds;
 	/* 3 x 7 x 32 delivery series, every other family in full. */
-	printf("# render, every series populated: %zu bytes, %.1f us\n", n,
-	    us);
+	printf("# render, every series populated: %zu bytes, %.1f us\n", n, us);
 	assert_true(n < 256 * 1024);
 	free(buf);
 }
