@@ -34,6 +34,8 @@
  * long is not one. */
 #define METRICS_HEAD_TIMEOUT_MS 10000u
 #define METRICS_MAX_CONNS 8u
+/* How long a client may take to close after its answer. */
+#define METRICS_LINGER_MS 2000u
 /* First guess for the rendered text (grown when it does not fit). */
 #define METRICS_TEXT_INITIAL 16384u
 
@@ -139,11 +141,47 @@ conn_close(struct metrics_conn *c)
 	uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
 
+/* After the answer: bytes the client sent beyond the head (an oversized
+ * head, a body) are read and dropped until it closes, for at most
+ * METRICS_LINGER_MS. Closing with unread input would make the kernel
+ * send a reset, which can destroy the answer before the client reads it
+ * (RFC 9112 9.6: a server closes in stages). */
+static void
+linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct metrics_conn *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init((char *)c->head, sizeof(c->head));
+}
+
+static void
+linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)buf;
+	if (nread < 0)
+		conn_close(s->data); /* EOF: the client is done */
+}
+
+static void
+linger_timeout(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
 static void
 conn_shut(uv_shutdown_t *req, int status)
 {
-	(void)status; /* closing either way */
-	conn_close(req->data);
+	struct metrics_conn *c = req->data;
+
+	if (c->closing)
+		return;
+	if (status != 0 ||
+	    uv_timer_start(&c->timer, linger_timeout, METRICS_LINGER_MS, 0) !=
+	        0 ||
+	    uv_read_start((uv_stream_t *)&c->tcp, linger_alloc, linger_read) !=
+	        0)
+		conn_close(c);
 }
 
 static void

@@ -111,6 +111,25 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$MADDR/metrics")
 check "POST /metrics: 405" [ "$code" = 405 ]
 code=$(curl -s -o /dev/null -w '%{http_code}' --http1.0 "http://$MADDR/metrics")
 check "HTTP/1.0 GET /metrics: 200" [ "$code" = 200 ]
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 9000 /dev/zero | tr '\0' a)" "http://$MADDR/metrics")
+check "a request head over 8 KiB: 431" [ "$code" = 431 ]
+# A client that sends its request a byte at a time still gets the text.
+drip=$(python3 - "$RELAY_HOST" "$MPORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n":
+    s.send(bytes([b]))
+    time.sleep(0.005)
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+print(data.split(b"\r\n", 1)[0].decode(), b"danerelay_dane_results_total" in data)
+PY
+)
+check "a request sent a byte at a time: 200 with the text ($drip)" [ "$drip" = "HTTP/1.1 200 OK True" ]
 curl -sS --max-time 5 --interface "$OUTSIDER" -o "$T/outsider.txt" "http://$MADDR/metrics" 2> "$T/outsider.err"
 st=$?
 check "a client outside mynetworks ($OUTSIDER) gets no answer (curl exit $st)" \
