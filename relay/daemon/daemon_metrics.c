@@ -345,18 +345,18 @@ conn_timeout(uv_timer_t *t)
 /* RFC 5735 / RFC 4291 2.5.3: this host's own loopback address, also as an
  * IPv4-mapped IPv6 address (RFC 4291 2.5.5.2). */
 static bool
-is_local_loopback(const struct sockaddr *sa)
+is_local_loopback(const struct sockaddr_storage *ss)
 {
 	static const uint8_t v6_loop[16] = { [15] = 1 };
 	static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
 		return ntohl(s4->sin_addr.s_addr) == INADDR_LOOPBACK;
 	}
-	if (sa->sa_family == AF_INET6) {
+	if (ss->ss_family == AF_INET6) {
 		const uint8_t *a =
-		    ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		    ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
 		if (memcmp(a, v6_loop, 16) == 0)
 			return true;
 		return memcmp(a, v4_mapped, 12) == 0 && a[12] == 127 &&
@@ -366,12 +366,12 @@ is_local_loopback(const struct sockaddr *sa)
 }
 
 static void
-peer_text(const struct sockaddr *sa, char *buf, size_t size)
+peer_text(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
-	const void *a = sa->sa_family == AF_INET6
-	    ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-	    : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-	if (inet_ntop(sa->sa_family, a, buf, (socklen_t)size) == NULL)
+	const void *a = ss->ss_family == AF_INET6
+	    ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+	    : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	if (inet_ntop(ss->ss_family, a, buf, (socklen_t)size) == NULL)
 		relay_copy(buf, size, "?");
 }
 
@@ -409,8 +409,8 @@ on_metrics_connection(uv_stream_t *server, int status)
 		conn_close(c);
 		return;
 	}
-	peer_text((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
-	bool allowed = is_local_loopback((struct sockaddr *)&ss) ||
+	peer_text(&ss, c->peer, sizeof(c->peer));
+	bool allowed = is_local_loopback(&ss) ||
 	    relay_config_mynetworks_match(&d->cfg, (struct sockaddr *)&ss);
 	if (!allowed || d->nmconns > METRICS_MAX_CONNS || d->stopping) {
 		struct relay_log_line l;
