@@ -53,7 +53,8 @@ the table this page is generated from.
 rereads the file on
 .BR SIGHUP
 (except
-.B listen
+.BR listen ,
+.B metrics_listen
 and
 .BR spool_dir ,
 which need a restart).

@@ -8,7 +8,8 @@
 #   scripts/deps.sh test   everything `run` installs, plus the peers of the
 #                          test world (`make test`): NSD, ldns tools, Postfix
 #                          (unconfigured), dig, the openssl CLI, groff,
-#                          clang-format, clang-tidy, shellcheck.
+#                          clang-format, clang-tidy, shellcheck, curl and
+#                          python3-prometheus-client.
 #   scripts/deps.sh deb    the Build-Depends of debian/control and dpkg-dev
 #                          (`make deb`).
 set -euo pipefail
@@ -29,6 +30,8 @@ test_pkgs=(
   groff
   # source checks of make test: format, shell scripts, static analysis
   clang-format clang-tidy shellcheck
+  # metrics world test: HTTP client and a real Prometheus text parser
+  curl python3-prometheus-client
 )
 
 case ${1:-} in

@@ -110,6 +110,11 @@ static const struct relay_config_param relay_config_table[] = {
 	    1024LL * 1024 * 1024, NULL, F(message_size_limit), NOCOUNT,
 	    "Largest message accepted, in bytes (`k`, `m` suffixes); "
 	    "advertised with the SIZE extension (RFC 1870)." },
+	{ "metrics_listen", RELAY_CONFIG_ADDRLIST, "", NULL, 0, 4, NULL,
+	    F(metrics_listen), F(metrics_listen_count),
+	    "Addresses of the Prometheus metrics endpoint (`GET /metrics`, "
+	    "text format 0.0.4), e.g. `127.0.0.1:9325`; empty: off. Only "
+	    "127.0.0.1, ::1 and mynetworks clients are answered." },
 	{ "myhostname", RELAY_CONFIG_STRING, NULL,
 	    "the host name "
 	    "(gethostname)",

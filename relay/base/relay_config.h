@@ -145,6 +145,8 @@ struct relay_config {
 	size_t listen_count;
 	struct relay_config_cidr *mynetworks;
 	size_t mynetworks_count;
+	struct relay_config_addr *metrics_listen; /* empty: no endpoint */
+	size_t metrics_listen_count;
 	char *myhostname;
 	char *spool_dir;
 	char *run_user;

@@ -33,6 +33,8 @@ static const struct command commands[] = {
 	/* relay_cli_dns.c, relay_cli_tlsa.c. */
 	{ "dns", relay_cli_dns, "dns flush [-c FILE] [NAME]" },
 	{ "tlsa", relay_cli_tlsa, "tlsa [--chain] [--host MXHOST] CERT.pem" },
+	/* relay_cli_metrics.c. */
+	{ "metrics", relay_cli_metrics, "metrics [-c FILE]" },
 	/* relay_probe.c. */
 	{ "probe", relay_cli_probe, "probe [-c FILE] [--json] DOMAIN" },
 };

@@ -44,6 +44,9 @@ int relay_cli_report(int argc, char **argv);
  * a PEM certificate file). */
 int relay_cli_dns(int argc, char **argv);
 int relay_cli_tlsa(int argc, char **argv);
+/* `metrics` (relay_cli_metrics.c): the running daemon's counters in the
+ * Prometheus text format, over the control socket. */
+int relay_cli_metrics(int argc, char **argv);
 /* `probe` (relay_probe.c): serve's delivery decision for one domain, up
  * to the DANE check and QUIT before MAIL. Its exit statuses tell a script
  * why delivery would not happen: */

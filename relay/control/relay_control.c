@@ -784,6 +784,55 @@ conn_request(struct ctl_conn *k, char *line, size_t len)
 	conn_dispatch(k, words, nw);
 	free(words);
 }
+/* Answers "metrics": the text from the daemon's hook, each of its lines
+ * (printable ASCII: metric names, fixed label values, numbers) sent as
+ * "ok - LINE", in one write. */
+static void
+conn_metrics(struct ctl_conn *k)
+{
+	const struct relay_control_ctx *ctx = &k->c->ctx;
+	size_t len = 0, nlines = 0;
+	char *text = ctx->metrics != NULL ? ctx->metrics(ctx->arg, &len) : NULL;
+
+	if (text == NULL) {
+		conn_send(k,
+		    ctx->metrics == NULL ? "error - metrics not available\n"
+		                         : "error - out of memory\n");
+		request_done(k, 0, 1);
+		return;
+	}
+	for (size_t i = 0; i < len; i++)
+		nlines += text[i] == '\n';
+	/* Each line gains "ok - " (5 bytes); a last line without LF gains
+	 * one more. */
+	char *out = malloc(len + 5 * (nlines + 1) + 2);
+	if (out == NULL) {
+		free(text);
+		conn_send(k, "error - out of memory\n");
+		request_done(k, 0, 1);
+		return;
+	}
+	size_t o = 0, n = 0;
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t ll = nl != NULL ? (size_t)(nl - (text + i)) : len - i;
+		memcpy(out + o, "ok - ", 5);
+		o += 5;
+		for (size_t b = 0; b < ll; b++) {
+			char ch = text[i + b];
+			out[o++] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+		}
+		out[o++] = '\n';
+		n++;
+		i += ll + 1;
+	}
+	out[o] = '\0';
+	free(text);
+	conn_send(k, out);
+	free(out);
+	request_done(k, n, 0);
+}
+
 static void
 conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 {
@@ -832,6 +881,11 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 		conn_sendf(k, fr == 0 ? "ok" : "error",
 		    nw == 2 && fr == 0 ? norm : "-", text);
 		request_done(k, fr == 0 ? 1 : 0, fr == 0 ? 0 : 1);
+		return;
+	}
+	/* "metrics": the exposition text, one "ok - LINE" per line. */
+	if (strcmp(words[0], "metrics") == 0 && nw == 1) {
+		conn_metrics(k);
 		return;
 	}
 	if (relay_control_cmd_parse(words[0], &cmd) != 0) {

@@ -31,6 +31,9 @@
  *            "dns-flush [NAME]"                       fresh resolver context
  *                                                      (empty DNS cache; NAME
  *                                                      is only logged)
+ *            "metrics"                                the Prometheus text
+ *                                                      (one "ok - LINE" per
+ *                                                      line of it)
  *   daemon:  "ok ID TEXT" / "error ID TEXT" per message (ID "-" for an
  *            error of the whole request), then "end NOK NERR".
  * Several requests may follow on one connection; each is answered in
@@ -169,6 +172,11 @@ struct relay_control_ctx {
 	 * NULL) is only logged. Writes one line for the operator into msg.
 	 * Returns 0 or -1. Required. */
 	int (*dns_flush)(void *arg, const char *name, char *msg, size_t msglen);
+	/* `metrics`: the daemon's counters in the Prometheus text format
+	 * (relay_metrics_render()): a malloc'd NUL-terminated text the
+	 * caller frees, its length in *len; NULL when out of memory. May be
+	 * NULL (the request is then answered with an error). */
+	char *(*metrics)(void *arg, size_t *len);
 	void *arg;
 };
 

@@ -21,6 +21,8 @@
 #include "relay_control.h"
 #include "relay_deliver.h"
 #include "relay_dns.h"
+#include "relay_fail_class.h"
+#include "relay_metrics.h"
 #include "relay_queue.h"
 #include "relay_smtpd.h"
 #include "tlsa.h"
@@ -57,8 +59,41 @@ struct relay_daemon {
 	struct relay_sched *sched;
 	struct relay_control *control; /* control socket, report */
 
+	/* Counters for the metrics endpoint and `danerelay metrics`
+	 * (daemon_metrics.c); the deliver and dns contexts point here. */
+	struct relay_metrics metrics;
+	const char *fail_class_names[RELAY_FAIL_CLASS_COUNT];
+	uint64_t selftest_ok_wall_us; /* last passing self-test, 0: none */
+	struct metrics_listener *mlisteners; /* metrics_listen */
+	size_t nmlisteners;
+	struct metrics_conn *mconns; /* open metrics connections */
+	size_t nmconns;
+
 	bool stopping;
 	int exit_code;
 };
+
+/* ---- daemon_metrics.c: the metrics endpoint ---- */
+
+/* Binds and listens on every metrics_listen address. Returns 0, or -1
+ * with a line in err (the listeners made so far stay for
+ * daemon__metrics_stop()). */
+int daemon__metrics_listen(struct relay_daemon *d, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The text of metrics_listen address i, or NULL past the last. */
+const char *daemon__metrics_listener_text(const struct relay_daemon *d,
+    size_t i);
+
+/* Closes the listeners and every metrics connection (shutdown). */
+void daemon__metrics_stop(struct relay_daemon *d);
+
+/* Frees the listener array once the loop has ended. */
+void daemon__metrics_free(struct relay_daemon *d);
+
+/* The exposition text of d's counters and gauges, malloc'd and
+ * NUL-terminated (the caller frees it), its length in *len; NULL when out
+ * of memory. arg is the daemon (the control socket's metrics hook). */
+char *daemon__metrics_text(void *arg, size_t *len);
 
 #endif

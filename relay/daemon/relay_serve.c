@@ -15,7 +15,7 @@
  * flight finish for shutdown_timeout, then abort them (their recipients stay
  * queued: at-least-once), close the resolver and the queue, exit 0.
  * SIGHUP: reopen log_file (for log rotation) and reload the configuration
- * (listen and spool_dir need a restart).
+ * (listen, metrics_listen and spool_dir need a restart).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -74,6 +74,8 @@ dns_selftest(void *arg, bool ok, const char *why)
 	    ok ? "ok" : "FAILED (DNSSEC deliveries deferred): ",
 	    ok || why == NULL ? "" : why);
 	serve_notify(d, "", what);
+	if (ok)
+		d->selftest_ok_wall_us = relay_clock_wall_us(d->clock);
 	if (ok && d->sched != NULL)
 		relay_sched_kick(d->sched);
 }
@@ -85,6 +87,7 @@ start_dns(struct relay_daemon *d)
 	relay_dns_opts_from_config(&o, &d->cfg);
 	o.on_selftest = dns_selftest;
 	o.selftest_arg = d;
+	o.metrics = &d->metrics;
 	int r = relay_dns_new(d->loop, &o, &d->dns);
 	if (r != 0)
 		return r;
@@ -433,6 +436,7 @@ stop_daemon(struct relay_daemon *d, const char *why)
 	relay_log_msg(RELAY_LOG_INFO, "stopping", why);
 	serve_notify(d, "STOPPING=1\n", "stopping");
 	close_listeners(d);
+	daemon__metrics_stop(d);
 	relay_smtpd_shutdown(&d->smtpd);
 	/* No more control requests or report mails. */
 	relay_control_stop(d->control);
@@ -486,9 +490,11 @@ reload_config(struct relay_daemon *d)
 		return;
 	}
 	if (strcmp(n.spool_dir, d->cfg.spool_dir) != 0 ||
-	    n.listen_count != d->cfg.listen_count)
+	    n.listen_count != d->cfg.listen_count ||
+	    n.metrics_listen_count != d->cfg.metrics_listen_count)
 		relay_log_msg(RELAY_LOG_WARNING, "reload",
-		    "listen and spool_dir changes take effect after a restart");
+		    "listen, metrics_listen and spool_dir changes take effect "
+		    "after a restart");
 	/* The new table keeps the running listeners and spool. */
 	relay_config_free(&d->cfg);
 	d->cfg = n;
@@ -605,6 +611,11 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	}
 	d->loop = &loop;
 	tlsa_digests_default(&d->digests);
+	for (int i = 0; i < RELAY_FAIL_CLASS_COUNT; i++)
+		d->fail_class_names[i] =
+		    relay_fail_class_name((enum relay_fail_class)i);
+	relay_metrics_init(&d->metrics, d->fail_class_names,
+	    RELAY_FAIL_CLASS_COUNT);
 
 	char err[512] = "";
 	int rc = 1;
@@ -649,12 +660,19 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		close_listeners(d);
 		goto out_queue;
 	}
+	if (daemon__metrics_listen(d, err, sizeof(err)) != 0) {
+		fprintf(stderr, "danerelay serve: %s\n", err);
+		close_listeners(d);
+		daemon__metrics_stop(d);
+		goto out_queue;
+	}
 	/* Ports are bound and the TLS key is read: no more root from here on,
 	 * and before any thread exists (libunbound's worker,
 	 * libuv's pool), so every thread runs unprivileged. */
 	if (drop_privileges(d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "danerelay serve: %s\n", err);
 		close_listeners(d);
+		daemon__metrics_stop(d);
 		goto out_queue;
 	}
 	r = start_dns(d);
@@ -662,6 +680,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		fprintf(stderr, "danerelay serve: DNS resolver: %s\n",
 		    relay_dns_strerror(r));
 		close_listeners(d);
+		daemon__metrics_stop(d);
 		goto out_queue;
 	}
 	uv_signal_init(&loop, &d->sig_term);
@@ -682,6 +701,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		.digests = &d->digests,
 		.local_queued = hook_local_queued,
 		.arg = d,
+		.metrics = &d->metrics,
 	};
 	if (relay_sched_new(&d->deliver, &d->sched) != 0) {
 		fprintf(stderr,
@@ -699,6 +719,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 			.kick = hook_kick,
 			.submit = hook_submit,
 			.dns_flush = serve_dns_flush,
+			.metrics = daemon__metrics_text,
 			.arg = d,
 		};
 		if (relay_control_start(&cc, &d->control) != 0)
@@ -710,6 +731,10 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 			for (size_t i = 0; i < d->nlisteners; i++)
 				relay_log_str(&l, "listen",
 				    d->listeners[i].text);
+			for (size_t i = 0;
+			     daemon__metrics_listener_text(d, i) != NULL; i++)
+				relay_log_str(&l, "metrics_listen",
+				    daemon__metrics_listener_text(d, i));
 			relay_log_str(&l, "spool", relay_queue_dir(d->queue));
 			relay_log_u64(&l, "queued",
 			    relay_queue_count(d->queue));
@@ -734,6 +759,7 @@ out_tls:
 	tlsa_ctx_free(d->tlsa);
 	SSL_CTX_free(d->server_tls);
 	free(d->listeners);
+	daemon__metrics_free(d);
 out_loop:
 	if (uv_loop_close(&loop) != 0) {
 		relay_log_msg(RELAY_LOG_ERROR, "stopped",

@@ -257,6 +257,11 @@ struct out_sess *deliver__cache_take(struct relay_sched *s, const char *host,
     const char *addr, const uint8_t key[32]);
 void deliver__cache_flush(struct relay_sched *s);
 bool deliver__sess_reuse(struct out_sess *ss, struct dest_job *j);
+
+/* relay_deliver_metrics.c: counts one recipient attempt as its delivery
+ * line (log_delivery) records it, t being the attempt's wall time. */
+void deliver__count_delivery(const struct dest_job *j, const struct rcpt_out *o,
+    uint64_t t);
 bool deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a,
     enum smtp_tls_mode mode);
 

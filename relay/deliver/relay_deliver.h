@@ -38,6 +38,7 @@
 #include "relay_config.h"
 #include "relay_dns.h"
 #include "relay_fail_class.h"
+#include "relay_metrics.h"
 #include "relay_queue.h"
 #include "tlsa.h"
 
@@ -67,6 +68,9 @@ struct relay_deliver_ctx {
 	 * scheduler is gone at shutdown). May be NULL. */
 	void (*local_queued)(void *arg);
 	void *arg;
+	/* Counters of delivery outcomes, DANE results, TLS handshakes and
+	 * connection reuses (relay_metrics.h; borrowed). NULL: none. */
+	struct relay_metrics *metrics;
 };
 
 struct relay_sched;

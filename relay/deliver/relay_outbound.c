@@ -503,6 +503,10 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	}
 	if (j != NULL)
 		sess_fill_tls_info(j, &ss->tres);
+	relay_metrics_tls_handshake(ss->ctx->metrics,
+	    ss->tres.ok && status == RELAY_CONN_OK
+	        ? RELAY_METRICS_HANDSHAKE_OK
+	        : RELAY_METRICS_HANDSHAKE_FAILED);
 	struct relay_log_line l;
 	if (relay_log_begin(&l, ss->tres.ok ? RELAY_LOG_DEBUG : RELAY_LOG_INFO,
 	        "tls")) {
@@ -565,6 +569,8 @@ sess_on_error(struct relay_conn *c, int err, void *arg)
 		 * tls-handshake, 4.7.5), whatever the socket says (RFC 7672 2.2:
 		 * next MX or defer, never cleartext). */
 		char e[256];
+		relay_metrics_tls_handshake(ss->ctx->metrics,
+		    RELAY_METRICS_HANDSHAKE_FAILED);
 		memset(&ss->tres, 0, sizeof(ss->tres));
 		ss->tres.depth = -1;
 		ss->tls_failed = true;
@@ -776,6 +782,7 @@ deliver__sess_reuse(struct out_sess *ss, struct dest_job *j)
 		return false;
 	}
 	j->sess = ss;
+	relay_metrics_connection_reuse(ss->ctx->metrics);
 	relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
 	sess_pump(ss);
 	return true;

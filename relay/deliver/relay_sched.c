@@ -395,6 +395,7 @@ deliver__msg_dest_done(struct msg_job *m)
 			        r->next_attempt_us < m->next_due_us))
 				m->next_due_us = r->next_attempt_us;
 			log_delivery(j, r, o, t);
+			deliver__count_delivery(j, o, t);
 		}
 	}
 	msg_send_dsns(m, t);

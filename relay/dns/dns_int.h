@@ -55,6 +55,7 @@ struct relay_dns {
 	void *selftest_arg;
 	struct relay_dns_query *selftest_q;
 	enum relay_dns_validation validation;
+	struct relay_metrics *metrics; /* NULL: nothing counted */
 };
 
 /*

@@ -26,6 +26,7 @@
 
 #include "relay_config.h"
 #include "dns_int.h"
+#include "relay_metrics.h"
 
 #define DEFAULT_QUERY_TIMEOUT_MS 10000u
 #define DEFAULT_SELFTEST_INTERVAL_MS 3600000u
@@ -253,6 +254,7 @@ relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts,
 		dns->selftest_retry_ms = dns->selftest_interval_ms;
 	dns->on_selftest = opts->on_selftest;
 	dns->selftest_arg = opts->selftest_arg;
+	dns->metrics = opts->metrics;
 	dns->validation = RELAY_DNS_VALIDATION_UNKNOWN;
 	if (opts->selftest_name != NULL && opts->selftest_name[0] != '\0') {
 		dns->selftest_name = dup_or_null(opts->selftest_name);
@@ -506,6 +508,30 @@ dns__answer_from_ub(const char *qname, uint16_t qtype, int err,
 	}
 }
 
+/* One answer for the counters, with the status its callback gets. Runs
+ * on the loop thread (ub_process() and the deadline timer). */
+static void
+count_answer(struct relay_dns *dns, const struct relay_dns_answer *ans)
+{
+	enum relay_metrics_dnssec st = RELAY_METRICS_DNSSEC_INDETERMINATE;
+
+	switch (ans->st.sec) {
+	case RELAY_DNS_SECURE:
+		st = RELAY_METRICS_DNSSEC_SECURE;
+		break;
+	case RELAY_DNS_INSECURE:
+		st = RELAY_METRICS_DNSSEC_INSECURE;
+		break;
+	case RELAY_DNS_BOGUS:
+		st = RELAY_METRICS_DNSSEC_BOGUS;
+		break;
+	case RELAY_DNS_INDETERMINATE:
+		st = RELAY_METRICS_DNSSEC_INDETERMINATE;
+		break;
+	}
+	relay_metrics_dns(dns->metrics, ans->qtype, st);
+}
+
 static void
 ub_cb(void *arg, int err, struct ub_result *r)
 {
@@ -515,6 +541,7 @@ ub_cb(void *arg, int err, struct ub_result *r)
 
 	q_unlink(q);
 	dns__answer_from_ub(q->qname, q->qtype, err, r, canon, &ans);
+	count_answer(q->dns, &ans);
 	if (err != 0)
 		dns__log(q->dns, RELAY_LOG_WARNING, "dns lookup %s/%u: %s",
 		    q->qname, q->qtype, ub_strerror(err));
@@ -546,6 +573,7 @@ deadline_cb(uv_timer_t *t)
 		};
 		dns__log(dns, RELAY_LOG_WARNING, "dns lookup %s/%u: timed out",
 		    q->qname, q->qtype);
+		count_answer(dns, &ans);
 		q->cb(q->arg, &ans);
 		free(q);
 	}

@@ -39,6 +39,7 @@
 struct ub_result;
 struct relay_config;
 struct relay_config_fwd;
+struct relay_metrics;
 
 /* Debian's dns-root-data package (RFC 5011 rollovers arrive as package
  * updates, so the file is read, never written: ub_ctx_add_ta_file). */
@@ -229,6 +230,10 @@ struct relay_dns_opts {
 	/* Called after every self-test run, on the loop thread. */
 	void (*on_selftest)(void *arg, bool ok, const char *why);
 	void *selftest_arg;
+	/* Counts every answer (and timeout) by query type and DNSSEC status
+	 * (relay_metrics.h; borrowed, must outlive the context). NULL:
+	 * none. */
+	struct relay_metrics *metrics;
 };
 
 /*

@@ -67,6 +67,71 @@ relay_fail_class_name(enum relay_fail_class c)
 	return "unknown";
 }
 
+/*
+ * RFC 8460 4.3 result types. 4.3.1 (negotiation failures):
+ * "starttls-not-supported", "certificate-host-mismatch" ("the certificate
+ * presented did not adhere to the constraints specified in the MTA-STS or
+ * DANE policy"), "certificate-expired", "certificate-not-trusted",
+ * "validation-failure". 4.3.2.1 (DANE policy failures): "tlsa-invalid"
+ * ("none of the records in the RRset were found to be valid"),
+ * "dnssec-invalid" ("no valid records were returned from the recursive
+ * resolver"), "dane-required". 4.3.2.2 (MTA-STS: sts-policy-fetch-error,
+ * sts-policy-invalid, sts-webpki-invalid) never applies: danerelay does no
+ * MTA-STS. 4.3.3: a negotiation failure that fits no category above is a
+ * "validation-failure".
+ */
+const char *
+relay_fail_class_tlsrpt_result(enum relay_fail_class c)
+{
+	switch (c) {
+	case RELAY_FAIL_CLASS_DNSSEC_BOGUS:
+		/* A bogus MX, address or TLSA answer: no valid records. */
+		return "dnssec-invalid";
+	case RELAY_FAIL_CLASS_TLSA_LOOKUP:
+		/* The TLSA lookup failed (SERVFAIL, timeout): no valid
+		 * records came back for the DANE policy. */
+		return "dnssec-invalid";
+	case RELAY_FAIL_CLASS_TLSA_INVALID:
+		return "tlsa-invalid";
+	case RELAY_FAIL_CLASS_DANE_REQUIRED:
+		return "dane-required";
+	case RELAY_FAIL_CLASS_STARTTLS_MISSING:
+		return "starttls-not-supported";
+	case RELAY_FAIL_CLASS_TLS_HANDSHAKE:
+		/* 4.3.3: a failed handshake fits no named category. */
+		return "validation-failure";
+	case RELAY_FAIL_CLASS_TLSA_MISMATCH:
+		/* The certificate did not adhere to the constraints of the
+		 * DANE policy (it matches no usable TLSA record). */
+		return "certificate-host-mismatch";
+	case RELAY_FAIL_CLASS_CERT_HOST_MISMATCH:
+		return "certificate-host-mismatch";
+	case RELAY_FAIL_CLASS_CERT_EXPIRED:
+		return "certificate-expired";
+	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED:
+		return "certificate-not-trusted";
+	case RELAY_FAIL_CLASS_NONE:
+	case RELAY_FAIL_CLASS_DNS_LOOKUP:
+	/* This relay's own validation fails: nothing the receiving domain
+	 * should be told about. */
+	case RELAY_FAIL_CLASS_DNSSEC_SELFTEST:
+	case RELAY_FAIL_CLASS_NULL_MX:
+	case RELAY_FAIL_CLASS_CONNECT:
+	case RELAY_FAIL_CLASS_TIMEOUT:
+	case RELAY_FAIL_CLASS_SMTP_4XX:
+	case RELAY_FAIL_CLASS_SMTP_5XX:
+	case RELAY_FAIL_CLASS_SMTP_PROTOCOL:
+	case RELAY_FAIL_CLASS_SMTPUTF8_MISSING:
+	case RELAY_FAIL_CLASS_MESSAGE_SIZE:
+	case RELAY_FAIL_CLASS_ADDRESS:
+	case RELAY_FAIL_CLASS_SHUTDOWN:
+	case RELAY_FAIL_CLASS_LOCAL:
+	case RELAY_FAIL_CLASS_UNKNOWN:
+		return NULL;
+	}
+	return NULL;
+}
+
 enum relay_fail_class
 relay_fail_class_parse(const char *name)
 {

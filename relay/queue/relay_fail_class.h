@@ -75,4 +75,14 @@ const char *relay_fail_class_name(enum relay_fail_class c);
  */
 enum relay_fail_class relay_fail_class_parse(const char *name);
 
+/*
+ * The RFC 8460 4.3 result type (TLSRPT "result-type") that a failure of
+ * class c reports (static string), or NULL when c is not a failure of TLS
+ * negotiation or of the DANE policy (DNS lookups that found no host, SMTP
+ * replies, connections, this relay's own problems, no failure at all).
+ * Every class is listed in one switch, so a new class does not build
+ * until it has an answer here.
+ */
+const char *relay_fail_class_tlsrpt_result(enum relay_fail_class c);
+
 #endif

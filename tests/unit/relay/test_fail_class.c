@@ -3,6 +3,7 @@
  * classes, and what keeps its spellings a contract.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "relay_fail_class.h"
+#include "relay_metrics.h"
 #include "relay_queue.h"
 #include "relay_report.h"
 
@@ -219,6 +221,90 @@ test_envelope_keeps_unknown(void **state)
 	relay_queue_envelope_free(env);
 }
 
+/*
+ * The RFC 8460 4.3 result type of every class: the TLS and DANE failures
+ * have one, everything else (DNS without a DANE policy, SMTP, connection,
+ * this relay) has none.
+ */
+static const struct {
+	enum relay_fail_class c;
+	const char *result; /* NULL: not a TLS/DANE negotiation failure */
+} tlsrpt[] = {
+	{ RELAY_FAIL_CLASS_NONE, NULL },
+	{ RELAY_FAIL_CLASS_DNS_LOOKUP, NULL },
+	{ RELAY_FAIL_CLASS_DNSSEC_BOGUS, "dnssec-invalid" },
+	{ RELAY_FAIL_CLASS_DNSSEC_SELFTEST, NULL },
+	{ RELAY_FAIL_CLASS_TLSA_LOOKUP, "dnssec-invalid" },
+	{ RELAY_FAIL_CLASS_TLSA_INVALID, "tlsa-invalid" },
+	{ RELAY_FAIL_CLASS_DANE_REQUIRED, "dane-required" },
+	{ RELAY_FAIL_CLASS_NULL_MX, NULL },
+	{ RELAY_FAIL_CLASS_STARTTLS_MISSING, "starttls-not-supported" },
+	{ RELAY_FAIL_CLASS_TLS_HANDSHAKE, "validation-failure" },
+	{ RELAY_FAIL_CLASS_TLSA_MISMATCH, "certificate-host-mismatch" },
+	{ RELAY_FAIL_CLASS_CERT_HOST_MISMATCH, "certificate-host-mismatch" },
+	{ RELAY_FAIL_CLASS_CERT_EXPIRED, "certificate-expired" },
+	{ RELAY_FAIL_CLASS_CERT_NOT_TRUSTED, "certificate-not-trusted" },
+	{ RELAY_FAIL_CLASS_CONNECT, NULL },
+	{ RELAY_FAIL_CLASS_TIMEOUT, NULL },
+	{ RELAY_FAIL_CLASS_SMTP_4XX, NULL },
+	{ RELAY_FAIL_CLASS_SMTP_5XX, NULL },
+	{ RELAY_FAIL_CLASS_SMTP_PROTOCOL, NULL },
+	{ RELAY_FAIL_CLASS_SMTPUTF8_MISSING, NULL },
+	{ RELAY_FAIL_CLASS_MESSAGE_SIZE, NULL },
+	{ RELAY_FAIL_CLASS_ADDRESS, NULL },
+	{ RELAY_FAIL_CLASS_SHUTDOWN, NULL },
+	{ RELAY_FAIL_CLASS_LOCAL, NULL },
+	{ RELAY_FAIL_CLASS_UNKNOWN, NULL },
+};
+
+/* The result types RFC 8460 4.3 registers (4.3.1, 4.3.2.1, 4.3.2.2,
+ * 4.3.3), spelled as in the RFC. */
+static const char *const rfc8460_types[] = {
+	"starttls-not-supported",
+	"certificate-host-mismatch",
+	"certificate-expired",
+	"certificate-not-trusted",
+	"validation-failure",
+	"tlsa-invalid",
+	"dnssec-invalid",
+	"dane-required",
+	"sts-policy-fetch-error",
+	"sts-policy-invalid",
+	"sts-webpki-invalid",
+};
+
+static void
+test_tlsrpt_result(void **state)
+{
+	bool seen[RELAY_FAIL_CLASS_COUNT] = { false };
+	(void)state;
+
+	assert_int_equal(NELEM(tlsrpt), RELAY_FAIL_CLASS_COUNT);
+	for (size_t i = 0; i < NELEM(tlsrpt); i++) {
+		int c = (int)tlsrpt[i].c;
+		assert_false(seen[c]);
+		seen[c] = true;
+		const char *got = relay_fail_class_tlsrpt_result(tlsrpt[i].c);
+		if (tlsrpt[i].result == NULL) {
+			assert_null(got);
+			continue;
+		}
+		assert_non_null(got);
+		assert_string_equal(got, tlsrpt[i].result);
+		/* A registered result type, and one the metrics count. */
+		bool registered = false;
+		for (size_t k = 0; k < NELEM(rfc8460_types); k++)
+			registered |= strcmp(got, rfc8460_types[k]) == 0;
+		assert_true(registered);
+		assert_true(relay_metrics_dane_result_known(got));
+	}
+	/* Every registered type has a row in the metrics, zero or not. */
+	for (size_t k = 0; k < NELEM(rfc8460_types); k++)
+		assert_true(relay_metrics_dane_result_known(rfc8460_types[k]));
+	assert_true(relay_metrics_dane_result_known("success"));
+	assert_false(relay_metrics_dane_result_known("tlsa-mismatch"));
+}
+
 int
 main(void)
 {
@@ -228,6 +314,7 @@ main(void)
 		cmocka_unit_test(test_parse_edges),
 		cmocka_unit_test(test_hints_by_class),
 		cmocka_unit_test(test_envelope_keeps_unknown),
+		cmocka_unit_test(test_tlsrpt_result),
 	};
 	return cmocka_run_group_tests_name("relay_fail_class", tests, NULL,
 	    NULL);
