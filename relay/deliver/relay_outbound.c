@@ -893,8 +893,7 @@ deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a,
     enum smtp_tls_mode mode)
 {
 	struct msg_job *m = j->m;
-	struct out_sess *ss =
-	    sess_new(m->s->ctx, j->info.mx, a, j->dns->dest.port, mode);
+	struct out_sess *ss = sess_new(m->s->ctx, j->info.mx, a, j->port, mode);
 	if (ss == NULL)
 		return false;
 	ss->s = m->s;
