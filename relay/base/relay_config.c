@@ -640,8 +640,8 @@ relay_config_nexthop_parse(const char *p, size_t len,
 	size_t rest = len - (size_t)(close - p) - 1;
 	nh.port = RELAY_SMTP_PORT;
 	if (rest > 0) {
-		if (close[1] != ':' || parse_port(close + 2, rest - 1,
-		                           &nh.port) != 0)
+		if (close[1] != ':' ||
+		    parse_port(close + 2, rest - 1, &nh.port) != 0)
 			return -1;
 	}
 	/* RFC 5321 4.1.3 writes an IPv6 literal "IPv6:addr"; Postfix

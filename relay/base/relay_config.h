@@ -132,12 +132,12 @@ struct relay_config_fwd {
  */
 #define RELAY_CONFIG_NEXTHOP_HOST_MAX 254 /* 253 + NUL (RFC 1035 2.3.4) */
 struct relay_config_nexthop {
-	bool set;                                /* false: empty value */
+	bool set;                                 /* false: empty value */
 	char host[RELAY_CONFIG_NEXTHOP_HOST_MAX]; /* lower case, no brackets */
-	bool literal;      /* host is an address: family/addr are set */
-	int family;        /* AF_INET or AF_INET6 when literal */
-	uint8_t addr[16];  /* 4 used for AF_INET */
-	uint16_t port;     /* 25 unless given */
+	bool literal;     /* host is an address: family/addr are set */
+	int family;       /* AF_INET or AF_INET6 when literal */
+	uint8_t addr[16]; /* 4 used for AF_INET */
+	uint16_t port;    /* 25 unless given */
 	char text[RELAY_CONFIG_NEXTHOP_HOST_MAX + 16]; /* canonical
 	                                   "[host]:port", "" when unset */
 };

@@ -358,8 +358,7 @@ slot_fill(struct relay_sched *s, struct dest_slot *slot)
 		    : w->notify     ? deliver__relayhost_start(w)
 		                    : relay_dns_resolve(*s->ctx->dns, w->domain,
 		                          RELAY_SMTP_PORT, w->level,
-		                          deliver__dest_dns_done, w,
-		                          &w->dns_req);
+		                          deliver__dest_dns_done, w, &w->dns_req);
 		if (r != 0) {
 			w->dns_req = NULL;
 			/* deliver__relayhost_start() decided the recipients

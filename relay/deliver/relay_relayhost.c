@@ -64,9 +64,8 @@ deliver__relayhost_start(struct dest_job *j)
 	memset(&j->info, 0, sizeof(j->info));
 	j->info.depth = -1;
 	if (!nh->literal) {
-		int r = relay_dns_resolve_host(*s->ctx->dns, nh->host,
-		    nh->port, TLSA_LEVEL_MAY, deliver__dest_dns_done, j,
-		    &j->dns_req);
+		int r = relay_dns_resolve_host(*s->ctx->dns, nh->host, nh->port,
+		    TLSA_LEVEL_MAY, deliver__dest_dns_done, j, &j->dns_req);
 		if (r != 0) {
 			char why[REASON_MAX];
 			relay_fmt(why, sizeof(why),

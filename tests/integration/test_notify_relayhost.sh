@@ -113,7 +113,7 @@ sent_line() {  # QID
   grep -E "event=delivery id=$1 to=<$WORLD_SENDER> relay=$R_UP\\[$R_UP\\]:25 nexthop=\\[$R_UP\\]:25 .*status=sent" "$RLOG"
 }
 sent() { sent_line "$1" >/dev/null; }
-check "n1: the DSN was handed to the upstream Postfix (relay=$UP[$UP]:25 nexthop=[$UP]:25, sent)" \
+check "n1: the DSN was handed to the upstream Postfix (relay=${UP}[${UP}]:25 nexthop=[${UP}]:25, sent)" \
   within 30 sent "$d1"
 upq=$(sent_line "$d1" | sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' | head -1)
 check "n1: the upstream Postfix logged it, null sender, under its queue id ($upq)" \

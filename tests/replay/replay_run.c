@@ -367,8 +367,8 @@ expect_queue(const struct rpl_action *a)
 	const struct dsn_doc *dd = sb == NULL ? dsn_of(a->arg) : NULL;
 	const char *id = sb != NULL ? sb->id : dd != NULL ? dd->id : "";
 	if (id[0] == '\0') {
-		fail_at(a->line,
-		    "no submitted message or DSN has recipient %s", a->arg);
+		fail_at(a->line, "no submitted message or DSN has recipient %s",
+		    a->arg);
 		return;
 	}
 	struct relay_queue_info info;
@@ -396,8 +396,7 @@ expect_queue(const struct rpl_action *a)
 		if (strcasecmp(env->rcpt[i].address, a->arg) == 0)
 			rc = &env->rcpt[i];
 	if (rc == NULL) {
-		fail_at(a->line, "recipient %s not in envelope %s", a->arg,
-		    id);
+		fail_at(a->line, "recipient %s not in envelope %s", a->arg, id);
 	} else {
 		const char *st = relay_queue_rcpt_status_name(rc->status);
 		if (strcmp(st, a->state) != 0 ||

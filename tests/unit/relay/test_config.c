@@ -274,8 +274,7 @@ test_nexthop_fields(void **state)
 
 	/* A refused value leaves *out as it was. */
 	const char *bad = "mx.example.net:25";
-	assert_int_equal(relay_config_nexthop_parse(bad, strlen(bad), &nh),
-	    -1);
+	assert_int_equal(relay_config_nexthop_parse(bad, strlen(bad), &nh), -1);
 	assert_string_equal(nh.host, "mx.example.net");
 
 	/* A label of 64 octets, a name over 253. */
