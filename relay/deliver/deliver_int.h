@@ -247,8 +247,11 @@ void deliver__relayhost_next(struct dest_job *j);
 /* relay_outbound.c */
 enum smtp_tls_mode deliver__tls_mode(const struct tlsa_verdict *v,
     bool cleartext);
+/* A parked connection to host at addr:port made under the same verdict
+ * key, or NULL. The port counts: notify_relayhost may name another port
+ * of an address that is also an MX host's. */
 struct out_sess *deliver__cache_take(struct relay_sched *s, const char *host,
-    const char *addr, const uint8_t key[32]);
+    const char *addr, uint16_t port, const uint8_t key[32]);
 void deliver__cache_flush(struct relay_sched *s);
 bool deliver__sess_reuse(struct out_sess *ss, struct dest_job *j);
 bool deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a,
