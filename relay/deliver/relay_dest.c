@@ -267,9 +267,8 @@ deliver__dest_next(struct dest_job *j)
 		        cleartext ? TLSA_CHANNEL_CLEARTEXT_POLICY
 		                  : TLSA_CHANNEL_TLS,
 		        key) == 0) {
-			struct out_sess *c =
-			    deliver__cache_take(s, h->name, atext, j->port,
-			        key);
+			struct out_sess *c = deliver__cache_take(s, h->name,
+			    atext, j->port, key);
 			if (c != NULL) {
 				if (deliver__sess_reuse(c, j))
 					return;
