@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,6 +125,13 @@ static const struct relay_config_param relay_config_table[] = {
 	    1, 256, NULL, F(mynetworks), F(mynetworks_count),
 	    "Clients allowed to relay; others get 554 5.7.1 and nothing is "
 	    "queued." },
+	{ "notify_relayhost", RELAY_CONFIG_NEXTHOP, "", NULL, 0, 0, NULL,
+	    F(notify_relayhost), NOCOUNT,
+	    "Where mail danerelay generates itself (DSNs, delay warnings, "
+	    "reports) goes: `[host]` or `[host]:port` (port 25 by default; "
+	    "an address or a host name, no MX lookup), usually the site's "
+	    "Postfix (`[127.0.0.1]:25`), over opportunistic STARTTLS. Empty: "
+	    "delivered through DNS and DANE like any other mail." },
 	{ "report_interval", RELAY_CONFIG_DURATION, "1d", NULL, MS_M,
 	    365 * MS_D, NULL, F(report_interval_ms), NOCOUNT,
 	    "How often the deferred-delivery report is mailed to "
@@ -588,6 +596,89 @@ parse_fwd(const char *p, size_t len, struct relay_config_fwd *f)
 	return 0;
 }
 
+/* A host name as a next hop: LDH labels (and '_'), 1..63 octets each,
+ * at most 253 in all (RFC 1035 2.3.4), one trailing dot allowed. */
+static bool
+nexthop_name_ok(const char *p, size_t len)
+{
+	if (len > 0 && p[len - 1] == '.')
+		len--;
+	if (len == 0 || len > DOMAIN_TEXT_MAX)
+		return false;
+	size_t label = 0;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = (uint8_t)p[i];
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum(c) && c != '-' && c != '_')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0;
+}
+
+int
+relay_config_nexthop_parse(const char *p, size_t len,
+    struct relay_config_nexthop *out)
+{
+	struct relay_config_nexthop nh;
+	memset(&nh, 0, sizeof(nh));
+	if (len == 0) {
+		*out = nh;
+		return 0;
+	}
+	/* Postfix relayhost: "[host]" skips the MX lookup. The unbracketed
+	 * form means "look up MX records", which mail generated here must
+	 * not depend on: refused. */
+	if (p[0] != '[')
+		return -1;
+	const char *close = memchr(p, ']', len);
+	if (close == NULL)
+		return -1;
+	const char *host = p + 1;
+	size_t hlen = (size_t)(close - host);
+	size_t rest = len - (size_t)(close - p) - 1;
+	nh.port = RELAY_SMTP_PORT;
+	if (rest > 0) {
+		if (close[1] != ':' ||
+		    parse_port(close + 2, rest - 1, &nh.port) != 0)
+			return -1;
+	}
+	/* RFC 5321 4.1.3 writes an IPv6 literal "IPv6:addr"; Postfix
+	 * accepts both spellings inside the brackets. */
+	if (hlen > 5 && strncasecmp(host, "ipv6:", 5) == 0) {
+		if (parse_ip(host + 5, hlen - 5, &nh.family, nh.addr) != 0 ||
+		    nh.family != AF_INET6)
+			return -1;
+		nh.literal = true;
+	} else if (parse_ip(host, hlen, &nh.family, nh.addr) == 0) {
+		nh.literal = true;
+	} else if (!nexthop_name_ok(host, hlen)) {
+		return -1;
+	}
+	if (nh.literal) {
+		(void)inet_ntop(nh.family, nh.addr, nh.host, sizeof(nh.host));
+	} else {
+		if (host[hlen - 1] == '.')
+			hlen--;
+		for (size_t i = 0; i < hlen; i++)
+			nh.host[i] = (char)tolower((unsigned char)host[i]);
+		nh.host[hlen] = '\0';
+	}
+	int n = snprintf(nh.text, sizeof(nh.text), "[%s]:%u", nh.host,
+	    (unsigned)nh.port);
+	if (n < 0 || (size_t)n >= sizeof(nh.text))
+		return -1;
+	nh.set = true;
+	*out = nh;
+	return 0;
+}
+
 /* Splits a list on commas and white space, calling fn for each item. */
 typedef int (*item_fn)(const char *p, size_t len, void *out);
 
@@ -756,6 +847,8 @@ expect_text(const struct relay_config_param *prm, char *buf, size_t size)
 		return "a list of networks like 127.0.0.0/8, [::1]/128";
 	case RELAY_CONFIG_FWDLIST:
 		return "a list of addr or addr@port";
+	case RELAY_CONFIG_NEXTHOP:
+		return "[host] or [host]:port (brackets required), or nothing";
 	case RELAY_CONFIG_ENUM:
 		out_add(&o, "one of");
 		for (size_t i = 0; prm->values[i] != NULL; i++)
@@ -796,6 +889,7 @@ free_field(struct relay_config *cfg, const struct relay_config_param *prm)
 	case RELAY_CONFIG_DURATION:
 	case RELAY_CONFIG_SIZE:
 	case RELAY_CONFIG_ENUM:
+	case RELAY_CONFIG_NEXTHOP:
 		break;
 	}
 }
@@ -859,6 +953,13 @@ set_value(struct relay_config *cfg, const struct relay_config_param *prm,
 			}
 		}
 		return RELAY_CONFIG_EVALUE;
+	case RELAY_CONFIG_NEXTHOP: {
+		struct relay_config_nexthop nh;
+		if (relay_config_nexthop_parse(p, len, &nh) != 0)
+			return RELAY_CONFIG_EVALUE;
+		memcpy(fp, &nh, sizeof(nh));
+		return 0;
+	}
 	case RELAY_CONFIG_ADDRLIST:
 	case RELAY_CONFIG_CIDRLIST:
 	case RELAY_CONFIG_FWDLIST: {
@@ -1596,6 +1697,10 @@ relay_config_format(const struct relay_config *cfg,
 			out_add(&o, "%s%s", i ? ", " : "", f[i].text);
 		break;
 	}
+	case RELAY_CONFIG_NEXTHOP:
+		out_add(&o, "%s",
+		    ((const struct relay_config_nexthop *)fp)->text);
+		break;
 	}
 	return o.overflow ? -1 : (int)o.len;
 }
@@ -1655,6 +1760,8 @@ type_name(const struct relay_config_param *prm)
 		return "network list";
 	case RELAY_CONFIG_FWDLIST:
 		return "forwarder list";
+	case RELAY_CONFIG_NEXTHOP:
+		return "next hop";
 	case RELAY_CONFIG_ENUM:
 		return "enum";
 	}
@@ -1695,6 +1802,7 @@ relay_config_print_doc(FILE *out)
 		case RELAY_CONFIG_CIDRLIST:
 		case RELAY_CONFIG_FWDLIST:
 		case RELAY_CONFIG_ENUM:
+		case RELAY_CONFIG_NEXTHOP:
 			break;
 		}
 		if (prm->def == NULL)

@@ -80,6 +80,7 @@ enum relay_config_type {
 	RELAY_CONFIG_CIDRLIST, /* 127.0.0.0/8, [::1]/128 */
 	RELAY_CONFIG_FWDLIST,  /* 127.0.0.1@5353, ::1 (unbound forward-addr) */
 	RELAY_CONFIG_ENUM,     /* one word of a fixed list */
+	RELAY_CONFIG_NEXTHOP,  /* [host]:port, Postfix relayhost syntax */
 };
 
 /*
@@ -121,6 +122,35 @@ struct relay_config_cidr {
 struct relay_config_fwd {
 	char text[64];
 };
+
+/*
+ * A next hop in Postfix's relayhost syntax, bracketed form only:
+ * "[host]" or "[host]:port" (the brackets mean: no MX lookup, connect to
+ * host itself). host is an IPv4 address, an IPv6 address (also written
+ * "ipv6:addr", as Postfix and RFC 5321 4.1.3 do) or a host name. The
+ * port defaults to 25. Unset when the value is empty.
+ */
+#define RELAY_CONFIG_NEXTHOP_HOST_MAX 254 /* 253 + NUL (RFC 1035 2.3.4) */
+struct relay_config_nexthop {
+	bool set;                                 /* false: empty value */
+	char host[RELAY_CONFIG_NEXTHOP_HOST_MAX]; /* lower case, no brackets */
+	bool literal;     /* host is an address: family/addr are set */
+	int family;       /* AF_INET or AF_INET6 when literal */
+	uint8_t addr[16]; /* 4 used for AF_INET */
+	uint16_t port;    /* 25 unless given */
+	char text[RELAY_CONFIG_NEXTHOP_HOST_MAX + 16]; /* canonical
+	                                   "[host]:port", "" when unset */
+};
+
+/*
+ * Parse p/len (trimmed, no NUL needed) as a bracketed next hop into *out.
+ * An empty value gives an unset next hop. Refused (-1, *out unchanged):
+ * a value without brackets (Postfix would look up MX records for it),
+ * an empty or malformed host, a port outside 1..65535, anything after
+ * the port. Returns 0 or -1.
+ */
+int relay_config_nexthop_parse(const char *p, size_t len,
+    struct relay_config_nexthop *out) RELAY_CONFIG_WUR;
 
 /* One line of tls_policy_file: "example.com dane-only". */
 struct relay_tls_policy_entry {
@@ -198,6 +228,10 @@ struct relay_config {
 
 	char *report_recipient;
 	uint64_t report_interval_ms;
+
+	/* Where locally generated mail (DSNs, reports) is handed over; unset:
+	 * delivered like any other mail. */
+	struct relay_config_nexthop notify_relayhost;
 
 	/* Parsed tls_policy_file, sorted; see relay_config_tls_policy(). */
 	struct relay_tls_policy_entry *tls_policy;

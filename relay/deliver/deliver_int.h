@@ -11,6 +11,9 @@
  *                     per-domain concurrency slots
  *   relay_outbound.c  one SMTP session over TCP/TLS to one MX address, and
  *                     the cache of verified idle connections
+ *   relay_relayhost.c destination jobs of locally generated mail when
+ *                     notify_relayhost is set: its [host]:port instead
+ *                     of the recipients' MX hosts
  *
  * Ownership: a msg_job owns its dest_jobs; a dest_job points at the
  * out_sess that works for it (at most one); an out_sess is owned by its
@@ -146,6 +149,14 @@ struct dest_job {
 	char domain[RELAY_DNS_HOST_MAX];
 	/* The recipient's UTF-8 spelling, for logs; "" when ASCII. */
 	char domain_utf8[RELAY_IDN_UTF8_MAX];
+	/* Locally generated mail routed to notify_relayhost (decided when the
+	 * job is made, from the envelope's origin and the configuration then
+	 * in effect): domain holds nexthop.text, and the recipients' domains
+	 * play no part. nexthop is a copy, so a reload cannot split a job. */
+	bool notify;
+	struct relay_config_nexthop nexthop;
+	/* The port connected to: the DNS result's, or the next hop's. */
+	uint16_t port;
 	int idn_err;            /* relay_idn_to_ascii() result */
 	const char *idn_detail; /* static, why idn_err */
 	size_t *ri;             /* recipient indexes into m->env */
@@ -249,12 +260,20 @@ void deliver__dest_finish(struct dest_job *j);
 void deliver__dest_start(struct dest_job *j);
 /* Lift every destination's suspension (relay_sched_resume_all()). */
 void deliver__slots_resume(struct relay_sched *s);
+void deliver__dest_dns_done(void *arg, struct relay_dns_result *res);
+
+/* relay_relayhost.c */
+int deliver__relayhost_start(struct dest_job *j);
+void deliver__relayhost_next(struct dest_job *j);
 
 /* relay_outbound.c */
 enum smtp_tls_mode deliver__tls_mode(const struct tlsa_verdict *v,
     bool cleartext);
+/* A parked connection to host at addr:port made under the same verdict
+ * key, or NULL. The port counts: notify_relayhost may name another port
+ * of an address that is also an MX host's. */
 struct out_sess *deliver__cache_take(struct relay_sched *s, const char *host,
-    const char *addr, const uint8_t key[32]);
+    const char *addr, uint16_t port, const uint8_t key[32]);
 void deliver__cache_flush(struct relay_sched *s);
 bool deliver__sess_reuse(struct out_sess *ss, struct dest_job *j);
 

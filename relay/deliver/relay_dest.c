@@ -178,6 +178,12 @@ deliver__dest_next(struct dest_job *j)
 {
 	struct relay_sched *s = j->m->s;
 
+	if (j->notify && j->nexthop.literal) {
+		/* An address as notify_relayhost: no DNS result to walk. */
+		deliver__relayhost_next(j);
+		return;
+	}
+
 	for (;;) {
 		if (dest_all_decided(j) || s->aborting) {
 			deliver__dest_finish(j);
@@ -262,8 +268,8 @@ deliver__dest_next(struct dest_job *j)
 		        cleartext ? TLSA_CHANNEL_CLEARTEXT_POLICY
 		                  : TLSA_CHANNEL_TLS,
 		        key) == 0) {
-			struct out_sess *c =
-			    deliver__cache_take(s, h->name, atext, key);
+			struct out_sess *c = deliver__cache_take(s, h->name,
+			    atext, j->port, key);
 			if (c != NULL) {
 				if (deliver__sess_reuse(c, j))
 					return;
@@ -276,12 +282,13 @@ deliver__dest_next(struct dest_job *j)
 	}
 }
 
-static void
-dest_dns_done(void *arg, struct relay_dns_result *res)
+void
+deliver__dest_dns_done(void *arg, struct relay_dns_result *res)
 {
 	struct dest_job *j = arg;
 	j->dns_req = NULL;
 	j->dns = res;
+	j->port = res->dest.port;
 	memset(&j->info, 0, sizeof(j->info));
 	j->info.depth = -1;
 
@@ -445,16 +452,19 @@ slot_fill(struct relay_sched *s, struct dest_slot *slot)
 			continue;
 		}
 		int r = s->aborting ? RELAY_DNS_ERR_CLOSING
+		    : w->notify     ? deliver__relayhost_start(w)
 		                    : relay_dns_resolve(*s->ctx->dns, w->domain,
 		                          RELAY_SMTP_PORT, w->level,
-		                          dest_dns_done, w, &w->dns_req);
+		                          deliver__dest_dns_done, w, &w->dns_req);
 		if (r != 0) {
 			w->dns_req = NULL;
+			/* deliver__relayhost_start() decided the recipients
+			 * itself when it failed. */
 			if (s->aborting)
 				deliver__dest_decide_all(w, false, "4.3.2",
 				    RELAY_FAIL_CLASS_SHUTDOWN,
 				    "delivery interrupted by shutdown");
-			else
+			else if (!w->notify)
 				deliver__dest_decide_all(w, false, "4.4.3",
 				    RELAY_FAIL_CLASS_DNS_LOOKUP,
 				    relay_dns_strerror(r));
@@ -524,7 +534,16 @@ deliver__dest_start(struct dest_job *j)
 	struct relay_sched *s = j->m->s;
 	const struct relay_deliver_ctx *ctx = s->ctx;
 
-	relay_class_policy(ctx->cfg, j->domain, &j->policy);
+	if (j->notify) {
+		/* The site's own MTA named by the administrator: opportunistic
+		 * TLS, no DANE (relay_relayhost.c says why), so nothing here
+		 * depends on DNSSEC or on tls_policy_file. */
+		memset(&j->policy, 0, sizeof(j->policy));
+		j->policy.level = RELAY_TLS_MAY;
+		j->policy.tlsa_level = TLSA_LEVEL_MAY;
+	} else {
+		relay_class_policy(ctx->cfg, j->domain, &j->policy);
+	}
 	enum tlsa_level level = j->policy.tlsa_level;
 	j->level = level;
 	if (j->policy.dane_overridden)

@@ -725,11 +725,11 @@ sess_park(struct out_sess *ss)
 
 struct out_sess *
 deliver__cache_take(struct relay_sched *s, const char *host, const char *addr,
-    const uint8_t key[32])
+    uint16_t port, const uint8_t key[32])
 {
 	for (struct out_sess *ss = s->cache; ss != NULL; ss = ss->cnext) {
 		if (strcmp(ss->host, host) == 0 &&
-		    strcmp(ss->addr, addr) == 0 &&
+		    strcmp(ss->addr, addr) == 0 && ss->port == port &&
 		    memcmp(ss->key, key, 32) == 0) {
 			cache_unlink(ss);
 			return ss;
@@ -900,8 +900,7 @@ deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a,
     enum smtp_tls_mode mode)
 {
 	struct msg_job *m = j->m;
-	struct out_sess *ss =
-	    sess_new(m->s->ctx, j->info.mx, a, j->dns->dest.port, mode);
+	struct out_sess *ss = sess_new(m->s->ctx, j->info.mx, a, j->port, mode);
 	if (ss == NULL)
 		return false;
 	ss->s = m->s;

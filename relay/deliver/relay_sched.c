@@ -120,6 +120,8 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 	} else {
 		relay_log_str(&l, "relay", "none");
 	}
+	if (j->notify)
+		relay_log_str(&l, "nexthop", j->nexthop.text);
 	if (j->policy.entry[0] != '\0') {
 		/* The level came from a tls_policy_file entry: name it. */
 		relay_log_str(&l, "policy",
@@ -145,6 +147,32 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 	if (in->conn_use > 1)
 		relay_log_u64(&l, "conn_use", in->conn_use);
 	relay_log_str(&l, "why", o->reason);
+	relay_log_end(&l);
+}
+
+/*
+ * A recipient of a null-sender message (a DSN: ours, or one Postfix handed
+ * over) bounced. There is nobody to tell: RFC 5321 4.5.5 says a
+ * notification must not be sent for a message with a null reverse-path,
+ * and RFC 3461 6.2 that no DSN is issued for one. Postfix, too, discards
+ * such a double bounce unless notify_classes asks for 2bounce; it logs
+ * it, and so do we, at warning: the message leaves the queue with this
+ * recipient undelivered.
+ */
+static void
+log_null_sender_bounce(const struct msg_job *m,
+    const struct relay_queue_rcpt *r, const struct rcpt_out *o)
+{
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_WARNING, "bounce-discarded"))
+		return;
+	relay_log_str(&l, "id", m->id);
+	relay_log_addr(&l, "to", r->address);
+	relay_log_str(&l, "origin", relay_queue_origin_name(m->env->origin));
+	relay_log_str(&l, "dsn", o->dsn);
+	relay_log_str(&l, "why",
+	    "undeliverable mail with the null sender: no notification is "
+	    "sent for it (RFC 5321 4.5.5, RFC 3461 6.2)");
 	relay_log_end(&l);
 }
 
@@ -396,6 +424,9 @@ deliver__msg_dest_done(struct msg_job *m)
 				m->next_due_us = r->next_attempt_us;
 			log_delivery(j, r, o, t);
 			deliver__count_delivery(j, o, t);
+			if (o->status == RELAY_QUEUE_RCPT_BOUNCED &&
+			    env->sender[0] == '\0')
+				log_null_sender_bounce(m, r, o);
 		}
 	}
 	msg_send_dsns(m, t);
@@ -506,6 +537,12 @@ msg_start_dests(struct msg_job *m)
 	struct relay_queue_envelope *env = m->env;
 	uint64_t t = wall_us(s);
 
+	/* Mail danerelay generated goes to notify_relayhost when one is set,
+	 * decided now, at each attempt, from the configuration in effect: one
+	 * destination for every recipient (relay_relayhost.c). */
+	const struct relay_config_nexthop *nh = &s->ctx->cfg->notify_relayhost;
+	bool notify = env->origin == RELAY_QUEUE_ORIGIN_LOCAL && nh->set;
+
 	/* Group the due recipients by destination: the domain in DNS form, so
 	 * "Bücher.example" and "xn--bcher-kva.example" are one destination. */
 	for (size_t i = 0; i < env->rcpt_count; i++) {
@@ -516,7 +553,13 @@ msg_start_dests(struct msg_job *m)
 		if (r->next_attempt_us > t)
 			continue;
 		struct rcpt_dest rd;
-		rcpt_dest_form(s->ctx->cfg, r->address, &rd);
+		if (notify) {
+			memset(&rd, 0, sizeof(rd));
+			relay_copy(rd.domain, sizeof(rd.domain), nh->text);
+			rd.detail = "";
+		} else {
+			rcpt_dest_form(s->ctx->cfg, r->address, &rd);
+		}
 		struct dest_job *j;
 		for (j = m->dests; j != NULL; j = j->next)
 			if (rcpt_dest_same(j, &rd))
@@ -528,6 +571,9 @@ msg_start_dests(struct msg_job *m)
 			relay_copy(j->domain, sizeof(j->domain), rd.domain);
 			relay_copy(j->domain_utf8, sizeof(j->domain_utf8),
 			    rd.utf8);
+			j->notify = notify;
+			if (notify)
+				j->nexthop = *nh;
 			j->idn_err = rd.err;
 			j->idn_detail = rd.detail;
 			j->m = m;
@@ -975,6 +1021,8 @@ relay_submit_local(const struct relay_deliver_ctx *ctx, const char *sender,
 	struct relay_queue_envelope *env = relay_queue_envelope_new();
 	if (env == NULL)
 		return RELAY_QUEUE_ENOMEM;
+	/* Marked so that delivery can route it to notify_relayhost. */
+	env->origin = RELAY_QUEUE_ORIGIN_LOCAL;
 	int r = relay_queue_set_str(&env->sender, sender);
 	if (r == 0)
 		r = relay_queue_set_str(&env->client_addr, "local");

@@ -455,6 +455,19 @@ int relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
     enum tlsa_level level, relay_dns_dest_cb *cb, void *arg,
     struct relay_dns_req **out) __attribute__((warn_unused_result));
 
+/*
+ * Resolve a bracketed next hop "[host]" (Postfix relayhost syntax): no MX
+ * lookup; host (a host name, normalised like a domain) is the only host,
+ * with its A and AAAA lookups and, when level asks for them, its TLSA
+ * lookups, exactly as for an implicit MX. The result has kind
+ * RELAY_DNS_DEST_HOSTS (one host), implicit_mx set and dest.no_mx set, so
+ * tlsa_policy_destination() answers TLSA_DEST_IMPLICIT. Same callback
+ * contract and errors as relay_dns_resolve().
+ */
+int relay_dns_resolve_host(struct relay_dns *dns, const char *host,
+    uint16_t port, enum tlsa_level level, relay_dns_dest_cb *cb, void *arg,
+    struct relay_dns_req **out) __attribute__((warn_unused_result));
+
 /* Cancel a destination request: its lookups are ub_cancel()ed, it is freed,
  * and its callback never runs (STYLE.md 4). */
 void relay_dns_cancel(struct relay_dns_req *req);

@@ -703,6 +703,60 @@ relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
 	return 0;
 }
 
+int
+relay_dns_resolve_host(struct relay_dns *dns, const char *host, uint16_t port,
+    enum tlsa_level level, relay_dns_dest_cb *cb, void *arg,
+    struct relay_dns_req **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (dns->closing)
+		return RELAY_DNS_ERR_CLOSING;
+	struct relay_dns_req *req = calloc(1, sizeof *req);
+	if (req == NULL)
+		return RELAY_DNS_ERR_NOMEM;
+	req->res = calloc(1, sizeof *req->res);
+	if (req->res == NULL) {
+		free(req);
+		return RELAY_DNS_ERR_NOMEM;
+	}
+	struct relay_dns_result *res = req->res;
+	int r = relay_dns_host_normalize(host, strlen(host), res->domain);
+	if (r != 0) {
+		req_free(req);
+		return r;
+	}
+	req->dns = dns;
+	req->cb = cb;
+	req->arg = arg;
+	res->dest.level = level;
+	res->dest.nexthop = res->domain;
+	res->dest.port = port;
+	/* "[host]": the name comes from configuration; no MX lookup, so the
+	 * MX facts stay "not asked" and tlsa/ reads dest.no_mx instead. */
+	res->dest.no_mx = true;
+	res->implicit_mx = true;
+	res->dest.mx.answer = TLSA_ANSWER_NODATA;
+	res->dest.mx.dnssec = TLSA_DNSSEC_INSECURE;
+	struct relay_dns_mx self = { .pref = 0 };
+	memcpy(self.host, res->domain, sizeof self.host);
+	hosts_start(req, &self, 1);
+	if (req->pending == 0) {
+		/* Nothing could even be asked: no callback will come. */
+		r = res->nhosts == 0 ? RELAY_DNS_ERR_NOMEM
+		                     : RELAY_DNS_ERR_RESOLVER;
+		req_free(req);
+		return r;
+	}
+	req->next = dns->reqs;
+	if (dns->reqs != NULL)
+		dns->reqs->prev = req;
+	dns->reqs = req;
+	if (out != NULL)
+		*out = req;
+	return 0;
+}
+
 void
 relay_dns_cancel(struct relay_dns_req *req)
 {

@@ -332,6 +332,7 @@ relay_queue_envelope_dup(const struct relay_queue_envelope *env)
 	d->size = env->size;
 	d->hold = env->hold;
 	d->delay_warned = env->delay_warned;
+	d->origin = env->origin;
 	if (strs_copy(d, env, env_strs, NELEM(env_strs)) != 0)
 		goto fail;
 	for (size_t i = 0; i < env->rcpt_count; i++) {
@@ -432,6 +433,13 @@ static const char *const status_words[] = { "pending", "deferred", "sent",
 	"bounced" };
 static const char *const notify_words[] = { "never", "success", "failure",
 	"delay" };
+static const char *const origin_words[] = { "smtp", "local" };
+
+const char *
+relay_queue_origin_name(enum relay_queue_origin o)
+{
+	return (size_t)o < NELEM(origin_words) ? origin_words[o] : "?";
+}
 
 char *
 relay_queue_envelope_format(const struct relay_queue_envelope *env, size_t *len)
@@ -451,6 +459,7 @@ relay_queue_envelope_format(const struct relay_queue_envelope *env, size_t *len)
 	sb_val(&b, "smtputf8", env->smtputf8 ? "yes" : "no");
 	sb_val(&b, "hold", env->hold ? "yes" : "no");
 	sb_val(&b, "delay_warned", env->delay_warned ? "yes" : "no");
+	sb_val(&b, "origin", origin_words[env->origin]);
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct relay_queue_rcpt *r = &env->rcpt[i];
 		char notify[64] = "";
@@ -678,6 +687,14 @@ parse_line(struct relay_queue_envelope *env, const uint8_t *k, size_t klen,
 		return val_bool(v, vlen, &env->delay_warned)
 		    ? 0
 		    : RELAY_QUEUE_ECORRUPT;
+	/* Absent in envelopes written before it existed: "smtp". */
+	if (key_is(k, klen, "origin")) {
+		i = val_word(v, vlen, origin_words, NELEM(origin_words));
+		if (i < 0)
+			return RELAY_QUEUE_ECORRUPT;
+		env->origin = (enum relay_queue_origin)i;
+		return 0;
+	}
 	if (key_is(k, klen, "rcpt")) {
 		r = rcpt_new(env);
 		if (r == NULL)

@@ -53,6 +53,7 @@ static size_t window; /* first line of the current window */
 
 struct dsn_doc {
 	char id[RELAY_QUEUE_ID_SIZE];
+	char rcpt[512]; /* its envelope recipient: the original sender */
 	char *text;
 };
 #define DSN_MAX 64
@@ -103,6 +104,14 @@ capture_dsn(const char *line)
 		free(d->text);
 		d->text = NULL;
 	}
+	struct relay_queue_envelope *env = NULL;
+	if (d->text != NULL &&
+	    relay_queue_read(relay_queue_dir(daemon_.queue), d->id, &env) ==
+	        0 &&
+	    env->rcpt_count > 0)
+		(void)snprintf(d->rcpt, sizeof d->rcpt, "%s",
+		    env->rcpt[0].address);
+	relay_queue_envelope_free(env);
 	if (d->text != NULL)
 		ndsn++;
 }
@@ -340,32 +349,45 @@ sub_of(const char *rcpt)
 	return NULL;
 }
 
+/* The first DSN queued for rcpt (the sender of a bounced message). */
+static const struct dsn_doc *
+dsn_of(const char *rcpt)
+{
+	for (size_t i = 0; i < ndsn; i++)
+		if (strcasecmp(dsns[i].rcpt, rcpt) == 0)
+			return &dsns[i];
+	return NULL;
+}
+
 static void
 expect_queue(const struct rpl_action *a)
 {
+	/* A submitted message, else a DSN sent to that address. */
 	const struct submitted *sb = sub_of(a->arg);
-	if (sb == NULL || sb->id[0] == '\0') {
-		fail_at(a->line, "no submitted message has recipient %s",
+	const struct dsn_doc *dd = sb == NULL ? dsn_of(a->arg) : NULL;
+	const char *id = sb != NULL ? sb->id : dd != NULL ? dd->id : "";
+	if (id[0] == '\0') {
+		fail_at(a->line, "no submitted message or DSN has recipient %s",
 		    a->arg);
 		return;
 	}
 	struct relay_queue_info info;
-	bool present = relay_queue_lookup(daemon_.queue, sb->id, &info) == 0;
+	bool present = relay_queue_lookup(daemon_.queue, id, &info) == 0;
 	if (strcmp(a->state, "removed") == 0) {
 		if (present)
-			fail_at(a->line, "message %s is still queued", sb->id);
+			fail_at(a->line, "message %s is still queued", id);
 		return;
 	}
 	if (!present) {
 		fail_at(a->line,
 		    "message %s of %s was removed from the queue; expected %s",
-		    sb->id, a->arg, a->state);
+		    id, a->arg, a->state);
 		return;
 	}
 	struct relay_queue_envelope *env = NULL;
-	int r = relay_queue_read(relay_queue_dir(daemon_.queue), sb->id, &env);
+	int r = relay_queue_read(relay_queue_dir(daemon_.queue), id, &env);
 	if (r != 0) {
-		fail_at(a->line, "cannot read envelope %s: %s", sb->id,
+		fail_at(a->line, "cannot read envelope %s: %s", id,
 		    relay_queue_strerror(r));
 		return;
 	}
@@ -374,8 +396,7 @@ expect_queue(const struct rpl_action *a)
 		if (strcasecmp(env->rcpt[i].address, a->arg) == 0)
 			rc = &env->rcpt[i];
 	if (rc == NULL) {
-		fail_at(a->line, "recipient %s not in envelope %s", a->arg,
-		    sb->id);
+		fail_at(a->line, "recipient %s not in envelope %s", a->arg, id);
 	} else {
 		const char *st = relay_queue_rcpt_status_name(rc->status);
 		if (strcmp(st, a->state) != 0 ||

@@ -182,6 +182,33 @@ static const struct value_case value_cases[] = {
 	{ "myhostname", "relay.example.org", 0, "relay.example.org" },
 	{ "spool_dir", "/var/spool/x", 0, "/var/spool/x" },
 	{ "report_recipient", "", 0, "" },
+	/* next hop (Postfix relayhost syntax, bracketed only) */
+	{ "notify_relayhost", "", 0, "" },
+	{ "notify_relayhost", "[127.0.0.1]", 0, "[127.0.0.1]:25" },
+	{ "notify_relayhost", "[127.0.0.1]:25", 0, "[127.0.0.1]:25" },
+	{ "notify_relayhost", "[127.0.0.1]:10026", 0, "[127.0.0.1]:10026" },
+	{ "notify_relayhost", "[::1]:2525", 0, "[::1]:2525" },
+	{ "notify_relayhost", "[IPv6:0:0::1]", 0, "[::1]:25" },
+	{ "notify_relayhost", "[Mail.Example.ORG.]:587", 0,
+	    "[mail.example.org]:587" },
+	{ "notify_relayhost", "[localhost]", 0, "[localhost]:25" },
+	{ "notify_relayhost", "127.0.0.1:25", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "mail.example.org", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[]", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[]:25", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[127.0.0.1", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[127.0.0.1]:", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[127.0.0.1]:0", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[127.0.0.1]:65536", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[127.0.0.1]25", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[127.0.0.1]:25x", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[127.0.0.1]:25, [::1]", RELAY_CONFIG_EVALUE,
+	    NULL },
+	{ "notify_relayhost", "[ipv6:127.0.0.1]", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[mail..example]", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[bad name]", RELAY_CONFIG_EVALUE, NULL },
+	{ "notify_relayhost", "[mail.example.org]:25 extra",
+	    RELAY_CONFIG_EVALUE, NULL },
 };
 
 static void
@@ -207,6 +234,72 @@ test_value(void **state)
 	assert_string_equal(buf, c->formatted);
 	assert_true(relay_config_is_explicit(&cfg,
 	    relay_config_param_find(c->name, strlen(c->name))));
+	relay_config_free(&cfg);
+}
+
+/* The parsed next hop: what delivery connects to. */
+static void
+test_nexthop_fields(void **state)
+{
+	struct relay_config_nexthop nh;
+	(void)state;
+
+	assert_int_equal(relay_config_nexthop_parse("", 0, &nh), 0);
+	assert_false(nh.set);
+	assert_string_equal(nh.text, "");
+
+	const char *v4 = "[127.0.0.1]";
+	assert_int_equal(relay_config_nexthop_parse(v4, strlen(v4), &nh), 0);
+	assert_true(nh.set);
+	assert_true(nh.literal);
+	assert_int_equal(nh.family, AF_INET);
+	assert_int_equal(nh.port, 25);
+	assert_memory_equal(nh.addr, "\x7f\x00\x00\x01", 4);
+	assert_string_equal(nh.host, "127.0.0.1");
+
+	const char *v6 = "[ipv6:2001:db8::1]:2525";
+	assert_int_equal(relay_config_nexthop_parse(v6, strlen(v6), &nh), 0);
+	assert_true(nh.literal);
+	assert_int_equal(nh.family, AF_INET6);
+	assert_int_equal(nh.port, 2525);
+	assert_string_equal(nh.host, "2001:db8::1");
+	assert_string_equal(nh.text, "[2001:db8::1]:2525");
+
+	const char *name = "[MX.Example.net.]";
+	assert_int_equal(relay_config_nexthop_parse(name, strlen(name), &nh),
+	    0);
+	assert_false(nh.literal);
+	assert_string_equal(nh.host, "mx.example.net");
+	assert_int_equal(nh.port, 25);
+
+	/* A refused value leaves *out as it was. */
+	const char *bad = "mx.example.net:25";
+	assert_int_equal(relay_config_nexthop_parse(bad, strlen(bad), &nh), -1);
+	assert_string_equal(nh.host, "mx.example.net");
+
+	/* A label of 64 octets, a name over 253. */
+	char lng[300];
+	memset(lng, 'a', sizeof(lng));
+	lng[0] = '[';
+	lng[65] = ']';
+	assert_int_equal(relay_config_nexthop_parse(lng, 66, &nh), -1);
+	for (size_t i = 1; i < 256; i += 50)
+		lng[i] = '.';
+	lng[1] = 'a';
+	lng[256] = ']';
+	assert_int_equal(relay_config_nexthop_parse(lng, 257, &nh), -1);
+
+	/* The default is unset: today's behaviour. */
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX];
+	assert_int_equal(load(&cfg, "", err), 0);
+	assert_false(cfg.notify_relayhost.set);
+	relay_config_free(&cfg);
+	assert_int_equal(load(&cfg, "notify_relayhost = [127.0.0.1]:10026\n",
+	                     err),
+	    0);
+	assert_true(cfg.notify_relayhost.set);
+	assert_int_equal(cfg.notify_relayhost.port, 10026);
 	relay_config_free(&cfg);
 }
 
@@ -680,6 +773,7 @@ main(void)
 		cmocka_unit_test(test_tls_policy_entry_file_line),
 		cmocka_unit_test(test_tls_policy_parse_file_line),
 		cmocka_unit_test(test_mynetworks),
+		cmocka_unit_test(test_nexthop_fields),
 	};
 	const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *t =

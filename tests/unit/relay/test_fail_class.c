@@ -173,6 +173,7 @@ test_envelope_keeps_unknown(void **state)
 	                           "smtputf8 no\n"
 	                           "hold no\n"
 	                           "delay_warned no\n"
+	                           "origin smtp\n"
 	                           "rcpt b@example.net\n"
 	                           "r.orcpt \n"
 	                           "r.dsn 4.7.5\n"
