@@ -13,11 +13,12 @@
  *       u32 TLSA RRset digest        when flags has H_TLSA
  *       u64 last key prefix          when flags has H_KEY
  *       u64 first key prefix         when flags has H_KEY_OLDER (differs)
+ *       u32 unmatched new key        when flags has H_UNMATCHED
  *   u32 changes                       then per change, oldest first:
  *     u64 time, u8 kind, then four strings (u8 length, bytes): domain,
  *     host, old, new
  *   u64 FNV-1a of every octet before it
- * A host takes 16 to 36 octets, a domain 10 plus its hosts.
+ * A host takes 16 to 40 octets, a domain 10 plus its hosts.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,7 @@
 #define H_STARTTLS 0x10u    /* the last EHLO offered STARTTLS */
 #define H_MATCHED 0x20u     /* a DANE handshake matched at least once */
 #define H_EHLO 0x40u        /* an EHLO reply was seen */
+#define H_UNMATCHED 0x80u   /* key_bad: a new key failed DANE (logged) */
 
 /* Bloom filter bits per address. */
 #define BLOOM_K 3
@@ -65,6 +67,10 @@ struct mon_host {
 	uint64_t bloom;
 	uint32_t tlsa_h;
 	uint64_t key_first, key_last;
+	/* The first 4 octets of a new key that matched no TLSA record: it
+	 * does not become key_last (which stays the key that worked), and
+	 * it is logged once. */
+	uint32_t key_bad;
 };
 
 struct mon_dom {
@@ -407,7 +413,9 @@ static size_t
 host_size(const struct mon_host *hs)
 {
 	return 16 + ((hs->flags & H_TLSA) ? 4 : 0) +
-	    ((hs->flags & H_KEY) ? 8 : 0) + ((hs->flags & H_KEY_OLDER) ? 8 : 0);
+	    ((hs->flags & H_KEY) ? 8 : 0) +
+	    ((hs->flags & H_KEY_OLDER) ? 8 : 0) +
+	    ((hs->flags & H_UNMATCHED) ? 4 : 0);
 }
 
 static void
@@ -432,6 +440,8 @@ serialise(const struct mon_table *t, struct wbuf *w)
 				w_uint(w, hs->key_last, 8);
 			if (hs->flags & H_KEY_OLDER)
 				w_uint(w, hs->key_first, 8);
+			if (hs->flags & H_UNMATCHED)
+				w_uint(w, hs->key_bad, 4);
 		}
 	}
 	w_uint(w, t->recent_n, 4);
@@ -524,6 +534,8 @@ parse(const uint8_t *p, size_t len, struct mon_table *t, size_t max,
 				hs->key_first = hs->key_last = r_uint(&r, 8);
 			if (hs->flags & H_KEY_OLDER)
 				hs->key_first = r_uint(&r, 8);
+			if (hs->flags & H_UNMATCHED)
+				hs->key_bad = (uint32_t)r_uint(&r, 4);
 		}
 		if (r.bad || !domains)
 			continue;
@@ -1304,24 +1316,36 @@ relay_monitor_observe_tls(struct relay_monitor *m, const char *id,
 		else
 			hs->flags &= (uint8_t)~H_STARTTLS;
 	}
-	if (o->have_key) {
-		if (o->dane && !o->matched && have_hist &&
-		    cur != hs->key_last && cur != hs->key_first) {
+	if (o->have_key && o->dane && !o->matched) {
+		/* RFC 7672 3.1: this key authenticates nothing. It is not the
+		 * host's "last key" (the one that worked stays, for the
+		 * rollover hint); a key never seen before is logged once. */
+		uint32_t bad = (uint32_t)(cur >> 32);
+		bool known = have_hist &&
+		    (cur == hs->key_last || cur == hs->key_first);
+		bool logged = (hs->flags & H_UNMATCHED) && hs->key_bad == bad;
+		if (!known && !logged) {
 			char old_[128], new_[80], a[24], b[24];
-			key_hex(hs->key_first, a, sizeof(a));
-			key_hex(hs->key_last, b, sizeof(b));
-			relay_fmt(old_, sizeof(old_), "first=%s.. last=%s..", a,
-			    b);
-			size_t off = 0;
+			if (have_hist) {
+				key_hex(hs->key_first, a, sizeof(a));
+				key_hex(hs->key_last, b, sizeof(b));
+				relay_fmt(old_, sizeof(old_),
+				    "first=%s.. last=%s..", a, b);
+			} else {
+				relay_copy(old_, sizeof(old_), "no key seen");
+			}
 			relay_copy(new_, sizeof(new_), "sha256:");
-			off = strlen(new_);
+			size_t off = strlen(new_);
 			for (size_t i = 0; i < 32 && off + 3 <= sizeof(new_);
 			     i++, off += 2)
 				snprintf(new_ + off, 3, "%02x",
 				    o->key_sha256[i]);
 			report(&run, RELAY_MONITOR_KEY_NEW_UNMATCHED, o->host,
 			    old_, new_);
+			hs->flags |= H_UNMATCHED;
+			hs->key_bad = bad;
 		}
+	} else if (o->have_key) {
 		if (!have_hist) {
 			hs->key_first = hs->key_last = cur;
 			hs->flags |= H_KEY;
@@ -1334,6 +1358,8 @@ relay_monitor_observe_tls(struct relay_monitor *m, const char *id,
 			hs->flags &= (uint8_t)~H_KEY_OLDER;
 		if (o->dane && o->matched)
 			hs->flags |= H_MATCHED;
+		hs->flags &= (uint8_t)~H_UNMATCHED;
+		hs->key_bad = 0;
 	}
 	m->dirty = true;
 	return run.mask;

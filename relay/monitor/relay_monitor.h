@@ -22,6 +22,8 @@
  *   tlsa-changed       the secure TLSA RRset has other records   medium
  *   key-new-unmatched  the host presents a key that matches no
  *                      TLSA record and was never seen before     high
+ *                      (such a key never becomes the host's last
+ *                      key: that stays the last one that worked)
  *   starttls-dropped   a host that offered STARTTLS stops        high
  * The first sight of a domain is recorded without a line. Lines are at
  * level warning: the relay handled the delivery (fail closed, RFC 7672),
@@ -33,7 +35,7 @@
  * unnoticed, about 1 in 200 with 4 known addresses), the TLSA RRset as a
  * 32-bit digest of the set, keys as their first 8 octets. The names a line
  * shows come from the current answer; of the old state it shows counts
- * and digests. On disk a domain with two hosts takes at most 86 bytes.
+ * and digests. On disk a domain with two hosts takes 42 to 90 bytes.
  *
  * Bounded: at most max_domains domains, the least recently used evicted.
  *
@@ -134,8 +136,9 @@ size_t relay_monitor_count(const struct relay_monitor *m);
 /*
  * Writes a final snapshot when something changed, waits for the load and
  * any write in flight, closes the timer and frees m; done(arg) runs after
- * that, from the loop (never from inside this call). m == NULL is a
- * no-op: done never runs.
+ * that, from the loop (never from inside this call; a memory-only
+ * monitor opened without a loop, in tests, is freed at once instead).
+ * m == NULL is a no-op: done never runs.
  */
 void relay_monitor_close(struct relay_monitor *m, void (*done)(void *arg),
     void *arg);
