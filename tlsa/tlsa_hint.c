@@ -144,8 +144,9 @@ tlsa_hint_diagnose(const struct tlsa_hint_facts *f)
 	/* (4) A key record naming none of the keys ever seen here. */
 	if (any_3_1 && f->have_key) {
 		bool named_seen = some_record_names(f, cur) ||
-		    (f->have_history && (some_record_names(f, f->first_key) ||
-		                            some_record_names(f, f->last_key)));
+		    (f->have_history &&
+		        (some_record_names(f, f->first_key) ||
+		            some_record_names(f, f->last_key)));
 		if (!named_seen)
 			return TLSA_HINT_TLSA_UNSEEN_KEY;
 	}

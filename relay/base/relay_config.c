@@ -140,13 +140,14 @@ static const struct relay_config_param relay_config_table[] = {
 	    "Remember, per destination domain, its MX hosts, their addresses, "
 	    "the DNSSEC status of the lookups, the TLSA RRset and the keys the "
 	    "hosts presented, and log `event=routing-change` when a delivery "
-	    "finds them changed (kept in `spool_dir/routing-monitor`; read at "
-	    "start, which a restart applies)." },
+	    "finds them changed (README \"Routing changes\"; kept in "
+	    "`spool_dir/routing-monitor`). Read at start: a change takes effect "
+	    "at the next start." },
 	{ "routing_monitor_size", RELAY_CONFIG_INT, "100000", NULL, 100,
 	    10000000, NULL, F(routing_monitor_size), NOCOUNT,
 	    "Destination domains the routing monitor remembers; the least "
 	    "recently used is forgotten beyond this (under 100 bytes each on "
-	    "disk)." },
+	    "disk). Read at start." },
 	{ "run_user", RELAY_CONFIG_STRING, "danerelay", NULL, 0, 0, NULL,
 	    F(run_user), NOCOUNT,
 	    "Unprivileged user the daemon switches to when started as root." },

@@ -332,8 +332,8 @@ deliver__monitor_dns(struct dest_job *j)
 		    h->in.addr.answer != TLSA_ANSWER_ERROR &&
 		    (h->in.addr.dnssec == TLSA_DNSSEC_SECURE ||
 		        h->in.addr.dnssec == TLSA_DNSSEC_INSECURE);
-		ho->addr_secure = ho->addr_usable &&
-		    h->in.addr.dnssec == TLSA_DNSSEC_SECURE;
+		ho->addr_secure =
+		    ho->addr_usable && h->in.addr.dnssec == TLSA_DNSSEC_SECURE;
 		ho->addrs = addrs != NULL ? addrs + off : NULL;
 		for (size_t k = 0; k < h->naddrs; k++) {
 			addrs[off + k].family = h->addrs[k].family;

@@ -289,8 +289,7 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 					    "%s; likely cause: %s (%s)",
 					    relay_report_fail_class_hint(
 					        o->class),
-					    tlsa_hint_text(j->hint),
-					    o->reason);
+					    tlsa_hint_text(j->hint), o->reason);
 				else if (o->class != RELAY_FAIL_CLASS_NONE)
 					relay_fmt(prose[n], sizeof(prose[n]),
 					    "%s (%s)",

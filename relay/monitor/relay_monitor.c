@@ -155,8 +155,8 @@ relay_monitor_kinds_format(unsigned mask, char *buf, size_t size)
 	for (unsigned k = 0; k < RELAY_MONITOR_KIND_COUNT; k++) {
 		if (!(mask & (1u << k)))
 			continue;
-		int w = snprintf(buf + off, size - off, "%s%s",
-		    off ? "," : "", kinds[k].name);
+		int w = snprintf(buf + off, size - off, "%s%s", off ? "," : "",
+		    kinds[k].name);
 		if (w < 0 || (size_t)w >= size - off)
 			break;
 		off += (size_t)w;
@@ -446,8 +446,8 @@ serialise(const struct mon_table *t, struct wbuf *w)
 	}
 	w_uint(w, t->recent_n, 4);
 	for (size_t i = 0; i < t->recent_n; i++) {
-		size_t at = (t->recent_next + RELAY_MONITOR_RECENT -
-		                t->recent_n + i) %
+		size_t at =
+		    (t->recent_next + RELAY_MONITOR_RECENT - t->recent_n + i) %
 		    RELAY_MONITOR_RECENT;
 		const struct relay_monitor_change *c = &t->recent[at];
 		w_uint(w, c->time_s, 8);
@@ -900,8 +900,7 @@ maybe_finish_close(struct relay_monitor *m)
 }
 
 void
-relay_monitor_close(struct relay_monitor *m, void (*done)(void *arg),
-    void *arg)
+relay_monitor_close(struct relay_monitor *m, void (*done)(void *arg), void *arg)
 {
 	if (m == NULL || m->closing)
 		return;
@@ -1022,9 +1021,8 @@ host_set_text(const struct relay_monitor_dns_obs *o, char *buf, size_t size)
 	size_t off = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < o->nhosts; i++) {
-		int w = snprintf(buf + off, size - off, "%s%u %s",
-		    i ? "," : "", (unsigned)o->hosts[i].pref,
-		    o->hosts[i].name);
+		int w = snprintf(buf + off, size - off, "%s%u %s", i ? "," : "",
+		    (unsigned)o->hosts[i].pref, o->hosts[i].name);
 		if (w < 0 || (size_t)w >= size - off)
 			break;
 		off += (size_t)w;
@@ -1043,8 +1041,8 @@ tlsa_text(const struct tlsa_record *recs, size_t n, char *buf, size_t size)
 		if (w < 0 || (size_t)w >= size - off)
 			return;
 		off += (size_t)w;
-		for (size_t b = 0; b < recs[i].data_len && b < 8 &&
-		     off + 3 < size;
+		for (size_t b = 0;
+		     b < recs[i].data_len && b < 8 && off + 3 < size;
 		     b++, off += 2)
 			snprintf(buf + off, 3, "%02x", recs[i].data[b]);
 		if (recs[i].data_len > 8 && off + 3 < size) {
@@ -1321,8 +1319,8 @@ relay_monitor_observe_tls(struct relay_monitor *m, const char *id,
 		 * host's "last key" (the one that worked stays, for the
 		 * rollover hint); a key never seen before is logged once. */
 		uint32_t bad = (uint32_t)(cur >> 32);
-		bool known = have_hist &&
-		    (cur == hs->key_last || cur == hs->key_first);
+		bool known =
+		    have_hist && (cur == hs->key_last || cur == hs->key_first);
 		bool logged = (hs->flags & H_UNMATCHED) && hs->key_bad == bad;
 		if (!known && !logged) {
 			char old_[128], new_[80], a[24], b[24];

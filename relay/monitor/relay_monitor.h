@@ -109,8 +109,8 @@ struct relay_monitor_ctx {
 	/* The file (copied); NULL or "": memory only, nothing read or
 	 * written, ready at once. */
 	const char *path;
-	size_t max_domains;    /* >= 1 */
-	uint64_t snapshot_ms;  /* 0: RELAY_MONITOR_SNAPSHOT_MS */
+	size_t max_domains;   /* >= 1 */
+	uint64_t snapshot_ms; /* 0: RELAY_MONITOR_SNAPSHOT_MS */
 	/* Per logged change, on the loop; may be NULL. The hook for
 	 * counters (one per kind). */
 	void (*on_change)(void *arg, const char *kind);

@@ -988,7 +988,8 @@ do_unds() {  # DIR CHILD
   [ "$(id -u)" = 0 ] || die "must run as root"
   parent=$(zone_of "$dir" "${child#*.}")
   zone_files "$dir" "$parent"
-  grep -qE "^$child[[:space:]].*[[:space:]]DS[[:space:]]" "$ZF" || die "no DS for $child in $parent"
+  awk -v o="$child" '$1 == o && ($3 == "DS" || $4 == "DS") { f = 1 } END { exit !f }' "$ZF" ||
+    die "no DS for $child in $parent"
   serial=$(awk '$3 == "SOA" { print $6 + 1; exit }' "$ZF")
   awk -v o="$child" -v s="$serial" '
     $3 == "SOA" { $6 = s }

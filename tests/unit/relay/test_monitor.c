@@ -145,8 +145,9 @@ observe(struct relay_monitor *m, const char *domain, bool mx_secure,
 		ho[i].addr_usable = true;
 		ho[i].addr_secure = hs[i].secure;
 		addr_store[i].family = AF_INET;
-		assert_int_equal(
-		    inet_pton(AF_INET, hs[i].addr, addr_store[i].bytes), 1);
+		assert_int_equal(inet_pton(AF_INET, hs[i].addr,
+		                     addr_store[i].bytes),
+		    1);
 		ho[i].addrs = &addr_store[i];
 		ho[i].naddrs = 1;
 		ho[i].tlsa = hs[i].tlsa;
@@ -199,12 +200,13 @@ test_mx_host_added_removed(void **state)
 		{ "mx9.example.net", 30, true, "192.0.2.9", SD, 0xcc } };
 	assert_int_equal(observe(m, "example.com", true, h, 2),
 	    K(MX_HOST_ADDED) | K(MX_HOST_REMOVED));
-	assert_int_equal(lines_with("level=warning event=routing-change "
-	                            "id=0001 domain=example.com "
-	                            "kind=mx-host-added "
-	                            "severity=medium host=mx9.example.net "
-	                            "old=\"2 hosts\" "
-	                            "new=\"10 mx1.example.com,30 mx9.example.net\""),
+	assert_int_equal(lines_with(
+	                     "level=warning event=routing-change "
+	                     "id=0001 domain=example.com "
+	                     "kind=mx-host-added "
+	                     "severity=medium host=mx9.example.net "
+	                     "old=\"2 hosts\" "
+	                     "new=\"10 mx1.example.com,30 mx9.example.net\""),
 	    1);
 	assert_int_equal(lines_with("kind=mx-host-removed severity=low "
 	                            "old=\"2 hosts (1 removed)\""),
@@ -226,8 +228,7 @@ test_address_new(void **state)
 	log_clear();
 	struct host_spec h[2] = { base_hosts[0], base_hosts[1] };
 	h[1].addr = "198.51.100.7";
-	assert_int_equal(observe(m, "example.com", true, h, 2),
-	    K(ADDRESS_NEW));
+	assert_int_equal(observe(m, "example.com", true, h, 2), K(ADDRESS_NEW));
 	assert_int_equal(lines_with("kind=address-new severity=medium "
 	                            "host=mx2.example.com old=\"1 known\" "
 	                            "new=198.51.100.7"),
@@ -422,12 +423,12 @@ test_kinds_format(void **state)
 	char buf[256];
 	assert_string_equal(relay_monitor_kinds_format(0, buf, sizeof(buf)),
 	    "");
-	assert_string_equal(
-	    relay_monitor_kinds_format(K(MX_HOST_ADDED) | K(STARTTLS_DROPPED),
-	        buf, sizeof(buf)),
+	assert_string_equal(relay_monitor_kinds_format(K(MX_HOST_ADDED) |
+	                            K(STARTTLS_DROPPED),
+	                        buf, sizeof(buf)),
 	    "mx-host-added,starttls-dropped");
-	assert_string_equal(
-	    relay_monitor_kind_severity(RELAY_MONITOR_DNSSEC_DOWNGRADE),
+	assert_string_equal(relay_monitor_kind_severity(
+	                        RELAY_MONITOR_DNSSEC_DOWNGRADE),
 	    "high");
 }
 
@@ -558,7 +559,9 @@ static void
 test_footprint(void **state)
 {
 	(void)state;
-	enum { N = 100000 };
+	enum {
+		N = 100000
+	};
 	char dir[] = "/tmp/danerelay-test-monitor.XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	char path[256];
@@ -594,11 +597,13 @@ test_footprint(void **state)
 			    tls_obs(k ? n2 : n1, k1, true, NULL, 0);
 			o.domain = dom;
 			o.dane = false;
-			assert_int_equal(
-			    relay_monitor_observe_tls(m, NULL, &o, NULL), 0);
+			assert_int_equal(relay_monitor_observe_tls(m, NULL, &o,
+			                     NULL),
+			    0);
 			memcpy(o.key_sha256, k2, 32);
-			assert_int_equal(
-			    relay_monitor_observe_tls(m, NULL, &o, NULL), 0);
+			assert_int_equal(relay_monitor_observe_tls(m, NULL, &o,
+			                     NULL),
+			    0);
 		}
 	}
 	assert_int_equal(relay_monitor_count(m), N);

@@ -137,8 +137,9 @@ test_full_key_record(void **state)
 	uint8_t spki[40], d[32];
 	unsigned int dl = 0;
 	memset(spki, 0x24, sizeof(spki));
-	assert_int_equal(
-	    EVP_Digest(spki, sizeof(spki), d, &dl, EVP_sha256(), NULL), 1);
+	assert_int_equal(EVP_Digest(spki, sizeof(spki), d, &dl, EVP_sha256(),
+	                     NULL),
+	    1);
 	struct tlsa_record r = rec(3, 1, 0, spki, sizeof(spki));
 	struct tlsa_hint_facts f = facts(&r, 1, key_new, d, d, true);
 	assert_int_equal(tlsa_hint_diagnose(&f), TLSA_HINT_NEW_KEY_BEFORE_TLSA);
@@ -153,8 +154,8 @@ test_names(void **state)
 		const char *n = tlsa_hint_name((enum tlsa_hint)h);
 		assert_true(n[0] != '\0');
 		assert_int_equal(tlsa_hint_parse(n), h);
-		assert_non_null(strstr(tlsa_hint_text((enum tlsa_hint)h),
-		    "RFC 7671"));
+		assert_non_null(
+		    strstr(tlsa_hint_text((enum tlsa_hint)h), "RFC 7671"));
 	}
 	assert_string_equal(tlsa_hint_name(TLSA_HINT_NONE), "");
 	assert_int_equal(tlsa_hint_parse("no-such-hint"), TLSA_HINT_NONE);
