@@ -894,9 +894,13 @@ json_attempt(struct relay_json *j, const struct relay_queue_attempt *a)
 	relay_json_kv_str(j, "status", a->status);
 	relay_json_kv_str(j, "failure_class", a->failure_class);
 	relay_json_kv_str(j, "reason", a->reason);
-	relay_json_kv_str(j, "routing_change", a->routing_change);
-	relay_json_kv_str(j, "hint", a->hint);
-	relay_json_kv_str(j, "hint_text", tlsa_hint_text_of(a->hint));
+	/* Present only when the routing monitor had something to say. */
+	if (a->routing_change != NULL && a->routing_change[0] != '\0')
+		relay_json_kv_str(j, "routing_change", a->routing_change);
+	if (a->hint != NULL && a->hint[0] != '\0') {
+		relay_json_kv_str(j, "hint", a->hint);
+		relay_json_kv_str(j, "hint_text", tlsa_hint_text_of(a->hint));
+	}
 	if (a->policy[0] != '\0') {
 		/* Absent for attempts recorded before the envelope kept the
 		 * policy: unknown, rather than a made-up level. */
