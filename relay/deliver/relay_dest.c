@@ -335,7 +335,7 @@ deliver__monitor_dns(struct dest_job *j)
 		ho->addr_secure =
 		    ho->addr_usable && h->in.addr.dnssec == TLSA_DNSSEC_SECURE;
 		ho->addrs = addrs != NULL ? addrs + off : NULL;
-		for (size_t k = 0; k < h->naddrs; k++) {
+		for (size_t k = 0; addrs != NULL && k < h->naddrs; k++) {
 			addrs[off + k].family = h->addrs[k].family;
 			memcpy(addrs[off + k].bytes, h->addrs[k].bytes, 16);
 		}

@@ -257,7 +257,7 @@ table_init(struct mon_table *t, size_t max_domains)
 	size_t nb = 64;
 	while (nb < max_domains && nb < ((size_t)1 << 26))
 		nb <<= 1;
-	t->buckets = calloc(nb, sizeof(*t->buckets));
+	t->buckets = calloc(nb, sizeof(struct mon_dom *));
 	t->recent = calloc(RELAY_MONITOR_RECENT, sizeof(*t->recent));
 	if (t->buckets == NULL || t->recent == NULL) {
 		free(t->buckets);
@@ -338,6 +338,11 @@ table_remove(struct mon_table *t, struct mon_dom *d)
 static struct mon_dom *
 table_add(struct mon_table *t, uint64_t h, size_t max)
 {
+	/* table_remove() unlinks the tail (tail moves to the node before it)
+	 * before freeing it. */
+	while (t->count >= max && t->tail != NULL)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above */
+		table_remove(t, t->tail);
 	struct mon_dom *d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return NULL;
@@ -347,8 +352,6 @@ table_add(struct mon_table *t, uint64_t h, size_t max)
 	t->buckets[b] = d;
 	lru_push_head(t, d);
 	t->count++;
-	while (t->count > max && t->tail != NULL && t->tail != d)
-		table_remove(t, t->tail);
 	return d;
 }
 

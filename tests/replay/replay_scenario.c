@@ -86,6 +86,7 @@ static int
 dns_name(struct parser *ps, char *dst, const char *src)
 {
 	size_t n = strlen(src);
+	dst[0] = '\0'; /* defined even on error (perr() is not inlined) */
 	if (n > 1 && src[n - 1] == '.')
 		n--;
 	if (n == 0 || n >= RPL_NAME_MAX)
