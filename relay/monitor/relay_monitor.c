@@ -751,7 +751,9 @@ save_done(uv_work_t *req, int status)
 	if (status != 0 || m->save_err != 0) {
 		log_err("routing-monitor-save", "failed", m->path,
 		    status != 0 ? RELAY_MONITOR_ERR_LOOP : m->save_err);
-		m->dirty = true; /* try again at the next tick */
+		/* Try again at the next tick; at close, once is enough (the
+		 * history is only a report's memory, not mail). */
+		m->dirty = !m->closing;
 	}
 	if (m->closing)
 		maybe_finish_close(m);
