@@ -545,6 +545,24 @@ test_persistence_roundtrip(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A snapshot that cannot be written (its directory is gone) is logged
+ * and, at close, not retried: close still completes. */
+static void
+test_save_failure_at_close(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	log_clear();
+	struct relay_monitor *m = mon_open_file(&loop,
+	    "/nonexistent-danerelay-dir/" RELAY_MONITOR_FILE, 10);
+	observe(m, "example.com", true, base_hosts, 2);
+	mon_close_file(&loop, m);
+	assert_int_equal(lines_with("event=routing-monitor-save status=failed"),
+	    1);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- footprint: 100,000 domains ---- */
 
 static double
@@ -645,6 +663,7 @@ main(void)
 		cmocka_unit_test(test_lru_eviction),
 		cmocka_unit_test(test_kinds_format),
 		cmocka_unit_test(test_persistence_roundtrip),
+		cmocka_unit_test(test_save_failure_at_close),
 		cmocka_unit_test(test_footprint),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
