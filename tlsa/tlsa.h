@@ -530,6 +530,9 @@ struct tlsa_result {
 	    dns_names[256]; /* peer leaf DNS SANs, comma separated, truncated */
 	char protocol[16];  /* "TLSv1.3", "" */
 	char cipher[64];
+	/* Certificates the server sent, leaf included (0 when none or not
+	 * known): a DANE-TA trust anchor must be among them (RFC 7671 5.2.2). */
+	int chain_len;
 	/* when !ok */
 	enum tlsa_failure fclass;
 	long x509_err; /* SSL_get_verify_result, X509_V_OK if n/a */

@@ -371,9 +371,10 @@ tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v, bool handshake_ok,
 	 * on the client side. The operator needs exactly that key when DANE
 	 * refused it (which key, which names), so fall back to it. */
 	X509 *peer = SSL_get0_peer_certificate(ssl);
-	if (peer == NULL) {
-		STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
-		if (chain != NULL && sk_X509_num(chain) > 0)
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	if (chain != NULL && sk_X509_num(chain) > 0) {
+		out->chain_len = sk_X509_num(chain);
+		if (peer == NULL)
 			peer = sk_X509_value(chain, 0);
 	}
 	if (peer != NULL)

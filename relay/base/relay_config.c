@@ -148,6 +148,19 @@ static const struct relay_config_param relay_config_table[] = {
 	    NULL, F(retry_min_ms), NOCOUNT,
 	    "Shortest time between two attempts; the wait doubles up to "
 	    "retry_max (Postfix minimal_backoff_time)." },
+	{ "routing_monitor_enable", RELAY_CONFIG_BOOL, "yes", NULL, 0, 0, NULL,
+	    F(routing_monitor_enable), NOCOUNT,
+	    "Remember, per destination domain, its MX hosts, their addresses, "
+	    "the DNSSEC status of the lookups, the TLSA RRset and the keys the "
+	    "hosts presented, and log `event=routing-change` when a delivery "
+	    "finds them changed (README \"Routing changes\"; kept in "
+	    "`spool_dir/routing-monitor`). Read at start: a change takes effect "
+	    "at the next start." },
+	{ "routing_monitor_size", RELAY_CONFIG_INT, "100000", NULL, 100,
+	    10000000, NULL, F(routing_monitor_size), NOCOUNT,
+	    "Destination domains the routing monitor remembers; the least "
+	    "recently used is forgotten beyond this (under 100 bytes each on "
+	    "disk). Read at start." },
 	{ "run_user", RELAY_CONFIG_STRING, "danerelay", NULL, 0, 0, NULL,
 	    F(run_user), NOCOUNT,
 	    "Unprivileged user the daemon switches to when started as root." },

@@ -208,6 +208,8 @@ struct relay_config {
 	uint64_t connection_cache_time_ms;
 	uint64_t shutdown_timeout_ms;
 	bool smtputf8_enable;
+	bool routing_monitor_enable;
+	int64_t routing_monitor_size;
 
 	/* Outbound SMTP client, per state (Postfix smtp_*_timeout). */
 	uint64_t smtp_connect_timeout_ms;

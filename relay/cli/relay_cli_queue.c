@@ -34,8 +34,10 @@
 #include "relay_cli.h"
 #include "relay_clock.h"
 #include "relay_control.h"
+#include "relay_monitor.h"
 #include "relay_queue.h"
 #include "relay_report.h"
+#include "relay_text.h"
 
 /* Bytes of a message read for its header summary. */
 #define SHOW_HEADER_MAX (64u * 1024)
@@ -637,6 +639,30 @@ report_mail(const char *spool)
 	                                     : RELAY_CLI_EXIT_OK;
 }
 
+/* The routing monitor's recent changes after the text report (its
+ * snapshot, replaced by rename while serve runs). A file that cannot be
+ * read is said on stderr; the report itself stands. Returns 0 or -1 on a
+ * write error. */
+static int
+report_routing_changes(const char *spool)
+{
+	char path[4096];
+	relay_fmt(path, sizeof(path), "%s/%s", spool, RELAY_MONITOR_FILE);
+	struct relay_monitor_change *c =
+	    calloc(RELAY_MONITOR_RECENT, sizeof(*c));
+	if (c == NULL)
+		return -1;
+	int n = relay_monitor_read_recent(path, c, RELAY_MONITOR_RECENT);
+	int r = 0;
+	if (n < 0)
+		fprintf(stderr, "danerelay report: %s: %s\n", path,
+		    relay_monitor_strerror(n));
+	else
+		r = relay_monitor_print_recent(stdout, c, (size_t)n);
+	free(c);
+	return r;
+}
+
 int
 relay_cli_report(int argc, char **argv)
 {
@@ -683,6 +709,8 @@ relay_cli_report(int argc, char **argv)
 		    ? relay_report_print_json(stdout, &rep, cfg.myhostname)
 		    : relay_report_print_text(stdout, &rep, cfg.myhostname,
 		          false);
+		if (r == 0 && !o.json)
+			r = report_routing_changes(cfg.spool_dir);
 		if (r != 0 || fflush(stdout) != 0)
 			rc = RELAY_CLI_EXIT_ERROR;
 	}

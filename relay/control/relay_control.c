@@ -21,10 +21,14 @@
 #include "relay_clock.h"
 #include "relay_dns.h"
 #include "relay_log.h"
+#include "relay_monitor.h"
 #include "relay_report.h"
+#include "relay_text.h"
 
 /* How often waiting changes look again at a delivery in flight. */
 #define CTL_TICK_MS 100u
+/* Recent routing changes in the report mail. */
+#define REPORT_CHANGES_MAX 20
 /* Simultaneous control connections. */
 #define CTL_MAX_CONNS 16u
 /* The CLI gives up on a silent daemon after this long. */
@@ -1081,9 +1085,23 @@ report_work(uv_work_t *w)
 		relay_report_free(&rep);
 		return;
 	}
+	/* The routing monitor's recent changes (its snapshot file; this runs
+	 * on the thread pool). Unreadable: the section is left out. */
+	char mon_path[4096];
+	relay_fmt(mon_path, sizeof(mon_path), "%s/%s", j->spool,
+	    RELAY_MONITOR_FILE);
+	struct relay_monitor_change *changes =
+	    calloc(REPORT_CHANGES_MAX, sizeof(*changes));
+	int nchanges = changes != NULL
+	    ? relay_monitor_read_recent(mon_path, changes, REPORT_CHANGES_MAX)
+	    : 0;
 	f = open_memstream(&text, &tlen);
 	if (f == NULL ||
-	    relay_report_print_text(f, &rep, j->hostname, true) != 0) {
+	    relay_report_print_text(f, &rep, j->hostname, true) != 0 ||
+	    (nchanges > 0 &&
+	        relay_monitor_print_recent(f, changes, (size_t)nchanges) !=
+	            0)) {
+		free(changes);
 		if (f != NULL)
 			fclose(f);
 		free(text);
@@ -1091,6 +1109,7 @@ report_work(uv_work_t *w)
 		j->err = RELAY_QUEUE_ENOMEM;
 		return;
 	}
+	free(changes);
 	fclose(f);
 
 	char date[64];

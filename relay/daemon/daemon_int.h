@@ -57,6 +57,9 @@ struct relay_daemon {
 	/* What the scheduler borrows; points into this struct. */
 	struct relay_deliver_ctx deliver;
 	struct relay_sched *sched;
+	/* The routing monitor (NULL when routing_monitor_enable is off or
+	 * it could not start); closed after the scheduler. */
+	struct relay_monitor *monitor;
 	struct relay_control *control; /* control socket, report */
 
 	/* Counters for the metrics endpoint and `danerelay metrics`

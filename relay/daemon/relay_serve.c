@@ -39,6 +39,7 @@
 #include "relay_clock.h"
 #include "relay_daemon.h"
 #include "relay_log.h"
+#include "relay_monitor.h"
 #include "relay_notify.h"
 #include "relay_text.h"
 
@@ -414,6 +415,17 @@ dns_closed(void *arg)
 }
 
 static void
+monitor_closed(void *arg)
+{
+	struct relay_daemon *d = arg;
+	d->monitor = NULL;
+	if (d->dns != NULL)
+		relay_dns_close(d->dns, dns_closed, d);
+	else
+		dns_closed(d);
+}
+
+static void
 sched_done(void *arg)
 {
 	struct relay_daemon *d = arg;
@@ -421,10 +433,50 @@ sched_done(void *arg)
 	/* Inbound sessions still open now are dropped; a commit in flight
 	 * completes inside the queue (the client retries: at-least-once). */
 	relay_smtpd_abort_all(&d->smtpd);
-	if (d->dns != NULL)
-		relay_dns_close(d->dns, dns_closed, d);
+	/* No delivery feeds the monitor any more: its last snapshot goes to
+	 * disk (thread pool) before the resolver and the queue close. */
+	if (d->monitor != NULL)
+		relay_monitor_close(d->monitor, monitor_closed, d);
 	else
-		dns_closed(d);
+		monitor_closed(d);
+}
+
+/*
+ * Opens the routing monitor (routing_monitor_enable), which reads
+ * spool_dir/routing-monitor on the thread pool. Without it delivery goes
+ * on unmonitored: the monitor only reports, so its failure is logged and
+ * changes nothing else.
+ */
+/* monitor: one routing change, for danerelay_routing_changes_total. */
+static void
+monitor_changed(void *arg, const char *kind)
+{
+	struct relay_daemon *d = arg;
+	relay_metrics_routing_change(&d->metrics, kind);
+}
+
+static void
+start_monitor(struct relay_daemon *d)
+{
+	if (!d->cfg.routing_monitor_enable)
+		return;
+	char path[4096];
+	relay_fmt(path, sizeof(path), "%s/%s", relay_queue_dir(d->queue),
+	    RELAY_MONITOR_FILE);
+	struct relay_monitor_ctx mc = {
+		.loop = d->loop,
+		.clock = d->clock,
+		.path = path,
+		.max_domains = (size_t)d->cfg.routing_monitor_size,
+		.on_change = monitor_changed,
+		.arg = d,
+	};
+	int r = relay_monitor_open(&mc, &d->monitor);
+	if (r != 0) {
+		d->monitor = NULL;
+		relay_log_msg(RELAY_LOG_ERROR, "routing-monitor",
+		    relay_monitor_strerror(r));
+	}
 }
 
 static void
@@ -691,6 +743,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&d->sig_int, on_signal, SIGINT);
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+	start_monitor(d);
 	d->deliver = (struct relay_deliver_ctx){
 		.loop = d->loop,
 		.clock = d->clock,
@@ -699,6 +752,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		.dns = &d->dns,
 		.tlsa = d->tlsa,
 		.digests = &d->digests,
+		.monitor = d->monitor,
 		.local_queued = hook_local_queued,
 		.arg = d,
 		.metrics = &d->metrics,

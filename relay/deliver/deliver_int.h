@@ -134,6 +134,7 @@ struct out_sess {
 	bool connect_failed;
 	char connect_err[128];
 	bool done;
+	bool monitored; /* facts handed to the routing monitor */
 };
 
 struct dest_job {
@@ -173,6 +174,10 @@ struct dest_job {
 	struct out_sess *sess;
 	struct failure fail;
 	struct attempt_info info;
+	/* Routing monitor: kinds of change this job logged (1u << kind), and
+	 * the diagnosis of its last tlsa-mismatch (tlsa_hint_name()). */
+	unsigned mon_kinds;
+	enum tlsa_hint hint;
 	bool started;
 	bool finished;
 	/* Every MX address tried failed at the session level (connect, TLS,
@@ -248,6 +253,7 @@ struct relay_sched {
 void deliver__msg_dest_done(struct msg_job *m);
 
 /* relay_dest.c */
+void deliver__monitor_dns(struct dest_job *j);
 void deliver__fail_set(struct failure *f, bool permanent, const char *dsn,
     enum relay_fail_class class, const char *reason);
 void deliver__rcpt_decide(struct dest_job *j, size_t k,

@@ -39,6 +39,7 @@
 #include "relay_dns.h"
 #include "relay_fail_class.h"
 #include "relay_metrics.h"
+#include "relay_monitor.h"
 #include "relay_queue.h"
 #include "tlsa.h"
 
@@ -62,6 +63,9 @@ struct relay_deliver_ctx {
 	 * the old one finishes the lookups already started. */
 	struct relay_dns *const *dns;
 	struct tlsa_ctx *tlsa; /* outbound TLS client contexts */
+	/* The routing monitor (relay_monitor.h), fed by every delivery
+	 * attempt; NULL when routing_monitor_enable is off. */
+	struct relay_monitor *monitor;
 	const struct tlsa_digests *digests;
 	/* A local message (DSN, report) was committed: the owner kicks the
 	 * scheduler if it still has one (the commit can complete after the

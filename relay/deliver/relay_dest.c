@@ -282,6 +282,93 @@ deliver__dest_next(struct dest_job *j)
 	}
 }
 
+/* What one host's TLSA lookup said, for the routing monitor. */
+static enum relay_monitor_tlsa
+monitor_tlsa_state(const struct relay_dns_host *h,
+    const struct tlsa_tlsa_in **used)
+{
+	*used = NULL;
+	if (h->in.n_tlsa == 0)
+		return RELAY_MONITOR_TLSA_NOT_LOOKED_UP;
+	const struct tlsa_tlsa_in *t = &h->in.tlsa[h->in.n_tlsa - 1];
+	if (t->malformed || t->res.answer == TLSA_ANSWER_ERROR ||
+	    t->res.dnssec == TLSA_DNSSEC_BOGUS ||
+	    t->res.dnssec == TLSA_DNSSEC_INDETERMINATE)
+		return RELAY_MONITOR_TLSA_FAILED;
+	if (t->res.dnssec == TLSA_DNSSEC_INSECURE)
+		return RELAY_MONITOR_TLSA_INSECURE;
+	if (t->res.answer != TLSA_ANSWER_DATA)
+		return RELAY_MONITOR_TLSA_SECURE_NODATA;
+	*used = t;
+	return RELAY_MONITOR_TLSA_SECURE_DATA;
+}
+
+/*
+ * Hand the destination's DNS to the routing monitor (relay_monitor.h),
+ * which logs what changed since the last delivery to it. Only for usable
+ * MX answers: a failed lookup defers and says nothing about the routing.
+ */
+void
+deliver__monitor_dns(struct dest_job *j)
+{
+	struct relay_monitor *mon = j->m->s->ctx->monitor;
+	const struct relay_dns_result *res = j->dns;
+	/* The notify_relayhost hop is configuration, not routing. */
+	if (j->notify || mon == NULL || !relay_monitor_ready(mon) ||
+	    res == NULL ||
+	    res->kind != RELAY_DNS_DEST_HOSTS)
+		return;
+	size_t nh = res->nhosts < RELAY_MONITOR_HOSTS_MAX
+	    ? res->nhosts
+	    : RELAY_MONITOR_HOSTS_MAX;
+	size_t na = 0;
+	for (size_t i = 0; i < nh; i++)
+		na += res->hosts[i].naddrs;
+	struct relay_monitor_host_obs hosts[RELAY_MONITOR_HOSTS_MAX];
+	struct relay_monitor_addr *addrs =
+	    na > 0 ? calloc(na, sizeof(*addrs)) : NULL;
+	if (na > 0 && addrs == NULL)
+		return; /* the monitor only reports: skip this observation */
+	size_t off = 0;
+	for (size_t i = 0; i < nh; i++) {
+		const struct relay_dns_host *h = &res->hosts[i];
+		struct relay_monitor_host_obs *ho = &hosts[i];
+		const struct tlsa_tlsa_in *t;
+		memset(ho, 0, sizeof(*ho));
+		ho->name = h->name;
+		ho->pref = h->pref;
+		ho->addr_usable = !h->bad_name &&
+		    h->in.addr.answer != TLSA_ANSWER_ERROR &&
+		    (h->in.addr.dnssec == TLSA_DNSSEC_SECURE ||
+		        h->in.addr.dnssec == TLSA_DNSSEC_INSECURE);
+		ho->addr_secure =
+		    ho->addr_usable && h->in.addr.dnssec == TLSA_DNSSEC_SECURE;
+		ho->addrs = addrs != NULL ? addrs + off : NULL;
+		for (size_t k = 0; addrs != NULL && k < h->naddrs; k++) {
+			addrs[off + k].family = h->addrs[k].family;
+			memcpy(addrs[off + k].bytes, h->addrs[k].bytes, 16);
+		}
+		ho->naddrs = h->naddrs;
+		off += h->naddrs;
+		ho->tlsa = monitor_tlsa_state(h, &t);
+		if (t != NULL) {
+			ho->recs = t->recs;
+			ho->nrecs = t->n_recs;
+		}
+	}
+	struct relay_monitor_dns_obs o = {
+		.domain = res->domain,
+		/* For an implicit MX this is the security of the proof that
+		 * there is no MX RRset. */
+		.mx_secure = res->dest.mx.dnssec == TLSA_DNSSEC_SECURE,
+		.implicit_mx = res->implicit_mx,
+		.hosts = hosts,
+		.nhosts = nh,
+	};
+	j->mon_kinds |= relay_monitor_observe_dns(mon, j->m->id, &o);
+	free(addrs);
+}
+
 void
 deliver__dest_dns_done(void *arg, struct relay_dns_result *res)
 {
@@ -325,6 +412,7 @@ deliver__dest_dns_done(void *arg, struct relay_dns_result *res)
 	case TLSA_DEST_IMPLICIT:
 		break;
 	}
+	deliver__monitor_dns(j);
 	j->host_i = 0;
 	j->addr_i = 0;
 	deliver__dest_next(j);

@@ -118,6 +118,47 @@ sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v,
 	}
 }
 
+/*
+ * Hand what a new session learnt about its MX host to the routing monitor
+ * (relay_monitor.h): whether the EHLO reply offered STARTTLS, the key the
+ * server presented, and whether it matched the DANE records. A DANE
+ * mismatch gets the monitor's diagnosis in j->hint. Once per connection:
+ * a reused connection adds nothing.
+ */
+static void
+sess_monitor(struct out_sess *ss, struct dest_job *j)
+{
+	struct relay_monitor *mon = ss->ctx->monitor;
+	if (ss->monitored || mon == NULL || ss->connect_failed || j->notify)
+		return;
+	ss->monitored = true;
+	const struct smtp_caps *caps = smtp_client_caps(ss->smtp);
+	bool tls_tried = ss->tls_ok || ss->tls_failed;
+	struct relay_monitor_tls_obs o = {
+		.domain = j->domain,
+		.host = ss->host,
+		/* A `none` policy entry never looks at STARTTLS. After TLS the
+		 * client forgets the first EHLO's capabilities (RFC 3207 4.2),
+		 * so a handshake stands for "offered". */
+		.ehlo_seen = !ss->cleartext_policy &&
+		    (tls_tried || (caps != NULL && caps->esmtp)),
+		.starttls = tls_tried || (caps != NULL && caps->starttls),
+		.have_key = tls_tried && ss->tres.have_spki,
+		.dane = j->verdict.kind == TLSA_VERDICT_DANE,
+		.matched = ss->tls_ok && ss->tres.ok,
+		.recs = j->verdict.usable,
+		.nrecs = j->verdict.n_usable,
+		.chain_len = ss->tres.chain_len,
+	};
+	if (o.have_key)
+		memcpy(o.key_sha256, ss->tres.spki_sha256, 32);
+	enum tlsa_hint hint = TLSA_HINT_NONE;
+	j->mon_kinds |= relay_monitor_observe_tls(mon, j->m->id, &o,
+	    o.dane && tls_tried && !o.matched ? &hint : NULL);
+	if (hint != TLSA_HINT_NONE)
+		j->hint = hint;
+}
+
 /* Decide what this session's attempt means for its destination job and
  * detach the job (the caller continues it with dest_next). */
 static struct dest_job *
@@ -129,6 +170,7 @@ sess_report(struct out_sess *ss)
 	ss->reported = true;
 	ss->j = NULL;
 	j->sess = NULL;
+	sess_monitor(ss, j);
 
 	if (ss->connect_failed || !ss->any_txn_reply) {
 		sess_fail_outcome(ss, &j->verdict, &j->fail);

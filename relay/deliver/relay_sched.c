@@ -90,6 +90,12 @@ set_attempt(struct relay_queue_rcpt *r, const struct dest_job *j,
 	e |= relay_queue_set_str(&a->failure_class,
 	    relay_fail_class_name(o->class));
 	e |= relay_queue_set_str(&a->reason, o->reason);
+	char kinds[256];
+	e |= relay_queue_set_str(&a->routing_change,
+	    relay_monitor_kinds_format(j->mon_kinds, kinds, sizeof(kinds)));
+	e |= relay_queue_set_str(&a->hint,
+	    o->class == RELAY_FAIL_CLASS_TLSA_MISMATCH ? tlsa_hint_name(j->hint)
+	                                               : "");
 	return e != 0 ? RELAY_QUEUE_ENOMEM : 0;
 }
 
@@ -143,6 +149,15 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 	relay_log_str(&l, "status", relay_queue_rcpt_status_name(o->status));
 	if (o->class != RELAY_FAIL_CLASS_NONE)
 		relay_log_str(&l, "class", relay_fail_class_name(o->class));
+	if (o->class == RELAY_FAIL_CLASS_TLSA_MISMATCH &&
+	    j->hint != TLSA_HINT_NONE)
+		relay_log_str(&l, "hint", tlsa_hint_name(j->hint));
+	if (j->mon_kinds != 0) {
+		char kinds[256];
+		relay_log_str(&l, "routing_change",
+		    relay_monitor_kinds_format(j->mon_kinds, kinds,
+		        sizeof(kinds)));
+	}
 	relay_log_u64(&l, "attempts", r->attempts);
 	if (in->conn_use > 1)
 		relay_log_u64(&l, "conn_use", in->conn_use);
@@ -255,7 +270,7 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 		    calloc(env->rcpt_count, sizeof(*domains));
 		/* Plain language first (the class hint), then the technical
 		 * reason; the SMTP detail goes to Diagnostic-Code. */
-		char(*prose)[REASON_MAX + 256] =
+		char(*prose)[REASON_MAX + 640] =
 		    calloc(env->rcpt_count, sizeof(*prose));
 		bool *mark = calloc(env->rcpt_count, sizeof(*mark));
 		size_t n = 0;
@@ -292,7 +307,18 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 				relay_copy(domains[n], sizeof(domains[n]),
 				    j->domain[0] != '\0' ? j->domain
 				                         : j->domain_utf8);
-				if (o->class != RELAY_FAIL_CLASS_NONE)
+				if (o->class ==
+				        RELAY_FAIL_CLASS_TLSA_MISMATCH &&
+				    j->hint != TLSA_HINT_NONE)
+					/* The routing monitor's diagnosis
+					 * says what the receiving side got
+					 * wrong. */
+					relay_fmt(prose[n], sizeof(prose[n]),
+					    "%s; likely cause: %s (%s)",
+					    relay_report_fail_class_hint(
+					        o->class),
+					    tlsa_hint_text(j->hint), o->reason);
+				else if (o->class != RELAY_FAIL_CLASS_NONE)
 					relay_fmt(prose[n], sizeof(prose[n]),
 					    "%s (%s)",
 					    relay_report_fail_class_hint(

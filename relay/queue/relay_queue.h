@@ -89,6 +89,10 @@ struct relay_queue_attempt {
 	    policy; /* TLS level applied: dane | dane-only | may | encrypt | verify | none */
 	char *
 	    policy_entry; /* tls_policy_file "FILE:LINE" that chose it, "" for the global level */
+	char *
+	    routing_change; /* routing monitor kinds this attempt logged, "a,b" */
+	char *
+	    hint; /* tlsa-mismatch: the likely key-rollover mistake (tlsa_hint_name) */
 };
 
 enum relay_queue_rcpt_status {

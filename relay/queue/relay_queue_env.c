@@ -131,6 +131,8 @@ static const struct str_field att_strs[] = {
 	AF(reason),
 	AF(policy),
 	AF(policy_entry),
+	AF(routing_change),
+	AF(hint),
 };
 #undef AF
 

@@ -15,6 +15,7 @@
 
 #include "relay_config.h"
 #include "relay_json.h"
+#include "tlsa_hint.h"
 
 #define US_PER_S 1000000u
 /* Reasons are cut in list lines; show prints them whole. */
@@ -737,12 +738,22 @@ put_attempt_details(FILE *out, const struct relay_queue_attempt *a, int indent,
 		{ "peer spki:", a->peer_spki },
 		{ "peer names:", a->peer_names },
 		{ "reply:", a->reply },
+		{ "routing:", a->routing_change },
 	};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		if (lines[i].value == NULL || lines[i].value[0] == '\0')
 			continue;
 		pf(out, "%*s%-*s ", indent, "", width, lines[i].label);
 		put_safe(out, lines[i].value, max, ascii);
+		fputc('\n', out);
+	}
+	if (a->hint != NULL && a->hint[0] != '\0') {
+		/* The routing monitor's diagnosis of a tlsa-mismatch. */
+		pf(out, "%*s%-*s ", indent, "", width, "hint:");
+		put_safe(out, a->hint, 64, true);
+		const char *text = tlsa_hint_text_of(a->hint);
+		if (text[0] != '\0')
+			pf(out, ": %s", text);
 		fputc('\n', out);
 	}
 }
@@ -888,6 +899,13 @@ json_attempt(struct relay_json *j, const struct relay_queue_attempt *a)
 	relay_json_kv_str(j, "status", a->status);
 	relay_json_kv_str(j, "failure_class", a->failure_class);
 	relay_json_kv_str(j, "reason", a->reason);
+	/* Present only when the routing monitor had something to say. */
+	if (a->routing_change != NULL && a->routing_change[0] != '\0')
+		relay_json_kv_str(j, "routing_change", a->routing_change);
+	if (a->hint != NULL && a->hint[0] != '\0') {
+		relay_json_kv_str(j, "hint", a->hint);
+		relay_json_kv_str(j, "hint_text", tlsa_hint_text_of(a->hint));
+	}
 	if (a->policy[0] != '\0') {
 		/* Absent for attempts recorded before the envelope kept the
 		 * policy: unknown, rather than a made-up level. */
@@ -1011,6 +1029,8 @@ static const size_t attempt_str_off[] = {
 	offsetof(struct relay_queue_attempt, reason),
 	offsetof(struct relay_queue_attempt, policy),
 	offsetof(struct relay_queue_attempt, policy_entry),
+	offsetof(struct relay_queue_attempt, routing_change),
+	offsetof(struct relay_queue_attempt, hint),
 };
 #define ATTEMPT_NSTR (sizeof(attempt_str_off) / sizeof(attempt_str_off[0]))
 
@@ -1371,6 +1391,18 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 			put_safe(out, c[0] ? c : "(none)", 32, ascii);
 			pf(out, ": %s\n", relay_report_class_hint(c));
 		}
+	}
+	/* What the routing monitor found behind a tlsa-mismatch, per
+	 * destination (its latest attempt). */
+	for (size_t i = 0; i < r->ndest; i++) {
+		const struct relay_queue_attempt *a = &r->dest[i].latest;
+		const char *text =
+		    a->hint != NULL ? tlsa_hint_text_of(a->hint) : "";
+		if (text[0] == '\0')
+			continue;
+		fputs("  ", out);
+		put_safe(out, r->dest[i].domain, 255, ascii);
+		pf(out, " (%s): %s\n", a->hint, text);
 	}
 	return out_status(out);
 }

@@ -131,6 +131,7 @@ enum rpl_act {
 	RPL_A_EXPECT_NO_TRANSCRIPT,
 	RPL_A_EXPECT_QUERY,
 	RPL_A_EXPECT_NO_QUERY,
+	RPL_A_DNS, /* the DNS changes: rrset replaces (or extends) an answer */
 };
 
 #define RPL_RCPT_MAX 16
@@ -160,6 +161,7 @@ struct rpl_action {
 	int attempts;              /* QUEUE attempts=, -1: any */
 	char *regex;               /* owned: LOG*, TRANSCRIPT, QUERY */
 	struct rpl_submit *submit; /* owned: SUBMIT */
+	struct rpl_rrset *rrset;   /* owned, with its rdata: DNS */
 };
 
 struct rpl_file {

@@ -71,6 +71,7 @@ struct replay_daemon {
 	struct tlsa_digests digests;
 	struct relay_deliver_ctx ctx;
 	struct relay_sched *sched;
+	struct relay_monitor *monitor; /* memory only: no file */
 };
 static struct replay_daemon daemon_;
 
@@ -459,6 +460,7 @@ expectation(const struct rpl_action *a)
 	case RPL_A_SUBMIT:
 	case RPL_A_STEP:
 	case RPL_A_STOP:
+	case RPL_A_DNS:
 		return;
 	case RPL_A_EXPECT_LOG:
 	case RPL_A_EXPECT_NO_LOG:
@@ -622,6 +624,51 @@ sender_domains(struct replay_world *w)
 }
 
 /* Run one scenario; returns 0 when every expectation held. */
+/*
+ * A `dns` run line: its answer replaces the scenario's answer for the same
+ * name and type, or, right after a `dns` line for the same name and type,
+ * adds its records to it (so consecutive lines give a whole RRset). The
+ * fake resolver reads the scenario at each lookup. Returns 0 or -1.
+ */
+static int
+dns_change(struct rpl_scenario *sc, const struct rpl_action *a,
+    const struct rpl_action *prev)
+{
+	const struct rpl_rrset *src = a->rrset;
+	struct rpl_rrset *dst = NULL;
+	for (size_t i = 0; i < sc->nrrsets; i++)
+		if (sc->rrsets[i].type == src->type &&
+		    strcmp(sc->rrsets[i].name, src->name) == 0)
+			dst = &sc->rrsets[i];
+	bool extend = dst != NULL && prev != NULL && prev->kind == RPL_A_DNS &&
+	    prev->rrset->type == src->type &&
+	    strcmp(prev->rrset->name, src->name) == 0;
+	if (dst == NULL) {
+		if (sc->nrrsets == RPL_MAX_RRSETS)
+			return -1;
+		dst = &sc->rrsets[sc->nrrsets++];
+		memset(dst, 0, sizeof *dst);
+	}
+	if (!extend) {
+		for (size_t k = 0; k < dst->nrr; k++)
+			free(dst->rr[k].p);
+		*dst = *src;
+		dst->nrr = 0;
+	}
+	for (size_t k = 0; k < src->nrr; k++) {
+		if (dst->nrr == RPL_RR_MAX)
+			return -1;
+		uint8_t *p = malloc(src->rr[k].len ? src->rr[k].len : 1);
+		if (p == NULL)
+			return -1;
+		memcpy(p, src->rr[k].p, src->rr[k].len);
+		dst->rr[dst->nrr].p = p;
+		dst->rr[dst->nrr].len = src->rr[k].len;
+		dst->nrr++;
+	}
+	return 0;
+}
+
 static int
 run_scenario(struct rpl_scenario *sc, const char *data_dir)
 {
@@ -718,6 +765,19 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		printf("# resolver setup failed\n");
 		return 1;
 	}
+	/* The routing monitor as serve has it, without its file. */
+	d->monitor = NULL;
+	if (d->cfg.routing_monitor_enable) {
+		struct relay_monitor_ctx mc = {
+			.loop = &loop,
+			.clock = replay_clock(),
+			.max_domains = (size_t)d->cfg.routing_monitor_size,
+		};
+		if (relay_monitor_open(&mc, &d->monitor) != 0) {
+			printf("# routing monitor setup failed\n");
+			return 1;
+		}
+	}
 	d->ctx = (struct relay_deliver_ctx){
 		.loop = &loop,
 		.clock = replay_clock(),
@@ -726,6 +786,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		.dns = &d->dns,
 		.tlsa = d->tlsa,
 		.digests = &d->digests,
+		.monitor = d->monitor,
 		.local_queued = local_queued,
 		.arg = d,
 	};
@@ -772,6 +833,12 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 			if (failed)
 				dump_context();
 			break;
+		case RPL_A_DNS:
+			window = nlog;
+			if (dns_change(sc, a,
+			        i > 0 ? &sc->actions[i - 1] : NULL) != 0)
+				fail_at(a->line, "cannot change the DNS");
+			break;
 		}
 		if (world.fatal[0] != '\0') {
 			fail_at(a->line, "%s", world.fatal);
@@ -786,6 +853,8 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		advance(1000);
 	if (d->sched != NULL)
 		fail_at(0, "the scheduler did not stop");
+	relay_monitor_close(d->monitor, NULL, NULL);
+	d->monitor = NULL;
 	relay_dns_close(d->dns, NULL, NULL);
 	relay_queue_close(d->queue, NULL, NULL);
 	for (int i = 0; i < 1000 && uv_loop_alive(&loop) && !loop_stuck; i++)

@@ -86,6 +86,7 @@ static int
 dns_name(struct parser *ps, char *dst, const char *src)
 {
 	size_t n = strlen(src);
+	dst[0] = '\0'; /* defined even on error (perr() is not inlined) */
 	if (n > 1 && src[n - 1] == '.')
 		n--;
 	if (n == 0 || n >= RPL_NAME_MAX)
@@ -839,6 +840,39 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 	    w);
 }
 
+/* `dns LINE` in the run section: the answer LINE (as in the dns section)
+ * takes effect at that point. Parsed into a scratch scenario, whose one
+ * answer the action keeps. */
+static int
+parse_run_dns(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
+{
+	struct rpl_scenario *tmp = calloc(1, sizeof *tmp);
+	if (tmp == NULL)
+		return perr(ps, "out of memory");
+	struct rpl_scenario *sc = ps->sc;
+	ps->sc = tmp;
+	int r = n > 0 ? parse_dns(ps, tok, n) : perr(ps, "dns wants a line");
+	ps->sc = sc;
+	if (r == 0 &&
+	    (tmp->nrrsets != 1 || tmp->nzones != 0 || tmp->selftest_failing))
+		r = perr(ps,
+		    "a run dns line changes one answer (no zone, "
+		    "no selftest)");
+	if (r == 0) {
+		a->rrset = malloc(sizeof *a->rrset);
+		if (a->rrset == NULL)
+			r = perr(ps, "out of memory");
+		else
+			*a->rrset = tmp->rrsets[0];
+	}
+	if (r != 0)
+		for (size_t i = 0; i < tmp->nrrsets; i++)
+			for (size_t k = 0; k < tmp->rrsets[i].nrr; k++)
+				free(tmp->rrsets[i].rr[k].p);
+	free(tmp);
+	return r;
+}
+
 static int
 parse_run(struct parser *ps, char **tok, size_t n)
 {
@@ -858,8 +892,12 @@ parse_run(struct parser *ps, char **tok, size_t n)
 		           : perr(ps, "%s wants one duration", tok[0]);
 	} else if (strcmp(tok[0], "expect") == 0) {
 		r = parse_expect(ps, a, tok, n);
+	} else if (strcmp(tok[0], "dns") == 0) {
+		a->kind = RPL_A_DNS;
+		r = parse_run_dns(ps, a, tok + 1, n - 1);
 	} else {
-		r = perr(ps, "unknown run line '%s' (submit step stop expect)",
+		r = perr(ps,
+		    "unknown run line '%s' (submit step stop expect dns)",
 		    tok[0]);
 	}
 	sc->nactions++; /* so that rpl_scenario_free() frees what was set */
@@ -1098,6 +1136,11 @@ rpl_scenario_free(struct rpl_scenario *sc)
 	for (size_t i = 0; i < sc->nactions; i++) {
 		free(sc->actions[i].regex);
 		free(sc->actions[i].submit);
+		if (sc->actions[i].rrset != NULL) {
+			for (size_t k = 0; k < sc->actions[i].rrset->nrr; k++)
+				free(sc->actions[i].rrset->rr[k].p);
+			free(sc->actions[i].rrset);
+		}
 	}
 	free(sc);
 }

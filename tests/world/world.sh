@@ -13,6 +13,12 @@
 #                               NSD and wait until it serves the new serial.
 #                               expired/badsig: that TLSA RRSIG only is expired
 #                               or corrupted (everything else stays secure)
+#   world.sh rr DIR OWNER TYPE TTL RDATA|none
+#                               replace the TYPE RRset at OWNER (A, AAAA, MX,
+#                               TLSA, CNAME, TXT; several records separated
+#                               by "|"), re-sign and reload as for tlsa
+#   world.sh unds DIR CHILD     remove the DS of zone CHILD from its parent
+#                               and re-sign the parent: CHILD turns insecure
 #
 # Environment at `up`: RELAY_ADDR=host:port (IPv4; where the upstream Postfix
 # relays to, default 127.0.0.1:10026), WORLD_DNS_PORT (default 10053).
@@ -59,6 +65,7 @@ die() { echo "world: error: $*" >&2; exit 1; }
 usage() {
   echo "usage: world.sh up DIR [--bench] | down DIR | status DIR" >&2
   echo "       world.sh tlsa DIR HOST TTL RDATA|none [ok|expired|badsig]" >&2
+  echo "       world.sh rr DIR OWNER TYPE TTL RDATA|none | unds DIR CHILD" >&2
   exit 2
 }
 
@@ -877,7 +884,7 @@ do_tlsa() {  # DIR HOST TTL RDATA [ok|expired|badsig]
   [ "$rdata" = none ] || [[ $rdata =~ ^[0-3]\ [01]\ [0-2]\ [0-9A-Fa-f]+$ ]] ||
     die "RDATA must be \"U S M HEX\" or none"
   [ "$rdata" != none ] || [ "$how" = ok ] || die "$how needs a TLSA record"
-  local owner=_25._tcp.$host zone f signed key serial pid i
+  local owner=_25._tcp.$host zone f signed key serial
   zone=$(zone_of "$dir" "$host")
   if [ "$zone" = . ]; then f=$dir/dns/zones/root.zone; else f=$dir/dns/zones/${zone%.}.zone; fi
   signed=$f.signed
@@ -916,6 +923,11 @@ do_tlsa() {  # DIR HOST TTL RDATA [ok|expired|badsig]
   else
     cp "$f" "$signed"   # an unsigned zone
   fi
+  nsd_reload "$dir" "$zone" "$signed" "$serial" "tlsa: $owner $ttl $rdata ($how)"
+}
+
+nsd_reload() {  # DIR ZONE SIGNEDFILE SERIAL MESSAGE: SIGHUP NSD until it serves SERIAL
+  local dir=$1 zone=$2 signed=$3 serial=$4 msg=$5 pid i
   pid=$(cat "$dir/run/nsd.pid" 2>/dev/null) || die "no NSD pid file in $dir/run"
   for i in $(seq 60); do
     if [ $((i % 10)) = 1 ]; then
@@ -925,18 +937,79 @@ do_tlsa() {  # DIR HOST TTL RDATA [ok|expired|badsig]
       kill -HUP "$pid" || die "cannot signal NSD (pid $pid)"
     fi
     [ "$(dig +short +time=1 +tries=1 -p "$DNS_PORT" "@$DNS_ADDR" "$zone" SOA 2>/dev/null |
-      awk '{ print $3 }')" = "$serial" ] && { log "tlsa: $owner $ttl $rdata ($how), $zone serial $serial"; return 0; }
+      awk '{ print $3 }')" = "$serial" ] && { log "$msg, $zone serial $serial"; return 0; }
     sleep 0.1
   done
   die "NSD did not load $zone serial $serial"
+}
+
+zone_files() {  # DIR ZONE: sets ZF (source) and ZS (signed) for ZONE
+  if [ "$2" = . ]; then ZF=$1/dns/zones/root.zone; else ZF=$1/dns/zones/${2%.}.zone; fi
+  ZS=$ZF.signed
+  if ! [ -f "$ZF" ] || ! [ -f "$ZS" ]; then die "zone files for $2 missing under $1/dns/zones"; fi
+}
+
+zone_resign() {  # DIR ZONE: re-sign ZF with the key ZS publishes (or copy an unsigned zone)
+  local key
+  if key=$(zone_key "$1" "$2" "$ZS"); then
+    sign "$ZF" "$2" "$key" > /dev/null
+  else
+    cp "$ZF" "$ZS"
+  fi
+}
+
+# --- rr: replace any RRset in a running world ---------------------------------------
+do_rr() {  # DIR OWNER TYPE TTL RDATA|none
+  local dir=$1 owner=${2%.}. type=$3 ttl=$4 rdata=$5 zone serial
+  [ "$(id -u)" = 0 ] || die "must run as root"
+  case $ttl in ''|*[!0-9]*) die "TTL must be a number of seconds" ;; esac
+  case $type in A|AAAA|MX|TLSA|CNAME|TXT) ;; *) die "type $type not supported" ;; esac
+  zone=$(zone_of "$dir" "$owner")
+  zone_files "$dir" "$zone"
+  serial=$(awk '$3 == "SOA" { print $6 + 1; exit }' "$ZF")
+  awk -v o="$owner" -v t="$type" -v s="$serial" '
+    $3 == "SOA" { $6 = s }
+    $1 == o && ($3 == t || $4 == t) { next }
+    { print }' "$ZF" > "$ZF.tmp"
+  if [ "$rdata" != none ]; then
+    local r
+    # Several records: RDATA values separated by "|".
+    IFS='|' read -r -a recs <<< "$rdata"
+    for r in "${recs[@]}"; do echo "$owner $ttl IN $type $r" >> "$ZF.tmp"; done
+  fi
+  mv "$ZF.tmp" "$ZF"
+  zone_resign "$dir" "$zone"
+  nsd_reload "$dir" "$zone" "$ZS" "$serial" "rr: $owner $type $ttl $rdata"
+}
+
+# --- unds: remove a child zone's DS from its parent (the child turns insecure) -------
+do_unds() {  # DIR CHILD
+  local dir=$1 child=${2%.}. parent serial
+  [ "$(id -u)" = 0 ] || die "must run as root"
+  parent=$(zone_of "$dir" "${child#*.}")
+  zone_files "$dir" "$parent"
+  awk -v o="$child" '$1 == o && ($3 == "DS" || $4 == "DS") { f = 1 } END { exit !f }' "$ZF" ||
+    die "no DS for $child in $parent"
+  serial=$(awk '$3 == "SOA" { print $6 + 1; exit }' "$ZF")
+  awk -v o="$child" -v s="$serial" '
+    $3 == "SOA" { $6 = s }
+    $1 == o && ($3 == "DS" || $4 == "DS") { next }
+    { print }' "$ZF" > "$ZF.tmp"
+  mv "$ZF.tmp" "$ZF"
+  zone_resign "$dir" "$parent"
+  nsd_reload "$dir" "$parent" "$ZS" "$serial" "unds: DS of $child removed from $parent"
 }
 
 # --- main --------------------------------------------------------------------------
 
 [ $# -ge 2 ] || usage
 cmd=$1; dir=$2; shift 2
-if [ "$cmd" = tlsa ]; then
-  if [ $# -lt 3 ] || [ $# -gt 4 ]; then usage; fi
+if [ "$cmd" = tlsa ] || [ "$cmd" = rr ] || [ "$cmd" = unds ]; then
+  case $cmd in
+    tlsa) if [ $# -lt 3 ] || [ $# -gt 4 ]; then usage; fi ;;
+    rr) [ $# = 4 ] || usage ;;
+    unds) [ $# = 1 ] || usage ;;
+  esac
   [ -f "$dir/world.env" ] || die "no world in $dir"
   dir=$(cd "$dir" && pwd -P)
   # The running world's NSD address, whatever WORLD_NET says now.
@@ -944,7 +1017,7 @@ if [ "$cmd" = tlsa ]; then
   DNS_ADDR=$(. "$dir/world.env" && echo "$WORLD_DNS_ADDR")
   # shellcheck disable=SC1091
   DNS_PORT=$(. "$dir/world.env" && echo "$WORLD_DNS_PORT")
-  do_tlsa "$dir" "$@"
+  "do_$cmd" "$dir" "$@"
   exit
 fi
 bench=0

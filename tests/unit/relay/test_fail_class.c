@@ -202,6 +202,8 @@ test_envelope_keeps_unknown(void **state)
 	                           "a.reason why\n"
 	                           "a.policy dane\n"
 	                           "a.policy_entry \n"
+	                           "a.routing_change \n"
+	                           "a.hint \n"
 	                           "end\n";
 	struct relay_queue_envelope *env = NULL;
 	size_t len = 0;

@@ -572,6 +572,45 @@ test_show_policy_entry(void **state)
 	relay_queue_envelope_free(e);
 }
 
+/* The routing monitor's findings of an attempt: the kinds it logged and,
+ * for a tlsa-mismatch, the rollover hint with its explanation. */
+static void
+test_show_routing_hint(void **state)
+{
+	struct relay_queue_envelope *e = sample_env();
+	struct relay_queue_attempt *a = &e->rcpt[0].attempt[0];
+	struct cap c;
+	(void)state;
+
+	cap_open(&c);
+	must(relay_report_show_text(c.f, e, NULL, NOW));
+	cap_close(&c);
+	assert_null(strstr(c.buf, "routing:"));
+	assert_null(strstr(c.buf, "hint:"));
+	free(c.buf);
+
+	must(relay_queue_set_str(&a->routing_change,
+	    "address-new,key-new-unmatched"));
+	must(relay_queue_set_str(&a->hint, "new-key-before-tlsa"));
+	cap_open(&c);
+	must(relay_report_show_text(c.f, e, NULL, NOW));
+	cap_close(&c);
+	assert_contains(c.buf,
+	    "      routing:      address-new,key-new-unmatched\n");
+	assert_contains(c.buf,
+	    "      hint:         new-key-before-tlsa: the server presents a "
+	    "new key that no TLSA record names");
+	free(c.buf);
+	cap_open(&c);
+	must(relay_report_show_json(c.f, e, NULL, NOW));
+	cap_close(&c);
+	assert_contains(c.buf,
+	    "\"routing_change\":\"address-new,key-new-unmatched\","
+	    "\"hint\":\"new-key-before-tlsa\",\"hint_text\":\"the server");
+	free(c.buf);
+	relay_queue_envelope_free(e);
+}
+
 static void
 test_show_json(void **state)
 {
@@ -909,6 +948,7 @@ main(void)
 		cmocka_unit_test(test_show_text),
 		cmocka_unit_test(test_show_json),
 		cmocka_unit_test(test_show_policy_entry),
+		cmocka_unit_test(test_show_routing_hint),
 		cmocka_unit_test(test_report_aggregate),
 		cmocka_unit_test(test_report_text),
 		cmocka_unit_test(test_report_json),
