@@ -315,8 +315,7 @@ deliver__monitor_dns(struct dest_job *j)
 	const struct relay_dns_result *res = j->dns;
 	/* The notify_relayhost hop is configuration, not routing. */
 	if (j->notify || mon == NULL || !relay_monitor_ready(mon) ||
-	    res == NULL ||
-	    res->kind != RELAY_DNS_DEST_HOSTS)
+	    res == NULL || res->kind != RELAY_DNS_DEST_HOSTS)
 		return;
 	size_t nh = res->nhosts < RELAY_MONITOR_HOSTS_MAX
 	    ? res->nhosts
