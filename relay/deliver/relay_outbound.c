@@ -33,6 +33,8 @@ static bool sess_attach_envelope(struct out_sess *ss, struct dest_job *j);
 struct relay_outbound_probe {
 	struct out_sess *ss;
 	const struct tlsa_verdict *verdict; /* borrowed, see relay_deliver.h */
+	void (*step)(void *arg, enum relay_outbound_step step,
+	    const struct relay_outbound_result *res);
 	void (*done)(void *arg, const struct relay_outbound_result *res);
 	void *arg;
 	struct relay_outbound_result res;
@@ -219,6 +221,20 @@ probe_report(struct relay_outbound_probe *pr, const struct out_sess *ss)
 	relay_copy(res->why, sizeof(res->why), f.reason);
 }
 
+/* Tell a probe's watcher that its session passed step. */
+static void
+probe_step(struct out_sess *ss, enum relay_outbound_step step)
+{
+	struct relay_outbound_probe *pr = ss->probe;
+	if (pr == NULL || pr->step == NULL)
+		return;
+	if (step == RELAY_OUTBOUND_STEP_TLS) {
+		pr->res.tls_tried = true;
+		pr->res.tls = ss->tres;
+	}
+	pr->step(pr->arg, step, &pr->res);
+}
+
 /* The connection is gone (on_closed): report to a job still attached or
  * to the probe, free the session, and let the job go on. */
 static void
@@ -370,6 +386,7 @@ sess_pump(struct out_sess *ss)
 			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
 			return;
 		case SMTP_CLIENT_EV_STARTTLS:
+			probe_step(ss, RELAY_OUTBOUND_STEP_STARTTLS);
 			(void)sess_flush(ss);
 			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
 			sess_start_tls(ss);
@@ -478,6 +495,7 @@ sess_on_connected(struct relay_conn *c, int status, void *arg)
 	}
 	if (ss->probe != NULL)
 		ss->probe->res.connected = true;
+	probe_step(ss, RELAY_OUTBOUND_STEP_CONNECTED);
 	sess_pump(ss);
 }
 
@@ -552,11 +570,13 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 			relay_copy(ss->tres.why, sizeof(ss->tres.why),
 			    "TLS handshake failed");
 		}
+		probe_step(ss, RELAY_OUTBOUND_STEP_TLS);
 		sess_abort(ss, ss->tres.status[0] ? ss->tres.status : "4.7.5",
 		    relay_class_tls(v, &ss->tres), ss->tres.why);
 		return;
 	}
 	ss->tls_ok = true;
+	probe_step(ss, RELAY_OUTBOUND_STEP_TLS);
 	if (smtp_client_tls_started(ss->smtp) != 0) {
 		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE,
 		    "TLS state error");
@@ -979,6 +999,7 @@ relay_outbound_probe(const struct relay_deliver_ctx *ctx,
 	}
 	pr->ss = ss;
 	pr->verdict = target->verdict;
+	pr->step = target->step;
 	pr->done = done;
 	pr->arg = arg;
 	/* No envelope is ever attached: the machine stops at READY. */

@@ -472,6 +472,34 @@ int relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
     enum tlsa_level level, relay_dns_dest_cb *cb, void *arg,
     struct relay_dns_req **out) __attribute__((warn_unused_result));
 
+/*
+ * Optional progress of a destination request, for a caller that shows the
+ * lookups as they are answered (`danerelay probe`). Each hook sees the
+ * result being filled (borrowed, read-only, valid during the call) and may
+ * be NULL. They run from lookup answers on the loop, never from inside
+ * relay_dns_resolve(), and must not cancel the request or close dns. A
+ * destination that is not RELAY_DNS_DEST_HOSTS only ever reaches the done
+ * callback, as may a host whose name is not a host name (bad_name), so a
+ * caller still reads everything from the final result.
+ *   mx:        the MX answer is in: kind, mx, dest, implicit_mx, and
+ *              hosts[].name/pref (nhosts), before any address lookup.
+ *   addresses: host i's A/AAAA answers are in: a, aaaa, addrs, in.addr.
+ *   host_done: host i is complete (every TLSA lookup tlsa/ asked for):
+ *              hosts[i].in is ready for tlsa_policy_decide().
+ */
+struct relay_dns_progress {
+	void (*mx)(void *arg, const struct relay_dns_result *res);
+	void (*addresses)(void *arg, const struct relay_dns_result *res,
+	    size_t i);
+	void (*host_done)(void *arg, const struct relay_dns_result *res,
+	    size_t i);
+};
+
+/* Install progress hooks on req (a handle from relay_dns_resolve(), before
+ * its callback ran); pg is borrowed until then, arg is passed to them. */
+void relay_dns_set_progress(struct relay_dns_req *req,
+    const struct relay_dns_progress *pg, void *arg);
+
 /* Cancel a destination request: its lookups are ub_cancel()ed, it is freed,
  * and its callback never runs (STYLE.md 4). */
 void relay_dns_cancel(struct relay_dns_req *req);

@@ -66,8 +66,26 @@ struct relay_dns_req {
 	struct slot mx;
 	struct host_state *hs; /* one per res->hosts entry */
 	size_t nhs;
-	size_t pending; /* lookups in flight */
+	size_t pending;                            /* lookups in flight */
+	const struct relay_dns_progress *progress; /* or NULL */
+	void *progress_arg;
 };
+
+void
+relay_dns_set_progress(struct relay_dns_req *req,
+    const struct relay_dns_progress *pg, void *arg)
+{
+	req->progress = pg;
+	req->progress_arg = arg;
+}
+
+/* Host i has every lookup it will get: tell the progress hook. */
+static void
+host_complete(struct relay_dns_req *req, size_t i)
+{
+	if (req->progress != NULL && req->progress->host_done != NULL)
+		req->progress->host_done(req->progress_arg, req->res, i);
+}
 
 static void
 lookup_clear(struct relay_dns_lookup *l)
@@ -234,11 +252,14 @@ tlsa_step(struct relay_dns_req *req, size_t i)
 			dns__log(req->dns, RELAY_LOG_WARNING,
 			    "tlsa_policy_tlsa_next host=%s: %s", h->name,
 			    tlsa_strerror(r));
+			host_complete(req, i);
 			return;
 		}
 		size_t k = h->in.n_tlsa;
-		if (r == 0 || k >= TLSA_BASES_MAX)
+		if (r == 0 || k >= TLSA_BASES_MAX) {
+			host_complete(req, i);
 			return;
+		}
 		snprintf(h->base_[k], sizeof h->base_[k], "%s", base);
 		r = tlsa_qname(h->base_[k], req->res->dest.port, qname,
 		    sizeof qname);
@@ -363,6 +384,8 @@ addresses_done(struct relay_dns_req *req, size_t i)
 		    relay_dns_to_tlsa(&h->aaaa.st));
 		break;
 	}
+	if (req->progress != NULL && req->progress->addresses != NULL)
+		req->progress->addresses(req->progress_arg, req->res, i);
 	/* The expanded name, preferably from a family with data. */
 	if (h->a.st.kind == RELAY_DNS_DATA && h->a.canon != NULL)
 		h->in.expanded = h->a.canon;
@@ -556,6 +579,15 @@ hosts_start(struct relay_dns_req *req, const struct relay_dns_mx *mx, size_t n)
 			continue;
 		}
 		h->in.name_numeric = numeric_name(h->name);
+	}
+	/* Every host is named before any answer can arrive. */
+	if (req->progress != NULL && req->progress->mx != NULL)
+		req->progress->mx(req->progress_arg, res);
+	for (size_t i = 0; i < n; i++) {
+		struct relay_dns_host *h = &res->hosts[i];
+		struct host_state *hs = &req->hs[i];
+		if (h->bad_name)
+			continue;
 		/* inet_protocols: no query at all for a family that is off
 		 * (Postfix makes none either); its lookup stays "not made". */
 		enum relay_inet_protocols inet = req->dns->inet_protocols;
