@@ -221,7 +221,7 @@ end = time.time() + 60
 while not os.path.exists(release) and time.time() < end:
     time.sleep(0.05)
 c.close()' "$STALL_ADDR" "$OUT/stall.started" "$OUT/stall.release"
-wait_file() { local i; for i in $(seq $(($2 * 10))); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
+wait_file() { local _i; for _i in $(seq $(($2 * 10))); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
 check "stall server listens on $STALL_ADDR:25" wait_file "$OUT/stall.started.listening" 10
 "$RELAY_BIN" probe -c "$CONF" "faultdane1.$WORLD_TLD" > "$OUT/stream.txt" 2> "$OUT/stream.err" &
 STREAM_PID=$!

@@ -63,6 +63,7 @@ run() {
   printf '%s\n' "spool_dir = $tmp/spool-$name" "myhostname = relay.test" "listen = 127.0.0.1:$port" \
     "dns_forwarders = 127.0.0.1@9" "tls_security_level = may" "shutdown_timeout = 1s" > "$tmp/$name.conf"
   # exec keeps the pid, so "self" can be written before serve starts.
+  # shellcheck disable=SC2016  # $$ and $0 belong to the inner shell
   env NOTIFY_SOCKET="@danerelay-test-watchdog-$$-$name" "$@" bash -c \
     '[ "${WATCHDOG_PID:-}" = self ] && export WATCHDOG_PID=$$; exec "$0" -c "$1" serve' \
     "$bin" "$tmp/$name.conf" > "$tmp/$name.log" 2>&1 &
