@@ -45,6 +45,12 @@ static const char *const tls_level_words[] = { "dane", "dane-only", "may",
 	"encrypt", "verify", NULL };
 static const char *const tls_policy_words[] = { "dane", "dane-only", "may",
 	"encrypt", "verify", "none", NULL };
+/* Index = enum relay_inet_protocols, Postfix's inet_protocols words. */
+static const char *const inet_protocols_words[] = { "all", "ipv4", "ipv6",
+	NULL };
+/* Index = enum relay_address_preference (Postfix smtp_address_preference). */
+static const char *const address_preference_words[] = { "any", "ipv4", "ipv6",
+	NULL };
 
 static const struct relay_config_param relay_config_table[] = {
 	{ "connection_cache_time", RELAY_CONFIG_DURATION, "2s", NULL, 0,
@@ -81,6 +87,12 @@ static const struct relay_config_param relay_config_table[] = {
 	    "DNSSEC trust anchor file (DS or DNSKEY records; Debian's "
 	    "dns-root-data provides the root's). Empty: only anchors from "
 	    "dns_resolver_config." },
+	{ "inet_protocols", RELAY_CONFIG_ENUM, "all", NULL, 0, 0,
+	    inet_protocols_words, F(inet_protocols), NOCOUNT,
+	    "Address families for outbound SMTP (Postfix inet_protocols): "
+	    "`all`, `ipv4` or `ipv6`. With `ipv4` no AAAA lookup is made and no "
+	    "IPv6 address is ever tried; with `ipv6` the same for A and IPv4. "
+	    "TLSA lookups are the same either way." },
 	{ "listen", RELAY_CONFIG_ADDRLIST, "127.0.0.1:10025", NULL, 1, 16, NULL,
 	    F(listen), F(listen_count),
 	    "Addresses the SMTP server listens on: `ipv4:port` or "
@@ -167,6 +179,25 @@ static const struct relay_config_param relay_config_table[] = {
 	{ "shutdown_timeout", RELAY_CONFIG_DURATION, "30s", NULL, 0, 10 * MS_M,
 	    NULL, F(shutdown_timeout_ms), NOCOUNT,
 	    "On SIGTERM, how long deliveries in flight may take to finish." },
+	{ "smtp_address_preference", RELAY_CONFIG_ENUM, "any", NULL, 0, 0,
+	    address_preference_words, F(smtp_address_preference), NOCOUNT,
+	    "The order in which an MX host's addresses are tried when it has "
+	    "both (Postfix smtp_address_preference): `ipv6` or `ipv4` first, "
+	    "each family in answer order, or `any`: random order, the families "
+	    "alternating from a random first one (as Postfix's "
+	    "smtp_balance_inet_protocols), so that an outage of one family never "
+	    "stops delivery over the other. No effect unless inet_protocols is "
+	    "`all`." },
+	{ "smtp_bind_address", RELAY_CONFIG_STRING, "", NULL, 0, 0, NULL,
+	    F(smtp_bind_address), NOCOUNT,
+	    "Outbound: the local IPv4 address that SMTP connections to IPv4 "
+	    "addresses come from (an address literal; empty: the kernel "
+	    "chooses). When it cannot be bound the attempt is deferred (4.4.0), "
+	    "never made from another address." },
+	{ "smtp_bind_address6", RELAY_CONFIG_STRING, "", NULL, 0, 0, NULL,
+	    F(smtp_bind_address6), NOCOUNT,
+	    "Outbound: the local IPv6 address for connections to IPv6 "
+	    "addresses, as smtp_bind_address (no brackets)." },
 	{ "smtp_connect_timeout", RELAY_CONFIG_DURATION, "30s", NULL, MS_S,
 	    MS_H, NULL, F(smtp_connect_timeout_ms), NOCOUNT,
 	    "Outbound: TCP connection set-up." },
@@ -179,6 +210,11 @@ static const struct relay_config_param relay_config_table[] = {
 	{ "smtp_data_xfer_timeout", RELAY_CONFIG_DURATION, "180s", NULL, MS_S,
 	    MS_H, NULL, F(smtp_data_xfer_timeout_ms), NOCOUNT,
 	    "Outbound: each write of message content (RFC 5321 4.5.3.2.5)." },
+	{ "smtp_helo_name", RELAY_CONFIG_STRING, NULL, "`myhostname`", 0, 0,
+	    NULL, F(smtp_helo_name), NOCOUNT,
+	    "Outbound: the name sent in EHLO (and HELO) to MX hosts "
+	    "(Postfix smtp_helo_name); one word, a host name or an address "
+	    "literal like `[192.0.2.1]`." },
 	{ "smtp_helo_timeout", RELAY_CONFIG_DURATION, "300s", NULL, MS_S, MS_H,
 	    NULL, F(smtp_helo_timeout_ms), NOCOUNT,
 	    "Outbound: greeting and EHLO reply (RFC 5321 4.5.3.2.1)." },
@@ -253,6 +289,10 @@ static const struct relay_config_param relay_config_table[] = {
 _Static_assert(sizeof(enum relay_tls_level) == sizeof(int),
     "enum fields are stored as int");
 _Static_assert(sizeof(enum relay_config_log_level) == sizeof(int),
+    "enum fields are stored as int");
+_Static_assert(sizeof(enum relay_inet_protocols) == sizeof(int),
+    "enum fields are stored as int");
+_Static_assert(sizeof(enum relay_address_preference) == sizeof(int),
     "enum fields are stored as int");
 
 const char *
@@ -1036,8 +1076,12 @@ relay_config_init(struct relay_config *cfg)
 		int rc;
 
 		if (def == NULL) {
-			/* Computed defaults: only myhostname so far. */
-			assert(prm->offset == F(myhostname));
+			/* Computed defaults: myhostname, and smtp_helo_name,
+			 * which follows myhostname (relay_config_load_buf()
+			 * copies the final myhostname when the file leaves it
+			 * unset, as Postfix's $myhostname). */
+			assert(prm->offset == F(myhostname) ||
+			    prm->offset == F(smtp_helo_name));
 			if (gethostname(host, sizeof(host)) != 0 ||
 			    memchr(host, '\0', sizeof(host)) == NULL)
 				memcpy(host, "localhost", sizeof("localhost"));
@@ -1276,6 +1320,53 @@ line_of(const struct relay_config *cfg, size_t off)
 	return cfg->line_[param_index(param_by_offset(off))];
 }
 
+/*
+ * An outbound source address: empty (the kernel chooses), or a literal of
+ * exactly the given family, the only thing bind() can use. A host name is
+ * refused: resolving it would make the source depend on DNS.
+ */
+static bool
+bind_literal_ok(const char *text, int family)
+{
+	uint8_t addr[16];
+
+	return text[0] == '\0' || inet_pton(family, text, addr) == 1;
+}
+
+/*
+ * The EHLO argument (RFC 5321 4.1.1.1: a domain or an address literal) is
+ * one word on the command line: no white space, at most 255 characters
+ * (RFC 5321 4.5.3.1.2 bounds a domain at 255 octets).
+ */
+static bool
+helo_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((uint8_t)name[i] <= 0x20 || (uint8_t)name[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * Defaults that follow another parameter, set once the file is read:
+ * smtp_helo_name is myhostname unless the file names it (Postfix's
+ * smtp_helo_name = $myhostname). Returns 0 or RELAY_CONFIG_ENOMEM.
+ */
+static int
+derive_defaults(struct relay_config *cfg)
+{
+	const struct relay_config_param *helo =
+	    param_by_offset(F(smtp_helo_name));
+
+	if (relay_config_is_explicit(cfg, helo))
+		return 0;
+	return set_value(cfg, helo, cfg->myhostname, strlen(cfg->myhostname));
+}
+
 /* Relations between parameters, checked after the whole file is read. */
 static int
 cross_check(struct relay_config *cfg, const char *name, char *err)
@@ -1299,6 +1390,32 @@ cross_check(struct relay_config *cfg, const char *name, char *err)
 	if (cfg->dns_selftest_name[0] == '\0') {
 		seterr(err, "%s:%u: dns_selftest_name must not be empty", name,
 		    line_of(cfg, F(dns_selftest_name)));
+		return RELAY_CONFIG_EVALUE;
+	}
+	if (!bind_literal_ok(cfg->smtp_bind_address, AF_INET)) {
+		seterr(err,
+		    "%s:%u: smtp_bind_address must be an IPv4 address literal "
+		    "such as 192.0.2.1 (or empty)",
+		    name, line_of(cfg, F(smtp_bind_address)));
+		return RELAY_CONFIG_EVALUE;
+	}
+	if (!bind_literal_ok(cfg->smtp_bind_address6, AF_INET6)) {
+		seterr(err,
+		    "%s:%u: smtp_bind_address6 must be an IPv6 address literal "
+		    "such as 2001:db8::1, without brackets (or empty)",
+		    name, line_of(cfg, F(smtp_bind_address6)));
+		return RELAY_CONFIG_EVALUE;
+	}
+	if (!helo_name_ok(cfg->smtp_helo_name)) {
+		unsigned l = relay_config_is_explicit(cfg,
+		                 param_by_offset(F(smtp_helo_name)))
+		    ? line_of(cfg, F(smtp_helo_name))
+		    : line_of(cfg, F(myhostname));
+		seterr(err,
+		    "%s:%u: smtp_helo_name must be one word of at most 255 "
+		    "characters, a host name or an address literal (it "
+		    "follows myhostname unless set)",
+		    name, l);
 		return RELAY_CONFIG_EVALUE;
 	}
 	return 0;
@@ -1340,6 +1457,11 @@ relay_config_load_buf(struct relay_config *cfg, const char *name,
 	}
 	if (rc == 0)
 		rc = parse_buf(cfg, name, p, len, err);
+	if (rc == 0) {
+		rc = derive_defaults(cfg);
+		if (rc != 0)
+			seterr(err, "%s: out of memory", name);
+	}
 	if (rc == 0)
 		rc = cross_check(cfg, name, err);
 	if (rc == 0)

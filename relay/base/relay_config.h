@@ -104,6 +104,28 @@ enum relay_config_log_level {
 	RELAY_CONFIG_LOG_DEBUG,
 };
 
+/*
+ * inet_protocols (Postfix's name): the address families outbound SMTP
+ * uses. A family that is off is neither looked up (no A or no AAAA query)
+ * nor connected to.
+ */
+enum relay_inet_protocols {
+	RELAY_INET_ALL,
+	RELAY_INET_IPV4,
+	RELAY_INET_IPV6,
+};
+
+/*
+ * smtp_address_preference (Postfix's name): the order of one MX host's
+ * addresses. ANY shuffles them all; IPV4/IPV6 put that family first, each
+ * family in answer order.
+ */
+enum relay_address_preference {
+	RELAY_ADDRPREF_ANY,
+	RELAY_ADDRPREF_IPV4,
+	RELAY_ADDRPREF_IPV6,
+};
+
 /* One element of an address list (listen). */
 struct relay_config_addr {
 	struct sockaddr_storage sa; /* AF_INET or AF_INET6, port set */
@@ -211,6 +233,15 @@ struct relay_config {
 	bool routing_monitor_enable;
 	int64_t routing_monitor_size;
 
+	/* Outbound SMTP client: families, address order, source addresses
+	 * (literals checked at load; "" lets the kernel choose) and the EHLO
+	 * name (myhostname unless set). */
+	enum relay_inet_protocols inet_protocols;
+	enum relay_address_preference smtp_address_preference;
+	char *smtp_bind_address;
+	char *smtp_bind_address6;
+	char *smtp_helo_name;
+
 	/* Outbound SMTP client, per state (Postfix smtp_*_timeout). */
 	uint64_t smtp_connect_timeout_ms;
 	uint64_t smtp_helo_timeout_ms;
@@ -280,7 +311,8 @@ const struct relay_config_param *relay_config_param_find(const char *name,
 int relay_config_init(struct relay_config *cfg) RELAY_CONFIG_WUR;
 
 /*
- * Initialises *cfg with defaults, then applies the file at path, then
+ * Initialises *cfg with defaults, then applies the file at path, then sets
+ * the defaults that follow other parameters (smtp_helo_name), then
  * cross-checks (retry_min <= retry_max, tls_cert_file and tls_key_file
  * together) and loads tls_policy_file. path is borrowed.
  * On error returns a negative enum relay_config_err, writes one line

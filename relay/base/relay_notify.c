@@ -3,6 +3,7 @@
  * See relay_notify.h for the contract.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -73,6 +74,47 @@ relay_notifyf(const char *fmt, ...)
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return RELAY_NOTIFY_ETOOLONG;
 	return relay_notify(buf);
+}
+
+/* A positive decimal number with nothing around it, into *v. */
+static bool
+parse_positive(const char *text, uint64_t *v)
+{
+	uint64_t n = 0;
+
+	if (text[0] == '\0')
+		return false;
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		unsigned d = (unsigned)(*p - '0');
+		if (n > (UINT64_MAX - d) / 10)
+			return false;
+		n = n * 10 + d;
+	}
+	*v = n;
+	return n > 0;
+}
+
+int
+relay_notify_watchdog_usec(uint64_t *usec)
+{
+	const char *u = getenv("WATCHDOG_USEC");
+	const char *pid = getenv("WATCHDOG_PID");
+	uint64_t timeout, owner;
+
+	if (u == NULL)
+		return 0;
+	if (!parse_positive(u, &timeout))
+		return -1;
+	if (pid != NULL) {
+		if (!parse_positive(pid, &owner))
+			return -1;
+		if (owner != (uint64_t)getpid())
+			return 0;
+	}
+	*usec = timeout;
+	return 1;
 }
 
 const char *

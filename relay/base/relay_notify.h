@@ -21,6 +21,7 @@
  * service manager that does not read never stalls the loop.
  */
 #include <stddef.h>
+#include <stdint.h>
 
 #define RELAY_NOTIFY_WUR __attribute__((warn_unused_result))
 
@@ -45,6 +46,19 @@ int relay_notify(const char *msg) RELAY_NOTIFY_WUR;
 /* As relay_notify(), with the message built by printf-style formatting. */
 int relay_notifyf(const char *fmt, ...) RELAY_NOTIFY_WUR
     __attribute__((format(printf, 1, 2)));
+
+/*
+ * The service manager's watchdog (sd_watchdog_enabled(3)'s rules): enabled
+ * when $WATCHDOG_USEC holds a positive decimal number of microseconds and
+ * $WATCHDOG_PID is unset or holds getpid() (a variable inherited by some
+ * other process is not meant for it). Returns 1 and stores the timeout in
+ * *usec when enabled; 0 when not (unset, or another process's); -1 when a
+ * variable is malformed (no digits, a sign, trailing bytes, zero,
+ * overflow). The environment is read, never changed. The daemon sends
+ * "WATCHDOG=1" through relay_notify() every half of *usec, as the man
+ * page recommends.
+ */
+int relay_notify_watchdog_usec(uint64_t *usec) RELAY_NOTIFY_WUR;
 
 /* A static English description of a relay_notify() result. */
 const char *relay_notify_strerror(int err);

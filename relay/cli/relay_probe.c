@@ -68,6 +68,16 @@ struct probe_host {
 	enum relay_fail_class fclass;
 	char dsn[TLSA_STATUS_MAX + 1];
 	char why[PROBE_WHY_MAX];
+	/* What the text output has shown of this host so far. */
+	bool decided;       /* v / decide_rc are set */
+	bool addr_ready;    /* its address answers are in */
+	bool dns_complete;  /* every lookup it gets is in */
+	bool shown_addr;    /* the "host" line */
+	bool shown_dns;     /* its tlsa and verdict lines */
+	bool shown_session; /* the session header (several hosts) */
+	bool shown_connect;
+	bool shown_tls;
+	bool shown_result;
 };
 
 struct probe {
@@ -90,7 +100,15 @@ struct probe {
 	int dest_rc;
 	struct tlsa_dest_verdict dv;
 	struct probe_host *hosts;
+	size_t nhosts; /* entries of hosts */
 	size_t host_i;
+
+	/* Text output is written as the facts arrive (posttls-finger
+	 * style), one flushed line at a time: what has been shown. */
+	bool stream;
+	bool shown_head;
+	bool shown_mx;
+	size_t shown_hosts; /* hosts whose DNS block is complete on screen */
 
 	/* What the outbound session borrows (loop, cfg, tlsa), and the
 	 * session in progress. */
@@ -107,6 +125,11 @@ struct probe {
 };
 
 static void probe_next_host(struct probe *p);
+/* The text output, shown as it becomes known (see "output" below). */
+static void show_head(struct probe *p);
+static void show_dns(struct probe *p, const struct relay_dns_result *res,
+    bool final);
+static void show_session(struct probe *p, size_t i, bool final);
 
 static void
 probe_fail(struct probe *p, enum relay_fail_class fclass, const char *dsn,
@@ -200,6 +223,7 @@ sess_done(void *arg, const struct relay_outbound_result *res)
 	if (h->ok) {
 		p->allowed = true;
 		p->allowed_host = p->host_i;
+		show_session(p, p->host_i, true);
 		probe_finish(p);
 		return;
 	}
@@ -210,12 +234,39 @@ sess_done(void *arg, const struct relay_outbound_result *res)
 		h->fclass = res->fclass;
 		relay_copy(h->dsn, sizeof(h->dsn), res->dsn);
 		relay_copy(h->why, sizeof(h->why), res->why);
+		show_session(p, p->host_i, true);
 		probe_finish(p);
 		return;
 	}
 	host_fail(p, h, res->fclass, res->dsn, res->why);
+	show_session(p, p->host_i, true);
 	p->host_i++;
 	probe_next_host(p);
+}
+
+/* The session of the current host passed a step: show it at once. */
+static void
+sess_step(void *arg, enum relay_outbound_step step,
+    const struct relay_outbound_result *res)
+{
+	struct probe *p = arg;
+	struct probe_host *h = &p->hosts[p->host_i];
+	switch (step) {
+	case RELAY_OUTBOUND_STEP_CONNECTED:
+		h->connected = res->connected;
+		show_session(p, p->host_i, false);
+		break;
+	case RELAY_OUTBOUND_STEP_STARTTLS:
+		show_session(p, p->host_i, false);
+		if (p->stream)
+			printf("  starttls: accepted, TLS handshake\n");
+		break;
+	case RELAY_OUTBOUND_STEP_TLS:
+		h->tls_tried = true;
+		h->tres = res->tls;
+		show_session(p, p->host_i, false);
+		break;
+	}
 }
 
 /* Start a session to the first address of the current host. Returns true
@@ -235,6 +286,7 @@ sess_start(struct probe *p)
 		.port = p->res->dest.port,
 		.verdict = &h->v,
 		.cleartext = p->cleartext,
+		.step = sess_step,
 	};
 	int r = relay_outbound_probe(&p->dctx, &t, sess_done, p, &p->sess);
 	if (r == RELAY_CONN_NOMEM) {
@@ -269,6 +321,7 @@ probe_next_host(struct probe *p)
 			    tlsa_strerror(h->decide_rc));
 			host_fail(p, h, RELAY_FAIL_CLASS_DNSSEC_BOGUS, "4.7.5",
 			    why);
+			show_session(p, p->host_i, true);
 			continue;
 		}
 		if (h->v.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
@@ -278,6 +331,7 @@ probe_next_host(struct probe *p)
 			host_fail(p, h,
 			    relay_class_dns(h->v.fclass, p->res, dh),
 			    h->v.status, why);
+			show_session(p, p->host_i, true);
 			if (h->v.scope == TLSA_SCOPE_DESTINATION)
 				break;
 			continue; /* C10, C14: skip this host */
@@ -287,16 +341,81 @@ probe_next_host(struct probe *p)
 			relay_fmt(why, sizeof(why), "%s: no address", dh->name);
 			host_fail(p, h, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3",
 			    why);
+			show_session(p, p->host_i, true);
 			continue;
 		}
 		if (sess_start(p))
 			return;
+		show_session(p, p->host_i, true);
 	}
 	if (p->fclass == RELAY_FAIL_CLASS_NONE)
 		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3",
 		    "no usable MX host");
 	probe_finish(p);
 }
+
+/* p->hosts for res's hosts (once). False when out of memory. */
+static bool
+probe_hosts_alloc(struct probe *p, const struct relay_dns_result *res)
+{
+	if (p->hosts != NULL || res->nhosts == 0)
+		return true;
+	p->hosts = calloc(res->nhosts, sizeof(*p->hosts));
+	if (p->hosts == NULL)
+		return false;
+	p->nhosts = res->nhosts;
+	return true;
+}
+
+/* The RFC 7672 decision for host i, once its facts are complete. It is
+ * pure, so deciding each host as soon as its lookups are in equals serve's
+ * deciding them in the walk. */
+static void
+decide_host(struct probe *p, const struct relay_dns_result *res, size_t i)
+{
+	struct probe_host *h = &p->hosts[i];
+	if (h->decided)
+		return;
+	h->decide_rc = tlsa_policy_decide(&res->dest, &res->hosts[i].in,
+	    &p->digests, &h->v);
+	h->decided = true;
+}
+
+/* Progress of the destination lookups: show each answer as it arrives. */
+static void
+dns_progress_mx(void *arg, const struct relay_dns_result *res)
+{
+	struct probe *p = arg;
+	if (probe_hosts_alloc(p, res))
+		show_dns(p, res, false);
+}
+
+static void
+dns_progress_addresses(void *arg, const struct relay_dns_result *res, size_t i)
+{
+	struct probe *p = arg;
+	if (p->hosts == NULL || i >= p->nhosts)
+		return;
+	p->hosts[i].addr_ready = true;
+	show_dns(p, res, false);
+}
+
+static void
+dns_progress_host_done(void *arg, const struct relay_dns_result *res, size_t i)
+{
+	struct probe *p = arg;
+	if (p->hosts == NULL || i >= p->nhosts)
+		return;
+	p->hosts[i].addr_ready = true;
+	p->hosts[i].dns_complete = true;
+	show_dns(p, res, false);
+}
+
+static const struct relay_dns_progress probe_dns_progress = {
+	.mx = dns_progress_mx,
+	.addresses = dns_progress_addresses,
+	.host_done = dns_progress_host_done,
+};
 
 static void
 dns_done(void *arg, struct relay_dns_result *res)
@@ -311,15 +430,13 @@ dns_done(void *arg, struct relay_dns_result *res)
 		probe_finish(p);
 		return;
 	}
-	if (res->nhosts > 0) {
-		p->hosts = calloc(res->nhosts, sizeof(*p->hosts));
-		if (p->hosts == NULL) {
-			probe_fail(p, RELAY_FAIL_CLASS_LOCAL, "4.3.0",
-			    "out of memory");
-			probe_finish(p);
-			return;
-		}
+	if (!probe_hosts_alloc(p, res)) {
+		probe_fail(p, RELAY_FAIL_CLASS_LOCAL, "4.3.0", "out of memory");
+		probe_finish(p);
+		return;
 	}
+	/* Whatever the progress hooks did not show yet. */
+	show_dns(p, res, true);
 	switch (p->dv.action) {
 	case TLSA_DEST_DEFER:
 	case TLSA_DEST_BOUNCE: {
@@ -345,8 +462,7 @@ dns_done(void *arg, struct relay_dns_result *res)
 	/* The RFC 7672 decision of every host, in preference order. It is
 	 * pure, so deciding all at once equals serve's one at a time. */
 	for (size_t i = 0; i < res->nhosts; i++)
-		p->hosts[i].decide_rc = tlsa_policy_decide(&res->dest,
-		    &res->hosts[i].in, &p->digests, &p->hosts[i].v);
+		decide_host(p, res, i);
 	p->host_i = 0;
 	probe_next_host(p);
 }
@@ -364,8 +480,13 @@ probe_resolve(struct probe *p)
 		probe_finish(p);
 		return;
 	}
+	/* The self-test has spoken: the first line can go out. */
+	show_head(p);
+	struct relay_dns_req *req = NULL;
 	int r = relay_dns_resolve(p->dns, p->domain, RELAY_SMTP_PORT, p->level,
-	    dns_done, p, NULL);
+	    dns_done, p, &req);
+	if (r == 0)
+		relay_dns_set_progress(req, &probe_dns_progress, p);
 	if (r != 0) {
 		probe_fail(p, RELAY_FAIL_CLASS_DNS_LOOKUP, "4.4.3",
 		    relay_dns_strerror(r));
@@ -420,10 +541,23 @@ host_verdict_name(const struct probe_host *h)
 	                         : tlsa_verdict_kind_name(h->v.kind);
 }
 
+/*
+ * The text output. Every line goes out as soon as what it says is known,
+ * as posttls-finger prints its steps, and stdout is line-buffered, so a
+ * slow DNS answer or a stalled server shows where the probe waits: the
+ * header once the DNSSEC self-test has spoken, the MX answer, each host's
+ * addresses, then its TLSA answers and verdict (in preference order), then
+ * each session's connect, STARTTLS, TLS/DANE check and result, and the
+ * final line. The lines are those of the complete report; with several
+ * hosts, a "session HOST" line heads the session lines of each host tried,
+ * since they follow all the hosts' DNS lines. --json prints at the end.
+ */
 static void
-print_text(const struct probe *p)
+show_head(struct probe *p)
 {
-	char buf[2048];
+	if (!p->stream || p->shown_head)
+		return;
+	p->shown_head = true;
 	/* The level serve would apply, and the tls_policy_file entry that
 	 * chose it (none when tls_security_level applies). */
 	printf("domain %s policy=%s%s%s validation=%s\n", p->domain,
@@ -437,68 +571,153 @@ print_text(const struct probe *p)
 		    p->cleartext ? ", cleartext without STARTTLS" : "");
 	if (p->domain_utf8 != NULL)
 		printf("idn %s = %s\n", p->domain_utf8, p->domain);
-	if (p->resolved) {
-		printf("mx dnssec=%s kind=%s%s hosts=%zu\n", mx_dnssec(p),
-		    relay_dns_dest_kind_name(p->res->kind),
-		    p->res->implicit_mx ? " implicit" : "", p->res->nhosts);
-		if (p->res->mx.why)
-			printf("  why: %s\n", p->res->mx.why);
-		printf("destination action=%s%s%s\n",
-		    tlsa_dest_action_name(p->dv.action),
-		    p->dv.reason[0] ? " reason=" : "", p->dv.reason);
+}
+
+/* The MX answer and the destination's action: from the progress hook
+ * (final false: shown only when the action can be decided) or from the
+ * complete result. */
+static bool
+show_mx(struct probe *p, const struct relay_dns_result *res, bool final)
+{
+	struct tlsa_dest_verdict dv;
+	if (p->shown_mx)
+		return true;
+	if (final)
+		dv = p->dv;
+	else if (tlsa_policy_destination(&res->dest, &dv) != 0)
+		return false; /* dns_done shows it with its error */
+	p->shown_mx = true;
+	printf("mx dnssec=%s kind=%s%s hosts=%zu\n",
+	    res->implicit_mx ? "none" : relay_class_dnssec_word(res->dest.mx),
+	    relay_dns_dest_kind_name(res->kind),
+	    res->implicit_mx ? " implicit" : "", res->nhosts);
+	if (res->mx.why)
+		printf("  why: %s\n", res->mx.why);
+	printf("destination action=%s%s%s\n", tlsa_dest_action_name(dv.action),
+	    dv.reason[0] ? " reason=" : "", dv.reason);
+	return true;
+}
+
+static void
+show_host_addresses(const struct relay_dns_host *dh)
+{
+	printf("host %u %s addr_dnssec=%s addresses=", (unsigned)dh->pref,
+	    dh->name, relay_class_dnssec_word(dh->in.addr));
+	for (size_t k = 0; k < dh->naddrs; k++) {
+		char a[INET6_ADDRSTRLEN];
+		if (inet_ntop(dh->addrs[k].family, dh->addrs[k].bytes, a,
+		        sizeof(a)) == NULL)
+			relay_copy(a, sizeof(a), "?");
+		printf("%s%s", k ? "," : "", a);
 	}
-	for (size_t i = 0; p->hosts != NULL && i < p->res->nhosts; i++) {
-		const struct relay_dns_host *dh = &p->res->hosts[i];
-		const struct probe_host *h = &p->hosts[i];
-		printf("host %u %s addr_dnssec=%s addresses=",
-		    (unsigned)dh->pref, dh->name,
-		    relay_class_dnssec_word(dh->in.addr));
-		for (size_t k = 0; k < dh->naddrs; k++) {
-			char a[INET6_ADDRSTRLEN];
-			if (inet_ntop(dh->addrs[k].family, dh->addrs[k].bytes,
-			        a, sizeof(a)) == NULL)
-				relay_copy(a, sizeof(a), "?");
-			printf("%s%s", k ? "," : "", a);
+	printf("%s\n", dh->naddrs ? "" : "(none)");
+}
+
+static void
+show_host_tlsa(struct probe *p, const struct relay_dns_result *res, size_t i)
+{
+	const struct relay_dns_host *dh = &res->hosts[i];
+	const struct probe_host *h = &p->hosts[i];
+	char buf[2048];
+	for (size_t t = 0; t < dh->in.n_tlsa; t++) {
+		const struct tlsa_tlsa_in *ti = &dh->in.tlsa[t];
+		printf("  tlsa _%u._tcp.%s dnssec=%s answer=%s%s\n",
+		    (unsigned)res->dest.port, ti->base,
+		    relay_class_dnssec_word(ti->res),
+		    answer_word(ti->res.answer),
+		    ti->malformed ? " malformed" : "");
+		for (size_t k = 0; k < ti->n_recs; k++) {
+			record_text(&ti->recs[k], buf, sizeof(buf));
+			printf("    %s\n", buf);
 		}
-		printf("%s\n", dh->naddrs ? "" : "(none)");
-		for (size_t t = 0; t < dh->in.n_tlsa; t++) {
-			const struct tlsa_tlsa_in *ti = &dh->in.tlsa[t];
-			printf("  tlsa _%u._tcp.%s dnssec=%s answer=%s%s\n",
-			    (unsigned)p->res->dest.port, ti->base,
-			    relay_class_dnssec_word(ti->res),
-			    answer_word(ti->res.answer),
-			    ti->malformed ? " malformed" : "");
-			for (size_t k = 0; k < ti->n_recs; k++) {
-				record_text(&ti->recs[k], buf, sizeof(buf));
-				printf("    %s\n", buf);
-			}
+	}
+	if (dh->in.n_tlsa == 0)
+		printf("  tlsa not looked up\n");
+	if (h->decide_rc != 0)
+		printf("  verdict: policy error: %s\n",
+		    tlsa_strerror(h->decide_rc));
+	else if (tlsa_verdict_format(&h->v, buf, sizeof(buf)) == 0 || buf[0])
+		printf("  verdict: %s\n", buf);
+}
+
+/* The DNS lines known so far, hosts in preference order (a host's lines
+ * wait for the hosts before it). final: the whole result is in. */
+static void
+show_dns(struct probe *p, const struct relay_dns_result *res, bool final)
+{
+	if (!p->stream)
+		return;
+	show_head(p);
+	if (!show_mx(p, res, final) || p->hosts == NULL)
+		return;
+	while (p->shown_hosts < res->nhosts) {
+		size_t i = p->shown_hosts;
+		struct probe_host *h = &p->hosts[i];
+		if (!h->shown_addr) {
+			if (!final && !h->addr_ready)
+				return;
+			show_host_addresses(&res->hosts[i]);
+			h->shown_addr = true;
 		}
-		if (dh->in.n_tlsa == 0)
-			printf("  tlsa not looked up\n");
-		if (h->decide_rc != 0)
-			printf("  verdict: policy error: %s\n",
-			    tlsa_strerror(h->decide_rc));
-		else if (tlsa_verdict_format(&h->v, buf, sizeof(buf)) == 0 ||
-		    buf[0])
-			printf("  verdict: %s\n", buf);
-		if (!h->considered) {
+		if (!final && !h->dns_complete)
+			return;
+		decide_host(p, res, i);
+		show_host_tlsa(p, res, i);
+		h->shown_dns = true;
+		p->shown_hosts++;
+	}
+}
+
+/* Host i's session lines known so far; final: its outcome is decided. */
+static void
+show_session(struct probe *p, size_t i, bool final)
+{
+	struct probe_host *h = &p->hosts[i];
+	char buf[2048];
+	if (!p->stream)
+		return;
+	if (p->nhosts > 1 && !h->shown_session) {
+		printf("session %s\n", p->res->hosts[i].name);
+		h->shown_session = true;
+	}
+	if (!h->considered) {
+		if (final && !h->shown_result)
 			printf("  not tried\n");
-			continue;
-		}
-		if (h->attempted)
-			printf("  connect %s:%u: %s\n", h->addr,
-			    (unsigned)p->res->dest.port,
-			    h->connected ? "connected" : "failed");
-		if (h->tls_tried &&
-		    (tlsa_result_format(&h->tres, buf, sizeof(buf)) == 0 ||
-		        buf[0]))
-			printf("  tls: %s\n", buf);
-		if (h->ok)
-			printf("  result: ok, ready for MAIL (%s); QUIT sent\n",
-			    h->tls_active ? "TLS" : "cleartext");
-		else
-			printf("  result: failed class=%s dsn=%s why=%s\n",
-			    relay_fail_class_name(h->fclass), h->dsn, h->why);
+		h->shown_result = final;
+		return;
+	}
+	if (h->attempted && !h->shown_connect && (h->connected || final)) {
+		printf("  connect %s:%u: %s\n", h->addr,
+		    (unsigned)p->res->dest.port,
+		    h->connected ? "connected" : "failed");
+		h->shown_connect = true;
+	}
+	if (h->tls_tried && !h->shown_tls &&
+	    (tlsa_result_format(&h->tres, buf, sizeof(buf)) == 0 || buf[0])) {
+		printf("  tls: %s\n", buf);
+		h->shown_tls = true;
+	}
+	if (!final || h->shown_result)
+		return;
+	h->shown_result = true;
+	if (h->ok)
+		printf("  result: ok, ready for MAIL (%s); QUIT sent\n",
+		    h->tls_active ? "TLS" : "cleartext");
+	else
+		printf("  result: failed class=%s dsn=%s why=%s\n",
+		    relay_fail_class_name(h->fclass), h->dsn, h->why);
+}
+
+/* The rest of the report once the probe is over: anything not shown yet
+ * (a deadline, an early failure), the hosts never tried, the outcome. */
+static void
+print_text(struct probe *p)
+{
+	show_head(p);
+	if (p->resolved) {
+		show_dns(p, p->res, true);
+		for (size_t i = 0; p->hosts != NULL && i < p->res->nhosts; i++)
+			show_session(p, i, true);
 	}
 	if (p->allowed)
 		printf("delivery allowed via %s[%s]\n",
@@ -634,7 +853,8 @@ print_json(const struct probe *p)
 	}
 	relay_json_key(&j, "hosts");
 	relay_json_arr_begin(&j);
-	for (size_t i = 0; p->hosts != NULL && i < p->res->nhosts; i++)
+	for (size_t i = 0;
+	     p->resolved && p->hosts != NULL && i < p->res->nhosts; i++)
 		json_host(&j, p, i);
 	relay_json_arr_end(&j);
 	relay_json_kv_bool(&j, "allowed", p->allowed);
@@ -834,6 +1054,11 @@ relay_cli_probe(int argc, char **argv)
 		.tlsa = p->tlsa,
 		.digests = &p->digests,
 	};
+	/* Text goes out line by line as the probe learns it (show_head()):
+	 * flushed per line even into a pipe or a file. */
+	p->stream = !json;
+	if (p->stream && setvbuf(stdout, NULL, _IOLBF, 0) != 0)
+		fprintf(stderr, "danerelay probe: cannot line-buffer stdout\n");
 	uv_timer_init(&p->loop, &p->wait_timer);
 	uv_timer_init(&p->loop, &p->deadline);
 	p->wait_timer.data = p;
@@ -864,9 +1089,8 @@ out_loop:
 	if (uv_loop_close(&p->loop) != 0)
 		fprintf(stderr,
 		    "danerelay probe: event loop not empty at exit\n");
-	if (p->hosts != NULL)
-		for (size_t i = 0; i < p->res->nhosts; i++)
-			tlsa_verdict_release(&p->hosts[i].v);
+	for (size_t i = 0; p->hosts != NULL && i < p->nhosts; i++)
+		tlsa_verdict_release(&p->hosts[i].v);
 	free(p->hosts);
 	relay_dns_result_free(p->res);
 	tlsa_ctx_free(p->tlsa);

@@ -50,6 +50,10 @@ struct relay_daemon {
 	size_t nlisteners;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t stop_timer;
+	/* WATCHDOG=1 to the service manager every half of $WATCHDOG_USEC
+	 * (not started when the watchdog is off). A timer on the loop, so a
+	 * loop that hangs stops the pings and the manager restarts serve. */
+	uv_timer_t watchdog_timer;
 
 	/* Inbound sessions (for limits and shutdown). */
 	struct relay_smtpd_server smtpd;

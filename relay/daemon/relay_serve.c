@@ -391,6 +391,51 @@ close_listeners(struct relay_daemon *d)
 			uv_close((uv_handle_t *)&d->listeners[i].tcp, NULL);
 }
 
+/* One keep-alive for the service manager's watchdog (sd_notify(3)). It
+ * runs on the loop, after whatever the loop did before it: the pings stop
+ * when the loop stops turning. A failed send is logged and the next tick
+ * tries again (the manager acts only after a whole timeout without one). */
+static void
+on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	int r = relay_notify("WATCHDOG=1");
+	if (r != 0)
+		relay_log_msg(RELAY_LOG_WARNING, "notify",
+		    relay_notify_strerror(r));
+}
+
+/*
+ * Starts the watchdog pings when the service manager asks for them
+ * (WatchdogSec= in the unit sets $WATCHDOG_USEC): the first at once, then
+ * every half of the timeout, as sd_watchdog_enabled(3) recommends.
+ */
+static void
+start_watchdog(struct relay_daemon *d)
+{
+	uint64_t usec = 0;
+	int r = relay_notify_watchdog_usec(&usec);
+
+	if (r < 0) {
+		relay_log_msg(RELAY_LOG_WARNING, "watchdog",
+		    "WATCHDOG_USEC or WATCHDOG_PID is malformed: no "
+		    "keep-alive sent");
+		return;
+	}
+	if (r == 0)
+		return;
+	uint64_t every_ms = usec / 2000;
+	if (every_ms == 0)
+		every_ms = 1; /* libuv: a repeat of 0 would mean once */
+	struct relay_log_line l;
+	if (relay_log_begin(&l, RELAY_LOG_INFO, "watchdog")) {
+		relay_log_ms(&l, "timeout", usec / 1000);
+		relay_log_ms(&l, "interval", every_ms);
+		relay_log_end(&l);
+	}
+	uv_timer_start(&d->watchdog_timer, on_watchdog, 0, every_ms);
+}
+
 static void
 queue_closed(void *arg)
 {
@@ -400,6 +445,7 @@ queue_closed(void *arg)
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
 	uv_close((uv_handle_t *)&d->stop_timer, NULL);
+	uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
 	relay_log_msg(RELAY_LOG_INFO, "stopped", "shutdown complete");
 }
 
@@ -739,6 +785,8 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	uv_signal_init(&loop, &d->sig_int);
 	uv_signal_init(&loop, &d->sig_hup);
 	uv_timer_init(&loop, &d->stop_timer);
+	uv_timer_init(&loop, &d->watchdog_timer);
+	start_watchdog(d);
 	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
 	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&d->sig_int, on_signal, SIGINT);

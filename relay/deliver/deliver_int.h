@@ -132,6 +132,10 @@ struct out_sess {
 	bool body_wait_drain;
 	enum relay_fail_class abort_class; /* NONE unless the driver aborted */
 	bool connect_failed;
+	/* The connect failed because the source address (smtp_bind_address
+	 * or smtp_bind_address6, in source) could not be bound. */
+	bool bind_failed;
+	char source[INET6_ADDRSTRLEN];
 	char connect_err[128];
 	bool done;
 	bool monitored; /* facts handed to the routing monitor */

@@ -130,6 +130,15 @@ int relay_submit_local(const struct relay_deliver_ctx *ctx, const char *sender,
  * path's own limit). */
 #define RELAY_OUTBOUND_WHY_MAX 512
 
+/* The steps of a probe session, in the order they can happen. */
+enum relay_outbound_step {
+	RELAY_OUTBOUND_STEP_CONNECTED, /* TCP is up */
+	RELAY_OUTBOUND_STEP_STARTTLS,  /* the server accepted STARTTLS */
+	RELAY_OUTBOUND_STEP_TLS,       /* the handshake was judged (res->tls) */
+};
+
+struct relay_outbound_result;
+
 /* One MX address to probe, as a destination job would try it. */
 struct relay_outbound_target {
 	const char *host; /* MX host name, for reasons and logs; copied */
@@ -142,6 +151,11 @@ struct relay_outbound_target {
 	/* A `none` policy entry: STARTTLS is never tried. Only meaningful
 	 * with a MAY verdict (every other verdict requires TLS). */
 	bool cleartext;
+	/* Optional: told, with done's arg, as the session passes each step
+	 * (res borrowed for the call; res->connected, and res->tls once the
+	 * TLS step came). It may only look: done still runs at the end. */
+	void (*step)(void *arg, enum relay_outbound_step step,
+	    const struct relay_outbound_result *res);
 };
 
 /* What one probe session found. The failure fields are the class, status

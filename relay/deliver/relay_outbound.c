@@ -33,6 +33,8 @@ static bool sess_attach_envelope(struct out_sess *ss, struct dest_job *j);
 struct relay_outbound_probe {
 	struct out_sess *ss;
 	const struct tlsa_verdict *verdict; /* borrowed, see relay_deliver.h */
+	void (*step)(void *arg, enum relay_outbound_step step,
+	    const struct relay_outbound_result *res);
 	void (*done)(void *arg, const struct relay_outbound_result *res);
 	void *arg;
 	struct relay_outbound_result res;
@@ -89,7 +91,16 @@ sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v,
 {
 	const struct smtp_result *r = ss->mseen ? &ss->mres : NULL;
 	char why[REASON_MAX];
-	if (ss->connect_failed) {
+	if (ss->bind_failed) {
+		/* A local fault, not the host's (RFC 3463 X.4.0): the attempt
+		 * is deferred, never made from another source address. */
+		relay_fmt(why, sizeof(why),
+		    "connect to %s[%s]:%u: cannot bind source address %s: %s",
+		    ss->host, ss->addr, (unsigned)ss->port, ss->source,
+		    ss->connect_err);
+		deliver__fail_set(f, false, "4.4.0", RELAY_FAIL_CLASS_CONNECT,
+		    why);
+	} else if (ss->connect_failed) {
 		relay_fmt(why, sizeof(why), "connect to %s[%s]:%u: %s",
 		    ss->host, ss->addr, (unsigned)ss->port, ss->connect_err);
 		deliver__fail_set(f, false, "4.4.1", RELAY_FAIL_CLASS_CONNECT,
@@ -252,6 +263,20 @@ probe_report(struct relay_outbound_probe *pr, const struct out_sess *ss)
 	relay_copy(res->why, sizeof(res->why), f.reason);
 }
 
+/* Tell a probe's watcher that its session passed step. */
+static void
+probe_step(struct out_sess *ss, enum relay_outbound_step step)
+{
+	struct relay_outbound_probe *pr = ss->probe;
+	if (pr == NULL || pr->step == NULL)
+		return;
+	if (step == RELAY_OUTBOUND_STEP_TLS) {
+		pr->res.tls_tried = true;
+		pr->res.tls = ss->tres;
+	}
+	pr->step(pr->arg, step, &pr->res);
+}
+
 /* The connection is gone (on_closed): report to a job still attached or
  * to the probe, free the session, and let the job go on. */
 static void
@@ -403,6 +428,7 @@ sess_pump(struct out_sess *ss)
 			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
 			return;
 		case SMTP_CLIENT_EV_STARTTLS:
+			probe_step(ss, RELAY_OUTBOUND_STEP_STARTTLS);
 			(void)sess_flush(ss);
 			relay_conn_set_timeout(ss->conn, sess_timeout_ms(ss));
 			sess_start_tls(ss);
@@ -490,11 +516,28 @@ sess_on_connected(struct relay_conn *c, int status, void *arg)
 		ss->connect_failed = true;
 		relay_copy(ss->connect_err, sizeof(ss->connect_err),
 		    uv_strerror(status));
+		if (relay_conn_bind_failed(c)) {
+			struct relay_log_line l;
+			ss->bind_failed = true;
+			/* Said once per attempt at warning level: it is the
+			 * local configuration, and every attempt from this
+			 * source fails the same way until it is fixed. */
+			if (relay_log_begin(&l, RELAY_LOG_WARNING,
+			        "smtp-bind")) {
+				relay_log_str(&l, "status", "failed");
+				relay_log_str(&l, "source", ss->source);
+				relay_log_strf(&l, "relay", "%s[%s]:%u",
+				    ss->host, ss->addr, (unsigned)ss->port);
+				relay_log_str(&l, "why", ss->connect_err);
+				relay_log_end(&l);
+			}
+		}
 		relay_conn_close(c);
 		return;
 	}
 	if (ss->probe != NULL)
 		ss->probe->res.connected = true;
+	probe_step(ss, RELAY_OUTBOUND_STEP_CONNECTED);
 	sess_pump(ss);
 }
 
@@ -573,11 +616,13 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 			relay_copy(ss->tres.why, sizeof(ss->tres.why),
 			    "TLS handshake failed");
 		}
+		probe_step(ss, RELAY_OUTBOUND_STEP_TLS);
 		sess_abort(ss, ss->tres.status[0] ? ss->tres.status : "4.7.5",
 		    relay_class_tls(v, &ss->tres), ss->tres.why);
 		return;
 	}
 	ss->tls_ok = true;
+	probe_step(ss, RELAY_OUTBOUND_STEP_TLS);
 	if (smtp_client_tls_started(ss->smtp) != 0) {
 		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE,
 		    "TLS state error");
@@ -903,7 +948,7 @@ sess_new(const struct relay_deliver_ctx *ctx, const char *host,
 	if (inet_ntop(a->family, a->bytes, ss->addr, sizeof(ss->addr)) == NULL)
 		relay_copy(ss->addr, sizeof(ss->addr), "?");
 	struct smtp_client_config cc = {
-		.helo_name = ctx->cfg->myhostname,
+		.helo_name = ctx->cfg->smtp_helo_name,
 		.tls = mode,
 		.allow_helo = mode != SMTP_TLS_REQUIRED,
 	};
@@ -920,21 +965,37 @@ sess_new(const struct relay_deliver_ctx *ctx, const char *host,
 static int
 sess_connect(struct out_sess *ss, const struct relay_dns_addr *a)
 {
-	struct sockaddr_storage ss_addr;
+	const struct relay_config *cfg = ss->ctx->cfg;
+	struct sockaddr_storage ss_addr, src_addr;
+	const char *src = a->family == AF_INET6 ? cfg->smtp_bind_address6
+	                                        : cfg->smtp_bind_address;
 	memset(&ss_addr, 0, sizeof(ss_addr));
+	memset(&src_addr, 0, sizeof(src_addr));
 	if (a->family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss_addr;
+		struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&src_addr;
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(ss->port);
 		memcpy(&s6->sin6_addr, a->bytes, 16);
+		b6->sin6_family = AF_INET6;
+		if (src[0] != '\0' &&
+		    inet_pton(AF_INET6, src, &b6->sin6_addr) != 1)
+			return RELAY_CONN_IO; /* relay_config checked it */
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss_addr;
+		struct sockaddr_in *b4 = (struct sockaddr_in *)&src_addr;
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(ss->port);
 		memcpy(&s4->sin_addr, a->bytes, 4);
+		b4->sin_family = AF_INET;
+		if (src[0] != '\0' &&
+		    inet_pton(AF_INET, src, &b4->sin_addr) != 1)
+			return RELAY_CONN_IO; /* relay_config checked it */
 	}
+	relay_copy(ss->source, sizeof(ss->source), src);
 	return relay_conn_connect(ss->ctx->loop, (struct sockaddr *)&ss_addr,
-	    ss->ctx->cfg->smtp_connect_timeout_ms, &sess_cbs, ss, &ss->conn);
+	    src[0] != '\0' ? (struct sockaddr *)&src_addr : NULL,
+	    cfg->smtp_connect_timeout_ms, &sess_cbs, ss, &ss->conn);
 }
 
 bool
@@ -986,6 +1047,7 @@ relay_outbound_probe(const struct relay_deliver_ctx *ctx,
 	}
 	pr->ss = ss;
 	pr->verdict = target->verdict;
+	pr->step = target->step;
 	pr->done = done;
 	pr->arg = arg;
 	/* No envelope is ever attached: the machine stops at READY. */

@@ -47,6 +47,9 @@ struct relay_dns {
 	const struct dns__lookup_ops *ops;
 	relay_dns_rng_fn *rng;
 	void *rng_arg;
+	/* inet_protocols, smtp_address_preference (relay_dns_opts). */
+	enum relay_inet_protocols inet_protocols;
+	enum relay_address_preference address_preference;
 
 	char *selftest_name;
 	uint64_t selftest_interval_ms;

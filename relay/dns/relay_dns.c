@@ -210,6 +210,8 @@ relay_dns_opts_from_config(struct relay_dns_opts *opts,
 	if (cfg->dns_selftest_name[0] != '\0')
 		opts->selftest_name = cfg->dns_selftest_name;
 	opts->selftest_interval_ms = cfg->dns_selftest_interval_ms;
+	opts->inet_protocols = cfg->inet_protocols;
+	opts->address_preference = cfg->smtp_address_preference;
 }
 
 static void
@@ -241,6 +243,8 @@ relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts,
 	dns->ops = &ub_lookup_ops;
 	dns->rng = opts->rng != NULL ? opts->rng : default_rng;
 	dns->rng_arg = opts->rng_arg;
+	dns->inet_protocols = opts->inet_protocols;
+	dns->address_preference = opts->address_preference;
 	dns->query_timeout_ms = opts->query_timeout_ms != 0
 	    ? opts->query_timeout_ms
 	    : DEFAULT_QUERY_TIMEOUT_MS;

@@ -34,6 +34,7 @@
 
 #include <uv.h>
 
+#include "relay_config.h"
 #include "tlsa.h"
 
 struct ub_result;
@@ -198,6 +199,26 @@ typedef uint32_t relay_dns_rng_fn(void *arg);
 size_t relay_dns_mx_order(struct relay_dns_mx *mx, size_t n,
     relay_dns_rng_fn *rng, void *rng_arg);
 
+/* One address of an MX host. */
+struct relay_dns_addr {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t bytes[16]; /* 4 used for AF_INET */
+};
+
+/*
+ * The order in which one host's addresses are tried (Postfix
+ * smtp_address_preference): v6 (n6 AAAA answers, each at most
+ * RELAY_DNS_MAX_ADDRS) and v4 (n4 A answers), each in answer order, into
+ * out (room for n6 + n4). IPV6 or IPV4: that family first, each family in
+ * answer order. ANY: each family shuffled with rng, then the two
+ * alternating from a family chosen with rng, so that any two consecutive
+ * attempts cover both families. Returns n6 + n4. Pure; inputs borrowed.
+ */
+size_t relay_dns_addr_order(const struct relay_dns_addr *v6, size_t n6,
+    const struct relay_dns_addr *v4, size_t n4,
+    enum relay_address_preference pref, relay_dns_rng_fn *rng, void *rng_arg,
+    struct relay_dns_addr *out);
+
 /* ---- The resolver context ---- */
 
 struct relay_dns;
@@ -224,7 +245,12 @@ struct relay_dns_opts {
 	uint64_t selftest_interval_ms; /* 0: 3600000 */
 	uint64_t selftest_retry_ms;    /* after a failure; 0: 30000 */
 	uint64_t query_timeout_ms;     /* per lookup; 0: 10000 */
-	/* Equal-preference MX shuffle. NULL: uv_random(). */
+	/* inet_protocols: the families looked up (a family that is off gets
+	 * no A or no AAAA query at all); smtp_address_preference: the order
+	 * of each host's addresses (relay_dns_addr_order()). Zero: all, any. */
+	enum relay_inet_protocols inet_protocols;
+	enum relay_address_preference address_preference;
+	/* Equal-preference MX and address shuffles. NULL: uv_random(). */
 	relay_dns_rng_fn *rng;
 	void *rng_arg;
 	/* Called after every self-test run, on the loop thread. */
@@ -243,6 +269,7 @@ struct relay_dns_opts {
  * default is RELAY_DNS_ROOT_KEY; "" leaves only the resolver config's
  * anchors), dns_selftest_name, dns_selftest_interval. Fields the config
  * does not know (timeouts, rng, on_selftest) are zeroed: set them after.
+ * Also inet_protocols and smtp_address_preference.
  */
 void relay_dns_opts_from_config(struct relay_dns_opts *opts,
     const struct relay_config *cfg);
@@ -364,11 +391,6 @@ struct relay_dns_lookup {
  * 4.7.5 for TLSA, as tlsa/ decides). */
 struct tlsa_lookup relay_dns_to_tlsa(const struct relay_dns_status *st);
 
-struct relay_dns_addr {
-	int family;        /* AF_INET or AF_INET6 */
-	uint8_t bytes[16]; /* 4 used for AF_INET */
-};
-
 /*
  * One MX host. in is tlsa/'s policy input for this host, complete (every
  * TLSA lookup tlsa_policy_tlsa_next() asked for has been made), ready for
@@ -467,6 +489,34 @@ int relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
 int relay_dns_resolve_host(struct relay_dns *dns, const char *host,
     uint16_t port, enum tlsa_level level, relay_dns_dest_cb *cb, void *arg,
     struct relay_dns_req **out) __attribute__((warn_unused_result));
+
+/*
+ * Optional progress of a destination request, for a caller that shows the
+ * lookups as they are answered (`danerelay probe`). Each hook sees the
+ * result being filled (borrowed, read-only, valid during the call) and may
+ * be NULL. They run from lookup answers on the loop, never from inside
+ * relay_dns_resolve(), and must not cancel the request or close dns. A
+ * destination that is not RELAY_DNS_DEST_HOSTS only ever reaches the done
+ * callback, as may a host whose name is not a host name (bad_name), so a
+ * caller still reads everything from the final result.
+ *   mx:        the MX answer is in: kind, mx, dest, implicit_mx, and
+ *              hosts[].name/pref (nhosts), before any address lookup.
+ *   addresses: host i's A/AAAA answers are in: a, aaaa, addrs, in.addr.
+ *   host_done: host i is complete (every TLSA lookup tlsa/ asked for):
+ *              hosts[i].in is ready for tlsa_policy_decide().
+ */
+struct relay_dns_progress {
+	void (*mx)(void *arg, const struct relay_dns_result *res);
+	void (*addresses)(void *arg, const struct relay_dns_result *res,
+	    size_t i);
+	void (*host_done)(void *arg, const struct relay_dns_result *res,
+	    size_t i);
+};
+
+/* Install progress hooks on req (a handle from relay_dns_resolve(), before
+ * its callback ran); pg is borrowed until then, arg is passed to them. */
+void relay_dns_set_progress(struct relay_dns_req *req,
+    const struct relay_dns_progress *pg, void *arg);
 
 /* Cancel a destination request: its lookups are ub_cancel()ed, it is freed,
  * and its callback never runs (STYLE.md 4). */

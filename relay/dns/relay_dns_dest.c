@@ -66,8 +66,26 @@ struct relay_dns_req {
 	struct slot mx;
 	struct host_state *hs; /* one per res->hosts entry */
 	size_t nhs;
-	size_t pending; /* lookups in flight */
+	size_t pending;                            /* lookups in flight */
+	const struct relay_dns_progress *progress; /* or NULL */
+	void *progress_arg;
 };
+
+void
+relay_dns_set_progress(struct relay_dns_req *req,
+    const struct relay_dns_progress *pg, void *arg)
+{
+	req->progress = pg;
+	req->progress_arg = arg;
+}
+
+/* Host i has every lookup it will get: tell the progress hook. */
+static void
+host_complete(struct relay_dns_req *req, size_t i)
+{
+	if (req->progress != NULL && req->progress->host_done != NULL)
+		req->progress->host_done(req->progress_arg, req->res, i);
+}
 
 static void
 lookup_clear(struct relay_dns_lookup *l)
@@ -234,11 +252,14 @@ tlsa_step(struct relay_dns_req *req, size_t i)
 			dns__log(req->dns, RELAY_LOG_WARNING,
 			    "tlsa_policy_tlsa_next host=%s: %s", h->name,
 			    tlsa_strerror(r));
+			host_complete(req, i);
 			return;
 		}
 		size_t k = h->in.n_tlsa;
-		if (r == 0 || k >= TLSA_BASES_MAX)
+		if (r == 0 || k >= TLSA_BASES_MAX) {
+			host_complete(req, i);
 			return;
+		}
 		snprintf(h->base_[k], sizeof h->base_[k], "%s", base);
 		r = tlsa_qname(h->base_[k], req->res->dest.port, qname,
 		    sizeof qname);
@@ -332,7 +353,7 @@ addresses_done(struct relay_dns_req *req, size_t i)
 	struct relay_dns_host *h = &req->res->hosts[i];
 	struct host_state *hs = &req->hs[i];
 
-	/* AAAA first, then A, each in answer order. */
+	/* In smtp_address_preference order (relay_dns_addr_order()). */
 	h->naddrs = hs->n6 + hs->n4;
 	if (h->naddrs > 0) {
 		h->addrs = calloc(h->naddrs, sizeof *h->addrs);
@@ -340,18 +361,31 @@ addresses_done(struct relay_dns_req *req, size_t i)
 			h->naddrs = 0;
 			lookup_fail(&h->a, RELAY_DNS_WHY_LIBERR, UB_NOMEM,
 			    NULL);
+			lookup_fail(&h->aaaa, RELAY_DNS_WHY_LIBERR, UB_NOMEM,
+			    NULL);
 		} else {
-			if (hs->n6 > 0)
-				memcpy(h->addrs, hs->addr6,
-				    hs->n6 * sizeof *h->addrs);
-			if (hs->n4 > 0)
-				memcpy(h->addrs + hs->n6, hs->addr4,
-				    hs->n4 * sizeof *h->addrs);
+			(void)relay_dns_addr_order(hs->addr6, hs->n6, hs->addr4,
+			    hs->n4, req->dns->address_preference, req->dns->rng,
+			    req->dns->rng_arg, h->addrs);
 		}
 	}
 
-	h->in.addr = tlsa_lookup_combine(relay_dns_to_tlsa(&h->a.st),
-	    relay_dns_to_tlsa(&h->aaaa.st));
+	/* inet_protocols: a family that is off was never asked, and its
+	 * absent answer must not count (tlsa.h: one family alone). */
+	switch (req->dns->inet_protocols) {
+	case RELAY_INET_IPV4:
+		h->in.addr = relay_dns_to_tlsa(&h->a.st);
+		break;
+	case RELAY_INET_IPV6:
+		h->in.addr = relay_dns_to_tlsa(&h->aaaa.st);
+		break;
+	case RELAY_INET_ALL:
+		h->in.addr = tlsa_lookup_combine(relay_dns_to_tlsa(&h->a.st),
+		    relay_dns_to_tlsa(&h->aaaa.st));
+		break;
+	}
+	if (req->progress != NULL && req->progress->addresses != NULL)
+		req->progress->addresses(req->progress_arg, req->res, i);
 	/* The expanded name, preferably from a family with data. */
 	if (h->a.st.kind == RELAY_DNS_DATA && h->a.canon != NULL)
 		h->in.expanded = h->a.canon;
@@ -545,10 +579,24 @@ hosts_start(struct relay_dns_req *req, const struct relay_dns_mx *mx, size_t n)
 			continue;
 		}
 		h->in.name_numeric = numeric_name(h->name);
-		bool a_ok = slot_start(&hs->slots[SLOT_A], h->name,
-		    RELAY_DNS_TYPE_A, &h->a);
-		bool q_ok = slot_start(&hs->slots[SLOT_AAAA], h->name,
-		    RELAY_DNS_TYPE_AAAA, &h->aaaa);
+	}
+	/* Every host is named before any answer can arrive. */
+	if (req->progress != NULL && req->progress->mx != NULL)
+		req->progress->mx(req->progress_arg, res);
+	for (size_t i = 0; i < n; i++) {
+		struct relay_dns_host *h = &res->hosts[i];
+		struct host_state *hs = &req->hs[i];
+		if (h->bad_name)
+			continue;
+		/* inet_protocols: no query at all for a family that is off
+		 * (Postfix makes none either); its lookup stays "not made". */
+		enum relay_inet_protocols inet = req->dns->inet_protocols;
+		bool a_ok = inet != RELAY_INET_IPV6 &&
+		    slot_start(&hs->slots[SLOT_A], h->name, RELAY_DNS_TYPE_A,
+		        &h->a);
+		bool q_ok = inet != RELAY_INET_IPV4 &&
+		    slot_start(&hs->slots[SLOT_AAAA], h->name,
+		        RELAY_DNS_TYPE_AAAA, &h->aaaa);
 		hs->a_done = !a_ok;
 		hs->aaaa_done = !q_ok;
 		if (!a_ok && !q_ok)

@@ -442,3 +442,71 @@ relay_dns_to_tlsa(const struct relay_dns_status *st)
 	}
 	return l;
 }
+
+/* Fisher-Yates over a[0..n). */
+static void
+addr_shuffle(struct relay_dns_addr *a, size_t n, relay_dns_rng_fn *rng,
+    void *rng_arg)
+{
+	for (size_t i = n; i > 1; i--) {
+		size_t j = rng_below(rng, rng_arg, (uint32_t)i);
+		if (j != i - 1) {
+			struct relay_dns_addr tmp = a[i - 1];
+			a[i - 1] = a[j];
+			a[j] = tmp;
+		}
+	}
+}
+
+size_t
+relay_dns_addr_order(const struct relay_dns_addr *v6, size_t n6,
+    const struct relay_dns_addr *v4, size_t n4,
+    enum relay_address_preference pref, relay_dns_rng_fn *rng, void *rng_arg,
+    struct relay_dns_addr *out)
+{
+	size_t n = 0;
+
+	switch (pref) {
+	case RELAY_ADDRPREF_IPV6:
+		for (size_t i = 0; i < n6; i++)
+			out[n++] = v6[i];
+		for (size_t i = 0; i < n4; i++)
+			out[n++] = v4[i];
+		return n;
+	case RELAY_ADDRPREF_IPV4:
+		for (size_t i = 0; i < n4; i++)
+			out[n++] = v4[i];
+		for (size_t i = 0; i < n6; i++)
+			out[n++] = v6[i];
+		return n;
+	case RELAY_ADDRPREF_ANY:
+		break;
+	}
+	/* Postfix's `any` with smtp_randomize_addresses and
+	 * smtp_balance_inet_protocols (both on by default): random order, but
+	 * the families alternate from a random first one, so that the first
+	 * two attempts at a host use both whatever the per-host address limit
+	 * (an outage of one family never blocks the other). */
+	struct relay_dns_addr *s6 = out, *s4 = out + n6;
+	for (size_t i = 0; i < n6; i++)
+		s6[i] = v6[i];
+	for (size_t i = 0; i < n4; i++)
+		s4[i] = v4[i];
+	addr_shuffle(s6, n6, rng, rng_arg);
+	addr_shuffle(s4, n4, rng, rng_arg);
+	if (n6 == 0 || n4 == 0)
+		return n6 + n4;
+	/* Interleave through a copy: out holds both runs. */
+	struct relay_dns_addr tmp[2 * RELAY_DNS_MAX_ADDRS];
+	size_t i6 = 0, i4 = 0;
+	bool six = rng_below(rng, rng_arg, 2) == 0;
+	while (i6 < n6 || i4 < n4) {
+		if ((six && i6 < n6) || i4 == n4)
+			tmp[n++] = s6[i6++];
+		else
+			tmp[n++] = s4[i4++];
+		six = !six;
+	}
+	memcpy(out, tmp, n * sizeof *out);
+	return n;
+}

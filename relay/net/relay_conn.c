@@ -45,7 +45,9 @@ struct relay_conn {
 	bool paused;
 	bool reading;
 	bool closing;
-	bool failed; /* on_error already reported */
+	bool failed;      /* on_error already reported */
+	bool has_source;  /* connecting from a given source address */
+	bool bind_failed; /* that source could not be bound */
 };
 
 struct conn_write {
@@ -377,6 +379,9 @@ on_connect(uv_connect_t *req, int status)
 		return;
 	uv_timer_stop(&c->timer);
 	if (status < 0) {
+		/* libuv keeps an EADDRINUSE from bind() and reports it here. */
+		if (c->has_source && status == UV_EADDRINUSE)
+			c->bind_failed = true;
 		c->last_uv_error = status;
 		c->failed = true;
 		c->cbs->on_connected(c, status, c->arg);
@@ -401,17 +406,45 @@ on_connect_timer(uv_timer_t *t)
 	c->cbs->on_connected(c, UV_ETIMEDOUT, c->arg);
 }
 
+/* The source address could not be bound: report it as the connect's
+ * outcome, one loop turn after relay_conn_connect() returned. */
+static void
+on_bind_failed_timer(uv_timer_t *t)
+{
+	struct relay_conn *c = t->data;
+
+	if (c->closing || !c->connecting)
+		return;
+	c->connecting = false;
+	c->failed = true;
+	c->cbs->on_connected(c, c->last_uv_error, c->arg);
+}
+
 int
 relay_conn_connect(uv_loop_t *loop, const struct sockaddr *addr,
-    uint64_t connect_timeout_ms, const struct relay_conn_cbs *cbs, void *arg,
-    struct relay_conn **out)
+    const struct sockaddr *source, uint64_t connect_timeout_ms,
+    const struct relay_conn_cbs *cbs, void *arg, struct relay_conn **out)
 {
 	struct relay_conn *c = conn_new(loop, cbs, arg);
+	int r;
 
 	if (c == NULL)
 		return RELAY_CONN_NOMEM;
 	c->connect_req.data = c;
-	int r = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
+	if (source != NULL) {
+		c->has_source = true;
+		r = uv_tcp_bind(&c->tcp, source, 0);
+		if (r < 0) {
+			/* Fail this connection, never connect from elsewhere. */
+			c->bind_failed = true;
+			c->last_uv_error = r;
+			c->connecting = true;
+			uv_timer_start(&c->timer, on_bind_failed_timer, 0, 0);
+			*out = c;
+			return RELAY_CONN_OK;
+		}
+	}
+	r = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
 	if (r < 0) {
 		/* No callback for the caller: detach it before closing. */
 		c->cbs = &conn_no_cbs;
@@ -602,6 +635,12 @@ relay_conn_close(struct relay_conn *c)
 	if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp,
 	        on_shutdown) != 0)
 		conn_close_handles(c);
+}
+
+bool
+relay_conn_bind_failed(const struct relay_conn *c)
+{
+	return c->bind_failed;
 }
 
 void

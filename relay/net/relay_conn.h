@@ -56,13 +56,25 @@ struct relay_conn_cbs {
 };
 
 /*
- * Start an outbound TCP connection to addr. On success *out is the new
- * connection and on_connected will run; on failure nothing was created and
- * no callback runs. connect_timeout_ms bounds the connect itself.
+ * Start an outbound TCP connection to addr, from the local address source
+ * (port 0) when source is not NULL; it must be of addr's family. On
+ * success *out is the new connection and on_connected will run; on failure
+ * nothing was created and no callback runs. connect_timeout_ms bounds the
+ * connect itself.
+ * A source that cannot be bound (not a local address, ports exhausted)
+ * fails the connection as a refused connect does: on_connected runs with
+ * the bind's negative uv error (never from inside this call) and
+ * relay_conn_bind_failed() is then true. The connection is never made from
+ * another address instead.
  */
 int relay_conn_connect(uv_loop_t *loop, const struct sockaddr *addr,
-    uint64_t connect_timeout_ms, const struct relay_conn_cbs *cbs, void *arg,
-    struct relay_conn **out) __attribute__((warn_unused_result));
+    const struct sockaddr *source, uint64_t connect_timeout_ms,
+    const struct relay_conn_cbs *cbs, void *arg, struct relay_conn **out)
+    __attribute__((warn_unused_result));
+
+/* True when on_connected reported that the source address given to
+ * relay_conn_connect() could not be bound. */
+bool relay_conn_bind_failed(const struct relay_conn *c);
 
 /*
  * Accept a pending connection on server. Reading starts at once.

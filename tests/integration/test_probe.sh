@@ -196,6 +196,58 @@ check "no DNS, may: exit 3 (temporary failure)" eq "$RC_N" 3
 check "no DNS, may: not allowed, the MX lookup failed" \
   jqt nodns-may '.allowed == false and .failure_class == "dns-lookup"'
 
+# --- the text output streams: each step is on stdout (a file here, not a
+# terminal) as soon as it is known. A server at faultdane1's MX address
+# (TLSA 3 1 1: STARTTLS required) greets, answers EHLO and then holds the
+# STARTTLS reply until told to go on: meanwhile the DNS lines, the verdict
+# and the connect line must already be there, and the final line not yet.
+STALL_ADDR=$WORLD_FAULT_DANE_NET.1
+rm -f "$OUT/stall.started" "$OUT/stall.release"
+start_bg stall-server python3 -c '
+import os, socket, sys, time
+addr, started, release = sys.argv[1:]
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((addr, 25)); ls.listen(1)
+open(started + ".listening", "w").close()
+c, _ = ls.accept()
+f = c.makefile("rb")
+c.sendall(b"220 mx.faultdane1 ESMTP stall\r\n")
+f.readline()
+c.sendall(b"250-mx.faultdane1\r\n250 STARTTLS\r\n")
+f.readline()
+open(started, "w").close()
+end = time.time() + 60
+while not os.path.exists(release) and time.time() < end:
+    time.sleep(0.05)
+c.close()' "$STALL_ADDR" "$OUT/stall.started" "$OUT/stall.release"
+wait_file() { local _i; for _i in $(seq $(($2 * 10))); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
+check "stall server listens on $STALL_ADDR:25" wait_file "$OUT/stall.started.listening" 10
+"$RELAY_BIN" probe -c "$CONF" "faultdane1.$WORLD_TLD" > "$OUT/stream.txt" 2> "$OUT/stream.err" &
+STREAM_PID=$!
+check "streaming: the probe reached STARTTLS (the server holds its reply)" \
+  wait_file "$OUT/stall.started" 30
+sleep 0.5
+diag "output while the server stalls:"
+diag "$(cat "$OUT/stream.txt")"
+has_line() { grep -qE -- "$1" "$OUT/stream.txt" || { echo "no line matching $1"; return 1; }; }
+check "streaming: header and MX lines are out before the stall ends" \
+  eval "has_line '^domain faultdane1\\.$WORLD_TLD policy=dane ' && has_line '^mx dnssec=secure kind=hosts hosts=1\$'"
+check "streaming: the host's addresses, TLSA and verdict are out" \
+  eval "has_line '^host 10 mx\\.faultdane1\\.$WORLD_TLD addr_dnssec=secure addresses=${STALL_ADDR//./\\.}\$' &&
+        has_line '^  tlsa _25\\._tcp\\.mx\\.faultdane1\\.$WORLD_TLD dnssec=secure answer=data\$' &&
+        has_line '^  verdict: .*verdict=dane'"
+check "streaming: the connect line is out" has_line "^  connect ${STALL_ADDR//./\\.}:25: connected\$"
+check "streaming: no outcome yet" bash -c "! grep -q '^delivery' '$OUT/stream.txt'"
+touch "$OUT/stall.release"
+wait "$STREAM_PID"
+RC_S=$?
+diag "$(cat "$OUT/stream.txt")"
+check "streaming: after the stall the probe ends, not allowed (exit 3, temporary)" \
+  eval "[ $RC_S = 3 ] && has_line '^  result: failed ' && has_line '^delivery NOT allowed: '"
+check "streaming: every line appears once" \
+  bash -c "[ -z \"\$(sort '$OUT/stream.txt' | uniq -d)\" ]"
+
 # --- clean exits: nothing on stderr (no sanitizer report, no leaked handle)
 check "every probe left stderr empty (no ASan/UBSan report, no open handle)" \
   bash -c "! grep -H . '$OUT'/*.err"

@@ -83,8 +83,10 @@ void
 relay_dns_opts_from_config(struct relay_dns_opts *opts,
     const struct relay_config *cfg)
 {
-	(void)cfg;
 	memset(opts, 0, sizeof *opts);
+	/* What the destination driver reads (relay_dns_dest.c is real). */
+	opts->inet_protocols = cfg->inet_protocols;
+	opts->address_preference = cfg->smtp_address_preference;
 }
 
 static void
@@ -112,6 +114,8 @@ relay_dns_new(uv_loop_t *loop, const struct relay_dns_opts *opts,
 	rng_state = 1;
 	dns->rng = replay_rng;
 	dns->rng_arg = &rng_state;
+	dns->inet_protocols = opts->inet_protocols;
+	dns->address_preference = opts->address_preference;
 	dns->query_timeout_ms = opts->query_timeout_ms
 	    ? opts->query_timeout_ms
 	    : DEFAULT_QUERY_TIMEOUT_MS;

@@ -153,6 +153,23 @@ static const struct value_case value_cases[] = {
 	{ "tls_security_level", "dane only", RELAY_CONFIG_EVALUE, NULL },
 	{ "log_level", "debug", 0, "debug" },
 	{ "log_level", "trace", RELAY_CONFIG_EVALUE, NULL },
+	/* outbound families and address order (Postfix's words) */
+	{ "inet_protocols", "all", 0, "all" },
+	{ "inet_protocols", "IPv4", 0, "ipv4" },
+	{ "inet_protocols", "ipv6", 0, "ipv6" },
+	{ "inet_protocols", "ipv4, ipv6", RELAY_CONFIG_EVALUE, NULL },
+	{ "inet_protocols", "inet", RELAY_CONFIG_EVALUE, NULL },
+	{ "smtp_address_preference", "any", 0, "any" },
+	{ "smtp_address_preference", "ipv4", 0, "ipv4" },
+	{ "smtp_address_preference", "ipv6", 0, "ipv6" },
+	{ "smtp_address_preference", "all", RELAY_CONFIG_EVALUE, NULL },
+	/* outbound source addresses and EHLO name (accepted forms; the
+	 * refused ones are cross-checks: test_outbound_checks) */
+	{ "smtp_bind_address", "192.0.2.25", 0, "192.0.2.25" },
+	{ "smtp_bind_address", "", 0, "" },
+	{ "smtp_bind_address6", "2001:db8::25", 0, "2001:db8::25" },
+	{ "smtp_helo_name", "out.example.org", 0, "out.example.org" },
+	{ "smtp_helo_name", "[192.0.2.25]", 0, "[192.0.2.25]" },
 	/* address lists */
 	{ "listen", "127.0.0.1:10025, [::1]:10025", 0,
 	    "127.0.0.1:10025, [::1]:10025" },
@@ -300,6 +317,101 @@ test_nexthop_fields(void **state)
 	    0);
 	assert_true(cfg.notify_relayhost.set);
 	assert_int_equal(cfg.notify_relayhost.port, 10026);
+	relay_config_free(&cfg);
+}
+
+/* ---- outbound source addresses and EHLO name ---- */
+
+struct outbound_check_case {
+	const char *text; /* the file */
+	const char *err;  /* expected error text, NULL: loads */
+};
+
+static const struct outbound_check_case outbound_check_cases[] = {
+	{ "smtp_bind_address = 127.22.30.1\n", NULL },
+	{ "\nsmtp_bind_address = 2001:db8::1\n",
+	    "t.conf:2: smtp_bind_address must be an IPv4 address literal" },
+	{ "smtp_bind_address = mail.example.org\n",
+	    "t.conf:1: smtp_bind_address must be an IPv4 address literal" },
+	{ "smtp_bind_address = 192.0.2.1:25\n",
+	    "t.conf:1: smtp_bind_address must be an IPv4 address literal" },
+	{ "smtp_bind_address = 192.0.2.256\n",
+	    "t.conf:1: smtp_bind_address must be an IPv4 address literal" },
+	{ "smtp_bind_address6 = ::1\n", NULL },
+	{ "smtp_bind_address6 = 127.0.0.1\n",
+	    "t.conf:1: smtp_bind_address6 must be an IPv6 address literal" },
+	{ "smtp_bind_address6 = [2001:db8::1]\n",
+	    "t.conf:1: smtp_bind_address6 must be an IPv6 address literal" },
+	{ "#\nsmtp_helo_name = two words\n",
+	    "t.conf:2: smtp_helo_name must be one word" },
+	{ "smtp_helo_name =\n", "t.conf:1: smtp_helo_name must be one word" },
+	/* Following myhostname, the EHLO name inherits its faults. */
+	{ "myhostname = my host\n",
+	    "t.conf:1: smtp_helo_name must be one word" },
+};
+
+static void
+test_outbound_checks(void **state)
+{
+	char err[RELAY_CONFIG_ERRMAX];
+
+	(void)state;
+	for (size_t i = 0;
+	     i < sizeof(outbound_check_cases) / sizeof(outbound_check_cases[0]);
+	     i++) {
+		const struct outbound_check_case *c = &outbound_check_cases[i];
+		struct relay_config cfg;
+		int rc;
+
+		err[0] = '\0';
+		rc = load(&cfg, c->text, err);
+		if (c->err == NULL) {
+			assert_int_equal(rc, 0);
+			relay_config_free(&cfg);
+			continue;
+		}
+		assert_int_equal(rc, RELAY_CONFIG_EVALUE);
+		if (strncmp(err, c->err, strlen(c->err)) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s...\"", i, err,
+			    c->err);
+	}
+}
+
+/* smtp_helo_name follows myhostname unless set, as Postfix's default
+ * smtp_helo_name = $myhostname; `config -n` does not list it then. */
+static void
+test_helo_name_follows_myhostname(void **state)
+{
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX] = "";
+	const struct relay_config_param *helo =
+	    relay_config_param_find("smtp_helo_name", 14);
+
+	(void)state;
+	assert_non_null(helo);
+	assert_int_equal(load(&cfg, "myhostname = relay.example.org\n", err),
+	    0);
+	assert_string_equal(cfg.smtp_helo_name, "relay.example.org");
+	assert_false(relay_config_is_explicit(&cfg, helo));
+	relay_config_free(&cfg);
+
+	assert_int_equal(load(&cfg,
+	                     "smtp_helo_name = out.example.org\n"
+	                     "myhostname = relay.example.org\n",
+	                     err),
+	    0);
+	assert_string_equal(cfg.smtp_helo_name, "out.example.org");
+	assert_string_equal(cfg.myhostname, "relay.example.org");
+	assert_true(relay_config_is_explicit(&cfg, helo));
+	relay_config_free(&cfg);
+
+	/* Without either, both are the host name. */
+	assert_int_equal(load(&cfg, "", err), 0);
+	assert_string_equal(cfg.smtp_helo_name, cfg.myhostname);
+	assert_int_equal(cfg.inet_protocols, RELAY_INET_ALL);
+	assert_int_equal(cfg.smtp_address_preference, RELAY_ADDRPREF_ANY);
+	assert_string_equal(cfg.smtp_bind_address, "");
+	assert_string_equal(cfg.smtp_bind_address6, "");
 	relay_config_free(&cfg);
 }
 
@@ -774,6 +886,8 @@ main(void)
 		cmocka_unit_test(test_tls_policy_parse_file_line),
 		cmocka_unit_test(test_mynetworks),
 		cmocka_unit_test(test_nexthop_fields),
+		cmocka_unit_test(test_outbound_checks),
+		cmocka_unit_test(test_helo_name_follows_myhostname),
 	};
 	const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *t =

@@ -551,10 +551,125 @@ addr_malformed_via_cname(void **state)
 	tlsa_verdict_release(&v);
 }
 
+/* ---- progress hooks (the probe's streamed output) ---- */
+
+static char events[512];
+
+static void
+ev_add(const char *what, size_t i)
+{
+	size_t n = strlen(events);
+	snprintf(events + n, sizeof events - n, "%s%zu ", what, i);
+}
+
+static void
+ev_mx(void *arg, const struct relay_dns_result *res)
+{
+	(void)arg;
+	ev_add("mx", res->nhosts);
+	/* Hosts are named before any of their answers is in. */
+	assert_string_equal(res->hosts[0].name, "mx1.example.net");
+	assert_int_equal(res->hosts[0].naddrs, 0);
+}
+
+static void
+ev_addresses(void *arg, const struct relay_dns_result *res, size_t i)
+{
+	(void)arg;
+	assert_true(res->hosts[i].naddrs > 0);
+	ev_add("addr", i);
+}
+
+static void
+ev_host_done(void *arg, const struct relay_dns_result *res, size_t i)
+{
+	(void)arg;
+	/* Complete: tlsa/ asks for nothing more. */
+	const char *base;
+	assert_int_equal(tlsa_policy_tlsa_next(&res->dest, &res->hosts[i].in,
+	                     &base),
+	    0);
+	ev_add("done", i);
+}
+
+static const struct relay_dns_progress ev_progress = {
+	.mx = ev_mx,
+	.addresses = ev_addresses,
+	.host_done = ev_host_done,
+};
+
+/* Each step is reported once, as its answer arrives, hosts answering out
+ * of order; the final result comes after all of them. */
+static void
+progress_in_answer_order(void **state)
+{
+	(void)state;
+	struct relay_dns_req *req = NULL;
+	events[0] = '\0';
+	assert_int_equal(relay_dns_resolve(&dns, D, 25, TLSA_LEVEL_DANE,
+	                     dest_cb, NULL, &req),
+	    0);
+	relay_dns_set_progress(req, &ev_progress, NULL);
+	struct fake_result *f = result(D, RELAY_DNS_TYPE_MX, SECURE, NULL);
+	add_mx(f, 10, "mx1.example.net");
+	add_mx(f, 20, "mx2.example.net");
+	give(D, RELAY_DNS_TYPE_MX, f);
+	assert_string_equal(events, "mx2 ");
+	const char *const hosts[] = { "mx2.example.net", "mx1.example.net" };
+	for (size_t k = 0; k < 2; k++) {
+		f = result(hosts[k], RELAY_DNS_TYPE_A, SECURE, NULL);
+		add_rr(f, A_192_0_2_1, sizeof A_192_0_2_1);
+		give(hosts[k], RELAY_DNS_TYPE_A, f);
+		give(hosts[k], RELAY_DNS_TYPE_AAAA,
+		    result(hosts[k], RELAY_DNS_TYPE_AAAA, SECURE, NULL));
+	}
+	assert_string_equal(events, "mx2 addr1 addr0 ");
+	char q[64];
+	snprintf(q, sizeof q, "_25._tcp.%s", hosts[0]);
+	f = result(q, RELAY_DNS_TYPE_TLSA, SECURE, NULL);
+	add_rr(f, TLSA_311, sizeof TLSA_311);
+	give(q, RELAY_DNS_TYPE_TLSA, f);
+	assert_string_equal(events, "mx2 addr1 addr0 done1 ");
+	assert_null(got);
+	snprintf(q, sizeof q, "_25._tcp.%s", hosts[1]);
+	give(q, RELAY_DNS_TYPE_TLSA,
+	    result(q, RELAY_DNS_TYPE_TLSA, SECURE, NULL));
+	assert_string_equal(events, "mx2 addr1 addr0 done1 done0 ");
+	assert_non_null(got);
+}
+
+/* inet_protocols = ipv4: no AAAA query; the host's address facts are the
+ * A answer's alone. */
+static void
+inet_ipv4_no_aaaa_query(void **state)
+{
+	(void)state;
+	dns.inet_protocols = RELAY_INET_IPV4;
+	resolve(D, TLSA_LEVEL_DANE);
+	struct fake_result *f = result(D, RELAY_DNS_TYPE_MX, SECURE, NULL);
+	add_mx(f, 10, MXH);
+	give(D, RELAY_DNS_TYPE_MX, f);
+	assert_true(is_pending(MXH, RELAY_DNS_TYPE_A));
+	assert_false(is_pending(MXH, RELAY_DNS_TYPE_AAAA));
+	f = result(MXH, RELAY_DNS_TYPE_A, SECURE, NULL);
+	add_rr(f, A_192_0_2_1, sizeof A_192_0_2_1);
+	give(MXH, RELAY_DNS_TYPE_A, f);
+	give("_25._tcp." MXH, RELAY_DNS_TYPE_TLSA,
+	    result("_25._tcp." MXH, RELAY_DNS_TYPE_TLSA, SECURE, NULL));
+	struct tlsa_verdict v;
+	decide(0, &v);
+	assert_false(got->hosts[0].aaaa.done);
+	assert_int_equal(got->hosts[0].naddrs, 1);
+	assert_int_equal(got->hosts[0].in.addr.dnssec, TLSA_DNSSEC_SECURE);
+	for (size_t i = 0; i < npend; i++)
+		assert_int_not_equal(pend[i].type, RELAY_DNS_TYPE_AAAA);
+	tlsa_verdict_release(&v);
+}
+
 int
 main(void)
 {
-	struct CMUnitTest tests[16];
+	struct CMUnitTest tests[18];
 	size_t n = 0;
 #define T(f)                                                                   \
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(f,     \
@@ -567,6 +682,8 @@ main(void)
 	T(cname_insecure_is_may);
 	T(cname_bogus_next_mx);
 	T(addr_malformed_via_cname);
+	T(progress_in_answer_order);
+	T(inet_ipv4_no_aaaa_query);
 #undef T
 	for (size_t i = 0; i < sizeof bad_mx / sizeof bad_mx[0]; i++) {
 		tests[n] =

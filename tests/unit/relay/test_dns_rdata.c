@@ -575,6 +575,155 @@ test_names_of_enums(void **state)
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
+/* ---- smtp_address_preference (relay_dns_addr_order) ---- */
+
+static struct relay_dns_addr
+addr4(uint8_t last)
+{
+	struct relay_dns_addr a = { .family = AF_INET };
+	a.bytes[0] = 192;
+	a.bytes[1] = 0;
+	a.bytes[2] = 2;
+	a.bytes[3] = last;
+	return a;
+}
+
+static struct relay_dns_addr
+addr6(uint8_t last)
+{
+	struct relay_dns_addr a = { .family = AF_INET6 };
+	a.bytes[0] = 0x20;
+	a.bytes[1] = 0x01;
+	a.bytes[15] = last;
+	return a;
+}
+
+static bool
+addr_eq(const struct relay_dns_addr *x, const struct relay_dns_addr *y)
+{
+	return x->family == y->family && memcmp(x->bytes, y->bytes, 16) == 0;
+}
+
+/* ipv6 / ipv4: that family first, each family in answer order; no random
+ * numbers are drawn (the rng would abort the test). */
+static uint32_t
+rng_unused(void *arg)
+{
+	(void)arg;
+	fail_msg("rng called for a fixed preference");
+	return 0;
+}
+
+static void
+test_addr_order_family_first(void **state)
+{
+	const struct relay_dns_addr v6[] = { addr6(1), addr6(2) };
+	const struct relay_dns_addr v4[] = { addr4(1), addr4(2), addr4(3) };
+	struct relay_dns_addr out[5];
+	(void)state;
+
+	assert_int_equal(relay_dns_addr_order(v6, 2, v4, 3, RELAY_ADDRPREF_IPV6,
+	                     rng_unused, NULL, out),
+	    5);
+	assert_true(addr_eq(&out[0], &v6[0]));
+	assert_true(addr_eq(&out[1], &v6[1]));
+	assert_true(addr_eq(&out[2], &v4[0]));
+	assert_true(addr_eq(&out[3], &v4[1]));
+	assert_true(addr_eq(&out[4], &v4[2]));
+
+	assert_int_equal(relay_dns_addr_order(v6, 2, v4, 3, RELAY_ADDRPREF_IPV4,
+	                     rng_unused, NULL, out),
+	    5);
+	assert_true(addr_eq(&out[0], &v4[0]));
+	assert_true(addr_eq(&out[1], &v4[1]));
+	assert_true(addr_eq(&out[2], &v4[2]));
+	assert_true(addr_eq(&out[3], &v6[0]));
+	assert_true(addr_eq(&out[4], &v6[1]));
+
+	/* A preferred family with no addresses: the other one alone. */
+	assert_int_equal(relay_dns_addr_order(v6, 0, v4, 1, RELAY_ADDRPREF_IPV6,
+	                     rng_unused, NULL, out),
+	    1);
+	assert_true(addr_eq(&out[0], &v4[0]));
+}
+
+/* any: every address exactly once, the families alternating while both
+ * last, and over many draws both families come first and every address
+ * of a family takes every place within it. */
+static void
+test_addr_order_any_alternates(void **state)
+{
+	const struct relay_dns_addr v6[] = { addr6(1), addr6(2), addr6(3) };
+	const struct relay_dns_addr v4[] = { addr4(1) };
+	unsigned first6 = 0, first4 = 0, v6_first_pos[3] = { 0 };
+	(void)state;
+
+	for (uint32_t seed = 0; seed < 200; seed++) {
+		/* xorshift32 from the seed: every bit of each draw varies
+		 * (a linear mix of the seed would fix the low bit). */
+		uint32_t vals[16], x = seed * 2654435761u + 1u;
+		for (int i = 0; i < 16; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			vals[i] = x;
+		}
+		struct script_rng s = { vals, 16, 0 };
+		struct relay_dns_addr out[4];
+		assert_int_equal(relay_dns_addr_order(v6, 3, v4, 1,
+		                     RELAY_ADDRPREF_ANY, script_next, &s, out),
+		    4);
+		/* The IPv4 address is among the first two: a host gets two
+		 * attempts (DEST_ADDRS_PER_HOST), so both families are tried. */
+		assert_true(out[0].family != out[1].family);
+		if (out[0].family == AF_INET6)
+			first6++;
+		else
+			first4++;
+		bool seen[3] = { false, false, false }, seen4 = false;
+		bool first_v6 = true;
+		for (int i = 0; i < 4; i++) {
+			if (out[i].family == AF_INET) {
+				assert_true(addr_eq(&out[i], &v4[0]));
+				assert_false(seen4);
+				seen4 = true;
+				continue;
+			}
+			int k = out[i].bytes[15] - 1;
+			assert_true(k >= 0 && k < 3);
+			assert_false(seen[k]);
+			seen[k] = true;
+			if (first_v6) {
+				v6_first_pos[k]++;
+				first_v6 = false;
+			}
+		}
+		assert_true(seen4 && seen[0] && seen[1] && seen[2]);
+	}
+	assert_true(first6 > 0 && first4 > 0);
+	for (int k = 0; k < 3; k++)
+		assert_true(v6_first_pos[k] > 0);
+}
+
+static void
+test_addr_order_any_one_family(void **state)
+{
+	const struct relay_dns_addr v4[] = { addr4(1), addr4(2) };
+	uint32_t vals[] = { 0, 0, 0, 0 };
+	struct script_rng s = { vals, 4, 0 };
+	struct relay_dns_addr out[2];
+	(void)state;
+
+	assert_int_equal(relay_dns_addr_order(NULL, 0, v4, 2,
+	                     RELAY_ADDRPREF_ANY, script_next, &s, out),
+	    2);
+	assert_true((addr_eq(&out[0], &v4[0]) && addr_eq(&out[1], &v4[1])) ||
+	    (addr_eq(&out[0], &v4[1]) && addr_eq(&out[1], &v4[0])));
+	assert_int_equal(relay_dns_addr_order(NULL, 0, NULL, 0,
+	                     RELAY_ADDRPREF_ANY, script_next, &s, out),
+	    0);
+}
+
 int
 main(void)
 {
@@ -601,7 +750,7 @@ main(void)
 	}
 
 	size_t total =
-	    N(name_cases) + N(mx_cases) + N(cls_cases) + N(norm_cases) + 8;
+	    N(name_cases) + N(mx_cases) + N(cls_cases) + N(norm_cases) + 11;
 	struct CMUnitTest *t = calloc(total, sizeof *t);
 	size_t k = 0;
 	if (t == NULL)
@@ -626,6 +775,12 @@ main(void)
 	t[k++] = (struct CMUnitTest)cmocka_unit_test(test_order_dedupe);
 	t[k++] = (struct CMUnitTest)cmocka_unit_test(test_order_empty_and_one);
 	t[k++] = (struct CMUnitTest)cmocka_unit_test(test_names_of_enums);
+	t[k++] =
+	    (struct CMUnitTest)cmocka_unit_test(test_addr_order_family_first);
+	t[k++] =
+	    (struct CMUnitTest)cmocka_unit_test(test_addr_order_any_alternates);
+	t[k++] =
+	    (struct CMUnitTest)cmocka_unit_test(test_addr_order_any_one_family);
 	int rc = _cmocka_run_group_tests("relay_dns_rdata", t, k, NULL, NULL);
 	free(t);
 	return rc;

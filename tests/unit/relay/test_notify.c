@@ -207,10 +207,77 @@ test_address_too_long(void **state)
 	unsetenv("NOTIFY_SOCKET");
 }
 
+/* sd_watchdog_enabled(3)'s rules, case by case. pid: NULL unset, "self"
+ * this process, else the text given. */
+struct watchdog_case {
+	const char *usec;
+	const char *pid;
+	int rc;
+	uint64_t want;
+};
+
+static const struct watchdog_case watchdog_cases[] = {
+	{ NULL, NULL, 0, 0 },              /* no watchdog asked for */
+	{ NULL, "self", 0, 0 },            /* a PID alone means nothing */
+	{ "30000000", NULL, 1, 30000000 }, /* WatchdogSec=30s */
+	{ "30000000", "self", 1, 30000000 },
+	{ "30000000", "1", 0, 0 }, /* meant for another process */
+	{ "1", NULL, 1, 1 },
+	{ "18446744073709551615", NULL, 1, UINT64_MAX },
+	{ "18446744073709551616", NULL, -1, 0 }, /* overflow */
+	{ "0", NULL, -1, 0 },
+	{ "", NULL, -1, 0 },
+	{ "-5", NULL, -1, 0 },
+	{ "+5", NULL, -1, 0 },
+	{ "5s", NULL, -1, 0 },
+	{ " 5", NULL, -1, 0 },
+	{ "30000000", "", -1, 0 },
+	{ "30000000", "12x", -1, 0 },
+	{ "30000000", "0", -1, 0 },
+};
+
+static void
+test_watchdog_usec(void **state)
+{
+	(void)state;
+	for (size_t i = 0;
+	     i < sizeof(watchdog_cases) / sizeof(watchdog_cases[0]); i++) {
+		const struct watchdog_case *c = &watchdog_cases[i];
+		char self[32];
+		uint64_t usec = 12345;
+
+		unsetenv("WATCHDOG_USEC");
+		unsetenv("WATCHDOG_PID");
+		if (c->usec != NULL)
+			assert_int_equal(setenv("WATCHDOG_USEC", c->usec, 1),
+			    0);
+		if (c->pid != NULL) {
+			const char *v = c->pid;
+			if (strcmp(v, "self") == 0) {
+				snprintf(self, sizeof(self), "%ld",
+				    (long)getpid());
+				v = self;
+			}
+			assert_int_equal(setenv("WATCHDOG_PID", v, 1), 0);
+		}
+		int rc = relay_notify_watchdog_usec(&usec);
+		if (rc != c->rc)
+			fail_msg("case %zu (%s, %s): rc %d, want %d", i,
+			    c->usec ? c->usec : "unset",
+			    c->pid ? c->pid : "unset", rc, c->rc);
+		assert_true(usec == (c->rc == 1 ? c->want : 12345));
+		/* Read, never changed (sd_watchdog_enabled(0, ...)). */
+		if (c->usec != NULL)
+			assert_string_equal(getenv("WATCHDOG_USEC"), c->usec);
+	}
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+}
+
 int
 main(void)
 {
-	struct CMUnitTest tests[8 + sizeof(bad_addrs) / sizeof(bad_addrs[0])];
+	struct CMUnitTest tests[9 + sizeof(bad_addrs) / sizeof(bad_addrs[0])];
 	size_t n = 0;
 
 	tests[n] = (struct CMUnitTest)
@@ -231,6 +298,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_unset_is_noop, setup_path,
 	        teardown);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_address_too_long);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_watchdog_usec);
 	for (size_t i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
 		tests[n] = (struct CMUnitTest)
 		    cmocka_unit_test_prestate(test_bad_address,

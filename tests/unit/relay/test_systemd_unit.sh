@@ -55,7 +55,7 @@ fi
 # shellcheck disable=SC2016  # $MAINPID is unit-file text, expanded by systemd
 for want in 'Type=notify' 'ExecReload=/bin/kill -HUP $MAINPID' \
     'SyslogIdentifier=danerelay' 'SyslogFacility=mail' 'User=danerelay' \
-    'CapabilityBoundingSet=' 'UMask=0077'; do
+    'CapabilityBoundingSet=' 'UMask=0077' 'WatchdogSec=60s'; do
   grep -qxF -- "$want" "$unit" && ok "unit has $want" || notok "unit has $want"
 done
 grep -q '^ReadWritePaths=/' "$unit" && ok "ReadWritePaths is absolute" \
