@@ -80,3 +80,47 @@ relay_fail_class_parse(const char *name)
 	}
 	return RELAY_FAIL_CLASS_UNKNOWN;
 }
+
+const char *
+relay_fail_class_tlsrpt_result(enum relay_fail_class c)
+{
+	switch (c) {
+	/* RFC 8460 4.3.1: negotiation failures. */
+	case RELAY_FAIL_CLASS_STARTTLS_MISSING:
+		return "starttls-not-supported";
+	case RELAY_FAIL_CLASS_CERT_HOST_MISMATCH:
+		return "certificate-host-mismatch";
+	case RELAY_FAIL_CLASS_CERT_EXPIRED:
+		return "certificate-expired";
+	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED:
+		return "certificate-not-trusted";
+	case RELAY_FAIL_CLASS_TLS_HANDSHAKE:
+	case RELAY_FAIL_CLASS_TLSA_MISMATCH:
+		return "validation-failure";
+	/* RFC 8460 4.3.2: policy failures (DANE). */
+	case RELAY_FAIL_CLASS_TLSA_INVALID:
+		return "tlsa-invalid";
+	case RELAY_FAIL_CLASS_DNSSEC_BOGUS:
+	case RELAY_FAIL_CLASS_TLSA_LOOKUP:
+		return "dnssec-invalid";
+	case RELAY_FAIL_CLASS_DANE_REQUIRED:
+		return "dane-required";
+	case RELAY_FAIL_CLASS_NONE:
+	case RELAY_FAIL_CLASS_DNS_LOOKUP:
+	case RELAY_FAIL_CLASS_DNSSEC_SELFTEST:
+	case RELAY_FAIL_CLASS_NULL_MX:
+	case RELAY_FAIL_CLASS_CONNECT:
+	case RELAY_FAIL_CLASS_TIMEOUT:
+	case RELAY_FAIL_CLASS_SMTP_4XX:
+	case RELAY_FAIL_CLASS_SMTP_5XX:
+	case RELAY_FAIL_CLASS_SMTP_PROTOCOL:
+	case RELAY_FAIL_CLASS_SMTPUTF8_MISSING:
+	case RELAY_FAIL_CLASS_MESSAGE_SIZE:
+	case RELAY_FAIL_CLASS_ADDRESS:
+	case RELAY_FAIL_CLASS_SHUTDOWN:
+	case RELAY_FAIL_CLASS_LOCAL:
+	case RELAY_FAIL_CLASS_UNKNOWN:
+		break;
+	}
+	return NULL;
+}

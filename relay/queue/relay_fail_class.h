@@ -75,4 +75,15 @@ const char *relay_fail_class_name(enum relay_fail_class c);
  */
 enum relay_fail_class relay_fail_class_parse(const char *name);
 
+/*
+ * The RFC 8460 4.3 result-type a TLS report gives a session that failed
+ * with class c (static string), or NULL when c is not a failure to
+ * negotiate TLS under the domain's policy (connection, SMTP, local
+ * failures, and NONE). A DANE authentication failure (tlsa-mismatch) and
+ * a handshake that broke are "validation-failure" (4.3.2: the general
+ * failure); a TLSA or address lookup that did not validate is
+ * "dnssec-invalid".
+ */
+const char *relay_fail_class_tlsrpt_result(enum relay_fail_class c);
+
 #endif
