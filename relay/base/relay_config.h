@@ -197,6 +197,14 @@ struct relay_config {
 	char *report_recipient;
 	uint64_t report_interval_ms;
 
+	/* SMTP TLS Reporting (RFC 8460): relay/tlsrpt/. */
+	bool tlsrpt_enable;
+	char *tlsrpt_organization;
+	char *tlsrpt_contact;
+	char *tlsrpt_submitter;
+	char *tlsrpt_sender;
+	char *tlsrpt_ca_file;
+
 	/* Parsed tls_policy_file, sorted; see relay_config_tls_policy(). */
 	struct relay_tls_policy_entry *tls_policy;
 	size_t tls_policy_count;

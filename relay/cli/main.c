@@ -33,6 +33,11 @@ static const struct command commands[] = {
 	/* relay_cli_dns.c, relay_cli_tlsa.c. */
 	{ "dns", relay_cli_dns, "dns flush [-c FILE] [NAME]" },
 	{ "tlsa", relay_cli_tlsa, "tlsa [--chain] [--host MXHOST] CERT.pem" },
+	/* relay_cli_tlsrpt.c. */
+	{ "tlsrpt", relay_cli_tlsrpt,
+	    "tlsrpt show [-c FILE] [--date YYYY-MM-DD] [DOMAIN]\n"
+	    "  danerelay tlsrpt send [-c FILE] [--date YYYY-MM-DD] "
+	    "[--wait SECONDS]" },
 	/* relay_probe.c. */
 	{ "probe", relay_cli_probe, "probe [-c FILE] [--json] DOMAIN" },
 };

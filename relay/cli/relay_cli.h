@@ -40,6 +40,8 @@ int relay_cli_report(int argc, char **argv);
  * over the control socket) and `tlsa` (relay_cli_tlsa.c: TLSA records for
  * a PEM certificate file). */
 int relay_cli_dns(int argc, char **argv);
+/* `tlsrpt show|send` (relay_cli_tlsrpt.c): TLS reports (RFC 8460). */
+int relay_cli_tlsrpt(int argc, char **argv);
 int relay_cli_tlsa(int argc, char **argv);
 /* `probe` (relay_probe.c): serve's delivery decision for one domain, up
  * to the DANE check and QUIT before MAIL. Its exit statuses tell a script

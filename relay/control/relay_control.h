@@ -31,6 +31,10 @@
  *            "dns-flush [NAME]"                       fresh resolver context
  *                                                      (empty DNS cache; NAME
  *                                                      is only logged)
+ *            "tlsrpt-send DAY"                        send the TLS reports of
+ *                                                      DAY (YYYY-MM-DD) now;
+ *                                                      answered at once with
+ *                                                      "ok - run N ..."
  *   daemon:  "ok ID TEXT" / "error ID TEXT" per message (ID "-" for an
  *            error of the whole request), then "end NOK NERR".
  * Several requests may follow on one connection; each is answered in
@@ -169,6 +173,11 @@ struct relay_control_ctx {
 	 * NULL) is only logged. Writes one line for the operator into msg.
 	 * Returns 0 or -1. Required. */
 	int (*dns_flush)(void *arg, const char *name, char *msg, size_t msglen);
+	/* `tlsrpt-send DAY`: start sending the TLS reports of day; writes
+	 * one line into msg. Returns the run number (> 0) or -1. May be NULL
+	 * (TLS reporting is off). */
+	long (*tlsrpt_send)(void *arg, const char *day, char *msg,
+	    size_t msglen);
 	void *arg;
 };
 

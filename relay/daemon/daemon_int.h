@@ -23,6 +23,7 @@
 #include "relay_dns.h"
 #include "relay_queue.h"
 #include "relay_smtpd.h"
+#include "relay_tlsrpt.h"
 #include "tlsa.h"
 
 struct relay_listener {
@@ -56,9 +57,19 @@ struct relay_daemon {
 	struct relay_deliver_ctx deliver;
 	struct relay_sched *sched;
 	struct relay_control *control; /* control socket, report */
+	/* TLS reporting (RFC 8460): NULL when tlsrpt_enable is off or the
+	 * store could not be opened. */
+	struct relay_tlsrpt_store *tlsrpt_store;
+	struct relay_tlsrpt_sender *tlsrpt_sender;
 
 	bool stopping;
 	int exit_code;
 };
+
+/* relay_serve_tlsrpt.c */
+void serve__tlsrpt_start(struct relay_daemon *d);
+void serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev);
+long serve__tlsrpt_send(void *arg, const char *day, char *msg,
+    size_t msglen);
 
 #endif

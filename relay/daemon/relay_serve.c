@@ -218,7 +218,8 @@ start_server_tls(struct relay_daemon *d, char *err, size_t errlen)
 static int
 chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	static const char *const sub[] = { "", "/tmp", "/queue", "/corrupt" };
+	static const char *const sub[] = { "", "/tmp", "/queue", "/corrupt",
+		"/" RELAY_TLSRPT_DIR };
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		char path[PATH_MAX];
 		int w = snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
@@ -407,6 +408,18 @@ dns_closed(void *arg)
 		queue_closed(d);
 }
 
+/* The TLS counts are on disk: the resolver goes next. */
+static void
+tlsrpt_store_closed(void *arg)
+{
+	struct relay_daemon *d = arg;
+	d->tlsrpt_store = NULL;
+	if (d->dns != NULL)
+		relay_dns_close(d->dns, dns_closed, d);
+	else
+		dns_closed(d);
+}
+
 static void
 sched_done(void *arg)
 {
@@ -415,10 +428,12 @@ sched_done(void *arg)
 	/* Inbound sessions still open now are dropped; a commit in flight
 	 * completes inside the queue (the client retries: at-least-once). */
 	relay_smtpd_abort_all(&d->smtpd);
-	if (d->dns != NULL)
-		relay_dns_close(d->dns, dns_closed, d);
+	/* No session reports any more: write the last counts. */
+	if (d->tlsrpt_store != NULL)
+		relay_tlsrpt_store_close(d->tlsrpt_store, tlsrpt_store_closed,
+		    d);
 	else
-		dns_closed(d);
+		tlsrpt_store_closed(d);
 }
 
 static void
@@ -434,6 +449,8 @@ stop_daemon(struct relay_daemon *d, const char *why)
 	/* No more control requests or report mails. */
 	relay_control_stop(d->control);
 	d->control = NULL;
+	relay_tlsrpt_sender_stop(d->tlsrpt_sender);
+	d->tlsrpt_sender = NULL;
 	if (d->sched != NULL)
 		relay_sched_stop(d->sched, d->cfg.shutdown_timeout_ms,
 		    sched_done, d);
@@ -673,8 +690,12 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		.tlsa = d->tlsa,
 		.digests = &d->digests,
 		.local_queued = hook_local_queued,
+		.tls_session = serve__tlsrpt_session,
 		.arg = d,
 	};
+	/* After the privileges are dropped: the store's files are the run
+	 * user's. */
+	serve__tlsrpt_start(d);
 	if (relay_sched_new(&d->deliver, &d->sched) != 0) {
 		fprintf(stderr,
 		    "danerelay serve: cannot start the scheduler\n");
@@ -691,6 +712,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 			.kick = hook_kick,
 			.submit = hook_submit,
 			.dns_flush = serve_dns_flush,
+			.tlsrpt_send = serve__tlsrpt_send,
 			.arg = d,
 		};
 		if (relay_control_start(&cc, &d->control) != 0)
