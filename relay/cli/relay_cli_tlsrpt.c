@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "relay_cli.h"
+#include "relay_clock.h"
 #include "relay_control.h"
 #include "relay_text.h"
 #include "relay_tlsrpt.h"
@@ -133,8 +134,8 @@ send_now(const struct relay_config *cfg, const char *day, long wait_s)
 	if (relay_tlsrpt_dir(cfg->spool_dir, dir, sizeof(dir)) != 0)
 		return RELAY_CLI_EXIT_ERROR;
 	struct relay_control_client cl;
-	int r = relay_control_client_connect(&cl, cfg->spool_dir, err,
-	    sizeof(err));
+	int r =
+	    relay_control_client_connect(&cl, cfg->spool_dir, err, sizeof(err));
 	if (r == RELAY_CONTROL_ENOENT) {
 		fprintf(stderr,
 		    "danerelay tlsrpt send: no running serve for spool %s: "
@@ -164,7 +165,8 @@ send_now(const struct relay_config *cfg, const char *day, long wait_s)
 			(void)print_state(dir, day, run, true);
 			if (fflush(stdout) != 0)
 				return RELAY_CLI_EXIT_ERROR;
-			return s == 0 ? RELAY_CLI_EXIT_OK : RELAY_CLI_EXIT_ERROR;
+			return s == 0 ? RELAY_CLI_EXIT_OK
+			              : RELAY_CLI_EXIT_ERROR;
 		}
 		usleep(100 * 1000);
 	}
@@ -245,9 +247,9 @@ relay_cli_tlsrpt(int argc, char **argv)
 			return relay_cli_usage(cmd, "not a domain: %s", d);
 		for (size_t i = 0; i < n; i++) {
 			char ch = d[i];
-			domain[i] = (char)(ch >= 'A' && ch <= 'Z'
-			        ? ch - 'A' + 'a'
-			        : ch);
+			domain[i] =
+			    (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a'
+			                                  : ch);
 		}
 		domain[n] = '\0';
 	}
@@ -256,7 +258,10 @@ relay_cli_tlsrpt(int argc, char **argv)
 	if (date != NULL)
 		relay_copy(day, sizeof(day), date);
 	else
-		relay_tlsrpt_day(time(NULL) - (is_show ? 0 : 86400), day);
+		relay_tlsrpt_day((time_t)relay_clock_wall_s(
+		                     relay_clock_system()) -
+		        (is_show ? 0 : 86400),
+		    day);
 
 	struct relay_config cfg;
 	if (relay_cli_load_config(cmd, sub_conf, &cfg) != 0)

@@ -176,8 +176,8 @@ struct relay_control_ctx {
 	/* `tlsrpt-send DAY`: start sending the TLS reports of day; writes
 	 * one line into msg. Returns the run number (> 0) or -1. May be NULL
 	 * (TLS reporting is off). */
-	long (*tlsrpt_send)(void *arg, const char *day, char *msg,
-	    size_t msglen);
+	long (
+	    *tlsrpt_send)(void *arg, const char *day, char *msg, size_t msglen);
 	void *arg;
 };
 

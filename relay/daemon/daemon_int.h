@@ -69,7 +69,6 @@ struct relay_daemon {
 /* relay_serve_tlsrpt.c */
 void serve__tlsrpt_start(struct relay_daemon *d);
 void serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev);
-long serve__tlsrpt_send(void *arg, const char *day, char *msg,
-    size_t msglen);
+long serve__tlsrpt_send(void *arg, const char *day, char *msg, size_t msglen);
 
 #endif

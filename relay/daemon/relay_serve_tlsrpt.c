@@ -49,9 +49,8 @@ serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev)
 	struct relay_tlsrpt_session s = {
 		.domain = ev->domain,
 		.result = result,
-		.reason_code = result != NULL
-		    ? relay_fail_class_name(ev->fclass)
-		    : NULL,
+		.reason_code =
+		    result != NULL ? relay_fail_class_name(ev->fclass) : NULL,
 		.sending_ip = ev->local_addr,
 		.receiving_mx = ev->mx,
 		.receiving_ip = ev->addr,

@@ -51,10 +51,10 @@
  * reported; nor are `probe` sessions. Everything is borrowed for the call.
  */
 struct relay_tls_session {
-	const char *domain; /* the destination, A-labels */
-	const char *mx;     /* the MX host connected to */
-	const char *addr;   /* its address, numeric */
-	const char *local_addr; /* ours, numeric, or "" */
+	const char *domain;                 /* the destination, A-labels */
+	const char *mx;                     /* the MX host connected to */
+	const char *addr;                   /* its address, numeric */
+	const char *local_addr;             /* ours, numeric, or "" */
 	const struct tlsa_verdict *verdict; /* the policy applied */
 	/* NONE: TLS was negotiated as the verdict requires. Else the
 	 * failure: a TLS class, or STARTTLS_MISSING (not offered, refused,

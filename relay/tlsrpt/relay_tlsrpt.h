@@ -137,8 +137,8 @@ int relay_tlsrpt_table_add(struct relay_tlsrpt_table *t, const char *day,
  * The journal line of row r with the given count (LF-terminated) into buf.
  * Returns its length, or 0 when it does not fit.
  */
-size_t relay_tlsrpt_table_line(const struct relay_tlsrpt_row *r,
-    uint64_t count, char *buf, size_t size);
+size_t relay_tlsrpt_table_line(const struct relay_tlsrpt_row *r, uint64_t count,
+    char *buf, size_t size);
 
 /*
  * Adds every line of journal text p/len to t. A last line without LF (a
@@ -179,8 +179,9 @@ struct relay_tlsrpt_meta {
 
 /* The meta of cfg: tlsrpt_organization, tlsrpt_contact, tlsrpt_submitter,
  * each defaulting from myhostname. Borrowed from cfg. */
-struct relay_tlsrpt_meta relay_tlsrpt_meta_from_config(
-    const struct relay_config *cfg, char *contact_buf, size_t contact_size);
+struct relay_tlsrpt_meta
+relay_tlsrpt_meta_from_config(const struct relay_config *cfg, char *contact_buf,
+    size_t contact_size);
 
 /*
  * The report-id of domain's report for day (RFC 8460 4.4): unique per
@@ -225,9 +226,9 @@ int relay_tlsrpt_gzip(const void *p, size_t len, uint8_t **out,
  * MIME boundary. Returns 0 and a malloc'd CRLF message in *out, or -1.
  */
 int relay_tlsrpt_mail(const struct relay_tlsrpt_meta *meta, const char *day,
-    const char *domain, const char *from, const char *to,
-    const uint8_t *gz, size_t gzlen, time_t now, uint64_t boundary_seed,
-    char **out, size_t *outlen) RELAY_TLSRPT_WUR;
+    const char *domain, const char *from, const char *to, const uint8_t *gz,
+    size_t gzlen, time_t now, uint64_t boundary_seed, char **out,
+    size_t *outlen) RELAY_TLSRPT_WUR;
 
 /* ------------------------------------------------------------ the record */
 

@@ -180,8 +180,8 @@ relay_tlsrpt_record_parse(const uint8_t *p, size_t len,
 			if (have_rua)
 				return RELAY_TLSRPT_EFORMAT;
 			have_rua = true;
-			int r = parse_rua(out, eq + 1,
-			    flen - (size_t)(eq - f) - 1);
+			int r =
+			    parse_rua(out, eq + 1, flen - (size_t)(eq - f) - 1);
 			if (r != 0)
 				return r;
 		} else {

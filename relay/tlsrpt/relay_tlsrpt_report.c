@@ -12,8 +12,8 @@
 #include "relay_tlsrpt.h"
 
 struct relay_tlsrpt_meta
-relay_tlsrpt_meta_from_config(const struct relay_config *cfg,
-    char *contact_buf, size_t contact_size)
+relay_tlsrpt_meta_from_config(const struct relay_config *cfg, char *contact_buf,
+    size_t contact_size)
 {
 	struct relay_tlsrpt_meta m = {
 		.organization = cfg->tlsrpt_organization[0]
@@ -43,8 +43,8 @@ relay_tlsrpt_report_id(const char *day, const char *domain,
 	if (!relay_tlsrpt_day_parse(day, NULL) || domain[0] == '\0' ||
 	    submitter[0] == '\0')
 		return -1;
-	int n = snprintf(buf, size, "%.4s%.2s%.2s.%s@%s", day, day + 5,
-	    day + 8, domain, submitter);
+	int n = snprintf(buf, size, "%.4s%.2s%.2s.%s@%s", day, day + 5, day + 8,
+	    domain, submitter);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
@@ -187,8 +187,7 @@ relay_tlsrpt_report_write(const struct relay_tlsrpt_table *t, const char *day,
 			relay_json_kv_str(&j, "receiving-mx-hostname",
 			    r->receiving_mx);
 			relay_json_kv_str(&j, "receiving-ip", r->receiving_ip);
-			relay_json_kv_u64(&j, "failed-session-count",
-			    r->count);
+			relay_json_kv_u64(&j, "failed-session-count", r->count);
 			if (r->reason_code[0])
 				relay_json_kv_str(&j, "failure-reason-code",
 				    r->reason_code);
@@ -327,8 +326,8 @@ relay_tlsrpt_mail(const struct relay_tlsrpt_meta *meta, const char *day,
 		return -1;
 	struct tm tm;
 	if (gmtime_r(&now, &tm) == NULL ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
-	        &tm) == 0)
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm) ==
+	        0)
 		return -1;
 	relay_fmt(boundary, sizeof(boundary), "tlsrpt-%016llx",
 	    (unsigned long long)boundary_seed);

@@ -132,8 +132,8 @@ state_add(struct run *r, const char *domain, const char *target,
 		if (attempts < SEND_ATTEMPTS_MAX)
 			r->retry_left = true;
 	struct relay_log_line l;
-	bool bad = strcmp(status, "failed") == 0 ||
-	    strcmp(status, "dns-error") == 0;
+	bool bad =
+	    strcmp(status, "failed") == 0 || strcmp(status, "dns-error") == 0;
 	if (relay_log_begin(&l, bad ? RELAY_LOG_WARNING : RELAY_LOG_INFO,
 	        "tlsrpt-send")) {
 		relay_log_str(&l, "day", r->day);
@@ -239,7 +239,8 @@ load_prev(struct run *r)
 		e->target = strdup(fld[1]);
 		e->status = strdup(fld[2]);
 		e->attempts = (unsigned)strtoul(fld[3], NULL, 10);
-		if (e->domain == NULL || e->target == NULL || e->status == NULL) {
+		if (e->domain == NULL || e->target == NULL ||
+		    e->status == NULL) {
 			free(e->domain);
 			free(e->target);
 			free(e->status);
@@ -365,8 +366,7 @@ queue_step(struct run *r, enum step step)
 {
 	r->step = step;
 	r->work.data = r;
-	if (uv_queue_work(r->s->ctx.loop, &r->work, work_cb, after_work) !=
-	    0) {
+	if (uv_queue_work(r->s->ctx.loop, &r->work, work_cb, after_work) != 0) {
 		/* Only an invalid request fails: treat it like a failed
 		 * step. */
 		r->err = -1;
@@ -456,8 +456,7 @@ mail_to(struct run *r, const struct relay_tlsrpt_rua *u)
 	char *msg = NULL;
 	size_t len = 0;
 	unsigned att = attempts_of(r, r->domain, u->uri) + 1;
-	time_t now =
-	    (time_t)(relay_clock_wall_us(r->s->ctx.clock) / 1000000u);
+	time_t now = (time_t)(relay_clock_wall_us(r->s->ctx.clock) / 1000000u);
 	if (relay_tlsrpt_mail(&meta, r->day, r->domain, from, u->uri, r->gz,
 	        r->gzlen, now, seed, &msg, &len) != 0) {
 		state_add(r, r->domain, u->uri, "failed", att,
@@ -493,7 +492,8 @@ https_addr_answer(void *arg, const struct relay_dns_answer *ans)
 	if (ans->st.kind == RELAY_DNS_DATA && ans->ub != NULL &&
 	    ans->ub->data[0] != NULL) {
 		if (ans->qtype == RELAY_DNS_TYPE_A && ans->ub->len[0] == 4)
-			inet_ntop(AF_INET, ans->ub->data[0], addr, sizeof(addr));
+			inet_ntop(AF_INET, ans->ub->data[0], addr,
+			    sizeof(addr));
 		else if (ans->ub->len[0] == 16)
 			inet_ntop(AF_INET6, ans->ub->data[0], addr,
 			    sizeof(addr));
@@ -524,8 +524,8 @@ https_addr_answer(void *arg, const struct relay_dns_answer *ans)
 	unsigned port = 443;
 	if (h[hl] == ':')
 		port = (unsigned)strtoul(h + hl + 1, NULL, 10);
-	relay_fmt(r->resolve, sizeof(r->resolve), "%.*s:%u:%s%s%s", (int)hl,
-	    h, port, strchr(addr, ':') ? "[" : "", addr,
+	relay_fmt(r->resolve, sizeof(r->resolve), "%.*s:%u:%s%s%s", (int)hl, h,
+	    port, strchr(addr, ':') ? "[" : "", addr,
 	    strchr(addr, ':') ? "]" : "");
 	relay_copy(r->url, sizeof(r->url), u->uri);
 	relay_copy(r->ca_file, sizeof(r->ca_file),
@@ -573,8 +573,8 @@ run_next_rua(struct run *r)
 		    (final_status(p->status) ||
 		        p->attempts >= SEND_ATTEMPTS_MAX)) {
 			/* Done before: carry the line over. */
-			state_add(r, r->domain, u->uri, p->status,
-			    p->attempts, "");
+			state_add(r, r->domain, u->uri, p->status, p->attempts,
+			    "");
 			r->rua_i++;
 			continue;
 		}
@@ -662,14 +662,15 @@ txt_answer(void *arg, const struct relay_dns_answer *ans)
 		return;
 	}
 	char contact[600];
-	struct relay_tlsrpt_meta meta = relay_tlsrpt_meta_from_config(
-	    r->s->ctx.cfg, contact, sizeof(contact));
+	struct relay_tlsrpt_meta meta =
+	    relay_tlsrpt_meta_from_config(r->s->ctx.cfg, contact,
+	        sizeof(contact));
 	free(r->json);
 	free(r->gz);
 	r->json = NULL;
 	r->gz = NULL;
-	if (relay_tlsrpt_report_json(&r->t, r->day, r->domain, &meta,
-	        &r->json, &r->jlen) != 0 ||
+	if (relay_tlsrpt_report_json(&r->t, r->day, r->domain, &meta, &r->json,
+	        &r->jlen) != 0 ||
 	    relay_tlsrpt_gzip(r->json, r->jlen, &r->gz, &r->gzlen) != 0) {
 		state_add(r, r->domain, "-", "failed", att,
 		    "cannot make the report");
@@ -743,8 +744,7 @@ on_timer(uv_timer_t *h)
 		schedule(s, 0);
 		return;
 	}
-	time_t now =
-	    (time_t)(relay_clock_wall_us(s->ctx.clock) / 1000000u);
+	time_t now = (time_t)(relay_clock_wall_us(s->ctx.clock) / 1000000u);
 	char day[RELAY_TLSRPT_DAY_SIZE];
 	relay_tlsrpt_day(now - 86400, day);
 	if (run_start(s, day, false) < 0)

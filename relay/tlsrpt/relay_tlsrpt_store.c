@@ -32,7 +32,7 @@
 struct job {
 	char *text; /* lines, each naming its day */
 	size_t len;
-	bool rewrite;    /* text is today's whole file */
+	bool rewrite; /* text is today's whole file */
 	char today[RELAY_TLSRPT_DAY_SIZE];
 	char compact[RELAY_TLSRPT_DAY_SIZE]; /* a finished day, or "" */
 	/* out */
@@ -136,8 +136,8 @@ append_lines(const char *dir, const char *text, size_t len,
 		}
 		char path[4200];
 		relay_fmt(path, sizeof(path), "%s/%s.log", dir, day);
-		int fd = open(path,
-		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		int fd =
+		    open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return -errno;
 		int r = write_all(fd, text + off, end - off);
@@ -169,8 +169,8 @@ compact_day(const char *dir, const char *day, char *why, size_t whylen)
 		r = RELAY_TLSRPT_ENOMEM;
 	for (size_t i = 0; r == 0 && i < t.nrows; i++) {
 		char line[RELAY_TLSRPT_LINE_MAX];
-		size_t n = relay_tlsrpt_table_line(&t.rows[i],
-		    t.rows[i].count, line, sizeof(line));
+		size_t n = relay_tlsrpt_table_line(&t.rows[i], t.rows[i].count,
+		    line, sizeof(line));
 		if (n > 0)
 			fwrite(line, 1, n, f);
 	}
@@ -239,8 +239,8 @@ work_cb(uv_work_t *w)
 		return;
 	}
 	if (j->compact[0]) {
-		if (compact_day(st->dir, j->compact, j->why,
-		        sizeof(j->why)) != 0)
+		if (compact_day(st->dir, j->compact, j->why, sizeof(j->why)) !=
+		    0)
 			j->err = RELAY_TLSRPT_EIO;
 		expire_days(st->dir, j->today);
 	}
@@ -498,8 +498,8 @@ load_today(struct relay_tlsrpt_store *st, char *err, size_t errlen)
 			relay_log_end(&l);
 		}
 		if (rename(path, aside) != 0) {
-			relay_fmt(err, errlen, "cannot set aside %s: %s",
-			    path, strerror(errno));
+			relay_fmt(err, errlen, "cannot set aside %s: %s", path,
+			    strerror(errno));
 			return RELAY_TLSRPT_EIO;
 		}
 		return 0;
@@ -552,8 +552,8 @@ relay_tlsrpt_store_open(uv_loop_t *loop, const struct relay_clock *clock,
 }
 
 void
-relay_tlsrpt_store_close(struct relay_tlsrpt_store *st,
-    void (*cb)(void *arg), void *arg)
+relay_tlsrpt_store_close(struct relay_tlsrpt_store *st, void (*cb)(void *arg),
+    void *arg)
 {
 	st->closing = true;
 	st->close_cb = cb;

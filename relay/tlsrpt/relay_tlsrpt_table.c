@@ -262,7 +262,8 @@ relay_tlsrpt_table_add(struct relay_tlsrpt_table *t, const char *day,
 	t->hash[b] = t->nrows + 1;
 	t->nrows++;
 	if (t->nrows > 2 * t->nbuckets)
-		(void)rehash(t, 4 * t->nbuckets); /* a slower table still works */
+		(void)rehash(t,
+		    4 * t->nbuckets); /* a slower table still works */
 	if (row != NULL)
 		*row = r;
 	return 0;
@@ -272,9 +273,10 @@ size_t
 relay_tlsrpt_table_line(const struct relay_tlsrpt_row *r, uint64_t count,
     char *buf, size_t size)
 {
-	int n = snprintf(buf, size, "t1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\n",
-	    r->day, r->domain, relay_tlsrpt_policy_type_name(r->type),
-	    r->policy_mx, r->policy, r->result, r->reason_code, r->sending_ip,
+	int n = snprintf(buf, size,
+	    "t1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\n", r->day,
+	    r->domain, relay_tlsrpt_policy_type_name(r->type), r->policy_mx,
+	    r->policy, r->result, r->reason_code, r->sending_ip,
 	    r->receiving_mx, r->receiving_ip, count);
 	if (n < 0 || (size_t)n >= size)
 		return 0;
@@ -324,8 +326,8 @@ load_line(struct relay_tlsrpt_table *t, char *line)
 }
 
 int
-relay_tlsrpt_table_load(struct relay_tlsrpt_table *t, const char *p,
-    size_t len, size_t *good_len, size_t *bad_line)
+relay_tlsrpt_table_load(struct relay_tlsrpt_table *t, const char *p, size_t len,
+    size_t *good_len, size_t *bad_line)
 {
 	size_t off = 0, lineno = 0;
 	char buf[RELAY_TLSRPT_LINE_MAX];

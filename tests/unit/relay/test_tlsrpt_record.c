@@ -73,8 +73,8 @@ test_good(void **state)
 
 static const char *const bad[] = {
 	"",
-	"v=TLSRPTv1",              /* no rua */
-	"v=TLSRPTv1;",             /* no field */
+	"v=TLSRPTv1",  /* no rua */
+	"v=TLSRPTv1;", /* no field */
 	"v=TLSRPTv2; rua=mailto:a@b.example",
 	"v=tlsrptv1; rua=mailto:a@b.example", /* %s: case-sensitive */
 	"v=TLSRPTv1x; rua=mailto:a@b.example",
@@ -120,8 +120,10 @@ test_is_tlsrpt(void **state)
 		{ "v=TLSRPT", false },
 	};
 	for (size_t i = 0; i < NELEM(c); i++)
-		assert_int_equal(relay_tlsrpt_record_is_tlsrpt(
-		                     (const uint8_t *)c[i].t, strlen(c[i].t)),
+		assert_int_equal(relay_tlsrpt_record_is_tlsrpt((const uint8_t *)
+		                                                   c[i]
+		                                                       .t,
+		                     strlen(c[i].t)),
 		    c[i].yes);
 }
 

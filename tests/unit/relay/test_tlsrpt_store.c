@@ -321,8 +321,8 @@ test_table_refuses(void **state)
 		snprintf(ip, sizeof(ip), "10.%u.%u.%u", i >> 16, (i >> 8) & 255,
 		    i & 255);
 		s.receiving_ip = ip;
-		assert_int_equal(relay_tlsrpt_table_add(&t, "2026-12-07", &s,
-		                     1, NULL),
+		assert_int_equal(relay_tlsrpt_table_add(&t, "2026-12-07", &s, 1,
+		                     NULL),
 		    0);
 	}
 	assert_int_equal(relay_tlsrpt_table_add(&t, "2026-12-07", &ok, 1, NULL),
