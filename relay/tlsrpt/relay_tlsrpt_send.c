@@ -500,7 +500,8 @@ https_addr_answer(void *arg, const struct relay_dns_answer *ans)
 	}
 	if (addr[0] == '\0') {
 		if (ans->qtype == RELAY_DNS_TYPE_A &&
-		    relay_dns_status_usable(&ans->st)) {
+		    relay_dns_status_usable(&ans->st) &&
+		    *r->s->ctx.dns != NULL) {
 			/* No A: try AAAA. */
 			if (relay_dns_lookup(*r->s->ctx.dns, ans->qname,
 			        RELAY_DNS_TYPE_AAAA, https_addr_answer, r,
@@ -547,8 +548,10 @@ post_to(struct run *r, const struct relay_tlsrpt_rua *u)
 		run_next_rua(r);
 		return;
 	}
-	if (relay_dns_lookup(*r->s->ctx.dns, host, RELAY_DNS_TYPE_A,
-	        https_addr_answer, r, &r->q) != 0) {
+	struct relay_dns *dns = *r->s->ctx.dns;
+	if (dns == NULL ||
+	    relay_dns_lookup(dns, host, RELAY_DNS_TYPE_A, https_addr_answer, r,
+	        &r->q) != 0) {
 		state_add(r, r->domain, u->uri, "failed", att,
 		    "cannot start the address lookup");
 		r->rua_i++;
@@ -631,7 +634,7 @@ txt_answer(void *arg, const struct relay_dns_answer *ans)
 	}
 	size_t found = 0;
 	uint8_t text[4096];
-	int tlen = -1, pick = -1;
+	int tlen = -1;
 	for (int i = 0; ans->st.kind == RELAY_DNS_DATA && ans->ub != NULL &&
 	     ans->ub->data[i] != NULL;
 	     i++) {
@@ -641,11 +644,9 @@ txt_answer(void *arg, const struct relay_dns_answer *ans)
 		if (n < 0 || !relay_tlsrpt_record_is_tlsrpt(t, (size_t)n))
 			continue;
 		found++;
-		pick = i;
 		memcpy(text, t, (size_t)n);
 		tlen = n;
 	}
-	(void)pick;
 	if (found != 1) {
 		/* RFC 8460 3: not exactly one record: no reporting. */
 		state_add(r, r->domain, "-", "no-record", att,

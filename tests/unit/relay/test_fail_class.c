@@ -219,6 +219,45 @@ test_envelope_keeps_unknown(void **state)
 	relay_queue_envelope_free(env);
 }
 
+/* RFC 8460 4.3 result types: TLS negotiation and DANE policy failures
+ * have one; everything else (connection, SMTP, local) is no TLS failure. */
+static void
+test_tlsrpt_result(void **state)
+{
+	(void)state;
+	static const struct {
+		enum relay_fail_class c;
+		const char *rt;
+	} want[] = {
+		{ RELAY_FAIL_CLASS_STARTTLS_MISSING, "starttls-not-supported" },
+		{ RELAY_FAIL_CLASS_CERT_HOST_MISMATCH,
+		    "certificate-host-mismatch" },
+		{ RELAY_FAIL_CLASS_CERT_EXPIRED, "certificate-expired" },
+		{ RELAY_FAIL_CLASS_CERT_NOT_TRUSTED,
+		    "certificate-not-trusted" },
+		{ RELAY_FAIL_CLASS_TLS_HANDSHAKE, "validation-failure" },
+		{ RELAY_FAIL_CLASS_TLSA_MISMATCH, "validation-failure" },
+		{ RELAY_FAIL_CLASS_TLSA_INVALID, "tlsa-invalid" },
+		{ RELAY_FAIL_CLASS_DNSSEC_BOGUS, "dnssec-invalid" },
+		{ RELAY_FAIL_CLASS_TLSA_LOOKUP, "dnssec-invalid" },
+		{ RELAY_FAIL_CLASS_DANE_REQUIRED, "dane-required" },
+	};
+	for (int i = 0; i < RELAY_FAIL_CLASS_COUNT; i++) {
+		enum relay_fail_class c = (enum relay_fail_class)i;
+		const char *expect = NULL;
+		for (size_t k = 0; k < NELEM(want); k++)
+			if (want[k].c == c)
+				expect = want[k].rt;
+		const char *got = relay_fail_class_tlsrpt_result(c);
+		if (expect == NULL && got != NULL)
+			fail_msg("%s: %s, want none", relay_fail_class_name(c),
+			    got);
+		if (expect != NULL && (got == NULL || strcmp(got, expect) != 0))
+			fail_msg("%s: %s, want %s", relay_fail_class_name(c),
+			    got ? got : "none", expect);
+	}
+}
+
 int
 main(void)
 {
@@ -228,6 +267,7 @@ main(void)
 		cmocka_unit_test(test_parse_edges),
 		cmocka_unit_test(test_hints_by_class),
 		cmocka_unit_test(test_envelope_keeps_unknown),
+		cmocka_unit_test(test_tlsrpt_result),
 	};
 	return cmocka_run_group_tests_name("relay_fail_class", tests, NULL,
 	    NULL);
