@@ -49,12 +49,15 @@ serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev)
 	struct relay_tlsrpt_session s = {
 		.domain = ev->domain,
 		.result = result,
-		.reason_code =
-		    result != NULL ? relay_fail_class_name(ev->fclass) : NULL,
-		.sending_ip = ev->local_addr,
-		.receiving_mx = ev->mx,
-		.receiving_ip = ev->addr,
 	};
+	/* The addresses matter only in failure-details (RFC 8460 4.4); a
+	 * success adds to its policy's summary, one row per policy. */
+	if (result != NULL) {
+		s.reason_code = relay_fail_class_name(ev->fclass);
+		s.sending_ip = ev->local_addr;
+		s.receiving_mx = ev->mx;
+		s.receiving_ip = ev->addr;
+	}
 	/* Only a DANE verdict applies the domain's published policy (its
 	 * TLSA records, RFC 8460 4.4 "tlsa"); every other session had none
 	 * to apply. MTA-STS ("sts") would come here. */

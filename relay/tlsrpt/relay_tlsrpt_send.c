@@ -26,7 +26,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -794,19 +793,11 @@ relay_tlsrpt_sender_start(const struct relay_tlsrpt_send_ctx *ctx,
 	}
 	uv_timer_init(ctx->loop, &s->timer);
 	s->timer.data = s;
-	/* Catch up on yesterday when its state does not say "done" (the
-	 * daemon was down at the time, or a run was cut short): soon, but
-	 * still at a random moment. */
-	time_t now = (time_t)(relay_clock_wall_us(ctx->clock) / 1000000u);
-	char day[RELAY_TLSRPT_DAY_SIZE], path[4200];
-	relay_tlsrpt_day(now - 86400, day);
-	relay_fmt(path, sizeof(path), "%s/sent-%s", s->dir, day);
-	struct stat sb;
-	bool done = stat(path, &sb) == 0;
-	if (!done)
-		schedule(s, 30 + random_below(SEND_CATCHUP_MAX_S));
-	else
-		schedule(s, 0);
+	/* Catch up on yesterday soon after a start, at a random moment: an
+	 * automatic run skips what its sent state says is final, so this
+	 * sends only what a stop cut short, what failed and may be retried,
+	 * or everything when the daemon was down at the time. */
+	schedule(s, 30 + random_below(SEND_CATCHUP_MAX_S));
 	*out = s;
 	return 0;
 }
