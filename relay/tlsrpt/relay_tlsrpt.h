@@ -283,6 +283,11 @@ int relay_tlsrpt_store_open(uv_loop_t *loop, const struct relay_clock *clock,
 void relay_tlsrpt_store_note(struct relay_tlsrpt_store *st,
     const struct relay_tlsrpt_session *s);
 
+/* The journal size past which the running day's file is rewritten
+ * (default RELAY_TLSRPT_JOURNAL_COMPACT; tests use less). */
+void relay_tlsrpt_store_set_compact(struct relay_tlsrpt_store *st,
+    uint64_t bytes);
+
 /* Flushes what is counted, waits for the write, frees the store, then
  * calls cb(arg) (may be NULL) from the loop. */
 void relay_tlsrpt_store_close(struct relay_tlsrpt_store *st,

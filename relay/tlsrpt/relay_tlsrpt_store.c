@@ -48,6 +48,7 @@ struct relay_tlsrpt_store {
 	struct relay_tlsrpt_table t;
 	char day[RELAY_TLSRPT_DAY_SIZE]; /* the day t's newest rows are of */
 	uint64_t today_size;
+	uint64_t compact_at; /* today_size that triggers a rewrite */
 	char full_day[RELAY_TLSRPT_DAY_SIZE]; /* EFULL logged for this day */
 	uv_timer_t timer;
 	uv_work_t work;
@@ -298,7 +299,7 @@ after_work(uv_work_t *w, int status)
 				st->retry_len += j->len;
 			}
 		} else if (j->rewrite) {
-			st->today_size = RELAY_TLSRPT_JOURNAL_COMPACT + 1;
+			st->today_size = st->compact_at + 1;
 			for (size_t i = 0; i < st->t.nrows; i++)
 				st->t.rows[i].unflushed = 0;
 		}
@@ -354,8 +355,8 @@ tick(uv_timer_t *h)
 	bool rollover = strcmp(st->day, j->today) != 0;
 	/* Compact the running day's file once it is large (not while the
 	 * day changes: one thing at a time). */
-	j->rewrite = !rollover && st->retry_len == 0 &&
-	    st->today_size > RELAY_TLSRPT_JOURNAL_COMPACT;
+	j->rewrite =
+	    !rollover && st->retry_len == 0 && st->today_size > st->compact_at;
 	FILE *f = open_memstream(&j->text, &j->len);
 	if (f == NULL)
 		return;
@@ -525,6 +526,7 @@ relay_tlsrpt_store_open(uv_loop_t *loop, const struct relay_clock *clock,
 	}
 	st->loop = loop;
 	st->clock = clock;
+	st->compact_at = RELAY_TLSRPT_JOURNAL_COMPACT;
 	relay_tlsrpt_table_init(&st->t);
 	if (relay_tlsrpt_dir(spool_dir, st->dir, sizeof(st->dir)) != 0) {
 		relay_fmt(err, errlen, "spool_dir too long");
@@ -549,6 +551,12 @@ relay_tlsrpt_store_open(uv_loop_t *loop, const struct relay_clock *clock,
 	uv_timer_start(&st->timer, tick, FLUSH_MS, FLUSH_MS);
 	*out = st;
 	return 0;
+}
+
+void
+relay_tlsrpt_store_set_compact(struct relay_tlsrpt_store *st, uint64_t bytes)
+{
+	st->compact_at = bytes;
 }
 
 void

@@ -260,6 +260,54 @@ test_rollover(void **state)
 	close_store(&f->loop, st);
 }
 
+static int
+count_lines(const char *path)
+{
+	size_t len;
+	char *p = slurp(path, &len);
+	int lines = 0;
+	for (size_t i = 0; i < len; i++)
+		lines += p[i] == '\n';
+	free(p);
+	return lines;
+}
+
+/* The running day's journal past its limit is rewritten with one line per
+ * row, the counts unchanged, and appending goes on after it. */
+static void
+test_compact_running_day(void **state)
+{
+	struct fx *f = *state;
+	struct relay_tlsrpt_store *st;
+	char err[300], path[256];
+	snprintf(path, sizeof(path), "%s/2026-12-07.log", f->dir);
+	assert_int_equal(relay_tlsrpt_store_open(&f->loop, &f->clock.clock,
+	                     f->spool, &st, err, sizeof(err)),
+	    0);
+	relay_tlsrpt_store_set_compact(st, 300);
+	relay_tlsrpt_store_note(st, &ok);
+	relay_tlsrpt_store_note(st, &bad);
+	run_for(&f->loop, 1200);
+	assert_int_equal(count_lines(path), 2); /* ~180 bytes */
+	relay_tlsrpt_store_note(st, &ok);
+	relay_tlsrpt_store_note(st, &bad);
+	run_for(&f->loop, 1100);
+	assert_int_equal(count_lines(path), 4); /* past 300 bytes now */
+	run_for(&f->loop, 1100);                /* the rewrite */
+	assert_int_equal(count_lines(path), 2);
+	uint64_t g, b;
+	counts(f, "2026-12-07", &g, &b);
+	assert_int_equal(g, 2);
+	assert_int_equal(b, 2);
+	relay_tlsrpt_store_set_compact(st, 1u << 20);
+	relay_tlsrpt_store_note(st, &ok);
+	close_store(&f->loop, st);
+	assert_int_equal(count_lines(path), 3);
+	counts(f, "2026-12-07", &g, &b);
+	assert_int_equal(g, 3);
+	assert_int_equal(b, 2);
+}
+
 /* A file that does not parse is reported by show with its line, and set
  * aside by the daemon, which starts counting afresh. */
 static void
@@ -358,6 +406,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rollover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compact_running_day, setup,
+		    teardown),
 		cmocka_unit_test(test_table_refuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
