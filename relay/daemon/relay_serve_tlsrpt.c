@@ -66,6 +66,16 @@ serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev)
 		s.type = RELAY_TLSRPT_POLICY_TLSA;
 		s.policy = policy;
 		s.policy_mx = ev->mx;
+	} else if (ev->verdict->kind == TLSA_VERDICT_DO_NOT_CONNECT &&
+	    ev->verdict->tlsa_looked_up && ev->mx[0] &&
+	    (ev->fclass == RELAY_FAIL_CLASS_TLSA_INVALID ||
+	        ev->fclass == RELAY_FAIL_CLASS_TLSA_LOOKUP ||
+	        ev->fclass == RELAY_FAIL_CLASS_DNSSEC_BOGUS)) {
+		/* The host's TLSA RRset was the policy, but it could not be
+		 * applied (bogus, failed, or no usable record): "tlsa" for that
+		 * MX host, without records to show. */
+		s.type = RELAY_TLSRPT_POLICY_TLSA;
+		s.policy_mx = ev->mx;
 	} else {
 		s.type = RELAY_TLSRPT_POLICY_NONE;
 	}

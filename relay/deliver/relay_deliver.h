@@ -48,7 +48,11 @@
  * number of messages it then carries. Connections that never got as far
  * as STARTTLS (connect failures, a greeting or EHLO refused) and
  * cleartext by a `none` policy entry are not TLS sessions and are not
- * reported; nor are `probe` sessions. Everything is borrowed for the call.
+ * reported; nor are `probe` sessions. A host the RFC 7672 verdict forbids
+ * (DO_NOT_CONNECT: bogus or unusable TLSA, DNSSEC failures) is reported
+ * once per delivery attempt with its class and no address (addr ""; mx ""
+ * when the whole destination was refused). Everything is borrowed for
+ * the call.
  */
 struct relay_tls_session {
 	const char *domain;                 /* the destination, A-labels */

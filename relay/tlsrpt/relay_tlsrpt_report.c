@@ -186,10 +186,17 @@ relay_tlsrpt_report_write(const struct relay_tlsrpt_table *t, const char *day,
 				continue;
 			relay_json_obj_begin(&j);
 			relay_json_kv_str(&j, "result-type", r->result);
-			relay_json_kv_str(&j, "sending-mta-ip", r->sending_ip);
-			relay_json_kv_str(&j, "receiving-mx-hostname",
-			    r->receiving_mx);
-			relay_json_kv_str(&j, "receiving-ip", r->receiving_ip);
+			/* A host the policy refused was never connected:
+			 * no addresses (and no host for a refused domain). */
+			if (r->sending_ip[0])
+				relay_json_kv_str(&j, "sending-mta-ip",
+				    r->sending_ip);
+			if (r->receiving_mx[0])
+				relay_json_kv_str(&j, "receiving-mx-hostname",
+				    r->receiving_mx);
+			if (r->receiving_ip[0])
+				relay_json_kv_str(&j, "receiving-ip",
+				    r->receiving_ip);
 			relay_json_kv_u64(&j, "failed-session-count", r->count);
 			if (r->reason_code[0])
 				relay_json_kv_str(&j, "failure-reason-code",

@@ -9,6 +9,8 @@
 #   mismatch.drworld  TLSA of an unused key: validation-failure; same TXT
 #   notls.drworld     no STARTTLS: starttls-not-supported; two TLSRPT TXT
 #                     records, so no report is sent (RFC 8460 3)
+#   tlsa-bogus.drworld  TLSA answer bogus: the host is never connected, a
+#                     dnssec-invalid failure under its MX host
 #
 # Output is TAP on stdout; chatter goes to stderr.
 # usage: test_tlsrpt_world.sh PATH/TO/danerelay
@@ -43,6 +45,7 @@ CONF
 DR() { "$RELAY_BIN" -c "$CONF" "$@"; }
 TODAY=$(date -u +%F)
 D_OK=$WORLD_D_DANE_EE D_BAD=$WORLD_D_MISMATCH D_NOTLS=$WORLD_D_NOTLS
+D_TB=$WORLD_D_TLSA_BOGUS
 TAB=$'\t'
 
 send() {  # MSGID RCPT
@@ -89,12 +92,14 @@ send ok1 "u1@$D_OK"
 send ok2 "u2@$D_OK"
 send bad1 "u1@$D_BAD"
 send notls1 "u1@$D_NOTLS"
+send tb1 "u1@$D_TB"
 sent_ok() {
   [ "$(grep -cE "event=delivery .*to=<u[12]@$D_OK>.*status=sent" "$RLOG")" = 2 ]
 }
 check "dane-ee: both messages delivered" wait_for 30 sent_ok
 check "mismatch: deferred (TLSA mismatch)" wait_for 30 log_has "u1@$D_BAD" "status=deferred"
 check "notls: deferred (no STARTTLS)" wait_for 30 log_has "u1@$D_NOTLS" "status=deferred"
+check "tlsa-bogus: deferred (bogus TLSA)" wait_for 30 log_has "u1@$D_TB" "status=deferred"
 
 check "show: dane-ee has 2 successful sessions, 0 failures" \
   wait_for 5 show_counts "$D_OK" 2 0
@@ -102,6 +107,8 @@ check "show: mismatch has 1 failure, validation-failure at its MX" \
   wait_for 5 show_counts "$D_BAD" 0 1 validation-failure "$WORLD_D_MISMATCH_MX"
 check "show: notls has 1 failure, starttls-not-supported" \
   wait_for 5 show_counts "$D_NOTLS" 0 1 starttls-not-supported "$WORLD_D_NOTLS_MX"
+check "show: tlsa-bogus has 1 failure, dnssec-invalid at its MX (never connected)" \
+  wait_for 5 show_counts "$D_TB" 0 1 dnssec-invalid "$WORLD_D_TLSA_BOGUS_MX"
 DR tlsrpt show > "$T/all.jsonl"
 all_has() {
   python3 - "$T/all.jsonl" "$D_OK" "$D_BAD" <<'PY'

@@ -127,6 +127,24 @@ test_json(void **state)
 	    0);
 	assert_string_equal(j, plain_json);
 	free(j);
+	/* A host the policy refused: no addresses in its failure detail. */
+	struct relay_tlsrpt_session refused = {
+		.domain = "bogus.example",
+		.type = RELAY_TLSRPT_POLICY_TLSA,
+		.policy_mx = "mx.bogus.example",
+		.result = "dnssec-invalid",
+		.receiving_mx = "mx.bogus.example",
+	};
+	add(&t, "2026-12-07", &refused, 2);
+	assert_int_equal(relay_tlsrpt_report_json(&t, "2026-12-07",
+	                     "bogus.example", &meta, &j, &n),
+	    0);
+	assert_non_null(strstr(j,
+	    "\"failure-details\":[{\"result-type\":\"dnssec-invalid\","
+	    "\"receiving-mx-hostname\":\"mx.bogus.example\","
+	    "\"failed-session-count\":2}]"));
+	assert_non_null(strstr(j, "\"policy-string\":[]"));
+	free(j);
 	/* No sessions: no report. */
 	assert_int_equal(relay_tlsrpt_report_json(&t, "2026-12-08",
 	                     "dane.example", &meta, &j, &n),
@@ -134,9 +152,10 @@ test_json(void **state)
 
 	const char **d;
 	assert_int_equal(relay_tlsrpt_domains(&t, "2026-12-07", &d, &n), 0);
-	assert_int_equal(n, 2);
-	assert_string_equal(d[0], "dane.example");
-	assert_string_equal(d[1], "plain.example");
+	assert_int_equal(n, 3);
+	assert_string_equal(d[0], "bogus.example");
+	assert_string_equal(d[1], "dane.example");
+	assert_string_equal(d[2], "plain.example");
 	free(d);
 	relay_tlsrpt_table_free(&t);
 }
