@@ -62,8 +62,11 @@ for p in r["policies"]:
         die(f"policy-domain {pol['policy-domain']}")
     if pol["policy-type"] not in ("tlsa", "sts", "no-policy-found"):
         die(f"policy-type {pol['policy-type']}")
-    if pol["policy-type"] == "tlsa" and not (pol["policy-string"] and pol["mx-host"]):
-        die("tlsa policy without records or mx-host")
+    # "tlsa": the records applied (none when the RRset could not be used)
+    # and the MX host they belong to.
+    if pol["policy-type"] == "tlsa" and not (
+            isinstance(pol.get("policy-string"), list) and pol.get("mx-host")):
+        die("tlsa policy without policy-string or mx-host")
     s += p["summary"]["total-successful-session-count"]
     f += p["summary"]["total-failure-session-count"]
     for d in p.get("failure-details", []):
