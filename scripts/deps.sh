@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 build_pkgs=(
   gcc make meson ninja-build pkg-config python3
   libssl-dev libuv1-dev libunbound-dev libevent-dev libidn2-dev libcmocka-dev
+  # TLS reports (RFC 8460): HTTPS POST and gzip
+  libcurl4-openssl-dev zlib1g-dev
 )
 run_pkgs=(
   # root trust anchor for full recursion; CA bundle for tls_security_level=verify

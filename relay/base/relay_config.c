@@ -282,6 +282,30 @@ static const struct relay_config_param relay_config_table[] = {
 	    tls_level_words, F(tls_security_level), NOCOUNT,
 	    "`dane` (RFC 7672: DANE where TLSA is usable, else opportunistic), "
 	    "`dane-only`, `may`, `encrypt` or `verify`." },
+	{ "tlsrpt_ca_file", RELAY_CONFIG_PATH, "", NULL, 0, 0, NULL,
+	    F(tlsrpt_ca_file), NOCOUNT,
+	    "CA bundle that authenticates the HTTPS servers of `https:` TLS "
+	    "report addresses (RFC 8460 5.2). Empty: the system's CA store." },
+	{ "tlsrpt_contact", RELAY_CONFIG_STRING, "", NULL, 0, 0, NULL,
+	    F(tlsrpt_contact), NOCOUNT,
+	    "`contact-info` of the TLS reports (RFC 8460 4.4). Empty: "
+	    "`postmaster@` myhostname." },
+	{ "tlsrpt_enable", RELAY_CONFIG_BOOL, "yes", NULL, 0, 0, NULL,
+	    F(tlsrpt_enable), NOCOUNT,
+	    "Count every outbound TLS session per policy domain and UTC day "
+	    "(spool_dir/tlsrpt/), and send the daily RFC 8460 TLS reports to "
+	    "the domains that publish a `_smtp._tls` TXT record." },
+	{ "tlsrpt_organization", RELAY_CONFIG_STRING, "", NULL, 0, 0, NULL,
+	    F(tlsrpt_organization), NOCOUNT,
+	    "`organization-name` of the TLS reports. Empty: myhostname." },
+	{ "tlsrpt_sender", RELAY_CONFIG_STRING, "", NULL, 0, 0, NULL,
+	    F(tlsrpt_sender), NOCOUNT,
+	    "Envelope sender and From: of mailed TLS reports. Empty: "
+	    "`postmaster@` myhostname." },
+	{ "tlsrpt_submitter", RELAY_CONFIG_STRING, "", NULL, 0, 0, NULL,
+	    F(tlsrpt_submitter), NOCOUNT,
+	    "The submitter of the TLS reports: the domain in `report-id` and "
+	    "`TLS-Report-Submitter` (RFC 8460 4.4, 5.3). Empty: myhostname." },
 };
 
 #define TABLE_N (sizeof(relay_config_table) / sizeof(relay_config_table[0]))

@@ -265,6 +265,13 @@ struct relay_config {
 	/* Where locally generated mail (DSNs, reports) is handed over; unset:
 	 * delivered like any other mail. */
 	struct relay_config_nexthop notify_relayhost;
+	/* SMTP TLS Reporting (RFC 8460): relay/tlsrpt/. */
+	bool tlsrpt_enable;
+	char *tlsrpt_organization;
+	char *tlsrpt_contact;
+	char *tlsrpt_submitter;
+	char *tlsrpt_sender;
+	char *tlsrpt_ca_file;
 
 	/* Parsed tls_policy_file, sorted; see relay_config_tls_policy(). */
 	struct relay_tls_policy_entry *tls_policy;

@@ -35,6 +35,11 @@ static const struct command commands[] = {
 	{ "tlsa", relay_cli_tlsa, "tlsa [--chain] [--host MXHOST] CERT.pem" },
 	/* relay_cli_metrics.c. */
 	{ "metrics", relay_cli_metrics, "metrics [-c FILE]" },
+	/* relay_cli_tlsrpt.c. */
+	{ "tlsrpt", relay_cli_tlsrpt,
+	    "tlsrpt show [-c FILE] [--date YYYY-MM-DD] [DOMAIN]\n"
+	    "  danerelay tlsrpt send [-c FILE] [--date YYYY-MM-DD] "
+	    "[--wait SECONDS]" },
 	/* relay_probe.c. */
 	{ "probe", relay_cli_probe, "probe [-c FILE] [--json] DOMAIN" },
 };

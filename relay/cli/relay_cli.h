@@ -43,6 +43,8 @@ int relay_cli_report(int argc, char **argv);
  * over the control socket) and `tlsa` (relay_cli_tlsa.c: TLSA records for
  * a PEM certificate file). */
 int relay_cli_dns(int argc, char **argv);
+/* `tlsrpt show|send` (relay_cli_tlsrpt.c): TLS reports (RFC 8460). */
+int relay_cli_tlsrpt(int argc, char **argv);
 int relay_cli_tlsa(int argc, char **argv);
 /* `metrics` (relay_cli_metrics.c): the running daemon's counters in the
  * Prometheus text format, over the control socket. */

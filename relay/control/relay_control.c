@@ -892,6 +892,20 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 		conn_metrics(k);
 		return;
 	}
+	/* "tlsrpt-send DAY": the sender starts a run and answers at once;
+	 * the run's outcome lands in spool_dir/tlsrpt/sent-DAY. */
+	if (strcmp(words[0], "tlsrpt-send") == 0 && nw == 2) {
+		char text[256];
+		long id = -1;
+		if (ctx->tlsrpt_send == NULL)
+			relay_copy(text, sizeof(text), "TLS reporting is off");
+		else
+			id = ctx->tlsrpt_send(ctx->arg, words[1], text,
+			    sizeof(text));
+		conn_sendf(k, id > 0 ? "ok" : "error", "-", text);
+		request_done(k, id > 0 ? 1 : 0, id > 0 ? 0 : 1);
+		return;
+	}
 	if (relay_control_cmd_parse(words[0], &cmd) != 0) {
 		conn_send(k, "error - unknown command\n");
 		request_done(k, 0, 1);

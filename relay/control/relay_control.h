@@ -34,6 +34,10 @@
  *            "metrics"                                the Prometheus text
  *                                                      (one "ok - LINE" per
  *                                                      line of it)
+ *            "tlsrpt-send DAY"                        send the TLS reports of
+ *                                                      DAY (YYYY-MM-DD) now;
+ *                                                      answered at once with
+ *                                                      "ok - run N ..."
  *   daemon:  "ok ID TEXT" / "error ID TEXT" per message (ID "-" for an
  *            error of the whole request), then "end NOK NERR".
  * Several requests may follow on one connection; each is answered in
@@ -177,6 +181,11 @@ struct relay_control_ctx {
 	 * caller frees, its length in *len; NULL when out of memory. May be
 	 * NULL (the request is then answered with an error). */
 	char *(*metrics)(void *arg, size_t *len);
+	/* `tlsrpt-send DAY`: start sending the TLS reports of day; writes
+	 * one line into msg. Returns the run number (> 0) or -1. May be NULL
+	 * (TLS reporting is off). */
+	long (
+	    *tlsrpt_send)(void *arg, const char *day, char *msg, size_t msglen);
 	void *arg;
 };
 

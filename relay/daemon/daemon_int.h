@@ -25,6 +25,7 @@
 #include "relay_metrics.h"
 #include "relay_queue.h"
 #include "relay_smtpd.h"
+#include "relay_tlsrpt.h"
 #include "tlsa.h"
 
 struct relay_listener {
@@ -65,6 +66,10 @@ struct relay_daemon {
 	 * it could not start); closed after the scheduler. */
 	struct relay_monitor *monitor;
 	struct relay_control *control; /* control socket, report */
+	/* TLS reporting (RFC 8460): NULL when tlsrpt_enable is off or the
+	 * store could not be opened. */
+	struct relay_tlsrpt_store *tlsrpt_store;
+	struct relay_tlsrpt_sender *tlsrpt_sender;
 
 	/* Counters for the metrics endpoint and `danerelay metrics`
 	 * (daemon_metrics.c); the deliver and dns contexts point here. */
@@ -102,5 +107,9 @@ void daemon__metrics_free(struct relay_daemon *d);
  * NUL-terminated (the caller frees it), its length in *len; NULL when out
  * of memory. arg is the daemon (the control socket's metrics hook). */
 char *daemon__metrics_text(void *arg, size_t *len);
+/* relay_serve_tlsrpt.c */
+void serve__tlsrpt_start(struct relay_daemon *d);
+void serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev);
+long serve__tlsrpt_send(void *arg, const char *day, char *msg, size_t msglen);
 
 #endif

@@ -225,7 +225,8 @@ start_server_tls(struct relay_daemon *d, char *err, size_t errlen)
 static int
 chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	static const char *const sub[] = { "", "/tmp", "/queue", "/corrupt" };
+	static const char *const sub[] = { "", "/tmp", "/queue", "/corrupt",
+		"/" RELAY_TLSRPT_DIR };
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		char path[PATH_MAX];
 		int w = snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
@@ -460,15 +461,29 @@ dns_closed(void *arg)
 		queue_closed(d);
 }
 
+/* The TLS counts are on disk: the resolver goes next. */
+static void
+tlsrpt_store_closed(void *arg)
+{
+	struct relay_daemon *d = arg;
+	d->tlsrpt_store = NULL;
+	if (d->dns != NULL)
+		relay_dns_close(d->dns, dns_closed, d);
+	else
+		dns_closed(d);
+}
+
 static void
 monitor_closed(void *arg)
 {
 	struct relay_daemon *d = arg;
 	d->monitor = NULL;
-	if (d->dns != NULL)
-		relay_dns_close(d->dns, dns_closed, d);
+	/* No session reports any more: write the last TLS counts. */
+	if (d->tlsrpt_store != NULL)
+		relay_tlsrpt_store_close(d->tlsrpt_store, tlsrpt_store_closed,
+		    d);
 	else
-		dns_closed(d);
+		tlsrpt_store_closed(d);
 }
 
 static void
@@ -487,12 +502,6 @@ sched_done(void *arg)
 		monitor_closed(d);
 }
 
-/*
- * Opens the routing monitor (routing_monitor_enable), which reads
- * spool_dir/routing-monitor on the thread pool. Without it delivery goes
- * on unmonitored: the monitor only reports, so its failure is logged and
- * changes nothing else.
- */
 /* monitor: one routing change, for danerelay_routing_changes_total. */
 static void
 monitor_changed(void *arg, const char *kind)
@@ -500,6 +509,13 @@ monitor_changed(void *arg, const char *kind)
 	struct relay_daemon *d = arg;
 	relay_metrics_routing_change(&d->metrics, kind);
 }
+
+/*
+ * Opens the routing monitor (routing_monitor_enable), which reads
+ * spool_dir/routing-monitor on the thread pool. Without it delivery goes
+ * on unmonitored: the monitor only reports, so its failure is logged and
+ * changes nothing else.
+ */
 
 static void
 start_monitor(struct relay_daemon *d)
@@ -539,6 +555,8 @@ stop_daemon(struct relay_daemon *d, const char *why)
 	/* No more control requests or report mails. */
 	relay_control_stop(d->control);
 	d->control = NULL;
+	relay_tlsrpt_sender_stop(d->tlsrpt_sender);
+	d->tlsrpt_sender = NULL;
 	if (d->sched != NULL)
 		relay_sched_stop(d->sched, d->cfg.shutdown_timeout_ms,
 		    sched_done, d);
@@ -802,9 +820,13 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		.digests = &d->digests,
 		.monitor = d->monitor,
 		.local_queued = hook_local_queued,
+		.tls_session = serve__tlsrpt_session,
 		.arg = d,
 		.metrics = &d->metrics,
 	};
+	/* After the privileges are dropped: the store's files are the run
+	 * user's. */
+	serve__tlsrpt_start(d);
 	if (relay_sched_new(&d->deliver, &d->sched) != 0) {
 		fprintf(stderr,
 		    "danerelay serve: cannot start the scheduler\n");
@@ -822,6 +844,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 			.submit = hook_submit,
 			.dns_flush = serve_dns_flush,
 			.metrics = daemon__metrics_text,
+			.tlsrpt_send = serve__tlsrpt_send,
 			.arg = d,
 		};
 		if (relay_control_start(&cc, &d->control) != 0)

@@ -110,9 +110,11 @@ struct out_sess {
 	struct relay_outbound_probe *probe;
 	struct out_sess *cnext, **cpprev; /* in s->cache while parked */
 	bool parked;
-	bool cleartext_policy; /* STARTTLS never tried (policy `none`) */
-	bool reported;         /* outcome handed to the job */
-	uint8_t key[32];       /* verdict cache key */
+	bool cleartext_policy;        /* STARTTLS never tried (policy `none`) */
+	bool reported;                /* outcome handed to the job */
+	bool tls_counted;             /* relay_tls_session reported (once) */
+	char local[INET6_ADDRSTRLEN]; /* our address, once connected */
+	uint8_t key[32];              /* verdict cache key */
 	char host[RELAY_DNS_HOST_MAX];
 	char addr[INET6_ADDRSTRLEN];
 	uint16_t port;

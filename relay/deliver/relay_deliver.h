@@ -44,6 +44,31 @@
 #include "tlsa.h"
 
 /*
+ * One outbound TLS session attempt (one connection to one MX address), as
+ * SMTP TLS Reporting counts them (RFC 8460 4.3, 4.4): reported once per
+ * connection, when its TLS outcome under the verdict is known, whatever
+ * number of messages it then carries. Connections that never got as far
+ * as STARTTLS (connect failures, a greeting or EHLO refused) and
+ * cleartext by a `none` policy entry are not TLS sessions and are not
+ * reported; nor are `probe` sessions. A host the RFC 7672 verdict forbids
+ * (DO_NOT_CONNECT: bogus or unusable TLSA, DNSSEC failures) is reported
+ * once per delivery attempt with its class and no address (addr ""; mx ""
+ * when the whole destination was refused). Everything is borrowed for
+ * the call.
+ */
+struct relay_tls_session {
+	const char *domain;                 /* the destination, A-labels */
+	const char *mx;                     /* the MX host connected to */
+	const char *addr;                   /* its address, numeric */
+	const char *local_addr;             /* ours, numeric, or "" */
+	const struct tlsa_verdict *verdict; /* the policy applied */
+	/* NONE: TLS was negotiated as the verdict requires. Else the
+	 * failure: a TLS class, or STARTTLS_MISSING (not offered, refused,
+	 * or a `may` session that went on in cleartext). */
+	enum relay_fail_class fclass;
+};
+
+/*
  * What delivery borrows from its owner. The owner keeps it (and what it
  * points to) alive until the scheduler's done callback has run and every
  * local submission has committed: outbound connections closing after
@@ -71,6 +96,9 @@ struct relay_deliver_ctx {
 	 * scheduler if it still has one (the commit can complete after the
 	 * scheduler is gone at shutdown). May be NULL. */
 	void (*local_queued)(void *arg);
+	/* An outbound TLS session attempt ended its TLS part (see struct
+	 * relay_tls_session). May be NULL. */
+	void (*tls_session)(void *arg, const struct relay_tls_session *ev);
 	void *arg;
 	/* Counters of delivery outcomes, DANE results, TLS handshakes and
 	 * connection reuses (relay_metrics.h; borrowed). NULL: none. */

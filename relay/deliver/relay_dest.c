@@ -172,6 +172,28 @@ log_dane_overridden(const struct dest_job *j)
 	relay_log_end(&l);
 }
 
+/* The policy forbade connecting to host (a DO_NOT_CONNECT verdict with
+ * class cls): for TLS reporting that is a session attempt that failed
+ * before it began (RFC 8460 4.3.2: tlsa-invalid, dnssec-invalid,
+ * dane-required). The owner keeps only classes that have a result type. */
+static void
+dest_count_refused(const struct dest_job *j, const char *host,
+    enum relay_fail_class cls)
+{
+	const struct relay_deliver_ctx *ctx = j->m->s->ctx;
+	if (ctx->tls_session == NULL || j->domain[0] == '\0')
+		return;
+	struct relay_tls_session ev = {
+		.domain = j->domain,
+		.mx = host,
+		.addr = "",
+		.local_addr = "",
+		.verdict = &j->verdict,
+		.fclass = cls,
+	};
+	ctx->tls_session(ctx->arg, &ev);
+}
+
 /* Try the next address of the current host, or the next host, or finish. */
 void
 deliver__dest_next(struct dest_job *j)
@@ -232,6 +254,11 @@ deliver__dest_next(struct dest_job *j)
 				deliver__fail_set(&j->fail,
 				    j->verdict.permanent, j->verdict.status,
 				    cls, why);
+				dest_count_refused(j,
+				    j->verdict.scope == TLSA_SCOPE_HOST
+				        ? h->name
+				        : "",
+				    cls);
 				if (j->verdict.scope ==
 				    TLSA_SCOPE_DESTINATION) {
 					deliver__dest_decide_all(j,

@@ -170,6 +170,41 @@ sess_monitor(struct out_sess *ss, struct dest_job *j)
 		j->hint = hint;
 }
 
+/* Report this connection's TLS session attempt once, for TLS reporting
+ * (relay_deliver.h: struct relay_tls_session). before_txn: the session
+ * ended before the transaction, with j->fail just set by
+ * sess_fail_outcome. */
+static void
+sess_count_tls(struct out_sess *ss, const struct dest_job *j, bool before_txn)
+{
+	const struct relay_deliver_ctx *ctx = ss->ctx;
+	if (ctx->tls_session == NULL || ss->tls_counted ||
+	    ss->cleartext_policy || ss->connect_failed)
+		return;
+	enum relay_fail_class c;
+	if (ss->tls_ok)
+		c = RELAY_FAIL_CLASS_NONE;
+	else if (ss->tls_failed)
+		c = relay_class_tls(&j->verdict, &ss->tres);
+	else if (before_txn &&
+	    j->fail.class == RELAY_FAIL_CLASS_STARTTLS_MISSING)
+		c = RELAY_FAIL_CLASS_STARTTLS_MISSING;
+	else if (!before_txn && j->verdict.kind == TLSA_VERDICT_MAY)
+		c = RELAY_FAIL_CLASS_STARTTLS_MISSING; /* went on in cleartext */
+	else
+		return; /* ended before STARTTLS could be tried */
+	ss->tls_counted = true;
+	struct relay_tls_session ev = {
+		.domain = j->domain,
+		.mx = ss->host,
+		.addr = ss->addr,
+		.local_addr = ss->local,
+		.verdict = &j->verdict,
+		.fclass = c,
+	};
+	ctx->tls_session(ctx->arg, &ev);
+}
+
 /* Decide what this session's attempt means for its destination job and
  * detach the job (the caller continues it with dest_next). */
 static struct dest_job *
@@ -185,10 +220,12 @@ sess_report(struct out_sess *ss)
 
 	if (ss->connect_failed || !ss->any_txn_reply) {
 		sess_fail_outcome(ss, &j->verdict, &j->fail);
+		sess_count_tls(ss, j, true);
 		if (!ss->connect_failed && !ss->tls_failed && ss->mseen)
 			relay_copy(j->info.reply, sizeof(j->info.reply),
 			    ss->mres.text);
 	} else {
+		sess_count_tls(ss, j, false);
 		/* The transaction reached the server: its replies decide each
 		 * recipient of this attempt. */
 		for (size_t k = 0; k < j->nr; k++) {
@@ -537,6 +574,14 @@ sess_on_connected(struct relay_conn *c, int status, void *arg)
 	}
 	if (ss->probe != NULL)
 		ss->probe->res.connected = true;
+	struct sockaddr_storage la;
+	if (relay_conn_local(c, &la) == 0 &&
+	    inet_ntop(la.ss_family,
+	        la.ss_family == AF_INET6
+	            ? (const void *)&((struct sockaddr_in6 *)&la)->sin6_addr
+	            : (const void *)&((struct sockaddr_in *)&la)->sin_addr,
+	        ss->local, sizeof(ss->local)) == NULL)
+		ss->local[0] = '\0';
 	probe_step(ss, RELAY_OUTBOUND_STEP_CONNECTED);
 	sess_pump(ss);
 }

@@ -598,6 +598,13 @@ relay_conn_peer(const struct relay_conn *c, struct sockaddr_storage *ss)
 }
 
 int
+relay_conn_local(const struct relay_conn *c, struct sockaddr_storage *ss)
+{
+	int len = (int)sizeof(*ss);
+	return uv_tcp_getsockname(&c->tcp, (struct sockaddr *)ss, &len);
+}
+
+int
 relay_conn_last_uv_error(const struct relay_conn *c)
 {
 	return c->last_uv_error;

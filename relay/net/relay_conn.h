@@ -126,6 +126,10 @@ size_t relay_conn_pending(const struct relay_conn *c);
 int relay_conn_peer(const struct relay_conn *c, struct sockaddr_storage *ss)
     __attribute__((warn_unused_result));
 
+/* Our own address of the connection (getsockname), once connected. */
+int relay_conn_local(const struct relay_conn *c, struct sockaddr_storage *ss)
+    __attribute__((warn_unused_result));
+
 /* The OpenSSL reason of the last TLS failure, for log lines; returns buf. */
 const char *relay_conn_tls_errstr(const struct relay_conn *c, char *buf,
     size_t size);

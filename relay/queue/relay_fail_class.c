@@ -101,8 +101,8 @@ relay_fail_class_tlsrpt_result(enum relay_fail_class c)
 		/* 4.3.3: a failed handshake fits no named category. */
 		return "validation-failure";
 	case RELAY_FAIL_CLASS_TLSA_MISMATCH:
-		/* The certificate did not adhere to the constraints of the
-		 * DANE policy (it matches no usable TLSA record). */
+		/* 4.3.1: the certificate did not adhere to the constraints
+		 * of the DANE policy (it matches no usable TLSA record). */
 		return "certificate-host-mismatch";
 	case RELAY_FAIL_CLASS_CERT_HOST_MISMATCH:
 		return "certificate-host-mismatch";

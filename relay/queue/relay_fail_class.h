@@ -76,12 +76,14 @@ const char *relay_fail_class_name(enum relay_fail_class c);
 enum relay_fail_class relay_fail_class_parse(const char *name);
 
 /*
- * The RFC 8460 4.3 result type (TLSRPT "result-type") that a failure of
- * class c reports (static string), or NULL when c is not a failure of TLS
- * negotiation or of the DANE policy (DNS lookups that found no host, SMTP
- * replies, connections, this relay's own problems, no failure at all).
- * Every class is listed in one switch, so a new class does not build
- * until it has an answer here.
+ * The RFC 8460 4.3 result-type a TLS report gives a session that failed
+ * with class c (static string), or NULL when c is not a failure to
+ * negotiate TLS under the domain's policy (connection, SMTP, local
+ * failures, and NONE). A DANE authentication failure (tlsa-mismatch) is
+ * "certificate-host-mismatch" (4.3.1: the certificate "did not adhere to
+ * the constraints specified in the ... DANE policy"); a handshake that
+ * broke is "validation-failure" (the general failure); a TLSA or address
+ * lookup that did not validate is "dnssec-invalid".
  */
 const char *relay_fail_class_tlsrpt_result(enum relay_fail_class c);
 

@@ -694,6 +694,15 @@ relay_conn_peer(const struct relay_conn *c, struct sockaddr_storage *ss)
 	return 0;
 }
 
+/* Scenarios have no local address: a report names none. */
+int
+relay_conn_local(const struct relay_conn *c, struct sockaddr_storage *ss)
+{
+	(void)c;
+	memset(ss, 0, sizeof(*ss));
+	return UV_ENOTCONN;
+}
+
 int
 relay_conn_last_uv_error(const struct relay_conn *c)
 {

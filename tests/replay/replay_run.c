@@ -339,6 +339,27 @@ local_queued(void *arg)
 		relay_sched_kick(d->sched);
 }
 
+/* A TLS session attempt for TLS reporting (relay_deliver.h): the daemon
+ * counts it; here it becomes a log line that scenarios can expect
+ * (`expect log-count N event=tls-session ...`). */
+static void
+tls_session(void *arg, const struct relay_tls_session *ev)
+{
+	(void)arg;
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_INFO, "tls-session"))
+		return;
+	relay_log_str(&l, "domain", ev->domain);
+	relay_log_str(&l, "mx", ev->mx);
+	relay_log_str(&l, "addr", ev->addr[0] ? ev->addr : "-");
+	relay_log_str(&l, "verdict", tlsa_verdict_kind_name(ev->verdict->kind));
+	relay_log_str(&l, "class",
+	    ev->fclass == RELAY_FAIL_CLASS_NONE
+	        ? "ok"
+	        : relay_fail_class_name(ev->fclass));
+	relay_log_end(&l);
+}
+
 /* The message a recipient was submitted in (the first one). */
 static const struct submitted *
 sub_of(const char *rcpt)
@@ -788,6 +809,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		.digests = &d->digests,
 		.monitor = d->monitor,
 		.local_queued = local_queued,
+		.tls_session = tls_session,
 		.arg = d,
 	};
 	if (relay_sched_new(&d->ctx, &d->sched) != 0) {

@@ -35,6 +35,9 @@ case $NET in ''|*[!0-9]*) echo "world: WORLD_NET must be 0..255" >&2; exit 2 ;; 
 DNS_ADDR=127.$NET.53.1
 DNS_PORT=${WORLD_DNS_PORT:-10053}
 UPSTREAM_ADDR=127.$NET.20.1
+# Where tests run an HTTPS receiver of TLS reports (tlsrpt.$TLD); world.sh
+# starts nothing there.
+TLSRPT_ADDR=127.$NET.30.1
 RELAY_ADDR=${RELAY_ADDR:-127.$NET.0.1:10026}
 
 # IDN fixtures (in the $TLD zone, served to mxca): bücher (DANE-EE) and
@@ -178,6 +181,8 @@ gen_pki() {  # DIR/pki: test CA, leaves, self-signed, expired, spare key
   san+=",DNS:mx.bogus-sig.$TLD,DNS:mx.bogus-ds.$TLD,DNS:mx2.twomx.$TLD"
   san+=",DNS:mx.sender.$TLD,DNS:mx.tlsa-bogus.$TLD,DNS:mx.tlsa-servfail.$TLD"
   san+=",DNS:nomx.$TLD,DNS:mx.bench.$TLD"
+  # The HTTPS receiver of TLS reports that tests run (RFC 8460 5.2).
+  san+=",DNS:tlsrpt.$TLD"
   # IDN fixture: the A-label next-hop only (not its MX host), so DANE-TA
   # name checks pass only by the next-hop reference identifier.
   san+=",DNS:$IDN_TA_ALABEL.$TLD"
@@ -333,6 +338,17 @@ gen_dns() {  # DIR BENCH
           "mx2.$name.$TLD. IN A $mxca" \
           "_25._tcp.mx2.$name.$TLD. IN TLSA 3 1 1 $H_MX" >> "$f" ;;
     esac
+    # TLS reporting (RFC 8460 3): dane-ee and mismatch want reports by
+    # mail (to the sender domain's Maildir) and over HTTPS; notls publishes
+    # two records, which means no reporting at all.
+    local rua="rua=mailto:tlsrpt@sender.$TLD,https://tlsrpt.$TLD/report"
+    case $name in
+      dane-ee|mismatch)
+        echo "_smtp._tls.$name.$TLD. IN TXT \"v=TLSRPTv1; $rua\"" >> "$f" ;;
+      notls)
+        printf '%s\n' "_smtp._tls.$name.$TLD. IN TXT \"v=TLSRPTv1; $rua\"" \
+          "_smtp._tls.$name.$TLD. IN TXT \"v=TLSRPTv1; rua=mailto:x@sender.$TLD\"" >> "$f" ;;
+    esac
   done
 
   # The TLD zone: delegations with DS records, plus a few names that need no
@@ -343,6 +359,7 @@ gen_dns() {  # DIR BENCH
 ns.$TLD. IN A $DNS_ADDR
 selftest.$TLD. IN A 127.0.0.1
 selftest.$TLD. IN TXT "danerelay world DNSSEC self-test"
+tlsrpt.$TLD. IN A $TLSRPT_ADDR
 nomx.$TLD. IN A $mxca
 _25._tcp.nomx.$TLD. IN TLSA 3 1 1 $H_MX
 ; sharedmx: a second domain on insecure's MX host (connection-cache tests).
@@ -705,6 +722,9 @@ write_env() {  # DIR BENCH
     env_line WORLD_SELFTEST_NAME "selftest.$TLD"
     env_line WORLD_SELFTEST_TYPE A
     env_line WORLD_NXDOMAIN "nonexistent.$TLD"
+    env_line WORLD_TLSRPT_ADDR "$TLSRPT_ADDR"
+    env_line WORLD_TLSRPT_HTTPS "https://tlsrpt.$TLD/report"
+    env_line WORLD_TLSRPT_MAILTO "tlsrpt@sender.$TLD"
     env_line WORLD_CA_CERT "$dir/pki/ca.pem"
     env_line WORLD_PKI "$dir/pki"
     env_line WORLD_LOGDIR "$dir/log"
@@ -798,6 +818,7 @@ do_up() {
   for n in "${insts[@]}"; do add_alias "${MX_ADDR[$n]}"; done
   add_alias "$UPSTREAM_ADDR"
   add_alias "$DNS_ADDR"
+  add_alias "$TLSRPT_ADDR"
   port_busy "$DNS_ADDR" "$DNS_PORT" u && die "UDP $DNS_ADDR:$DNS_PORT is already in use"
   for n in "${insts[@]}"; do
     port_busy "${MX_ADDR[$n]}" 25 t && die "TCP ${MX_ADDR[$n]}:25 is already in use (another world running?)"
