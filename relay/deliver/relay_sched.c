@@ -823,6 +823,22 @@ relay_sched_active(const struct relay_sched *s)
 	return s->njobs;
 }
 
+void
+relay_sched_stats(const struct relay_sched *s, struct relay_sched_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->messages = s->njobs;
+	out->cached = s->ncache;
+	for (const struct msg_job *m = s->jobs; m != NULL; m = m->next)
+		for (const struct dest_job *j = m->dests; j != NULL;
+		     j = j->next) {
+			if (j->started && !j->finished)
+				out->destinations++;
+			if (j->sess != NULL)
+				out->connections++;
+		}
+}
+
 /* control socket: whether message id has a delivery job in
  * flight, so `queue delete/hold` can refuse to touch it meanwhile. */
 bool
