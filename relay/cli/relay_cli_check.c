@@ -498,8 +498,9 @@ check_as_run_user(struct check *k, const struct relay_config *cfg,
 		struct check ck = { .who = pw->pw_name, .uid = pw->pw_uid };
 		if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
 		    setuid(pw->pw_uid) != 0 || geteuid() == 0) {
-			finding(&ck, CHECK_ERROR, "run_user", "cannot become %s: %s",
-			    pw->pw_name, strerror(errno));
+			finding(&ck, CHECK_ERROR, "run_user",
+			    "cannot become %s: %s", pw->pw_name,
+			    strerror(errno));
 		} else {
 			check_as_identity(&ck, cfg, config_path, dns);
 		}
@@ -553,8 +554,10 @@ relay_cli_check(int argc, char **argv)
 		(void)fflush(stdout);
 		return RELAY_CLI_EXIT_ERROR;
 	}
-	finding(&k, CHECK_OK, "config", "%s: parsed, %zu tls_policy_file "
-	    "entr%s", path, cfg.tls_policy_count,
+	finding(&k, CHECK_OK, "config",
+	    "%s: parsed, %zu tls_policy_file "
+	    "entr%s",
+	    path, cfg.tls_policy_count,
 	    cfg.tls_policy_count == 1 ? "y" : "ies");
 	/* The self-test's lines would repeat what the findings say. */
 	relay_log_set_stderr(false);

@@ -206,8 +206,10 @@ print_json(FILE *out, const struct status_reply *r)
 	relay_json_key(&j, "dns_selftest");
 	relay_json_obj_begin(&j);
 	relay_json_kv_str(&j, "state", get(r, "dns_selftest.state"));
-	relay_json_kv_str(&j, "last_result", get(r, "dns_selftest.last_result"));
-	relay_json_kv_u64(&j, "last_time", get_u64(r, "dns_selftest.last_time"));
+	relay_json_kv_str(&j, "last_result",
+	    get(r, "dns_selftest.last_result"));
+	relay_json_kv_u64(&j, "last_time",
+	    get_u64(r, "dns_selftest.last_time"));
 	relay_json_kv_str(&j, "why", get(r, "dns_selftest.why"));
 	relay_json_obj_end(&j);
 	relay_json_key(&j, "deliveries");
@@ -221,7 +223,8 @@ print_json(FILE *out, const struct status_reply *r)
 	relay_json_kv_u64(&j, "outbound", get_u64(r, "connections.outbound"));
 	relay_json_kv_u64(&j, "inbound", get_u64(r, "connections.inbound"));
 	relay_json_obj_end(&j);
-	relay_json_kv_u64(&j, "connection_cache", get_u64(r, "connection_cache"));
+	relay_json_kv_u64(&j, "connection_cache",
+	    get_u64(r, "connection_cache"));
 	relay_json_key(&j, "queue");
 	relay_json_obj_begin(&j);
 	static const char *const qk[] = { "messages", "active", "deferred",
@@ -275,12 +278,12 @@ relay_cli_status(int argc, char **argv)
 		else if (c == 'h')
 			return relay_cli_help(status_synopsis);
 		else
-			return relay_cli_bad_option("status", status_synopsis, c,
-			    argv);
+			return relay_cli_bad_option("status", status_synopsis,
+			    c, argv);
 	}
 	if (optind < argc)
-		return relay_cli_usage("status", "takes no arguments; usage: %s",
-		    status_synopsis);
+		return relay_cli_usage("status",
+		    "takes no arguments; usage: %s", status_synopsis);
 
 	struct relay_config cfg;
 	if (relay_cli_load_config("status", sub_conf, &cfg) != 0)
@@ -316,7 +319,8 @@ relay_cli_status(int argc, char **argv)
 		    rep.error[0] ? rep.error : "out of memory");
 		goto out;
 	}
-	if (json ? print_json(stdout, &rep) != 0 : (print_text(stdout, &rep), 0))
+	if (json ? print_json(stdout, &rep) != 0
+	         : (print_text(stdout, &rep), 0))
 		goto out;
 	if (fflush(stdout) == 0)
 		rc = RELAY_CLI_EXIT_OK;

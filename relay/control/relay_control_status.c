@@ -61,7 +61,9 @@ relay_control_status_pairs(long pid, const struct relay_control_daemon_info *d,
 	line(arg, "dns_selftest.state",
 	    d->selftest_state != NULL ? d->selftest_state : "unknown");
 	line(arg, "dns_selftest.last_result",
-	    !d->selftest_ran ? "none" : d->selftest_ok ? "ok" : "failed");
+	    !d->selftest_ran     ? "none"
+	        : d->selftest_ok ? "ok"
+	                         : "failed");
 	pair_u64(line, arg, "dns_selftest.last_time",
 	    d->selftest_us / 1000000u);
 	line(arg, "dns_selftest.why", d->selftest_why);
@@ -81,7 +83,8 @@ relay_control_status_pairs(long pid, const struct relay_control_daemon_info *d,
 		if (q->by_class[c] == 0)
 			continue;
 		char key[64];
-		const char *name = relay_fail_class_name((enum relay_fail_class)c);
+		const char *name =
+		    relay_fail_class_name((enum relay_fail_class)c);
 		(void)snprintf(key, sizeof(key), "queue.class.%s",
 		    name[0] != '\0' ? name : "none");
 		pair_u64(line, arg, key, q->by_class[c]);

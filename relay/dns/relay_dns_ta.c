@@ -57,7 +57,8 @@ tok_ttl(const struct ta_tok *t)
 		return false;
 	for (size_t i = 0; i < t->len; i++) {
 		char c = t->p[i];
-		if (!((c >= '0' && c <= '9') || strchr("smhdwSMHDW", c) != NULL))
+		if (!((c >= '0' && c <= '9') ||
+		        strchr("smhdwSMHDW", c) != NULL))
 			return false;
 	}
 	return true;
@@ -92,7 +93,8 @@ ds_ok(const struct ta_tok *t, size_t n, const char **why)
 	for (size_t i = 3; i < n; i++)
 		for (size_t k = 0; k < t[i].len; k++) {
 			char c = t[i].p[k];
-			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			if (!((c >= '0' && c <= '9') ||
+			        (c >= 'a' && c <= 'f') ||
 			        (c >= 'A' && c <= 'F'))) {
 				*why = "DS digest is not hexadecimal";
 				return false;
@@ -132,9 +134,10 @@ dnskey_ok(const struct ta_tok *t, size_t n, const char **why)
 	for (size_t i = 3; i < n; i++)
 		for (size_t k = 0; k < t[i].len; k++) {
 			char c = t[i].p[k];
-			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-			        (c >= 'A' && c <= 'Z') || c == '+' || c == '/' ||
-			        c == '=')) {
+			if (!((c >= '0' && c <= '9') ||
+			        (c >= 'a' && c <= 'z') ||
+			        (c >= 'A' && c <= 'Z') || c == '+' ||
+			        c == '/' || c == '=')) {
 				*why = "DNSKEY key is not base64";
 				return false;
 			}
@@ -220,7 +223,8 @@ relay_dns_ta_check(const uint8_t *p, size_t len,
 		if (c == '(' || c == ')') {
 			depth += c == '(' ? 1 : -1;
 			if (depth < 0 || depth > 1)
-				return fail(res, line, "unbalanced parentheses");
+				return fail(res, line,
+				    "unbalanced parentheses");
 			i++;
 			continue;
 		}

@@ -23,8 +23,10 @@ struct ta_case {
 	const char *why;
 };
 
-#define DS1 ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n"
-#define KEY1 ". 172800 IN DNSKEY 257 3 8 AwEAAaz/tAm8yTn4Mfeh5eyI96WSVexTBA== ; keytag\n"
+#define DS1                                                                    \
+	". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n"
+#define KEY1                                                                   \
+	". 172800 IN DNSKEY 257 3 8 AwEAAaz/tAm8yTn4Mfeh5eyI96WSVexTBA== ; keytag\n"
 
 static const struct ta_case cases[] = {
 	{ "ds", DS1, 0, 1, 0, 0, NULL },
@@ -34,8 +36,8 @@ static const struct ta_case cases[] = {
 	{ "comments_blank_directives",
 	    "; root anchors\n\n$ORIGIN .\n$TTL 3600\n" DS1 KEY1, 0, 1, 1, 0,
 	    NULL },
-	{ "parentheses", ". IN DNSKEY 257 3 8 (\n  AwEAAaz/\n  tAm8 )\n", 0,
-	    0, 1, 0, NULL },
+	{ "parentheses", ". IN DNSKEY 257 3 8 (\n  AwEAAaz/\n  tAm8 )\n", 0, 0,
+	    1, 0, NULL },
 	{ "class_then_ttl", ". IN 3600 DS 1 8 2 abcd\n", 0, 1, 0, 0, NULL },
 	{ "no_final_newline", ". DS 1 8 2 abcd", 0, 1, 0, 0, NULL },
 	{ "empty", "", -1, 0, 0, 0, "no DS or DNSKEY record" },
@@ -70,8 +72,8 @@ test_case(void **state)
 {
 	const struct ta_case *c = *state;
 	struct relay_dns_ta_result res;
-	int rc = relay_dns_ta_check((const uint8_t *)c->text, strlen(c->text),
-	    &res);
+	int rc =
+	    relay_dns_ta_check((const uint8_t *)c->text, strlen(c->text), &res);
 	assert_int_equal(rc, c->rc);
 	if (rc == 0) {
 		assert_int_equal(res.ds, c->ds);
@@ -90,9 +92,10 @@ test_len_respected(void **state)
 	(void)state;
 	static const char text[] = ". IN DS 1 8 2 abcd";
 	struct relay_dns_ta_result res;
-	assert_int_equal(
-	    relay_dns_ta_check((const uint8_t *)text, 17, &res), -1);
-	assert_string_equal(res.why, "DS digest has an odd number of hex digits");
+	assert_int_equal(relay_dns_ta_check((const uint8_t *)text, 17, &res),
+	    -1);
+	assert_string_equal(res.why,
+	    "DS digest has an odd number of hex digits");
 	assert_int_equal(relay_dns_ta_check((const uint8_t *)"x\0y", 3, &res),
 	    -1);
 	assert_string_equal(res.why, "NUL byte in the file");
@@ -105,8 +108,9 @@ main(void)
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(
-		    test_case, (void *)(uintptr_t)&cases[i]);
+		tests[n++] =
+		    (struct CMUnitTest)cmocka_unit_test_prestate(test_case,
+		        (void *)(uintptr_t)&cases[i]);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		tests[i].name = cases[i].name;
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_len_respected);
