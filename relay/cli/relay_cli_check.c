@@ -42,6 +42,7 @@
 #include <uv.h>
 
 #include "relay_cli.h"
+#include "relay_clock.h"
 #include "relay_control.h"
 #include "relay_dns.h"
 #include "relay_dns_ta.h"
@@ -464,6 +465,43 @@ check_dns(struct check *k, const struct relay_config *cfg)
 		    cfg->dns_selftest_name, w.why);
 }
 
+/* An exception this close to its until= date is a warning: the
+ * destination falls back to the default policy soon. */
+#define CHECK_EXPIRY_WARN_DAYS 7
+
+/* Time-boxed tls_policy_file entries: expired ones no longer apply, and
+ * ones about to expire deserve a look. */
+static void
+check_exceptions(struct check *k, const struct relay_config *cfg)
+{
+	uint64_t now = relay_clock_wall_us(relay_clock_system());
+
+	for (size_t i = 0; i < cfg->tls_policy_count; i++) {
+		const struct relay_tls_policy_entry *e = &cfg->tls_policy[i];
+		if (!e->has_until)
+			continue;
+		int64_t left = relay_tls_policy_days_left(e, now);
+		const char *level = relay_tls_level_name(e->level);
+		const char *why = e->reason[0] ? e->reason : "no reason given";
+		if (left < 0)
+			finding(k, CHECK_WARNING, "tls_policy_file",
+			    "%s:%u: %s %s expired on %s and no longer applies "
+			    "(%s); remove the line",
+			    e->file, e->line, e->domain, level, e->until, why);
+		else if (left < CHECK_EXPIRY_WARN_DAYS)
+			finding(k, CHECK_WARNING, "tls_policy_file",
+			    "%s:%u: %s %s expires in %lld day%s (applies through "
+			    "%s UTC; %s)",
+			    e->file, e->line, e->domain, level, (long long)left,
+			    left == 1 ? "" : "s", e->until, why);
+		else
+			finding(k, CHECK_OK, "tls_policy_file",
+			    "%s:%u: %s %s until %s (%lld days left; %s)",
+			    e->file, e->line, e->domain, level, e->until,
+			    (long long)left, why);
+	}
+}
+
 /* Everything that depends on who serve runs as. */
 static void
 check_as_identity(struct check *k, const struct relay_config *cfg,
@@ -559,6 +597,7 @@ relay_cli_check(int argc, char **argv)
 	    "entr%s",
 	    path, cfg.tls_policy_count,
 	    cfg.tls_policy_count == 1 ? "y" : "ies");
+	check_exceptions(&k, &cfg);
 	/* The self-test's lines would repeat what the findings say. */
 	relay_log_set_stderr(false);
 

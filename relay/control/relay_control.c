@@ -1273,6 +1273,8 @@ status_after(uv_work_t *w, int status)
 		} else {
 			relay_control_status_pairs((long)getpid(), &j->d, &j->q,
 			    status_pair, k);
+			relay_control_policy_exceptions(c->ctx.cfg, j->q.now_us,
+			    status_pair, k);
 			request_done(k, 1, 0);
 		}
 		conn_process(k);

@@ -200,6 +200,16 @@ void relay_control_status_pairs(long pid,
     const struct relay_control_queue_counts *q, relay_control_pair_fn line,
     void *arg);
 
+/*
+ * The time-boxed tls_policy_file entries (until=) that still apply at wall
+ * time now_us, one "policy_exception" pair each, in the file's domain
+ * order: "DOMAIN LEVEL UNTIL DAYS_LEFT FILE:LINE REASON" (REASON may be
+ * empty and hold spaces; DAYS_LEFT is 0 on the last day). Shared by
+ * `status` (through the daemon) and `report` (the CLI's configuration).
+ */
+void relay_control_policy_exceptions(const struct relay_config *cfg,
+    uint64_t now_us, relay_control_pair_fn line, void *arg);
+
 /* ---- The server side (wired by daemon/) ---- */
 
 /*

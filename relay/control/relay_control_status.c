@@ -92,3 +92,20 @@ relay_control_status_pairs(long pid, const struct relay_control_daemon_info *d,
 	pair_u64(line, arg, "queue.unparsable", q->unreadable.unparsable);
 	pair_u64(line, arg, "queue.corrupt", q->unreadable.corrupt);
 }
+
+void
+relay_control_policy_exceptions(const struct relay_config *cfg, uint64_t now_us,
+    relay_control_pair_fn line, void *arg)
+{
+	for (size_t i = 0; i < cfg->tls_policy_count; i++) {
+		const struct relay_tls_policy_entry *e = &cfg->tls_policy[i];
+		char v[1600];
+		if (!e->has_until || !relay_tls_policy_active(e, now_us))
+			continue;
+		(void)snprintf(v, sizeof(v), "%s %s %s %lld %s:%u %s",
+		    e->domain, relay_tls_level_name(e->level), e->until,
+		    (long long)relay_tls_policy_days_left(e, now_us), e->file,
+		    e->line, e->reason);
+		line(arg, "policy_exception", v);
+	}
+}

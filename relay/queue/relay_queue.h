@@ -89,6 +89,7 @@ struct relay_queue_attempt {
 	    policy; /* TLS level applied: dane | dane-only | may | encrypt | verify | none */
 	char *
 	    policy_entry; /* tls_policy_file "FILE:LINE" that chose it, "" for the global level */
+	char *policy_reason; /* that entry's reason=, "" when none */
 };
 
 enum relay_queue_rcpt_status {

@@ -131,6 +131,7 @@ static const struct str_field att_strs[] = {
 	AF(reason),
 	AF(policy),
 	AF(policy_entry),
+	AF(policy_reason),
 };
 #undef AF
 
