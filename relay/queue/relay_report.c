@@ -896,7 +896,8 @@ json_attempt(struct relay_json *j, const struct relay_queue_attempt *a)
 			relay_json_str(j, a->policy_entry);
 		else
 			relay_json_null(j);
-		relay_json_kv_str(j, "policy_reason", a->policy_reason);
+		if (a->policy_reason[0] != '\0')
+			relay_json_kv_str(j, "policy_reason", a->policy_reason);
 	}
 	relay_json_obj_end(j);
 }
@@ -1245,6 +1246,36 @@ table_row(FILE *out, int width, int indent, const char *label, uint64_t total,
 	fputc('\n', out);
 }
 
+/* The time-boxed exceptions in effect at r->now_us (text view). */
+static void
+print_exceptions_text(FILE *out, const struct relay_report *r, bool ascii)
+{
+	bool any = false;
+	for (size_t i = 0; i < r->policy_count; i++) {
+		const struct relay_tls_policy_entry *e = &r->policy[i];
+		if (!e->has_until || !relay_tls_policy_active(e, r->now_us))
+			continue;
+		if (!any)
+			fputs("\nTime-boxed TLS policy exceptions in effect "
+			      "(tls_policy_file until=):\n",
+			    out);
+		any = true;
+		int64_t left = relay_tls_policy_days_left(e, r->now_us);
+		fputs("  ", out);
+		put_safe(out, e->domain, 255, ascii);
+		pf(out, " %s until %s (%lld day%s left), ",
+		    relay_tls_level_name(e->level), e->until, (long long)left,
+		    left == 1 ? "" : "s");
+		put_safe(out, e->file, 512, ascii);
+		pf(out, ":%u", e->line);
+		if (e->reason[0] != '\0') {
+			fputs(": ", out);
+			put_safe(out, e->reason, 400, ascii);
+		}
+		fputc('\n', out);
+	}
+}
+
 int
 relay_report_print_text(FILE *out, const struct relay_report *r,
     const char *hostname, bool ascii)
@@ -1271,6 +1302,7 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 		    r->unreadable.corrupt == 1 ? "" : "s");
 	if (r->total == 0) {
 		fputs("No deferred mail.\n", out);
+		print_exceptions_text(out, r, ascii);
 		return out_status(out);
 	}
 	fmt_utc(when, sizeof(when), r->oldest_arrival_us);
@@ -1372,30 +1404,7 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 			pf(out, ": %s\n", relay_report_class_hint(c));
 		}
 	}
-	bool any = false;
-	for (size_t i = 0; i < r->policy_count; i++) {
-		const struct relay_tls_policy_entry *e = &r->policy[i];
-		if (!e->has_until || !relay_tls_policy_active(e, r->now_us))
-			continue;
-		if (!any)
-			fputs("\nTime-boxed TLS policy exceptions in effect "
-			      "(tls_policy_file until=):\n",
-			    out);
-		any = true;
-		int64_t left = relay_tls_policy_days_left(e, r->now_us);
-		fputs("  ", out);
-		put_safe(out, e->domain, 255, ascii);
-		pf(out, " %s until %s (%lld day%s left), ",
-		    relay_tls_level_name(e->level), e->until, (long long)left,
-		    left == 1 ? "" : "s");
-		put_safe(out, e->file, 512, ascii);
-		pf(out, ":%u", e->line);
-		if (e->reason[0] != '\0') {
-			fputs(": ", out);
-			put_safe(out, e->reason, 400, ascii);
-		}
-		fputc('\n', out);
-	}
+	print_exceptions_text(out, r, ascii);
 	return out_status(out);
 }
 
