@@ -117,6 +117,30 @@ put_duration(FILE *out, uint64_t s)
 	fprintf(out, "%" PRIu64 "s", s % 60);
 }
 
+/* One policy_exception value, "DOMAIN LEVEL UNTIL DAYS_LEFT FILE:LINE
+ * REASON...", as "  DOMAIN LEVEL until UNTIL (N days left), FILE:LINE:
+ * REASON". */
+static void
+print_exception(FILE *out, const char *v)
+{
+	const char *f[5];
+	size_t len[5];
+	const char *p = v;
+
+	for (size_t k = 0; k < 5; k++) {
+		const char *sp = strchr(p, ' ');
+		f[k] = p;
+		len[k] = sp != NULL ? (size_t)(sp - p) : strlen(p);
+		p += len[k];
+		while (*p == ' ')
+			p++;
+	}
+	long long left = strtoll(f[3], NULL, 10);
+	fprintf(out, "  %.*s %.*s until %.*s (%lld day%s left), %.*s%s%s\n",
+	    (int)len[0], f[0], (int)len[1], f[1], (int)len[2], f[2], left,
+	    left == 1 ? "" : "s", (int)len[4], f[4], *p ? ": " : "", p);
+}
+
 static void
 print_text(FILE *out, const struct status_reply *r)
 {
@@ -160,7 +184,7 @@ print_text(FILE *out, const struct status_reply *r)
 		if (strcmp(r->key[i], "policy_exception") == 0) {
 			if (nexc++ == 0)
 				fputs("policy exceptions:\n", out);
-			fprintf(out, "  %s\n", r->value[i]);
+			print_exception(out, r->value[i]);
 		}
 	if (nexc == 0)
 		fputs("policy exceptions: none\n", out);

@@ -147,6 +147,9 @@ DR status --json > "$T/status.json" 2> "$T/status.err"
 # shellcheck disable=SC2016  # $e is a jq variable
 check "status --json: lists the active exception (not the expired one) with its days left" \
   jq -e --arg d "$D_EE" --arg e "$POL:5" '.policy_exceptions | length == 1 and .[0].domain == $d and .[0].level == "may" and .[0].until == "2099-12-31" and .[0].entry == $e and .[0].days_left > 25000 and .[0].reason == "TLSA rollover broken, ticket 4711"' "$T/status.json"
+DR status > "$T/status.txt" 2>&1
+check "status: the text names the active exception, its days left and reason" \
+  grep -qE "^  $D_EE may until 2099-12-31 \([0-9]+ days left\), $POL:5: TLSA rollover broken, ticket 4711$" "$T/status.txt"
 DR report --json > "$T/report.json" 2> "$T/report.err"
 # shellcheck disable=SC2016  # $d is a jq variable
 check "report --json: lists the active exception with its days left" \

@@ -176,8 +176,8 @@ test_policy_exceptions(void **state)
 	struct relay_config cfg;
 	char err[RELAY_CONFIG_ERRMAX];
 	memset(&cfg, 0, sizeof(cfg));
-	must(relay_tls_policy_parse("/etc/p", (const uint8_t *)pol,
-	    strlen(pol), &cfg.tls_policy, &cfg.tls_policy_count, err));
+	must(relay_tls_policy_parse("/etc/p", (const uint8_t *)pol, strlen(pol),
+	    &cfg.tls_policy, &cfg.tls_policy_count, err));
 	struct pairs p = { .len = 0 };
 	relay_control_policy_exceptions(&cfg, NOW, collect, &p);
 	assert_string_equal(p.text,
