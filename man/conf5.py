@@ -61,7 +61,73 @@ which need a restart).
 .SH PARAMETERS
 """
 
-TAIL = r""".SH FILES
+TAIL = r""".SH TLS POLICY FILE
+.B tls_policy_file
+holds one entry per line,
+.IP
+.RS
+.I domain level
+.RB [ until=\c
+.IR YYYY-MM-DD ]
+.RB [ reason=\(dq\c
+.IR text \c
+.BR \(dq ]
+.RE
+.PP
+with
+.B #
+comments.
+A leading dot
+.RB ( .example.com )
+matches every subdomain; an exact entry wins over the nearest parent one.
+Levels are those of
+.B tls_security_level
+plus
+.BR none .
+.PP
+.B until=
+makes the entry a time-boxed exception: it applies through the end of that
+day, UTC, and from the next day on it is skipped as if it were not in the
+file (the next matching entry, else
+.BR tls_security_level ,
+decides).
+The relay logs that once per entry, at warning level, as
+.B event=policy\-exception\-expired
+with the domain, the entry
+.RI ( FILE : LINE )
+and its reason.
+.B reason=
+says why the exception exists: double quotes around text with spaces,
+.B \e\(dq
+and
+.B \e\e
+inside them; it is logged with every delivery the entry decides
+.RB ( policy_reason=
+on the delivery line), kept in the queue
+.RB ( a.policy_reason ,
+shown by
+.BR "queue show" ),
+and an entry that switches DANE off logs
+.B event=dane\-overridden
+at warning level each time it is used.
+Any other attribute, a malformed date, a date given twice or an unclosed
+quote is an error.
+With
+.B policy_exceptions_require_reason = yes
+every entry must have a reason.
+.B danerelay check
+warns about entries that expire within 7 days or have expired;
+.B danerelay report
+and
+.B danerelay status
+list the time-boxed entries still in effect with their days left.
+.PP
+Example:
+.IP
+.EX
+broken.example may until=2027\-01\-15 reason="TLSA rollover broken, ticket 4711"
+.EE
+.SH FILES
 .TP
 .I /etc/danerelay/danerelay.conf
 the default configuration file

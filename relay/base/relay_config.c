@@ -144,6 +144,12 @@ static const struct relay_config_param relay_config_table[] = {
 	    "an address or a host name, no MX lookup), usually the site's "
 	    "Postfix (`[127.0.0.1]:25`), over opportunistic STARTTLS. Empty: "
 	    "delivered through DNS and DANE like any other mail." },
+	{ "policy_exceptions_require_reason", RELAY_CONFIG_BOOL, "no", NULL, 0,
+	    0, NULL, F(policy_exceptions_require_reason), NOCOUNT,
+	    "With `yes`, every tls_policy_file entry must carry "
+	    "`reason=\"...\"`; an entry without one is a configuration error "
+	    "(serve refuses to start or to reload, `danerelay check` reports "
+	    "it)." },
 	{ "report_interval", RELAY_CONFIG_DURATION, "1d", NULL, MS_M,
 	    365 * MS_D, NULL, F(report_interval_ms), NOCOUNT,
 	    "How often the deferred-delivery report is mailed to "
@@ -275,9 +281,12 @@ static const struct relay_config_param relay_config_table[] = {
 	    F(tls_key_file), NOCOUNT, "Private key for tls_cert_file (PEM)." },
 	{ "tls_policy_file", RELAY_CONFIG_PATH, "", NULL, 0, 0, NULL,
 	    F(tls_policy_file), NOCOUNT,
-	    "Per-destination levels: lines `domain level`; `.example.com` "
-	    "matches every subdomain; levels as tls_security_level plus "
-	    "`none`." },
+	    "Per-destination levels: lines `domain level [until=YYYY-MM-DD] "
+	    "[reason=\"...\"]`; `.example.com` matches every subdomain; levels "
+	    "as tls_security_level plus `none`. An entry with `until=` applies "
+	    "through the end of that day (UTC), then no longer (logged once as "
+	    "`event=policy-exception-expired`); `reason=` is logged with every "
+	    "delivery it decides." },
 	{ "tls_security_level", RELAY_CONFIG_ENUM, "dane", NULL, 0, 0,
 	    tls_level_words, F(tls_security_level), NOCOUNT,
 	    "`dane` (RFC 7672: DANE where TLSA is usable, else opportunistic), "
@@ -1461,7 +1470,24 @@ load_policy(struct relay_config *cfg, char *err)
 	rc = relay_tls_policy_parse(cfg->tls_policy_file, buf, len,
 	    &cfg->tls_policy, &cfg->tls_policy_count, err);
 	free(buf);
-	return rc;
+	if (rc != 0 || !cfg->policy_exceptions_require_reason)
+		return rc;
+	/* The audit trail: every exception says why it exists. The first
+	 * such line of the file is named (entries are sorted by domain). */
+	const struct relay_tls_policy_entry *first = NULL;
+	for (size_t i = 0; i < cfg->tls_policy_count; i++) {
+		const struct relay_tls_policy_entry *e = &cfg->tls_policy[i];
+		if (e->reason[0] == '\0' &&
+		    (first == NULL || e->line < first->line))
+			first = e;
+	}
+	if (first == NULL)
+		return 0;
+	seterr(err,
+	    "%s:%u: entry for %s has no reason=\"...\" "
+	    "(policy_exceptions_require_reason = yes)",
+	    first->file, first->line, first->domain);
+	return RELAY_CONFIG_EPOLICY;
 }
 
 int
@@ -1519,6 +1545,7 @@ relay_tls_policy_free(struct relay_tls_policy_entry *entries, size_t count)
 	for (size_t i = 0; i < count && entries != NULL; i++) {
 		free(entries[i].domain);
 		free(entries[i].file);
+		free(entries[i].reason);
 	}
 	free(entries);
 }
@@ -1566,6 +1593,203 @@ policy_domain(const char *p, size_t len, char *out)
 	return true;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (the civil-date
+ * arithmetic of H. Hinnant's "days_from_civil", public domain). */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	const int64_t era = (y >= 0 ? y : y - 399) / 400;
+	const unsigned yoe = (unsigned)(y - era * 400);
+	const unsigned mp = m > 2 ? m - 3 : m + 9; /* March = 0 */
+	const unsigned doy = (153 * mp + 2) / 5 + d - 1;
+	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* "YYYY-MM-DD", a real date in 1970..9999, into days since the epoch. */
+static bool
+parse_date(const char *p, size_t len, int64_t *day)
+{
+	static const unsigned mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30,
+		31, 30, 31 };
+	unsigned v[3] = { 0, 0, 0 };
+	static const size_t width[3] = { 4, 2, 2 };
+	size_t i = 0;
+
+	if (len != 10)
+		return false;
+	for (size_t f = 0; f < 3; f++) {
+		for (size_t k = 0; k < width[f]; k++, i++) {
+			if (p[i] < '0' || p[i] > '9')
+				return false;
+			v[f] = v[f] * 10 + (unsigned)(p[i] - '0');
+		}
+		if (f < 2 && p[i++] != '-')
+			return false;
+	}
+	if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1)
+		return false;
+	bool leap = (v[0] % 4 == 0 && v[0] % 100 != 0) || v[0] % 400 == 0;
+	unsigned max = mdays[v[1] - 1] + (v[1] == 2 && leap ? 1u : 0u);
+	if (v[2] > max)
+		return false;
+	*day = days_from_civil(v[0], v[1], v[2]);
+	return true;
+}
+
+int64_t
+relay_config_day_of(uint64_t now_us)
+{
+	return (int64_t)(now_us / 1000000u / 86400u);
+}
+
+int64_t
+relay_tls_policy_days_left(const struct relay_tls_policy_entry *e,
+    uint64_t now_us)
+{
+	return e->until_day - relay_config_day_of(now_us);
+}
+
+bool
+relay_tls_policy_active(const struct relay_tls_policy_entry *e, uint64_t now_us)
+{
+	/* The entry applies through the whole of its until= day, UTC. */
+	return !e->has_until || relay_config_day_of(now_us) <= e->until_day;
+}
+
+/* Longest reason= text kept (one log value is cut at 512 bytes anyway). */
+#define POLICY_REASON_MAX 400
+
+/*
+ * The attributes after "domain level" on one line (line[j..ln)): fills
+ * e's has_until/until_day/until and reason (owned, "" when absent).
+ * Returns 0, or -1 with err set ("NAME:LINE: ...").
+ */
+static int
+policy_attrs(const char *name, unsigned lineno, const char *line, size_t j,
+    size_t ln, struct relay_tls_policy_entry *e, char *err)
+{
+	char reason[POLICY_REASON_MAX + 1];
+	size_t rlen = 0;
+	bool have_reason = false;
+
+	while (j < ln) {
+		const char *a = line + j;
+		while (j < ln && line[j] != '=' && !is_space((uint8_t)line[j]))
+			j++;
+		size_t alen = (size_t)(line + j - a);
+		if (j == ln || line[j] != '=') {
+			seterr(err,
+			    "%s:%u: unexpected \"%.*s\" (expected "
+			    "until=YYYY-MM-DD or reason=\"...\")",
+			    name, lineno, (int)(alen > 40 ? 40 : alen), a);
+			return RELAY_CONFIG_EPOLICY;
+		}
+		j++; /* '=' */
+		if (word_eq(a, alen, "until")) {
+			const char *v = line + j;
+			while (j < ln && !is_space((uint8_t)line[j]))
+				j++;
+			size_t vlen = (size_t)(line + j - v);
+			if (e->has_until) {
+				seterr(err, "%s:%u: until= given twice", name,
+				    lineno);
+				return RELAY_CONFIG_EPOLICY;
+			}
+			if (!parse_date(v, vlen, &e->until_day)) {
+				seterr(err,
+				    "%s:%u: bad date \"%.*s\" in until= "
+				    "(expected YYYY-MM-DD, a real date)",
+				    name, lineno, (int)(vlen > 20 ? 20 : vlen),
+				    v);
+				return RELAY_CONFIG_EPOLICY;
+			}
+			e->has_until = true;
+			memcpy(e->until, v, 10);
+			e->until[10] = '\0';
+		} else if (word_eq(a, alen, "reason")) {
+			if (have_reason) {
+				seterr(err, "%s:%u: reason= given twice", name,
+				    lineno);
+				return RELAY_CONFIG_EPOLICY;
+			}
+			have_reason = true;
+			bool quoted = j < ln && line[j] == '"';
+			if (quoted)
+				j++;
+			for (;;) {
+				if (j == ln) {
+					if (!quoted)
+						break;
+					seterr(err,
+					    "%s:%u: reason= has no closing "
+					    "quote",
+					    name, lineno);
+					return RELAY_CONFIG_EPOLICY;
+				}
+				char c = line[j];
+				if (!quoted && is_space((uint8_t)c))
+					break;
+				if (quoted && c == '"') {
+					j++;
+					break;
+				}
+				if (quoted && c == '\\' && j + 1 < ln &&
+				    (line[j + 1] == '"' ||
+				        line[j + 1] == '\\')) {
+					c = line[++j];
+				} else if (!quoted && c == '"') {
+					seterr(err,
+					    "%s:%u: a quote inside an unquoted "
+					    "reason=",
+					    name, lineno);
+					return RELAY_CONFIG_EPOLICY;
+				}
+				if ((unsigned char)c < 0x20 || c == 0x7f) {
+					seterr(err,
+					    "%s:%u: control character in "
+					    "reason=",
+					    name, lineno);
+					return RELAY_CONFIG_EPOLICY;
+				}
+				if (rlen == POLICY_REASON_MAX) {
+					seterr(err,
+					    "%s:%u: reason= longer than %d "
+					    "bytes",
+					    name, lineno, POLICY_REASON_MAX);
+					return RELAY_CONFIG_EPOLICY;
+				}
+				reason[rlen++] = c;
+				j++;
+			}
+			if (j < ln && !is_space((uint8_t)line[j])) {
+				seterr(err,
+				    "%s:%u: text after the closing quote of "
+				    "reason=",
+				    name, lineno);
+				return RELAY_CONFIG_EPOLICY;
+			}
+			if (rlen == 0) {
+				seterr(err, "%s:%u: empty reason=", name,
+				    lineno);
+				return RELAY_CONFIG_EPOLICY;
+			}
+		} else {
+			seterr(err,
+			    "%s:%u: unknown attribute \"%.*s\" (expected "
+			    "until= or reason=)",
+			    name, lineno, (int)(alen > 40 ? 40 : alen), a);
+			return RELAY_CONFIG_EPOLICY;
+		}
+		while (j < ln && is_space((uint8_t)line[j]))
+			j++;
+	}
+	reason[rlen] = '\0';
+	e->reason = memdup_str(reason, rlen);
+	return e->reason != NULL ? 0 : RELAY_CONFIG_ENOMEM;
+}
+
 int
 relay_tls_policy_parse(const char *name, const uint8_t *p, size_t len,
     struct relay_tls_policy_entry **entries, size_t *count, char *err)
@@ -1602,7 +1826,7 @@ relay_tls_policy_parse(const char *name, const uint8_t *p, size_t len,
 		l2 = (size_t)(line + j - w2);
 		while (j < ln && is_space((uint8_t)line[j]))
 			j++;
-		if (l2 == 0 || j != ln) {
+		if (l2 == 0) {
 			seterr(err, "%s:%u: expected \"domain level\"", name,
 			    lineno);
 			goto fail;
@@ -1635,15 +1859,21 @@ relay_tls_policy_parse(const char *name, const uint8_t *p, size_t len,
 			if (na == NULL)
 				goto nomem;
 			arr = na;
+			memset(&arr[n], 0, sizeof(arr[n]));
 			arr[n].domain = memdup_str(dom, strlen(dom));
 			arr[n].file = memdup_str(name, strlen(name));
-			if (arr[n].domain == NULL || arr[n].file == NULL) {
-				n++; /* freed with the rest */
-				goto nomem;
-			}
 			arr[n].level = (enum relay_tls_level)level;
 			arr[n].line = lineno;
-			n++;
+			n++; /* from here on freed with the rest */
+			if (arr[n - 1].domain == NULL ||
+			    arr[n - 1].file == NULL)
+				goto nomem;
+			int ar = policy_attrs(name, lineno, line, j, ln,
+			    &arr[n - 1], err);
+			if (ar == RELAY_CONFIG_ENOMEM)
+				goto nomem;
+			if (ar != 0)
+				goto fail;
 		}
 	}
 	if (n > 0)
@@ -1661,24 +1891,38 @@ fail:
 	return RELAY_CONFIG_EPOLICY;
 }
 
+/* The entry for key that applies at now_us; an expired one is skipped and
+ * remembered in *expired (the first one met). */
 static const struct relay_tls_policy_entry *
-policy_find(const struct relay_config *cfg, const char *key)
+policy_find(const struct relay_config *cfg, const char *key, uint64_t now_us,
+    const struct relay_tls_policy_entry **expired)
 {
-	struct relay_tls_policy_entry k = { (char *)(uintptr_t)key,
-		RELAY_TLS_DANE, NULL, 0 };
+	struct relay_tls_policy_entry k;
 
 	if (cfg->tls_policy_count == 0)
 		return NULL;
-	return bsearch(&k, cfg->tls_policy, cfg->tls_policy_count, sizeof(k),
-	    policy_cmp);
+	memset(&k, 0, sizeof(k));
+	k.domain = (char *)(uintptr_t)key;
+	const struct relay_tls_policy_entry *e = bsearch(&k, cfg->tls_policy,
+	    cfg->tls_policy_count, sizeof(k), policy_cmp);
+	if (e == NULL || relay_tls_policy_active(e, now_us))
+		return e;
+	if (*expired == NULL)
+		*expired = e;
+	return NULL;
 }
 
 const struct relay_tls_policy_entry *
 relay_config_tls_policy_entry(const struct relay_config *cfg,
-    const char *domain, size_t len)
+    const char *domain, size_t len, uint64_t now_us,
+    const struct relay_tls_policy_entry **expired)
 {
 	char d[DOMAIN_TEXT_MAX + 2];
-	const struct relay_tls_policy_entry *e;
+	const struct relay_tls_policy_entry *e, *exp = NULL;
+
+	if (expired == NULL)
+		expired = &exp;
+	*expired = NULL;
 
 	if (len > 0 && domain[len - 1] == '.')
 		len--;
@@ -1689,12 +1933,15 @@ relay_config_tls_policy_entry(const struct relay_config *cfg,
 	d[len] = '\0';
 	if (memchr(d, '\0', len) != NULL)
 		return NULL;
-	if ((e = policy_find(cfg, d)) != NULL)
+	/* An expired entry is skipped as if it were not in the file: the
+	 * next match (a ".parent" entry, else tls_security_level) decides. */
+	if ((e = policy_find(cfg, d, now_us, expired)) != NULL)
 		return e;
 	/* ".parent" entries, nearest parent first (Postfix semantics: the
 	 * leading dot matches subdomains, not the domain itself). */
 	for (size_t i = 1; i < len; i++) {
-		if (d[i] == '.' && (e = policy_find(cfg, d + i)) != NULL)
+		if (d[i] == '.' &&
+		    (e = policy_find(cfg, d + i, now_us, expired)) != NULL)
 			return e;
 	}
 	return NULL;
@@ -1702,10 +1949,10 @@ relay_config_tls_policy_entry(const struct relay_config *cfg,
 
 enum relay_tls_level
 relay_config_tls_policy(const struct relay_config *cfg, const char *domain,
-    size_t len)
+    size_t len, uint64_t now_us)
 {
 	const struct relay_tls_policy_entry *e =
-	    relay_config_tls_policy_entry(cfg, domain, len);
+	    relay_config_tls_policy_entry(cfg, domain, len, now_us, NULL);
 
 	return e != NULL ? e->level : cfg->tls_security_level;
 }

@@ -183,6 +183,17 @@ struct relay_tls_policy_entry {
 	 * it ("FILE:LINE" in logs, queue show and probe). */
 	char *file;    /* the name given to the parser (owned) */
 	unsigned line; /* 1-based line number in that file */
+	/* A time-boxed exception: `until=YYYY-MM-DD` applies the entry
+	 * through the end of that day, UTC; from the next day on it is
+	 * skipped as if it were not in the file. until_day is the date as
+	 * days since 1970-01-01 (UTC), until the text as written; both
+	 * unset (has_until false, until "") without until=. */
+	bool has_until;
+	int64_t until_day;
+	char until[11];
+	/* `reason="..."`: why the exception exists, named in every log line
+	 * of a delivery it decides (owned; "" when not given). */
+	char *reason;
 };
 
 /*
@@ -272,6 +283,7 @@ struct relay_config {
 	char *tlsrpt_submitter;
 	char *tlsrpt_sender;
 	char *tlsrpt_ca_file;
+	bool policy_exceptions_require_reason;
 
 	/* Parsed tls_policy_file, sorted; see relay_config_tls_policy(). */
 	struct relay_tls_policy_entry *tls_policy;
@@ -364,7 +376,10 @@ int relay_config_duration_us(const char *text, uint64_t *us) RELAY_CONFIG_WUR;
 void relay_config_free(struct relay_config *cfg);
 
 /*
- * The tls_policy_file parser alone: lines "domain level", '#' comments.
+ * The tls_policy_file parser alone: lines "domain level [ATTR...]", '#'
+ * comments. Attributes: until=YYYY-MM-DD (a real calendar date, years
+ * 1970..9999) and reason="text" (double quotes; \" and \\ inside; a
+ * single word needs none), each at most once; anything else is an error.
  * On success replaces the array in *entries (count in *count), freeing
  * the previous one; the caller frees the result with
  * relay_tls_policy_free() (or relay_config_free() when it belongs to a
@@ -378,21 +393,39 @@ void relay_tls_policy_free(struct relay_tls_policy_entry *entries,
 
 /*
  * Security level for a destination domain (len bytes, case-insensitive,
- * a trailing dot ignored): an exact entry wins, then the nearest ".parent"
- * entry, then cfg->tls_security_level.
+ * a trailing dot ignored) at wall time now_us: an exact entry wins, then
+ * the nearest ".parent" entry, then cfg->tls_security_level. Entries whose
+ * until= date has passed at now_us are skipped.
  */
 enum relay_tls_level relay_config_tls_policy(const struct relay_config *cfg,
-    const char *domain, size_t len);
+    const char *domain, size_t len, uint64_t now_us);
 
 /*
- * The tls_policy_file entry that decides the level of domain, with the
- * same matching as relay_config_tls_policy(), or NULL when
- * tls_security_level applies. Borrowed from cfg (valid until
+ * The tls_policy_file entry that decides the level of domain at wall time
+ * now_us, with the same matching as relay_config_tls_policy(), or NULL
+ * when tls_security_level applies. When expired is not NULL it receives
+ * the first matching entry that was skipped because its until= date has
+ * passed (NULL when none). Borrowed from cfg (valid until
  * relay_config_free()).
  */
 const struct relay_tls_policy_entry *
 relay_config_tls_policy_entry(const struct relay_config *cfg,
-    const char *domain, size_t len);
+    const char *domain, size_t len, uint64_t now_us,
+    const struct relay_tls_policy_entry **expired);
+
+/* The UTC calendar day of wall time now_us (days since 1970-01-01). */
+int64_t relay_config_day_of(uint64_t now_us);
+
+/*
+ * Days an exception has left at now_us: until_day minus today (0 on its
+ * last day, negative once expired). Only for entries with has_until.
+ */
+int64_t relay_tls_policy_days_left(const struct relay_tls_policy_entry *e,
+    uint64_t now_us);
+
+/* Whether e applies at now_us (no until=, or not past its date). */
+bool relay_tls_policy_active(const struct relay_tls_policy_entry *e,
+    uint64_t now_us);
 
 /*
  * True when the address is inside one of cfg->mynetworks. IPv4-mapped IPv6

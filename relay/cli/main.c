@@ -23,6 +23,9 @@ static const struct command commands[] = {
 	{ "config", relay_cli_config,
 	    "config [-c FILE] [-n | -d | --doc] [NAME...]" },
 	{ "serve", relay_cli_serve, "serve [-c FILE]" },
+	/* relay_cli_check.c, relay_cli_status.c. */
+	{ "check", relay_cli_check, "check [-c FILE] [--no-dns]" },
+	{ "status", relay_cli_status, "status [-c FILE] [--json]" },
 	/* relay_cli_queue.c. */
 	{ "queue", relay_cli_queue,
 	    "queue list [-c FILE] [--json] [--domain D] [--class C] "

@@ -28,6 +28,7 @@ enum relay_cli_exit {
 	RELAY_CLI_EXIT_OK = 0,
 	RELAY_CLI_EXIT_ERROR = 1,
 	RELAY_CLI_EXIT_USAGE = 2,
+	RELAY_CLI_EXIT_NO_DAEMON = 3, /* status: no daemon answers */
 };
 
 /* Subcommands. */
@@ -35,6 +36,12 @@ int relay_cli_version(int argc, char **argv);
 int relay_cli_config(int argc, char **argv);
 /* `serve`: relay_cli_serve.c (the daemon itself: daemon/relay_serve.c). */
 int relay_cli_serve(int argc, char **argv);
+/* `check` (relay_cli_check.c): what serve would refuse, found before it
+ * runs; exit 0 when nothing is an error. `status` (relay_cli_status.c):
+ * the running daemon's state over the control socket; exit
+ * RELAY_CLI_EXIT_NO_DAEMON when none answers. */
+int relay_cli_check(int argc, char **argv);
+int relay_cli_status(int argc, char **argv);
 /* `queue` (list, show, hold, release, delete, retry) and `report`:
  * relay_cli_queue.c. */
 int relay_cli_queue(int argc, char **argv);

@@ -696,6 +696,8 @@ relay_cli_report(int argc, char **argv)
 		return RELAY_CLI_EXIT_ERROR;
 	}
 	relay_report_init(&rep, wall_us());
+	rep.policy = cfg.tls_policy;
+	rep.policy_count = cfg.tls_policy_count;
 	int r =
 	    relay_queue_scan(cfg.spool_dir, report_one, &rep, &rep.unreadable);
 	if (r != 0) {

@@ -1003,7 +1003,8 @@ relay_cli_probe(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	int rc = RELAY_PROBE_EXIT_TEMPFAIL;
-	relay_class_policy(&p->cfg, p->domain, &p->policy);
+	relay_class_policy(&p->cfg, p->domain,
+	    relay_clock_wall_us(relay_clock_system()), &p->policy, NULL);
 	p->level = p->policy.tlsa_level;
 	p->cleartext = p->policy.cleartext;
 	tlsa_digests_default(&p->digests); /* as serve */

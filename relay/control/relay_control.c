@@ -558,6 +558,18 @@ relay_control_exec_cancel(struct relay_control_exec *x)
 
 struct ctl_conn;
 
+/* One `status` request: the queue scan runs in the thread pool (the
+ * envelopes are files: never read on the loop). */
+struct status_job {
+	uv_work_t work;
+	struct relay_control *c;
+	struct ctl_conn *conn; /* NULL once the asker has gone */
+	char *spool;
+	struct relay_control_daemon_info d;
+	struct relay_control_queue_counts q;
+	int err;
+};
+
 /* A report being built in the thread pool. */
 struct report_job {
 	uv_work_t work;
@@ -582,6 +594,7 @@ struct relay_control {
 	size_t nconns;
 	uv_timer_t report_timer;
 	struct report_job *report; /* in the thread pool */
+	size_t nstatus;            /* status jobs in the thread pool */
 	int handles;               /* open handles of c itself */
 	bool stopping;
 };
@@ -594,6 +607,7 @@ struct ctl_conn {
 	size_t len;
 	struct relay_control_exec *exec;
 	struct report_job *report;
+	struct status_job *status;
 	size_t pre_err; /* bad ids of the current request */
 	bool busy;      /* a request is being answered */
 	bool closing;
@@ -607,6 +621,7 @@ struct ctl_write {
 static void control_maybe_free(struct relay_control *c);
 static void conn_process(struct ctl_conn *k);
 static void report_start(struct relay_control *c, struct ctl_conn *asker);
+static void status_start(struct ctl_conn *k);
 
 static void
 conn_write_cb(uv_write_t *req, int status)
@@ -679,6 +694,10 @@ conn_close(struct ctl_conn *k)
 	if (k->report != NULL) {
 		k->report->conn = NULL;
 		k->report = NULL;
+	}
+	if (k->status != NULL) {
+		k->status->conn = NULL;
+		k->status = NULL;
 	}
 	uv_close((uv_handle_t *)&k->pipe, conn_closed);
 }
@@ -865,6 +884,17 @@ conn_dispatch(struct ctl_conn *k, char **words, size_t nw)
 				    "error - cannot start the report\n");
 				request_done(k, 0, 1);
 			}
+		}
+		return;
+	}
+	/* "status": the daemon's state and the queue's counts, as "ok KEY
+	 * VALUE" lines once a scan of the envelopes in the thread pool is
+	 * done. */
+	if (strcmp(words[0], "status") == 0 && nw == 1) {
+		status_start(k);
+		if (k->status == NULL) {
+			conn_send(k, "error - cannot start the status scan\n");
+			request_done(k, 0, 1);
 		}
 		return;
 	}
@@ -1286,6 +1316,93 @@ report_timer_cb(uv_timer_t *t)
 		report_arm(c);
 }
 
+/* ---- status ---- */
+
+static int
+status_scan_cb(const struct relay_queue_envelope *env, void *arg)
+{
+	relay_control_counts_add(arg, env);
+	return 0;
+}
+
+static void
+status_work(uv_work_t *w)
+{
+	struct status_job *j = w->data;
+	j->err =
+	    relay_queue_scan(j->spool, status_scan_cb, &j->q, &j->q.unreadable);
+}
+
+static void
+status_pair(void *arg, const char *key, const char *value)
+{
+	conn_sendf(arg, "ok", key, value);
+}
+
+static void
+status_after(uv_work_t *w, int status)
+{
+	struct status_job *j = w->data;
+	struct relay_control *c = j->c;
+	struct ctl_conn *k = j->conn;
+
+	c->nstatus--;
+	if (k != NULL) {
+		k->status = NULL;
+		int r = status != 0 ? RELAY_QUEUE_ECANCELED : j->err;
+		if (r != 0) {
+			char text[200];
+			(void)snprintf(text, sizeof(text),
+			    "cannot read the queue: %s",
+			    relay_queue_strerror(r));
+			conn_sendf(k, "error", "-", text);
+			request_done(k, 0, 1);
+		} else {
+			relay_control_status_pairs((long)getpid(), &j->d, &j->q,
+			    status_pair, k);
+			relay_control_policy_exceptions(c->ctx.cfg, j->q.now_us,
+			    status_pair, k);
+			request_done(k, 1, 0);
+		}
+		conn_process(k);
+	}
+	free(j->spool);
+	free(j);
+	control_maybe_free(c);
+}
+
+static void
+status_start(struct ctl_conn *k)
+{
+	struct relay_control *c = k->c;
+	const struct relay_control_ctx *ctx = &c->ctx;
+	struct status_job *j;
+
+	if (c->stopping || ctx->queue == NULL)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return;
+	j->c = c;
+	j->conn = k;
+	j->work.data = j;
+	j->q.now_us = relay_clock_wall_us(ctx->clock);
+	/* The daemon's part now, on the loop: it is what is in flight at
+	 * the moment of the request. */
+	if (ctx->status != NULL)
+		ctx->status(ctx->arg, &j->d);
+	j->spool = strdup(relay_queue_dir(ctx->queue));
+	if (j->spool == NULL ||
+	    uv_queue_work(ctx->loop, &j->work, status_work, status_after) !=
+	        0) {
+		free(j->spool);
+		free(j);
+		return;
+	}
+	c->nstatus++;
+	k->status = j;
+}
+
 /* ---- start / stop ---- */
 
 static void
@@ -1299,7 +1416,8 @@ control_handle_closed(uv_handle_t *h)
 static void
 control_maybe_free(struct relay_control *c)
 {
-	if (!c->stopping || c->handles > 0 || c->report != NULL)
+	if (!c->stopping || c->handles > 0 || c->report != NULL ||
+	    c->nstatus > 0)
 		return;
 	free(c);
 }

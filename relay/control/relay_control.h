@@ -38,6 +38,8 @@
  *                                                      DAY (YYYY-MM-DD) now;
  *                                                      answered at once with
  *                                                      "ok - run N ..."
+ *            "status"                                 "ok KEY VALUE" lines
+ *                                                      (relay_control_status_pairs)
  *   daemon:  "ok ID TEXT" / "error ID TEXT" per message (ID "-" for an
  *            error of the whole request), then "end NOK NERR".
  * Several requests may follow on one connection; each is answered in
@@ -51,6 +53,7 @@
 
 #include "relay_clock.h"
 #include "relay_config.h"
+#include "relay_fail_class.h"
 #include "relay_queue.h"
 
 #define RELAY_CONTROL_WUR __attribute__((warn_unused_result))
@@ -145,6 +148,75 @@ void relay_control_exec_cancel(struct relay_control_exec *x);
 /* Text for a relay_control_status. */
 const char *relay_control_strerror(int status);
 
+/* ---- `danerelay status` (relay_control_status.c) ---- */
+
+/*
+ * What the daemon says about itself (the status hook fills it; control
+ * knows neither the scheduler nor the listeners). Times are wall time in
+ * microseconds since the epoch, 0 when unknown.
+ */
+struct relay_control_daemon_info {
+	uint64_t started_us;        /* serve started (wall) */
+	uint64_t uptime_us;         /* monotonic time since then */
+	const char *selftest_state; /* relay_dns_validation_name(): "unknown",
+	                               "ok", "failed" (static) */
+	bool selftest_ran;          /* a self-test has finished */
+	bool selftest_ok;           /* ... and its result */
+	char selftest_why[256];     /* ... and its reason */
+	uint64_t selftest_us;       /* ... and when (wall) */
+	size_t deliveries;          /* message jobs in flight */
+	size_t destinations;        /* destination jobs in flight */
+	size_t connections_out;     /* outbound sessions working for a job */
+	size_t connections_in;      /* inbound SMTP sessions */
+	size_t connection_cache;    /* idle verified outbound connections */
+};
+
+/* The queue as `status` counts it: one pass over the envelopes. Queue
+ * names as relay_report_queue_of(); by_class counts deferred recipients
+ * (status DEFERRED) by their failure class (enum relay_fail_class). */
+struct relay_control_queue_counts {
+	uint64_t now_us; /* wall, set by the caller before adding */
+	uint64_t messages, active, deferred, hold;
+	uint64_t recipients;          /* not yet final */
+	uint64_t deferred_recipients; /* status DEFERRED */
+	uint64_t by_class[RELAY_FAIL_CLASS_COUNT];
+	struct relay_queue_scan_counts unreadable;
+};
+
+/* Adds one envelope (borrowed for the call) to c. */
+void relay_control_counts_add(struct relay_control_queue_counts *c,
+    const struct relay_queue_envelope *env);
+
+/*
+ * The status reply as "KEY VALUE" pairs, in a fixed order: line(arg, key,
+ * value) once per pair (both borrowed for the call). Keys: pid, version,
+ * started, uptime_s, dns_selftest.state, dns_selftest.last_result,
+ * dns_selftest.last_time, dns_selftest.why, deliveries.messages,
+ * deliveries.destinations, connections.outbound, connections.inbound,
+ * connection_cache, queue.messages, queue.active, queue.deferred,
+ * queue.hold, queue.recipients, queue.deferred_recipients, then
+ * queue.class.NAME for every class with a count ("none" for deferred
+ * recipients without a class), queue.unparsable, queue.corrupt, then
+ * policy_exception lines (relay_control_policy_exceptions()). Times are
+ * epoch seconds.
+ */
+typedef void (
+    *relay_control_pair_fn)(void *arg, const char *key, const char *value);
+void relay_control_status_pairs(long pid,
+    const struct relay_control_daemon_info *d,
+    const struct relay_control_queue_counts *q, relay_control_pair_fn line,
+    void *arg);
+
+/*
+ * The time-boxed tls_policy_file entries (until=) that still apply at wall
+ * time now_us, one "policy_exception" pair each, in the file's domain
+ * order: "DOMAIN LEVEL UNTIL DAYS_LEFT FILE:LINE REASON" (REASON may be
+ * empty and hold spaces; DAYS_LEFT is 0 on the last day). Shared by
+ * `status` (through the daemon) and `report` (the CLI's configuration).
+ */
+void relay_control_policy_exceptions(const struct relay_config *cfg,
+    uint64_t now_us, relay_control_pair_fn line, void *arg);
+
 /* ---- The server side (wired by daemon/) ---- */
 
 /*
@@ -186,6 +258,9 @@ struct relay_control_ctx {
 	 * (TLS reporting is off). */
 	long (
 	    *tlsrpt_send)(void *arg, const char *day, char *msg, size_t msglen);
+	/* `status`: fill *out (zeroed by the caller). May be NULL: the
+	 * reply then has only the queue's part. */
+	void (*status)(void *arg, struct relay_control_daemon_info *out);
 	void *arg;
 };
 

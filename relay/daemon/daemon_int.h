@@ -81,6 +81,13 @@ struct relay_daemon {
 	struct metrics_conn *mconns; /* open metrics connections */
 	size_t nmconns;
 
+	/* For `danerelay status`: when serve started, and the last
+	 * DNSSEC self-test's result (selftest_us == 0: none yet). */
+	uint64_t started_wall_us, started_mono_us;
+	bool selftest_ok;
+	uint64_t selftest_us;
+	char selftest_why[256];
+
 	bool stopping;
 	int exit_code;
 };

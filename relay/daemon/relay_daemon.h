@@ -4,7 +4,7 @@
  * relay_daemon: `danerelay serve` (relay_serve.c), the only place that
  * knows every layer and wires them together: the inbound sessions tell it
  * "message committed" and it kicks the scheduler; the control socket gets
- * hooks for kick, submit and dns flush.
+ * hooks for kick, submit, dns flush and status.
  */
 #include "relay_config.h"
 

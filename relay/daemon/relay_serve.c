@@ -71,6 +71,10 @@ dns_selftest(void *arg, bool ok, const char *why)
 {
 	struct relay_daemon *d = arg;
 	char what[480];
+	d->selftest_ok = ok;
+	d->selftest_us = relay_clock_wall_us(d->clock);
+	relay_fmt(d->selftest_why, sizeof(d->selftest_why), "%s",
+	    why != NULL ? why : "");
 	relay_fmt(what, sizeof(what), "serving, dns self-test %s%.400s",
 	    ok ? "ok" : "FAILED (DNSSEC deliveries deferred): ",
 	    ok || why == NULL ? "" : why);
@@ -696,6 +700,32 @@ hook_submit(void *arg, const char *sender, const char *rcpt, unsigned notify,
 	    len);
 }
 
+/* control: `danerelay status`, the daemon's part. */
+static void
+hook_status(void *arg, struct relay_control_daemon_info *out)
+{
+	struct relay_daemon *d = arg;
+	out->started_us = d->started_wall_us;
+	out->uptime_us = relay_clock_mono_us(d->clock) - d->started_mono_us;
+	out->selftest_state = d->dns != NULL
+	    ? relay_dns_validation_name(relay_dns_validation_state(d->dns))
+	    : "unknown";
+	out->selftest_ran = d->selftest_us != 0;
+	out->selftest_ok = d->selftest_ok;
+	out->selftest_us = d->selftest_us;
+	relay_fmt(out->selftest_why, sizeof(out->selftest_why), "%s",
+	    d->selftest_why);
+	if (d->sched != NULL) {
+		struct relay_sched_stats st;
+		relay_sched_stats(d->sched, &st);
+		out->deliveries = st.messages;
+		out->destinations = st.destinations;
+		out->connections_out = st.connections;
+		out->connection_cache = st.cached;
+	}
+	out->connections_in = relay_smtpd_count(&d->smtpd);
+}
+
 int
 relay_daemon_run(struct relay_config *cfg, const char *config_path)
 {
@@ -705,6 +735,8 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	d->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	d->clock = relay_clock_system();
+	d->started_wall_us = relay_clock_wall_us(d->clock);
+	d->started_mono_us = relay_clock_mono_us(d->clock);
 	relay_log_set_clock(d->clock);
 	d->config_path = strdup(config_path);
 	relay_log_set_level(d->cfg.log_level == RELAY_CONFIG_LOG_DEBUG
@@ -845,6 +877,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 			.dns_flush = serve_dns_flush,
 			.metrics = daemon__metrics_text,
 			.tlsrpt_send = serve__tlsrpt_send,
+			.status = hook_status,
 			.arg = d,
 		};
 		if (relay_control_start(&cc, &d->control) != 0)

@@ -236,8 +236,15 @@ struct msg_job {
 /* Idle connections kept at most (the oldest is closed first). */
 #define SCHED_CACHE_MAX 512
 
+/* A tls_policy_file entry whose expiry was logged (once per entry). */
+struct expired_seen {
+	struct expired_seen *next;
+	char key[]; /* "FILE:LINE DOMAIN" */
+};
+
 struct relay_sched {
 	const struct relay_deliver_ctx *ctx;
+	struct expired_seen *expired_seen;
 	struct out_sess *cache; /* parked connections, newest first */
 	size_t ncache;
 	uv_timer_t timer;
@@ -257,6 +264,9 @@ struct relay_sched {
 
 /* relay_sched.c */
 void deliver__msg_dest_done(struct msg_job *m);
+/* True the first time key is seen by this scheduler (and remembers it);
+ * false afterwards, and when out of memory (then it is logged again). */
+bool deliver__first_time(struct relay_sched *s, const char *key);
 
 /* relay_dest.c */
 void deliver__monitor_dns(struct dest_job *j);

@@ -155,10 +155,12 @@ relay_class_smtp(const struct smtp_result *r, enum relay_fail_class abort_class)
 
 void
 relay_class_policy(const struct relay_config *cfg, const char *domain,
-    struct relay_class_policy *out)
+    uint64_t now_us, struct relay_class_policy *out,
+    const struct relay_tls_policy_entry **expired)
 {
 	const struct relay_tls_policy_entry *e =
-	    relay_config_tls_policy_entry(cfg, domain, strlen(domain));
+	    relay_config_tls_policy_entry(cfg, domain, strlen(domain), now_us,
+	        expired);
 	memset(out, 0, sizeof(*out));
 	out->level = e != NULL ? e->level : cfg->tls_security_level;
 	if (e != NULL) {
@@ -166,6 +168,9 @@ relay_class_policy(const struct relay_config *cfg, const char *domain,
 		    e->file, e->line);
 		if (w < 0)
 			out->entry[0] = '\0';
+		(void)snprintf(out->reason, sizeof(out->reason), "%s",
+		    e->reason);
+		(void)snprintf(out->until, sizeof(out->until), "%s", e->until);
 	}
 	switch (out->level) {
 	case RELAY_TLS_DANE:

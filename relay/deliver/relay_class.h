@@ -20,6 +20,7 @@
  *   smtp-protocol, and the TLSRPT names for PKIX (verify) failures.
  */
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "relay_config.h"
 #include "relay_dns.h"
@@ -49,6 +50,8 @@ enum relay_fail_class relay_class_smtp(const struct smtp_result *r,
 
 /* Room for "FILE:LINE" of a tls_policy_file entry (a longer path is cut). */
 #define RELAY_CLASS_POLICY_ENTRY_MAX 1024
+/* Room for an entry's reason= (the parser keeps at most 400 bytes). */
+#define RELAY_CLASS_POLICY_REASON_MAX 404
 
 /* The TLS policy of one destination as serve and probe apply it, with the
  * tls_policy_file entry that chose it, so every decision can name it. */
@@ -63,10 +66,20 @@ struct relay_class_policy {
 	bool dane_overridden;
 	char entry
 	    [RELAY_CLASS_POLICY_ENTRY_MAX]; /* "FILE:LINE", "" for the global level */
+	/* The entry's reason= ("" when none) and until= date ("" when
+	 * none), for the delivery log line and the envelope. */
+	char reason[RELAY_CLASS_POLICY_REASON_MAX];
+	char until[11];
 };
 
-/* Fill *out for domain from cfg (tls_policy_file, else tls_security_level). */
+/*
+ * Fill *out for domain from cfg (tls_policy_file, else tls_security_level)
+ * at wall time now_us: entries past their until= date are skipped. When
+ * expired is not NULL it receives the first matching entry skipped that
+ * way (borrowed from cfg, for the call's caller to log; NULL when none).
+ */
 void relay_class_policy(const struct relay_config *cfg, const char *domain,
-    struct relay_class_policy *out);
+    uint64_t now_us, struct relay_class_policy *out,
+    const struct relay_tls_policy_entry **expired);
 
 #endif

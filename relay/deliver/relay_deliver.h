@@ -139,6 +139,17 @@ void relay_sched_resume_all(struct relay_sched *s);
 /* Number of delivery jobs in flight. */
 size_t relay_sched_active(const struct relay_sched *s);
 
+/* What `danerelay status` shows of delivery. */
+struct relay_sched_stats {
+	size_t messages;     /* message jobs in flight (relay_sched_active) */
+	size_t destinations; /* destination jobs (message x domain) started
+	                        and not finished */
+	size_t connections;  /* outbound SMTP sessions working for a job */
+	size_t cached;       /* idle verified connections parked in the cache */
+};
+void relay_sched_stats(const struct relay_sched *s,
+    struct relay_sched_stats *out);
+
 /* Whether message id (a queue id) is being delivered now: loaded by a job
  * whose outcome will be written back over the envelope. */
 bool relay_sched_is_active(const struct relay_sched *s, const char *id);

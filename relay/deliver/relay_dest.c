@@ -159,12 +159,18 @@ static void
 log_dane_overridden(const struct dest_job *j)
 {
 	struct relay_log_line l;
-	if (!relay_log_begin(&l, RELAY_LOG_INFO, "dane-overridden"))
+	/* A warning on each use: DANE was switched off by hand for a
+	 * destination that may publish TLSA records. */
+	if (!relay_log_begin(&l, RELAY_LOG_WARNING, "dane-overridden"))
 		return;
 	relay_log_str(&l, "id", j->m->id);
 	relay_log_str(&l, "domain", j->domain);
 	relay_log_str(&l, "policy", relay_tls_level_name(j->policy.level));
 	relay_log_str(&l, "policy_entry", j->policy.entry);
+	if (j->policy.reason[0] != '\0')
+		relay_log_str(&l, "policy_reason", j->policy.reason);
+	if (j->policy.until[0] != '\0')
+		relay_log_str(&l, "policy_until", j->policy.until);
 	relay_log_str(&l, "why",
 	    j->policy.cleartext
 	        ? "tls_policy_file entry: no DANE, no TLSA lookups, cleartext without STARTTLS"
@@ -192,6 +198,32 @@ dest_count_refused(const struct dest_job *j, const char *host,
 		.fclass = cls,
 	};
 	ctx->tls_session(ctx->arg, &ev);
+}
+
+/* A time-boxed tls_policy_file entry has passed its until= date and no
+ * longer applies: say so once per entry (per scheduler), at warning
+ * level, so the operator learns that the default policy is back. */
+static void
+log_exception_expired(struct relay_sched *s,
+    const struct relay_tls_policy_entry *e)
+{
+	char key[RELAY_CLASS_POLICY_ENTRY_MAX + RELAY_DNS_HOST_MAX + 2];
+	(void)snprintf(key, sizeof(key), "%s:%u %s", e->file, e->line,
+	    e->domain);
+	if (!deliver__first_time(s, key))
+		return;
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_WARNING, "policy-exception-expired"))
+		return;
+	relay_log_str(&l, "domain", e->domain);
+	relay_log_strf(&l, "policy_entry", "%s:%u", e->file, e->line);
+	relay_log_str(&l, "policy", relay_tls_level_name(e->level));
+	relay_log_str(&l, "until", e->until);
+	relay_log_str(&l, "reason", e->reason);
+	relay_log_str(&l, "effect",
+	    "the entry no longer applies; the next matching entry or "
+	    "tls_security_level decides");
+	relay_log_end(&l);
 }
 
 /* Try the next address of the current host, or the next host, or finish. */
@@ -648,6 +680,7 @@ deliver__dest_start(struct dest_job *j)
 	struct relay_sched *s = j->m->s;
 	const struct relay_deliver_ctx *ctx = s->ctx;
 
+	const struct relay_tls_policy_entry *expired = NULL;
 	if (j->notify) {
 		/* The site's own MTA named by the administrator: opportunistic
 		 * TLS, no DANE (relay_relayhost.c says why), so nothing here
@@ -656,8 +689,11 @@ deliver__dest_start(struct dest_job *j)
 		j->policy.level = RELAY_TLS_MAY;
 		j->policy.tlsa_level = TLSA_LEVEL_MAY;
 	} else {
-		relay_class_policy(ctx->cfg, j->domain, &j->policy);
+		relay_class_policy(ctx->cfg, j->domain,
+		    relay_clock_wall_us(ctx->clock), &j->policy, &expired);
 	}
+	if (expired != NULL)
+		log_exception_expired(s, expired);
 	enum tlsa_level level = j->policy.tlsa_level;
 	j->level = level;
 	if (j->policy.dane_overridden)

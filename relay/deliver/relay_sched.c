@@ -84,6 +84,7 @@ set_attempt(struct relay_queue_rcpt *r, const struct dest_job *j,
 	e |= relay_queue_set_str(&a->policy,
 	    relay_tls_level_name(j->policy.level));
 	e |= relay_queue_set_str(&a->policy_entry, j->policy.entry);
+	e |= relay_queue_set_str(&a->policy_reason, j->policy.reason);
 	e |= relay_queue_set_str(&a->dsn, o->dsn);
 	e |= relay_queue_set_str(&a->status,
 	    relay_queue_rcpt_status_name(o->status));
@@ -133,6 +134,10 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 		relay_log_str(&l, "policy",
 		    relay_tls_level_name(j->policy.level));
 		relay_log_str(&l, "policy_entry", j->policy.entry);
+		if (j->policy.reason[0] != '\0')
+			relay_log_str(&l, "policy_reason", j->policy.reason);
+		if (j->policy.until[0] != '\0')
+			relay_log_str(&l, "policy_until", j->policy.until);
 	}
 	uint64_t arr = m->env->arrival_us;
 	relay_log_ms(&l, "delay", t > arr ? (t - arr) / 1000 : 0);
@@ -902,12 +907,45 @@ relay_sched_active(const struct relay_sched *s)
 	return s->njobs;
 }
 
+void
+relay_sched_stats(const struct relay_sched *s, struct relay_sched_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->messages = s->njobs;
+	out->cached = s->ncache;
+	for (const struct msg_job *m = s->jobs; m != NULL; m = m->next)
+		for (const struct dest_job *j = m->dests; j != NULL;
+		     j = j->next) {
+			if (j->started && !j->finished)
+				out->destinations++;
+			if (j->sess != NULL)
+				out->connections++;
+		}
+}
+
 /* control socket: whether message id has a delivery job in
  * flight, so `queue delete/hold` can refuse to touch it meanwhile. */
 bool
 relay_sched_is_active(const struct relay_sched *s, const char *id)
 {
 	return job_running(s, id);
+}
+
+bool
+deliver__first_time(struct relay_sched *s, const char *key)
+{
+	for (const struct expired_seen *e = s->expired_seen; e != NULL;
+	     e = e->next)
+		if (strcmp(e->key, key) == 0)
+			return false;
+	size_t len = strlen(key);
+	struct expired_seen *e = malloc(sizeof(*e) + len + 1);
+	if (e == NULL)
+		return true;
+	memcpy(e->key, key, len + 1);
+	e->next = s->expired_seen;
+	s->expired_seen = e;
+	return true;
 }
 
 int
@@ -947,6 +985,11 @@ sched_handle_closed(uv_handle_t *h)
 		struct dest_slot *n = s->slots->next;
 		free(s->slots);
 		s->slots = n;
+	}
+	while (s->expired_seen != NULL) {
+		struct expired_seen *n = s->expired_seen->next;
+		free(s->expired_seen);
+		s->expired_seen = n;
 	}
 	free(s);
 	if (done != NULL)

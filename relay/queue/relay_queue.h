@@ -93,6 +93,7 @@ struct relay_queue_attempt {
 	    routing_change; /* routing monitor kinds this attempt logged, "a,b" */
 	char *
 	    hint; /* tlsa-mismatch: the likely key-rollover mistake (tlsa_hint_name) */
+	char *policy_reason; /* that entry's reason=, "" when none */
 };
 
 enum relay_queue_rcpt_status {

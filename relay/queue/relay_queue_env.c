@@ -133,6 +133,7 @@ static const struct str_field att_strs[] = {
 	AF(policy_entry),
 	AF(routing_change),
 	AF(hint),
+	AF(policy_reason),
 };
 #undef AF
 
@@ -488,10 +489,18 @@ relay_queue_envelope_format(const struct relay_queue_envelope *env, size_t *len)
 		for (size_t k = 0; k < r->attempt_count; k++) {
 			const struct relay_queue_attempt *a = &r->attempt[k];
 			sb_u64(&b, "attempt", a->time_us);
-			for (size_t f = 0; f < NELEM(att_strs); f++)
-				sb_val(&b, att_strs[f].key,
-				    *str_at((void *)(uintptr_t)a,
-				        att_strs[f].off));
+			for (size_t f = 0; f < NELEM(att_strs); f++) {
+				const char *v = *str_at((void *)(uintptr_t)a,
+				    att_strs[f].off);
+				/* Written only when set, so that envelopes
+				 * without an exception stay as before. */
+				if (att_strs[f].off ==
+				        offsetof(struct relay_queue_attempt,
+				            policy_reason) &&
+				    v[0] == '\0')
+					continue;
+				sb_val(&b, att_strs[f].key, v);
+			}
 		}
 	}
 	sb_str(&b, "end\n");

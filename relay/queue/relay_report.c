@@ -726,6 +726,10 @@ put_attempt_details(FILE *out, const struct relay_queue_attempt *a, int indent,
 		put_safe(out, a->policy[0] ? a->policy : "-", 32, true);
 		fputs(" (tls_policy_file ", out);
 		put_safe(out, a->policy_entry, 1024, ascii);
+		if (a->policy_reason[0] != '\0') {
+			fputs(", reason: ", out);
+			put_safe(out, a->policy_reason, 400, ascii);
+		}
 		fputs(dane ? ")\n" : "; DANE overridden)\n", out);
 	}
 	const struct {
@@ -915,6 +919,8 @@ json_attempt(struct relay_json *j, const struct relay_queue_attempt *a)
 			relay_json_str(j, a->policy_entry);
 		else
 			relay_json_null(j);
+		if (a->policy_reason[0] != '\0')
+			relay_json_kv_str(j, "policy_reason", a->policy_reason);
 	}
 	relay_json_obj_end(j);
 }
@@ -1031,6 +1037,7 @@ static const size_t attempt_str_off[] = {
 	offsetof(struct relay_queue_attempt, policy_entry),
 	offsetof(struct relay_queue_attempt, routing_change),
 	offsetof(struct relay_queue_attempt, hint),
+	offsetof(struct relay_queue_attempt, policy_reason),
 };
 #define ATTEMPT_NSTR (sizeof(attempt_str_off) / sizeof(attempt_str_off[0]))
 
@@ -1265,6 +1272,36 @@ table_row(FILE *out, int width, int indent, const char *label, uint64_t total,
 	fputc('\n', out);
 }
 
+/* The time-boxed exceptions in effect at r->now_us (text view). */
+static void
+print_exceptions_text(FILE *out, const struct relay_report *r, bool ascii)
+{
+	bool any = false;
+	for (size_t i = 0; i < r->policy_count; i++) {
+		const struct relay_tls_policy_entry *e = &r->policy[i];
+		if (!e->has_until || !relay_tls_policy_active(e, r->now_us))
+			continue;
+		if (!any)
+			fputs("\nTime-boxed TLS policy exceptions in effect "
+			      "(tls_policy_file until=):\n",
+			    out);
+		any = true;
+		int64_t left = relay_tls_policy_days_left(e, r->now_us);
+		fputs("  ", out);
+		put_safe(out, e->domain, 255, ascii);
+		pf(out, " %s until %s (%lld day%s left), ",
+		    relay_tls_level_name(e->level), e->until, (long long)left,
+		    left == 1 ? "" : "s");
+		put_safe(out, e->file, 512, ascii);
+		pf(out, ":%u", e->line);
+		if (e->reason[0] != '\0') {
+			fputs(": ", out);
+			put_safe(out, e->reason, 400, ascii);
+		}
+		fputc('\n', out);
+	}
+}
+
 int
 relay_report_print_text(FILE *out, const struct relay_report *r,
     const char *hostname, bool ascii)
@@ -1291,6 +1328,7 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 		    r->unreadable.corrupt == 1 ? "" : "s");
 	if (r->total == 0) {
 		fputs("No deferred mail.\n", out);
+		print_exceptions_text(out, r, ascii);
 		return out_status(out);
 	}
 	fmt_utc(when, sizeof(when), r->oldest_arrival_us);
@@ -1404,6 +1442,7 @@ relay_report_print_text(FILE *out, const struct relay_report *r,
 		put_safe(out, r->dest[i].domain, 255, ascii);
 		pf(out, " (%s): %s\n", a->hint, text);
 	}
+	print_exceptions_text(out, r, ascii);
 	return out_status(out);
 }
 
@@ -1499,6 +1538,27 @@ relay_report_print_json(FILE *out, const struct relay_report *r,
 		relay_json_kv_str(&j, "peer_names", a->peer_names);
 		relay_json_kv_str(&j, "reply", a->reply);
 		relay_json_obj_end(&j);
+		relay_json_obj_end(&j);
+	}
+	relay_json_arr_end(&j);
+	relay_json_key(&j, "policy_exceptions");
+	relay_json_arr_begin(&j);
+	for (size_t i = 0; i < r->policy_count; i++) {
+		const struct relay_tls_policy_entry *e = &r->policy[i];
+		if (!e->has_until || !relay_tls_policy_active(e, r->now_us))
+			continue;
+		relay_json_obj_begin(&j);
+		relay_json_kv_str(&j, "domain", e->domain);
+		relay_json_kv_str(&j, "level", relay_tls_level_name(e->level));
+		relay_json_kv_str(&j, "until", e->until);
+		relay_json_kv_i64(&j, "days_left",
+		    relay_tls_policy_days_left(e, r->now_us));
+		relay_json_key(&j, "entry");
+		relay_json_obj_begin(&j);
+		relay_json_kv_str(&j, "file", e->file);
+		relay_json_kv_u64(&j, "line", e->line);
+		relay_json_obj_end(&j);
+		relay_json_kv_str(&j, "reason", e->reason);
 		relay_json_obj_end(&j);
 	}
 	relay_json_arr_end(&j);

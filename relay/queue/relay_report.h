@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "relay_config.h"
 #include "relay_fail_class.h"
 #include "relay_queue.h"
 
@@ -203,6 +204,11 @@ struct relay_report {
 	 * shows what the scan could not read (their recipients are not in
 	 * the counts above) */
 	struct relay_queue_scan_counts unreadable;
+	/* public, optional: the tls_policy_file entries (the configuration's
+	 * array, borrowed; NULL/0 for none). The views list those with an
+	 * until= date that still apply at now_us, with the days left. */
+	const struct relay_tls_policy_entry *policy;
+	size_t policy_count;
 	/* private */
 	size_t cap;
 	bool failed; /* out of memory during add */

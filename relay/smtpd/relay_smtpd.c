@@ -836,3 +836,9 @@ relay_smtpd_abort_all(struct relay_smtpd_server *srv)
 		relay_conn_abort(s->conn);
 	}
 }
+
+size_t
+relay_smtpd_count(const struct relay_smtpd_server *srv)
+{
+	return srv->nsessions;
+}

@@ -61,6 +61,9 @@ void relay_smtpd_accept(struct relay_smtpd_server *srv, uv_stream_t *server);
  * sessions, let transactions whose commit is in flight complete. */
 void relay_smtpd_shutdown(struct relay_smtpd_server *srv);
 
+/* Inbound sessions open now. */
+size_t relay_smtpd_count(const struct relay_smtpd_server *srv);
+
 /* Drop every inbound session at once (end of shutdown). */
 void relay_smtpd_abort_all(struct relay_smtpd_server *srv);
 

@@ -8,6 +8,14 @@
 #   fault1.drworld    `none` (line 3): MX 127.NET.11.1, nothing listens, so
 #                     the message stays deferred for `queue show`
 #
+# Time-boxed exceptions (until=, reason=):
+#   mismatch.drworld  `may until=2020-01-01` (line 4): expired, so DANE is
+#                     enforced again and the TLSA mismatch defers (4.7.5);
+#                     the expiry is logged once, at warning level
+#   dane-ee.drworld   `may until=2099-12-31 reason="..."` (line 5): active;
+#                     the delivery line and the warning-level dane-overridden
+#                     line carry its reason; report and status list it
+#
 # A cleartext session made for the `none` destination must never carry the
 # next message for the opportunistic one (Postfix folds the TLS level into
 # its connection-cache key; so does danerelay). Every delivery decided by a
@@ -32,6 +40,8 @@ D_SH=$WORLD_D_SHARED_MX D_IN=$WORLD_D_INSECURE D_DEAD=fault1.$WORLD_TLD
   echo "# Written by tests/integration/test_policy_world.sh"
   echo "$D_SH none"
   echo "$D_DEAD none"
+  echo "$WORLD_D_MISMATCH may until=2020-01-01 reason=\"old rollover, ticket 11\""
+  echo "$WORLD_D_DANE_EE may until=2099-12-31 reason=\"TLSA rollover broken, ticket 4711\""
 } > "$POL"
 
 cat > "$CONF" <<EOF
@@ -93,8 +103,8 @@ check "none: delivery line names the level and the entry (policy=none policy_ent
   wait_for 10 log_has "u1@$D_SH" "policy=none policy_entry=$POL:2 .*tls=none .*status=sent"
 check "none: the MX received it in cleartext (no TLS in its Received header)" \
   bash -c "f=\$(grep -rlsF 'Message-ID: <none1@policy.$WORLD_TLD>' '$WORLD_D_SHARED_MX_MAILDIR'); [ -n \"\$f\" ] && ! grep -q 'using TLS' \$f"
-check "none: an info line says DANE was overridden by that entry" \
-  grep -qE "level=info event=dane-overridden .*domain=$D_SH .*policy=none policy_entry=$POL:2" "$RLOG"
+check "none: a warning line says DANE was overridden by that entry" \
+  grep -qE "level=warning event=dane-overridden .*domain=$D_SH .*policy=none policy_entry=$POL:2" "$RLOG"
 
 # --- then the opportunistic destination on the same MX: over TLS ----------
 send may1 "u1@$D_IN"
@@ -113,6 +123,40 @@ check "same MX: the global level is not a policy entry (no policy_entry on its l
   bash -c "! grep -E 'event=delivery .*to=<u1@$D_IN>' '$RLOG' | grep -q policy_entry="
 check "same MX: no dane-overridden line for the opportunistic destination" \
   bash -c "! grep -E 'event=dane-overridden .*domain=$D_IN ' '$RLOG' | grep -q ."
+
+# --- time-boxed exceptions ---------------------------------------------------
+D_MM=$WORLD_D_MISMATCH D_EE=$WORLD_D_DANE_EE
+send exp1 "u1@$D_MM"
+check "expired exception: DANE is enforced again (TLSA mismatch deferred 4.7.5, no policy entry)" \
+  wait_for 30 bash -c "grep -E 'event=delivery .*to=<u1@$D_MM>' '$RLOG' | grep -E 'dsn=4.7.5 status=deferred class=tlsa-mismatch' | grep -vq policy_entry="
+check "expired exception: logged at warning level with domain, entry and reason" \
+  grep -qE "level=warning event=policy-exception-expired domain=$D_MM policy_entry=$POL:4 policy=may until=2020-01-01 reason=\"old rollover, ticket 11\"" "$RLOG"
+send exp2 "u2@$D_MM"
+check "expired exception: a second message is deferred the same way" \
+  wait_for 30 log_has "u2@$D_MM" "dsn=4.7.5 status=deferred class=tlsa-mismatch"
+check "expired exception: the expiry is logged once, not per delivery" \
+  bash -c "[ \$(grep -c 'event=policy-exception-expired' '$RLOG') = 1 ]"
+send act1 "u1@$D_EE"
+check "active exception: delivered under it" \
+  wait_for 30 maildir_has "$WORLD_D_DANE_EE_MAILDIR" act1
+check "active exception: the delivery line names the entry, its reason and date" \
+  wait_for 10 log_has "u1@$D_EE" "policy=may policy_entry=$POL:5 policy_reason=\"TLSA rollover broken, ticket 4711\" policy_until=2099-12-31 .*status=sent"
+check "active exception: dane-overridden at warning level with the reason" \
+  grep -qE "level=warning event=dane-overridden .*domain=$D_EE policy=may policy_entry=$POL:5 policy_reason=\"TLSA rollover broken, ticket 4711\"" "$RLOG"
+DR status --json > "$T/status.json" 2> "$T/status.err"
+# shellcheck disable=SC2016  # $e is a jq variable
+check "status --json: lists the active exception (not the expired one) with its days left" \
+  jq -e --arg d "$D_EE" --arg e "$POL:5" '.policy_exceptions | length == 1 and .[0].domain == $d and .[0].level == "may" and .[0].until == "2099-12-31" and .[0].entry == $e and .[0].days_left > 25000 and .[0].reason == "TLSA rollover broken, ticket 4711"' "$T/status.json"
+DR status > "$T/status.txt" 2>&1
+check "status: the text names the active exception, its days left and reason" \
+  grep -qE "^  $D_EE may until 2099-12-31 \([0-9]+ days left\), $POL:5: TLSA rollover broken, ticket 4711$" "$T/status.txt"
+DR report --json > "$T/report.json" 2> "$T/report.err"
+# shellcheck disable=SC2016  # $d is a jq variable
+check "report --json: lists the active exception with its days left" \
+  jq -e --arg d "$D_EE" '.policy_exceptions | length == 1 and .[0].domain == $d and .[0].days_left > 25000' "$T/report.json"
+DR report > "$T/report.txt" 2>&1
+check "report: the text names the exception and its reason" \
+  grep -qE "^  $D_EE may until 2099-12-31 \([0-9]+ days left\), $POL:5: TLSA rollover broken, ticket 4711$" "$T/report.txt"
 
 # --- a deferred `none` message: queue show keeps the entry -----------------
 send dead1 "u1@$D_DEAD"

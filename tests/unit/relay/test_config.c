@@ -3,6 +3,7 @@
  * errors (one line FILE:LINE: message), the TLS policy file and
  * mynetworks matching. Table-driven: one cmocka case per row.
  */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "relay_clock.h"
 #include "relay_config.h"
 
 static int
@@ -693,7 +695,7 @@ test_tls_policy(void **state)
 	(void)snprintf(text, sizeof(text), "tls_policy_file = %s\n", path);
 	assert_int_equal(load(&cfg, text, err), 0);
 	assert_int_equal(cfg.tls_policy_count, 4);
-#define POL(d) relay_config_tls_policy(&cfg, d, strlen(d))
+#define POL(d) relay_config_tls_policy(&cfg, d, strlen(d), 0)
 	assert_int_equal(POL("example.com"), RELAY_TLS_DANE_ONLY);
 	assert_int_equal(POL("EXAMPLE.com."), RELAY_TLS_DANE_ONLY);
 	assert_int_equal(POL("a.example.com"), RELAY_TLS_MAY);
@@ -731,7 +733,7 @@ test_tls_policy_entry_file_line(void **state)
 	assert_int_equal(close(fd), 0);
 	(void)snprintf(text, sizeof(text), "tls_policy_file = %s\n", path);
 	assert_int_equal(load(&cfg, text, err), 0);
-#define ENTRY(d) relay_config_tls_policy_entry(&cfg, d, strlen(d))
+#define ENTRY(d) relay_config_tls_policy_entry(&cfg, d, strlen(d), 0, NULL)
 	e = ENTRY("Legacy.Example.");
 	assert_non_null(e);
 	assert_int_equal(e->level, RELAY_TLS_NONE);
@@ -784,8 +786,48 @@ struct policy_case {
 
 static const struct policy_case policy_cases[] = {
 	{ "example.com\n", "p:1: expected \"domain level\"" },
-	{ "example.com dane extra\n", "p:1: expected \"domain level\"" },
-	{ "\nexa mple.com dane\n", "p:2: expected \"domain level\"" },
+	{ "example.com dane extra\n",
+	    "p:1: unexpected \"extra\" (expected until=YYYY-MM-DD or "
+	    "reason=\"...\")" },
+	{ "\nexa mple.com dane\n",
+	    "p:2: bad level \"mple.com\" (expected dane, dane-only, may, "
+	    "encrypt, verify or none)" },
+	/* Time-boxed exceptions: dates, quotes, unknown attributes. */
+	{ "a.com may until=2027-02-29\n",
+	    "p:1: bad date \"2027-02-29\" in until= (expected YYYY-MM-DD, a "
+	    "real date)" },
+	{ "a.com may until=2024-02-30\n",
+	    "p:1: bad date \"2024-02-30\" in until= (expected YYYY-MM-DD, a "
+	    "real date)" },
+	{ "a.com may until=2027-13-01\n",
+	    "p:1: bad date \"2027-13-01\" in until= (expected YYYY-MM-DD, a "
+	    "real date)" },
+	{ "a.com may until=2027-1-15\n",
+	    "p:1: bad date \"2027-1-15\" in until= (expected YYYY-MM-DD, a "
+	    "real date)" },
+	{ "a.com may until=15.01.2027\n",
+	    "p:1: bad date \"15.01.2027\" in until= (expected YYYY-MM-DD, a "
+	    "real date)" },
+	{ "a.com may until=1969-12-31\n",
+	    "p:1: bad date \"1969-12-31\" in until= (expected YYYY-MM-DD, a "
+	    "real date)" },
+	{ "a.com may until=\n",
+	    "p:1: bad date \"\" in until= (expected YYYY-MM-DD, a real "
+	    "date)" },
+	{ "a.com may until=2027-01-15 until=2027-01-16\n",
+	    "p:1: until= given twice" },
+	{ "a.com may owner=bob\n",
+	    "p:1: unknown attribute \"owner\" (expected until= or reason=)" },
+	{ "a.com may reason=\"rollover\n",
+	    "p:1: reason= has no closing quote" },
+	{ "a.com may reason=\"a\"b\n",
+	    "p:1: text after the closing quote of reason=" },
+	{ "a.com may reason=\"\"\n", "p:1: empty reason=" },
+	{ "a.com may reason=\n", "p:1: empty reason=" },
+	{ "a.com may reason=ab\"c\n",
+	    "p:1: a quote inside an unquoted reason=" },
+	{ "a.com may reason=\"a\tb\"\n", "p:1: control character in reason=" },
+	{ "a.com may reason=x reason=y\n", "p:1: reason= given twice" },
 	{ "ex!ample.com dane\n", "p:1: bad domain \"ex!ample.com\"" },
 	{ "a..b dane\n", "p:1: bad domain \"a..b\"" },
 	{ "example.com strict\n",
@@ -808,6 +850,159 @@ test_policy_error(void **state)
 	assert_string_equal(err, c->err);
 	assert_null(e);
 	assert_int_equal(n, 0);
+}
+
+/* until= and reason= as written, quotes and escapes undone. */
+static void
+test_tls_policy_attrs(void **state)
+{
+	const char text[] =
+	    "broken.example may until=2027-01-15 reason=\"TLSA rollover "
+	    "broken, ticket 4711\"\n"
+	    "q.example none reason=\"say \\\"hi\\\" \\\\ ok\"   until=2024-02-29\n"
+	    "w.example encrypt reason=ticket-12\n"
+	    "plain.example verify\n";
+	struct relay_tls_policy_entry *e = NULL;
+	size_t n = 0;
+	char err[RELAY_CONFIG_ERRMAX] = "";
+
+	(void)state;
+	assert_int_equal(relay_tls_policy_parse("p", (const uint8_t *)text,
+	                     strlen(text), &e, &n, err),
+	    0);
+	assert_int_equal(n, 4);
+	/* Sorted: broken, plain, q, w. */
+	assert_string_equal(e[0].domain, "broken.example");
+	assert_true(e[0].has_until);
+	assert_int_equal(e[0].until_day, 20833); /* date(2027,1,15) - epoch */
+	assert_string_equal(e[0].until, "2027-01-15");
+	assert_string_equal(e[0].reason, "TLSA rollover broken, ticket 4711");
+	assert_string_equal(e[1].domain, "plain.example");
+	assert_false(e[1].has_until);
+	assert_string_equal(e[1].until, "");
+	assert_string_equal(e[1].reason, "");
+	assert_string_equal(e[2].reason, "say \"hi\" \\ ok");
+	assert_string_equal(e[2].until, "2024-02-29");
+	assert_string_equal(e[3].reason, "ticket-12");
+	assert_false(e[3].has_until);
+	relay_tls_policy_free(e, n);
+}
+
+/*
+ * The expiry boundary on the manual clock: an entry with until=2027-01-15
+ * applies through 2027-01-15 23:59:59.999999 UTC and not a microsecond
+ * later; then the ".parent" entry decides, and the expired one is named.
+ */
+static void
+test_tls_policy_expiry(void **state)
+{
+	struct relay_config cfg;
+	struct relay_clock_manual m;
+	char err[RELAY_CONFIG_ERRMAX], path[] = "/tmp/danerelay-pol-XXXXXX";
+	char text[256];
+	int fd = mkstemp(path);
+	const char pol[] =
+	    "broken.example may until=2027-01-15 reason=\"t 4711\"\n"
+	    ".example encrypt\n"
+	    "gone.org none until=2027-01-15\n";
+	const uint64_t day_end = 1800057600ull * 1000000u; /* 2027-01-16Z */
+	const struct relay_tls_policy_entry *e, *expired;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pol, sizeof(pol) - 1),
+	    (ssize_t)sizeof(pol) - 1);
+	assert_int_equal(close(fd), 0);
+	(void)snprintf(text, sizeof(text), "tls_policy_file = %s\n", path);
+	assert_int_equal(load(&cfg, text, err), 0);
+
+	relay_clock_manual_init(&m, 1000, day_end - 86400000000ull - 1);
+#define NOW relay_clock_wall_us(&m.clock)
+#define ENTRY(d)                                                               \
+	relay_config_tls_policy_entry(&cfg, d, strlen(d), NOW, &expired)
+	/* 2027-01-14 23:59:59.999999: one day left. */
+	e = ENTRY("broken.example");
+	assert_non_null(e);
+	assert_null(expired);
+	assert_int_equal(relay_tls_policy_days_left(e, NOW), 1);
+	/* The whole of the last day. */
+	relay_clock_manual_set_wall(&m, day_end - 86400000000ull);
+	e = ENTRY("broken.example");
+	assert_non_null(e);
+	assert_int_equal(e->level, RELAY_TLS_MAY);
+	assert_int_equal(relay_tls_policy_days_left(e, NOW), 0);
+	relay_clock_manual_set_wall(&m, day_end - 1);
+	e = ENTRY("broken.example");
+	assert_non_null(e);
+	assert_int_equal(e->level, RELAY_TLS_MAY);
+	assert_true(relay_tls_policy_active(e, NOW));
+	assert_null(expired);
+	/* One microsecond later it is gone: the parent entry decides. */
+	relay_clock_manual_advance(&m, 1);
+	e = ENTRY("broken.example");
+	assert_non_null(e);
+	assert_int_equal(e->level, RELAY_TLS_ENCRYPT);
+	assert_int_equal(e->line, 2);
+	assert_non_null(expired);
+	assert_int_equal(expired->line, 1);
+	assert_string_equal(expired->reason, "t 4711");
+	assert_false(relay_tls_policy_active(expired, NOW));
+	assert_int_equal(relay_tls_policy_days_left(expired, NOW), -1);
+	/* Without a parent entry: the global level, and the expired entry. */
+	e = ENTRY("gone.org");
+	assert_null(e);
+	assert_non_null(expired);
+	assert_string_equal(expired->domain, "gone.org");
+	assert_int_equal(relay_config_tls_policy(&cfg, "gone.org", 8, NOW),
+	    RELAY_TLS_DANE);
+	/* An entry without until= never expires. */
+	e = ENTRY("x.example");
+	assert_non_null(e);
+	assert_null(expired);
+#undef ENTRY
+#undef NOW
+	relay_config_free(&cfg);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* policy_exceptions_require_reason = yes: an entry without reason= is a
+ * configuration error naming FILE:LINE; with reasons everywhere it loads. */
+static void
+test_tls_policy_require_reason(void **state)
+{
+	struct relay_config cfg;
+	char err[RELAY_CONFIG_ERRMAX], want[RELAY_CONFIG_ERRMAX];
+	char path[] = "/tmp/danerelay-pol-XXXXXX", text[300];
+	int fd = mkstemp(path);
+	const char pol[] = "a.example may reason=\"ticket 1\"\n"
+	                   "b.example none\n";
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pol, sizeof(pol) - 1),
+	    (ssize_t)sizeof(pol) - 1);
+	assert_int_equal(close(fd), 0);
+	(void)snprintf(text, sizeof(text), "tls_policy_file = %s\n", path);
+	assert_int_equal(load(&cfg, text, err), 0);
+	assert_false(cfg.policy_exceptions_require_reason);
+	relay_config_free(&cfg);
+	(void)snprintf(text, sizeof(text),
+	    "policy_exceptions_require_reason = yes\ntls_policy_file = %s\n",
+	    path);
+	assert_int_equal(load(&cfg, text, err), RELAY_CONFIG_EPOLICY);
+	(void)snprintf(want, sizeof(want),
+	    "%s:2: entry for b.example has no reason=\"...\" "
+	    "(policy_exceptions_require_reason = yes)",
+	    path);
+	assert_string_equal(err, want);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pol, 32), 32); /* the first line only */
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(load(&cfg, text, err), 0);
+	assert_true(cfg.policy_exceptions_require_reason);
+	relay_config_free(&cfg);
+	assert_int_equal(unlink(path), 0);
 }
 
 /* ---- mynetworks ---- */
@@ -884,6 +1079,9 @@ main(void)
 		cmocka_unit_test(test_tls_policy),
 		cmocka_unit_test(test_tls_policy_entry_file_line),
 		cmocka_unit_test(test_tls_policy_parse_file_line),
+		cmocka_unit_test(test_tls_policy_attrs),
+		cmocka_unit_test(test_tls_policy_expiry),
+		cmocka_unit_test(test_tls_policy_require_reason),
 		cmocka_unit_test(test_mynetworks),
 		cmocka_unit_test(test_nexthop_fields),
 		cmocka_unit_test(test_outbound_checks),

@@ -528,6 +528,57 @@ test_show_text(void **state)
 
 /* An attempt whose level came from tls_policy_file names the entry, and
  * says when it switched DANE off; the global level adds no line. */
+/* The report lists the time-boxed exceptions still in effect at its
+ * time, with the days left; expired ones and ones without until= not. */
+static void
+test_report_policy_exceptions(void **state)
+{
+	/* NOW is 2026-11-22 12:00 UTC. */
+	const char pol[] =
+	    "broken.example may until=2026-11-25 reason=\"ticket 4711\"\n"
+	    "today.example none until=2026-11-22\n"
+	    "old.example may until=2026-11-21 reason=gone\n"
+	    "perm.example encrypt\n";
+	struct relay_tls_policy_entry *pe = NULL;
+	size_t pn = 0;
+	char err[RELAY_CONFIG_ERRMAX];
+	struct relay_report r;
+	struct cap c;
+	(void)state;
+
+	assert_int_equal(relay_tls_policy_parse("/etc/p", (const uint8_t *)pol,
+	                     strlen(pol), &pe, &pn, err),
+	    0);
+	relay_report_init(&r, NOW);
+	r.policy = pe;
+	r.policy_count = pn;
+	cap_open(&c);
+	must(relay_report_print_text(c.f, &r, "h", false));
+	cap_close(&c);
+	assert_contains(c.buf,
+	    "\nTime-boxed TLS policy exceptions in effect (tls_policy_file "
+	    "until=):\n"
+	    "  broken.example may until 2026-11-25 (3 days left), /etc/p:1: "
+	    "ticket 4711\n"
+	    "  today.example none until 2026-11-22 (0 days left), /etc/p:2\n");
+	assert_null(strstr(c.buf, "old.example"));
+	assert_null(strstr(c.buf, "perm.example"));
+	free(c.buf);
+	cap_open(&c);
+	must(relay_report_print_json(c.f, &r, "h"));
+	cap_close(&c);
+	assert_contains(c.buf,
+	    "\"policy_exceptions\":[{\"domain\":\"broken.example\",\"level\":"
+	    "\"may\",\"until\":\"2026-11-25\",\"days_left\":3,\"entry\":{"
+	    "\"file\":\"/etc/p\",\"line\":1},\"reason\":\"ticket 4711\"},"
+	    "{\"domain\":\"today.example\",\"level\":\"none\",\"until\":"
+	    "\"2026-11-22\",\"days_left\":0,\"entry\":{\"file\":\"/etc/p\","
+	    "\"line\":2},\"reason\":\"\"}]}");
+	free(c.buf);
+	relay_report_free(&r);
+	relay_tls_policy_free(pe, pn);
+}
+
 static void
 test_show_policy_entry(void **state)
 {
@@ -560,6 +611,25 @@ test_show_policy_entry(void **state)
 	    "\"policy\":\"none\","
 	    "\"policy_entry\":\"/etc/danerelay/tls_policy:7\"}");
 	free(c.buf);
+
+	/* An exception's reason goes with its entry. */
+	must(relay_queue_set_str(&a->policy_reason, "ticket 4711"));
+	cap_open(&c);
+	must(relay_report_show_text(c.f, e, NULL, NOW));
+	cap_close(&c);
+	assert_contains(c.buf,
+	    "      policy:       none (tls_policy_file "
+	    "/etc/danerelay/tls_policy:7, reason: ticket 4711; DANE "
+	    "overridden)\n");
+	free(c.buf);
+	cap_open(&c);
+	must(relay_report_show_json(c.f, e, NULL, NOW));
+	cap_close(&c);
+	assert_contains(c.buf,
+	    "\"policy_entry\":\"/etc/danerelay/tls_policy:7\","
+	    "\"policy_reason\":\"ticket 4711\"}");
+	free(c.buf);
+	must(relay_queue_set_str(&a->policy_reason, ""));
 
 	must(relay_queue_set_str(&a->policy, "dane-only"));
 	cap_open(&c);
@@ -848,7 +918,8 @@ test_report_empty_and_ascii(void **state)
 	cap_open(&c);
 	must(relay_report_print_json(c.f, &rep, NULL));
 	assert_contains(cap_close(&c), "\"recipients\":0,\"messages\":0,");
-	assert_contains(c.buf, "\"oldest\":null,\"destinations\":[]}");
+	assert_contains(c.buf,
+	    "\"oldest\":null,\"destinations\":[],\"policy_exceptions\":[]}");
 	free(c.buf);
 	relay_report_free(&rep);
 
@@ -949,6 +1020,7 @@ main(void)
 		cmocka_unit_test(test_show_json),
 		cmocka_unit_test(test_show_policy_entry),
 		cmocka_unit_test(test_show_routing_hint),
+		cmocka_unit_test(test_report_policy_exceptions),
 		cmocka_unit_test(test_report_aggregate),
 		cmocka_unit_test(test_report_text),
 		cmocka_unit_test(test_report_json),
