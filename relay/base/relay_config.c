@@ -110,6 +110,26 @@ static const struct relay_config_param relay_config_table[] = {
 	    1024LL * 1024 * 1024, NULL, F(message_size_limit), NOCOUNT,
 	    "Largest message accepted, in bytes (`k`, `m` suffixes); "
 	    "advertised with the SIZE extension (RFC 1870)." },
+	{ "mta_sts_ca_file", RELAY_CONFIG_PATH,
+	    "/etc/ssl/certs/ca-certificates.crt", NULL, 0, 0, NULL,
+	    F(mta_sts_ca_file), NOCOUNT,
+	    "CA bundle for MTA-STS (RFC 8461): the HTTPS policy fetch and, under "
+	    "an `enforce` policy, the MX host's certificate. Empty: the TLS "
+	    "library's default store." },
+	{ "mta_sts_check_interval", RELAY_CONFIG_DURATION, "10m", NULL, MS_S,
+	    MS_D, NULL, F(mta_sts_check_interval_ms), NOCOUNT,
+	    "How long a domain's MTA-STS answer (policy id, or no policy) is "
+	    "trusted before its `_mta-sts` TXT record is checked again, in the "
+	    "background; a changed id fetches the policy again." },
+	{ "mta_sts_enable", RELAY_CONFIG_BOOL, "yes", NULL, 0, 0, NULL,
+	    F(mta_sts_enable), NOCOUNT,
+	    "Apply MTA-STS policies (RFC 8461) to destinations without DANE "
+	    "under the `dane` level and no tls_policy_file entry: DANE > "
+	    "MTA-STS enforce > opportunistic TLS." },
+	{ "mta_sts_timeout", RELAY_CONFIG_DURATION, "10s", NULL, MS_S,
+	    2 * MS_M, NULL, F(mta_sts_timeout_ms), NOCOUNT,
+	    "MTA-STS policy fetch: connection set-up and whole transfer "
+	    "(RFC 8461 3.3), each." },
 	{ "myhostname", RELAY_CONFIG_STRING, NULL,
 	    "the host name "
 	    "(gethostname)",

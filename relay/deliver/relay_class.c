@@ -125,6 +125,21 @@ relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_result *r)
 }
 
 enum relay_fail_class
+relay_class_sts_enforce(enum relay_fail_class c, const struct tlsa_result *r)
+{
+	if (c == RELAY_FAIL_CLASS_STARTTLS_MISSING)
+		return RELAY_FAIL_CLASS_STS_STARTTLS_MISSING;
+	if (c == RELAY_FAIL_CLASS_CERT_HOST_MISMATCH ||
+	    c == RELAY_FAIL_CLASS_CERT_EXPIRED ||
+	    c == RELAY_FAIL_CLASS_CERT_NOT_TRUSTED)
+		return RELAY_FAIL_CLASS_STS_CERTIFICATE;
+	if (c == RELAY_FAIL_CLASS_TLS_HANDSHAKE && r != NULL &&
+	    r->x509_err != X509_V_OK)
+		return RELAY_FAIL_CLASS_STS_CERTIFICATE;
+	return c;
+}
+
+enum relay_fail_class
 relay_class_smtp(const struct smtp_result *r, enum relay_fail_class abort_class)
 {
 	switch (r->reason) {

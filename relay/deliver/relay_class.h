@@ -42,6 +42,13 @@ enum relay_fail_class relay_class_dns(enum tlsa_failure f,
 enum relay_fail_class relay_class_tls(const struct tlsa_verdict *v,
     const struct tlsa_result *r);
 
+/* Class of failure c met by a host under an MTA-STS enforce policy
+ * (RFC 8461 4.2): STARTTLS missing becomes sts-starttls-missing, a
+ * certificate failure (r, when the handshake ran: a PKIX class or an
+ * X.509 error) sts-certificate; anything else stays c. */
+enum relay_fail_class relay_class_sts_enforce(enum relay_fail_class c,
+    const struct tlsa_result *r);
+
 /* Class of an SMTP client result; abort_class is the cause the driver
  * gave when it aborted the session (RELAY_FAIL_CLASS_NONE for none). */
 enum relay_fail_class relay_class_smtp(const struct smtp_result *r,

@@ -39,6 +39,7 @@
 #include "relay_dns.h"
 #include "relay_fail_class.h"
 #include "relay_queue.h"
+#include "relay_sts.h"
 #include "tlsa.h"
 
 /*
@@ -61,6 +62,11 @@ struct relay_deliver_ctx {
 	 * the old one finishes the lookups already started. */
 	struct relay_dns *const *dns;
 	struct tlsa_ctx *tlsa; /* outbound TLS client contexts */
+	/* MTA-STS (RFC 8461): the policy cache, and the client contexts
+	 * whose `verify` store is mta_sts_ca_file, for MX hosts under an
+	 * enforce policy. sts NULL: MTA-STS is off. */
+	struct relay_sts *sts;
+	struct tlsa_ctx *tlsa_sts;
 	const struct tlsa_digests *digests;
 	/* A local message (DSN, report) was committed: the owner kicks the
 	 * scheduler if it still has one (the commit can complete after the

@@ -172,6 +172,100 @@ log_dane_overridden(const struct dest_job *j)
 	relay_log_end(&l);
 }
 
+/* ------------------------------------------------------------ MTA-STS */
+
+/* Whether MTA-STS is asked about for this destination: on, the level is
+ * the default opportunistic DANE and no tls_policy_file entry set another
+ * (MTA-STS never overrides DANE or a local policy, RFC 8461 2). */
+static bool
+dest_sts_applies(const struct dest_job *j)
+{
+	const struct relay_deliver_ctx *ctx = j->m->s->ctx;
+	return ctx->sts != NULL && ctx->cfg->mta_sts_enable &&
+	    j->level == TLSA_LEVEL_DANE;
+}
+
+static void
+log_sts_decision(const struct dest_job *j, const char *mx, const char *what,
+    enum relay_log_level lvl)
+{
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, lvl, "mta-sts-decision"))
+		return;
+	relay_log_str(&l, "id", j->m->id);
+	relay_log_str(&l, "domain", j->domain);
+	relay_log_str(&l, "mx", mx);
+	relay_log_str(&l, "mode", relay_sts_mode_name(j->sts->policy.mode));
+	relay_log_str(&l, "policy_id", j->sts->id);
+	if (j->sts->from_cache)
+		relay_log_str(&l, "policy_source", "cache");
+	relay_log_str(&l, "decision", what);
+	relay_log_end(&l);
+}
+
+/*
+ * MTA-STS for host h, after its RFC 7672 verdict (RFC 8461 2: a host with
+ * a secure TLSA RRset is DANE's alone; MTA-STS never weakens it). Under an
+ * enforce policy a MAY or ENCRYPT verdict becomes VERIFY for the MX host
+ * name (4.2: PKIX, RFC 6125 with the MX host as reference identity) and a
+ * host that matches no mx pattern is refused (4.1). Returns false when the
+ * host must be skipped (j->fail says why).
+ */
+static bool
+dest_sts_host(struct dest_job *j, const struct relay_dns_host *h)
+{
+	j->sts_host = DEST_STS_OFF;
+	if (j->sts == NULL || j->sts->outcome != RELAY_STS_OUTCOME_POLICY ||
+	    j->sts->policy.mode == RELAY_STS_MODE_NONE)
+		return true;
+	struct tlsa_verdict *v = &j->verdict;
+	if (v->kind != TLSA_VERDICT_MAY && v->kind != TLSA_VERDICT_ENCRYPT)
+		return true; /* DANE (or do-not-connect) decides alone */
+	bool match = relay_sts_mx_match(&j->sts->policy, h->name);
+	if (j->sts->policy.mode == RELAY_STS_MODE_TESTING) {
+		/* RFC 8461 5: testing delivers as without a policy; what
+		 * enforce would refuse is reported. */
+		j->sts_host = DEST_STS_TESTING;
+		if (!match)
+			log_sts_decision(j, h->name,
+			    "would-fail class=sts-mx-mismatch", RELAY_LOG_INFO);
+		return true;
+	}
+	if (!match) {
+		char why[REASON_MAX];
+		relay_fmt(why, sizeof(why),
+		    "%s: MX host %s matches no mx of the MTA-STS policy (id %s, "
+		    "enforce)", j->domain, h->name, j->sts->id);
+		deliver__fail_set(&j->fail, false, "4.7.5",
+		    RELAY_FAIL_CLASS_STS_MX_MISMATCH, why);
+		log_sts_decision(j, h->name, "refused class=sts-mx-mismatch",
+		    RELAY_LOG_INFO);
+		return false;
+	}
+	/* The verdict is rewritten in place: VERIFY with SNI and the one
+	 * reference identifier the MX host name (the verdict owns no
+	 * records for MAY or ENCRYPT). */
+	v->kind = TLSA_VERDICT_VERIFY;
+	v->log_as = TLSA_TRUST_VERIFIED;
+	relay_copy(v->base_domain, sizeof(v->base_domain), h->name);
+	v->n_refs = 1;
+	relay_copy(v->refs[0], sizeof(v->refs[0]), h->name);
+	j->sts_host = DEST_STS_ENFORCE;
+	log_sts_decision(j, h->name, "enforce", RELAY_LOG_DEBUG);
+	return true;
+}
+
+static void dest_hosts_start(struct dest_job *j);
+
+static void
+dest_sts_done(void *arg, const struct relay_sts_answer *ans)
+{
+	struct dest_job *j = arg;
+	j->sts_wait = NULL;
+	*j->sts = *ans;
+	dest_hosts_start(j);
+}
+
 /* Try the next address of the current host, or the next host, or finish. */
 void
 deliver__dest_next(struct dest_job *j)
@@ -234,6 +328,10 @@ deliver__dest_next(struct dest_job *j)
 					return;
 				}
 				j->host_i++; /* C10, C14: skip this host */
+				continue;
+			}
+			if (!dest_sts_host(j, h)) {
+				j->host_i++; /* RFC 8461 4.1: not a policy MX */
 				continue;
 			}
 		}
@@ -317,6 +415,46 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 	case TLSA_DEST_IMPLICIT:
 		break;
 	}
+	if (dest_sts_applies(j)) {
+		j->sts = malloc(sizeof(*j->sts));
+		if (j->sts == NULL) {
+			deliver__dest_decide_all(j, false, "4.3.0",
+			    RELAY_FAIL_CLASS_LOCAL, "out of memory");
+			deliver__dest_finish(j);
+			return;
+		}
+		/* A domain the cache knows is answered at once; only a new
+		 * one waits, for one TXT lookup and one bounded fetch. */
+		int sr = relay_sts_get(j->m->s->ctx->sts, j->domain, j->sts,
+		    dest_sts_done, j, &j->sts_wait);
+		if (sr == 0)
+			return;
+		if (sr < 0) {
+			deliver__dest_decide_all(j, false, "4.3.0",
+			    RELAY_FAIL_CLASS_LOCAL,
+			    "MTA-STS policy cache unavailable");
+			deliver__dest_finish(j);
+			return;
+		}
+	}
+	dest_hosts_start(j);
+}
+
+static void
+dest_hosts_start(struct dest_job *j)
+{
+	if (j->sts != NULL && j->sts->outcome == RELAY_STS_OUTCOME_FAILED) {
+		/* The TXT lookup was bogus or failed and nothing is cached:
+		 * whether the domain requires authenticated TLS is unknown,
+		 * so nothing goes out (fail closed). */
+		char why[REASON_MAX];
+		relay_fmt(why, sizeof(why), "%s: MTA-STS policy discovery failed: %s",
+		    j->domain, j->sts->why);
+		deliver__dest_decide_all(j, false, "4.7.5",
+		    RELAY_FAIL_CLASS_STS_POLICY_FETCH, why);
+		deliver__dest_finish(j);
+		return;
+	}
 	j->host_i = 0;
 	j->addr_i = 0;
 	deliver__dest_next(j);
@@ -397,6 +535,10 @@ deliver__dest_finish(struct dest_job *j)
 	tlsa_verdict_release(&j->verdict);
 	relay_dns_result_free(j->dns);
 	j->dns = NULL;
+	relay_sts_wait_cancel(j->sts_wait);
+	j->sts_wait = NULL;
+	free(j->sts);
+	j->sts = NULL;
 	struct relay_sched *s = j->m->s;
 	if (j->started && j->slot != NULL) {
 		struct dest_slot *slot = j->slot;

@@ -40,6 +40,14 @@ relay_fail_class_name(enum relay_fail_class c)
 		return "certificate-expired";
 	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED:
 		return "certificate-not-trusted";
+	case RELAY_FAIL_CLASS_STS_MX_MISMATCH:
+		return "sts-mx-mismatch";
+	case RELAY_FAIL_CLASS_STS_CERTIFICATE:
+		return "sts-certificate";
+	case RELAY_FAIL_CLASS_STS_STARTTLS_MISSING:
+		return "sts-starttls-missing";
+	case RELAY_FAIL_CLASS_STS_POLICY_FETCH:
+		return "sts-policy-fetch";
 	case RELAY_FAIL_CLASS_CONNECT:
 		return "connect";
 	case RELAY_FAIL_CLASS_TIMEOUT:
