@@ -126,8 +126,8 @@ static const struct relay_config_param relay_config_table[] = {
 	    "Apply MTA-STS policies (RFC 8461) to destinations without DANE "
 	    "under the `dane` level and no tls_policy_file entry: DANE > "
 	    "MTA-STS enforce > opportunistic TLS." },
-	{ "mta_sts_timeout", RELAY_CONFIG_DURATION, "10s", NULL, MS_S,
-	    2 * MS_M, NULL, F(mta_sts_timeout_ms), NOCOUNT,
+	{ "mta_sts_timeout", RELAY_CONFIG_DURATION, "10s", NULL, MS_S, 2 * MS_M,
+	    NULL, F(mta_sts_timeout_ms), NOCOUNT,
 	    "MTA-STS policy fetch: connection set-up and whole transfer "
 	    "(RFC 8461 3.3), each." },
 	{ "myhostname", RELAY_CONFIG_STRING, NULL,

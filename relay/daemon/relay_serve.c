@@ -654,8 +654,8 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	 * against mta_sts_ca_file. */
 	struct tlsa_ctx_config tcs = {
 		.digests = &d->digests,
-		.ca_file = d->cfg.mta_sts_ca_file[0] ? d->cfg.mta_sts_ca_file
-		                                      : NULL,
+		.ca_file =
+		    d->cfg.mta_sts_ca_file[0] ? d->cfg.mta_sts_ca_file : NULL,
 	};
 	r = tlsa_ctx_new(&tcs, &d->tlsa_sts);
 	if (r != 0) {

@@ -235,7 +235,8 @@ dest_sts_host(struct dest_job *j, const struct relay_dns_host *h)
 		char why[REASON_MAX];
 		relay_fmt(why, sizeof(why),
 		    "%s: MX host %s matches no mx of the MTA-STS policy (id %s, "
-		    "enforce)", j->domain, h->name, j->sts->id);
+		    "enforce)",
+		    j->domain, h->name, j->sts->id);
 		deliver__fail_set(&j->fail, false, "4.7.5",
 		    RELAY_FAIL_CLASS_STS_MX_MISMATCH, why);
 		log_sts_decision(j, h->name, "refused class=sts-mx-mismatch",
@@ -448,8 +449,9 @@ dest_hosts_start(struct dest_job *j)
 		 * whether the domain requires authenticated TLS is unknown,
 		 * so nothing goes out (fail closed). */
 		char why[REASON_MAX];
-		relay_fmt(why, sizeof(why), "%s: MTA-STS policy discovery failed: %s",
-		    j->domain, j->sts->why);
+		relay_fmt(why, sizeof(why),
+		    "%s: MTA-STS policy discovery failed: %s", j->domain,
+		    j->sts->why);
 		deliver__dest_decide_all(j, false, "4.7.5",
 		    RELAY_FAIL_CLASS_STS_POLICY_FETCH, why);
 		deliver__dest_finish(j);

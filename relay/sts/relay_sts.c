@@ -59,9 +59,9 @@ struct sts_entry {
 	struct relay_sts_policy *policy; /* owned, NULL when none */
 	char id[RELAY_STS_ID_MAX + 1];
 	char why[RELAY_STS_WHY_MAX]; /* of the last NONE / FAILED */
-	bool policy_stale; /* the last refresh failed, policy kept */
-	bool loaded;       /* the disk cache was read */
-	bool busy;         /* a refresh is running */
+	bool policy_stale;           /* the last refresh failed, policy kept */
+	bool loaded;                 /* the disk cache was read */
+	bool busy;                   /* a refresh is running */
 	struct relay_sts_wait *waiters;
 	/* The refresh in progress. */
 	struct relay_dns_query *q;
@@ -71,7 +71,10 @@ struct sts_entry {
 	struct sts_work *work;
 };
 
-enum sts_work_kind { STS_WORK_LOAD, STS_WORK_FETCH };
+enum sts_work_kind {
+	STS_WORK_LOAD,
+	STS_WORK_FETCH
+};
 
 /* One thread-pool job. The worker reads only the inputs and writes only
  * the outputs; the loop thread touches neither while it runs. */
@@ -103,7 +106,7 @@ struct relay_sts {
 	uint64_t timeout_ms;
 	uint64_t check_interval_ms;
 	struct sts_entry *entries;
-	size_t works; /* thread-pool jobs in flight */
+	size_t works;         /* thread-pool jobs in flight */
 	atomic_bool aborting; /* read by fetches in the pool */
 	bool closing;
 	void (*closed_cb)(void *arg);
@@ -289,8 +292,7 @@ entry_fail(struct sts_entry *e, enum relay_sts_outcome without_policy,
 		return;
 	}
 	log_refresh(e, RELAY_LOG_WARNING,
-	    without_policy == RELAY_STS_OUTCOME_FAILED ? "failed"
-	                                               : "no-policy",
+	    without_policy == RELAY_STS_OUTCOME_FAILED ? "failed" : "no-policy",
 	    why);
 	entry_done(e, without_policy, why);
 }
@@ -371,8 +373,8 @@ work_fetch(struct sts_work *w)
 	b->len = 0;
 	b->too_big = false;
 	char url[STS_URL_MAX];
-	snprintf(url, sizeof(url),
-	    "https://mta-sts.%s/.well-known/mta-sts.txt", w->domain);
+	snprintf(url, sizeof(url), "https://mta-sts.%s/.well-known/mta-sts.txt",
+	    w->domain);
 	res = curl_slist_append(NULL, w->resolve);
 	if (res == NULL) {
 		relay_copy(w->err, sizeof(w->err), "out of memory");
@@ -399,11 +401,9 @@ work_fetch(struct sts_work *w)
 	bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, to) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, to) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(c, CURLOPT_USERAGENT, "danerelay") !=
-	    CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_USERAGENT, "danerelay") != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK;
-	bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) !=
-	    CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, b) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) !=
@@ -415,8 +415,8 @@ work_fetch(struct sts_work *w)
 	}
 	CURLcode cr = curl_easy_perform(c);
 	if (b->too_big) {
-		relay_fmt(w->err, sizeof(w->err), "%s: policy larger than %u bytes",
-		    url, RELAY_STS_BODY_MAX);
+		relay_fmt(w->err, sizeof(w->err),
+		    "%s: policy larger than %u bytes", url, RELAY_STS_BODY_MAX);
 		goto out;
 	}
 	if (cr != CURLE_OK) {
@@ -437,8 +437,9 @@ work_fetch(struct sts_work *w)
 		goto out;
 	}
 	if (!relay_sts_media_type_ok(ct)) {
-		relay_fmt(w->err, sizeof(w->err), "%s: media type %.64s, not text/plain",
-		    url, ct != NULL ? ct : "(none)");
+		relay_fmt(w->err, sizeof(w->err),
+		    "%s: media type %.64s, not text/plain", url,
+		    ct != NULL ? ct : "(none)");
 		goto out;
 	}
 	int pr = relay_sts_policy_parse(b->buf, b->len, &w->pol);
@@ -452,8 +453,8 @@ work_fetch(struct sts_work *w)
 	w->ok = true;
 	/* A cache that cannot be written costs a fetch after a restart,
 	 * nothing more: the policy is good either way. */
-	(void)write_cache(w->path, w->id, w->now_wall_s, b->buf, b->len,
-	    w->err, sizeof(w->err));
+	(void)write_cache(w->path, w->id, w->now_wall_s, b->buf, b->len, w->err,
+	    sizeof(w->err));
 out:
 	curl_slist_free_all(res);
 	if (c != NULL)
@@ -570,7 +571,8 @@ on_addr(void *arg, const struct relay_dns_answer *ans)
 	}
 	if (ans->st.kind == RELAY_DNS_DATA && ans->ub != NULL) {
 		for (size_t i = 0;
-		     ans->ub->data[i] != NULL && e->naddrs < STS_ADDRS_MAX; i++) {
+		     ans->ub->data[i] != NULL && e->naddrs < STS_ADDRS_MAX;
+		     i++) {
 			const uint8_t *p = (const uint8_t *)ans->ub->data[i];
 			size_t len = (size_t)ans->ub->len[i];
 			uint8_t b[16];
@@ -627,8 +629,7 @@ on_txt(void *arg, const struct relay_dns_answer *ans)
 		 * the caller defers (fail closed). */
 		relay_fmt(why, sizeof(why), "TXT lookup of %s: %s %s%s%s",
 		    ans->qname, relay_dns_sec_name(ans->st.sec),
-		    relay_dns_why_name(ans->st.why),
-		    ans->why_bogus ? ": " : "",
+		    relay_dns_why_name(ans->st.why), ans->why_bogus ? ": " : "",
 		    ans->why_bogus ? ans->why_bogus : "");
 		entry_fail(e, RELAY_STS_OUTCOME_FAILED, why);
 		return;
@@ -671,7 +672,7 @@ on_txt(void *arg, const struct relay_dns_answer *ans)
 	}
 	if (found != 1 || invalid) {
 		relay_fmt(why, sizeof(why), "%s: %s", ans->qname,
-		    found == 0 ? "no STSv1 TXT record"
+		    found == 0      ? "no STSv1 TXT record"
 		        : found > 1 ? "more than one STSv1 TXT record"
 		                    : "malformed STSv1 TXT record");
 		entry_fail(e, RELAY_STS_OUTCOME_NONE, why);
@@ -826,9 +827,9 @@ relay_sts_get(struct relay_sts *sts, const char *domain,
 		e->next = sts->entries;
 		sts->entries = e;
 	}
-	enum relay_sts_action act = relay_sts_decide(&e->st,
-	    (uint64_t)relay_clock_wall_s(sts->clock),
-	    relay_clock_mono_us(sts->clock), sts->check_interval_ms);
+	enum relay_sts_action act =
+	    relay_sts_decide(&e->st, (uint64_t)relay_clock_wall_s(sts->clock),
+	        relay_clock_mono_us(sts->clock), sts->check_interval_ms);
 	switch (act) {
 	case RELAY_STS_USE_POLICY_REFRESH:
 		refresh_start(e);

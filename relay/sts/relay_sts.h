@@ -57,9 +57,9 @@ struct relay_sts_ctx {
 	const struct relay_clock *clock;
 	/* The resolver for new lookups (see relay_deliver_ctx.dns). */
 	struct relay_dns *const *dns;
-	const char *cache_dir;   /* spool_dir/mta-sts, created by new() */
-	const char *ca_file;     /* "" or NULL: the system store */
-	uint64_t timeout_ms;     /* connect + whole transfer */
+	const char *cache_dir;      /* spool_dir/mta-sts, created by new() */
+	const char *ca_file;        /* "" or NULL: the system store */
+	uint64_t timeout_ms;        /* connect + whole transfer */
 	uint64_t check_interval_ms; /* TXT re-check of a known domain */
 };
 

@@ -110,9 +110,8 @@ ext_value_ok(const uint8_t *p, size_t len)
 	return true;
 }
 
-int
-relay_sts_txt_parse(const uint8_t *p, size_t len,
-    char id[RELAY_STS_ID_MAX + 1])
+static int
+txt_parse(const uint8_t *p, size_t len, char id[RELAY_STS_ID_MAX + 1])
 {
 	static const char version[] = "v=STSv1";
 	const size_t vlen = sizeof(version) - 1;
@@ -168,6 +167,15 @@ relay_sts_txt_parse(const uint8_t *p, size_t len,
 		return RELAY_STS_ERR_SYNTAX;
 	}
 	return RELAY_STS_OK;
+}
+
+int
+relay_sts_txt_parse(const uint8_t *p, size_t len, char id[RELAY_STS_ID_MAX + 1])
+{
+	int r = txt_parse(p, len, id);
+	if (r != RELAY_STS_OK)
+		id[0] = '\0'; /* no half-read id on any error */
+	return r;
 }
 
 /* ------------------------------------------------------- policy, 3.2 */

@@ -27,13 +27,13 @@
 
 enum relay_sts_err {
 	RELAY_STS_OK = 0,
-	RELAY_STS_ERR_SYNTAX = -1,   /* does not follow the RFC 8461 grammar */
-	RELAY_STS_ERR_VERSION = -2,  /* not v=STSv1 / version: STSv1 */
-	RELAY_STS_ERR_MODE = -3,     /* mode missing or unknown */
-	RELAY_STS_ERR_MAX_AGE = -4,  /* max_age missing or not 1*10DIGIT */
-	RELAY_STS_ERR_MX = -5,       /* no mx with mode enforce/testing, or a
+	RELAY_STS_ERR_SYNTAX = -1,  /* does not follow the RFC 8461 grammar */
+	RELAY_STS_ERR_VERSION = -2, /* not v=STSv1 / version: STSv1 */
+	RELAY_STS_ERR_MODE = -3,    /* mode missing or unknown */
+	RELAY_STS_ERR_MAX_AGE = -4, /* max_age missing or not 1*10DIGIT */
+	RELAY_STS_ERR_MX = -5,      /* no mx with mode enforce/testing, or a
 	                                bad pattern */
-	RELAY_STS_ERR_TOO_BIG = -6,  /* over RELAY_STS_BODY_MAX or
+	RELAY_STS_ERR_TOO_BIG = -6, /* over RELAY_STS_BODY_MAX or
 	                                RELAY_STS_MX_MAX */
 };
 
@@ -51,7 +51,8 @@ struct relay_sts_policy {
 	enum relay_sts_mode mode;
 	uint32_t max_age; /* seconds, capped at RELAY_STS_MAX_AGE_CAP */
 	size_t n_mx;
-	char mx[RELAY_STS_MX_MAX][RELAY_STS_NAME_MAX]; /* lowercase, no final dot */
+	char mx[RELAY_STS_MX_MAX]
+	       [RELAY_STS_NAME_MAX]; /* lowercase, no final dot */
 };
 
 /*
