@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 build_pkgs=(
   gcc make meson ninja-build pkg-config python3
   libssl-dev libuv1-dev libunbound-dev libevent-dev libidn2-dev libcmocka-dev
+  # MTA-STS policy fetch (HTTPS), the OpenSSL flavour like the rest
+  libcurl4-openssl-dev
 )
 run_pkgs=(
   # root trust anchor for full recursion; CA bundle for tls_security_level=verify

@@ -123,9 +123,9 @@ static const struct relay_config_param relay_config_table[] = {
 	    "background; a changed id fetches the policy again." },
 	{ "mta_sts_enable", RELAY_CONFIG_BOOL, "yes", NULL, 0, 0, NULL,
 	    F(mta_sts_enable), NOCOUNT,
-	    "Apply MTA-STS policies (RFC 8461) to destinations without DANE "
-	    "under the `dane` level and no tls_policy_file entry: DANE > "
-	    "MTA-STS enforce > opportunistic TLS." },
+	    "Apply MTA-STS policies (RFC 8461) to MX hosts without DANE under "
+	    "the `dane` level (global or per destination; any other level is "
+	    "left alone): DANE > MTA-STS enforce > opportunistic TLS." },
 	{ "mta_sts_timeout", RELAY_CONFIG_DURATION, "10s", NULL, MS_S, 2 * MS_M,
 	    NULL, F(mta_sts_timeout_ms), NOCOUNT,
 	    "MTA-STS policy fetch: connection set-up and whole transfer "
