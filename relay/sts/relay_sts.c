@@ -43,6 +43,9 @@
 #define STS_ADDRS_MAX 8
 #define STS_URL_MAX 320
 #define STS_PATH_MAX 4096
+/* Domains kept in memory before idle ones are dropped (their policies
+ * stay on disk and are read back at the next use). */
+#define STS_ENTRIES_SOFT_MAX 4096
 
 struct relay_sts_wait {
 	struct relay_sts_wait *next, **pprev;
@@ -106,6 +109,7 @@ struct relay_sts {
 	uint64_t timeout_ms;
 	uint64_t check_interval_ms;
 	struct sts_entry *entries;
+	size_t nentries;
 	size_t works;         /* thread-pool jobs in flight */
 	atomic_bool aborting; /* read by fetches in the pool */
 	bool closing;
@@ -807,6 +811,33 @@ relay_sts_new(const struct relay_sts_ctx *ctx, struct relay_sts **out)
 	return 0;
 }
 
+/* Drop the entries that no refresh, waiter or job uses and whose last
+ * check is older than the check interval: the next use would check them
+ * again anyway, and their policies are on disk. Keeps memory bounded by
+ * the domains in recent use. */
+static void
+sts_evict_idle(struct relay_sts *sts)
+{
+	uint64_t now = relay_clock_mono_us(sts->clock);
+	struct sts_entry **pp = &sts->entries;
+	while (*pp != NULL) {
+		struct sts_entry *e = *pp;
+		bool idle = !e->busy && e->work == NULL && e->q == NULL &&
+		    e->waiters == NULL && e->st.checked &&
+		    now >= e->st.checked_mono_us &&
+		    (now - e->st.checked_mono_us) / 1000u >=
+		        sts->check_interval_ms;
+		if (!idle) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		free(e->policy);
+		free(e);
+		sts->nentries--;
+	}
+}
+
 int
 relay_sts_get(struct relay_sts *sts, const char *domain,
     struct relay_sts_answer *now, relay_sts_cb *cb, void *arg,
@@ -819,6 +850,8 @@ relay_sts_get(struct relay_sts *sts, const char *domain,
 		if (strcmp(e->domain, domain) == 0)
 			break;
 	if (e == NULL) {
+		if (sts->nentries >= STS_ENTRIES_SOFT_MAX)
+			sts_evict_idle(sts);
 		e = calloc(1, sizeof(*e));
 		if (e == NULL)
 			return -1;
@@ -826,6 +859,7 @@ relay_sts_get(struct relay_sts *sts, const char *domain,
 		relay_copy(e->domain, sizeof(e->domain), domain);
 		e->next = sts->entries;
 		sts->entries = e;
+		sts->nentries++;
 	}
 	enum relay_sts_action act =
 	    relay_sts_decide(&e->st, (uint64_t)relay_clock_wall_s(sts->clock),
