@@ -175,14 +175,30 @@ log_dane_overridden(const struct dest_job *j)
 /* ------------------------------------------------------------ MTA-STS */
 
 /* Whether MTA-STS is asked about for this destination: on, the level is
- * the default opportunistic DANE and no tls_policy_file entry set another
- * (MTA-STS never overrides DANE or a local policy, RFC 8461 2). */
+ * opportunistic DANE (global or per destination; MTA-STS never overrides
+ * another local policy), and some MX host has no DANE (RFC 8461 2: a
+ * destination whose hosts all have usable TLSA is DANE's alone, and its
+ * delivery never waits for, or fails on, an MTA-STS lookup). */
 static bool
 dest_sts_applies(const struct dest_job *j)
 {
 	const struct relay_deliver_ctx *ctx = j->m->s->ctx;
-	return ctx->sts != NULL && ctx->cfg->mta_sts_enable &&
-	    j->level == TLSA_LEVEL_DANE;
+	if (ctx->sts == NULL || !ctx->cfg->mta_sts_enable ||
+	    j->level != TLSA_LEVEL_DANE)
+		return false;
+	for (size_t i = 0; i < j->dns->nhosts; i++) {
+		struct tlsa_verdict v;
+		memset(&v, 0, sizeof(v));
+		int r = tlsa_policy_decide(&j->dns->dest, &j->dns->hosts[i].in,
+		    ctx->digests, &v);
+		bool no_dane = r == 0 &&
+		    (v.kind == TLSA_VERDICT_MAY ||
+		        v.kind == TLSA_VERDICT_ENCRYPT);
+		tlsa_verdict_release(&v);
+		if (no_dane)
+			return true;
+	}
+	return false;
 }
 
 static void
@@ -215,12 +231,25 @@ static bool
 dest_sts_host(struct dest_job *j, const struct relay_dns_host *h)
 {
 	j->sts_host = DEST_STS_OFF;
-	if (j->sts == NULL || j->sts->outcome != RELAY_STS_OUTCOME_POLICY ||
+	struct tlsa_verdict *v = &j->verdict;
+	if (j->sts == NULL ||
+	    (v->kind != TLSA_VERDICT_MAY && v->kind != TLSA_VERDICT_ENCRYPT))
+		return true; /* DANE (or do-not-connect) decides alone */
+	if (j->sts->outcome == RELAY_STS_OUTCOME_FAILED) {
+		/* The TXT lookup was bogus or failed and nothing is cached:
+		 * whether this host needs authenticated TLS is unknown, so it
+		 * is not used (fail closed). DANE hosts are not affected. */
+		char why[REASON_MAX];
+		relay_fmt(why, sizeof(why),
+		    "%s: MTA-STS policy discovery failed: %s", j->domain,
+		    j->sts->why);
+		deliver__fail_set(&j->fail, false, "4.7.5",
+		    RELAY_FAIL_CLASS_STS_POLICY_FETCH, why);
+		return false;
+	}
+	if (j->sts->outcome != RELAY_STS_OUTCOME_POLICY ||
 	    j->sts->policy.mode == RELAY_STS_MODE_NONE)
 		return true;
-	struct tlsa_verdict *v = &j->verdict;
-	if (v->kind != TLSA_VERDICT_MAY && v->kind != TLSA_VERDICT_ENCRYPT)
-		return true; /* DANE (or do-not-connect) decides alone */
 	bool match = relay_sts_mx_match(&j->sts->policy, h->name);
 	if (j->sts->policy.mode == RELAY_STS_MODE_TESTING) {
 		/* RFC 8461 5: testing delivers as without a policy; what
@@ -444,19 +473,6 @@ dest_dns_done(void *arg, struct relay_dns_result *res)
 static void
 dest_hosts_start(struct dest_job *j)
 {
-	if (j->sts != NULL && j->sts->outcome == RELAY_STS_OUTCOME_FAILED) {
-		/* The TXT lookup was bogus or failed and nothing is cached:
-		 * whether the domain requires authenticated TLS is unknown,
-		 * so nothing goes out (fail closed). */
-		char why[REASON_MAX];
-		relay_fmt(why, sizeof(why),
-		    "%s: MTA-STS policy discovery failed: %s", j->domain,
-		    j->sts->why);
-		deliver__dest_decide_all(j, false, "4.7.5",
-		    RELAY_FAIL_CLASS_STS_POLICY_FETCH, why);
-		deliver__dest_finish(j);
-		return;
-	}
 	j->host_i = 0;
 	j->addr_i = 0;
 	deliver__dest_next(j);

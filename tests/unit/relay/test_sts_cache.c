@@ -17,7 +17,7 @@
 #include "relay_clock.h"
 #include "relay_sts.h"
 
-#define S 1000000ull /* microseconds */
+#define S 1000000ull       /* microseconds */
 #define CHECK_MS 600000ull /* mta_sts_check_interval: 10 minutes */
 
 static enum relay_sts_action
@@ -33,7 +33,8 @@ fetched_now(const struct relay_clock_manual *m)
 {
 	return (struct relay_sts_state){
 		.have_policy = true,
-		.expires_wall_s = (uint64_t)relay_clock_wall_s(&m->clock) + 3600,
+		.expires_wall_s =
+		    (uint64_t)relay_clock_wall_s(&m->clock) + 3600,
 		.checked = true,
 		.checked_mono_us = relay_clock_mono_us(&m->clock),
 		.last = RELAY_STS_OUTCOME_NONE,
@@ -106,7 +107,8 @@ test_no_policy_and_failure(void **state)
 	/* A failure (bogus TXT) only for RELAY_STS_FAILED_RECHECK_MS. */
 	st.checked_mono_us = relay_clock_mono_us(&m.clock);
 	st.last = RELAY_STS_OUTCOME_FAILED;
-	relay_clock_manual_advance(&m, RELAY_STS_FAILED_RECHECK_MS * 1000ull - 1);
+	relay_clock_manual_advance(&m,
+	    RELAY_STS_FAILED_RECHECK_MS * 1000ull - 1);
 	assert_int_equal(decide(&st, &m), RELAY_STS_USE_LAST);
 	relay_clock_manual_advance(&m, 1);
 	assert_int_equal(decide(&st, &m), RELAY_STS_WAIT);
@@ -132,10 +134,11 @@ test_cache_file(void **state)
 	char id[RELAY_STS_ID_MAX + 1];
 	uint64_t fetched = 0;
 	struct relay_sts_policy p;
-	assert_int_equal(cache_parse("id 20160831085700Z\nfetched 1700000000\n\n"
-	                             "version: STSv1\nmode: enforce\n"
-	                             "mx: *.example.net\nmax_age: 604800\n",
-	                     id, &fetched, &p),
+	assert_int_equal(
+	    cache_parse("id 20160831085700Z\nfetched 1700000000\n\n"
+	                "version: STSv1\nmode: enforce\n"
+	                "mx: *.example.net\nmax_age: 604800\n",
+	        id, &fetched, &p),
 	    0);
 	assert_string_equal(id, "20160831085700Z");
 	assert_int_equal(fetched, 1700000000);

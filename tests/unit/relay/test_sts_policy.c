@@ -89,11 +89,11 @@ test_txt_vectors(void **state)
 
 /* RFC 8461 3.2's example policy. */
 static const char rfc_policy[] = "version: STSv1\n"
-				 "mode: enforce\n"
-				 "mx: mail.example.com\n"
-				 "mx: *.example.net\n"
-				 "mx: backupmx.example.com\n"
-				 "max_age: 604800\n";
+                                 "mode: enforce\n"
+                                 "mx: mail.example.com\n"
+                                 "mx: *.example.net\n"
+                                 "mx: backupmx.example.com\n"
+                                 "max_age: 604800\n";
 
 static void
 test_policy_rfc_example(void **state)
@@ -208,7 +208,8 @@ test_policy_limits(void **state)
 			off += (size_t)snprintf(b + off, cap - off,
 			    "mx: mx%d.example.com\n", i);
 		struct relay_sts_policy p;
-		assert_int_equal(pol(b, &p), n == 64 ? 0 : RELAY_STS_ERR_TOO_BIG);
+		assert_int_equal(pol(b, &p),
+		    n == 64 ? 0 : RELAY_STS_ERR_TOO_BIG);
 	}
 	free(b);
 	size_t big = RELAY_STS_BODY_MAX + 1;
