@@ -938,8 +938,15 @@ relay_sts_close(struct relay_sts *sts, void (*cb)(void *arg), void *arg)
 			relay_dns_lookup_cancel(e->q);
 			e->q = NULL;
 		}
-		while (e->waiters != NULL)
-			relay_sts_wait_cancel(e->waiters);
+		/* Dropped without their callbacks (the caller's jobs are
+		 * gone). */
+		while (e->waiters != NULL) {
+			struct relay_sts_wait *w = e->waiters;
+			e->waiters = w->next;
+			if (e->waiters != NULL)
+				e->waiters->pprev = &e->waiters;
+			free(w);
+		}
 	}
 	sts_maybe_free(sts);
 }
