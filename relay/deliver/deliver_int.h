@@ -98,14 +98,6 @@ struct attempt_info {
  * policy it was not authenticated under, and a cleartext connection never
  * carries mail for a destination that would get TLS.
  */
-/* How MTA-STS (RFC 8461) applies to the MX host being tried. DANE comes
- * first: a host with a secure TLSA RRset is never under MTA-STS. */
-enum dest_sts {
-	DEST_STS_OFF = 0, /* no policy, mode none, or DANE applies */
-	DEST_STS_TESTING, /* opportunistic as before; failures only logged */
-	DEST_STS_ENFORCE, /* STARTTLS + PKIX for the MX host name required */
-};
-
 struct out_sess {
 	const struct relay_deliver_ctx *ctx;
 	struct relay_sched *s; /* NULL for a probe */
@@ -115,10 +107,10 @@ struct out_sess {
 	struct relay_outbound_probe *probe;
 	struct out_sess *cnext, **cpprev; /* in s->cache while parked */
 	bool parked;
-	bool cleartext_policy; /* STARTTLS never tried (policy `none`) */
-	enum dest_sts sts;     /* MTA-STS for the host it was made for */
-	bool reported;         /* outcome handed to the job */
-	uint8_t key[32];       /* verdict cache key */
+	bool cleartext_policy;  /* STARTTLS never tried (policy `none`) */
+	enum relay_sts_use sts; /* MTA-STS for the host it was made for */
+	bool reported;          /* outcome handed to the job */
+	uint8_t key[32];        /* verdict cache key */
 	char host[RELAY_DNS_HOST_MAX];
 	char addr[INET6_ADDRSTRLEN];
 	uint16_t port;
@@ -166,7 +158,7 @@ struct dest_job {
 	 * applies to the current host. */
 	struct relay_sts_wait *sts_wait;
 	struct relay_sts_answer *sts;
-	enum dest_sts sts_host;
+	enum relay_sts_use sts_host;
 	struct relay_dns_result *dns;
 	enum tlsa_level level; /* policy.tlsa_level, for the DNS lookups */
 	struct relay_class_policy policy; /* chosen once, at the start */

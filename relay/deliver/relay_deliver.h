@@ -35,6 +35,7 @@
 #include <uv.h>
 
 #include "relay_clock.h"
+#include "relay_class.h"
 #include "relay_config.h"
 #include "relay_dns.h"
 #include "relay_fail_class.h"
@@ -132,6 +133,10 @@ struct relay_outbound_target {
 	/* A `none` policy entry: STARTTLS is never tried. Only meaningful
 	 * with a MAY verdict (every other verdict requires TLS). */
 	bool cleartext;
+	/* MTA-STS for this host (relay_class_sts_host(), never REFUSE):
+	 * ENFORCE checks the certificate against ctx->tlsa_sts and gives
+	 * failures the sts-* classes, as delivery does. */
+	enum relay_sts_use sts;
 };
 
 /* What one probe session found. The failure fields are the class, status

@@ -186,19 +186,7 @@ dest_sts_applies(const struct dest_job *j)
 	if (ctx->sts == NULL || !ctx->cfg->mta_sts_enable ||
 	    j->level != TLSA_LEVEL_DANE)
 		return false;
-	for (size_t i = 0; i < j->dns->nhosts; i++) {
-		struct tlsa_verdict v;
-		memset(&v, 0, sizeof(v));
-		int r = tlsa_policy_decide(&j->dns->dest, &j->dns->hosts[i].in,
-		    ctx->digests, &v);
-		bool no_dane = r == 0 &&
-		    (v.kind == TLSA_VERDICT_MAY ||
-		        v.kind == TLSA_VERDICT_ENCRYPT);
-		tlsa_verdict_release(&v);
-		if (no_dane)
-			return true;
-	}
-	return false;
+	return relay_class_sts_wanted(j->dns, ctx->digests);
 }
 
 static void
@@ -230,59 +218,33 @@ log_sts_decision(const struct dest_job *j, const char *mx, const char *what,
 static bool
 dest_sts_host(struct dest_job *j, const struct relay_dns_host *h)
 {
-	j->sts_host = DEST_STS_OFF;
-	struct tlsa_verdict *v = &j->verdict;
-	if (j->sts == NULL ||
-	    (v->kind != TLSA_VERDICT_MAY && v->kind != TLSA_VERDICT_ENCRYPT))
-		return true; /* DANE (or do-not-connect) decides alone */
-	if (j->sts->outcome == RELAY_STS_OUTCOME_FAILED) {
-		/* The TXT lookup was bogus or failed and nothing is cached:
-		 * whether this host needs authenticated TLS is unknown, so it
-		 * is not used (fail closed). DANE hosts are not affected. */
-		char why[REASON_MAX];
-		relay_fmt(why, sizeof(why),
-		    "%s: MTA-STS policy discovery failed: %s", j->domain,
-		    j->sts->why);
-		deliver__fail_set(&j->fail, false, "4.7.5",
-		    RELAY_FAIL_CLASS_STS_POLICY_FETCH, why);
-		return false;
-	}
-	if (j->sts->outcome != RELAY_STS_OUTCOME_POLICY ||
-	    j->sts->policy.mode == RELAY_STS_MODE_NONE)
+	bool match;
+	enum relay_fail_class cls = RELAY_FAIL_CLASS_NONE;
+	char why[REASON_MAX];
+	j->sts_host = relay_class_sts_host(j->sts, j->domain, h->name,
+	    &j->verdict, &match, &cls, why, sizeof(why));
+	switch (j->sts_host) {
+	case RELAY_STS_USE_OFF:
 		return true;
-	bool match = relay_sts_mx_match(&j->sts->policy, h->name);
-	if (j->sts->policy.mode == RELAY_STS_MODE_TESTING) {
+	case RELAY_STS_USE_TESTING:
 		/* RFC 8461 5: testing delivers as without a policy; what
 		 * enforce would refuse is reported. */
-		j->sts_host = DEST_STS_TESTING;
 		if (!match)
 			log_sts_decision(j, h->name,
 			    "would-fail class=sts-mx-mismatch", RELAY_LOG_INFO);
 		return true;
+	case RELAY_STS_USE_ENFORCE:
+		log_sts_decision(j, h->name, "enforce", RELAY_LOG_DEBUG);
+		return true;
+	case RELAY_STS_USE_REFUSE:
+		break;
 	}
-	if (!match) {
-		char why[REASON_MAX];
-		relay_fmt(why, sizeof(why),
-		    "%s: MX host %s matches no mx of the MTA-STS policy (id %s, "
-		    "enforce)",
-		    j->domain, h->name, j->sts->id);
-		deliver__fail_set(&j->fail, false, "4.7.5",
-		    RELAY_FAIL_CLASS_STS_MX_MISMATCH, why);
+	deliver__fail_set(&j->fail, false, "4.7.5", cls, why);
+	if (cls == RELAY_FAIL_CLASS_STS_MX_MISMATCH)
 		log_sts_decision(j, h->name, "refused class=sts-mx-mismatch",
 		    RELAY_LOG_INFO);
-		return false;
-	}
-	/* The verdict is rewritten in place: VERIFY with SNI and the one
-	 * reference identifier the MX host name (the verdict owns no
-	 * records for MAY or ENCRYPT). */
-	v->kind = TLSA_VERDICT_VERIFY;
-	v->log_as = TLSA_TRUST_VERIFIED;
-	relay_copy(v->base_domain, sizeof(v->base_domain), h->name);
-	v->n_refs = 1;
-	relay_copy(v->refs[0], sizeof(v->refs[0]), h->name);
-	j->sts_host = DEST_STS_ENFORCE;
-	log_sts_decision(j, h->name, "enforce", RELAY_LOG_DEBUG);
-	return true;
+	j->sts_host = RELAY_STS_USE_OFF;
+	return false;
 }
 
 static void dest_hosts_start(struct dest_job *j);

@@ -116,7 +116,7 @@ sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v,
 		deliver__fail_set(f, false, "4.4.2", RELAY_FAIL_CLASS_CONNECT,
 		    "lost connection");
 	}
-	if (ss->sts == DEST_STS_ENFORCE) {
+	if (ss->sts == RELAY_STS_USE_ENFORCE) {
 		/* RFC 8461 4.2, 5: under an enforce policy a missing STARTTLS
 		 * or a certificate that is not valid for the MX host name is
 		 * a policy failure: this MX is not used (4.7.5). */
@@ -160,7 +160,8 @@ sess_report(struct out_sess *ss)
 	ss->j = NULL;
 	j->sess = NULL;
 
-	if (ss->sts == DEST_STS_TESTING && !ss->connect_failed && !ss->tls_ok)
+	if (ss->sts == RELAY_STS_USE_TESTING && !ss->connect_failed &&
+	    !ss->tls_ok)
 		log_sts_testing(j, ss);
 	if (ss->connect_failed || !ss->any_txn_reply) {
 		sess_fail_outcome(ss, &j->verdict, &j->fail);
@@ -365,7 +366,7 @@ sess_start_tls(struct out_sess *ss)
 	/* Under an MTA-STS enforce policy the MX certificate is checked
 	 * against mta_sts_ca_file (RFC 8461 4.2), not tls_ca_file. */
 	struct tlsa_ctx *tc =
-	    ss->sts == DEST_STS_ENFORCE && ss->ctx->tlsa_sts != NULL
+	    ss->sts == RELAY_STS_USE_ENFORCE && ss->ctx->tlsa_sts != NULL
 	    ? ss->ctx->tlsa_sts
 	    : ss->ctx->tlsa;
 	int r = tlsa_ssl_new(tc, sess_verdict(ss), &ssl);
@@ -509,13 +510,10 @@ static void
 sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
 {
 	struct attempt_info *in = &j->info;
-	relay_copy(in->tls, sizeof(in->tls), tlsa_auth_name(r->auth));
 	/* MTA-STS shows as the verdict: `verified` under an enforce policy
 	 * is sts-enforce; any TLS under a testing policy is sts-testing. */
-	if (r->ok && j->sts_host == DEST_STS_ENFORCE)
-		relay_copy(in->tls, sizeof(in->tls), "sts-enforce");
-	else if (r->ok && j->sts_host == DEST_STS_TESTING)
-		relay_copy(in->tls, sizeof(in->tls), "sts-testing");
+	relay_copy(in->tls, sizeof(in->tls),
+	    relay_class_tls_word(j->sts_host, r));
 	relay_copy(in->trust, sizeof(in->trust), tlsa_trust_name(r->trust));
 	in->depth = r->depth;
 	relay_copy(in->matched, sizeof(in->matched), r->matched);
@@ -988,6 +986,7 @@ relay_outbound_probe(const struct relay_deliver_ctx *ctx,
 	pr->arg = arg;
 	/* No envelope is ever attached: the machine stops at READY. */
 	ss->probe = pr;
+	ss->sts = target->sts;
 	int r = sess_connect(ss, target->addr);
 	if (r != RELAY_CONN_OK) {
 		sess_free(ss);

@@ -108,6 +108,7 @@ struct relay_sts {
 	char ca_file[STS_PATH_MAX];
 	uint64_t timeout_ms;
 	uint64_t check_interval_ms;
+	bool read_only;
 	struct sts_entry *entries;
 	size_t nentries;
 	size_t works;         /* thread-pool jobs in flight */
@@ -457,8 +458,9 @@ work_fetch(struct sts_work *w)
 	w->ok = true;
 	/* A cache that cannot be written costs a fetch after a restart,
 	 * nothing more: the policy is good either way. */
-	(void)write_cache(w->path, w->id, w->now_wall_s, b->buf, b->len, w->err,
-	    sizeof(w->err));
+	if (!sts->read_only)
+		(void)write_cache(w->path, w->id, w->now_wall_s, b->buf, b->len,
+		    w->err, sizeof(w->err));
 out:
 	curl_slist_free_all(res);
 	if (c != NULL)
@@ -799,7 +801,9 @@ relay_sts_new(const struct relay_sts_ctx *ctx, struct relay_sts **out)
 	sts->timeout_ms = ctx->timeout_ms ? ctx->timeout_ms : 10000;
 	sts->check_interval_ms = ctx->check_interval_ms;
 	atomic_init(&sts->aborting, false);
-	if (mkdir(sts->cache_dir, 0700) != 0 && errno != EEXIST) {
+	sts->read_only = ctx->read_only;
+	if (!sts->read_only && mkdir(sts->cache_dir, 0700) != 0 &&
+	    errno != EEXIST) {
 		char why[STS_PATH_MAX + 64];
 		relay_fmt(why, sizeof(why), "cannot create %s: %s",
 		    sts->cache_dir, strerror(errno));

@@ -61,6 +61,9 @@ struct relay_sts_ctx {
 	const char *ca_file;        /* "" or NULL: the system store */
 	uint64_t timeout_ms;        /* connect + whole transfer */
 	uint64_t check_interval_ms; /* TXT re-check of a known domain */
+	/* Read cached policies, never write or create (probe: another user
+	 * than serve's must not leave files there). */
+	bool read_only;
 };
 
 struct relay_sts;

@@ -147,6 +147,21 @@ ID_MM=$(grep -E "event=delivery .*to=<u1@sts-mismatch.$T_>" "$RLOG" | head -1 | 
 check "the refused message's queue id is in the log" [ -n "$ID_MM" ]
 DR queue list --class sts-mx-mismatch > "$T/list.txt" 2>&1
 check "queue list --class sts-mx-mismatch finds it" grep -q "$ID_MM" "$T/list.txt"
+# --- probe: the same decision, stopping before MAIL -------------------------
+DR probe "sts-enforce.$T_" > "$T/probe-enforce.txt" 2>&1
+check "probe sts-enforce: exit 0" [ $? = 0 ]
+check "probe sts-enforce: policy line and tls=sts-enforce" \
+  bash -c "grep -q '^mta-sts policy mode=enforce id=1' '$T/probe-enforce.txt' && grep -q 'result: ok.* tls=sts-enforce' '$T/probe-enforce.txt'"
+DR probe --json "sts-mismatch.$T_" > "$T/probe-mismatch.json" 2> "$T/probe-mismatch.err"
+check "probe --json sts-mismatch: exit 1, failure_class sts-mx-mismatch" [ $? = 1 ]
+check "probe --json sts-mismatch: mta_sts mode enforce, failure_class sts-mx-mismatch" \
+  jq -e '.mta_sts.mode == "enforce" and .failure_class == "sts-mx-mismatch"' "$T/probe-mismatch.json"
+DR probe "sts-badcert.$T_" > "$T/probe-badcert.txt" 2>&1
+check "probe sts-badcert: refused with class=sts-certificate" \
+  grep -q "delivery NOT allowed: class=sts-certificate" "$T/probe-badcert.txt"
+DR probe "sts-dane.$T_" > "$T/probe-dane.txt" 2>&1
+check "probe sts-dane: DANE decides, no MTA-STS lookup (no mta-sts line)" \
+  bash -c "grep -q 'result: ok.* tls=dane-ee' '$T/probe-dane.txt' && ! grep -q '^mta-sts' '$T/probe-dane.txt'"
 DR report > "$T/report.txt" 2>&1
 check "report: the MTA-STS hints" grep -q "MTA-STS policy (enforce)" "$T/report.txt"
 stop_relay TERM
