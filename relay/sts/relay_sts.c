@@ -285,8 +285,8 @@ entry_done(struct sts_entry *e, enum relay_sts_outcome last, const char *why)
  * stays in force (RFC 8461 5.1 step 1; 3.3: only without one does the
  * sender go on as though there were no policy). */
 static void
-entry_fail(struct sts_entry *e, enum relay_sts_outcome without_policy,
-    const char *why)
+entry_fail_at(struct sts_entry *e, enum relay_sts_outcome without_policy,
+    const char *why, enum relay_log_level lvl)
 {
 	uint64_t now = (uint64_t)relay_clock_wall_s(e->sts->clock);
 	if (e->policy != NULL && now < e->st.expires_wall_s) {
@@ -296,10 +296,17 @@ entry_fail(struct sts_entry *e, enum relay_sts_outcome without_policy,
 		entry_done(e, without_policy, why);
 		return;
 	}
-	log_refresh(e, RELAY_LOG_WARNING,
+	log_refresh(e, lvl,
 	    without_policy == RELAY_STS_OUTCOME_FAILED ? "failed" : "no-policy",
 	    why);
 	entry_done(e, without_policy, why);
+}
+
+static void
+entry_fail(struct sts_entry *e, enum relay_sts_outcome without_policy,
+    const char *why)
+{
+	entry_fail_at(e, without_policy, why, RELAY_LOG_WARNING);
 }
 
 /* ------------------------------------------------------- thread pool */
@@ -681,7 +688,10 @@ on_txt(void *arg, const struct relay_dns_answer *ans)
 		    found == 0      ? "no STSv1 TXT record"
 		        : found > 1 ? "more than one STSv1 TXT record"
 		                    : "malformed STSv1 TXT record");
-		entry_fail(e, RELAY_STS_OUTCOME_NONE, why);
+		/* No record is what most domains have: not worth a warning
+		 * (a cached policy that lost its record still is one). */
+		entry_fail_at(e, RELAY_STS_OUTCOME_NONE, why,
+		    found == 0 ? RELAY_LOG_DEBUG : RELAY_LOG_WARNING);
 		return;
 	}
 	relay_copy(e->txt_id, sizeof(e->txt_id), id);
