@@ -109,6 +109,9 @@ struct relay_sts {
 	uint64_t timeout_ms;
 	uint64_t check_interval_ms;
 	bool read_only;
+	/* Waiter callbacks running: a close from inside one frees nothing
+	 * until they have returned. */
+	unsigned in_callbacks;
 	struct sts_entry *entries;
 	size_t nentries;
 	size_t works;         /* thread-pool jobs in flight */
@@ -257,6 +260,9 @@ entry_set_policy(struct sts_entry *e, const struct relay_sts_policy *pol,
 	e->policy_stale = false;
 }
 
+
+static void sts_maybe_free(struct relay_sts *sts);
+
 /* The refresh is over: record it and answer every waiter. */
 static void
 entry_done(struct sts_entry *e, enum relay_sts_outcome last, const char *why)
@@ -269,6 +275,10 @@ entry_done(struct sts_entry *e, enum relay_sts_outcome last, const char *why)
 	relay_copy(e->why, sizeof(e->why), why != NULL ? why : "");
 	struct relay_sts_answer a;
 	fill_answer(e, &a);
+	struct relay_sts *sts = e->sts;
+	sts->in_callbacks++;
+	/* A callback may close sts (which drops the other waiters) or
+	 * cancel another waiter: the list is re-read each time. */
 	while (e->waiters != NULL) {
 		struct relay_sts_wait *w = e->waiters;
 		e->waiters = w->next;
@@ -279,6 +289,8 @@ entry_done(struct sts_entry *e, enum relay_sts_outcome last, const char *why)
 		free(w);
 		cb(arg, &a);
 	}
+	sts->in_callbacks--;
+	sts_maybe_free(sts);
 }
 
 /* The refresh could not get a new policy. An unexpired cached policy
@@ -566,7 +578,6 @@ work_start(struct sts_entry *e, enum sts_work_kind kind)
 
 static void step_txt(struct sts_entry *e);
 static void step_addr(struct sts_entry *e, uint16_t qtype);
-static void sts_maybe_free(struct relay_sts *sts);
 
 static void
 on_addr(void *arg, const struct relay_dns_answer *ans)
@@ -890,6 +901,15 @@ relay_sts_get(struct relay_sts *sts, const char *domain,
 	case RELAY_STS_WAIT:
 		break;
 	}
+	/* Started before the waiter is added: a refresh that ends at once
+	 * (the resolver refused the lookup) answers here, so the callback
+	 * never runs inside this call. A busy entry already has its
+	 * refresh, and the waiter joins it. */
+	refresh_start(e);
+	if (!e->busy) {
+		fill_answer(e, now);
+		return 1;
+	}
 	struct relay_sts_wait *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return -1;
@@ -902,7 +922,6 @@ relay_sts_get(struct relay_sts *sts, const char *domain,
 	w->pprev = &e->waiters;
 	e->waiters = w;
 	*wout = w;
-	refresh_start(e);
 	return 0;
 }
 
@@ -920,7 +939,7 @@ relay_sts_wait_cancel(struct relay_sts_wait *w)
 static void
 sts_maybe_free(struct relay_sts *sts)
 {
-	if (!sts->closing || sts->works > 0)
+	if (!sts->closing || sts->works > 0 || sts->in_callbacks > 0)
 		return;
 	while (sts->entries != NULL) {
 		struct sts_entry *e = sts->entries;
