@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 build_pkgs=(
   gcc make meson ninja-build pkg-config python3
   libssl-dev libuv1-dev libunbound-dev libevent-dev libidn2-dev libcmocka-dev
-  # TLS reports (RFC 8460): HTTPS POST and gzip
+  # TLS reports (RFC 8460) and MTA-STS policy fetch (RFC 8461): HTTPS with
+  # the OpenSSL flavour like the rest, and gzip
   libcurl4-openssl-dev zlib1g-dev
 )
 run_pkgs=(

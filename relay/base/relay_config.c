@@ -128,6 +128,26 @@ static const struct relay_config_param relay_config_table[] = {
 	    "Addresses of the Prometheus metrics endpoint (`GET /metrics`, "
 	    "text format 0.0.4), e.g. `127.0.0.1:9325`; empty: off. Only "
 	    "127.0.0.1, ::1 and mynetworks clients are answered." },
+	{ "mta_sts_ca_file", RELAY_CONFIG_PATH,
+	    "/etc/ssl/certs/ca-certificates.crt", NULL, 0, 0, NULL,
+	    F(mta_sts_ca_file), NOCOUNT,
+	    "CA bundle for MTA-STS (RFC 8461): the HTTPS policy fetch and, under "
+	    "an `enforce` policy, the MX host's certificate. Empty: the TLS "
+	    "library's default store." },
+	{ "mta_sts_check_interval", RELAY_CONFIG_DURATION, "10m", NULL, MS_S,
+	    MS_D, NULL, F(mta_sts_check_interval_ms), NOCOUNT,
+	    "How long a domain's MTA-STS answer (policy id, or no policy) is "
+	    "trusted before its `_mta-sts` TXT record is checked again, in the "
+	    "background; a changed id fetches the policy again." },
+	{ "mta_sts_enable", RELAY_CONFIG_BOOL, "yes", NULL, 0, 0, NULL,
+	    F(mta_sts_enable), NOCOUNT,
+	    "Apply MTA-STS policies (RFC 8461) to MX hosts without DANE under "
+	    "the `dane` level (global or per destination; any other level is "
+	    "left alone): DANE > MTA-STS enforce > opportunistic TLS." },
+	{ "mta_sts_timeout", RELAY_CONFIG_DURATION, "10s", NULL, MS_S, 2 * MS_M,
+	    NULL, F(mta_sts_timeout_ms), NOCOUNT,
+	    "MTA-STS policy fetch: connection set-up and whole transfer "
+	    "(RFC 8461 3.3), each." },
 	{ "myhostname", RELAY_CONFIG_STRING, NULL,
 	    "the host name "
 	    "(gethostname)",

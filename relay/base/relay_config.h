@@ -229,6 +229,12 @@ struct relay_config {
 	char *tls_key_file;
 	char *tls_ca_file;
 
+	/* MTA-STS (RFC 8461). */
+	bool mta_sts_enable;
+	char *mta_sts_ca_file;
+	uint64_t mta_sts_timeout_ms;
+	uint64_t mta_sts_check_interval_ms;
+
 	uint64_t retry_min_ms;
 	uint64_t retry_max_ms;
 	uint64_t max_queue_lifetime_ms;

@@ -78,6 +78,11 @@ struct probe_host {
 	bool shown_connect;
 	bool shown_tls;
 	bool shown_result;
+	/* MTA-STS for this host, as serve decides it. */
+	enum relay_sts_use sts;
+	bool sts_match;
+	enum relay_fail_class sts_fclass; /* when REFUSE */
+	char sts_why[PROBE_WHY_MAX];
 };
 
 struct probe {
@@ -87,6 +92,12 @@ struct probe {
 	struct relay_config cfg;
 	struct relay_dns *dns;
 	struct tlsa_ctx *tlsa;
+	struct tlsa_ctx *tlsa_sts; /* verify store: mta_sts_ca_file */
+	/* MTA-STS: the policy cache (reads serve's files, writes none),
+	 * the wait for the domain's answer, the answer (NULL: not asked). */
+	struct relay_sts *sts;
+	struct relay_sts_wait *sts_wait;
+	struct relay_sts_answer *sts_ans;
 	struct tlsa_digests digests;
 	char domain[RELAY_DNS_HOST_MAX]; /* DNS form (A-labels) */
 	const char *domain_utf8; /* the argument when UTF-8, else NULL */
@@ -107,6 +118,7 @@ struct probe {
 	 * style), one flushed line at a time: what has been shown. */
 	bool stream;
 	bool shown_head;
+	bool shown_sts; /* the mta-sts line */
 	bool shown_mx;
 	size_t shown_hosts; /* hosts whose DNS block is complete on screen */
 
@@ -179,6 +191,11 @@ probe_finish(struct probe *p)
 	if (p->finished)
 		return;
 	p->finished = true;
+	/* Before the resolver: the cache cancels its own lookups; a fetch
+	 * in flight is aborted and the loop runs until it has returned. */
+	relay_sts_close(p->sts, NULL, NULL);
+	p->sts = NULL;
+	p->sts_wait = NULL;
 	if (p->dns != NULL) {
 		relay_dns_close(p->dns, NULL, NULL);
 		p->dns = NULL;
@@ -287,6 +304,7 @@ sess_start(struct probe *p)
 		.verdict = &h->v,
 		.cleartext = p->cleartext,
 		.step = sess_step,
+		.sts = h->sts,
 	};
 	int r = relay_outbound_probe(&p->dctx, &t, sess_done, p, &p->sess);
 	if (r == RELAY_CONN_NOMEM) {
@@ -323,6 +341,10 @@ probe_next_host(struct probe *p)
 			    why);
 			show_session(p, p->host_i, true);
 			continue;
+		}
+		if (h->sts == RELAY_STS_USE_REFUSE) {
+			host_fail(p, h, h->sts_fclass, "4.7.5", h->sts_why);
+			continue; /* RFC 8461 4.1, 4.2: not a policy MX */
 		}
 		if (h->v.kind == TLSA_VERDICT_DO_NOT_CONNECT) {
 			char why[PROBE_WHY_MAX];
@@ -417,6 +439,51 @@ static const struct relay_dns_progress probe_dns_progress = {
 	.host_done = dns_progress_host_done,
 };
 
+/* The MTA-STS answer, once it is known (text output). */
+static void
+show_sts(struct probe *p)
+{
+	if (!p->stream || p->sts_ans == NULL || p->shown_sts)
+		return;
+	p->shown_sts = true;
+	const struct relay_sts_answer *a = p->sts_ans;
+	if (a->outcome == RELAY_STS_OUTCOME_POLICY)
+		printf("mta-sts policy mode=%s id=%s max_age=%u%s\n",
+		    relay_sts_mode_name(a->policy.mode), a->id,
+		    (unsigned)a->policy.max_age,
+		    a->from_cache ? " (cached; refresh failed)" : "");
+	else
+		printf("mta-sts %s why=%s\n",
+		    a->outcome == RELAY_STS_OUTCOME_NONE ? "none" : "failed",
+		    a->why);
+}
+
+/* Apply the MTA-STS answer (if any) to every host, then walk them. */
+static void
+probe_hosts_start(struct probe *p)
+{
+	show_sts(p);
+	for (size_t i = 0; p->sts_ans != NULL && i < p->res->nhosts; i++) {
+		struct probe_host *h = &p->hosts[i];
+		if (h->decide_rc != 0)
+			continue;
+		h->sts = relay_class_sts_host(p->sts_ans, p->domain,
+		    p->res->hosts[i].name, &h->v, &h->sts_match, &h->sts_fclass,
+		    h->sts_why, sizeof(h->sts_why));
+	}
+	p->host_i = 0;
+	probe_next_host(p);
+}
+
+static void
+sts_done(void *arg, const struct relay_sts_answer *ans)
+{
+	struct probe *p = arg;
+	p->sts_wait = NULL;
+	*p->sts_ans = *ans;
+	probe_hosts_start(p);
+}
+
 static void
 dns_done(void *arg, struct relay_dns_result *res)
 {
@@ -463,8 +530,26 @@ dns_done(void *arg, struct relay_dns_result *res)
 	 * pure, so deciding all at once equals serve's one at a time. */
 	for (size_t i = 0; i < res->nhosts; i++)
 		decide_host(p, res, i);
-	p->host_i = 0;
-	probe_next_host(p);
+	/* MTA-STS as serve asks it: level dane, and some host without
+	 * DANE. */
+	if (p->sts != NULL && p->cfg.mta_sts_enable &&
+	    p->level == TLSA_LEVEL_DANE &&
+	    relay_class_sts_wanted(res, &p->digests)) {
+		p->sts_ans = malloc(sizeof(*p->sts_ans));
+		int r = p->sts_ans == NULL
+		    ? -1
+		    : relay_sts_get(p->sts, p->domain, p->sts_ans, sts_done, p,
+		          &p->sts_wait);
+		if (r == 0)
+			return; /* sts_done continues */
+		if (r < 0) {
+			probe_fail(p, RELAY_FAIL_CLASS_LOCAL, "4.3.0",
+			    "MTA-STS policy cache unavailable");
+			probe_finish(p);
+			return;
+		}
+	}
+	probe_hosts_start(p);
 }
 
 static void
@@ -700,9 +785,15 @@ show_session(struct probe *p, size_t i, bool final)
 	if (!final || h->shown_result)
 		return;
 	h->shown_result = true;
+	if (h->sts == RELAY_STS_USE_ENFORCE || h->sts == RELAY_STS_USE_TESTING)
+		printf("  mta-sts: %s%s\n",
+		    h->sts == RELAY_STS_USE_ENFORCE ? "enforce" : "testing",
+		    h->sts_match ? "" : " (would fail: sts-mx-mismatch)");
 	if (h->ok)
-		printf("  result: ok, ready for MAIL (%s); QUIT sent\n",
-		    h->tls_active ? "TLS" : "cleartext");
+		printf("  result: ok, ready for MAIL (%s) tls=%s; QUIT sent\n",
+		    h->tls_active ? "TLS" : "cleartext",
+		    h->tls_tried ? relay_class_tls_word(h->sts, &h->tres)
+		                 : "none");
 	else
 		printf("  result: failed class=%s dsn=%s why=%s\n",
 		    relay_fail_class_name(h->fclass), h->dsn, h->why);
@@ -768,6 +859,12 @@ json_host(struct relay_json *j, const struct probe *p, size_t i)
 	char buf[2048];
 	relay_json_obj_begin(j);
 	relay_json_kv_str(j, "name", dh->name);
+	/* How MTA-STS applied to this host (serve's decision). */
+	relay_json_kv_str(j, "mta_sts",
+	    h->sts == RELAY_STS_USE_ENFORCE       ? "enforce"
+	        : h->sts == RELAY_STS_USE_TESTING ? "testing"
+	        : h->sts == RELAY_STS_USE_REFUSE  ? "refused"
+	                                          : "off");
 	relay_json_kv_u64(j, "pref", dh->pref);
 	relay_json_kv_str(j, "dnssec_addr",
 	    relay_class_dnssec_word(dh->in.addr));
@@ -851,6 +948,23 @@ print_json(const struct probe *p)
 		relay_json_kv_str(&j, "destination_action",
 		    tlsa_dest_action_name(p->dv.action));
 	}
+	if (p->sts_ans != NULL) {
+		const struct relay_sts_answer *a = p->sts_ans;
+		relay_json_key(&j, "mta_sts");
+		relay_json_obj_begin(&j);
+		relay_json_kv_str(&j, "outcome",
+		    relay_sts_outcome_name(a->outcome));
+		if (a->outcome == RELAY_STS_OUTCOME_POLICY) {
+			relay_json_kv_str(&j, "mode",
+			    relay_sts_mode_name(a->policy.mode));
+			relay_json_kv_str(&j, "id", a->id);
+			relay_json_kv_u64(&j, "max_age", a->policy.max_age);
+			relay_json_kv_bool(&j, "from_cache", a->from_cache);
+		} else {
+			relay_json_kv_str(&j, "why", a->why);
+		}
+		relay_json_obj_end(&j);
+	}
 	relay_json_key(&j, "hosts");
 	relay_json_arr_begin(&j);
 	for (size_t i = 0;
@@ -920,6 +1034,10 @@ probe_refusal_exit(enum relay_fail_class fclass)
 	case RELAY_FAIL_CLASS_CERT_HOST_MISMATCH:
 	case RELAY_FAIL_CLASS_CERT_EXPIRED:
 	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED:
+	case RELAY_FAIL_CLASS_STS_MX_MISMATCH:
+	case RELAY_FAIL_CLASS_STS_CERTIFICATE:
+	case RELAY_FAIL_CLASS_STS_STARTTLS_MISSING:
+	case RELAY_FAIL_CLASS_STS_POLICY_FETCH:
 	case RELAY_FAIL_CLASS_SMTP_5XX:
 	case RELAY_FAIL_CLASS_SMTP_PROTOCOL:
 	case RELAY_FAIL_CLASS_SMTPUTF8_MISSING:
@@ -1027,6 +1145,19 @@ relay_cli_probe(int argc, char **argv)
 		rc = RELAY_PROBE_EXIT_USAGE;
 		goto out_loop;
 	}
+	struct tlsa_ctx_config tcs = {
+		.digests = &p->digests,
+		.ca_file =
+		    p->cfg.mta_sts_ca_file[0] ? p->cfg.mta_sts_ca_file : NULL,
+	};
+	r = tlsa_ctx_new(&tcs, &p->tlsa_sts);
+	if (r != 0) {
+		fprintf(stderr,
+		    "danerelay probe: TLS client setup (mta_sts_ca_file): %s\n",
+		    tlsa_strerror(r));
+		rc = RELAY_PROBE_EXIT_USAGE;
+		goto out_loop;
+	}
 	struct relay_dns_opts o;
 	relay_dns_opts_from_config(&o, &p->cfg);
 	r = relay_dns_new(&p->loop, &o, &p->dns);
@@ -1053,6 +1184,7 @@ relay_cli_probe(int argc, char **argv)
 		.cfg = &p->cfg,
 		.dns = &p->dns,
 		.tlsa = p->tlsa,
+		.tlsa_sts = p->tlsa_sts,
 		.digests = &p->digests,
 	};
 	/* Text goes out line by line as the probe learns it (show_head()):
@@ -1060,6 +1192,29 @@ relay_cli_probe(int argc, char **argv)
 	p->stream = !json;
 	if (p->stream && setvbuf(stdout, NULL, _IOLBF, 0) != 0)
 		fprintf(stderr, "danerelay probe: cannot line-buffer stdout\n");
+	if (p->cfg.mta_sts_enable) {
+		/* serve's cache, read only: a probe run as another user must
+		 * not leave files serve cannot read. */
+		char dir[4200];
+		relay_fmt(dir, sizeof(dir), "%s/mta-sts", p->cfg.spool_dir);
+		struct relay_sts_ctx sc = {
+			.loop = &p->loop,
+			.clock = relay_clock_system(),
+			.dns = &p->dns,
+			.cache_dir = dir,
+			.ca_file = p->cfg.mta_sts_ca_file,
+			.timeout_ms = p->cfg.mta_sts_timeout_ms,
+			.check_interval_ms = p->cfg.mta_sts_check_interval_ms,
+			.read_only = true,
+		};
+		if (relay_sts_new(&sc, &p->sts) != 0) {
+			fprintf(stderr,
+			    "danerelay probe: MTA-STS policy cache "
+			    "unavailable\n");
+			rc = RELAY_PROBE_EXIT_TEMPFAIL;
+			goto out_loop;
+		}
+	}
 	uv_timer_init(&p->loop, &p->wait_timer);
 	uv_timer_init(&p->loop, &p->deadline);
 	p->wait_timer.data = p;
@@ -1094,6 +1249,8 @@ out_loop:
 		tlsa_verdict_release(&p->hosts[i].v);
 	free(p->hosts);
 	relay_dns_result_free(p->res);
+	free(p->sts_ans);
+	tlsa_ctx_free(p->tlsa_sts);
 	tlsa_ctx_free(p->tlsa);
 	relay_config_free(&p->cfg);
 	free(p);

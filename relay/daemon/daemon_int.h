@@ -44,6 +44,10 @@ struct relay_daemon {
 	struct relay_queue *queue;
 	struct relay_dns *dns;
 	struct tlsa_ctx *tlsa; /* outbound client contexts */
+	/* MTA-STS: outbound contexts whose verify store is mta_sts_ca_file,
+	 * and the policy cache (NULL when it could not start). */
+	struct tlsa_ctx *tlsa_sts;
+	struct relay_sts *sts;
 	struct tlsa_digests digests;
 	SSL_CTX *server_tls; /* inbound STARTTLS, NULL when no cert */
 

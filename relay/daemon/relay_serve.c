@@ -498,6 +498,11 @@ sched_done(void *arg)
 	/* Inbound sessions still open now are dropped; a commit in flight
 	 * completes inside the queue (the client retries: at-least-once). */
 	relay_smtpd_abort_all(&d->smtpd);
+	/* Before the resolver: the MTA-STS cache cancels its own lookups.
+	 * Fetches in the thread pool stop at their next progress check, and
+	 * the loop runs until they have returned. */
+	relay_sts_close(d->sts, NULL, NULL);
+	d->sts = NULL;
 	/* No delivery feeds the monitor any more: its last snapshot goes to
 	 * disk (thread pool) before the resolver and the queue close. */
 	if (d->monitor != NULL)
@@ -543,6 +548,30 @@ start_monitor(struct relay_daemon *d)
 		relay_log_msg(RELAY_LOG_ERROR, "routing-monitor",
 		    relay_monitor_strerror(r));
 	}
+}
+
+/* The MTA-STS policy cache, under spool_dir/mta-sts. Returns 0 or -1
+ * (logged): serve then stops rather than deliver without the policies
+ * it was told to apply. */
+static int
+start_sts(struct relay_daemon *d)
+{
+	char dir[4200];
+	relay_fmt(dir, sizeof(dir), "%s/mta-sts", relay_queue_dir(d->queue));
+	struct relay_sts_ctx sc = {
+		.loop = d->loop,
+		.clock = d->clock,
+		.dns = &d->dns,
+		.cache_dir = dir,
+		.ca_file = d->cfg.mta_sts_ca_file,
+		.timeout_ms = d->cfg.mta_sts_timeout_ms,
+		.check_interval_ms = d->cfg.mta_sts_check_interval_ms,
+	};
+	if (relay_sts_new(&sc, &d->sts) != 0) {
+		d->sts = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -788,6 +817,20 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		    tlsa_strerror(r));
 		goto out_queue;
 	}
+	/* RFC 8461 4.2: MX hosts under an MTA-STS enforce policy are checked
+	 * against mta_sts_ca_file. */
+	struct tlsa_ctx_config tcs = {
+		.digests = &d->digests,
+		.ca_file =
+		    d->cfg.mta_sts_ca_file[0] ? d->cfg.mta_sts_ca_file : NULL,
+	};
+	r = tlsa_ctx_new(&tcs, &d->tlsa_sts);
+	if (r != 0) {
+		fprintf(stderr,
+		    "danerelay serve: TLS client setup (mta_sts_ca_file): %s\n",
+		    tlsa_strerror(r));
+		goto out_queue;
+	}
 	if (start_server_tls(d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "danerelay serve: %s\n", err);
 		goto out_queue;
@@ -842,6 +885,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	uv_signal_start(&d->sig_int, on_signal, SIGINT);
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 	start_monitor(d);
+	bool sts_ok = start_sts(d) == 0;
 	d->deliver = (struct relay_deliver_ctx){
 		.loop = d->loop,
 		.clock = d->clock,
@@ -849,6 +893,8 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		.queue = d->queue,
 		.dns = &d->dns,
 		.tlsa = d->tlsa,
+		.sts = d->sts,
+		.tlsa_sts = d->tlsa_sts,
 		.digests = &d->digests,
 		.monitor = d->monitor,
 		.local_queued = hook_local_queued,
@@ -859,7 +905,11 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	/* After the privileges are dropped: the store's files are the run
 	 * user's. */
 	serve__tlsrpt_start(d);
-	if (relay_sched_new(&d->deliver, &d->sched) != 0) {
+	if (!sts_ok) {
+		fprintf(stderr,
+		    "danerelay serve: MTA-STS policy cache unavailable\n");
+		stop_daemon(d, "startup failure");
+	} else if (relay_sched_new(&d->deliver, &d->sched) != 0) {
 		fprintf(stderr,
 		    "danerelay serve: cannot start the scheduler\n");
 		stop_daemon(d, "startup failure");
@@ -915,6 +965,7 @@ out_queue:
 	uv_run(&loop, UV_RUN_DEFAULT);
 out_tls:
 	tlsa_ctx_free(d->tlsa);
+	tlsa_ctx_free(d->tlsa_sts);
 	SSL_CTX_free(d->server_tls);
 	free(d->listeners);
 	daemon__metrics_free(d);

@@ -111,6 +111,7 @@ struct out_sess {
 	struct out_sess *cnext, **cpprev; /* in s->cache while parked */
 	bool parked;
 	bool cleartext_policy;        /* STARTTLS never tried (policy `none`) */
+	enum relay_sts_use sts;       /* MTA-STS for the host it was made for */
 	bool reported;                /* outcome handed to the job */
 	bool tls_counted;             /* relay_tls_session reported (once) */
 	char local[INET6_ADDRSTRLEN]; /* our address, once connected */
@@ -170,6 +171,12 @@ struct dest_job {
 	size_t nr;
 	struct rcpt_out *out;
 	struct relay_dns_req *dns_req;
+	/* MTA-STS: the wait for the domain's policy, then the answer (NULL
+	 * when MTA-STS does not apply to this destination), and how it
+	 * applies to the current host. */
+	struct relay_sts_wait *sts_wait;
+	struct relay_sts_answer *sts;
+	enum relay_sts_use sts_host;
 	struct relay_dns_result *dns;
 	enum tlsa_level level; /* policy.tlsa_level, for the DNS lookups */
 	struct relay_class_policy policy; /* chosen once, at the start */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "relay_class.h"
+#include "relay_text.h"
 
 const char *
 relay_class_dnssec_word(struct tlsa_lookup l)
@@ -122,6 +123,93 @@ relay_class_tls(const struct tlsa_verdict *v, const struct tlsa_result *r)
 		break;
 	}
 	return RELAY_FAIL_CLASS_TLS_HANDSHAKE;
+}
+
+enum relay_sts_use
+relay_class_sts_host(const struct relay_sts_answer *a, const char *domain,
+    const char *host, struct tlsa_verdict *v, bool *mx_match,
+    enum relay_fail_class *fclass, char *why, size_t whylen)
+{
+	*mx_match = true;
+	if (a == NULL ||
+	    (v->kind != TLSA_VERDICT_MAY && v->kind != TLSA_VERDICT_ENCRYPT))
+		return RELAY_STS_USE_OFF; /* DANE (or do-not-connect) alone */
+	if (a->outcome == RELAY_STS_OUTCOME_FAILED) {
+		/* The TXT lookup was bogus or failed and nothing is cached:
+		 * whether this host needs authenticated TLS is unknown, so it
+		 * is not used (fail closed). DANE hosts are not affected. */
+		*fclass = RELAY_FAIL_CLASS_STS_POLICY_FETCH;
+		relay_fmt(why, whylen,
+		    "%s: MTA-STS policy discovery failed: %s", domain, a->why);
+		return RELAY_STS_USE_REFUSE;
+	}
+	if (a->outcome != RELAY_STS_OUTCOME_POLICY ||
+	    a->policy.mode == RELAY_STS_MODE_NONE)
+		return RELAY_STS_USE_OFF;
+	*mx_match = relay_sts_mx_match(&a->policy, host);
+	if (a->policy.mode == RELAY_STS_MODE_TESTING)
+		return RELAY_STS_USE_TESTING; /* RFC 8461 5: as without */
+	if (!*mx_match) {
+		*fclass = RELAY_FAIL_CLASS_STS_MX_MISMATCH;
+		relay_fmt(why, whylen,
+		    "%s: MX host %s matches no mx of the MTA-STS policy (id %s, "
+		    "enforce)",
+		    domain, host, a->id);
+		return RELAY_STS_USE_REFUSE;
+	}
+	/* The verdict is rewritten in place: VERIFY with SNI and the one
+	 * reference identifier the MX host name (a MAY or ENCRYPT verdict
+	 * owns no records). */
+	v->kind = TLSA_VERDICT_VERIFY;
+	v->log_as = TLSA_TRUST_VERIFIED;
+	relay_copy(v->base_domain, sizeof(v->base_domain), host);
+	v->n_refs = 1;
+	relay_copy(v->refs[0], sizeof(v->refs[0]), host);
+	return RELAY_STS_USE_ENFORCE;
+}
+
+bool
+relay_class_sts_wanted(const struct relay_dns_result *res,
+    const struct tlsa_digests *digests)
+{
+	for (size_t i = 0; i < res->nhosts; i++) {
+		struct tlsa_verdict v;
+		memset(&v, 0, sizeof(v));
+		int r = tlsa_policy_decide(&res->dest, &res->hosts[i].in,
+		    digests, &v);
+		bool no_dane = r == 0 &&
+		    (v.kind == TLSA_VERDICT_MAY ||
+		        v.kind == TLSA_VERDICT_ENCRYPT);
+		tlsa_verdict_release(&v);
+		if (no_dane)
+			return true;
+	}
+	return false;
+}
+
+const char *
+relay_class_tls_word(enum relay_sts_use use, const struct tlsa_result *r)
+{
+	if (r->ok && use == RELAY_STS_USE_ENFORCE)
+		return "sts-enforce";
+	if (r->ok && use == RELAY_STS_USE_TESTING)
+		return "sts-testing";
+	return tlsa_auth_name(r->auth);
+}
+
+enum relay_fail_class
+relay_class_sts_enforce(enum relay_fail_class c, const struct tlsa_result *r)
+{
+	if (c == RELAY_FAIL_CLASS_STARTTLS_MISSING)
+		return RELAY_FAIL_CLASS_STS_STARTTLS_MISSING;
+	if (c == RELAY_FAIL_CLASS_CERT_HOST_MISMATCH ||
+	    c == RELAY_FAIL_CLASS_CERT_EXPIRED ||
+	    c == RELAY_FAIL_CLASS_CERT_NOT_TRUSTED)
+		return RELAY_FAIL_CLASS_STS_CERTIFICATE;
+	if (c == RELAY_FAIL_CLASS_TLS_HANDSHAKE && r != NULL &&
+	    r->x509_err != X509_V_OK)
+		return RELAY_FAIL_CLASS_STS_CERTIFICATE;
+	return c;
 }
 
 enum relay_fail_class

@@ -25,6 +25,7 @@
 #include "relay_config.h"
 #include "relay_dns.h"
 #include "relay_fail_class.h"
+#include "relay_sts.h"
 #include "smtp.h"
 #include "tlsa.h"
 
@@ -43,10 +44,51 @@ enum relay_fail_class relay_class_dns(enum tlsa_failure f,
 enum relay_fail_class relay_class_tls(const struct tlsa_verdict *v,
     const struct tlsa_result *r);
 
+/* Class of failure c met by a host under an MTA-STS enforce policy
+ * (RFC 8461 4.2): STARTTLS missing becomes sts-starttls-missing, a
+ * certificate failure (r, when the handshake ran: a PKIX class or an
+ * X.509 error) sts-certificate; anything else stays c. */
+enum relay_fail_class relay_class_sts_enforce(enum relay_fail_class c,
+    const struct tlsa_result *r);
+
 /* Class of an SMTP client result; abort_class is the cause the driver
  * gave when it aborted the session (RELAY_FAIL_CLASS_NONE for none). */
 enum relay_fail_class relay_class_smtp(const struct smtp_result *r,
     enum relay_fail_class abort_class);
+
+/* How MTA-STS (RFC 8461) applies to one MX host. DANE comes first: a
+ * host with a secure TLSA RRset is never under MTA-STS. */
+enum relay_sts_use {
+	RELAY_STS_USE_OFF = 0, /* no policy, mode none, or DANE applies */
+	RELAY_STS_USE_TESTING, /* opportunistic as before; failures logged */
+	RELAY_STS_USE_ENFORCE, /* STARTTLS + PKIX for the MX host required */
+	RELAY_STS_USE_REFUSE,  /* do not use this host: *fclass, why */
+};
+
+/*
+ * MTA-STS for MX host `host` of `domain` whose RFC 7672 verdict is *v,
+ * under the policy answer a (NULL: MTA-STS not asked). Serve and probe
+ * alike. A DANE or DO_NOT_CONNECT verdict is left alone (OFF). Under an
+ * enforce policy a MAY or ENCRYPT verdict becomes VERIFY for the MX host
+ * name in place (RFC 8461 4.2: PKIX, RFC 6125 with the MX host as the
+ * reference identity), or the host is refused with
+ * sts-mx-mismatch when it matches no mx pattern (4.1); a failed discovery
+ * (a->outcome FAILED) refuses it with sts-policy-fetch. *mx_match says
+ * whether the host matched (for testing's would-fail log).
+ */
+enum relay_sts_use relay_class_sts_host(const struct relay_sts_answer *a,
+    const char *domain, const char *host, struct tlsa_verdict *v,
+    bool *mx_match, enum relay_fail_class *fclass, char *why, size_t whylen);
+
+/* Whether some host of res would be under MTA-STS (a MAY or ENCRYPT
+ * verdict): a destination whose hosts all have DANE never asks. */
+bool relay_class_sts_wanted(const struct relay_dns_result *res,
+    const struct tlsa_digests *digests);
+
+/* The tls= word of a session that satisfied its verdict: sts-enforce or
+ * sts-testing under MTA-STS, else tlsa_auth_name(). Static string. */
+const char *relay_class_tls_word(enum relay_sts_use use,
+    const struct tlsa_result *r);
 
 /* Room for "FILE:LINE" of a tls_policy_file entry (a longer path is cut). */
 #define RELAY_CLASS_POLICY_ENTRY_MAX 1024

@@ -35,12 +35,14 @@
 #include <uv.h>
 
 #include "relay_clock.h"
+#include "relay_class.h"
 #include "relay_config.h"
 #include "relay_dns.h"
 #include "relay_fail_class.h"
 #include "relay_metrics.h"
 #include "relay_monitor.h"
 #include "relay_queue.h"
+#include "relay_sts.h"
 #include "tlsa.h"
 
 /*
@@ -91,6 +93,11 @@ struct relay_deliver_ctx {
 	/* The routing monitor (relay_monitor.h), fed by every delivery
 	 * attempt; NULL when routing_monitor_enable is off. */
 	struct relay_monitor *monitor;
+	/* MTA-STS (RFC 8461): the policy cache, and the client contexts
+	 * whose `verify` store is mta_sts_ca_file, for MX hosts under an
+	 * enforce policy. sts NULL: MTA-STS is off. */
+	struct relay_sts *sts;
+	struct tlsa_ctx *tlsa_sts;
 	const struct tlsa_digests *digests;
 	/* A local message (DSN, report) was committed: the owner kicks the
 	 * scheduler if it still has one (the commit can complete after the
@@ -195,6 +202,10 @@ struct relay_outbound_target {
 	 * TLS step came). It may only look: done still runs at the end. */
 	void (*step)(void *arg, enum relay_outbound_step step,
 	    const struct relay_outbound_result *res);
+	/* MTA-STS for this host (relay_class_sts_host(), never REFUSE):
+	 * ENFORCE checks the certificate against ctx->tlsa_sts and gives
+	 * failures the sts-* classes, as delivery does. */
+	enum relay_sts_use sts;
 };
 
 /* What one probe session found. The failure fields are the class, status

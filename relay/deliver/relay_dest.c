@@ -226,6 +226,92 @@ log_exception_expired(struct relay_sched *s,
 	relay_log_end(&l);
 }
 
+/* ------------------------------------------------------------ MTA-STS */
+
+/* Whether MTA-STS is asked about for this destination: on, the level is
+ * opportunistic DANE (global or per destination; MTA-STS never overrides
+ * another local policy), and some MX host has no DANE (RFC 8461 2: a
+ * destination whose hosts all have usable TLSA is DANE's alone, and its
+ * delivery never waits for, or fails on, an MTA-STS lookup). */
+static bool
+dest_sts_applies(const struct dest_job *j)
+{
+	const struct relay_deliver_ctx *ctx = j->m->s->ctx;
+	if (ctx->sts == NULL || !ctx->cfg->mta_sts_enable ||
+	    j->level != TLSA_LEVEL_DANE)
+		return false;
+	return relay_class_sts_wanted(j->dns, ctx->digests);
+}
+
+static void
+log_sts_decision(const struct dest_job *j, const char *mx, const char *what,
+    enum relay_log_level lvl)
+{
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, lvl, "mta-sts-decision"))
+		return;
+	relay_log_str(&l, "id", j->m->id);
+	relay_log_str(&l, "domain", j->domain);
+	relay_log_str(&l, "mx", mx);
+	relay_log_str(&l, "mode", relay_sts_mode_name(j->sts->policy.mode));
+	relay_log_str(&l, "policy_id", j->sts->id);
+	if (j->sts->from_cache)
+		relay_log_str(&l, "policy_source", "cache");
+	relay_log_str(&l, "decision", what);
+	relay_log_end(&l);
+}
+
+/*
+ * MTA-STS for host h, after its RFC 7672 verdict (RFC 8461 2: a host with
+ * a secure TLSA RRset is DANE's alone; MTA-STS never weakens it). Under an
+ * enforce policy a MAY or ENCRYPT verdict becomes VERIFY for the MX host
+ * name (4.2: PKIX, RFC 6125 with the MX host as reference identity) and a
+ * host that matches no mx pattern is refused (4.1). Returns false when the
+ * host must be skipped (j->fail says why).
+ */
+static bool
+dest_sts_host(struct dest_job *j, const struct relay_dns_host *h)
+{
+	bool match;
+	enum relay_fail_class cls = RELAY_FAIL_CLASS_NONE;
+	char why[REASON_MAX];
+	j->sts_host = relay_class_sts_host(j->sts, j->domain, h->name,
+	    &j->verdict, &match, &cls, why, sizeof(why));
+	switch (j->sts_host) {
+	case RELAY_STS_USE_OFF:
+		return true;
+	case RELAY_STS_USE_TESTING:
+		/* RFC 8461 5: testing delivers as without a policy; what
+		 * enforce would refuse is reported. */
+		if (!match)
+			log_sts_decision(j, h->name,
+			    "would-fail class=sts-mx-mismatch", RELAY_LOG_INFO);
+		return true;
+	case RELAY_STS_USE_ENFORCE:
+		log_sts_decision(j, h->name, "enforce", RELAY_LOG_DEBUG);
+		return true;
+	case RELAY_STS_USE_REFUSE:
+		break;
+	}
+	deliver__fail_set(&j->fail, false, "4.7.5", cls, why);
+	if (cls == RELAY_FAIL_CLASS_STS_MX_MISMATCH)
+		log_sts_decision(j, h->name, "refused class=sts-mx-mismatch",
+		    RELAY_LOG_INFO);
+	j->sts_host = RELAY_STS_USE_OFF;
+	return false;
+}
+
+static void dest_hosts_start(struct dest_job *j);
+
+static void
+dest_sts_done(void *arg, const struct relay_sts_answer *ans)
+{
+	struct dest_job *j = arg;
+	j->sts_wait = NULL;
+	*j->sts = *ans;
+	dest_hosts_start(j);
+}
+
 /* Try the next address of the current host, or the next host, or finish. */
 void
 deliver__dest_next(struct dest_job *j)
@@ -300,6 +386,10 @@ deliver__dest_next(struct dest_job *j)
 					return;
 				}
 				j->host_i++; /* C10, C14: skip this host */
+				continue;
+			}
+			if (!dest_sts_host(j, h)) {
+				j->host_i++; /* RFC 8461 4.1: not a policy MX */
 				continue;
 			}
 		}
@@ -471,6 +561,34 @@ deliver__dest_dns_done(void *arg, struct relay_dns_result *res)
 		break;
 	}
 	deliver__monitor_dns(j);
+	if (dest_sts_applies(j)) {
+		j->sts = malloc(sizeof(*j->sts));
+		if (j->sts == NULL) {
+			deliver__dest_decide_all(j, false, "4.3.0",
+			    RELAY_FAIL_CLASS_LOCAL, "out of memory");
+			deliver__dest_finish(j);
+			return;
+		}
+		/* A domain the cache knows is answered at once; only a new
+		 * one waits, for one TXT lookup and one bounded fetch. */
+		int sr = relay_sts_get(j->m->s->ctx->sts, j->domain, j->sts,
+		    dest_sts_done, j, &j->sts_wait);
+		if (sr == 0)
+			return;
+		if (sr < 0) {
+			deliver__dest_decide_all(j, false, "4.3.0",
+			    RELAY_FAIL_CLASS_LOCAL,
+			    "MTA-STS policy cache unavailable");
+			deliver__dest_finish(j);
+			return;
+		}
+	}
+	dest_hosts_start(j);
+}
+
+static void
+dest_hosts_start(struct dest_job *j)
+{
 	j->host_i = 0;
 	j->addr_i = 0;
 	deliver__dest_next(j);
@@ -664,6 +782,10 @@ deliver__dest_finish(struct dest_job *j)
 	tlsa_verdict_release(&j->verdict);
 	relay_dns_result_free(j->dns);
 	j->dns = NULL;
+	relay_sts_wait_cancel(j->sts_wait);
+	j->sts_wait = NULL;
+	free(j->sts);
+	j->sts = NULL;
 	struct relay_sched *s = j->m->s;
 	if (j->started && j->slot != NULL) {
 		struct dest_slot *slot = j->slot;

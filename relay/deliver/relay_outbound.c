@@ -127,6 +127,36 @@ sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v,
 		deliver__fail_set(f, false, "4.4.2", RELAY_FAIL_CLASS_CONNECT,
 		    "lost connection");
 	}
+	if (ss->sts == RELAY_STS_USE_ENFORCE) {
+		/* RFC 8461 4.2, 5: under an enforce policy a missing STARTTLS
+		 * or a certificate that is not valid for the MX host name is
+		 * a policy failure: this MX is not used (4.7.5). */
+		enum relay_fail_class c = relay_class_sts_enforce(f->class,
+		    ss->tls_failed ? &ss->tres : NULL);
+		if (c != f->class) {
+			f->class = c;
+			relay_copy(f->dsn, sizeof(f->dsn), "4.7.5");
+		}
+	}
+}
+
+/* RFC 8461 5 (testing): the delivery goes on as before; what enforce
+ * would have refused is logged, for the domain's operator to see. */
+static void
+log_sts_testing(const struct dest_job *j, const struct out_sess *ss)
+{
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_INFO, "mta-sts-testing"))
+		return;
+	relay_log_str(&l, "id", j->m->id);
+	relay_log_str(&l, "domain", j->domain);
+	relay_log_strf(&l, "relay", "%s[%s]:%u", ss->host, ss->addr,
+	    (unsigned)ss->port);
+	relay_log_str(&l, "would_fail",
+	    relay_fail_class_name(RELAY_FAIL_CLASS_STS_STARTTLS_MISSING));
+	relay_log_str(&l, "why",
+	    ss->tls_failed ? "TLS failed" : "no TLS on this session");
+	relay_log_end(&l);
 }
 
 /*
@@ -218,6 +248,9 @@ sess_report(struct out_sess *ss)
 	j->sess = NULL;
 	sess_monitor(ss, j);
 
+	if (ss->sts == RELAY_STS_USE_TESTING && !ss->connect_failed &&
+	    !ss->tls_ok)
+		log_sts_testing(j, ss);
 	if (ss->connect_failed || !ss->any_txn_reply) {
 		sess_fail_outcome(ss, &j->verdict, &j->fail);
 		sess_count_tls(ss, j, true);
@@ -434,7 +467,13 @@ static void
 sess_start_tls(struct out_sess *ss)
 {
 	SSL *ssl = NULL;
-	int r = tlsa_ssl_new(ss->ctx->tlsa, sess_verdict(ss), &ssl);
+	/* Under an MTA-STS enforce policy the MX certificate is checked
+	 * against mta_sts_ca_file (RFC 8461 4.2), not tls_ca_file. */
+	struct tlsa_ctx *tc =
+	    ss->sts == RELAY_STS_USE_ENFORCE && ss->ctx->tlsa_sts != NULL
+	    ? ss->ctx->tlsa_sts
+	    : ss->ctx->tlsa;
+	int r = tlsa_ssl_new(tc, sess_verdict(ss), &ssl);
 	if (r != 0) {
 		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE,
 		    "cannot prepare TLS");
@@ -601,7 +640,10 @@ static void
 sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
 {
 	struct attempt_info *in = &j->info;
-	relay_copy(in->tls, sizeof(in->tls), tlsa_auth_name(r->auth));
+	/* MTA-STS shows as the verdict: `verified` under an enforce policy
+	 * is sts-enforce; any TLS under a testing policy is sts-testing. */
+	relay_copy(in->tls, sizeof(in->tls),
+	    relay_class_tls_word(j->sts_host, r));
 	relay_copy(in->trust, sizeof(in->trust), tlsa_trust_name(r->trust));
 	in->depth = r->depth;
 	relay_copy(in->matched, sizeof(in->matched), r->matched);
@@ -894,6 +936,7 @@ bool
 deliver__sess_reuse(struct out_sess *ss, struct dest_job *j)
 {
 	ss->j = j;
+	ss->sts = j->sts_host;
 	ss->reported = false;
 	ss->mseen = false;
 	ss->any_txn_reply = false;
@@ -1053,6 +1096,7 @@ deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a,
 		return false;
 	ss->s = m->s;
 	ss->j = j;
+	ss->sts = j->sts_host;
 	j->info.conn_use = 1;
 	if (!sess_attach_envelope(ss, j))
 		goto fail;
@@ -1097,6 +1141,7 @@ relay_outbound_probe(const struct relay_deliver_ctx *ctx,
 	pr->arg = arg;
 	/* No envelope is ever attached: the machine stops at READY. */
 	ss->probe = pr;
+	ss->sts = target->sts;
 	int r = sess_connect(ss, target->addr);
 	if (r != RELAY_CONN_OK) {
 		sess_free(ss);

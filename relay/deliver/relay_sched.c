@@ -1018,9 +1018,11 @@ again:
 		for (struct dest_job *j = m->dests; j != NULL; j = j->next) {
 			if (j->finished)
 				continue;
-			if (j->dns_req != NULL) {
+			if (j->dns_req != NULL || j->sts_wait != NULL) {
 				relay_dns_cancel(j->dns_req);
 				j->dns_req = NULL;
+				relay_sts_wait_cancel(j->sts_wait);
+				j->sts_wait = NULL;
 				deliver__dest_decide_all(j, false, "4.3.2",
 				    RELAY_FAIL_CLASS_SHUTDOWN,
 				    "delivery interrupted by shutdown");

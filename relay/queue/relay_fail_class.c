@@ -40,6 +40,14 @@ relay_fail_class_name(enum relay_fail_class c)
 		return "certificate-expired";
 	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED:
 		return "certificate-not-trusted";
+	case RELAY_FAIL_CLASS_STS_MX_MISMATCH:
+		return "sts-mx-mismatch";
+	case RELAY_FAIL_CLASS_STS_CERTIFICATE:
+		return "sts-certificate";
+	case RELAY_FAIL_CLASS_STS_STARTTLS_MISSING:
+		return "sts-starttls-missing";
+	case RELAY_FAIL_CLASS_STS_POLICY_FETCH:
+		return "sts-policy-fetch";
 	case RELAY_FAIL_CLASS_CONNECT:
 		return "connect";
 	case RELAY_FAIL_CLASS_TIMEOUT:
@@ -76,8 +84,8 @@ relay_fail_class_name(enum relay_fail_class c)
  * ("none of the records in the RRset were found to be valid"),
  * "dnssec-invalid" ("no valid records were returned from the recursive
  * resolver"), "dane-required". 4.3.2.2 (MTA-STS: sts-policy-fetch-error,
- * sts-policy-invalid, sts-webpki-invalid) never applies: danerelay does no
- * MTA-STS. 4.3.3: a negotiation failure that fits no category above is a
+ * sts-policy-invalid, sts-webpki-invalid): a policy that could not be
+ * fetched is "sts-policy-fetch-error". 4.3.3: a negotiation failure that fits no category above is a
  * "validation-failure".
  */
 const char *
@@ -110,6 +118,18 @@ relay_fail_class_tlsrpt_result(enum relay_fail_class c)
 		return "certificate-expired";
 	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED:
 		return "certificate-not-trusted";
+	/* MTA-STS (RFC 8461) under an enforce policy. */
+	case RELAY_FAIL_CLASS_STS_STARTTLS_MISSING:
+		return "starttls-not-supported";
+	case RELAY_FAIL_CLASS_STS_CERTIFICATE:
+		/* The MX certificate failed PKIX validation (4.3.1). */
+		return "certificate-not-trusted";
+	case RELAY_FAIL_CLASS_STS_MX_MISMATCH:
+		/* The MX host matches none of the policy's mx patterns: no
+		 * named category fits (4.3.1 "validation-failure"). */
+		return "validation-failure";
+	case RELAY_FAIL_CLASS_STS_POLICY_FETCH:
+		return "sts-policy-fetch-error"; /* 4.3.2.2 */
 	case RELAY_FAIL_CLASS_NONE:
 	case RELAY_FAIL_CLASS_DNS_LOOKUP:
 	/* This relay's own validation fails: nothing the receiving domain

@@ -40,6 +40,15 @@ enum relay_fail_class {
 	RELAY_FAIL_CLASS_CERT_HOST_MISMATCH,
 	RELAY_FAIL_CLASS_CERT_EXPIRED,
 	RELAY_FAIL_CLASS_CERT_NOT_TRUSTED,
+	/* MTA-STS (RFC 8461) under an `enforce` policy, the destination
+	 * having no DANE: the MX host matches no mx pattern of the policy
+	 * (4.1), its certificate is not PKIX-valid for its name (4.2), it
+	 * offers no STARTTLS, or the policy could not be discovered because
+	 * the TXT lookup was bogus or failed and none was cached. */
+	RELAY_FAIL_CLASS_STS_MX_MISMATCH,
+	RELAY_FAIL_CLASS_STS_CERTIFICATE,
+	RELAY_FAIL_CLASS_STS_STARTTLS_MISSING,
+	RELAY_FAIL_CLASS_STS_POLICY_FETCH,
 	/* The connection and the SMTP dialogue. */
 	RELAY_FAIL_CLASS_CONNECT, /* connect, reset, timeout, lost */
 	RELAY_FAIL_CLASS_TIMEOUT, /* probe: the whole probe's deadline */

@@ -281,6 +281,20 @@ relay_report_fail_class_hint(enum relay_fail_class c)
 		       "server does not offer it";
 	case RELAY_FAIL_CLASS_LOCAL:
 		return "a local error in danerelay (memory, disk); see the log";
+	case RELAY_FAIL_CLASS_STS_MX_MISMATCH:
+		return "the domain's MTA-STS policy (enforce) lists none of its "
+		       "MX hosts; the domain must fix its policy's mx lines or its MX "
+		       "records";
+	case RELAY_FAIL_CLASS_STS_CERTIFICATE:
+		return "the MX host's certificate is not valid for its name "
+		       "under the public CAs (mta_sts_ca_file), which the domain's "
+		       "MTA-STS policy (enforce) requires";
+	case RELAY_FAIL_CLASS_STS_STARTTLS_MISSING:
+		return "the MX host offers no STARTTLS, which the domain's "
+		       "MTA-STS policy (enforce) requires";
+	case RELAY_FAIL_CLASS_STS_POLICY_FETCH:
+		return "the domain's _mta-sts TXT lookup was bogus or failed and "
+		       "no policy is cached; check the domain's DNS";
 	case RELAY_FAIL_CLASS_CERT_HOST_MISMATCH:
 	case RELAY_FAIL_CLASS_CERT_EXPIRED:
 	case RELAY_FAIL_CLASS_CERT_NOT_TRUSTED:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The outbound knobs of a multi-homed host, seen from the receiving Postfix:
 #
-#   smtp_bind_address = 127.NET.30.1 (a loopback alias added for the test):
+#   smtp_bind_address = 127.NET.32.1 (a loopback alias added for the test):
 #     mxca's log shows the connection coming from that address, for `serve`
 #     and for `probe` alike
 #   smtp_helo_name = out.source.drworld: the EHLO name mxca puts in its
@@ -23,7 +23,7 @@ RELAY_PORT=${SOURCE_RELAY_PORT:-10026}
 # shellcheck source=relay_harness.sh
 source "$(dirname "$0")/relay_harness.sh"
 
-SRC=127.$NET.30.1
+SRC=127.$NET.32.1
 R_SRC=${SRC//./\\.}
 HELO=out.source.$WORLD_TLD
 DOWN=192.0.2.1 # TEST-NET-1 (RFC 5737): never a local address here

@@ -37,7 +37,7 @@ DNS_PORT=${WORLD_DNS_PORT:-10053}
 UPSTREAM_ADDR=127.$NET.20.1
 # Where tests run an HTTPS receiver of TLS reports (tlsrpt.$TLD); world.sh
 # starts nothing there.
-TLSRPT_ADDR=127.$NET.30.1
+TLSRPT_ADDR=127.$NET.31.1
 RELAY_ADDR=${RELAY_ADDR:-127.$NET.0.1:10026}
 
 # IDN fixtures (in the $TLD zone, served to mxca): bücher (DANE-EE) and
@@ -60,6 +60,31 @@ declare -A MX_ADDR=(
   [mxca]=127.$NET.10.1 [mxself]=127.$NET.10.2 [mxnotls]=127.$NET.10.3
   [mxexpired]=127.$NET.10.4 [mxsink]=127.$NET.10.5
 )
+
+# MTA-STS (RFC 8461) fixtures, all in the $TLD zone (secure, no TLSA unless
+# said): "name mx-instance policy-host id". policy-host "up" points
+# mta-sts.NAME at the HTTPS server (tests/world/mtasts_https.py, port 443
+# of $STS_HTTPS_ADDR, certificate from the test CA, policies in
+# DIR/mta-sts/mta-sts.NAME.txt), "dead" at an address where nothing listens.
+#   sts-enforce   enforce, mx *.sts-enforce: delivered, verified (mxca)
+#   sts-testing   testing: delivered as before (mxself, self-signed)
+#   sts-mismatch  enforce, mx "*.$TLD" (one label only: no match) and
+#                 mx.elsewhere: refused, sts-mx-mismatch
+#   sts-badcert   enforce, MX mxself (self-signed): sts-certificate
+#   sts-down      TXT, but no policy server: opportunistic (RFC 8461 3.3)
+#   sts-cached    as sts-down, TXT id 2; tests seed a cached policy
+#   sts-id        TXT id 2, served policy enforce with its MX; tests seed
+#                 an older cached policy (id 1) that matches no MX
+#   sts-dane      TLSA 3 1 1 of mxca and an enforce policy naming another
+#                 MX: DANE decides alone
+#   sts-bogus     the TXT record's RRSIG does not match (bogus)
+STS_FIXTURES=(
+  "sts-enforce mxca up 1" "sts-testing mxself up 1" "sts-mismatch mxca up 1"
+  "sts-badcert mxself up 1" "sts-down mxca dead 1" "sts-cached mxca dead 2"
+  "sts-id mxca up 2" "sts-dane mxca up 1" "sts-bogus mxca up 1"
+)
+STS_HTTPS_ADDR=127.$NET.30.1
+STS_DEAD_ADDR=127.$NET.30.2
 
 log() { echo "world: $*" >&2; }
 dbg() { [ -z "${WORLD_DEBUG:-}" ] || echo "world: [$EPOCHREALTIME] $*" >&2; }
@@ -183,6 +208,11 @@ gen_pki() {  # DIR/pki: test CA, leaves, self-signed, expired, spare key
   san+=",DNS:nomx.$TLD,DNS:mx.bench.$TLD"
   # The HTTPS receiver of TLS reports that tests run (RFC 8460 5.2).
   san+=",DNS:tlsrpt.$TLD"
+  local fx sname sinst
+  for fx in "${STS_FIXTURES[@]}"; do
+    read -r sname sinst _ <<< "$fx"
+    [ "$sinst" = mxca ] && san+=",DNS:mx.$sname.$TLD"
+  done
   # IDN fixture: the A-label next-hop only (not its MX host), so DANE-TA
   # name checks pass only by the next-hop reference identifier.
   san+=",DNS:$IDN_TA_ALABEL.$TLD"
@@ -236,6 +266,22 @@ EOF
   openssl req -x509 "${ec[@]}" -keyout "$p/self.key" -out "$p/self.pem" -days 3650 \
     -subj "/CN=mx.insecure.$TLD" \
     -addext "subjectAltName=DNS:mx.insecure.$TLD,DNS:mx1.twomx.$TLD" 2>/dev/null
+
+  # The MTA-STS policy server: one test-CA leaf for every mta-sts.* host.
+  local ssan=""
+  for fx in "${STS_FIXTURES[@]}"; do
+    read -r sname _ <<< "$fx"
+    ssan+="${ssan:+,}DNS:mta-sts.$sname.$TLD"
+  done
+  printf '%s\n' "basicConstraints = critical,CA:FALSE" \
+    "keyUsage = critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage = serverAuth" "subjectAltName = $ssan" > "$p/sts.ext"
+  openssl req -new "${ec[@]}" -keyout "$p/sts.key" -out "$p/sts.csr" \
+    -subj "/O=danerelay test world/CN=mta-sts.sts-enforce.$TLD" 2>/dev/null
+  openssl x509 -req -in "$p/sts.csr" -CA "$p/ca.pem" -CAkey "$p/ca.key" \
+    -set_serial 0x1002 -days 825 -sha256 -extfile "$p/sts.ext" \
+    -out "$p/sts.pem" 2>/dev/null
+  cat "$p/sts.pem" "$p/ca.pem" > "$p/sts-chain.pem"
 
   # A key no server uses: TLSA records that must never match.
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$p/other.key"
@@ -376,6 +422,21 @@ $IDN_TA_ALABEL.$TLD. IN MX 10 mx.$IDN_TA_ALABEL.$TLD.
 mx.$IDN_TA_ALABEL.$TLD. IN A $mxca
 _25._tcp.mx.$IDN_TA_ALABEL.$TLD. IN TLSA 2 0 1 $H_CA
 EOF
+  local fx sname sinst shost sid
+  for fx in "${STS_FIXTURES[@]}"; do
+    read -r sname sinst shost sid <<< "$fx"
+    printf '%s\n' "$sname.$TLD. IN MX 10 mx.$sname.$TLD." \
+      "mx.$sname.$TLD. IN A ${MX_ADDR[$sinst]}" \
+      "_mta-sts.$sname.$TLD. IN TXT \"v=STSv1; id=$sid\"" >> "$tldf"
+    if [ "$shost" = up ]; then
+      echo "mta-sts.$sname.$TLD. IN A $STS_HTTPS_ADDR" >> "$tldf"
+    else
+      echo "mta-sts.$sname.$TLD. IN A $STS_DEAD_ADDR" >> "$tldf"
+    fi
+  done
+  echo "_25._tcp.mx.sts-dane.$TLD. IN TLSA 3 1 1 $H_MX" >> "$tldf"
+  gen_sts_policies "$dir"
+
   if [ "$bench" = 1 ]; then
     local i
     for i in 0 1 2 3 4 5 6 7 8 9; do
@@ -435,6 +496,11 @@ EOF
 
   key=$(keygen "$TLD." "$k")
   sign "$tldf" "$TLD." "$key"
+  # sts-bogus: the TXT rdata changed after signing (old RRSIG kept), so the
+  # _mta-sts answer is bogus while MX and A stay secure.
+  f=$tldf.signed
+  sed -i -E 's/^(_mta-sts\.sts-bogus\.[^[:space:]]+[[:space:]].*TXT[[:space:]]+"v=STSv1; id=)1"/\19"/' "$f"
+  grep -qE '^_mta-sts\.sts-bogus\..*TXT.*id=9"' "$f" || die "sts-bogus: TXT rewrite failed"
 
   # The private root: delegates $TLD, and is the one trust anchor.
   local rootf=$z/root.zone
@@ -498,6 +564,41 @@ EOF
   for zn in . "$TLD." $(for c in "${children[@]}"; do echo "${c%% *}.$TLD."; done); do
     printf 'stub-zone:\n    name: "%s"\n    stub-addr: %s@%s\n' "$zn" "$DNS_ADDR" "$DNS_PORT"
   done >> "$dir/unbound.conf"
+}
+
+# The policies the HTTPS server serves (DIR/mta-sts/mta-sts.NAME.txt, RFC
+# 8461 3.2); sts-down and sts-cached have none (their host is dead anyway).
+gen_sts_policies() {  # DIR
+  local w=$1/mta-sts T=$TLD
+  mkdir -p "$w"
+  pol() {  # NAME MODE MX...
+    local n=$1 m=$2; shift 2
+    { echo "version: STSv1"; echo "mode: $m"
+      local x; for x in "$@"; do echo "mx: $x"; done
+      echo "max_age: 86400"; } > "$w/mta-sts.$n.$T.txt"
+  }
+  pol sts-enforce enforce "*.sts-enforce.$T"
+  pol sts-testing testing "mx.sts-testing.$T"
+  pol sts-mismatch enforce "*.$T" "mx.elsewhere.$T"
+  pol sts-badcert enforce "mx.sts-badcert.$T"
+  pol sts-id enforce "mx.sts-id.$T"
+  pol sts-dane enforce "mx.elsewhere.$T"
+  pol sts-bogus enforce "mx.sts-bogus.$T"
+}
+
+start_sts_https() {  # DIR: the MTA-STS policy server on $STS_HTTPS_ADDR:443
+  local dir=$1 pid i
+  setsid python3 "$(dirname "${BASH_SOURCE[0]}")/mtasts_https.py" \
+    "$STS_HTTPS_ADDR" 443 "$dir/pki/sts-chain.pem" "$dir/pki/sts.key" \
+    "$dir/mta-sts" < /dev/null >> "$dir/log/mtasts-https.log" 2>&1 &
+  pid=$!
+  echo "mtasts-https $pid $dir/mta-sts" >> "$dir/run/procs"
+  for i in $(seq 100); do
+    port_busy "$STS_HTTPS_ADDR" 443 t && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  die "MTA-STS HTTPS server did not start (see $dir/log/mtasts-https.log)"
 }
 
 start_nsd() {  # DIR
@@ -706,6 +807,14 @@ check_traversable() {  # DIR: postfix and nobody must reach DIR
 
 env_line() { printf '%s=%q\n' "$1" "$2"; }
 
+sts_domains_of() {  # INSTANCE: the MTA-STS fixture domains it receives
+  local fx sname sinst
+  for fx in "${STS_FIXTURES[@]}"; do
+    read -r sname sinst _ <<< "$fx"
+    [ "$sinst" = "$1" ] && echo "$sname.$TLD"
+  done
+}
+
 write_env() {  # DIR BENCH
   local dir=$1 bench=$2 e=$1/world.env
   local pd=$dir/postfix n
@@ -778,6 +887,17 @@ write_env() {  # DIR BENCH
     env_line WORLD_D_IDN_EE_UTF8 "$IDN_EE_ULABEL.$TLD"
     dom IDN_TA     "$IDN_TA_ALABEL.$TLD" "mx.$IDN_TA_ALABEL.$TLD" "$md/mxca/$IDN_TA_ULABEL.$TLD"
     env_line WORLD_D_IDN_TA_UTF8 "$IDN_TA_ULABEL.$TLD"
+    # MTA-STS: WORLD_D_STS_<NAME> as above, the policy directory the HTTPS
+    # server reads, and its address.
+    local fx sname sinst
+    for fx in "${STS_FIXTURES[@]}"; do
+      read -r sname sinst _ <<< "$fx"
+      local F=${sname^^}
+      dom "${F//-/_}" "$sname.$TLD" "mx.$sname.$TLD" "$md/$sinst/$sname.$TLD"
+    done
+    env_line WORLD_STS_DIR "$dir/mta-sts"
+    env_line WORLD_STS_HTTPS_ADDR "$STS_HTTPS_ADDR"
+    env_line WORLD_STS_DEAD_ADDR "$STS_DEAD_ADDR"
     if [ "$bench" = 1 ]; then
       env_line WORLD_BENCH_DOMAINS "$(printf "bench%d.$TLD " 0 1 2 3 4 5 6 7 8 9 | sed 's/ $//')"
       env_line WORLD_BENCH_MX "mx.bench.$TLD"
@@ -819,13 +939,16 @@ do_up() {
   add_alias "$UPSTREAM_ADDR"
   add_alias "$DNS_ADDR"
   add_alias "$TLSRPT_ADDR"
+  add_alias "$STS_HTTPS_ADDR"
+  add_alias "$STS_DEAD_ADDR"
+  port_busy "$STS_HTTPS_ADDR" 443 t && die "TCP $STS_HTTPS_ADDR:443 is already in use"
   port_busy "$DNS_ADDR" "$DNS_PORT" u && die "UDP $DNS_ADDR:$DNS_PORT is already in use"
   for n in "${insts[@]}"; do
     port_busy "${MX_ADDR[$n]}" 25 t && die "TCP ${MX_ADDR[$n]}:25 is already in use (another world running?)"
   done
   port_busy "$UPSTREAM_ADDR" 25 t && die "TCP $UPSTREAM_ADDR:25 is already in use"
 
-  rm -rf "$dir/run" "$dir/dns" "$dir/pki" "$dir/postfix" "$dir/log" "$dir/maildir" \
+  rm -rf "$dir/run" "$dir/dns" "$dir/pki" "$dir/postfix" "$dir/log" "$dir/maildir" "$dir/mta-sts" \
     "$dir/world.env" "$dir/unbound.conf" "$dir/trust-anchor.ds"
   mkdir -p "$dir/run" "$dir/log" "$dir/maildir"
   : > "$dir/run/procs"
@@ -840,12 +963,15 @@ do_up() {
   gen_dns "$dir" "$bench" > "$dir/log/dns-gen.log"
 
   local T=$TLD
+  # shellcheck disable=SC2046  # one argument per MTA-STS fixture domain
   write_mx_instance "$dir" mxca ca "dane-ee.$T" "dane-ta.$T" "mismatch.$T" \
     "bogus-sig.$T" "bogus-ds.$T" "twomx.$T" "sender.$T" "tlsa-bogus.$T" \
     "tlsa-servfail.$T" "nomx.$T" "$IDN_EE_ALABEL.$T" "$IDN_TA_ALABEL.$T" \
-    "$IDN_EE_ULABEL.$T" "$IDN_TA_ULABEL.$T"
+    "$IDN_EE_ULABEL.$T" "$IDN_TA_ULABEL.$T" \
+    $(sts_domains_of mxca)
+  # shellcheck disable=SC2046  # one argument per MTA-STS fixture domain
   write_mx_instance "$dir" mxself self "insecure.$T" "twomx.$T" \
-    "cname-bogus.$T" "ok.cname-bogus.$T" "sharedmx.$T"
+    "cname-bogus.$T" "ok.cname-bogus.$T" "sharedmx.$T" $(sts_domains_of mxself)
   write_mx_instance "$dir" mxnotls none "notls.$T"
   write_mx_instance "$dir" mxexpired expired "expired.$T"
   if [ "$bench" = 1 ]; then
@@ -855,6 +981,7 @@ do_up() {
   write_upstream "$dir"
 
   dbg nsd; start_nsd "$dir"
+  dbg mta-sts; start_sts_https "$dir"
   dbg postfix
   # One after the other: with the quick-start queue each takes ~50 ms, and
   # starting them in parallel was measured slower.

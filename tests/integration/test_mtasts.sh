@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# MTA-STS (RFC 8461) in the test world: policies discovered through the
+# relay's validating resolver, fetched over HTTPS from the world's policy
+# server (tests/world/mtasts_https.py, certificate from the test CA, which
+# mta_sts_ca_file names), cached under spool_dir/mta-sts, and applied to
+# destinations without DANE. The fixtures are described in world.sh
+# (STS_FIXTURES):
+#
+#   sts-enforce   enforce, MX matches *.sts-enforce  -> sent, tls=sts-enforce
+#   sts-testing   testing, self-signed MX            -> sent, tls=sts-testing
+#   sts-mismatch  enforce, no mx pattern matches     -> deferred sts-mx-mismatch
+#   sts-badcert   enforce, self-signed MX            -> deferred sts-certificate
+#   sts-down      TXT but no policy server, no cache -> sent, tls=may (3.3)
+#   sts-cached    as sts-down, cached policy         -> sent, tls=sts-enforce
+#   sts-id        cached id 1 matches no MX; TXT id 2 -> refetched, sent
+#   sts-dane      TLSA + enforce policy naming another MX -> sent, tls=dane-ee
+#   sts-bogus     bogus _mta-sts TXT, no cache       -> deferred sts-policy-fetch
+#
+# Output is TAP on stdout; chatter goes to stderr.
+# usage: test_mtasts.sh PATH/TO/danerelay
+set -uo pipefail
+
+RELAY_BIN=${1:?usage: test_mtasts.sh DANERELAY}
+HARNESS_NAME=mtasts
+export WORLD_NET=${WORLD_NET:-16}
+RELAY_PORT=${MTASTS_RELAY_PORT:-10037}
+# shellcheck source=relay_harness.sh
+source "$(dirname "$0")/relay_harness.sh"
+
+cat > "$CONF" <<EOF
+# Written by tests/integration/test_mtasts.sh
+listen = $RELAY_ADDR
+mynetworks = 127.0.0.1/32, $RELAY_HOST/32, $WORLD_UPSTREAM_ADDR/32
+spool_dir = $SPOOL
+myhostname = relay.mtasts.$WORLD_TLD
+dns_resolver_config = $WORLD_UNBOUND_CONF
+dns_trust_anchor_file =
+dns_selftest_name = $WORLD_SELFTEST_NAME
+tls_security_level = dane
+mta_sts_ca_file = $WORLD_CA_CERT
+mta_sts_timeout = 5s
+retry_min = 1h
+retry_max = 2h
+delay_warning_time = 4h
+log_level = debug
+EOF
+
+DR() { "$RELAY_BIN" -c "$CONF" "$@"; }
+
+# send MSGID RCPT: one message straight to the relay over SMTP.
+send() {
+  python3 - "$RELAY_HOST" "$RELAY_PORT" "$WORLD_SENDER" "$2" "$1" "$WORLD_TLD" <<'PY'
+import smtplib, sys
+host, port, sender, rcpt, mid, tld = sys.argv[1:7]
+s = smtplib.SMTP(host, int(port), timeout=30)
+msg = (f"From: <{sender}>\r\nTo: <{rcpt}>\r\nSubject: mtasts {mid}\r\n"
+       f"Message-ID: <{mid}@mtasts.{tld}>\r\n\r\nmta-sts test\r\n")
+s.sendmail(sender, [rcpt], msg)
+s.quit()
+PY
+}
+
+# seed DOMAIN ID BODY: a cached policy fetched now, as the relay writes it.
+seed() {
+  mkdir -p "$SPOOL/mta-sts"
+  printf 'id %s\nfetched %s\n\n%s' "$2" "$(date +%s)" "$3" > "$SPOOL/mta-sts/$1"
+  chmod 644 "$SPOOL/mta-sts/$1"
+}
+
+if ! start_relay; then
+  echo "1..1"
+  echo "not ok 1 - danerelay serve starts"
+  exit 1
+fi
+ok "danerelay serve starts"
+check "DNSSEC self-test passes" wait_for 20 grep -q "event=dnssec-selftest status=ok" "$RLOG"
+
+T_=$WORLD_TLD
+# Cached policies for the two cache cases, before any mail for them.
+seed "sts-cached.$T_" 1 "$(printf 'version: STSv1\nmode: enforce\nmx: mx.sts-cached.%s\nmax_age: 86400\n' "$T_")"
+seed "sts-id.$T_" 1 "$(printf 'version: STSv1\nmode: enforce\nmx: mx.nowhere.%s\nmax_age: 86400\n' "$T_")"
+
+for d in enforce testing mismatch badcert down cached id dane bogus; do
+  send "$d" "u1@sts-$d.$T_"
+done
+
+# --- enforce ------------------------------------------------------------------
+check "enforce: delivered to the matching MX (*.sts-enforce)" \
+  wait_for 30 maildir_has "$WORLD_D_STS_ENFORCE_MAILDIR" enforce
+check "enforce: delivery line says tls=sts-enforce status=sent" \
+  wait_for 10 log_has "u1@sts-enforce.$T_" "tls=sts-enforce .*status=sent"
+check "enforce: the policy was fetched (event=mta-sts status=fetched mode=enforce policy_id=1)" \
+  grep -qE "event=mta-sts domain=sts-enforce.$T_ status=fetched mode=enforce policy_id=1" "$RLOG"
+check "enforce: the policy is cached on disk under spool_dir/mta-sts" \
+  grep -qx "id 1" "$SPOOL/mta-sts/sts-enforce.$T_"
+
+# --- testing ------------------------------------------------------------------
+check "testing: delivered to the self-signed MX as before" \
+  wait_for 30 maildir_has "$WORLD_D_STS_TESTING_MAILDIR" testing
+check "testing: delivery line says tls=sts-testing status=sent" \
+  wait_for 10 log_has "u1@sts-testing.$T_" "tls=sts-testing .*status=sent"
+
+# --- refusals -------------------------------------------------------------------
+check "mx mismatch: deferred class=sts-mx-mismatch (\"*.$T_\" matches one label only)" \
+  wait_for 30 log_has "u1@sts-mismatch.$T_" "class=sts-mx-mismatch"
+check "mx mismatch: dsn=4.7.5 status=deferred" \
+  log_has "u1@sts-mismatch.$T_" "dsn=4.7.5 .*status=deferred"
+check "mx mismatch: nothing reached the MX" \
+  bash -c "! grep -rlsF 'Message-ID: <mismatch@mtasts.$T_>' '$WORLD_D_STS_MISMATCH_MAILDIR' | grep -q ."
+check "bad certificate: deferred class=sts-certificate" \
+  wait_for 30 log_has "u1@sts-badcert.$T_" "class=sts-certificate"
+check "bad certificate: dsn=4.7.5 status=deferred" \
+  log_has "u1@sts-badcert.$T_" "dsn=4.7.5 .*status=deferred"
+check "bad certificate: nothing reached the MX" \
+  bash -c "! grep -rlsF 'Message-ID: <badcert@mtasts.$T_>' '$WORLD_D_STS_BADCERT_MAILDIR' | grep -q ."
+check "bogus TXT, no cache: deferred class=sts-policy-fetch" \
+  wait_for 30 log_has "u1@sts-bogus.$T_" "class=sts-policy-fetch"
+check "bogus TXT: dsn=4.7.5 status=deferred" \
+  log_has "u1@sts-bogus.$T_" "dsn=4.7.5 .*status=deferred"
+check "bogus TXT: nothing reached the MX" \
+  bash -c "! grep -rlsF 'Message-ID: <bogus@mtasts.$T_>' '$WORLD_D_STS_BOGUS_MAILDIR' | grep -q ."
+
+# --- fetch failures -------------------------------------------------------------
+check "policy server down, no cache: delivered opportunistically (RFC 8461 3.3), tls=may" \
+  wait_for 30 log_has "u1@sts-down.$T_" "tls=may .*status=sent"
+check "policy server down, no cache: logged event=mta-sts status=no-policy" \
+  grep -qE "event=mta-sts domain=sts-down.$T_ status=no-policy" "$RLOG"
+check "policy server down, cached policy: enforced from the cache, tls=sts-enforce" \
+  wait_for 30 log_has "u1@sts-cached.$T_" "tls=sts-enforce .*status=sent"
+check "policy server down, cached policy: logged status=refresh-failed-using-cache" \
+  grep -qE "event=mta-sts domain=sts-cached.$T_ status=refresh-failed-using-cache" "$RLOG"
+
+# --- id change ------------------------------------------------------------------
+check "id change: delivered under the new policy, tls=sts-enforce" \
+  wait_for 30 log_has "u1@sts-id.$T_" "tls=sts-enforce .*status=sent"
+check "id change: the new policy (id 2) was fetched" \
+  grep -qE "event=mta-sts domain=sts-id.$T_ status=fetched mode=enforce policy_id=2" "$RLOG"
+check "id change: the cache file now holds id 2" \
+  grep -qx "id 2" "$SPOOL/mta-sts/sts-id.$T_"
+
+# --- DANE first -----------------------------------------------------------------
+check "DANE and MTA-STS: DANE decides (tls=dane-ee); the policy naming another MX is not applied" \
+  wait_for 30 log_has "u1@sts-dane.$T_" "tls=dane-ee .*status=sent"
+
+# --- the operator's view --------------------------------------------------------
+ID_MM=$(grep -E "event=delivery .*to=<u1@sts-mismatch.$T_>" "$RLOG" | head -1 | sed -nE 's/.* id=([0-9A-F]{14}) .*/\1/p')
+check "the refused message's queue id is in the log" [ -n "$ID_MM" ]
+DR queue list --class sts-mx-mismatch > "$T/list.txt" 2>&1
+check "queue list --class sts-mx-mismatch finds it" grep -q "$ID_MM" "$T/list.txt"
+# --- probe: the same decision, stopping before MAIL -------------------------
+DR probe "sts-enforce.$T_" > "$T/probe-enforce.txt" 2>&1
+check "probe sts-enforce: exit 0" [ $? = 0 ]
+check "probe sts-enforce: policy line and tls=sts-enforce" \
+  bash -c "grep -q '^mta-sts policy mode=enforce id=1' '$T/probe-enforce.txt' && grep -q 'result: ok.* tls=sts-enforce' '$T/probe-enforce.txt'"
+DR probe --json "sts-mismatch.$T_" > "$T/probe-mismatch.json" 2> "$T/probe-mismatch.err"
+check "probe --json sts-mismatch: exit 1, failure_class sts-mx-mismatch" [ $? = 1 ]
+check "probe --json sts-mismatch: mta_sts mode enforce, failure_class sts-mx-mismatch" \
+  jq -e '.mta_sts.mode == "enforce" and .failure_class == "sts-mx-mismatch"' "$T/probe-mismatch.json"
+DR probe "sts-badcert.$T_" > "$T/probe-badcert.txt" 2>&1
+check "probe sts-badcert: refused with class=sts-certificate" \
+  grep -q "delivery NOT allowed: class=sts-certificate" "$T/probe-badcert.txt"
+DR probe "sts-dane.$T_" > "$T/probe-dane.txt" 2>&1
+check "probe sts-dane: DANE decides, no MTA-STS lookup (no mta-sts line)" \
+  bash -c "grep -q 'result: ok.* tls=dane-ee' '$T/probe-dane.txt' && ! grep -q '^mta-sts' '$T/probe-dane.txt'"
+DR report > "$T/report.txt" 2>&1
+check "report: the MTA-STS hints" grep -q "MTA-STS policy (enforce)" "$T/report.txt"
+stop_relay TERM
+check "relay stops cleanly" [ "${RELAY_STATUS:-1}" = 0 ]
+DR queue show "$ID_MM" > "$T/show.txt" 2>&1
+check "queue show: the attempt's class is sts-mx-mismatch" grep -q "sts-mx-mismatch" "$T/show.txt"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
