@@ -125,6 +125,8 @@ enum rpl_act {
 	RPL_A_EXPECT_QUEUE,
 	RPL_A_EXPECT_DSN,
 	RPL_A_EXPECT_NO_DSN,
+	RPL_A_EXPECT_DSN_TEXT,
+	RPL_A_EXPECT_NO_DSN_TEXT,
 	RPL_A_EXPECT_CONNECTIONS,
 	RPL_A_EXPECT_MESSAGES,
 	RPL_A_EXPECT_TRANSCRIPT,
@@ -143,6 +145,7 @@ struct rpl_submit {
 	bool ret_full, ret_hdrs;
 	bool smtputf8;
 	bool eightbit;
+	bool requiretls; /* MAIL ... REQUIRETLS was given (RFC 8689) */
 	size_t body_bytes; /* 0: a short default body */
 	char envid[64];
 };

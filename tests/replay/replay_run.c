@@ -277,6 +277,7 @@ do_submit(const struct rpl_action *a)
 	    : s->ret_hdrs      ? RELAY_QUEUE_RET_HDRS
 	                       : RELAY_QUEUE_RET_NONE;
 	env->smtputf8 = s->smtputf8;
+	env->requiretls = s->requiretls;
 	env->body =
 	    s->eightbit ? RELAY_QUEUE_BODY_8BITMIME : RELAY_QUEUE_BODY_7BIT;
 	env->content_8bit = s->eightbit;
@@ -507,6 +508,29 @@ expectation(const struct rpl_action *a)
 				return;
 			}
 		return;
+	case RPL_A_EXPECT_DSN_TEXT:
+	case RPL_A_EXPECT_NO_DSN_TEXT: {
+		/* Over each DSN's whole text; ^ and $ per line (CRLF: end a
+		 * pattern before the \r, not with $). */
+		size_t hit = ndsn;
+		regex_t rx;
+		if (regcomp(&rx, a->regex, REG_EXTENDED | REG_NOSUB |
+		        REG_NEWLINE) != 0) {
+			fail_at(a->line, "bad regex /%s/", a->regex);
+			return;
+		}
+		for (size_t i = 0; i < ndsn && hit == ndsn; i++)
+			if (regexec(&rx, dsns[i].text, 0, NULL, 0) == 0)
+				hit = i;
+		regfree(&rx);
+		if (a->kind == RPL_A_EXPECT_DSN_TEXT && hit == ndsn)
+			fail_at(a->line, "no DSN text matches /%s/ (%zu DSNs)",
+			    a->regex, ndsn);
+		if (a->kind == RPL_A_EXPECT_NO_DSN_TEXT && hit < ndsn)
+			fail_at(a->line, "DSN %s matches /%s/", dsns[hit].id,
+			    a->regex);
+		return;
+	}
 	case RPL_A_EXPECT_CONNECTIONS:
 	case RPL_A_EXPECT_MESSAGES: {
 		const struct rpl_peer *p = replay_peer_find(a->arg);
@@ -762,6 +786,8 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		case RPL_A_EXPECT_QUEUE:
 		case RPL_A_EXPECT_DSN:
 		case RPL_A_EXPECT_NO_DSN:
+		case RPL_A_EXPECT_DSN_TEXT:
+		case RPL_A_EXPECT_NO_DSN_TEXT:
 		case RPL_A_EXPECT_CONNECTIONS:
 		case RPL_A_EXPECT_MESSAGES:
 		case RPL_A_EXPECT_TRANSCRIPT:
