@@ -107,7 +107,7 @@ deliver__requiretls_refuse(struct dest_job *j, const char *why)
 	char reason[REASON_MAX];
 	relay_fmt(reason, sizeof(reason), "REQUIRETLS support required: %s",
 	    why);
-	deliver__fail_set(&j->fail, true, "5.7.30",
-	    RELAY_FAIL_CLASS_REQUIRETLS, reason);
+	deliver__fail_set(&j->fail, true, "5.7.30", RELAY_FAIL_CLASS_REQUIRETLS,
+	    reason);
 	deliver__requiretls_keep(&j->fail, &prev);
 }

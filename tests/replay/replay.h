@@ -145,7 +145,7 @@ struct rpl_submit {
 	bool ret_full, ret_hdrs;
 	bool smtputf8;
 	bool eightbit;
-	bool requiretls; /* MAIL ... REQUIRETLS was given (RFC 8689) */
+	bool requiretls;   /* MAIL ... REQUIRETLS was given (RFC 8689) */
 	size_t body_bytes; /* 0: a short default body */
 	char envid[64];
 };

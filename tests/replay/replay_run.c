@@ -514,8 +514,8 @@ expectation(const struct rpl_action *a)
 		 * pattern before the \r, not with $). */
 		size_t hit = ndsn;
 		regex_t rx;
-		if (regcomp(&rx, a->regex, REG_EXTENDED | REG_NOSUB |
-		        REG_NEWLINE) != 0) {
+		if (regcomp(&rx, a->regex,
+		        REG_EXTENDED | REG_NOSUB | REG_NEWLINE) != 0) {
 			fail_at(a->line, "bad regex /%s/", a->regex);
 			return;
 		}

@@ -156,16 +156,17 @@ static const struct crow rows[] = {
 	 * (5.7.30, reason requiretls-not-offered). */
 	{ "REQUIRETLS offered after STARTTLS", F_REQ | F_RTLS | F_ONE,
 	    SB SE_TLS "220 2.0.0 go ahead\r\n<TLS>"
-	    "250-mx.test\r\n250-PIPELINING\r\n250 REQUIRETLS\r\n"
-	    "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n" SDOT SQ,
+	              "250-mx.test\r\n250-PIPELINING\r\n250 REQUIRETLS\r\n"
+	              "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n" SDOT SQ,
 	    "x\r\n",
-	    CE "STARTTLS\r\n" CE
+	    CE
+	    "STARTTLS\r\n" CE
 	    "MAIL FROM:<s@a.test> REQUIRETLS\r\nRCPT TO:<r1@b.test>\r\nDATA\r\n"
 	    "x\r\n.\r\n" CQ,
 	    "T R0:250 2.1.5 B M:250 2.0.0 dot READY DONE:2 reply" },
 	{ "REQUIRETLS not offered after STARTTLS", F_REQ | F_RTLS | F_ONE,
 	    SB "250-mx.test\r\n250-REQUIRETLS\r\n250 STARTTLS\r\n"
-	    "220 2.0.0 go ahead\r\n<TLS>" SE SQ,
+	       "220 2.0.0 go ahead\r\n<TLS>" SE SQ,
 	    "x\r\n", CE "STARTTLS\r\n" CE CQ,
 	    "T R0:0 5.7.30 (requiretls-not-offered) "
 	    "M:0 5.7.30 mail (requiretls-not-offered) READY DONE:2 reply" },

@@ -157,17 +157,16 @@ static const struct srow rows[] = {
 	{ "REQUIRETLS offered and accepted after STARTTLS", F_TLS | F_RTLS,
 	    "EHLO c.test\r\nMAIL FROM:<a@x.test> REQUIRETLS\r\nSTARTTLS\r\n"
 	    "<TLS>EHLO c.test\r\nMAIL FROM:<a@x.test> REQUIRETLS\r\n",
-	    BANNER EHLO_TLS_R
-	    "555 5.5.4 Unsupported option: REQUIRETLS\r\n"
-	    "220 2.0.0 Ready to start TLS\r\n"
-	    "250-relay.test\r\n" EHLO_BODY
-	    "250-CHUNKING\r\n250 REQUIRETLS\r\n" MAIL_OK,
+	    BANNER EHLO_TLS_R "555 5.5.4 Unsupported option: REQUIRETLS\r\n"
+	                      "220 2.0.0 Ready to start TLS\r\n"
+	                      "250-relay.test\r\n" EHLO_BODY
+	                      "250-CHUNKING\r\n250 REQUIRETLS\r\n" MAIL_OK,
 	    "H(c.test)T H(c.test)M(<a@x.test> REQUIRETLS)", NULL, 0 },
 	{ "REQUIRETLS not configured: unknown after STARTTLS too", F_TLS,
 	    "EHLO c.test\r\nSTARTTLS\r\n"
 	    "<TLS>EHLO c.test\r\nMAIL FROM:<a@x.test> REQUIRETLS\r\n",
 	    BANNER EHLO_TLS_R "220 2.0.0 Ready to start TLS\r\n" EHLO_R
-	    "555 5.5.4 Unsupported option: REQUIRETLS\r\n",
+	                      "555 5.5.4 Unsupported option: REQUIRETLS\r\n",
 	    "H(c.test)T H(c.test)", NULL, 0 },
 	{ "STARTTLS not offered", 0, "EHLO c.test\r\nSTARTTLS\r\n",
 	    BANNER EHLO_R "502 5.5.1 Error: command not implemented\r\n",
