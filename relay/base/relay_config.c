@@ -43,6 +43,8 @@ static const char *const log_level_words[] = { "info", "debug", NULL };
 /* Index = enum relay_tls_level; the global level refuses "none". */
 static const char *const tls_level_words[] = { "dane", "dane-only", "may",
 	"encrypt", "verify", NULL };
+static const char *const tls_required_header_words[] = { "ignore", "honour",
+	NULL };
 static const char *const tls_policy_words[] = { "dane", "dane-only", "may",
 	"encrypt", "verify", "none", NULL };
 
@@ -229,6 +231,17 @@ static const struct relay_config_param relay_config_table[] = {
 	    "Per-destination levels: lines `domain level`; `.example.com` "
 	    "matches every subdomain; levels as tls_security_level plus "
 	    "`none`." },
+	{ "tls_required_header", RELAY_CONFIG_ENUM, "ignore", NULL, 0, 0,
+	    tls_required_header_words, F(tls_required_header), NOCOUNT,
+	    "What a `TLS-Required: No` header field (RFC 8689 4.2.2) does. "
+	    "`ignore`: nothing; every message gets the operator's TLS policy. "
+	    "`honour`: the sender's request is noted (logged) and lets such a "
+	    "message skip a recipient domain's MTA-STS policy once danerelay "
+	    "applies one, but never the DANE authentication that the policy "
+	    "requires for a domain with usable TLSA records; a REQUIRETLS "
+	    "message ignores the field (RFC 8689 4.2.2). The default is "
+	    "`ignore` because the header is unauthenticated: anyone who can "
+	    "put mail into the relay could otherwise lower its protection." },
 	{ "tls_security_level", RELAY_CONFIG_ENUM, "dane", NULL, 0, 0,
 	    tls_level_words, F(tls_security_level), NOCOUNT,
 	    "`dane` (RFC 7672: DANE where TLSA is usable, else opportunistic), "
@@ -240,6 +253,8 @@ static const struct relay_config_param relay_config_table[] = {
 _Static_assert(sizeof(enum relay_tls_level) == sizeof(int),
     "enum fields are stored as int");
 _Static_assert(sizeof(enum relay_config_log_level) == sizeof(int),
+    "enum fields are stored as int");
+_Static_assert(sizeof(enum relay_tls_required_header) == sizeof(int),
     "enum fields are stored as int");
 
 const char *

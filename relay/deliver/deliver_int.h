@@ -178,6 +178,9 @@ struct dest_job {
 	/* Every MX address tried failed at the session level (connect, TLS,
 	 * DANE, greeting, EHLO): the destination, not this message, failed. */
 	bool all_mx_failed;
+	/* `TLS-Required: No` honoured (relay_requiretls.c): recipient-side
+	 * MTA-STS policy may be skipped for this job; DANE never is. */
+	bool tls_required_no;
 };
 
 /*
@@ -278,6 +281,9 @@ void deliver__requiretls_policy(struct dest_job *j);
 void deliver__requiretls_keep(struct failure *f, const struct failure *prev);
 /* The current MX host cannot carry the message: record why. */
 void deliver__requiretls_refuse(struct dest_job *j, const char *why);
+/* Reads `TLS-Required: No` (RFC 8689 4.2.2) from the message's header
+ * section, sets j->tls_required_no per tls_required_header, logs it. */
+void deliver__tls_required_header(struct dest_job *j);
 
 /* relay_relayhost.c */
 int deliver__relayhost_start(struct dest_job *j);

@@ -577,6 +577,7 @@ deliver__dest_start(struct dest_job *j)
 		relay_class_policy(ctx->cfg, j->domain, &j->policy);
 		if (deliver__requiretls(j))
 			deliver__requiretls_policy(j);
+		deliver__tls_required_header(j);
 	}
 	enum tlsa_level level = j->policy.tlsa_level;
 	j->level = level;

@@ -22,7 +22,17 @@
  * own, so a tls_policy_file entry that lowers the level (none, may,
  * encrypt, verify) does not lower it for such a message: it gets `dane`,
  * or `dane-only` when that is the entry.
+ *
+ * The `TLS-Required: No` header field (RFC 8689 4.2.2) asks the opposite:
+ * that recipient-side policy (DANE, MTA-STS) be ignored for the message.
+ * With tls_required_header = honour the job notes it (tls_required_no),
+ * which an MTA-STS policy, once danerelay applies one, consults; the DANE
+ * policy never does: an unauthenticated header must not lower what the
+ * operator requires for DANE domains. REQUIRETLS on MAIL FROM wins over
+ * the header (4.2.2).
  */
+#include <strings.h>
+
 #include "deliver_int.h"
 #include "relay_log.h"
 
@@ -110,4 +120,100 @@ deliver__requiretls_refuse(struct dest_job *j, const char *why)
 	deliver__fail_set(&j->fail, true, "5.7.30", RELAY_FAIL_CLASS_REQUIRETLS,
 	    reason);
 	deliver__requiretls_keep(&j->fail, &prev);
+}
+
+/* Whether the header section of content (up to the first empty line)
+ * holds a `TLS-Required: No` field (RFC 8689 4.2.2: the value "No",
+ * case-insensitive, with folding white space around it). */
+static bool
+content_tls_required_no(const uint8_t *p, size_t len)
+{
+	static const char name[] = "TLS-Required";
+	size_t nl = sizeof(name) - 1;
+	size_t i = 0;
+	while (i < len) {
+		size_t e = i;
+		while (e < len && p[e] != '\n')
+			e++;
+		size_t ll = e > i && p[e - 1] == '\r' ? e - 1 - i : e - i;
+		if (ll == 0)
+			return false; /* end of the header section */
+		if (ll > nl &&
+		    strncasecmp((const char *)p + i, name, nl) == 0) {
+			/* The name, optional WSP, ':' and the unfolded value
+			 * (continuation lines start with WSP). */
+			size_t k = i + nl;
+			while (k < i + ll && (p[k] == ' ' || p[k] == '\t'))
+				k++;
+			if (k < i + ll && p[k] == ':') {
+				char val[8];
+				size_t vn = 0;
+				bool over = false;
+				size_t q = k + 1;
+				for (;;) {
+					for (; q < i + ll; q++) {
+						if (p[q] == ' ' || p[q] == '\t')
+							continue;
+						if (vn + 1 >= sizeof(val)) {
+							over = true;
+							break;
+						}
+						val[vn++] = (char)p[q];
+					}
+					/* A folded continuation belongs to it. */
+					size_t nx = e + 1;
+					if (over || nx >= len ||
+					    (p[nx] != ' ' && p[nx] != '\t'))
+						break;
+					e = nx;
+					while (e < len && p[e] != '\n')
+						e++;
+					i = nx;
+					ll = e > i && p[e - 1] == '\r'
+					    ? e - 1 - i
+					    : e - i;
+					q = i;
+				}
+				val[vn] = '\0';
+				if (!over && strcasecmp(val, "No") == 0)
+					return true;
+			}
+		}
+		i = e + 1;
+	}
+	return false;
+}
+
+void
+deliver__tls_required_header(struct dest_job *j)
+{
+	const struct msg_job *m = j->m;
+	j->tls_required_no = false;
+	if (m->content == NULL ||
+	    !content_tls_required_no(m->content, m->content_len))
+		return;
+	const char *action;
+	const char *why;
+	if (deliver__requiretls(j)) {
+		action = "ignored";
+		why = "REQUIRETLS was given: the header field is ignored "
+		      "(RFC 8689 4.2.2)";
+	} else if (j->m->s->ctx->cfg->tls_required_header ==
+	    RELAY_TLS_REQUIRED_HEADER_HONOUR) {
+		action = "honoured";
+		why = "tls_required_header = honour: recipient MTA-STS policy "
+		      "may be skipped; the DANE policy still applies";
+		j->tls_required_no = true;
+	} else {
+		action = "ignored";
+		why = "tls_required_header = ignore";
+	}
+	struct relay_log_line l;
+	if (relay_log_begin(&l, RELAY_LOG_INFO, "tls-required-header")) {
+		relay_log_str(&l, "id", m->id);
+		relay_log_str(&l, "domain", j->domain);
+		relay_log_str(&l, "action", action);
+		relay_log_str(&l, "why", why);
+		relay_log_end(&l);
+	}
 }

@@ -145,8 +145,9 @@ struct rpl_submit {
 	bool ret_full, ret_hdrs;
 	bool smtputf8;
 	bool eightbit;
-	bool requiretls;   /* MAIL ... REQUIRETLS was given (RFC 8689) */
-	size_t body_bytes; /* 0: a short default body */
+	bool requiretls;      /* MAIL ... REQUIRETLS was given (RFC 8689) */
+	bool tls_required_no; /* a folded `TLS-Required: No` header field */
+	size_t body_bytes;    /* 0: a short default body */
 	char envid[64];
 };
 

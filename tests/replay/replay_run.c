@@ -290,9 +290,10 @@ do_submit(const struct rpl_action *a)
 	if (body == NULL)
 		abort();
 	int n = snprintf(body, cap,
-	    "From: <%s>\r\nTo: <%s>\r\nSubject: replay %zu\r\n"
+	    "From: <%s>\r\nTo: <%s>\r\nSubject: replay %zu\r\n%s"
 	    "Message-ID: <%zu@replay.test>\r\n\r\n%s\r\n",
-	    s->from, s->to[0], nsubs, nsubs,
+	    s->from, s->to[0], nsubs,
+	    s->tls_required_no ? "TLS-Required:\r\n No\r\n" : "", nsubs,
 	    s->eightbit ? "Gr\xc3\xbc\xc3\x9f"
 	                  "e."
 	                : "Hello.");

@@ -682,10 +682,12 @@ parse_submit(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 			s->eightbit = true;
 		} else if (strcmp(t, "requiretls") == 0) {
 			s->requiretls = true;
+		} else if (strcmp(t, "tls-required-no") == 0) {
+			s->tls_required_no = true;
 		} else {
 			return perr(ps,
 			    "submit: unknown '%s' (from= to= notify= ret= envid= "
-			    "body-bytes= smtputf8 8bit requiretls)",
+			    "body-bytes= smtputf8 8bit requiretls tls-required-no)",
 			    t);
 		}
 	}
