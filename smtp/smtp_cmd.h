@@ -34,7 +34,7 @@ struct smtp_mail_params {
 	enum smtp_ret ret;       /* RET=, RFC 3461 4.3 */
 	struct smtp_slice envid; /* ENVID= xtext as given; len 0 if absent */
 	bool smtputf8;           /* SMTPUTF8, RFC 6531 3.4 */
-	bool requiretls;         /* REQUIRETLS, RFC 8689 3 (no value) */
+	bool requiretls;         /* REQUIRETLS, RFC 8689 2 (no value) */
 };
 
 /* RCPT TO parameters (RFC 3461 4.1, 4.2). */

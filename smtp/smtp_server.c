@@ -285,7 +285,7 @@ smtp_server_eof(struct smtp_server *s)
 	return 0;
 }
 
-/* RFC 8689 3: REQUIRETLS may only be given in a session that employs TLS,
+/* RFC 8689 2: REQUIRETLS may only be given in a session that employs TLS,
  * so it is offered (and accepted) only after STARTTLS. */
 static bool
 requiretls_offered(const struct smtp_server *s)

@@ -3,7 +3,7 @@
 #
 # Inbound: a python3 smtplib client on loopback (a mynetworks client) sees
 # no REQUIRETLS before STARTTLS and gets 555 for MAIL ... REQUIRETLS there
-# (RFC 8689 3: the option belongs to a session that employs TLS); after
+# (RFC 8689 2: the option belongs to a session that employs TLS); after
 # STARTTLS the EHLO offers REQUIRETLS and the message is accepted and
 # tagged (envelope `requiretls yes`, `queue show` text and JSON).
 #

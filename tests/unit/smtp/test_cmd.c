@@ -94,7 +94,7 @@ static const struct row rows[] = {
 	    .in = "MAIL FROM:<a@x.y> BODY=9BIT\r\n",
 	    .rc = SMTP_ERR_SYNTAX,
 	    .verb = SMTP_VERB_MAIL },
-	{ .name = "MAIL REQUIRETLS (RFC 8689 3)",
+	{ .name = "MAIL REQUIRETLS (RFC 8689 2)",
 	    .in = "MAIL FROM:<a@x.y> REQUIRETLS\r\n",
 	    .verb = SMTP_VERB_MAIL,
 	    .addr = "a@x.y",

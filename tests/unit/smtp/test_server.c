@@ -152,7 +152,7 @@ static const struct srow rows[] = {
 	                      "503 5.5.1 Error: send HELO/EHLO first\r\n" EHLO_R
 	                      "502 5.5.1 Error: command not implemented\r\n",
 	    "H(c.test)T H(c.test)", NULL, 0 },
-	/* RFC 8689 3: REQUIRETLS only in a session that employs TLS; before
+	/* RFC 8689 2: REQUIRETLS only in a session that employs TLS; before
 	 * STARTTLS it is neither offered nor accepted (RFC 5321 4.1.1.11). */
 	{ "REQUIRETLS offered and accepted after STARTTLS", F_TLS | F_RTLS,
 	    "EHLO c.test\r\nMAIL FROM:<a@x.test> REQUIRETLS\r\nSTARTTLS\r\n"
