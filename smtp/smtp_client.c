@@ -35,6 +35,7 @@ struct msg {
 	enum smtp_ret ret;
 	char *envid;
 	bool utf8;
+	bool requiretls;
 };
 
 struct smtp_client {
@@ -315,6 +316,9 @@ format_mail(struct smtp_client *c)
 	/* RFC 6531 3.4 */
 	if (m->utf8)
 		argf(&a, " SMTPUTF8");
+	/* RFC 8689 4.2.1: send_envelope() checked TLS and the keyword. */
+	if (m->requiretls)
+		argf(&a, " REQUIRETLS");
 	/* RFC 3461 4.3, 4.4: only when DSN is offered. */
 	if (c->caps.dsn && m->ret != SMTP_RET_NONE)
 		argf(&a, " RET=%s", m->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
@@ -382,6 +386,20 @@ send_envelope(struct smtp_client *c)
 	c->bdat_last_sent = false;
 	c->pipelined = c->caps.pipelining && !c->cfg.no_pipelining;
 	c->chunked = c->caps.chunking && c->cfg.use_chunking;
+	/* RFC 8689 4.2.1: a REQUIRETLS message goes only over TLS to a
+	 * server that offered REQUIRETLS after STARTTLS; nothing is sent
+	 * otherwise. 5.7.30 is RFC 8689 5's code; the relay decides whether
+	 * another MX host may still do better. */
+	if (m->requiretls && (!c->tls || !c->caps.requiretls)) {
+		local_result(&r, 5, 7, 30, SMTP_STAGE_MAIL,
+		    SMTP_REASON_REQUIRETLS_NOT_OFFERED,
+		    c->tls ? "REQUIRETLS support required, but the server "
+		             "did not offer REQUIRETLS"
+		           : "REQUIRETLS support required, but the session "
+		             "is not encrypted");
+		message_fail(c, &r);
+		return 0;
+	}
 	/* RFC 6531 3.4: SMTPUTF8 needed but not offered: permanent 5.6.7. */
 	if (m->utf8 && !c->caps.smtputf8) {
 		local_result(&r, 5, 6, 7, SMTP_STAGE_MAIL,
@@ -1019,6 +1037,7 @@ smtp_client_start_message(struct smtp_client *c,
 	m->body = env->body;
 	m->ret = env->ret;
 	m->utf8 = utf8;
+	m->requiretls = env->requiretls;
 	c->have_msg = true;
 	c->msg_active = false;
 	if (c->state == SMTP_CLIENT_READY) {

@@ -104,6 +104,11 @@ struct smtp_envelope {
 	const char *envid;   /* DSN ENVID xtext or NULL */
 	bool smtputf8;       /* SMTPUTF8 needed (also implied by UTF-8
 	                            * in any address) */
+	bool requiretls;     /* RFC 8689: sent as MAIL ... REQUIRETLS; a
+	                            * session without TLS or without
+	                            * REQUIRETLS in the EHLO after STARTTLS
+	                            * sends nothing: the message fails with
+	                            * reason REQUIRETLS_NOT_OFFERED, 5.7.30 */
 };
 
 enum smtp_client_ev_type {

@@ -202,6 +202,13 @@ mail_param(struct smtp_cmd *c, const struct param *pr, unsigned *seen)
 			return SMTP_ERR_SYNTAX;
 		*seen |= 16u;
 		m->smtputf8 = true;
+	} else if (smtp__ieq(pr->key.p, pr->key.len, "REQUIRETLS")) {
+		/* RFC 8689 2: a keyword without a value, given once. Whether
+		 * the session may use it is the server's decision. */
+		if ((*seen & 32u) || pr->has_val)
+			return SMTP_ERR_SYNTAX;
+		*seen |= 32u;
+		m->requiretls = true;
 	} else {
 		c->param = pr->key;
 		return SMTP_ERR_PARAM;

@@ -25,7 +25,8 @@ enum smtp_verb {
 /* Upper-case verb name ("MAIL"); static, never NULL. */
 const char *smtp_verb_name(enum smtp_verb v);
 
-/* MAIL FROM parameters (RFC 1870, 6152, 3461, 6531). Slices are raw xtext. */
+/* MAIL FROM parameters (RFC 1870, 6152, 3461, 6531, 8689). Slices are raw
+ * xtext. */
 struct smtp_mail_params {
 	bool has_size;
 	uint64_t size;           /* SIZE=, RFC 1870 */
@@ -33,6 +34,7 @@ struct smtp_mail_params {
 	enum smtp_ret ret;       /* RET=, RFC 3461 4.3 */
 	struct smtp_slice envid; /* ENVID= xtext as given; len 0 if absent */
 	bool smtputf8;           /* SMTPUTF8, RFC 6531 3.4 */
+	bool requiretls;         /* REQUIRETLS, RFC 8689 2 (no value) */
 };
 
 /* RCPT TO parameters (RFC 3461 4.1, 4.2). */

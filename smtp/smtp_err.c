@@ -87,6 +87,8 @@ smtp_reason_name(enum smtp_reason reason)
 		return "ehlo-refused";
 	case SMTP_REASON_SMTPUTF8_NOT_OFFERED:
 		return "smtputf8-not-offered";
+	case SMTP_REASON_REQUIRETLS_NOT_OFFERED:
+		return "requiretls-not-offered";
 	case SMTP_REASON_SIZE_EXCEEDED:
 		return "size-exceeded";
 	case SMTP_REASON_PROTOCOL:

@@ -242,6 +242,8 @@ smtp_caps_parse(const struct smtp_reply *r, struct smtp_caps *caps)
 			caps->binarymime = true;
 		} else if (smtp__ieq(kw, k, "STARTTLS")) {
 			caps->starttls = true;
+		} else if (smtp__ieq(kw, k, "REQUIRETLS")) {
+			caps->requiretls = true;
 		}
 	}
 }

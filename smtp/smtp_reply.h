@@ -80,6 +80,7 @@ struct smtp_caps {
 	bool chunking;            /* RFC 3030 */
 	bool binarymime;          /* RFC 3030 */
 	bool starttls;            /* RFC 3207 */
+	bool requiretls;          /* RFC 8689 */
 };
 
 /* Fills *caps from a 250 reply to EHLO (line 1 is the greeting and carries
@@ -94,15 +95,18 @@ enum smtp_reason {
 	SMTP_REASON_STARTTLS_NOT_OFFERED, /* TLS required, no STARTTLS in EHLO */
 	SMTP_REASON_STARTTLS_REFUSED, /* TLS required, STARTTLS got 4xx/5xx */
 	SMTP_REASON_EHLO_REFUSED,     /* EHLO failed and HELO not allowed */
-	SMTP_REASON_SMTPUTF8_NOT_OFFERED, /* RFC 6531 3.4: 5.6.7 */
-	SMTP_REASON_SIZE_EXCEEDED,        /* RFC 1870: message > server SIZE */
-	SMTP_REASON_PROTOCOL,             /* malformed or unexpected reply */
-	SMTP_REASON_CONNECTION_LOST,      /* smtp_client_eof() */
-	SMTP_REASON_ABORTED, /* smtp_client_abort() by the driver */
+	SMTP_REASON_SMTPUTF8_NOT_OFFERED,   /* RFC 6531 3.4: 5.6.7 */
+	SMTP_REASON_REQUIRETLS_NOT_OFFERED, /* RFC 8689 4.2.1: 5.7.30, no
+	                                     * REQUIRETLS in the EHLO after
+	                                     * STARTTLS */
+	SMTP_REASON_SIZE_EXCEEDED,   /* RFC 1870: message > server SIZE */
+	SMTP_REASON_PROTOCOL,        /* malformed or unexpected reply */
+	SMTP_REASON_CONNECTION_LOST, /* smtp_client_eof() */
+	SMTP_REASON_ABORTED,         /* smtp_client_abort() by the driver */
 };
 
 /* "reply", "starttls-not-offered", "starttls-refused", "ehlo-refused",
- * "smtputf8-not-offered", "size-exceeded", "protocol", "connection-lost",
+ * "smtputf8-not-offered", "requiretls-not-offered", "size-exceeded", "protocol", "connection-lost",
  * "aborted". Static, never NULL. */
 const char *smtp_reason_name(enum smtp_reason reason);
 

@@ -285,6 +285,14 @@ smtp_server_eof(struct smtp_server *s)
 	return 0;
 }
 
+/* RFC 8689 2: REQUIRETLS may only be given in a session that employs TLS,
+ * so it is offered (and accepted) only after STARTTLS. */
+static bool
+requiretls_offered(const struct smtp_server *s)
+{
+	return s->cfg.requiretls && s->tls;
+}
+
 static int
 send_ehlo(struct smtp_server *s)
 {
@@ -294,7 +302,7 @@ send_ehlo(struct smtp_server *s)
 	    s->cfg.max_message_size);
 	if (n < 0 || (size_t)n >= sizeof(size))
 		return SMTP_ERR_INVAL;
-	const char *ext[10];
+	const char *ext[11];
 	size_t k = 0;
 	ext[k++] = "PIPELINING";
 	ext[k++] = size;
@@ -305,6 +313,8 @@ send_ehlo(struct smtp_server *s)
 	ext[k++] = "CHUNKING";
 	if (s->cfg.starttls && !s->tls)
 		ext[k++] = "STARTTLS";
+	if (requiretls_offered(s))
+		ext[k++] = "REQUIRETLS";
 	int rc = smtp_buf_printf(&s->out, "250-%s\r\n", s->hostname);
 	for (size_t i = 0; i < k && rc == 0; i++)
 		rc = smtp_buf_printf(&s->out, "250%c%s\r\n",
@@ -352,6 +362,11 @@ cmd_mail(struct smtp_server *s, const struct smtp_cmd *c)
 	if (c->mail.body == SMTP_BODY_BINARYMIME)
 		return client_error(s, 555, "5.5.4",
 		    "Error: BODY=BINARYMIME not supported");
+	/* RFC 5321 4.1.1.11: a parameter of an extension not offered in
+	 * this session is unknown here. */
+	if (c->mail.requiretls && !requiretls_offered(s))
+		return client_error(s, 555, "5.5.4",
+		    "Unsupported option: REQUIRETLS");
 	/* RFC 6531 3.4: a UTF-8 address needs the SMTPUTF8 parameter. */
 	if (c->addr.utf8 && !c->mail.smtputf8)
 		return client_error(s, 553, "5.6.7",

@@ -80,6 +80,11 @@ struct smtp_server_config {
 	size_t in_max;             /* input buffer ceiling; default 256 KiB */
 	size_t out_max;            /* output buffer ceiling; default 64 KiB */
 	bool starttls;             /* advertise STARTTLS (daemon has a cert) */
+	bool requiretls;           /* advertise REQUIRETLS (RFC 8689), only
+	                            * in the EHLO after STARTTLS: RFC 8689 2
+	                            * lets a client use it only in a session
+	                            * that employs TLS; MAIL ... REQUIRETLS is
+	                            * otherwise an unknown parameter (555) */
 	bool decide_mail;          /* MAIL events need a verdict (else 250) */
 	bool decide_rcpt;          /* RCPT events need a verdict (else 250) */
 	bool reject;               /* reject mode, see above */

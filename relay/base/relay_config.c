@@ -43,6 +43,8 @@ static const char *const log_level_words[] = { "info", "debug", NULL };
 /* Index = enum relay_tls_level; the global level refuses "none". */
 static const char *const tls_level_words[] = { "dane", "dane-only", "may",
 	"encrypt", "verify", NULL };
+static const char *const tls_required_header_words[] = { "ignore", "honour",
+	NULL };
 static const char *const tls_policy_words[] = { "dane", "dane-only", "may",
 	"encrypt", "verify", "none", NULL };
 /* Index = enum relay_inet_protocols, Postfix's inet_protocols words. */
@@ -307,6 +309,17 @@ static const struct relay_config_param relay_config_table[] = {
 	    "through the end of that day (UTC), then no longer (logged once as "
 	    "`event=policy-exception-expired`); `reason=` is logged with every "
 	    "delivery it decides." },
+	{ "tls_required_header", RELAY_CONFIG_ENUM, "ignore", NULL, 0, 0,
+	    tls_required_header_words, F(tls_required_header), NOCOUNT,
+	    "What a `TLS-Required: No` header field (RFC 8689 4.2.2) does. "
+	    "`ignore`: nothing; every message gets the operator's TLS policy. "
+	    "`honour`: the sender's request is logged and lets such a message "
+	    "skip the recipient domain's MTA-STS policy (opportunistic TLS "
+	    "instead), but never the DANE authentication that the policy "
+	    "requires for a domain with usable TLSA records; a REQUIRETLS "
+	    "message ignores the field (RFC 8689 4.2.2). The default is "
+	    "`ignore` because the header is unauthenticated: anyone who can "
+	    "put mail into the relay could otherwise lower its protection." },
 	{ "tls_security_level", RELAY_CONFIG_ENUM, "dane", NULL, 0, 0,
 	    tls_level_words, F(tls_security_level), NOCOUNT,
 	    "`dane` (RFC 7672: DANE where TLSA is usable, else opportunistic), "
@@ -346,6 +359,8 @@ _Static_assert(sizeof(enum relay_config_log_level) == sizeof(int),
 _Static_assert(sizeof(enum relay_inet_protocols) == sizeof(int),
     "enum fields are stored as int");
 _Static_assert(sizeof(enum relay_address_preference) == sizeof(int),
+    "enum fields are stored as int");
+_Static_assert(sizeof(enum relay_tls_required_header) == sizeof(int),
     "enum fields are stored as int");
 
 const char *

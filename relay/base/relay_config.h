@@ -126,6 +126,13 @@ enum relay_address_preference {
 	RELAY_ADDRPREF_IPV6,
 };
 
+/* tls_required_header: what a `TLS-Required: No` header field (RFC 8689
+ * 4.2.2) does. Index into the config words "ignore", "honour". */
+enum relay_tls_required_header {
+	RELAY_TLS_REQUIRED_HEADER_IGNORE,
+	RELAY_TLS_REQUIRED_HEADER_HONOUR,
+};
+
 /* One element of an address list (listen). */
 struct relay_config_addr {
 	struct sockaddr_storage sa; /* AF_INET or AF_INET6, port set */
@@ -224,6 +231,7 @@ struct relay_config {
 	uint64_t dns_selftest_interval_ms;
 
 	enum relay_tls_level tls_security_level;
+	enum relay_tls_required_header tls_required_header;
 	char *tls_policy_file;
 	char *tls_cert_file;
 	char *tls_key_file;

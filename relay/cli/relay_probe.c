@@ -1042,6 +1042,7 @@ probe_refusal_exit(enum relay_fail_class fclass)
 	case RELAY_FAIL_CLASS_SMTP_PROTOCOL:
 	case RELAY_FAIL_CLASS_SMTPUTF8_MISSING:
 	case RELAY_FAIL_CLASS_MESSAGE_SIZE:
+	case RELAY_FAIL_CLASS_REQUIRETLS:
 	case RELAY_FAIL_CLASS_ADDRESS:
 	case RELAY_FAIL_CLASS_SHUTDOWN:
 	/* Neither is ever the outcome of a probe that did not allow

@@ -196,6 +196,9 @@ struct dest_job {
 	/* Every MX address tried failed at the session level (connect, TLS,
 	 * DANE, greeting, EHLO): the destination, not this message, failed. */
 	bool all_mx_failed;
+	/* `TLS-Required: No` honoured (relay_requiretls.c): recipient-side
+	 * MTA-STS policy may be skipped for this job; DANE never is. */
+	bool tls_required_no;
 };
 
 /*
@@ -291,6 +294,26 @@ void deliver__dest_start(struct dest_job *j);
 void deliver__slots_resume(struct relay_sched *s);
 void deliver__dest_dns_done(void *arg, struct relay_dns_result *res);
 
+/* relay_requiretls.c (RFC 8689) */
+/* The message is tagged REQUIRETLS. */
+bool deliver__requiretls(const struct dest_job *j);
+/* The destination's MX host names may carry it: DNSSEC-secure MX records
+ * (or an MTA-STS policy in enforce mode, once there is one). */
+bool deliver__requiretls_mx_trusted(const struct dest_job *j);
+/* A session under verdict v may carry it: DANE-authenticated TLS. */
+bool deliver__requiretls_verdict_ok(const struct tlsa_verdict *v);
+/* Raise a lower policy level of j to dane (logged); dane-only stays. */
+void deliver__requiretls_policy(struct dest_job *j);
+/* f was just set, prev is what it was before: a REQUIRETLS failure
+ * becomes permanent 5.7.30 unless an earlier failure of another kind was
+ * recorded, which then stays (it defers). */
+void deliver__requiretls_keep(struct failure *f, const struct failure *prev);
+/* The current MX host cannot carry the message: record why. */
+void deliver__requiretls_refuse(struct dest_job *j, const char *why);
+/* Reads `TLS-Required: No` (RFC 8689 4.2.2) from the message's header
+ * section, sets j->tls_required_no per tls_required_header, logs it. */
+void deliver__tls_required_header(struct dest_job *j);
+
 /* relay_relayhost.c */
 int deliver__relayhost_start(struct dest_job *j);
 void deliver__relayhost_next(struct dest_job *j);
@@ -300,9 +323,11 @@ enum smtp_tls_mode deliver__tls_mode(const struct tlsa_verdict *v,
     bool cleartext);
 /* A parked connection to host at addr:port made under the same verdict
  * key, or NULL. The port counts: notify_relayhost may name another port
- * of an address that is also an MX host's. */
+ * of an address that is also an MX host's. With requiretls, only a
+ * connection that satisfies RFC 8689 4.2.1 (DANE-authenticated TLS, and
+ * REQUIRETLS in its EHLO after STARTTLS) is taken. */
 struct out_sess *deliver__cache_take(struct relay_sched *s, const char *host,
-    const char *addr, uint16_t port, const uint8_t key[32]);
+    const char *addr, uint16_t port, const uint8_t key[32], bool requiretls);
 void deliver__cache_flush(struct relay_sched *s);
 bool deliver__sess_reuse(struct out_sess *ss, struct dest_job *j);
 

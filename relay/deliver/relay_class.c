@@ -227,6 +227,8 @@ relay_class_smtp(const struct smtp_result *r, enum relay_fail_class abort_class)
 		                     : RELAY_FAIL_CLASS_SMTP_4XX;
 	case SMTP_REASON_SMTPUTF8_NOT_OFFERED:
 		return RELAY_FAIL_CLASS_SMTPUTF8_MISSING;
+	case SMTP_REASON_REQUIRETLS_NOT_OFFERED:
+		return RELAY_FAIL_CLASS_REQUIRETLS;
 	case SMTP_REASON_SIZE_EXCEEDED:
 		return RELAY_FAIL_CLASS_MESSAGE_SIZE;
 	case SMTP_REASON_PROTOCOL:

@@ -237,8 +237,11 @@ static bool
 dest_sts_applies(const struct dest_job *j)
 {
 	const struct relay_deliver_ctx *ctx = j->m->s->ctx;
+	/* A `TLS-Required: No` the operator lets count (RFC 8689 4.2.2,
+	 * tls_required_header = honour) sets recipient-side MTA-STS aside;
+	 * DANE is never set aside. */
 	if (ctx->sts == NULL || !ctx->cfg->mta_sts_enable ||
-	    j->level != TLSA_LEVEL_DANE)
+	    j->level != TLSA_LEVEL_DANE || j->tls_required_no)
 		return false;
 	return relay_class_sts_wanted(j->dns, ctx->digests);
 }
@@ -338,8 +341,12 @@ deliver__dest_next(struct dest_job *j)
 				    RELAY_FAIL_CLASS_DNS_LOOKUP,
 				    "no usable MX host");
 			j->all_mx_failed = j->addrs_tried > 0;
-			deliver__dest_decide_all(j, false, j->fail.dsn,
-			    j->fail.class, j->fail.reason);
+			/* Only a REQUIRETLS refusal at every host is final
+			 * (relay_requiretls.c); every other failure defers. */
+			deliver__dest_decide_all(j,
+			    j->fail.permanent &&
+			        j->fail.class == RELAY_FAIL_CLASS_REQUIRETLS,
+			    j->fail.dsn, j->fail.class, j->fail.reason);
 			deliver__dest_finish(j);
 			return;
 		}
@@ -388,6 +395,19 @@ deliver__dest_next(struct dest_job *j)
 				j->host_i++; /* C10, C14: skip this host */
 				continue;
 			}
+			if (deliver__requiretls(j) &&
+			    !deliver__requiretls_verdict_ok(&j->verdict)) {
+				/* RFC 8689 4.2.1: no DANE-authenticated TLS
+				 * to this host: nothing is sent to it. */
+				char why[REASON_MAX];
+				relay_fmt(why, sizeof(why),
+				    "%s: no DANE-authenticated TLS (%s)",
+				    h->name,
+				    tlsa_verdict_kind_name(j->verdict.kind));
+				deliver__requiretls_refuse(j, why);
+				j->host_i++;
+				continue;
+			}
 			if (!dest_sts_host(j, h)) {
 				j->host_i++; /* RFC 8461 4.1: not a policy MX */
 				continue;
@@ -418,7 +438,7 @@ deliver__dest_next(struct dest_job *j)
 		                  : TLSA_CHANNEL_TLS,
 		        key) == 0) {
 			struct out_sess *c = deliver__cache_take(s, h->name,
-			    atext, j->port, key);
+			    atext, j->port, key, deliver__requiretls(j));
 			if (c != NULL) {
 				if (deliver__sess_reuse(c, j))
 					return;
@@ -561,6 +581,21 @@ deliver__dest_dns_done(void *arg, struct relay_dns_result *res)
 		break;
 	}
 	deliver__monitor_dns(j);
+	if (deliver__requiretls(j) && !deliver__requiretls_mx_trusted(j)) {
+		/* RFC 8689 4.2.1: no MX host of this domain can carry the
+		 * message, now or on a retry of the same answer. */
+		char why[REASON_MAX];
+		relay_fmt(why, sizeof(why),
+		    "REQUIRETLS support required: the MX records of %s are "
+		    "not DNSSEC-secure (%s)",
+		    j->domain, relay_class_dnssec_word(res->dest.mx));
+		relay_copy(j->info.dnssec_mx, sizeof(j->info.dnssec_mx),
+		    relay_class_dnssec_word(res->dest.mx));
+		deliver__dest_decide_all(j, true, "5.7.30",
+		    RELAY_FAIL_CLASS_REQUIRETLS, why);
+		deliver__dest_finish(j);
+		return;
+	}
 	if (dest_sts_applies(j)) {
 		j->sts = malloc(sizeof(*j->sts));
 		if (j->sts == NULL) {
@@ -813,6 +848,9 @@ deliver__dest_start(struct dest_job *j)
 	} else {
 		relay_class_policy(ctx->cfg, j->domain,
 		    relay_clock_wall_us(ctx->clock), &j->policy, &expired);
+		if (deliver__requiretls(j))
+			deliver__requiretls_policy(j);
+		deliver__tls_required_header(j);
 	}
 	if (expired != NULL)
 		log_exception_expired(s, expired);

@@ -252,8 +252,11 @@ sess_report(struct out_sess *ss)
 	    !ss->tls_ok)
 		log_sts_testing(j, ss);
 	if (ss->connect_failed || !ss->any_txn_reply) {
+		struct failure prev = j->fail;
 		sess_fail_outcome(ss, &j->verdict, &j->fail);
 		sess_count_tls(ss, j, true);
+		/* No REQUIRETLS after STARTTLS (RFC 8689 4.2.1). */
+		deliver__requiretls_keep(&j->fail, &prev);
 		if (!ss->connect_failed && !ss->tls_failed && ss->mseen)
 			relay_copy(j->info.reply, sizeof(j->info.reply),
 			    ss->mres.text);
@@ -897,11 +900,28 @@ sess_park(struct out_sess *ss)
 	return true;
 }
 
+/* RFC 8689 4.2.1: a parked connection carries a REQUIRETLS message only
+ * when it was authenticated by DANE and its EHLO after STARTTLS offered
+ * REQUIRETLS. The key already fixes the verdict; this says so explicitly,
+ * so the rule does not hang on how keys are made. */
+static bool
+sess_serves_requiretls(const struct out_sess *ss)
+{
+	const struct smtp_caps *caps = smtp_client_caps(ss->smtp);
+	return ss->tls_ok && !ss->cleartext_policy &&
+	    smtp_client_is_tls(ss->smtp) && caps != NULL && caps->requiretls &&
+	    ss->tres.ok &&
+	    (ss->tres.auth == TLSA_AUTH_DANE_EE ||
+	        ss->tres.auth == TLSA_AUTH_DANE_TA);
+}
+
 struct out_sess *
 deliver__cache_take(struct relay_sched *s, const char *host, const char *addr,
-    uint16_t port, const uint8_t key[32])
+    uint16_t port, const uint8_t key[32], bool requiretls)
 {
 	for (struct out_sess *ss = s->cache; ss != NULL; ss = ss->cnext) {
+		if (requiretls && !sess_serves_requiretls(ss))
+			continue;
 		if (strcmp(ss->host, host) == 0 &&
 		    strcmp(ss->addr, addr) == 0 && ss->port == port &&
 		    memcmp(ss->key, key, 32) == 0) {
@@ -1004,6 +1024,9 @@ sess_attach_envelope(struct out_sess *ss, struct dest_job *j)
 		                                           : SMTP_RET_NONE,
 		.envid = m->env->envid[0] ? m->env->envid : NULL,
 		.smtputf8 = m->env->smtputf8,
+		/* RFC 8689 4.2.1: the machine sends it only over TLS to a
+		 * server that offered it, else fails the message (5.7.30). */
+		.requiretls = m->env->requiretls,
 	};
 	int r = smtp_client_start_message(ss->smtp, &env);
 	if (r != 0) {

@@ -364,7 +364,14 @@ msg_send_dsns(struct msg_job *m, uint64_t t)
 				.sender = env->sender,
 				.arrival = (int64_t)(env->arrival_us / 1000000),
 				.now = (int64_t)(t / 1000000),
-				.ret_full = env->ret == RELAY_QUEUE_RET_FULL,
+				/* RFC 8689 5: a REQUIRETLS message is
+				 * returned as with RET=HDRS, RET=FULL
+				 * disregarded. The DSN itself (null
+				 * sender) is not tagged: the RFC says the
+				 * tag should not get a bounce discarded,
+				 * so it may take notify_relayhost. */
+				.ret_full = env->ret == RELAY_QUEUE_RET_FULL &&
+				    !env->requiretls,
 				.original = m->content,
 				.original_len = m->content_len,
 			};
@@ -572,7 +579,11 @@ msg_start_dests(struct msg_job *m)
 	 * decided now, at each attempt, from the configuration in effect: one
 	 * destination for every recipient (relay_relayhost.c). */
 	const struct relay_config_nexthop *nh = &s->ctx->cfg->notify_relayhost;
-	bool notify = env->origin == RELAY_QUEUE_ORIGIN_LOCAL && nh->set;
+	/* A REQUIRETLS message never goes to the site MTA: that hop is
+	 * opportunistic TLS without DANE (RFC 8689 4.2.1). danerelay never
+	 * tags its own mail so; this holds should one ever be. */
+	bool notify = env->origin == RELAY_QUEUE_ORIGIN_LOCAL && nh->set &&
+	    !env->requiretls;
 
 	/* Group the due recipients by destination: the domain in DNS form, so
 	 * "Bücher.example" and "xn--bcher-kva.example" are one destination. */

@@ -62,6 +62,8 @@ relay_fail_class_name(enum relay_fail_class c)
 		return "smtputf8-missing";
 	case RELAY_FAIL_CLASS_MESSAGE_SIZE:
 		return "message-size";
+	case RELAY_FAIL_CLASS_REQUIRETLS:
+		return "requiretls";
 	case RELAY_FAIL_CLASS_ADDRESS:
 		return "address";
 	case RELAY_FAIL_CLASS_SHUTDOWN:
@@ -143,6 +145,9 @@ relay_fail_class_tlsrpt_result(enum relay_fail_class c)
 	case RELAY_FAIL_CLASS_SMTP_PROTOCOL:
 	case RELAY_FAIL_CLASS_SMTPUTF8_MISSING:
 	case RELAY_FAIL_CLASS_MESSAGE_SIZE:
+	/* The message's own requirement (RFC 8689), not a failure of the
+	 * receiving domain's policy. */
+	case RELAY_FAIL_CLASS_REQUIRETLS:
 	case RELAY_FAIL_CLASS_ADDRESS:
 	case RELAY_FAIL_CLASS_SHUTDOWN:
 	case RELAY_FAIL_CLASS_LOCAL:

@@ -57,6 +57,10 @@ enum relay_fail_class {
 	RELAY_FAIL_CLASS_SMTP_PROTOCOL,
 	RELAY_FAIL_CLASS_SMTPUTF8_MISSING,
 	RELAY_FAIL_CLASS_MESSAGE_SIZE,
+	/* A REQUIRETLS message (RFC 8689) and an MX host that cannot carry
+	 * it: MX names not DNSSEC-secure, no DANE-authenticated TLS, or no
+	 * REQUIRETLS in the EHLO after STARTTLS. 5.7.30 (RFC 8689 5). */
+	RELAY_FAIL_CLASS_REQUIRETLS,
 	/* This side. */
 	RELAY_FAIL_CLASS_ADDRESS,  /* the recipient address or domain */
 	RELAY_FAIL_CLASS_SHUTDOWN, /* interrupted by a shutdown */

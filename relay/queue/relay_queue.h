@@ -164,6 +164,8 @@ struct relay_queue_envelope {
 	bool content_8bit; /* the content has octets above 127, found at
 	                           receipt whatever BODY= said (RFC 6152) */
 	bool smtputf8;
+	bool requiretls;     /* MAIL ... REQUIRETLS (RFC 8689 4.1: the
+	                           message is tagged for REQUIRETLS handling) */
 	uint64_t arrival_us; /* set by the queue at msg_begin */
 	uint64_t size;       /* content bytes; set by the queue at commit */
 	char *client_addr;   /* "127.0.0.1" */

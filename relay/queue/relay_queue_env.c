@@ -331,6 +331,7 @@ relay_queue_envelope_dup(const struct relay_queue_envelope *env)
 	d->body = env->body;
 	d->content_8bit = env->content_8bit;
 	d->smtputf8 = env->smtputf8;
+	d->requiretls = env->requiretls;
 	d->arrival_us = env->arrival_us;
 	d->size = env->size;
 	d->hold = env->hold;
@@ -460,6 +461,7 @@ relay_queue_envelope_format(const struct relay_queue_envelope *env, size_t *len)
 	sb_val(&b, "body", body_words[env->body]);
 	sb_val(&b, "content_8bit", env->content_8bit ? "yes" : "no");
 	sb_val(&b, "smtputf8", env->smtputf8 ? "yes" : "no");
+	sb_val(&b, "requiretls", env->requiretls ? "yes" : "no");
 	sb_val(&b, "hold", env->hold ? "yes" : "no");
 	sb_val(&b, "delay_warned", env->delay_warned ? "yes" : "no");
 	sb_val(&b, "origin", origin_words[env->origin]);
@@ -692,6 +694,11 @@ parse_line(struct relay_queue_envelope *env, const uint8_t *k, size_t klen,
 	if (key_is(k, klen, "smtputf8"))
 		return val_bool(v, vlen, &env->smtputf8) ? 0
 		                                         : RELAY_QUEUE_ECORRUPT;
+	/* Absent in envelopes written before it existed: "no". */
+	if (key_is(k, klen, "requiretls"))
+		return val_bool(v, vlen, &env->requiretls)
+		    ? 0
+		    : RELAY_QUEUE_ECORRUPT;
 	if (key_is(k, klen, "hold"))
 		return val_bool(v, vlen, &env->hold) ? 0 : RELAY_QUEUE_ECORRUPT;
 	if (key_is(k, klen, "delay_warned"))

@@ -210,6 +210,8 @@ smtpd_on_mail(struct relay_smtpd *s, const struct smtp_server_event *ev)
 		break;
 	}
 	env->smtputf8 = ev->mail.smtputf8;
+	/* RFC 8689 4.1: the message is tagged for REQUIRETLS handling. */
+	env->requiretls = ev->mail.requiretls;
 	s->env = env;
 	return smtp_server_accept(s->smtp);
 }
@@ -755,6 +757,9 @@ relay_smtpd_accept(struct relay_smtpd_server *srv, uv_stream_t *server)
 		sc.reject_text = "Relay access denied";
 		s->rejected = true;
 	}
+	/* RFC 8689: only mynetworks clients may hand us mail, so only they
+	 * are offered REQUIRETLS (after STARTTLS, smtp_server.h). */
+	sc.requiretls = allowed && sc.starttls;
 	s->smtp = smtp_server_new(&sc);
 	if (s->smtp == NULL) {
 		relay_log_msg(RELAY_LOG_ERROR, "accept", "out of memory");

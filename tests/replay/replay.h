@@ -125,6 +125,8 @@ enum rpl_act {
 	RPL_A_EXPECT_QUEUE,
 	RPL_A_EXPECT_DSN,
 	RPL_A_EXPECT_NO_DSN,
+	RPL_A_EXPECT_DSN_TEXT,
+	RPL_A_EXPECT_NO_DSN_TEXT,
 	RPL_A_EXPECT_CONNECTIONS,
 	RPL_A_EXPECT_MESSAGES,
 	RPL_A_EXPECT_TRANSCRIPT,
@@ -144,7 +146,9 @@ struct rpl_submit {
 	bool ret_full, ret_hdrs;
 	bool smtputf8;
 	bool eightbit;
-	size_t body_bytes; /* 0: a short default body */
+	bool requiretls;      /* MAIL ... REQUIRETLS was given (RFC 8689) */
+	bool tls_required_no; /* a folded `TLS-Required: No` header field */
+	size_t body_bytes;    /* 0: a short default body */
 	char envid[64];
 };
 

@@ -278,6 +278,7 @@ do_submit(const struct rpl_action *a)
 	    : s->ret_hdrs      ? RELAY_QUEUE_RET_HDRS
 	                       : RELAY_QUEUE_RET_NONE;
 	env->smtputf8 = s->smtputf8;
+	env->requiretls = s->requiretls;
 	env->body =
 	    s->eightbit ? RELAY_QUEUE_BODY_8BITMIME : RELAY_QUEUE_BODY_7BIT;
 	env->content_8bit = s->eightbit;
@@ -290,9 +291,10 @@ do_submit(const struct rpl_action *a)
 	if (body == NULL)
 		abort();
 	int n = snprintf(body, cap,
-	    "From: <%s>\r\nTo: <%s>\r\nSubject: replay %zu\r\n"
+	    "From: <%s>\r\nTo: <%s>\r\nSubject: replay %zu\r\n%s"
 	    "Message-ID: <%zu@replay.test>\r\n\r\n%s\r\n",
-	    s->from, s->to[0], nsubs, nsubs,
+	    s->from, s->to[0], nsubs,
+	    s->tls_required_no ? "TLS-Required:\r\n No\r\n" : "", nsubs,
 	    s->eightbit ? "Gr\xc3\xbc\xc3\x9f"
 	                  "e."
 	                : "Hello.");
@@ -530,6 +532,29 @@ expectation(const struct rpl_action *a)
 				return;
 			}
 		return;
+	case RPL_A_EXPECT_DSN_TEXT:
+	case RPL_A_EXPECT_NO_DSN_TEXT: {
+		/* Over each DSN's whole text; ^ and $ per line (CRLF: end a
+		 * pattern before the \r, not with $). */
+		size_t hit = ndsn;
+		regex_t rx;
+		if (regcomp(&rx, a->regex,
+		        REG_EXTENDED | REG_NOSUB | REG_NEWLINE) != 0) {
+			fail_at(a->line, "bad regex /%s/", a->regex);
+			return;
+		}
+		for (size_t i = 0; i < ndsn && hit == ndsn; i++)
+			if (regexec(&rx, dsns[i].text, 0, NULL, 0) == 0)
+				hit = i;
+		regfree(&rx);
+		if (a->kind == RPL_A_EXPECT_DSN_TEXT && hit == ndsn)
+			fail_at(a->line, "no DSN text matches /%s/ (%zu DSNs)",
+			    a->regex, ndsn);
+		if (a->kind == RPL_A_EXPECT_NO_DSN_TEXT && hit < ndsn)
+			fail_at(a->line, "DSN %s matches /%s/", dsns[hit].id,
+			    a->regex);
+		return;
+	}
 	case RPL_A_EXPECT_CONNECTIONS:
 	case RPL_A_EXPECT_MESSAGES: {
 		const struct rpl_peer *p = replay_peer_find(a->arg);
@@ -845,6 +870,8 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		case RPL_A_EXPECT_QUEUE:
 		case RPL_A_EXPECT_DSN:
 		case RPL_A_EXPECT_NO_DSN:
+		case RPL_A_EXPECT_DSN_TEXT:
+		case RPL_A_EXPECT_NO_DSN_TEXT:
 		case RPL_A_EXPECT_CONNECTIONS:
 		case RPL_A_EXPECT_MESSAGES:
 		case RPL_A_EXPECT_TRANSCRIPT:

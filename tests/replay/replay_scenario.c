@@ -681,10 +681,14 @@ parse_submit(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 			s->smtputf8 = true;
 		} else if (strcmp(t, "8bit") == 0) {
 			s->eightbit = true;
+		} else if (strcmp(t, "requiretls") == 0) {
+			s->requiretls = true;
+		} else if (strcmp(t, "tls-required-no") == 0) {
+			s->tls_required_no = true;
 		} else {
 			return perr(ps,
 			    "submit: unknown '%s' (from= to= notify= ret= envid= "
-			    "body-bytes= smtputf8 8bit)",
+			    "body-bytes= smtputf8 8bit requiretls tls-required-no)",
 			    t);
 		}
 	}
@@ -764,6 +768,11 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 			return -1;
 		a->count = (unsigned)v;
 		return 0;
+	}
+	if (strcmp(w, "dsn-text") == 0 || strcmp(w, "no-dsn-text") == 0) {
+		a->kind = w[0] == 'n' ? RPL_A_EXPECT_NO_DSN_TEXT
+		                      : RPL_A_EXPECT_DSN_TEXT;
+		return set_regex(ps, a, tok, 2, n);
 	}
 	if (strcmp(w, "no-dsn") == 0) {
 		a->kind = RPL_A_EXPECT_NO_DSN;

@@ -56,6 +56,7 @@ static const struct {
 	{ RELAY_FAIL_CLASS_SMTP_PROTOCOL, "smtp-protocol" },
 	{ RELAY_FAIL_CLASS_SMTPUTF8_MISSING, "smtputf8-missing" },
 	{ RELAY_FAIL_CLASS_MESSAGE_SIZE, "message-size" },
+	{ RELAY_FAIL_CLASS_REQUIRETLS, "requiretls" },
 	{ RELAY_FAIL_CLASS_ADDRESS, "address" },
 	{ RELAY_FAIL_CLASS_SHUTDOWN, "shutdown" },
 	{ RELAY_FAIL_CLASS_LOCAL, "local" },
@@ -175,6 +176,7 @@ test_envelope_keeps_unknown(void **state)
 	                           "body 7bit\n"
 	                           "content_8bit no\n"
 	                           "smtputf8 no\n"
+	                           "requiretls no\n"
 	                           "hold no\n"
 	                           "delay_warned no\n"
 	                           "origin smtp\n"
@@ -262,6 +264,7 @@ static const struct {
 	{ RELAY_FAIL_CLASS_SMTP_PROTOCOL, NULL },
 	{ RELAY_FAIL_CLASS_SMTPUTF8_MISSING, NULL },
 	{ RELAY_FAIL_CLASS_MESSAGE_SIZE, NULL },
+	{ RELAY_FAIL_CLASS_REQUIRETLS, NULL },
 	{ RELAY_FAIL_CLASS_ADDRESS, NULL },
 	{ RELAY_FAIL_CLASS_SHUTDOWN, NULL },
 	{ RELAY_FAIL_CLASS_LOCAL, NULL },

@@ -337,6 +337,59 @@ test_env_roundtrip(void **state)
 	free(text);
 }
 
+/* The REQUIRETLS tag (RFC 8689 4.1) is durable: it survives the
+ * envelope file and a dup; an envelope written before the key existed
+ * reads as untagged; a bad value makes the file corrupt. */
+static void
+test_env_requiretls(void **state)
+{
+	struct relay_queue_envelope *env = rich_env(), *back = NULL, *dup;
+	size_t len;
+	char *text;
+
+	(void)state;
+	env->requiretls = true;
+	text = relay_queue_envelope_format(env, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\nrequiretls yes\n"));
+	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)text, len,
+	                     &back),
+	    0);
+	assert_true(back->requiretls);
+	assert_env_equal(env, back);
+	dup = relay_queue_envelope_dup(env);
+	assert_non_null(dup);
+	assert_true(dup->requiretls);
+	relay_queue_envelope_free(dup);
+	relay_queue_envelope_free(back);
+	back = NULL;
+
+	/* Without the line (an older envelope): not tagged. */
+	char *line = strstr(text, "requiretls yes\n");
+	size_t ll = strlen("requiretls yes\n");
+	memmove(line, line + ll, len - (size_t)(line - text) - ll);
+	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)text,
+	                     len - ll, &back),
+	    0);
+	assert_false(back->requiretls);
+	relay_queue_envelope_free(back);
+	back = NULL;
+	free(text);
+
+	/* A value that is neither yes nor no: corrupt, never "no". */
+	env->requiretls = false;
+	text = relay_queue_envelope_format(env, &len);
+	assert_non_null(text);
+	line = strstr(text, "requiretls no\n");
+	assert_non_null(line);
+	memcpy(line + strlen("requiretls "), "xx", 2);
+	assert_int_equal(relay_queue_envelope_parse((const uint8_t *)text, len,
+	                     &back),
+	    RELAY_QUEUE_ECORRUPT);
+	free(text);
+	relay_queue_envelope_free(env);
+}
+
 /* The TLS policy of an attempt survives a restart (it is what `queue
  * show` prints), and an envelope written before it was kept still parses,
  * with the policy unknown (empty). */
@@ -1022,6 +1075,7 @@ main(void)
 {
 	const struct CMUnitTest pure[] = {
 		cmocka_unit_test(test_env_roundtrip),
+		cmocka_unit_test(test_env_requiretls),
 		cmocka_unit_test(test_env_attempt_policy),
 		cmocka_unit_test(test_env_every_prefix_is_corrupt),
 		cmocka_unit_test(test_env_bad_values),

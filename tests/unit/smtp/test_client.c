@@ -12,6 +12,7 @@
 #define F_UTF8 0x40u  /* UTF-8 sender */
 #define F_DSN 0x80u   /* DSN parameters and SIZE=100 */
 #define F_ONE 0x100u  /* one recipient */
+#define F_RTLS 0x200u /* REQUIRETLS message (RFC 8689) */
 
 #define SB "220 mx.test ESMTP\r\n"
 #define SE "250-mx.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
@@ -150,6 +151,29 @@ static const struct crow rows[] = {
 	    CE CQ,
 	    "R0:0 5.6.7 (smtputf8-not-offered) M:0 5.6.7 mail (smtputf8-not-offered) "
 	    "READY DONE:2 reply" },
+	/* RFC 8689 4.2.1: REQUIRETLS goes only over TLS, to a server that
+	 * offered it in the EHLO after STARTTLS; otherwise nothing is sent
+	 * (5.7.30, reason requiretls-not-offered). */
+	{ "REQUIRETLS offered after STARTTLS", F_REQ | F_RTLS | F_ONE,
+	    SB SE_TLS "220 2.0.0 go ahead\r\n<TLS>"
+	              "250-mx.test\r\n250-PIPELINING\r\n250 REQUIRETLS\r\n"
+	              "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n" SDOT SQ,
+	    "x\r\n",
+	    CE
+	    "STARTTLS\r\n" CE
+	    "MAIL FROM:<s@a.test> REQUIRETLS\r\nRCPT TO:<r1@b.test>\r\nDATA\r\n"
+	    "x\r\n.\r\n" CQ,
+	    "T R0:250 2.1.5 B M:250 2.0.0 dot READY DONE:2 reply" },
+	{ "REQUIRETLS not offered after STARTTLS", F_REQ | F_RTLS | F_ONE,
+	    SB "250-mx.test\r\n250-REQUIRETLS\r\n250 STARTTLS\r\n"
+	       "220 2.0.0 go ahead\r\n<TLS>" SE SQ,
+	    "x\r\n", CE "STARTTLS\r\n" CE CQ,
+	    "T R0:0 5.7.30 (requiretls-not-offered) "
+	    "M:0 5.7.30 mail (requiretls-not-offered) READY DONE:2 reply" },
+	{ "REQUIRETLS never in cleartext", F_MAY | F_RTLS | F_ONE,
+	    SB "250-mx.test\r\n250 REQUIRETLS\r\n" SQ, "x\r\n", CE CQ,
+	    "R0:0 5.7.30 (requiretls-not-offered) "
+	    "M:0 5.7.30 mail (requiretls-not-offered) READY DONE:2 reply" },
 	{ "SMTPUTF8 offered", F_UTF8 | F_ONE,
 	    SB "250-mx.test\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n"
 	       "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n" SDOT SQ,
@@ -250,6 +274,7 @@ start(struct smtp_client *c, unsigned flags)
 		.rcpts = rcpts,
 		.nrcpts = (flags & F_ONE) ? 1 : 2,
 	};
+	env.requiretls = (flags & F_RTLS) != 0;
 	if (flags & F_DSN) {
 		env.size = 100;
 		env.ret = SMTP_RET_HDRS;

@@ -13,6 +13,7 @@ struct row {
 	enum smtp_ret ret;
 	const char *envid;
 	bool smtputf8;
+	bool requiretls;
 	unsigned notify;
 	const char *orcpt;
 	bool last;
@@ -91,6 +92,25 @@ static const struct row rows[] = {
 	    .verb = SMTP_VERB_MAIL },
 	{ .name = "MAIL bad BODY",
 	    .in = "MAIL FROM:<a@x.y> BODY=9BIT\r\n",
+	    .rc = SMTP_ERR_SYNTAX,
+	    .verb = SMTP_VERB_MAIL },
+	{ .name = "MAIL REQUIRETLS (RFC 8689 2)",
+	    .in = "MAIL FROM:<a@x.y> REQUIRETLS\r\n",
+	    .verb = SMTP_VERB_MAIL,
+	    .addr = "a@x.y",
+	    .requiretls = true },
+	{ .name = "MAIL requiretls lower case, with SMTPUTF8",
+	    .in = "MAIL FROM:<a@x.y> SMTPUTF8 requiretls\r\n",
+	    .verb = SMTP_VERB_MAIL,
+	    .addr = "a@x.y",
+	    .smtputf8 = true,
+	    .requiretls = true },
+	{ .name = "MAIL REQUIRETLS with value",
+	    .in = "MAIL FROM:<a@x.y> REQUIRETLS=YES\r\n",
+	    .rc = SMTP_ERR_SYNTAX,
+	    .verb = SMTP_VERB_MAIL },
+	{ .name = "MAIL REQUIRETLS twice",
+	    .in = "MAIL FROM:<a@x.y> REQUIRETLS REQUIRETLS\r\n",
 	    .rc = SMTP_ERR_SYNTAX,
 	    .verb = SMTP_VERB_MAIL },
 	{ .name = "MAIL SMTPUTF8 with value",
@@ -225,6 +245,7 @@ t_row(void **state)
 		assert_int_equal(c.mail.body, r->body);
 		assert_int_equal(c.mail.ret, r->ret);
 		assert_int_equal(c.mail.smtputf8, r->smtputf8);
+		assert_int_equal(c.mail.requiretls, r->requiretls);
 		assert_int_equal(c.mail.envid.len,
 		    r->envid ? strlen(r->envid) : 0);
 		if (r->envid)

@@ -10,6 +10,7 @@
 #define F_SMALL 0x8u     /* max size 100, max errors 3 */
 #define F_MAIL 0x10u     /* cfg.decide_mail */
 #define F_LONGLINE 0x20u /* max_line 50 */
+#define F_RTLS 0x40u     /* cfg.requiretls */
 
 #define BANNER "220 relay.test ESMTP\r\n"
 #define EHLO_BODY                                                              \
@@ -150,6 +151,22 @@ static const struct srow rows[] = {
 	    BANNER EHLO_TLS_R "220 2.0.0 Ready to start TLS\r\n"
 	                      "503 5.5.1 Error: send HELO/EHLO first\r\n" EHLO_R
 	                      "502 5.5.1 Error: command not implemented\r\n",
+	    "H(c.test)T H(c.test)", NULL, 0 },
+	/* RFC 8689 2: REQUIRETLS only in a session that employs TLS; before
+	 * STARTTLS it is neither offered nor accepted (RFC 5321 4.1.1.11). */
+	{ "REQUIRETLS offered and accepted after STARTTLS", F_TLS | F_RTLS,
+	    "EHLO c.test\r\nMAIL FROM:<a@x.test> REQUIRETLS\r\nSTARTTLS\r\n"
+	    "<TLS>EHLO c.test\r\nMAIL FROM:<a@x.test> REQUIRETLS\r\n",
+	    BANNER EHLO_TLS_R "555 5.5.4 Unsupported option: REQUIRETLS\r\n"
+	                      "220 2.0.0 Ready to start TLS\r\n"
+	                      "250-relay.test\r\n" EHLO_BODY
+	                      "250-CHUNKING\r\n250 REQUIRETLS\r\n" MAIL_OK,
+	    "H(c.test)T H(c.test)M(<a@x.test> REQUIRETLS)", NULL, 0 },
+	{ "REQUIRETLS not configured: unknown after STARTTLS too", F_TLS,
+	    "EHLO c.test\r\nSTARTTLS\r\n"
+	    "<TLS>EHLO c.test\r\nMAIL FROM:<a@x.test> REQUIRETLS\r\n",
+	    BANNER EHLO_TLS_R "220 2.0.0 Ready to start TLS\r\n" EHLO_R
+	                      "555 5.5.4 Unsupported option: REQUIRETLS\r\n",
 	    "H(c.test)T H(c.test)", NULL, 0 },
 	{ "STARTTLS not offered", 0, "EHLO c.test\r\nSTARTTLS\r\n",
 	    BANNER EHLO_R "502 5.5.1 Error: command not implemented\r\n",
@@ -327,6 +344,8 @@ log_mail(struct run *r, const struct smtp_server_event *e)
 		    (const char *)e->mail.envid.p);
 	if (e->mail.smtputf8)
 		sb_printf(&r->ev, " SMTPUTF8");
+	if (e->mail.requiretls)
+		sb_printf(&r->ev, " REQUIRETLS");
 	sb_printf(&r->ev, ")");
 }
 
@@ -444,6 +463,7 @@ make(unsigned flags)
 	cfg.decide_rcpt = flags & F_RCPT;
 	cfg.decide_mail = flags & F_MAIL;
 	cfg.reject = flags & F_REJECT;
+	cfg.requiretls = flags & F_RTLS;
 	if (flags & F_SMALL) {
 		cfg.max_message_size = 100;
 		cfg.max_errors = 3;
