@@ -92,6 +92,47 @@ relay_cli_bad_option(const char *cmd, const char *synopsis, int c, char **argv)
 	    synopsis);
 }
 
+int
+relay_cli_conf_only(const char *cmd, const char *synopsis, int argc,
+    char **argv, const char **sub_conf)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*sub_conf = NULL;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		if (c == 'c')
+			*sub_conf = optarg;
+		else if (c == 'h')
+			return relay_cli_help(synopsis);
+		else
+			return relay_cli_bad_option(cmd, synopsis, c, argv);
+	}
+	if (optind < argc)
+		return relay_cli_usage(cmd, "takes no arguments; usage: %s",
+		    synopsis);
+	return -1;
+}
+
+void
+relay_cli_reply_line(void *arg, const char *id, int status, const char *text)
+{
+	struct relay_cli_reply *r = arg;
+
+	(void)id;
+	if (status != 0) {
+		r->failed = 1;
+		fprintf(stderr, "danerelay %s: %s\n", r->what, text);
+	} else {
+		printf("%s\n", text);
+	}
+}
+
 static const char version_synopsis[] = "danerelay version";
 
 int

@@ -117,4 +117,25 @@ int relay_cli_help(const char *synopsis);
 int relay_cli_bad_option(const char *cmd, const char *synopsis, int c,
     char **argv);
 
+/*
+ * The options of a subcommand that takes only -c FILE and --help, and no
+ * arguments: returns -1 with *sub_conf set (NULL without -c) to go on, or
+ * the exit status the subcommand returns (--help, a bad option or an
+ * argument).
+ */
+int relay_cli_conf_only(const char *cmd, const char *synopsis, int argc,
+    char **argv, const char **sub_conf);
+
+/*
+ * A relay_control_result_fn for replies that are lines of text: each
+ * line to stdout, an error as "danerelay WHAT: TEXT" on stderr, which
+ * also sets failed. arg is the struct.
+ */
+struct relay_cli_reply {
+	const char *what; /* "metrics", "dns flush" */
+	int failed;
+};
+void relay_cli_reply_line(void *arg, const char *id, int status,
+    const char *text);
+
 #endif

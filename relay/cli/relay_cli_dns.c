@@ -21,20 +21,6 @@
 
 static const char dns_synopsis[] = "danerelay dns flush [-c FILE] [NAME]";
 
-static void
-flush_result(void *arg, const char *id, int status, const char *text)
-{
-	int *failed = arg;
-
-	(void)id;
-	if (status != 0) {
-		*failed = 1;
-		fprintf(stderr, "danerelay dns flush: %s\n", text);
-	} else {
-		printf("%s\n", text);
-	}
-}
-
 int
 relay_cli_dns(int argc, char **argv)
 {
@@ -85,7 +71,7 @@ relay_cli_dns(int argc, char **argv)
 
 	struct relay_control_client cl;
 	char err[512] = "";
-	int failed = 0;
+	struct relay_cli_reply reply = { .what = "dns flush", .failed = 0 };
 	int rc = RELAY_CLI_EXIT_ERROR;
 	int r =
 	    relay_control_client_connect(&cl, cfg.spool_dir, err, sizeof(err));
@@ -103,14 +89,14 @@ relay_cli_dns(int argc, char **argv)
 	}
 	const char *ids[1] = { name };
 	r = relay_control_client_run(&cl, "dns-flush", ids,
-	    name != NULL ? 1 : 0, false, flush_result, &failed, err,
+	    name != NULL ? 1 : 0, false, relay_cli_reply_line, &reply, err,
 	    sizeof(err));
 	relay_control_client_close(&cl);
 	if (r != 0) {
 		fprintf(stderr, "danerelay dns flush: %s\n", err);
 		goto out;
 	}
-	if (!failed && fflush(stdout) == 0)
+	if (!reply.failed && fflush(stdout) == 0)
 		rc = RELAY_CLI_EXIT_OK;
 out:
 	relay_config_free(&cfg);

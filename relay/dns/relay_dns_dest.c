@@ -703,13 +703,16 @@ mx_cb(void *arg, const struct relay_dns_answer *ans)
 	finish_if_done(req);
 }
 
-int
-relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
+/*
+ * A new request for name (normalised into its result's domain) with the
+ * destination facts every request starts with. Returns 0 and *out, or a
+ * relay_dns_err; nothing is linked into dns yet.
+ */
+static int
+req_new(struct relay_dns *dns, const char *name, uint16_t port,
     enum tlsa_level level, relay_dns_dest_cb *cb, void *arg,
     struct relay_dns_req **out)
 {
-	if (out != NULL)
-		*out = NULL;
 	if (dns->closing)
 		return RELAY_DNS_ERR_CLOSING;
 	struct relay_dns_req *req = calloc(1, sizeof *req);
@@ -721,7 +724,7 @@ relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
 		return RELAY_DNS_ERR_NOMEM;
 	}
 	struct relay_dns_result *res = req->res;
-	int r = relay_dns_host_normalize(domain, strlen(domain), res->domain);
+	int r = relay_dns_host_normalize(name, strlen(name), res->domain);
 	if (r != 0) {
 		req_free(req);
 		return r;
@@ -729,10 +732,40 @@ relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
 	req->dns = dns;
 	req->cb = cb;
 	req->arg = arg;
-	res->kind = RELAY_DNS_DEST_DEFER;
 	res->dest.level = level;
 	res->dest.nexthop = res->domain;
 	res->dest.port = port;
+	*out = req;
+	return 0;
+}
+
+/* Link req, whose lookups are under way, into dns's list (cancel on
+ * close) and hand it to the caller. */
+static void
+req_link(struct relay_dns *dns, struct relay_dns_req *req,
+    struct relay_dns_req **out)
+{
+	req->next = dns->reqs;
+	if (dns->reqs != NULL)
+		dns->reqs->prev = req;
+	dns->reqs = req;
+	if (out != NULL)
+		*out = req;
+}
+
+int
+relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
+    enum tlsa_level level, relay_dns_dest_cb *cb, void *arg,
+    struct relay_dns_req **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	struct relay_dns_req *req;
+	int r = req_new(dns, domain, port, level, cb, arg, &req);
+	if (r != 0)
+		return r;
+	struct relay_dns_result *res = req->res;
+	res->kind = RELAY_DNS_DEST_DEFER;
 	res->dest.mx.answer = TLSA_ANSWER_ERROR;
 	res->dest.mx.dnssec = TLSA_DNSSEC_INDETERMINATE;
 	r = dns->ops->lookup(dns, res->domain, RELAY_DNS_TYPE_MX, mx_cb, req,
@@ -742,12 +775,7 @@ relay_dns_resolve(struct relay_dns *dns, const char *domain, uint16_t port,
 		return r;
 	}
 	req->pending = 1;
-	req->next = dns->reqs;
-	if (dns->reqs != NULL)
-		dns->reqs->prev = req;
-	dns->reqs = req;
-	if (out != NULL)
-		*out = req;
+	req_link(dns, req, out);
 	return 0;
 }
 
@@ -758,28 +786,11 @@ relay_dns_resolve_host(struct relay_dns *dns, const char *host, uint16_t port,
 {
 	if (out != NULL)
 		*out = NULL;
-	if (dns->closing)
-		return RELAY_DNS_ERR_CLOSING;
-	struct relay_dns_req *req = calloc(1, sizeof *req);
-	if (req == NULL)
-		return RELAY_DNS_ERR_NOMEM;
-	req->res = calloc(1, sizeof *req->res);
-	if (req->res == NULL) {
-		free(req);
-		return RELAY_DNS_ERR_NOMEM;
-	}
-	struct relay_dns_result *res = req->res;
-	int r = relay_dns_host_normalize(host, strlen(host), res->domain);
-	if (r != 0) {
-		req_free(req);
+	struct relay_dns_req *req;
+	int r = req_new(dns, host, port, level, cb, arg, &req);
+	if (r != 0)
 		return r;
-	}
-	req->dns = dns;
-	req->cb = cb;
-	req->arg = arg;
-	res->dest.level = level;
-	res->dest.nexthop = res->domain;
-	res->dest.port = port;
+	struct relay_dns_result *res = req->res;
 	/* "[host]": the name comes from configuration; no MX lookup, so the
 	 * MX facts stay "not asked" and tlsa/ reads dest.no_mx instead. */
 	res->dest.no_mx = true;
@@ -796,12 +807,7 @@ relay_dns_resolve_host(struct relay_dns *dns, const char *host, uint16_t port,
 		req_free(req);
 		return r;
 	}
-	req->next = dns->reqs;
-	if (dns->reqs != NULL)
-		dns->reqs->prev = req;
-	dns->reqs = req;
-	if (out != NULL)
-		*out = req;
+	req_link(dns, req, out);
 	return 0;
 }
 
