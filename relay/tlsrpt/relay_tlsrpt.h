@@ -124,6 +124,10 @@ struct relay_tlsrpt_table {
 void relay_tlsrpt_table_init(struct relay_tlsrpt_table *t);
 void relay_tlsrpt_table_free(struct relay_tlsrpt_table *t);
 
+/* The session a row counts (its fields borrowed from r). */
+struct relay_tlsrpt_session relay_tlsrpt_row_session(
+    const struct relay_tlsrpt_row *r);
+
 /*
  * Adds n sessions like s on day to t (a new row or an existing one).
  * Sets *row (optional) to the row. Returns 0, RELAY_TLSRPT_EINVAL,

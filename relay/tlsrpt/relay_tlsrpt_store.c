@@ -324,17 +324,7 @@ drop_old_rows(struct relay_tlsrpt_store *st, const char *day)
 		const struct relay_tlsrpt_row *r = &st->t.rows[i];
 		if (strcmp(r->day, day) != 0)
 			continue;
-		struct relay_tlsrpt_session s = {
-			.domain = r->domain,
-			.type = r->type,
-			.policy = r->policy,
-			.policy_mx = r->policy_mx,
-			.result = r->result,
-			.reason_code = r->reason_code,
-			.sending_ip = r->sending_ip,
-			.receiving_mx = r->receiving_mx,
-			.receiving_ip = r->receiving_ip,
-		};
+		struct relay_tlsrpt_session s = relay_tlsrpt_row_session(r);
 		struct relay_tlsrpt_row *nr;
 		if (relay_tlsrpt_table_add(&n, day, &s, r->count, &nr) == 0)
 			nr->unflushed = r->unflushed;

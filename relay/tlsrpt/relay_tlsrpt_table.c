@@ -151,10 +151,10 @@ key_hash(const char *day, const struct relay_tlsrpt_session *s)
 	return h;
 }
 
-static uint64_t
-row_hash(const struct relay_tlsrpt_row *r)
+struct relay_tlsrpt_session
+relay_tlsrpt_row_session(const struct relay_tlsrpt_row *r)
 {
-	struct relay_tlsrpt_session s = {
+	return (struct relay_tlsrpt_session){
 		.domain = r->domain,
 		.type = r->type,
 		.policy = r->policy,
@@ -165,6 +165,12 @@ row_hash(const struct relay_tlsrpt_row *r)
 		.receiving_mx = r->receiving_mx,
 		.receiving_ip = r->receiving_ip,
 	};
+}
+
+static uint64_t
+row_hash(const struct relay_tlsrpt_row *r)
+{
+	struct relay_tlsrpt_session s = relay_tlsrpt_row_session(r);
 	return key_hash(r->day, &s);
 }
 
