@@ -33,6 +33,32 @@ policy_string(const struct tlsa_verdict *v, char *buf, size_t size)
 	}
 }
 
+/* An MTA-STS policy as RFC 8460 4.4 reports it: policy-string holds its
+ * lines ("version: STSv1", "mode: ...", "mx: ..." each, "max_age: ..."),
+ * mx-host its mx patterns, each list joined by '|'. What does not fit
+ * is left out. */
+static void
+sts_strings(const struct relay_sts_policy *p, char *policy, size_t psize,
+    char *mx, size_t mxsize)
+{
+	size_t o = (size_t)snprintf(policy, psize, "version: STSv1|mode: %s",
+	    relay_sts_mode_name(p->mode));
+	size_t m = 0;
+	mx[0] = '\0';
+	for (size_t i = 0; i < p->n_mx; i++) {
+		size_t n = strlen(p->mx[i]);
+		if (o + n + 6 < psize)
+			o += (size_t)snprintf(policy + o, psize - o, "|mx: %s",
+			    p->mx[i]);
+		if (m + n + 2 < mxsize)
+			m += (size_t)snprintf(mx + m, mxsize - m, "%s%s",
+			    m > 0 ? "|" : "", p->mx[i]);
+	}
+	if (o + 24 < psize)
+		snprintf(policy + o, psize - o, "|max_age: %u",
+		    (unsigned)p->max_age);
+}
+
 void
 serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev)
 {
@@ -46,6 +72,7 @@ serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev)
 			return; /* not a TLS failure: not counted */
 	}
 	char policy[RELAY_TLSRPT_POLICY_MAX + 1];
+	char sts_mx[512];
 	struct relay_tlsrpt_session s = {
 		.domain = ev->domain,
 		.result = result,
@@ -58,9 +85,10 @@ serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev)
 		s.receiving_mx = ev->mx;
 		s.receiving_ip = ev->addr;
 	}
-	/* Only a DANE verdict applies the domain's published policy (its
-	 * TLSA records, RFC 8460 4.4 "tlsa"); every other session had none
-	 * to apply. MTA-STS ("sts") would come here. */
+	/* A DANE verdict applies the domain's published TLSA records (RFC
+	 * 8460 4.4 "tlsa"); a host without one under the domain's MTA-STS
+	 * policy applies that ("sts"); every other session had none to
+	 * apply. */
 	if (ev->verdict->kind == TLSA_VERDICT_DANE) {
 		policy_string(ev->verdict, policy, sizeof(policy));
 		s.type = RELAY_TLSRPT_POLICY_TLSA;
@@ -76,6 +104,13 @@ serve__tlsrpt_session(void *arg, const struct relay_tls_session *ev)
 		 * MX host, without records to show. */
 		s.type = RELAY_TLSRPT_POLICY_TLSA;
 		s.policy_mx = ev->mx;
+	} else if (ev->sts != NULL &&
+	    ev->sts->outcome == RELAY_STS_OUTCOME_POLICY) {
+		sts_strings(&ev->sts->policy, policy, sizeof(policy), sts_mx,
+		    sizeof(sts_mx));
+		s.type = RELAY_TLSRPT_POLICY_STS;
+		s.policy = policy;
+		s.policy_mx = sts_mx;
 	} else {
 		s.type = RELAY_TLSRPT_POLICY_NONE;
 	}

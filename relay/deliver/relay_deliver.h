@@ -64,6 +64,10 @@ struct relay_tls_session {
 	const char *addr;                   /* its address, numeric */
 	const char *local_addr;             /* ours, numeric, or "" */
 	const struct tlsa_verdict *verdict; /* the policy applied */
+	/* The domain's MTA-STS policy when it applied to this host (enforce
+	 * or testing; RFC 8461), else NULL: the report's policy is then
+	 * "sts" (RFC 8460 4.4). */
+	const struct relay_sts_answer *sts;
 	/* NONE: TLS was negotiated as the verdict requires. Else the
 	 * failure: a TLS class, or STARTTLS_MISSING (not offered, refused,
 	 * or a `may` session that went on in cleartext). */

@@ -230,6 +230,10 @@ sess_count_tls(struct out_sess *ss, const struct dest_job *j, bool before_txn)
 		.addr = ss->addr,
 		.local_addr = ss->local,
 		.verdict = &j->verdict,
+		.sts = ss->sts == RELAY_STS_USE_ENFORCE ||
+		        ss->sts == RELAY_STS_USE_TESTING
+		    ? j->sts
+		    : NULL,
 		.fclass = c,
 	};
 	ctx->tls_session(ctx->arg, &ev);

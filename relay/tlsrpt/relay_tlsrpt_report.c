@@ -89,8 +89,10 @@ write_policy(struct relay_json *j, const struct relay_tlsrpt_row *r)
 	relay_json_kv_str(j, "policy-type",
 	    relay_tlsrpt_policy_type_name(r->type));
 	/* RFC 8460 4.4: for "tlsa" the TLSA records applied, one string
-	 * each, and the MX host they were looked up for; mx-host is an array
-	 * (erratum 6241). "no-policy-found" has neither. */
+	 * each, and the MX host they were looked up for; for "sts" the
+	 * policy's lines and its mx patterns; mx-host is an array (erratum
+	 * 6241). "no-policy-found" has neither. Both lists are stored joined
+	 * by '|'. */
 	if (r->type != RELAY_TLSRPT_POLICY_NONE) {
 		relay_json_key(j, "policy-string");
 		relay_json_arr_begin(j);
@@ -107,7 +109,12 @@ write_policy(struct relay_json *j, const struct relay_tlsrpt_row *r)
 	if (r->type != RELAY_TLSRPT_POLICY_NONE && r->policy_mx[0]) {
 		relay_json_key(j, "mx-host");
 		relay_json_arr_begin(j);
-		relay_json_str(j, r->policy_mx);
+		for (const char *p = r->policy_mx; *p;) {
+			const char *bar = strchr(p, '|');
+			size_t n = bar ? (size_t)(bar - p) : strlen(p);
+			relay_json_strn(j, p, n);
+			p += n + (bar ? 1 : 0);
+		}
 		relay_json_arr_end(j);
 	}
 	relay_json_obj_end(j);

@@ -94,11 +94,33 @@ check "enforce: the policy was fetched (event=mta-sts status=fetched mode=enforc
 check "enforce: the policy is cached on disk under spool_dir/mta-sts" \
   grep -qx "id 1" "$SPOOL/mta-sts/sts-enforce.$T_"
 
+# The TLS report counts the session under the domain's MTA-STS policy
+# (RFC 8460 4.4 policy-type "sts": the policy's lines, its mx patterns).
+sts_report() {  # NAME MODE: today's report has one "sts" policy with a success
+  DR tlsrpt show "sts-$1.$T_" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.stdin.readline())
+p = r["policies"][0]
+pol = p["policy"]
+ok = (len(r["policies"]) == 1 and pol["policy-type"] == "sts"
+      and pol["policy-domain"] == sys.argv[1]
+      and "version: STSv1" in pol["policy-string"]
+      and "mode: " + sys.argv[2] in pol["policy-string"]
+      and any(s.startswith("mx: ") for s in pol["policy-string"])
+      and len(pol.get("mx-host", [])) >= 1
+      and p["summary"]["total-successful-session-count"] >= 1)
+sys.exit(0 if ok else 1)' "sts-$1.$T_" "$2"
+}
+check "enforce: tlsrpt show reports policy-type sts with the policy lines and mx patterns" \
+  wait_for 5 sts_report enforce enforce
+
 # --- testing ------------------------------------------------------------------
 check "testing: delivered to the self-signed MX as before" \
   wait_for 30 maildir_has "$WORLD_D_STS_TESTING_MAILDIR" testing
 check "testing: delivery line says tls=sts-testing status=sent" \
   wait_for 10 log_has "u1@sts-testing.$T_" "tls=sts-testing .*status=sent"
+check "testing: tlsrpt show reports policy-type sts, mode testing" \
+  wait_for 5 sts_report testing testing
 
 # --- refusals -------------------------------------------------------------------
 check "mx mismatch: deferred class=sts-mx-mismatch (\"*.$T_\" matches one label only)" \
