@@ -25,6 +25,9 @@ static const char *const tls_names[RELAY_METRICS_TLS_COUNT] = {
 	"verified",
 	"dane-ee",
 	"dane-ta",
+	/* MTA-STS (RFC 8461) for hosts without DANE. */
+	"sts-enforce",
+	"sts-testing",
 	"other",
 };
 

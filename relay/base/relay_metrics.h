@@ -47,8 +47,9 @@ enum relay_metrics_outcome {
 #define RELAY_METRICS_OUTCOME_COUNT 3
 
 /* How the session was protected: the delivery line's tls=
- * (tlsa_auth_name()), plus "other" for a spelling not in that table. */
-#define RELAY_METRICS_TLS_COUNT 7
+ * (tlsa_auth_name(), or sts-enforce / sts-testing under MTA-STS), plus
+ * "other" for a spelling not in that table. */
+#define RELAY_METRICS_TLS_COUNT 9
 
 /* DNSSEC status of one answer (RFC 4035 4.3), in relay_dns_sec's order. */
 enum relay_metrics_dnssec {
@@ -119,7 +120,8 @@ void relay_metrics_init(struct relay_metrics *m, const char *const *class_names,
 
 /*
  * One recipient attempt, as its delivery line says: outcome, tls (the
- * tls= value: "none", "may", "encrypt", "verified", "dane-ee", "dane-ta";
+ * tls= value: "none", "may", "encrypt", "verified", "dane-ee", "dane-ta",
+ * "sts-enforce", "sts-testing";
  * NULL or "" mean "none") and failure class index (0: none). m may be
  * NULL (nothing is counted), for every function below too.
  */

@@ -113,6 +113,10 @@ sys.exit(0 if ok else 1)' "sts-$1.$T_" "$2"
 }
 check "enforce: tlsrpt show reports policy-type sts with the policy lines and mx patterns" \
   wait_for 5 sts_report enforce enforce
+# (grep reads a here-string: with pipefail, grep -q quitting early would
+# fail the pipe.)
+metric_sent() { grep -qE "^danerelay_deliveries_total\{outcome=\"sent\",tls=\"$1\",class=\"none\"\} [1-9]" <<< "$(DR metrics)"; }
+check "enforce: danerelay metrics counts the delivery under tls=sts-enforce" metric_sent sts-enforce
 
 # --- testing ------------------------------------------------------------------
 check "testing: delivered to the self-signed MX as before" \

@@ -122,7 +122,7 @@ check "wrong-order rollover: deferred with class=tlsa-mismatch and hint=new-key-
 check "wrong-order rollover: kind=key-new-unmatched severity=high host=$D_NOMX" \
   change key-new-unmatched "$D_NOMX" "severity=high host=$D_NOMX old=\"first=[0-9a-f]{16}\.\. last=[0-9a-f]{16}\.\.\" new=sha256:[0-9a-f]{64}"
 # The same changes, counted (danerelay_routing_changes_total, `danerelay metrics`).
-metric_is() { DR metrics | grep -qx "danerelay_routing_changes_total{kind=\"$1\"} $2"; }
+metric_is() { grep -qx "danerelay_routing_changes_total{kind=\"$1\"} $2" <<< "$(DR metrics)"; }
 check "metrics: routing changes of kind mx-host-added counted once" metric_is mx-host-added 1
 check "metrics: routing changes of kind dnssec-downgrade counted once" metric_is dnssec-downgrade 1
 check "wrong-order rollover: nothing reached mxself" \
