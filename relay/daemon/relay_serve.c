@@ -229,11 +229,12 @@ start_server_tls(struct relay_daemon *d, char *err, size_t errlen)
 static int
 chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	static const char *const sub[] = { "", "/tmp", "/queue", "/corrupt",
-		"/" RELAY_TLSRPT_DIR };
+	static const char *const sub[] = { "", "tmp", "queue", "corrupt",
+		RELAY_TLSRPT_DIR };
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		char path[PATH_MAX];
-		int w = snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
+		int w = snprintf(path, sizeof(path), "%s%s%s", dir,
+		    sub[i][0] != '\0' ? "/" : "", sub[i]);
 		if (w < 0 || (size_t)w >= sizeof(path))
 			return -1;
 		DIR *dp = opendir(path);

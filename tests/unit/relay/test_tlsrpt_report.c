@@ -313,7 +313,8 @@ test_gzip_and_mail(void **state)
 	/* The attachment decodes back to the report. */
 	const char *b = strstr(m, "json.gz\"\r\n\r\n");
 	assert_non_null(b);
-	uint8_t *raw = malloc(mlen);
+	uint8_t *raw = malloc(mlen + 1);
+	assert_non_null(raw);
 	size_t rl = unbase64(b + strlen("json.gz\"\r\n\r\n"), raw);
 	assert_int_equal(rl, gzlen);
 	assert_memory_equal(raw, gz, gzlen);
