@@ -181,7 +181,7 @@ else
 fi
 
 # --- 3. the packaged configuration ---------------------------------------------------
-CHECK_CMD=(config)  # SWITCH: CHECK_CMD=(check --no-dns) once `danerelay check` exists
+CHECK_CMD=(check --no-dns)
 check "danerelay ${CHECK_CMD[*]} accepts the packaged $CONF" "$SBIN" -c "$CONF" "${CHECK_CMD[@]}"
 default_is() { "$SBIN" --help | grep -qx "configuration: .*, else $1"; }
 check "danerelay --help names $CONF as the default" default_is "$CONF"
