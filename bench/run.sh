@@ -12,6 +12,7 @@
 #   RUNS="danerelay postfix-default postfix-reuse"
 #   WORLD_NET=7      second octet of every world address (world.sh)
 #   RELAY_PORT=10031 danerelay's listen port
+#   BENCH_CONF="k = v;k2 = v2"  more danerelay.conf lines (feature on/off runs)
 #   BENCH_DIR=/tmp/danerelay-bench.XXXX (kept when KEEP=1)
 #
 # One world (tests/world/world.sh up --bench) is shared by every run: the
@@ -230,6 +231,11 @@ write_danerelay_conf() {  # FILE SPOOL [extra lines...]
     echo "max_connections = 1000"
     echo "max_connections_per_client = 1000"
     for l in "$@"; do echo "$l"; done
+    # BENCH_CONF: more lines, ';'-separated (e.g. "routing_monitor_enable = no"),
+    # to measure what one feature costs.
+    local extra
+    IFS=';' read -ra extra <<< "${BENCH_CONF:-}"
+    for l in "${extra[@]}"; do echo "$l"; done
   } > "$f"
 }
 
