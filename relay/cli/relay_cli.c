@@ -7,12 +7,14 @@
 #include <ctype.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "danerelay_version.h"
+#include "relay_control.h"
 
 static const char *global_config;
 
@@ -119,18 +121,55 @@ relay_cli_conf_only(const char *cmd, const char *synopsis, int argc,
 	return -1;
 }
 
-void
-relay_cli_reply_line(void *arg, const char *id, int status, const char *text)
+/* Reply lines of a control request: to stdout, an error to stderr. */
+struct reply_lines {
+	const char *what;
+	bool failed;
+};
+
+static void
+reply_line(void *arg, const char *id, int status, const char *text)
 {
-	struct relay_cli_reply *r = arg;
+	struct reply_lines *r = arg;
 
 	(void)id;
 	if (status != 0) {
-		r->failed = 1;
+		r->failed = true;
 		fprintf(stderr, "danerelay %s: %s\n", r->what, text);
 	} else {
 		printf("%s\n", text);
 	}
+}
+
+int
+relay_cli_control_lines(const char *what, const char *spool,
+    const char *request, const char *const *args, size_t nargs,
+    const char *only_daemon)
+{
+	struct relay_control_client cl;
+	char err[512] = "";
+	struct reply_lines reply = { .what = what, .failed = false };
+	int r = relay_control_client_connect(&cl, spool, err, sizeof(err));
+	if (r == RELAY_CONTROL_ENOENT) {
+		fprintf(stderr,
+		    "danerelay %s: no running serve for spool %s (no control "
+		    "socket answers); only a running daemon has %s\n",
+		    what, spool, only_daemon);
+		return RELAY_CLI_EXIT_ERROR;
+	}
+	if (r != 0) {
+		fprintf(stderr, "danerelay %s: %s\n", what, err);
+		return RELAY_CLI_EXIT_ERROR;
+	}
+	r = relay_control_client_run(&cl, request, args, nargs, false,
+	    reply_line, &reply, err, sizeof(err));
+	relay_control_client_close(&cl);
+	if (r != 0) {
+		fprintf(stderr, "danerelay %s: %s\n", what, err);
+		return RELAY_CLI_EXIT_ERROR;
+	}
+	return !reply.failed && fflush(stdout) == 0 ? RELAY_CLI_EXIT_OK
+	                                            : RELAY_CLI_EXIT_ERROR;
 }
 
 static const char version_synopsis[] = "danerelay version";

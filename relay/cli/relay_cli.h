@@ -127,15 +127,15 @@ int relay_cli_conf_only(const char *cmd, const char *synopsis, int argc,
     char **argv, const char **sub_conf);
 
 /*
- * A relay_control_result_fn for replies that are lines of text: each
- * line to stdout, an error as "danerelay WHAT: TEXT" on stderr, which
- * also sets failed. arg is the struct.
+ * Sends request (with nargs args) to the running serve of spool and
+ * prints its reply lines to stdout; an error line goes to stderr as
+ * "danerelay WHAT: TEXT". When no daemon answers, says so with what only
+ * a running daemon has (only_daemon, e.g. "counters"). Returns the exit
+ * status: RELAY_CLI_EXIT_OK when every line was a success and stdout took
+ * them, else RELAY_CLI_EXIT_ERROR.
  */
-struct relay_cli_reply {
-	const char *what; /* "metrics", "dns flush" */
-	int failed;
-};
-void relay_cli_reply_line(void *arg, const char *id, int status,
-    const char *text);
+int relay_cli_control_lines(const char *what, const char *spool,
+    const char *request, const char *const *args, size_t nargs,
+    const char *only_daemon);
 
 #endif

@@ -69,36 +69,9 @@ relay_cli_dns(int argc, char **argv)
 	if (relay_cli_load_config("dns", sub_conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
 
-	struct relay_control_client cl;
-	char err[512] = "";
-	struct relay_cli_reply reply = { .what = "dns flush", .failed = 0 };
-	int rc = RELAY_CLI_EXIT_ERROR;
-	int r =
-	    relay_control_client_connect(&cl, cfg.spool_dir, err, sizeof(err));
-	if (r == RELAY_CONTROL_ENOENT) {
-		fprintf(stderr,
-		    "danerelay dns flush: no running serve for spool "
-		    "%s (no control socket answers); only a running daemon has "
-		    "a DNS cache\n",
-		    cfg.spool_dir);
-		goto out;
-	}
-	if (r != 0) {
-		fprintf(stderr, "danerelay dns flush: %s\n", err);
-		goto out;
-	}
-	const char *ids[1] = { name };
-	r = relay_control_client_run(&cl, "dns-flush", ids,
-	    name != NULL ? 1 : 0, false, relay_cli_reply_line, &reply, err,
-	    sizeof(err));
-	relay_control_client_close(&cl);
-	if (r != 0) {
-		fprintf(stderr, "danerelay dns flush: %s\n", err);
-		goto out;
-	}
-	if (!reply.failed && fflush(stdout) == 0)
-		rc = RELAY_CLI_EXIT_OK;
-out:
+	const char *args[1] = { name };
+	int rc = relay_cli_control_lines("dns flush", cfg.spool_dir,
+	    "dns-flush", args, name != NULL ? 1 : 0, "a DNS cache");
 	relay_config_free(&cfg);
 	return rc;
 }

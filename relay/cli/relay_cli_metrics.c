@@ -28,34 +28,8 @@ relay_cli_metrics(int argc, char **argv)
 	if (relay_cli_load_config("metrics", sub_conf, &cfg) != 0)
 		return RELAY_CLI_EXIT_ERROR;
 
-	struct relay_control_client cl;
-	char err[512] = "";
-	struct relay_cli_reply reply = { .what = "metrics", .failed = 0 };
-	int rc = RELAY_CLI_EXIT_ERROR;
-	int r =
-	    relay_control_client_connect(&cl, cfg.spool_dir, err, sizeof(err));
-	if (r == RELAY_CONTROL_ENOENT) {
-		fprintf(stderr,
-		    "danerelay metrics: no running serve for spool %s (no "
-		    "control socket answers); only a running daemon has "
-		    "counters\n",
-		    cfg.spool_dir);
-		goto out;
-	}
-	if (r != 0) {
-		fprintf(stderr, "danerelay metrics: %s\n", err);
-		goto out;
-	}
-	r = relay_control_client_run(&cl, "metrics", NULL, 0, false,
-	    relay_cli_reply_line, &reply, err, sizeof(err));
-	relay_control_client_close(&cl);
-	if (r != 0) {
-		fprintf(stderr, "danerelay metrics: %s\n", err);
-		goto out;
-	}
-	if (!reply.failed && fflush(stdout) == 0)
-		rc = RELAY_CLI_EXIT_OK;
-out:
+	int rc = relay_cli_control_lines("metrics", cfg.spool_dir, "metrics",
+	    NULL, 0, "counters");
 	relay_config_free(&cfg);
 	return rc;
 }
