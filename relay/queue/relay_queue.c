@@ -29,7 +29,8 @@
  *   6. callback: the SMTP server may now answer 250
  * Update protocol: tmp/ID.upd written + fsync, rename over queue/ID.env,
  * fsync(queue/), callback. Remove: unlink queue/ID.env (the message is
- * gone), unlink queue/ID.msg, fsync(queue/).
+ * gone), unlink queue/ID.msg, both on the loop thread at once, then
+ * fsync(queue/) on the pool, callback.
  *
  * Recovery at open (the spool lock proves no one else is writing):
  *   - queue/ID.env without queue/ID.msg but with tmp/ID.msg: step 4
@@ -1339,8 +1340,26 @@ static void
 op_start(struct relay_queue *q, struct entry *e)
 {
 	struct op *op = e->ops;
-	struct job *j =
-	    job_new(q, op->kind == OP_UPDATE ? JOB_UPDATE : JOB_REMOVE);
+
+	if (op->kind == OP_REMOVE) {
+		/* The unlinks run here, on the loop, not on the thread pool:
+		 * queued behind the commits' fsyncs they waited seconds under
+		 * load, and a crash in that time delivered the message again.
+		 * Two unlinks are cheap; only the directory fsync that makes
+		 * them durable against power loss goes to the pool. */
+		struct job rm = { .q = q, .kind = JOB_REMOVE };
+		memcpy(rm.id, op->id, sizeof(rm.id));
+		work_remove(&rm);
+		if (rm.status != 0) {
+			op_done(q, e, rm.status);
+			return;
+		}
+		op->sw.done = op_sync_done;
+		sync_request(q, &op->sw);
+		return;
+	}
+
+	struct job *j = job_new(q, JOB_UPDATE);
 	int rc;
 
 	if (j == NULL) {
