@@ -6,6 +6,7 @@
                                     process in the tree; threads are included
                                     in their process, reaped children in
                                     their parent's cutime/cstime)
+  bench.py tree PID                 PID and all its descendants
   bench.py watch ...                count deliveries at the sink and sample
                                     the memory of a process tree (see --help)
   bench.py lat-danerelay LOG TAG    latency: "queued" (the 250) to "delivery
@@ -13,6 +14,14 @@
   bench.py lat-postfix LOG TAG      latency from Postfix smtp delay= fields
   bench.py wait220 HOST PORT T0 TMO seconds from T0 (epoch) until HOST:PORT
                                     answers with a 220 greeting
+  bench.py crashload ...            submit messages until a stop file
+                                    appears, reconnecting across relay
+                                    restarts; record which were answered 250
+  bench.py dupcount ...             per recipient of a run's tag: delivered
+                                    more than once, or answered 250 and never
+                                    delivered (see --help)
+  bench.py handshakes ...           STARTTLS handshakes an MX instance saw,
+                                    per retry round (see --help)
   bench.py table RESULTS.json       print the comparison table
 """
 import argparse
@@ -20,8 +29,10 @@ import datetime
 import json
 import os
 import re
+import smtplib
 import socket
 import sys
+import threading
 import time
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -85,6 +96,10 @@ def proc_mem(pid):
     except OSError:
         pass
     return rss, pss, hwm
+
+
+def cmd_tree(a):
+    print(" ".join(str(p) for p in tree(a.pid)))
 
 
 def cmd_cpu(a):
@@ -216,6 +231,175 @@ def cmd_wait220(a):
     sys.exit(1)
 
 
+def cmd_crashload(a):
+    """SESSIONS threads submit one message per transaction, a numbered
+    recipient each (SEQ TAG @ one of the domains, round robin), until the
+    stop file exists. A message is "accepted" only when the relay answered
+    250 to its final dot; a dot whose reply never came (the relay was
+    killed) is "unknown"; anything else is refused and not retried. A lost
+    connection is reopened (the relay is being restarted)."""
+    domains = a.domains.split(",")
+    body = ("Subject: crash bench\r\n\r\n" + ("x" * 76 + "\r\n") * max(1, a.size // 78))
+    lock = threading.Lock()
+    seq = [0]
+    acc, unknown = [], []
+    refused = [0]
+    conn_errors = [0]
+
+    def next_rcpt():
+        with lock:
+            seq[0] += 1
+            n = seq[0]
+        return f"{n}{a.tag}@{domains[n % len(domains)]}"
+
+    def worker():
+        s = None
+        while not os.path.exists(a.stop):
+            if s is None:
+                try:
+                    s = smtplib.SMTP(a.host, a.port, local_hostname="load." + a.helo, timeout=10)
+                    s.ehlo()
+                except (OSError, smtplib.SMTPException):
+                    s = None
+                    with lock:
+                        conn_errors[0] += 1
+                    time.sleep(0.05)
+                    continue
+            rcpt = next_rcpt()
+            stage = "envelope"
+            try:
+                code, _ = s.mail(a.sender)
+                if code != 250:
+                    raise smtplib.SMTPResponseException(code, b"mail")
+                code, _ = s.rcpt(rcpt)
+                if code not in (250, 251):
+                    raise smtplib.SMTPResponseException(code, b"rcpt")
+                code, _ = s.docmd("DATA")
+                if code != 354:
+                    raise smtplib.SMTPResponseException(code, b"data")
+                stage = "dot"
+                s.send(f"To: <{rcpt}>\r\n".encode() + body.encode() + b".\r\n")
+                code, _ = s.getreply()
+                with lock:
+                    if code == 250:
+                        acc.append(rcpt)
+                    else:
+                        refused[0] += 1
+                if code != 250:
+                    s.rset()
+            except smtplib.SMTPResponseException:
+                with lock:
+                    refused[0] += 1
+                try:
+                    s.rset()
+                except (OSError, smtplib.SMTPException):
+                    s = None
+            except (OSError, smtplib.SMTPException):
+                with lock:
+                    (unknown.append(rcpt) if stage == "dot" else None)
+                    conn_errors[0] += 1
+                s = None
+        if s is not None:
+            try:
+                s.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+
+    t0 = time.time()
+    th = [threading.Thread(target=worker) for _ in range(a.sessions)]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    res = {"accepted": len(acc), "unknown": len(unknown), "refused": refused[0],
+           "conn_errors": conn_errors[0], "seconds": time.time() - t0}
+    with open(a.out, "w") as f:
+        json.dump(dict(res, accepted_rcpts=acc, unknown_rcpts=unknown), f)
+    print(json.dumps(res))
+
+
+def sink_rcpts(log, offset, tag):
+    """Recipient -> number of discard lines at the sink, for one tag."""
+    pat = re.compile(r"to=<([0-9]*" + re.escape(tag) + r"@[^>]*)>.*status=sent \(benchmark sink\)")
+    seen = {}
+    with open(log, "rb") as f:
+        f.seek(offset)
+        for ln in f:
+            m = pat.search(ln.decode("utf-8", "replace"))
+            if m:
+                seen[m.group(1)] = seen.get(m.group(1), 0) + 1
+    return seen
+
+
+def cmd_dupcount(a):
+    """Wait (up to --timeout) until every accepted recipient is at the
+    sink, then count duplicates (copies beyond the first, of any recipient
+    of the tag) and lost (accepted, never delivered)."""
+    with open(a.load) as f:
+        ld = json.load(f)
+    accepted = set(ld["accepted_rcpts"])
+    end = time.time() + a.timeout
+    while True:
+        seen = sink_rcpts(a.log, a.offset, a.tag)
+        lost = [r for r in accepted if r not in seen]
+        if not lost or time.time() > end:
+            break
+        time.sleep(0.5)
+    time.sleep(a.settle)  # late copies of messages already counted
+    seen = sink_rcpts(a.log, a.offset, a.tag)
+    lost = sorted(r for r in accepted if r not in seen)
+    dups = {r: n - 1 for r, n in seen.items() if n > 1}
+    unknown = set(ld["unknown_rcpts"])
+    res = {"accepted": len(accepted), "unknown": len(unknown),
+           "unknown_delivered": sum(1 for r in unknown if r in seen),
+           "delivered": len(seen), "duplicates": sum(dups.values()),
+           "duplicated_rcpts": sorted(dups)[:20], "lost": len(lost), "lost_rcpts": lost[:20],
+           "not_accepted_delivered": sum(1 for r in seen if r not in accepted and r not in unknown)}
+    print(json.dumps(res))
+
+
+MONTHS = {m: i + 1 for i, m in enumerate(
+    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
+
+
+def syslog_time(line):
+    """Epoch of a Postfix log line ('Mmm dd hh:mm:ss[.frac] ...', local time)."""
+    p = line.split()
+    if len(p) < 3 or p[0] not in MONTHS:
+        return None
+    now = time.localtime()
+    hms = p[2].split(".")[0].split(":")
+    try:
+        t = time.mktime((now.tm_year, MONTHS[p[0]], int(p[1]), int(hms[0]), int(hms[1]),
+                         int(hms[2]), 0, 0, -1))
+        return t + (float("0." + p[2].split(".")[1]) if "." in p[2] else 0.0)
+    except (ValueError, IndexError):
+        return None
+
+
+def cmd_handshakes(a):
+    """STARTTLS handshakes at an MX instance (Postfix smtpd with
+    smtpd_tls_loglevel = 1: one 'TLS connection established' or one
+    'SSL_accept error' per attempt) from --t0 on, in rounds of --round
+    seconds."""
+    pat = re.compile(r"/smtpd\[\d+\]: (\S+ TLS connection established from|SSL_accept error from)")
+    times = []
+    with open(a.log, "rb") as f:
+        f.seek(a.offset)
+        for ln in f:
+            t = ln.decode("utf-8", "replace")
+            if pat.search(t):
+                ts = syslog_time(t)
+                if ts is not None:
+                    times.append(ts)
+    n = max(1, int((a.t1 - a.t0) // a.round) + 1)
+    rounds = [0] * n
+    for ts in times:
+        i = int((ts - int(a.t0)) // a.round)
+        rounds[min(max(i, 0), n - 1)] += 1
+    print(json.dumps({"handshakes": len(times), "rounds": rounds}))
+
+
 def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
@@ -239,12 +423,31 @@ def cmd_table(a):
         ("latency p50 ms (250 -> sink 250)", "lat_p50_ms", ".0f", "low"),
         ("latency p99 ms", "lat_p99_ms", ".0f", "low"),
         ("latency max ms", "lat_max_ms", ".0f", "low"),
+        # SLOWLANE: the same relay, N more messages, 10% to a TLSA mismatch.
+        ("slow lane: 90% delivered at the sink / sent", "slow_delivered_str", "s", None),
+        ("slow lane: 90% end-to-end msgs/s", "slow_e2e_rate", ".0f", "high"),
+        ("slow lane: 90% rate / clean rate (target >= 0.90)", "slow_vs_clean", ".2f", "high"),
+        ("slow lane: messages to the mismatch domain", "slow_fail_msgs", "d", None),
+        ("slow lane: their deferrals logged by the relay", "slow_fail_deferrals", "d", None),
+        ("slow lane: handshakes at the mismatch MX", "slow_handshakes", "d", "low"),
+        ("slow lane: handshakes per mismatch message", "slow_handshakes_per_msg", ".3f", "low"),
+        ("slow lane: handshakes per retry round", "slow_rounds_str", "s", None),
+        # KILLS: kill -9 under load, restart, count at the sink.
+        ("kill -9: kills under load", "crash_kills", "d", None),
+        ("kill -9: messages answered 250", "crash_accepted", "d", None),
+        ("kill -9: no reply to the dot (of them delivered)", "crash_unknown", "s", None),
+        ("kill -9: duplicates delivered", "crash_dups", "d", "low"),
+        ("kill -9: duplicates per kill", "crash_dups_per_kill", ".1f", "low"),
+        ("kill -9: lost (answered 250, never delivered)", "crash_lost", "d", "low"),
+        ("kill -9: slowest restart to accepting, s", "crash_restart_s", ".2f", "low"),
     ]
     hdr = ["figure"] + runs
     if "danerelay" in runs:
         hdr += [f"dr/{r.replace('postfix-', 'pf-')}" for r in runs if r != "danerelay"]
     out = []
     for label, key, spec, _ in rows:
+        if not any(key in R["runs"][r] for r in runs):
+            continue  # a mode that was skipped
         line = [label]
         for r in runs:
             v = R["runs"][r].get(key)
@@ -253,7 +456,7 @@ def cmd_table(a):
             for r in runs:
                 if r == "danerelay":
                     continue
-                if spec == "s":
+                if spec in ("s", "d") and key not in ("crash_dups", "crash_lost", "slow_handshakes"):
                     line.append("")
                     continue
                 rv = ratio(R["runs"]["danerelay"].get(key), R["runs"][r].get(key))
@@ -281,6 +484,7 @@ def main():
     ap = argparse.ArgumentParser()
     sp = ap.add_subparsers(dest="cmd", required=True)
     p = sp.add_parser("cpu"); p.add_argument("pid", type=int); p.set_defaults(f=cmd_cpu)
+    p = sp.add_parser("tree"); p.add_argument("pid", type=int); p.set_defaults(f=cmd_tree)
     p = sp.add_parser("watch")
     p.add_argument("--log", required=True)
     p.add_argument("--offset", type=int, default=0)
@@ -298,6 +502,28 @@ def main():
     p = sp.add_parser("wait220"); p.add_argument("host"); p.add_argument("port", type=int)
     p.add_argument("t0", type=float); p.add_argument("timeout", type=float)
     p.set_defaults(f=cmd_wait220)
+    p = sp.add_parser("crashload")
+    for o in ("host", "tag", "domains", "sender", "helo", "stop", "out"):
+        p.add_argument("--" + o, required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--sessions", type=int, default=20)
+    p.add_argument("--size", type=int, default=4096)
+    p.set_defaults(f=cmd_crashload)
+    p = sp.add_parser("dupcount")
+    p.add_argument("--log", required=True)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--tag", required=True)
+    p.add_argument("--load", required=True, help="crashload's --out")
+    p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--settle", type=float, default=3)
+    p.set_defaults(f=cmd_dupcount)
+    p = sp.add_parser("handshakes")
+    p.add_argument("--log", required=True)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--t0", type=float, required=True)
+    p.add_argument("--t1", type=float, required=True)
+    p.add_argument("--round", type=float, required=True)
+    p.set_defaults(f=cmd_handshakes)
     p = sp.add_parser("table"); p.add_argument("results"); p.set_defaults(f=cmd_table)
     a = ap.parse_args()
     a.f(a)

@@ -14,6 +14,18 @@
 #   RELAY_PORT=10031 danerelay's listen port
 #   BENCH_CONF="k = v;k2 = v2"  more danerelay.conf lines (feature on/off runs)
 #   BENCH_DIR=/tmp/danerelay-bench.XXXX (kept when KEEP=1)
+#   SLOWLANE=1       after each throughput run, the same relay again with N
+#                    more messages of which 10% go to BACKLOG_DOMAIN (TLSA
+#                    mismatch: handshake, then defer); reports the 90%'s
+#                    end-to-end rate against the clean run and the failing
+#                    handshakes the mismatch MX saw per retry round (0 skips)
+#   SLOW_RETRY=10    retry_min / minimal_backoff_time of every relay, seconds
+#                    (retry_max / maximal_backoff_time twice that)
+#   SLOW_WATCH=30    seconds the slow lane is watched after its load (QUICK: 20)
+#   KILLS=5          crash mode: kill -9 of each relay K times at random
+#                    moments under load (Postfix: the master and all its
+#                    children), restart; duplicates and lost counted at the
+#                    sink (0 skips)
 #
 # One world (tests/world/world.sh up --bench) is shared by every run: the
 # ten bench domains' MX is one TLS sink Postfix (discard transport). Each
@@ -35,10 +47,13 @@ PY="python3 $HERE/bench.py"
 
 QUICK=${QUICK:-}
 if [ -n "$QUICK" ] && [ "$QUICK" != 0 ]; then
-  N=${N:-2000}; BACKLOG_N=${BACKLOG_N:-10000}; PROBE=2; IDLE=5
+  N=${N:-2000}; BACKLOG_N=${BACKLOG_N:-10000}; PROBE=2; IDLE=5; SLOW_WATCH=${SLOW_WATCH:-20}
 else
-  N=${N:-10000}; BACKLOG_N=${BACKLOG_N:-100000}; PROBE=5; IDLE=20
+  N=${N:-10000}; BACKLOG_N=${BACKLOG_N:-100000}; PROBE=5; IDLE=20; SLOW_WATCH=${SLOW_WATCH:-30}
 fi
+SLOWLANE=${SLOWLANE:-1}
+SLOW_RETRY=${SLOW_RETRY:-10}
+KILLS=${KILLS:-5}
 SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-4096}
 RUNS=${RUNS:-danerelay postfix-default postfix-reuse}
@@ -243,6 +258,7 @@ start_danerelay() {  # CONF LOG
   "$DR" -c "$1" serve >> "$2" 2>&1 &
   RELAY_PID=$!
   # Accepting = the greeting arrives on the listen port.
+  rm -f "$D/wait220.out"
   $PY wait220 "$RELAY_HOST" "$RELAY_PORT" "$(date +%s.%N)" 30 > "$D/wait220.out" ||
     die "danerelay did not start (see $2)"
 }
@@ -305,9 +321,15 @@ smtp_tls_loglevel = 1
 smtp_tls_connection_reuse = $2
 # Sub-second delays with their full resolution (latency figures).
 delay_logging_resolution_limit = 6
+# The slow lane's retry rounds: the same backoff as danerelay's retry_min
+# and retry_max; the deferred queue is scanned as often.
+minimal_backoff_time = ${SLOW_RETRY}s
+maximal_backoff_time = $((SLOW_RETRY * 2))s
+queue_run_delay = ${SLOW_RETRY}s
 EOF2
   chown postfix "$pd/data"
   touch -d '-1 minute' "$pd/conf"/*
+  rm -f "$pd/queue/pid/master.pid"  # left by a kill -9 (crash mode)
   local have
   have=$(ip -4 -o addr show dev lo)
   grep -qF " $PF_ADDR/" <<< "$have" || ip addr add "$PF_ADDR/8" dev lo || die "cannot add $PF_ADDR to lo"
@@ -330,7 +352,8 @@ run_one() {
   case $name in
     danerelay)
       rlog=$D/log/danerelay.log
-      write_danerelay_conf "$D/danerelay.conf" "$D/spool"
+      write_danerelay_conf "$D/danerelay.conf" "$D/spool" \
+        "retry_min = ${SLOW_RETRY}s" "retry_max = $((SLOW_RETRY * 2))s"
       start_danerelay "$D/danerelay.conf" "$rlog"
       root=$RELAY_PID; dest=$RELAY_HOST:$RELAY_PORT ;;
     postfix-default|postfix-reuse)
@@ -381,15 +404,172 @@ R.setdefault("runs", {})[name] = r
 json.dump(R, open(f, "w"), indent=1)
 print(json.dumps(r))
 EOP
+  if [ "$SLOWLANE" != 0 ]; then
+    slowlane_one "$name" "$dest" "$rlog"
+    case $name in
+      danerelay) "$DR" -c "$D/danerelay.conf" queue delete --all >/dev/null ;;
+      *) postsuper -c "$D/$short/conf" -d ALL 2>/dev/null ;;
+    esac
+  fi
   case $name in
     danerelay) stop_danerelay ;;
     *) postfix -c "$D/$short/conf" stop >/dev/null 2>&1 ;;
   esac
 }
 
+# slowlane_one NAME DEST RLOG: N messages again through the running relay,
+# N/10 of them to BACKLOG_DOMAIN (2 more sessions) while the other 90% go to
+# the ten bench domains exactly as in the clean run (SESSIONS sessions).
+# The 90%'s end-to-end rate is set against the clean run's; the mismatch
+# MX (mxca, which in the bench world serves only that domain) counts the
+# handshakes, per round of SLOW_RETRY seconds.
+slowlane_one() {
+  local name=$1 dest=$2 rlog=$3 base okt ft nf nok fs o ho ro t0 t1 wp fp
+  base=$(echo "$name" | LC_ALL=C tr -dc '[:lower:]')
+  okt=${base}s; ft=${base}f
+  nf=$((N / 10)); nok=$((N - nf)); fs=$((SESSIONS / 10)); [ "$fs" -ge 1 ] || fs=1
+  log "$name: slow lane: $nok messages to the bench domains, $nf to $BACKLOG_DOMAIN"
+  o=$(stat -c %s "$SINKLOG"); ho=$(stat -c %s "$WORLD_MXCA_LOG"); ro=$(stat -c %s "$rlog")
+  $PY watch --log "$SINKLOG" --offset "$o" --tag "$okt" --n "$nok" \
+    --out "$D/watch-$name-slow.json" --stall 60 > /dev/null &
+  wp=$!
+  t0=$(date +%s.%N)
+  "$SMTP_SOURCE" -d -N -s "$fs" -m "$nf" -l "$SIZE" -f "load@sender.$WORLD_TLD" \
+    -M "load.$WORLD_TLD" -t "$ft@$BACKLOG_DOMAIN" "$dest" >> "$D/log/smtp-source.log" 2>&1 &
+  fp=$!
+  load "$dest" "$okt" "$nok" "$SESSIONS" > /dev/null
+  wait "$fp" || log "$name: slow lane: smtp-source to $BACKLOG_DOMAIN reported an error"
+  wait "$wp"
+  log "$name: slow lane: watching $BACKLOG_DOMAIN's retries for ${SLOW_WATCH}s"
+  sleep "$SLOW_WATCH"
+  t1=$(date +%s.%N)
+  local hs deferred
+  hs=$($PY handshakes --log "$WORLD_MXCA_LOG" --offset "$ho" --t0 "$t0" --t1 "$t1" --round "$SLOW_RETRY")
+  # Deferral lines for the failing tag: one per message and attempt.
+  deferred=$(tail -c +$((ro + 1)) "$rlog" | grep -cE "to=<[0-9]*$ft@.*status=deferred")
+  python3 - "$RESULTS" "$name" "$D/watch-$name-slow.json" "$t0" "$t1" "$nok" "$nf" "$hs" "$deferred" "$SLOW_RETRY" <<'EOP'
+import json, sys
+f, name, wf, t0, t1, nok, nf, hs, deferred, rnd = sys.argv[1:]
+R = json.load(open(f)); w = json.load(open(wf)); hs = json.loads(hs)
+r = R["runs"][name]
+d = w["delivered"]
+r["slow_delivered_str"] = f"{d}/{nok}"
+r["slow_e2e_rate"] = d / (w["t_last"] - float(t0)) if w["t_last"] else None
+r["slow_vs_clean"] = r["slow_e2e_rate"] / r["e2e_rate"] if r["slow_e2e_rate"] and r.get("e2e_rate") else None
+r["slow_fail_msgs"] = int(nf)
+r["slow_fail_deferrals"] = int(deferred)
+r["slow_handshakes"] = hs["handshakes"]
+r["slow_handshakes_per_msg"] = hs["handshakes"] / int(nf) if int(nf) else None
+r["slow_rounds_str"] = f"{len(hs['rounds'])} x {rnd}s: " + " ".join(str(x) for x in hs["rounds"])
+r["slow_window_s"] = float(t1) - float(t0)
+json.dump(R, open(f, "w"), indent=1)
+print(json.dumps({k: v for k, v in r.items() if k.startswith("slow_")}))
+EOP
+}
+
 for r in $RUNS; do
   run_one "$r" >&2
 done
+
+# --- crash: kill -9 under load ------------------------------------------------------
+# crash_one NAME: a fresh relay (danerelay: a spool of its own; Postfix: its
+# instance of the throughput run, queue empty) under load from bench.py
+# crashload (SESSIONS sessions, one message per transaction, to the ten bench
+# domains); KILLS times, 1-3 s apart, SIGKILL and restart. Then the load
+# stops, the queue is flushed, and the sink is read: copies beyond the first
+# of a recipient are duplicates, recipients answered 250 and never delivered
+# are lost.
+kill_postfix() {  # SHORT: SIGKILL the master and every child, none forks after
+  local m pids
+  m=$(tr -d ' ' < "$D/$1/queue/pid/master.pid")
+  kill -STOP "$m" 2>/dev/null
+  pids=$($PY tree "$m")
+  # shellcheck disable=SC2086  # one pid per word
+  kill -KILL $pids 2>/dev/null
+  for _ in $(seq 100); do
+    # shellcheck disable=SC2086
+    kill -0 $pids 2>/dev/null || break
+    sleep 0.05
+  done
+}
+
+crash_one() {
+  local name=$1 tag short="" dest conf rlog o lp k t0
+  tag=$(echo "$name" | LC_ALL=C tr -dc '[:lower:]')k
+  case $name in
+    danerelay)
+      conf=$D/crash.conf; rlog=$D/log/danerelay-crash.log
+      write_danerelay_conf "$conf" "$D/crash-spool" \
+        "retry_min = ${SLOW_RETRY}s" "retry_max = $((SLOW_RETRY * 2))s"
+      start_danerelay "$conf" "$rlog"
+      dest=$RELAY_HOST:$RELAY_PORT ;;
+    postfix-default|postfix-reuse)
+      local reuse=no; short=pfd
+      [ "$name" = postfix-reuse ] && { short=pfr; reuse=yes; }
+      start_postfix_relay "$short" "$reuse"
+      rlog=$D/log/$short.log; dest=$PF_ADDR:25 ;;
+  esac
+  log "$name: crash: load, $KILLS x kill -9 and restart"
+  o=$(stat -c %s "$SINKLOG")
+  rm -f "$D/crash-stop"
+  $PY crashload --host "${dest%:*}" --port "${dest##*:}" --tag "$tag" \
+    --domains "$(IFS=,; echo "${DOMAINS[*]}")" --sender "load@sender.$WORLD_TLD" \
+    --helo "$WORLD_TLD" --sessions "$SESSIONS" --size "$SIZE" --stop "$D/crash-stop" \
+    --out "$D/crash-$name.json" > "$D/crash-$name.out" &
+  lp=$!
+  local restarts=()
+  for k in $(seq "$KILLS"); do
+    sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 1 + 2 * r / 32767 }')"
+    if [ "$name" = danerelay ]; then
+      kill -KILL "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null; RELAY_PID=
+      start_danerelay "$conf" "$rlog"
+      restarts+=("$(cat "$D/wait220.out")")
+    else
+      kill_postfix "$short"
+      t0=$(date +%s.%N)
+      start_postfix_relay "$short" "$reuse"
+      restarts+=("$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')")
+    fi
+    log "$name: crash: kill $k, back in ${restarts[-1]} s"
+  done
+  sleep 2
+  touch "$D/crash-stop"
+  wait "$lp"
+  case $name in
+    danerelay) "$DR" -c "$conf" queue retry --all >/dev/null 2>&1 ;;
+    *) postqueue -c "$D/$short/conf" -f 2>/dev/null ;;
+  esac
+  local res
+  res=$($PY dupcount --log "$SINKLOG" --offset "$o" --tag "$tag" --load "$D/crash-$name.json" \
+    --timeout 90)
+  python3 - "$RESULTS" "$name" "$D/crash-$name.out" "$res" "$KILLS" "${restarts[*]}" <<'EOP'
+import json, sys
+f, name, lf, res, kills, rs = sys.argv[1:]
+R = json.load(open(f)); ld = json.loads(open(lf).read()); c = json.loads(res)
+r = R.setdefault("runs", {}).setdefault(name, {})
+k = int(kills)
+r["crash_kills"] = k
+r["crash_accepted"] = c["accepted"]
+r["crash_unknown"] = f"{c['unknown']} ({c['unknown_delivered']} delivered)"
+r["crash_dups"] = c["duplicates"]
+r["crash_dups_per_kill"] = c["duplicates"] / k if k else None
+r["crash_lost"] = c["lost"]
+r["crash_restart_s"] = max(float(x) for x in rs.split()) if rs else None
+r["crash_detail"] = dict(c, load=ld)
+json.dump(R, open(f, "w"), indent=1)
+print(json.dumps(c))
+EOP
+  case $name in
+    danerelay) stop_danerelay ;;
+    *) postfix -c "$D/$short/conf" stop >/dev/null 2>&1 ;;
+  esac
+}
+
+if [ "$KILLS" -gt 0 ]; then
+  for r in $RUNS; do
+    crash_one "$r" >&2
+  done
+fi
 
 # --- backlog ------------------------------------------------------------------------
 if [ "$BACKLOG_N" -gt 0 ]; then
