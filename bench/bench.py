@@ -350,10 +350,24 @@ def cmd_dupcount(a):
     lost = sorted(r for r in accepted if r not in seen)
     dups = {r: n - 1 for r, n in seen.items() if n > 1}
     unknown = set(ld["unknown_rcpts"])
+    # The relay's own account of each duplicate: two "status=sent" lines
+    # mean it recorded the first delivery and still sent again (the record
+    # did not reach the spool before the kill); one means the kill came
+    # between the dot and the sink's reply (in flight, RFC 1047).
+    relay_sent = {}
+    if a.relay_log:
+        rx = re.compile(r"to=<([0-9]*" + re.escape(a.tag) + r"@[^>]*)>.*status=sent")
+        with open(a.relay_log, errors="replace") as f:
+            for ln in f:
+                m = rx.search(ln)
+                if m and m.group(1) in dups:
+                    relay_sent[m.group(1)] = relay_sent.get(m.group(1), 0) + 1
     res = {"accepted": len(accepted), "unknown": len(unknown),
            "unknown_delivered": sum(1 for r in unknown if r in seen),
            "delivered": len(seen), "duplicates": sum(dups.values()),
-           "duplicated_rcpts": sorted(dups)[:20], "lost": len(lost), "lost_rcpts": lost[:20],
+           "duplicated_rcpts": sorted(dups)[:20],
+           "dups_in_flight": sum(n for r, n in dups.items() if relay_sent.get(r, 0) <= 1),
+           "dups_sent_logged_twice": sum(n for r, n in dups.items() if relay_sent.get(r, 0) > 1), "lost": len(lost), "lost_rcpts": lost[:20],
            "not_accepted_delivered": sum(1 for r in seen if r not in accepted and r not in unknown)}
     print(json.dumps(res))
 
@@ -438,6 +452,7 @@ def cmd_table(a):
         ("kill -9: no reply to the dot (of them delivered)", "crash_unknown", "s", None),
         ("kill -9: duplicates delivered", "crash_dups", "d", "low"),
         ("kill -9: duplicates per kill", "crash_dups_per_kill", ".1f", "low"),
+        ("kill -9: of them in flight / relay logged sent twice", "crash_dups_kind", "s", None),
         ("kill -9: lost (answered 250, never delivered)", "crash_lost", "d", "low"),
         ("kill -9: slowest restart to accepting, s", "crash_restart_s", ".2f", "low"),
     ]
@@ -516,6 +531,7 @@ def main():
     p.add_argument("--load", required=True, help="crashload's --out")
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--settle", type=float, default=3)
+    p.add_argument("--relay-log", help="the relay's log: classify duplicates")
     p.set_defaults(f=cmd_dupcount)
     p = sp.add_parser("handshakes")
     p.add_argument("--log", required=True)

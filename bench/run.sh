@@ -541,7 +541,7 @@ crash_one() {
   esac
   local res
   res=$($PY dupcount --log "$SINKLOG" --offset "$o" --tag "$tag" --load "$D/crash-$name.json" \
-    --timeout 90)
+    --relay-log "$rlog" --timeout 90)
   python3 - "$RESULTS" "$name" "$D/crash-$name.out" "$res" "$KILLS" "${restarts[*]}" <<'EOP'
 import json, sys
 f, name, lf, res, kills, rs = sys.argv[1:]
@@ -553,6 +553,7 @@ r["crash_accepted"] = c["accepted"]
 r["crash_unknown"] = f"{c['unknown']} ({c['unknown_delivered']} delivered)"
 r["crash_dups"] = c["duplicates"]
 r["crash_dups_per_kill"] = c["duplicates"] / k if k else None
+r["crash_dups_kind"] = f"{c['dups_in_flight']} / {c['dups_sent_logged_twice']}"
 r["crash_lost"] = c["lost"]
 r["crash_restart_s"] = max(float(x) for x in rs.split()) if rs else None
 r["crash_detail"] = dict(c, load=ld)
