@@ -57,10 +57,11 @@ fuzz:
 	scripts/fuzz-smoke.sh $${FUZZ_SECONDS:-600}
 
 # Benchmarks against Postfix in the test world (root; see BENCHMARKS.md).
-# make bench [N=10000] [QUICK=1] [BACKLOG_N=100000]
+# make bench [N=10000] [QUICK=1] [BACKLOG_N=100000] [SLOWLANE=0] [KILLS=0]
 bench: build
 	@scripts/deps.sh test
 	$(if $(N),N=$(N)) $(if $(QUICK),QUICK=$(QUICK)) $(if $(BACKLOG_N),BACKLOG_N=$(BACKLOG_N)) \
+	  $(if $(SLOWLANE),SLOWLANE=$(SLOWLANE)) $(if $(KILLS),KILLS=$(KILLS)) \
 	  bench/run.sh $(BUILD)/danerelay
 
 # Debian package: installs debian/control's Build-Depends, then builds

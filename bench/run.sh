@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # danerelay benchmarks against Postfix in the test world.
 #
-#   sudo bench/run.sh [PATH/TO/danerelay]        (make bench [N=...] [QUICK=1])
+#   sudo bench/run.sh [PATH/TO/danerelay]        (make bench [N=...] [QUICK=1] [KILLS=0] ...)
 #
 # Environment:
 #   N=10000          messages per throughput run (4 KiB, SIZE to change)
