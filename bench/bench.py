@@ -6,7 +6,6 @@
                                     process in the tree; threads are included
                                     in their process, reaped children in
                                     their parent's cutime/cstime)
-  bench.py tree PID                 PID and all its descendants
   bench.py watch ...                count deliveries at the sink and sample
                                     the memory of a process tree (see --help)
   bench.py lat-danerelay LOG TAG    latency: "queued" (the 250) to "delivery
@@ -96,10 +95,6 @@ def proc_mem(pid):
     except OSError:
         pass
     return rss, pss, hwm
-
-
-def cmd_tree(a):
-    print(" ".join(str(p) for p in tree(a.pid)))
 
 
 def cmd_cpu(a):
@@ -499,7 +494,6 @@ def main():
     ap = argparse.ArgumentParser()
     sp = ap.add_subparsers(dest="cmd", required=True)
     p = sp.add_parser("cpu"); p.add_argument("pid", type=int); p.set_defaults(f=cmd_cpu)
-    p = sp.add_parser("tree"); p.add_argument("pid", type=int); p.set_defaults(f=cmd_tree)
     p = sp.add_parser("watch")
     p.add_argument("--log", required=True)
     p.add_argument("--offset", type=int, default=0)
