@@ -291,7 +291,8 @@ def cmd_crashload(a):
                     s = None
             except (OSError, smtplib.SMTPException):
                 with lock:
-                    (unknown.append(rcpt) if stage == "dot" else None)
+                    if stage == "dot":
+                        unknown.append(rcpt)
                     conn_errors[0] += 1
                 s = None
         if s is not None:
