@@ -110,6 +110,11 @@ struct out_sess {
 	struct relay_outbound_probe *probe;
 	struct out_sess *cnext, **cpprev; /* in s->cache while parked */
 	bool parked;
+	/* In s->greet while its job waits for the server's greeting: a
+	 * connection that becomes ready first may take the job over
+	 * (relay_outbound.c, greet_take()). */
+	struct out_sess *gnext, **gpprev;
+	bool greeting;
 	bool cleartext_policy;        /* STARTTLS never tried (policy `none`) */
 	enum relay_sts_use sts;       /* MTA-STS for the host it was made for */
 	bool reported;                /* outcome handed to the job */
@@ -257,6 +262,9 @@ struct relay_sched {
 	struct expired_seen *expired_seen;
 	struct out_sess *cache; /* parked connections, newest first */
 	size_t ncache;
+	/* New connections whose job still waits for the greeting, oldest
+	 * first (greet_tail: where the next one goes). */
+	struct out_sess *greet, **greet_tail;
 	uv_timer_t timer;
 	uv_timer_t grace;
 	struct msg_job *jobs;

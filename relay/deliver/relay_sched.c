@@ -966,6 +966,7 @@ relay_sched_new(const struct relay_deliver_ctx *ctx, struct relay_sched **out)
 	if (s == NULL)
 		return RELAY_QUEUE_ENOMEM;
 	s->ctx = ctx;
+	s->greet_tail = &s->greet;
 	if (uv_timer_init(ctx->loop, &s->timer) != 0) {
 		free(s);
 		return RELAY_QUEUE_EIO;
