@@ -777,6 +777,9 @@ msg_start(struct relay_sched *s, const char *id)
 		free(m);
 		return false;
 	}
+	/* One more message may come in at once (in_flow_delay). */
+	if (s->ctx->in_flow != NULL)
+		s->ctx->in_flow(s->ctx->arg, false);
 	return true;
 }
 
@@ -904,8 +907,11 @@ sched_scan(struct relay_sched *s)
 		sched_next_slice(s);
 		return;
 	}
-	/* The end of the index: this scan is over. */
+	/* The end of the index: this scan is over, and no due message waits
+	 * for a place (in_flow_delay: new ones come in at once). */
 	s->scanning = false;
+	if (s->ctx->in_flow != NULL)
+		s->ctx->in_flow(s->ctx->arg, true);
 	if (s->scan_again) {
 		uv_timer_start(&s->timer, sched_timer_cb, 0, 0);
 		return;
