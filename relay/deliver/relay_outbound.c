@@ -618,8 +618,10 @@ sess_pump(struct out_sess *ss)
 				struct dest_job *j = sess_report(ss);
 				/* The oldest job waiting for a greeting
 				 * elsewhere comes before the cache. */
-				struct dest_job *w = keep ? greet_take(ss) : NULL;
-				bool parked = keep && w == NULL && sess_park(ss);
+				struct dest_job *w =
+				    keep ? greet_take(ss) : NULL;
+				bool parked =
+				    keep && w == NULL && sess_park(ss);
 				deliver__dest_next(j);
 				if (w != NULL) {
 					if (!deliver__sess_reuse(ss, w))

@@ -804,9 +804,9 @@ msg_start(struct relay_sched *s, const char *id)
 struct scan_ctx {
 	struct relay_sched *s;
 	uint64_t now;
-	size_t cap;    /* messages this slice may start */
-	bool full;     /* stopped at a due message it may not start */
-	size_t seen;   /* messages looked at */
+	size_t cap;  /* messages this slice may start */
+	bool full;   /* stopped at a due message it may not start */
+	size_t seen; /* messages looked at */
 	char (*due)[RELAY_QUEUE_ID_SIZE];
 	size_t ndue;
 	char last[RELAY_QUEUE_ID_SIZE]; /* the last id passed */
@@ -847,9 +847,9 @@ log_scan_slice(const struct relay_sched *s, const struct scan_ctx *c)
 	relay_log_u64(&l, "started", c->ndue);
 	relay_log_u64(&l, "active", s->njobs);
 	relay_log_str(&l, "next",
-	    c->full && s->njobs >= SCHED_MAX_JOBS ? "paused"
+	    c->full && s->njobs >= SCHED_MAX_JOBS        ? "paused"
 	        : c->full || c->seen >= SCHED_SCAN_SLICE ? "slice"
-	                                                : "done");
+	                                                 : "done");
 	relay_log_end(&l);
 }
 

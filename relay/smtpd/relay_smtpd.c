@@ -764,8 +764,7 @@ relay_smtpd_accept(struct relay_smtpd_server *srv, uv_stream_t *server)
 	}
 	/* Cannot fail (libuv only fills in the handle); closed with the
 	 * session (smtpd_on_closed). */
-	s->flow_timer_open =
-	    uv_timer_init(srv->ctx.loop, &s->flow_timer) == 0;
+	s->flow_timer_open = uv_timer_init(srv->ctx.loop, &s->flow_timer) == 0;
 	s->flow_timer.data = s;
 	s->next = srv->sessions;
 	s->pprev = &srv->sessions;

@@ -547,7 +547,8 @@ expectation(const struct rpl_action *a)
 		}
 		if (!have)
 			fail_at(a->line,
-			    "no log line in this window matches /%s/", a->regex);
+			    "no log line in this window matches /%s/",
+			    a->regex);
 		return;
 	}
 	case RPL_A_EXPECT_QUEUE:
