@@ -382,6 +382,21 @@ tls_session(void *arg, const struct relay_tls_session *ev)
 	relay_log_end(&l);
 }
 
+/* Inflow control (relay_deliver.h): the daemon counts tokens for
+ * in_flow_delay; here each call becomes a log line that scenarios can
+ * count (`event=in-flow token=one` per message taken on, `token=fill`
+ * when no due message waits). */
+static void
+in_flow(void *arg, bool idle)
+{
+	(void)arg;
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_DEBUG, "in-flow"))
+		return;
+	relay_log_str(&l, "token", idle ? "fill" : "one");
+	relay_log_end(&l);
+}
+
 /* The message a recipient was submitted in (the first one). */
 static const struct submitted *
 sub_of(const char *rcpt)
@@ -883,6 +898,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		.monitor = d->monitor,
 		.local_queued = local_queued,
 		.tls_session = tls_session,
+		.in_flow = in_flow,
 		.arg = d,
 	};
 	if (relay_sched_new(&d->ctx, &d->sched) != 0) {
