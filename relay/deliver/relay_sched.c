@@ -885,7 +885,6 @@ sched_scan(struct relay_sched *s)
 	(void)relay_queue_foreach_after(s->ctx->queue, s->scan_after,
 	    SCHED_SCAN_SLICE, scan_one, &c);
 	relay_copy(s->scan_after, sizeof(s->scan_after), c.last);
-	log_scan_slice(s, &c);
 	/* Start after the walk: foreach forbids changes to the queue. */
 	for (size_t i = 0; i < c.ndue; i++)
 		if (!msg_start(s, c.due[i])) {
@@ -893,6 +892,7 @@ sched_scan(struct relay_sched *s)
 			s->scan_again = true;
 			break;
 		}
+	log_scan_slice(s, &c);
 	if (c.full && s->njobs >= SCHED_MAX_JOBS) {
 		/* No place: the next finishing job resumes the scan here
 		 * (msg_persisted()). */
