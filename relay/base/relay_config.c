@@ -89,6 +89,15 @@ static const struct relay_config_param relay_config_table[] = {
 	    "DNSSEC trust anchor file (DS or DNSKEY records; Debian's "
 	    "dns-root-data provides the root's). Empty: only anchors from "
 	    "dns_resolver_config." },
+	{ "in_flow_delay", RELAY_CONFIG_DURATION, "1s", NULL, 0, 10 * MS_S,
+	    NULL, F(in_flow_delay_ms), NOCOUNT,
+	    "Time to pause before accepting a new message (the reply to MAIL "
+	    "FROM) when the message arrival rate exceeds the delivery rate, as "
+	    "Postfix's in_flow_delay: each message the scheduler takes on for "
+	    "delivery lets one more in at once, and while no due message waits "
+	    "for the scheduler every new one comes in at once; a message that "
+	    "finds none of that waits this long, then is accepted all the same "
+	    "(0 disables)." },
 	{ "inet_protocols", RELAY_CONFIG_ENUM, "all", NULL, 0, 0,
 	    inet_protocols_words, F(inet_protocols), NOCOUNT,
 	    "Address families for outbound SMTP (Postfix inet_protocols): "

@@ -253,6 +253,7 @@ struct relay_config {
 	int64_t max_connections_per_client;
 	int64_t destination_concurrency_limit;
 	uint64_t connection_cache_time_ms;
+	uint64_t in_flow_delay_ms;
 	uint64_t shutdown_timeout_ms;
 	bool smtputf8_enable;
 	bool routing_monitor_enable;

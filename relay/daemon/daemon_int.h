@@ -50,6 +50,9 @@ struct relay_daemon {
 	struct relay_sts *sts;
 	struct tlsa_digests digests;
 	SSL_CTX *server_tls; /* inbound STARTTLS, NULL when no cert */
+	/* in_flow_delay: messages that may be accepted at once (relay_serve.c,
+	 * hook_in_flow_take()). */
+	size_t in_flow_tokens;
 
 	struct relay_listener *listeners;
 	size_t nlisteners;

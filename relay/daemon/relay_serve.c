@@ -690,6 +690,37 @@ hook_committed(void *arg, const char *queue_id)
 		relay_sched_new_message(d->sched, queue_id);
 }
 
+/*
+ * Inflow control (in_flow_delay), as Postfix's mail_flow tokens: the
+ * scheduler adds one for each message it takes on for delivery and fills
+ * the pool while no due message waits for it (Postfix's qmgr: one per
+ * message moved from the incoming into the active queue, topped up while
+ * the incoming queue is empty); each new message takes one, or its MAIL
+ * FROM reply waits in_flow_delay. The pool holds what Postfix's qmgr tops
+ * it up to, default_process_limit (100).
+ */
+#define SERVE_IN_FLOW_TOKENS 100
+
+static bool
+hook_in_flow_take(void *arg)
+{
+	struct relay_daemon *d = arg;
+	if (d->in_flow_tokens == 0)
+		return false;
+	d->in_flow_tokens--;
+	return true;
+}
+
+static void
+hook_in_flow(void *arg, bool idle)
+{
+	struct relay_daemon *d = arg;
+	if (idle)
+		d->in_flow_tokens = SERVE_IN_FLOW_TOKENS;
+	else if (d->in_flow_tokens < SERVE_IN_FLOW_TOKENS)
+		d->in_flow_tokens++;
+}
+
 /* deliver: a local message (DSN, report) was committed. The scheduler may
  * be gone by then (a commit ending during shutdown). */
 static void
@@ -843,8 +874,10 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		.queue = d->queue,
 		.server_tls = d->server_tls,
 		.committed = hook_committed,
+		.in_flow_take = hook_in_flow_take,
 		.arg = d,
 	};
+	d->in_flow_tokens = SERVE_IN_FLOW_TOKENS;
 	relay_smtpd_server_init(&d->smtpd, &sc);
 	if (start_listeners(d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "danerelay serve: %s\n",
@@ -900,6 +933,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		.monitor = d->monitor,
 		.local_queued = hook_local_queued,
 		.tls_session = serve__tlsrpt_session,
+		.in_flow = hook_in_flow,
 		.arg = d,
 		.metrics = &d->metrics,
 	};

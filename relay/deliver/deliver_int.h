@@ -36,6 +36,14 @@
 
 /* Messages processed at once (each holds its content in memory). */
 #define SCHED_MAX_JOBS 256
+/* A scan of the queue's index is cut into slices, one per loop iteration:
+ * at most this many messages looked at, and at most this many started,
+ * per slice. Whatever the number of messages that come due at once (a
+ * restart, `queue retry` with a million deferred messages), one loop
+ * iteration does a bounded amount of work, and sessions, the listener and
+ * the control socket are served between slices. */
+#define SCHED_SCAN_SLICE 4096
+#define SCHED_START_SLICE 32
 /* Longest sleep between scans when nothing is due earlier. */
 #define SCHED_MAX_SLEEP_MS 60000
 /* Addresses tried per MX host, and in total per destination (Postfix's
@@ -110,6 +118,11 @@ struct out_sess {
 	struct relay_outbound_probe *probe;
 	struct out_sess *cnext, **cpprev; /* in s->cache while parked */
 	bool parked;
+	/* In s->greet while its job waits for the server's greeting: a
+	 * connection that becomes ready first may take the job over
+	 * (relay_outbound.c, greet_take()). */
+	struct out_sess *gnext, **gpprev;
+	bool greeting;
 	bool cleartext_policy;        /* STARTTLS never tried (policy `none`) */
 	enum relay_sts_use sts;       /* MTA-STS for the host it was made for */
 	bool reported;                /* outcome handed to the job */
@@ -257,15 +270,37 @@ struct relay_sched {
 	struct expired_seen *expired_seen;
 	struct out_sess *cache; /* parked connections, newest first */
 	size_t ncache;
+	/* New connections whose job still waits for the greeting, oldest
+	 * first (greet_tail: where the next one goes). */
+	struct out_sess *greet, **greet_tail;
 	uv_timer_t timer;
 	uv_timer_t grace;
+	/* Run the next slice of a scan after the loop has polled for I/O
+	 * (a check handle runs right after the poll, once per turn; a timer
+	 * of 0 ms started from a timer callback would run in the same turn),
+	 * with slice_idle active meanwhile so that the poll does not block. */
+	uv_check_t slice;
+	uv_idle_t slice_idle;
 	struct msg_job *jobs;
 	size_t njobs;
 	struct msg_job *hash[SCHED_HASH_BUCKETS];
 	struct dest_slot *slots;
 	bool stopping;
 	bool aborting;
-	bool more_due; /* the last scan left due messages behind */
+	/* The scan in progress (relay_sched.c, sched_scan()): it walks the
+	 * index in id (arrival) order, a slice per loop iteration, from the
+	 * first id after scan_after, and starts due messages in that order.
+	 * Paused while no place is free: a finishing job resumes it, so the
+	 * oldest due message gets the next place. */
+	bool scanning;
+	bool scan_paused;
+	/* Something may have become due behind the cursor (a kick, a message
+	 * committed with a lower id): another scan follows this one. */
+	bool scan_again;
+	char scan_after[RELAY_QUEUE_ID_SIZE];
+	/* Earliest due time (wall) of what the scan passed over, and of
+	 * messages deferred meanwhile: the timer after the scan. */
+	uint64_t scan_next_due;
 	int open_handles;
 	void (*done)(void *arg);
 	void *done_arg;

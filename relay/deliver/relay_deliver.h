@@ -110,6 +110,12 @@ struct relay_deliver_ctx {
 	/* An outbound TLS session attempt ended its TLS part (see struct
 	 * relay_tls_session). May be NULL. */
 	void (*tls_session)(void *arg, const struct relay_tls_session *ev);
+	/* Inflow control (in_flow_delay): the scheduler took on a message
+	 * for delivery (idle false), or no due message waits for it any
+	 * more (idle true). Postfix's queue manager likewise hands out one
+	 * token per message it moves into its active queue, and tops the
+	 * pool up while its incoming queue is empty. May be NULL. */
+	void (*in_flow)(void *arg, bool idle);
 	void *arg;
 	/* Counters of delivery outcomes, DANE results, TLS handshakes and
 	 * connection reuses (relay_metrics.h; borrowed). NULL: none. */

@@ -25,6 +25,7 @@
 #include "relay_log.h"
 
 static void sess_pump(struct out_sess *ss);
+static void greet_unlink(struct out_sess *ss);
 static bool sess_cacheable(struct out_sess *ss);
 static bool sess_park(struct out_sess *ss);
 static bool sess_attach_envelope(struct out_sess *ss, struct dest_job *j);
@@ -250,6 +251,7 @@ sess_report(struct out_sess *ss)
 	ss->reported = true;
 	ss->j = NULL;
 	j->sess = NULL;
+	greet_unlink(ss);
 	sess_monitor(ss, j);
 
 	if (ss->sts == RELAY_STS_USE_TESTING && !ss->connect_failed &&
@@ -310,6 +312,89 @@ cache_unlink(struct out_sess *ss)
 	if (ss->cnext != NULL)
 		ss->cnext->cpprev = ss->cpprev;
 	ss->s->ncache--;
+}
+
+/*
+ * Fair use of connections. A new connection is made for one job, but a
+ * busy server may leave it without a greeting for minutes (it sits in the
+ * server's listen queue until a server process is free), while other
+ * connections to the same server deliver message after message. So a job
+ * is not tied to the connection made for it until that connection has
+ * been greeted: a connection that is ready for another transaction first
+ * takes the oldest such job (same host, address, port and verdict key, as
+ * for the cache), and the ungreeted connection is dropped. Jobs are served
+ * in the order their connections were started, not in the order servers
+ * happen to accept connections.
+ */
+static void
+greet_unlink(struct out_sess *ss)
+{
+	if (!ss->greeting)
+		return;
+	ss->greeting = false;
+	*ss->gpprev = ss->gnext;
+	if (ss->gnext != NULL)
+		ss->gnext->gpprev = ss->gpprev;
+	else
+		ss->s->greet_tail = ss->gpprev;
+}
+
+static void
+greet_link(struct out_sess *ss)
+{
+	struct relay_sched *s = ss->s;
+	ss->greeting = true;
+	ss->gnext = NULL;
+	ss->gpprev = s->greet_tail;
+	*s->greet_tail = ss;
+	s->greet_tail = &ss->gnext;
+}
+
+static bool sess_serves_requiretls(const struct out_sess *ss);
+
+/* The oldest job that waits for a greeting on another connection and that
+ * ready session ss (its key set by sess_cacheable) may carry, detached
+ * from its connection, which is dropped; NULL when there is none. */
+static struct dest_job *
+greet_take(struct out_sess *ss)
+{
+	struct out_sess *w = ss->s->greet;
+	while (w != NULL) {
+		struct out_sess *next = w->gnext;
+		if (w->j == NULL ||
+		    smtp_client_state(w->smtp) != SMTP_CLIENT_BANNER) {
+			/* Greeted (or no job any more): it keeps its job. */
+			greet_unlink(w);
+		} else if (strcmp(w->host, ss->host) == 0 &&
+		    strcmp(w->addr, ss->addr) == 0 && w->port == ss->port &&
+		    memcmp(w->key, ss->key, 32) == 0 &&
+		    (!deliver__requiretls(w->j) ||
+		        sess_serves_requiretls(ss))) {
+			struct dest_job *j = w->j;
+			greet_unlink(w);
+			w->j = NULL;
+			w->reported = true;
+			j->sess = NULL;
+			struct relay_log_line l;
+			if (relay_log_begin(&l, RELAY_LOG_DEBUG,
+			        "connection-handover")) {
+				relay_log_str(&l, "id", j->m->id);
+				relay_log_strf(&l, "relay", "%s[%s]:%u",
+				    ss->host, ss->addr, (unsigned)ss->port);
+				relay_log_u64(&l, "conn_use", ss->uses + 1);
+				relay_log_str(&l, "why",
+				    "a ready connection serves the job before its own "
+				    "connection was greeted");
+				relay_log_end(&l);
+			}
+			/* on_closed frees it; nothing is reported for it: it
+			 * never reached the server's greeting. */
+			relay_conn_abort(w->conn);
+			return j;
+		}
+		w = next;
+	}
+	return NULL;
 }
 
 static void
@@ -531,8 +616,18 @@ sess_pump(struct out_sess *ss)
 				 * message with the same key, or say QUIT. */
 				bool keep = sess_cacheable(ss);
 				struct dest_job *j = sess_report(ss);
-				bool parked = keep && sess_park(ss);
+				/* The oldest job waiting for a greeting
+				 * elsewhere comes before the cache. */
+				struct dest_job *w =
+				    keep ? greet_take(ss) : NULL;
+				bool parked =
+				    keep && w == NULL && sess_park(ss);
 				deliver__dest_next(j);
+				if (w != NULL) {
+					if (!deliver__sess_reuse(ss, w))
+						deliver__dest_next(w);
+					return;
+				}
 				if (parked)
 					return;
 			}
@@ -1137,6 +1232,15 @@ deliver__sess_start(struct dest_job *j, const struct relay_dns_addr *a,
 		    RELAY_FAIL_CLASS_CONNECT, "cannot create socket");
 		goto fail;
 	}
+	/* Until the greeting, a ready connection with the same key may take
+	 * the job over (greet_take()). The key is the one the session will be
+	 * parked under. */
+	if (m->s->ctx->cfg->connection_cache_time_ms > 0 &&
+	    tlsa_verdict_cache_key(&j->verdict,
+	        mode == SMTP_TLS_NONE ? TLSA_CHANNEL_CLEARTEXT_POLICY
+	                              : TLSA_CHANNEL_TLS,
+	        ss->key) == 0)
+		greet_link(ss);
 	return true;
 fail:
 	sess_free(ss);

@@ -25,6 +25,7 @@
 #include "relay_report.h"
 
 static void sched_timer_cb(uv_timer_t *t);
+static void sched_next_slice(struct relay_sched *s);
 static void sched_arm(struct relay_sched *s, uint64_t when_us);
 static void sched_maybe_done(struct relay_sched *s);
 
@@ -247,11 +248,14 @@ msg_persisted(int status, void *arg)
 	msg_free(m);
 	if (!s->stopping && next_us != 0)
 		sched_arm(s, next_us);
-	/* A finished job frees a place: rescan only when the last scan left
-	 * due messages behind for lack of places (a scan walks the whole
-	 * index; one per finished job would be quadratic under load). */
-	if (!s->stopping && s->more_due)
-		relay_sched_kick(s);
+	/* A finished job frees a place: a scan that stopped for lack of
+	 * places goes on where it stopped, at the oldest due message it could
+	 * not start (never from the start of the index: one walk of the whole
+	 * index per finished job would be quadratic under load). */
+	if (!s->stopping && s->scan_paused) {
+		s->scan_paused = false;
+		sched_next_slice(s);
+	}
 	sched_maybe_done(s);
 }
 
@@ -773,41 +777,80 @@ msg_start(struct relay_sched *s, const char *id)
 		free(m);
 		return false;
 	}
+	/* One more message may come in at once (in_flow_delay). */
+	if (s->ctx->in_flow != NULL)
+		s->ctx->in_flow(s->ctx->arg, false);
 	return true;
 }
 
 /* ----------------------------------------------------------- scheduler */
 
+/*
+ * Dispatch order. Messages are started oldest first: a scan walks the
+ * index in id order, which is arrival order (relay_queue.h), and starts
+ * the due messages it meets while places are free. When none is free the
+ * scan pauses at the first due message it could not start, and each job
+ * that finishes resumes it there, so the oldest waiting message takes the
+ * freed place. A message committed while a scan is under way is left to
+ * it: starting it at once would let it overtake older messages that wait
+ * for a place. Only when no scan is under way and a place is free does a
+ * new message start at once (relay_sched_new_message()).
+ *
+ * The walk is cut into slices (SCHED_SCAN_SLICE, SCHED_START_SLICE), one
+ * per loop iteration, so that a million messages coming due at the same
+ * moment cost many short turns of the loop, not one long one.
+ */
+
 struct scan_ctx {
 	struct relay_sched *s;
 	uint64_t now;
-	uint64_t next_due;
+	size_t cap;  /* messages this slice may start */
+	bool full;   /* stopped at a due message it may not start */
+	size_t seen; /* messages looked at */
 	char (*due)[RELAY_QUEUE_ID_SIZE];
-	size_t ndue, cap;
+	size_t ndue;
+	char last[RELAY_QUEUE_ID_SIZE]; /* the last id passed */
 };
 
 static int
 scan_one(const struct relay_queue_info *info, void *arg)
 {
 	struct scan_ctx *c = arg;
-	if (info->hold || info->rcpt_open == 0)
-		return 0;
-	if (job_running(c->s, info->id))
-		return 0;
-	if (info->next_attempt_us > c->now) {
-		if (info->next_attempt_us < c->next_due)
-			c->next_due = info->next_attempt_us;
-		return 0;
+	struct relay_sched *s = c->s;
+	c->seen++;
+	if (!info->hold && info->rcpt_open > 0 && !job_running(s, info->id)) {
+		if (info->next_attempt_us > c->now) {
+			if (info->next_attempt_us < s->scan_next_due)
+				s->scan_next_due = info->next_attempt_us;
+		} else if (c->ndue >= c->cap) {
+			/* Due, and no place for it in this slice: the scan goes
+			 * on from here, with this message first. */
+			c->full = true;
+			return 1;
+		} else {
+			relay_copy(c->due[c->ndue], sizeof(c->due[0]),
+			    info->id);
+			c->ndue++;
+		}
 	}
-	if (c->ndue >= c->cap) {
-		/* More are due than we may run now: rescan when jobs finish. */
-		c->next_due = c->now;
-		c->s->more_due = true;
-		return 1;
-	}
-	relay_copy(c->due[c->ndue], sizeof(c->due[0]), info->id);
-	c->ndue++;
+	relay_copy(c->last, sizeof(c->last), info->id);
 	return 0;
+}
+
+static void
+log_scan_slice(const struct relay_sched *s, const struct scan_ctx *c)
+{
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_DEBUG, "scan-slice"))
+		return;
+	relay_log_u64(&l, "seen", c->seen);
+	relay_log_u64(&l, "started", c->ndue);
+	relay_log_u64(&l, "active", s->njobs);
+	relay_log_str(&l, "next",
+	    c->full && s->njobs >= SCHED_MAX_JOBS        ? "paused"
+	        : c->full || c->seen >= SCHED_SCAN_SLICE ? "slice"
+	                                                 : "done");
+	relay_log_end(&l);
 }
 
 static void
@@ -815,37 +858,70 @@ sched_scan(struct relay_sched *s)
 {
 	if (s->stopping)
 		return;
-	if (relay_dns_validation_state(*s->ctx->dns) ==
-	    RELAY_DNS_VALIDATION_UNKNOWN) {
-		/* The first DNSSEC self-test is still running: wait for its
-		 * verdict (it kicks us) instead of deferring everything once. */
-		uv_timer_start(&s->timer, sched_timer_cb, 1000, 0);
-		return;
+	if (!s->scanning) {
+		if (relay_dns_validation_state(*s->ctx->dns) ==
+		    RELAY_DNS_VALIDATION_UNKNOWN) {
+			/* The first DNSSEC self-test is still running: wait
+			 * for its verdict (it kicks us) instead of deferring
+			 * everything once. */
+			uv_timer_start(&s->timer, sched_timer_cb, 1000, 0);
+			return;
+		}
+		s->scanning = true;
+		s->scan_again = false;
+		s->scan_after[0] = '\0';
+		s->scan_next_due = UINT64_MAX;
 	}
+	s->scan_paused = false;
 	size_t room = s->njobs < SCHED_MAX_JOBS ? SCHED_MAX_JOBS - s->njobs : 0;
-	s->more_due = false;
+	char due[SCHED_START_SLICE][RELAY_QUEUE_ID_SIZE];
 	struct scan_ctx c = {
 		.s = s,
 		.now = wall_us(s),
-		.next_due = UINT64_MAX,
-		.cap = room,
+		.cap = room < SCHED_START_SLICE ? room : SCHED_START_SLICE,
+		.due = due,
 	};
-	if (room > 0) {
-		c.due = calloc(room, sizeof(*c.due));
-		if (c.due == NULL)
-			c.cap = 0;
-	}
-	(void)relay_queue_foreach(s->ctx->queue, scan_one, &c);
+	relay_copy(c.last, sizeof(c.last), s->scan_after);
+	(void)relay_queue_foreach_after(s->ctx->queue, s->scan_after,
+	    SCHED_SCAN_SLICE, scan_one, &c);
+	relay_copy(s->scan_after, sizeof(s->scan_after), c.last);
 	/* Start after the walk: foreach forbids changes to the queue. */
 	for (size_t i = 0; i < c.ndue; i++)
-		if (!msg_start(s, c.due[i]))
+		if (!msg_start(s, c.due[i])) {
+			/* Out of memory: what was passed over is due still. */
+			s->scan_again = true;
 			break;
-	free(c.due);
+		}
+	log_scan_slice(s, &c);
+	if (c.full && s->njobs >= SCHED_MAX_JOBS) {
+		/* No place: the next finishing job resumes the scan here
+		 * (msg_persisted()). */
+		s->scan_paused = true;
+		uv_timer_stop(&s->timer);
+		return;
+	}
+	if (c.full || c.seen >= SCHED_SCAN_SLICE) {
+		/* More to start or to look at: the next slice on the next
+		 * loop iteration, after the loop has served everything else
+		 * that is ready. */
+		sched_next_slice(s);
+		return;
+	}
+	/* The end of the index: this scan is over, and no due message waits
+	 * for a place (in_flow_delay: new ones come in at once). */
+	s->scanning = false;
+	if (s->ctx->in_flow != NULL)
+		s->ctx->in_flow(s->ctx->arg, true);
+	if (s->scan_again) {
+		uv_timer_start(&s->timer, sched_timer_cb, 0, 0);
+		return;
+	}
 	uint64_t sleep_ms = SCHED_MAX_SLEEP_MS;
-	if (c.next_due != UINT64_MAX) {
+	if (s->scan_next_due != UINT64_MAX) {
 		uint64_t t = wall_us(s);
-		uint64_t delta =
-		    c.next_due > t ? (c.next_due - t) / 1000 + 1 : 1000;
+		uint64_t delta = s->scan_next_due > t
+		    ? (s->scan_next_due - t) / 1000 + 1
+		    : 0;
 		if (delta < sleep_ms)
 			sleep_ms = delta;
 	}
@@ -853,10 +929,16 @@ sched_scan(struct relay_sched *s)
 }
 
 /* Make sure a scan runs by when_us (wall time, an envelope's due time):
- * restart the timer only when it would fire later than that. */
+ * restart the timer only when it would fire later than that. During a
+ * scan, the time is kept for the timer that follows it. */
 static void
 sched_arm(struct relay_sched *s, uint64_t when_us)
 {
+	if (s->scanning) {
+		if (when_us < s->scan_next_due)
+			s->scan_next_due = when_us;
+		return;
+	}
 	uint64_t t = wall_us(s);
 	uint64_t delay_ms = when_us > t ? (when_us - t) / 1000 + 1 : 0;
 	if (uv_is_active((uv_handle_t *)&s->timer) &&
@@ -871,6 +953,30 @@ sched_timer_cb(uv_timer_t *t)
 	sched_scan(t->data);
 }
 
+static void
+sched_slice_cb(uv_check_t *h)
+{
+	struct relay_sched *s = h->data;
+	uv_check_stop(&s->slice);
+	uv_idle_stop(&s->slice_idle);
+	sched_scan(s);
+}
+
+static void
+sched_slice_idle_cb(uv_idle_t *h)
+{
+	(void)h; /* only keeps the poll from blocking */
+}
+
+/* The scan goes on once the loop has polled for I/O. */
+static void
+sched_next_slice(struct relay_sched *s)
+{
+	uv_timer_stop(&s->timer);
+	uv_check_start(&s->slice, sched_slice_cb);
+	uv_idle_start(&s->slice_idle, sched_slice_idle_cb);
+}
+
 void
 relay_sched_resume_all(struct relay_sched *s)
 {
@@ -882,8 +988,14 @@ relay_sched_kick(struct relay_sched *s)
 {
 	if (s->stopping)
 		return;
+	if (s->scanning) {
+		/* What changed may lie behind the scan's cursor: one more
+		 * scan after this one. */
+		s->scan_again = true;
+		return;
+	}
 	/* Kicks coalesce: however many arrive in one loop iteration, the
-	 * scan runs once, on the next. */
+	 * scan starts once, on the next. */
 	uv_timer_start(&s->timer, sched_timer_cb, 0, 0);
 }
 
@@ -895,10 +1007,17 @@ relay_sched_new_message(struct relay_sched *s, const char *id)
 	 * has spoken; otherwise the next scan finds it. */
 	if (s->stopping)
 		return;
+	if (s->scanning) {
+		/* The scan reaches it in id order, after the older messages
+		 * it has not started yet (FIFO); one whose id it has passed
+		 * already waits for the next scan. */
+		if (strcmp(id, s->scan_after) <= 0)
+			s->scan_again = true;
+		return;
+	}
 	if (s->njobs >= SCHED_MAX_JOBS ||
 	    relay_dns_validation_state(*s->ctx->dns) ==
 	        RELAY_DNS_VALIDATION_UNKNOWN) {
-		s->more_due = true;
 		relay_sched_kick(s);
 		return;
 	}
@@ -966,6 +1085,7 @@ relay_sched_new(const struct relay_deliver_ctx *ctx, struct relay_sched **out)
 	if (s == NULL)
 		return RELAY_QUEUE_ENOMEM;
 	s->ctx = ctx;
+	s->greet_tail = &s->greet;
 	if (uv_timer_init(ctx->loop, &s->timer) != 0) {
 		free(s);
 		return RELAY_QUEUE_EIO;
@@ -976,9 +1096,15 @@ relay_sched_new(const struct relay_deliver_ctx *ctx, struct relay_sched **out)
 		 * possible here; keep s alive (startup failure exits). */
 		return RELAY_QUEUE_EIO;
 	}
+	/* Neither can fail (libuv only fills in the handle). */
+	if (uv_check_init(ctx->loop, &s->slice) != 0 ||
+	    uv_idle_init(ctx->loop, &s->slice_idle) != 0)
+		abort();
 	s->timer.data = s;
 	s->grace.data = s;
-	s->open_handles = 2;
+	s->slice.data = s;
+	s->slice_idle.data = s;
+	s->open_handles = 4;
 	uv_timer_start(&s->timer, sched_timer_cb, 0, 0);
 	*out = s;
 	return 0;
@@ -1015,6 +1141,8 @@ sched_maybe_done(struct relay_sched *s)
 	s->done_called = true;
 	uv_close((uv_handle_t *)&s->timer, sched_handle_closed);
 	uv_close((uv_handle_t *)&s->grace, sched_handle_closed);
+	uv_close((uv_handle_t *)&s->slice, sched_handle_closed);
+	uv_close((uv_handle_t *)&s->slice_idle, sched_handle_closed);
 }
 
 static void
@@ -1063,6 +1191,8 @@ relay_sched_stop(struct relay_sched *s, uint64_t grace_ms,
 	s->done = done;
 	s->done_arg = arg;
 	uv_timer_stop(&s->timer);
+	uv_check_stop(&s->slice);
+	uv_idle_stop(&s->slice_idle);
 	deliver__cache_flush(s);
 	if (s->njobs == 0) {
 		sched_maybe_done(s);

@@ -815,6 +815,37 @@ relay_queue_foreach(const struct relay_queue *q, relay_queue_foreach_fn fn,
 }
 
 int
+relay_queue_foreach_after(const struct relay_queue *q, const char *after,
+    size_t limit, relay_queue_foreach_fn fn, void *arg)
+{
+	/* The first entry whose id sorts after `after` (the index is kept in
+	 * id order): a binary search, so a caller walking the index in
+	 * slices pays for each slice, not for what lies before it. */
+	size_t lo = 0, hi = q->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(q->ent[mid].info.id, after) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t seen = 0;
+	for (size_t i = lo; i < q->n && seen < limit; i++) {
+		struct relay_queue_info info;
+		int rc;
+
+		if (!entry_visible(&q->ent[i]))
+			continue;
+		seen++;
+		info = q->ent[i].info;
+		rc = fn(&info, arg);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
 relay_queue_lookup(const struct relay_queue *q, const char *id,
     struct relay_queue_info *info)
 {

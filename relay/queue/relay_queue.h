@@ -357,6 +357,16 @@ typedef int (
 int relay_queue_foreach(const struct relay_queue *q, relay_queue_foreach_fn fn,
     void *arg);
 
+/*
+ * The same for at most limit messages whose id sorts after `after` ("" for
+ * the first): one slice of a walk that goes on where the last slice
+ * stopped (the last id it saw), so that no single call does work in
+ * proportion to the whole queue. Messages added or removed between two
+ * slices are seen or not according to their id.
+ */
+int relay_queue_foreach_after(const struct relay_queue *q, const char *after,
+    size_t limit, relay_queue_foreach_fn fn, void *arg);
+
 /* Copies the summary of message id into *info. 0 or RELAY_QUEUE_ENOENT. */
 int relay_queue_lookup(const struct relay_queue *q, const char *id,
     struct relay_queue_info *info) RELAY_QUEUE_WUR;

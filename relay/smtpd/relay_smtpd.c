@@ -68,6 +68,9 @@ struct relay_smtpd {
 	bool closing;
 	bool paused_for_disk;
 	bool paused_for_output; /* replies wait for the client */
+	/* in_flow_delay: the reply to MAIL FROM waits on this timer. */
+	uv_timer_t flow_timer;
+	bool flow_timer_open;
 };
 
 static void smtpd_pump(struct relay_smtpd *s);
@@ -164,6 +167,37 @@ slice_set(char **field, struct smtp_slice sl)
 	return r;
 }
 
+/*
+ * Inflow control, as Postfix's in_flow_delay: when messages arrive faster
+ * than they are delivered (the owner has no token for this one), the
+ * reply to MAIL FROM waits in_flow_delay, then the transaction goes on
+ * all the same. A client that sends faster than delivery goes is slowed
+ * down, never refused, and messages do not pile up in the queue only to
+ * wait there.
+ */
+static void
+smtpd_flow_cb(uv_timer_t *t)
+{
+	struct relay_smtpd *s = t->data;
+	if (s->closing)
+		return;
+	if (smtp_server_accept(s->smtp) != 0) {
+		smtpd_close(s);
+		return;
+	}
+	smtpd_pump(s);
+}
+
+static bool
+smtpd_in_flow_wait(struct relay_smtpd *s)
+{
+	uint64_t delay = s->srv->ctx.cfg->in_flow_delay_ms;
+	if (delay == 0 || s->srv->ctx.in_flow_take == NULL ||
+	    !s->flow_timer_open || s->srv->ctx.in_flow_take(s->srv->ctx.arg))
+		return false;
+	return uv_timer_start(&s->flow_timer, smtpd_flow_cb, delay, 0) == 0;
+}
+
 static int
 smtpd_on_mail(struct relay_smtpd *s, const struct smtp_server_event *ev)
 {
@@ -213,6 +247,8 @@ smtpd_on_mail(struct relay_smtpd *s, const struct smtp_server_event *ev)
 	/* RFC 8689 4.1: the message is tagged for REQUIRETLS handling. */
 	env->requiretls = ev->mail.requiretls;
 	s->env = env;
+	if (smtpd_in_flow_wait(s))
+		return 0; /* the verdict comes from smtpd_flow_cb() */
 	return smtp_server_accept(s->smtp);
 }
 
@@ -653,6 +689,12 @@ smtpd_on_error(struct relay_conn *c, int err, void *arg)
 }
 
 static void
+smtpd_free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
 smtpd_on_closed(struct relay_conn *c, void *arg)
 {
 	struct relay_smtpd *s = arg;
@@ -669,7 +711,10 @@ smtpd_on_closed(struct relay_conn *c, void *arg)
 	if (s->next != NULL)
 		s->next->pprev = s->pprev;
 	s->srv->nsessions--;
-	free(s);
+	if (s->flow_timer_open)
+		uv_close((uv_handle_t *)&s->flow_timer, smtpd_free_cb);
+	else
+		free(s);
 }
 
 static const struct relay_conn_cbs smtpd_cbs = {
@@ -717,6 +762,10 @@ relay_smtpd_accept(struct relay_smtpd_server *srv, uv_stream_t *server)
 		free(s);
 		return;
 	}
+	/* Cannot fail (libuv only fills in the handle); closed with the
+	 * session (smtpd_on_closed). */
+	s->flow_timer_open = uv_timer_init(srv->ctx.loop, &s->flow_timer) == 0;
+	s->flow_timer.data = s;
 	s->next = srv->sessions;
 	s->pprev = &srv->sessions;
 	if (srv->sessions != NULL)

@@ -34,6 +34,10 @@ struct relay_smtpd_ctx {
 	/* Message queue_id is durable in the queue (the client gets its
 	 * 250 next). May be NULL. */
 	void (*committed)(void *arg, const char *queue_id);
+	/* Inflow control (in_flow_delay): true when a new message may be
+	 * accepted at once (a token was taken), false when delivery lags:
+	 * the reply to MAIL FROM then waits in_flow_delay. May be NULL. */
+	bool (*in_flow_take)(void *arg);
 	void *arg;
 };
 

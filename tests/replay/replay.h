@@ -122,6 +122,7 @@ enum rpl_act {
 	RPL_A_EXPECT_LOG,
 	RPL_A_EXPECT_NO_LOG,
 	RPL_A_EXPECT_LOG_COUNT,
+	RPL_A_EXPECT_LOG_APART,
 	RPL_A_EXPECT_QUEUE,
 	RPL_A_EXPECT_DSN,
 	RPL_A_EXPECT_NO_DSN,
@@ -149,6 +150,7 @@ struct rpl_submit {
 	bool requiretls;      /* MAIL ... REQUIRETLS was given (RFC 8689) */
 	bool tls_required_no; /* a folded `TLS-Required: No` header field */
 	size_t body_bytes;    /* 0: a short default body */
+	unsigned copies;      /* messages like this one, committed at once */
 	char envid[64];
 };
 

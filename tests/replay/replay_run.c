@@ -45,10 +45,14 @@ static bool verbose;
 
 /* ------------------------------------------------------------ the log */
 
-#define LOG_MAX 20000
+#define LOG_MAX 100000
 
 static char *log_lines[LOG_MAX];
+static unsigned long log_turn[LOG_MAX]; /* loop iteration of each line */
 static size_t nlog;
+/* Loop iterations so far (a prepare handle counts them), so that a
+ * scenario can say that things happened in separate turns of the loop. */
+static unsigned long loop_turns;
 static size_t window; /* first line of the current window */
 
 struct dsn_doc {
@@ -130,9 +134,10 @@ log_sink(enum relay_log_level level, const char *text, size_t len, void *arg)
 	if (strstr(line, " event=queued-local ") != NULL &&
 	    strstr(line, " id= ") == NULL)
 		capture_dsn(line);
-	if (nlog < LOG_MAX)
+	if (nlog < LOG_MAX) {
+		log_turn[nlog] = loop_turns;
 		log_lines[nlog++] = line;
-	else
+	} else
 		free(line);
 }
 
@@ -140,6 +145,14 @@ log_sink(enum relay_log_level level, const char *text, size_t len, void *arg)
 
 static uv_loop_t loop;
 static bool loop_stuck;
+static uv_prepare_t turn_counter;
+
+static void
+count_turn(uv_prepare_t *h)
+{
+	(void)h;
+	loop_turns++;
+}
 
 /* Run everything due at this instant. */
 static void
@@ -182,10 +195,10 @@ advance(uint64_t ms)
 /* ----------------------------------------------------------- scenario */
 
 struct submitted {
-	char id[RELAY_QUEUE_ID_SIZE];
+	char id[RELAY_QUEUE_ID_SIZE]; /* the first copy's */
 	const struct rpl_submit *s;
-	bool committed;
-	int status;
+	unsigned committed; /* copies committed */
+	int status;         /* the first error, or 0 */
 };
 static struct submitted subs[RPL_MAX_ACTIONS];
 static size_t nsubs;
@@ -249,10 +262,12 @@ committed(struct relay_queue_writer *w, int status, const char *id, void *arg)
 {
 	struct submitted *sb = arg;
 	(void)w;
-	sb->committed = true;
-	sb->status = status;
+	sb->committed++;
+	if (sb->status == 0)
+		sb->status = status;
 	if (status == 0) {
-		relay_copy(sb->id, sizeof sb->id, id);
+		if (sb->id[0] == '\0')
+			relay_copy(sb->id, sizeof sb->id, id);
 		/* As the inbound server does after its commit. */
 		if (daemon_.sched != NULL)
 			relay_sched_new_message(daemon_.sched, id);
@@ -307,21 +322,26 @@ do_submit(const struct rpl_action *a)
 	struct submitted *sb = &subs[nsubs++];
 	memset(sb, 0, sizeof *sb);
 	sb->s = s;
-	struct relay_queue_writer *w = NULL;
-	r = relay_queue_msg_begin(daemon_.queue, env, &w);
+	/* copies=N: N messages committed one after the other without the
+	 * loop running in between, as a burst of arrivals. */
+	unsigned copies = s->copies > 0 ? s->copies : 1;
+	for (unsigned k = 0; k < copies && r == 0; k++) {
+		struct relay_queue_writer *w = NULL;
+		r = relay_queue_msg_begin(daemon_.queue, env, &w);
+		if (r == 0)
+			r = relay_queue_writer_write(w, body, len, NULL, NULL);
+		if (r == 0)
+			r = relay_queue_writer_commit(w, committed, sb);
+		else if (w != NULL)
+			relay_queue_writer_abort(w);
+	}
 	relay_queue_envelope_free(env);
-	if (r == 0)
-		r = relay_queue_writer_write(w, body, len, NULL, NULL);
-	if (r == 0)
-		r = relay_queue_writer_commit(w, committed, sb);
-	else if (w != NULL)
-		relay_queue_writer_abort(w);
 	free(body);
 	if (r != 0)
 		fail_at(a->line, "cannot queue the message: %s",
 		    relay_queue_strerror(r));
 	settle();
-	if (r == 0 && (!sb->committed || sb->status != 0))
+	if (r == 0 && (sb->committed != copies || sb->status != 0))
 		fail_at(a->line, "the message was not committed");
 }
 
@@ -359,6 +379,21 @@ tls_session(void *arg, const struct relay_tls_session *ev)
 	    ev->fclass == RELAY_FAIL_CLASS_NONE
 	        ? "ok"
 	        : relay_fail_class_name(ev->fclass));
+	relay_log_end(&l);
+}
+
+/* Inflow control (relay_deliver.h): the daemon counts tokens for
+ * in_flow_delay; here each call becomes a log line that scenarios can
+ * count (`event=in-flow token=one` per message taken on, `token=fill`
+ * when no due message waits). */
+static void
+in_flow(void *arg, bool idle)
+{
+	(void)arg;
+	struct relay_log_line l;
+	if (!relay_log_begin(&l, RELAY_LOG_DEBUG, "in-flow"))
+		return;
+	relay_log_str(&l, "token", idle ? "fill" : "one");
 	relay_log_end(&l);
 }
 
@@ -506,6 +541,29 @@ expectation(const struct rpl_action *a)
 		if (a->kind == RPL_A_EXPECT_LOG_COUNT && n != a->count)
 			fail_at(a->line, "%u log lines match /%s/, want %u", n,
 			    a->regex, a->count);
+		return;
+	}
+	case RPL_A_EXPECT_LOG_APART: {
+		/* No two lines that match were written in the same turn of
+		 * the loop: the loop ran its other work between them. */
+		unsigned long prev = 0;
+		bool have = false;
+		for (size_t i = window; i < nlog; i++) {
+			if (!matches(a->regex, log_lines[i]))
+				continue;
+			if (have && log_turn[i] == prev) {
+				fail_at(a->line,
+				    "two lines matching /%s/ in one loop turn: %s",
+				    a->regex, log_lines[i]);
+				return;
+			}
+			prev = log_turn[i];
+			have = true;
+		}
+		if (!have)
+			fail_at(a->line,
+			    "no log line in this window matches /%s/",
+			    a->regex);
 		return;
 	}
 	case RPL_A_EXPECT_QUEUE:
@@ -779,6 +837,11 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	relay_log_set_level(RELAY_LOG_DEBUG);
 	if (uv_loop_init(&loop) != 0)
 		abort();
+	loop_turns = 0;
+	if (uv_prepare_init(&loop, &turn_counter) != 0 ||
+	    uv_prepare_start(&turn_counter, count_turn) != 0)
+		abort();
+	uv_unref((uv_handle_t *)&turn_counter);
 	d->loop = &loop;
 	relay_log_set_clock(replay_clock());
 	tlsa_digests_default(&d->digests);
@@ -835,6 +898,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		.monitor = d->monitor,
 		.local_queued = local_queued,
 		.tls_session = tls_session,
+		.in_flow = in_flow,
 		.arg = d,
 	};
 	if (relay_sched_new(&d->ctx, &d->sched) != 0) {
@@ -867,6 +931,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 		case RPL_A_EXPECT_LOG:
 		case RPL_A_EXPECT_NO_LOG:
 		case RPL_A_EXPECT_LOG_COUNT:
+		case RPL_A_EXPECT_LOG_APART:
 		case RPL_A_EXPECT_QUEUE:
 		case RPL_A_EXPECT_DSN:
 		case RPL_A_EXPECT_NO_DSN:
@@ -906,6 +971,7 @@ run_scenario(struct rpl_scenario *sc, const char *data_dir)
 	d->monitor = NULL;
 	relay_dns_close(d->dns, NULL, NULL);
 	relay_queue_close(d->queue, NULL, NULL);
+	uv_close((uv_handle_t *)&turn_counter, NULL);
 	for (int i = 0; i < 1000 && uv_loop_alive(&loop) && !loop_stuck; i++)
 		advance(10000);
 	if (loop_stuck)

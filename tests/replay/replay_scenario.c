@@ -677,6 +677,10 @@ parse_submit(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 			        "body-bytes") != 0)
 				return -1;
 			s->body_bytes = v;
+		} else if (strncmp(t, "copies=", 7) == 0) {
+			if (parse_uint(ps, t + 7, 100000, &v, "copies") != 0)
+				return -1;
+			s->copies = (unsigned)v;
 		} else if (strcmp(t, "smtputf8") == 0) {
 			s->smtputf8 = true;
 		} else if (strcmp(t, "8bit") == 0) {
@@ -688,7 +692,7 @@ parse_submit(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 		} else {
 			return perr(ps,
 			    "submit: unknown '%s' (from= to= notify= ret= envid= "
-			    "body-bytes= smtputf8 8bit requiretls tls-required-no)",
+			    "body-bytes= copies= smtputf8 8bit requiretls tls-required-no)",
 			    t);
 		}
 	}
@@ -733,6 +737,12 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 	}
 	if (strcmp(w, "no-log") == 0) {
 		a->kind = RPL_A_EXPECT_NO_LOG;
+		return set_regex(ps, a, tok, 2, n);
+	}
+	if (strcmp(w, "log-apart") == 0) {
+		a->kind = RPL_A_EXPECT_LOG_APART;
+		if (n < 3)
+			return perr(ps, "log-apart wants REGEX");
 		return set_regex(ps, a, tok, 2, n);
 	}
 	if (strcmp(w, "log-count") == 0) {
@@ -844,7 +854,8 @@ parse_expect(struct parser *ps, struct rpl_action *a, char **tok, size_t n)
 		return 0;
 	}
 	return perr(ps,
-	    "unknown expectation '%s' (log no-log log-count queue dsn no-dsn "
+	    "unknown expectation '%s' (log no-log log-count log-apart queue dsn "
+	    "no-dsn "
 	    "connections messages transcript no-transcript query no-query)",
 	    w);
 }

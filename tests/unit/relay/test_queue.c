@@ -620,6 +620,32 @@ test_ids_unique_and_ordered(void **state)
 		assert_string_equal(seen[i], ids[i]);
 	assert_int_equal(relay_queue_foreach(f->q, stop_at_second, &n), 7);
 	assert_int_equal(n, 2);
+
+	/* In slices: at most `limit` each, going on after the last id seen,
+	 * in the same order as one whole walk; an id between two entries
+	 * starts at the next one. */
+	char after[RELAY_QUEUE_ID_SIZE] = "";
+	for (int k = 0; k < 10; k += 3) {
+		char part[12][RELAY_QUEUE_ID_SIZE];
+		memset(part, 0, sizeof(part));
+		assert_int_equal(relay_queue_foreach_after(f->q, after, 3,
+		                     collect_ids, part),
+		    0);
+		for (int i = 0; i < 3 && k + i < 10; i++)
+			assert_string_equal(part[i], ids[k + i]);
+		assert_true(part[k + 3 <= 10 ? 3 : 10 - k][0] == '\0');
+		memcpy(after, part[k + 3 <= 10 ? 2 : 10 - k - 1],
+		    sizeof(after));
+	}
+	char between[RELAY_QUEUE_ID_SIZE + 1];
+	snprintf(between, sizeof(between), "%s0", ids[4]);
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(relay_queue_foreach_after(f->q, between, 100,
+	                     collect_ids, seen),
+	    0);
+	assert_string_equal(seen[0], ids[5]);
+	assert_string_equal(seen[4], ids[9]);
+	assert_true(seen[5][0] == '\0');
 }
 
 struct wstate {
