@@ -6,6 +6,7 @@
  * purpose; these are the one place that says so.
  */
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /* For results that carry no decision at the call site (a state machine
@@ -31,6 +32,20 @@ relay_copy(char *dst, size_t size, const char *src)
 		n = size - 1;
 	memcpy(dst, src, n);
 	dst[n] = '\0';
+}
+
+/* The value of one hex digit of a %-encoding (RFC 3986 2.1: either case),
+ * or -1 when c is not one. */
+static inline int
+relay_hex_digit(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 /* snprintf for texts that are cut on purpose (reasons and messages built

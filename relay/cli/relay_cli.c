@@ -96,13 +96,27 @@ relay_cli_bad_option(const char *cmd, const char *synopsis, int c, char **argv)
 
 int
 relay_cli_conf_only(const char *cmd, const char *synopsis, int argc,
-    char **argv, const char **sub_conf)
+    char **argv, const char **sub_conf, const struct relay_cli_flag *flags,
+    size_t nflags)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	/* getopt_long() returns val for a long option: the flags take values
+	 * past every single-byte option letter. */
+	const int flag_val = 256;
+	struct option longopts[RELAY_CLI_FLAGS_MAX + 2];
 	int c;
+
+	if (nflags > RELAY_CLI_FLAGS_MAX) {
+		fprintf(stderr, "%s:%d: nflags > RELAY_CLI_FLAGS_MAX\n",
+		    __FILE__, __LINE__);
+		abort();
+	}
+	for (size_t i = 0; i < nflags; i++) {
+		longopts[i] = (struct option){ flags[i].name, no_argument, NULL,
+			flag_val + (int)i };
+		*flags[i].on = false;
+	}
+	longopts[nflags] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[nflags + 1] = (struct option){ NULL, 0, NULL, 0 };
 
 	*sub_conf = NULL;
 	optind = 0;
@@ -110,6 +124,8 @@ relay_cli_conf_only(const char *cmd, const char *synopsis, int argc,
 	while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
 		if (c == 'c')
 			*sub_conf = optarg;
+		else if (c >= flag_val && c < flag_val + (int)nflags)
+			*flags[c - flag_val].on = true;
 		else if (c == 'h')
 			return relay_cli_help(synopsis);
 		else

@@ -17,6 +17,9 @@
  * Adding a subcommand implemented in its own file relay_<x>.c: declare its
  * function here and add a row to the table in main.c.
  */
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "danerelay_paths.h"
 #include "relay_config.h"
 
@@ -118,13 +121,27 @@ int relay_cli_bad_option(const char *cmd, const char *synopsis, int c,
     char **argv);
 
 /*
- * The options of a subcommand that takes only -c FILE and --help, and no
- * arguments: returns -1 with *sub_conf set (NULL without -c) to go on, or
- * the exit status the subcommand returns (--help, a bad option or an
- * argument).
+ * A long option without a value, such as --json: *on is true when it was
+ * given. name and on are borrowed for the call.
+ */
+struct relay_cli_flag {
+	const char *name;
+	bool *on;
+};
+
+/* The most flags relay_cli_conf_only() takes; more is a bug (abort). */
+#define RELAY_CLI_FLAGS_MAX 4
+
+/*
+ * The options of a subcommand that takes only -c FILE, --help and the
+ * nflags flags, and no arguments: returns -1 with *sub_conf set (NULL
+ * without -c) and each flag's *on set to go on, or the exit status the
+ * subcommand returns (--help, a bad option or an argument). flags may be
+ * NULL when nflags is 0.
  */
 int relay_cli_conf_only(const char *cmd, const char *synopsis, int argc,
-    char **argv, const char **sub_conf);
+    char **argv, const char **sub_conf, const struct relay_cli_flag *flags,
+    size_t nflags);
 
 /*
  * Sends request (with nargs args) to the running serve of spool and

@@ -22,7 +22,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <grp.h>
 #include <libgen.h>
 #include <limits.h>
@@ -557,31 +556,14 @@ check_as_run_user(struct check *k, const struct relay_config *cfg,
 int
 relay_cli_check(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "no-dns", no_argument, NULL, 'N' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *sub_conf = NULL;
-	bool dns = true;
-	int c;
-
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
-		if (c == 'c')
-			sub_conf = optarg;
-		else if (c == 'N')
-			dns = false;
-		else if (c == 'h')
-			return relay_cli_help(check_synopsis);
-		else
-			return relay_cli_bad_option("check", check_synopsis, c,
-			    argv);
-	}
-	if (optind < argc)
-		return relay_cli_usage("check", "takes no arguments; usage: %s",
-		    check_synopsis);
+	const char *sub_conf;
+	bool no_dns = false;
+	const struct relay_cli_flag flags[] = { { "no-dns", &no_dns } };
+	int ex = relay_cli_conf_only("check", check_synopsis, argc, argv,
+	    &sub_conf, flags, 1);
+	if (ex >= 0)
+		return ex;
+	bool dns = !no_dns;
 
 	struct check k = { .uid = geteuid() };
 	const char *path = relay_cli_config_path(sub_conf);

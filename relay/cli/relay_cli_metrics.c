@@ -20,7 +20,7 @@ relay_cli_metrics(int argc, char **argv)
 {
 	const char *sub_conf;
 	int ex = relay_cli_conf_only("metrics", metrics_synopsis, argc, argv,
-	    &sub_conf);
+	    &sub_conf, NULL, 0);
 	if (ex >= 0)
 		return ex;
 

@@ -34,6 +34,7 @@
 #include "relay_cli.h"
 #include "relay_clock.h"
 #include "relay_control.h"
+#include "relay_json.h"
 #include "relay_monitor.h"
 #include "relay_queue.h"
 #include "relay_report.h"
@@ -639,28 +640,44 @@ report_mail(const char *spool)
 	                                     : RELAY_CLI_EXIT_OK;
 }
 
-/* The routing monitor's recent changes after the text report (its
- * snapshot, replaced by rename while serve runs). A file that cannot be
- * read is said on stderr; the report itself stands. Returns 0 or -1 on a
- * write error. */
+/* The routing monitor's recent changes (its snapshot, replaced by rename
+ * while serve runs) into c[RELAY_MONITOR_RECENT]. Returns how many, or -1
+ * when the file cannot be read, said on stderr: the report itself
+ * stands. */
 static int
-report_routing_changes(const char *spool)
+read_routing_changes(const char *spool, struct relay_monitor_change *c)
 {
 	char path[4096];
 	relay_fmt(path, sizeof(path), "%s/%s", spool, RELAY_MONITOR_FILE);
-	struct relay_monitor_change *c =
-	    calloc(RELAY_MONITOR_RECENT, sizeof(*c));
-	if (c == NULL)
-		return -1;
 	int n = relay_monitor_read_recent(path, c, RELAY_MONITOR_RECENT);
-	int r = 0;
-	if (n < 0)
+	if (n < 0) {
 		fprintf(stderr, "danerelay report: %s: %s\n", path,
 		    relay_monitor_strerror(n));
+		return -1;
+	}
+	return n;
+}
+
+/* The report as JSON, with the routing changes c[0..n) as
+ * "recent_routing_changes" (null when n < 0: the monitor's file could not
+ * be read, which is not the same as no change). Returns 0 or -1 on a write
+ * error. */
+static int
+report_json(const struct relay_report *rep, const char *hostname,
+    const struct relay_monitor_change *c, int n)
+{
+	struct relay_json j;
+	relay_json_init(&j, stdout);
+	relay_json_obj_begin(&j);
+	relay_report_json_members(&j, rep, hostname);
+	relay_json_key(&j, "recent_routing_changes");
+	if (n < 0)
+		relay_json_null(&j);
 	else
-		r = relay_monitor_print_recent(stdout, c, (size_t)n);
-	free(c);
-	return r;
+		relay_monitor_json_recent(&j, c, (size_t)n);
+	relay_json_obj_end(&j);
+	int r = relay_json_finish(&j);
+	return putchar('\n') == EOF ? -1 : r;
 }
 
 int
@@ -705,17 +722,30 @@ relay_cli_report(int argc, char **argv)
 		    cfg.spool_dir, relay_queue_strerror(r));
 		rc = RELAY_CLI_EXIT_ERROR;
 	}
+	struct relay_monitor_change *changes = NULL;
+	if (rc == 0) {
+		changes = calloc(RELAY_MONITOR_RECENT, sizeof(*changes));
+		if (changes == NULL) {
+			fprintf(stderr, "danerelay report: out of memory\n");
+			rc = RELAY_CLI_EXIT_ERROR;
+		}
+	}
 	if (rc == 0) {
 		relay_report_sort(&rep);
-		r = o.json
-		    ? relay_report_print_json(stdout, &rep, cfg.myhostname)
-		    : relay_report_print_text(stdout, &rep, cfg.myhostname,
-		          false);
-		if (r == 0 && !o.json)
-			r = report_routing_changes(cfg.spool_dir);
+		int n = read_routing_changes(cfg.spool_dir, changes);
+		if (o.json) {
+			r = report_json(&rep, cfg.myhostname, changes, n);
+		} else {
+			r = relay_report_print_text(stdout, &rep,
+			    cfg.myhostname, false);
+			if (r == 0 && n > 0)
+				r = relay_monitor_print_recent(stdout, changes,
+				    (size_t)n);
+		}
 		if (r != 0 || fflush(stdout) != 0)
 			rc = RELAY_CLI_EXIT_ERROR;
 	}
+	free(changes);
 	relay_report_free(&rep);
 	relay_config_free(&cfg);
 	return rc;

@@ -13,8 +13,8 @@ int
 relay_cli_serve(int argc, char **argv)
 {
 	const char *sub_conf;
-	int ex =
-	    relay_cli_conf_only("serve", serve_synopsis, argc, argv, &sub_conf);
+	int ex = relay_cli_conf_only("serve", serve_synopsis, argc, argv,
+	    &sub_conf, NULL, 0);
 	if (ex >= 0)
 		return ex;
 	struct relay_config cfg;

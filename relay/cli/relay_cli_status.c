@@ -9,7 +9,6 @@
  * (RELAY_CLI_EXIT_NO_DAEMON), like `postfix status`, so scripts can tell
  * "not running" from an error (1).
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,31 +282,13 @@ print_json(FILE *out, const struct status_reply *r)
 int
 relay_cli_status(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *sub_conf = NULL;
+	const char *sub_conf;
 	bool json = false;
-	int c;
-
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
-		if (c == 'c')
-			sub_conf = optarg;
-		else if (c == 'J')
-			json = true;
-		else if (c == 'h')
-			return relay_cli_help(status_synopsis);
-		else
-			return relay_cli_bad_option("status", status_synopsis,
-			    c, argv);
-	}
-	if (optind < argc)
-		return relay_cli_usage("status",
-		    "takes no arguments; usage: %s", status_synopsis);
+	const struct relay_cli_flag flags[] = { { "json", &json } };
+	int ex = relay_cli_conf_only("status", status_synopsis, argc, argv,
+	    &sub_conf, flags, 1);
+	if (ex >= 0)
+		return ex;
 
 	struct relay_config cfg;
 	if (relay_cli_load_config("status", sub_conf, &cfg) != 0)

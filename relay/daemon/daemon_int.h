@@ -28,10 +28,18 @@
 #include "relay_tlsrpt.h"
 #include "tlsa.h"
 
-struct relay_listener {
+/* One listening TCP socket (daemon_listen.c); tcp.data points to it, so
+ * a connection callback finds the daemon. */
+struct daemon_listener {
 	uv_tcp_t tcp;
 	struct relay_daemon *d;
-	char text[64];
+	char text[64]; /* the address as configured, for the log */
+};
+
+/* The listeners of one address list of the configuration. */
+struct daemon_listeners {
+	struct daemon_listener *l; /* owned; NULL when the list is empty */
+	size_t n;                  /* initialised handles in l */
 };
 
 struct relay_daemon {
@@ -54,8 +62,7 @@ struct relay_daemon {
 	 * hook_in_flow_take()). */
 	size_t in_flow_tokens;
 
-	struct relay_listener *listeners;
-	size_t nlisteners;
+	struct daemon_listeners listeners; /* listen */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t stop_timer;
 	/* WATCHDOG=1 to the service manager every half of $WATCHDOG_USEC
@@ -83,9 +90,8 @@ struct relay_daemon {
 	struct relay_metrics metrics;
 	const char *fail_class_names[RELAY_FAIL_CLASS_COUNT];
 	uint64_t selftest_ok_wall_us; /* last passing self-test, 0: none */
-	struct metrics_listener *mlisteners; /* metrics_listen */
-	size_t nmlisteners;
-	struct metrics_conn *mconns; /* open metrics connections */
+	struct daemon_listeners mlisteners; /* metrics_listen */
+	struct metrics_conn *mconns;        /* open metrics connections */
 	size_t nmconns;
 
 	/* For `danerelay status`: when serve started, and the last
@@ -99,6 +105,23 @@ struct relay_daemon {
 	int exit_code;
 };
 
+/* ---- daemon_listen.c: listening sockets ---- */
+
+/* Binds each of the naddrs addresses of the configuration key key and
+ * listens on it with backlog, on_connection taking its connections.
+ * Returns 0, or -1 with "KEY ADDRESS: why" in err; the handles made so far
+ * are in set either way, for daemon__listeners_close(). */
+int daemon__listen(struct relay_daemon *d, const char *key,
+    const struct relay_config_addr *addrs, size_t naddrs, int backlog,
+    uv_connection_cb on_connection, struct daemon_listeners *set, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
+
+/* Closes every handle of set (shutdown); safe to call again. */
+void daemon__listeners_close(struct daemon_listeners *set);
+
+/* Frees set's array once the loop has ended. */
+void daemon__listeners_free(struct daemon_listeners *set);
+
 /* ---- daemon_metrics.c: the metrics endpoint ---- */
 
 /* Binds and listens on every metrics_listen address. Returns 0, or -1
@@ -107,15 +130,8 @@ struct relay_daemon {
 int daemon__metrics_listen(struct relay_daemon *d, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* The text of metrics_listen address i, or NULL past the last. */
-const char *daemon__metrics_listener_text(const struct relay_daemon *d,
-    size_t i);
-
 /* Closes the listeners and every metrics connection (shutdown). */
 void daemon__metrics_stop(struct relay_daemon *d);
-
-/* Frees the listener array once the loop has ended. */
-void daemon__metrics_free(struct relay_daemon *d);
 
 /* The exposition text of d's counters and gauges, malloc'd and
  * NUL-terminated (the caller frees it), its length in *len; NULL when out

@@ -34,16 +34,12 @@
  * long is not one. */
 #define METRICS_HEAD_TIMEOUT_MS 10000u
 #define METRICS_MAX_CONNS 8u
+/* Pending connections the kernel holds for a scraper or two. */
+#define METRICS_BACKLOG 16
 /* How long a client may take to close after its answer. */
 #define METRICS_LINGER_MS 2000u
 /* First guess for the rendered text (grown when it does not fit). */
 #define METRICS_TEXT_INITIAL 16384u
-
-struct metrics_listener {
-	uv_tcp_t tcp;
-	struct relay_daemon *d;
-	char text[64];
-};
 
 struct metrics_conn {
 	struct relay_daemon *d;
@@ -378,7 +374,7 @@ peer_text(const struct sockaddr_storage *ss, char *buf, size_t size)
 static void
 on_metrics_connection(uv_stream_t *server, int status)
 {
-	struct metrics_listener *li = server->data;
+	struct daemon_listener *li = server->data;
 	struct relay_daemon *d = li->d;
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss);
@@ -436,62 +432,15 @@ on_metrics_connection(uv_stream_t *server, int status)
 int
 daemon__metrics_listen(struct relay_daemon *d, char *err, size_t errlen)
 {
-	size_t n = d->cfg.metrics_listen_count;
-
-	if (n == 0)
-		return 0;
-	d->mlisteners = calloc(n, sizeof(*d->mlisteners));
-	if (d->mlisteners == NULL) {
-		relay_fmt(err, errlen, "metrics_listen: out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct metrics_listener *li = &d->mlisteners[i];
-		const struct relay_config_addr *a = &d->cfg.metrics_listen[i];
-		li->d = d;
-		relay_copy(li->text, sizeof(li->text), a->text);
-		if (uv_tcp_init(d->loop, &li->tcp) != 0) {
-			relay_fmt(err, errlen, "metrics_listen: uv_tcp_init");
-			return -1;
-		}
-		d->nmlisteners++;
-		li->tcp.data = li;
-		unsigned flags =
-		    a->sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-		int r = uv_tcp_bind(&li->tcp, (const struct sockaddr *)&a->sa,
-		    flags);
-		if (r == 0)
-			r = uv_listen((uv_stream_t *)&li->tcp, 16,
-			    on_metrics_connection);
-		if (r != 0) {
-			relay_fmt(err, errlen, "metrics_listen %s: %s", a->text,
-			    uv_strerror(r));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-const char *
-daemon__metrics_listener_text(const struct relay_daemon *d, size_t i)
-{
-	return i < d->nmlisteners ? d->mlisteners[i].text : NULL;
+	return daemon__listen(d, "metrics_listen", d->cfg.metrics_listen,
+	    d->cfg.metrics_listen_count, METRICS_BACKLOG, on_metrics_connection,
+	    &d->mlisteners, err, errlen);
 }
 
 void
 daemon__metrics_stop(struct relay_daemon *d)
 {
-	for (size_t i = 0; i < d->nmlisteners; i++)
-		if (!uv_is_closing((uv_handle_t *)&d->mlisteners[i].tcp))
-			uv_close((uv_handle_t *)&d->mlisteners[i].tcp, NULL);
+	daemon__listeners_close(&d->mlisteners);
 	for (struct metrics_conn *c = d->mconns; c != NULL; c = c->next)
 		conn_close(c);
-}
-
-void
-daemon__metrics_free(struct relay_daemon *d)
-{
-	free(d->mlisteners);
-	d->mlisteners = NULL;
-	d->nmlisteners = 0;
 }

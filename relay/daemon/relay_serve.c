@@ -350,51 +350,12 @@ drop_privileges(struct relay_daemon *d, char *err, size_t errlen)
 static void
 on_connection(uv_stream_t *server, int status)
 {
-	struct relay_listener *li = server->data;
+	struct daemon_listener *li = server->data;
 	if (status < 0) {
 		relay_log_msg(RELAY_LOG_WARNING, "accept", uv_strerror(status));
 		return;
 	}
 	relay_smtpd_accept(&li->d->smtpd, server);
-}
-
-static int
-start_listeners(struct relay_daemon *d, char *err, size_t errlen)
-{
-	d->listeners = calloc(d->cfg.listen_count, sizeof(*d->listeners));
-	if (d->listeners == NULL && d->cfg.listen_count > 0)
-		return -1;
-	for (size_t i = 0; i < d->cfg.listen_count; i++) {
-		struct relay_listener *li = &d->listeners[i];
-		const struct relay_config_addr *a = &d->cfg.listen[i];
-		li->d = d;
-		snprintf(li->text, sizeof(li->text), "%s", a->text);
-		if (uv_tcp_init(d->loop, &li->tcp) != 0)
-			return -1;
-		d->nlisteners++;
-		li->tcp.data = li;
-		unsigned flags =
-		    a->sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-		int r = uv_tcp_bind(&li->tcp, (const struct sockaddr *)&a->sa,
-		    flags);
-		if (r == 0)
-			r = uv_listen((uv_stream_t *)&li->tcp, SERVE_BACKLOG,
-			    on_connection);
-		if (r != 0) {
-			snprintf(err, errlen, "listen %s: %s", a->text,
-			    uv_strerror(r));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static void
-close_listeners(struct relay_daemon *d)
-{
-	for (size_t i = 0; i < d->nlisteners; i++)
-		if (!uv_is_closing((uv_handle_t *)&d->listeners[i].tcp))
-			uv_close((uv_handle_t *)&d->listeners[i].tcp, NULL);
 }
 
 /* One keep-alive for the service manager's watchdog (sd_notify(3)). It
@@ -583,7 +544,7 @@ stop_daemon(struct relay_daemon *d, const char *why)
 	d->stopping = true;
 	relay_log_msg(RELAY_LOG_INFO, "stopping", why);
 	serve_notify(d, "STOPPING=1\n", "stopping");
-	close_listeners(d);
+	daemon__listeners_close(&d->listeners);
 	daemon__metrics_stop(d);
 	relay_smtpd_shutdown(&d->smtpd);
 	/* No more control requests or report mails. */
@@ -879,15 +840,16 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	};
 	d->in_flow_tokens = SERVE_IN_FLOW_TOKENS;
 	relay_smtpd_server_init(&d->smtpd, &sc);
-	if (start_listeners(d, err, sizeof(err)) != 0) {
-		fprintf(stderr, "danerelay serve: %s\n",
-		    err[0] ? err : "cannot listen");
-		close_listeners(d);
+	if (daemon__listen(d, "listen", d->cfg.listen, d->cfg.listen_count,
+	        SERVE_BACKLOG, on_connection, &d->listeners, err,
+	        sizeof(err)) != 0) {
+		fprintf(stderr, "danerelay serve: %s\n", err);
+		daemon__listeners_close(&d->listeners);
 		goto out_queue;
 	}
 	if (daemon__metrics_listen(d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "danerelay serve: %s\n", err);
-		close_listeners(d);
+		daemon__listeners_close(&d->listeners);
 		daemon__metrics_stop(d);
 		goto out_queue;
 	}
@@ -896,7 +858,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	 * libuv's pool), so every thread runs unprivileged. */
 	if (drop_privileges(d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "danerelay serve: %s\n", err);
-		close_listeners(d);
+		daemon__listeners_close(&d->listeners);
 		daemon__metrics_stop(d);
 		goto out_queue;
 	}
@@ -904,7 +866,7 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 	if (r != 0) {
 		fprintf(stderr, "danerelay serve: DNS resolver: %s\n",
 		    relay_dns_strerror(r));
-		close_listeners(d);
+		daemon__listeners_close(&d->listeners);
 		daemon__metrics_stop(d);
 		goto out_queue;
 	}
@@ -971,13 +933,12 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_INFO, "started")) {
 			relay_log_str(&l, "version", DANERELAY_VERSION);
-			for (size_t i = 0; i < d->nlisteners; i++)
+			for (size_t i = 0; i < d->listeners.n; i++)
 				relay_log_str(&l, "listen",
-				    d->listeners[i].text);
-			for (size_t i = 0;
-			     daemon__metrics_listener_text(d, i) != NULL; i++)
+				    d->listeners.l[i].text);
+			for (size_t i = 0; i < d->mlisteners.n; i++)
 				relay_log_str(&l, "metrics_listen",
-				    daemon__metrics_listener_text(d, i));
+				    d->mlisteners.l[i].text);
 			relay_log_str(&l, "spool", relay_queue_dir(d->queue));
 			relay_log_u64(&l, "queued",
 			    relay_queue_count(d->queue));
@@ -1002,8 +963,8 @@ out_tls:
 	tlsa_ctx_free(d->tlsa);
 	tlsa_ctx_free(d->tlsa_sts);
 	SSL_CTX_free(d->server_tls);
-	free(d->listeners);
-	daemon__metrics_free(d);
+	daemon__listeners_free(&d->listeners);
+	daemon__listeners_free(&d->mlisteners);
 out_loop:
 	if (uv_loop_close(&loop) != 0) {
 		relay_log_msg(RELAY_LOG_ERROR, "stopped",

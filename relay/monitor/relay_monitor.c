@@ -31,6 +31,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "relay_json.h"
 #include "relay_log.h"
 #include "relay_monitor.h"
 #include "relay_text.h"
@@ -1450,4 +1451,25 @@ relay_monitor_print_recent(FILE *out, const struct relay_monitor_change *c,
 		fputs("\"\n", out);
 	}
 	return ferror(out) ? -1 : 0;
+}
+
+void
+relay_monitor_json_recent(struct relay_json *j,
+    const struct relay_monitor_change *c, size_t n)
+{
+	relay_json_arr_begin(j);
+	for (size_t i = 0; i < n; i++) {
+		relay_json_obj_begin(j);
+		relay_json_kv_u64(j, "time", c[i].time_s);
+		relay_json_kv_str(j, "kind",
+		    relay_monitor_kind_name(c[i].kind));
+		relay_json_kv_str(j, "severity",
+		    relay_monitor_kind_severity(c[i].kind));
+		relay_json_kv_str(j, "domain", c[i].domain);
+		relay_json_kv_str(j, "host", c[i].host);
+		relay_json_kv_str(j, "old", c[i].old_);
+		relay_json_kv_str(j, "new", c[i].new_);
+		relay_json_obj_end(j);
+	}
+	relay_json_arr_end(j);
 }

@@ -258,6 +258,18 @@ int relay_monitor_read_recent(const char *path,
 int relay_monitor_print_recent(FILE *out, const struct relay_monitor_change *c,
     size_t n) RELAY_MONITOR_WUR;
 
+/*
+ * The same changes as the value of `report --json`'s
+ * "recent_routing_changes": an array, newest first, of objects with the
+ * fields of the text lines: "time" (seconds since the epoch, as the
+ * report's other times), "kind", "severity", "domain", "host" ("" for a
+ * change of the domain itself), "old" and "new". j must be where a value
+ * is due.
+ */
+struct relay_json;
+void relay_monitor_json_recent(struct relay_json *j,
+    const struct relay_monitor_change *c, size_t n);
+
 /* ---- what the store costs (tests, measurements) ---- */
 
 /* Bytes the snapshot of m takes now. */

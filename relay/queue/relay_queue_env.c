@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "relay_text.h"
+
 #define ENV_MAGIC "danerelay-queue 1"
 
 static char empty_string[] = "";
@@ -517,18 +519,6 @@ relay_queue_envelope_format(const struct relay_queue_envelope *env, size_t *len)
 
 /* ---- parsing ---- */
 
-static int
-hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decodes a percent-encoded value into a new string in *field. */
 static int
 set_decoded(char **field, const uint8_t *p, size_t len)
@@ -546,8 +536,8 @@ set_decoded(char **field, const uint8_t *p, size_t len)
 				free(out);
 				return RELAY_QUEUE_ECORRUPT;
 			}
-			h = hexval(p[i + 1]);
-			l = hexval(p[i + 2]);
+			h = relay_hex_digit(p[i + 1]);
+			l = relay_hex_digit(p[i + 2]);
 			if (h < 0 || l < 0 || (h == 0 && l == 0)) {
 				free(out);
 				return RELAY_QUEUE_ECORRUPT;

@@ -1474,6 +1474,111 @@ json_counts(struct relay_json *j, const uint64_t *count)
 	relay_json_obj_end(j);
 }
 
+void
+relay_report_json_members(struct relay_json *j, const struct relay_report *r,
+    const char *hostname)
+{
+	relay_json_kv_str(j, "hostname", hostname != NULL ? hostname : "");
+	relay_json_kv_u64(j, "time", r->now_us / US_PER_S);
+	relay_json_key(j, "buckets");
+	relay_json_arr_begin(j);
+	for (size_t i = 0; i < RELAY_REPORT_BUCKETS; i++)
+		relay_json_str(j, bucket_labels[i]);
+	relay_json_arr_end(j);
+	relay_json_kv_u64(j, "recipients", r->total);
+	relay_json_kv_u64(j, "messages", r->messages);
+	relay_json_kv_u64(j, "unparsable_envelopes", r->unreadable.unparsable);
+	relay_json_kv_u64(j, "corrupt_files", r->unreadable.corrupt);
+	relay_json_key(j, "counts");
+	json_counts(j, r->count);
+	relay_json_key(j, "oldest");
+	if (r->total == 0) {
+		relay_json_null(j);
+	} else {
+		relay_json_obj_begin(j);
+		relay_json_kv_str(j, "queue_id", r->oldest_id);
+		relay_json_kv_u64(j, "arrival_time",
+		    r->oldest_arrival_us / US_PER_S);
+		relay_json_obj_end(j);
+	}
+	relay_json_key(j, "destinations");
+	relay_json_arr_begin(j);
+	for (size_t i = 0; i < r->ndest; i++) {
+		const struct relay_report_dest *d = &r->dest[i];
+		const struct relay_queue_attempt *a = &d->latest;
+		relay_json_obj_begin(j);
+		relay_json_kv_str(j, "domain", d->domain);
+		relay_json_kv_u64(j, "recipients", d->total);
+		relay_json_kv_u64(j, "messages", d->messages);
+		relay_json_kv_u64(j, "held", d->held);
+		relay_json_key(j, "counts");
+		json_counts(j, d->count);
+		relay_json_key(j, "classes");
+		relay_json_arr_begin(j);
+		for (size_t k = 0; k < d->ncls; k++) {
+			relay_json_obj_begin(j);
+			relay_json_kv_str(j, "failure_class",
+			    d->cls[k].failure_class);
+			relay_json_kv_u64(j, "recipients", d->cls[k].total);
+			relay_json_key(j, "counts");
+			json_counts(j, d->cls[k].count);
+			relay_json_kv_str(j, "hint",
+			    relay_report_class_hint(d->cls[k].failure_class));
+			relay_json_obj_end(j);
+		}
+		relay_json_arr_end(j);
+		relay_json_key(j, "oldest");
+		relay_json_obj_begin(j);
+		relay_json_kv_str(j, "queue_id", d->oldest_id);
+		relay_json_kv_u64(j, "arrival_time",
+		    d->oldest_arrival_us / US_PER_S);
+		relay_json_obj_end(j);
+		relay_json_key(j, "latest");
+		relay_json_obj_begin(j);
+		relay_json_kv_u64(j, "time", a->time_us / US_PER_S);
+		relay_json_kv_str(j, "queue_id", d->latest_id);
+		relay_json_kv_str(j, "recipient", d->latest_rcpt);
+		relay_json_kv_str(j, "failure_class", a->failure_class);
+		relay_json_kv_str(j, "dsn", a->dsn);
+		relay_json_kv_str(j, "reason", a->reason);
+		relay_json_kv_str(j, "mx_host", a->mx_host);
+		relay_json_kv_str(j, "addr", a->addr);
+		relay_json_kv_str(j, "dnssec_mx", a->dnssec_mx);
+		relay_json_kv_str(j, "dnssec_addr", a->dnssec_addr);
+		relay_json_kv_str(j, "dnssec_tlsa", a->dnssec_tlsa);
+		relay_json_kv_str(j, "tlsa", a->tlsa);
+		relay_json_kv_str(j, "tls", a->tls);
+		relay_json_kv_str(j, "matched", a->matched);
+		relay_json_kv_str(j, "peer_spki", a->peer_spki);
+		relay_json_kv_str(j, "peer_names", a->peer_names);
+		relay_json_kv_str(j, "reply", a->reply);
+		relay_json_obj_end(j);
+		relay_json_obj_end(j);
+	}
+	relay_json_arr_end(j);
+	relay_json_key(j, "policy_exceptions");
+	relay_json_arr_begin(j);
+	for (size_t i = 0; i < r->policy_count; i++) {
+		const struct relay_tls_policy_entry *e = &r->policy[i];
+		if (!e->has_until || !relay_tls_policy_active(e, r->now_us))
+			continue;
+		relay_json_obj_begin(j);
+		relay_json_kv_str(j, "domain", e->domain);
+		relay_json_kv_str(j, "level", relay_tls_level_name(e->level));
+		relay_json_kv_str(j, "until", e->until);
+		relay_json_kv_i64(j, "days_left",
+		    relay_tls_policy_days_left(e, r->now_us));
+		relay_json_key(j, "entry");
+		relay_json_obj_begin(j);
+		relay_json_kv_str(j, "file", e->file);
+		relay_json_kv_u64(j, "line", e->line);
+		relay_json_obj_end(j);
+		relay_json_kv_str(j, "reason", e->reason);
+		relay_json_obj_end(j);
+	}
+	relay_json_arr_end(j);
+}
+
 int
 relay_report_print_json(FILE *out, const struct relay_report *r,
     const char *hostname)
@@ -1482,105 +1587,7 @@ relay_report_print_json(FILE *out, const struct relay_report *r,
 
 	relay_json_init(&j, out);
 	relay_json_obj_begin(&j);
-	relay_json_kv_str(&j, "hostname", hostname != NULL ? hostname : "");
-	relay_json_kv_u64(&j, "time", r->now_us / US_PER_S);
-	relay_json_key(&j, "buckets");
-	relay_json_arr_begin(&j);
-	for (size_t i = 0; i < RELAY_REPORT_BUCKETS; i++)
-		relay_json_str(&j, bucket_labels[i]);
-	relay_json_arr_end(&j);
-	relay_json_kv_u64(&j, "recipients", r->total);
-	relay_json_kv_u64(&j, "messages", r->messages);
-	relay_json_kv_u64(&j, "unparsable_envelopes", r->unreadable.unparsable);
-	relay_json_kv_u64(&j, "corrupt_files", r->unreadable.corrupt);
-	relay_json_key(&j, "counts");
-	json_counts(&j, r->count);
-	relay_json_key(&j, "oldest");
-	if (r->total == 0) {
-		relay_json_null(&j);
-	} else {
-		relay_json_obj_begin(&j);
-		relay_json_kv_str(&j, "queue_id", r->oldest_id);
-		relay_json_kv_u64(&j, "arrival_time",
-		    r->oldest_arrival_us / US_PER_S);
-		relay_json_obj_end(&j);
-	}
-	relay_json_key(&j, "destinations");
-	relay_json_arr_begin(&j);
-	for (size_t i = 0; i < r->ndest; i++) {
-		const struct relay_report_dest *d = &r->dest[i];
-		const struct relay_queue_attempt *a = &d->latest;
-		relay_json_obj_begin(&j);
-		relay_json_kv_str(&j, "domain", d->domain);
-		relay_json_kv_u64(&j, "recipients", d->total);
-		relay_json_kv_u64(&j, "messages", d->messages);
-		relay_json_kv_u64(&j, "held", d->held);
-		relay_json_key(&j, "counts");
-		json_counts(&j, d->count);
-		relay_json_key(&j, "classes");
-		relay_json_arr_begin(&j);
-		for (size_t k = 0; k < d->ncls; k++) {
-			relay_json_obj_begin(&j);
-			relay_json_kv_str(&j, "failure_class",
-			    d->cls[k].failure_class);
-			relay_json_kv_u64(&j, "recipients", d->cls[k].total);
-			relay_json_key(&j, "counts");
-			json_counts(&j, d->cls[k].count);
-			relay_json_kv_str(&j, "hint",
-			    relay_report_class_hint(d->cls[k].failure_class));
-			relay_json_obj_end(&j);
-		}
-		relay_json_arr_end(&j);
-		relay_json_key(&j, "oldest");
-		relay_json_obj_begin(&j);
-		relay_json_kv_str(&j, "queue_id", d->oldest_id);
-		relay_json_kv_u64(&j, "arrival_time",
-		    d->oldest_arrival_us / US_PER_S);
-		relay_json_obj_end(&j);
-		relay_json_key(&j, "latest");
-		relay_json_obj_begin(&j);
-		relay_json_kv_u64(&j, "time", a->time_us / US_PER_S);
-		relay_json_kv_str(&j, "queue_id", d->latest_id);
-		relay_json_kv_str(&j, "recipient", d->latest_rcpt);
-		relay_json_kv_str(&j, "failure_class", a->failure_class);
-		relay_json_kv_str(&j, "dsn", a->dsn);
-		relay_json_kv_str(&j, "reason", a->reason);
-		relay_json_kv_str(&j, "mx_host", a->mx_host);
-		relay_json_kv_str(&j, "addr", a->addr);
-		relay_json_kv_str(&j, "dnssec_mx", a->dnssec_mx);
-		relay_json_kv_str(&j, "dnssec_addr", a->dnssec_addr);
-		relay_json_kv_str(&j, "dnssec_tlsa", a->dnssec_tlsa);
-		relay_json_kv_str(&j, "tlsa", a->tlsa);
-		relay_json_kv_str(&j, "tls", a->tls);
-		relay_json_kv_str(&j, "matched", a->matched);
-		relay_json_kv_str(&j, "peer_spki", a->peer_spki);
-		relay_json_kv_str(&j, "peer_names", a->peer_names);
-		relay_json_kv_str(&j, "reply", a->reply);
-		relay_json_obj_end(&j);
-		relay_json_obj_end(&j);
-	}
-	relay_json_arr_end(&j);
-	relay_json_key(&j, "policy_exceptions");
-	relay_json_arr_begin(&j);
-	for (size_t i = 0; i < r->policy_count; i++) {
-		const struct relay_tls_policy_entry *e = &r->policy[i];
-		if (!e->has_until || !relay_tls_policy_active(e, r->now_us))
-			continue;
-		relay_json_obj_begin(&j);
-		relay_json_kv_str(&j, "domain", e->domain);
-		relay_json_kv_str(&j, "level", relay_tls_level_name(e->level));
-		relay_json_kv_str(&j, "until", e->until);
-		relay_json_kv_i64(&j, "days_left",
-		    relay_tls_policy_days_left(e, r->now_us));
-		relay_json_key(&j, "entry");
-		relay_json_obj_begin(&j);
-		relay_json_kv_str(&j, "file", e->file);
-		relay_json_kv_u64(&j, "line", e->line);
-		relay_json_obj_end(&j);
-		relay_json_kv_str(&j, "reason", e->reason);
-		relay_json_obj_end(&j);
-	}
-	relay_json_arr_end(&j);
+	relay_report_json_members(&j, r, hostname);
 	relay_json_obj_end(&j);
 	int rc = relay_json_finish(&j);
 	fputc('\n', out);

@@ -242,4 +242,13 @@ int relay_report_print_text(FILE *out, const struct relay_report *r,
 int relay_report_print_json(FILE *out, const struct relay_report *r,
     const char *hostname) RELAY_REPORT_WUR;
 
+/*
+ * The members of that JSON object, written into the object open in j, for
+ * a caller that adds members of its own (the CLI's routing changes, from
+ * a layer the report does not use) before it closes the object.
+ */
+struct relay_json;
+void relay_report_json_members(struct relay_json *j,
+    const struct relay_report *r, const char *hostname);
+
 #endif

@@ -16,6 +16,7 @@
  */
 #include <string.h>
 
+#include "relay_text.h"
 #include "relay_tlsrpt.h"
 
 static bool
@@ -32,18 +33,6 @@ relay_tlsrpt_record_is_tlsrpt(const uint8_t *p, size_t len)
 	if (len < n || memcmp(p, v, n) != 0)
 		return false;
 	return len == n || p[n] == ';' || is_wsp(p[n]);
-}
-
-static int
-hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static bool
@@ -81,11 +70,12 @@ add_uri(struct relay_tlsrpt_record *out, const uint8_t *p, size_t len)
 		for (size_t i = 7; i < len && p[i] != '?'; i++) {
 			uint8_t c = p[i];
 			if (c == '%') {
-				if (i + 2 >= len || hexval(p[i + 1]) < 0 ||
-				    hexval(p[i + 2]) < 0)
+				if (i + 2 >= len ||
+				    relay_hex_digit(p[i + 1]) < 0 ||
+				    relay_hex_digit(p[i + 2]) < 0)
 					return RELAY_TLSRPT_EFORMAT;
-				c = (uint8_t)(hexval(p[i + 1]) * 16 +
-				    hexval(p[i + 2]));
+				c = (uint8_t)(relay_hex_digit(p[i + 1]) * 16 +
+				    relay_hex_digit(p[i + 2]));
 				i += 2;
 				if (c <= 0x20 || c >= 0x7f || c == '<' ||
 				    c == '>')

@@ -29,7 +29,27 @@ if [ "${FRESH_INSIDE:-}" != 1 ]; then
 fi
 
 # ---- inside the namespaces
+# The checkout and the build directory may live under /tmp themselves (CI
+# clones into `mktemp -d`): keep a handle on the real /tmp, and after the
+# tmpfs covers it, bind each of them back at the same path, read-only, so
+# that the cleanup under test (which removes /tmp/danerelay-*) can never
+# write to them.
+exec {realtmp}</tmp || exit 1
+keep=()
+for d in "$src" "$(dirname "$bin")"; do
+  case $d in /tmp/*) ;; *) continue ;; esac
+  inside=0
+  for k in "${keep[@]}"; do case $d/ in "$k"/*) inside=1 ;; esac; done
+  [ $inside = 1 ] || keep+=("$d")
+done
 mount -t tmpfs -o mode=1777 danerelay-fresh-tmp /tmp || exit 1
+for d in "${keep[@]}"; do
+  # --no-canonicalize: mount would otherwise resolve the fd's link text
+  # ("/tmp") again, now landing in the tmpfs.
+  mkdir -p "$d" && mount --no-canonicalize --bind "/proc/self/fd/$realtmp/${d#/tmp/}" "$d" \
+    && mount --no-canonicalize -o remount,bind,ro "$d" || exit 1
+done
+exec {realtmp}<&-
 ip link set lo up || exit 1
 
 n=0

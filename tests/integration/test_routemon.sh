@@ -153,6 +153,32 @@ check "report: it lists the downgrade of $D_EXP" \
   grep -qE "dnssec-downgrade +high +$D_EXP" <<< "$REP"
 check "report: the rollover hint for $D_NOMX" \
   grep -qF "$D_NOMX (new-key-before-tlsa): the server presents a new key" <<< "$REP"
+# report --json: the same changes, field for field, as the text lines.
+REPJ=$(DR report --json 2>/dev/null)
+json_changes_match_text() {
+  REP_TEXT=$REP REP_JSON=$REPJ python3 - "$D_EXP" "$D_NOMX" <<'PY'
+import calendar, json, os, re, sys, time
+d_exp, d_nomx = sys.argv[1:3]
+got = json.loads(os.environ["REP_JSON"])["recent_routing_changes"]
+text = os.environ["REP_TEXT"].split("Recent routing changes (newest first):\n", 1)[1]
+line = re.compile(r'  (\S+) +(\S+) +(\S+) +(\S+)(?: host=(\S+))? old="(.*)" new="(.*)"$')
+want = []
+for l in text.splitlines():
+    m = line.match(l)
+    if not m:
+        break
+    when, kind, sev, dom, host, old, new = m.groups()
+    t = calendar.timegm(time.strptime(when, "%Y-%m-%dT%H:%M:%SZ"))
+    want.append({"time": t, "kind": kind, "severity": sev, "domain": dom,
+                 "host": host or "", "old": old, "new": new})
+assert want and got == want, (got, want)
+assert any(c["kind"] == "dnssec-downgrade" and c["domain"] == d_exp for c in got)
+assert any(c["kind"] == "key-new-unmatched" and c["host"] == d_nomx
+           and c["new"].startswith("sha256:") for c in got)
+PY
+}
+check "report --json: recent_routing_changes has the text's changes, field for field" \
+  json_changes_match_text
 
 # Restarted: the history is read back, so the same answers are quiet.
 mv "$RLOG" "$RLOG.1"

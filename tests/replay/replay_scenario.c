@@ -25,7 +25,9 @@
 #include "replay.h"
 
 #define LINE_MAX_LEN 4096
-#define TOK_MAX 64
+/* Words of one line: an expect dsn-text regex may quote a whole sentence
+ * of DSN prose. */
+#define TOK_MAX 128
 
 struct parser {
 	const char *path;

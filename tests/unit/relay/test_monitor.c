@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "relay_clock.h"
+#include "relay_json.h"
 #include "relay_log.h"
 #include "relay_monitor.h"
 
@@ -432,6 +433,58 @@ test_kinds_format(void **state)
 	    "high");
 }
 
+/* `report --json`'s "recent_routing_changes": the text line's fields,
+ * names from the zone escaped as JSON, an empty host kept as "". */
+static void
+test_recent_json(void **state)
+{
+	(void)state;
+	struct relay_monitor_change c[2];
+	memset(c, 0, sizeof(c));
+	c[0].time_s = 1700000100;
+	c[0].kind = RELAY_MONITOR_KEY_NEW_UNMATCHED;
+	strcpy(c[0].domain, "example.com");
+	strcpy(c[0].host, "mx1.example.com");
+	strcpy(c[0].old_, "first=0011");
+	strcpy(c[0].new_, "sha256:\"q\"\n");
+	c[1].time_s = 1700000000;
+	c[1].kind = RELAY_MONITOR_DNSSEC_DOWNGRADE;
+	strcpy(c[1].domain, "example.org");
+	strcpy(c[1].old_, "secure");
+	strcpy(c[1].new_, "insecure");
+
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *f = open_memstream(&text, &tlen);
+	assert_non_null(f);
+	struct relay_json j;
+	relay_json_init(&j, f);
+	relay_monitor_json_recent(&j, c, 2);
+	assert_int_equal(relay_json_finish(&j), 0);
+	fclose(f);
+	assert_string_equal(text,
+	    "[{\"time\":1700000100,\"kind\":\"key-new-unmatched\","
+	    "\"severity\":\"high\",\"domain\":\"example.com\","
+	    "\"host\":\"mx1.example.com\",\"old\":\"first=0011\","
+	    "\"new\":\"sha256:\\\"q\\\"\\n\"},"
+	    "{\"time\":1700000000,\"kind\":\"dnssec-downgrade\","
+	    "\"severity\":\"high\",\"domain\":\"example.org\","
+	    "\"host\":\"\",\"old\":\"secure\",\"new\":\"insecure\"}]");
+	free(text);
+
+	/* No change: an empty array, not null (null is the CLI's "could not
+	 * read the file"). */
+	text = NULL;
+	f = open_memstream(&text, &tlen);
+	assert_non_null(f);
+	relay_json_init(&j, f);
+	relay_monitor_json_recent(&j, c, 0);
+	assert_int_equal(relay_json_finish(&j), 0);
+	fclose(f);
+	assert_string_equal(text, "[]");
+	free(text);
+}
+
 /* ---- the file: roundtrip through the thread pool ---- */
 
 static void
@@ -662,6 +715,7 @@ main(void)
 		cmocka_unit_test(test_starttls_dropped),
 		cmocka_unit_test(test_lru_eviction),
 		cmocka_unit_test(test_kinds_format),
+		cmocka_unit_test(test_recent_json),
 		cmocka_unit_test(test_persistence_roundtrip),
 		cmocka_unit_test(test_save_failure_at_close),
 		cmocka_unit_test(test_footprint),
