@@ -104,6 +104,13 @@ static const struct relay_config_param relay_config_table[] = {
 	    "`all`, `ipv4` or `ipv6`. With `ipv4` no AAAA lookup is made and no "
 	    "IPv6 address is ever tried; with `ipv6` the same for A and IPv4. "
 	    "TLSA lookups are the same either way." },
+	{ "initial_destination_concurrency", RELAY_CONFIG_INT, "5", NULL, 1,
+	    1000, NULL, F(initial_destination_concurrency), NOCOUNT,
+	    "Parallel deliveries a destination domain starts with, as "
+	    "Postfix's initial_destination_concurrency: each delivery that "
+	    "reaches a server allows one more, up to "
+	    "destination_concurrency_limit, so a domain that fails every "
+	    "attempt costs this many handshakes, not the limit." },
 	{ "listen", RELAY_CONFIG_ADDRLIST, "127.0.0.1:10025", NULL, 1, 16, NULL,
 	    F(listen), F(listen_count),
 	    "Addresses the SMTP server listens on: `ipv4:port` or "

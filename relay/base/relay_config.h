@@ -252,6 +252,7 @@ struct relay_config {
 	int64_t max_connections;
 	int64_t max_connections_per_client;
 	int64_t destination_concurrency_limit;
+	int64_t initial_destination_concurrency;
 	uint64_t connection_cache_time_ms;
 	uint64_t in_flow_delay_ms;
 	uint64_t shutdown_timeout_ms;

@@ -229,6 +229,11 @@ struct dest_slot {
 	struct dest_slot *next;
 	char domain[RELAY_DNS_HOST_MAX];
 	size_t active;
+	/* Jobs allowed at once: starts at initial_destination_concurrency
+	 * and grows by one with each job that reached a server (Postfix's
+	 * slow start), so a destination nobody can reach costs a few
+	 * handshakes before its suspension, not the concurrency limit. */
+	size_t window;
 	struct dest_job *wait_head, *wait_tail;
 	uint64_t suspended_until_us;     /* monotonic; 0: not suspended */
 	enum tlsa_level suspended_level; /* the level that failed */

@@ -12,8 +12,11 @@
  * A DANE, TLS or DNSSEC failure at one MX host moves on to the next host
  * (C19, C21, C24); when none is left the recipients are deferred with the
  * failure's enhanced status (4.7.5 for DANE/TLSA/DNSSEC) and class. At most
- * destination_concurrency_limit jobs per domain run at once (slots).
+ * destination_concurrency_limit jobs per domain run at once (slots); a
+ * domain starts at initial_destination_concurrency and each job that
+ * reaches a server lets one more run.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -643,6 +646,8 @@ slot_has_room(const struct relay_sched *s, const struct dest_slot *slot)
 	 * one job at a time (struct dest_slot). */
 	if (slot->suspended_until_us != 0)
 		return slot->active < 1;
+	if (slot->active >= slot->window)
+		return false;
 	int64_t lim = s->ctx->cfg->destination_concurrency_limit;
 	return lim <= 0 || slot->active < (size_t)lim;
 }
@@ -693,6 +698,8 @@ slot_learn(struct relay_sched *s, struct dest_slot *slot,
 	if (j->addrs_tried == 0 || s->aborting)
 		return;
 	if (!j->all_mx_failed) {
+		if (slot->window < SIZE_MAX)
+			slot->window++;
 		if (slot->suspended_until_us != 0) {
 			slot->suspended_until_us = 0;
 			struct relay_log_line l;
@@ -895,6 +902,8 @@ deliver__dest_start(struct dest_job *j)
 			return;
 		}
 		relay_copy(slot->domain, sizeof(slot->domain), j->domain);
+		int64_t w = s->ctx->cfg->initial_destination_concurrency;
+		slot->window = w > 0 ? (size_t)w : 1;
 		slot->next = s->slots;
 		s->slots = slot;
 	}
