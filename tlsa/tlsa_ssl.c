@@ -501,8 +501,7 @@ tlsa_ssl_pkix_check(struct tlsa_ctx *ctx, SSL *ssl, const char *host,
 	 * as prepare_verify() sets them for a VERIFY session. */
 	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(sc);
 	if (X509_STORE_CTX_set_default(sc, "ssl_server") != 1 ||
-	    X509_VERIFY_PARAM_set1(param, SSL_CTX_get0_param(ctx->verify)) !=
-	        1)
+	    X509_VERIFY_PARAM_set1(param, SSL_CTX_get0_param(ctx->verify)) != 1)
 		goto out;
 	if (is_ip_literal(host)) {
 		if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1)

@@ -524,9 +524,9 @@ deliver__dest_next(struct dest_job *j)
 		        cleartext ? TLSA_CHANNEL_CLEARTEXT_POLICY
 		                  : TLSA_CHANNEL_TLS,
 		        key) == 0) {
-			struct out_sess *c = deliver__cache_take(s, h->name,
-			    atext, j->port, key, deliver__requiretls(j),
-			    j->domain);
+			struct out_sess *c =
+			    deliver__cache_take(s, h->name, atext, j->port, key,
+			        deliver__requiretls(j), j->domain);
 			if (c != NULL) {
 				if (deliver__sess_reuse(c, j))
 					return;

@@ -423,8 +423,8 @@ work_fetch(struct sts_work *w)
 	bad |= curl_easy_setopt(c, CURLOPT_SSLVERSION,
 	           (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
 	if (w->ca_file[0] != '\0')
-		bad |= curl_easy_setopt(c, CURLOPT_CAINFO, w->ca_file) !=
-		    CURLE_OK;
+		bad |=
+		    curl_easy_setopt(c, CURLOPT_CAINFO, w->ca_file) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, to) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, to) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
