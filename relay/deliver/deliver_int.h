@@ -126,6 +126,7 @@ struct out_sess {
 	 * X.509 error that says why. */
 	enum relay_fail_class sts_cert_fail;
 	long sts_x509_err;
+	bool sts_cert_checked;
 	bool reported;                /* outcome handed to the job */
 	bool tls_counted;             /* relay_tls_session reported (once) */
 	char local[INET6_ADDRSTRLEN]; /* our address, once connected */

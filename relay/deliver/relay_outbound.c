@@ -696,23 +696,29 @@ sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
 }
 
 /*
- * MTA-STS after a handshake that satisfied its verdict. Enforce (RFC 8461
- * 4.2): the session was PKIX-verified for the MX host name under
- * mta_sts_ca_file, remembered for RFC 8689 4.2.1. Testing (RFC 8461 5):
- * the chain is checked the same way after the fact, and a failure only
- * recorded (sess_sts_testing()); the session goes on.
+ * MTA-STS after a handshake that satisfied its verdict (handshake), or
+ * when a parked connection is reused. Enforce (RFC 8461 4.2): the
+ * handshake was PKIX-verified for the MX host name under mta_sts_ca_file,
+ * remembered for RFC 8689 4.2.1 (at the handshake only: a reuse never
+ * moves it to another domain). Testing (RFC 8461 5): the chain is checked
+ * the same way after the fact, and a failure only recorded
+ * (sess_sts_testing()); the session goes on.
  */
 static void
-sess_sts_tls(struct out_sess *ss, const struct dest_job *j, SSL *ssl)
+sess_sts_tls(struct out_sess *ss, const struct dest_job *j, SSL *ssl,
+    bool handshake)
 {
-	if (ss->sts == RELAY_STS_USE_ENFORCE &&
+	if (handshake && ss->sts == RELAY_STS_USE_ENFORCE &&
 	    ss->tres.auth == TLSA_AUTH_VERIFIED) {
 		ss->sts_enforced = true;
 		relay_copy(ss->sts_domain, sizeof(ss->sts_domain), j->domain);
 		return;
 	}
-	if (ss->sts != RELAY_STS_USE_TESTING)
+	if (ss->sts != RELAY_STS_USE_TESTING || ss->sts_cert_checked ||
+	    ssl == NULL)
 		return;
+	/* Once per connection: a reuse shows the same certificate. */
+	ss->sts_cert_checked = true;
 	struct tlsa_ctx *tc =
 	    ss->ctx->tlsa_sts != NULL ? ss->ctx->tlsa_sts : ss->ctx->tlsa;
 	enum tlsa_failure f = TLSA_FAIL_NONE;
@@ -753,7 +759,7 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	if (j != NULL)
 		sess_fill_tls_info(j, &ss->tres);
 	if (j != NULL && status == RELAY_CONN_OK && ss->tres.ok)
-		sess_sts_tls(ss, j, relay_conn_ssl(c));
+		sess_sts_tls(ss, j, relay_conn_ssl(c), true);
 	relay_metrics_tls_handshake(ss->ctx->metrics,
 	    ss->tres.ok && status == RELAY_CONN_OK
 	        ? RELAY_METRICS_HANDSHAKE_OK
@@ -1054,8 +1060,12 @@ deliver__sess_reuse(struct out_sess *ss, struct dest_job *j)
 	j->info.port = ss->port;
 	j->info.reply[0] = '\0';
 	j->info.conn_use = ss->uses;
-	if (ss->tls_ok)
+	if (ss->tls_ok) {
 		sess_fill_tls_info(j, &ss->tres);
+		/* A connection made without a testing policy (same verdict
+		 * key) is checked now, for this one. */
+		sess_sts_tls(ss, j, relay_conn_ssl(ss->conn), false);
+	}
 	if (!sess_attach_envelope(ss, j)) {
 		ss->j = NULL;
 		ss->reported = true;
