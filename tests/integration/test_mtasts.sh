@@ -294,8 +294,11 @@ check "REQUIRETLS, secure MX, enforce policy: sent over PKIX under the policy (t
 send_rtls rtls-b "rtls@rtls.insecure.$T_"
 check "REQUIRETLS, insecure MX RRset, enforce policy names the host: sent, tls=sts-enforce" \
   wait_for 30 log_has "rtls@rtls.insecure.$T_" "tls=sts-enforce .*status=sent"
+own_conn() {  # RCPT: sent, on a new connection (no conn_use=)
+  log_has "$1" "status=sent" && ! log_has "$1" "conn_use="
+}
 check "REQUIRETLS, insecure MX RRset: on a connection of its own, not sts-rtls's parked one (no conn_use)" \
-  bash -c "! grep -E 'event=delivery .*to=<rtls@rtls.insecure.$T_>' '$RLOG' | grep -q conn_use="
+  own_conn "rtls@rtls.insecure.$T_"
 # The connection cache: a REQUIRETLS message for sts-rtls reuses a parked
 # connection verified under sts-rtls's own policy.
 send_rtls rtls-g "cache@sts-rtls.$T_"
