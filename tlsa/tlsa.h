@@ -550,6 +550,21 @@ TLSA_MUST_USE int tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v,
     bool handshake_ok, struct tlsa_result *out);
 
 /*
+ * PKIX (RFC 5280) and RFC 6125 host name check of the chain the peer sent
+ * on ssl, against ctx's `verify` store (ca_file / ca_path), with host as
+ * the one reference identifier, as a VERIFY verdict for host would judge
+ * it, but after the fact and without touching the session: for MTA-STS
+ * testing mode (RFC 8461 5), where delivery goes on as before and only the
+ * would-be failure is reported. Sets *x509_err (X509_V_OK when the chain
+ * is valid for host; X509_V_ERR_UNSPECIFIED when the peer sent none) and
+ * *fclass (TLSA_FAIL_NONE when valid, else the class tlsa_ssl_result()
+ * gives a VERIFY session that fails so). Returns 0, TLSA_ERR_INVAL or
+ * TLSA_ERR_OPENSSL / TLSA_ERR_NOMEM.
+ */
+TLSA_MUST_USE int tlsa_ssl_pkix_check(struct tlsa_ctx *ctx, SSL *ssl,
+    const char *host, long *x509_err, enum tlsa_failure *fclass);
+
+/*
  * Log fields: `tls=dane-ee trust=Verified depth=0 tlsa="3 1 1 ab12.."
  * spki=sha256:... protocol=TLSv1.3 cipher=... subject="..." san="..."` or on
  * failure `tls=none class=certificate-not-trusted dsn=4.7.5 x509="..."

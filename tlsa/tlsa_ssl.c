@@ -475,6 +475,57 @@ tlsa_ssl_result(SSL *ssl, const struct tlsa_verdict *v, bool handshake_ok,
 }
 
 int
+tlsa_ssl_pkix_check(struct tlsa_ctx *ctx, SSL *ssl, const char *host,
+    long *x509_err, enum tlsa_failure *fclass)
+{
+	if (ctx == NULL || ssl == NULL || host == NULL || host[0] == '\0' ||
+	    x509_err == NULL || fclass == NULL)
+		return TLSA_ERR_INVAL;
+	*x509_err = X509_V_ERR_UNSPECIFIED;
+	*fclass = TLSA_FAIL_CERT_NOT_TRUSTED;
+	/* On the client side the chain the server sent starts with its
+	 * leaf (SSL_get_peer_cert_chain(3)). */
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	if (chain == NULL || sk_X509_num(chain) == 0)
+		return 0;
+	X509 *leaf = sk_X509_value(chain, 0);
+	X509_STORE_CTX *sc = X509_STORE_CTX_new();
+	if (sc == NULL)
+		return TLSA_ERR_NOMEM;
+	int rc = TLSA_ERR_OPENSSL;
+	if (X509_STORE_CTX_init(sc, SSL_CTX_get_cert_store(ctx->verify), leaf,
+	        chain) != 1)
+		goto out;
+	/* The purpose of a TLS server certificate, then the parameters of the
+	 * verify context (whole-label wildcards, a pinned time) and the host,
+	 * as prepare_verify() sets them for a VERIFY session. */
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(sc);
+	if (X509_STORE_CTX_set_default(sc, "ssl_server") != 1 ||
+	    X509_VERIFY_PARAM_set1(param, SSL_CTX_get0_param(ctx->verify)) != 1)
+		goto out;
+	if (is_ip_literal(host)) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1)
+			goto out;
+	} else if (X509_VERIFY_PARAM_set1_host(param, host, 0) != 1) {
+		goto out;
+	}
+	rc = 0;
+	if (X509_verify_cert(sc) == 1) {
+		*x509_err = X509_V_OK;
+		*fclass = TLSA_FAIL_NONE;
+	} else {
+		*x509_err = X509_STORE_CTX_get_error(sc);
+		if (*x509_err == X509_V_OK)
+			*x509_err = X509_V_ERR_UNSPECIFIED;
+		*fclass = x509_class(*x509_err);
+	}
+out:
+	X509_STORE_CTX_free(sc);
+	ERR_clear_error();
+	return rc;
+}
+
+int
 tlsa_result_format(const struct tlsa_result *r, char *buf, size_t size)
 {
 	if (r == NULL || buf == NULL || size == 0)

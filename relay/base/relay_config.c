@@ -150,8 +150,9 @@ static const struct relay_config_param relay_config_table[] = {
 	    "/etc/ssl/certs/ca-certificates.crt", NULL, 0, 0, NULL,
 	    F(mta_sts_ca_file), NOCOUNT,
 	    "CA bundle for MTA-STS (RFC 8461): the HTTPS policy fetch and, under "
-	    "an `enforce` policy, the MX host's certificate. Empty: the TLS "
-	    "library's default store." },
+	    "an `enforce` policy (and for the report in `testing` mode), the MX "
+	    "host's certificate. Empty: the TLS library's default store. A "
+	    "reload (SIGHUP) reads it again." },
 	{ "mta_sts_check_interval", RELAY_CONFIG_DURATION, "10m", NULL, MS_S,
 	    MS_D, NULL, F(mta_sts_check_interval_ms), NOCOUNT,
 	    "How long a domain's MTA-STS answer (policy id, or no policy) is "

@@ -15,7 +15,8 @@
  * flight finish for shutdown_timeout, then abort them (their recipients stay
  * queued: at-least-once), close the resolver and the queue, exit 0.
  * SIGHUP: reopen log_file (for log rotation) and reload the configuration
- * (listen, metrics_listen and spool_dir need a restart).
+ * (listen, metrics_listen and spool_dir need a restart), reading
+ * mta_sts_ca_file again.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -581,6 +582,53 @@ reopen_log(const char *path)
 	}
 }
 
+/*
+ * Reads mta_sts_ca_file again (a reload may name another file, or the
+ * file may have new contents): the client contexts for MX hosts under an
+ * MTA-STS enforce policy (RFC 8461 4.2) and the policy fetches (3.3).
+ * When the file cannot be read the old store stays, and the log says so:
+ * the operator fixes the file and reloads again. Sessions already under
+ * way keep the store they started with (OpenSSL holds a reference); parked
+ * ones verified under the old store are not reused (tlsa_sts_gen).
+ */
+static void
+reload_sts_ca(struct relay_daemon *d)
+{
+	const char *ca = d->cfg.mta_sts_ca_file;
+	struct tlsa_ctx_config tcs = {
+		.digests = &d->digests,
+		.ca_file = ca[0] ? ca : NULL,
+	};
+	struct tlsa_ctx *n = NULL;
+	int r = tlsa_ctx_new(&tcs, &n);
+	struct relay_log_line l;
+	if (r != 0) {
+		if (relay_log_begin(&l, RELAY_LOG_ERROR, "reload")) {
+			relay_log_str(&l, "status", "failed");
+			relay_log_str(&l, "mta_sts_ca_file",
+			    ca[0] ? ca : "(system store)");
+			relay_log_str(&l, "why", tlsa_strerror(r));
+			relay_log_str(&l, "effect",
+			    "the CA certificates read before stay in use");
+			relay_log_end(&l);
+		}
+		ERR_clear_error();
+		return;
+	}
+	tlsa_ctx_free(d->tlsa_sts);
+	d->tlsa_sts = n;
+	d->deliver.tlsa_sts = n;
+	d->deliver.tlsa_sts_gen++;
+	if (d->sts != NULL)
+		relay_sts_set_ca_file(d->sts, ca);
+	if (relay_log_begin(&l, RELAY_LOG_INFO, "reload")) {
+		relay_log_str(&l, "mta_sts_ca_file",
+		    ca[0] ? ca : "(system store)");
+		relay_log_str(&l, "status", "read");
+		relay_log_end(&l);
+	}
+}
+
 static void
 reload_config(struct relay_daemon *d)
 {
@@ -614,6 +662,7 @@ reload_config(struct relay_daemon *d)
 	        : RELAY_LOG_INFO);
 	if (d->dns != NULL)
 		relay_dns_selftest_run(d->dns);
+	reload_sts_ca(d);
 	relay_log_msg(RELAY_LOG_INFO, "reload", "configuration reloaded");
 	if (d->sched != NULL) {
 		relay_sched_resume_all(d->sched);

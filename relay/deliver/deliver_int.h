@@ -125,6 +125,21 @@ struct out_sess {
 	bool greeting;
 	bool cleartext_policy;        /* STARTTLS never tried (policy `none`) */
 	enum relay_sts_use sts;       /* MTA-STS for the host it was made for */
+	/* The handshake was PKIX-verified for host under an MTA-STS enforce
+	 * policy of sts_domain, against the mta_sts_ca_file store of
+	 * generation sts_gen (relay_deliver_ctx.tlsa_sts_gen). Set once, when
+	 * TLS comes up; a reuse never changes it (RFC 8689 4.2.1: only such a
+	 * session, or a DANE one, carries a REQUIRETLS message). */
+	bool sts_enforced;
+	uint64_t sts_gen;
+	char sts_domain[RELAY_DNS_HOST_MAX];
+	/* MTA-STS testing (RFC 8461 5): the class enforce would have refused
+	 * this session's certificate with (sts-certificate, checked against
+	 * mta_sts_ca_file for host after the handshake), else NONE; and the
+	 * X.509 error that says why. */
+	enum relay_fail_class sts_cert_fail;
+	long sts_x509_err;
+	bool sts_cert_checked;
 	bool reported;                /* outcome handed to the job */
 	bool tls_counted;             /* relay_tls_session reported (once) */
 	char local[INET6_ADDRSTRLEN]; /* our address, once connected */
@@ -190,6 +205,14 @@ struct dest_job {
 	struct relay_sts_wait *sts_wait;
 	struct relay_sts_answer *sts;
 	enum relay_sts_use sts_host;
+	/* RFC 8461 5 (testing): what enforce would have refused the current
+	 * host's attempt for (sts-mx-mismatch, sts-certificate,
+	 * sts-starttls-missing), else NONE; logged on the delivery line as
+	 * sts_testing_failure=, reported to TLSRPT and counted. */
+	enum relay_fail_class sts_would_fail;
+	/* A REQUIRETLS message whose MX RRset is not DNSSEC-secure: an
+	 * MTA-STS enforce policy must name each host (RFC 8689 4.2.1). */
+	bool requiretls_sts;
 	struct relay_dns_result *dns;
 	enum tlsa_level level; /* policy.tlsa_level, for the DNS lookups */
 	struct relay_class_policy policy; /* chosen once, at the start */
@@ -337,11 +360,16 @@ void deliver__dest_dns_done(void *arg, struct relay_dns_result *res);
 /* relay_requiretls.c (RFC 8689) */
 /* The message is tagged REQUIRETLS. */
 bool deliver__requiretls(const struct dest_job *j);
-/* The destination's MX host names may carry it: DNSSEC-secure MX records
- * (or an MTA-STS policy in enforce mode, once there is one). */
-bool deliver__requiretls_mx_trusted(const struct dest_job *j);
-/* A session under verdict v may carry it: DANE-authenticated TLS. */
-bool deliver__requiretls_verdict_ok(const struct tlsa_verdict *v);
+/* The destination's MX RRset is DNSSEC-secure (or its absence is). */
+bool deliver__requiretls_mx_secure(const struct dest_job *j);
+/* MX host `host` may carry it: its name came from DNSSEC-secure MX
+ * records or from the domain's MTA-STS policy in enforce mode (j->sts). */
+bool deliver__requiretls_host_vouched(const struct dest_job *j,
+    const char *host);
+/* A session under verdict v, with MTA-STS use sts, may carry it:
+ * DANE-authenticated TLS, or PKIX under an MTA-STS enforce policy. */
+bool deliver__requiretls_verdict_ok(const struct tlsa_verdict *v,
+    enum relay_sts_use sts);
 /* Raise a lower policy level of j to dane (logged); dane-only stays. */
 void deliver__requiretls_policy(struct dest_job *j);
 /* f was just set, prev is what it was before: a REQUIRETLS failure
@@ -363,11 +391,14 @@ enum smtp_tls_mode deliver__tls_mode(const struct tlsa_verdict *v,
     bool cleartext);
 /* A parked connection to host at addr:port made under the same verdict
  * key, or NULL. The port counts: notify_relayhost may name another port
- * of an address that is also an MX host's. With requiretls, only a
- * connection that satisfies RFC 8689 4.2.1 (DANE-authenticated TLS, and
- * REQUIRETLS in its EHLO after STARTTLS) is taken. */
+ * of an address that is also an MX host's. A connection verified under
+ * an mta_sts_ca_file that a reload replaced is never taken. With
+ * requiretls, only a connection that satisfies RFC 8689 4.2.1 (TLS
+ * authenticated by DANE, or by PKIX under an MTA-STS enforce policy of
+ * domain, and REQUIRETLS in its EHLO after STARTTLS) is taken. */
 struct out_sess *deliver__cache_take(struct relay_sched *s, const char *host,
-    const char *addr, uint16_t port, const uint8_t key[32], bool requiretls);
+    const char *addr, uint16_t port, const uint8_t key[32], bool requiretls,
+    const char *domain);
 void deliver__cache_flush(struct relay_sched *s);
 bool deliver__sess_reuse(struct out_sess *ss, struct dest_job *j);
 

@@ -147,8 +147,15 @@ relay_class_sts_host(const struct relay_sts_answer *a, const char *domain,
 	    a->policy.mode == RELAY_STS_MODE_NONE)
 		return RELAY_STS_USE_OFF;
 	*mx_match = relay_sts_mx_match(&a->policy, host);
-	if (a->policy.mode == RELAY_STS_MODE_TESTING)
-		return RELAY_STS_USE_TESTING; /* RFC 8461 5: as without */
+	if (a->policy.mode == RELAY_STS_MODE_TESTING) {
+		/* RFC 8461 5: delivered as without a policy, but the
+		 * certificate is checked as enforce would, for the report:
+		 * SNI names the MX host so the server shows the certificate
+		 * enforce would see (an unauthenticated verdict uses
+		 * base_domain for nothing else). */
+		relay_copy(v->base_domain, sizeof(v->base_domain), host);
+		return RELAY_STS_USE_TESTING;
+	}
 	if (!*mx_match) {
 		*fclass = RELAY_FAIL_CLASS_STS_MX_MISMATCH;
 		relay_fmt(why, whylen,

@@ -102,6 +102,10 @@ struct relay_deliver_ctx {
 	 * enforce policy. sts NULL: MTA-STS is off. */
 	struct relay_sts *sts;
 	struct tlsa_ctx *tlsa_sts;
+	/* Bumped by the owner whenever it replaces tlsa_sts (a reload reads
+	 * mta_sts_ca_file again): a parked connection verified under an
+	 * older store is not reused. */
+	uint64_t tlsa_sts_gen;
 	const struct tlsa_digests *digests;
 	/* A local message (DSN, report) was committed: the owner kicks the
 	 * scheduler if it still has one (the commit can complete after the

@@ -45,6 +45,15 @@ deliver__count_delivery(const struct dest_job *j, const struct rcpt_out *o,
 		result = "success";
 	if (result != NULL)
 		relay_metrics_dane_result(mx, result);
+	/* RFC 8461 5: an attempt under a testing policy that enforce would
+	 * have refused counts under that failure's result type, as TLSRPT
+	 * reports it, although the message went on. */
+	if (result == NULL && j->sts_would_fail != RELAY_FAIL_CLASS_NONE) {
+		const char *would =
+		    relay_fail_class_tlsrpt_result(j->sts_would_fail);
+		if (would != NULL)
+			relay_metrics_dane_result(mx, would);
+	}
 
 	if (outcome == RELAY_METRICS_SENT) {
 		uint64_t arr = m->env->arrival_us;

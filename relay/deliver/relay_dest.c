@@ -237,16 +237,21 @@ log_exception_expired(struct relay_sched *s,
  * destination whose hosts all have usable TLSA is DANE's alone, and its
  * delivery never waits for, or fails on, an MTA-STS lookup). */
 static bool
-dest_sts_applies(const struct dest_job *j)
+dest_sts_on(const struct dest_job *j)
 {
 	const struct relay_deliver_ctx *ctx = j->m->s->ctx;
 	/* A `TLS-Required: No` the operator lets count (RFC 8689 4.2.2,
 	 * tls_required_header = honour) sets recipient-side MTA-STS aside;
 	 * DANE is never set aside. */
-	if (ctx->sts == NULL || !ctx->cfg->mta_sts_enable ||
-	    j->level != TLSA_LEVEL_DANE || j->tls_required_no)
-		return false;
-	return relay_class_sts_wanted(j->dns, ctx->digests);
+	return ctx->sts != NULL && ctx->cfg->mta_sts_enable &&
+	    j->level == TLSA_LEVEL_DANE && !j->tls_required_no;
+}
+
+static bool
+dest_sts_applies(const struct dest_job *j)
+{
+	return dest_sts_on(j) &&
+	    relay_class_sts_wanted(j->dns, j->m->s->ctx->digests);
 }
 
 static void
@@ -289,9 +294,11 @@ dest_sts_host(struct dest_job *j, const struct relay_dns_host *h)
 	case RELAY_STS_USE_TESTING:
 		/* RFC 8461 5: testing delivers as without a policy; what
 		 * enforce would refuse is reported. */
-		if (!match)
+		if (!match) {
+			j->sts_would_fail = RELAY_FAIL_CLASS_STS_MX_MISMATCH;
 			log_sts_decision(j, h->name,
 			    "would-fail class=sts-mx-mismatch", RELAY_LOG_INFO);
+		}
 		return true;
 	case RELAY_STS_USE_ENFORCE:
 		log_sts_decision(j, h->name, "enforce", RELAY_LOG_DEBUG);
@@ -308,6 +315,91 @@ dest_sts_host(struct dest_job *j, const struct relay_dns_host *h)
 }
 
 static void dest_hosts_start(struct dest_job *j);
+
+/*
+ * RFC 8689 4.2.1 for host h of a REQUIRETLS message, after its RFC 7672
+ * verdict: the MTA-STS step first (an enforce policy turns a verdict
+ * without DANE into PKIX for the MX name), then the name must be vouched
+ * for (DNSSEC-secure MX records, or the enforce policy names the host) and
+ * the TLS authenticated (DANE, or that PKIX). Returns false when the host
+ * must be skipped (j->fail says why: 5.7.30, or a deferral when the policy
+ * could not be discovered).
+ */
+static bool
+dest_requiretls_host(struct dest_job *j, const struct relay_dns_host *h)
+{
+	struct failure prev = j->fail;
+	char why[REASON_MAX];
+	if (!dest_sts_host(j, h)) {
+		if (j->fail.class != RELAY_FAIL_CLASS_STS_MX_MISMATCH)
+			return false; /* discovery failed: may qualify later */
+		j->fail = prev;
+		relay_fmt(why, sizeof(why),
+		    "%s matches no mx of the MTA-STS policy (enforce)",
+		    h->name);
+		deliver__requiretls_refuse(j, why);
+		return false;
+	}
+	if (!deliver__requiretls_verdict_ok(&j->verdict, j->sts_host)) {
+		relay_fmt(why, sizeof(why),
+		    "%s: no DANE-authenticated TLS and no MTA-STS policy in "
+		    "enforce mode for it (%s%s)",
+		    h->name, tlsa_verdict_kind_name(j->verdict.kind),
+		    j->sts_host == RELAY_STS_USE_TESTING ? ", mta-sts testing"
+		                                         : "");
+		deliver__requiretls_refuse(j, why);
+		return false;
+	}
+	if (!deliver__requiretls_host_vouched(j, h->name)) {
+		relay_fmt(why, sizeof(why),
+		    "%s: the MX records are not DNSSEC-secure and no MTA-STS "
+		    "policy in enforce mode names this host",
+		    h->name);
+		deliver__requiretls_refuse(j, why);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A REQUIRETLS message whose MX RRset is not DNSSEC-secure, once the
+ * domain's MTA-STS policy is known: only an enforce policy can vouch for
+ * the MX names (RFC 8689 4.2.1). A failed discovery defers (it may work
+ * later, RFC 8461 3.3 does not apply to a fail-closed lookup); no policy,
+ * or one in testing or none mode, bounces 5.7.30 as without MTA-STS.
+ * Returns false when the job was decided and finished.
+ */
+static bool
+dest_requiretls_sts_ready(struct dest_job *j)
+{
+	if (!j->requiretls_sts)
+		return true;
+	const struct relay_sts_answer *a = j->sts;
+	char why[REASON_MAX];
+	if (a != NULL && a->outcome == RELAY_STS_OUTCOME_POLICY &&
+	    a->policy.mode == RELAY_STS_MODE_ENFORCE)
+		return true;
+	if (a != NULL && a->outcome == RELAY_STS_OUTCOME_FAILED) {
+		relay_fmt(why, sizeof(why),
+		    "%s: MTA-STS policy discovery failed: %s", j->domain,
+		    a->why);
+		deliver__dest_decide_all(j, false, "4.7.5",
+		    RELAY_FAIL_CLASS_STS_POLICY_FETCH, why);
+	} else {
+		relay_fmt(why, sizeof(why),
+		    "REQUIRETLS support required: the MX records of %s are "
+		    "not DNSSEC-secure (%s) and no MTA-STS policy in enforce "
+		    "mode vouches for them (%s)",
+		    j->domain, relay_class_dnssec_word(j->dns->dest.mx),
+		    a == NULL || a->outcome != RELAY_STS_OUTCOME_POLICY
+		        ? "no policy"
+		        : relay_sts_mode_name(a->policy.mode));
+		deliver__dest_decide_all(j, true, "5.7.30",
+		    RELAY_FAIL_CLASS_REQUIRETLS, why);
+	}
+	deliver__dest_finish(j);
+	return false;
+}
 
 static void
 dest_sts_done(void *arg, const struct relay_sts_answer *ans)
@@ -398,20 +490,15 @@ deliver__dest_next(struct dest_job *j)
 				j->host_i++; /* C10, C14: skip this host */
 				continue;
 			}
-			if (deliver__requiretls(j) &&
-			    !deliver__requiretls_verdict_ok(&j->verdict)) {
-				/* RFC 8689 4.2.1: no DANE-authenticated TLS
-				 * to this host: nothing is sent to it. */
-				char why[REASON_MAX];
-				relay_fmt(why, sizeof(why),
-				    "%s: no DANE-authenticated TLS (%s)",
-				    h->name,
-				    tlsa_verdict_kind_name(j->verdict.kind));
-				deliver__requiretls_refuse(j, why);
-				j->host_i++;
-				continue;
-			}
-			if (!dest_sts_host(j, h)) {
+			j->sts_would_fail = RELAY_FAIL_CLASS_NONE;
+			if (deliver__requiretls(j)) {
+				/* RFC 8689 4.2.1: nothing is sent to a host
+				 * that cannot carry the message. */
+				if (!dest_requiretls_host(j, h)) {
+					j->host_i++;
+					continue;
+				}
+			} else if (!dest_sts_host(j, h)) {
 				j->host_i++; /* RFC 8461 4.1: not a policy MX */
 				continue;
 			}
@@ -440,8 +527,9 @@ deliver__dest_next(struct dest_job *j)
 		        cleartext ? TLSA_CHANNEL_CLEARTEXT_POLICY
 		                  : TLSA_CHANNEL_TLS,
 		        key) == 0) {
-			struct out_sess *c = deliver__cache_take(s, h->name,
-			    atext, j->port, key, deliver__requiretls(j));
+			struct out_sess *c =
+			    deliver__cache_take(s, h->name, atext, j->port, key,
+			        deliver__requiretls(j), j->domain);
 			if (c != NULL) {
 				if (deliver__sess_reuse(c, j))
 					return;
@@ -584,7 +672,12 @@ deliver__dest_dns_done(void *arg, struct relay_dns_result *res)
 		break;
 	}
 	deliver__monitor_dns(j);
-	if (deliver__requiretls(j) && !deliver__requiretls_mx_trusted(j)) {
+	/* MX records that are not DNSSEC-secure: only an MTA-STS policy in
+	 * enforce mode can vouch for the hosts of a REQUIRETLS message. */
+	bool rt_insecure =
+	    deliver__requiretls(j) && !deliver__requiretls_mx_secure(j);
+	j->requiretls_sts = rt_insecure && dest_sts_on(j);
+	if (rt_insecure && !j->requiretls_sts) {
 		/* RFC 8689 4.2.1: no MX host of this domain can carry the
 		 * message, now or on a retry of the same answer. */
 		char why[REASON_MAX];
@@ -599,7 +692,7 @@ deliver__dest_dns_done(void *arg, struct relay_dns_result *res)
 		deliver__dest_finish(j);
 		return;
 	}
-	if (dest_sts_applies(j)) {
+	if (j->requiretls_sts || dest_sts_applies(j)) {
 		j->sts = malloc(sizeof(*j->sts));
 		if (j->sts == NULL) {
 			deliver__dest_decide_all(j, false, "4.3.0",
@@ -627,6 +720,8 @@ deliver__dest_dns_done(void *arg, struct relay_dns_result *res)
 static void
 dest_hosts_start(struct dest_job *j)
 {
+	if (!dest_requiretls_sts_ready(j))
+		return;
 	j->host_i = 0;
 	j->addr_i = 0;
 	deliver__dest_next(j);

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 #include "deliver_int.h"
 #include "relay_class.h"
 #include "relay_log.h"
@@ -144,7 +146,8 @@ sess_fail_outcome(const struct out_sess *ss, const struct tlsa_verdict *v,
 /* RFC 8461 5 (testing): the delivery goes on as before; what enforce
  * would have refused is logged, for the domain's operator to see. */
 static void
-log_sts_testing(const struct dest_job *j, const struct out_sess *ss)
+log_sts_testing(const struct dest_job *j, const struct out_sess *ss,
+    enum relay_fail_class would_fail)
 {
 	struct relay_log_line l;
 	if (!relay_log_begin(&l, RELAY_LOG_INFO, "mta-sts-testing"))
@@ -153,11 +156,34 @@ log_sts_testing(const struct dest_job *j, const struct out_sess *ss)
 	relay_log_str(&l, "domain", j->domain);
 	relay_log_strf(&l, "relay", "%s[%s]:%u", ss->host, ss->addr,
 	    (unsigned)ss->port);
-	relay_log_str(&l, "would_fail",
-	    relay_fail_class_name(RELAY_FAIL_CLASS_STS_STARTTLS_MISSING));
-	relay_log_str(&l, "why",
-	    ss->tls_failed ? "TLS failed" : "no TLS on this session");
+	relay_log_str(&l, "would_fail", relay_fail_class_name(would_fail));
+	if (would_fail == RELAY_FAIL_CLASS_STS_CERTIFICATE)
+		relay_log_strf(&l, "why",
+		    "certificate not valid for %s under mta_sts_ca_file: %s",
+		    ss->host, X509_verify_cert_error_string(ss->sts_x509_err));
+	else
+		relay_log_str(&l, "why",
+		    ss->tls_failed ? "TLS failed" : "no TLS on this session");
 	relay_log_end(&l);
+}
+
+/* What enforce would have refused this testing-mode attempt for (RFC
+ * 8461 5), recorded in j->sts_would_fail and logged: a host the policy
+ * does not name (already set by the host step), no TLS, or a certificate
+ * that is not PKIX-valid for the MX host name. */
+static void
+sess_sts_testing(struct out_sess *ss, struct dest_job *j)
+{
+	if (ss->sts != RELAY_STS_USE_TESTING || ss->connect_failed ||
+	    j->sts_would_fail != RELAY_FAIL_CLASS_NONE)
+		return;
+	if (!ss->tls_ok)
+		j->sts_would_fail = RELAY_FAIL_CLASS_STS_STARTTLS_MISSING;
+	else if (ss->sts_cert_fail != RELAY_FAIL_CLASS_NONE)
+		j->sts_would_fail = ss->sts_cert_fail;
+	else
+		return;
+	log_sts_testing(j, ss, j->sts_would_fail);
 }
 
 /*
@@ -224,6 +250,10 @@ sess_count_tls(struct out_sess *ss, const struct dest_job *j, bool before_txn)
 		c = RELAY_FAIL_CLASS_STARTTLS_MISSING; /* went on in cleartext */
 	else
 		return; /* ended before STARTTLS could be tried */
+	/* RFC 8460 4.3 under a testing policy: the session is reported with
+	 * the failure enforce would have met (RFC 8461 5). */
+	if (c == RELAY_FAIL_CLASS_NONE && ss->sts == RELAY_STS_USE_TESTING)
+		c = j->sts_would_fail;
 	ss->tls_counted = true;
 	struct relay_tls_session ev = {
 		.domain = j->domain,
@@ -254,9 +284,7 @@ sess_report(struct out_sess *ss)
 	greet_unlink(ss);
 	sess_monitor(ss, j);
 
-	if (ss->sts == RELAY_STS_USE_TESTING && !ss->connect_failed &&
-	    !ss->tls_ok)
-		log_sts_testing(j, ss);
+	sess_sts_testing(ss, j);
 	if (ss->connect_failed || !ss->any_txn_reply) {
 		struct failure prev = j->fail;
 		sess_fail_outcome(ss, &j->verdict, &j->fail);
@@ -350,7 +378,8 @@ greet_link(struct out_sess *ss)
 	s->greet_tail = &ss->gnext;
 }
 
-static bool sess_serves_requiretls(const struct out_sess *ss);
+static bool sess_may_serve(const struct relay_sched *s,
+    const struct out_sess *ss, bool requiretls, const char *domain);
 
 /* The oldest job that waits for a greeting on another connection and that
  * ready session ss (its key set by sess_cacheable) may carry, detached
@@ -368,8 +397,8 @@ greet_take(struct out_sess *ss)
 		} else if (strcmp(w->host, ss->host) == 0 &&
 		    strcmp(w->addr, ss->addr) == 0 && w->port == ss->port &&
 		    memcmp(w->key, ss->key, 32) == 0 &&
-		    (!deliver__requiretls(w->j) ||
-		        sess_serves_requiretls(ss))) {
+		    sess_may_serve(ss->s, ss, deliver__requiretls(w->j),
+		        w->j->domain)) {
 			struct dest_job *j = w->j;
 			greet_unlink(w);
 			w->j = NULL;
@@ -560,11 +589,13 @@ sess_start_tls(struct out_sess *ss)
 {
 	SSL *ssl = NULL;
 	/* Under an MTA-STS enforce policy the MX certificate is checked
-	 * against mta_sts_ca_file (RFC 8461 4.2), not tls_ca_file. */
+	 * against mta_sts_ca_file (RFC 8461 4.2), not tls_ca_file; the
+	 * store's generation tells a reload's new one apart. */
 	struct tlsa_ctx *tc =
 	    ss->sts == RELAY_STS_USE_ENFORCE && ss->ctx->tlsa_sts != NULL
 	    ? ss->ctx->tlsa_sts
 	    : ss->ctx->tlsa;
+	ss->sts_gen = ss->ctx->tlsa_sts_gen;
 	int r = tlsa_ssl_new(tc, sess_verdict(ss), &ssl);
 	if (r != 0) {
 		sess_abort(ss, "4.7.5", RELAY_FAIL_CLASS_TLS_HANDSHAKE,
@@ -760,6 +791,52 @@ sess_fill_tls_info(struct dest_job *j, const struct tlsa_result *r)
 	relay_copy(in->names, sizeof(in->names), names);
 }
 
+/*
+ * MTA-STS after a handshake that satisfied its verdict (handshake), or
+ * when a parked connection is reused. Enforce (RFC 8461 4.2): the
+ * handshake was PKIX-verified for the MX host name under mta_sts_ca_file,
+ * remembered for RFC 8689 4.2.1 (at the handshake only: a reuse never
+ * moves it to another domain). Testing (RFC 8461 5): the chain is checked
+ * the same way after the fact, and a failure only recorded
+ * (sess_sts_testing()); the session goes on.
+ */
+static void
+sess_sts_tls(struct out_sess *ss, const struct dest_job *j, SSL *ssl,
+    bool handshake)
+{
+	if (handshake && ss->sts == RELAY_STS_USE_ENFORCE &&
+	    ss->tres.auth == TLSA_AUTH_VERIFIED) {
+		ss->sts_enforced = true;
+		relay_copy(ss->sts_domain, sizeof(ss->sts_domain), j->domain);
+		return;
+	}
+	if (ss->sts != RELAY_STS_USE_TESTING || ss->sts_cert_checked ||
+	    ssl == NULL)
+		return;
+	/* Once per connection: a reuse shows the same certificate. */
+	ss->sts_cert_checked = true;
+	struct tlsa_ctx *tc =
+	    ss->ctx->tlsa_sts != NULL ? ss->ctx->tlsa_sts : ss->ctx->tlsa;
+	enum tlsa_failure f = TLSA_FAIL_NONE;
+	int r = tlsa_ssl_pkix_check(tc, ssl, ss->host, &ss->sts_x509_err, &f);
+	if (r != 0) {
+		/* Only a report is at stake: say so, count nothing. */
+		struct relay_log_line l;
+		if (relay_log_begin(&l, RELAY_LOG_WARNING, "mta-sts-testing")) {
+			relay_log_str(&l, "id", j->m->id);
+			relay_log_str(&l, "domain", j->domain);
+			relay_log_str(&l, "mx", ss->host);
+			relay_log_str(&l, "why", tlsa_strerror(r));
+			relay_log_str(&l, "effect",
+			    "certificate not checked for the report");
+			relay_log_end(&l);
+		}
+		return;
+	}
+	if (f != TLSA_FAIL_NONE)
+		ss->sts_cert_fail = RELAY_FAIL_CLASS_STS_CERTIFICATE;
+}
+
 static void
 sess_on_tls(struct relay_conn *c, int status, void *arg)
 {
@@ -777,6 +854,8 @@ sess_on_tls(struct relay_conn *c, int status, void *arg)
 	}
 	if (j != NULL)
 		sess_fill_tls_info(j, &ss->tres);
+	if (j != NULL && status == RELAY_CONN_OK && ss->tres.ok)
+		sess_sts_tls(ss, j, relay_conn_ssl(c), true);
 	relay_metrics_tls_handshake(ss->ctx->metrics,
 	    ss->tres.ok && status == RELAY_CONN_OK
 	        ? RELAY_METRICS_HANDSHAKE_OK
@@ -999,27 +1078,46 @@ sess_park(struct out_sess *ss)
 	return true;
 }
 
-/* RFC 8689 4.2.1: a parked connection carries a REQUIRETLS message only
- * when it was authenticated by DANE and its EHLO after STARTTLS offered
- * REQUIRETLS. The key already fixes the verdict; this says so explicitly,
- * so the rule does not hang on how keys are made. */
+/* RFC 8689 4.2.1: a parked connection carries a REQUIRETLS message for
+ * domain only when it was authenticated by DANE, or by PKIX under an
+ * MTA-STS enforce policy of that very domain (RFC 8461 4.2), and its EHLO
+ * after STARTTLS offered REQUIRETLS. The key already fixes the verdict;
+ * this says so explicitly, so the rule does not hang on how keys are
+ * made. */
 static bool
-sess_serves_requiretls(const struct out_sess *ss)
+sess_serves_requiretls(const struct out_sess *ss, const char *domain)
 {
 	const struct smtp_caps *caps = smtp_client_caps(ss->smtp);
-	return ss->tls_ok && !ss->cleartext_policy &&
-	    smtp_client_is_tls(ss->smtp) && caps != NULL && caps->requiretls &&
-	    ss->tres.ok &&
-	    (ss->tres.auth == TLSA_AUTH_DANE_EE ||
-	        ss->tres.auth == TLSA_AUTH_DANE_TA);
+	if (!ss->tls_ok || ss->cleartext_policy ||
+	    !smtp_client_is_tls(ss->smtp) || caps == NULL ||
+	    !caps->requiretls || !ss->tres.ok)
+		return false;
+	if (ss->tres.auth == TLSA_AUTH_DANE_EE ||
+	    ss->tres.auth == TLSA_AUTH_DANE_TA)
+		return true;
+	return ss->sts_enforced && ss->tres.auth == TLSA_AUTH_VERIFIED &&
+	    strcmp(ss->sts_domain, domain) == 0;
+}
+
+/* Whether a connection that is up may carry another message (from the
+ * cache, or by taking over a job still waiting for its own greeting). */
+static bool
+sess_may_serve(const struct relay_sched *s, const struct out_sess *ss,
+    bool requiretls, const char *domain)
+{
+	/* Verified against an mta_sts_ca_file a reload replaced: the trust
+	 * it was made under is gone (RFC 8461 4.2). */
+	if (ss->sts_enforced && ss->sts_gen != s->ctx->tlsa_sts_gen)
+		return false;
+	return !requiretls || sess_serves_requiretls(ss, domain);
 }
 
 struct out_sess *
 deliver__cache_take(struct relay_sched *s, const char *host, const char *addr,
-    uint16_t port, const uint8_t key[32], bool requiretls)
+    uint16_t port, const uint8_t key[32], bool requiretls, const char *domain)
 {
 	for (struct out_sess *ss = s->cache; ss != NULL; ss = ss->cnext) {
-		if (requiretls && !sess_serves_requiretls(ss))
+		if (!sess_may_serve(s, ss, requiretls, domain))
 			continue;
 		if (strcmp(ss->host, host) == 0 &&
 		    strcmp(ss->addr, addr) == 0 && ss->port == port &&
@@ -1067,8 +1165,12 @@ deliver__sess_reuse(struct out_sess *ss, struct dest_job *j)
 	j->info.port = ss->port;
 	j->info.reply[0] = '\0';
 	j->info.conn_use = ss->uses;
-	if (ss->tls_ok)
+	if (ss->tls_ok) {
 		sess_fill_tls_info(j, &ss->tres);
+		/* A connection made without a testing policy (same verdict
+		 * key) is checked now, for this one. */
+		sess_sts_tls(ss, j, relay_conn_ssl(ss->conn), false);
+	}
 	if (!sess_attach_envelope(ss, j)) {
 		ss->j = NULL;
 		ss->reported = true;

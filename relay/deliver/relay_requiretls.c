@@ -4,14 +4,20 @@
  * short.
  *
  * RFC 8689 4.2.1 lets such a message go only to an MX host
- *   - whose name came from DNSSEC-secure MX records (or an MTA-STS policy
- *     in enforce mode: requiretls_sts_enforced() is where that verdict
- *     plugs in),
- *   - over TLS whose certificate is authenticated (here: by DANE, a
- *     TLSA_VERDICT_DANE session, dane-ee or dane-ta),
+ *   - whose name came from DNSSEC-secure MX records, or from the domain's
+ *     MTA-STS policy in enforce mode (RFC 8461 4.1: the host matches one
+ *     of its mx patterns),
+ *   - over TLS whose certificate is authenticated: by DANE (a
+ *     TLSA_VERDICT_DANE session, dane-ee or dane-ta), or by PKIX with the
+ *     MX host name as reference identity under that enforce policy (RFC
+ *     8461 4.2, a VERIFY session against mta_sts_ca_file, tls=sts-enforce),
  *   - that offers REQUIRETLS in its EHLO after STARTTLS (checked by the
  *     smtp/ client machine for every message, cached connection or not),
- * and the message then carries REQUIRETLS on MAIL FROM. A host that falls
+ * and the message then carries REQUIRETLS on MAIL FROM. An MTA-STS policy
+ * in testing mode vouches for nothing (RFC 8461 5: it changes no
+ * delivery). When the MX RRset is not DNSSEC-secure, the policy is looked
+ * up even where every host has DANE (j->requiretls_sts): it alone can then
+ * vouch for the names. A host that falls
  * short counts as failed and the next one is tried; when no host
  * qualifies the recipients are bounced with 5.7.30 (RFC 8689 5). A failure
  * that says nothing about REQUIRETLS (a host unreachable, a DNS error)
@@ -42,34 +48,44 @@ deliver__requiretls(const struct dest_job *j)
 	return j->m->env->requiretls;
 }
 
-/* The hook for MTA-STS (RFC 8461): true when the destination's MX host
- * names are vouched for by a policy in enforce mode. danerelay has no
- * MTA-STS yet, so no destination qualifies this way. */
+/* RFC 8689 4.2.1 item 1, second way: the domain's MTA-STS policy is in
+ * enforce mode and host matches one of its mx patterns (RFC 8461 4.1).
+ * A policy in testing mode, none, or a failed discovery never vouches. */
 static bool
-requiretls_sts_enforced(const struct dest_job *j)
+requiretls_sts_enforced(const struct dest_job *j, const char *host)
 {
-	(void)j;
-	return false;
+	const struct relay_sts_answer *a = j->sts;
+	return a != NULL && a->outcome == RELAY_STS_OUTCOME_POLICY &&
+	    a->policy.mode == RELAY_STS_MODE_ENFORCE &&
+	    relay_sts_mx_match(&a->policy, host);
 }
 
 bool
-deliver__requiretls_mx_trusted(const struct dest_job *j)
+deliver__requiretls_mx_secure(const struct dest_job *j)
 {
 	/* RFC 8689 4.2.1 item 1: the MX RRset (or, without MX records, the
 	 * denial that makes the domain its own MX host) must be
 	 * DNSSEC-secure; bogus and indeterminate never count. */
-	if (j->dns != NULL && j->dns->dest.mx.dnssec == TLSA_DNSSEC_SECURE &&
-	    j->dns->dest.mx.answer != TLSA_ANSWER_ERROR)
-		return true;
-	return requiretls_sts_enforced(j);
+	return j->dns != NULL && j->dns->dest.mx.dnssec == TLSA_DNSSEC_SECURE &&
+	    j->dns->dest.mx.answer != TLSA_ANSWER_ERROR;
 }
 
 bool
-deliver__requiretls_verdict_ok(const struct tlsa_verdict *v)
+deliver__requiretls_host_vouched(const struct dest_job *j, const char *host)
 {
-	/* RFC 8689 4.2.1 item 3: an authenticated certificate. Only DANE
-	 * authenticates here until MTA-STS adds PKIX under its policy. */
-	return v->kind == TLSA_VERDICT_DANE;
+	return deliver__requiretls_mx_secure(j) ||
+	    requiretls_sts_enforced(j, host);
+}
+
+bool
+deliver__requiretls_verdict_ok(const struct tlsa_verdict *v,
+    enum relay_sts_use sts)
+{
+	/* RFC 8689 4.2.1 item 3: an authenticated certificate: DANE, or
+	 * PKIX for the MX host name under an MTA-STS enforce policy (RFC
+	 * 8461 4.2; relay_class_sts_host() made the verdict VERIFY). */
+	return v->kind == TLSA_VERDICT_DANE ||
+	    (sts == RELAY_STS_USE_ENFORCE && v->kind == TLSA_VERDICT_VERIFY);
 }
 
 void

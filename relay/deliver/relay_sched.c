@@ -155,6 +155,10 @@ log_delivery(const struct dest_job *j, const struct relay_queue_rcpt *r,
 	relay_log_str(&l, "status", relay_queue_rcpt_status_name(o->status));
 	if (o->class != RELAY_FAIL_CLASS_NONE)
 		relay_log_str(&l, "class", relay_fail_class_name(o->class));
+	/* RFC 8461 5: what an enforce policy would have refused. */
+	if (j->sts_would_fail != RELAY_FAIL_CLASS_NONE)
+		relay_log_str(&l, "sts_testing_failure",
+		    relay_fail_class_name(j->sts_would_fail));
 	if (o->class == RELAY_FAIL_CLASS_TLSA_MISMATCH &&
 	    j->hint != TLSA_HINT_NONE)
 		relay_log_str(&l, "hint", tlsa_hint_name(j->hint));

@@ -92,6 +92,9 @@ struct sts_work {
 	char id[RELAY_STS_ID_MAX + 1];
 	uint64_t now_wall_s;
 	char resolve[STS_ADDRS_MAX * (INET6_ADDRSTRLEN + 4) + 300];
+	/* mta_sts_ca_file when the fetch started (a reload may change
+	 * sts->ca_file meanwhile, on the loop thread). */
+	char ca_file[STS_PATH_MAX];
 	/* outputs */
 	bool ok;
 	struct relay_sts_policy pol;
@@ -419,9 +422,9 @@ work_fetch(struct sts_work *w)
 	bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_SSLVERSION,
 	           (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
-	if (sts->ca_file[0] != '\0')
-		bad |= curl_easy_setopt(c, CURLOPT_CAINFO, sts->ca_file) !=
-		    CURLE_OK;
+	if (w->ca_file[0] != '\0')
+		bad |=
+		    curl_easy_setopt(c, CURLOPT_CAINFO, w->ca_file) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, to) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, to) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
@@ -550,6 +553,7 @@ work_start(struct sts_entry *e, enum sts_work_kind kind)
 	relay_copy(w->id, sizeof(w->id), e->txt_id);
 	w->now_wall_s = (uint64_t)relay_clock_wall_s(sts->clock);
 	if (kind == STS_WORK_FETCH) {
+		relay_copy(w->ca_file, sizeof(w->ca_file), sts->ca_file);
 		/* CURLOPT_RESOLVE: "HOST:443:ADDR[,ADDR...]" */
 		size_t off = (size_t)snprintf(w->resolve, sizeof(w->resolve),
 		    "mta-sts.%s:443:", e->domain);
@@ -952,6 +956,13 @@ sts_maybe_free(struct relay_sts *sts)
 	free(sts);
 	if (cb != NULL)
 		cb(arg);
+}
+
+void
+relay_sts_set_ca_file(struct relay_sts *sts, const char *ca_file)
+{
+	relay_copy(sts->ca_file, sizeof(sts->ca_file),
+	    ca_file != NULL ? ca_file : "");
 }
 
 void

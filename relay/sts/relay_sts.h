@@ -92,6 +92,12 @@ int relay_sts_get(struct relay_sts *sts, const char *domain,
 /* The callback of w never runs; w is freed. */
 void relay_sts_wait_cancel(struct relay_sts_wait *w);
 
+/* The CA file for policy fetches from now on ("" or NULL: the system
+ * store), read anew by each fetch (RFC 8461 3.3: the policy host's
+ * certificate is PKIX-checked); fetches under way keep theirs. For a
+ * reload. */
+void relay_sts_set_ca_file(struct relay_sts *sts, const char *ca_file);
+
 /* Tear down: DNS lookups are cancelled, waiters dropped without their
  * callbacks, a fetch in flight is aborted at its next progress check;
  * once the last thread-pool job has returned, sts is freed and cb(arg)

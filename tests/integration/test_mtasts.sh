@@ -16,6 +16,24 @@
 #   sts-dane      TLSA + enforce policy naming another MX -> sent, tls=dane-ee
 #   sts-bogus     bogus _mta-sts TXT, no cache       -> deferred sts-policy-fetch
 #
+# In testing mode the MX certificate is checked as enforce would (RFC 8461
+# 5): sts-testing's self-signed one is logged sts_testing_failure=
+# sts-certificate on the delivery line, reported to TLSRPT and counted.
+#
+# REQUIRETLS (RFC 8689 4.2.1) under MTA-STS, with a peer that offers
+# REQUIRETLS after STARTTLS (a second danerelay on mx.sts-rtls, see
+# STS_RTLS_ADDR in world.sh; its own deliveries wait, dane-only):
+#   sts-rtls           secure MX, enforce             -> sent, tls=sts-enforce
+#   rtls.insecure      insecure MX, enforce           -> sent, tls=sts-enforce
+#   rtlstest.insecure  insecure MX, testing           -> bounced 5.7.30
+#   sts-enforce        enforce, Postfix (no REQUIRETLS) -> bounced 5.7.30 after TLS
+#   sts-mismatch       enforce, MX not in the policy  -> bounced 5.7.30
+#   sts-badcert        enforce, self-signed           -> deferred sts-certificate
+#
+# SIGHUP reads mta_sts_ca_file again: with another CA there, sts-cached's
+# MX fails PKIX (a parked connection verified under the old CA is not
+# reused); with the test CA back, the message goes.
+#
 # Output is TAP on stdout; chatter goes to stderr.
 # usage: test_mtasts.sh PATH/TO/danerelay
 set -uo pipefail
@@ -37,7 +55,10 @@ dns_resolver_config = $WORLD_UNBOUND_CONF
 dns_trust_anchor_file =
 dns_selftest_name = $WORLD_SELFTEST_NAME
 tls_security_level = dane
-mta_sts_ca_file = $WORLD_CA_CERT
+mta_sts_ca_file = $T/sts-ca.pem
+tls_cert_file = $WORLD_PKI/mx-chain.pem
+tls_key_file = $WORLD_PKI/mx.key
+connection_cache_time = 60s
 mta_sts_timeout = 5s
 retry_min = 1h
 retry_max = 2h
@@ -45,7 +66,73 @@ delay_warning_time = 4h
 log_level = debug
 EOF
 
+cp "$WORLD_CA_CERT" "$T/sts-ca.pem"
+chmod 644 "$T/sts-ca.pem"
+
 DR() { "$RELAY_BIN" -c "$CONF" "$@"; }
+
+# The REQUIRETLS peer on mx.sts-rtls: a second danerelay, whose smtpd
+# offers REQUIRETLS after STARTTLS; it keeps what it gets (dane-only: the
+# world has no TLSA for these domains, so its own deliveries wait).
+PEER_SPOOL=$T/peer-spool
+PEER_CONF=$T/peer.conf
+PEER_LOG=$T/peer.log
+PEER_PID=
+cat > "$PEER_CONF" <<PEERCONF
+# Written by tests/integration/test_mtasts.sh: the REQUIRETLS peer
+listen = $WORLD_STS_RTLS_ADDR:25
+mynetworks = 127.0.0.0/8
+spool_dir = $PEER_SPOOL
+myhostname = mx.sts-rtls.$WORLD_TLD
+dns_resolver_config = $WORLD_UNBOUND_CONF
+dns_trust_anchor_file =
+dns_selftest_name = $WORLD_SELFTEST_NAME
+tls_security_level = dane-only
+mta_sts_enable = no
+tls_cert_file = $WORLD_PKI/mx-chain.pem
+tls_key_file = $WORLD_PKI/mx.key
+retry_min = 1h
+retry_max = 2h
+delay_warning_time = 4h
+tlsrpt_enable = no
+PEERCONF
+stop_peer() {
+  [ -n "$PEER_PID" ] || return 0
+  kill -TERM "$PEER_PID" 2>/dev/null
+  wait "$PEER_PID" 2>/dev/null
+  PEER_PID=
+}
+trap 'stop_peer; harness_cleanup' EXIT
+"$RELAY_BIN" -c "$PEER_CONF" serve >> "$PEER_LOG" 2>&1 &
+PEER_PID=$!
+
+# peer_has MSGID: the peer queued it, tagged REQUIRETLS (RFC 8689 4.2.1:
+# the relay passed REQUIRETLS on).
+peer_has() {
+  local f
+  f=$(grep -rlsF "Message-ID: <$1@mtasts.$WORLD_TLD>" "$PEER_SPOOL" | head -1)
+  [ -n "$f" ] || return 1
+  grep -qx "requiretls yes" "${f%.*}.env"
+}
+peer_lacks() { ! grep -rlsF "Message-ID: <$1@mtasts.$WORLD_TLD>" "$PEER_SPOOL" | grep -q .; }
+
+# send_rtls MSGID RCPT: over STARTTLS, MAIL FROM ... REQUIRETLS.
+send_rtls() {
+  python3 - "$RELAY_HOST" "$RELAY_PORT" "$WORLD_SENDER" "$2" "$1" "$WORLD_TLD" <<'PY'
+import smtplib, ssl, sys
+host, port, sender, rcpt, mid, tld = sys.argv[1:7]
+s = smtplib.SMTP(host, int(port), timeout=30)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s.starttls(context=ctx)
+s.ehlo("client.mtasts." + tld)
+msg = (f"From: <{sender}>\r\nTo: <{rcpt}>\r\nSubject: mtasts {mid}\r\n"
+       f"Message-ID: <{mid}@mtasts.{tld}>\r\n\r\nrequiretls test\r\n")
+s.sendmail(sender, [rcpt], msg, mail_options=["REQUIRETLS"])
+s.quit()
+PY
+}
 
 # send MSGID RCPT: one message straight to the relay over SMTP.
 send() {
@@ -74,6 +161,8 @@ if ! start_relay; then
 fi
 ok "danerelay serve starts"
 check "DNSSEC self-test passes" wait_for 20 grep -q "event=dnssec-selftest status=ok" "$RLOG"
+check "the REQUIRETLS peer on mx.sts-rtls starts" \
+  wait_for 10 grep -q "event=started" "$PEER_LOG"
 
 T_=$WORLD_TLD
 # Cached policies for the two cache cases, before any mail for them.
@@ -123,8 +212,26 @@ check "testing: delivered to the self-signed MX as before" \
   wait_for 30 maildir_has "$WORLD_D_STS_TESTING_MAILDIR" testing
 check "testing: delivery line says tls=sts-testing status=sent" \
   wait_for 10 log_has "u1@sts-testing.$T_" "tls=sts-testing .*status=sent"
-check "testing: tlsrpt show reports policy-type sts, mode testing" \
-  wait_for 5 sts_report testing testing
+check "testing: the self-signed certificate is a would-be failure on the delivery line (sts_testing_failure=sts-certificate)" \
+  log_has "u1@sts-testing.$T_" "status=sent .*sts_testing_failure=sts-certificate"
+check "testing: logged event=mta-sts-testing would_fail=sts-certificate" \
+  grep -qE "event=mta-sts-testing .*domain=sts-testing.$T_ .*would_fail=sts-certificate" "$RLOG"
+# The report counts it as a failure of the testing policy (RFC 8460 4.3.1).
+sts_testing_report() {
+  DR tlsrpt show "sts-testing.$T_" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.stdin.readline())
+p = r["policies"][0]
+pol = p["policy"]
+ok = (len(r["policies"]) == 1 and pol["policy-type"] == "sts"
+      and "mode: testing" in pol["policy-string"]
+      and p["summary"]["total-failure-session-count"] >= 1
+      and any(d["result-type"] == "certificate-not-trusted"
+              for d in p.get("failure-details", [])))
+sys.exit(0 if ok else 1)'
+}
+check "testing: tlsrpt show reports policy-type sts, mode testing, a certificate-not-trusted failure" \
+  wait_for 5 sts_testing_report
 
 # --- refusals -------------------------------------------------------------------
 check "mx mismatch: deferred class=sts-mx-mismatch (\"*.$T_\" matches one label only)" \
@@ -168,6 +275,77 @@ check "id change: the cache file now holds id 2" \
 check "DANE and MTA-STS: DANE decides (tls=dane-ee); the policy naming another MX is not applied" \
   wait_for 30 log_has "u1@sts-dane.$T_" "tls=dane-ee .*status=sent"
 
+# Metrics and log agree: every delivery line with class=sts-certificate or
+# sts_testing_failure=sts-certificate is one certificate-not-trusted.
+cert_lines() { grep -cE "event=delivery .*(class|sts_testing_failure)=sts-certificate" "$RLOG"; }
+cert_metric() { sed -nE 's/^danerelay_dane_results_total\{result="certificate-not-trusted"\} ([0-9]+)$/\1/p' <<< "$(DR metrics)"; }
+CL=$(cert_lines) CM=$(cert_metric)
+check "metrics: certificate-not-trusted counts the testing-mode would-be failure too ($CL lines, $CM counted)" \
+  bash -c "[ '$CL' = '$CM' ] && grep -qE 'event=delivery .*sts_testing_failure=sts-certificate' '$RLOG'"
+
+# --- REQUIRETLS under MTA-STS (RFC 8689 4.2.1) -----------------------------------
+send_rtls rtls-a "rtls@sts-rtls.$T_"
+check "REQUIRETLS, secure MX, enforce policy: sent over PKIX under the policy (tls=sts-enforce)" \
+  wait_for 30 log_has "rtls@sts-rtls.$T_" "tls=sts-enforce .*status=sent"
+# Its connection is parked now (connection_cache_time 60s); the next
+# message goes to the same host under the same verdict, but for another
+# domain: a session carries REQUIRETLS only when it was authenticated for
+# that very destination (RFC 8689 4.2.1), so it gets one of its own.
+send_rtls rtls-b "rtls@rtls.insecure.$T_"
+check "REQUIRETLS, insecure MX RRset, enforce policy names the host: sent, tls=sts-enforce" \
+  wait_for 30 log_has "rtls@rtls.insecure.$T_" "tls=sts-enforce .*status=sent"
+own_conn() {  # RCPT: sent, on a new connection (no conn_use=)
+  log_has "$1" "status=sent" && ! log_has "$1" "conn_use="
+}
+check "REQUIRETLS, insecure MX RRset: on a connection of its own, not sts-rtls's parked one (no conn_use)" \
+  own_conn "rtls@rtls.insecure.$T_"
+# The connection cache: a REQUIRETLS message for sts-rtls reuses a parked
+# connection verified under sts-rtls's own policy.
+send_rtls rtls-g "cache@sts-rtls.$T_"
+check "cache: a REQUIRETLS message for sts-rtls reuses the connection verified under its policy" \
+  wait_for 30 log_has "cache@sts-rtls.$T_" "tls=sts-enforce .*status=sent .*conn_use="
+
+send_rtls rtls-c "rtls@rtlstest.insecure.$T_"
+send_rtls rtls-d "rtls@sts-enforce.$T_"
+send_rtls rtls-e "rtls@sts-mismatch.$T_"
+send_rtls rtls-f "rtls@sts-badcert.$T_"
+check "REQUIRETLS, secure MX: the peer got it with REQUIRETLS on MAIL FROM" \
+  wait_for 10 peer_has rtls-a
+check "REQUIRETLS, insecure MX RRset: the peer got it with REQUIRETLS" \
+  wait_for 10 peer_has rtls-b
+check "REQUIRETLS, insecure MX RRset, testing policy: bounced 5.7.30 class=requiretls" \
+  wait_for 30 log_has "rtls@rtlstest.insecure.$T_" "dsn=5\.7\.30 status=bounced class=requiretls"
+check "REQUIRETLS, testing policy: the peer never got it" peer_lacks rtls-c
+check "REQUIRETLS, enforce, MX without REQUIRETLS (Postfix): verified under the policy, then bounced 5.7.30" \
+  wait_for 30 log_has "rtls@sts-enforce.$T_" "tls=sts-enforce .*dsn=5\.7\.30 status=bounced class=requiretls"
+check "REQUIRETLS, enforce, MX matches no mx pattern: bounced 5.7.30, never connected" \
+  wait_for 30 log_has "rtls@sts-mismatch.$T_" "tls=none .*dsn=5\.7\.30 status=bounced class=requiretls .*matches no mx"
+check "REQUIRETLS, enforce, certificate not PKIX-valid: deferred sts-certificate" \
+  wait_for 30 log_has "rtls@sts-badcert.$T_" "dsn=4\.7\.5 status=deferred class=sts-certificate"
+
+# --- SIGHUP reads mta_sts_ca_file again -----------------------------------------
+reloads() { grep -c "event=reload .*mta_sts_ca_file=" "$RLOG"; }
+more_reloads() { [ "$(reloads)" -gt "$1" ]; }
+# A connection to sts-cached's MX verified under the test CA, parked.
+send hup0 "hup0@sts-cached.$T_"
+check "SIGHUP: before, sts-cached's MX is verified under the test CA (tls=sts-enforce)" \
+  wait_for 30 log_has "hup0@sts-cached.$T_" "tls=sts-enforce .*status=sent"
+NR=$(reloads)
+cp "$WORLD_PKI/self.pem" "$T/sts-ca.pem"
+kill -HUP "$RELAY_PID"
+check "SIGHUP: mta_sts_ca_file read again (event=reload mta_sts_ca_file=... status=read)" \
+  wait_for 10 more_reloads "$NR"
+send hup1 "hup1@sts-cached.$T_"
+check "SIGHUP, another CA there: sts-cached's MX fails PKIX now, the parked connection unused (deferred sts-certificate)" \
+  wait_for 30 log_has "hup1@sts-cached.$T_" "status=deferred class=sts-certificate"
+NR=$(reloads)
+cp "$WORLD_CA_CERT" "$T/sts-ca.pem"
+kill -HUP "$RELAY_PID"
+check "SIGHUP again: the test CA read back" wait_for 10 more_reloads "$NR"
+DR queue retry --all > /dev/null 2>&1
+check "SIGHUP, the test CA back: the deferred message is sent (tls=sts-enforce)" \
+  wait_for 30 log_has "hup1@sts-cached.$T_" "tls=sts-enforce .*status=sent"
+
 # --- the operator's view --------------------------------------------------------
 ID_MM=$(grep -E "event=delivery .*to=<u1@sts-mismatch.$T_>" "$RLOG" | head -1 | sed -nE 's/.* id=([0-9A-F]{14}) .*/\1/p')
 check "the refused message's queue id is in the log" [ -n "$ID_MM" ]
@@ -190,6 +368,7 @@ check "probe sts-dane: DANE decides, no MTA-STS lookup (no mta-sts line)" \
   bash -c "grep -q 'result: ok.* tls=dane-ee' '$T/probe-dane.txt' && ! grep -q '^mta-sts' '$T/probe-dane.txt'"
 DR report > "$T/report.txt" 2>&1
 check "report: the MTA-STS hints" grep -q "MTA-STS policy (enforce)" "$T/report.txt"
+stop_peer
 stop_relay TERM
 check "relay stops cleanly" [ "${RELAY_STATUS:-1}" = 0 ]
 DR queue show "$ID_MM" > "$T/show.txt" 2>&1

@@ -85,6 +85,17 @@ STS_FIXTURES=(
 )
 STS_HTTPS_ADDR=127.$NET.30.1
 STS_DEAD_ADDR=127.$NET.30.2
+# REQUIRETLS (RFC 8689) under MTA-STS: mx.sts-rtls.$TLD (secure, no TLSA,
+# the mxca key and a test-CA certificate naming it) is at STS_RTLS_ADDR,
+# where no Postfix listens: tests start a peer that offers REQUIRETLS
+# after STARTTLS there (a second danerelay). Its domains, each with an
+# MTA-STS policy naming that host:
+#   sts-rtls.$TLD            secure MX RRset, enforce
+#   rtls.insecure.$TLD       MX RRset in the unsigned zone, enforce
+#   rtlstest.insecure.$TLD   MX RRset in the unsigned zone, testing
+STS_RTLS_ADDR=127.$NET.30.3
+STS_RTLS_POLICIES=("sts-rtls enforce" "rtls.insecure enforce"
+  "rtlstest.insecure testing")
 
 log() { echo "world: $*" >&2; }
 dbg() { [ -z "${WORLD_DEBUG:-}" ] || echo "world: [$EPOCHREALTIME] $*" >&2; }
@@ -205,7 +216,7 @@ gen_pki() {  # DIR/pki: test CA, leaves, self-signed, expired, spare key
   local san="DNS:mx.dane-ee.$TLD,DNS:mx.dane-ta.$TLD,DNS:mx.mismatch.$TLD"
   san+=",DNS:mx.bogus-sig.$TLD,DNS:mx.bogus-ds.$TLD,DNS:mx2.twomx.$TLD"
   san+=",DNS:mx.sender.$TLD,DNS:mx.tlsa-bogus.$TLD,DNS:mx.tlsa-servfail.$TLD"
-  san+=",DNS:nomx.$TLD,DNS:mx.bench.$TLD"
+  san+=",DNS:nomx.$TLD,DNS:mx.bench.$TLD,DNS:mx.sts-rtls.$TLD"
   # The HTTPS receiver of TLS reports that tests run (RFC 8460 5.2).
   san+=",DNS:tlsrpt.$TLD"
   local fx sname sinst
@@ -272,6 +283,10 @@ EOF
   for fx in "${STS_FIXTURES[@]}"; do
     read -r sname _ <<< "$fx"
     ssan+="${ssan:+,}DNS:mta-sts.$sname.$TLD"
+  done
+  for fx in "${STS_RTLS_POLICIES[@]}"; do
+    read -r sname _ <<< "$fx"
+    ssan+=",DNS:mta-sts.$sname.$TLD"
   done
   printf '%s\n' "basicConstraints = critical,CA:FALSE" \
     "keyUsage = critical,digitalSignature,keyEncipherment" \
@@ -359,7 +374,15 @@ gen_dns() {  # DIR BENCH
         # Unsigned: this TLSA record is insecure and must be ignored (RFC
         # 7672 2.2); it matches no key, so a relay that used it would fail.
         printf '%s\n' "mx.$name.$TLD. IN A $mxself" \
-          "_25._tcp.mx.$name.$TLD. IN TLSA 3 1 1 $H_OTHER" >> "$f" ;;
+          "_25._tcp.mx.$name.$TLD. IN TLSA 3 1 1 $H_OTHER" >> "$f"
+        # REQUIRETLS under MTA-STS with an insecure MX RRset (see
+        # STS_RTLS_ADDR): the host itself is in the signed parent.
+        local rd
+        for rd in rtls rtlstest; do
+          printf '%s\n' "$rd.$name.$TLD. IN MX 10 mx.sts-rtls.$TLD." \
+            "_mta-sts.$rd.$name.$TLD. IN TXT \"v=STSv1; id=1\"" \
+            "mta-sts.$rd.$name.$TLD. IN A $STS_HTTPS_ADDR" >> "$f"
+        done ;;
       expired)
         printf '%s\n' "mx.$name.$TLD. IN A $mxexp" \
           "_25._tcp.mx.$name.$TLD. IN TLSA 3 1 1 $H_EXP" >> "$f" ;;
@@ -435,6 +458,10 @@ EOF
     fi
   done
   echo "_25._tcp.mx.sts-dane.$TLD. IN TLSA 3 1 1 $H_MX" >> "$tldf"
+  printf '%s\n' "sts-rtls.$TLD. IN MX 10 mx.sts-rtls.$TLD." \
+    "mx.sts-rtls.$TLD. IN A $STS_RTLS_ADDR" \
+    "_mta-sts.sts-rtls.$TLD. IN TXT \"v=STSv1; id=1\"" \
+    "mta-sts.sts-rtls.$TLD. IN A $STS_HTTPS_ADDR" >> "$tldf"
   gen_sts_policies "$dir"
 
   if [ "$bench" = 1 ]; then
@@ -584,6 +611,11 @@ gen_sts_policies() {  # DIR
   pol sts-id enforce "mx.sts-id.$T"
   pol sts-dane enforce "mx.elsewhere.$T"
   pol sts-bogus enforce "mx.sts-bogus.$T"
+  local fx sname smode
+  for fx in "${STS_RTLS_POLICIES[@]}"; do
+    read -r sname smode <<< "$fx"
+    pol "$sname" "$smode" "mx.sts-rtls.$T"
+  done
 }
 
 start_sts_https() {  # DIR: the MTA-STS policy server on $STS_HTTPS_ADDR:443
@@ -898,6 +930,7 @@ write_env() {  # DIR BENCH
     env_line WORLD_STS_DIR "$dir/mta-sts"
     env_line WORLD_STS_HTTPS_ADDR "$STS_HTTPS_ADDR"
     env_line WORLD_STS_DEAD_ADDR "$STS_DEAD_ADDR"
+    env_line WORLD_STS_RTLS_ADDR "$STS_RTLS_ADDR"
     if [ "$bench" = 1 ]; then
       env_line WORLD_BENCH_DOMAINS "$(printf "bench%d.$TLD " 0 1 2 3 4 5 6 7 8 9 | sed 's/ $//')"
       env_line WORLD_BENCH_MX "mx.bench.$TLD"
@@ -941,6 +974,7 @@ do_up() {
   add_alias "$TLSRPT_ADDR"
   add_alias "$STS_HTTPS_ADDR"
   add_alias "$STS_DEAD_ADDR"
+  add_alias "$STS_RTLS_ADDR"
   port_busy "$STS_HTTPS_ADDR" 443 t && die "TCP $STS_HTTPS_ADDR:443 is already in use"
   port_busy "$DNS_ADDR" "$DNS_PORT" u && die "UDP $DNS_ADDR:$DNS_PORT is already in use"
   for n in "${insts[@]}"; do

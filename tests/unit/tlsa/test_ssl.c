@@ -473,11 +473,109 @@ digest_config_sha256_only(void **state)
 	tlsa_ctx_free(ctx);
 }
 
+/* One PKIX-after-the-fact check (MTA-STS testing mode, RFC 8461 5): an
+ * unauthenticated (MAY) session to `server` completes whatever its
+ * certificate, then the chain it sent is judged against ca for host. */
+static void
+pkix_case(const char *server, const char *ca_name, const char *host,
+    long want_err, enum tlsa_failure want_f)
+{
+	char ca[4096];
+	tt_path(ca, sizeof(ca), ca_name);
+	struct tlsa_ctx_config cfg = { .ca_file = ca,
+		.verify_time = TLSA_TEST_TIME };
+	struct tlsa_ctx *ctx = NULL;
+	assert_int_equal(tlsa_ctx_new(&cfg, &ctx), 0);
+	struct tlsa_verdict v;
+	memset(&v, 0, sizeof(v));
+	v.kind = TLSA_VERDICT_MAY;
+	SSL *cl = NULL;
+	assert_int_equal(tlsa_ssl_new(ctx, &v, &cl), 0);
+	SSL_CTX *sctx = server_ctx(server, false);
+	SSL *sv = SSL_new(sctx);
+	assert_non_null(sv);
+	assert_true(handshake(cl, sv)); /* MAY verifies nothing */
+	long err = -1;
+	enum tlsa_failure f = TLSA_FAIL_VALIDATION;
+	assert_int_equal(tlsa_ssl_pkix_check(ctx, cl, host, &err, &f), 0);
+	print_message("# %s via %s for %s: %s\n", server, ca_name, host,
+	    X509_verify_cert_error_string(err));
+	assert_int_equal(err, want_err);
+	assert_int_equal(f, want_f);
+	/* The session is untouched: still the MAY session it was. */
+	struct tlsa_result res;
+	assert_int_equal(tlsa_ssl_result(cl, &v, true, &res), 0);
+	assert_true(res.ok);
+	assert_int_equal(res.auth, TLSA_AUTH_MAY);
+	SSL_free(cl);
+	SSL_free(sv);
+	SSL_CTX_free(sctx);
+	tlsa_ctx_free(ctx);
+}
+
+static void
+pkix_check_valid(void **state)
+{
+	(void)state;
+	pkix_case("leaf", "root.pem", "mx.example.net", X509_V_OK,
+	    TLSA_FAIL_NONE);
+	/* RFC 6125 6.4.3: a whole-label wildcard matches one label. */
+	pkix_case("wild", "root.pem", "mx.example.net", X509_V_OK,
+	    TLSA_FAIL_NONE);
+}
+
+static void
+pkix_check_failures(void **state)
+{
+	(void)state;
+	pkix_case("leaf", "root2.pem", "mx.example.net",
+	    X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+	    TLSA_FAIL_CERT_NOT_TRUSTED);
+	pkix_case("leaf", "root.pem", "mx.example.org",
+	    X509_V_ERR_HOSTNAME_MISMATCH, TLSA_FAIL_CERT_HOST_MISMATCH);
+	pkix_case("expired", "root.pem", "mx.example.net",
+	    X509_V_ERR_CERT_HAS_EXPIRED, TLSA_FAIL_CERT_EXPIRED);
+	/* RFC 7672 3.2.3: no partial-label wildcards, as for VERIFY. */
+	pkix_case("partial", "root.pem", "mx.example.net",
+	    X509_V_ERR_HOSTNAME_MISMATCH, TLSA_FAIL_CERT_HOST_MISMATCH);
+}
+
+/* No chain (no handshake) and bad arguments. */
+static void
+pkix_check_no_chain(void **state)
+{
+	(void)state;
+	struct tlsa_ctx_config cfg = { .verify_time = TLSA_TEST_TIME };
+	char ca[4096];
+	tt_path(ca, sizeof(ca), "root.pem");
+	cfg.ca_file = ca;
+	struct tlsa_ctx *ctx = NULL;
+	assert_int_equal(tlsa_ctx_new(&cfg, &ctx), 0);
+	struct tlsa_verdict v;
+	memset(&v, 0, sizeof(v));
+	v.kind = TLSA_VERDICT_MAY;
+	SSL *cl = NULL;
+	assert_int_equal(tlsa_ssl_new(ctx, &v, &cl), 0);
+	long err = 0;
+	enum tlsa_failure f = TLSA_FAIL_NONE;
+	assert_int_equal(tlsa_ssl_pkix_check(ctx, cl, "mx.example.net", &err,
+	                     &f),
+	    0);
+	assert_int_equal(err, X509_V_ERR_UNSPECIFIED);
+	assert_int_equal(f, TLSA_FAIL_CERT_NOT_TRUSTED);
+	assert_int_equal(tlsa_ssl_pkix_check(ctx, cl, "", &err, &f),
+	    TLSA_ERR_INVAL);
+	assert_int_equal(tlsa_ssl_pkix_check(NULL, cl, "x", &err, &f),
+	    TLSA_ERR_INVAL);
+	SSL_free(cl);
+	tlsa_ctx_free(ctx);
+}
+
 int
 main(void)
 {
 	size_t n = sizeof(cases) / sizeof(cases[0]);
-	struct CMUnitTest *t = calloc(n + 3, sizeof(*t));
+	struct CMUnitTest *t = calloc(n + 6, sizeof(*t));
 	if (t == NULL)
 		return 1;
 	for (size_t i = 0; i < n; i++) {
@@ -489,7 +587,10 @@ main(void)
 	t[n + 1] = (struct CMUnitTest)cmocka_unit_test(no_handshake_result);
 	t[n + 2] =
 	    (struct CMUnitTest)cmocka_unit_test(digest_config_sha256_only);
-	int rc = _cmocka_run_group_tests("tlsa_ssl", t, n + 3, NULL, NULL);
+	t[n + 3] = (struct CMUnitTest)cmocka_unit_test(pkix_check_valid);
+	t[n + 4] = (struct CMUnitTest)cmocka_unit_test(pkix_check_failures);
+	t[n + 5] = (struct CMUnitTest)cmocka_unit_test(pkix_check_no_chain);
+	int rc = _cmocka_run_group_tests("tlsa_ssl", t, n + 6, NULL, NULL);
 	free(t);
 	return rc;
 }
