@@ -258,6 +258,15 @@ chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 			    strerror(errno));
 			return -1;
 		}
+		/* A queue/ serve already handed over holds only files
+		 * the run user made (the CLI becomes the spool owner before
+		 * it writes): walking a queue of a million messages file by
+		 * file would hold up every start by seconds. */
+		struct stat dst;
+		bool handed = strcmp(sub[i], "queue") == 0 &&
+		    fstat(dirfd(dp), &dst) == 0 &&
+		    dst.st_uid == uid && dst.st_gid == gid &&
+		    (dst.st_mode & 07777) == 0700;
 		/* The spool is the daemon's alone: mail and
 		 * envelopes are not for other local users to read. */
 		if (fchown(dirfd(dp), uid, gid) != 0 ||
@@ -268,7 +277,7 @@ chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 			return -1;
 		}
 		struct dirent *de;
-		while ((de = readdir(dp)) != NULL) {
+		while (!handed && (de = readdir(dp)) != NULL) {
 			if (de->d_name[0] == '.')
 				continue;
 			struct stat st;
