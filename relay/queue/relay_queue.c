@@ -68,6 +68,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,6 +272,70 @@ read_whole(const char *path, uint8_t **out, size_t *outlen)
 	(void)close(fd);
 	*out = buf;
 	*outlen = n;
+	return 0;
+}
+
+/*
+ * A read buffer kept across many envelopes (the CLI's scan, the start-up
+ * load), so that reading one costs open, read and close: no fstat, no
+ * allocation once the buffer fits.
+ */
+struct rbuf {
+	uint8_t *p;
+	size_t cap;
+};
+
+/*
+ * Reads the whole file name under the directory dirfd into b; *len
+ * receives its length. A read that returns less than asked is the end of
+ * a regular file (Linux reads regular files in full up to their end), so
+ * a small envelope takes one read. Returns 0, or ENOENT (gone meanwhile),
+ * ECORRUPT (larger than ENV_FILE_MAX), ENOMEM, EIO.
+ */
+static int
+read_at(int dirfd, const char *name, struct rbuf *b, size_t *len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+	int e;
+
+	if (fd < 0)
+		return map_errno(errno);
+	for (;;) {
+		ssize_t r;
+
+		if (n == b->cap) {
+			size_t cap = b->cap ? b->cap * 2 : 16384;
+			uint8_t *np;
+
+			if (b->cap > ENV_FILE_MAX) {
+				(void)close(fd);
+				return RELAY_QUEUE_ECORRUPT;
+			}
+			np = realloc(b->p, cap);
+			if (np == NULL) {
+				(void)close(fd);
+				return RELAY_QUEUE_ENOMEM;
+			}
+			b->p = np;
+			b->cap = cap;
+		}
+		r = read(fd, b->p + n, b->cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			e = errno;
+			(void)close(fd);
+			return map_errno(e);
+		}
+		n += (size_t)r;
+		if (n < b->cap)
+			break; /* short read: end of file */
+	}
+	(void)close(fd);
+	if (n > ENV_FILE_MAX)
+		return RELAY_QUEUE_ECORRUPT;
+	*len = n;
 	return 0;
 }
 
@@ -1837,7 +1902,9 @@ out:
 /* One id of a load batch and what reading its envelope gave. */
 struct load_item {
 	char id[RELAY_QUEUE_ID_SIZE];
-	int status; /* 0: info is set; ENOMEM: not loaded; else corrupt */
+	int status; /* 0: info is set; else why not */
+	bool kept;  /* not loaded but left in queue/ (ENOMEM, queue/ not
+	               readable): loaded at the next start */
 	struct relay_queue_info info;
 };
 
@@ -1856,35 +1923,46 @@ struct load_batch {
 static void
 load_batch_run(const char *dir, struct load_batch *b)
 {
+	struct path qdir;
+	struct rbuf rb = { 0 };
+	int qfd;
+
+	(void)mkpath(&qdir, dir, "queue", NULL, NULL);
+	qfd = open(qdir.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	for (size_t i = 0; i < b->n; i++) {
 		struct load_item *it = &b->item[i];
 		struct relay_queue_envelope *env = NULL;
-		struct path p;
-		uint8_t *buf;
-		size_t len;
+		char name[RELAY_QUEUE_ID_LEN + 5];
+		size_t len = 0;
 		int r;
 
-		(void)mkpath(&p, dir, "queue", it->id, ".env");
-		r = read_whole(p.s, &buf, &len);
-		if (r == 0) {
-			r = relay_queue_envelope_parse(buf, len, &env);
-			free(buf);
-		}
+		memcpy(name, it->id, RELAY_QUEUE_ID_LEN);
+		memcpy(name + RELAY_QUEUE_ID_LEN, ".env", 5);
+		r = qfd >= 0 ? read_at(qfd, name, &rb, &len) : RELAY_QUEUE_EIO;
+		if (r == 0)
+			r = relay_queue_envelope_parse(rb.p, len, &env);
 		if (r == 0 && strcmp(env->id, it->id) != 0)
 			r = RELAY_QUEUE_ECORRUPT;
 		if (r == 0)
 			info_from_env(&it->info, env);
 		relay_queue_envelope_free(env);
-		if (r != 0 && r != RELAY_QUEUE_ENOMEM)
+		/* As at every start, what cannot be read goes to corrupt/;
+		 * but a queue/ that cannot be opened says nothing about its
+		 * envelopes: they stay (logged as not loaded). */
+		it->kept = r == RELAY_QUEUE_ENOMEM || qfd < 0;
+		if (r != 0 && !it->kept)
 			move_corrupt_files(dir, it->id);
 		it->status = r;
 	}
+	if (qfd >= 0)
+		(void)close(qfd);
+	free(rb.p);
 }
 
 /*
  * Adds what load_batch_run() found to the index (loop thread). Returns 0
- * or RELAY_QUEUE_ENOMEM (the batch's remaining envelopes are then not in
- * the index; their files stay in queue/ for the next start).
+ * or the error of an envelope left out (ENOMEM, EIO): its files stay in
+ * queue/ for the next start.
  */
 static int
 load_batch_apply(struct relay_queue *q, const struct load_batch *b)
@@ -1894,8 +1972,8 @@ load_batch_apply(struct relay_queue *q, const struct load_batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		const struct load_item *it = &b->item[i];
 
-		if (it->status == RELAY_QUEUE_ENOMEM) {
-			rc = RELAY_QUEUE_ENOMEM;
+		if (it->kept) {
+			rc = it->status;
 			q->load_failed++;
 			continue;
 		}
@@ -2314,40 +2392,192 @@ count_corrupt(const char *dir, uint64_t *n)
 	return 0;
 }
 
+/*
+ * The scan reads and parses envelopes on SCAN_THREADS threads, a chunk of
+ * SCAN_CHUNK ids at a time, at most SCAN_AHEAD chunks ahead of the caller,
+ * who gets them in id order on its own thread: reading a large queue is
+ * mostly system calls, which the threads overlap. The CLI has no loop.
+ */
+#define SCAN_THREADS 2
+#define SCAN_CHUNK 256
+#define SCAN_AHEAD 16
+
+struct scan_slot {
+	struct relay_queue_envelope *env; /* status 0 */
+	int status;
+};
+
+struct scan_shared {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const struct idlist *ids;
+	int qfd;
+	size_t nchunks;
+	size_t next;     /* next chunk to take */
+	size_t consumed; /* chunks handed to fn and freed */
+	bool stop;
+	bool *done;              /* per chunk */
+	struct scan_slot *slots; /* per id */
+};
+
+static void
+scan_read_one(int qfd, const char *id, struct rbuf *b, struct scan_slot *sl)
+{
+	char name[RELAY_QUEUE_ID_LEN + 5];
+	size_t len = 0;
+	int r;
+
+	memcpy(name, id, RELAY_QUEUE_ID_LEN);
+	memcpy(name + RELAY_QUEUE_ID_LEN, ".env", 5);
+	r = read_at(qfd, name, b, &len);
+	if (r == 0)
+		r = relay_queue_envelope_parse(b->p, len, &sl->env);
+	/* The same test as serve's start-up index (load_batch_run). */
+	if (r == 0 && strcmp(sl->env->id, id) != 0) {
+		relay_queue_envelope_free(sl->env);
+		sl->env = NULL;
+		r = RELAY_QUEUE_ECORRUPT;
+	}
+	sl->status = r;
+}
+
+static void *
+scan_thread(void *arg)
+{
+	struct scan_shared *sh = arg;
+	struct rbuf b = { 0 };
+
+	(void)pthread_mutex_lock(&sh->mu);
+	for (;;) {
+		size_t k;
+
+		while (!sh->stop && sh->next < sh->nchunks &&
+		    sh->next >= sh->consumed + SCAN_AHEAD)
+			(void)pthread_cond_wait(&sh->cv, &sh->mu);
+		if (sh->stop || sh->next >= sh->nchunks)
+			break;
+		k = sh->next++;
+		(void)pthread_mutex_unlock(&sh->mu);
+		size_t end = (k + 1) * SCAN_CHUNK;
+		if (end > sh->ids->n)
+			end = sh->ids->n;
+		for (size_t i = k * SCAN_CHUNK; i < end; i++)
+			scan_read_one(sh->qfd, sh->ids->id[i], &b,
+			    &sh->slots[i]);
+		(void)pthread_mutex_lock(&sh->mu);
+		sh->done[k] = true;
+		(void)pthread_cond_broadcast(&sh->cv);
+	}
+	(void)pthread_mutex_unlock(&sh->mu);
+	free(b.p);
+	return NULL;
+}
+
+/* Hands the parsed envelopes to fn in id order; returns as the scan does. */
+static int
+scan_consume(struct scan_shared *sh, relay_queue_scan_fn fn, void *arg,
+    struct relay_queue_scan_counts *mine)
+{
+	int rc = 0;
+
+	for (size_t k = 0; k < sh->nchunks && rc == 0; k++) {
+		size_t end = (k + 1) * SCAN_CHUNK;
+
+		(void)pthread_mutex_lock(&sh->mu);
+		while (!sh->done[k])
+			(void)pthread_cond_wait(&sh->cv, &sh->mu);
+		(void)pthread_mutex_unlock(&sh->mu);
+		if (end > sh->ids->n)
+			end = sh->ids->n;
+		for (size_t i = k * SCAN_CHUNK; i < end && rc == 0; i++) {
+			struct scan_slot *sl = &sh->slots[i];
+
+			if (sl->status == RELAY_QUEUE_ENOENT)
+				continue; /* delivered or deleted meanwhile */
+			if (sl->status == RELAY_QUEUE_ECORRUPT)
+				mine->unparsable++;
+			else if (sl->status != 0)
+				rc = sl->status;
+			else
+				rc = fn(sl->env, arg);
+		}
+		/* Free this chunk's envelopes, whatever stopped us. */
+		for (size_t i = k * SCAN_CHUNK; i < end; i++) {
+			relay_queue_envelope_free(sh->slots[i].env);
+			sh->slots[i].env = NULL;
+		}
+		(void)pthread_mutex_lock(&sh->mu);
+		sh->consumed = k + 1;
+		if (rc != 0)
+			sh->stop = true;
+		(void)pthread_cond_broadcast(&sh->cv);
+		(void)pthread_mutex_unlock(&sh->mu);
+	}
+	return rc;
+}
+
 int
 relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg,
     struct relay_queue_scan_counts *counts)
 {
 	struct relay_queue_scan_counts mine = { 0 };
 	struct idlist envs = { 0 };
+	struct scan_shared sh = { .qfd = -1 };
+	pthread_t th[SCAN_THREADS];
+	size_t nth = 0;
 	struct path qdir;
 	int rc;
 
 	if (!mkpath(&qdir, dir, "queue", NULL, NULL))
 		return RELAY_QUEUE_EINVAL;
 	rc = list_dir(qdir.s, &envs, NULL);
-	for (size_t i = 0; i < envs.n && rc == 0; i++) {
-		struct relay_queue_envelope *env = NULL;
-		int r = relay_queue_read(dir, envs.id[i], &env);
-
-		/* The same test as serve's start-up index (load_index). */
-		if (r == 0 && strcmp(env->id, envs.id[i]) != 0) {
-			relay_queue_envelope_free(env);
-			r = RELAY_QUEUE_ECORRUPT;
-		}
-		if (r == RELAY_QUEUE_ENOENT)
-			continue; /* delivered or deleted meanwhile */
-		if (r == RELAY_QUEUE_ECORRUPT) {
-			mine.unparsable++;
-			continue;
-		}
-		if (r != 0) {
-			rc = r;
-			break;
-		}
-		rc = fn(env, arg);
-		relay_queue_envelope_free(env);
+	if (rc == 0 && envs.n > 0) {
+		sh.qfd = open(qdir.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sh.qfd < 0)
+			rc = map_errno(errno);
 	}
+	if (rc == 0 && envs.n > 0) {
+		sh.ids = &envs;
+		sh.nchunks = (envs.n + SCAN_CHUNK - 1) / SCAN_CHUNK;
+		sh.done = calloc(sh.nchunks, sizeof(*sh.done));
+		sh.slots = calloc(envs.n, sizeof(*sh.slots));
+		if (sh.done == NULL || sh.slots == NULL)
+			rc = RELAY_QUEUE_ENOMEM;
+	}
+	if (rc == 0 && envs.n > 0) {
+		(void)pthread_mutex_init(&sh.mu, NULL);
+		(void)pthread_cond_init(&sh.cv, NULL);
+		while (nth < SCAN_THREADS &&
+		    pthread_create(&th[nth], NULL, scan_thread, &sh) == 0)
+			nth++;
+		if (nth == 0) {
+			/* No thread to be had: read on this one. */
+			sh.next = sh.nchunks;
+			struct rbuf b = { 0 };
+			for (size_t i = 0; i < envs.n; i++)
+				scan_read_one(sh.qfd, envs.id[i], &b,
+				    &sh.slots[i]);
+			for (size_t k = 0; k < sh.nchunks; k++)
+				sh.done[k] = true;
+			free(b.p);
+		}
+		rc = scan_consume(&sh, fn, arg, &mine);
+		(void)pthread_mutex_lock(&sh.mu);
+		sh.stop = true;
+		(void)pthread_cond_broadcast(&sh.cv);
+		(void)pthread_mutex_unlock(&sh.mu);
+		for (size_t i = 0; i < nth; i++)
+			(void)pthread_join(th[i], NULL);
+		/* Chunks read ahead of a stop are freed here. */
+		for (size_t i = 0; i < envs.n; i++)
+			relay_queue_envelope_free(sh.slots[i].env);
+		(void)pthread_cond_destroy(&sh.cv);
+		(void)pthread_mutex_destroy(&sh.mu);
+	}
+	if (sh.qfd >= 0)
+		(void)close(sh.qfd);
+	free(sh.done);
+	free(sh.slots);
 	free(envs.id);
 	if (rc == 0)
 		rc = count_corrupt(dir, &mine.corrupt);
