@@ -1236,6 +1236,55 @@ test_lazy_load_empty(void **state)
 	assert_int_equal(lr.due, UINT64_MAX);
 }
 
+struct scan_many {
+	char prev[RELAY_QUEUE_ID_SIZE];
+	size_t n, stop_at;
+};
+
+static int
+scan_many_fn(const struct relay_queue_envelope *env, void *arg)
+{
+	struct scan_many *c = arg;
+
+	assert_true(strcmp(c->prev, env->id) < 0);
+	memcpy(c->prev, env->id, RELAY_QUEUE_ID_SIZE);
+	c->n++;
+	return c->n == c->stop_at ? 42 : 0;
+}
+
+/* The scan reads on threads but hands every envelope over once, in id
+ * order; it stops when told, and fails (never skips) on an envelope it
+ * cannot read. */
+static void
+test_scan_many(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_scan_counts counts;
+	struct scan_many c = { .prev = "" };
+	char p[1024];
+
+	queue_close(f);
+	write_backlog(f);
+	assert_int_equal(relay_queue_scan(f->dir, scan_many_fn, &c, &counts),
+	    0);
+	assert_int_equal(c.n, LAZY_N - 1);
+	assert_int_equal(counts.unparsable, 1);
+	memset(&c, 0, sizeof(c));
+	c.stop_at = 1000;
+	assert_int_equal(relay_queue_scan(f->dir, scan_many_fn, &c, NULL), 42);
+	assert_int_equal(c.n, 1000);
+	/* A directory where an envelope should be: read(2) fails. */
+	(void)snprintf(p, sizeof(p), "%s/queue/%014zX.env", f->dir,
+	    (size_t)0x70000000000u + 1700);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0700), 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(relay_queue_scan(f->dir, scan_many_fn, &c, NULL),
+	    RELAY_QUEUE_EIO);
+	assert_int_equal(c.n, 1699);
+	assert_int_equal(rmdir(p), 0);
+}
+
 int
 main(void)
 {
@@ -1281,6 +1330,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lazy_load_close_early,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_load_empty, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_scan_many, setup,
 		    teardown),
 	};
 	int rc =
