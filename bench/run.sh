@@ -428,7 +428,7 @@ if [ "$BACKLOG_N" -gt 0 ]; then
     # A backlog kept from an earlier run (mkbacklog SPOOL N DOMAIN): the
     # same spool for a before/after pair, used in place.
     json_set backlog.built "\"existing spool $BACKLOG_SPOOL: $(find "$BACKLOG_SPOOL/queue" -name '*.env' | wc -l) envelopes\""
-    from=$(( $(cat "$BL/relay.log" 2>/dev/null | wc -l) + 1 ))
+    from=$(( $(wc -l 2>/dev/null < "$BL/relay.log" || echo 0) + 1 ))
     start_danerelay "$BL/danerelay.conf" "$BL/relay.log"
     json_set backlog.first_start_to_accepting_s "$(cat "$D/wait220.out")"
     json_set backlog.first_start_loaded_s "\"$(wait_loaded "$BL/relay.log" "$from")\""
@@ -441,7 +441,7 @@ if [ "$BACKLOG_N" -gt 0 ]; then
     "$MKBL" "$BLSPOOL" "$BACKLOG_N" "$BACKLOG_DOMAIN" "$SIZE" 3600 || die "mkbacklog failed"
     sync
     json_set backlog.built "\"synthetic, bench/mkbacklog: $BACKLOG_N deferred messages in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s\""
-    from=$(( $(cat "$BL/relay.log" 2>/dev/null | wc -l) + 1 ))
+    from=$(( $(wc -l 2>/dev/null < "$BL/relay.log" || echo 0) + 1 ))
     start_danerelay "$BL/danerelay.conf" "$BL/relay.log"
     json_set backlog.first_start_to_accepting_s "$(cat "$D/wait220.out")"
     json_set backlog.first_start_loaded_s "\"$(wait_loaded "$BL/relay.log" "$from")\""

@@ -264,9 +264,8 @@ chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 		 * file would hold up every start by seconds. */
 		struct stat dst;
 		bool handed = strcmp(sub[i], "queue") == 0 &&
-		    fstat(dirfd(dp), &dst) == 0 &&
-		    dst.st_uid == uid && dst.st_gid == gid &&
-		    (dst.st_mode & 07777) == 0700;
+		    fstat(dirfd(dp), &dst) == 0 && dst.st_uid == uid &&
+		    dst.st_gid == gid && (dst.st_mode & 07777) == 0700;
 		/* The spool is the daemon's alone: mail and
 		 * envelopes are not for other local users to read. */
 		if (fchown(dirfd(dp), uid, gid) != 0 ||

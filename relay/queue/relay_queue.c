@@ -503,15 +503,15 @@ struct relay_queue {
 /* jobs                                                               */
 
 enum job_kind {
-	JOB_FLUSH,   /* writer: append chunks to tmp/ID.msg */
-	JOB_COMMIT,  /* writer: fsync, envelope, renames */
-	JOB_CLEAN,   /* writer: close fd, unlink its files */
-	JOB_DIRSYNC, /* fsync(queue/) */
-	JOB_UPDATE,  /* write tmp/ID.upd, rename over queue/ID.env */
-	JOB_REMOVE,  /* unlink queue/ID.env, queue/ID.msg */
-	JOB_LOAD,    /* read and parse queue/ID.env */
+	JOB_FLUSH,      /* writer: append chunks to tmp/ID.msg */
+	JOB_COMMIT,     /* writer: fsync, envelope, renames */
+	JOB_CLEAN,      /* writer: close fd, unlink its files */
+	JOB_DIRSYNC,    /* fsync(queue/) */
+	JOB_UPDATE,     /* write tmp/ID.upd, rename over queue/ID.env */
+	JOB_REMOVE,     /* unlink queue/ID.env, queue/ID.msg */
+	JOB_LOAD,       /* read and parse queue/ID.env */
 	JOB_LOAD_BATCH, /* start-up load: parse a batch of envelopes */
-	JOB_NOOP,    /* lets close() finish asynchronously */
+	JOB_NOOP,       /* lets close() finish asynchronously */
 };
 
 struct job {
@@ -2049,8 +2049,8 @@ load_all_now(struct relay_queue *q, char *err, size_t errlen)
 	load_reserve(q);
 	while (rc == 0 && q->load_applied < q->load_n) {
 		size_t n = q->load_n - q->load_applied;
-		struct load_batch *b =
-		    load_batch_new(q, q->load_applied, n < LOAD_BATCH ? n : LOAD_BATCH);
+		struct load_batch *b = load_batch_new(q, q->load_applied,
+		    n < LOAD_BATCH ? n : LOAD_BATCH);
 
 		if (b == NULL) {
 			rc = RELAY_QUEUE_ENOMEM;
@@ -2132,7 +2132,7 @@ after_load_batch(struct job *j)
 
 	j->batch->next = NULL;
 	for (pp = &q->load_done; *pp != NULL && (*pp)->first < j->batch->first;
-	    pp = &(*pp)->next)
+	     pp = &(*pp)->next)
 		;
 	j->batch->next = *pp;
 	*pp = j->batch;

@@ -256,8 +256,8 @@ int relay_queue_open_lazy(uv_loop_t *loop, const char *dir,
  * true (earliest_due_us is then that of the last batch, or UINT64_MAX).
  * The daemon kicks its scheduler from here.
  */
-typedef void (*relay_queue_loaded_cb)(bool done, uint64_t earliest_due_us,
-    void *arg);
+typedef void (
+    *relay_queue_loaded_cb)(bool done, uint64_t earliest_due_us, void *arg);
 
 /*
  * Parses the envelopes listed by relay_queue_open_lazy() in the thread
@@ -461,7 +461,8 @@ struct relay_queue_scan_counts {
 
 /*
  * Calls fn with each committed message's envelope in id order (env is
- * borrowed for the call). An envelope that vanishes meanwhile (delivered
+ * borrowed for the call; fn runs on the calling thread, while two threads
+ * of the scan's own read and parse the envelopes ahead of it). An envelope that vanishes meanwhile (delivered
  * or deleted) is skipped; one that does not parse is counted in
  * counts->unparsable, and the files in dir/corrupt/ in counts->corrupt
  * (counts is zeroed first; may be NULL). Returns 0, fn's non-zero value,

@@ -1096,13 +1096,15 @@ write_backlog(struct fx *f)
 		env->rcpt[0].next_attempt_us = 1000u + i;
 		text = relay_queue_envelope_format(env, &len);
 		assert_non_null(text);
-		(void)snprintf(p, sizeof(p), "%s/queue/%s.env", f->dir, env->id);
+		(void)snprintf(p, sizeof(p), "%s/queue/%s.env", f->dir,
+		    env->id);
 		if (i == LAZY_CORRUPT)
 			write_file(p, "garbage\n", 8);
 		else
 			write_file(p, text, len);
 		free(text);
-		(void)snprintf(p, sizeof(p), "%s/queue/%s.msg", f->dir, env->id);
+		(void)snprintf(p, sizeof(p), "%s/queue/%s.msg", f->dir,
+		    env->id);
 		write_file(p, "body\n", 5);
 	}
 	relay_queue_envelope_free(env);
@@ -1326,7 +1328,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_scan_counts_unreadable,
 		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lazy_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_load, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_load_close_early,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_load_empty, setup,
