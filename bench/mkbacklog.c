@@ -121,6 +121,49 @@ fill(struct relay_queue_envelope *env, const char *domain, uint64_t now)
 	return 0;
 }
 
+/* Writes the n messages; returns the exit status. */
+static int
+write_all(const char *spool, struct relay_queue_envelope *env,
+    const char *content, size_t clen, unsigned long long n, uint64_t now,
+    unsigned long long spread)
+{
+	char path[4096];
+	/* One microsecond apart, the last one a second before now. */
+	uint64_t first = now - 1000000u - n;
+
+	for (unsigned long long i = 0; i < n; i++) {
+		char *text;
+		size_t tlen;
+		int bad;
+
+		env->arrival_us = first + i;
+		(void)snprintf(env->id, sizeof(env->id), "%014" PRIX64,
+		    env->arrival_us);
+		/* Spread the due times over the window, as retries of
+		 * messages that arrived over time would be. */
+		env->rcpt[0].next_attempt_us =
+		    now + 3600u * 1000000u + (i * spread * 1000000u) / n;
+		env->rcpt[0].attempts = 1;
+		text = relay_queue_envelope_format(env, &tlen);
+		if (text == NULL) {
+			fprintf(stderr, "mkbacklog: out of memory\n");
+			return 1;
+		}
+		(void)snprintf(path, sizeof(path), "%s/queue/%s.msg", spool,
+		    env->id);
+		bad = put_file(path, content, clen);
+		if (bad == 0) {
+			(void)snprintf(path, sizeof(path), "%s/queue/%s.env",
+			    spool, env->id);
+			bad = put_file(path, text, tlen);
+		}
+		free(text);
+		if (bad != 0)
+			return die("cannot write", path);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -128,7 +171,8 @@ main(int argc, char **argv)
 	struct relay_queue_envelope *env;
 	unsigned long long n, size = 4096, spread = 3600;
 	size_t clen;
-	uint64_t now = wall_us(), first;
+	uint64_t now = wall_us();
+	int rc;
 
 	if (argc < 4 || argc > 6) {
 		fprintf(stderr,
@@ -155,39 +199,12 @@ main(int argc, char **argv)
 	env = relay_queue_envelope_new();
 	if (content == NULL || env == NULL || fill(env, argv[3], now) != 0) {
 		fprintf(stderr, "mkbacklog: out of memory\n");
-		return 1;
-	}
-	env->size = clen;
-	/* One microsecond apart, the last one a second before now. */
-	first = now - 1000000u - n;
-	for (unsigned long long i = 0; i < n; i++) {
-		char *text;
-		size_t tlen;
-
-		env->arrival_us = first + i;
-		(void)snprintf(env->id, sizeof(env->id), "%014" PRIX64,
-		    env->arrival_us);
-		/* Spread the due times over the window, as retries of
-		 * messages that arrived over time would be. */
-		env->rcpt[0].next_attempt_us =
-		    now + 3600u * 1000000u + (i * spread * 1000000u) / n;
-		env->rcpt[0].attempts = 1;
-		text = relay_queue_envelope_format(env, &tlen);
-		if (text == NULL) {
-			fprintf(stderr, "mkbacklog: out of memory\n");
-			return 1;
-		}
-		(void)snprintf(path, sizeof(path), "%s/queue/%s.msg", argv[1],
-		    env->id);
-		if (put_file(path, content, clen) != 0)
-			return die("cannot write", path);
-		(void)snprintf(path, sizeof(path), "%s/queue/%s.env", argv[1],
-		    env->id);
-		if (put_file(path, text, tlen) != 0)
-			return die("cannot write", path);
-		free(text);
+		rc = 1;
+	} else {
+		env->size = clen;
+		rc = write_all(argv[1], env, content, clen, n, now, spread);
 	}
 	relay_queue_envelope_free(env);
 	free(content);
-	return 0;
+	return rc;
 }
