@@ -977,6 +977,10 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 			relay_log_str(&l, "spool", relay_queue_dir(d->queue));
 			relay_log_u64(&l, "queued",
 			    relay_queue_count(d->queue));
+			/* Envelopes still being read (event=queue-loaded
+			 * follows): queued counts only those read. */
+			relay_log_u64(&l, "loading",
+			    relay_queue_load_left(d->queue));
 			relay_log_str(&l, "tls_security_level",
 			    relay_tls_level_name(d->cfg.tls_security_level));
 			relay_log_end(&l);

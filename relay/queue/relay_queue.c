@@ -2040,6 +2040,12 @@ relay_queue_loading(const struct relay_queue *q)
 	return q->load_applied < q->load_n;
 }
 
+size_t
+relay_queue_load_left(const struct relay_queue *q)
+{
+	return q->load_n - q->load_applied;
+}
+
 /* The blocking load of relay_queue_open(): every envelope, in order. */
 static int
 load_all_now(struct relay_queue *q, char *err, size_t errlen)

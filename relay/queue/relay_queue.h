@@ -275,6 +275,8 @@ int relay_queue_load_start(struct relay_queue *q, relay_queue_loaded_cb cb,
 
 /* Whether the background load has envelopes left to add. */
 bool relay_queue_loading(const struct relay_queue *q);
+/* How many listed envelopes are not in the index yet (0 when loaded). */
+size_t relay_queue_load_left(const struct relay_queue *q);
 
 /* Whether message id is in queue/ but not yet in the index (background
  * load): it exists, ask again shortly. */
