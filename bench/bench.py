@@ -12,7 +12,10 @@
                                     status=sent" (the sink's 250), per message
   bench.py lat-postfix LOG TAG      latency from Postfix smtp delay= fields
   bench.py wait220 HOST PORT T0 TMO seconds from T0 (epoch) until HOST:PORT
-                                    answers with a 220 greeting
+                                    answers with a 220 greeting; T0 may be
+                                    @FILE: read from FILE once answered (so
+                                    the poller can start before the server
+                                    and its own start-up is not counted)
   bench.py crashload ...            submit messages until a stop file
                                     appears, reconnecting across relay
                                     restarts; record which were answered 250
@@ -211,13 +214,18 @@ def cmd_lat_postfix(a):
 
 
 def cmd_wait220(a):
+    def t0():
+        if a.t0.startswith("@"):
+            with open(a.t0[1:]) as f:
+                return float(f.read())
+        return float(a.t0)
     deadline = time.time() + a.timeout
     while time.time() < deadline:
         try:
             with socket.create_connection((a.host, a.port), timeout=1) as s:
                 s.settimeout(2)
                 if s.recv(512).startswith(b"220"):
-                    print(f"{time.time() - a.t0:.3f}")
+                    print(f"{time.time() - t0():.3f}")
                     return
         except OSError:
             pass
@@ -510,7 +518,7 @@ def main():
     p = sp.add_parser("lat-postfix"); p.add_argument("log"); p.add_argument("tag")
     p.set_defaults(f=cmd_lat_postfix)
     p = sp.add_parser("wait220"); p.add_argument("host"); p.add_argument("port", type=int)
-    p.add_argument("t0", type=float); p.add_argument("timeout", type=float)
+    p.add_argument("t0"); p.add_argument("timeout", type=float)
     p.set_defaults(f=cmd_wait220)
     p = sp.add_parser("crashload")
     for o in ("host", "tag", "domains", "sender", "helo", "stop", "out"):

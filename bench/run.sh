@@ -9,7 +9,11 @@
 #   QUICK=1          N=2000, BACKLOG_N=10000, shorter limit probes
 #   BACKLOG_N=100000 deferred messages for the backlog figures (0 skips)
 #   BACKLOG_DOMAIN=mismatch.drworld   where they go (TLSA mismatch: deferred)
-#   RUNS="danerelay postfix-default postfix-reuse"
+#   BACKLOG_SYNTH=1  build the backlog with bench/mkbacklog (spool files
+#                    written directly, seconds per 100,000); 0: through SMTP,
+#                    each message tried once (minutes per 100,000)
+#   RUNS="danerelay postfix-default postfix-reuse"   (RUNS= runs none)
+#   LIMITS=0         skip the machine-limit probes
 #   WORLD_NET=7      second octet of every world address (world.sh)
 #   RELAY_PORT=10031 danerelay's listen port
 #   BENCH_CONF="k = v;k2 = v2"  more danerelay.conf lines (feature on/off runs)
@@ -58,7 +62,7 @@ SLOW_RETRY=${SLOW_RETRY:-10}
 KILLS=${KILLS:-5}
 SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-4096}
-RUNS=${RUNS:-danerelay postfix-default postfix-reuse}
+RUNS=${RUNS-danerelay postfix-default postfix-reuse}
 BACKLOG_DOMAIN=${BACKLOG_DOMAIN:-mismatch.drworld}
 export WORLD_NET=${WORLD_NET:-7}
 NET=$WORLD_NET
@@ -215,6 +219,7 @@ json_set n "$N"; json_set size "$SIZE"; json_set sessions "$SESSIONS"; json_set 
 json_set danerelay_version "\"$ver\""
 
 # --- machine limits -----------------------------------------------------------------
+if [ "${LIMITS:-1}" != 0 ]; then
 log "limits: fsync rate"
 mkdir -p "$D/fsync"
 json_set limits.fsync_per_s "\"$("$D/bin/fsyncrate" "$D/fsync" "$PROBE") (4 KiB file + fsync + rename + dir fsync; file-only: no rename/dir fsync) in $D\""
@@ -231,6 +236,7 @@ t0=$EPOCHREALTIME
 load "$WORLD_MXSINK_ADDR:25" sinkdirect "$SINKN" "$SESSIONS" > /dev/null
 wait $wp
 json_set limits.sink_direct_msgs_per_s "$(python3 -c "import json;r=json.load(open('$D/watch-sink.json'));print('\"%.0f (%d messages, smtp-source cleartext, %d sessions, first submit .. last discard)\"' % (r['delivered']/(r['t_last']-$t0), r['delivered'], $SESSIONS) if r['t_last'] else '\"n/a\"')")"
+fi
 
 # --- relays -------------------------------------------------------------------------
 write_danerelay_conf() {  # FILE SPOOL [extra lines...]
@@ -257,12 +263,19 @@ write_danerelay_conf() {  # FILE SPOOL [extra lines...]
 }
 
 start_danerelay() {  # CONF LOG
+  # Accepting = the greeting arrives on the listen port. The poller starts
+  # first and reads the start time from a file once answered, so that its
+  # own start-up (seconds on a loaded machine) is not counted; a serve that
+  # reads a large backlog before it listens takes a while.
+  rm -f "$D/t0"
+  $PY wait220 "$RELAY_HOST" "$RELAY_PORT" "@$D/t0" 300 > "$D/wait220.out" &
+  local wp=$!
+  sleep 1
+  date +%s.%N > "$D/t0"
   "$DR" -c "$1" serve >> "$2" 2>&1 &
   RELAY_PID=$!
-  # Accepting = the greeting arrives on the listen port.
-  rm -f "$D/wait220.out"
-  $PY wait220 "$RELAY_HOST" "$RELAY_PORT" "$(date +%s.%N)" 30 > "$D/wait220.out" ||
-    die "danerelay did not start (see $2)"
+  wait "$wp"
+  if [ "$(cat "$D/wait220.out")" = timeout ]; then die "danerelay did not start (see $2)"; fi
 }
 
 stop_danerelay() {
@@ -581,45 +594,103 @@ if [ "$KILLS" -gt 0 ]; then
 fi
 
 # --- backlog ------------------------------------------------------------------------
+# Times one command: "wall s (user+sys s CPU)" of its process; output to $1.
+time_cmd() {  # OUT CMD...
+  local out=$1 t; shift
+  t=$( { TIMEFORMAT='%R %U %S'; time "$@" > "$out" 2> "$out.err"; } 2>&1 )
+  local rc=$?
+  awk -v t="$t" -v rc="$rc" 'BEGIN { split(t, a, " "); printf "%.3f s (%.3f s CPU, exit %d)", a[1], a[2] + a[3], rc }'
+}
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# Seconds from the start of the serve in $1's log tail to its queue-loaded
+# line (the background load; "n/a" for a build without one).
+wait_loaded() {  # LOG FROM_LINE
+  grep -qa 'queue-loaded' "$DR" || { echo n/a; return; }
+  for _ in $(seq 1200); do
+    l=$(tail -n +"$2" "$1" | grep -m1 'event=queue-loaded') && {
+      sed -n 's/.* ms=\([0-9]*\).*/\1/p' <<< "$l" | awk '{ printf "%.3f", $1 / 1000 }'; return; }
+    kill -0 "$RELAY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo n/a
+}
 if [ "$BACKLOG_N" -gt 0 ]; then
   BL=$D/backlog
   mkdir -p "$BL"
-  write_danerelay_conf "$BL/danerelay.conf" "$BL/spool" "retry_min = 1h" "retry_max = 2h"
-  start_danerelay "$BL/danerelay.conf" "$BL/relay.log"
-  log "backlog: $BACKLOG_N messages to $BACKLOG_DOMAIN"
-  t0=$EPOCHREALTIME
-  "$SMTP_SOURCE" -d -N -s "$SESSIONS" -m "$BACKLOG_N" -l "$SIZE" -f "load@sender.$WORLD_TLD" \
-    -t "bl@$BACKLOG_DOMAIN" "$RELAY_HOST:$RELAY_PORT" >> "$D/log/smtp-source.log" 2>&1
-  acc=$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$BACKLOG_N" 'BEGIN { printf "%.0f msgs/s (%.1f s for %d)", n / (b - a), b - a, n }')
-  json_set backlog.acceptance "\"$acc\""
-  # Every recipient tried once and deferred.
-  for _ in $(seq 6000); do
-    nd=$(grep -c 'event=delivery .*status=deferred' "$BL/relay.log")
-    [ "$nd" -ge "$BACKLOG_N" ] && break
-    sleep 0.2
-  done
-  t1=$EPOCHREALTIME
-  json_set backlog.all_deferred "\"$nd deferred after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s\""
-  sleep 2
+  BLSPOOL=${BACKLOG_SPOOL:-$BL/spool}
+  write_danerelay_conf "$BL/danerelay.conf" "$BLSPOOL" "retry_min = 1h" "retry_max = 2h"
+  if [ -n "${BACKLOG_SPOOL:-}" ]; then
+    # A backlog kept from an earlier run (mkbacklog SPOOL N DOMAIN): the
+    # same spool for a before/after pair, used in place.
+    json_set backlog.built "\"existing spool $BACKLOG_SPOOL: $(find "$BACKLOG_SPOOL/queue" -name '*.env' | wc -l) envelopes\""
+    from=$(( $(wc -l 2>/dev/null < "$BL/relay.log" || echo 0) + 1 ))
+    start_danerelay "$BL/danerelay.conf" "$BL/relay.log"
+    json_set backlog.first_start_to_accepting_s "$(cat "$D/wait220.out")"
+    json_set backlog.first_start_loaded_s "\"$(wait_loaded "$BL/relay.log" "$from")\""
+  elif [ "${BACKLOG_SYNTH:-1}" != 0 ]; then
+    MKBL=$(dirname "$DR")/bench/mkbacklog
+    [ -x "$MKBL" ] || MKBL=$TOP/build/bench/mkbacklog
+    [ -x "$MKBL" ] || die "bench/mkbacklog not built (ninja -C build bench/mkbacklog)"
+    log "backlog: writing $BACKLOG_N deferred messages to $BACKLOG_DOMAIN ($MKBL)"
+    t0=$EPOCHREALTIME
+    "$MKBL" "$BLSPOOL" "$BACKLOG_N" "$BACKLOG_DOMAIN" "$SIZE" 3600 || die "mkbacklog failed"
+    sync
+    json_set backlog.built "\"synthetic, bench/mkbacklog: $BACKLOG_N deferred messages in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s\""
+    from=$(( $(wc -l 2>/dev/null < "$BL/relay.log" || echo 0) + 1 ))
+    start_danerelay "$BL/danerelay.conf" "$BL/relay.log"
+    json_set backlog.first_start_to_accepting_s "$(cat "$D/wait220.out")"
+    json_set backlog.first_start_loaded_s "\"$(wait_loaded "$BL/relay.log" "$from")\""
+  else
+    start_danerelay "$BL/danerelay.conf" "$BL/relay.log"
+    log "backlog: $BACKLOG_N messages to $BACKLOG_DOMAIN"
+    t0=$EPOCHREALTIME
+    "$SMTP_SOURCE" -d -N -s "$SESSIONS" -m "$BACKLOG_N" -l "$SIZE" -f "load@sender.$WORLD_TLD" \
+      -t "bl@$BACKLOG_DOMAIN" "$RELAY_HOST:$RELAY_PORT" >> "$D/log/smtp-source.log" 2>&1
+    acc=$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$BACKLOG_N" 'BEGIN { printf "%.0f msgs/s (%.1f s for %d)", n / (b - a), b - a, n }')
+    json_set backlog.acceptance "\"$acc\""
+    # Every recipient tried once and deferred.
+    for _ in $(seq 6000); do
+      nd=$(grep -c 'event=delivery .*status=deferred' "$BL/relay.log")
+      [ "$nd" -ge "$BACKLOG_N" ] && break
+      sleep 0.2
+    done
+    t1=$EPOCHREALTIME
+    json_set backlog.all_deferred "\"$nd deferred after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s\""
+    sleep 2
+  fi
   json_set backlog.rss_mib "$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$RELAY_PID/status")"
   json_set backlog.hwm_mib "$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$RELAY_PID/status")"
   c0=$($PY cpu "$RELAY_PID"); sleep "$IDLE"; c1=$($PY cpu "$RELAY_PID")
   json_set backlog.idle_cpu "\"$(awk -v a="$c0" -v b="$c1" -v s="$IDLE" 'BEGIN { printf "%.3f s over %d s (%.2f%% of a core)", b - a, s, (b - a) * 100 / s }')\""
-  t0=$EPOCHREALTIME
-  "$DR" -c "$BL/danerelay.conf" queue list --json > "$BL/list.json" 2> "$BL/list.err"
-  rc=$?
-  t1=$EPOCHREALTIME
-  json_set backlog.queue_list_json "\"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f s", b - a }') (exit $rc, $(stat -c %s "$BL/list.json") bytes, $(grep -c '"queue_id"' "$BL/list.json") messages)\""
+  # The CLI with serve running, page cache warm (after one untimed read)
+  # and cold (dropped just before).
+  "$DR" -c "$BL/danerelay.conf" queue list --json > /dev/null 2>&1
+  for cache in warm cold; do
+    [ "$cache" = cold ] && drop_caches
+    t=$(time_cmd "$BL/list.json" "$DR" -c "$BL/danerelay.conf" queue list --json)
+    json_set "backlog.queue_list_json_$cache" "\"$t, $(stat -c %s "$BL/list.json") bytes, $(grep -c '"queue_id"' "$BL/list.json") messages\""
+    [ "$cache" = cold ] && drop_caches
+    t=$(time_cmd "$BL/report.txt" "$DR" -c "$BL/danerelay.conf" report)
+    json_set "backlog.report_$cache" "\"$t, $(wc -l < "$BL/report.txt") lines\""
+  done
   t0=$EPOCHREALTIME; stop_danerelay
   json_set backlog.stop_s "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')"
-  start_danerelay "$BL/danerelay.conf" "$BL/relay.log"
-  json_set backlog.restart_to_accepting_s "$(cat "$D/wait220.out")"
-  sleep 1
-  json_set backlog.rss_after_restart_mib "$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$RELAY_PID/status")"
-  c0=$($PY cpu "$RELAY_PID"); sleep "$IDLE"; c1=$($PY cpu "$RELAY_PID")
-  json_set backlog.idle_cpu_after_restart "\"$(awk -v a="$c0" -v b="$c1" -v s="$IDLE" 'BEGIN { printf "%.3f s over %d s (%.2f%% of a core)", b - a, s, (b - a) * 100 / s }')\""
-  json_set backlog.spool "\"$(du -sh "$BL/spool" | cut -f1) in $(find "$BL/spool" -type f | wc -l) files\""
-  stop_danerelay
+  for cache in warm cold; do
+    [ "$cache" = cold ] && drop_caches
+    from=$(( $(wc -l < "$BL/relay.log") + 1 ))
+    start_danerelay "$BL/danerelay.conf" "$BL/relay.log"
+    json_set "backlog.restart_to_accepting_s_$cache" "$(cat "$D/wait220.out")"
+    json_set "backlog.restart_loaded_s_$cache" "\"$(wait_loaded "$BL/relay.log" "$from")\""
+    sleep 1
+    json_set "backlog.rss_after_restart_mib_$cache" "$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$RELAY_PID/status")"
+    json_set "backlog.hwm_after_restart_mib_$cache" "$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$RELAY_PID/status")"
+    if [ "$cache" = warm ]; then
+      c0=$($PY cpu "$RELAY_PID"); sleep "$IDLE"; c1=$($PY cpu "$RELAY_PID")
+      json_set backlog.idle_cpu_after_restart "\"$(awk -v a="$c0" -v b="$c1" -v s="$IDLE" 'BEGIN { printf "%.3f s over %d s (%.2f%% of a core)", b - a, s, (b - a) * 100 / s }')\""
+    fi
+    stop_danerelay
+  done
+  json_set backlog.spool "\"$(du -sh "$BLSPOOL" | cut -f1) in $(find "$BLSPOOL" -type f | wc -l) files\""
 fi
 
 log "results: $RESULTS (kept with KEEP=1 or BENCH_DIR=...)"

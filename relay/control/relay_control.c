@@ -362,7 +362,19 @@ item_begin(struct ctl_item *it)
 		it->deadline = now +
 		    (x->hooks.busy_wait_ms != 0 ? x->hooks.busy_wait_ms
 		                                : RELAY_CONTROL_BUSY_WAIT_MS);
-	if (relay_queue_lookup(x->q, it->id, &info) != 0) {
+	r = relay_queue_lookup(x->q, it->id, &info);
+	if (r == RELAY_QUEUE_EBUSY) {
+		/* In queue/ but not yet in the index (serve just started and
+		 * is still reading the envelopes): it exists, so wait for it
+		 * like for a delivery in flight rather than call it gone. */
+		if (now < it->deadline)
+			item_wait(it);
+		else
+			item_report(it, RELAY_CONTROL_EBUSY,
+			    "busy: the queue is still being loaded, try again");
+		return;
+	}
+	if (r != 0) {
 		item_report(it, RELAY_CONTROL_ENOENT,
 		    relay_control_strerror(RELAY_CONTROL_ENOENT));
 		return;
@@ -507,6 +519,12 @@ relay_control_exec(uv_loop_t *loop, struct relay_queue *q,
 	x->result = result;
 	x->done = done;
 	x->arg = arg;
+	if (all && relay_queue_loading(q)) {
+		/* --all means every message in queue/, and part of them is
+		 * not in the index yet (serve just started). */
+		free(x);
+		return RELAY_CONTROL_EBUSY;
+	}
 	if (all) {
 		struct all_ctx c = { .x = x };
 		(void)relay_queue_foreach(q, collect_all, &c);

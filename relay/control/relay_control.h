@@ -130,8 +130,10 @@ struct relay_control_exec;
  * done ran or the exec was cancelled and its in-flight operations ended).
  * result runs once per message, done once at the end, both on the loop and
  * never inside this call. hooks is copied.
- * Returns 0 and *out (optional; valid until done returns), or
- * RELAY_CONTROL_ENOMEM (no callback runs).
+ * Returns 0 and *out (optional; valid until done returns),
+ * RELAY_CONTROL_EBUSY with all while serve is still loading the queue
+ * (relay_queue_loading), or RELAY_CONTROL_ENOMEM (no callback runs). A
+ * named message not yet loaded is waited for like one being delivered.
  */
 int relay_control_exec(uv_loop_t *loop, struct relay_queue *q,
     const struct relay_control_hooks *hooks, enum relay_control_cmd cmd,

@@ -86,6 +86,19 @@ dns_selftest(void *arg, bool ok, const char *why)
 		relay_sched_kick(d->sched);
 }
 
+/* The background queue load added messages due by earliest_due_us, or
+ * finished: let the scheduler look (kicks coalesce into one scan). */
+static void
+queue_loaded(bool done, uint64_t earliest_due_us, void *arg)
+{
+	struct relay_daemon *d = arg;
+
+	if (d->sched == NULL)
+		return;
+	if (done || earliest_due_us <= relay_clock_wall_us(d->clock))
+		relay_sched_kick(d->sched);
+}
+
 static int
 start_dns(struct relay_daemon *d)
 {
@@ -246,6 +259,14 @@ chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 			    strerror(errno));
 			return -1;
 		}
+		/* A queue/ serve already handed over holds only files
+		 * the run user made (the CLI becomes the spool owner before
+		 * it writes): walking a queue of a million messages file by
+		 * file would hold up every start by seconds. */
+		struct stat dst;
+		bool handed = strcmp(sub[i], "queue") == 0 &&
+		    fstat(dirfd(dp), &dst) == 0 && dst.st_uid == uid &&
+		    dst.st_gid == gid && (dst.st_mode & 07777) == 0700;
 		/* The spool is the daemon's alone: mail and
 		 * envelopes are not for other local users to read. */
 		if (fchown(dirfd(dp), uid, gid) != 0 ||
@@ -256,7 +277,7 @@ chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 			return -1;
 		}
 		struct dirent *de;
-		while ((de = readdir(dp)) != NULL) {
+		while (!handed && (de = readdir(dp)) != NULL) {
 			if (de->d_name[0] == '.')
 				continue;
 			struct stat st;
@@ -838,7 +859,9 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 
 	char err[512] = "";
 	int rc = 1;
-	int r = relay_queue_open(&loop, d->cfg.spool_dir, &d->queue, err,
+	/* Names only: the envelopes are read in the background once the
+	 * listeners answer (relay_queue_load_start below). */
+	int r = relay_queue_open_lazy(&loop, d->cfg.spool_dir, &d->queue, err,
 	    sizeof(err));
 	if (r != 0) {
 		fprintf(stderr, "danerelay serve: %s\n",
@@ -979,6 +1002,13 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 		if (relay_control_start(&cc, &d->control) != 0)
 			relay_log_msg(RELAY_LOG_ERROR, "control",
 			    "cannot start");
+		r = relay_queue_load_start(d->queue, queue_loaded, d);
+		if (r != 0) {
+			fprintf(stderr,
+			    "danerelay serve: cannot load the queue: %s\n",
+			    relay_queue_strerror(r));
+			stop_daemon(d, "startup failure");
+		}
 		struct relay_log_line l;
 		if (relay_log_begin(&l, RELAY_LOG_INFO, "started")) {
 			relay_log_str(&l, "version", DANERELAY_VERSION);
@@ -991,11 +1021,16 @@ relay_daemon_run(struct relay_config *cfg, const char *config_path)
 			relay_log_str(&l, "spool", relay_queue_dir(d->queue));
 			relay_log_u64(&l, "queued",
 			    relay_queue_count(d->queue));
+			/* Envelopes still being read (event=queue-loaded
+			 * follows): queued counts only those read. */
+			relay_log_u64(&l, "loading",
+			    relay_queue_load_left(d->queue));
 			relay_log_str(&l, "tls_security_level",
 			    relay_tls_level_name(d->cfg.tls_security_level));
 			relay_log_end(&l);
 		}
-		/* Listening, and the spool was recovered by relay_queue_open(). */
+		/* Listening, and the spool was recovered by
+		 * relay_queue_open_lazy(); its envelopes are being loaded. */
 		serve_notify(d, "READY=1\n", "serving, dns self-test pending");
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);

@@ -41,6 +41,14 @@
  *   - everything in tmp/ is unlinked (torn content, torn envelopes and
  *     torn updates; the previous queue/ID.env survives an update).
  *
+ * Loading at start (relay_queue_open_lazy + relay_queue_load_start): the
+ * open lists queue/ by name only, recovers and sets the id clock, so
+ * `serve` can answer before a single envelope was read; the envelopes are
+ * then parsed in the thread pool in batches of LOAD_BATCH ids, at most
+ * LOAD_INFLIGHT batches at a time, and each batch is added to the index
+ * on the loop thread in id order. The spool stays the only truth: what a
+ * batch could not read goes to corrupt/ exactly as at a blocking open.
+ *
  * Memory: the index keeps one small struct entry per message (about 80
  * bytes), in id order; envelopes are read from disk when needed.
  * Removed entries are tombstones until more than half the array is dead.
@@ -61,6 +69,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +85,10 @@ int (*queue__fault)(enum queue__op op, const char *path);
 #define CHUNK_SIZE (64 * 1024)
 /* An envelope file larger than this is corrupt (10 attempts x rcpts). */
 #define ENV_FILE_MAX (64 * 1024 * 1024)
+/* Envelopes parsed by one start-up load job, and the jobs in flight: two
+ * keep both cores busy and leave the rest of the pool to commits. */
+#define LOAD_BATCH 1024
+#define LOAD_INFLIGHT 2
 
 /* ---------------------------------------------------------------- */
 /* errors and blocking helpers (thread-pool side)                     */
@@ -263,6 +276,70 @@ read_whole(const char *path, uint8_t **out, size_t *outlen)
 	return 0;
 }
 
+/*
+ * A read buffer kept across many envelopes (the CLI's scan, the start-up
+ * load), so that reading one costs open, read and close: no fstat, no
+ * allocation once the buffer fits.
+ */
+struct rbuf {
+	uint8_t *p;
+	size_t cap;
+};
+
+/*
+ * Reads the whole file name under the directory dirfd into b; *len
+ * receives its length. A read that returns less than asked is the end of
+ * a regular file (Linux reads regular files in full up to their end), so
+ * a small envelope takes one read. Returns 0, or ENOENT (gone meanwhile),
+ * ECORRUPT (larger than ENV_FILE_MAX), ENOMEM, EIO.
+ */
+static int
+read_at(int dirfd, const char *name, struct rbuf *b, size_t *len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+	int e;
+
+	if (fd < 0)
+		return map_errno(errno);
+	for (;;) {
+		ssize_t r;
+
+		if (n == b->cap) {
+			size_t cap = b->cap ? b->cap * 2 : 16384;
+			uint8_t *np;
+
+			if (b->cap > ENV_FILE_MAX) {
+				(void)close(fd);
+				return RELAY_QUEUE_ECORRUPT;
+			}
+			np = realloc(b->p, cap);
+			if (np == NULL) {
+				(void)close(fd);
+				return RELAY_QUEUE_ENOMEM;
+			}
+			b->p = np;
+			b->cap = cap;
+		}
+		r = read(fd, b->p + n, b->cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			e = errno;
+			(void)close(fd);
+			return map_errno(e);
+		}
+		n += (size_t)r;
+		if (n < b->cap)
+			break; /* short read: end of file */
+	}
+	(void)close(fd);
+	if (n > ENV_FILE_MAX)
+		return RELAY_QUEUE_ECORRUPT;
+	*len = n;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- */
 /* ids and paths                                                      */
 
@@ -338,6 +415,7 @@ format_id(char id[RELAY_QUEUE_ID_SIZE], uint64_t v)
 /* structures                                                         */
 
 struct op;
+struct load_batch;
 
 struct entry {
 	struct relay_queue_info info;
@@ -410,20 +488,31 @@ struct relay_queue {
 	void *close_arg;
 	struct sync_wait *sync_next, *sync_next_tail; /* wait for next sync */
 	bool sync_running;
+	/* Start-up load: ids listed at open, sorted. [0, load_applied) are
+	 * in the index (or went to corrupt/), [load_applied, load_submitted)
+	 * are being parsed, the rest wait. Freed when all are applied. */
+	char (*load_ids)[RELAY_QUEUE_ID_SIZE];
+	size_t load_n, load_applied, load_submitted;
+	struct load_batch *load_done; /* finished early, by first id */
+	bool loading;                 /* load_start called, not finished */
+	relay_queue_loaded_cb loaded_cb;
+	void *loaded_arg;
+	uint64_t load_started_ms, load_corrupt, load_failed;
 };
 
 /* ---------------------------------------------------------------- */
 /* jobs                                                               */
 
 enum job_kind {
-	JOB_FLUSH,   /* writer: append chunks to tmp/ID.msg */
-	JOB_COMMIT,  /* writer: fsync, envelope, renames */
-	JOB_CLEAN,   /* writer: close fd, unlink its files */
-	JOB_DIRSYNC, /* fsync(queue/) */
-	JOB_UPDATE,  /* write tmp/ID.upd, rename over queue/ID.env */
-	JOB_REMOVE,  /* unlink queue/ID.env, queue/ID.msg */
-	JOB_LOAD,    /* read and parse queue/ID.env */
-	JOB_NOOP,    /* lets close() finish asynchronously */
+	JOB_FLUSH,      /* writer: append chunks to tmp/ID.msg */
+	JOB_COMMIT,     /* writer: fsync, envelope, renames */
+	JOB_CLEAN,      /* writer: close fd, unlink its files */
+	JOB_DIRSYNC,    /* fsync(queue/) */
+	JOB_UPDATE,     /* write tmp/ID.upd, rename over queue/ID.env */
+	JOB_REMOVE,     /* unlink queue/ID.env, queue/ID.msg */
+	JOB_LOAD,       /* read and parse queue/ID.env */
+	JOB_LOAD_BATCH, /* start-up load: parse a batch of envelopes */
+	JOB_NOOP,       /* lets close() finish asynchronously */
 };
 
 struct job {
@@ -442,6 +531,7 @@ struct job {
 	struct relay_queue_envelope *env; /* JOB_LOAD result */
 	relay_queue_load_cb load_cb;
 	void *arg;
+	struct load_batch *batch; /* JOB_LOAD_BATCH */
 };
 
 enum op_kind {
@@ -468,6 +558,8 @@ static void job_finished(struct relay_queue *q);
 static void sync_request(struct relay_queue *q, struct sync_wait *sw);
 static void writer_kick(struct relay_queue_writer *w);
 static void op_start(struct relay_queue *q, struct entry *e);
+static void load_batch_run(const char *dir, struct load_batch *b);
+static void after_load_batch(struct job *j);
 
 static struct job *
 job_new(struct relay_queue *q, enum job_kind kind)
@@ -670,6 +762,9 @@ work_cb(uv_work_t *req)
 	case JOB_LOAD:
 		work_load(j);
 		break;
+	case JOB_LOAD_BATCH:
+		load_batch_run(j->q->dir, j->batch);
+		break;
 	case JOB_NOOP:
 		break;
 	}
@@ -855,7 +950,8 @@ relay_queue_lookup(const struct relay_queue *q, const char *id,
 		return RELAY_QUEUE_ENOENT;
 	e = entry_find(q, id);
 	if (!entry_visible(e))
-		return RELAY_QUEUE_ENOENT;
+		return relay_queue_load_pending(q, id) ? RELAY_QUEUE_EBUSY
+		                                       : RELAY_QUEUE_ENOENT;
 	*info = e->info;
 	return 0;
 }
@@ -1169,6 +1265,7 @@ after_writer_job(struct job *j)
 	case JOB_UPDATE:
 	case JOB_REMOVE:
 	case JOB_LOAD:
+	case JOB_LOAD_BATCH:
 	case JOB_NOOP:
 		abort();
 	}
@@ -1546,6 +1643,8 @@ queue_free(struct relay_queue *q)
 	if (q->lockfd >= 0)
 		(void)close(q->lockfd); /* releases the flock */
 	free(q->ent);
+	free(q->load_ids);
+	assert(q->load_done == NULL);
 	free(q->dir);
 	free(q);
 	if (cb != NULL)
@@ -1584,6 +1683,9 @@ after_work_cb(uv_work_t *req, int status)
 		break;
 	case JOB_LOAD:
 		j->load_cb(j->status, j->status == 0 ? j->env : NULL, j->arg);
+		break;
+	case JOB_LOAD_BATCH:
+		after_load_batch(j);
 		break;
 	case JOB_NOOP:
 		break;
@@ -1732,24 +1834,34 @@ log_recovery(const char *what, const char *id, const char *why)
 	}
 }
 
+/* The renames of move_corrupt(), without the log line: safe in a
+ * thread-pool thread (start-up load). */
 static void
-move_corrupt(struct relay_queue *q, const char *id, const char *why)
+move_corrupt_files(const char *spool, const char *id)
 {
 	struct path from, to, dir;
 
-	(void)mkpath(&dir, q->dir, "corrupt", NULL, NULL);
+	(void)mkpath(&dir, spool, "corrupt", NULL, NULL);
 	(void)mkdir(dir.s, 0700);
-	(void)mkpath(&from, q->dir, "queue", id, ".env");
-	(void)mkpath(&to, q->dir, "corrupt", id, ".env");
+	(void)mkpath(&from, spool, "queue", id, ".env");
+	(void)mkpath(&to, spool, "corrupt", id, ".env");
 	(void)rename(from.s, to.s);
-	(void)mkpath(&from, q->dir, "queue", id, ".msg");
-	(void)mkpath(&to, q->dir, "corrupt", id, ".msg");
+	(void)mkpath(&from, spool, "queue", id, ".msg");
+	(void)mkpath(&to, spool, "corrupt", id, ".msg");
 	(void)rename(from.s, to.s);
+}
+
+static void
+move_corrupt(struct relay_queue *q, const char *id, const char *why)
+{
+	move_corrupt_files(q->dir, id);
 	log_recovery("moved-to-corrupt", id, why);
 }
 
+/* Recovers the spool (see the top of this file); *keep receives the ids
+ * of the envelopes left in queue/, sorted (the caller frees keep->id). */
 static int
-recover(struct relay_queue *q, char *err, size_t errlen)
+recover(struct relay_queue *q, char *err, size_t errlen, struct idlist *keep)
 {
 	struct idlist envs = { 0 }, msgs = { 0 }, tmsgs = { 0 };
 	bool changed = false;
@@ -1771,7 +1883,7 @@ recover(struct relay_queue *q, char *err, size_t errlen)
 		struct path from, to;
 
 		if (idlist_has(&msgs, id))
-			continue;
+			goto keep;
 		if (idlist_has(&tmsgs, id)) {
 			(void)mkpath(&from, q->dir, "tmp", id, ".msg");
 			(void)mkpath(&to, q->dir, "queue", id, ".msg");
@@ -1779,11 +1891,19 @@ recover(struct relay_queue *q, char *err, size_t errlen)
 				changed = true;
 				log_recovery("content-rename-completed", id,
 				    "envelope committed before content rename");
-				continue;
+				goto keep;
 			}
 		}
 		move_corrupt(q, id, "envelope without content");
 		changed = true;
+		continue;
+	keep:
+		/* Still sorted: envs is, and keep takes a subsequence. */
+		if ((rc = idlist_add(keep, id)) != 0) {
+			seterr(err, errlen, "%s: %s", q->dir,
+			    relay_queue_strerror(rc));
+			goto out;
+		}
 	}
 	/* Content without envelope: never committed (or a remove cut
 	 * short); no 250 was given for it. */
@@ -1827,59 +1947,321 @@ out:
 	return rc;
 }
 
-static int
-load_index(struct relay_queue *q, char *err, size_t errlen)
-{
-	struct idlist envs = { 0 };
-	int rc = list_dir(q->qdir.s, &envs, NULL);
+/* ---- loading the index from the envelopes ---- */
 
-	if (rc != 0) {
-		seterr(err, errlen, "%s: cannot list: %s", q->qdir.s,
-		    relay_queue_strerror(rc));
-		return rc;
-	}
-	/* idlist_add() allocates before it counts: entries imply an array. */
-	assert(envs.n == 0 || envs.id != NULL);
-	for (size_t i = 0; i < envs.n && rc == 0; i++) {
+/* One id of a load batch and what reading its envelope gave. */
+struct load_item {
+	char id[RELAY_QUEUE_ID_SIZE];
+	int status; /* 0: info is set; else why not */
+	bool kept;  /* not loaded but left in queue/ (ENOMEM, queue/ not
+	               readable): loaded at the next start */
+	struct relay_queue_info info;
+};
+
+struct load_batch {
+	struct load_batch *next; /* q->load_done, by first */
+	size_t first, n;         /* q->load_ids[first .. first + n) */
+	struct load_item item[];
+};
+
+/*
+ * Reads and parses the batch's envelopes (thread pool, or the caller of a
+ * blocking open): touches only the spool under dir and b. An envelope that
+ * cannot be read or parsed, or that names another id, goes to corrupt/ as
+ * at every start (the caller logs it).
+ */
+static void
+load_batch_run(const char *dir, struct load_batch *b)
+{
+	struct path qdir;
+	struct rbuf rb = { 0 };
+	int qfd;
+
+	(void)mkpath(&qdir, dir, "queue", NULL, NULL);
+	qfd = open(qdir.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (size_t i = 0; i < b->n; i++) {
+		struct load_item *it = &b->item[i];
 		struct relay_queue_envelope *env = NULL;
-		struct relay_queue_info info;
-		struct path p;
-		uint8_t *buf;
-		size_t len;
+		char name[RELAY_QUEUE_ID_LEN + 5];
+		size_t len = 0;
 		int r;
 
-		(void)mkpath(&p, q->dir, "queue", envs.id[i], ".env");
-		r = read_whole(p.s, &buf, &len);
-		if (r == RELAY_QUEUE_ENOMEM) {
-			rc = r;
-			break;
-		}
-		if (r == 0) {
-			r = relay_queue_envelope_parse(buf, len, &env);
-			free(buf);
-		}
-		if (r == RELAY_QUEUE_ENOMEM) {
-			rc = r;
-			break;
-		}
-		if (r == 0 && strcmp(env->id, envs.id[i]) != 0)
+		memcpy(name, it->id, RELAY_QUEUE_ID_LEN);
+		memcpy(name + RELAY_QUEUE_ID_LEN, ".env", 5);
+		r = qfd >= 0 ? read_at(qfd, name, &rb, &len) : RELAY_QUEUE_EIO;
+		if (r == 0)
+			r = relay_queue_envelope_parse(rb.p, len, &env);
+		if (r == 0 && strcmp(env->id, it->id) != 0)
 			r = RELAY_QUEUE_ECORRUPT;
-		if (r != 0) {
-			relay_queue_envelope_free(env);
-			move_corrupt(q, envs.id[i], relay_queue_strerror(r));
+		if (r == 0)
+			info_from_env(&it->info, env);
+		relay_queue_envelope_free(env);
+		/* As at every start, what cannot be read goes to corrupt/;
+		 * but a queue/ that cannot be opened says nothing about its
+		 * envelopes: they stay (logged as not loaded). */
+		it->kept = r == RELAY_QUEUE_ENOMEM || qfd < 0;
+		if (r != 0 && !it->kept)
+			move_corrupt_files(dir, it->id);
+		it->status = r;
+	}
+	if (qfd >= 0)
+		(void)close(qfd);
+	free(rb.p);
+}
+
+/*
+ * Adds what load_batch_run() found to the index (loop thread). Returns 0
+ * or the error of an envelope left out (ENOMEM, EIO): its files stay in
+ * queue/ for the next start.
+ */
+static int
+load_batch_apply(struct relay_queue *q, const struct load_batch *b)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		const struct load_item *it = &b->item[i];
+
+		if (it->kept) {
+			rc = it->status;
+			q->load_failed++;
 			continue;
 		}
-		info_from_env(&info, env);
-		relay_queue_envelope_free(env);
-		if (entry_append(q, &info) == NULL)
+		if (it->status != 0) {
+			q->load_corrupt++;
+			log_recovery("moved-to-corrupt", it->id,
+			    relay_queue_strerror(it->status));
+			continue;
+		}
+		if (entry_append(q, &it->info) == NULL) {
 			rc = RELAY_QUEUE_ENOMEM;
-		if (id_value(info.id) > q->last_id)
-			q->last_id = id_value(info.id);
+			q->load_failed++;
+		}
 	}
-	free(envs.id);
+	return rc;
+}
+
+/* A batch for ids [first, first + n), or NULL when out of memory. */
+static struct load_batch *
+load_batch_new(const struct relay_queue *q, size_t first, size_t n)
+{
+	struct load_batch *b =
+	    calloc(1, sizeof(*b) + n * sizeof(struct load_item));
+
+	if (b == NULL)
+		return NULL;
+	b->first = first;
+	b->n = n;
+	for (size_t i = 0; i < n; i++)
+		memcpy(b->item[i].id, q->load_ids[first + i],
+		    RELAY_QUEUE_ID_SIZE);
+	return b;
+}
+
+/* Reserves index room for what is still to load (one allocation instead
+ * of doublings that briefly hold two copies of a large index). */
+static void
+load_reserve(struct relay_queue *q)
+{
+	size_t want = q->n + (q->load_n - q->load_applied);
+
+	if (want > q->cap) {
+		struct entry *n = realloc(q->ent, want * sizeof(*n));
+		if (n != NULL) {
+			q->ent = n;
+			q->cap = want;
+		}
+	}
+}
+
+bool
+relay_queue_load_pending(const struct relay_queue *q, const char *id)
+{
+	if (q->load_applied >= q->load_n)
+		return false;
+	return bsearch(id, q->load_ids + q->load_applied,
+	           q->load_n - q->load_applied, sizeof(*q->load_ids),
+	           idcmp) != NULL;
+}
+
+bool
+relay_queue_loading(const struct relay_queue *q)
+{
+	return q->load_applied < q->load_n;
+}
+
+size_t
+relay_queue_load_left(const struct relay_queue *q)
+{
+	return q->load_n - q->load_applied;
+}
+
+/* The blocking load of relay_queue_open(): every envelope, in order. */
+static int
+load_all_now(struct relay_queue *q, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	load_reserve(q);
+	while (rc == 0 && q->load_applied < q->load_n) {
+		size_t n = q->load_n - q->load_applied;
+		struct load_batch *b = load_batch_new(q, q->load_applied,
+		    n < LOAD_BATCH ? n : LOAD_BATCH);
+
+		if (b == NULL) {
+			rc = RELAY_QUEUE_ENOMEM;
+			break;
+		}
+		load_batch_run(q->dir, b);
+		rc = load_batch_apply(q, b);
+		q->load_applied += b->n;
+		free(b);
+	}
+	q->load_submitted = q->load_applied;
 	if (rc != 0)
 		seterr(err, errlen, "%s: %s", q->dir, relay_queue_strerror(rc));
 	return rc;
+}
+
+static void
+load_finished(struct relay_queue *q)
+{
+	struct relay_log_line l;
+
+	free(q->load_ids);
+	q->load_ids = NULL;
+	q->load_n = q->load_applied = q->load_submitted = 0;
+	q->loading = false;
+	if (relay_log_begin(&l,
+	        q->load_failed > 0 ? RELAY_LOG_ERROR : RELAY_LOG_INFO,
+	        "queue-loaded")) {
+		relay_log_u64(&l, "messages", relay_queue_count(q));
+		relay_log_u64(&l, "corrupt", q->load_corrupt);
+		if (q->load_failed > 0)
+			relay_log_u64(&l, "not_loaded_until_restart",
+			    q->load_failed);
+		relay_log_u64(&l, "ms",
+		    relay_clock_mono_ms(q->clock) - q->load_started_ms);
+		relay_log_end(&l);
+	}
+}
+
+/* Keeps LOAD_INFLIGHT batches in the pool while ids are left. */
+static void
+load_submit_more(struct relay_queue *q)
+{
+	while (!q->closing && q->load_submitted < q->load_n &&
+	    q->load_submitted - q->load_applied < LOAD_INFLIGHT * LOAD_BATCH) {
+		size_t n = q->load_n - q->load_submitted;
+		struct load_batch *b = load_batch_new(q, q->load_submitted,
+		    n < LOAD_BATCH ? n : LOAD_BATCH);
+		struct job *j = b != NULL ? job_new(q, JOB_LOAD_BATCH) : NULL;
+
+		if (j == NULL) {
+			free(b);
+			break; /* retried when a batch in flight ends */
+		}
+		j->batch = b;
+		if (job_submit(j) != 0) {
+			free(b);
+			free(j);
+			break;
+		}
+		q->load_submitted += b->n;
+	}
+	if (!q->closing && q->load_submitted == q->load_applied &&
+	    q->load_applied < q->load_n) {
+		/* Nothing in flight and nothing could be submitted: out of
+		 * memory. Give up loudly rather than spin; the messages stay
+		 * on disk for the next start. */
+		q->load_failed += q->load_n - q->load_applied;
+		q->load_applied = q->load_n;
+	}
+}
+
+static void
+after_load_batch(struct job *j)
+{
+	struct relay_queue *q = j->q;
+	struct load_batch **pp;
+	uint64_t due = UINT64_MAX;
+
+	j->batch->next = NULL;
+	for (pp = &q->load_done; *pp != NULL && (*pp)->first < j->batch->first;
+	     pp = &(*pp)->next)
+		;
+	j->batch->next = *pp;
+	*pp = j->batch;
+	j->batch = NULL;
+	/* Apply in id order: each batch goes at the end of the loaded part. */
+	while (q->load_done != NULL && q->load_done->first == q->load_applied) {
+		struct load_batch *b = q->load_done;
+
+		q->load_done = b->next;
+		if (!q->closing) {
+			(void)load_batch_apply(q, b);
+			for (size_t i = 0; i < b->n; i++)
+				if (b->item[i].status == 0 &&
+				    b->item[i].info.next_attempt_us < due &&
+				    b->item[i].info.rcpt_open > 0)
+					due = b->item[i].info.next_attempt_us;
+		}
+		q->load_applied += b->n;
+		free(b);
+	}
+	if (q->closing) {
+		if (q->load_applied == q->load_submitted)
+			q->loading = false;
+		return;
+	}
+	load_submit_more(q);
+	if (q->load_applied == q->load_n) {
+		load_finished(q);
+		if (q->loaded_cb != NULL)
+			q->loaded_cb(true, due, q->loaded_arg);
+	} else if (due != UINT64_MAX && q->loaded_cb != NULL)
+		q->loaded_cb(false, due, q->loaded_arg);
+}
+
+int
+relay_queue_load_start(struct relay_queue *q, relay_queue_loaded_cb cb,
+    void *arg)
+{
+	if (q->closing)
+		return RELAY_QUEUE_ECANCELED;
+	if (q->loading)
+		return RELAY_QUEUE_EBUSY;
+	q->loaded_cb = cb;
+	q->loaded_arg = arg;
+	q->loading = true;
+	q->load_started_ms = relay_clock_mono_ms(q->clock);
+	load_reserve(q);
+	if (q->load_n == 0) {
+		/* Nothing to read: report from the loop, never from here. */
+		struct job *j = job_new(q, JOB_LOAD_BATCH);
+		struct load_batch *b = load_batch_new(q, 0, 0);
+
+		if (j == NULL || b == NULL) {
+			free(j);
+			free(b);
+			q->loading = false;
+			return RELAY_QUEUE_ENOMEM;
+		}
+		j->batch = b;
+		if (job_submit(j) != 0) {
+			free(j);
+			free(b);
+			q->loading = false;
+			return RELAY_QUEUE_EIO;
+		}
+		return 0;
+	}
+	load_submit_more(q);
+	if (q->load_submitted == q->load_applied) {
+		q->loading = false;
+		return RELAY_QUEUE_ENOMEM;
+	}
+	return 0;
 }
 
 static int
@@ -1924,8 +2306,9 @@ take_lock(struct relay_queue *q, char *err, size_t errlen)
 	return 0;
 }
 
-int
-relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
+/* Lock, directories, recovery and the list of ids to load (names only). */
+static int
+open_spool(uv_loop_t *loop, const char *dir, struct relay_queue **out,
     char *err, size_t errlen)
 {
 	struct relay_queue *q;
@@ -1970,17 +2353,53 @@ relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
 		rc = RELAY_QUEUE_EIO;
 		goto fail;
 	}
-	rc = recover(q, err, errlen);
-	if (rc == 0)
-		rc = load_index(q, err, errlen);
-	if (rc != 0)
+	struct idlist keep = { 0 };
+	rc = recover(q, err, errlen, &keep);
+	if (rc != 0) {
+		free(keep.id);
 		goto fail;
+	}
+	q->load_ids = keep.id;
+	q->load_n = keep.n;
+	/* Ids handed out from now on sort after every listed one, loaded or
+	 * not (the listing is sorted). */
+	if (keep.n > 0)
+		q->last_id = id_value(keep.id[keep.n - 1]);
 	*out = q;
 	return 0;
 fail:
 	q->close_cb = NULL;
 	queue_free(q);
 	return rc;
+}
+
+int
+relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
+    char *err, size_t errlen)
+{
+	struct relay_queue *q;
+	int rc = open_spool(loop, dir, &q, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	rc = load_all_now(q, err, errlen);
+	if (rc != 0) {
+		q->close_cb = NULL;
+		queue_free(q);
+		return rc;
+	}
+	free(q->load_ids);
+	q->load_ids = NULL;
+	q->load_n = q->load_applied = q->load_submitted = 0;
+	*out = q;
+	return 0;
+}
+
+int
+relay_queue_open_lazy(uv_loop_t *loop, const char *dir,
+    struct relay_queue **out, char *err, size_t errlen)
+{
+	return open_spool(loop, dir, out, err, errlen);
 }
 
 /* ---------------------------------------------------------------- */
@@ -2029,40 +2448,192 @@ count_corrupt(const char *dir, uint64_t *n)
 	return 0;
 }
 
+/*
+ * The scan reads and parses envelopes on SCAN_THREADS threads, a chunk of
+ * SCAN_CHUNK ids at a time, at most SCAN_AHEAD chunks ahead of the caller,
+ * who gets them in id order on its own thread: reading a large queue is
+ * mostly system calls, which the threads overlap. The CLI has no loop.
+ */
+#define SCAN_THREADS 2
+#define SCAN_CHUNK 256
+#define SCAN_AHEAD 16
+
+struct scan_slot {
+	struct relay_queue_envelope *env; /* status 0 */
+	int status;
+};
+
+struct scan_shared {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const struct idlist *ids;
+	int qfd;
+	size_t nchunks;
+	size_t next;     /* next chunk to take */
+	size_t consumed; /* chunks handed to fn and freed */
+	bool stop;
+	bool *done;              /* per chunk */
+	struct scan_slot *slots; /* per id */
+};
+
+static void
+scan_read_one(int qfd, const char *id, struct rbuf *b, struct scan_slot *sl)
+{
+	char name[RELAY_QUEUE_ID_LEN + 5];
+	size_t len = 0;
+	int r;
+
+	memcpy(name, id, RELAY_QUEUE_ID_LEN);
+	memcpy(name + RELAY_QUEUE_ID_LEN, ".env", 5);
+	r = read_at(qfd, name, b, &len);
+	if (r == 0)
+		r = relay_queue_envelope_parse(b->p, len, &sl->env);
+	/* The same test as serve's start-up index (load_batch_run). */
+	if (r == 0 && strcmp(sl->env->id, id) != 0) {
+		relay_queue_envelope_free(sl->env);
+		sl->env = NULL;
+		r = RELAY_QUEUE_ECORRUPT;
+	}
+	sl->status = r;
+}
+
+static void *
+scan_thread(void *arg)
+{
+	struct scan_shared *sh = arg;
+	struct rbuf b = { 0 };
+
+	(void)pthread_mutex_lock(&sh->mu);
+	for (;;) {
+		size_t k;
+
+		while (!sh->stop && sh->next < sh->nchunks &&
+		    sh->next >= sh->consumed + SCAN_AHEAD)
+			(void)pthread_cond_wait(&sh->cv, &sh->mu);
+		if (sh->stop || sh->next >= sh->nchunks)
+			break;
+		k = sh->next++;
+		(void)pthread_mutex_unlock(&sh->mu);
+		size_t end = (k + 1) * SCAN_CHUNK;
+		if (end > sh->ids->n)
+			end = sh->ids->n;
+		for (size_t i = k * SCAN_CHUNK; i < end; i++)
+			scan_read_one(sh->qfd, sh->ids->id[i], &b,
+			    &sh->slots[i]);
+		(void)pthread_mutex_lock(&sh->mu);
+		sh->done[k] = true;
+		(void)pthread_cond_broadcast(&sh->cv);
+	}
+	(void)pthread_mutex_unlock(&sh->mu);
+	free(b.p);
+	return NULL;
+}
+
+/* Hands the parsed envelopes to fn in id order; returns as the scan does. */
+static int
+scan_consume(struct scan_shared *sh, relay_queue_scan_fn fn, void *arg,
+    struct relay_queue_scan_counts *mine)
+{
+	int rc = 0;
+
+	for (size_t k = 0; k < sh->nchunks && rc == 0; k++) {
+		size_t end = (k + 1) * SCAN_CHUNK;
+
+		(void)pthread_mutex_lock(&sh->mu);
+		while (!sh->done[k])
+			(void)pthread_cond_wait(&sh->cv, &sh->mu);
+		(void)pthread_mutex_unlock(&sh->mu);
+		if (end > sh->ids->n)
+			end = sh->ids->n;
+		for (size_t i = k * SCAN_CHUNK; i < end && rc == 0; i++) {
+			struct scan_slot *sl = &sh->slots[i];
+
+			if (sl->status == RELAY_QUEUE_ENOENT)
+				continue; /* delivered or deleted meanwhile */
+			if (sl->status == RELAY_QUEUE_ECORRUPT)
+				mine->unparsable++;
+			else if (sl->status != 0)
+				rc = sl->status;
+			else
+				rc = fn(sl->env, arg);
+		}
+		/* Free this chunk's envelopes, whatever stopped us. */
+		for (size_t i = k * SCAN_CHUNK; i < end; i++) {
+			relay_queue_envelope_free(sh->slots[i].env);
+			sh->slots[i].env = NULL;
+		}
+		(void)pthread_mutex_lock(&sh->mu);
+		sh->consumed = k + 1;
+		if (rc != 0)
+			sh->stop = true;
+		(void)pthread_cond_broadcast(&sh->cv);
+		(void)pthread_mutex_unlock(&sh->mu);
+	}
+	return rc;
+}
+
 int
 relay_queue_scan(const char *dir, relay_queue_scan_fn fn, void *arg,
     struct relay_queue_scan_counts *counts)
 {
 	struct relay_queue_scan_counts mine = { 0 };
 	struct idlist envs = { 0 };
+	struct scan_shared sh = { .qfd = -1 };
+	pthread_t th[SCAN_THREADS];
+	size_t nth = 0;
 	struct path qdir;
 	int rc;
 
 	if (!mkpath(&qdir, dir, "queue", NULL, NULL))
 		return RELAY_QUEUE_EINVAL;
 	rc = list_dir(qdir.s, &envs, NULL);
-	for (size_t i = 0; i < envs.n && rc == 0; i++) {
-		struct relay_queue_envelope *env = NULL;
-		int r = relay_queue_read(dir, envs.id[i], &env);
-
-		/* The same test as serve's start-up index (load_index). */
-		if (r == 0 && strcmp(env->id, envs.id[i]) != 0) {
-			relay_queue_envelope_free(env);
-			r = RELAY_QUEUE_ECORRUPT;
-		}
-		if (r == RELAY_QUEUE_ENOENT)
-			continue; /* delivered or deleted meanwhile */
-		if (r == RELAY_QUEUE_ECORRUPT) {
-			mine.unparsable++;
-			continue;
-		}
-		if (r != 0) {
-			rc = r;
-			break;
-		}
-		rc = fn(env, arg);
-		relay_queue_envelope_free(env);
+	if (rc == 0 && envs.n > 0) {
+		sh.qfd = open(qdir.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sh.qfd < 0)
+			rc = map_errno(errno);
 	}
+	if (rc == 0 && envs.n > 0) {
+		sh.ids = &envs;
+		sh.nchunks = (envs.n + SCAN_CHUNK - 1) / SCAN_CHUNK;
+		sh.done = calloc(sh.nchunks, sizeof(*sh.done));
+		sh.slots = calloc(envs.n, sizeof(*sh.slots));
+		if (sh.done == NULL || sh.slots == NULL)
+			rc = RELAY_QUEUE_ENOMEM;
+	}
+	if (rc == 0 && envs.n > 0) {
+		(void)pthread_mutex_init(&sh.mu, NULL);
+		(void)pthread_cond_init(&sh.cv, NULL);
+		while (nth < SCAN_THREADS &&
+		    pthread_create(&th[nth], NULL, scan_thread, &sh) == 0)
+			nth++;
+		if (nth == 0) {
+			/* No thread to be had: read on this one. */
+			sh.next = sh.nchunks;
+			struct rbuf b = { 0 };
+			for (size_t i = 0; i < envs.n; i++)
+				scan_read_one(sh.qfd, envs.id[i], &b,
+				    &sh.slots[i]);
+			for (size_t k = 0; k < sh.nchunks; k++)
+				sh.done[k] = true;
+			free(b.p);
+		}
+		rc = scan_consume(&sh, fn, arg, &mine);
+		(void)pthread_mutex_lock(&sh.mu);
+		sh.stop = true;
+		(void)pthread_cond_broadcast(&sh.cv);
+		(void)pthread_mutex_unlock(&sh.mu);
+		for (size_t i = 0; i < nth; i++)
+			(void)pthread_join(th[i], NULL);
+		/* Chunks read ahead of a stop are freed here. */
+		for (size_t i = 0; i < envs.n; i++)
+			relay_queue_envelope_free(sh.slots[i].env);
+		(void)pthread_cond_destroy(&sh.cv);
+		(void)pthread_mutex_destroy(&sh.mu);
+	}
+	if (sh.qfd >= 0)
+		(void)close(sh.qfd);
+	free(sh.done);
+	free(sh.slots);
 	free(envs.id);
 	if (rc == 0)
 		rc = count_corrupt(dir, &mine.corrupt);

@@ -240,6 +240,49 @@ int relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
     char *err, size_t errlen) RELAY_QUEUE_WUR;
 
 /*
+ * Like relay_queue_open(), but reads no envelope: the lock is taken, the
+ * spool recovered and queue/ listed by name (which fixes the id clock, so
+ * new messages may be received at once), and the index starts empty.
+ * relay_queue_load_start() then fills it in the background. For `serve`,
+ * which answers 220 before a large queue is read.
+ */
+int relay_queue_open_lazy(uv_loop_t *loop, const char *dir,
+    struct relay_queue **out, char *err, size_t errlen) RELAY_QUEUE_WUR;
+
+/*
+ * Called on the loop thread while the background load runs: after a batch
+ * that added a message with open recipients due at earliest_due_us
+ * (wall time; only when the batch had one), and once at the end with done
+ * true (earliest_due_us is then that of the last batch, or UINT64_MAX).
+ * The daemon kicks its scheduler from here.
+ */
+typedef void (
+    *relay_queue_loaded_cb)(bool done, uint64_t earliest_due_us, void *arg);
+
+/*
+ * Parses the envelopes listed by relay_queue_open_lazy() in the thread
+ * pool (batches of 1,024, two at a time) and adds them to the index in id
+ * order; messages received meanwhile are in the index already. What does
+ * not parse goes to corrupt/ as with relay_queue_open(); an envelope that
+ * cannot be loaded for lack of memory stays in queue/ and is logged (it is
+ * loaded at the next start). Call once, after the process dropped its
+ * privileges (this starts the pool's threads). cb (may be NULL) runs as
+ * described above, never from inside this call. Returns 0,
+ * RELAY_QUEUE_ECANCELED, EBUSY (already started), ENOMEM or EIO.
+ */
+int relay_queue_load_start(struct relay_queue *q, relay_queue_loaded_cb cb,
+    void *arg) RELAY_QUEUE_WUR;
+
+/* Whether the background load has envelopes left to add. */
+bool relay_queue_loading(const struct relay_queue *q);
+/* How many listed envelopes are not in the index yet (0 when loaded). */
+size_t relay_queue_load_left(const struct relay_queue *q);
+
+/* Whether message id is in queue/ but not yet in the index (background
+ * load): it exists, ask again shortly. */
+bool relay_queue_load_pending(const struct relay_queue *q, const char *id);
+
+/*
  * Closes the queue: new operations fail with RELAY_QUEUE_ECANCELED,
  * operations in flight complete and run their callbacks, then the lock is
  * released, q is freed and cb (may be NULL) runs. Writers not yet
@@ -367,7 +410,8 @@ int relay_queue_foreach(const struct relay_queue *q, relay_queue_foreach_fn fn,
 int relay_queue_foreach_after(const struct relay_queue *q, const char *after,
     size_t limit, relay_queue_foreach_fn fn, void *arg);
 
-/* Copies the summary of message id into *info. 0 or RELAY_QUEUE_ENOENT. */
+/* Copies the summary of message id into *info. 0, RELAY_QUEUE_ENOENT, or
+ * RELAY_QUEUE_EBUSY while the background load has not reached id yet. */
 int relay_queue_lookup(const struct relay_queue *q, const char *id,
     struct relay_queue_info *info) RELAY_QUEUE_WUR;
 
@@ -429,7 +473,8 @@ struct relay_queue_scan_counts {
 
 /*
  * Calls fn with each committed message's envelope in id order (env is
- * borrowed for the call). An envelope that vanishes meanwhile (delivered
+ * borrowed for the call; fn runs on the calling thread, while two threads
+ * of the scan's own read and parse the envelopes ahead of it). An envelope that vanishes meanwhile (delivered
  * or deleted) is skipped; one that does not parse is counted in
  * counts->unparsable, and the files in dir/corrupt/ in counts->corrupt
  * (counts is zeroed first; may be NULL). Returns 0, fn's non-zero value,

@@ -1100,6 +1100,223 @@ test_scan_counts_unreadable(void **state)
 	relay_queue_envelope_free(env);
 }
 
+/* ---- background load at start (relay_queue_open_lazy) ---- */
+
+#define LAZY_N 2100 /* more than two load batches */
+#define LAZY_CORRUPT 1500
+
+/* Writes LAZY_N messages into queue/ as serve leaves them (no fsync: the
+ * test only reads them back), message LAZY_CORRUPT with an envelope that
+ * does not parse. The queue must be closed. */
+static void
+write_backlog(struct fx *f)
+{
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	char p[1024];
+
+	for (size_t i = 0; i < LAZY_N; i++) {
+		char *text;
+		size_t len;
+
+		(void)snprintf(env->id, sizeof(env->id), "%014zX",
+		    (size_t)0x70000000000u + i);
+		env->arrival_us = 0x70000000000u + i;
+		env->size = 5;
+		env->rcpt[0].status = RELAY_QUEUE_RCPT_DEFERRED;
+		env->rcpt[0].next_attempt_us = 1000u + i;
+		text = relay_queue_envelope_format(env, &len);
+		assert_non_null(text);
+		(void)snprintf(p, sizeof(p), "%s/queue/%s.env", f->dir,
+		    env->id);
+		if (i == LAZY_CORRUPT)
+			write_file(p, "garbage\n", 8);
+		else
+			write_file(p, text, len);
+		free(text);
+		(void)snprintf(p, sizeof(p), "%s/queue/%s.msg", f->dir,
+		    env->id);
+		write_file(p, "body\n", 5);
+	}
+	relay_queue_envelope_free(env);
+}
+
+struct loaded_res {
+	int calls, done_calls;
+	uint64_t due;
+};
+
+static void
+loaded_cb(bool done, uint64_t earliest_due_us, void *arg)
+{
+	struct loaded_res *r = arg;
+
+	r->calls++;
+	r->done_calls += done;
+	if (earliest_due_us < r->due)
+		r->due = earliest_due_us;
+}
+
+static int
+check_order(const struct relay_queue_info *info, void *arg)
+{
+	char *prev = arg;
+
+	assert_true(strcmp(prev, info->id) < 0);
+	memcpy(prev, info->id, RELAY_QUEUE_ID_SIZE);
+	return 0;
+}
+
+static void
+test_lazy_load(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("new@x", 1);
+	struct loaded_res lr = { .due = UINT64_MAX };
+	struct relay_queue_info info;
+	char first[RELAY_QUEUE_ID_SIZE], bad[RELAY_QUEUE_ID_SIZE];
+	char prev[RELAY_QUEUE_ID_SIZE] = "";
+	char err[256];
+
+	queue_close(f);
+	write_backlog(f);
+	(void)snprintf(first, sizeof(first), "%014zX", (size_t)0x70000000000u);
+	(void)snprintf(bad, sizeof(bad), "%014zX",
+	    (size_t)0x70000000000u + LAZY_CORRUPT);
+	assert_int_equal(relay_queue_open_lazy(&f->loop, f->dir, &f->q, err,
+	                     sizeof(err)),
+	    0);
+	/* Nothing read yet: the messages exist but are not in the index. */
+	assert_int_equal(relay_queue_count(f->q), 0);
+	assert_true(relay_queue_loading(f->q));
+	assert_int_equal(relay_queue_lookup(f->q, first, &info),
+	    RELAY_QUEUE_EBUSY);
+	assert_int_equal(relay_queue_lookup(f->q, "0000000000000A", &info),
+	    RELAY_QUEUE_ENOENT);
+	assert_int_equal(relay_queue_load_start(f->q, loaded_cb, &lr), 0);
+	assert_int_equal(lr.calls, 0); /* never from inside the call */
+	assert_int_equal(relay_queue_load_start(f->q, loaded_cb, &lr),
+	    RELAY_QUEUE_EBUSY);
+	/* A message received while the load runs (put_message runs the
+	 * loop, so the load and the commit interleave): its id sorts after
+	 * every listed one and it is in the index with them at the end. */
+	struct commit_res r = put_message(f, env, "new\r\n", 5, 5);
+	assert_int_equal(r.status, 0);
+	assert_true(strcmp(r.id, "00070000000833") > 0);
+	assert_false(relay_queue_loading(f->q));
+	assert_int_equal(lr.done_calls, 1);
+	assert_int_equal(lr.due, 1000u); /* the earliest listed retry */
+	/* Nothing lost: every listed message but the corrupt one, plus the
+	 * new one, in id order; the corrupt one went to corrupt/. */
+	assert_int_equal(relay_queue_count(f->q), LAZY_N - 1 + 1);
+	assert_int_equal(relay_queue_foreach(f->q, check_order, prev), 0);
+	assert_string_equal(prev, r.id);
+	assert_int_equal(relay_queue_lookup(f->q, first, &info), 0);
+	assert_int_equal(info.next_attempt_us, 1000u);
+	assert_true(info.deferred);
+	assert_int_equal(relay_queue_lookup(f->q, bad, &info),
+	    RELAY_QUEUE_ENOENT);
+	assert_int_equal(count_files(f->dir, "corrupt"), 2);
+	assert_int_equal(count_files(f->dir, "queue"), 2 * LAZY_N);
+	/* And a blocking open finds the same. */
+	queue_reopen(f);
+	assert_int_equal(relay_queue_count(f->q), LAZY_N);
+	relay_queue_envelope_free(env);
+}
+
+/* Closing while the load runs: close waits for the batches in flight, no
+ * message is lost, and the next start finds every one. */
+static void
+test_lazy_load_close_early(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+
+	queue_close(f);
+	write_backlog(f);
+	assert_int_equal(relay_queue_open_lazy(&f->loop, f->dir, &f->q, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(relay_queue_load_start(f->q, NULL, NULL), 0);
+	queue_close(f);
+	/* The batches in flight ran to their end (the corrupt envelope may
+	 * have gone to corrupt/ already); nothing else moved. */
+	assert_int_equal(count_files(f->dir, "queue") +
+	        count_files(f->dir, "corrupt"),
+	    2 * LAZY_N);
+	queue_reopen(f);
+	assert_int_equal(relay_queue_count(f->q), LAZY_N - 1);
+	assert_int_equal(count_files(f->dir, "corrupt"), 2);
+}
+
+/* An empty spool: the load ends at once, reported from the loop. */
+static void
+test_lazy_load_empty(void **state)
+{
+	struct fx *f = *state;
+	struct loaded_res lr = { .due = UINT64_MAX };
+	char err[256];
+
+	queue_close(f);
+	assert_int_equal(relay_queue_open_lazy(&f->loop, f->dir, &f->q, err,
+	                     sizeof(err)),
+	    0);
+	assert_false(relay_queue_loading(f->q));
+	assert_int_equal(relay_queue_load_start(f->q, loaded_cb, &lr), 0);
+	assert_int_equal(lr.calls, 0);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(lr.done_calls, 1);
+	assert_int_equal(lr.due, UINT64_MAX);
+}
+
+struct scan_many {
+	char prev[RELAY_QUEUE_ID_SIZE];
+	size_t n, stop_at;
+};
+
+static int
+scan_many_fn(const struct relay_queue_envelope *env, void *arg)
+{
+	struct scan_many *c = arg;
+
+	assert_true(strcmp(c->prev, env->id) < 0);
+	memcpy(c->prev, env->id, RELAY_QUEUE_ID_SIZE);
+	c->n++;
+	return c->n == c->stop_at ? 42 : 0;
+}
+
+/* The scan reads on threads but hands every envelope over once, in id
+ * order; it stops when told, and fails (never skips) on an envelope it
+ * cannot read. */
+static void
+test_scan_many(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_scan_counts counts;
+	struct scan_many c = { .prev = "" };
+	char p[1024];
+
+	queue_close(f);
+	write_backlog(f);
+	assert_int_equal(relay_queue_scan(f->dir, scan_many_fn, &c, &counts),
+	    0);
+	assert_int_equal(c.n, LAZY_N - 1);
+	assert_int_equal(counts.unparsable, 1);
+	memset(&c, 0, sizeof(c));
+	c.stop_at = 1000;
+	assert_int_equal(relay_queue_scan(f->dir, scan_many_fn, &c, NULL), 42);
+	assert_int_equal(c.n, 1000);
+	/* A directory where an envelope should be: read(2) fails. */
+	(void)snprintf(p, sizeof(p), "%s/queue/%014zX.env", f->dir,
+	    (size_t)0x70000000000u + 1700);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0700), 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(relay_queue_scan(f->dir, scan_many_fn, &c, NULL),
+	    RELAY_QUEUE_EIO);
+	assert_int_equal(c.n, 1699);
+	assert_int_equal(rmdir(p), 0);
+}
+
 int
 main(void)
 {
@@ -1141,6 +1358,14 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_scan_counts_unreadable,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_load, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_load_close_early,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_load_empty, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_scan_many, setup,
+		    teardown),
 	};
 	int rc =
 	    cmocka_run_group_tests_name("queue_envelope", pure, NULL, NULL);
