@@ -73,6 +73,11 @@ int (*queue__fault)(enum queue__op op, const char *path);
 
 /* Content is written in pieces of this size (one write(2) each). */
 #define CHUNK_SIZE (64 * 1024)
+/* A removed message's files wait this long in the pool after their
+ * removal is on disk before a new message writes over them, so that a
+ * reader without the lock that opened one just before (queue show)
+ * reads it whole. */
+#define QUEUE_POOL_REUSE_US (1000 * 1000)
 /* An envelope file larger than this is corrupt (10 attempts x rcpts). */
 #define ENV_FILE_MAX (64 * 1024 * 1024)
 
@@ -178,6 +183,67 @@ create_file(const char *path)
 	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
+/* A pool name as a file name: 16 upper-case hex digits. */
+#define POOL_NAME_LEN 16
+
+static void
+pool_name_format(char s[POOL_NAME_LEN + 1], uint64_t name)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (int i = POOL_NAME_LEN - 1; i >= 0; i--) {
+		s[i] = hex[name & 15];
+		name >>= 4;
+	}
+	s[POOL_NAME_LEN] = '\0';
+}
+
+static bool pool_path(char *buf, size_t size, const char *dir, uint64_t name);
+
+/*
+ * Opens path (in tmp/) for writing from offset 0: the spent file pool
+ * name *name renamed to path when there is one, to be written over and
+ * cut to its length before its fsync (no inode is allocated), else a new
+ * file. *name is used up either way (QUEUE__POOL_NONE afterwards).
+ */
+static int
+open_spool_file(const char *dir, uint64_t *name, const char *path)
+{
+	char from[PATH_MAX];
+	uint64_t n = *name;
+	int fd;
+
+	*name = QUEUE__POOL_NONE;
+	if (n != QUEUE__POOL_NONE && pool_path(from, sizeof(from), dir, n)) {
+		if (fault(RELAY__QOP_OPEN, path))
+			return -1;
+		if (rename(from, path) == 0) {
+			fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
+				return fd;
+			(void)unlink(path);
+		}
+	}
+	fd = create_file(path);
+	if (fd < 0 && errno == EEXIST) {
+		(void)unlink(path);
+		fd = create_file(path);
+	}
+	return fd;
+}
+
+/*
+ * Ends the data of fd at len (a recycled file may be longer) and fsyncs
+ * it: the data and the inode are on disk when this returns 0.
+ */
+static int
+seal_file(int fd, const char *path, uint64_t len)
+{
+	if (ftruncate(fd, (off_t)len) != 0)
+		return -1;
+	return fsync_fd(fd, path, RELAY__QOP_FSYNC);
+}
+
 static int
 rename_file(const char *from, const char *to)
 {
@@ -186,20 +252,18 @@ rename_file(const char *from, const char *to)
 	return rename(from, to);
 }
 
-/* Writes buf to a new file at path and fsyncs it; errno on failure. */
+/* Writes buf to path (open_spool_file(): pool name *name or a new file)
+ * and fsyncs it; errno on failure (path is then gone). */
 static int
-write_new_file(const char *path, const void *buf, size_t len)
+write_spool_file(const char *dir, uint64_t *name, const char *path,
+    const void *buf, size_t len)
 {
-	int fd = create_file(path), e;
+	int fd = open_spool_file(dir, name, path), e;
 
-	if (fd < 0 && errno == EEXIST) {
-		(void)unlink(path);
-		fd = create_file(path);
-	}
 	if (fd < 0)
 		return -1;
 	if (write_full(fd, path, buf, len) != 0 ||
-	    fsync_fd(fd, path, RELAY__QOP_FSYNC) != 0) {
+	    seal_file(fd, path, len) != 0) {
 		e = errno;
 		(void)close(fd);
 		(void)unlink(path);
@@ -319,6 +383,40 @@ mkpath(struct path *p, const char *dir, const char *sub, const char *id,
 	    (suffix == NULL || path_add(p, &len, suffix));
 }
 
+/* buf = dir "/pool/" NAME; false if it does not fit. */
+static bool
+pool_path(char *buf, size_t size, const char *dir, uint64_t name)
+{
+	char s[POOL_NAME_LEN + 1];
+	int n;
+
+	pool_name_format(s, name);
+	n = snprintf(buf, size, "%s/pool/%s", dir, s);
+	return n > 0 && (size_t)n < size;
+}
+
+/*
+ * Moves path (a file of a removed message) into the pool as name, or
+ * unlinks it when name is QUEUE__POOL_NONE or the rename fails. Returns
+ * 1 when it went into the pool, 0 when it is gone otherwise (or was
+ * already), -1 with errno when it is still there.
+ */
+static int
+retire_file(const char *dir, uint64_t name, const char *path)
+{
+	char to[PATH_MAX];
+
+	if (name != QUEUE__POOL_NONE && pool_path(to, sizeof(to), dir, name)) {
+		if (rename(path, to) == 0)
+			return 1;
+		if (errno == ENOENT)
+			return 0;
+	}
+	if (unlink(path) != 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
 /* 14 upper-case hex digits; v < 16^14 (the year 4254). */
 static void
 format_id(char id[RELAY_QUEUE_ID_SIZE], uint64_t v)
@@ -381,6 +479,9 @@ struct relay_queue_writer {
 	bool silent;      /* owner gone: no more callbacks */
 	bool commit_wanted;
 	int fd;    /* tmp/ID.msg once created (worker side) */
+	/* Spent files from the pool for tmp/ID.msg and tmp/ID.env, or
+	 * QUEUE__POOL_NONE; the worker uses them up (open_spool_file). */
+	uint64_t msg_pool, env_pool;
 	int error; /* sticky */
 	struct chunk *head, *tail;
 	size_t buffered;
@@ -394,7 +495,8 @@ struct relay_queue_writer {
 struct relay_queue {
 	uv_loop_t *loop;
 	char *dir;
-	struct path tmpdir, qdir;
+	struct path tmpdir, qdir, pooldir;
+	struct queue__pool pool; /* spent files in pooldir */
 	int lockfd;
 	int qdirfd;
 	struct entry *ent;
@@ -459,6 +561,11 @@ struct op {
 	void *arg;
 	int status;
 	struct sync_wait sw;
+	/* OP_UPDATE: [0] a spent file for tmp/ID.upd (used up by the
+	 * worker). OP_REMOVE: the pool names reserved for queue/ID.env
+	 * [0] and queue/ID.msg [1], and whether each went in. */
+	uint64_t pool[2];
+	bool pooled[2];
 };
 
 static void work_cb(uv_work_t *req);
@@ -503,7 +610,7 @@ work_flush(struct job *j)
 
 	(void)mkpath(&p, j->q->dir, "tmp", w->env->id, ".msg");
 	if (w->fd < 0) {
-		w->fd = create_file(p.s);
+		w->fd = open_spool_file(j->q->dir, &w->msg_pool, p.s);
 		if (w->fd < 0) {
 			j->status = map_errno(errno);
 			return;
@@ -530,15 +637,17 @@ work_commit(struct job *j)
 	(void)mkpath(&tenv, j->q->dir, "tmp", id, ".env");
 	(void)mkpath(&qmsg, j->q->dir, "queue", id, ".msg");
 	(void)mkpath(&qenv, j->q->dir, "queue", id, ".env");
-	if (w->fd < 0 && (w->fd = create_file(tmsg.s)) < 0)
+	if (w->fd < 0 &&
+	    (w->fd = open_spool_file(j->q->dir, &w->msg_pool, tmsg.s)) < 0)
 		goto fail;
-	if (fsync_fd(w->fd, tmsg.s, RELAY__QOP_FSYNC) != 0)
+	if (seal_file(w->fd, tmsg.s, w->env->size) != 0)
 		goto fail;
 	e = close(w->fd);
 	w->fd = -1;
 	if (e != 0)
 		goto fail;
-	if (write_new_file(tenv.s, j->buf, j->buflen) != 0)
+	if (write_spool_file(j->q->dir, &w->env_pool, tenv.s, j->buf,
+	        j->buflen) != 0)
 		goto fail;
 	if (rename_file(tmsg.s, qmsg.s) != 0)
 		goto fail;
@@ -603,7 +712,8 @@ work_update(struct job *j)
 		j->status = RELAY_QUEUE_ENOENT;
 		return;
 	}
-	if (write_new_file(tmp.s, j->buf, j->buflen) != 0 ||
+	if (write_spool_file(j->q->dir, &j->op->pool[0], tmp.s, j->buf,
+	        j->buflen) != 0 ||
 	    rename_file(tmp.s, dst.s) != 0) {
 		j->status = map_errno(errno);
 		if (j->status == RELAY_QUEUE_ENOENT)
@@ -615,16 +725,22 @@ work_update(struct job *j)
 static void
 work_remove(struct job *j)
 {
+	struct op *op = j->op;
 	struct path p;
+	int r;
 
-	/* Envelope first: from that moment the message does not exist. */
+	/* Envelope first: from that moment the message does not exist. Both
+	 * files go into the pool (retire_file), where they wait until the
+	 * directory fsync that follows has made this removal durable. */
 	(void)mkpath(&p, j->q->dir, "queue", j->id, ".env");
-	if (unlink(p.s) != 0 && errno != ENOENT) {
+	r = retire_file(j->q->dir, op->pool[0], p.s);
+	if (r < 0) {
 		j->status = map_errno(errno);
 		return;
 	}
+	op->pooled[0] = r == 1;
 	(void)mkpath(&p, j->q->dir, "queue", j->id, ".msg");
-	(void)unlink(p.s);
+	op->pooled[1] = retire_file(j->q->dir, op->pool[1], p.s) == 1;
 }
 
 static void
@@ -640,6 +756,13 @@ work_load(struct job *j)
 		return;
 	j->status = relay_queue_envelope_parse(buf, len, &j->env);
 	free(buf);
+	/* A message removed since the load was asked for may have left its
+	 * file to the pool and a later message: not this one any more. */
+	if (j->status == 0 && strcmp(j->env->id, j->id) != 0) {
+		relay_queue_envelope_free(j->env);
+		j->env = NULL;
+		j->status = RELAY_QUEUE_ENOENT;
+	}
 }
 
 static void
@@ -944,6 +1067,9 @@ writer_free(struct relay_queue_writer *w)
 		w->cbs = c->next;
 		free(c);
 	}
+	/* Pool files the writer did not use are still in the pool. */
+	(void)queue__pool_put(&q->pool, w->msg_pool, 0);
+	(void)queue__pool_put(&q->pool, w->env_pool, 0);
 	relay_queue_envelope_free(w->env);
 	free(w);
 	q->writers--;
@@ -1170,6 +1296,8 @@ relay_queue_msg_begin(struct relay_queue *q, struct relay_queue_envelope *env,
 	q->last_id = idv;
 	w->q = q;
 	w->fd = -1;
+	w->msg_pool = queue__pool_take(&q->pool, relay_clock_mono_us(q->clock));
+	w->env_pool = queue__pool_take(&q->pool, relay_clock_mono_us(q->clock));
 	w->stage = WRITER_RECEIVING;
 	q->writers++;
 	*out = w;
@@ -1309,6 +1437,28 @@ op_free(struct op *op)
 	free(op);
 }
 
+/* Files an op took from or gave to the pool, once it is done (status:
+ * its result, the directory fsync's included). */
+static void
+pool_settle_op(struct relay_queue *q, struct op *op, int status)
+{
+	uint64_t ready = relay_clock_mono_us(q->clock) + QUEUE_POOL_REUSE_US;
+
+	switch (op->kind) {
+	case OP_UPDATE:
+		(void)queue__pool_put(&q->pool, op->pool[0], 0);
+		break;
+	case OP_REMOVE:
+		/* Reused only once the removal is on disk (status 0 comes
+		 * after the directory fsync). */
+		for (size_t i = 0; i < 2; i++)
+			queue__pool_settle(&q->pool, op->pool[i],
+			    op->pooled[i] && status == 0, ready);
+		break;
+	}
+	op->pool[0] = op->pool[1] = QUEUE__POOL_NONE;
+}
+
 /* Finishes the head op of entry e and starts the next. */
 static void
 op_done(struct relay_queue *q, struct entry *e, int status)
@@ -1317,6 +1467,7 @@ op_done(struct relay_queue *q, struct entry *e, int status)
 	char id[RELAY_QUEUE_ID_SIZE];
 
 	memcpy(id, op->id, sizeof(id));
+	pool_settle_op(q, op, status);
 	e->ops = op->next;
 	if (e->ops == NULL)
 		e->ops_tail = NULL;
@@ -1349,6 +1500,16 @@ op_start(struct relay_queue *q, struct entry *e)
 	}
 	memcpy(j->id, op->id, sizeof(j->id));
 	j->op = op;
+	switch (op->kind) {
+	case OP_UPDATE:
+		op->pool[0] =
+		    queue__pool_take(&q->pool, relay_clock_mono_us(q->clock));
+		break;
+	case OP_REMOVE:
+		op->pool[0] = queue__pool_reserve(&q->pool);
+		op->pool[1] = queue__pool_reserve(&q->pool);
+		break;
+	}
 	j->buf = op->buf;
 	j->buflen = op->buflen;
 	rc = job_submit(j);
@@ -1420,6 +1581,7 @@ relay_queue_update(struct relay_queue *q,
 	if (op == NULL)
 		return RELAY_QUEUE_ENOMEM;
 	op->kind = OP_UPDATE;
+	op->pool[0] = op->pool[1] = QUEUE__POOL_NONE;
 	memcpy(op->id, env->id, sizeof(op->id));
 	op->buf = relay_queue_envelope_format(env, &op->buflen);
 	if (op->buf == NULL) {
@@ -1450,6 +1612,7 @@ relay_queue_remove(struct relay_queue *q, const char *id,
 	if (op == NULL)
 		return RELAY_QUEUE_ENOMEM;
 	op->kind = OP_REMOVE;
+	op->pool[0] = op->pool[1] = QUEUE__POOL_NONE;
 	memcpy(op->id, id, sizeof(op->id));
 	op->cb = cb;
 	op->arg = arg;
@@ -1777,6 +1940,60 @@ out:
 	return rc;
 }
 
+/* The value of a pool file name (16 upper-case hex digits), or
+ * QUEUE__POOL_NONE when name is not one. */
+static uint64_t
+pool_name_parse(const char *name)
+{
+	uint64_t v = 0;
+
+	if (strlen(name) != POOL_NAME_LEN)
+		return QUEUE__POOL_NONE;
+	for (size_t i = 0; i < POOL_NAME_LEN; i++) {
+		char c = name[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+			return QUEUE__POOL_NONE;
+		v = v * 16 + (uint64_t)(c <= '9' ? c - '0' : c - 'A' + 10);
+	}
+	return v;
+}
+
+/*
+ * Lists the spent files in pool/ for reuse (after tmp/ was emptied). A
+ * file the pool may not write over is unlinked instead: a name that is
+ * not a pool name, anything but a plain file, and a file with a second
+ * link. The last happens only after a power cut on a file system that
+ * does not order its metadata (ext4 without a journal): a removal's
+ * rename may then have reached pool/ but not queue/, and fsck leaves
+ * the file under both names; writing over it would change a queued
+ * message. More than QUEUE__POOL_MAX files: the rest are unlinked.
+ */
+static void
+pool_load(struct relay_queue *q)
+{
+	DIR *d = opendir(q->pooldir.s);
+	struct dirent *de;
+
+	if (d == NULL)
+		return; /* no reuse; new files are created as before */
+	while ((de = readdir(d)) != NULL) {
+		uint64_t name = pool_name_parse(de->d_name);
+		struct path p;
+		struct stat st;
+
+		if (de->d_name[0] == '.' ||
+		    !mkpath(&p, q->pooldir.s, de->d_name, NULL, NULL))
+			continue;
+		if (name != QUEUE__POOL_NONE && lstat(p.s, &st) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+		    queue__pool_put(&q->pool, name, 0))
+			continue;
+		(void)unlink(p.s);
+	}
+	(void)closedir(d);
+}
+
 static int
 load_index(struct relay_queue *q, char *err, size_t errlen)
 {
@@ -1899,6 +2116,7 @@ relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
 	}
 	(void)mkpath(&q->tmpdir, dir, "tmp", NULL, NULL);
 	(void)mkpath(&q->qdir, dir, "queue", NULL, NULL);
+	(void)mkpath(&q->pooldir, dir, "pool", NULL, NULL);
 	if ((e = mkdir_p(dir)) != 0) {
 		seterr(err, errlen, "%s: cannot create: %s", dir, strerror(e));
 		rc = RELAY_QUEUE_EIO;
@@ -1908,7 +2126,8 @@ relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
 	if (rc != 0)
 		goto fail;
 	if (((e = mkdir_p(q->tmpdir.s)) != 0) ||
-	    ((e = mkdir_p(q->qdir.s)) != 0)) {
+	    ((e = mkdir_p(q->qdir.s)) != 0) ||
+	    ((e = mkdir_p(q->pooldir.s)) != 0)) {
 		seterr(err, errlen, "%s: cannot create spool directories: %s",
 		    dir, strerror(e));
 		rc = RELAY_QUEUE_EIO;
@@ -1921,6 +2140,8 @@ relay_queue_open(uv_loop_t *loop, const char *dir, struct relay_queue **out,
 		goto fail;
 	}
 	rc = recover(q, err, errlen);
+	if (rc == 0)
+		pool_load(q);
 	if (rc == 0)
 		rc = load_index(q, err, errlen);
 	if (rc != 0)
