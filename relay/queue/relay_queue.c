@@ -14,6 +14,8 @@
  *                        and their per-recipient state
  *     corrupt/         envelopes that did not parse at startup, kept for
  *                      a human
+ *     pool/            spent files of removed messages, written over by
+ *                      later ones (relay_queue_pool.c; QUEUE.md "The pool")
  *
  * A message EXISTS exactly when queue/ID.env exists. Every file enters
  * queue/ by rename(2) after its data was fsync'd, so readers never see a
@@ -28,8 +30,12 @@
  *      time: group commit)
  *   6. callback: the SMTP server may now answer 250
  * Update protocol: tmp/ID.upd written + fsync, rename over queue/ID.env,
- * fsync(queue/), callback. Remove: unlink queue/ID.env (the message is
- * gone), unlink queue/ID.msg, fsync(queue/).
+ * fsync(queue/), callback. Remove: rename queue/ID.env into pool/ (the
+ * message is gone), then queue/ID.msg, callback; no fsync(queue/) of its
+ * own (a crash before the next one repeats a delivery, never loses one);
+ * only after the next successful one may a new message write over them. Files in tmp/ are pool files renamed there
+ * when the pool has one ready (open_spool_file), written from offset 0
+ * and cut to length (seal_file) before their fsync.
  *
  * Recovery at open (the spool lock proves no one else is writing):
  *   - queue/ID.env without queue/ID.msg but with tmp/ID.msg: step 4
@@ -39,6 +45,8 @@
  *     (no 250 was sent) or a remove cut short: unlinked.
  *   - everything in tmp/ is unlinked (torn content, torn envelopes and
  *     torn updates; the previous queue/ID.env survives an update).
+ *   - pool/ is listed for reuse, except what may not be written over
+ *     (pool_load).
  *
  * Memory: the index keeps one small struct entry per message (about 80
  * bytes), in id order; envelopes are read from disk when needed.
@@ -478,7 +486,7 @@ struct relay_queue_writer {
 	bool aborted;     /* abandoned before commit: files go */
 	bool silent;      /* owner gone: no more callbacks */
 	bool commit_wanted;
-	int fd;    /* tmp/ID.msg once created (worker side) */
+	int fd; /* tmp/ID.msg once created (worker side) */
 	/* Spent files from the pool for tmp/ID.msg and tmp/ID.env, or
 	 * QUEUE__POOL_NONE; the worker uses them up (open_spool_file). */
 	uint64_t msg_pool, env_pool;
@@ -497,6 +505,10 @@ struct relay_queue {
 	char *dir;
 	struct path tmpdir, qdir, pooldir;
 	struct queue__pool pool; /* spent files in pooldir */
+	/* Pool names of removed files waiting for the next directory fsync
+	 * to start (pool_limbo_add). */
+	uint64_t *limbo;
+	size_t limbo_n, limbo_cap;
 	int lockfd;
 	int qdirfd;
 	struct entry *ent;
@@ -540,6 +552,8 @@ struct job {
 	struct op *op; /* UPDATE, REMOVE */
 	char id[RELAY_QUEUE_ID_SIZE];
 	struct sync_wait *waiters;        /* JOB_DIRSYNC */
+	uint64_t *limbo;                  /* JOB_DIRSYNC: pool names it */
+	size_t limbo_n;                   /* makes usable (after_dirsync) */
 	struct relay_queue_envelope *env; /* JOB_LOAD result */
 	relay_queue_load_cb load_cb;
 	void *arg;
@@ -995,9 +1009,38 @@ sync_start(struct relay_queue *q)
 		free(j);
 		return rc;
 	}
+	/* Removals renamed before this fsync starts are on disk when it
+	 * succeeds: their files may then be written over. */
+	j->limbo = q->limbo;
+	j->limbo_n = q->limbo_n;
+	q->limbo = NULL;
+	q->limbo_n = q->limbo_cap = 0;
 	q->sync_next = q->sync_next_tail = NULL;
 	q->sync_running = true;
 	return 0;
+}
+
+/*
+ * A removed message's file went into the pool as name; it may be written
+ * over only once its removal is on disk, i.e. after the next directory
+ * fsync that starts from now on succeeded (a removal does not ask for one
+ * itself). Out of memory: the file stays unused in pool/.
+ */
+static void
+pool_limbo_add(struct relay_queue *q, uint64_t name)
+{
+	if (q->limbo_n == q->limbo_cap) {
+		size_t cap = q->limbo_cap ? q->limbo_cap * 2 : 64;
+		uint64_t *n = realloc(q->limbo, cap * sizeof(*n));
+
+		if (n == NULL) {
+			queue__pool_settle(&q->pool, name, false, 0);
+			return;
+		}
+		q->limbo = n;
+		q->limbo_cap = cap;
+	}
+	q->limbo[q->limbo_n++] = name;
 }
 
 static void
@@ -1038,6 +1081,11 @@ after_dirsync(struct job *j)
 	int rc;
 
 	q->sync_running = false;
+	for (size_t i = 0; i < j->limbo_n; i++)
+		queue__pool_settle(&q->pool, j->limbo[i], j->status == 0,
+		    relay_clock_mono_us(q->clock) + QUEUE_POOL_REUSE_US);
+	free(j->limbo);
+	j->limbo = NULL;
 	/* Those who arrived while this fsync ran may have renamed after it
 	 * started: they need a fresh one. Start it before reporting. */
 	rc = sync_start(q);
@@ -1437,23 +1485,22 @@ op_free(struct op *op)
 	free(op);
 }
 
-/* Files an op took from or gave to the pool, once it is done (status:
- * its result, the directory fsync's included). */
+/* Files an op took from or gave to the pool, once it is done. */
 static void
 pool_settle_op(struct relay_queue *q, struct op *op, int status)
 {
-	uint64_t ready = relay_clock_mono_us(q->clock) + QUEUE_POOL_REUSE_US;
-
 	switch (op->kind) {
 	case OP_UPDATE:
 		(void)queue__pool_put(&q->pool, op->pool[0], 0);
 		break;
 	case OP_REMOVE:
-		/* Reused only once the removal is on disk (status 0 comes
-		 * after the directory fsync). */
-		for (size_t i = 0; i < 2; i++)
-			queue__pool_settle(&q->pool, op->pool[i],
-			    op->pooled[i] && status == 0, ready);
+		for (size_t i = 0; i < 2; i++) {
+			if (op->pooled[i] && status == 0)
+				pool_limbo_add(q, op->pool[i]);
+			else
+				queue__pool_settle(&q->pool, op->pool[i], false,
+				    0);
+		}
 		break;
 	}
 	op->pool[0] = op->pool[1] = QUEUE__POOL_NONE;
@@ -1528,7 +1575,11 @@ after_op_job(struct job *j)
 
 	j->buf = NULL; /* owned by op */
 	assert(e != NULL && e->ops == op);
-	if (j->status != 0) {
+	/* A removal is not worth a directory fsync of its own: a crash
+	 * before the next one at worst repeats a delivery, never loses one
+	 * (Postfix does not fsync a removal either). Its files wait for that
+	 * fsync before reuse (pool_limbo_add). */
+	if (j->status != 0 || op->kind == OP_REMOVE) {
 		op_done(q, e, j->status);
 		return;
 	}
@@ -1659,6 +1710,7 @@ queue_free(struct relay_queue *q)
 	if (q->lockfd >= 0)
 		(void)close(q->lockfd); /* releases the flock */
 	free(q->ent);
+	free(q->limbo);
 	free(q->dir);
 	free(q);
 	if (cb != NULL)
