@@ -86,6 +86,9 @@ int (*queue__fault)(enum queue__op op, const char *path);
  * reader without the lock that opened one just before (queue show)
  * reads it whole. */
 #define QUEUE_POOL_REUSE_US (1000 * 1000)
+/* Content files larger than this are unlinked, not kept in the pool, so
+ * that the pool holds at most QUEUE__POOL_MAX times this on disk. */
+#define QUEUE_POOL_FILE_MAX (256 * 1024)
 /* An envelope file larger than this is corrupt (10 attempts x rcpts). */
 #define ENV_FILE_MAX (64 * 1024 * 1024)
 
@@ -1554,7 +1557,11 @@ op_start(struct relay_queue *q, struct entry *e)
 		break;
 	case OP_REMOVE:
 		op->pool[0] = queue__pool_reserve(&q->pool);
-		op->pool[1] = queue__pool_reserve(&q->pool);
+		/* A large content file is freed: the pool would keep its
+		 * blocks for as long as it waits there. */
+		op->pool[1] = e->info.size <= QUEUE_POOL_FILE_MAX
+		    ? queue__pool_reserve(&q->pool)
+		    : QUEUE__POOL_NONE;
 		break;
 	}
 	j->buf = op->buf;

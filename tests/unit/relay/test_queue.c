@@ -1040,6 +1040,28 @@ test_pool_recovery(void **state)
 	relay_queue_envelope_free(env);
 }
 
+/* The content of a large message is freed, not kept: the pool's size on
+ * disk stays bounded. */
+static void
+test_pool_skips_large(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	size_t len = 300 * 1024;
+	char *big = malloc(len);
+	struct commit_res r;
+
+	assert_non_null(big);
+	memset(big, 'b', len);
+	r = put_message(f, env, big, len, 65536);
+	assert_int_equal(r.status, 0);
+	remove_message(f, r.id);
+	assert_int_equal(count_files(f->dir, "queue"), 0);
+	assert_int_equal(count_files(f->dir, "pool"), 1); /* the envelope */
+	free(big);
+	relay_queue_envelope_free(env);
+}
+
 /* The FIFO of pool names: ready times, the cap, reservations. */
 static void
 test_pool_fifo(void **state)
@@ -1379,6 +1401,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pool_recovery, setup,
 		    teardown),
 		cmocka_unit_test(test_pool_fifo),
+		cmocka_unit_test_setup_teardown(test_pool_skips_large, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_pool_needs_dirsync, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_crash_recovery, setup,
