@@ -239,12 +239,14 @@ start_server_tls(struct relay_daemon *d, char *err, size_t errlen)
 }
 
 /* Give the spool tree to uid/gid: the directories and every file directly
- * in them (the spool is flat: lock, tmp/, queue/, corrupt/). */
+ * in them (the spool is flat: lock, tmp/, queue/, corrupt/, pool/). Without
+ * pool/ every removal's rename into it fails and the queue falls back to
+ * creating and unlinking files (relay/QUEUE.md "The pool"). */
 static int
 chown_spool(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	static const char *const sub[] = { "", "tmp", "queue", "corrupt",
-		RELAY_TLSRPT_DIR };
+		"pool", RELAY_TLSRPT_DIR };
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		char path[PATH_MAX];
 		int w = snprintf(path, sizeof(path), "%s%s%s", dir,

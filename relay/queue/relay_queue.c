@@ -14,6 +14,8 @@
  *                        and their per-recipient state
  *     corrupt/         envelopes that did not parse at startup, kept for
  *                      a human
+ *     pool/            spent files of removed messages, written over by
+ *                      later ones (relay_queue_pool.c; QUEUE.md "The pool")
  *
  * A message EXISTS exactly when queue/ID.env exists. Every file enters
  * queue/ by rename(2) after its data was fsync'd, so readers never see a
@@ -28,9 +30,12 @@
  *      time: group commit)
  *   6. callback: the SMTP server may now answer 250
  * Update protocol: tmp/ID.upd written + fsync, rename over queue/ID.env,
- * fsync(queue/), callback. Remove: unlink queue/ID.env (the message is
- * gone), unlink queue/ID.msg, both on the loop thread at once, then
- * fsync(queue/) on the pool, callback.
+ * fsync(queue/), callback. Remove: rename queue/ID.env into pool/ (the
+ * message is gone), then queue/ID.msg, both on the loop at once, callback; no fsync(queue/) of its
+ * own (a crash before the next one repeats a delivery, never loses one);
+ * only after the next successful one may a new message write over them. Files in tmp/ are pool files renamed there
+ * when the pool has one ready (open_spool_file), written from offset 0
+ * and cut to length (seal_file) before their fsync.
  *
  * Recovery at open (the spool lock proves no one else is writing):
  *   - queue/ID.env without queue/ID.msg but with tmp/ID.msg: step 4
@@ -40,6 +45,8 @@
  *     (no 250 was sent) or a remove cut short: unlinked.
  *   - everything in tmp/ is unlinked (torn content, torn envelopes and
  *     torn updates; the previous queue/ID.env survives an update).
+ *   - pool/ is listed for reuse, except what may not be written over
+ *     (pool_load).
  *
  * Loading at start (relay_queue_open_lazy + relay_queue_load_start): the
  * open lists queue/ by name only, recovers and sets the id clock, so
@@ -83,6 +90,14 @@ int (*queue__fault)(enum queue__op op, const char *path);
 
 /* Content is written in pieces of this size (one write(2) each). */
 #define CHUNK_SIZE (64 * 1024)
+/* A removed message's files wait this long in the pool after their
+ * removal is on disk before a new message writes over them, so that a
+ * reader without the lock that opened one just before (queue show)
+ * reads it whole. */
+#define QUEUE_POOL_REUSE_US (1000 * 1000)
+/* Content files larger than this are unlinked, not kept in the pool, so
+ * that the pool holds at most QUEUE__POOL_MAX times this on disk. */
+#define QUEUE_POOL_FILE_MAX (256 * 1024)
 /* An envelope file larger than this is corrupt (10 attempts x rcpts). */
 #define ENV_FILE_MAX (64 * 1024 * 1024)
 /* Envelopes parsed by one start-up load job, and the jobs in flight: two
@@ -192,6 +207,67 @@ create_file(const char *path)
 	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
+/* A pool name as a file name: 16 upper-case hex digits. */
+#define POOL_NAME_LEN 16
+
+static void
+pool_name_format(char s[POOL_NAME_LEN + 1], uint64_t name)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (int i = POOL_NAME_LEN - 1; i >= 0; i--) {
+		s[i] = hex[name & 15];
+		name >>= 4;
+	}
+	s[POOL_NAME_LEN] = '\0';
+}
+
+static bool pool_path(char *buf, size_t size, const char *dir, uint64_t name);
+
+/*
+ * Opens path (in tmp/) for writing from offset 0: the spent file pool
+ * name *name renamed to path when there is one, to be written over and
+ * cut to its length before its fsync (no inode is allocated), else a new
+ * file. *name is used up either way (QUEUE__POOL_NONE afterwards).
+ */
+static int
+open_spool_file(const char *dir, uint64_t *name, const char *path)
+{
+	char from[PATH_MAX];
+	uint64_t n = *name;
+	int fd;
+
+	*name = QUEUE__POOL_NONE;
+	if (n != QUEUE__POOL_NONE && pool_path(from, sizeof(from), dir, n)) {
+		if (fault(RELAY__QOP_OPEN, path))
+			return -1;
+		if (rename(from, path) == 0) {
+			fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
+				return fd;
+			(void)unlink(path);
+		}
+	}
+	fd = create_file(path);
+	if (fd < 0 && errno == EEXIST) {
+		(void)unlink(path);
+		fd = create_file(path);
+	}
+	return fd;
+}
+
+/*
+ * Ends the data of fd at len (a recycled file may be longer) and fsyncs
+ * it: the data and the inode are on disk when this returns 0.
+ */
+static int
+seal_file(int fd, const char *path, uint64_t len)
+{
+	if (ftruncate(fd, (off_t)len) != 0)
+		return -1;
+	return fsync_fd(fd, path, RELAY__QOP_FSYNC);
+}
+
 static int
 rename_file(const char *from, const char *to)
 {
@@ -200,20 +276,18 @@ rename_file(const char *from, const char *to)
 	return rename(from, to);
 }
 
-/* Writes buf to a new file at path and fsyncs it; errno on failure. */
+/* Writes buf to path (open_spool_file(): pool name *name or a new file)
+ * and fsyncs it; errno on failure (path is then gone). */
 static int
-write_new_file(const char *path, const void *buf, size_t len)
+write_spool_file(const char *dir, uint64_t *name, const char *path,
+    const void *buf, size_t len)
 {
-	int fd = create_file(path), e;
+	int fd = open_spool_file(dir, name, path), e;
 
-	if (fd < 0 && errno == EEXIST) {
-		(void)unlink(path);
-		fd = create_file(path);
-	}
 	if (fd < 0)
 		return -1;
 	if (write_full(fd, path, buf, len) != 0 ||
-	    fsync_fd(fd, path, RELAY__QOP_FSYNC) != 0) {
+	    seal_file(fd, path, len) != 0) {
 		e = errno;
 		(void)close(fd);
 		(void)unlink(path);
@@ -397,6 +471,40 @@ mkpath(struct path *p, const char *dir, const char *sub, const char *id,
 	    (suffix == NULL || path_add(p, &len, suffix));
 }
 
+/* buf = dir "/pool/" NAME; false if it does not fit. */
+static bool
+pool_path(char *buf, size_t size, const char *dir, uint64_t name)
+{
+	char s[POOL_NAME_LEN + 1];
+	int n;
+
+	pool_name_format(s, name);
+	n = snprintf(buf, size, "%s/pool/%s", dir, s);
+	return n > 0 && (size_t)n < size;
+}
+
+/*
+ * Moves path (a file of a removed message) into the pool as name, or
+ * unlinks it when name is QUEUE__POOL_NONE or the rename fails. Returns
+ * 1 when it went into the pool, 0 when it is gone otherwise (or was
+ * already), -1 with errno when it is still there.
+ */
+static int
+retire_file(const char *dir, uint64_t name, const char *path)
+{
+	char to[PATH_MAX];
+
+	if (name != QUEUE__POOL_NONE && pool_path(to, sizeof(to), dir, name)) {
+		if (rename(path, to) == 0)
+			return 1;
+		if (errno == ENOENT)
+			return 0;
+	}
+	if (unlink(path) != 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
 /* 14 upper-case hex digits; v < 16^14 (the year 4254). */
 static void
 format_id(char id[RELAY_QUEUE_ID_SIZE], uint64_t v)
@@ -459,7 +567,10 @@ struct relay_queue_writer {
 	bool aborted;     /* abandoned before commit: files go */
 	bool silent;      /* owner gone: no more callbacks */
 	bool commit_wanted;
-	int fd;    /* tmp/ID.msg once created (worker side) */
+	int fd; /* tmp/ID.msg once created (worker side) */
+	/* Spent files from the pool for tmp/ID.msg and tmp/ID.env, or
+	 * QUEUE__POOL_NONE; the worker uses them up (open_spool_file). */
+	uint64_t msg_pool, env_pool;
 	int error; /* sticky */
 	struct chunk *head, *tail;
 	size_t buffered;
@@ -473,7 +584,12 @@ struct relay_queue_writer {
 struct relay_queue {
 	uv_loop_t *loop;
 	char *dir;
-	struct path tmpdir, qdir;
+	struct path tmpdir, qdir, pooldir;
+	struct queue__pool pool; /* spent files in pooldir */
+	/* Pool names of removed files waiting for the next directory fsync
+	 * to start (pool_limbo_add). */
+	uint64_t *limbo;
+	size_t limbo_n, limbo_cap;
 	int lockfd;
 	int qdirfd;
 	struct entry *ent;
@@ -509,7 +625,7 @@ enum job_kind {
 	JOB_CLEAN,      /* writer: close fd, unlink its files */
 	JOB_DIRSYNC,    /* fsync(queue/) */
 	JOB_UPDATE,     /* write tmp/ID.upd, rename over queue/ID.env */
-	JOB_REMOVE,     /* unlink queue/ID.env, queue/ID.msg */
+	JOB_REMOVE,     /* a removal's result (its renames ran on the loop) */
 	JOB_LOAD,       /* read and parse queue/ID.env */
 	JOB_LOAD_BATCH, /* start-up load: parse a batch of envelopes */
 	JOB_NOOP,       /* lets close() finish asynchronously */
@@ -528,6 +644,8 @@ struct job {
 	struct op *op; /* UPDATE, REMOVE */
 	char id[RELAY_QUEUE_ID_SIZE];
 	struct sync_wait *waiters;        /* JOB_DIRSYNC */
+	uint64_t *limbo;                  /* JOB_DIRSYNC: pool names it */
+	size_t limbo_n;                   /* makes usable (after_dirsync) */
 	struct relay_queue_envelope *env; /* JOB_LOAD result */
 	relay_queue_load_cb load_cb;
 	void *arg;
@@ -550,6 +668,11 @@ struct op {
 	void *arg;
 	int status;
 	struct sync_wait sw;
+	/* OP_UPDATE: [0] a spent file for tmp/ID.upd (used up by the
+	 * worker). OP_REMOVE: the pool names reserved for queue/ID.env
+	 * [0] and queue/ID.msg [1], and whether each went in. */
+	uint64_t pool[2];
+	bool pooled[2];
 };
 
 static void work_cb(uv_work_t *req);
@@ -596,7 +719,7 @@ work_flush(struct job *j)
 
 	(void)mkpath(&p, j->q->dir, "tmp", w->env->id, ".msg");
 	if (w->fd < 0) {
-		w->fd = create_file(p.s);
+		w->fd = open_spool_file(j->q->dir, &w->msg_pool, p.s);
 		if (w->fd < 0) {
 			j->status = map_errno(errno);
 			return;
@@ -623,15 +746,17 @@ work_commit(struct job *j)
 	(void)mkpath(&tenv, j->q->dir, "tmp", id, ".env");
 	(void)mkpath(&qmsg, j->q->dir, "queue", id, ".msg");
 	(void)mkpath(&qenv, j->q->dir, "queue", id, ".env");
-	if (w->fd < 0 && (w->fd = create_file(tmsg.s)) < 0)
+	if (w->fd < 0 &&
+	    (w->fd = open_spool_file(j->q->dir, &w->msg_pool, tmsg.s)) < 0)
 		goto fail;
-	if (fsync_fd(w->fd, tmsg.s, RELAY__QOP_FSYNC) != 0)
+	if (seal_file(w->fd, tmsg.s, w->env->size) != 0)
 		goto fail;
 	e = close(w->fd);
 	w->fd = -1;
 	if (e != 0)
 		goto fail;
-	if (write_new_file(tenv.s, j->buf, j->buflen) != 0)
+	if (write_spool_file(j->q->dir, &w->env_pool, tenv.s, j->buf,
+	        j->buflen) != 0)
 		goto fail;
 	if (rename_file(tmsg.s, qmsg.s) != 0)
 		goto fail;
@@ -696,7 +821,8 @@ work_update(struct job *j)
 		j->status = RELAY_QUEUE_ENOENT;
 		return;
 	}
-	if (write_new_file(tmp.s, j->buf, j->buflen) != 0 ||
+	if (write_spool_file(j->q->dir, &j->op->pool[0], tmp.s, j->buf,
+	        j->buflen) != 0 ||
 	    rename_file(tmp.s, dst.s) != 0) {
 		j->status = map_errno(errno);
 		if (j->status == RELAY_QUEUE_ENOENT)
@@ -708,16 +834,22 @@ work_update(struct job *j)
 static void
 work_remove(struct job *j)
 {
+	struct op *op = j->op;
 	struct path p;
+	int r;
 
-	/* Envelope first: from that moment the message does not exist. */
+	/* Envelope first: from that moment the message does not exist. Both
+	 * files go into the pool (retire_file), where they wait until the
+	 * directory fsync that follows has made this removal durable. */
 	(void)mkpath(&p, j->q->dir, "queue", j->id, ".env");
-	if (unlink(p.s) != 0 && errno != ENOENT) {
+	r = retire_file(j->q->dir, op->pool[0], p.s);
+	if (r < 0) {
 		j->status = map_errno(errno);
 		return;
 	}
+	op->pooled[0] = r == 1;
 	(void)mkpath(&p, j->q->dir, "queue", j->id, ".msg");
-	(void)unlink(p.s);
+	op->pooled[1] = retire_file(j->q->dir, op->pool[1], p.s) == 1;
 }
 
 static void
@@ -733,6 +865,13 @@ work_load(struct job *j)
 		return;
 	j->status = relay_queue_envelope_parse(buf, len, &j->env);
 	free(buf);
+	/* A message removed since the load was asked for may have left its
+	 * file to the pool and a later message: not this one any more. */
+	if (j->status == 0 && strcmp(j->env->id, j->id) != 0) {
+		relay_queue_envelope_free(j->env);
+		j->env = NULL;
+		j->status = RELAY_QUEUE_ENOENT;
+	}
 }
 
 static void
@@ -757,8 +896,7 @@ work_cb(uv_work_t *req)
 		work_update(j);
 		break;
 	case JOB_REMOVE:
-		work_remove(j);
-		break;
+		break; /* done on the loop (op_start); carries the result */
 	case JOB_LOAD:
 		work_load(j);
 		break;
@@ -1000,9 +1138,38 @@ sync_start(struct relay_queue *q)
 		free(j);
 		return rc;
 	}
+	/* Removals renamed before this fsync starts are on disk when it
+	 * succeeds: their files may then be written over. */
+	j->limbo = q->limbo;
+	j->limbo_n = q->limbo_n;
+	q->limbo = NULL;
+	q->limbo_n = q->limbo_cap = 0;
 	q->sync_next = q->sync_next_tail = NULL;
 	q->sync_running = true;
 	return 0;
+}
+
+/*
+ * A removed message's file went into the pool as name; it may be written
+ * over only once its removal is on disk, i.e. after the next directory
+ * fsync that starts from now on succeeded (a removal does not ask for one
+ * itself). Out of memory: the file stays unused in pool/.
+ */
+static void
+pool_limbo_add(struct relay_queue *q, uint64_t name)
+{
+	if (q->limbo_n == q->limbo_cap) {
+		size_t cap = q->limbo_cap ? q->limbo_cap * 2 : 64;
+		uint64_t *n = realloc(q->limbo, cap * sizeof(*n));
+
+		if (n == NULL) {
+			queue__pool_settle(&q->pool, name, false, 0);
+			return;
+		}
+		q->limbo = n;
+		q->limbo_cap = cap;
+	}
+	q->limbo[q->limbo_n++] = name;
 }
 
 static void
@@ -1043,6 +1210,11 @@ after_dirsync(struct job *j)
 	int rc;
 
 	q->sync_running = false;
+	for (size_t i = 0; i < j->limbo_n; i++)
+		queue__pool_settle(&q->pool, j->limbo[i], j->status == 0,
+		    relay_clock_mono_us(q->clock) + QUEUE_POOL_REUSE_US);
+	free(j->limbo);
+	j->limbo = NULL;
 	/* Those who arrived while this fsync ran may have renamed after it
 	 * started: they need a fresh one. Start it before reporting. */
 	rc = sync_start(q);
@@ -1072,6 +1244,9 @@ writer_free(struct relay_queue_writer *w)
 		w->cbs = c->next;
 		free(c);
 	}
+	/* Pool files the writer did not use are still in the pool. */
+	(void)queue__pool_put(&q->pool, w->msg_pool, 0);
+	(void)queue__pool_put(&q->pool, w->env_pool, 0);
 	relay_queue_envelope_free(w->env);
 	free(w);
 	q->writers--;
@@ -1299,6 +1474,8 @@ relay_queue_msg_begin(struct relay_queue *q, struct relay_queue_envelope *env,
 	q->last_id = idv;
 	w->q = q;
 	w->fd = -1;
+	w->msg_pool = queue__pool_take(&q->pool, relay_clock_mono_us(q->clock));
+	w->env_pool = queue__pool_take(&q->pool, relay_clock_mono_us(q->clock));
 	w->stage = WRITER_RECEIVING;
 	q->writers++;
 	*out = w;
@@ -1438,6 +1615,27 @@ op_free(struct op *op)
 	free(op);
 }
 
+/* Files an op took from or gave to the pool, once it is done. */
+static void
+pool_settle_op(struct relay_queue *q, struct op *op, int status)
+{
+	switch (op->kind) {
+	case OP_UPDATE:
+		(void)queue__pool_put(&q->pool, op->pool[0], 0);
+		break;
+	case OP_REMOVE:
+		for (size_t i = 0; i < 2; i++) {
+			if (op->pooled[i] && status == 0)
+				pool_limbo_add(q, op->pool[i]);
+			else
+				queue__pool_settle(&q->pool, op->pool[i], false,
+				    0);
+		}
+		break;
+	}
+	op->pool[0] = op->pool[1] = QUEUE__POOL_NONE;
+}
+
 /* Finishes the head op of entry e and starts the next. */
 static void
 op_done(struct relay_queue *q, struct entry *e, int status)
@@ -1446,6 +1644,7 @@ op_done(struct relay_queue *q, struct entry *e, int status)
 	char id[RELAY_QUEUE_ID_SIZE];
 
 	memcpy(id, op->id, sizeof(id));
+	pool_settle_op(q, op, status);
 	e->ops = op->next;
 	if (e->ops == NULL)
 		e->ops_tail = NULL;
@@ -1470,20 +1669,38 @@ op_start(struct relay_queue *q, struct entry *e)
 	struct op *op = e->ops;
 
 	if (op->kind == OP_REMOVE) {
-		/* The unlinks run here, on the loop, not on the thread pool:
-		 * queued behind the commits' fsyncs they waited seconds under
+		/* The removal runs here, on the loop, not on the thread pool:
+		 * queued behind the commits' fsyncs it waited seconds under
 		 * load, and a crash in that time delivered the message again.
-		 * Two unlinks are cheap; only the directory fsync that makes
-		 * them durable against power loss goes to the pool. */
-		struct job rm = { .q = q, .kind = JOB_REMOVE };
+		 * Two renames into pool/ (or unlinks) are cheap. No directory
+		 * fsync of its own: a power cut before the next one at worst
+		 * repeats a delivery, never loses one (Postfix does not fsync
+		 * a removal either); the files wait for that fsync before
+		 * reuse (pool_limbo_add). */
+		struct job rm = { .q = q, .kind = JOB_REMOVE, .op = op };
 		memcpy(rm.id, op->id, sizeof(rm.id));
+		op->pool[0] = queue__pool_reserve(&q->pool);
+		/* A large content file is freed: the pool would keep its
+		 * blocks for as long as it waits there. */
+		op->pool[1] = e->info.size <= QUEUE_POOL_FILE_MAX
+		    ? queue__pool_reserve(&q->pool)
+		    : QUEUE__POOL_NONE;
 		work_remove(&rm);
-		if (rm.status != 0) {
-			op_done(q, e, rm.status);
+		/* The callback still runs from the loop later, never inside
+		 * relay_queue_remove(): a job that only carries the result. */
+		struct job *j = job_new(q, JOB_REMOVE);
+		if (j == NULL) {
+			op_done(q, e, rm.status != 0 ? rm.status
+			                             : RELAY_QUEUE_ENOMEM);
 			return;
 		}
-		op->sw.done = op_sync_done;
-		sync_request(q, &op->sw);
+		memcpy(j->id, op->id, sizeof(j->id));
+		j->op = op;
+		j->status = rm.status;
+		if (job_submit(j) != 0) {
+			free(j);
+			op_done(q, e, rm.status);
+		}
 		return;
 	}
 
@@ -1496,6 +1713,14 @@ op_start(struct relay_queue *q, struct entry *e)
 	}
 	memcpy(j->id, op->id, sizeof(j->id));
 	j->op = op;
+	switch (op->kind) {
+	case OP_UPDATE:
+		op->pool[0] =
+		    queue__pool_take(&q->pool, relay_clock_mono_us(q->clock));
+		break;
+	case OP_REMOVE:
+		break; /* done on the loop above */
+	}
 	j->buf = op->buf;
 	j->buflen = op->buflen;
 	rc = job_submit(j);
@@ -1514,7 +1739,12 @@ after_op_job(struct job *j)
 
 	j->buf = NULL; /* owned by op */
 	assert(e != NULL && e->ops == op);
-	if (j->status != 0) {
+	/* A removal was done on the loop (op_start()) and has no directory
+	 * fsync of its own: a power cut before the next one at worst repeats
+	 * a delivery, never loses one (Postfix does not fsync a removal
+	 * either). Its files wait for that fsync before reuse
+	 * (pool_limbo_add). */
+	if (j->status != 0 || op->kind == OP_REMOVE) {
 		op_done(q, e, j->status);
 		return;
 	}
@@ -1567,6 +1797,7 @@ relay_queue_update(struct relay_queue *q,
 	if (op == NULL)
 		return RELAY_QUEUE_ENOMEM;
 	op->kind = OP_UPDATE;
+	op->pool[0] = op->pool[1] = QUEUE__POOL_NONE;
 	memcpy(op->id, env->id, sizeof(op->id));
 	op->buf = relay_queue_envelope_format(env, &op->buflen);
 	if (op->buf == NULL) {
@@ -1597,6 +1828,7 @@ relay_queue_remove(struct relay_queue *q, const char *id,
 	if (op == NULL)
 		return RELAY_QUEUE_ENOMEM;
 	op->kind = OP_REMOVE;
+	op->pool[0] = op->pool[1] = QUEUE__POOL_NONE;
 	memcpy(op->id, id, sizeof(op->id));
 	op->cb = cb;
 	op->arg = arg;
@@ -1645,6 +1877,7 @@ queue_free(struct relay_queue *q)
 	free(q->ent);
 	free(q->load_ids);
 	assert(q->load_done == NULL);
+	free(q->limbo);
 	free(q->dir);
 	free(q);
 	if (cb != NULL)
@@ -1945,6 +2178,60 @@ out:
 	free(msgs.id);
 	free(tmsgs.id);
 	return rc;
+}
+
+/* The value of a pool file name (16 upper-case hex digits), or
+ * QUEUE__POOL_NONE when name is not one. */
+static uint64_t
+pool_name_parse(const char *name)
+{
+	uint64_t v = 0;
+
+	if (strlen(name) != POOL_NAME_LEN)
+		return QUEUE__POOL_NONE;
+	for (size_t i = 0; i < POOL_NAME_LEN; i++) {
+		char c = name[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+			return QUEUE__POOL_NONE;
+		v = v * 16 + (uint64_t)(c <= '9' ? c - '0' : c - 'A' + 10);
+	}
+	return v;
+}
+
+/*
+ * Lists the spent files in pool/ for reuse (after tmp/ was emptied). A
+ * file the pool may not write over is unlinked instead: a name that is
+ * not a pool name, anything but a plain file, and a file with a second
+ * link. The last happens only after a power cut on a file system that
+ * does not order its metadata (ext4 without a journal): a removal's
+ * rename may then have reached pool/ but not queue/, and fsck leaves
+ * the file under both names; writing over it would change a queued
+ * message. More than QUEUE__POOL_MAX files: the rest are unlinked.
+ */
+static void
+pool_load(struct relay_queue *q)
+{
+	DIR *d = opendir(q->pooldir.s);
+	struct dirent *de;
+
+	if (d == NULL)
+		return; /* no reuse; new files are created as before */
+	while ((de = readdir(d)) != NULL) {
+		uint64_t name = pool_name_parse(de->d_name);
+		struct path p;
+		struct stat st;
+
+		if (de->d_name[0] == '.' ||
+		    !mkpath(&p, q->pooldir.s, de->d_name, NULL, NULL))
+			continue;
+		if (name != QUEUE__POOL_NONE && lstat(p.s, &st) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+		    queue__pool_put(&q->pool, name, 0))
+			continue;
+		(void)unlink(p.s);
+	}
+	(void)closedir(d);
 }
 
 /* ---- loading the index from the envelopes ---- */
@@ -2332,6 +2619,7 @@ open_spool(uv_loop_t *loop, const char *dir, struct relay_queue **out,
 	}
 	(void)mkpath(&q->tmpdir, dir, "tmp", NULL, NULL);
 	(void)mkpath(&q->qdir, dir, "queue", NULL, NULL);
+	(void)mkpath(&q->pooldir, dir, "pool", NULL, NULL);
 	if ((e = mkdir_p(dir)) != 0) {
 		seterr(err, errlen, "%s: cannot create: %s", dir, strerror(e));
 		rc = RELAY_QUEUE_EIO;
@@ -2341,7 +2629,8 @@ open_spool(uv_loop_t *loop, const char *dir, struct relay_queue **out,
 	if (rc != 0)
 		goto fail;
 	if (((e = mkdir_p(q->tmpdir.s)) != 0) ||
-	    ((e = mkdir_p(q->qdir.s)) != 0)) {
+	    ((e = mkdir_p(q->qdir.s)) != 0) ||
+	    ((e = mkdir_p(q->pooldir.s)) != 0)) {
 		seterr(err, errlen, "%s: cannot create spool directories: %s",
 		    dir, strerror(e));
 		rc = RELAY_QUEUE_EIO;
@@ -2355,6 +2644,8 @@ open_spool(uv_loop_t *loop, const char *dir, struct relay_queue **out,
 	}
 	struct idlist keep = { 0 };
 	rc = recover(q, err, errlen, &keep);
+	if (rc == 0)
+		pool_load(q);
 	if (rc != 0) {
 		free(keep.id);
 		goto fail;

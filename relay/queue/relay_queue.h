@@ -452,8 +452,11 @@ int relay_queue_update(struct relay_queue *q,
 
 /*
  * Removes message id (all recipients final, or `queue delete`): envelope
- * first, then content, then directory fsync; the index entry goes at
- * once. cb may be NULL. Returns 0, ENOENT, ECANCELED, ENOMEM.
+ * first, then content, each renamed into spool_dir/pool/ for reuse; the
+ * index entry goes at once. No directory fsync of its own: the next
+ * commit's or update's makes it durable, so a crash before that may
+ * bring the message back (delivered again, never lost). cb may be NULL.
+ * Returns 0, ENOENT, ECANCELED, ENOMEM.
  */
 int relay_queue_remove(struct relay_queue *q, const char *id,
     relay_queue_done_cb cb, void *arg) RELAY_QUEUE_WUR;

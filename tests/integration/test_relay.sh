@@ -99,6 +99,10 @@ check "privileges: the spool is owned by danerelay and closed to others (0700)" 
   bash -c "[ \"\$(stat -c '%U %a' '$SPOOL')\" = 'danerelay 700' ]"
 check "privileges: logged event=privileges user=danerelay" \
   grep -q "event=privileges user=danerelay" "$RLOG"
+# The files of removed messages are renamed into pool/ for reuse: as root's,
+# every rename would fail and each message would create and free its files.
+check "privileges: spool/pool/ (files kept for reuse) is owned by danerelay" \
+  bash -c "[ \"\$(stat -c '%U %a' '$SPOOL/pool')\" = 'danerelay 700' ]"
 
 S=$WORLD_SENDER
 D_EE=$WORLD_D_DANE_EE D_TA=$WORLD_D_DANE_TA D_MM=$WORLD_D_MISMATCH

@@ -861,6 +861,266 @@ test_crash_recovery(void **state)
 	relay_queue_envelope_free(env);
 }
 
+/* ---- the pool of spent files ---- */
+
+/* Inode number of dir/sub/name (0 when missing). */
+static ino_t
+inode_of(const char *dir, const char *sub, const char *name)
+{
+	char p[1024];
+	struct stat st;
+
+	(void)snprintf(p, sizeof(p), "%s/%s/%s", dir, sub, name);
+	return stat(p, &st) == 0 ? st.st_ino : 0;
+}
+
+/* The inode numbers of the files in dir/sub, sorted, into ino (max n). */
+static size_t
+inodes_in(const char *dir, const char *sub, ino_t *ino, size_t n)
+{
+	char p[1024];
+	DIR *d;
+	struct dirent *de;
+	size_t k = 0;
+
+	(void)snprintf(p, sizeof(p), "%s/%s", dir, sub);
+	d = opendir(p);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL && k < n)
+		if (de->d_name[0] != '.')
+			ino[k++] = inode_of(dir, sub, de->d_name);
+	(void)closedir(d);
+	for (size_t i = 1; i < k; i++)
+		for (size_t j = i; j > 0 && ino[j - 1] > ino[j]; j--) {
+			ino_t t = ino[j];
+			ino[j] = ino[j - 1];
+			ino[j - 1] = t;
+		}
+	return k;
+}
+
+static void
+remove_message(struct fx *f, const char *id)
+{
+	struct done_res d = { 0 };
+
+	assert_int_equal(relay_queue_remove(f->q, id, done_cb, &d), 0);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, 0);
+}
+
+/*
+ * A removed message's two files go to pool/ and, once the reuse delay
+ * has passed, a new message is written into them: no new inode, and the
+ * shorter new content is cut to its own length.
+ */
+static void
+test_pool_recycles_files(void **state)
+{
+	struct fx *f = *state;
+	static struct relay_clock_manual mc;
+	struct relay_queue_envelope *env = make_env("s@example.org", 1);
+	struct relay_queue_envelope *back = NULL;
+	char big[20000], name[64], p[1024];
+	ino_t pooled[4], now[4];
+	struct commit_res r1, r2, r3;
+	size_t len;
+	char *got;
+
+	relay_clock_manual_init(&mc, 5000000, 1732288081000000u);
+	f->clock = &mc;
+	relay_queue_set_clock(f->q, &mc.clock);
+	memset(big, 'a', sizeof(big));
+	r1 = put_message(f, env, big, sizeof(big), 4096);
+	assert_int_equal(r1.status, 0);
+	remove_message(f, r1.id);
+	assert_int_equal(count_files(f->dir, "queue"), 0);
+	assert_int_equal(count_files(f->dir, "pool"), 2);
+	assert_int_equal(inodes_in(f->dir, "pool", pooled, 4), 2);
+
+	/* Within the delay: not reused (a reader may still hold them). */
+	r2 = put_message(f, env, "two\r\n", 5, 5);
+	assert_int_equal(r2.status, 0);
+	assert_int_equal(count_files(f->dir, "pool"), 2);
+
+	relay_clock_manual_advance(&mc, 1000001);
+	r3 = put_message(f, env, "three\r\n", 7, 7);
+	assert_int_equal(r3.status, 0);
+	assert_int_equal(count_files(f->dir, "pool"), 0);
+	now[0] = inode_of(f->dir, "queue",
+	    (snprintf(name, sizeof(name), "%s.msg", r3.id), name));
+	now[1] = inode_of(f->dir, "queue",
+	    (snprintf(name, sizeof(name), "%s.env", r3.id), name));
+	if (now[0] > now[1]) {
+		ino_t t = now[0];
+		now[0] = now[1];
+		now[1] = t;
+	}
+	assert_true(now[0] == pooled[0] && now[1] == pooled[1]);
+	(void)snprintf(p, sizeof(p), "%s/queue/%s.msg", f->dir, r3.id);
+	got = read_path(p, &len);
+	assert_int_equal(len, 7);
+	assert_memory_equal(got, "three\r\n", 7);
+	free(got);
+	/* The envelope written over the old one parses and is the new. */
+	assert_int_equal(relay_queue_read(f->dir, r3.id, &back), 0);
+	assert_string_equal(back->id, r3.id);
+	assert_int_equal(back->size, 7);
+	relay_queue_envelope_free(back);
+
+	/* The pool outlives a restart; its files are reused at once. */
+	remove_message(f, r2.id);
+	queue_reopen(f);
+	assert_int_equal(count_files(f->dir, "pool"), 2);
+	r1 = put_message(f, env, "four\r\n", 6, 6);
+	assert_int_equal(r1.status, 0);
+	assert_int_equal(count_files(f->dir, "pool"), 0);
+	assert_int_equal(relay_queue_count(f->q), 2);
+	relay_queue_envelope_free(env);
+}
+
+/*
+ * An update writes its new envelope into a pool file too; the message
+ * stays whole.
+ */
+static void
+test_pool_update(void **state)
+{
+	struct fx *f = *state;
+	static struct relay_clock_manual mc;
+	struct relay_queue_envelope *env = make_env("s@example.org", 2);
+	struct relay_queue_envelope *back = NULL;
+	struct done_res d = { 0 };
+	struct commit_res r1, r2;
+
+	relay_clock_manual_init(&mc, 5000000, 1732288081000000u);
+	f->clock = &mc;
+	relay_queue_set_clock(f->q, &mc.clock);
+	r1 = put_message(f, env, "one\r\n", 5, 5);
+	r2 = put_message(f, env, "two\r\n", 5, 5);
+	assert_int_equal(r1.status | r2.status, 0);
+	remove_message(f, r1.id);
+	/* The next directory fsync (this commit's) makes the removal
+	 * durable; then the delay passes. */
+	r1 = put_message(f, env, "three\r\n", 7, 7);
+	assert_int_equal(r1.status, 0);
+	relay_clock_manual_advance(&mc, 2000000);
+	assert_int_equal(relay_queue_read(f->dir, r2.id, &back), 0);
+	back->rcpt[0].status = RELAY_QUEUE_RCPT_SENT;
+	assert_int_equal(relay_queue_update(f->q, back, done_cb, &d), 0);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(count_files(f->dir, "pool"), 1);
+	relay_queue_envelope_free(back);
+	back = NULL;
+	assert_int_equal(relay_queue_read(f->dir, r2.id, &back), 0);
+	assert_int_equal(back->rcpt[0].status, RELAY_QUEUE_RCPT_SENT);
+	assert_int_equal(back->rcpt[1].status, RELAY_QUEUE_RCPT_PENDING);
+	relay_queue_envelope_free(back);
+	relay_queue_envelope_free(env);
+}
+
+/*
+ * Start-up: what pool/ holds is reused only when it is a plain file with
+ * no other name. A file also linked from queue/ (a removal's rename that
+ * reached pool/ but not queue/ before a power cut, fsck then keeps both
+ * names) must not be written over: that would change a queued message.
+ */
+static void
+test_pool_recovery(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("s@x", 1), *back = NULL;
+	struct commit_res r1, r2;
+	char p[1024], p2[1024];
+	size_t len;
+	char *got;
+
+	r1 = put_message(f, env, "keep me\r\n", 9, 9);
+	assert_int_equal(r1.status, 0);
+	queue_close(f);
+	/* Both files of r1 also linked into the pool. */
+	(void)snprintf(p, sizeof(p), "%s/queue/%s.msg", f->dir, r1.id);
+	(void)snprintf(p2, sizeof(p2), "%s/pool/0000000000000001", f->dir);
+	assert_int_equal(link(p, p2), 0);
+	(void)snprintf(p, sizeof(p), "%s/queue/%s.env", f->dir, r1.id);
+	(void)snprintf(p2, sizeof(p2), "%s/pool/0000000000000002", f->dir);
+	assert_int_equal(link(p, p2), 0);
+	/* A name that is not a pool name, and a directory. */
+	(void)snprintf(p2, sizeof(p2), "%s/pool/junk", f->dir);
+	write_file(p2, "x", 1);
+	(void)snprintf(p2, sizeof(p2), "%s/pool/0000000000000003", f->dir);
+	assert_int_equal(mkdir(p2, 0700), 0);
+	queue_reopen(f);
+	/* Only the directory is left (unlink cannot remove it); not used. */
+	assert_int_equal(count_files(f->dir, "pool"), 1);
+
+	r2 = put_message(f, env, "new\r\n", 5, 5);
+	assert_int_equal(r2.status, 0);
+	assert_int_equal(count_files(f->dir, "pool"), 1);
+	(void)snprintf(p, sizeof(p), "%s/queue/%s.msg", f->dir, r1.id);
+	got = read_path(p, &len);
+	assert_int_equal(len, 9);
+	assert_memory_equal(got, "keep me\r\n", 9);
+	free(got);
+	assert_int_equal(relay_queue_read(f->dir, r1.id, &back), 0);
+	assert_string_equal(back->id, r1.id);
+	relay_queue_envelope_free(back);
+	relay_queue_envelope_free(env);
+}
+
+/* The content of a large message is freed, not kept: the pool's size on
+ * disk stays bounded. */
+static void
+test_pool_skips_large(void **state)
+{
+	struct fx *f = *state;
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	size_t len = 300 * 1024;
+	char *big = malloc(len);
+	struct commit_res r;
+
+	assert_non_null(big);
+	memset(big, 'b', len);
+	r = put_message(f, env, big, len, 65536);
+	assert_int_equal(r.status, 0);
+	remove_message(f, r.id);
+	assert_int_equal(count_files(f->dir, "queue"), 0);
+	assert_int_equal(count_files(f->dir, "pool"), 1); /* the envelope */
+	free(big);
+	relay_queue_envelope_free(env);
+}
+
+/* The FIFO of pool names: ready times, the cap, reservations. */
+static void
+test_pool_fifo(void **state)
+{
+	static struct queue__pool p;
+	uint64_t a, b;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_true(queue__pool_take(&p, 100) == QUEUE__POOL_NONE);
+	a = queue__pool_reserve(&p);
+	b = queue__pool_reserve(&p);
+	assert_true(a != b && a != QUEUE__POOL_NONE && b != QUEUE__POOL_NONE);
+	queue__pool_settle(&p, a, true, 50);
+	queue__pool_settle(&p, b, false, 50); /* unlinked, not listed */
+	assert_int_equal(queue__pool_count(&p), 1);
+	assert_true(queue__pool_take(&p, 49) == QUEUE__POOL_NONE);
+	assert_true(queue__pool_take(&p, 50) == a);
+	assert_int_equal(queue__pool_count(&p), 0);
+	/* Full: reservations and puts refused, the file is unlinked. */
+	for (uint64_t i = 0; i < QUEUE__POOL_MAX; i++)
+		assert_true(queue__pool_put(&p, 1000 + i, i));
+	assert_false(queue__pool_put(&p, 5000, 0));
+	assert_true(queue__pool_reserve(&p) == QUEUE__POOL_NONE);
+	assert_true(queue__pool_take(&p, 0) == 1000);
+	/* Fresh names never repeat one already listed. */
+	assert_true(queue__pool_reserve(&p) > 1000 + QUEUE__POOL_MAX - 1);
+}
+
 /* ---- disk full at every step of the commit ---- */
 
 static enum queue__op fault_op;
@@ -897,6 +1157,50 @@ enospc_case(struct fx *f, enum queue__op op, int e, int expect)
 	assert_int_equal(relay_queue_count(f->q), 0);
 	assert_int_equal(count_files(f->dir, "tmp"), 0);
 	assert_int_equal(count_files(f->dir, "queue"), 0);
+	relay_queue_envelope_free(env);
+}
+
+/*
+ * A removal asks for no directory fsync; its files wait for the next
+ * one. When that fails the removal is not known to be on disk: its files
+ * stay out of use (a new message must not write into a file that queue/
+ * may still name after a crash).
+ */
+static void
+test_pool_needs_dirsync(void **state)
+{
+	struct fx *f = *state;
+	static struct relay_clock_manual mc;
+	struct relay_queue_envelope *env = make_env("s@x", 1);
+	struct done_res d = { 0 };
+	struct commit_res r1, r2;
+	ino_t pooled[2], now[4];
+
+	relay_clock_manual_init(&mc, 5000000, 1732288081000000u);
+	f->clock = &mc;
+	relay_queue_set_clock(f->q, &mc.clock);
+	r1 = put_message(f, env, "one\r\n", 5, 5);
+	assert_int_equal(r1.status, 0);
+	fault_op = RELAY__QOP_DIRSYNC;
+	fault_errno = EIO;
+	fault_hits = 0;
+	queue__fault = fault_hook;
+	assert_int_equal(relay_queue_remove(f->q, r1.id, done_cb, &d), 0);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(fault_hits, 0); /* no fsync of its own */
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(inodes_in(f->dir, "pool", pooled, 2), 2);
+	r2 = put_message(f, env, "lost\r\n", 6, 6);
+	queue__fault = NULL;
+	assert_int_equal(fault_hits, 1);
+	assert_int_equal(r2.status, RELAY_QUEUE_EIO);
+	relay_clock_manual_advance(&mc, 5000000);
+	r2 = put_message(f, env, "two\r\n", 5, 5);
+	assert_int_equal(r2.status, 0);
+	assert_int_equal(inodes_in(f->dir, "queue", now, 4), 2);
+	for (size_t i = 0; i < 2; i++)
+		assert_true(now[i] != pooled[0] && now[i] != pooled[1]);
 	relay_queue_envelope_free(env);
 }
 
@@ -1336,6 +1640,17 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_large_message, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_update_and_remove, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pool_recycles_files, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pool_update, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pool_recovery, setup,
+		    teardown),
+		cmocka_unit_test(test_pool_fifo),
+		cmocka_unit_test_setup_teardown(test_pool_skips_large, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pool_needs_dirsync, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_crash_recovery, setup,
 		    teardown),
