@@ -123,8 +123,8 @@ struct out_sess {
 	 * (relay_outbound.c, greet_take()). */
 	struct out_sess *gnext, **gpprev;
 	bool greeting;
-	bool cleartext_policy;        /* STARTTLS never tried (policy `none`) */
-	enum relay_sts_use sts;       /* MTA-STS for the host it was made for */
+	bool cleartext_policy;  /* STARTTLS never tried (policy `none`) */
+	enum relay_sts_use sts; /* MTA-STS for the host it was made for */
 	/* The handshake was PKIX-verified for host under an MTA-STS enforce
 	 * policy of sts_domain, against the mta_sts_ca_file store of
 	 * generation sts_gen (relay_deliver_ctx.tlsa_sts_gen). Set once, when

@@ -1690,8 +1690,8 @@ op_start(struct relay_queue *q, struct entry *e)
 		 * relay_queue_remove(): a job that only carries the result. */
 		struct job *j = job_new(q, JOB_REMOVE);
 		if (j == NULL) {
-			op_done(q, e, rm.status != 0 ? rm.status
-			                             : RELAY_QUEUE_ENOMEM);
+			op_done(q, e,
+			    rm.status != 0 ? rm.status : RELAY_QUEUE_ENOMEM);
 			return;
 		}
 		memcpy(j->id, op->id, sizeof(j->id));
