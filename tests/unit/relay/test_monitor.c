@@ -443,15 +443,15 @@ test_recent_json(void **state)
 	memset(c, 0, sizeof(c));
 	c[0].time_s = 1700000100;
 	c[0].kind = RELAY_MONITOR_KEY_NEW_UNMATCHED;
-	strcpy(c[0].domain, "example.com");
-	strcpy(c[0].host, "mx1.example.com");
-	strcpy(c[0].old_, "first=0011");
-	strcpy(c[0].new_, "sha256:\"q\"\n");
+	(void)snprintf(c[0].domain, sizeof(c[0].domain), "%s", "example.com");
+	(void)snprintf(c[0].host, sizeof(c[0].host), "%s", "mx1.example.com");
+	(void)snprintf(c[0].old_, sizeof(c[0].old_), "%s", "first=0011");
+	(void)snprintf(c[0].new_, sizeof(c[0].new_), "%s", "sha256:\"q\"\n");
 	c[1].time_s = 1700000000;
 	c[1].kind = RELAY_MONITOR_DNSSEC_DOWNGRADE;
-	strcpy(c[1].domain, "example.org");
-	strcpy(c[1].old_, "secure");
-	strcpy(c[1].new_, "insecure");
+	(void)snprintf(c[1].domain, sizeof(c[1].domain), "%s", "example.org");
+	(void)snprintf(c[1].old_, sizeof(c[1].old_), "%s", "secure");
+	(void)snprintf(c[1].new_, sizeof(c[1].new_), "%s", "insecure");
 
 	char *text = NULL;
 	size_t tlen = 0;

@@ -923,9 +923,9 @@ test_pool_recycles_files(void **state)
 	struct relay_queue_envelope *env = make_env("s@example.org", 1);
 	struct relay_queue_envelope *back = NULL;
 	char big[20000], name[64], p[1024];
-	ino_t pooled[4], now[4];
+	ino_t pooled[4] = { 0 }, now[4] = { 0 };
 	struct commit_res r1, r2, r3;
-	size_t len;
+	size_t len = 0;
 	char *got;
 
 	relay_clock_manual_init(&mc, 5000000, 1732288081000000u);
@@ -1034,7 +1034,7 @@ test_pool_recovery(void **state)
 	struct relay_queue_envelope *env = make_env("s@x", 1), *back = NULL;
 	struct commit_res r1, r2;
 	char p[1024], p2[1024];
-	size_t len;
+	size_t len = 0;
 	char *got;
 
 	r1 = put_message(f, env, "keep me\r\n", 9, 9);
@@ -1174,7 +1174,7 @@ test_pool_needs_dirsync(void **state)
 	struct relay_queue_envelope *env = make_env("s@x", 1);
 	struct done_res d = { 0 };
 	struct commit_res r1, r2;
-	ino_t pooled[2], now[4];
+	ino_t pooled[2] = { 0 }, now[4] = { 0 };
 
 	relay_clock_manual_init(&mc, 5000000, 1732288081000000u);
 	f->clock = &mc;
